@@ -1,0 +1,31 @@
+"""What the webhooks need, built once by the composition root and handed over in request state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from twilio.request_validator import RequestValidator
+
+from ivr.metrics import WebhookMetrics
+from ivr.twiml import Renderer
+from lifeline.settings import Settings
+from routing.callbacks import Callbacks
+from routing.calls import Calls
+from routing.clock import Clock
+from routing.handlers import Handlers
+from routing.queues import Queues
+from routing.rulebook import RuleBook
+
+
+@dataclass(frozen=True)
+class Ivr:
+    settings: Settings
+    clock: Clock
+    validator: RequestValidator
+    renderer: Renderer
+    calls: Calls
+    queues: Queues
+    handlers: Handlers
+    callbacks: Callbacks
+    rulebook: RuleBook
+    metrics: WebhookMetrics

@@ -1,0 +1,60 @@
+"""Twilio's webhook parameters as Pydantic models, one per kind of request."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from routing.models import Sid
+
+
+class TwilioForm(BaseModel):
+    """The parameters every voice request carries; unknown ones are ignored, as Twilio adds more."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    call_sid: Sid = Field(alias="CallSid")
+    account_sid: str = Field(alias="AccountSid", default="")
+    caller: str = Field(alias="From", default="")
+    called: str = Field(alias="To", default="")
+    call_status: str = Field(alias="CallStatus", default="")
+
+
+class GatherForm(TwilioForm):
+    digits: Annotated[str, Field(max_length=32, pattern=r"^[0-9#*]*$")] = Field(
+        alias="Digits", default=""
+    )
+    speech: Annotated[str, Field(max_length=500)] = Field(alias="SpeechResult", default="")
+
+
+class HoldForm(TwilioForm):
+    queue_time: int = Field(alias="QueueTime", default=0, ge=0)
+
+
+class QueueExitForm(TwilioForm):
+    queue_result: str = Field(alias="QueueResult", default="")
+    queue_time: int = Field(alias="QueueTime", default=0, ge=0)
+
+
+class DialForm(TwilioForm):
+    dial_status: str = Field(alias="DialCallStatus", default="")
+
+
+class StatusForm(TwilioForm):
+    sequence: int | None = Field(alias="SequenceNumber", default=None)
+    duration: int | None = Field(alias="CallDuration", default=None)
+
+
+class FallbackForm(BaseModel):
+    """Twilio's request to the Fallback URL: the call's parameters plus what went wrong."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    call_sid: str = Field(alias="CallSid", default="")
+    called: str = Field(alias="To", default="")
+    digits: str = Field(alias="Digits", default="")
+    speech: str = Field(alias="SpeechResult", default="")
+    dial_status: str = Field(alias="DialCallStatus", default="")
+    error_code: str = Field(alias="ErrorCode", default="")
+    error_url: str = Field(alias="ErrorUrl", default="")

@@ -1,0 +1,175 @@
+"""Decisions rendered as TwiML, with twilio's own builder. Pure: the same decision, the same XML."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+from twilio.twiml.voice_response import Dial as DialVerb
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from ivr.urls import Urls
+from prompts.catalogue import Catalogue, Locale, PromptId
+from routing.decisions import (
+    Ask,
+    Continue,
+    Decision,
+    Dial,
+    Enqueue,
+    Goodbye,
+    Hold,
+    Leave,
+    Nothing,
+    Retry,
+    Spoken,
+    Step,
+)
+from routing.models import Answers
+
+log = logging.getLogger(__name__)
+
+GATHER_TIMEOUT_SECONDS = 5  # Twilio's default; the caller has this long after the prompt ends
+NUMBER_TIMEOUT_SECONDS = 10  # between digits while keying in a phone number
+DIAL_TIMEOUT_SECONDS = 30
+RETRY_GATHER_SECONDS = 3
+
+
+class Renderer:
+    def __init__(self, catalogue: Catalogue, urls: Urls) -> None:
+        self.catalogue = catalogue
+        self.urls = urls
+        self.render = lru_cache(maxsize=4096)(self._render)
+        self.last_resort = self._render(
+            Ask(
+                step=Step.EMERGENCY,
+                locale=Locale.EN,
+                answers=Answers(locale=Locale.EN),
+                say=(
+                    Spoken(prompt=PromptId.TECHNICAL_DIFFICULTY),
+                    Spoken(prompt=PromptId.EMERGENCY_SCREEN),
+                ),
+                speech=True,
+                fallback=True,
+            )
+        )
+
+    def _render(self, decision: Decision) -> str:
+        response = VoiceResponse()
+        match decision:
+            case Ask():
+                self._ask(response, decision)
+            case Enqueue():
+                self._say(response, decision.locale, decision.say)
+                response.enqueue(
+                    decision.queue,
+                    action=self.urls.queue_exit(decision.locale, decision.priority),
+                    method="POST",
+                    wait_url=self.urls.hold(decision.locale, decision.priority),
+                    wait_url_method="POST",
+                )
+            case Hold():
+                self._say(response, decision.locale, decision.say)
+                if decision.offer is not None:
+                    self._gather(response, decision.offer, redirect=False)
+                response.pause(length=decision.pause_seconds)
+                next_turn = self.urls.hold(decision.locale, decision.priority, decision.turn + 1)
+                response.redirect(next_turn, method="POST")
+            case Leave():
+                response.leave()
+            case Dial():
+                self._say(response, decision.locale, decision.say)
+                result_url = (
+                    self.urls.fallback("dispatched")
+                    if decision.fallback
+                    else self.urls.dispatch_result(decision.attempt)
+                )
+                dial = DialVerb(
+                    action=result_url,
+                    method="POST",
+                    timeout=DIAL_TIMEOUT_SECONDS,
+                    answer_on_bridge=True,
+                )
+                dial.number(decision.number)
+                response.append(dial)
+            case Goodbye():
+                self._say(response, decision.locale, decision.say)
+                response.hangup()
+            case Retry():
+                gather = Gather(
+                    action=self.urls.step(Step.EMERGENCY, decision.answers),
+                    method="POST",
+                    num_digits=1,
+                    timeout=RETRY_GATHER_SECONDS,
+                    **self._input(decision.locale, speech=True),
+                )
+                self._say(gather, decision.locale, decision.say)
+                self._say_prompt(gather, decision.locale, PromptId.EMERGENCY_SCREEN)
+                response.append(gather)
+                response.pause(length=decision.pause_seconds)
+                response.redirect(self.urls.resume(decision.answers, decision.turn + 1))
+            case Continue():
+                self._say(response, decision.locale, decision.say)
+                response.redirect(self.urls.resume(decision.answers), method="POST")
+            case Nothing():
+                pass
+        return str(response)
+
+    def render_safely(self, decision: Decision) -> str:
+        """`render`, or if even that fails, the emergency screen built when the app started."""
+        try:
+            return self.render(decision)
+        except Exception:
+            log.exception("could not render the safe route; answered with the built-in one")
+            return self.last_resort
+
+    def _ask(self, response: VoiceResponse, ask: Ask) -> None:
+        self._gather(response, ask, redirect=True)
+
+    def _gather(self, response: VoiceResponse, ask: Ask, redirect: bool) -> None:
+        """A question; with `redirect`, silence comes back to the same action without digits."""
+        action = (
+            self.urls.fallback(ask.step.value)
+            if ask.fallback
+            else self.urls.step(ask.step, ask.answers, ask.attempt)
+        )
+        options: dict[str, object] = {"action": action, "method": "POST"}
+        if ask.num_digits is None:
+            options.update(finish_on_key="#", timeout=NUMBER_TIMEOUT_SECONDS)
+        else:
+            options.update(num_digits=ask.num_digits, timeout=GATHER_TIMEOUT_SECONDS)
+        options.update(self._input(ask.locale, ask.speech))
+        gather = Gather(**options)
+        if ask.bilingual:
+            for locale in (Locale.CY, Locale.EN):
+                for spoken in ask.say:
+                    self._say_one(gather, locale, spoken)
+        else:
+            self._say(gather, ask.locale, ask.say)
+        response.append(gather)
+        if redirect:
+            response.redirect(action, method="POST")
+
+    def _input(self, locale: Locale, speech: bool) -> dict[str, object]:
+        voice = self.catalogue.voice(locale)
+        if speech and voice.speech_recognition:
+            return {
+                "input": "dtmf speech",
+                "language": voice.language,
+                "speech_timeout": "auto",
+                "hints": "yes, no",
+            }
+        return {"input": "dtmf"}
+
+    def _say(
+        self, verb: VoiceResponse | Gather, locale: Locale, spoken: tuple[Spoken, ...]
+    ) -> None:
+        for item in spoken:
+            self._say_one(verb, locale, item)
+
+    def _say_prompt(self, verb: VoiceResponse | Gather, locale: Locale, prompt: PromptId) -> None:
+        self._say_one(verb, locale, Spoken(prompt=prompt))
+
+    def _say_one(self, verb: VoiceResponse | Gather, locale: Locale, spoken: Spoken) -> None:
+        voice = self.catalogue.voice(locale)
+        text = self.catalogue.text(locale, spoken.prompt, **dict(spoken.values))
+        verb.say(text, voice=voice.voice, language=voice.language)

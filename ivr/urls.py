@@ -1,0 +1,100 @@
+"""The URLs Lifeline puts in its TwiML, and the IVR state they carry in their query strings.
+
+Twilio signs the full URL, query included, so state carried there cannot be forged; and it keeps
+the IVR working when Redis does not.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from prompts.catalogue import Locale
+from routing.decisions import Step
+from routing.models import Answers, Priority, Reason, Screen, Worse
+
+VOICE = "/twilio/voice"
+STATUS = "/twilio/status"
+FALLBACK = "/twilio/fallback"
+STEP = "/twilio/ivr/{step}"
+CONTINUE = "/twilio/ivr/continue"
+HOLD = "/twilio/hold"
+QUEUE_EXIT = "/twilio/queue-exit"
+DISPATCH_RESULT = "/twilio/dispatch-result"
+
+
+class IvrState(BaseModel):
+    """Answers so far and the attempt at the current question, as carried in a URL."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    locale: Locale | None = None
+    screen: Screen | None = None
+    reason: Reason | None = None
+    worse: Worse | None = None
+    repeat: bool = False
+    attempt: int = Field(default=0, ge=0, le=10)
+    turn: int = Field(default=0, ge=0)
+    priority: Priority | None = None  # on queue URLs: lets an emergency go on without Redis
+    step: str = ""  # the question being answered (from the path, or the fallback's query)
+
+    @property
+    def answers(self) -> Answers:
+        return Answers(
+            locale=self.locale,
+            screen=self.screen,
+            reason=self.reason,
+            worse=self.worse,
+            repeat=self.repeat,
+        )
+
+
+def state_from_query(query: dict[str, str]) -> IvrState:
+    """The state in a URL; a query we did not write (it cannot be signed) starts afresh."""
+    try:
+        return IvrState.model_validate(query)
+    except ValidationError:
+        return IvrState()
+
+
+def query_of(answers: Answers, **extra: int) -> str:
+    values: dict[str, str | int] = {
+        key: str(value)
+        for key, value in answers.model_dump(mode="json", exclude_defaults=True).items()
+    }
+    if answers.repeat:
+        values["repeat"] = 1
+    values.update({key: value for key, value in extra.items() if value})
+    return urlencode(values)
+
+
+class Urls:
+    def __init__(self, public_base_url: str) -> None:
+        self.base = public_base_url.rstrip("/")
+
+    def _with(self, path: str, query: str) -> str:
+        return f"{self.base}{path}?{query}" if query else f"{self.base}{path}"
+
+    def step(self, step: Step, answers: Answers, attempt: int = 0) -> str:
+        return self._with(STEP.format(step=step.value), query_of(answers, attempt=attempt))
+
+    def resume(self, answers: Answers, turn: int = 0) -> str:
+        return self._with(CONTINUE, query_of(answers, turn=turn))
+
+    def hold(self, locale: Locale, priority: Priority, turn: int = 0) -> str:
+        query = {"locale": locale.value, "priority": int(priority)} | (
+            {"turn": turn} if turn else {}
+        )
+        return self._with(HOLD, urlencode(query))
+
+    def queue_exit(self, locale: Locale, priority: Priority) -> str:
+        return self._with(
+            QUEUE_EXIT, urlencode({"locale": locale.value, "priority": int(priority)})
+        )
+
+    def dispatch_result(self, attempt: int = 0) -> str:
+        return self._with(DISPATCH_RESULT, urlencode({"attempt": attempt}) if attempt else "")
+
+    def fallback(self, step: str) -> str:
+        return self._with(FALLBACK, urlencode({"step": step}))

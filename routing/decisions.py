@@ -1,0 +1,131 @@
+"""Routing outcomes as values: what the caller hears next, and where the call goes."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from prompts.catalogue import Locale, PromptId
+from routing.models import Answers, Priority
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Spoken(Frozen):
+    """A prompt and the values that fill its placeholders."""
+
+    prompt: PromptId
+    values: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, prompt: PromptId, **values: object) -> Spoken:
+        return cls(prompt=prompt, values=tuple((key, str(value)) for key, value in values.items()))
+
+
+def say(*prompts: PromptId) -> tuple[Spoken, ...]:
+    return tuple(Spoken(prompt=prompt) for prompt in prompts)
+
+
+class Step(StrEnum):
+    LANGUAGE = "language"
+    EMERGENCY = "emergency"
+    REASON = "reason"
+    WORSE = "worse"
+    CALLBACK_OFFER = "callback-offer"
+    CALLBACK_CONFIRM = "callback-confirm"
+    CALLBACK_NUMBER = "callback-number"
+    CALLBACK_READBACK = "callback-readback"
+
+
+class Ask(Frozen):
+    """Ask a question (a `<Gather>`); the answer comes back to the step's action with `answers`."""
+
+    kind: Literal["ask"] = "ask"
+    step: Step
+    locale: Locale
+    answers: Answers
+    attempt: int = 0
+    say: tuple[Spoken, ...]
+    speech: bool = False  # spoken answers accepted, where the locale has speech recognition
+    num_digits: int | None = 1
+    bilingual: bool = False
+    fallback: bool = False  # answered at the Fallback URL, which needs nothing but settings
+
+
+class Enqueue(Frozen):
+    """Put the call in a queue and hold it there."""
+
+    kind: Literal["enqueue"] = "enqueue"
+    locale: Locale
+    queue: str
+    priority: Priority
+    say: tuple[Spoken, ...] = ()
+
+
+class Dial(Frozen):
+    """Connect the caller to the ambulance dispatch line."""
+
+    kind: Literal["dial"] = "dial"
+    locale: Locale
+    number: str
+    say: tuple[Spoken, ...] = ()
+    attempt: int = 0
+    fallback: bool = False
+
+
+class Hold(Frozen):
+    """One turn of the hold loop: announcements, perhaps a callback offer, then a pause."""
+
+    kind: Literal["hold"] = "hold"
+    locale: Locale
+    priority: Priority
+    say: tuple[Spoken, ...]
+    offer: Ask | None = None
+    pause_seconds: int
+    turn: int
+
+
+class Leave(Frozen):
+    """Leave the queue (to the Enqueue action, which decides what follows)."""
+
+    kind: Literal["leave"] = "leave"
+
+
+class Goodbye(Frozen):
+    kind: Literal["goodbye"] = "goodbye"
+    locale: Locale
+    say: tuple[Spoken, ...]
+
+
+class Nothing(Frozen):
+    """An empty response: for requests whose answer Twilio ignores."""
+
+    kind: Literal["nothing"] = "nothing"
+
+
+class Retry(Frozen):
+    """We cannot place the call just now (Redis is unreachable): keep the caller on the line with
+    the emergency key live, then try again with what they have told us."""
+
+    kind: Literal["retry"] = "retry"
+    locale: Locale
+    answers: Answers
+    say: tuple[Spoken, ...]
+    pause_seconds: int
+    turn: int
+
+
+class Continue(Frozen):
+    """Go on with the IVR from these answers (back from the Fallback URL to the main flow)."""
+
+    kind: Literal["continue"] = "continue"
+    locale: Locale
+    answers: Answers
+    say: tuple[Spoken, ...] = ()
+
+
+Decision = Ask | Enqueue | Dial | Hold | Leave | Goodbye | Nothing | Retry | Continue

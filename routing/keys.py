@@ -1,0 +1,42 @@
+"""Every Redis key Lifeline uses, declared once, under one prefix."""
+
+from __future__ import annotations
+
+import hashlib
+
+PREFIX = "ll"
+CALL_TTL_SECONDS = 2 * 24 * 3600  # a call's keys outlive any call by far
+CALLER_TTL_SECONDS = 24 * 3600  # how long a caller counts as "contacted us recently"
+
+MODE = f"{PREFIX}:mode"
+RULES_ACTIVE = f"{PREFIX}:rules:active"
+
+
+def call(sid: str) -> str:
+    return f"{PREFIX}:call:{sid}"
+
+
+def queue(name: str) -> str:
+    return f"{PREFIX}:queue:{name}"
+
+
+def queue_prefix() -> str:
+    return f"{PREFIX}:queue:"
+
+
+def caller(number: str) -> str:
+    """Keyed by a digest so that phone numbers never appear in key names."""
+    return f"{PREFIX}:caller:{hashlib.sha256(number.encode()).hexdigest()[:32]}"
+
+
+def handler_state(state: str) -> str:
+    return f"{PREFIX}:handlers:{state}"
+
+
+def callback(callback_id: str) -> str:
+    return f"{PREFIX}:callback:{callback_id}"
+
+
+def callback_member(callback_id: str) -> str:
+    """A callback's entry in a queue, beside live calls (whose members are their CallSids)."""
+    return f"cb:{callback_id}"
