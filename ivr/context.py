@@ -9,12 +9,15 @@ from twilio.request_validator import RequestValidator
 from ivr.metrics import WebhookMetrics
 from ivr.twiml import Renderer
 from lifeline.settings import Settings
+from routing.assignment import Assigner
 from routing.callbacks import Callbacks
 from routing.calls import Calls
 from routing.clock import Clock
 from routing.handlers import Handlers
+from routing.offers import Offers
 from routing.queues import Queues
 from routing.rulebook import RuleBook
+from workers.enqueue import Jobs
 
 
 @dataclass(frozen=True)
@@ -28,4 +31,7 @@ class Ivr:
     handlers: Handlers
     callbacks: Callbacks
     rulebook: RuleBook
+    assigner: Assigner
+    offers: Offers
+    jobs: Jobs
     metrics: WebhookMetrics

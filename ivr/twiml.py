@@ -12,6 +12,7 @@ from ivr.urls import Urls
 from prompts.catalogue import Catalogue, Locale, PromptId
 from routing.decisions import (
     Ask,
+    Connect,
     Continue,
     Decision,
     Dial,
@@ -23,6 +24,7 @@ from routing.decisions import (
     Retry,
     Spoken,
     Step,
+    Whisper,
 )
 from routing.models import Answers
 
@@ -107,6 +109,24 @@ class Renderer:
                 response.append(gather)
                 response.pause(length=decision.pause_seconds)
                 response.redirect(self.urls.resume(decision.answers, decision.turn + 1))
+            case Connect():
+                self._say(response, decision.locale, decision.say)
+                dial = DialVerb(
+                    action=self.urls.connect_result(decision.handler, decision.offer),
+                    method="POST",
+                    timeout=decision.timeout_seconds,
+                    answer_on_bridge=True,
+                )
+                whisper = self.urls.whisper(decision.member, decision.handler, decision.offer)
+                if decision.device_kind == "client":
+                    dial.client(decision.address, url=whisper, method="POST")
+                else:
+                    dial.number(decision.address, url=whisper, method="POST")
+                response.append(dial)
+            case Whisper():
+                self._say(response, Locale.EN, decision.say)
+                if not decision.accept:
+                    response.hangup()
             case Continue():
                 self._say(response, decision.locale, decision.say)
                 response.redirect(self.urls.resume(decision.answers), method="POST")

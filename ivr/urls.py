@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from prompts.catalogue import Locale
 from routing.decisions import Step
 from routing.models import Answers, Priority, Reason, Screen, Worse
+from workers.enqueue import CONNECT_PATH
 
 VOICE = "/twilio/voice"
 STATUS = "/twilio/status"
@@ -22,6 +23,9 @@ CONTINUE = "/twilio/ivr/continue"
 HOLD = "/twilio/hold"
 QUEUE_EXIT = "/twilio/queue-exit"
 DISPATCH_RESULT = "/twilio/dispatch-result"
+CONNECT = CONNECT_PATH
+WHISPER = "/twilio/whisper"
+CONNECT_RESULT = "/twilio/connect-result"
 
 
 class IvrState(BaseModel):
@@ -38,6 +42,9 @@ class IvrState(BaseModel):
     turn: int = Field(default=0, ge=0)
     priority: Priority | None = None  # on queue URLs: lets an emergency go on without Redis
     step: str = ""  # the question being answered (from the path, or the fallback's query)
+    handler: str = ""  # on connect URLs: the offer being connected
+    offer: int = 0
+    call: str = ""  # on the whisper URL: the caller's CallSid (the request's is the handler's leg)
 
     @property
     def answers(self) -> Answers:
@@ -95,6 +102,12 @@ class Urls:
 
     def dispatch_result(self, attempt: int = 0) -> str:
         return self._with(DISPATCH_RESULT, urlencode({"attempt": attempt}) if attempt else "")
+
+    def whisper(self, member: str, handler: str, offer: int) -> str:
+        return self._with(WHISPER, urlencode({"call": member, "handler": handler, "offer": offer}))
+
+    def connect_result(self, handler: str, offer: int) -> str:
+        return self._with(CONNECT_RESULT, urlencode({"handler": handler, "offer": offer}))
 
     def fallback(self, step: str) -> str:
         return self._with(FALLBACK, urlencode({"step": step}))

@@ -29,7 +29,7 @@ from ivr.forms import (
 from ivr.signature import BadSignature, BodyTooLarge, parse_form, signed_params
 from ivr.urls import IvrState, state_from_query
 from prompts.catalogue import Locale, PromptId
-from routing import menu
+from routing import connecting, menu
 from routing.callbacks import spoken_digits, uk_number
 from routing.decisions import (
     Ask,
@@ -59,12 +59,14 @@ from routing.models import (
     caller_number,
     case_id_for,
 )
+from routing.offers import Release
 
 log = logging.getLogger(__name__)
 
 FormT = TypeVar("FormT", bound=BaseModel)
 Handler = Callable[[Ivr, FormT, IvrState], Awaitable[Decision]]
 
+NEW = IvrState()
 WEBHOOK_BUDGET_SECONDS = 5.0  # far inside Twilio's 15 s, leaving time for the safe answer
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 LEFT_US = frozenset({"hangup", "redirected", "bridged", "redirected-from-bridged"})
@@ -159,13 +161,13 @@ async def place(ivr: Ivr, form: TwilioForm, placed: Placed, turn: int = 0) -> De
     emergency = placement.priority is Priority.EMERGENCY
     now = ivr.clock.now()
     try:
+        await ivr.calls.enqueue(
+            form.call_sid, caller_number(form.caller), form.called, answers, placement, now
+        )
         if emergency and await ivr.handlers.on_duty() == 0:
             await ivr.calls.dispatch(form.call_sid, now)
             log.info("emergency sent to dispatch: no handler on duty", extra=_ids(form))
             return emergency_dial(ivr, locale)
-        await ivr.calls.enqueue(
-            form.call_sid, caller_number(form.caller), form.called, answers, placement, now
-        )
     except RedisError as error:
         log.warning("cannot queue: %s", error, extra=_ids(form))
         if emergency:
@@ -175,6 +177,7 @@ async def place(ivr: Ivr, form: TwilioForm, placed: Placed, turn: int = 0) -> De
         "queued",
         extra=_ids(form) | {"queue": placement.queue, "priority": int(placement.priority)},
     )
+    await assign_waiting(ivr)
     intro = say(PromptId.ROUTING_ON) if placed.gave_up else ()
     intro += say(PromptId.EMERGENCY_CONNECTING if emergency else PromptId.QUEUED)
     return Enqueue(locale=locale, queue=placement.queue, priority=placement.priority, say=intro)
@@ -290,6 +293,7 @@ async def _requeue(
         ivr.clock.now(),
         redial=redial,
     )
+    await assign_waiting(ivr)
     return Enqueue(
         locale=record.locale,
         queue=record.placement.queue,
@@ -416,6 +420,63 @@ CALLBACK_STEPS: dict[Step, Callable[[Ivr, GatherForm, IvrState, Given], Awaitabl
 }
 
 
+# Connecting a reserved caller to their handler (the connect job redirects the call here).
+
+
+async def assign_waiting(ivr: Ivr) -> None:
+    """Give free handlers the best waiting calls now; the periodic sweep catches up on failure."""
+    try:
+        offers = await ivr.assigner.assign(await ivr.rulebook.active(), ivr.clock.now())
+        await ivr.jobs.connect_all(offers)
+    except RedisError as error:
+        log.warning("assignment postponed: %s", error)
+
+
+async def connect(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
+    record = await ivr.calls.get(form.call_sid)
+    if record is None or record.placement is None:
+        return safe_route(ivr, state)
+    live = (
+        record.status is CallStatus.RESERVED
+        and record.handler == state.handler
+        and record.offers == state.offer
+    )
+    if not live:
+        # A late or repeated redirect: the caller goes back to holding in their place.
+        log.info("stale connect redirect", extra=_ids(form))
+        return await _requeue(ivr, record, ())
+    handler = await ivr.handlers.get(state.handler)
+    return connecting.connect(record, handler, state.offer, await ivr.rulebook.active())
+
+
+async def whisper(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
+    """The handler answered (this request is on their leg): connect, unless the offer is over."""
+    if not await ivr.offers.answered(state.call, state.handler, state.offer, ivr.clock.now()):
+        return connecting.taken()
+    record = await ivr.calls.get(state.call)
+    if record is None:
+        return connecting.taken()
+    log.info("answered", extra={"call_sid": state.call, "handler": state.handler})
+    return connecting.whisper(record)
+
+
+async def connect_result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision:
+    """The handler's phone rang out, was busy, or the conversation is over."""
+    if form.dial_status in ("completed", "answered"):
+        await _finish(ivr, form)
+        await assign_waiting(ivr)
+        return Nothing()
+    why = Release.FAILED if form.dial_status == "failed" else Release.MISSED
+    rules = await ivr.rulebook.active()
+    now = ivr.clock.now()
+    await ivr.offers.release(form.call_sid, state.handler, state.offer, now, why, rules)
+    log.info("offer %s: %s", form.dial_status, why.value, extra=_ids(form))
+    record = await ivr.calls.get(form.call_sid)
+    if record is None or record.placement is None:
+        return safe_route(ivr, state)
+    return await _requeue(ivr, record, say(PromptId.HANDLER_UNAVAILABLE))
+
+
 # The Fallback URL: nothing but settings (no Redis), the emergency path first.
 
 
@@ -458,7 +519,9 @@ def webhook(
 ) -> Route:
     async def endpoint(request: Request) -> Response:
         ivr: Ivr = request.state.ivr
+        latency = ivr.metrics.latency.labels(path)
         started = time.perf_counter()
+        query = request.query_params
         try:
             params = await signed_params(request, ivr.validator, str(ivr.settings.public_base_url))
         except BodyTooLarge as error:
@@ -470,8 +533,12 @@ def webhook(
             return PlainTextResponse(
                 "Request refused: X-Twilio-Signature is missing or wrong.", status_code=403
             )
-        state = state_from_query(dict(request.query_params) | request.path_params)
-        call_sid = params.get("CallSid", "")
+        state = (
+            state_from_query(dict(query) | request.path_params)
+            if query or request.path_params
+            else NEW
+        )
+        call_sid = params.first("CallSid")
         try:
             form = parse_form(params, form_model)
             async with asyncio.timeout(WEBHOOK_BUDGET_SECONDS):
@@ -484,7 +551,7 @@ def webhook(
             )
             ivr.metrics.failures.labels(path).inc()
             body = ivr.renderer.render_safely(safe(ivr, state))
-        ivr.metrics.latency.labels(path).observe(time.perf_counter() - started)
+        latency.observe(time.perf_counter() - started)
         return Response(body, media_type="application/xml")
 
     return Route(path, endpoint, methods=["POST"])
@@ -498,6 +565,9 @@ def routes() -> list[Route]:
         webhook(urls.HOLD, HoldForm, hold, safe_hold),
         webhook(urls.QUEUE_EXIT, QueueExitForm, queue_exit, safe_route),
         webhook(urls.DISPATCH_RESULT, DialForm, dispatch_result, safe_dispatch),
+        webhook(urls.CONNECT, TwilioForm, connect, safe_route),
+        webhook(urls.WHISPER, TwilioForm, whisper, lambda ivr, state: connecting.taken()),
+        webhook(urls.CONNECT_RESULT, DialForm, connect_result, safe_route),
         webhook(urls.STATUS, StatusForm, status, lambda ivr, state: Nothing()),
         webhook(urls.FALLBACK, FallbackForm, fallback, safe_route),
     ]

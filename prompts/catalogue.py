@@ -43,6 +43,18 @@ class PromptId(StrEnum):
     STILL_QUEUED = "still_queued"
     HOLD_ON = "hold_on"
     TECHNICAL_DIFFICULTY = "technical_difficulty"
+    CONNECTING = "connecting"
+    HANDLER_UNAVAILABLE = "handler_unavailable"
+    WHISPER_CALL = "whisper_call"
+    WHISPER_WELSH = "whisper_welsh"
+    WHISPER_REPEAT = "whisper_repeat"
+    WHISPER_TAKEN = "whisper_taken"
+    REASON_MEDICAL = "reason_medical"
+    REASON_MENTAL_HEALTH = "reason_mental_health"
+    REASON_DENTAL = "reason_dental"
+    REASON_MEDICINES = "reason_medicines"
+    REASON_EXISTING_CASE = "reason_existing_case"
+    REASON_UNKNOWN = "reason_unknown"
 
 
 class CatalogueError(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import cast
 
@@ -9,6 +10,7 @@ from redis.asyncio import Redis
 
 from prompts.catalogue import Locale
 from routing import keys
+from routing.lua import MOVE_HANDLER
 from routing.models import Answers, CallRecord, CallStatus, Placement, case_id_for
 
 OUTCOMES = keys.PREFIX + ":stats:outcomes"
@@ -33,43 +35,52 @@ return {created, recognised}
 # Queue a call (creating its record if Redis was down when the call came in). The call keeps the
 # arrival time it first had, so a requeue never loses its place; a call already past the queue
 # (connected, dispatched, ended) is left alone, which makes a retried webhook harmless.
+# ARGV[1] is a JSON object (one argument is cheaper to send than a dozen); times are strings.
 _ENQUEUE = """
+local a = cjson.decode(ARGV[1])
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then
-  redis.call('HSET', KEYS[1], 'sid', ARGV[1], 'case_id', ARGV[2], 'caller', ARGV[3],
-             'line', ARGV[4], 'locale', ARGV[5], 'created', ARGV[6], 'status', 'ivr')
+  redis.call('HSET', KEYS[1], 'sid', a.sid, 'case_id', a.case_id, 'caller', a.caller,
+             'line', a.line, 'locale', a.locale, 'created', a.now, 'status', 'ivr')
   redis.call('HINCRBY', KEYS[4], 'received', 1)
   status = 'ivr'
 end
-local redial = status == 'dispatched' and ARGV[14] == '1'
+local redial = status == 'dispatched' and a.redial
 if status ~= 'ivr' and status ~= 'queued' and not redial then return {status, ''} end
 local arrival = redis.call('HGET', KEYS[1], 'arrival')
 if not arrival then
-  arrival = ARGV[6]
+  arrival = a.now
   redis.call('HSET', KEYS[1], 'arrival', arrival)
 end
 local old_queue = redis.call('HGET', KEYS[1], 'queue')
-if old_queue and old_queue ~= ARGV[9] then
-  redis.call('ZREM', ARGV[12] .. old_queue, ARGV[1])
+if old_queue and old_queue ~= a.queue then
+  redis.call('ZREM', a.queue_prefix .. old_queue, a.sid)
 end
-redis.call('HSET', KEYS[1], 'status', 'queued', 'answers', ARGV[7], 'placement', ARGV[8],
-           'queue', ARGV[9], 'priority', ARGV[10], 'locale', ARGV[5])
-if redial then redis.call('HSET', KEYS[1], 'dispatch_tried', ARGV[6]) end
-local score = tonumber(ARGV[10]) * 1e13 + math.floor(tonumber(arrival) * 1000)
-redis.call('ZADD', KEYS[2], score, ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[11])
+redis.call('HSET', KEYS[1], 'status', 'queued', 'answers', a.answers, 'placement', a.placement,
+           'queue', a.queue, 'priority', a.priority, 'locale', a.locale)
+if redial then redis.call('HSET', KEYS[1], 'dispatch_tried', a.now) end
+local score = a.priority * 1e13 + math.floor(tonumber(arrival) * 1000)
+redis.call('ZADD', KEYS[2], score, a.sid)
+redis.call('EXPIRE', KEYS[1], a.ttl)
 if status == 'ivr' then
   redis.call('HINCRBY', KEYS[4], 'queued', 1)
-  if ARGV[3] ~= '' then
-    redis.call('HSET', KEYS[3], 'sid', ARGV[1], 'case_id', ARGV[2])
-    redis.call('EXPIRE', KEYS[3], ARGV[13])
+  if a.caller ~= '' then
+    redis.call('HSET', KEYS[3], 'sid', a.sid, 'case_id', a.case_id)
+    redis.call('EXPIRE', KEYS[3], a.caller_ttl)
   end
 end
 return {status, arrival}
 """
 
-# A call left us (hang-up, or a final status): out of any queue, and counted once.
-_FINISH = """
+# A call left us (hang-up, or a final status): out of any queue, counted once, and the handler
+# it was offered to, or talking to, moves on.
+_FINISH = (
+    """
+local P = ARGV[3]
+local NOW = ARGV[2]
+"""
+    + MOVE_HANDLER
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return '' end
 if status == 'completed' or status == 'abandoned' or status == 'callback' then return '' end
@@ -77,13 +88,28 @@ local outcome = 'completed'
 if status == 'queued' or status == 'reserved' then outcome = 'abandoned' end
 if status == 'ivr' then outcome = 'ivr_hangup' end
 local queue = redis.call('HGET', KEYS[1], 'queue')
-if queue then redis.call('ZREM', ARGV[3] .. queue, ARGV[1]) end
+if queue then redis.call('ZREM', P .. 'queue:' .. queue, ARGV[1]) end
+redis.call('ZREM', P .. 'reserved', ARGV[1])
+local handler = redis.call('HGET', KEYS[1], 'handler')
+if handler and handler ~= '' then
+  local hkey = P .. 'handler:' .. handler
+  local state = redis.call('HGET', hkey, 'state')
+  if redis.call('HGET', hkey, 'call') == ARGV[1] then
+    if state == 'reserved' then
+      move(handler, 'reserved', 'available', '')
+      redis.call('HSET', hkey, 'call', '')
+    elseif state == 'busy' then
+      move(handler, 'busy', 'wrap_up', '')
+    end
+  end
+end
 local final = 'completed'
 if outcome == 'abandoned' then final = 'abandoned' end
 redis.call('HSET', KEYS[1], 'status', final, 'ended', ARGV[2], 'outcome', outcome)
 redis.call('HINCRBY', KEYS[2], outcome, 1)
 return outcome
 """
+)
 
 # Send a caller to the ambulance dispatch line: out of the queue, counted once.
 _DISPATCH = """
@@ -141,20 +167,24 @@ class Calls:
         _, arrival = await self._enqueue(
             keys=[keys.call(sid), keys.queue(placement.queue), keys.caller(caller), OUTCOMES],
             args=[
-                sid,
-                case_id_for(sid),
-                caller,
-                line,
-                locale,
-                now,
-                answers.model_dump_json(),
-                placement.model_dump_json(),
-                placement.queue,
-                int(placement.priority),
-                keys.CALL_TTL_SECONDS,
-                keys.queue_prefix(),
-                keys.CALLER_TTL_SECONDS,
-                "1" if redial else "0",
+                json.dumps(
+                    {
+                        "sid": sid,
+                        "case_id": case_id_for(sid),
+                        "caller": caller,
+                        "line": line,
+                        "locale": locale.value,
+                        "now": repr(now),
+                        "answers": answers.model_dump_json(),
+                        "placement": placement.model_dump_json(),
+                        "queue": placement.queue,
+                        "priority": int(placement.priority),
+                        "ttl": keys.CALL_TTL_SECONDS,
+                        "queue_prefix": keys.queue_prefix(),
+                        "caller_ttl": keys.CALLER_TTL_SECONDS,
+                        "redial": redial,
+                    }
+                )
             ],
         )
         return float(arrival) if arrival else now
@@ -162,7 +192,7 @@ class Calls:
     async def finish(self, sid: str, now: float) -> Finish | None:
         """The call has ended; returns what that counted as, or None if already counted."""
         outcome = await self._finish(
-            keys=[keys.call(sid), OUTCOMES], args=[sid, now, keys.queue_prefix()]
+            keys=[keys.call(sid), OUTCOMES], args=[sid, repr(now), keys.PREFIX + ":"]
         )
         return Finish(outcome) if outcome else None
 
@@ -200,6 +230,7 @@ def record_from_hash(fields: dict[str, str]) -> CallRecord:
         else None,
         arrival=float(fields["arrival"]) if "arrival" in fields else None,
         handler=fields.get("handler", ""),
+        offers=int(fields.get("offers", 0) or 0),
         callback_requested=bool(fields.get("callback_requested")),
         dispatch_tried=float(fields["dispatch_tried"]) if "dispatch_tried" in fields else None,
     )

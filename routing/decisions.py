@@ -128,4 +128,29 @@ class Continue(Frozen):
     say: tuple[Spoken, ...] = ()
 
 
-Decision = Ask | Enqueue | Dial | Hold | Leave | Goodbye | Nothing | Retry | Continue
+class Connect(Frozen):
+    """Ring the handler a call was reserved for; the caller hears ringing until they answer."""
+
+    kind: Literal["connect"] = "connect"
+    locale: Locale
+    say: tuple[Spoken, ...]
+    member: str
+    handler: str
+    offer: int
+    device_kind: Literal["client", "number"]
+    address: str
+    timeout_seconds: int
+
+
+class Whisper(Frozen):
+    """What the handler hears on answering, before the caller is put through; a handler
+    answering an offer that is no longer live hears why, and is hung up on."""
+
+    kind: Literal["whisper"] = "whisper"
+    say: tuple[Spoken, ...]
+    accept: bool
+
+
+Decision = (
+    Ask | Enqueue | Dial | Hold | Leave | Goodbye | Nothing | Retry | Continue | Connect | Whisper
+)

@@ -1,12 +1,24 @@
-"""Call handlers: their states, and how many are on duty."""
+"""Call handlers: who they are, their state machine, heartbeats, and the Redis that holds them.
+
+Every state change is one compare-and-set in Redis (a handler can only move from the state the
+caller believed it was in), is timestamped, and is kept in a stream for statistics.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from enum import StrEnum
+from typing import Annotated, Literal, cast
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from redis.asyncio import Redis
 
 from routing import keys
+from routing.models import Skill
+
+HandlerId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+Proficiency = Annotated[int, Field(ge=1, le=5)]
 
 
 class HandlerState(StrEnum):
@@ -20,10 +32,217 @@ class HandlerState(StrEnum):
 
 ON_DUTY = (HandlerState.AVAILABLE, HandlerState.RESERVED, HandlerState.BUSY, HandlerState.WRAP_UP)
 
+# What a handler (or a supervisor) may ask for, from each state. Reserved, busy and wrap-up are
+# entered only by the system (an offer, an answer, a call's end).
+CHOOSABLE: dict[HandlerState, frozenset[HandlerState]] = {
+    HandlerState.OFFLINE: frozenset({HandlerState.AVAILABLE, HandlerState.BREAK}),
+    HandlerState.AVAILABLE: frozenset({HandlerState.BREAK, HandlerState.OFFLINE}),
+    HandlerState.BREAK: frozenset({HandlerState.AVAILABLE, HandlerState.OFFLINE}),
+    HandlerState.WRAP_UP: frozenset(
+        {HandlerState.AVAILABLE, HandlerState.BREAK, HandlerState.OFFLINE}
+    ),
+    HandlerState.RESERVED: frozenset({HandlerState.BREAK, HandlerState.OFFLINE}),
+    HandlerState.BUSY: frozenset({HandlerState.OFFLINE}),
+}
+
+
+class Device(BaseModel):
+    """Where a handler's calls ring: a Twilio Client identity (the console) or a phone number."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["client", "number"]
+    address: Annotated[str, Field(min_length=1, max_length=64)]
+
+    @model_validator(mode="after")
+    def _address_fits_kind(self) -> Device:
+        pattern = r"^[A-Za-z0-9_-]{1,64}$" if self.kind == "client" else r"^\+[1-9][0-9]{6,14}$"
+        if not re.match(pattern, self.address):
+            raise ValueError(f"{self.kind} address is malformed")
+        return self
+
+
+class HandlerProfile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: HandlerId
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    skills: dict[Skill, Proficiency] = {}
+    device: Device
+
+
+class Handler(BaseModel):
+    """A handler's profile and where they are now."""
+
+    model_config = ConfigDict(frozen=True)
+
+    profile: HandlerProfile
+    state: HandlerState
+    since: float
+    reason: str = ""
+    call: str = ""
+    missed_in_row: int = 0
+    heartbeat: float | None = None
+    break_until: float | None = None
+
+
+class HandlerError(Exception):
+    """A handler operation that cannot be done; carries what and why, never an HTTP code."""
+
+
+class UnknownHandler(HandlerError):
+    pass
+
+
+class NotAllowed(HandlerError):
+    pass
+
+
+# Compare-and-set a handler's state, keeping the per-state sorted sets (score: since when) and
+# the event stream in step. ARGV[1] is JSON; returns the state the handler was in, or an error.
+_SET_STATE = """
+local a = cjson.decode(ARGV[1])
+local current = redis.call('HGET', KEYS[1], 'state')
+if not current then return {err = 'unknown handler'} end
+local allowed = false
+for _, state in ipairs(a.from) do if state == current then allowed = true end end
+if not allowed then return {'refused', current} end
+redis.call('ZREM', a.prefix .. current, a.id)
+redis.call('ZADD', a.prefix .. a.to, a.now, a.id)
+redis.call('HSET', KEYS[1], 'state', a.to, 'since', a.now, 'reason', a.reason)
+if a.call ~= nil then redis.call('HSET', KEYS[1], 'call', a.call) end
+if a.missed ~= nil then redis.call('HSET', KEYS[1], 'missed', a.missed) end
+if a.break_until ~= nil then redis.call('HSET', KEYS[1], 'break_until', a.break_until) end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'handler', a.id, 'from', current,
+           'to', a.to, 'reason', a.reason, 'at', a.now)
+return {'ok', current}
+"""
+
 
 class Handlers:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._set_state = redis.register_script(_SET_STATE)
+
+    async def create(self, profile: HandlerProfile, now: float) -> bool:
+        """Add a handler (offline); False if the id is taken."""
+        key = keys.handler(profile.id)
+        created = await self.redis.hsetnx(key, "profile", profile.model_dump_json())
+        if not created:
+            return False
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                key, mapping={"state": HandlerState.OFFLINE, "since": repr(now), "reason": ""}
+            )
+            pipe.sadd(keys.HANDLERS, profile.id)
+            pipe.zadd(keys.handler_state(HandlerState.OFFLINE), {profile.id: now})
+            for skill, level in profile.skills.items():
+                pipe.zadd(keys.skill(skill), {profile.id: level})
+            await pipe.execute()
+        return True
+
+    async def update_profile(self, profile: HandlerProfile) -> None:
+        old = await self.get(profile.id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.handler(profile.id), "profile", profile.model_dump_json())
+            for skill in old.profile.skills:
+                pipe.zrem(keys.skill(skill), profile.id)
+            for skill, level in profile.skills.items():
+                pipe.zadd(keys.skill(skill), {profile.id: level})
+            await pipe.execute()
+
+    async def get(self, handler_id: str) -> Handler:
+        fields = cast(dict[str, str], await self.redis.hgetall(keys.handler(handler_id)))
+        if not fields:
+            raise UnknownHandler(f"no handler {handler_id!r}")
+        return handler_from_hash(fields)
+
+    async def all(self) -> list[Handler]:
+        ids = sorted(cast(set[str], await self.redis.smembers(keys.HANDLERS)))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for handler_id in ids:
+                pipe.hgetall(keys.handler(handler_id))
+            rows = await pipe.execute()
+        return [handler_from_hash(row) for row in rows if row]
+
+    async def transition(
+        self,
+        handler_id: str,
+        to: HandlerState,
+        now: float,
+        allowed_from: frozenset[HandlerState] | tuple[HandlerState, ...],
+        reason: str = "",
+        call: str | None = None,
+        missed: int | None = None,
+        break_until: float | None = None,
+    ) -> HandlerState | None:
+        """Move to `to` if now in one of `allowed_from`; returns the state it was in, or None
+        if it was in another state (nothing changed)."""
+        change: dict[str, object] = {
+            "id": handler_id,
+            "to": to.value,
+            "from": [state.value for state in allowed_from],
+            "now": repr(now),
+            "reason": reason,
+            "prefix": keys.handler_state(""),
+        }
+        if call is not None:
+            change["call"] = call
+        if missed is not None:
+            change["missed"] = missed
+        if break_until is not None:
+            change["break_until"] = repr(break_until)
+        try:
+            outcome, previous = await self._set_state(
+                keys=[keys.handler(handler_id), keys.HANDLER_EVENTS], args=[json.dumps(change)]
+            )
+        except Exception as error:
+            if "unknown handler" in str(error):
+                raise UnknownHandler(f"no handler {handler_id!r}") from None
+            raise
+        return HandlerState(previous) if outcome == "ok" else None
+
+    async def choose(
+        self, handler_id: str, to: HandlerState, now: float, reason: str = ""
+    ) -> HandlerState:
+        """A handler's own choice (available, break, offline), checked against CHOOSABLE."""
+        current = (await self.get(handler_id)).state
+        if to not in CHOOSABLE[current]:
+            raise NotAllowed(f"a handler who is {current} cannot choose to be {to}")
+        if to is HandlerState.BREAK and not reason:
+            reason = "break"
+        previous = await self.transition(
+            handler_id,
+            to,
+            now,
+            (current,),
+            reason=reason,
+            missed=0 if to is HandlerState.AVAILABLE else None,
+        )
+        if previous is None:
+            raise NotAllowed(f"{handler_id} changed state meanwhile; try again")
+        return previous
+
+    async def heartbeat(self, handler_id: str, now: float) -> None:
+        if not await self.redis.exists(keys.handler(handler_id)):
+            raise UnknownHandler(f"no handler {handler_id!r}")
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(keys.handler(handler_id), "heartbeat", repr(now))
+            pipe.zadd(keys.HEARTBEATS, {handler_id: now})
+            await pipe.execute()
+
+    async def silent_since(self, cutoff: float) -> list[str]:
+        """Handlers on duty or on a break whose console has not been heard from since `cutoff`."""
+        quiet = set(await self.redis.zrangebyscore(keys.HEARTBEATS, "-inf", f"({cutoff}"))
+        offline = set(await self.redis.zrange(keys.handler_state(HandlerState.OFFLINE), 0, -1))
+        return sorted(str(handler_id) for handler_id in quiet - offline)
+
+    async def in_state(self, state: HandlerState) -> list[tuple[str, float]]:
+        rows = cast(
+            list[tuple[str, float]],
+            await self.redis.zrange(keys.handler_state(state), 0, -1, withscores=True),
+        )
+        return [(str(handler_id), float(since)) for handler_id, since in rows]
 
     async def on_duty(self) -> int:
         """Handlers taking calls now or about to (on a break or offline do not count)."""
@@ -32,3 +251,23 @@ class Handlers:
                 pipe.zcard(keys.handler_state(state))
             counts = await pipe.execute()
         return sum(int(count) for count in counts)
+
+    async def counts(self) -> dict[HandlerState, int]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for state in HandlerState:
+                pipe.zcard(keys.handler_state(state))
+            counts = await pipe.execute()
+        return {state: int(count) for state, count in zip(HandlerState, counts, strict=True)}
+
+
+def handler_from_hash(fields: dict[str, str]) -> Handler:
+    return Handler(
+        profile=HandlerProfile.model_validate_json(fields["profile"]),
+        state=HandlerState(fields["state"]),
+        since=float(fields["since"]),
+        reason=fields.get("reason", ""),
+        call=fields.get("call", ""),
+        missed_in_row=int(fields.get("missed", 0) or 0),
+        heartbeat=float(fields["heartbeat"]) if fields.get("heartbeat") else None,
+        break_until=float(fields["break_until"]) if fields.get("break_until") else None,
+    )

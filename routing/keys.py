@@ -10,6 +10,17 @@ CALLER_TTL_SECONDS = 24 * 3600  # how long a caller counts as "contacted us rece
 
 MODE = f"{PREFIX}:mode"
 RULES_ACTIVE = f"{PREFIX}:rules:active"
+HANDLERS = f"{PREFIX}:handlers"
+HEARTBEATS = f"{PREFIX}:handlers:heartbeats"
+HANDLER_EVENTS = f"{PREFIX}:handler-events"
+RESERVED = f"{PREFIX}:reserved"  # queue members offered to a handler, scored by when
+AUDIT = f"{PREFIX}:audit"
+RULES_VERSIONS = f"{PREFIX}:rules:versions"  # version numbers, scored by creation time
+RULES_NEXT = f"{PREFIX}:rules:next"
+
+
+def rules_version(number: int) -> str:
+    return f"{PREFIX}:rules:version:{number}"
 
 
 def call(sid: str) -> str:
@@ -29,8 +40,17 @@ def caller(number: str) -> str:
     return f"{PREFIX}:caller:{hashlib.sha256(number.encode()).hexdigest()[:32]}"
 
 
+def handler(handler_id: str) -> str:
+    return f"{PREFIX}:handler:{handler_id}"
+
+
 def handler_state(state: str) -> str:
     return f"{PREFIX}:handlers:{state}"
+
+
+def skill(name: str) -> str:
+    """Handlers with a skill, scored by their proficiency in it."""
+    return f"{PREFIX}:skill:{name}"
 
 
 def callback(callback_id: str) -> str:

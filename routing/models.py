@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from enum import IntEnum, StrEnum
+from functools import lru_cache
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -115,6 +116,7 @@ class CallRecord(BaseModel):
     placement: Placement | None = None
     arrival: float | None = None
     handler: str = ""
+    offers: int = 0
     callback_requested: bool = False
     dispatch_tried: float | None = None
 
@@ -126,6 +128,7 @@ class CallRecord(BaseModel):
 _CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 
 
+@lru_cache(maxsize=8192)
 def case_id_for(call_sid: str) -> str:
     """A short, speakable case id from the CallSid: the same on every retry, no Redis needed.
 

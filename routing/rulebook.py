@@ -1,13 +1,165 @@
-"""Which rule set is in force. For now the packaged default; versions in Redis come later."""
+"""Rule set versions: immutable, numbered, one active; every process sees a change within 2 s.
+
+Each process keeps the active set for at most `CACHE_SECONDS`, then checks the active number
+(one GET) and loads a new version only when it changed. With Redis unreachable it keeps using
+what it last knew (or the packaged default), so routing never stops for want of rules.
+"""
 
 from __future__ import annotations
 
-from routing.rules import RuleSet
+import difflib
+import time
+from typing import cast
+
+import yaml
+from pydantic import BaseModel
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from routing import keys
+from routing.audit import Audit
+from routing.rules import RuleSet, default_rules, parse_rules
+
+CACHE_SECONDS = 1.0
+
+
+class VersionInfo(BaseModel):
+    number: int
+    author: str
+    created: float
+    comment: str
+    active: bool = False
+
+
+class Version(VersionInfo):
+    document: str
+    rules: RuleSet
+
+
+class UnknownVersion(Exception):
+    pass
+
+
+def canonical(rules: RuleSet) -> str:
+    """The rule set as YAML, in one stable form, for storage and diffs."""
+    return yaml.safe_dump(rules.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def diff(old: RuleSet | None, new: RuleSet, old_name: str, new_name: str) -> str:
+    before = canonical(old).splitlines(keepends=True) if old else []
+    after = canonical(new).splitlines(keepends=True)
+    return "".join(difflib.unified_diff(before, after, fromfile=old_name, tofile=new_name))
 
 
 class RuleBook:
-    def __init__(self, default: RuleSet) -> None:
-        self._default = default
+    def __init__(self, redis: Redis, fallback: RuleSet | None = None) -> None:
+        self.redis = redis
+        self.fallback = fallback or default_rules()
+        self._active: tuple[int, RuleSet] | None = None
+        self._checked = float("-inf")
 
     async def active(self) -> RuleSet:
-        return self._default
+        if time.monotonic() - self._checked < CACHE_SECONDS and self._active is not None:
+            return self._active[1]
+        try:
+            number = await self.redis.get(keys.RULES_ACTIVE)
+            self._checked = time.monotonic()
+            if number is None:
+                return self.fallback
+            if self._active is None or self._active[0] != int(number):
+                self._active = (int(number), (await self.get(int(number))).rules)
+        except RedisError:
+            self._checked = time.monotonic()
+        return self._active[1] if self._active else self.fallback
+
+    async def active_number(self) -> int | None:
+        number = await self.redis.get(keys.RULES_ACTIVE)
+        return int(number) if number is not None else None
+
+    async def seed(self, now: float) -> None:
+        """First start: the packaged default becomes version 1, active."""
+        if await self.redis.exists(keys.RULES_ACTIVE):
+            return
+        version = await self.create(canonical(self.fallback), "lifeline", now, "packaged default")
+        await self.redis.set(keys.RULES_ACTIVE, version.number, nx=True)
+
+    async def create(
+        self, document: str, author: str, now: float, comment: str = ""
+    ) -> VersionInfo:
+        """Validate and store a new version (not active). Raises RuleSetError with every problem."""
+        rules = parse_rules(document)
+        number = int(await self.redis.incr(keys.RULES_NEXT))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                keys.rules_version(number),
+                mapping={
+                    "document": canonical(rules),
+                    "author": author,
+                    "created": repr(now),
+                    "comment": comment,
+                },
+            )
+            pipe.zadd(keys.RULES_VERSIONS, {str(number): now})
+            await pipe.execute()
+        await Audit(self.redis).record(
+            author, "rules.create", f"version {number}", now, comment=comment
+        )
+        return VersionInfo(number=number, author=author, created=now, comment=comment)
+
+    async def get(self, number: int) -> Version:
+        fields = cast(dict[str, str], await self.redis.hgetall(keys.rules_version(number)))
+        if not fields:
+            raise UnknownVersion(f"there is no rule set version {number}")
+        active = await self.active_number()
+        return Version(
+            number=number,
+            author=fields["author"],
+            created=float(fields["created"]),
+            comment=fields["comment"],
+            active=active == number,
+            document=fields["document"],
+            rules=parse_rules(fields["document"]),
+        )
+
+    async def versions(self) -> list[VersionInfo]:
+        members = cast(list[str], await self.redis.zrange(keys.RULES_VERSIONS, 0, -1))
+        numbers = [int(member) for member in members]
+        active = await self.active_number()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for number in numbers:
+                pipe.hmget(keys.rules_version(number), ["author", "created", "comment"])
+            rows = await pipe.execute()
+        return [
+            VersionInfo(
+                number=number,
+                author=row[0],
+                created=float(row[1]),
+                comment=row[2],
+                active=number == active,
+            )
+            for number, row in zip(numbers, rows, strict=True)
+        ]
+
+    async def activate(self, number: int, author: str, now: float, reason: str = "") -> str:
+        """Make `number` the active version; returns the diff against the one it replaces."""
+        new = await self.get(number)
+        previous_number = await self.active_number()
+        previous = await self.get(previous_number) if previous_number is not None else None
+        await self.redis.set(keys.RULES_ACTIVE, number)
+        change = diff(
+            previous.rules if previous else None,
+            new.rules,
+            f"version {previous_number}" if previous else "none",
+            f"version {number}",
+        )
+        await Audit(self.redis).record(
+            author,
+            "rules.activate",
+            f"version {number}",
+            now,
+            previous=previous_number,
+            reason=reason,
+            diff=change,
+        )
+        self._checked = float("-inf")
+        return change

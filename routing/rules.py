@@ -57,7 +57,24 @@ class Route(Strict):
 
 class QueueRule(Strict):
     skills: tuple[Skill, ...] = ()
+    min_proficiency: Annotated[int, Field(ge=1, le=5)] = 1
     strategy: Strategy = Strategy.LONGEST_IDLE
+
+
+class Aging(Strict):
+    """Guarded aging: a waiting caller gains one priority class every `every_seconds`, at most
+    `max_steps` classes, and never reaches priority 1."""
+
+    every_seconds: Annotated[int, Field(ge=30, le=3600)] = 300
+    max_steps: Annotated[int, Field(ge=0, le=3)] = 2
+
+
+class Offers(Strict):
+    offer_timeout_seconds: Annotated[int, Field(ge=5, le=60)] = 20
+    missed_in_row_limit: Annotated[int, Field(ge=1, le=10)] = 2
+    missed_break_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
+    wrap_up_seconds: Annotated[int, Field(ge=0, le=900)] = 60
+    heartbeat_timeout_seconds: Annotated[int, Field(ge=5, le=300)] = 30
 
 
 class EmergencyRule(Strict):
@@ -80,9 +97,12 @@ class RuleSet(Strict):
     """One version of the routing rules. Validation refuses any set that could route a case
     nowhere or put a non-emergency caller level with (or ahead of) an emergency."""
 
+    skills: tuple[Skill, ...] = ()
     queues: dict[QueueName, QueueRule]
     routes: tuple[Route, ...]
     emergency: EmergencyRule = EmergencyRule()
+    aging: Aging = Aging()
+    offers: Offers = Offers()
     worse: WorseRule = WorseRule()
     hold: HoldRule = HoldRule()
 
@@ -124,6 +144,14 @@ def every_case(rules: RuleSet) -> list[CallFacts]:
 
 def route_problems(rules: RuleSet) -> list[str]:
     problems: list[str] = []
+    known = set(rules.skills)
+    for name, queue in sorted(rules.queues.items()):
+        for skill in queue.skills:
+            if skill not in known:
+                problems.append(
+                    f"queues.{name}.skills: no handler can have {skill!r}; "
+                    f"the rule set's skills are {sorted(known)}"
+                )
     names = [route.name for route in rules.routes]
     for name in sorted({name for name in names if names.count(name) > 1}):
         problems.append(f"routes: name {name!r} is used twice")

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis
+import redis.asyncio
 from starlette.testclient import TestClient
 
 from lifeline.app import create_app
 from lifeline.redis_server import RedisServer
 from lifeline.settings import Settings
 from routing.clock import VirtualClock
+from tests.staff import Staff, make_staff
 from tests.twilio import TwilioClient
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
@@ -76,7 +78,25 @@ def clock() -> VirtualClock:
 
 
 @pytest.fixture
+def staff(redis_url: str, clock: VirtualClock) -> Staff:
+    """Add handlers (busy unless told otherwise): `staff("h1", "h2", state=...)`."""
+    return make_staff(redis_url, clock.now())
+
+
+@pytest.fixture
 def twilio(settings: Settings, clock: VirtualClock) -> Iterator[TwilioClient]:
     """The app in-process, driven as Twilio drives it: signed form posts to public URLs."""
     with TestClient(create_app(settings, clock=clock)) as client:
         yield TwilioClient(client, AUTH_TOKEN, PUBLIC_BASE_URL)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def aredis(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
+    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()

@@ -8,17 +8,13 @@ import redis
 from routing import keys
 from routing.clock import VirtualClock
 from tests.conftest import CALLER, DISPATCH, MAIN_LINE, WELSH_LINE
+from tests.staff import Staff
 from tests.twilio import Call, TwilioClient, Twiml
 
 EMERGENCY_WORDS = (
     "unconscious, not breathing, has chest pain, severe bleeding, signs of a stroke, "
     "a severe allergic reaction or a seizure, press 1"
 )
-
-
-def on_duty(sync_redis: redis.Redis, *handler_ids: str) -> None:
-    for handler_id in handler_ids:
-        sync_redis.zadd(keys.handler_state("available"), {handler_id: 0})
 
 
 def queue_of(sync_redis: redis.Redis, queue: str) -> list[str]:
@@ -62,9 +58,9 @@ def test_the_call_record_is_created_once_per_call_sid(
 
 
 def test_pressing_1_puts_an_emergency_ahead_of_everyone(
-    twilio: TwilioClient, sync_redis: redis.Redis, clock: VirtualClock
+    twilio: TwilioClient, sync_redis: redis.Redis, clock: VirtualClock, staff: Staff
 ) -> None:
-    on_duty(sync_redis, "h1")
+    staff("h1")
     earlier = twilio.call("+447700900001", MAIN_LINE)
     to_queue(earlier, "2", "1")
     clock.advance(60)
@@ -84,8 +80,10 @@ def test_pressing_1_puts_an_emergency_ahead_of_everyone(
     assert p1 < p3
 
 
-def test_saying_yes_counts_as_an_emergency(twilio: TwilioClient, sync_redis: redis.Redis) -> None:
-    on_duty(sync_redis, "h1")
+def test_saying_yes_counts_as_an_emergency(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff
+) -> None:
+    staff("h1")
     call = twilio.call(CALLER, MAIN_LINE)
     twiml = call.say_words(call.start(), "Yes.")
     assert twiml.first("Enqueue").text == "emergency"
@@ -105,9 +103,9 @@ def test_an_emergency_with_no_handler_on_duty_goes_straight_to_dispatch(
 
 
 def test_an_emergency_not_answered_within_the_limit_is_dialled_through(
-    twilio: TwilioClient, sync_redis: redis.Redis, clock: VirtualClock
+    twilio: TwilioClient, sync_redis: redis.Redis, clock: VirtualClock, staff: Staff
 ) -> None:
-    on_duty(sync_redis, "h1")
+    staff("h1")
     call = twilio.call(CALLER, MAIN_LINE)
     enqueue = to_queue(call, "1")
 

@@ -1,0 +1,97 @@
+"""`lifeline run`: a whole local Lifeline from a fresh clone, with stand-ins for the outside world.
+
+Settings already given (environment or `.env`) are kept; the rest get local values, written to
+`var/run.env` so that commands in another terminal (`lifeline call`) see the same ones.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from lifeline.redis_server import RedisServer, free_port
+from lifeline.settings import RUN_ENV_FILE, load_settings
+
+VAR = Path("var")
+WEB_PORT = 8000
+PHONE_PORT = 8010
+CLINICAL_PORT = 8020
+MAIN_LINE = "+441134960000"  # Ofcom's drama ranges: numbers that are never anyone's
+WELSH_LINE = "+442920180111"
+DISPATCH_LINE = "+441632960999"
+
+
+def given_settings() -> dict[str, str]:
+    """What the environment and `.env` already set (names upper-cased)."""
+    from_file = {k.upper(): v for k, v in dotenv_values(".env").items() if v is not None}
+    return from_file | {k.upper(): v for k, v in os.environ.items()}
+
+
+def local_values(given: dict[str, str], redis_url: str | None) -> dict[str, str]:
+    port = int(given.get("PORT", WEB_PORT))
+    values = {
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "TWILIO_ACCOUNT_SID": "AC" + secrets.token_hex(16),
+        "TWILIO_AUTH_TOKEN": secrets.token_hex(16),
+        "TWILIO_API_BASE_URL": f"http://127.0.0.1:{PHONE_PORT}",
+        "CLINICAL_FHIR_BASE_URL": f"http://127.0.0.1:{CLINICAL_PORT}/fhir",
+        "AMBULANCE_DISPATCH_NUMBER": DISPATCH_LINE,
+        "WELSH_LINE_NUMBERS": WELSH_LINE,
+        "PORT": str(port),
+        "SIM_PHONE_PORT": str(PHONE_PORT),
+    }
+    if redis_url:
+        values["REDIS_URL"] = redis_url
+    return {name: value for name, value in values.items() if name not in given}
+
+
+def banner(env: dict[str, str], embedded: RedisServer | None) -> str:
+    redis_line = (
+        f"embedded redis-server at {env['REDIS_URL']} (AOF on, data in {embedded.directory})"
+        if embedded
+        else f"{env['REDIS_URL']} (REDIS_URL)"
+    )
+    return f"""
+Lifeline is starting.
+  web (webhooks, health)   {env["PUBLIC_BASE_URL"]}   /healthz /readyz /metrics
+  phone network (sim)      {env["TWILIO_API_BASE_URL"]}
+  redis                    {redis_line}
+  lines                    main {MAIN_LINE}, Welsh {env["WELSH_LINE_NUMBERS"]}
+  dispatch line            {env["AMBULANCE_DISPATCH_NUMBER"]}
+
+Place a call from another terminal:
+  .venv/bin/lifeline call                                     (you press the keys)
+  .venv/bin/lifeline call --from +447700900123 --to {MAIN_LINE} --press 2,1
+Stop with Ctrl-C.
+"""
+
+
+def run() -> int:
+    VAR.mkdir(exist_ok=True)
+    run_env = Path(RUN_ENV_FILE)
+    run_env.unlink(missing_ok=True)
+    given = given_settings()
+    embedded: RedisServer | None = None
+    if "REDIS_URL" not in given:
+        embedded = RedisServer(VAR / "redis", port=free_port())
+        embedded.start()
+    try:
+        values = local_values(given, embedded.url if embedded else None)
+        run_env.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
+        load_settings()  # stop here, naming the variable, if anything is wrong
+        env = os.environ | values
+        env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+        print(banner(given | values, embedded), flush=True)
+        honcho = [sys.executable, "-m", "honcho", "-f", "Procfile.dev", "-p", env["PORT"], "start"]
+        return subprocess.call(honcho, env=env)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        run_env.unlink(missing_ok=True)
+        if embedded:
+            embedded.stop()

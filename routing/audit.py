@@ -1,0 +1,64 @@
+"""The audit log: who did what, when, to what; kept in a durable Redis stream."""
+
+from __future__ import annotations
+
+import json
+from typing import cast
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from routing import keys
+
+AUDIT_MAXLEN = 1_000_000  # years of supervisor actions; trimmed approximately, oldest first
+
+
+class AuditEntry(BaseModel):
+    id: str
+    at: float
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, object]
+
+
+class Audit:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def record(
+        self, actor: str, action: str, target: str, now: float, **detail: object
+    ) -> str:
+        entry_id = await self.redis.xadd(
+            keys.AUDIT,
+            {
+                "at": repr(now),
+                "actor": actor,
+                "action": action,
+                "target": target,
+                "detail": json.dumps(detail, default=str),
+            },
+            maxlen=AUDIT_MAXLEN,
+            approximate=True,
+        )
+        return str(entry_id)
+
+    async def latest(self, count: int = 100, action: str | None = None) -> list[AuditEntry]:
+        rows = cast(
+            list[tuple[str, dict[str, str]]],
+            await self.redis.xrevrange(keys.AUDIT, count=count if action is None else count * 10),
+        )
+        entries = [
+            AuditEntry(
+                id=str(entry_id),
+                at=float(fields["at"]),
+                actor=fields["actor"],
+                action=fields["action"],
+                target=fields["target"],
+                detail=json.loads(fields["detail"]),
+            )
+            for entry_id, fields in rows
+        ]
+        if action is not None:
+            entries = [entry for entry in entries if entry.action == action]
+        return entries[:count]

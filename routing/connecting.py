@@ -1,0 +1,49 @@
+"""Putting a reserved caller through to their handler: what each side hears."""
+
+from __future__ import annotations
+
+from prompts.catalogue import Locale, PromptId
+from routing.decisions import Connect, Spoken, Whisper, say
+from routing.handlers import Handler
+from routing.models import CallRecord, Priority, Reason
+from routing.rules import RuleSet
+
+REASON_PROMPTS = {
+    Reason.MEDICAL: PromptId.REASON_MEDICAL,
+    Reason.MENTAL_HEALTH: PromptId.REASON_MENTAL_HEALTH,
+    Reason.DENTAL: PromptId.REASON_DENTAL,
+    Reason.MEDICINES: PromptId.REASON_MEDICINES,
+    Reason.EXISTING_CASE: PromptId.REASON_EXISTING_CASE,
+    Reason.UNKNOWN: PromptId.REASON_UNKNOWN,
+}
+
+
+def connect(record: CallRecord, handler: Handler, offer: int, rules: RuleSet) -> Connect:
+    return Connect(
+        locale=record.locale,
+        say=say(PromptId.CONNECTING),
+        member=record.sid,
+        handler=handler.profile.id,
+        offer=offer,
+        device_kind=handler.profile.device.kind,
+        address=handler.profile.device.address,
+        timeout_seconds=rules.offers.offer_timeout_seconds,
+    )
+
+
+def whisper(record: CallRecord) -> Whisper:
+    """Priority, reason, language and repeat caller, for the handler before the caller."""
+    priority = record.placement.priority if record.placement else Priority.STANDARD
+    reason = record.answers.reason or Reason.UNKNOWN
+    spoken = [Spoken.of(PromptId.WHISPER_CALL, priority=int(priority))]
+    if record.answers.screen is not None and priority is not Priority.EMERGENCY:
+        spoken.append(Spoken(prompt=REASON_PROMPTS[reason]))
+    if record.locale is Locale.CY:
+        spoken.append(Spoken(prompt=PromptId.WHISPER_WELSH))
+    if record.answers.repeat:
+        spoken.append(Spoken(prompt=PromptId.WHISPER_REPEAT))
+    return Whisper(say=tuple(spoken), accept=True)
+
+
+def taken() -> Whisper:
+    return Whisper(say=say(PromptId.WHISPER_TAKEN), accept=False)

@@ -1,0 +1,133 @@
+"""An offer's outcome: answered (the handler is busy), or not (the call goes back to its place).
+
+Each outcome is one Lua script that checks the offer is still the one it believes (member,
+handler and offer number), so a late or repeated webhook changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+
+from redis.asyncio import Redis
+
+from routing import keys
+from routing.lua import MOVE_HANDLER
+from routing.rules import RuleSet
+
+_HELPERS = (
+    """
+local a = cjson.decode(ARGV[1])
+local P = a.prefix
+local NOW = a.now
+local function record_key(member)
+  if string.sub(member, 1, 3) == 'cb:' then return P .. 'callback:' .. string.sub(member, 4) end
+  return P .. 'call:' .. member
+end
+"""
+    + MOVE_HANDLER
+    + """
+local record = record_key(a.member)
+local current = redis.call('HMGET', record, 'status', 'handler', 'offers')
+local is_offer = current[2] == a.handler and tonumber(current[3]) == a.offer
+"""
+)
+
+# The handler answered: the call is connected and the handler busy.
+_ANSWER = (
+    _HELPERS
+    + """
+if current[1] ~= 'reserved' or not is_offer then return 0 end
+redis.call('HSET', record, 'status', 'connected', 'connected_at', a.now)
+redis.call('ZREM', P .. 'reserved', a.member)
+if redis.call('HGET', P .. 'handler:' .. a.handler, 'state') == 'reserved' then
+  move(a.handler, 'reserved', 'busy', '')
+  redis.call('HSET', P .. 'handler:' .. a.handler, 'missed', 0)
+  redis.call('HINCRBY', P .. 'handler:' .. a.handler, 'calls', 1)
+end
+return 1
+"""
+)
+
+# The offer failed: the call goes back to the place it had (same score), the handler moves on.
+_RELEASE = (
+    _HELPERS
+    + """
+if current[1] ~= 'reserved' or not is_offer then return 0 end
+local fields = redis.call('HMGET', record, 'queue', 'score')
+redis.call('HSET', record, 'status', a.member_status, 'handler', '')
+redis.call('ZADD', P .. 'queue:' .. fields[1], fields[2], a.member)
+redis.call('ZREM', P .. 'reserved', a.member)
+local handler = P .. 'handler:' .. a.handler
+if redis.call('HGET', handler, 'state') == 'reserved' and
+   redis.call('HGET', handler, 'call') == a.member then
+  local to, reason = a.handler_to, a.reason
+  if a.missed then
+    local missed = redis.call('HINCRBY', handler, 'missed', 1)
+    to, reason = 'break', 'missed'
+    if missed >= a.missed_limit then
+      redis.call('HSET', handler, 'break_until', '')
+    else
+      redis.call('HSET', handler, 'break_until', tostring(tonumber(a.now) + a.missed_break))
+    end
+  end
+  move(a.handler, 'reserved', to, reason)
+  redis.call('HSET', handler, 'call', '')
+end
+return 1
+"""
+)
+
+
+class Release(StrEnum):
+    """Why an offer failed, which decides where the handler goes."""
+
+    MISSED = "missed"  # rang out, busy, declined: the handler takes a break
+    FAILED = "failed"  # the network could not connect: not the handler's doing
+    HANDLER_LEFT = "handler_left"  # the console went away: the handler goes offline
+
+
+class Offers:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._answer = redis.register_script(_ANSWER)
+        self._release = redis.register_script(_RELEASE)
+
+    def _args(self, member: str, handler: str, offer: int, now: float) -> dict[str, object]:
+        return {
+            "prefix": keys.PREFIX + ":",
+            "member": member,
+            "handler": handler,
+            "offer": offer,
+            "now": repr(now),
+        }
+
+    async def answered(self, member: str, handler: str, offer: int, now: float) -> bool:
+        """True if this offer was live and is now connected."""
+        change = self._args(member, handler, offer, now)
+        return bool(await self._answer(args=[json.dumps(change)]))
+
+    async def release(
+        self,
+        member: str,
+        handler: str,
+        offer: int,
+        now: float,
+        why: Release,
+        rules: RuleSet,
+    ) -> bool:
+        """Put the member back in its place; True if this offer was live."""
+        change = self._args(member, handler, offer, now) | {
+            "member_status": "pending" if member.startswith("cb:") else "queued",
+            "missed": why is Release.MISSED,
+            "missed_limit": rules.offers.missed_in_row_limit,
+            "missed_break": rules.offers.missed_break_seconds,
+            "handler_to": "offline" if why is Release.HANDLER_LEFT else "available",
+            "reason": "heartbeat lost" if why is Release.HANDLER_LEFT else "",
+        }
+        return bool(await self._release(args=[json.dumps(change)]))
+
+    async def overdue(self, older_than: float) -> list[str]:
+        """Members reserved before `older_than`: offers whose outcome never came back."""
+        members = await self.redis.zrangebyscore(keys.RESERVED, "-inf", f"({older_than}")
+        return [str(member) for member in members]

@@ -1,0 +1,181 @@
+"""Fail-safe rules at the webhook edge: signatures, bad input, Redis down, the Fallback URL."""
+
+from __future__ import annotations
+
+import redis
+
+from lifeline.redis_server import RedisServer
+from routing import keys
+from routing.clock import VirtualClock
+from tests.conftest import CALLER, DISPATCH, MAIN_LINE
+from tests.ivr.test_call_flow import EMERGENCY_WORDS, to_queue
+from tests.staff import Staff
+from tests.twilio import TwilioClient, Twiml, new_sid
+
+
+def voice_params(sid: str) -> dict[str, str]:
+    return {"CallSid": sid, "From": CALLER, "To": MAIN_LINE, "CallStatus": "ringing"}
+
+
+def test_a_request_without_a_signature_is_refused_and_changes_nothing(
+    twilio: TwilioClient, sync_redis: redis.Redis
+) -> None:
+    sid = new_sid()
+    response = twilio.post("/twilio/voice", voice_params(sid), signature="")
+    assert response.status_code == 403
+    assert "X-Twilio-Signature" in response.text
+    assert not sync_redis.exists(keys.call(sid))
+
+
+def test_a_request_signed_with_another_token_is_refused(
+    twilio: TwilioClient, sync_redis: redis.Redis
+) -> None:
+    sid = new_sid()
+    url = "https://lifeline.example.org/twilio/voice"
+    from twilio.request_validator import RequestValidator
+
+    forged = RequestValidator("not-our-token").compute_signature(url, voice_params(sid))
+    assert twilio.post(url, voice_params(sid), signature=forged).status_code == 403
+    assert not sync_redis.exists(keys.call(sid))
+
+
+def test_a_signature_for_other_parameters_is_refused(twilio: TwilioClient) -> None:
+    sid = new_sid()
+    url = "https://lifeline.example.org/twilio/voice"
+    signature = twilio.validator.compute_signature(url, voice_params(sid))
+    tampered = voice_params(sid) | {"From": "+447700900999"}
+    assert twilio.post(url, tampered, signature=signature).status_code == 403
+
+
+def test_the_query_string_is_part_of_what_is_signed(twilio: TwilioClient) -> None:
+    call = twilio.call(CALLER, MAIN_LINE)
+    action = call.start().first("Gather").get("action", "")
+    signature = twilio.validator.compute_signature(action, call.params(Digits="2"))
+    forged_url = action.replace("attempt=0", "").replace("locale=en-GB", "locale=cy-GB")
+    response = twilio.post(forged_url, call.params(Digits="2"), signature=signature)
+    assert response.status_code == 403
+
+
+def test_a_body_over_64_kib_is_refused(twilio: TwilioClient) -> None:
+    params = voice_params(new_sid()) | {"Padding": "x" * 70_000}
+    response = twilio.post("/twilio/voice", params)
+    assert response.status_code == 413
+
+
+def test_a_signed_but_malformed_request_still_gets_the_emergency_route(
+    twilio: TwilioClient,
+) -> None:
+    twiml = twilio.twiml("/twilio/voice", {"CallSid": "not-a-sid", "From": CALLER})
+    assert EMERGENCY_WORDS in twiml.text
+    assert twiml.first("Gather").get("numDigits") == "1"
+
+
+def test_an_unknown_step_is_answered_with_the_safe_route(twilio: TwilioClient) -> None:
+    call = twilio.call(CALLER, MAIN_LINE)
+    twiml = twilio.twiml("/twilio/ivr/nonsense", call.params(Digits="1"))
+    assert "technical difficulties" in twiml.text
+    assert EMERGENCY_WORDS in twiml.text
+
+
+def test_with_redis_down_the_caller_hears_the_emergency_screen_and_reaches_dispatch(
+    twilio: TwilioClient, redis_server: RedisServer
+) -> None:
+    redis_server.kill()
+    call = twilio.call(CALLER, MAIN_LINE)
+
+    screen = call.start()
+    assert EMERGENCY_WORDS in screen.text
+    dial = call.press(screen, "1")
+
+    assert dial.first("Number").text == DISPATCH
+
+
+def test_with_redis_down_a_non_emergency_holds_with_the_emergency_key_live_and_retries(
+    twilio: TwilioClient, redis_server: RedisServer, sync_redis: redis.Redis
+) -> None:
+    call = twilio.call(CALLER, MAIN_LINE)
+    menu = call.press(call.start(), "2")
+    redis_server.kill()
+
+    waiting = call.press(menu, "1")
+    assert waiting.verbs == ["Gather", "Pause", "Redirect"]
+    assert "technical difficulties" in waiting.text
+    assert EMERGENCY_WORDS in waiting.text
+
+    redis_server.start()
+    queued = call.silence(waiting)
+    assert queued.first("Enqueue").text == "general"
+    assert sync_redis.hget(keys.call(call.sid), "status") == "queued"
+
+
+def test_with_redis_down_mid_queue_an_emergency_still_leaves_on_time(
+    twilio: TwilioClient, redis_server: RedisServer, sync_redis: redis.Redis, staff: Staff
+) -> None:
+    staff("h1")
+    call = twilio.call(CALLER, MAIN_LINE)
+    enqueue = to_queue(call, "1")
+    redis_server.kill()
+
+    assert call.hold(enqueue, queue_time=12).first("Pause").get("length") == "18"
+    assert call.hold(enqueue, queue_time=30).verbs == ["Leave"]
+    assert call.leave_queue(enqueue).first("Number").text == DISPATCH
+
+
+def test_with_redis_down_mid_queue_others_are_told_to_hold(
+    twilio: TwilioClient, redis_server: RedisServer
+) -> None:
+    call = twilio.call(CALLER, MAIN_LINE)
+    enqueue = to_queue(call, "2", "1")
+    redis_server.kill()
+    turn = call.hold(enqueue)
+    assert turn.said == ["Please continue to hold."]
+    assert turn.verbs == ["Say", "Pause", "Redirect"]
+
+
+def test_the_fallback_url_needs_nothing_but_settings(
+    twilio: TwilioClient, redis_server: RedisServer
+) -> None:
+    redis_server.kill()
+    sid = new_sid()
+    params = voice_params(sid) | {
+        "ErrorCode": "11200",
+        "ErrorUrl": "https://x.example/twilio/voice",
+    }
+    screen = twilio.twiml("/twilio/fallback", params)
+    assert EMERGENCY_WORDS in screen.text
+    action = screen.first("Gather").get("action", "")
+    assert action.endswith("/twilio/fallback?step=emergency")
+
+    dial = twilio.twiml(action, voice_params(sid) | {"Digits": "1"})
+    assert dial.first("Number").text == DISPATCH
+    busy = twilio.twiml(
+        dial.first("Dial").get("action", ""), voice_params(sid) | {"DialCallStatus": "busy"}
+    )
+    assert busy.first("Number").text == DISPATCH
+
+
+def test_a_non_emergency_at_the_fallback_goes_back_to_the_main_flow(
+    twilio: TwilioClient,
+) -> None:
+    sid = new_sid()
+    screen = twilio.twiml("/twilio/fallback", voice_params(sid))
+    action = screen.first("Gather").get("action", "")
+    back = twilio.twiml(action, voice_params(sid) | {"Digits": "2"})
+    assert back.verbs == ["Say", "Redirect"]
+    menu = twilio.twiml(back.first("Redirect").text or "", voice_params(sid))
+    assert "why you are calling" in menu.text
+
+
+def test_every_twiml_we_answer_is_well_formed(
+    twilio: TwilioClient, sync_redis: redis.Redis, clock: VirtualClock, staff: Staff
+) -> None:
+    """Twiml() refuses verbs in places Twilio refuses them; run a full call through it."""
+    staff("h1")
+    call = twilio.call(CALLER, MAIN_LINE)
+    enqueue = to_queue(call, "2", "1")
+    turn = call.hold(enqueue)
+    for _ in range(4):
+        turn = call.hold(turn)
+        clock.advance(25)
+    assert all(isinstance(twiml, Twiml) for twiml in call.heard)
+    assert len(call.heard) == 8

@@ -1,0 +1,52 @@
+"""Health, readiness and metrics endpoints."""
+
+from __future__ import annotations
+
+import redis
+
+from lifeline.redis_server import RedisServer
+from tests.conftest import CALLER, MAIN_LINE
+from tests.ivr.test_call_flow import to_queue
+from tests.twilio import TwilioClient
+
+
+def test_healthz_says_alive(twilio: TwilioClient) -> None:
+    response = twilio.client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "alive"}
+
+
+def test_readyz_needs_redis(twilio: TwilioClient, redis_server: RedisServer) -> None:
+    ready = twilio.client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["mode"] == "normal"
+    redis_server.kill()
+    assert twilio.client.get("/readyz").status_code == 503
+
+
+def test_metrics_count_calls_by_outcome_and_waiting_calls_by_priority(
+    twilio: TwilioClient, sync_redis: redis.Redis
+) -> None:
+    to_queue(twilio.call(CALLER, MAIN_LINE), "2", "1")
+    to_queue(twilio.call("+447700900001", MAIN_LINE), "2", "3")
+    abandoned = twilio.call("+447700900002", MAIN_LINE)
+    to_queue(abandoned, "2", "1")
+    abandoned.status("completed")
+
+    text = twilio.client.get("/metrics").text
+
+    assert 'lifeline_calls_total{outcome="queued"} 3.0' in text
+    assert 'lifeline_calls_total{outcome="abandoned"} 1.0' in text
+    assert 'lifeline_waiting_calls{priority="3",queue="general"} 1.0' in text
+    assert 'lifeline_waiting_calls{priority="4",queue="dental"} 1.0' in text
+    assert 'lifeline_webhook_seconds_count{path="/twilio/ivr/{step}"} 6.0' in text
+
+
+def test_metrics_still_answer_with_redis_down(
+    twilio: TwilioClient, redis_server: RedisServer
+) -> None:
+    twilio.call(CALLER, MAIN_LINE).start()
+    redis_server.kill()
+    response = twilio.client.get("/metrics")
+    assert response.status_code == 200
+    assert 'lifeline_webhook_seconds_count{path="/twilio/voice"} 1.0' in response.text

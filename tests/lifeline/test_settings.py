@@ -1,0 +1,92 @@
+"""Settings: one frozen object; a missing or malformed value stops the process with its name."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from lifeline.settings import SettingsError, load_settings
+from tests.conftest import AUTH_TOKEN, make_settings
+
+ENV = {
+    "REDIS_URL": "redis://127.0.0.1:6399/0",
+    "PUBLIC_BASE_URL": "https://lifeline.example.org",
+    "TWILIO_ACCOUNT_SID": "AC" + "a" * 32,
+    "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+    "CLINICAL_FHIR_BASE_URL": "https://clinical.example.org/fhir",
+    "AMBULANCE_DISPATCH_NUMBER": "+441632960999",
+}
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    monkeypatch.chdir(tmp_path)  # no .env or var/run.env here
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    return monkeypatch
+
+
+def test_settings_are_read_from_the_environment(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("WELSH_LINE_NUMBERS", "+442920180111, +442920180112")
+    settings = load_settings()
+    assert settings.welsh_line_numbers == ("+442920180111", "+442920180112")
+    assert settings.api_base_url == "https://api.twilio.com"
+    assert settings.port == 8000
+    assert settings.public_url("/twilio/voice") == "https://lifeline.example.org/twilio/voice"
+
+
+def test_settings_are_frozen(redis_url: str) -> None:
+    settings = make_settings(redis_url)
+    with pytest.raises(ValidationError):
+        settings.port = 1  # type: ignore[misc]
+
+
+def test_a_missing_value_is_named(environment: pytest.MonkeyPatch) -> None:
+    environment.delenv("AMBULANCE_DISPATCH_NUMBER")
+    with pytest.raises(SettingsError, match=r"^AMBULANCE_DISPATCH_NUMBER is missing$"):
+        load_settings()
+
+
+def test_a_malformed_value_is_named_without_showing_it(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("TWILIO_ACCOUNT_SID", "secret-looking-value")
+    environment.setenv("PORT", "eighty")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "TWILIO_ACCOUNT_SID is malformed" in message
+    assert "PORT is malformed" in message
+    assert "secret-looking-value" not in message
+
+
+def test_an_empty_auth_token_is_refused(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("TWILIO_AUTH_TOKEN", "")
+    with pytest.raises(SettingsError, match="TWILIO_AUTH_TOKEN is malformed"):
+        load_settings()
+
+
+def test_a_dot_env_file_is_read(environment: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    environment.delenv("AMBULANCE_DISPATCH_NUMBER")
+    (tmp_path / ".env").write_text("AMBULANCE_DISPATCH_NUMBER=+441632960998\n")
+    assert load_settings().ambulance_dispatch_number == "+441632960998"
+
+
+def test_the_web_process_stops_with_the_name_of_a_missing_setting(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "lifeline", "web"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "REDIS_URL is missing" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,82 @@
+"""The direction of imports between packages, checked from the source."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("prompts", "routing", "workers", "ivr", "console", "lifeline", "sim")
+
+# What each package may import from the others. `lifeline.settings` is a leaf anyone may use.
+ALLOWED: dict[str, set[str]] = {
+    "prompts": set(),
+    "routing": {"prompts"},
+    "workers": {"routing", "prompts"},
+    "ivr": {"routing", "prompts", "workers"},
+    "console": {"routing", "prompts", "workers"},
+    "lifeline": {"routing", "prompts", "workers", "ivr", "console"},
+    "sim": set(),
+}
+LEAVES = {"lifeline.settings"}
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def violations(package: str) -> list[str]:
+    found = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        for name in sorted(imports_of(path)):
+            top = name.split(".")[0]
+            if top not in PACKAGES or top == package:
+                continue
+            if (
+                any(name == leaf or name.startswith(leaf + ".") for leaf in LEAVES)
+                and package != "sim"
+            ):
+                continue
+            if top not in ALLOWED[package]:
+                found.append(f"{path.relative_to(ROOT)} imports {name}")
+    return found
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_imports_go_only_in_the_allowed_direction(package: str) -> None:
+    assert violations(package) == []
+
+
+def test_only_enqueue_helpers_of_workers_are_imported_by_the_web_side() -> None:
+    for package in ("ivr", "console"):
+        for path in (ROOT / package).rglob("*.py"):
+            for name in imports_of(path):
+                if name.startswith("workers."):
+                    assert name.split(".")[1] in {"enqueue", "queues"}, f"{path} imports {name}"
+
+
+def test_the_checker_itself_catches_a_wrong_direction(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("from ivr.webhooks import routes\nimport sim.phone\n")
+    assert imports_of(bad) >= {"ivr.webhooks", "sim.phone"}
+
+
+def test_nothing_reads_the_environment_outside_settings() -> None:
+    offenders = []
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            if path.name in {"settings.py", "devrun.py"}:
+                continue
+            if "os.environ" in path.read_text() or "os.getenv" in path.read_text():
+                offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []

@@ -1,0 +1,51 @@
+"""The job that connects a reserved call to its handler: a REST redirect to the connect TwiML."""
+
+from __future__ import annotations
+
+import logging
+
+from routing import keys
+from routing.assignment import Offer
+from routing.calls import Calls
+from routing.offers import Offers, Release
+from routing.rulebook import RuleBook
+from workers.enqueue import connect_path
+from workers.runtime import runtime
+from workers.telephony import CallGone, RateLimited, Telephony, TelephonyError, Unavailable
+
+log = logging.getLogger(__name__)
+
+CLAIM_TTL_SECONDS = 3600
+
+
+async def connect(member: str, handler: str, offer: int) -> str:
+    """Redirect the caller to TwiML that dials `handler`. Retried by RQ on rate limits and
+    outages; a call that has ended releases its handler at once."""
+    async with runtime() as rt:
+        record = await rt.redis.hgetall(keys.call(member))
+        if record.get("status") != "reserved" or record.get("handler") != handler:
+            return "stale"
+        if record.get("offers") != str(offer):
+            return "stale"
+        claim = f"{keys.PREFIX}:connect-claim:{member}:{offer}"
+        if not await rt.redis.set(claim, "1", nx=True, ex=CLAIM_TTL_SECONDS):
+            return "already redirected"
+        telephony = Telephony(rt.settings)
+        url = rt.settings.public_url(connect_path(Offer(member, handler, offer, queue="")))
+        try:
+            await telephony.redirect(member, url)
+        except CallGone:
+            await Calls(rt.redis).finish(member, rt.clock.now())
+            log.info("call ended before it could be connected", extra={"call_sid": member})
+            return "gone"
+        except (RateLimited, Unavailable):
+            await rt.redis.delete(claim)
+            raise
+        except TelephonyError:
+            rules = await RuleBook(rt.redis).active()
+            await Offers(rt.redis).release(
+                member, handler, offer, rt.clock.now(), Release.FAILED, rules
+            )
+            raise
+        log.info("connecting to handler", extra={"call_sid": member, "handler": handler})
+        return "redirected"

@@ -1,0 +1,23 @@
+"""The periodic jobs, for `lifeline cron` (RQ's cron scheduler)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from workers import sweeps
+from workers.queues import JobQueue
+
+
+@dataclass(frozen=True)
+class Periodic:
+    func: Any
+    queue: JobQueue
+    interval_seconds: int
+    timeout_seconds: int
+
+
+SCHEDULE = (
+    Periodic(sweeps.tick, JobQueue.CALLS, interval_seconds=5, timeout_seconds=30),
+    Periodic(sweeps.sweep_queues, JobQueue.HOUSEKEEPING, interval_seconds=300, timeout_seconds=60),
+)

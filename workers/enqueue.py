@@ -1,0 +1,52 @@
+"""The only way jobs are enqueued: typed helpers that set ids, retries, timeouts and TTLs.
+
+Job ids are deterministic, so the same work enqueued twice (two processes racing, a retried
+webhook) is one job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlencode
+
+import redis
+from rq import Queue, Retry
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from routing.assignment import Offer
+from workers.queues import JobQueue
+
+CONNECT_PATH = "/twilio/connect"  # TwiML that dials the handler; answered by ivr
+
+
+def connect_path(offer: Offer) -> str:
+    query = urlencode({"handler": offer.handler, "offer": offer.offer})
+    return f"{CONNECT_PATH}?{query}"
+
+
+class Jobs:
+    def __init__(self, connection: redis.Redis) -> None:
+        self.connection = connection
+
+    def queue(self, name: JobQueue) -> Queue:
+        return Queue(name.value, connection=self.connection, serializer=JSONSerializer)
+
+    def connect(self, offer: Offer) -> Job:
+        """Connect a reserved call to its handler (a REST redirect to the connect TwiML)."""
+        return self.queue(JobQueue.CALLS).enqueue(
+            "workers.connect.connect",
+            offer.member,
+            offer.handler,
+            offer.offer,
+            job_id=f"connect-{offer.member}-{offer.offer}".replace(":", "-"),
+            retry=Retry(max=3, interval=[1, 2, 4]),
+            job_timeout=30,
+            result_ttl=600,
+            failure_ttl=7 * 24 * 3600,
+        )
+
+    async def connect_all(self, offers: list[Offer]) -> None:
+        """From async code: RQ's client is synchronous, so enqueue off the event loop."""
+        if offers:
+            await asyncio.to_thread(lambda: [self.connect(offer) for offer in offers])

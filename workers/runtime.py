@@ -1,0 +1,45 @@
+"""What a job runs with: settings and clients built from the environment, once per job."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import cache
+
+import redis.asyncio
+
+from lifeline.settings import Settings, load_settings
+from routing.clock import Clock, SystemClock
+
+DEFAULT_REDIS_TIMEOUT = 1.0
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    redis: redis.asyncio.Redis
+    clock: Clock
+
+
+@cache
+def job_settings() -> Settings:
+    """Read once per worker process (settings never change while it runs)."""
+    return load_settings()
+
+
+@asynccontextmanager
+async def runtime(settings: Settings | None = None) -> AsyncIterator[Runtime]:
+    """A job's dependencies. RQ runs each async job in a fresh event loop, so the async Redis
+    client (bound to a loop) is made per job and closed after it."""
+    settings = settings or job_settings()
+    client = redis.asyncio.Redis.from_url(
+        str(settings.redis_url),
+        decode_responses=True,
+        socket_timeout=DEFAULT_REDIS_TIMEOUT,
+        socket_connect_timeout=DEFAULT_REDIS_TIMEOUT,
+    )
+    try:
+        yield Runtime(settings=settings, redis=client, clock=SystemClock())
+    finally:
+        await client.aclose()
