@@ -6,13 +6,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis
-import redis.asyncio
 from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from twilio.request_validator import RequestValidator
 
+from console import api
+from console.context import Console
+from console.tokens import Tokens
 from ivr import webhooks
 from ivr.context import Ivr
 from ivr.metrics import WebhookMetrics
@@ -23,6 +24,7 @@ from lifeline.redis_client import async_client, sync_client
 from lifeline.settings import Settings, load_settings
 from prompts.catalogue import load_catalogue
 from routing.assignment import Assigner
+from routing.audit import Audit
 from routing.callbacks import Callbacks
 from routing.calls import Calls
 from routing.clock import Clock, SystemClock
@@ -31,33 +33,10 @@ from routing.offers import Offers
 from routing.queues import Queues
 from routing.rulebook import RuleBook
 from routing.rules import RuleSet, default_rules
+from routing.stats import Stats
 from workers.enqueue import Jobs
 
 log = logging.getLogger(__name__)
-
-
-def build_ivr(
-    settings: Settings,
-    redis_client: redis.asyncio.Redis,
-    job_connection: redis.Redis,
-    clock: Clock,
-    rules: RuleSet,
-) -> Ivr:
-    return Ivr(
-        settings=settings,
-        clock=clock,
-        validator=RequestValidator(settings.twilio_auth_token.get_secret_value()),
-        renderer=Renderer(load_catalogue(), Urls(str(settings.public_base_url))),
-        calls=Calls(redis_client),
-        queues=Queues(redis_client),
-        handlers=Handlers(redis_client),
-        callbacks=Callbacks(redis_client),
-        rulebook=RuleBook(redis_client, rules),
-        assigner=Assigner(redis_client),
-        offers=Offers(redis_client),
-        jobs=Jobs(job_connection),
-        metrics=WebhookMetrics(CollectorRegistry(auto_describe=True)),
-    )
 
 
 def create_app(
@@ -66,25 +45,60 @@ def create_app(
     rules: RuleSet | None = None,
 ) -> Starlette:
     """The ASGI app. The prompts and rules are checked here, so a bad one stops start-up."""
+    clock = clock or SystemClock()
     redis_client = async_client(str(settings.redis_url))
     job_connection = sync_client(str(settings.redis_url))
-    ivr = build_ivr(
-        settings, redis_client, job_connection, clock or SystemClock(), rules or default_rules()
+    calls, handlers, rulebook = (
+        Calls(redis_client),
+        Handlers(redis_client),
+        RuleBook(redis_client, rules or default_rules()),
+    )
+    assigner, jobs, queues = Assigner(redis_client), Jobs(job_connection), Queues(redis_client)
+    callbacks = Callbacks(redis_client)
+    ivr = Ivr(
+        settings=settings,
+        clock=clock,
+        validator=RequestValidator(settings.twilio_auth_token.get_secret_value()),
+        renderer=Renderer(load_catalogue(), Urls(str(settings.public_base_url))),
+        calls=calls,
+        queues=queues,
+        handlers=handlers,
+        callbacks=callbacks,
+        rulebook=rulebook,
+        assigner=assigner,
+        offers=Offers(redis_client),
+        jobs=jobs,
+        metrics=WebhookMetrics(CollectorRegistry(auto_describe=True)),
+    )
+    console = Console(
+        settings=settings,
+        clock=clock,
+        redis=redis_client,
+        calls=calls,
+        queues=queues,
+        handlers=handlers,
+        callbacks=callbacks,
+        rulebook=rulebook,
+        assigner=assigner,
+        jobs=jobs,
+        stats=Stats(redis_client),
+        audit=Audit(redis_client),
+        tokens=Tokens(redis_client),
     )
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Ivr]]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         try:
-            await ivr.rulebook.seed(ivr.clock.now())
+            await rulebook.seed(clock.now())
         except RedisError as error:
             log.warning("rules not seeded, Redis unreachable: %s", error)
         try:
-            yield {"ivr": ivr}
+            yield {"ivr": ivr, "console": console}
         finally:
             await redis_client.aclose()
             job_connection.close()
 
-    return Starlette(routes=[*webhooks.routes(), *ops.routes()], lifespan=lifespan)
+    return Starlette(routes=[*webhooks.routes(), *api.routes(), *ops.routes()], lifespan=lifespan)
 
 
 def app_from_environment() -> Starlette:

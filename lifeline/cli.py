@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
@@ -13,9 +15,10 @@ from rq import Worker
 from rq.cron import CronScheduler
 from rq.serializers import JSONSerializer
 
+from console.tokens import Role, Tokens
 from lifeline import devrun, logging, phonecall
 from lifeline.app import create_app
-from lifeline.redis_client import sync_client
+from lifeline.redis_client import async_client, sync_client
 from lifeline.settings import Settings, SettingsError, load_settings
 from prompts.catalogue import CatalogueError, load_catalogue
 from routing.rules import RuleSetError, default_rules
@@ -133,6 +136,54 @@ def call(caller: str, line: str, press: str | None, hold_seconds: float) -> None
         keys=None if presses is not None else sys.stdin,
     )
     sys.exit(status)
+
+
+@main.group()
+def token() -> None:
+    """API tokens (bearer tokens with a role)."""
+
+
+@token.command("create")
+@click.option("--role", type=click.Choice([role.value for role in Role]), required=True)
+@click.option("--name", default=None, help="Who or what the token is for.")
+@click.option("--handler", "handler_id", default="", help="For a handler token: their id.")
+@fails_clearly
+def token_create(role: str, name: str | None, handler_id: str) -> None:
+    """Create a token; it is printed once, alone on the last line, and not kept."""
+    settings = load_settings()
+
+    async def create() -> tuple[str, str]:
+        client = async_client(str(settings.redis_url))
+        try:
+            return await Tokens(client).create(
+                name or f"{role} token", Role(role), time.time(), handler=handler_id
+            )
+        finally:
+            await client.aclose()
+
+    token_id, secret = asyncio.run(create())
+    click.echo(f"token {token_id} ({role}) created; keep it now, it is not shown again:")
+    click.echo(secret)
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@fails_clearly
+def token_revoke(token_id: str) -> None:
+    """Revoke a token by its id."""
+    settings = load_settings()
+
+    async def revoke() -> bool:
+        client = async_client(str(settings.redis_url))
+        try:
+            return await Tokens(client).revoke(token_id)
+        finally:
+            await client.aclose()
+
+    if not asyncio.run(revoke()):
+        click.echo(f"lifeline: no token {token_id}", err=True)
+        sys.exit(1)
+    click.echo(f"token {token_id} revoked")
 
 
 @main.command()

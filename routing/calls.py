@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from prompts.catalogue import Locale
 from routing import keys
-from routing.lua import MOVE_HANDLER
+from routing.lua import MOVE_HANDLER, STATS
 from routing.models import Answers, CallRecord, CallStatus, Placement, case_id_for
 
 OUTCOMES = keys.PREFIX + ":stats:outcomes"
@@ -36,8 +36,14 @@ return {created, recognised}
 # arrival time it first had, so a requeue never loses its place; a call already past the queue
 # (connected, dispatched, ended) is left alone, which makes a retried webhook harmless.
 # ARGV[1] is a JSON object (one argument is cheaper to send than a dozen); times are strings.
-_ENQUEUE = """
+_ENQUEUE = (
+    """
 local a = cjson.decode(ARGV[1])
+local P = a.prefix
+local NOW = a.now
+"""
+    + STATS
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then
   redis.call('HSET', KEYS[1], 'sid', a.sid, 'case_id', a.case_id, 'caller', a.caller,
@@ -64,6 +70,7 @@ redis.call('ZADD', KEYS[2], score, a.sid)
 redis.call('EXPIRE', KEYS[1], a.ttl)
 if status == 'ivr' then
   redis.call('HINCRBY', KEYS[4], 'queued', 1)
+  count(a.queue, a.priority, 'offered', 1)
   if a.caller ~= '' then
     redis.call('HSET', KEYS[3], 'sid', a.sid, 'case_id', a.case_id)
     redis.call('EXPIRE', KEYS[3], a.caller_ttl)
@@ -71,6 +78,7 @@ if status == 'ivr' then
 end
 return {status, arrival}
 """
+)
 
 # A call left us (hang-up, or a final status): out of any queue, counted once, and the handler
 # it was offered to, or talking to, moves on.
@@ -80,6 +88,7 @@ local P = ARGV[3]
 local NOW = ARGV[2]
 """
     + MOVE_HANDLER
+    + STATS
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return '' end
@@ -104,7 +113,11 @@ if handler and handler ~= '' then
   end
 end
 local final = 'completed'
-if outcome == 'abandoned' then final = 'abandoned' end
+if outcome == 'abandoned' then
+  final = 'abandoned'
+  local fields = redis.call('HMGET', KEYS[1], 'queue', 'priority', 'arrival')
+  waited(fields[1], fields[2], 'abandoned', tonumber(NOW) - tonumber(fields[3]))
+end
 redis.call('HSET', KEYS[1], 'status', final, 'ended', ARGV[2], 'outcome', outcome)
 redis.call('HINCRBY', KEYS[2], outcome, 1)
 return outcome
@@ -112,15 +125,25 @@ return outcome
 )
 
 # Send a caller to the ambulance dispatch line: out of the queue, counted once.
-_DISPATCH = """
+_DISPATCH = (
+    """
+local P = ARGV[3]
+local NOW = ARGV[2]
+"""
+    + STATS
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'ivr' and status ~= 'queued' then return 0 end
-local queue = redis.call('HGET', KEYS[1], 'queue')
-if queue then redis.call('ZREM', ARGV[3] .. queue, ARGV[1]) end
-redis.call('HSET', KEYS[1], 'status', 'dispatched', 'dispatched_at', ARGV[2])
+local fields = redis.call('HMGET', KEYS[1], 'queue', 'priority', 'arrival')
+if fields[1] then
+  redis.call('ZREM', P .. 'queue:' .. fields[1], ARGV[1])
+  waited(fields[1], fields[2], 'dispatched', tonumber(NOW) - tonumber(fields[3]))
+end
+redis.call('HSET', KEYS[1], 'status', 'dispatched', 'dispatched_at', NOW)
 redis.call('HINCRBY', KEYS[2], 'dispatched', 1)
 return 1
 """
+)
 
 
 class Finish(StrEnum):
@@ -181,6 +204,7 @@ class Calls:
                         "priority": int(placement.priority),
                         "ttl": keys.CALL_TTL_SECONDS,
                         "queue_prefix": keys.queue_prefix(),
+                        "prefix": keys.PREFIX + ":",
                         "caller_ttl": keys.CALLER_TTL_SECONDS,
                         "redial": redial,
                     }
@@ -200,7 +224,7 @@ class Calls:
         """Mark the call as sent to the ambulance dispatch line; False if it already was."""
         return bool(
             await self._dispatch(
-                keys=[keys.call(sid), OUTCOMES], args=[sid, now, keys.queue_prefix()]
+                keys=[keys.call(sid), OUTCOMES], args=[sid, repr(now), keys.PREFIX + ":"]
             )
         )
 

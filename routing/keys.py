@@ -17,6 +17,11 @@ RESERVED = f"{PREFIX}:reserved"  # queue members offered to a handler, scored by
 AUDIT = f"{PREFIX}:audit"
 RULES_VERSIONS = f"{PREFIX}:rules:versions"  # version numbers, scored by creation time
 RULES_NEXT = f"{PREFIX}:rules:next"
+TOKENS = f"{PREFIX}:tokens"  # token id -> digest of the token
+
+
+def token(token_digest: str) -> str:
+    return f"{PREFIX}:token:{token_digest}"
 
 
 def rules_version(number: int) -> str:

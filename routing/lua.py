@@ -13,3 +13,40 @@ local function move(id, from, to, reason)
              'from', from, 'to', to, 'reason', reason, 'at', NOW)
 end
 """
+
+# Needs `P` and `NOW`. Adds to the statistics of a queue and priority class, in the minute and
+# the hour buckets that `NOW` falls in (kept two days): counters, and running maxima.
+STATS = """
+local function stat_keys()
+  local t = tonumber(NOW)
+  return {P .. 'stats:m:' .. (math.floor(t / 60) * 60),
+          P .. 'stats:h:' .. (math.floor(t / 3600) * 3600)}
+end
+local function count(queue, priority, field, n)
+  for _, key in ipairs(stat_keys()) do
+    redis.call('HINCRBYFLOAT', key, queue .. '|' .. priority .. '|' .. field, n)
+    redis.call('EXPIRE', key, 172800)
+  end
+end
+local function peak(queue, priority, field, value)
+  for _, key in ipairs(stat_keys()) do
+    local name = queue .. '|' .. priority .. '|' .. field
+    local current = tonumber(redis.call('HGET', key, name) or '-1')
+    if value > current then redis.call('HSET', key, name, value) end
+    redis.call('EXPIRE', key, 172800)
+  end
+end
+-- A wait ended: answered by a handler, reached the dispatch line, or abandoned.
+local function waited(queue, priority, outcome, wait)
+  count(queue, priority, outcome, 1)
+  count(queue, priority, outcome .. '_wait', wait)
+  peak(queue, priority, 'max_wait', wait)
+  if outcome == 'answered' and wait <= 60 then count(queue, priority, 'answered_60', 1) end
+  if outcome == 'abandoned' and wait > 30 then count(queue, priority, 'abandoned_30', 1) end
+  if tonumber(priority) == 1 and (outcome == 'answered' or outcome == 'dispatched') then
+    count(queue, priority, 'reached', 1)
+    count(queue, priority, 'reached_wait', wait)
+    peak(queue, priority, 'reached_max', wait)
+  end
+end
+"""

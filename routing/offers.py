@@ -12,7 +12,7 @@ from enum import StrEnum
 from redis.asyncio import Redis
 
 from routing import keys
-from routing.lua import MOVE_HANDLER
+from routing.lua import MOVE_HANDLER, STATS
 from routing.rules import RuleSet
 
 _HELPERS = (
@@ -26,6 +26,7 @@ local function record_key(member)
 end
 """
     + MOVE_HANDLER
+    + STATS
     + """
 local record = record_key(a.member)
 local current = redis.call('HMGET', record, 'status', 'handler', 'offers')
@@ -39,6 +40,10 @@ _ANSWER = (
     + """
 if current[1] ~= 'reserved' or not is_offer then return 0 end
 redis.call('HSET', record, 'status', 'connected', 'connected_at', a.now)
+if string.sub(a.member, 1, 3) ~= 'cb:' then
+  local fields = redis.call('HMGET', record, 'queue', 'priority', 'arrival')
+  waited(fields[1], fields[2], 'answered', tonumber(NOW) - tonumber(fields[3]))
+end
 redis.call('ZREM', P .. 'reserved', a.member)
 if redis.call('HGET', P .. 'handler:' .. a.handler, 'state') == 'reserved' then
   move(a.handler, 'reserved', 'busy', '')

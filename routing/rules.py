@@ -48,11 +48,12 @@ class Match(Strict):
 
 
 class Route(Strict):
+    """Where calls matching `when` go. The queue decides the skills a handler needs."""
+
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,47}$")]
     when: Match = Match()
     queue: QueueName
     priority: Priority
-    skills: tuple[Skill, ...] = ()
 
 
 class QueueRule(Strict):
@@ -117,15 +118,15 @@ class RuleSet(Strict):
         """The first route whose conditions hold; validation guarantees there is one."""
         for route in self.routes:
             if route.when.matches(facts):
-                return placement(route, facts, self.worse)
+                return placement(route, self.queues[route.queue], facts, self.worse)
         raise AssertionError("validated rule set routed a case nowhere")
 
 
-def placement(route: Route, facts: CallFacts, worse: WorseRule) -> Placement:
+def placement(route: Route, queue: QueueRule, facts: CallFacts, worse: WorseRule) -> Placement:
     priority = route.priority
     if facts.worse is Worse.YES and priority > worse.highest:
         priority = Priority(max(worse.highest, priority - worse.raise_by))
-    skills = tuple(sorted(set(route.skills)))
+    skills = tuple(sorted(set(queue.skills)))
     return Placement(route=route.name, queue=route.queue, priority=priority, skills=skills)
 
 
@@ -160,17 +161,6 @@ def route_problems(rules: RuleSet) -> list[str]:
             problems.append(
                 f"routes.{index}.queue: {route.queue!r} is not a queue of this rule set"
             )
-        missing = (
-            set(rules.queues[route.queue].skills) - set(route.skills)
-            if (route.queue in rules.queues)
-            else set()
-        )
-        if missing:
-            problems.append(
-                f"routes.{index}.skills: queue {route.queue!r} needs {sorted(missing)} as well"
-            )
-    if problems:
-        return problems
     unrouted: list[CallFacts] = []
     for facts in every_case(rules):
         matched = next((r for r in rules.routes if r.when.matches(facts)), None)

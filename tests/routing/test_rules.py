@@ -115,12 +115,23 @@ def test_aging_or_worse_can_never_reach_priority_1() -> None:
     assert problems_of(doc) == ["worse.highest: Input should be greater than or equal to 2"]
 
 
-def test_a_queue_whose_skills_a_route_does_not_ask_for_is_refused() -> None:
+def test_a_queue_needing_a_skill_no_handler_can_have_is_refused() -> None:
     doc = document()
-    doc["routes"][3]["skills"] = []
+    doc["queues"]["dental"]["skills"] = ["dentistry"]
     assert problems_of(doc) == [
-        "routes.3.skills: queue 'mental_health' needs ['mental_health'] as well"
+        "queues.dental.skills: no handler can have 'dentistry'; "
+        "the rule set's skills are ['clinical', 'dental', 'mental_health', 'welsh']"
     ]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    doc = document()
+    doc["routes"] = doc["routes"][:-1]
+    doc["routes"][2]["priority"] = 1
+    doc["queues"]["dental"]["skills"] = ["dentistry"]
+    problems = problems_of(doc)
+    assert len(problems) == 3
+    assert "routes.2.priority: only emergency callers may be priority 1" in problems
 
 
 def test_yaml_text_is_accepted_and_garbage_is_refused_clearly() -> None:

@@ -1,0 +1,126 @@
+"""API endpoints as data: path, roles, body and response models, so that routes, checks and the
+OpenAPI document all come from one list."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from console.context import Console
+from console.errors import (
+    ApiError,
+    BadRequest,
+    Forbidden,
+    Invalid,
+    Unauthorized,
+    as_api_error,
+    error_response,
+)
+from console.tokens import Principal, Role
+
+MAX_BODY_BYTES = 256 * 1024
+
+SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
+EVERYONE = frozenset(Role)
+
+
+@dataclass(frozen=True)
+class Call:
+    """What an endpoint's function receives."""
+
+    console: Console
+    principal: Principal
+    path: dict[str, Any]
+    query: dict[str, str]
+    body: Any
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    summary: str
+    handler: Handler
+    roles: frozenset[Role]
+    body: type[BaseModel] | None = None
+    response: Any = None  # a model or type for the OpenAPI document
+    status: int = 200
+    query: dict[str, str] = field(default_factory=dict)  # name -> description
+
+
+async def principal_of(request: Request, console: Console) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("a bearer token is required")
+    principal = await console.tokens.verify(token.strip())
+    if principal is None:
+        raise Unauthorized("the token is unknown or revoked")
+    return principal
+
+
+async def read_json(request: Request) -> Any:
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise BadRequest(f"the body is over {MAX_BODY_BYTES} bytes")
+    if not body:
+        return {}
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BadRequest(f"the body is not JSON: {error}") from None
+
+
+def problems_of(error: ValidationError) -> list[str]:
+    return [
+        f"{'.'.join(str(part) for part in item['loc']) or 'body'}: {item['msg']}"
+        for item in error.errors(include_url=False, include_input=False)
+    ]
+
+
+def route(endpoint: Endpoint) -> Route:
+    async def run(request: Request) -> Response:
+        console: Console = request.state.console
+        try:
+            principal = await principal_of(request, console)
+            if principal.role not in endpoint.roles:
+                raise Forbidden(f"{principal.role} may not {endpoint.summary.lower()}")
+            body = None
+            if endpoint.body is not None:
+                try:
+                    body = endpoint.body.model_validate(await read_json(request))
+                except ValidationError as error:
+                    raise Invalid("the body is invalid", problems_of(error)) from None
+            call = Call(
+                console=console,
+                principal=principal,
+                path=dict(request.path_params),
+                query=dict(request.query_params),
+                body=body,
+            )
+            result = await endpoint.handler(call)
+        except Exception as error:  # mapped in one place; anything else is a real 500
+            return error_response(as_api_error(error))
+        if isinstance(result, Response):
+            return result
+        content = (
+            TypeAdapter(type(result)).dump_python(result, mode="json")
+            if result is not None
+            else None
+        )
+        return JSONResponse(content, status_code=endpoint.status)
+
+    return Route(endpoint.path, run, methods=[endpoint.method])
+
+
+__all__ = ["EVERYONE", "SUPERVISORS", "ApiError", "Call", "Endpoint", "route"]

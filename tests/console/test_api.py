@@ -1,0 +1,286 @@
+"""The JSON API: tokens and roles, rules (versions, validation, activation, dry run), handlers,
+queues and statistics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio
+import yaml
+from starlette.testclient import TestClient
+
+from console.tokens import Role, Tokens
+from lifeline.app import create_app
+from lifeline.settings import Settings
+from routing import keys
+from routing.clock import VirtualClock
+from routing.rules import default_rules
+from tests.conftest import AUTH_TOKEN, CALLER, MAIN_LINE, PUBLIC_BASE_URL
+from tests.ivr.test_call_flow import to_queue
+from tests.twilio import TwilioClient
+
+
+def token_for(redis_url: str, role: Role, handler: str = "") -> str:
+    async def create() -> str:
+        client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            return (await Tokens(client).create(f"test {role}", role, 0.0, handler))[1]
+        finally:
+            await client.aclose()
+
+    return asyncio.run(create())
+
+
+class Api:
+    def __init__(self, client: TestClient, token: str) -> None:
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def get(self, path: str) -> Any:
+        response = self.client.get(path, headers=self.headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def send(self, method: str, path: str, body: object, status: int = 200) -> Any:
+        response = self.client.request(method, path, json=body, headers=self.headers)
+        assert response.status_code == status, response.text
+        return response.json()
+
+
+@pytest.fixture
+def client(settings: Settings, clock: VirtualClock) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, clock=clock)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def supervisor(client: TestClient, redis_url: str) -> Api:
+    return Api(client, token_for(redis_url, Role.SUPERVISOR))
+
+
+def new_handler(handler_id: str, skills: dict[str, int] | None = None) -> dict[str, object]:
+    return {
+        "id": handler_id,
+        "name": handler_id.title(),
+        "skills": skills or {},
+        "device": {"kind": "client", "address": handler_id},
+    }
+
+
+def test_no_token_gets_401_and_a_wrong_role_403(client: TestClient, redis_url: str) -> None:
+    assert client.get("/api/v1/queues").status_code == 401
+    bad = client.get("/api/v1/queues", headers={"Authorization": "Bearer llt_nonsense"})
+    assert bad.status_code == 401
+    assert bad.headers["www-authenticate"] == "Bearer"
+    handler = Api(client, token_for(redis_url, Role.HANDLER, "h1"))
+    response = client.get("/api/v1/queues", headers=handler.headers)
+    assert response.status_code == 403
+    assert "may not" in response.json()["error"]
+
+
+def test_a_revoked_token_stops_working(client: TestClient, redis_url: str) -> None:
+    async def make_and_revoke() -> str:
+        redis_client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            tokens = Tokens(redis_client)
+            token_id, secret = await tokens.create("temp", Role.SUPERVISOR, 0.0)
+            assert await tokens.revoke(token_id)
+            return secret
+        finally:
+            await redis_client.aclose()
+
+    secret = asyncio.run(make_and_revoke())
+    assert (
+        client.get("/api/v1/queues", headers={"Authorization": f"Bearer {secret}"}).status_code
+        == 401
+    )
+
+
+def test_tokens_are_stored_only_as_digests(supervisor: Api, sync_redis: redis.Redis) -> None:
+    secret = supervisor.headers["Authorization"].removeprefix("Bearer ")
+    assert not any(secret in str(key) for key in sync_redis.keys("*"))
+    for key in sync_redis.keys("ll:token:*"):
+        assert secret not in str(sync_redis.get(key))
+
+
+def test_the_active_rule_set_is_version_1_the_default(supervisor: Api) -> None:
+    active = supervisor.get("/api/v1/rules")
+    assert isinstance(active, dict)
+    assert (active["number"], active["author"], active["active"]) == (1, "lifeline", True)
+    assert yaml.safe_load(active["document"]) == default_rules().model_dump(mode="json")
+
+
+def test_an_invalid_rule_set_is_refused_with_every_problem_and_its_path(supervisor: Api) -> None:
+    rules = default_rules().model_dump(mode="json")
+    rules["routes"] = rules["routes"][:-1]
+    rules["routes"][2]["priority"] = 1
+    rules["queues"]["dental"]["skills"] = ["dentistry"]
+    result = supervisor.send("POST", "/api/v1/rules/versions", {"rules": rules}, status=422)
+    assert isinstance(result, dict)
+    problems = result["problems"]
+    assert "routes.2.priority: only emergency callers may be priority 1" in problems
+    assert any(
+        p.startswith("queues.dental.skills: no handler can have 'dentistry'") for p in problems
+    )
+    assert any("routed nowhere" in p for p in problems)
+    assert [v["number"] for v in supervisor.get("/api/v1/rules/versions")] == [1]
+
+
+def test_garbage_bodies_get_clear_errors(supervisor: Api, client: TestClient) -> None:
+    response = client.post(
+        "/api/v1/rules/versions", content=b"{not json", headers=supervisor.headers
+    )
+    assert response.status_code == 400
+    assert "not JSON" in response.json()["error"]
+    result = supervisor.send("POST", "/api/v1/rules/versions", {"document": "x", "rules": {}}, 422)
+    assert result == {
+        "error": "the body is invalid",
+        "problems": ["body: Value error, give exactly one of `document` and `rules`"],
+    }
+    yaml_garbage = supervisor.send("POST", "/api/v1/rules/versions", {"document": "a: [b"}, 422)
+    assert isinstance(yaml_garbage, dict)
+    assert yaml_garbage["problems"][0].startswith("document: not YAML or JSON")
+
+
+def test_a_new_version_is_activated_waiting_calls_move_and_it_is_audited(
+    supervisor: Api, client: TestClient, sync_redis: redis.Redis
+) -> None:
+    twilio = TwilioClient(client, AUTH_TOKEN, PUBLIC_BASE_URL)
+    call = twilio.call(CALLER, MAIN_LINE)
+    to_queue(call, "2", "4")  # medicines: general, priority 4
+    arrival = sync_redis.hget(keys.call(call.sid), "arrival")
+
+    text = str(supervisor.get("/api/v1/rules")["document"])
+    rules = yaml.safe_load(text)
+    medicines = next(route for route in rules["routes"] if route["name"] == "medicines")
+    medicines.update(queue="clinical", priority=3)
+    document = yaml.safe_dump(rules)
+    created = supervisor.send(
+        "POST", "/api/v1/rules/versions", {"document": document, "comment": "pharmacists"}, 201
+    )
+    assert created["number"] == 2
+
+    result = supervisor.send("POST", "/api/v1/rules/versions/2/activate", {"reason": "test"})
+    assert isinstance(result, dict)
+    assert result["reevaluated"] == 1
+    assert "-  queue: general" in result["diff"]
+    assert "+  queue: clinical" in result["diff"]
+    assert sync_redis.zrange(keys.queue("clinical"), 0, -1) == [call.sid]
+    assert sync_redis.hget(keys.call(call.sid), "arrival") == arrival
+
+    audit = supervisor.get("/api/v1/audit?action=rules.activate")
+    assert isinstance(audit, list)
+    assert audit[0]["actor"] == "test supervisor"
+    assert audit[0]["detail"]["previous"] == 1
+
+    rollback = supervisor.send("POST", "/api/v1/rules/versions/1/activate", {})
+    assert rollback["reevaluated"] == 1
+    assert sync_redis.zrange(keys.queue("general"), 0, -1) == [call.sid]
+
+
+def test_a_dry_run_says_which_rule_decides_for_any_version(supervisor: Api) -> None:
+    result = supervisor.send(
+        "POST", "/api/v1/rules/dry-run", {"reason": "dental", "worse": "worse"}
+    )
+    assert result == {
+        "version": 1,
+        "route": "dental",
+        "queue": "dental",
+        "priority": 3,
+        "skills": ["dental"],
+    }
+    missing = supervisor.send("POST", "/api/v1/rules/dry-run", {"version": 99}, 404)
+    assert missing == {"error": "there is no rule set version 99"}
+
+
+def test_handlers_are_created_and_change_state_and_heartbeat(
+    supervisor: Api, client: TestClient, redis_url: str
+) -> None:
+    created = supervisor.send("POST", "/api/v1/handlers", new_handler("h1", {"dental": 3}), 201)
+    assert created["state"] == "offline"
+    supervisor.send("POST", "/api/v1/handlers", new_handler("h1"), 409)
+    unknown_skill = supervisor.send(
+        "POST", "/api/v1/handlers", new_handler("h2", {"juggling": 1}), 422
+    )
+    assert unknown_skill["problems"] == ["skills.juggling: not a skill of the rule set"]
+
+    own = Api(client, token_for(redis_url, Role.HANDLER, "h1"))
+    assert (
+        own.send("PUT", "/api/v1/handlers/h1/state", {"state": "available"})["state"] == "available"
+    )
+    assert own.send("POST", "/api/v1/handlers/h1/heartbeat", {})["handler"] == "h1"
+    refused = own.send("PUT", "/api/v1/handlers/h1/state", {"state": "busy"}, 409)
+    assert refused == {"error": "a handler who is available cannot choose to be busy"}
+
+    supervisor.send("POST", "/api/v1/handlers", new_handler("h3"), 201)
+    other = client.put(
+        "/api/v1/handlers/h3/state", json={"state": "available"}, headers=own.headers
+    )
+    assert other.status_code == 403
+    assert supervisor.send("PUT", "/api/v1/handlers/nobody/state", {"state": "available"}, 404)
+
+
+def test_a_handler_going_available_is_offered_the_waiting_call(
+    supervisor: Api, client: TestClient, sync_redis: redis.Redis
+) -> None:
+    twilio = TwilioClient(client, AUTH_TOKEN, PUBLIC_BASE_URL)
+    call = twilio.call(CALLER, MAIN_LINE)
+    to_queue(call, "2", "1")
+    supervisor.send("POST", "/api/v1/handlers", new_handler("h1"), 201)
+    supervisor.send("PUT", "/api/v1/handlers/h1/state", {"state": "available"})
+    assert sync_redis.hget(keys.call(call.sid), "status") == "reserved"
+    assert sync_redis.hget(keys.handler("h1"), "call") == call.sid
+
+
+def test_the_queue_snapshot_and_statistics(
+    supervisor: Api, client: TestClient, clock: VirtualClock
+) -> None:
+    twilio = TwilioClient(client, AUTH_TOKEN, PUBLIC_BASE_URL)
+    waiting = twilio.call(CALLER, MAIN_LINE)
+    to_queue(waiting, "2", "1")
+    gone = twilio.call("+447700900001", MAIN_LINE)
+    to_queue(gone, "2", "1")
+    clock.advance(45)
+    gone.status("completed")
+
+    snapshot = supervisor.get("/api/v1/queues")
+    assert isinstance(snapshot, dict)
+    general = next(q for q in snapshot["queues"] if q["queue"] == "general")
+    assert (general["waiting"], general["longest_wait"]) == (1, 45.0)
+    assert snapshot["handlers"]["available"] == 0
+
+    stats = supervisor.get("/api/v1/stats?window=1h")
+    assert isinstance(stats, dict)
+    [row] = stats["figures"]
+    assert (row["queue"], row["priority"], row["offered"], row["abandoned"]) == ("general", 3, 2, 1)
+    assert row["abandoned_after_30s"] == 1
+    assert row["abandoned_rate"] == 1.0
+    assert row["longest_wait"] == 45.0
+    bad = client.get("/api/v1/stats?window=week", headers=supervisor.headers)
+    assert bad.status_code == 422
+
+
+def test_the_openapi_document_describes_every_endpoint(client: TestClient) -> None:
+    spec = client.get("/api/v1/openapi.json").json()
+    assert spec["openapi"] == "3.1.0"
+    assert set(spec["paths"]) >= {
+        "/api/v1/rules",
+        "/api/v1/rules/versions",
+        "/api/v1/rules/versions/{number}/activate",
+        "/api/v1/rules/dry-run",
+        "/api/v1/queues",
+        "/api/v1/handlers",
+        "/api/v1/handlers/{handler_id}/state",
+        "/api/v1/handlers/{handler_id}/heartbeat",
+        "/api/v1/stats",
+    }
+    create = spec["paths"]["/api/v1/rules/versions"]["post"]
+    assert create["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/NewVersion"
+    }
+    assert "422" in create["responses"]
+    assert "HandlerProfile" in spec["components"]["schemas"]
