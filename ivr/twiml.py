@@ -83,7 +83,7 @@ class Renderer:
                 result_url = (
                     self.urls.fallback("dispatched")
                     if decision.fallback
-                    else self.urls.dispatch_result(decision.attempt)
+                    else self.urls.dispatch_result(decision.attempt, decision.purpose)
                 )
                 dial = DialVerb(
                     action=result_url,

@@ -45,6 +45,7 @@ class IvrState(BaseModel):
     handler: str = ""  # on connect URLs: the offer being connected
     offer: int = 0
     call: str = ""  # on the whisper URL: the caller's CallSid (the request's is the handler's leg)
+    purpose: str = ""  # on a dial's result URL: "overflow" for a diverted call
 
     @property
     def answers(self) -> Answers:
@@ -100,8 +101,11 @@ class Urls:
             QUEUE_EXIT, urlencode({"locale": locale.value, "priority": int(priority)})
         )
 
-    def dispatch_result(self, attempt: int = 0) -> str:
-        return self._with(DISPATCH_RESULT, urlencode({"attempt": attempt}) if attempt else "")
+    def dispatch_result(self, attempt: int = 0, purpose: str = "dispatch") -> str:
+        query = ({"attempt": attempt} if attempt else {}) | (
+            {"purpose": purpose} if purpose != "dispatch" else {}
+        )
+        return self._with(DISPATCH_RESULT, urlencode(query))
 
     def whisper(self, member: str, handler: str, offer: int) -> str:
         return self._with(WHISPER, urlencode({"call": member, "handler": handler, "offer": offer}))

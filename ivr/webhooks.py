@@ -54,12 +54,13 @@ from routing.models import (
     CallRecord,
     CallStatus,
     Priority,
-    Reason,
     Screen,
     caller_number,
     case_id_for,
 )
 from routing.offers import Release
+from routing.overflow import ToNumber
+from routing.rules import RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -149,21 +150,25 @@ async def resume(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
 async def place(ivr: Ivr, form: TwilioForm, placed: Placed, turn: int = 0) -> Decision:
     answers = placed.answers
     locale = answers.locale or Locale.EN
-    facts = CallFacts(
-        locale=locale,
-        screen=answers.screen or Screen.UNANSWERED,
-        reason=answers.reason or Reason.UNKNOWN,
-        worse=answers.worse,
-        repeat=answers.repeat,
-        line=form.called,
-    )
-    placement = (await ivr.rulebook.active()).place(facts)
+    rules = await ivr.rulebook.active()
+    placement = rules.place(CallFacts.of(answers, form.called))
     emergency = placement.priority is Priority.EMERGENCY
     now = ivr.clock.now()
     try:
+        resolved = (
+            placement
+            if emergency
+            else rules.resolve(placement, now, await ivr.queues.conditions(rules))
+        )
+        if not isinstance(resolved, ToNumber):
+            placement = resolved
         await ivr.calls.enqueue(
             form.call_sid, caller_number(form.caller), form.called, answers, placement, now
         )
+        if isinstance(resolved, ToNumber):
+            await ivr.calls.dispatch(form.call_sid, now, diverted=True)
+            log.info("diverted: %s", resolved.because, extra=_ids(form))
+            return Dial(locale=locale, number=resolved.number, purpose="overflow")
         if emergency and await ivr.handlers.on_duty() == 0:
             await ivr.calls.dispatch(form.call_sid, now)
             log.info("emergency sent to dispatch: no handler on duty", extra=_ids(form))
@@ -201,9 +206,28 @@ async def hold(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
             turn=state.turn,
         )
     rules = await ivr.rulebook.active()
+    record = await _follow_overflow(ivr, record, rules)
+    assert record.placement is not None
     position = await ivr.queues.position(record.placement.queue, record.sid) or 1
     on_duty = await ivr.handlers.on_duty()
     return hold_turn(record, position, on_duty, rules, ivr.clock.now(), state.turn)
+
+
+async def _follow_overflow(ivr: Ivr, record: CallRecord, rules: RuleSet) -> CallRecord:
+    """Conditions change while a caller waits (the last Welsh speaker logs off): move them, in
+    their place, to where the rules would send them now. Numbers are offered only on arrival."""
+    if not rules.watched() or record.placement is None:
+        return record
+    if record.placement.priority is Priority.EMERGENCY:
+        return record
+    now = ivr.clock.now()
+    placement = rules.place(CallFacts.of(record.answers, record.line))
+    resolved = rules.resolve(placement, now, await ivr.queues.conditions(rules))
+    if isinstance(resolved, ToNumber) or resolved.queue == record.placement.queue:
+        return record
+    await ivr.calls.enqueue(record.sid, record.caller, record.line, record.answers, resolved, now)
+    log.info("moved to %s by overflow", resolved.queue, extra={"call_sid": record.sid})
+    return record.model_copy(update={"placement": resolved})
 
 
 async def _hold_without_redis(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
@@ -248,9 +272,15 @@ async def queue_exit(ivr: Ivr, form: QueueExitForm, state: IvrState) -> Decision
 
 
 async def dispatch_result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision:
-    """The dispatch line answered (done), or did not: try again, then hold at the front."""
+    """The dispatch line answered (done), or did not: try again, then hold at the front. A
+    diverted call whose number did not answer comes back to its place in the queue."""
     if form.dial_status in ("completed", "answered", "canceled"):
         return Nothing()
+    if state.purpose == "overflow":
+        record = await ivr.calls.get(form.call_sid)
+        if record is None or record.placement is None:
+            return safe_route(ivr, state)
+        return await _requeue(ivr, record, say(PromptId.STILL_QUEUED), redial=True)
     attempt = state.attempt + 1
     log.warning("dispatch line %s (attempt %d)", form.dial_status, attempt, extra=_ids(form))
     try:

@@ -51,7 +51,7 @@ if not status then
   redis.call('HINCRBY', KEYS[4], 'received', 1)
   status = 'ivr'
 end
-local redial = status == 'dispatched' and a.redial
+local redial = (status == 'dispatched' or status == 'diverted') and a.redial
 if status ~= 'ivr' and status ~= 'queued' and not redial then return {status, ''} end
 local arrival = redis.call('HGET', KEYS[1], 'arrival')
 if not arrival then
@@ -124,7 +124,8 @@ return outcome
 """
 )
 
-# Send a caller to the ambulance dispatch line: out of the queue, counted once.
+# Send a caller out of Lifeline's queues to a number, counted once: the ambulance dispatch line
+# ('dispatched'), or another service's line by overflow ('diverted'). ARGV[4] says which.
 _DISPATCH = (
     """
 local P = ARGV[3]
@@ -137,10 +138,10 @@ if status ~= 'ivr' and status ~= 'queued' then return 0 end
 local fields = redis.call('HMGET', KEYS[1], 'queue', 'priority', 'arrival')
 if fields[1] then
   redis.call('ZREM', P .. 'queue:' .. fields[1], ARGV[1])
-  waited(fields[1], fields[2], 'dispatched', tonumber(NOW) - tonumber(fields[3]))
+  waited(fields[1], fields[2], ARGV[4], tonumber(NOW) - tonumber(fields[3]))
 end
-redis.call('HSET', KEYS[1], 'status', 'dispatched', 'dispatched_at', NOW)
-redis.call('HINCRBY', KEYS[2], 'dispatched', 1)
+redis.call('HSET', KEYS[1], 'status', ARGV[4], 'dispatched_at', NOW)
+redis.call('HINCRBY', KEYS[2], ARGV[4], 1)
 return 1
 """
 )
@@ -220,11 +221,14 @@ class Calls:
         )
         return Finish(outcome) if outcome else None
 
-    async def dispatch(self, sid: str, now: float) -> bool:
-        """Mark the call as sent to the ambulance dispatch line; False if it already was."""
+    async def dispatch(self, sid: str, now: float, diverted: bool = False) -> bool:
+        """Mark the call as sent to the ambulance dispatch line (or, `diverted`, to another
+        service's number by overflow); False if it already was."""
+        outcome = "diverted" if diverted else "dispatched"
         return bool(
             await self._dispatch(
-                keys=[keys.call(sid), OUTCOMES], args=[sid, repr(now), keys.PREFIX + ":"]
+                keys=[keys.call(sid), OUTCOMES],
+                args=[sid, repr(now), keys.PREFIX + ":", outcome],
             )
         )
 

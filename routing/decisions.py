@@ -67,7 +67,8 @@ class Enqueue(Frozen):
 
 
 class Dial(Frozen):
-    """Connect the caller to the ambulance dispatch line."""
+    """Connect the caller to a number outside Lifeline: the ambulance dispatch line, or another
+    service's line by overflow."""
 
     kind: Literal["dial"] = "dial"
     locale: Locale
@@ -75,6 +76,7 @@ class Dial(Frozen):
     say: tuple[Spoken, ...] = ()
     attempt: int = 0
     fallback: bool = False
+    purpose: Literal["dispatch", "overflow"] = "dispatch"
 
 
 class Hold(Frozen):

@@ -58,6 +58,7 @@ class CallStatus(StrEnum):
     RESERVED = "reserved"
     CONNECTED = "connected"
     DISPATCHED = "dispatched"
+    DIVERTED = "diverted"
     CALLBACK = "callback"
     COMPLETED = "completed"
     ABANDONED = "abandoned"
@@ -89,6 +90,18 @@ class CallFacts(BaseModel):
     worse: Worse | None
     repeat: bool
     line: str
+
+    @classmethod
+    def of(cls, answers: Answers, line: str) -> CallFacts:
+        """The facts from what the caller answered; what they did not answer counts as such."""
+        return cls(
+            locale=answers.locale or Locale.EN,
+            screen=answers.screen or Screen.UNANSWERED,
+            reason=answers.reason or Reason.UNKNOWN,
+            worse=answers.worse,
+            repeat=answers.repeat,
+            line=line,
+        )
 
 
 class Placement(BaseModel):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from prompts.catalogue import Locale
 from routing import keys
 from routing.calls import Calls
-from routing.models import CallFacts, CallStatus, Reason, Screen
+from routing.models import CallFacts, CallStatus
 from routing.rules import RuleSet
 
 
@@ -22,17 +21,10 @@ async def reevaluate(redis: Redis, calls: Calls, rules: RuleSet, now: float) -> 
             record = await calls.get(member)
             if record is None or record.status is not CallStatus.QUEUED:
                 continue
-            answers = record.answers
-            facts = CallFacts(
-                locale=answers.locale or Locale.EN,
-                screen=answers.screen or Screen.UNANSWERED,
-                reason=answers.reason or Reason.UNKNOWN,
-                worse=answers.worse,
-                repeat=answers.repeat,
-                line=record.line,
-            )
-            placement = rules.place(facts)
+            placement = rules.place(CallFacts.of(record.answers, record.line))
             if placement != record.placement:
-                await calls.enqueue(record.sid, record.caller, record.line, answers, placement, now)
+                await calls.enqueue(
+                    record.sid, record.caller, record.line, record.answers, placement, now
+                )
                 moved += 1
     return moved

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from enum import StrEnum
 from importlib import resources
 from typing import Annotated, Any
@@ -11,7 +12,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from prompts.catalogue import Locale
+from routing.hours import Hours
 from routing.models import CallFacts, Placement, Priority, QueueName, Reason, Screen, Skill, Worse
+from routing.overflow import Destination, Overflow, QueueConditions, ToNumber
 
 E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
 
@@ -60,6 +63,9 @@ class QueueRule(Strict):
     skills: tuple[Skill, ...] = ()
     min_proficiency: Annotated[int, Field(ge=1, le=5)] = 1
     strategy: Strategy = Strategy.LONGEST_IDLE
+    hours: Hours | None = None
+    closed: Destination | None = None
+    overflow: tuple[Overflow, ...] = ()
 
 
 class Aging(Strict):
@@ -121,6 +127,38 @@ class RuleSet(Strict):
                 return placement(route, self.queues[route.queue], facts, self.worse)
         raise AssertionError("validated rule set routed a case nowhere")
 
+    def watched(self) -> list[str]:
+        """Queues whose overflow depends on live conditions."""
+        return sorted(name for name, queue in self.queues.items() if queue.overflow)
+
+    def resolve(
+        self, placement: Placement, now: float, conditions: Mapping[str, QueueConditions]
+    ) -> Placement | ToNumber:
+        """Follow closed-hours and overflow destinations from the placed queue until none
+        applies. The caller keeps their priority and arrival time wherever they end up."""
+        queue = placement.queue
+        seen = {queue}
+        while True:
+            rule = self.queues[queue]
+            destination, because = None, ""
+            if rule.hours is not None and not rule.hours.is_open(now):
+                destination, because = rule.closed, f"{queue} is closed"
+            else:
+                state = conditions.get(queue)
+                for overflow in rule.overflow:
+                    if state is not None and overflow.holds(state):
+                        destination, because = overflow.to, f"{queue} overflowed"
+                        break
+            if destination is None or (destination.queue is not None and destination.queue in seen):
+                return placement.model_copy(
+                    update={"queue": queue, "skills": tuple(sorted(set(rule.skills)))}
+                )
+            if destination.number is not None:
+                return ToNumber(number=destination.number, because=because)
+            assert destination.queue is not None
+            seen.add(destination.queue)
+            queue = destination.queue
+
 
 def placement(route: Route, queue: QueueRule, facts: CallFacts, worse: WorseRule) -> Placement:
     priority = route.priority
@@ -153,6 +191,7 @@ def route_problems(rules: RuleSet) -> list[str]:
                     f"queues.{name}.skills: no handler can have {skill!r}; "
                     f"the rule set's skills are {sorted(known)}"
                 )
+    problems.extend(destination_problems(rules))
     names = [route.name for route in rules.routes]
     for name in sorted({name for name in names if names.count(name) > 1}):
         problems.append(f"routes: name {name!r} is used twice")
@@ -184,6 +223,48 @@ def route_problems(rules: RuleSet) -> list[str]:
             f"e.g. {example.model_dump(mode='json')}; add a catch-all route last"
         )
     return sorted(set(problems))
+
+
+def destination_problems(rules: RuleSet) -> list[str]:
+    """Hours need somewhere to send callers; destinations must exist and lead nowhere in a
+    circle; and the queues emergencies go to are never closed or diverted."""
+    problems: list[str] = []
+    emergency_queues = {r.queue for r in rules.routes if r.priority is Priority.EMERGENCY}
+    edges: dict[str, set[str]] = {name: set() for name in rules.queues}
+    for name, queue in sorted(rules.queues.items()):
+        if queue.hours is not None and queue.closed is None:
+            problems.append(
+                f"queues.{name}.closed: a queue with hours needs a place for callers when closed"
+            )
+        if name in emergency_queues and (queue.hours is not None or queue.overflow):
+            problems.append(
+                f"queues.{name}: emergencies go here, so it may have no hours or overflow"
+            )
+        targets = [("closed", queue.closed)] + [
+            (f"overflow.{index}.to", overflow.to) for index, overflow in enumerate(queue.overflow)
+        ]
+        for path, destination in targets:
+            if destination is None or destination.queue is None:
+                continue
+            if destination.queue not in rules.queues:
+                problems.append(
+                    f"queues.{name}.{path}: {destination.queue!r} is not a queue of this rule set"
+                )
+            else:
+                edges[name].add(destination.queue)
+    for start in sorted(edges):
+        seen, frontier = set(), set(edges[start])
+        while frontier:
+            current = frontier.pop()
+            if current == start:
+                problems.append(
+                    f"queues.{start}: its closed or overflow destinations lead back to it"
+                )
+                break
+            if current not in seen:
+                seen.add(current)
+                frontier |= edges.get(current, set())
+    return problems
 
 
 class UnsafeRules(ValueError):

@@ -37,3 +37,16 @@ def make_staff(redis_url: str, now: float) -> Staff:
         asyncio.run(go())
 
     return staff
+
+
+def set_state(redis_url: str, handler_id: str, state: HandlerState, now: float) -> None:
+    """Move a handler to `state` from wherever they are (as the system or the sweep would)."""
+
+    async def go() -> None:
+        client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            await Handlers(client).transition(handler_id, state, now, tuple(HandlerState))
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())

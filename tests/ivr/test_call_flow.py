@@ -7,9 +7,12 @@ import redis
 
 from routing import keys
 from routing.clock import VirtualClock
+from routing.handlers import HandlerState
 from tests.conftest import CALLER, DISPATCH, MAIN_LINE, WELSH_LINE
-from tests.staff import Staff
+from tests.staff import Staff, set_state
 from tests.twilio import Call, TwilioClient, Twiml
+
+ALL_SKILLS = {"clinical": 3, "mental_health": 3, "dental": 3, "welsh": 3}
 
 EMERGENCY_WORDS = (
     "unconscious, not breathing, has chest pain, severe bleeding, signs of a stroke, "
@@ -135,8 +138,9 @@ def test_an_emergency_not_answered_within_the_limit_is_dialled_through(
     ],
 )
 def test_the_reason_menu_places_the_call(
-    twilio: TwilioClient, sync_redis: redis.Redis, key: str, queue: str, priority: str
+    twilio: TwilioClient, sync_redis: redis.Redis, key: str, queue: str, priority: str, staff: Staff
 ) -> None:
+    staff("h1", skills=ALL_SKILLS)  # busy, but on duty: the skilled queues are staffed
     call = twilio.call(CALLER, MAIN_LINE)
     twiml = to_queue(call, "2", key)
 
@@ -187,8 +191,9 @@ def test_silence_at_the_emergency_screen_is_routed_as_urgent_not_hung_up(
 
 
 def test_a_caller_with_an_open_case_is_asked_if_worse_and_worse_raises_priority(
-    twilio: TwilioClient, sync_redis: redis.Redis
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff
 ) -> None:
+    staff("h1", skills=ALL_SKILLS)
     to_queue(twilio.call(CALLER, MAIN_LINE), "2", "1")
 
     again = twilio.call(CALLER, MAIN_LINE)
@@ -211,8 +216,9 @@ def test_calling_back_about_a_case_that_is_not_worse_keeps_standard_priority(
 
 
 def test_a_welsh_line_offers_welsh_and_a_welsh_caller_hears_welsh_to_the_end(
-    twilio: TwilioClient, sync_redis: redis.Redis
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff
 ) -> None:
+    staff("h1", skills=ALL_SKILLS)
     call = twilio.call(CALLER, WELSH_LINE)
     choice = call.start()
     says = list(choice.first("Gather"))
@@ -229,6 +235,32 @@ def test_a_welsh_line_offers_welsh_and_a_welsh_caller_hears_welsh_to_the_end(
     assert queued.first("Enqueue").text == "welsh"
     hold = call.hold(queued)
     assert {say.get("language") for say in hold.root.iter("Say")} == {"cy-GB"}
+
+
+def test_with_no_skilled_handler_on_duty_a_caller_overflows_to_the_general_queue(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff
+) -> None:
+    staff("h1")  # on duty, but no dental skill
+    call = twilio.call(CALLER, MAIN_LINE)
+    assert to_queue(call, "2", "3").first("Enqueue").text == "general"
+    record = sync_redis.hgetall(keys.call(call.sid))
+    assert (record["queue"], record["priority"]) == ("general", "4")
+
+
+def test_a_waiting_caller_moves_when_the_last_skilled_handler_goes(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    staff("dentist", skills={"dental": 3})
+    call = twilio.call(CALLER, MAIN_LINE)
+    enqueue = to_queue(call, "2", "3")
+    assert sync_redis.zrange(keys.queue("dental"), 0, -1) == [call.sid]
+    arrival = sync_redis.hget(keys.call(call.sid), "arrival")
+
+    set_state(redis_url, "dentist", HandlerState.OFFLINE, clock.now())
+    call.hold(enqueue)
+
+    assert sync_redis.zrange(keys.queue("general"), 0, -1) == [call.sid]
+    assert sync_redis.hget(keys.call(call.sid), "arrival") == arrival
 
 
 def test_choosing_english_on_a_welsh_line_continues_in_english(twilio: TwilioClient) -> None:

@@ -84,8 +84,8 @@ def test_a_rule_set_without_a_catch_all_is_refused() -> None:
 
 def test_a_non_emergency_at_priority_1_is_refused_with_its_path() -> None:
     doc = document()
-    doc["routes"][3]["priority"] = 1
-    assert problems_of(doc) == ["routes.3.priority: only emergency callers may be priority 1"]
+    doc["routes"][6]["priority"] = 1  # medicines, to the general queue
+    assert problems_of(doc) == ["routes.6.priority: only emergency callers may be priority 1"]
 
 
 def test_an_emergency_below_priority_1_is_refused() -> None:
@@ -127,11 +127,14 @@ def test_a_queue_needing_a_skill_no_handler_can_have_is_refused() -> None:
 def test_every_problem_is_reported_at_once() -> None:
     doc = document()
     doc["routes"] = doc["routes"][:-1]
-    doc["routes"][2]["priority"] = 1
+    doc["routes"][2]["priority"] = 1  # Welsh callers, to a queue that overflows
     doc["queues"]["dental"]["skills"] = ["dentistry"]
     problems = problems_of(doc)
-    assert len(problems) == 3
     assert "routes.2.priority: only emergency callers may be priority 1" in problems
+    assert "queues.welsh: emergencies go here, so it may have no hours or overflow" in problems
+    assert any(p.startswith("queues.dental.skills: no handler can have") for p in problems)
+    assert any("routed nowhere" in p for p in problems)
+    assert len(problems) == 4
 
 
 def test_yaml_text_is_accepted_and_garbage_is_refused_clearly() -> None:
