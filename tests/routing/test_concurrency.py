@@ -28,9 +28,7 @@ async def prepare(redis_url: str) -> None:
         await client.aclose()
 
 
-def assign_repeatedly(
-    redis_url: str, start: multiprocessing.synchronize.Event
-) -> list[tuple[str, str]]:  # type: ignore[name-defined]
+def assign_repeatedly(redis_url: str, start: Any) -> list[tuple[str, str]]:
     async def go() -> list[tuple[str, str]]:
         client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
         pairs: list[tuple[str, str]] = []
