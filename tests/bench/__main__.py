@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from lifeline.redis_server import RedisServer, free_port
+from tests.bench.assignment import QUEUES, measure_assignment
 from tests.bench.load import Result, call_requests, drive
 
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
@@ -57,7 +58,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=3000, help="calls (3 webhooks each)")
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--only", choices=["webhooks", "assignment"], default=None)
     args = parser.parse_args()
+    if args.only != "assignment":
+        bench_webhooks(args.calls, args.concurrency)
+    if args.only != "webhooks":
+        bench_assignment()
+
+
+def bench_assignment() -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        redis_server = RedisServer(Path(scratch) / "redis")
+        redis_server.start()
+        try:
+            result = asyncio.run(measure_assignment(redis_server.url))
+        finally:
+            redis_server.stop()
+    trip = result.p(result.round_trips, 0.5)
+    print(
+        f"\nassignment: {result.calls} waiting calls, {QUEUES} queues, {result.handlers} handlers, "
+        f"{result.assignments} assignments"
+    )
+    print(f"  assignments per second      {result.assignments / result.elapsed:9.0f}")
+    p50, p99 = result.p(result.latencies, 0.5), result.p(result.latencies, 0.99)
+    print(f"  one assignment p50 / p99    {p50 * 1e3:6.3f} / {p99 * 1e3:6.3f} ms")
+    print(f"  one Redis round trip p50    {trip * 1e3:6.3f} ms")
+    print(f"  p99 assignment / round trip {p99 / trip:6.1f}x")
+
+
+def bench_webhooks(calls: int, concurrency: int) -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         redis_server = RedisServer(Path(scratch) / "redis")
@@ -78,15 +107,15 @@ def main() -> None:
             serve(["--factory", "tests.bench.static_app:app"], static_port, env),
         ]
         try:
-            static = measure(static_port, args.calls, args.concurrency, public_base)
-            lifeline = measure(web_port, args.calls, args.concurrency, public_base)
+            static = measure(static_port, calls, concurrency, public_base)
+            lifeline = measure(web_port, calls, concurrency, public_base)
         finally:
             for server in servers:
                 server.terminate()
                 server.wait()
             redis_server.stop()
 
-    print(f"{args.calls} calls x 3 signed webhooks, {args.concurrency} connections")
+    print(f"{calls} calls x 3 signed webhooks, {concurrency} connections")
     print(line("static TwiML baseline", static))
     print(line("Lifeline webhooks", lifeline))
     print(f"throughput ratio (Lifeline / baseline): {lifeline.per_second / static.per_second:.2f}")
