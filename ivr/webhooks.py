@@ -162,7 +162,7 @@ async def place(ivr: Ivr, form: TwilioForm, placed: Placed, turn: int = 0) -> De
         )
         if not isinstance(resolved, ToNumber):
             placement = resolved
-        await ivr.calls.enqueue(
+        queued = await ivr.calls.enqueue(
             form.call_sid, caller_number(form.caller), form.called, answers, placement, now
         )
         if isinstance(resolved, ToNumber):
@@ -182,7 +182,8 @@ async def place(ivr: Ivr, form: TwilioForm, placed: Placed, turn: int = 0) -> De
         "queued",
         extra=_ids(form) | {"queue": placement.queue, "priority": int(placement.priority)},
     )
-    await assign_waiting(ivr)
+    if queued.free_handlers:
+        await assign_waiting(ivr)
     intro = say(PromptId.ROUTING_ON) if placed.gave_up else ()
     intro += say(PromptId.EMERGENCY_CONNECTING if emergency else PromptId.QUEUED)
     return Enqueue(locale=locale, queue=placement.queue, priority=placement.priority, say=intro)
@@ -216,7 +217,9 @@ async def hold(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
 async def _follow_overflow(ivr: Ivr, record: CallRecord, rules: RuleSet) -> CallRecord:
     """Conditions change while a caller waits (the last Welsh speaker logs off): move them, in
     their place, to where the rules would send them now. Numbers are offered only on arrival."""
-    if not rules.watched() or record.placement is None:
+    if record.placement is None or not rules.needs_conditions(
+        rules.place(CallFacts.of(record.answers, record.line)).queue
+    ):
         return record
     if record.placement.priority is Priority.EMERGENCY:
         return record
@@ -314,7 +317,7 @@ async def _requeue(
 ) -> Decision:
     """Back into the queue at the call's original place."""
     assert record.placement is not None
-    await ivr.calls.enqueue(
+    queued = await ivr.calls.enqueue(
         record.sid,
         record.caller,
         record.line,
@@ -323,7 +326,8 @@ async def _requeue(
         ivr.clock.now(),
         redial=redial,
     )
-    await assign_waiting(ivr)
+    if queued.free_handlers:
+        await assign_waiting(ivr)
     return Enqueue(
         locale=record.locale,
         queue=record.placement.queue,

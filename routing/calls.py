@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import cast
 
@@ -52,7 +53,8 @@ if not status then
   status = 'ivr'
 end
 local redial = (status == 'dispatched' or status == 'diverted') and a.redial
-if status ~= 'ivr' and status ~= 'queued' and not redial then return {status, ''} end
+local free = redis.call('ZCARD', P .. 'handlers:available')
+if status ~= 'ivr' and status ~= 'queued' and not redial then return {status, '', free} end
 local arrival = redis.call('HGET', KEYS[1], 'arrival')
 if not arrival then
   arrival = a.now
@@ -76,7 +78,7 @@ if status == 'ivr' then
     redis.call('EXPIRE', KEYS[3], a.caller_ttl)
   end
 end
-return {status, arrival}
+return {status, arrival, free}
 """
 )
 
@@ -147,6 +149,12 @@ return 1
 )
 
 
+@dataclass(frozen=True)
+class Queued:
+    arrival: float
+    free_handlers: int  # handlers available right now: worth running assignment at once
+
+
 class Finish(StrEnum):
     """What a call's end meant, as counted in the statistics."""
 
@@ -182,13 +190,13 @@ class Calls:
         placement: Placement,
         now: float,
         redial: bool = False,
-    ) -> float:
-        """Queue the call; returns its original arrival time (its place in the queue).
+    ) -> Queued:
+        """Queue the call, keeping its original arrival time (its place in the queue).
 
         With `redial`, a call whose dispatch-line connection failed goes back into the queue.
         """
         locale = answers.locale or Locale.EN
-        _, arrival = await self._enqueue(
+        _, arrival, free = await self._enqueue(
             keys=[keys.call(sid), keys.queue(placement.queue), keys.caller(caller), OUTCOMES],
             args=[
                 json.dumps(
@@ -212,7 +220,7 @@ class Calls:
                 )
             ],
         )
-        return float(arrival) if arrival else now
+        return Queued(arrival=float(arrival) if arrival else now, free_handlers=int(free))
 
     async def finish(self, sid: str, now: float) -> Finish | None:
         """The call has ended; returns what that counted as, or None if already counted."""

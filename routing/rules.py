@@ -131,6 +131,22 @@ class RuleSet(Strict):
         """Queues whose overflow depends on live conditions."""
         return sorted(name for name, queue in self.queues.items() if queue.overflow)
 
+    def needs_conditions(self, queue: str) -> bool:
+        """Whether placing a caller in `queue` can depend on live conditions (an overflow on
+        it, or on a queue its closed or overflow destinations lead to)."""
+        seen, frontier = set(), [queue]
+        while frontier:
+            name = frontier.pop()
+            if name in seen or name not in self.queues:
+                continue
+            seen.add(name)
+            rule = self.queues[name]
+            if rule.overflow:
+                return True
+            if rule.closed is not None and rule.closed.queue is not None:
+                frontier.append(rule.closed.queue)
+        return False
+
     def resolve(
         self, placement: Placement, now: float, conditions: Mapping[str, QueueConditions]
     ) -> Placement | ToNumber:

@@ -74,11 +74,12 @@ def test_calls_are_served_by_effective_priority_then_arrival_and_p1_always_first
     rules = default_rules()
     now = T0 + 7200
 
-    def key(n: int) -> tuple[int, int]:
-        # Arrival is kept to the millisecond; callers within one are served in CallSid order.
+    def key(n: int) -> tuple[int, int, int]:
+        # Arrival is kept to the millisecond; on a tie the higher class goes first, then the
+        # CallSid decides.
         _, priority, offset = spec[n]
         arrival_ms = int((T0 + offset) * 1000)
-        return (effective(priority, now - arrival_ms / 1000, rules), arrival_ms)
+        return (effective(priority, now - arrival_ms / 1000, rules), arrival_ms, priority)
 
     expected = sorted(range(len(spec)), key=lambda n: (key(n), n))
     assert [int(member[2:], 16) for member in order] == expected
