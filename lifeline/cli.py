@@ -13,7 +13,6 @@ import click
 import uvicorn
 from rq import Worker
 from rq.cron import CronScheduler
-from rq.serializers import JSONSerializer
 
 from console.tokens import Role, Tokens
 from lifeline import devrun, logging, phonecall
@@ -90,7 +89,7 @@ def worker(burst: bool) -> None:
     """An RQ worker for Lifeline's jobs."""
     settings = configured()
     connection = sync_client(str(settings.redis_url))
-    Worker(list(ALL), connection=connection, serializer=JSONSerializer).work(burst=burst)
+    Worker(list(ALL), connection=connection).work(burst=burst)
 
 
 @main.command()

@@ -6,16 +6,21 @@ Settings already given (environment or `.env`) are kept; the rest get local valu
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from dotenv import dotenv_values
 
+from lifeline.redis_client import async_client
 from lifeline.redis_server import RedisServer, free_port
 from lifeline.settings import RUN_ENV_FILE, load_settings
+from routing.handlers import Device, HandlerProfile, Handlers, HandlerState
+from routing.rules import default_rules
 
 VAR = Path("var")
 WEB_PORT = 8000
@@ -44,10 +49,32 @@ def local_values(given: dict[str, str], redis_url: str | None) -> dict[str, str]
         "WELSH_LINE_NUMBERS": WELSH_LINE,
         "PORT": str(port),
         "SIM_PHONE_PORT": str(PHONE_PORT),
+        "SIM_SPEECH_WORDS_PER_SECOND": "0",  # prompts print at once; keys still wait as on Twilio
     }
     if redis_url:
         values["REDIS_URL"] = redis_url
     return {name: value for name, value in values.items() if name not in given}
+
+
+DEMO_HANDLERS = ("demo-1", "demo-2")
+
+
+async def seed_demo_handlers(redis_url: str, skills: tuple[str, ...]) -> None:
+    """Two available handlers whose (simulated) phones answer, so a local call is answered."""
+    client = async_client(redis_url)
+    try:
+        handlers = Handlers(client)
+        for handler_id in DEMO_HANDLERS:
+            profile = HandlerProfile(
+                id=handler_id,
+                name=f"Demo handler {handler_id[-1]}",
+                skills=dict.fromkeys(skills, 3),
+                device=Device(kind="client", address=handler_id),
+            )
+            if await handlers.create(profile, time.time()):
+                await handlers.choose(handler_id, HandlerState.AVAILABLE, time.time())
+    finally:
+        await client.aclose()
 
 
 def banner(env: dict[str, str], embedded: RedisServer | None) -> str:
@@ -63,7 +90,9 @@ Lifeline is starting.
   redis                    {redis_line}
   lines                    main {MAIN_LINE}, Welsh {env["WELSH_LINE_NUMBERS"]}
   dispatch line            {env["AMBULANCE_DISPATCH_NUMBER"]}
+  handlers                 {", ".join(DEMO_HANDLERS)} (available; their simulated phones answer)
 
+An API token for a supervisor: .venv/bin/lifeline token create --role supervisor
 Place a call from another terminal:
   .venv/bin/lifeline call                                     (you press the keys)
   .venv/bin/lifeline call --from +447700900123 --to {MAIN_LINE} --press 2,1
@@ -83,11 +112,12 @@ def run() -> int:
     try:
         values = local_values(given, embedded.url if embedded else None)
         run_env.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
-        load_settings()  # stop here, naming the variable, if anything is wrong
+        settings = load_settings()  # stop here, naming the variable, if anything is wrong
+        asyncio.run(seed_demo_handlers(str(settings.redis_url), default_rules().skills))
         env = os.environ | values
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
         print(banner(given | values, embedded), flush=True)
-        honcho = [sys.executable, "-m", "honcho", "-f", "Procfile.dev", "-p", env["PORT"], "start"]
+        honcho = [sys.executable, "-m", "honcho", "start", "-f", "Procfile.dev", "-p", env["PORT"]]
         return subprocess.call(honcho, env=env)
     except KeyboardInterrupt:
         return 0

@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 import redis
 from rq import Queue, Retry
 from rq.job import Job
-from rq.serializers import JSONSerializer
 
 from routing.assignment import Offer
 from workers.queues import JobQueue
@@ -30,7 +29,7 @@ class Jobs:
         self.connection = connection
 
     def queue(self, name: JobQueue) -> Queue:
-        return Queue(name.value, connection=self.connection, serializer=JSONSerializer)
+        return Queue(name.value, connection=self.connection)
 
     def connect(self, offer: Offer) -> Job:
         """Connect a reserved call to its handler (a REST redirect to the connect TwiML)."""

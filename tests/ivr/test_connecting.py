@@ -7,7 +7,6 @@ import asyncio
 import redis
 import redis.asyncio
 from rq import Queue
-from rq.serializers import JSONSerializer
 
 from routing import keys
 from routing.clock import VirtualClock
@@ -23,7 +22,7 @@ from tests.twilio import Call, TwilioClient, Twiml
 def connect_jobs(redis_url: str) -> list[tuple[object, ...]]:
     connection = redis.Redis.from_url(redis_url)
     try:
-        jobs = Queue("calls", connection=connection, serializer=JSONSerializer).get_jobs()
+        jobs = Queue("calls", connection=connection).get_jobs()
         return [tuple(job.args) for job in jobs]
     finally:
         connection.close()

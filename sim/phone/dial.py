@@ -1,0 +1,241 @@
+"""`<Dial>`: ring simulated parties, whisper to the one that answers, bridge, report the result."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+from sim.phone.documents import request_ignoring_reply
+from sim.phone.ids import new_sid
+from sim.phone.inputs import InputSource
+from sim.phone.leg import CallbackSpec, DialAttempt, DialState, Interrupted, Leg
+from sim.phone.parties import answered_by, ring_outcome
+from sim.phone.runtime import Runtime, TwimlRunner
+from sim.phone.statuses import CallStatus, Direction
+from sim.phone.steps import (
+    DocumentEnded,
+    Ending,
+    Fetch,
+    HangupRequest,
+    HungUp,
+    Next,
+    NotAnswered,
+)
+from sim.phone.verbs import Context, Dial, DialTarget, Document
+
+_Program = Coroutine[Any, Any, Ending]
+# When several targets all fail, the most telling failure is reported.
+FAILURE_ORDER = (CallStatus.NO_ANSWER, CallStatus.BUSY, CallStatus.FAILED, CallStatus.CANCELED)
+
+
+async def run_dial(
+    leg: Leg, rt: Runtime, verb: Dial, document: Document, runner: TwimlRunner
+) -> Next | HungUp | None:
+    action = None
+    if verb.action is not None:
+        action = Fetch(document.resolve(verb.action), verb.method, "dial-action")
+    # Resolve every URL first: a bad one is the application's error, raised on this leg.
+    whispers = [
+        Fetch(document.resolve(t.url), t.method, "whisper") if t.url is not None else None
+        for t in verb.targets
+    ]
+    callbacks = [_callback_spec(target, document) for target in verb.targets]
+    caller_id = verb.caller_id or leg.from_
+    leg.log.emit(
+        "dial",
+        targets=[target.address for target in verb.targets],
+        timeout=verb.timeout,
+        action=action.url if action is not None else None,
+    )
+    attempts = [
+        _start_attempt(leg, rt, target, caller_id, verb.timeout, whisper, spec, runner)
+        for target, whisper, spec in zip(verb.targets, whispers, callbacks, strict=True)
+    ]
+    state = DialState(attempts=attempts, action=action)
+    leg.dial = state
+    ending = await _connect(leg, rt, verb, state)
+    leg.dial = None
+    params = _report(leg, state)
+    if ending is not None:
+        leg.hanging_up()
+        if action is not None:
+            await request_ignoring_reply(leg, rt, action.with_params(params))
+        return ending
+    return Next(action.with_params(params)) if action is not None else None
+
+
+async def abandon_dial(leg: Leg, rt: Runtime, *, tell_app: bool) -> None:
+    """The leg was hung up or redirected mid-Dial: end the dialled legs, report if asked."""
+    state = leg.dial
+    if state is None:
+        return
+    leg.dial = None
+    for attempt in state.attempts:
+        attempt.leg.interrupt(HangupRequest("caller"))
+    await asyncio.gather(*(attempt.leg.ended.wait() for attempt in state.attempts))
+    params = _report(leg, state)
+    if tell_app and state.action is not None:
+        await request_ignoring_reply(leg, rt, state.action.with_params(params))
+
+
+def _callback_spec(target: DialTarget, document: Document) -> CallbackSpec | None:
+    if target.status_callback is None:
+        return None
+    url = document.resolve(target.status_callback)
+    return CallbackSpec(url, target.status_callback_method, target.status_callback_events)
+
+
+async def _connect(leg: Leg, rt: Runtime, verb: Dial, state: DialState) -> HungUp | None:
+    """Ring, pick the first to answer, bridge; HungUp if this leg's own party hung up."""
+    winner = await _first_answer(state.attempts)
+    for attempt in state.attempts:
+        if attempt is not winner:
+            attempt.leg.interrupt(HangupRequest("caller"))
+    if winner is None:
+        await asyncio.gather(*(attempt.leg.ended.wait() for attempt in state.attempts))
+        return None
+    state.winner = winner
+    callee = winner.leg
+    leg.log.emit("answered", to=callee.to, answered_by=callee.answered_by, call_sid=callee.sid)
+    if not await winner.connected:
+        await callee.ended.wait()
+        return None
+    state.bridged = True
+    leg.log.emit("bridged", to=callee.to, call_sid=callee.sid)
+    own_talk = leg.talk_seconds
+    limit = verb.time_limit if own_talk is None else min(verb.time_limit, own_talk)
+    try:
+        await asyncio.wait_for(callee.ended.wait(), rt.time.real(limit))
+    except TimeoutError:
+        we_hung_up = own_talk is not None and own_talk <= verb.time_limit
+        callee.interrupt(HangupRequest("caller" if we_hung_up else "app"))
+        await callee.ended.wait()
+        if we_hung_up:
+            return HungUp("callee")
+    return None
+
+
+async def _first_answer(attempts: list[DialAttempt]) -> DialAttempt | None:
+    by_future = {attempt.rung: attempt for attempt in attempts}
+    waiting = set(by_future)
+    while waiting:
+        done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        answered = [by_future[future] for future in done if future.result() is None]
+        if answered:
+            return min(answered, key=attempts.index)
+    return None
+
+
+def _report(leg: Leg, state: DialState) -> dict[str, str]:
+    winner = state.winner
+    if winner is not None:
+        status, child = "completed", winner.leg
+    else:
+        child = state.attempts[0].leg
+        outcomes = {a.rung.result() for a in state.attempts if a.rung.done()}
+        status = next((s.value for s in FAILURE_ORDER if s in outcomes), "failed")
+    duration = child.duration() if winner is not None else 0
+    leg.log.emit(
+        "dial_ended", status=status, duration=duration, bridged=state.bridged, call_sid=child.sid
+    )
+    return {
+        "DialCallStatus": status,
+        "DialCallSid": child.sid,
+        "DialCallDuration": str(duration),
+        "DialBridged": "true" if state.bridged else "false",
+    }
+
+
+def _start_attempt(
+    leg: Leg,
+    rt: Runtime,
+    target: DialTarget,
+    caller_id: str,
+    timeout: int,
+    whisper: Fetch | None,
+    callbacks: CallbackSpec | None,
+    runner: TwimlRunner,
+) -> DialAttempt:
+    behaviour = rt.parties.behaviour(target.address)
+    child = Leg(
+        sid=new_sid("CA"),
+        account_sid=leg.account_sid,
+        direction=Direction.OUTBOUND_DIAL,
+        from_=caller_id,
+        to=target.address,
+        time=rt.time,
+        notifier=rt.callbacks,
+        inputs=InputSource(behaviour.scripted_inputs()),
+        parent=leg,
+        callbacks=callbacks,
+        status=CallStatus.QUEUED,
+    )
+    rt.store.add(child)
+    rt.parties.reached(target.address, child.sid)
+    leg.children.append(child.sid)
+    loop = asyncio.get_running_loop()
+    attempt = DialAttempt(leg=child, rung=loop.create_future(), connected=loop.create_future())
+    program = _attempt(child, rt, attempt, target, timeout, whisper, runner)
+    rt.tasks.spawn(_supervise(child, rt, attempt, program), name=f"dial-{child.sid}")
+    return attempt
+
+
+async def _supervise(child: Leg, rt: Runtime, attempt: DialAttempt, program: _Program) -> None:
+    child.initiate()
+    ending: Ending
+    try:
+        ending = await child.guarded(program)
+    except Interrupted as interrupted:
+        request = interrupted.interrupt
+        by = request.by if isinstance(request, HangupRequest) else "api"
+        if not attempt.rung.done():
+            # Hung up while ringing: the callee declining is "busy"; anyone else cancels.
+            status = CallStatus.BUSY if by == "callee" else CallStatus.CANCELED
+            attempt.rung.set_result(status)
+            ending = NotAnswered(status)
+        else:
+            child.hanging_up()
+            ending = HungUp(by)
+    finally:
+        if not attempt.rung.done():
+            attempt.rung.set_result(CallStatus.CANCELED)
+        if not attempt.connected.done():
+            attempt.connected.set_result(False)
+    child.finish(ending)
+    rt.store.retire(child)
+
+
+async def _attempt(
+    child: Leg,
+    rt: Runtime,
+    attempt: DialAttempt,
+    target: DialTarget,
+    ring_timeout: int,
+    whisper: Fetch | None,
+    runner: TwimlRunner,
+) -> Ending:
+    behaviour = rt.parties.behaviour(target.address)
+    child.ring()
+    if child.parent is not None:
+        child.parent.log.emit("ringing", to=target.address, call_sid=child.sid)
+    status, seconds = ring_outcome(behaviour, ring_timeout)
+    await rt.time.sleep(seconds)
+    if status is not None:
+        attempt.rung.set_result(status)
+        return NotAnswered(status)
+    child.answer(answered_by(behaviour, target.machine_detection))
+    child.log.emit("answered", to=child.to, answered_by=child.answered_by)
+    attempt.rung.set_result(None)
+    if whisper is not None:
+        if child.answered_by is not None:
+            whisper = whisper.with_params({"AnsweredBy": child.answered_by})
+        ending = await runner(child, rt, whisper, Context.WHISPER)
+        if not isinstance(ending, DocumentEnded):
+            # Declined in the whisper (or it failed): this leg ends, the caller is not bridged.
+            attempt.connected.set_result(False)
+            return ending
+    attempt.connected.set_result(True)
+    child.log.emit("bridged", to=child.from_, call_sid=child.parent_sid)
+    await rt.time.sleep(behaviour.talk_seconds)
+    return HungUp("callee")

@@ -1,0 +1,70 @@
+"""TwiML's schema as data: which verbs each context allows, and each element's attributes."""
+
+from __future__ import annotations
+
+import re
+
+from sim.phone.verbs import Context
+
+ALLOWED_VERBS: dict[Context, frozenset[str]] = {
+    Context.MAIN: frozenset(
+        {"Say", "Play", "Pause", "Hangup", "Reject", "Redirect", "Gather", "Enqueue", "Dial"}
+    ),
+    Context.WAIT: frozenset({"Say", "Play", "Pause", "Gather", "Redirect", "Leave", "Hangup"}),
+    Context.WHISPER: frozenset({"Say", "Play", "Pause", "Gather", "Hangup", "Redirect"}),
+}
+# Real TwiML that the sim does not execute: naming them separately makes the error honest.
+NOT_SIMULATED = frozenset(
+    {
+        "Record", "Connect", "Start", "Stop", "Pay", "Prompt", "Refer", "Sms", "Message", "Echo",
+        "Conference", "Queue", "Sip", "Sim", "Application", "Stream", "Siprec", "Transcription",
+    }
+)  # fmt: skip
+SSML_TAGS = frozenset(
+    {"break", "emphasis", "lang", "p", "phoneme", "prosody", "s", "say-as", "sub", "w"}
+)
+ATTRIBUTES: dict[str, frozenset[str]] = {
+    "Response": frozenset(),
+    "Say": frozenset({"voice", "language", "loop"}),
+    "Play": frozenset({"loop", "digits"}),
+    "Pause": frozenset({"length"}),
+    "Hangup": frozenset(),
+    "Leave": frozenset(),
+    "Reject": frozenset({"reason"}),
+    "Redirect": frozenset({"method"}),
+    "Gather": frozenset(
+        {
+            "action", "actionOnEmptyResult", "debug", "dtmfDetection", "enhanced", "finishOnKey",
+            "hints", "input", "language", "method", "numDigits", "partialResultCallback",
+            "partialResultCallbackMethod", "profanityFilter", "speechModel", "speechTimeout",
+            "timeout",
+        }
+    ),
+    "Enqueue": frozenset({"action", "method", "waitUrl", "waitUrlMethod", "workflowSid"}),
+    "Dial": frozenset(
+        {
+            "action", "answerOnBridge", "callerId", "callReason", "events", "hangupOnStar",
+            "method", "record", "recordingStatusCallback", "recordingStatusCallbackEvent",
+            "recordingStatusCallbackMethod", "recordingTrack", "referMethod", "referUrl",
+            "ringTone", "sequential", "timeLimit", "timeout", "trim",
+        }
+    ),
+    "Number": frozenset(
+        {
+            "amdStatusCallback", "amdStatusCallbackMethod", "byoc", "machineDetection",
+            "machineDetectionSilenceTimeout", "machineDetectionSpeechEndThreshold",
+            "machineDetectionSpeechThreshold", "machineDetectionTimeout", "method", "sendDigits",
+            "statusCallback", "statusCallbackEvent", "statusCallbackMethod", "url",
+        }
+    ),
+    "Client": frozenset(
+        {"method", "statusCallback", "statusCallbackEvent", "statusCallbackMethod", "url"}
+    ),
+    "Identity": frozenset(),
+    "Parameter": frozenset({"name", "value"}),
+}  # fmt: skip
+VOICE = re.compile(r"^(man|woman|alice|(Polly|Google)\.[A-Za-z0-9_.-]+)$")
+LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+NUMBER = re.compile(r"^\+?[0-9]{3,15}$")
+NUMBER_SEPARATORS = re.compile(r"[\s().-]")
+MAX_QUEUE_NAME = 64
