@@ -1,0 +1,110 @@
+"""The clinical-system stub on free ports (uvicorn in a thread), a client for its control API, and
+hand-made transaction Bundles for the tests that drive it directly."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from sim.clinical.app import ClinicalConfig, create_app
+from sim.clinical.faults import Wall
+from tests.sim.servers import DEADLINE, free_port, serve
+
+CASE_ID_SYSTEM = "https://lifeline.nhs.example/case-id"
+FHIR_JSON = "application/fhir+json"
+
+
+class ManualWall:
+    """A wall clock that moves only when told to (flapping phases without waiting)."""
+
+    def __init__(self, start: float = 1_767_225_600.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class StubControl:
+    """The control API, synchronously; `fhir` is a client for the FHIR API itself."""
+
+    def __init__(self, fhir_base_url: str, control_url: str) -> None:
+        self.fhir_base_url = fhir_base_url
+        self.control = httpx.Client(base_url=control_url, timeout=DEADLINE, trust_env=False)
+        self.fhir = httpx.Client(timeout=DEADLINE, trust_env=False)
+
+    def close(self) -> None:
+        self.control.close()
+        self.fhir.close()
+
+    def fault(self, mode: str, **options: float) -> dict[str, Any]:
+        response = self.control.put("/control/fault", json={"mode": mode, **options})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def fault_state(self) -> dict[str, Any]:
+        body: dict[str, Any] = self.control.get("/control/fault").raise_for_status().json()
+        return body
+
+    def received(self, case_id: str | None = None) -> list[dict[str, Any]]:
+        path = "/control/received" if case_id is None else f"/control/received/{case_id}"
+        records: list[dict[str, Any]] = self.control.get(path).raise_for_status().json()["received"]
+        return records
+
+    def reset(self) -> None:
+        self.control.post("/control/reset").raise_for_status()
+
+    def post_transaction(self, body: object, client: httpx.Client | None = None) -> httpx.Response:
+        return (client or self.fhir).post(
+            self.fhir_base_url, json=body, headers={"Content-Type": FHIR_JSON}
+        )
+
+    def metadata(self, client: httpx.Client | None = None) -> httpx.Response:
+        return (client or self.fhir).get(f"{self.fhir_base_url}/metadata")
+
+
+@contextmanager
+def running_stub(wall: Wall = time.time) -> Iterator[StubControl]:
+    config = ClinicalConfig(fhir_port=free_port())
+    with serve(create_app(config, wall), free_port()) as control_url:
+        stub = StubControl(config.fhir_base_url, control_url)
+        try:
+            yield stub
+        finally:
+            stub.close()
+
+
+def transaction(case_id: str = "7K2QX-M9D4A", **changes: Any) -> dict[str, Any]:
+    """A small valid transaction: a Patient and a ServiceRequest that refers to it."""
+    patient = "urn:uuid:5f0c1b7e-0000-5000-8000-000000000001"
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "identifier": {"system": CASE_ID_SYSTEM, "value": case_id},
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": patient,
+                "resource": {
+                    "resourceType": "Patient",
+                    "telecom": [{"system": "phone", "value": "+447700900123"}],
+                },
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "fullUrl": "urn:uuid:5f0c1b7e-0000-5000-8000-000000000002",
+                "resource": {
+                    "resourceType": "ServiceRequest",
+                    "status": "active",
+                    "intent": "order",
+                    "subject": {"reference": patient},
+                },
+                "request": {"method": "POST", "url": "ServiceRequest"},
+            },
+        ],
+    }
+    bundle.update(changes)
+    return bundle

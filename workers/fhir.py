@@ -1,0 +1,247 @@
+"""The FHIR transaction Bundle Lifeline sends for a case, built and validated with fhir.resources.
+
+Pure: the same case always gives the same Bundle (uuid5 ids), so a replay is byte-for-byte a replay.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fhir.resources.R4B.annotation import Annotation
+from fhir.resources.R4B.appointment import Appointment, AppointmentParticipant
+from fhir.resources.R4B.bundle import Bundle, BundleEntry, BundleEntryRequest
+from fhir.resources.R4B.codeableconcept import CodeableConcept
+from fhir.resources.R4B.coding import Coding
+from fhir.resources.R4B.contactpoint import ContactPoint
+from fhir.resources.R4B.encounter import Encounter
+from fhir.resources.R4B.identifier import Identifier
+from fhir.resources.R4B.meta import Meta
+from fhir.resources.R4B.patient import Patient, PatientCommunication
+from fhir.resources.R4B.period import Period
+from fhir.resources.R4B.reference import Reference
+from fhir.resources.R4B.resource import Resource
+from fhir.resources.R4B.servicerequest import ServiceRequest
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from prompts.catalogue import Locale
+from routing.models import Priority, Reason
+
+CASE_ID_SYSTEM = "https://lifeline.nhs.example/case-id"
+TAG_SYSTEM = "https://lifeline.nhs.example/tags"
+KIND_SYSTEM = "https://lifeline.nhs.example/case-kind"
+REASON_SYSTEM = "https://lifeline.nhs.example/call-reason"
+ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+ACT_PRIORITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActPriority"
+LANGUAGE_SYSTEM = "urn:ietf:bcp:47"
+# A booked Appointment must have an end as well as a start (FHIR invariant app-3); the booking
+# does not tell us the slot length, so we assume the standard ten-minute primary-care slot.
+APPOINTMENT_MINUTES = 10
+
+_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, CASE_ID_SYSTEM)
+
+CaseId = Annotated[str, Field(pattern=r"^[0-9A-Z]{5}-[0-9A-Z]{5}$")]
+E164OrWithheld = Annotated[str, Field(pattern=r"^(\+[1-9][0-9]{6,14})?$")]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda moment: moment.astimezone(UTC))]
+
+
+class CaseKind(StrEnum):
+    REFERRAL = "referral"
+    BOOKING = "booking"
+    AMBULANCE = "ambulance"
+
+
+class ClinicalCase(BaseModel):
+    """What one case sends to the clinical system; `case_id` is also the Bundle's identifier."""
+
+    # Inputs are hidden from validation errors: they carry the caller's number.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    case_id: CaseId
+    kind: CaseKind
+    created: UtcDatetime
+    caller_number: E164OrWithheld
+    locale: Locale
+    reason: Reason
+    priority: Priority
+    handler_notes: str = ""
+    contingency: bool = False
+    appointment_start: UtcDatetime | None = None
+
+    @model_validator(mode="after")
+    def _start_only_for_bookings(self) -> ClinicalCase:
+        if (self.kind is CaseKind.BOOKING) != (self.appointment_start is not None):
+            raise ValueError("appointment_start is required for a booking and only for a booking")
+        return self
+
+
+class InvalidBundle(ValueError):
+    """fhir.resources refused what we built: a defect here, never the caller's fault."""
+
+
+# Priority class -> (ServiceRequest.priority, v3-ActPriority code and display for the Encounter).
+PRIORITIES: dict[Priority, tuple[str, str, str]] = {
+    Priority.EMERGENCY: ("stat", "EM", "emergency"),
+    Priority.URGENT: ("asap", "A", "ASAP"),
+    Priority.STANDARD: ("urgent", "UR", "urgent"),
+    Priority.ROUTINE: ("routine", "R", "routine"),
+    Priority.LOW: ("routine", "R", "routine"),
+}
+
+KIND_TEXT = {
+    CaseKind.REFERRAL: "Referral from the urgent-care line",
+    CaseKind.BOOKING: "Appointment booked by the urgent-care line",
+    CaseKind.AMBULANCE: "Ambulance request from the urgent-care line",
+}
+
+REASON_TEXT = {
+    Reason.MEDICAL: "Medical problem",
+    Reason.MENTAL_HEALTH: "Mental health",
+    Reason.DENTAL: "Dental problem",
+    Reason.MEDICINES: "Question about medicines",
+    Reason.EXISTING_CASE: "About an existing case",
+    Reason.UNKNOWN: "Reason not given",
+}
+
+LANGUAGES = {
+    Locale.EN: "English (United Kingdom)",
+    Locale.CY: "Welsh (United Kingdom)",
+}
+
+
+def full_url(case_id: str, resource_type: str) -> str:
+    """The entry's `urn:uuid:` fullUrl: uuid5 of the case id, so every build agrees."""
+    return f"urn:uuid:{uuid.uuid5(_NAMESPACE, f'{case_id}/{resource_type}')}"
+
+
+def _case_identifier(case: ClinicalCase) -> Identifier:
+    return Identifier(system=CASE_ID_SYSTEM, value=case.case_id)
+
+
+def _contingency_meta(case: ClinicalCase) -> Meta | None:
+    if not case.contingency:
+        return None
+    tag = Coding(
+        system=TAG_SYSTEM, code="contingency", display="Captured during a clinical-system outage"
+    )
+    return Meta(tag=[tag])
+
+
+def _patient(case: ClinicalCase) -> Patient:
+    language = CodeableConcept(
+        coding=[Coding(system=LANGUAGE_SYSTEM, code=case.locale.value)],
+        text=LANGUAGES[case.locale],
+    )
+    # A withheld number gives no telecom at all: FHIR refuses an empty value.
+    telecom = (
+        [ContactPoint(system="phone", value=case.caller_number)] if case.caller_number else None
+    )
+    return Patient(
+        telecom=telecom,
+        communication=[PatientCommunication(language=language, preferred=True)],
+    )
+
+
+def _encounter(case: ClinicalCase, patient: Reference) -> Encounter:
+    _, code, display = PRIORITIES[case.priority]
+    reason = CodeableConcept(
+        coding=[Coding(system=REASON_SYSTEM, code=case.reason.value)],
+        text=REASON_TEXT[case.reason],
+    )
+    return Encounter(
+        # A contingency record is replayed after the call has ended; a live one is still going.
+        status="finished" if case.contingency else "in-progress",
+        class_fhir=Coding(system=ACT_CODE_SYSTEM, code="VR", display="virtual"),
+        priority=CodeableConcept(
+            coding=[Coding(system=ACT_PRIORITY_SYSTEM, code=code, display=display)]
+        ),
+        subject=patient,
+        period=Period(start=case.created),
+        reasonCode=[reason],
+    )
+
+
+def _service_request(
+    case: ClinicalCase, patient: Reference, encounter: Reference
+) -> ServiceRequest:
+    priority, _, _ = PRIORITIES[case.priority]
+    code = CodeableConcept(
+        coding=[Coding(system=KIND_SYSTEM, code=case.kind.value)], text=KIND_TEXT[case.kind]
+    )
+    notes = [Annotation(text=case.handler_notes)] if case.handler_notes.strip() else None
+    return ServiceRequest(
+        meta=_contingency_meta(case),
+        identifier=[_case_identifier(case)],
+        status="active",
+        intent="order",
+        priority=priority,
+        code=code,
+        subject=patient,
+        encounter=encounter,
+        authoredOn=case.created,
+        note=notes,
+    )
+
+
+def _appointment(case: ClinicalCase, start: datetime, patient: Reference) -> Appointment:
+    return Appointment(
+        status="booked",
+        start=start,
+        end=start + timedelta(minutes=APPOINTMENT_MINUTES),
+        minutesDuration=APPOINTMENT_MINUTES,
+        basedOn=[Reference(reference=full_url(case.case_id, "ServiceRequest"))],
+        participant=[AppointmentParticipant(actor=patient, required="required", status="accepted")],
+    )
+
+
+def _entry(case: ClinicalCase, resource: Resource) -> BundleEntry:
+    kind = resource.get_resource_type()
+    return BundleEntry(
+        fullUrl=full_url(case.case_id, kind),
+        resource=resource,
+        request=BundleEntryRequest(method="POST", url=kind),
+    )
+
+
+def bundle_for(case: ClinicalCase) -> Bundle:
+    """The transaction Bundle for `case`: Patient, Encounter, ServiceRequest (and Appointment)."""
+    patient = Reference(reference=full_url(case.case_id, "Patient"))
+    encounter = Reference(reference=full_url(case.case_id, "Encounter"))
+    try:
+        resources: list[Resource] = [
+            _patient(case),
+            _encounter(case, patient),
+            _service_request(case, patient, encounter),
+        ]
+        if case.appointment_start is not None:
+            resources.append(_appointment(case, case.appointment_start, patient))
+        bundle = Bundle(
+            meta=_contingency_meta(case),
+            identifier=_case_identifier(case),
+            type="transaction",
+            entry=[_entry(case, resource) for resource in resources],
+        )
+        # Construction checks each part; validating the whole again checks it as the receiver will.
+        return Bundle.model_validate(bundle.model_dump(mode="json"))
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+            for item in error.errors(include_input=False, include_url=False)
+        )
+        raise InvalidBundle(f"bundle for case {case.case_id} is invalid: {problems}") from None
+
+
+def bundle_json(case: ClinicalCase) -> dict[str, Any]:
+    """The Bundle as JSON-ready data, the body of `POST [base]`."""
+    data: dict[str, Any] = bundle_for(case).model_dump(mode="json")
+    return data
