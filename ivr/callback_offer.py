@@ -1,0 +1,148 @@
+"""The callback offered in the hold loop: confirm or key in a number, and keep one's place."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from ivr.context import Ivr
+from ivr.forms import (
+    GatherForm,
+    TwilioForm,
+)
+from ivr.queueing import requeue
+from ivr.safety import safe_route
+from ivr.urls import IvrState
+from prompts.catalogue import PromptId
+from routing import menu
+from routing.callbacks import spoken_digits, uk_number
+from routing.decisions import (
+    Decision,
+    Goodbye,
+    Leave,
+    Nothing,
+    Step,
+    say,
+)
+from routing.menu import Given
+from routing.models import (
+    CallRecord,
+    case_id_for,
+)
+
+log = logging.getLogger(__name__)
+
+
+async def start_callback(ivr: Ivr, record: CallRecord) -> Decision:
+    answers = record.answers.model_copy(update={"locale": record.locale})
+    if record.caller:
+        return menu.ask(
+            Step.CALLBACK_CONFIRM,
+            answers,
+            record.locale,
+            values={"last_digits": " ".join(record.caller[-3:])},
+        )
+    return menu.ask(Step.CALLBACK_NUMBER, answers, record.locale)
+
+
+async def callback_offer(ivr: Ivr, form: GatherForm, state: IvrState, given: Given) -> Decision:
+    """Pressed during the hold loop (so still in the queue's wait context)."""
+    if menu.choice(Step.CALLBACK_OFFER, given) is None:
+        return Nothing()  # the wait loop starts its next turn
+    await ivr.callbacks.request(form.call_sid)
+    return Leave()
+
+
+async def callback_confirm(ivr: Ivr, form: GatherForm, state: IvrState, given: Given) -> Decision:
+    record = await _callback_record(ivr, form)
+    if record is None:
+        return safe_route(ivr, state)
+    value = menu.choice(Step.CALLBACK_CONFIRM, given)
+    if value == "confirm" and record.caller:
+        return await _book(ivr, record, record.caller)
+    if value == "change":
+        return menu.ask(Step.CALLBACK_NUMBER, state.answers, record.locale)
+    return await _ask_again(ivr, record, Step.CALLBACK_CONFIRM, state, given)
+
+
+async def callback_number(ivr: Ivr, form: GatherForm, state: IvrState, given: Given) -> Decision:
+    record = await _callback_record(ivr, form)
+    if record is None:
+        return safe_route(ivr, state)
+    number = uk_number(given.digits)
+    if number is None:
+        return await _ask_again(ivr, record, Step.CALLBACK_NUMBER, state, given)
+    await ivr.callbacks.propose_number(record.sid, number)
+    return menu.ask(
+        Step.CALLBACK_READBACK,
+        state.answers,
+        record.locale,
+        values={"digits": spoken_digits(number)},
+    )
+
+
+async def callback_readback(ivr: Ivr, form: GatherForm, state: IvrState, given: Given) -> Decision:
+    record = await _callback_record(ivr, form)
+    if record is None:
+        return safe_route(ivr, state)
+    value = menu.choice(Step.CALLBACK_READBACK, given)
+    number = await ivr.callbacks.proposed_number(record.sid)
+    if value == "confirm" and number:
+        return await _book(ivr, record, number)
+    if value == "change":
+        return menu.ask(Step.CALLBACK_NUMBER, state.answers, record.locale, attempt=state.attempt)
+    values = {"digits": spoken_digits(number)} if number else {}
+    if state.attempt + 1 >= menu.MAX_ASKS or not number:
+        return await _ask_again(ivr, record, Step.CALLBACK_READBACK, state, given)
+    return menu.ask(
+        Step.CALLBACK_READBACK,
+        state.answers,
+        record.locale,
+        attempt=state.attempt + 1,
+        before=menu.retry_prompt(given),
+        values=values,
+    )
+
+
+async def _callback_record(ivr: Ivr, form: TwilioForm) -> CallRecord | None:
+    record = await ivr.calls.get(form.call_sid)
+    if record is None or record.placement is None:
+        return None
+    return record
+
+
+async def _ask_again(
+    ivr: Ivr, record: CallRecord, current: Step, state: IvrState, given: Given
+) -> Decision:
+    """The same question once more, or, after three tries, back to the queue in the same place."""
+    if state.attempt + 1 < menu.MAX_ASKS:
+        values = {"last_digits": " ".join(record.caller[-3:])} if record.caller else {}
+        return menu.ask(
+            current,
+            state.answers,
+            record.locale,
+            attempt=state.attempt + 1,
+            before=menu.retry_prompt(given),
+            values=values if current is Step.CALLBACK_CONFIRM else None,
+        )
+    await ivr.callbacks.withdraw(record.sid)
+    return await requeue(ivr, record, say(PromptId.STILL_QUEUED))
+
+
+async def _book(ivr: Ivr, record: CallRecord, number: str) -> Decision:
+    booked = await ivr.callbacks.convert(
+        record.sid, case_id_for(record.sid), number, record.caller, ivr.clock.now()
+    )
+    if not booked:
+        await ivr.callbacks.withdraw(record.sid)
+        return await requeue(ivr, record, say(PromptId.CALLBACK_FAILED))
+    log.info("callback booked", extra={"call_sid": record.sid, "case_id": record.case_id})
+    return Goodbye(locale=record.locale, say=say(PromptId.CALLBACK_BOOKED))
+
+
+CALLBACK_STEPS: dict[Step, Callable[[Ivr, GatherForm, IvrState, Given], Awaitable[Decision]]] = {
+    Step.CALLBACK_OFFER: callback_offer,
+    Step.CALLBACK_CONFIRM: callback_confirm,
+    Step.CALLBACK_NUMBER: callback_number,
+    Step.CALLBACK_READBACK: callback_readback,
+}

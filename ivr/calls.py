@@ -1,0 +1,252 @@
+"""A call from ring to queue: the IVR questions, placing the call, the hold loop, leaving the queue,
+the dispatch line, and status callbacks."""
+
+from __future__ import annotations
+
+import logging
+
+from redis.exceptions import RedisError
+
+from ivr.callback_offer import CALLBACK_STEPS, start_callback
+from ivr.context import Ivr
+from ivr.forms import (
+    DialForm,
+    GatherForm,
+    HoldForm,
+    QueueExitForm,
+    StatusForm,
+    TwilioForm,
+)
+from ivr.queueing import assign_waiting, finish, requeue
+from ivr.safety import RETRY_PAUSE_SECONDS, emergency_dial, ids, safe_hold, safe_route
+from ivr.urls import IvrState
+from prompts.catalogue import Locale, PromptId
+from routing import menu
+from routing.decisions import (
+    Ask,
+    Decision,
+    Dial,
+    Enqueue,
+    Hold,
+    Leave,
+    Nothing,
+    Step,
+    say,
+)
+from routing.hold import hold_turn
+from routing.menu import Given, Placed
+from routing.models import (
+    Answers,
+    CallFacts,
+    CallRecord,
+    CallStatus,
+    Priority,
+    caller_number,
+)
+from routing.overflow import ToNumber
+from routing.rules import RuleSet
+
+log = logging.getLogger(__name__)
+
+FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+
+
+LEFT_US = frozenset({"hangup", "redirected", "bridged", "redirected-from-bridged"})
+
+
+MAX_DISPATCH_ATTEMPTS = 3
+
+
+RESERVED_PAUSE_SECONDS = 2
+
+
+async def voice(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
+    """A call comes in: the record is created once, and the first question asked."""
+    welsh_line = form.called in ivr.settings.welsh_line_numbers
+    caller = caller_number(form.caller)
+    recognised = False
+    try:
+        recognised = await ivr.calls.open(
+            form.call_sid, caller, form.called, Locale.EN, ivr.clock.now()
+        )
+    except RedisError as error:
+        log.warning("call record not created: %s", error, extra={"call_sid": form.call_sid})
+    return menu.start(Answers(locale=None if welsh_line else Locale.EN, repeat=recognised))
+
+
+async def step(ivr: Ivr, form: GatherForm, state: IvrState) -> Decision:
+    current = Step(state.step)
+    given = Given(digits=form.digits, speech=form.speech)
+    if current in CALLBACK_STEPS:
+        return await CALLBACK_STEPS[current](ivr, form, state, given)
+    outcome = menu.advance(current, state.answers, state.attempt, given)
+    if isinstance(outcome, Ask):
+        return outcome
+    return await place(ivr, form, outcome)
+
+
+async def resume(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
+    """Carry on from the answers in the URL: the next question, or placing the call."""
+    following = menu.next_step(state.answers)
+    if following is not None:
+        return menu.ask(following, state.answers, state.locale or Locale.EN)
+    return await place(ivr, form, Placed(answers=state.answers, gave_up=False), turn=state.turn)
+
+
+async def place(ivr: Ivr, form: TwilioForm, placed: Placed, turn: int = 0) -> Decision:
+    answers = placed.answers
+    locale = answers.locale or Locale.EN
+    rules = await ivr.rulebook.active()
+    placement = rules.place(CallFacts.of(answers, form.called))
+    emergency = placement.priority is Priority.EMERGENCY
+    now = ivr.clock.now()
+    try:
+        resolved = (
+            placement
+            if emergency
+            else rules.resolve(placement, now, await ivr.queues.conditions(rules))
+        )
+        if not isinstance(resolved, ToNumber):
+            placement = resolved
+        queued = await ivr.calls.enqueue(
+            form.call_sid, caller_number(form.caller), form.called, answers, placement, now
+        )
+        if isinstance(resolved, ToNumber):
+            await ivr.calls.dispatch(form.call_sid, now, diverted=True)
+            log.info("diverted: %s", resolved.because, extra=ids(form))
+            return Dial(locale=locale, number=resolved.number, purpose="overflow")
+        if emergency and await ivr.handlers.on_duty() == 0:
+            await ivr.calls.dispatch(form.call_sid, now)
+            log.info("emergency sent to dispatch: no handler on duty", extra=ids(form))
+            return emergency_dial(ivr, locale)
+    except RedisError as error:
+        log.warning("cannot queue: %s", error, extra=ids(form))
+        if emergency:
+            return emergency_dial(ivr, locale)
+        return safe_route(ivr, IvrState(**answers.model_dump(), turn=turn))
+    log.info(
+        "queued",
+        extra=ids(form) | {"queue": placement.queue, "priority": int(placement.priority)},
+    )
+    if queued.free_handlers:
+        await assign_waiting(ivr)
+    intro = say(PromptId.ROUTING_ON) if placed.gave_up else ()
+    intro += say(PromptId.EMERGENCY_CONNECTING if emergency else PromptId.QUEUED)
+    return Enqueue(locale=locale, queue=placement.queue, priority=placement.priority, say=intro)
+
+
+async def hold(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
+    """One turn of the queue's wait loop."""
+    try:
+        record = await ivr.calls.get(form.call_sid)
+    except RedisError:
+        return await _hold_without_redis(ivr, form, state)
+    locale = record.locale if record else state.locale or Locale.EN
+    if record is None or record.status is not CallStatus.QUEUED or record.placement is None:
+        # Being connected to a handler (a redirect is on its way), or the record is gone.
+        spoken = () if record else say(PromptId.HOLD_ON)
+        return Hold(
+            locale=locale,
+            priority=state.priority or Priority.STANDARD,
+            say=spoken,
+            pause_seconds=RESERVED_PAUSE_SECONDS if record else RETRY_PAUSE_SECONDS,
+            turn=state.turn,
+        )
+    rules = await ivr.rulebook.active()
+    record = await _follow_overflow(ivr, record, rules)
+    assert record.placement is not None
+    position = await ivr.queues.position(record.placement.queue, record.sid) or 1
+    on_duty = await ivr.handlers.on_duty()
+    return hold_turn(record, position, on_duty, rules, ivr.clock.now(), state.turn)
+
+
+async def _follow_overflow(ivr: Ivr, record: CallRecord, rules: RuleSet) -> CallRecord:
+    """Conditions change while a caller waits (the last Welsh speaker logs off): move them, in
+    their place, to where the rules would send them now. Numbers are offered only on arrival."""
+    if record.placement is None or not rules.needs_conditions(
+        rules.place(CallFacts.of(record.answers, record.line)).queue
+    ):
+        return record
+    if record.placement.priority is Priority.EMERGENCY:
+        return record
+    now = ivr.clock.now()
+    placement = rules.place(CallFacts.of(record.answers, record.line))
+    resolved = rules.resolve(placement, now, await ivr.queues.conditions(rules))
+    if isinstance(resolved, ToNumber) or resolved.queue == record.placement.queue:
+        return record
+    await ivr.calls.enqueue(record.sid, record.caller, record.line, record.answers, resolved, now)
+    log.info("moved to %s by overflow", resolved.queue, extra={"call_sid": record.sid})
+    return record.model_copy(update={"placement": resolved})
+
+
+async def _hold_without_redis(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
+    """Redis is gone: an emergency still leaves for the dispatch line on time, by Twilio's clock."""
+    rules = await ivr.rulebook.active()
+    if state.priority is Priority.EMERGENCY:
+        remaining = rules.emergency.handler_limit_seconds - form.queue_time
+        if remaining <= 0:
+            return Leave()
+        return Hold(
+            locale=state.locale or Locale.EN,
+            priority=Priority.EMERGENCY,
+            say=(),
+            pause_seconds=remaining,
+            turn=state.turn,
+        )
+    return safe_hold(ivr, state)
+
+
+async def queue_exit(ivr: Ivr, form: QueueExitForm, state: IvrState) -> Decision:
+    """The call left Twilio's queue: hung up, moved on by us, or sent on by `<Leave>`."""
+    if form.queue_result in LEFT_US:
+        if form.queue_result == "hangup":
+            await finish(ivr, form)
+        return Nothing()
+    locale = state.locale or Locale.EN
+    try:
+        record = await ivr.calls.get(form.call_sid)
+        if record is None or record.placement is None:
+            return safe_route(ivr, state)
+        if record.callback_requested:
+            return await start_callback(ivr, record)
+        if record.placement.priority is Priority.EMERGENCY:
+            await ivr.calls.dispatch(form.call_sid, ivr.clock.now())
+            log.info("emergency sent to dispatch: handler limit reached", extra=ids(form))
+            return emergency_dial(ivr, record.locale)
+        return await requeue(ivr, record, say(PromptId.STILL_QUEUED))
+    except RedisError:
+        if state.priority is Priority.EMERGENCY:
+            return emergency_dial(ivr, locale)
+        return safe_route(ivr, state)
+
+
+async def dispatch_result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision:
+    """The dispatch line answered (done), or did not: try again, then hold at the front. A
+    diverted call whose number did not answer comes back to its place in the queue."""
+    if form.dial_status in ("completed", "answered", "canceled"):
+        return Nothing()
+    if state.purpose == "overflow":
+        record = await ivr.calls.get(form.call_sid)
+        if record is None or record.placement is None:
+            return safe_route(ivr, state)
+        return await requeue(ivr, record, say(PromptId.STILL_QUEUED), redial=True)
+    attempt = state.attempt + 1
+    log.warning("dispatch line %s (attempt %d)", form.dial_status, attempt, extra=ids(form))
+    try:
+        record = await ivr.calls.get(form.call_sid)
+    except RedisError:
+        record = None
+    locale = record.locale if record else state.locale or Locale.EN
+    if attempt < MAX_DISPATCH_ATTEMPTS or record is None or record.placement is None:
+        return emergency_dial(ivr, locale, attempt)
+    try:
+        return await requeue(ivr, record, say(PromptId.EMERGENCY_CONNECTING), redial=True)
+    except RedisError:
+        return emergency_dial(ivr, locale, attempt)
+
+
+async def status(ivr: Ivr, form: StatusForm, state: IvrState) -> Decision:
+    """Status callbacks come repeated and out of order; only a final one changes anything, once."""
+    if form.call_status in FINAL_STATUSES:
+        await finish(ivr, form)
+    return Nothing()

@@ -1,0 +1,72 @@
+"""Connecting a reserved caller to their handler (the connect job redirects the call here)."""
+
+from __future__ import annotations
+
+import logging
+
+from ivr.context import Ivr
+from ivr.forms import (
+    DialForm,
+    TwilioForm,
+)
+from ivr.queueing import assign_waiting, finish, requeue
+from ivr.safety import ids, safe_route
+from ivr.urls import IvrState
+from prompts.catalogue import PromptId
+from routing import connecting
+from routing.decisions import (
+    Decision,
+    Nothing,
+    say,
+)
+from routing.models import (
+    CallStatus,
+)
+from routing.offers import Release
+
+log = logging.getLogger(__name__)
+
+
+async def connect(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
+    record = await ivr.calls.get(form.call_sid)
+    if record is None or record.placement is None:
+        return safe_route(ivr, state)
+    live = (
+        record.status is CallStatus.RESERVED
+        and record.handler == state.handler
+        and record.offers == state.offer
+    )
+    if not live:
+        # A late or repeated redirect: the caller goes back to holding in their place.
+        log.info("stale connect redirect", extra=ids(form))
+        return await requeue(ivr, record, ())
+    handler = await ivr.handlers.get(state.handler)
+    return connecting.connect(record, handler, state.offer, await ivr.rulebook.active())
+
+
+async def whisper(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
+    """The handler answered (this request is on their leg): connect, unless the offer is over."""
+    if not await ivr.offers.answered(state.call, state.handler, state.offer, ivr.clock.now()):
+        return connecting.taken()
+    record = await ivr.calls.get(state.call)
+    if record is None:
+        return connecting.taken()
+    log.info("answered", extra={"call_sid": state.call, "handler": state.handler})
+    return connecting.whisper(record)
+
+
+async def connect_result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision:
+    """The handler's phone rang out, was busy, or the conversation is over."""
+    if form.dial_status in ("completed", "answered"):
+        await finish(ivr, form)
+        await assign_waiting(ivr)
+        return Nothing()
+    why = Release.FAILED if form.dial_status == "failed" else Release.MISSED
+    rules = await ivr.rulebook.active()
+    now = ivr.clock.now()
+    await ivr.offers.release(form.call_sid, state.handler, state.offer, now, why, rules)
+    log.info("offer %s: %s", form.dial_status, why.value, extra=ids(form))
+    record = await ivr.calls.get(form.call_sid)
+    if record is None or record.placement is None:
+        return safe_route(ivr, state)
+    return await requeue(ivr, record, say(PromptId.HANDLER_UNAVAILABLE))

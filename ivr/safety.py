@@ -1,0 +1,68 @@
+"""What a caller hears when something went wrong: always a route on, the emergency path first."""
+
+from __future__ import annotations
+
+import logging
+
+from ivr.context import Ivr
+from ivr.forms import (
+    TwilioForm,
+)
+from ivr.urls import IvrState
+from prompts.catalogue import Locale, PromptId
+from routing.decisions import (
+    Decision,
+    Dial,
+    Hold,
+    Retry,
+    say,
+)
+from routing.models import (
+    Priority,
+)
+
+log = logging.getLogger(__name__)
+
+RETRY_PAUSE_SECONDS = 15
+
+
+def emergency_dial(ivr: Ivr, locale: Locale, attempt: int = 0, fallback: bool = False) -> Dial:
+    return Dial(
+        locale=locale,
+        number=ivr.settings.ambulance_dispatch_number,
+        say=say(PromptId.AMBULANCE_CONNECTING),
+        attempt=attempt,
+        fallback=fallback,
+    )
+
+
+def safe_route(ivr: Ivr, state: IvrState) -> Decision:
+    """After a failure we cannot place: technical difficulties, the emergency key live, retry."""
+    locale = state.locale or Locale.EN
+    return Retry(
+        locale=locale,
+        answers=state.answers.model_copy(update={"locale": locale}),
+        say=say(PromptId.TECHNICAL_DIFFICULTY),
+        pause_seconds=RETRY_PAUSE_SECONDS,
+        turn=state.turn,
+    )
+
+
+def safe_dispatch(ivr: Ivr, state: IvrState) -> Decision:
+    """The dispatch line's result could not be handled: put the emergency through again."""
+    return emergency_dial(ivr, state.locale or Locale.EN, state.attempt + 1)
+
+
+def safe_hold(ivr: Ivr, state: IvrState) -> Decision:
+    """Inside the queue's wait loop only wait-loop verbs are allowed: hold on and come back."""
+    return Hold(
+        locale=state.locale or Locale.EN,
+        priority=state.priority or Priority.STANDARD,
+        say=say(PromptId.HOLD_ON),
+        pause_seconds=RETRY_PAUSE_SECONDS,
+        turn=state.turn,
+    )
+
+
+def ids(form: TwilioForm) -> dict[str, str]:
+    return {"call_sid": form.call_sid}
