@@ -6,29 +6,16 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from ivr.context import Ivr
-from ivr.forms import (
-    GatherForm,
-    TwilioForm,
-)
+from ivr.forms import GatherForm, TwilioForm
 from ivr.queueing import requeue
 from ivr.safety import safe_route
 from ivr.urls import IvrState
 from prompts.catalogue import PromptId
 from routing import menu
 from routing.callbacks import spoken_digits, uk_number
-from routing.decisions import (
-    Decision,
-    Goodbye,
-    Leave,
-    Nothing,
-    Step,
-    say,
-)
+from routing.decisions import Decision, Goodbye, Leave, Nothing, Step, say
 from routing.menu import Given
-from routing.models import (
-    CallRecord,
-    case_id_for,
-)
+from routing.models import CallRecord, case_id_for
 
 log = logging.getLogger(__name__)
 

@@ -9,40 +9,16 @@ from redis.exceptions import RedisError
 
 from ivr.callback_offer import CALLBACK_STEPS, start_callback
 from ivr.context import Ivr
-from ivr.forms import (
-    DialForm,
-    GatherForm,
-    HoldForm,
-    QueueExitForm,
-    StatusForm,
-    TwilioForm,
-)
+from ivr.forms import DialForm, GatherForm, HoldForm, QueueExitForm, StatusForm, TwilioForm
 from ivr.queueing import assign_waiting, finish, requeue
 from ivr.safety import RETRY_PAUSE_SECONDS, emergency_dial, ids, safe_hold, safe_route
 from ivr.urls import IvrState
 from prompts.catalogue import Locale, PromptId
 from routing import menu
-from routing.decisions import (
-    Ask,
-    Decision,
-    Dial,
-    Enqueue,
-    Hold,
-    Leave,
-    Nothing,
-    Step,
-    say,
-)
+from routing.decisions import Ask, Decision, Dial, Enqueue, Hold, Leave, Nothing, Step, say
 from routing.hold import hold_turn
 from routing.menu import Given, Placed
-from routing.models import (
-    Answers,
-    CallFacts,
-    CallRecord,
-    CallStatus,
-    Priority,
-    caller_number,
-)
+from routing.models import Answers, CallFacts, CallRecord, CallStatus, Priority, caller_number
 from routing.overflow import ToNumber
 from routing.rules import RuleSet
 

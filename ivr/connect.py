@@ -5,23 +5,14 @@ from __future__ import annotations
 import logging
 
 from ivr.context import Ivr
-from ivr.forms import (
-    DialForm,
-    TwilioForm,
-)
+from ivr.forms import DialForm, TwilioForm
 from ivr.queueing import assign_waiting, finish, requeue
 from ivr.safety import ids, safe_route
 from ivr.urls import IvrState
 from prompts.catalogue import PromptId
 from routing import connecting
-from routing.decisions import (
-    Decision,
-    Nothing,
-    say,
-)
-from routing.models import (
-    CallStatus,
-)
+from routing.decisions import Decision, Nothing, say
+from routing.models import CallStatus
 from routing.offers import Release
 
 log = logging.getLogger(__name__)

@@ -5,25 +5,14 @@ from __future__ import annotations
 import logging
 
 from ivr.context import Ivr
-from ivr.forms import (
-    FallbackForm,
-)
+from ivr.forms import FallbackForm
 from ivr.safety import emergency_dial
 from ivr.urls import IvrState
 from prompts.catalogue import Locale, PromptId
 from routing import menu
-from routing.decisions import (
-    Continue,
-    Decision,
-    Nothing,
-    Step,
-    say,
-)
+from routing.decisions import Continue, Decision, Nothing, Step, say
 from routing.menu import Given
-from routing.models import (
-    Answers,
-    Screen,
-)
+from routing.models import Answers, Screen
 
 log = logging.getLogger(__name__)
 

@@ -7,18 +7,10 @@ import logging
 from redis.exceptions import RedisError
 
 from ivr.context import Ivr
-from ivr.forms import (
-    TwilioForm,
-)
+from ivr.forms import TwilioForm
 from ivr.safety import ids
-from routing.decisions import (
-    Decision,
-    Enqueue,
-    Spoken,
-)
-from routing.models import (
-    CallRecord,
-)
+from routing.decisions import Decision, Enqueue, Spoken
+from routing.models import CallRecord
 
 log = logging.getLogger(__name__)
 

@@ -5,21 +5,11 @@ from __future__ import annotations
 import logging
 
 from ivr.context import Ivr
-from ivr.forms import (
-    TwilioForm,
-)
+from ivr.forms import TwilioForm
 from ivr.urls import IvrState
 from prompts.catalogue import Locale, PromptId
-from routing.decisions import (
-    Decision,
-    Dial,
-    Hold,
-    Retry,
-    say,
-)
-from routing.models import (
-    Priority,
-)
+from routing.decisions import Decision, Dial, Hold, Retry, say
+from routing.models import Priority
 
 log = logging.getLogger(__name__)
 

@@ -29,10 +29,7 @@ from ivr.safety import safe_dispatch, safe_hold, safe_route
 from ivr.signature import BadSignature, BodyTooLarge, parse_form, signed_params
 from ivr.urls import IvrState, state_from_query
 from routing import connecting
-from routing.decisions import (
-    Decision,
-    Nothing,
-)
+from routing.decisions import Decision, Nothing
 
 log = logging.getLogger(__name__)
 
