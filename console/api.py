@@ -10,16 +10,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from console import openapi
+from console.context import Console
 from console.endpoints import EVERYONE, SUPERVISORS, Call, Endpoint, route
 from console.errors import Conflict, Forbidden, Invalid, NotFound
 from prompts.catalogue import Locale
 from routing.audit import AuditEntry
+from routing.callbacks import Callback, CallbackStatus, HistoryEntry, UnknownCallback
 from routing.handlers import Handler, HandlerProfile, HandlerState
-from routing.models import CallFacts, Reason, Screen, Worse
+from routing.models import CallFacts, Priority, Reason, Screen, Worse
 from routing.reevaluate import reevaluate
 from routing.rulebook import Version, VersionInfo, canonical
 from routing.rules import parse_rules
-from routing.stats import Figures, Waiting, Window, waiting_now
+from routing.stats import CallbackFigures, Figures, Waiting, Window, waiting_now
 
 
 class Body(BaseModel):
@@ -268,6 +270,127 @@ async def heartbeat(call: Call) -> Heartbeat:
     return Heartbeat(handler=handler_id, at=now)
 
 
+# Callbacks
+
+
+class CallbackView(BaseModel):
+    callback: Callback
+    overdue: bool
+    history: list[HistoryEntry] = []
+
+
+class CallbackChange(Body):
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class CallbackPriority(Body):
+    priority: Annotated[int, Field(ge=2, le=5)]  # never 1: that is for callers on the line
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class CallbackReport(BaseModel):
+    window: Window
+    figures: list[CallbackFigures]
+
+
+def view(callback: Callback, now: float, history: list[HistoryEntry] | None = None) -> CallbackView:
+    return CallbackView(callback=callback, overdue=callback.overdue(now), history=history or [])
+
+
+async def list_callbacks(call: Call) -> list[CallbackView]:
+    console = call.console
+    now = console.clock.now()
+    wanted_status = call.query.get("status")
+    wanted_priority = call.query.get("priority")
+    overdue_only = call.query.get("overdue") in ("1", "true", "yes")
+    if wanted_status is not None and wanted_status not in set(CallbackStatus):
+        raise Invalid(f"status must be one of {', '.join(CallbackStatus)}")
+    rows = []
+    for callback in await console.callbacks.latest():
+        if wanted_status is not None and callback.status != wanted_status:
+            continue
+        if wanted_priority is not None and str(int(callback.priority)) != wanted_priority:
+            continue
+        if overdue_only and not callback.overdue(now):
+            continue
+        rows.append(view(callback, now))
+    return rows
+
+
+async def get_callback(call: Call) -> CallbackView:
+    console = call.console
+    callback_id = str(call.path["callback_id"])
+    callback = await callbacks_get(console, callback_id)
+    return view(callback, console.clock.now(), await console.callbacks.history(callback_id))
+
+
+async def callbacks_get(console: Console, callback_id: str) -> Callback:
+    try:
+        return await console.callbacks.get(callback_id)
+    except UnknownCallback as error:
+        raise NotFound(str(error)) from None
+
+
+async def cancel_callback(call: Call) -> CallbackView:
+    console = call.console
+    body: CallbackChange = call.body
+    callback_id = str(call.path["callback_id"])
+    now = console.clock.now()
+    outcome = await console.callbacks.cancel(callback_id, call.principal.name, body.reason, now)
+    if outcome == "unknown":
+        raise NotFound(f"no callback {callback_id!r}")
+    if outcome != "cancelled":
+        raise Conflict(f"the callback is {outcome} and cannot be cancelled now")
+    await console.audit.record(
+        call.principal.name, "callback.cancel", callback_id, now, reason=body.reason
+    )
+    return view(
+        await callbacks_get(console, callback_id), now, await console.callbacks.history(callback_id)
+    )
+
+
+async def reprioritise_callback(call: Call) -> CallbackView:
+    console = call.console
+    body: CallbackPriority = call.body
+    callback_id = str(call.path["callback_id"])
+    now = console.clock.now()
+    outcome = await console.callbacks.reprioritise(
+        callback_id,
+        Priority(body.priority),
+        call.principal.name,
+        body.reason,
+        (await console.rulebook.active()).callbacks,
+        now,
+    )
+    if outcome == "unknown":
+        raise NotFound(f"no callback {callback_id!r}")
+    if outcome not in ("pending", "scheduled", "unreachable"):
+        raise Conflict(f"the callback is {outcome} and cannot be changed now")
+    await console.audit.record(
+        call.principal.name,
+        "callback.priority",
+        callback_id,
+        now,
+        priority=body.priority,
+        reason=body.reason,
+    )
+    if outcome == "pending":
+        await console.assign()
+    return view(
+        await callbacks_get(console, callback_id), now, await console.callbacks.history(callback_id)
+    )
+
+
+async def callback_statistics(call: Call) -> CallbackReport:
+    try:
+        window = Window(call.query.get("window", Window.TODAY.value))
+    except ValueError:
+        raise Invalid("window must be one of 15m, 1h, today") from None
+    return CallbackReport(
+        window=window, figures=await call.console.stats.callbacks(window, call.console.clock.now())
+    )
+
+
 async def audit_log(call: Call) -> list[AuditEntry]:
     try:
         count = max(1, min(1000, int(call.query.get("count", "100"))))
@@ -291,6 +414,11 @@ ENDPOINTS = [
     Endpoint("PUT", "/api/v1/handlers/{handler_id}", "Update a handler", update_handler, SUPERVISORS, body=HandlerProfile, response=Handler),
     Endpoint("PUT", "/api/v1/handlers/{handler_id}/state", "Change a handler's state", change_state, EVERYONE, body=StateChange, response=Handler),
     Endpoint("POST", "/api/v1/handlers/{handler_id}/heartbeat", "Send a handler heartbeat", heartbeat, EVERYONE, response=Heartbeat),
+    Endpoint("GET", "/api/v1/callbacks", "List callbacks", list_callbacks, SUPERVISORS, response=list[CallbackView], query={"status": "only this status", "priority": "only this priority class", "overdue": "true: only those past their target"}),
+    Endpoint("GET", "/api/v1/callbacks/statistics", "Get callback statistics", callback_statistics, SUPERVISORS, response=CallbackReport, query={"window": "15m, 1h or today (default today)"}),
+    Endpoint("GET", "/api/v1/callbacks/{callback_id}", "Get a callback and its history", get_callback, SUPERVISORS, response=CallbackView),
+    Endpoint("POST", "/api/v1/callbacks/{callback_id}/cancel", "Cancel a callback", cancel_callback, SUPERVISORS, body=CallbackChange, response=CallbackView),
+    Endpoint("PUT", "/api/v1/callbacks/{callback_id}/priority", "Re-prioritise a callback", reprioritise_callback, SUPERVISORS, body=CallbackPriority, response=CallbackView),
     Endpoint("GET", "/api/v1/audit", "Read the audit log", audit_log, SUPERVISORS, response=list[AuditEntry], query={"count": "how many, newest first (default 100)", "action": "only this action"}),
 ]  # fmt: skip
 

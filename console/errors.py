@@ -10,6 +10,7 @@ ApiError (status, message, problems)
 
 from __future__ import annotations
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -51,6 +52,10 @@ class Invalid(ApiError):
     status = 422
 
 
+class Unavailable(ApiError):
+    status = 503
+
+
 def as_api_error(error: Exception) -> ApiError:
     match error:
         case ApiError():
@@ -61,6 +66,8 @@ def as_api_error(error: Exception) -> ApiError:
             return Conflict(str(error))
         case RuleSetError():
             return Invalid("the rule set is invalid", error.problems)
+        case RedisError():
+            return Unavailable("the store is unreachable just now; try again shortly")
     raise error
 
 

@@ -7,15 +7,15 @@ from collections.abc import Awaitable, Callable
 
 from ivr.context import Ivr
 from ivr.forms import GatherForm, TwilioForm
-from ivr.queueing import requeue
+from ivr.queueing import place, requeue
 from ivr.safety import safe_route
 from ivr.urls import IvrState
-from prompts.catalogue import PromptId
+from prompts.catalogue import Locale, PromptId
 from routing import menu
-from routing.callbacks import spoken_digits, uk_number
-from routing.decisions import Decision, Goodbye, Leave, Nothing, Step, say
-from routing.menu import Given
-from routing.models import CallRecord, case_id_for
+from routing.decisions import Decision, Goodbye, Leave, Nothing, Spoken, Step, say
+from routing.menu import Given, Placed
+from routing.models import CallRecord, Priority, Reason, caller_number, case_id_for
+from routing.numbers import spoken_digits, uk_number
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,16 @@ async def _ask_again(
 
 
 async def _book(ivr: Ivr, record: CallRecord, number: str) -> Decision:
+    assert record.placement is not None
+    rules = await ivr.rulebook.active()
     booked = await ivr.callbacks.convert(
-        record.sid, case_id_for(record.sid), number, record.caller, ivr.clock.now()
+        record.sid,
+        case_id_for(record.sid),
+        number,
+        record.caller,
+        record.placement,
+        rules.callbacks,
+        ivr.clock.now(),
     )
     if not booked:
         await ivr.callbacks.withdraw(record.sid)
@@ -127,7 +135,51 @@ async def _book(ivr: Ivr, record: CallRecord, number: str) -> Decision:
     return Goodbye(locale=record.locale, say=say(PromptId.CALLBACK_BOOKED))
 
 
+async def callback_existing(ivr: Ivr, form: GatherForm, state: IvrState, given: Given) -> Decision:
+    """A caller whose callback is still to be made: keep it, raise it (worse), or cancel it."""
+    answers = state.answers
+    locale = answers.locale or Locale.EN
+    value = menu.choice(Step.CALLBACK_EXISTING, given)
+    if value is None:
+        if state.attempt + 1 < menu.MAX_ASKS:
+            again = menu.retry_prompt(given)
+            return menu.ask(Step.CALLBACK_EXISTING, answers, locale, state.attempt + 1, again)
+        # Nothing pressed: the callback stands, and the caller is put through with what we know.
+        known = answers.model_copy(
+            update={
+                "callback_choice": "unanswered",
+                "reason": answers.reason or Reason.EXISTING_CASE,
+            }
+        )
+        return await place(ivr, form, Placed(answers=known, gave_up=True))
+    callback = await ivr.callbacks.live_for(caller_number(form.caller))
+    now = ivr.clock.now()
+    if callback is not None and value == "keep":
+        return Goodbye(locale=locale, say=say(PromptId.CALLBACK_KEPT))
+    if callback is not None and value == "worse":
+        raised = Priority(max(Priority.URGENT, callback.priority - 1))
+        rules = (await ivr.rulebook.active()).callbacks
+        outcome = await ivr.callbacks.reprioritise(
+            callback.id, raised, "caller", "symptoms worse", rules, now
+        )
+        prompt = PromptId.CALLBACK_KEPT if outcome == "reserved" else PromptId.CALLBACK_RAISED
+        return Goodbye(locale=locale, say=say(prompt))
+    before: tuple[Spoken, ...] = ()
+    if callback is not None:  # cancel
+        outcome = await ivr.callbacks.cancel(callback.id, "caller", "cancelled by the caller", now)
+        if outcome != "cancelled":  # it is being made right now
+            return Goodbye(locale=locale, say=say(PromptId.CALLBACK_KEPT))
+        before = say(PromptId.CALLBACK_CANCELLED)
+        log.info("callback cancelled by the caller", extra={"case_id": callback.id})
+    carry_on = answers.model_copy(update={"callback_choice": value, "has_callback": False})
+    following = menu.next_step(carry_on)
+    if following is None:
+        return await place(ivr, form, Placed(answers=carry_on, gave_up=False))
+    return menu.ask(following, carry_on, locale, before=before)
+
+
 CALLBACK_STEPS: dict[Step, Callable[[Ivr, GatherForm, IvrState, Given], Awaitable[Decision]]] = {
+    Step.CALLBACK_EXISTING: callback_existing,
     Step.CALLBACK_OFFER: callback_offer,
     Step.CALLBACK_CONFIRM: callback_confirm,
     Step.CALLBACK_NUMBER: callback_number,

@@ -10,12 +10,13 @@ from redis.exceptions import RedisError
 from ivr.callback_offer import CALLBACK_STEPS, start_callback
 from ivr.context import Ivr
 from ivr.forms import DialForm, GatherForm, HoldForm, QueueExitForm, StatusForm, TwilioForm
-from ivr.queueing import assign_waiting, finish, requeue
+from ivr.queueing import finish, place, requeue
 from ivr.safety import RETRY_PAUSE_SECONDS, emergency_dial, ids, safe_hold, safe_route
 from ivr.urls import IvrState
 from prompts.catalogue import Locale, PromptId
 from routing import menu
-from routing.decisions import Ask, Decision, Dial, Enqueue, Hold, Leave, Nothing, Step, say
+from routing.calls import Opened
+from routing.decisions import Ask, Decision, Hold, Leave, Nothing, Step, say
 from routing.hold import hold_turn
 from routing.menu import Given, Placed
 from routing.models import Answers, CallFacts, CallRecord, CallStatus, Priority, caller_number
@@ -40,14 +41,17 @@ async def voice(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
     """A call comes in: the record is created once, and the first question asked."""
     welsh_line = form.called in ivr.settings.welsh_line_numbers
     caller = caller_number(form.caller)
-    recognised = False
+    known = Opened(recognised=False, callback="")
     try:
-        recognised = await ivr.calls.open(
-            form.call_sid, caller, form.called, Locale.EN, ivr.clock.now()
-        )
+        known = await ivr.calls.open(form.call_sid, caller, form.called, Locale.EN, ivr.clock.now())
     except RedisError as error:
         log.warning("call record not created: %s", error, extra={"call_sid": form.call_sid})
-    return menu.start(Answers(locale=None if welsh_line else Locale.EN, repeat=recognised))
+    answers = Answers(
+        locale=None if welsh_line else Locale.EN,
+        repeat=known.recognised,
+        has_callback=bool(known.callback),
+    )
+    return menu.start(answers)
 
 
 async def step(ivr: Ivr, form: GatherForm, state: IvrState) -> Decision:
@@ -67,48 +71,6 @@ async def resume(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
     if following is not None:
         return menu.ask(following, state.answers, state.locale or Locale.EN)
     return await place(ivr, form, Placed(answers=state.answers, gave_up=False), turn=state.turn)
-
-
-async def place(ivr: Ivr, form: TwilioForm, placed: Placed, turn: int = 0) -> Decision:
-    answers = placed.answers
-    locale = answers.locale or Locale.EN
-    rules = await ivr.rulebook.active()
-    placement = rules.place(CallFacts.of(answers, form.called))
-    emergency = placement.priority is Priority.EMERGENCY
-    now = ivr.clock.now()
-    try:
-        resolved = (
-            placement
-            if emergency
-            else rules.resolve(placement, now, await ivr.queues.conditions(rules))
-        )
-        if not isinstance(resolved, ToNumber):
-            placement = resolved
-        queued = await ivr.calls.enqueue(
-            form.call_sid, caller_number(form.caller), form.called, answers, placement, now
-        )
-        if isinstance(resolved, ToNumber):
-            await ivr.calls.dispatch(form.call_sid, now, diverted=True)
-            log.info("diverted: %s", resolved.because, extra=ids(form))
-            return Dial(locale=locale, number=resolved.number, purpose="overflow")
-        if emergency and await ivr.handlers.on_duty() == 0:
-            await ivr.calls.dispatch(form.call_sid, now)
-            log.info("emergency sent to dispatch: no handler on duty", extra=ids(form))
-            return emergency_dial(ivr, locale)
-    except RedisError as error:
-        log.warning("cannot queue: %s", error, extra=ids(form))
-        if emergency:
-            return emergency_dial(ivr, locale)
-        return safe_route(ivr, IvrState(**answers.model_dump(), turn=turn))
-    log.info(
-        "queued",
-        extra=ids(form) | {"queue": placement.queue, "priority": int(placement.priority)},
-    )
-    if queued.free_handlers:
-        await assign_waiting(ivr)
-    intro = say(PromptId.ROUTING_ON) if placed.gave_up else ()
-    intro += say(PromptId.EMERGENCY_CONNECTING if emergency else PromptId.QUEUED)
-    return Enqueue(locale=locale, queue=placement.queue, priority=placement.priority, say=intro)
 
 
 async def hold(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
@@ -133,7 +95,10 @@ async def hold(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
     assert record.placement is not None
     position = await ivr.queues.position(record.placement.queue, record.sid) or 1
     on_duty = await ivr.handlers.on_duty()
-    return hold_turn(record, position, on_duty, rules, ivr.clock.now(), state.turn)
+    turn = hold_turn(record, position, on_duty, rules, ivr.clock.now(), state.turn)
+    if isinstance(turn, Hold) and turn.offer is not None:
+        await ivr.callbacks.offered(record.sid, record.placement.priority, ivr.clock.now())
+    return turn
 
 
 async def _follow_overflow(ivr: Ivr, record: CallRecord, rules: RuleSet) -> CallRecord:

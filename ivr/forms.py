@@ -28,6 +28,12 @@ class GatherForm(TwilioForm):
     speech: Annotated[str, Field(max_length=500)] = Field(alias="SpeechResult", default="")
 
 
+class AnsweredForm(TwilioForm):
+    """A leg of an outbound call was answered; `AnsweredBy` is there when detection was asked."""
+
+    answered_by: str = Field(alias="AnsweredBy", default="")
+
+
 class HoldForm(TwilioForm):
     queue_time: int = Field(alias="QueueTime", default=0, ge=0)
 
@@ -39,6 +45,7 @@ class QueueExitForm(TwilioForm):
 
 class DialForm(TwilioForm):
     dial_status: str = Field(alias="DialCallStatus", default="")
+    bridged: str = Field(alias="DialBridged", default="")
 
 
 class StatusForm(TwilioForm):

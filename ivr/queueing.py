@@ -8,9 +8,13 @@ from redis.exceptions import RedisError
 
 from ivr.context import Ivr
 from ivr.forms import TwilioForm
-from ivr.safety import ids
-from routing.decisions import Decision, Enqueue, Spoken
-from routing.models import CallRecord
+from ivr.safety import emergency_dial, ids, safe_route
+from ivr.urls import IvrState
+from prompts.catalogue import Locale, PromptId
+from routing.decisions import Decision, Dial, Enqueue, Spoken, say
+from routing.menu import Placed
+from routing.models import CallFacts, CallRecord, Priority, caller_number
+from routing.overflow import ToNumber
 
 log = logging.getLogger(__name__)
 
@@ -52,3 +56,47 @@ async def requeue(
         priority=record.placement.priority,
         say=spoken,
     )
+
+
+async def place(ivr: Ivr, form: TwilioForm, placed: Placed, turn: int = 0) -> Decision:
+    """The IVR is done: the rules place the call, and it is queued, diverted or dialled through
+    (an emergency with nobody on duty)."""
+    answers = placed.answers
+    locale = answers.locale or Locale.EN
+    rules = await ivr.rulebook.active()
+    placement = rules.place(CallFacts.of(answers, form.called))
+    emergency = placement.priority is Priority.EMERGENCY
+    now = ivr.clock.now()
+    try:
+        resolved = (
+            placement
+            if emergency
+            else rules.resolve(placement, now, await ivr.queues.conditions(rules))
+        )
+        if not isinstance(resolved, ToNumber):
+            placement = resolved
+        queued = await ivr.calls.enqueue(
+            form.call_sid, caller_number(form.caller), form.called, answers, placement, now
+        )
+        if isinstance(resolved, ToNumber):
+            await ivr.calls.dispatch(form.call_sid, now, diverted=True)
+            log.info("diverted: %s", resolved.because, extra=ids(form))
+            return Dial(locale=locale, number=resolved.number, purpose="overflow")
+        if emergency and await ivr.handlers.on_duty() == 0:
+            await ivr.calls.dispatch(form.call_sid, now)
+            log.info("emergency sent to dispatch: no handler on duty", extra=ids(form))
+            return emergency_dial(ivr, locale)
+    except RedisError as error:
+        log.warning("cannot queue: %s", error, extra=ids(form))
+        if emergency:
+            return emergency_dial(ivr, locale)
+        return safe_route(ivr, IvrState(**answers.model_dump(), turn=turn))
+    log.info(
+        "queued",
+        extra=ids(form) | {"queue": placement.queue, "priority": int(placement.priority)},
+    )
+    if queued.free_handlers:
+        await assign_waiting(ivr)
+    intro = say(PromptId.ROUTING_ON) if placed.gave_up else ()
+    intro += say(PromptId.EMERGENCY_CONNECTING if emergency else PromptId.QUEUED)
+    return Enqueue(locale=locale, queue=placement.queue, priority=placement.priority, say=intro)

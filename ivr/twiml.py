@@ -8,10 +8,12 @@ from functools import lru_cache
 from twilio.twiml.voice_response import Dial as DialVerb
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
+from ivr import urls
 from ivr.urls import Urls
 from prompts.catalogue import Catalogue, Locale, PromptId
 from routing.decisions import (
     Ask,
+    CallbackBridge,
     Connect,
     Continue,
     Decision,
@@ -123,8 +125,27 @@ class Renderer:
                 else:
                     dial.number(decision.address, url=whisper, method="POST")
                 response.append(dial)
+            case CallbackBridge():
+                self._say(response, decision.locale, decision.say)
+                ids = (decision.callback, decision.handler, decision.offer, decision.first)
+                dial = DialVerb(
+                    action=self.urls.callback(urls.CALLBACK_RESULT, *ids),
+                    method="POST",
+                    timeout=decision.timeout_seconds,
+                    answer_on_bridge=True,
+                )
+                if decision.to_kind == "client":
+                    whisper = self.urls.callback(urls.CALLBACK_WHISPER, *ids)
+                    dial.client(decision.address, url=whisper, method="POST")
+                else:
+                    greet = self.urls.callback(urls.CALLBACK_GREET, *ids)
+                    detection = (
+                        {"machine_detection": "Enable"} if decision.machine_detection else {}
+                    )
+                    dial.number(decision.address, url=greet, method="POST", **detection)
+                response.append(dial)
             case Whisper():
-                self._say(response, Locale.EN, decision.say)
+                self._say(response, decision.locale, decision.say)
                 if not decision.accept:
                     response.hangup()
             case Continue():

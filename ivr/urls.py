@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from prompts.catalogue import Locale
 from routing.decisions import Step
 from routing.models import Answers, Priority, Reason, Screen, Worse
-from workers.enqueue import CONNECT_PATH
+from workers import paths
 
 VOICE = "/twilio/voice"
 STATUS = "/twilio/status"
@@ -23,7 +23,12 @@ CONTINUE = "/twilio/ivr/continue"
 HOLD = "/twilio/hold"
 QUEUE_EXIT = "/twilio/queue-exit"
 DISPATCH_RESULT = "/twilio/dispatch-result"
-CONNECT = CONNECT_PATH
+CONNECT = paths.CONNECT
+CALLBACK_ANSWER = paths.CALLBACK_ANSWER
+CALLBACK_STATUS = paths.CALLBACK_STATUS
+CALLBACK_GREET = "/twilio/callback/greet"
+CALLBACK_WHISPER = "/twilio/callback/whisper"
+CALLBACK_RESULT = "/twilio/callback/result"
 WHISPER = "/twilio/whisper"
 CONNECT_RESULT = "/twilio/connect-result"
 
@@ -38,6 +43,8 @@ class IvrState(BaseModel):
     reason: Reason | None = None
     worse: Worse | None = None
     repeat: bool = False
+    has_callback: bool = False
+    callback_choice: str | None = None
     attempt: int = Field(default=0, ge=0, le=10)
     turn: int = Field(default=0, ge=0)
     priority: Priority | None = None  # on queue URLs: lets an emergency go on without Redis
@@ -46,6 +53,8 @@ class IvrState(BaseModel):
     offer: int = 0
     call: str = ""  # on the whisper URL: the caller's CallSid (the request's is the handler's leg)
     purpose: str = ""  # on a dial's result URL: "overflow" for a diverted call
+    cb: str = ""  # on callback URLs: which callback, and which leg rang first
+    leg: str = ""
 
     @property
     def answers(self) -> Answers:
@@ -55,6 +64,8 @@ class IvrState(BaseModel):
             reason=self.reason,
             worse=self.worse,
             repeat=self.repeat,
+            has_callback=self.has_callback,
+            callback_choice=self.callback_choice,
         )
 
 
@@ -71,8 +82,9 @@ def query_of(answers: Answers, **extra: int) -> str:
         key: str(value)
         for key, value in answers.model_dump(mode="json", exclude_defaults=True).items()
     }
-    if answers.repeat:
-        values["repeat"] = 1
+    for flag in ("repeat", "has_callback"):
+        if getattr(answers, flag):
+            values[flag] = 1
     values.update({key: value for key, value in extra.items() if value})
     return urlencode(values)
 
@@ -112,6 +124,9 @@ class Urls:
 
     def connect_result(self, handler: str, offer: int) -> str:
         return self._with(CONNECT_RESULT, urlencode({"handler": handler, "offer": offer}))
+
+    def callback(self, path: str, callback_id: str, handler: str, offer: int, leg: str) -> str:
+        return self.base + paths.callback(path, callback_id, handler, offer, leg)
 
     def fallback(self, step: str) -> str:
         return self._with(FALLBACK, urlencode({"step": step}))

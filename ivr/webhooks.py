@@ -14,9 +14,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from ivr import calls, connect, fallback, urls
+from ivr import callback_calls, calls, connect, fallback, urls
 from ivr.context import Ivr
 from ivr.forms import (
+    AnsweredForm,
     DialForm,
     FallbackForm,
     GatherForm,
@@ -91,6 +92,11 @@ def webhook(
     return Route(path, endpoint, methods=["POST"])
 
 
+def taken(ivr: Ivr, state: IvrState) -> Decision:
+    """A callback leg we cannot handle: say so, and end that leg (the offer is swept later)."""
+    return connecting.taken()
+
+
 def routes() -> list[Route]:
     return [
         webhook(urls.VOICE, TwilioForm, calls.voice, safe_route),
@@ -103,5 +109,14 @@ def routes() -> list[Route]:
         webhook(urls.WHISPER, TwilioForm, connect.whisper, lambda ivr, state: connecting.taken()),
         webhook(urls.CONNECT_RESULT, DialForm, connect.connect_result, safe_route),
         webhook(urls.STATUS, StatusForm, calls.status, lambda ivr, state: Nothing()),
+        webhook(urls.CALLBACK_ANSWER, AnsweredForm, callback_calls.answer, taken),
+        webhook(urls.CALLBACK_GREET, AnsweredForm, callback_calls.greet, taken),
+        webhook(urls.CALLBACK_WHISPER, AnsweredForm, callback_calls.whisper, taken),
+        webhook(
+            urls.CALLBACK_RESULT, DialForm, callback_calls.result, lambda ivr, state: Nothing()
+        ),
+        webhook(
+            urls.CALLBACK_STATUS, StatusForm, callback_calls.status, lambda ivr, state: Nothing()
+        ),
         webhook(urls.FALLBACK, FallbackForm, fallback.fallback, safe_route),
     ]

@@ -1,9 +1,11 @@
-"""Redis clients as Lifeline uses them: short timeouts, so a dead Redis fails fast, not late."""
+"""Redis clients as Lifeline uses them: short timeouts, so a dead Redis fails fast, not late, and
+one retry, so a connection left stale by a Redis restart is replaced without an error."""
 
 from __future__ import annotations
 
 import redis
 import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -16,7 +18,7 @@ def async_client(url: str) -> redis.asyncio.Redis:
         decode_responses=True,
         socket_timeout=TIMEOUT_SECONDS,
         socket_connect_timeout=TIMEOUT_SECONDS,
-        retry=Retry(NoBackoff(), 1),
+        retry=AsyncRetry(NoBackoff(), 1),
         health_check_interval=30,
     )
 

@@ -55,6 +55,14 @@ class PromptId(StrEnum):
     REASON_MEDICINES = "reason_medicines"
     REASON_EXISTING_CASE = "reason_existing_case"
     REASON_UNKNOWN = "reason_unknown"
+    CALLBACK_WHISPER = "callback_whisper"
+    CALLBACK_GREETING = "callback_greeting"
+    CALLBACK_NOT_REACHED = "callback_not_reached"
+    CALLBACK_HANDLER_BUSY = "callback_handler_busy"
+    CALLBACK_EXISTING = "callback_existing"
+    CALLBACK_KEPT = "callback_kept"
+    CALLBACK_RAISED = "callback_raised"
+    CALLBACK_CANCELLED = "callback_cancelled"
 
 
 class CatalogueError(Exception):

@@ -27,10 +27,18 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   created = 1
 end
 local previous = false
-if ARGV[3] ~= '' then previous = redis.call('HGET', KEYS[2], 'sid') end
+local callback = ''
+if ARGV[3] ~= '' then
+  previous = redis.call('HGET', KEYS[2], 'sid')
+  local id = redis.call('HGET', KEYS[2], 'callback')
+  if id then
+    local state = redis.call('HGET', ARGV[8] .. id, 'status')
+    if state == 'pending' or state == 'scheduled' or state == 'reserved' then callback = id end
+  end
+end
 local recognised = 0
 if previous and previous ~= ARGV[1] then recognised = 1 end
-return {created, recognised}
+return {created, recognised, callback}
 """
 
 # Queue a call (creating its record if Redis was down when the call came in). The call keeps the
@@ -150,6 +158,12 @@ return 1
 
 
 @dataclass(frozen=True)
+class Opened:
+    recognised: bool
+    callback: str  # the id of the caller's callback still to be made, or ""
+
+
+@dataclass(frozen=True)
 class Queued:
     arrival: float
     free_handlers: int  # handlers available right now: worth running assignment at once
@@ -173,13 +187,23 @@ class Calls:
         self._finish = redis.register_script(_FINISH)
         self._dispatch = redis.register_script(_DISPATCH)
 
-    async def open(self, sid: str, caller: str, line: str, locale: Locale, now: float) -> bool:
-        """Create the record (once per CallSid); True if the caller has an open case."""
-        _, recognised = await self._open(
+    async def open(self, sid: str, caller: str, line: str, locale: Locale, now: float) -> Opened:
+        """Create the record (once per CallSid), and say whether the caller is known: an open
+        case from another call, and a callback still to be made."""
+        _, recognised, callback = await self._open(
             keys=[keys.call(sid), keys.caller(caller), OUTCOMES],
-            args=[sid, case_id_for(sid), caller, line, locale, now, keys.CALL_TTL_SECONDS],
+            args=[
+                sid,
+                case_id_for(sid),
+                caller,
+                line,
+                locale,
+                now,
+                keys.CALL_TTL_SECONDS,
+                keys.callback(""),
+            ],
         )
-        return bool(recognised)
+        return Opened(recognised=bool(recognised), callback=str(callback))
 
     async def enqueue(
         self,

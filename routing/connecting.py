@@ -47,3 +47,19 @@ def whisper(record: CallRecord) -> Whisper:
 
 def taken() -> Whisper:
     return Whisper(say=say(PromptId.WHISPER_TAKEN), accept=False)
+
+
+def spoken_case_id(case_id: str) -> str:
+    """A case id as text-to-speech should read it: one character at a time."""
+    return " ".join(case_id.replace("-", ""))
+
+
+def callback_whisper(case_id: str, priority: Priority, reason: Reason | None) -> tuple[Spoken, ...]:
+    spoken = [
+        Spoken.of(
+            PromptId.CALLBACK_WHISPER, case_id=spoken_case_id(case_id), priority=int(priority)
+        )
+    ]
+    if reason is not None:
+        spoken.append(Spoken(prompt=REASON_PROMPTS[reason]))
+    return tuple(spoken)

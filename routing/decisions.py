@@ -39,6 +39,7 @@ class Step(StrEnum):
     CALLBACK_CONFIRM = "callback-confirm"
     CALLBACK_NUMBER = "callback-number"
     CALLBACK_READBACK = "callback-readback"
+    CALLBACK_EXISTING = "callback-existing"
 
 
 class Ask(Frozen):
@@ -151,8 +152,37 @@ class Whisper(Frozen):
     kind: Literal["whisper"] = "whisper"
     say: tuple[Spoken, ...]
     accept: bool
+    locale: Locale = Locale.EN  # handlers hear English; a greeted patient, their own language
+
+
+class CallbackBridge(Frozen):
+    """On a callback's first leg: ring the other party (the patient after the handler, or the
+    handler after the patient) and bridge them when they answer."""
+
+    kind: Literal["callback_bridge"] = "callback_bridge"
+    locale: Locale
+    say: tuple[Spoken, ...]
+    callback: str
+    handler: str
+    offer: int
+    first: Literal["handler", "patient"]
+    to_kind: Literal["client", "number"]
+    address: str
+    timeout_seconds: int
+    machine_detection: bool
 
 
 Decision = (
-    Ask | Enqueue | Dial | Hold | Leave | Goodbye | Nothing | Retry | Continue | Connect | Whisper
+    Ask
+    | Enqueue
+    | Dial
+    | Hold
+    | Leave
+    | Goodbye
+    | Nothing
+    | Retry
+    | Continue
+    | Connect
+    | Whisper
+    | CallbackBridge
 )

@@ -15,6 +15,7 @@ HEARTBEATS = f"{PREFIX}:handlers:heartbeats"
 HANDLER_EVENTS = f"{PREFIX}:handler-events"
 RESERVED = f"{PREFIX}:reserved"  # queue members offered to a handler, scored by when
 AUDIT = f"{PREFIX}:audit"
+CALLBACKS = f"{PREFIX}:callbacks"  # every callback id, scored by when it was booked
 RULES_VERSIONS = f"{PREFIX}:rules:versions"  # version numbers, scored by creation time
 RULES_NEXT = f"{PREFIX}:rules:next"
 TOKENS = f"{PREFIX}:tokens"  # token id -> digest of the token

@@ -54,6 +54,9 @@ QUESTIONS: Mapping[Step, Question] = {
     ),
     Step.WORSE: Question((PromptId.WORSE_QUESTION,), {"1": Worse.YES, "2": Worse.NO}, YES_WORDS),
     Step.CALLBACK_OFFER: Question((PromptId.CALLBACK_OFFER,), {"1": "yes"}),
+    Step.CALLBACK_EXISTING: Question(
+        (PromptId.CALLBACK_EXISTING,), {"1": "keep", "2": "worse", "3": "cancel"}
+    ),
     Step.CALLBACK_CONFIRM: Question(
         (PromptId.CALLBACK_CONFIRM_NUMBER,), {"1": "confirm", "2": "change"}
     ),
@@ -110,6 +113,8 @@ def next_step(answers: Answers) -> Step | None:
         return Step.EMERGENCY
     if answers.screen is not Screen.NO:
         return None
+    if answers.has_callback and answers.callback_choice is None:
+        return Step.CALLBACK_EXISTING
     if answers.reason is None and not answers.repeat:
         return Step.REASON
     if answers.worse is None and (answers.repeat or answers.reason is Reason.EXISTING_CASE):

@@ -77,6 +77,8 @@ class Answers(BaseModel):
     reason: Reason | None = None
     worse: Worse | None = None
     repeat: bool = False
+    has_callback: bool = False  # the caller has a callback still to be made
+    callback_choice: str | None = None  # keep, worse, cancel, unanswered
 
 
 class CallFacts(BaseModel):

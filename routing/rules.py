@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Mapping
 from enum import StrEnum
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -76,12 +76,45 @@ class Aging(Strict):
     max_steps: Annotated[int, Field(ge=0, le=3)] = 2
 
 
+class RetryPolicy(Strict):
+    """How often, and how far apart, a callback is tried before it is given to a clinician."""
+
+    attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    spacing_seconds: tuple[Annotated[int, Field(ge=30, le=86400)], ...] = (300, 900)
+
+
+class CallbackRule(Strict):
+    first: Literal["handler", "patient"] = "handler"
+    ring_seconds: Annotated[int, Field(ge=10, le=120)] = 30
+    machine_detection: bool = True
+    retry: RetryPolicy = RetryPolicy()
+    retry_by_priority: dict[Priority, RetryPolicy] = {}
+    # Time from booking to the call being made, by priority class (REFERENCE: 90% of urgent
+    # callbacks within 20 minutes; less urgent clinical assessment within 60).
+    targets_seconds: dict[Priority, Annotated[int, Field(ge=60, le=86400)]] = {
+        Priority.URGENT: 1200,
+        Priority.STANDARD: 3600,
+    }
+    at_risk_after: Annotated[float, Field(gt=0, le=1)] = 0.75  # of the target: then raised
+    calls_per_second: Annotated[float, Field(gt=0, le=100)] = 1.0  # Twilio's default
+
+    def policy(self, priority: Priority) -> RetryPolicy:
+        return self.retry_by_priority.get(priority, self.retry)
+
+    def spacing(self, priority: Priority, attempts_made: int) -> float:
+        """Seconds before the next attempt, after `attempts_made` failed ones."""
+        spacing = self.policy(priority).spacing_seconds or (300,)
+        return float(spacing[min(attempts_made, len(spacing)) - 1])
+
+
 class Offers(Strict):
     offer_timeout_seconds: Annotated[int, Field(ge=5, le=60)] = 20
     missed_in_row_limit: Annotated[int, Field(ge=1, le=10)] = 2
     missed_break_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
     wrap_up_seconds: Annotated[int, Field(ge=0, le=900)] = 60
     heartbeat_timeout_seconds: Annotated[int, Field(ge=5, le=300)] = 30
+    # An offer whose outcome has not come back this long after its ring time is taken back.
+    lost_after_seconds: Annotated[int, Field(ge=5, le=600)] = 30
 
 
 class EmergencyRule(Strict):
@@ -110,6 +143,7 @@ class RuleSet(Strict):
     emergency: EmergencyRule = EmergencyRule()
     aging: Aging = Aging()
     offers: Offers = Offers()
+    callbacks: CallbackRule = CallbackRule()
     worse: WorseRule = WorseRule()
     hold: HoldRule = HoldRule()
 

@@ -101,11 +101,56 @@ def figures(queue: str, priority: int, raw: dict[str, float]) -> Figures:
 PEAKS = frozenset({"max_wait", "reached_max"})
 
 
+CALLBACKS = "callbacks"  # the pseudo-queue callback figures are kept under
+
+
+class CallbackFigures(BaseModel):
+    """Callbacks of one priority class over a window."""
+
+    priority: int
+    offered: int = 0  # callers offered one in the hold loop
+    accepted: int = 0  # callbacks booked
+    made: int = 0
+    made_on_time: int = 0  # within the class's target
+    unreachable: int = 0  # every attempt failed: left for a clinician
+    cancelled: int = 0
+    on_time_rate: float | None = None
+
+
 class Stats:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
     async def window(self, window: Window, now: float) -> list[Figures]:
+        totals = await self.totals(window, now)
+        return [
+            figures(queue, priority, raw)
+            for (queue, priority), raw in sorted(totals.items())
+            if queue != CALLBACKS
+        ]
+
+    async def callbacks(self, window: Window, now: float) -> list[CallbackFigures]:
+        totals = await self.totals(window, now)
+        rows = []
+        for (queue, priority), raw in sorted(totals.items()):
+            if queue != CALLBACKS:
+                continue
+            made = int(raw.get("made", 0))
+            rows.append(
+                CallbackFigures(
+                    priority=priority,
+                    offered=int(raw.get("offered", 0)),
+                    accepted=int(raw.get("accepted", 0)),
+                    made=made,
+                    made_on_time=int(raw.get("made_on_time", 0)),
+                    unreachable=int(raw.get("unreachable", 0)),
+                    cancelled=int(raw.get("cancelled", 0)),
+                    on_time_rate=raw.get("made_on_time", 0) / made if made else None,
+                )
+            )
+        return rows
+
+    async def totals(self, window: Window, now: float) -> dict[tuple[str, int], dict[str, float]]:
         async with self.redis.pipeline(transaction=False) as pipe:
             for key in window_keys(window, now):
                 pipe.hgetall(key)
@@ -120,7 +165,7 @@ class Stats:
                     into[field] = max(into.get(field, -math.inf), number)
                 else:
                     into[field] = into.get(field, 0.0) + number
-        return [figures(queue, priority, raw) for (queue, priority), raw in sorted(totals.items())]
+        return dict(totals)
 
 
 class Waiting(BaseModel):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
 from routing import keys
 from routing.assignment import Assigner, Offer
+from routing.callbacks import Callbacks
 from routing.handlers import Handlers, HandlerState
 from routing.offers import Offers, Release
 from routing.rules import RuleSet
@@ -35,7 +36,7 @@ async def sweep_orphans(redis: Redis) -> int:
     return removed
 
 
-OFFER_GRACE_SECONDS = 30  # beyond the ring time: the redirect or its outcome went missing
+PLACED_CALLBACK_GRACE_SECONDS = 600  # a placed callback call's outcome: after a conversation
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class SweepReport:
     handlers_gone: list[str]
     offers_released: list[str]
     offers: list[Offer]
+    callbacks_due: int = 0
+    callbacks_raised: list[str] = field(default_factory=list)
 
 
 async def sweep_floor(redis: Redis, rules: RuleSet, now: float) -> SweepReport:
@@ -65,15 +68,30 @@ async def sweep_floor(redis: Redis, rules: RuleSet, now: float) -> SweepReport:
             reason="heartbeat lost",
         )
     released = []
-    cutoff = now - rules.offers.offer_timeout_seconds - OFFER_GRACE_SECONDS
+    cutoff = now - rules.offers.offer_timeout_seconds - rules.offers.lost_after_seconds
+    # A callback whose call Twilio has placed is left to that call's outcome, for longer.
+    placed_cutoff = cutoff - rules.callbacks.ring_seconds - PLACED_CALLBACK_GRACE_SECONDS
     for member in await offers.overdue(cutoff):
         fields = await redis.hmget(_record_key(member), ["handler", "offers"])
-        if await offers.release(
-            member, str(fields[0] or ""), int(fields[1] or 0), now, Release.FAILED, rules
-        ):
+        offer = int(fields[1] or 0)
+        if member.startswith("cb:"):
+            placed = await redis.hget(_record_key(member), f"outbound:{offer}")
+            reserved_at = float(await redis.zscore(keys.RESERVED, member) or now)
+            if placed and reserved_at > placed_cutoff:
+                continue
+        if await offers.release(member, str(fields[0] or ""), offer, now, Release.FAILED, rules):
             released.append(member)
+    callbacks = Callbacks(redis)
+    due = await callbacks.release_due(now)
+    raised = await callbacks.raise_at_risk(now)
     assigned = await Assigner(redis).assign(rules, now)
-    return SweepReport(handlers_gone=gone, offers_released=released, offers=assigned)
+    return SweepReport(
+        handlers_gone=gone,
+        offers_released=released,
+        offers=assigned,
+        callbacks_due=due,
+        callbacks_raised=raised,
+    )
 
 
 def _record_key(member: str) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 from routing import keys
-from routing.assignment import Offer
 from routing.calls import Calls
 from routing.offers import Offers, Release
 from routing.rulebook import RuleBook
-from workers.enqueue import connect_path
+from workers import paths
+from workers.callback_calls import place_callback
 from workers.runtime import runtime
 from workers.telephony import CallGone, RateLimited, Telephony, TelephonyError, Unavailable
 
@@ -19,9 +19,11 @@ CLAIM_TTL_SECONDS = 3600
 
 
 async def connect(member: str, handler: str, offer: int) -> str:
-    """Redirect the caller to TwiML that dials `handler`. Retried by RQ on rate limits and
-    outages; a call that has ended releases its handler at once."""
+    """Redirect the caller to TwiML that dials `handler` (or place a reserved callback). Retried
+    by RQ on rate limits and outages; a call that has ended releases its handler at once."""
     async with runtime() as rt:
+        if member.startswith("cb:"):
+            return await place_callback(rt, member.removeprefix("cb:"), handler, offer)
         record = await rt.redis.hgetall(keys.call(member))
         if record.get("status") != "reserved" or record.get("handler") != handler:
             return "stale"
@@ -31,7 +33,7 @@ async def connect(member: str, handler: str, offer: int) -> str:
         if not await rt.redis.set(claim, "1", nx=True, ex=CLAIM_TTL_SECONDS):
             return "already redirected"
         telephony = Telephony(rt.settings)
-        url = rt.settings.public_url(connect_path(Offer(member, handler, offer, queue="")))
+        url = rt.settings.public_url(paths.connect(handler, offer))
         try:
             await telephony.redirect(member, url)
         except CallGone:

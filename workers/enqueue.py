@@ -7,7 +7,6 @@ webhook) is one job.
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import urlencode
 
 import redis
 from rq import Queue, Retry
@@ -15,13 +14,6 @@ from rq.job import Job
 
 from routing.assignment import Offer
 from workers.queues import JobQueue
-
-CONNECT_PATH = "/twilio/connect"  # TwiML that dials the handler; answered by ivr
-
-
-def connect_path(offer: Offer) -> str:
-    query = urlencode({"handler": offer.handler, "offer": offer.offer})
-    return f"{CONNECT_PATH}?{query}"
 
 
 class Jobs:
@@ -32,7 +24,8 @@ class Jobs:
         return Queue(name.value, connection=self.connection)
 
     def connect(self, offer: Offer) -> Job:
-        """Connect a reserved call to its handler (a REST redirect to the connect TwiML)."""
+        """Connect a reserved call to its handler (a REST redirect to the connect TwiML), or place
+        a reserved callback (an outbound call)."""
         return self.queue(JobQueue.CALLS).enqueue(
             "workers.connect.connect",
             offer.member,

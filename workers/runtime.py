@@ -9,10 +9,9 @@ from functools import cache
 
 import redis.asyncio
 
+from lifeline.redis_client import async_client
 from lifeline.settings import Settings, load_settings
 from routing.clock import Clock, SystemClock
-
-DEFAULT_REDIS_TIMEOUT = 1.0
 
 
 @dataclass(frozen=True)
@@ -33,12 +32,7 @@ async def runtime(settings: Settings | None = None) -> AsyncIterator[Runtime]:
     """A job's dependencies. RQ runs each async job in a fresh event loop, so the async Redis
     client (bound to a loop) is made per job and closed after it."""
     settings = settings or job_settings()
-    client = redis.asyncio.Redis.from_url(
-        str(settings.redis_url),
-        decode_responses=True,
-        socket_timeout=DEFAULT_REDIS_TIMEOUT,
-        socket_connect_timeout=DEFAULT_REDIS_TIMEOUT,
-    )
+    client = async_client(str(settings.redis_url))
     try:
         yield Runtime(settings=settings, redis=client, clock=SystemClock())
     finally:

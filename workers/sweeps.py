@@ -35,8 +35,14 @@ async def tick() -> dict[str, int]:
                 connection.close()
     for handler_id in report.handlers_gone:
         log.warning("handler went offline: heartbeat lost", extra={"handler": handler_id})
+    for callback_id in report.callbacks_raised:
+        log.warning(
+            "callback at risk of missing its target: raised", extra={"case_id": callback_id}
+        )
     return {
         "handlers_gone": len(report.handlers_gone),
         "offers_released": len(report.offers_released),
         "assigned": len(report.offers),
+        "callbacks_due": report.callbacks_due,
+        "callbacks_raised": len(report.callbacks_raised),
     }

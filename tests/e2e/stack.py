@@ -124,7 +124,8 @@ class Stack:
             "skills": skills or {},
             "device": {"kind": "client", "address": handler_id},
         }
-        assert self.api.post("/api/v1/handlers", json=profile).status_code == 201
+        response = self.api.post("/api/v1/handlers", json=profile)
+        assert response.status_code == 201, response.text
         if available:
             self.state(handler_id, "available")
 

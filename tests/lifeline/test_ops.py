@@ -7,6 +7,7 @@ import redis
 from lifeline.redis_server import RedisServer
 from tests.conftest import CALLER, MAIN_LINE
 from tests.ivr.test_call_flow import to_queue
+from tests.staff import Staff
 from tests.twilio import TwilioClient
 
 
@@ -25,8 +26,9 @@ def test_readyz_needs_redis(twilio: TwilioClient, redis_server: RedisServer) -> 
 
 
 def test_metrics_count_calls_by_outcome_and_waiting_calls_by_priority(
-    twilio: TwilioClient, sync_redis: redis.Redis
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff
 ) -> None:
+    staff("dentist", skills={"dental": 3})  # busy, but on duty: the dental queue is staffed
     to_queue(twilio.call(CALLER, MAIN_LINE), "2", "1")
     to_queue(twilio.call("+447700900001", MAIN_LINE), "2", "3")
     abandoned = twilio.call("+447700900002", MAIN_LINE)

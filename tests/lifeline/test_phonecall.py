@@ -101,8 +101,9 @@ def test_scripted_call_prints_what_the_caller_hears_then_holds_and_hangs_up(
     lines = [line.split("] ", 1)[-1] for line in out.getvalue().splitlines()]
     heard = [line for line in lines if not line.startswith("(")]
     assert heard[0].startswith("Calling …000 from …123 (call CA")
-    assert heard[1:5] == [
+    assert heard[1:6] == [  # the scripted caller hears each question out before pressing
         'Lifeline: "For emergencies press 1."',
+        'Lifeline: "Otherwise press 2."',
         "You press 2",
         'Lifeline: "Thank you."',
         "On hold in queue 'routine'.",

@@ -1,0 +1,138 @@
+"""Callbacks booked and made through the simulated network by real RQ workers: handler first then
+patient, answering machines, a worker killed mid-job, and Redis restarted with callbacks pending."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from lifeline.redis_server import RedisServer
+from routing import keys
+from tests.conftest import CALLER
+from tests.e2e.stack import BIN, Stack
+
+
+def book(stack: Stack) -> str:
+    """Nobody on duty, so the hold loop offers a callback; the caller takes it to their number."""
+    sid = stack.sim.call(["2", "1", "1", "1"])
+    stack.sim.wait_ended(sid)
+    said = " ".join(event["text"] for event in stack.sim.events(sid, "say"))
+    assert "We will call you back, and you keep your place in the queue." in said
+    [row] = stack.api.get("/api/v1/callbacks?status=pending").json()
+    return str(row["callback"]["id"])
+
+
+def callback(stack: Stack, callback_id: str) -> dict[str, Any]:
+    result: dict[str, Any] = stack.api.get(f"/api/v1/callbacks/{callback_id}").json()
+    return result
+
+
+def outbound_calls(stack: Stack) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = stack.sim.http.get("/sim/calls").json()["calls"]
+    return [call for call in calls if call["direction"] == "outbound-api"]
+
+
+def test_a_callback_rings_the_handler_then_the_patient_and_is_made(stack: Stack) -> None:
+    stack.sim.party("client:h1", answer="answer", ring_seconds=1, talk_seconds=60)
+    stack.sim.party(CALLER, answer="answer", ring_seconds=1, talk_seconds=20)
+    callback_id = book(stack)
+
+    stack.handler("h1")
+    stack.wait_for(
+        lambda: callback(stack, callback_id)["callback"]["status"] == "done", "the callback"
+    )
+
+    [placed] = outbound_calls(stack)
+    assert placed["to"] == "client:h1"
+    record = stack.sim.record(placed["sid"])
+    heard = [event["text"] for event in record["events"] if event["type"] == "say"]
+    assert heard[0].startswith("Callback for case ")
+    [child] = record["children"]
+    patient = stack.sim.record(child)
+    assert patient["to"] == CALLER
+    assert patient["answered_by"] == "human"
+    greeting = [event["text"] for event in patient["events"] if event["type"] == "say"]
+    assert greeting[0].startswith("Hello. This is NHS 111 calling you back")
+    events = [entry["event"] for entry in callback(stack, callback_id)["history"]]
+    assert events == ["booked", "connected", "done"]
+
+
+def test_an_answering_machine_means_a_retry_by_the_rules(stack: Stack) -> None:
+    stack.sim.party("client:h1", answer="answer", ring_seconds=1, talk_seconds=60)
+    stack.sim.party(CALLER, answer="machine", ring_seconds=1)
+    callback_id = book(stack)
+    stack.handler("h1")
+    stack.wait_for(
+        lambda: callback(stack, callback_id)["callback"]["status"] == "scheduled", "a retry"
+    )
+    state = callback(stack, callback_id)["callback"]
+    assert state["attempts"] == 1
+    assert state["not_before"] > state["created"] + 250  # 300 s later (priority 3)
+    assert stack.handler_now("h1")["state"] in ("available", "reserved")
+
+
+@pytest.fixture
+def fast_stack(redis_url: str, tmp_path: Path) -> Any:
+    """The stack with cron, and rules that give up on lost offers quickly."""
+    running = Stack(redis_url, tmp_path, with_cron=True).start()
+    try:
+        rules = running.api.get("/api/v1/rules").json()["rules"]
+        rules["offers"].update(offer_timeout_seconds=5, lost_after_seconds=5)
+        version = running.api.post("/api/v1/rules/versions", json={"rules": rules}).json()
+        activated = running.api.post(
+            f"/api/v1/rules/versions/{version['number']}/activate", json={}
+        )
+        assert activated.status_code == 200
+        yield running
+    finally:
+        running.stop()
+
+
+def test_a_worker_killed_while_placing_a_callback_loses_nothing_and_rings_once(
+    fast_stack: Stack, redis_url: str
+) -> None:
+    stack = fast_stack
+    stack.sim.party("client:h1", answer="answer", ring_seconds=1, talk_seconds=60)
+    stack.sim.party(CALLER, answer="answer", ring_seconds=1, talk_seconds=5)
+    callback_id = book(stack)
+    direct = redis.Redis.from_url(redis_url, decode_responses=True)
+    # Hold the job in the shared calls-per-second limiter: every slot of the next minute is used.
+    now = int(time.time())
+    for second in range(now, now + 60):
+        direct.set(f"{keys.PREFIX}:cps:{second}", 100, ex=120)
+
+    stack.handler("h1")
+    stack.wait_for(
+        lambda: direct.exists(f"{keys.PREFIX}:place-claim:{callback_id}:1") == 1, "the job to claim"
+    )
+    stack.processes["worker"].send_signal(signal.SIGKILL)
+    stack.processes["worker"].wait()
+    assert outbound_calls(stack) == []
+
+    for second in range(now, now + 60):
+        direct.delete(f"{keys.PREFIX}:cps:{second}")
+    stack.spawn("worker", str(BIN / "lifeline"), "worker")
+    stack.wait_for(
+        lambda: callback(stack, callback_id)["callback"]["status"] == "done", "the callback", 60
+    )
+    assert len(outbound_calls(stack)) == 1
+    direct.close()
+
+
+def test_callbacks_pending_survive_a_redis_restart(stack: Stack, redis_server: RedisServer) -> None:
+    stack.sim.party("client:h1", answer="answer", ring_seconds=1, talk_seconds=60)
+    stack.sim.party(CALLER, answer="answer", ring_seconds=1, talk_seconds=5)
+    callback_id = book(stack)
+
+    redis_server.kill()  # a crash: only what the AOF holds comes back
+    redis_server.start()
+
+    stack.handler("h1")
+    stack.wait_for(
+        lambda: callback(stack, callback_id)["callback"]["status"] == "done", "the callback", 30
+    )

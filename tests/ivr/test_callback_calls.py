@@ -1,0 +1,332 @@
+"""Callbacks made: offered in turn, handler first then patient, machines and no answers retried
+by the rules, the unreachable kept for a clinician, repeat callers, and the supervisor's API."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import redis
+import redis.asyncio
+
+from console.tokens import Role
+from routing import keys
+from routing.callbacks import Callbacks
+from routing.clock import VirtualClock
+from routing.handlers import HandlerState
+from routing.models import Placement
+from routing.rules import default_rules
+from tests.conftest import CALLER, MAIN_LINE
+from tests.console.test_api import Api, token_for
+from tests.ivr.test_call_flow import to_queue
+from tests.ivr.test_connecting import sweep
+from tests.ivr.test_hold_and_callbacks import queued_medical, take_callback
+from tests.staff import Staff
+from tests.twilio import TwilioClient, Twiml
+
+HANDLER_LEG = "CA" + "e" * 32
+PATIENT_LEG = "CA" + "d" * 32
+
+
+def case_of(sync_redis: redis.Redis, caller_sid: str) -> str:
+    return str(sync_redis.hget(keys.call(caller_sid), "case_id"))
+
+
+def callback(sync_redis: redis.Redis, callback_id: str) -> dict[str, str]:
+    return dict(sync_redis.hgetall(keys.callback(callback_id)))  # type: ignore[arg-type]
+
+
+def leg(
+    twilio: TwilioClient, path: str, callback_id: str, offer: int, leg_name: str, **params: str
+) -> Twiml:
+    query = f"?cb={callback_id}&handler=h1&offer={offer}&leg={leg_name}"
+    sid = HANDLER_LEG if leg_name == "handler" else PATIENT_LEG
+    base = {"CallSid": sid, "From": MAIN_LINE, "To": "client:h1", "CallStatus": "in-progress"}
+    return twilio.twiml(path + query, base | params)
+
+
+def booked(twilio: TwilioClient, sync_redis: redis.Redis, caller: str = CALLER) -> str:
+    call, enqueue = queued_medical(twilio, caller)
+    confirm = take_callback(call, enqueue)
+    assert call.press(confirm, "1").verbs == ["Say", "Hangup"]
+    call.status("completed")
+    return case_of(sync_redis, call.sid)
+
+
+def test_a_booked_callback_is_offered_in_its_turn(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = booked(twilio, sync_redis)
+    staff("h1", state=HandlerState.AVAILABLE)
+    [offer] = sweep(redis_url, clock.now()).offers
+    assert (offer.member, offer.handler, offer.offer) == (f"cb:{callback_id}", "h1", 1)
+    assert callback(sync_redis, callback_id)["status"] == "reserved"
+    assert sync_redis.hget(keys.handler("h1"), "call") == f"cb:{callback_id}"
+
+
+def offered(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> str:
+    callback_id = booked(twilio, sync_redis)
+    staff("h1", state=HandlerState.AVAILABLE)
+    assert len(sweep(redis_url, clock.now()).offers) == 1
+    return callback_id
+
+
+def test_the_handler_hears_the_case_then_the_patient_is_dialled_with_machine_detection(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = offered(twilio, sync_redis, staff, redis_url, clock)
+    answer = leg(twilio, "/twilio/callback/answer", callback_id, 1, "handler")
+
+    spoken_case = " ".join(callback_id.replace("-", ""))
+    assert (
+        answer.said[0] == f"Callback for case {spoken_case}, priority 3. Ringing the patient now."
+    )
+    assert answer.said[1] == "Reason: a medical problem."
+    number = answer.first("Number")
+    assert number.text == CALLER
+    assert number.get("machineDetection") == "Enable"
+    assert "/twilio/callback/greet?" in number.get("url", "")
+    assert answer.first("Dial").get("timeout") == "30"
+
+
+def test_a_patient_who_answers_is_greeted_and_connected_and_the_callback_is_made_on_time(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = offered(twilio, sync_redis, staff, redis_url, clock)
+    leg(twilio, "/twilio/callback/answer", callback_id, 1, "handler")
+    greeting = leg(twilio, "/twilio/callback/greet", callback_id, 1, "patient", AnsweredBy="human")
+
+    assert greeting.verbs == ["Say"]
+    assert "calling you back" in greeting.text
+    assert callback(sync_redis, callback_id)["status"] == "connected"
+    assert sync_redis.hget(keys.handler("h1"), "state") == "busy"
+
+    done = leg(
+        twilio,
+        "/twilio/callback/result",
+        callback_id,
+        1,
+        "handler",
+        DialCallStatus="completed",
+        DialBridged="true",
+    )
+    assert done.verbs == []
+    assert callback(sync_redis, callback_id)["status"] == "done"
+    assert sync_redis.hget(keys.handler("h1"), "state") == "wrap_up"
+
+
+def test_an_answering_machine_is_left_no_message_and_the_callback_retried_later(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = offered(twilio, sync_redis, staff, redis_url, clock)
+    leg(twilio, "/twilio/callback/answer", callback_id, 1, "handler")
+    machine = leg(
+        twilio, "/twilio/callback/greet", callback_id, 1, "patient", AnsweredBy="machine_start"
+    )
+    assert machine.verbs == ["Hangup"]
+    told = leg(
+        twilio,
+        "/twilio/callback/result",
+        callback_id,
+        1,
+        "handler",
+        DialCallStatus="completed",
+        DialBridged="false",
+    )
+
+    assert "The patient did not answer." in told.text
+    state = callback(sync_redis, callback_id)
+    assert (state["status"], state["attempts"]) == ("scheduled", "1")
+    assert float(state["not_before"]) == clock.now() + 300  # priority 3: first spacing 300 s
+    assert sync_redis.hget(keys.handler("h1"), "state") == "available"
+    assert sync_redis.zscore(keys.queue("general"), f"cb:{callback_id}") is None
+
+
+def test_a_retry_comes_back_to_its_original_place_when_due(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = offered(twilio, sync_redis, staff, redis_url, clock)
+    score = float(callback(sync_redis, callback_id)["score"])
+    leg(twilio, "/twilio/callback/answer", callback_id, 1, "handler")
+    leg(twilio, "/twilio/callback/result", callback_id, 1, "handler", DialCallStatus="no-answer")
+    sync_redis.hset(keys.handler("h1"), "state", "break")  # nobody free, so it waits in the queue
+    sync_redis.zrem(keys.handler_state("available"), "h1")
+
+    clock.advance(299)
+    assert sweep(redis_url, clock.now()).callbacks_due == 0
+    clock.advance(1)
+    assert sweep(redis_url, clock.now()).callbacks_due == 1
+    assert sync_redis.zscore(keys.queue("general"), f"cb:{callback_id}") == score
+    assert callback(sync_redis, callback_id)["status"] == "pending"
+
+
+def test_when_every_attempt_fails_the_callback_waits_for_a_clinician_with_its_history(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = offered(twilio, sync_redis, staff, redis_url, clock)
+    for offer in (1, 2, 3):  # priority 3: three attempts, 300 then 900 s apart
+        leg(twilio, "/twilio/callback/answer", callback_id, offer, "handler")
+        leg(twilio, "/twilio/callback/result", callback_id, offer, "handler", DialCallStatus="busy")
+        clock.advance(900)
+        sweep(redis_url, clock.now())
+    state = callback(sync_redis, callback_id)
+    assert (state["status"], state["attempts"]) == ("unreachable", "3")
+    assert sync_redis.zscore(keys.CALLBACKS + ":unreachable", callback_id) is not None
+
+    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
+    [row] = api.get("/api/v1/callbacks?status=unreachable")
+    assert row["callback"]["id"] == callback_id
+    detail = api.get(f"/api/v1/callbacks/{callback_id}")
+    events = [entry["event"] for entry in detail["history"]]
+    assert events == [
+        "booked",
+        "not reached",
+        "due",
+        "not reached",
+        "due",
+        "not reached",
+        "unreachable",
+    ]
+
+
+def test_a_handler_who_does_not_answer_the_callback_leg_gives_it_back_in_place(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = offered(twilio, sync_redis, staff, redis_url, clock)
+    score = float(callback(sync_redis, callback_id)["score"])
+    leg(twilio, "/twilio/callback/status", callback_id, 1, "handler", CallStatus="initiated")
+    assert callback(sync_redis, callback_id)["outbound:1"] == HANDLER_LEG
+    leg(twilio, "/twilio/callback/status", callback_id, 1, "handler", CallStatus="no-answer")
+
+    state = callback(sync_redis, callback_id)
+    assert (state["status"], state["attempts"]) == ("pending", "0")
+    assert sync_redis.zscore(keys.queue("general"), f"cb:{callback_id}") == score
+    assert sync_redis.hget(keys.handler("h1"), "reason") == "missed"
+
+
+def test_an_urgent_callback_at_risk_of_its_target_moves_ahead(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    staff("h1", skills={"clinical": 3})  # busy: callbacks wait
+    first = twilio.call("+447700900001", MAIN_LINE)
+    to_queue(first, "2", "1")  # a caller who has waited longer, priority 3
+    clock.advance(10)
+    callback_id = booked(twilio, sync_redis)
+    clock.advance(3600 * 0.75)
+    report = sweep(redis_url, clock.now())
+    assert report.callbacks_raised == [callback_id]
+    state = callback(sync_redis, callback_id)
+    assert (state["priority"], state["at_risk"]) == ("2", "1")
+    assert sync_redis.zrange(keys.queue("general"), 0, -1)[0] == f"cb:{callback_id}"
+
+
+def test_a_caller_with_a_callback_booked_can_keep_raise_or_cancel_it(
+    twilio: TwilioClient, sync_redis: redis.Redis
+) -> None:
+    callback_id = booked(twilio, sync_redis)
+
+    again = twilio.call(CALLER, MAIN_LINE)
+    menu = again.press(again.start(), "2")
+    assert "We have a call back booked for you" in menu.text
+    kept = again.press(menu, "1")
+    assert kept.verbs == ["Say", "Hangup"]
+
+    worse = twilio.call(CALLER, MAIN_LINE)
+    raised = worse.press(worse.press(worse.start(), "2"), "2")
+    assert "moved your call back up" in raised.text
+    assert callback(sync_redis, callback_id)["priority"] == "2"
+
+    cancel = twilio.call(CALLER, MAIN_LINE)
+    after = cancel.press(cancel.press(cancel.start(), "2"), "3")
+    assert after.said[0] == "Your call back is cancelled."
+    assert "got worse" in after.text  # and the call carries on, as a caller with an open case
+    assert callback(sync_redis, callback_id)["status"] == "cancelled"
+    assert sync_redis.zscore(keys.queue("general"), f"cb:{callback_id}") is None
+
+
+def test_only_one_live_callback_per_caller(
+    twilio: TwilioClient, sync_redis: redis.Redis, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = booked(twilio, sync_redis)
+    # Another call from the same number, queued (say it came in on a line not recognising it):
+    call, _ = queued_medical(twilio, "+447700900001")
+    record = sync_redis.hgetall(keys.call(call.sid))
+
+    async def convert_again() -> str | None:
+        client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            placement = Placement.model_validate_json(record["placement"])
+            return await Callbacks(client).convert(
+                call.sid,
+                case_of(sync_redis, call.sid),
+                CALLER,
+                CALLER,
+                placement,
+                default_rules().callbacks,
+                clock.now(),
+            )
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(convert_again()) == callback_id
+    assert [str(m) for m in sync_redis.zrange(keys.CALLBACKS, 0, -1)] == [callback_id]
+
+
+def supervisor(twilio: TwilioClient, redis_url: str) -> Api:
+    return Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
+
+
+def test_a_supervisor_lists_reprioritises_and_cancels_callbacks_and_it_is_audited(
+    twilio: TwilioClient, sync_redis: redis.Redis, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = booked(twilio, sync_redis)
+    other = booked(twilio, sync_redis, "+447700900001")
+    api = supervisor(twilio, redis_url)
+
+    rows = api.get("/api/v1/callbacks?status=pending")
+    assert {row["callback"]["id"] for row in rows} == {callback_id, other}
+    raised = api.send(
+        "PUT", f"/api/v1/callbacks/{callback_id}/priority", {"priority": 2, "reason": "GP asked"}
+    )
+    assert raised["callback"]["priority"] == 2
+    refused = api.send(
+        "PUT", f"/api/v1/callbacks/{callback_id}/priority", {"priority": 1, "reason": "x"}, 422
+    )
+    assert refused["problems"] == ["priority: Input should be greater than or equal to 2"]
+
+    cancelled = api.send("POST", f"/api/v1/callbacks/{other}/cancel", {"reason": "duplicate"})
+    assert cancelled["callback"]["status"] == "cancelled"
+    assert api.send("POST", "/api/v1/callbacks/NOPE0-NOPE0/cancel", {"reason": "x"}, 404)
+
+    clock.advance(1201)
+    [late] = api.get("/api/v1/callbacks?overdue=true")
+    assert late["callback"]["id"] == callback_id  # priority 2 now: its 20 minutes are up
+    actions = [entry["action"] for entry in api.get("/api/v1/audit")]
+    assert actions[:2] == ["callback.cancel", "callback.priority"]
+
+    stats = api.get("/api/v1/callbacks/statistics?window=today")
+    totals: dict[str, Any] = {
+        key: sum(row[key] for row in stats["figures"])
+        for key in ("offered", "accepted", "cancelled")
+    }
+    assert totals == {"offered": 2, "accepted": 2, "cancelled": 1}
+
+
+def test_a_callback_being_made_cannot_be_cancelled(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = offered(twilio, sync_redis, staff, redis_url, clock)
+    api = supervisor(twilio, redis_url)
+    refused = api.send("POST", f"/api/v1/callbacks/{callback_id}/cancel", {"reason": "x"}, 409)
+    assert refused == {"error": "the callback is reserved and cannot be cancelled now"}
+
+
+def test_callback_legs_need_a_signature_too(twilio: TwilioClient) -> None:
+    response = twilio.post(
+        "/twilio/callback/answer?cb=X&handler=h1&offer=1&leg=handler",
+        {"CallSid": HANDLER_LEG},
+        signature="nope",
+    )
+    assert response.status_code == 403

@@ -1,0 +1,18 @@
+"""The webhook paths that jobs point Twilio at (answered by `ivr`): one contract, one place."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+CONNECT = "/twilio/connect"  # a reserved caller is redirected here, to be put through
+CALLBACK_ANSWER = "/twilio/callback/answer"  # the first leg of a callback was answered
+CALLBACK_STATUS = "/twilio/callback/status"  # status callbacks of a callback's first leg
+
+
+def connect(handler: str, offer: int) -> str:
+    return f"{CONNECT}?{urlencode({'handler': handler, 'offer': offer})}"
+
+
+def callback(path: str, callback_id: str, handler: str, offer: int, leg: str) -> str:
+    query = urlencode({"cb": callback_id, "handler": handler, "offer": offer, "leg": leg})
+    return f"{path}?{query}"
