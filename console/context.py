@@ -10,10 +10,13 @@ from console.tokens import Tokens
 from lifeline.settings import Settings
 from routing.assignment import Assigner
 from routing.audit import Audit
+from routing.breaker import Breaker
 from routing.callbacks import Callbacks
 from routing.calls import Calls
 from routing.clock import Clock
 from routing.handlers import Handlers
+from routing.journal import Journal
+from routing.mode import ModeStore
 from routing.queues import Queues
 from routing.rulebook import RuleBook
 from routing.stats import Stats
@@ -35,6 +38,9 @@ class Console:
     stats: Stats
     audit: Audit
     tokens: Tokens
+    modes: ModeStore
+    journal: Journal
+    breaker: Breaker
 
     async def assign(self) -> int:
         """Give free handlers the best waiting calls; returns how many were offered."""

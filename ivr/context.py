@@ -14,6 +14,7 @@ from routing.callbacks import Callbacks
 from routing.calls import Calls
 from routing.clock import Clock
 from routing.handlers import Handlers
+from routing.mode import ModeStore
 from routing.offers import Offers
 from routing.queues import Queues
 from routing.rulebook import RuleBook
@@ -34,4 +35,5 @@ class Ivr:
     assigner: Assigner
     offers: Offers
     jobs: Jobs
+    modes: ModeStore
     metrics: WebhookMetrics

@@ -25,10 +25,13 @@ from lifeline.settings import Settings, load_settings
 from prompts.catalogue import load_catalogue
 from routing.assignment import Assigner
 from routing.audit import Audit
+from routing.breaker import Breaker, BreakerSettings
 from routing.callbacks import Callbacks
 from routing.calls import Calls
 from routing.clock import Clock, SystemClock
 from routing.handlers import Handlers
+from routing.journal import Journal
+from routing.mode import ModeStore
 from routing.offers import Offers
 from routing.queues import Queues
 from routing.rulebook import RuleBook
@@ -55,6 +58,17 @@ def create_app(
     )
     assigner, jobs, queues = Assigner(redis_client), Jobs(job_connection), Queues(redis_client)
     callbacks = Callbacks(redis_client)
+    modes = ModeStore(redis_client)
+    breaker = Breaker(
+        redis_client,
+        modes,
+        BreakerSettings(
+            failures_to_degrade=settings.clinical_failures_to_degrade,
+            failure_window_seconds=settings.clinical_failure_window_seconds,
+            healthy_to_recover=settings.clinical_healthy_probes_to_recover,
+            recovery_seconds=settings.clinical_recovery_seconds,
+        ),
+    )
     ivr = Ivr(
         settings=settings,
         clock=clock,
@@ -68,6 +82,7 @@ def create_app(
         assigner=assigner,
         offers=Offers(redis_client),
         jobs=jobs,
+        modes=modes,
         metrics=WebhookMetrics(CollectorRegistry(auto_describe=True)),
     )
     console = Console(
@@ -84,6 +99,9 @@ def create_app(
         stats=Stats(redis_client),
         audit=Audit(redis_client),
         tokens=Tokens(redis_client),
+        modes=modes,
+        journal=Journal(redis_client),
+        breaker=breaker,
     )
 
     @asynccontextmanager

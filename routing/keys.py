@@ -9,6 +9,13 @@ CALL_TTL_SECONDS = 2 * 24 * 3600  # a call's keys outlive any call by far
 CALLER_TTL_SECONDS = 24 * 3600  # how long a caller counts as "contacted us recently"
 
 MODE = f"{PREFIX}:mode"
+MODE_EVENTS = f"{PREFIX}:mode:events"
+OUTAGE_MESSAGE = f"{PREFIX}:mode:message"
+CLINICAL_FAILURES = f"{PREFIX}:clinical:failures"  # failure times within the breaker's window
+CLINICAL_STREAK = f"{PREFIX}:clinical:streak"  # healthy probes in a row while degraded
+CLINICAL_HEALTH = f"{PREFIX}:clinical:health"  # every probe and job outcome, for people
+JOURNAL = f"{PREFIX}:journal"  # the contingency journal: a durable stream, one entry per case
+JOURNAL_COUNTS = f"{PREFIX}:journal:counts"
 RULES_ACTIVE = f"{PREFIX}:rules:active"
 HANDLERS = f"{PREFIX}:handlers"
 HEARTBEATS = f"{PREFIX}:handlers:heartbeats"
@@ -66,3 +73,7 @@ def callback(callback_id: str) -> str:
 def callback_member(callback_id: str) -> str:
     """A callback's entry in a queue, beside live calls (whose members are their CallSids)."""
     return f"cb:{callback_id}"
+
+
+def journal_entry(case_id: str) -> str:
+    return f"{PREFIX}:journal:entry:{case_id}"

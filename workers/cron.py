@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workers import sweeps
+from workers import clinical_jobs, sweeps
 from workers.queues import JobQueue
 
 
@@ -19,5 +19,6 @@ class Periodic:
 
 SCHEDULE = (
     Periodic(sweeps.tick, JobQueue.CALLS, interval_seconds=5, timeout_seconds=30),
+    Periodic(clinical_jobs.probe, JobQueue.CLINICAL, interval_seconds=5, timeout_seconds=30),
     Periodic(sweeps.sweep_queues, JobQueue.HOUSEKEEPING, interval_seconds=300, timeout_seconds=60),
 )

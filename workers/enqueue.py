@@ -7,12 +7,14 @@ webhook) is one job.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import redis
 from rq import Queue, Retry
 from rq.job import Job
 
 from routing.assignment import Offer
+from workers.fhir import CaseKind, ClinicalCase
 from workers.queues import JobQueue
 
 
@@ -36,6 +38,52 @@ class Jobs:
             job_timeout=30,
             result_ttl=600,
             failure_ttl=7 * 24 * 3600,
+        )
+
+    def send_case(
+        self,
+        case_id: str,
+        kind: str,
+        caller: str,
+        locale: str,
+        reason: str,
+        priority: int,
+        created: float,
+        notes: str = "",
+        open_case: bool = False,
+    ) -> Job:
+        """Send a case to the clinical system (or keep it in the journal while it is down)."""
+        case = ClinicalCase(
+            case_id=case_id,
+            kind=CaseKind(kind),
+            created=datetime.fromtimestamp(created, UTC),
+            caller_number=caller,
+            locale=locale,
+            reason=reason,
+            priority=priority,
+            handler_notes=notes,
+        )
+        return self.queue(JobQueue.CLINICAL).enqueue(
+            "workers.clinical_jobs.send_case",
+            case.model_dump_json(),
+            open_case,
+            job_id=f"case-{case_id}-{kind}",
+            job_timeout=60,
+            result_ttl=24 * 3600,
+            failure_ttl=30 * 24 * 3600,
+        )
+
+    def reconcile(self) -> Job | None:
+        """Replay the contingency journal (one replay at a time: a queued one is enough)."""
+        queue = self.queue(JobQueue.CLINICAL)
+        if "reconcile" in queue.get_job_ids():
+            return None
+        return queue.enqueue(
+            "workers.clinical_jobs.reconcile",
+            job_id="reconcile",
+            job_timeout=3600,
+            result_ttl=3600,
+            failure_ttl=30 * 24 * 3600,
         )
 
     async def connect_all(self, offers: list[Offer]) -> None:

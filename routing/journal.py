@@ -1,0 +1,232 @@
+"""The contingency journal: everything that should have reached the clinical system, kept until
+it has, one entry per case, replayed open cases first.
+
+Each capture and each outcome is appended to a durable Redis stream (the record of what
+happened); each case's entry hash holds where it stands; a sorted set orders what is left to
+replay (open cases — ambulance requests, callbacks still to make — before the rest, then by
+time). Nothing leaves the journal but by delivery; what cannot be delivered waits, with its
+reason, for a person.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any, cast
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from routing import keys
+
+PENDING = keys.JOURNAL + ":pending"
+FAILED = keys.JOURNAL + ":failed"
+REPLAY = keys.JOURNAL + ":replay"
+OPEN_FIRST = 10**13  # score = (0 if open else OPEN_FIRST) + captured-at in milliseconds
+
+
+class EntryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DUPLICATE = "duplicate"  # the clinical system already had it: delivered all the same
+    FAILED = "failed"  # refused by the clinical system: a person must act
+
+
+class JournalEntry(BaseModel):
+    case_id: str
+    kind: str
+    captured: float
+    open: bool
+    status: EntryStatus
+    facts: dict[str, Any]
+    bundle: dict[str, Any]
+    notes: str = ""
+    attempts: int = 0
+    error: str = ""
+    delivered: float | None = None
+
+
+class Progress(BaseModel):
+    captured: int = 0
+    delivered: int = 0
+    duplicate: int = 0
+    failed: int = 0
+    pending: int = 0
+    running: bool = False
+    started: float | None = None
+    finished: float | None = None
+
+
+_CAPTURE = """
+local a = cjson.decode(ARGV[1])
+local entry = KEYS[1]
+local fresh = redis.call('EXISTS', entry) == 0
+if fresh then
+  redis.call('HSET', entry, 'case_id', a.case_id, 'kind', a.kind, 'captured', a.now,
+             'open', a.open, 'status', 'pending', 'facts', a.facts, 'bundle', a.bundle,
+             'notes', a.notes, 'attempts', 0)
+  local score = math.floor(tonumber(a.now) * 1000)
+  if a.open ~= '1' then score = score + a.open_first end
+  redis.call('ZADD', KEYS[2], score, a.case_id)
+  redis.call('HINCRBY', KEYS[4], 'captured', 1)
+else
+  -- The same case again (notes added, or a later step): keep one entry, with the latest.
+  redis.call('HSET', entry, 'bundle', a.bundle, 'facts', a.facts)
+  if a.notes ~= '' then redis.call('HSET', entry, 'notes', a.notes) end
+  if a.open == '1' then redis.call('HSET', entry, 'open', '1') end
+end
+redis.call('XADD', KEYS[3], '*', 'event', fresh and 'captured' or 'updated', 'case_id', a.case_id,
+           'kind', a.kind, 'at', a.now)
+return fresh and 1 or 0
+"""
+
+_OUTCOME = """
+local a = cjson.decode(ARGV[1])
+local entry = KEYS[1]
+local status = redis.call('HGET', entry, 'status')
+if status ~= 'pending' then return status or '' end
+redis.call('HINCRBY', entry, 'attempts', 1)
+if a.outcome == 'unavailable' then
+  redis.call('HSET', entry, 'error', a.error)
+  return 'pending'
+end
+redis.call('ZREM', KEYS[2], a.case_id)
+if a.outcome == 'failed' then
+  redis.call('HSET', entry, 'status', 'failed', 'error', a.error)
+  redis.call('ZADD', KEYS[5], tonumber(a.now), a.case_id)
+else
+  redis.call('HSET', entry, 'status', a.outcome, 'delivered', a.now, 'error', '')
+end
+redis.call('HINCRBY', KEYS[4], a.outcome, 1)
+redis.call('XADD', KEYS[3], '*', 'event', a.outcome, 'case_id', a.case_id, 'at', a.now,
+           'error', a.error)
+return a.outcome
+"""
+
+
+class Journal:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._capture = redis.register_script(_CAPTURE)
+        self._outcome = redis.register_script(_OUTCOME)
+
+    async def capture(
+        self,
+        case_id: str,
+        kind: str,
+        bundle: dict[str, Any],
+        facts: dict[str, Any],
+        now: float,
+        open_case: bool = False,
+        notes: str = "",
+    ) -> bool:
+        """Keep what would have been sent; True for a new entry (one per case)."""
+        return bool(
+            await self._capture(
+                keys=[keys.journal_entry(case_id), PENDING, keys.JOURNAL, keys.JOURNAL_COUNTS],
+                args=[
+                    json.dumps(
+                        {
+                            "case_id": case_id,
+                            "kind": kind,
+                            "now": repr(now),
+                            "open": "1" if open_case else "0",
+                            "facts": json.dumps(facts),
+                            "bundle": json.dumps(bundle),
+                            "notes": notes,
+                            "open_first": OPEN_FIRST,
+                        }
+                    )
+                ],
+            )
+        )
+
+    async def outcome(self, case_id: str, outcome: str, now: float, error: str = "") -> str:
+        """A replay's result: `delivered`, `duplicate`, `failed` (refused), or `unavailable`
+        (the system is down again: the entry stays where it is)."""
+        return str(
+            await self._outcome(
+                keys=[
+                    keys.journal_entry(case_id),
+                    PENDING,
+                    keys.JOURNAL,
+                    keys.JOURNAL_COUNTS,
+                    FAILED,
+                ],
+                args=[
+                    json.dumps(
+                        {"case_id": case_id, "outcome": outcome, "now": repr(now), "error": error}
+                    )
+                ],
+            )
+        )
+
+    async def next_pending(self, count: int = 1) -> list[str]:
+        """What to replay next: open cases first, then by time."""
+        return [str(case_id) for case_id in await self.redis.zrange(PENDING, 0, count - 1)]
+
+    async def get(self, case_id: str) -> JournalEntry | None:
+        fields = cast(dict[str, str], await self.redis.hgetall(keys.journal_entry(case_id)))
+        return entry_from_hash(fields) if fields else None
+
+    async def entries(
+        self, status: EntryStatus | None = None, count: int = 500
+    ) -> list[JournalEntry]:
+        """Newest first."""
+        ids = [
+            str(fields["case_id"])
+            for _, fields in cast(
+                list[tuple[str, dict[str, str]]],
+                await self.redis.xrevrange(keys.JOURNAL, count=count * 4),
+            )
+            if fields.get("event") == "captured"
+        ]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for case_id in ids:
+                pipe.hgetall(keys.journal_entry(case_id))
+            rows = cast(list[dict[str, str]], await pipe.execute())
+        found = [entry_from_hash(row) for row in rows if row]
+        return [entry for entry in found if status is None or entry.status is status][:count]
+
+    async def progress(self) -> Progress:
+        counts = cast(dict[str, str], await self.redis.hgetall(keys.JOURNAL_COUNTS))
+        replay = cast(dict[str, str], await self.redis.hgetall(REPLAY))
+        return Progress(
+            captured=int(counts.get("captured", 0)),
+            delivered=int(counts.get("delivered", 0)),
+            duplicate=int(counts.get("duplicate", 0)),
+            failed=int(counts.get("failed", 0)),
+            pending=int(await self.redis.zcard(PENDING)),
+            running=replay.get("running") == "1",
+            started=float(replay["started"]) if replay.get("started") else None,
+            finished=float(replay["finished"]) if replay.get("finished") else None,
+        )
+
+    async def replay_started(self, now: float) -> bool:
+        """Claim the replay (one at a time, whatever the number of workers)."""
+        if not await self.redis.hsetnx(REPLAY, "running", "1"):
+            return False
+        await self.redis.hset(REPLAY, mapping={"started": repr(now), "finished": ""})
+        await self.redis.expire(REPLAY, 3600)  # a replayer that died frees the claim in time
+        return True
+
+    async def replay_finished(self, now: float) -> None:
+        await self.redis.hset(REPLAY, mapping={"running": "", "finished": repr(now)})
+        await self.redis.hdel(REPLAY, "running")
+        await self.redis.persist(REPLAY)
+
+
+def entry_from_hash(fields: dict[str, str]) -> JournalEntry:
+    return JournalEntry(
+        case_id=fields["case_id"],
+        kind=fields["kind"],
+        captured=float(fields["captured"]),
+        open=fields.get("open") == "1",
+        status=EntryStatus(fields["status"]),
+        facts=json.loads(fields.get("facts") or "{}"),
+        bundle=json.loads(fields.get("bundle") or "{}"),
+        notes=fields.get("notes", ""),
+        attempts=int(fields.get("attempts", 0) or 0),
+        error=fields.get("error", ""),
+        delivered=float(fields["delivered"]) if fields.get("delivered") else None,
+    )

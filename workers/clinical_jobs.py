@@ -1,0 +1,188 @@
+"""Jobs that talk to the clinical system (and only jobs do): sending a case, probing its health,
+and replaying the contingency journal once it is back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+import httpx
+
+from lifeline.redis_client import sync_client
+from routing.breaker import Breaker, BreakerSettings, Outcome
+from routing.journal import Journal
+from routing.mode import ModeStore
+from workers import email
+from workers.clinical import ClinicalRejected, ClinicalSystem, ClinicalUnavailable
+from workers.enqueue import Jobs
+from workers.fhir import CaseKind, ClinicalCase, bundle_json
+from workers.runtime import Runtime, runtime
+
+log = logging.getLogger(__name__)
+
+OPEN_KINDS = frozenset({CaseKind.AMBULANCE})  # replayed first, with pending callbacks
+
+
+def breaker(rt: Runtime) -> Breaker:
+    s = rt.settings
+    return Breaker(
+        rt.redis,
+        ModeStore(rt.redis),
+        BreakerSettings(
+            failures_to_degrade=s.clinical_failures_to_degrade,
+            failure_window_seconds=s.clinical_failure_window_seconds,
+            healthy_to_recover=s.clinical_healthy_probes_to_recover,
+            recovery_seconds=s.clinical_recovery_seconds,
+        ),
+    )
+
+
+def facts_of(case: ClinicalCase) -> dict[str, object]:
+    """What a person reading the journal needs, without the phone number (it is in the bundle)."""
+    return {
+        "kind": case.kind.value,
+        "priority": int(case.priority),
+        "reason": case.reason.value,
+        "locale": case.locale.value,
+        "created": case.created.isoformat(),
+        "number_ending": case.caller_number[-3:] if case.caller_number else "",
+    }
+
+
+async def capture(rt: Runtime, case: ClinicalCase, open_case: bool) -> bool:
+    """Into the contingency journal (and by e-mail, where configured). Never raises for e-mail."""
+    kept = case.model_copy(update={"contingency": True})
+    fresh = await Journal(rt.redis).capture(
+        kept.case_id,
+        kept.kind.value,
+        bundle_json(kept),
+        facts_of(kept),
+        rt.clock.now(),
+        open_case=open_case or kept.kind in OPEN_KINDS,
+        notes=kept.handler_notes,
+    )
+    if fresh:
+        lines = [f"{key}: {value}" for key, value in facts_of(kept).items()]
+        lines.append(f"telephone: {kept.caller_number or 'withheld'}")
+        if kept.handler_notes:
+            lines.append(f"notes: {kept.handler_notes}")
+        await email.send_contingency(
+            rt.settings,
+            kept.case_id,
+            f"Lifeline contingency record {kept.case_id} ({kept.kind.value})",
+            "The clinical system is unavailable; this case is held for replay.\n\n"
+            + "\n".join(lines),
+        )
+    return fresh
+
+
+async def send_case(case_json: str, open_case: bool = False) -> str:
+    """Send a case to the clinical system, or, degraded or failing, keep it in the journal."""
+    case = ClinicalCase.model_validate_json(case_json)
+    async with runtime() as rt:
+        mode = await ModeStore(rt.redis).read()
+        if mode.degraded:
+            await capture(rt, case, open_case)
+            return "journaled"
+        async with httpx.AsyncClient(trust_env=False) as client:
+            system = ClinicalSystem(rt.settings.fhir_base_url, client)
+            try:
+                delivery = await system.send(case)
+            except ClinicalUnavailable as error:
+                await breaker(rt).record(Outcome.FAILED, "job", rt.clock.now(), str(error))
+                await capture(rt, case, open_case)
+                return "journaled"
+            except ClinicalRejected as error:
+                # Our request is wrong, not their system: keep it, visibly, for a person.
+                await capture(rt, case, open_case)
+                await Journal(rt.redis).outcome(case.case_id, "failed", rt.clock.now(), str(error))
+                return "rejected"
+        await breaker(rt).record(Outcome.HEALTHY, "job", rt.clock.now())
+        return delivery.outcome.value
+
+
+async def probe() -> str:
+    """The periodic health probe (`GET [base]/metadata`); when the mode returns to normal the
+    journal replay is started."""
+    async with runtime() as rt:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            result = await ClinicalSystem(rt.settings.fhir_base_url, client).probe()
+        outcome = Outcome.HEALTHY if result.healthy else Outcome.FAILED
+        flipped = await breaker(rt).record(outcome, "probe", rt.clock.now(), result.detail)
+        if flipped is not None:
+            log.warning("clinical system %s: mode now %s", outcome.value, flipped[0].value)
+        progress = await Journal(rt.redis).progress()
+        mode = await ModeStore(rt.redis).read()
+        if result.healthy and not mode.degraded and progress.pending and not progress.running:
+            connection = sync_client(str(rt.settings.redis_url))
+            try:
+                await asyncio.to_thread(Jobs(connection).reconcile)
+            finally:
+                connection.close()
+        return outcome.value
+
+
+async def reconcile_in(rt: Runtime) -> dict[str, int]:
+    """Replay pending journal entries, open cases first, at a bounded rate; stop if the system
+    fails again (the rest wait for the next run)."""
+    journal = Journal(rt.redis)
+    if not await journal.replay_started(rt.clock.now()):
+        return {"skipped": 1}
+    done = failed = 0
+    pause = 1.0 / rt.settings.replay_per_second
+    try:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            system = ClinicalSystem(rt.settings.fhir_base_url, client)
+            while (next_ids := await journal.next_pending()) and not (
+                await ModeStore(rt.redis).read()
+            ).degraded:
+                entry = await journal.get(next_ids[0])
+                if entry is None:
+                    break
+                case = case_of(entry.bundle, entry.facts, entry.case_id, entry.kind, entry.notes)
+                try:
+                    delivery = await system.send(case)
+                except ClinicalUnavailable as error:
+                    await journal.outcome(entry.case_id, "unavailable", rt.clock.now(), str(error))
+                    await breaker(rt).record(Outcome.FAILED, "replay", rt.clock.now(), str(error))
+                    break
+                except ClinicalRejected as error:
+                    await journal.outcome(entry.case_id, "failed", rt.clock.now(), str(error))
+                    failed += 1
+                else:
+                    await journal.outcome(entry.case_id, delivery.outcome.value, rt.clock.now())
+                    done += 1
+                await asyncio.sleep(pause)
+    finally:
+        await journal.replay_finished(rt.clock.now())
+    log.info("journal replay: %d delivered, %d failed", done, failed)
+    return {"delivered": done, "failed": failed}
+
+
+async def reconcile() -> dict[str, int]:
+    async with runtime() as rt:
+        return await reconcile_in(rt)
+
+
+def case_of(
+    bundle: dict[str, object], facts: dict[str, object], case_id: str, kind: str, notes: str
+) -> ClinicalCase:
+    """The case again from what the journal kept (the bundle carries the telephone number)."""
+    number = ""
+    for entry in bundle.get("entry", []):  # type: ignore[attr-defined]
+        resource = entry.get("resource", {})
+        if resource.get("resourceType") == "Patient":
+            for telecom in resource.get("telecom", []):
+                number = telecom.get("value", number)
+    return ClinicalCase(
+        case_id=case_id,
+        kind=CaseKind(kind),
+        created=datetime.fromisoformat(str(facts["created"])).astimezone(UTC),
+        caller_number=number,
+        locale=str(facts["locale"]),
+        reason=str(facts["reason"]),
+        priority=int(str(facts["priority"])),
+        handler_notes=notes,
+        contingency=True,
+    )
