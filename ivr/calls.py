@@ -10,16 +10,24 @@ from redis.exceptions import RedisError
 from ivr.callback_offer import CALLBACK_STEPS, start_callback
 from ivr.context import Ivr
 from ivr.forms import DialForm, GatherForm, HoldForm, QueueExitForm, StatusForm, TwilioForm
-from ivr.queueing import finish, place, requeue
+from ivr.queueing import dispatch_emergency, finish, place, requeue
 from ivr.safety import RETRY_PAUSE_SECONDS, emergency_dial, ids, safe_hold, safe_route
 from ivr.urls import IvrState
 from prompts.catalogue import Locale, PromptId
 from routing import menu
 from routing.calls import Opened
-from routing.decisions import Ask, Decision, Hold, Leave, Nothing, Step, say
+from routing.decisions import Ask, Decision, Hold, Leave, Nothing, Spoken, Step, say
 from routing.hold import hold_turn
 from routing.menu import Given, Placed
-from routing.models import Answers, CallFacts, CallRecord, CallStatus, Priority, caller_number
+from routing.models import (
+    Answers,
+    CallFacts,
+    CallRecord,
+    CallStatus,
+    Priority,
+    Screen,
+    caller_number,
+)
 from routing.overflow import ToNumber
 from routing.rules import RuleSet
 
@@ -60,9 +68,26 @@ async def step(ivr: Ivr, form: GatherForm, state: IvrState) -> Decision:
     if current in CALLBACK_STEPS:
         return await CALLBACK_STEPS[current](ivr, form, state, given)
     outcome = menu.advance(current, state.answers, state.attempt, given)
+    before = await outage_notice(ivr, current, outcome)
     if isinstance(outcome, Ask):
-        return outcome
-    return await place(ivr, form, outcome)
+        return outcome.model_copy(update={"say": before + outcome.say}) if before else outcome
+    return await place(ivr, form, outcome, before=before)
+
+
+async def outage_notice(ivr: Ivr, current: Step, outcome: Ask | Placed) -> tuple[Spoken, ...]:
+    """While degraded, a caller past the emergency screen (not an emergency) hears the
+    supervisors' outage message first; an emergency hears nothing that would delay them."""
+    answers = outcome.answers
+    if current is not Step.EMERGENCY or answers.screen in (None, Screen.YES):
+        return ()
+    try:
+        mode = await ivr.modes.current()
+        if not mode.degraded or not (await ivr.rulebook.active()).degraded.announce:
+            return ()
+        text = (await ivr.modes.message()).text(answers.locale or Locale.EN)
+    except RedisError:
+        return ()
+    return (Spoken.of(PromptId.OUTAGE_MESSAGE, message=text),)
 
 
 async def resume(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
@@ -151,13 +176,11 @@ async def queue_exit(ivr: Ivr, form: QueueExitForm, state: IvrState) -> Decision
         if record.callback_requested:
             return await start_callback(ivr, record)
         if record.placement.priority is Priority.EMERGENCY:
-            await ivr.calls.dispatch(form.call_sid, ivr.clock.now())
-            log.info("emergency sent to dispatch: handler limit reached", extra=ids(form))
-            return emergency_dial(ivr, record.locale)
+            return await dispatch_emergency(ivr, form.call_sid, record.locale, "limit reached")
         return await requeue(ivr, record, say(PromptId.STILL_QUEUED))
     except RedisError:
         if state.priority is Priority.EMERGENCY:
-            return emergency_dial(ivr, locale)
+            return emergency_dial(ivr, locale, form.call_sid)
         return safe_route(ivr, state)
 
 
@@ -179,11 +202,11 @@ async def dispatch_result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision
         record = None
     locale = record.locale if record else state.locale or Locale.EN
     if attempt < MAX_DISPATCH_ATTEMPTS or record is None or record.placement is None:
-        return emergency_dial(ivr, locale, attempt)
+        return emergency_dial(ivr, locale, form.call_sid, attempt)
     try:
         return await requeue(ivr, record, say(PromptId.EMERGENCY_CONNECTING), redial=True)
     except RedisError:
-        return emergency_dial(ivr, locale, attempt)
+        return emergency_dial(ivr, locale, form.call_sid, attempt)
 
 
 async def status(ivr: Ivr, form: StatusForm, state: IvrState) -> Decision:

@@ -21,11 +21,11 @@ async def fallback(ivr: Ivr, form: FallbackForm, state: IvrState) -> Decision:
     if state.step == "dispatched":
         if form.dial_status in ("completed", "answered", "canceled"):
             return Nothing()
-        return emergency_dial(ivr, Locale.EN, fallback=True)
+        return emergency_dial(ivr, Locale.EN, form.call_sid, fallback=True)
     if state.step == Step.EMERGENCY.value:
         answer = menu.choice(Step.EMERGENCY, Given(digits=form.digits, speech=form.speech))
         if answer == Screen.YES:
-            return emergency_dial(ivr, Locale.EN, fallback=True)
+            return emergency_dial(ivr, Locale.EN, form.call_sid, fallback=True)
         screen = Screen.NO if answer == Screen.NO else Screen.UNANSWERED
         answers = Answers(locale=Locale.EN, screen=screen)
         return Continue(locale=Locale.EN, answers=answers, say=say(PromptId.HOLD_ON))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from redis.exceptions import RedisError
@@ -13,7 +14,7 @@ from ivr.urls import IvrState
 from prompts.catalogue import Locale, PromptId
 from routing.decisions import Decision, Dial, Enqueue, Spoken, say
 from routing.menu import Placed
-from routing.models import CallFacts, CallRecord, Priority, caller_number
+from routing.models import CallFacts, CallRecord, Priority, Reason, caller_number
 from routing.overflow import ToNumber
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,39 @@ async def requeue(
     )
 
 
-async def place(ivr: Ivr, form: TwilioForm, placed: Placed, turn: int = 0) -> Decision:
+async def dispatch_emergency(ivr: Ivr, sid: str, locale: Locale, why: str) -> Decision:
+    """Straight to the ambulance dispatch line; the ambulance request goes to the clinical
+    system by a job (or into the journal while it is down): never waited on here."""
+    now = ivr.clock.now()
+    await ivr.calls.dispatch(sid, now)
+    log.info("emergency sent to dispatch: %s", why, extra={"call_sid": sid})
+    record = await ivr.calls.get(sid)
+    if record is not None:
+        try:
+            await asyncio.to_thread(
+                ivr.jobs.send_case,
+                record.case_id,
+                "ambulance",
+                record.caller,
+                record.locale.value,
+                (record.answers.reason or Reason.UNKNOWN).value,
+                1,
+                record.created,
+                "",
+                True,
+            )
+        except RedisError as error:  # the call goes through regardless
+            log.warning("ambulance request not queued: %s", error, extra={"call_sid": sid})
+    return emergency_dial(ivr, locale, sid)
+
+
+async def place(
+    ivr: Ivr,
+    form: TwilioForm,
+    placed: Placed,
+    turn: int = 0,
+    before: tuple[Spoken, ...] = (),
+) -> Decision:
     """The IVR is done: the rules place the call, and it is queued, diverted or dialled through
     (an emergency with nobody on duty)."""
     answers = placed.answers
@@ -82,14 +115,16 @@ async def place(ivr: Ivr, form: TwilioForm, placed: Placed, turn: int = 0) -> De
             await ivr.calls.dispatch(form.call_sid, now, diverted=True)
             log.info("diverted: %s", resolved.because, extra=ids(form))
             return Dial(locale=locale, number=resolved.number, purpose="overflow")
-        if emergency and await ivr.handlers.on_duty() == 0:
-            await ivr.calls.dispatch(form.call_sid, now)
-            log.info("emergency sent to dispatch: no handler on duty", extra=ids(form))
-            return emergency_dial(ivr, locale)
+        if emergency:
+            degraded = (await ivr.modes.current()).degraded
+            at_once = degraded and rules.degraded.emergency_dispatch_at_once
+            if await ivr.handlers.on_duty() == 0 or (at_once and queued.free_handlers == 0):
+                why = "no handler free, clinical system down" if at_once else "no handler on duty"
+                return await dispatch_emergency(ivr, form.call_sid, locale, why)
     except RedisError as error:
         log.warning("cannot queue: %s", error, extra=ids(form))
         if emergency:
-            return emergency_dial(ivr, locale)
+            return emergency_dial(ivr, locale, form.call_sid)
         return safe_route(ivr, IvrState(**answers.model_dump(), turn=turn))
     log.info(
         "queued",
@@ -97,6 +132,6 @@ async def place(ivr: Ivr, form: TwilioForm, placed: Placed, turn: int = 0) -> De
     )
     if queued.free_handlers:
         await assign_waiting(ivr)
-    intro = say(PromptId.ROUTING_ON) if placed.gave_up else ()
+    intro = before + (say(PromptId.ROUTING_ON) if placed.gave_up else ())
     intro += say(PromptId.EMERGENCY_CONNECTING if emergency else PromptId.QUEUED)
     return Enqueue(locale=locale, queue=placement.queue, priority=placement.priority, say=intro)

@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from ivr.context import Ivr
 from ivr.forms import TwilioForm
 from ivr.urls import IvrState
 from prompts.catalogue import Locale, PromptId
 from routing.decisions import Decision, Dial, Hold, Retry, say
-from routing.models import Priority
+from routing.models import Priority, case_id_for
 
 log = logging.getLogger(__name__)
+
+SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 
 RETRY_PAUSE_SECONDS = 15
 
 
-def emergency_dial(ivr: Ivr, locale: Locale, attempt: int = 0, fallback: bool = False) -> Dial:
+def emergency_dial(
+    ivr: Ivr, locale: Locale, call_sid: str, attempt: int = 0, fallback: bool = False
+) -> Dial:
+    """The dispatch line, with the case id read to the dispatcher (derived from the CallSid, so
+    it needs no Redis)."""
     return Dial(
         locale=locale,
         number=ivr.settings.ambulance_dispatch_number,
         say=say(PromptId.AMBULANCE_CONNECTING),
         attempt=attempt,
         fallback=fallback,
+        case_id=case_id_for(call_sid) if SID.match(call_sid) else "",
     )
 
 
@@ -40,7 +48,7 @@ def safe_route(ivr: Ivr, state: IvrState) -> Decision:
 
 def safe_dispatch(ivr: Ivr, state: IvrState) -> Decision:
     """The dispatch line's result could not be handled: put the emergency through again."""
-    return emergency_dial(ivr, state.locale or Locale.EN, state.attempt + 1)
+    return emergency_dial(ivr, state.locale or Locale.EN, "", state.attempt + 1)
 
 
 def safe_hold(ivr: Ivr, state: IvrState) -> Decision:

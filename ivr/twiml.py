@@ -93,7 +93,11 @@ class Renderer:
                     timeout=DIAL_TIMEOUT_SECONDS,
                     answer_on_bridge=True,
                 )
-                dial.number(decision.number)
+                if decision.case_id:
+                    whisper = self.urls.dispatch_whisper(decision.case_id)
+                    dial.number(decision.number, url=whisper, method="POST")
+                else:
+                    dial.number(decision.number)
                 response.append(dial)
             case Goodbye():
                 self._say(response, decision.locale, decision.say)

@@ -23,6 +23,7 @@ CONTINUE = "/twilio/ivr/continue"
 HOLD = "/twilio/hold"
 QUEUE_EXIT = "/twilio/queue-exit"
 DISPATCH_RESULT = "/twilio/dispatch-result"
+DISPATCH_WHISPER = "/twilio/dispatch-whisper"
 CONNECT = paths.CONNECT
 CALLBACK_ANSWER = paths.CALLBACK_ANSWER
 CALLBACK_STATUS = paths.CALLBACK_STATUS
@@ -53,6 +54,7 @@ class IvrState(BaseModel):
     offer: int = 0
     call: str = ""  # on the whisper URL: the caller's CallSid (the request's is the handler's leg)
     purpose: str = ""  # on a dial's result URL: "overflow" for a diverted call
+    case: str = ""  # on the dispatch whisper: the case id to read out
     cb: str = ""  # on callback URLs: which callback, and which leg rang first
     leg: str = ""
 
@@ -124,6 +126,9 @@ class Urls:
 
     def connect_result(self, handler: str, offer: int) -> str:
         return self._with(CONNECT_RESULT, urlencode({"handler": handler, "offer": offer}))
+
+    def dispatch_whisper(self, case_id: str) -> str:
+        return self._with(DISPATCH_WHISPER, urlencode({"case": case_id}))
 
     def callback(self, path: str, callback_id: str, handler: str, offer: int, leg: str) -> str:
         return self.base + paths.callback(path, callback_id, handler, offer, leg)

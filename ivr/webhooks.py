@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from ivr import callback_calls, calls, connect, fallback, urls
+from ivr import callback_calls, calls, connect, dispatch, fallback, urls
 from ivr.context import Ivr
 from ivr.forms import (
     AnsweredForm,
@@ -30,7 +30,7 @@ from ivr.safety import safe_dispatch, safe_hold, safe_route
 from ivr.signature import BadSignature, BodyTooLarge, parse_form, signed_params
 from ivr.urls import IvrState, state_from_query
 from routing import connecting
-from routing.decisions import Decision, Nothing
+from routing.decisions import Decision, Nothing, Whisper
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,11 @@ def webhook(
     return Route(path, endpoint, methods=["POST"])
 
 
+def connect_anyway(ivr: Ivr, state: IvrState) -> Decision:
+    """The dispatcher must hear the caller whatever went wrong with the whisper."""
+    return Whisper(say=(), accept=True)
+
+
 def taken(ivr: Ivr, state: IvrState) -> Decision:
     """A callback leg we cannot handle: say so, and end that leg (the offer is swept later)."""
     return connecting.taken()
@@ -105,6 +110,7 @@ def routes() -> list[Route]:
         webhook(urls.HOLD, HoldForm, calls.hold, safe_hold),
         webhook(urls.QUEUE_EXIT, QueueExitForm, calls.queue_exit, safe_route),
         webhook(urls.DISPATCH_RESULT, DialForm, calls.dispatch_result, safe_dispatch),
+        webhook(urls.DISPATCH_WHISPER, TwilioForm, dispatch.whisper, connect_anyway),
         webhook(urls.CONNECT, TwilioForm, connect.connect, safe_route),
         webhook(urls.WHISPER, TwilioForm, connect.whisper, lambda ivr, state: connecting.taken()),
         webhook(urls.CONNECT_RESULT, DialForm, connect.connect_result, safe_route),

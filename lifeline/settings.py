@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     contingency_email_to: str = ""
     contingency_email_from: str = "lifeline@localhost"
     smtp_url: Annotated[str, Field(pattern=r"^(smtps?://[^\s/]+(:\d+)?/?)?$")] = ""
+    # Signs the consoles' session cookies. Unset: derived from TWILIO_AUTH_TOKEN (HMAC with a
+    # fixed label), so changing the auth token signs everyone out.
+    session_secret: SecretStr = SecretStr("")
 
     @field_validator("welsh_line_numbers", mode="before")
     @classmethod

@@ -63,6 +63,8 @@ class PromptId(StrEnum):
     CALLBACK_KEPT = "callback_kept"
     CALLBACK_RAISED = "callback_raised"
     CALLBACK_CANCELLED = "callback_cancelled"
+    OUTAGE_MESSAGE = "outage_message"  # the supervisor's own words, whatever they are
+    DISPATCH_WHISPER = "dispatch_whisper"
 
 
 class CatalogueError(Exception):

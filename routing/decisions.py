@@ -78,6 +78,7 @@ class Dial(Frozen):
     attempt: int = 0
     fallback: bool = False
     purpose: Literal["dispatch", "overflow"] = "dispatch"
+    case_id: str = ""  # read to the dispatcher when they answer
 
 
 class Hold(Frozen):

@@ -77,3 +77,26 @@ def callback_member(callback_id: str) -> str:
 
 def journal_entry(case_id: str) -> str:
     return f"{PREFIX}:journal:entry:{case_id}"
+
+
+# Console accounts and browser sessions.
+USERS = f"{PREFIX}:users"  # every account's username
+
+
+def user(username: str) -> str:
+    return f"{PREFIX}:user:{username}"
+
+
+def user_sessions(username: str) -> str:
+    """The digests of a user's sessions, so that disabling an account ends them all."""
+    return f"{PREFIX}:user:{username}:sessions"
+
+
+def session(session_digest: str) -> str:
+    """Keyed by a digest of the session id, so that Redis never holds a usable cookie."""
+    return f"{PREFIX}:session:{session_digest}"
+
+
+def login_failures(digest: str) -> str:
+    """Failed sign-ins of a username (and client), counted over the limiter's window."""
+    return f"{PREFIX}:login-failures:{digest}"

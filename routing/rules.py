@@ -107,6 +107,13 @@ class CallbackRule(Strict):
         return float(spacing[min(attempts_made, len(spacing)) - 1])
 
 
+class DegradedRule(Strict):
+    """While the clinical system is down."""
+
+    announce: bool = True  # callers hear the supervisor's outage message after the screen
+    emergency_dispatch_at_once: bool = True  # no handler free: the dispatch line, now
+
+
 class Offers(Strict):
     offer_timeout_seconds: Annotated[int, Field(ge=5, le=60)] = 20
     missed_in_row_limit: Annotated[int, Field(ge=1, le=10)] = 2
@@ -144,6 +151,7 @@ class RuleSet(Strict):
     aging: Aging = Aging()
     offers: Offers = Offers()
     callbacks: CallbackRule = CallbackRule()
+    degraded: DegradedRule = DegradedRule()
     worse: WorseRule = WorseRule()
     hold: HoldRule = HoldRule()
 

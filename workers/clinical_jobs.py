@@ -78,49 +78,56 @@ async def capture(rt: Runtime, case: ClinicalCase, open_case: bool) -> bool:
 
 
 async def send_case(case_json: str, open_case: bool = False) -> str:
-    """Send a case to the clinical system, or, degraded or failing, keep it in the journal."""
-    case = ClinicalCase.model_validate_json(case_json)
     async with runtime() as rt:
-        mode = await ModeStore(rt.redis).read()
-        if mode.degraded:
+        return await send_case_in(rt, ClinicalCase.model_validate_json(case_json), open_case)
+
+
+async def send_case_in(rt: Runtime, case: ClinicalCase, open_case: bool = False) -> str:
+    """Send a case to the clinical system, or, degraded or failing, keep it in the journal."""
+    mode = await ModeStore(rt.redis).read()
+    if mode.degraded:
+        await capture(rt, case, open_case)
+        return "journaled"
+    async with httpx.AsyncClient(trust_env=False) as client:
+        system = ClinicalSystem(rt.settings.fhir_base_url, client)
+        try:
+            delivery = await system.send(case)
+        except ClinicalUnavailable as error:
+            await breaker(rt).record(Outcome.FAILED, "job", rt.clock.now(), str(error))
             await capture(rt, case, open_case)
             return "journaled"
-        async with httpx.AsyncClient(trust_env=False) as client:
-            system = ClinicalSystem(rt.settings.fhir_base_url, client)
-            try:
-                delivery = await system.send(case)
-            except ClinicalUnavailable as error:
-                await breaker(rt).record(Outcome.FAILED, "job", rt.clock.now(), str(error))
-                await capture(rt, case, open_case)
-                return "journaled"
-            except ClinicalRejected as error:
-                # Our request is wrong, not their system: keep it, visibly, for a person.
-                await capture(rt, case, open_case)
-                await Journal(rt.redis).outcome(case.case_id, "failed", rt.clock.now(), str(error))
-                return "rejected"
-        await breaker(rt).record(Outcome.HEALTHY, "job", rt.clock.now())
-        return delivery.outcome.value
+        except ClinicalRejected as error:
+            # Our request is wrong, not their system: keep it, visibly, for a person.
+            await capture(rt, case, open_case)
+            await Journal(rt.redis).outcome(case.case_id, "failed", rt.clock.now(), str(error))
+            return "rejected"
+    await breaker(rt).record(Outcome.HEALTHY, "job", rt.clock.now())
+    return delivery.outcome.value
 
 
 async def probe() -> str:
-    """The periodic health probe (`GET [base]/metadata`); when the mode returns to normal the
-    journal replay is started."""
     async with runtime() as rt:
-        async with httpx.AsyncClient(trust_env=False) as client:
-            result = await ClinicalSystem(rt.settings.fhir_base_url, client).probe()
-        outcome = Outcome.HEALTHY if result.healthy else Outcome.FAILED
-        flipped = await breaker(rt).record(outcome, "probe", rt.clock.now(), result.detail)
-        if flipped is not None:
-            log.warning("clinical system %s: mode now %s", outcome.value, flipped[0].value)
-        progress = await Journal(rt.redis).progress()
-        mode = await ModeStore(rt.redis).read()
-        if result.healthy and not mode.degraded and progress.pending and not progress.running:
-            connection = sync_client(str(rt.settings.redis_url))
-            try:
-                await asyncio.to_thread(Jobs(connection).reconcile)
-            finally:
-                connection.close()
-        return outcome.value
+        return await probe_in(rt)
+
+
+async def probe_in(rt: Runtime) -> str:
+    """The periodic health probe (`GET [base]/metadata`); when the mode is back to normal with
+    journal entries pending, the replay is started."""
+    async with httpx.AsyncClient(trust_env=False) as client:
+        result = await ClinicalSystem(rt.settings.fhir_base_url, client).probe()
+    outcome = Outcome.HEALTHY if result.healthy else Outcome.FAILED
+    flipped = await breaker(rt).record(outcome, "probe", rt.clock.now(), result.detail)
+    if flipped is not None:
+        log.warning("clinical system %s: mode now %s", outcome.value, flipped[0].value)
+    progress = await Journal(rt.redis).progress()
+    mode = await ModeStore(rt.redis).read()
+    if result.healthy and not mode.degraded and progress.pending and not progress.running:
+        connection = sync_client(str(rt.settings.redis_url))
+        try:
+            await asyncio.to_thread(Jobs(connection).reconcile)
+        finally:
+            connection.close()
+    return outcome.value
 
 
 async def reconcile_in(rt: Runtime) -> dict[str, int]:
@@ -151,7 +158,8 @@ async def reconcile_in(rt: Runtime) -> dict[str, int]:
                     await journal.outcome(entry.case_id, "failed", rt.clock.now(), str(error))
                     failed += 1
                 else:
-                    await journal.outcome(entry.case_id, delivery.outcome.value, rt.clock.now())
+                    settled = "duplicate" if delivery.outcome.value == "duplicate" else "delivered"
+                    await journal.outcome(entry.case_id, settled, rt.clock.now())
                     done += 1
                 await asyncio.sleep(pause)
     finally:

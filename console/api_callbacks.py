@@ -1,0 +1,133 @@
+"""API: callbacks — list and filter, cancel, re-prioritise, statistics."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from console.bodies import Body
+from console.context import Console
+from console.endpoints import Call
+from console.errors import Conflict, Invalid, NotFound
+from routing.callbacks import Callback, CallbackStatus, HistoryEntry, UnknownCallback
+from routing.models import Priority
+from routing.stats import CallbackFigures, Window
+
+
+class CallbackView(BaseModel):
+    callback: Callback
+    overdue: bool
+    history: list[HistoryEntry] = []
+
+
+class CallbackChange(Body):
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class CallbackPriority(Body):
+    priority: Annotated[int, Field(ge=2, le=5)]  # never 1: that is for callers on the line
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class CallbackReport(BaseModel):
+    window: Window
+    figures: list[CallbackFigures]
+
+
+def view(callback: Callback, now: float, history: list[HistoryEntry] | None = None) -> CallbackView:
+    return CallbackView(callback=callback, overdue=callback.overdue(now), history=history or [])
+
+
+async def list_callbacks(call: Call) -> list[CallbackView]:
+    console = call.console
+    now = console.clock.now()
+    wanted_status = call.query.get("status")
+    wanted_priority = call.query.get("priority")
+    overdue_only = call.query.get("overdue") in ("1", "true", "yes")
+    if wanted_status is not None and wanted_status not in set(CallbackStatus):
+        raise Invalid(f"status must be one of {', '.join(CallbackStatus)}")
+    rows = []
+    for callback in await console.callbacks.latest():
+        if wanted_status is not None and callback.status != wanted_status:
+            continue
+        if wanted_priority is not None and str(int(callback.priority)) != wanted_priority:
+            continue
+        if overdue_only and not callback.overdue(now):
+            continue
+        rows.append(view(callback, now))
+    return rows
+
+
+async def get_callback(call: Call) -> CallbackView:
+    console = call.console
+    callback_id = str(call.path["callback_id"])
+    callback = await callbacks_get(console, callback_id)
+    return view(callback, console.clock.now(), await console.callbacks.history(callback_id))
+
+
+async def callbacks_get(console: Console, callback_id: str) -> Callback:
+    try:
+        return await console.callbacks.get(callback_id)
+    except UnknownCallback as error:
+        raise NotFound(str(error)) from None
+
+
+async def cancel_callback(call: Call) -> CallbackView:
+    console = call.console
+    body: CallbackChange = call.body
+    callback_id = str(call.path["callback_id"])
+    now = console.clock.now()
+    outcome = await console.callbacks.cancel(callback_id, call.principal.name, body.reason, now)
+    if outcome == "unknown":
+        raise NotFound(f"no callback {callback_id!r}")
+    if outcome != "cancelled":
+        raise Conflict(f"the callback is {outcome} and cannot be cancelled now")
+    await console.audit.record(
+        call.principal.name, "callback.cancel", callback_id, now, reason=body.reason
+    )
+    return view(
+        await callbacks_get(console, callback_id), now, await console.callbacks.history(callback_id)
+    )
+
+
+async def reprioritise_callback(call: Call) -> CallbackView:
+    console = call.console
+    body: CallbackPriority = call.body
+    callback_id = str(call.path["callback_id"])
+    now = console.clock.now()
+    outcome = await console.callbacks.reprioritise(
+        callback_id,
+        Priority(body.priority),
+        call.principal.name,
+        body.reason,
+        (await console.rulebook.active()).callbacks,
+        now,
+    )
+    if outcome == "unknown":
+        raise NotFound(f"no callback {callback_id!r}")
+    if outcome not in ("pending", "scheduled", "unreachable"):
+        raise Conflict(f"the callback is {outcome} and cannot be changed now")
+    await console.audit.record(
+        call.principal.name,
+        "callback.priority",
+        callback_id,
+        now,
+        priority=body.priority,
+        reason=body.reason,
+    )
+    if outcome == "pending":
+        await console.assign()
+    return view(
+        await callbacks_get(console, callback_id), now, await console.callbacks.history(callback_id)
+    )
+
+
+async def callback_statistics(call: Call) -> CallbackReport:
+    try:
+        window = Window(call.query.get("window", Window.TODAY.value))
+    except ValueError:
+        raise Invalid("window must be one of 15m, 1h, today") from None
+    return CallbackReport(
+        window=window, figures=await call.console.stats.callbacks(window, call.console.clock.now())
+    )

@@ -1,0 +1,147 @@
+"""API: the floor — queues, statistics, handlers and their states, the audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from console.bodies import Body
+from console.endpoints import Call
+from console.errors import Conflict, Forbidden, Invalid
+from routing.audit import AuditEntry
+from routing.handlers import Handler, HandlerProfile, HandlerState
+from routing.stats import Figures, Waiting, Window, waiting_now
+
+
+class StateChange(Body):
+    state: HandlerState
+    reason: Annotated[str, Field(max_length=80)] = ""
+
+
+class Heartbeat(BaseModel):
+    handler: str
+    at: float
+
+
+class QueueSnapshot(BaseModel):
+    queue: str
+    waiting: int
+    longest_wait: float
+    by_priority: list[Waiting]
+
+
+class FloorSnapshot(BaseModel):
+    queues: list[QueueSnapshot]
+    handlers: dict[str, int]
+
+
+class StatsReport(BaseModel):
+    window: Window
+    figures: list[Figures]
+
+
+async def floor(call: Call) -> FloorSnapshot:
+    console = call.console
+    rules = await console.rulebook.active()
+    live = await waiting_now(console.redis, sorted(rules.queues), console.clock.now())
+    queues = []
+    for name in sorted(rules.queues):
+        rows = [row for row in live if row.queue == name]
+        queues.append(
+            QueueSnapshot(
+                queue=name,
+                waiting=sum(row.waiting for row in rows),
+                longest_wait=max((row.longest_wait for row in rows), default=0.0),
+                by_priority=rows,
+            )
+        )
+    counts = await console.handlers.counts()
+    return FloorSnapshot(queues=queues, handlers={state.value: n for state, n in counts.items()})
+
+
+async def statistics(call: Call) -> StatsReport:
+    try:
+        window = Window(call.query.get("window", Window.LAST_15_MINUTES.value))
+    except ValueError:
+        raise Invalid("window must be one of 15m, 1h, today") from None
+    figures = await call.console.stats.window(window, call.console.clock.now())
+    return StatsReport(window=window, figures=figures)
+
+
+def own(call: Call) -> str:
+    handler_id = str(call.path["handler_id"])
+    if not call.principal.may_act_for(handler_id):
+        raise Forbidden("a handler may act only for themselves")
+    return handler_id
+
+
+async def create_handler(call: Call) -> Handler:
+    console = call.console
+    profile: HandlerProfile = call.body
+    await check_skills(call, profile)
+    now = console.clock.now()
+    if not await console.handlers.create(profile, now):
+        raise Conflict(f"handler {profile.id!r} exists already")
+    await console.audit.record(call.principal.name, "handler.create", profile.id, now)
+    return await console.handlers.get(profile.id)
+
+
+async def update_handler(call: Call) -> Handler:
+    console = call.console
+    profile: HandlerProfile = call.body
+    if profile.id != call.path["handler_id"]:
+        raise Invalid("the id in the body differs from the one in the path")
+    await check_skills(call, profile)
+    await console.handlers.update_profile(profile)
+    await console.audit.record(
+        call.principal.name, "handler.update", profile.id, console.clock.now()
+    )
+    return await console.handlers.get(profile.id)
+
+
+async def check_skills(call: Call, profile: HandlerProfile) -> None:
+    known = set((await call.console.rulebook.active()).skills)
+    unknown = sorted(set(profile.skills) - known)
+    if unknown:
+        raise Invalid(
+            "unknown skills", [f"skills.{skill}: not a skill of the rule set" for skill in unknown]
+        )
+
+
+async def list_handlers(call: Call) -> list[Handler]:
+    return await call.console.handlers.all()
+
+
+async def get_handler(call: Call) -> Handler:
+    return await call.console.handlers.get(own(call))
+
+
+async def change_state(call: Call) -> Handler:
+    console = call.console
+    handler_id = own(call)
+    body: StateChange = call.body
+    now = console.clock.now()
+    await console.handlers.choose(handler_id, body.state, now, body.reason)
+    if call.principal.handler != handler_id:  # a supervisor acting for a handler
+        await console.audit.record(
+            call.principal.name, "handler.state", handler_id, now, state=body.state.value
+        )
+    if body.state is HandlerState.AVAILABLE:
+        await console.assign()
+    return await console.handlers.get(handler_id)
+
+
+async def heartbeat(call: Call) -> Heartbeat:
+    handler_id = own(call)
+    now = call.console.clock.now()
+    await call.console.handlers.heartbeat(handler_id, now)
+    return Heartbeat(handler=handler_id, at=now)
+
+
+async def audit_log(call: Call) -> list[AuditEntry]:
+    try:
+        count = max(1, min(1000, int(call.query.get("count", "100"))))
+    except ValueError:
+        raise Invalid("count must be a number") from None
+    return await call.console.audit.latest(count, call.query.get("action"))

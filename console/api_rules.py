@@ -1,0 +1,124 @@
+"""API: rule set versions, activation (waiting calls re-placed), dry runs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, model_validator
+
+from console.bodies import Body
+from console.endpoints import Call
+from console.errors import NotFound
+from prompts.catalogue import Locale
+from routing.models import CallFacts, Reason, Screen, Worse
+from routing.reevaluate import reevaluate
+from routing.rulebook import Version, VersionInfo, canonical
+from routing.rules import parse_rules
+
+
+class NewVersion(Body):
+    """A rule set: as YAML or JSON text in `document`, or as a JSON object in `rules`."""
+
+    document: str | None = None
+    rules: dict[str, Any] | None = None
+    comment: Annotated[str, Field(max_length=500)] = ""
+
+    @model_validator(mode="after")
+    def _one_of(self) -> NewVersion:
+        if (self.document is None) == (self.rules is None):
+            raise ValueError("give exactly one of `document` and `rules`")
+        return self
+
+
+class Activation(Body):
+    reason: Annotated[str, Field(max_length=500)] = ""
+
+
+class ActivationResult(BaseModel):
+    version: int
+    diff: str
+    reevaluated: int
+
+
+class DryRun(Body):
+    """The facts of a call, and optionally which version to try them on (default: active)."""
+
+    locale: Locale = Locale.EN
+    screen: Screen = Screen.NO
+    reason: Reason = Reason.UNKNOWN
+    worse: Worse | None = None
+    repeat: bool = False
+    line: Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")] = "+441134960000"
+    version: int | None = None
+
+
+class DryRunResult(BaseModel):
+    version: int | None
+    route: str
+    queue: str
+    priority: int
+    skills: list[str]
+
+
+async def active_rules(call: Call) -> Version:
+    number = await call.console.rulebook.active_number()
+    if number is None:
+        raise NotFound("no rule set has been activated")
+    return await call.console.rulebook.get(number)
+
+
+async def list_versions(call: Call) -> list[VersionInfo]:
+    return await call.console.rulebook.versions()
+
+
+async def get_version(call: Call) -> Version:
+    return await call.console.rulebook.get(int(call.path["number"]))
+
+
+async def create_version(call: Call) -> VersionInfo:
+    body: NewVersion = call.body
+    document = (
+        body.document if body.document is not None else canonical(parse_rules(body.rules or {}))
+    )
+    return await call.console.rulebook.create(
+        document, call.principal.name, call.console.clock.now(), body.comment
+    )
+
+
+async def activate_version(call: Call) -> ActivationResult:
+    console = call.console
+    body: Activation = call.body
+    number = int(call.path["number"])
+    now = console.clock.now()
+    change = await console.rulebook.activate(number, call.principal.name, now, body.reason)
+    rules = (await console.rulebook.get(number)).rules
+    moved = await reevaluate(console.redis, console.calls, rules, now)
+    await console.assign()
+    return ActivationResult(version=number, diff=change, reevaluated=moved)
+
+
+async def dry_run(call: Call) -> DryRunResult:
+    body: DryRun = call.body
+    rulebook = call.console.rulebook
+    if body.version is None:
+        rules = await rulebook.active()
+        version = await rulebook.active_number()
+    else:
+        rules = (await rulebook.get(body.version)).rules
+        version = body.version
+    facts = CallFacts(
+        locale=body.locale,
+        screen=body.screen,
+        reason=body.reason,
+        worse=body.worse,
+        repeat=body.repeat,
+        line=body.line,
+    )
+    placement = rules.place(facts)
+    return DryRunResult(
+        version=version,
+        route=placement.route,
+        queue=placement.queue,
+        priority=int(placement.priority),
+        skills=list(placement.skills),
+    )

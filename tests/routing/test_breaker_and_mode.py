@@ -1,0 +1,115 @@
+"""The circuit breaker's hysteresis and the mode every process sees, on a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import redis.asyncio
+
+from routing.breaker import Breaker, BreakerSettings, Outcome
+from routing.mode import Mode, ModeStore, OutageMessage
+
+pytestmark = pytest.mark.anyio
+
+T0 = 1_767_225_600.0
+SETTINGS = BreakerSettings(
+    failures_to_degrade=3, failure_window_seconds=60, healthy_to_recover=3, recovery_seconds=30
+)
+
+
+def breaker(client: redis.asyncio.Redis) -> Breaker:
+    return Breaker(client, ModeStore(client), SETTINGS)
+
+
+async def mode(client: redis.asyncio.Redis) -> Mode:
+    return (await ModeStore(client).read()).mode
+
+
+async def test_k_failures_within_the_window_make_the_mode_degraded(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    b = breaker(aredis)
+    assert await b.record(Outcome.FAILED, "probe", T0) is None
+    assert await b.record(Outcome.FAILED, "job", T0 + 10) is None
+    assert await b.record(Outcome.FAILED, "probe", T0 + 20) == (Mode.DEGRADED, True)
+    state = await ModeStore(aredis).read()
+    assert (state.mode, state.source, state.since) == (Mode.DEGRADED, "auto", T0 + 20)
+    assert state.reason == "3 failures of the clinical system within 60 s"
+
+
+async def test_failures_spread_wider_than_the_window_do_not(aredis: redis.asyncio.Redis) -> None:
+    b = breaker(aredis)
+    for n in range(5):
+        await b.record(Outcome.FAILED, "probe", T0 + n * 31)
+    assert await mode(aredis) is Mode.NORMAL
+
+
+async def test_recovery_needs_m_healthy_probes_in_a_row_over_t_seconds(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    b = breaker(aredis)
+    for n in range(3):
+        await b.record(Outcome.FAILED, "probe", T0 + n)
+    await b.record(Outcome.HEALTHY, "probe", T0 + 10)
+    await b.record(Outcome.HEALTHY, "probe", T0 + 15)
+    await b.record(Outcome.HEALTHY, "probe", T0 + 20)  # three, but over 10 s only
+    assert await mode(aredis) is Mode.DEGRADED
+    await b.record(Outcome.HEALTHY, "job", T0 + 45)  # jobs do not count towards recovery
+    assert await mode(aredis) is Mode.DEGRADED
+    assert await b.record(Outcome.HEALTHY, "probe", T0 + 40) == (Mode.NORMAL, True)
+
+
+async def test_a_flapping_system_does_not_flip_the_mode_back_and_forth(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    b = breaker(aredis)
+    flips = []
+    for n in range(60):  # up and down every 5 s for 5 minutes
+        outcome = Outcome.FAILED if (n // 2) % 2 else Outcome.HEALTHY
+        flip = await b.record(outcome, "probe", T0 + n * 5)
+        if flip is not None:
+            flips.append(flip[0])
+    assert flips == [Mode.DEGRADED]
+
+
+async def test_a_supervisor_forces_a_mode_and_gives_control_back(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    modes = ModeStore(aredis)
+    assert await modes.force(Mode.DEGRADED, "drill", "sam", T0) == (Mode.DEGRADED, True)
+    b = breaker(aredis)
+    for n in range(3):  # healthy probes do not end a forced mode
+        await b.record(Outcome.HEALTHY, "probe", T0 + n * 20)
+    state = await modes.read()
+    assert (state.mode, state.control, state.source) == (Mode.DEGRADED, "forced", "supervisor:sam")
+
+    assert await modes.force(None, "drill over", "sam", T0 + 100) == (Mode.NORMAL, True)
+    assert (await modes.read()).control == "auto"
+    history = await modes.history()
+    assert [row["mode"] for row in history] == ["normal", "degraded"]
+
+
+async def test_a_change_is_seen_by_every_process_within_two_seconds(
+    aredis: redis.asyncio.Redis, redis_url: str
+) -> None:
+    other_process = ModeStore(redis.asyncio.Redis.from_url(redis_url, decode_responses=True))
+    try:
+        assert (await other_process.current()).mode is Mode.NORMAL
+        await ModeStore(aredis).force(Mode.DEGRADED, "test", "sam", T0)
+        started = time.monotonic()
+        while (await other_process.current()).mode is not Mode.DEGRADED:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)  # another process's view can only be polled
+        assert time.monotonic() - started < 2.0
+    finally:
+        await other_process.redis.aclose()
+
+
+async def test_the_outage_message_is_set_in_both_languages_and_audited(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    modes = ModeStore(aredis)
+    assert "systems are affected" in (await modes.message()).en
+    await modes.set_message(OutageMessage(en="Delays today.", cy="Oedi heddiw."), "sam", T0)
+    assert (await modes.message()).cy == "Oedi heddiw."

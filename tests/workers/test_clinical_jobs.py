@@ -1,0 +1,222 @@
+"""Jobs and the clinical system (the stub, over real HTTP): sending, the journal while it is down,
+e-mail to a local SMTP sink, the probe, and reconciliation once it is back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from email.message import Message
+from email.parser import BytesParser
+from typing import Any
+
+import pytest
+import redis.asyncio
+from aiosmtpd.controller import Controller
+
+from lifeline.redis_server import free_port
+from routing.clock import VirtualClock
+from routing.journal import EntryStatus, Journal
+from routing.mode import Mode, ModeStore
+from tests.conftest import make_settings
+from tests.sim.clinical.stub import StubControl, running_stub
+from workers.clinical_jobs import breaker, capture, probe_in, reconcile_in, send_case_in
+from workers.fhir import CaseKind, ClinicalCase
+from workers.runtime import Runtime
+
+pytestmark = pytest.mark.anyio
+
+T0 = 1_767_225_600.0
+
+
+class Sink:
+    """An SMTP server that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(BytesParser().parsebytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[StubControl]:
+    with running_stub() as running:
+        yield running
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Sink, int]]:
+    sink = Sink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+async def rt(redis_url: str, stub: StubControl, smtp: tuple[Sink, int]) -> AsyncIterator[Runtime]:
+    stub.reset()
+    settings = make_settings(
+        redis_url,
+        clinical_fhir_base_url=stub.fhir_base_url,
+        contingency_email_to="receiving@service.example",
+        smtp_url=f"smtp://127.0.0.1:{smtp[1]}",
+        replay_per_second=100,
+    )
+    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    yield Runtime(settings=settings, redis=client, clock=VirtualClock(T0))
+    await client.aclose()
+
+
+def case(case_id: str, kind: CaseKind = CaseKind.REFERRAL, minutes: int = 0) -> ClinicalCase:
+    return ClinicalCase(
+        case_id=case_id,
+        kind=kind,
+        created=datetime.fromtimestamp(T0 + minutes * 60, UTC),
+        caller_number="+447700900123",
+        locale="en-GB",
+        reason="medical",
+        priority=1 if kind is CaseKind.AMBULANCE else 3,
+        handler_notes="chest pain, stable",
+    )
+
+
+async def test_in_normal_mode_a_case_goes_to_the_clinical_system(
+    rt: Runtime, stub: StubControl
+) -> None:
+    assert await send_case_in(rt, case("AAAAA-00001")) == "created"
+    [received] = stub.received("AAAAA-00001")
+    assert received["outcome"] == "created"
+    assert received["bundle"]["identifier"]["value"] == "AAAAA-00001"
+    assert (await Journal(rt.redis).progress()).captured == 0
+
+
+async def test_while_degraded_nothing_is_sent_and_the_case_is_journaled_and_emailed(
+    rt: Runtime, stub: StubControl, smtp: tuple[Sink, int]
+) -> None:
+    await ModeStore(rt.redis).force(Mode.DEGRADED, "drill", "sam", T0)
+    assert await send_case_in(rt, case("AAAAA-00002")) == "journaled"
+    assert stub.received() == []
+    entry = await Journal(rt.redis).get("AAAAA-00002")
+    assert entry is not None
+    assert (entry.status, entry.kind, entry.notes) == (
+        EntryStatus.PENDING,
+        "referral",
+        "chest pain, stable",
+    )
+    assert entry.facts["number_ending"] == "123"
+    assert "+447700900123" not in str(entry.facts)
+    tags = [tag["code"] for tag in entry.bundle["meta"]["tag"]]
+    assert tags == ["contingency"]
+    [mail] = smtp[0].messages
+    assert mail["To"] == "receiving@service.example"
+    assert "AAAAA-00002" in mail["Subject"]
+    assert "telephone: +447700900123" in mail.get_payload()
+
+
+async def test_a_system_that_is_down_gets_the_case_journaled_and_counts_a_failure(
+    rt: Runtime, stub: StubControl
+) -> None:
+    stub.fault("down")
+    try:
+        assert await send_case_in(rt, case("AAAAA-00003")) == "journaled"
+    finally:
+        stub.fault("up")
+    assert (await Journal(rt.redis).progress()).pending == 1
+    [latest] = await breaker(rt).history(count=1)
+    assert (latest["outcome"], latest["source"]) == ("failed", "job")
+
+
+async def test_probes_switch_the_mode_with_hysteresis(rt: Runtime, stub: StubControl) -> None:
+    clock = rt.clock
+    assert isinstance(clock, VirtualClock)
+    stub.fault("errors")
+    try:
+        for _ in range(3):
+            assert await probe_in(rt) == "failed"
+            clock.advance(5)
+    finally:
+        stub.fault("up")
+    assert (await ModeStore(rt.redis).read()).mode is Mode.DEGRADED
+    for _ in range(3):
+        await probe_in(rt)
+        clock.advance(5)
+    assert (await ModeStore(rt.redis).read()).mode is Mode.DEGRADED  # 3 probes, only 10 s
+    for _ in range(4):
+        await probe_in(rt)
+        clock.advance(5)
+    assert (await ModeStore(rt.redis).read()).mode is Mode.NORMAL
+
+
+async def journal_three(rt: Runtime) -> None:
+    await capture(rt, case("BBBBB-00001", CaseKind.REFERRAL, minutes=1), open_case=False)
+    await capture(rt, case("BBBBB-00002", CaseKind.AMBULANCE, minutes=2), open_case=False)
+    await capture(rt, case("BBBBB-00003", CaseKind.REFERRAL, minutes=3), open_case=True)
+
+
+async def test_reconciliation_replays_open_cases_first_then_by_time(
+    rt: Runtime, stub: StubControl
+) -> None:
+    await journal_three(rt)
+    assert await reconcile_in(rt) == {"delivered": 3, "failed": 0}
+    order = [record["case_id"] for record in stub.received()]
+    assert order == ["BBBBB-00002", "BBBBB-00003", "BBBBB-00001"]
+    progress = await Journal(rt.redis).progress()
+    assert (progress.delivered, progress.pending, progress.running) == (3, 0, False)
+
+
+async def test_a_replayed_case_the_system_already_has_counts_as_delivered(
+    rt: Runtime, stub: StubControl
+) -> None:
+    await journal_three(rt)
+    stub.fault("duplicates")
+    try:
+        assert await reconcile_in(rt) == {"delivered": 3, "failed": 0}
+    finally:
+        stub.fault("up")
+    entry = await Journal(rt.redis).get("BBBBB-00001")
+    assert entry is not None
+    assert entry.status is EntryStatus.DUPLICATE
+
+
+async def test_reconciliation_stops_when_the_system_fails_again_and_loses_nothing(
+    rt: Runtime, stub: StubControl
+) -> None:
+    await journal_three(rt)
+    stub.fault("down")
+    try:
+        assert await reconcile_in(rt) == {"delivered": 0, "failed": 0}
+    finally:
+        stub.fault("up")
+    assert (await Journal(rt.redis).progress()).pending == 3
+    assert await reconcile_in(rt) == {"delivered": 3, "failed": 0}
+
+
+async def test_a_refused_entry_leaves_the_queue_but_stays_visible_with_its_reason(
+    rt: Runtime,
+) -> None:
+    journal = Journal(rt.redis)
+    await journal_three(rt)
+    assert (
+        await journal.outcome("BBBBB-00001", "failed", T0 + 60, "422 unknown practice") == "failed"
+    )
+    assert await journal.next_pending(10) == ["BBBBB-00002", "BBBBB-00003"]
+    [failed] = await journal.entries(EntryStatus.FAILED)
+    assert (failed.case_id, failed.error) == ("BBBBB-00001", "422 unknown practice")
+    assert (await journal.progress()).failed == 1
+    # A later outcome for an entry already settled changes nothing.
+    assert await journal.outcome("BBBBB-00001", "delivered", T0 + 70) == "failed"
+
+
+async def test_the_same_case_captured_twice_is_one_entry(rt: Runtime) -> None:
+    journal = Journal(rt.redis)
+    assert await capture(rt, case("DDDDD-00001"), open_case=False)
+    assert not await capture(rt, case("DDDDD-00001"), open_case=True)
+    assert (await journal.progress()).captured == 1
+    entry = await journal.get("DDDDD-00001")
+    assert entry is not None
+    assert entry.open
