@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -12,9 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from console.context import Console
 from ivr.context import Ivr
 from routing import keys
+from routing.journal import Progress
 from routing.models import Priority
+from routing.stats import Figures, Window
 
 
 async def healthz(request: Request) -> Response:
@@ -31,12 +35,30 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready", "redis": "ok", "mode": mode})
 
 
+FIGURES = {
+    "offered": ("lifeline_queue_offered", "Calls that entered the queue"),
+    "answered": ("lifeline_queue_answered", "Calls answered by a handler"),
+    "abandoned": ("lifeline_queue_abandoned", "Callers who hung up while waiting"),
+    "abandoned_after_30s": ("lifeline_queue_abandoned_after_30s", "Abandoned after 30 s"),
+    "service_level": ("lifeline_queue_service_level", "Share answered within 60 s"),
+    "average_speed_of_answer": ("lifeline_queue_average_answer_seconds", "Average speed of answer"),
+    "longest_wait": ("lifeline_queue_longest_wait_seconds", "Longest wait that ended"),
+    "p1_average_time_to_reach": (
+        "lifeline_p1_average_time_to_reach_seconds",
+        "Priority 1: time to a handler or the dispatch line",
+    ),
+}
+
+
+@dataclass(eq=False)  # registries keep collectors in sets
 class Snapshot(Collector):
     """Figures read from Redis for one scrape: every process's calls, not just this one's."""
 
-    def __init__(self, outcomes: dict[str, int], waiting: dict[tuple[str, Priority], int]):
-        self.outcomes = outcomes
-        self.waiting = waiting
+    outcomes: dict[str, int]
+    waiting: dict[tuple[str, Priority], int]
+    windows: dict[Window, list[Figures]]
+    degraded: bool
+    journal: Progress
 
     def collect(self) -> Iterator[Metric]:
         calls = CounterMetricFamily("lifeline_calls", "Calls by outcome", labels=["outcome"])
@@ -51,15 +73,38 @@ class Snapshot(Collector):
         for (queue, priority), count in sorted(self.waiting.items()):
             waiting.add_metric([queue, str(int(priority))], count)
         yield waiting
+        for field_name, (name, text) in FIGURES.items():
+            family = GaugeMetricFamily(name, text, labels=["queue", "priority", "window"])
+            for window, rows in self.windows.items():
+                for row in rows:
+                    value = getattr(row, field_name)
+                    if value is not None:
+                        family.add_metric([row.queue, str(row.priority), window.value], value)
+            yield family
+        yield GaugeMetricFamily(
+            "lifeline_mode_degraded", "1 while degraded (clinical system down)", int(self.degraded)
+        )
+        journal = GaugeMetricFamily(
+            "lifeline_journal_entries", "Contingency journal entries by state", labels=["state"]
+        )
+        for state in ("pending", "delivered", "duplicate", "failed"):
+            journal.add_metric([state], getattr(self.journal, state))
+        yield journal
 
 
 async def metrics(request: Request) -> Response:
     ivr: Ivr = request.state.ivr
+    console: Console = request.state.console
     body = generate_latest(ivr.metrics.registry)
     try:
         rules = await ivr.rulebook.active()
+        now = ivr.clock.now()
         snapshot = Snapshot(
-            await ivr.calls.outcomes(), await ivr.queues.waiting(sorted(rules.queues))
+            outcomes=await ivr.calls.outcomes(),
+            waiting=await ivr.queues.waiting(sorted(rules.queues)),
+            windows={window: await console.stats.window(window, now) for window in Window},
+            degraded=(await console.modes.read()).degraded,
+            journal=await console.journal.progress(),
         )
         live = CollectorRegistry(auto_describe=False)
         live.register(snapshot)

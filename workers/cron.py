@@ -17,8 +17,19 @@ class Periodic:
     timeout_seconds: int
 
 
-SCHEDULE = (
-    Periodic(sweeps.tick, JobQueue.CALLS, interval_seconds=5, timeout_seconds=30),
-    Periodic(clinical_jobs.probe, JobQueue.CLINICAL, interval_seconds=5, timeout_seconds=30),
-    Periodic(sweeps.sweep_queues, JobQueue.HOUSEKEEPING, interval_seconds=300, timeout_seconds=60),
-)
+def schedule(probe_interval_seconds: int = 5) -> tuple[Periodic, ...]:
+    return (
+        Periodic(sweeps.tick, JobQueue.CALLS, interval_seconds=5, timeout_seconds=30),
+        Periodic(
+            clinical_jobs.probe,
+            JobQueue.CLINICAL,
+            interval_seconds=probe_interval_seconds,
+            timeout_seconds=30,
+        ),
+        Periodic(
+            sweeps.sweep_queues, JobQueue.HOUSEKEEPING, interval_seconds=300, timeout_seconds=60
+        ),
+    )
+
+
+SCHEDULE = schedule()

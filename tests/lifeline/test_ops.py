@@ -42,6 +42,10 @@ def test_metrics_count_calls_by_outcome_and_waiting_calls_by_priority(
     assert 'lifeline_waiting_calls{priority="3",queue="general"} 1.0' in text
     assert 'lifeline_waiting_calls{priority="4",queue="dental"} 1.0' in text
     assert 'lifeline_webhook_seconds_count{path="/twilio/ivr/{step}"} 6.0' in text
+    assert 'lifeline_queue_offered{priority="3",queue="general",window="1h"} 2.0' in text
+    assert 'lifeline_queue_abandoned{priority="3",queue="general",window="today"} 1.0' in text
+    assert "lifeline_mode_degraded 0.0" in text
+    assert 'lifeline_journal_entries{state="pending"} 0.0' in text
 
 
 def test_metrics_still_answer_with_redis_down(
