@@ -11,18 +11,15 @@ from typing import ParamSpec, TypeVar
 
 import click
 import uvicorn
-from rq import Worker
-from rq.cron import CronScheduler
 
 from console.tokens import Role, Tokens
-from lifeline import devrun, logging, phonecall
+from lifeline import devrun, logging, phonecall, processes
+from lifeline import drill as drills
 from lifeline.app import create_app
-from lifeline.redis_client import async_client, sync_client
+from lifeline.redis_client import async_client
 from lifeline.settings import Settings, SettingsError, load_settings
 from prompts.catalogue import CatalogueError, load_catalogue
 from routing.rules import RuleSetError, default_rules
-from workers.cron import SCHEDULE
-from workers.queues import ALL
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -86,26 +83,15 @@ def web(host: str, port: int | None) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @fails_clearly
 def worker(burst: bool) -> None:
-    """An RQ worker for Lifeline's jobs."""
-    settings = configured()
-    connection = sync_client(str(settings.redis_url))
-    Worker(list(ALL), connection=connection).work(burst=burst)
+    """An RQ worker for Lifeline's jobs (started again if Redis restarts)."""
+    processes.run_worker(configured(), burst)
 
 
 @main.command()
 @fails_clearly
 def cron() -> None:
-    """RQ's cron scheduler with Lifeline's periodic jobs."""
-    settings = configured()
-    scheduler = CronScheduler(connection=sync_client(str(settings.redis_url)))
-    for job in SCHEDULE:
-        scheduler.register(
-            job.func,
-            queue_name=job.queue.value,
-            interval=job.interval_seconds,
-            job_timeout=job.timeout_seconds,
-        )
-    scheduler.start()  # type: ignore[no-untyped-call]
+    """RQ's cron scheduler with Lifeline's periodic jobs (started again if Redis restarts)."""
+    processes.run_cron(configured())
 
 
 @main.command()
@@ -183,6 +169,28 @@ def token_revoke(token_id: str) -> None:
         click.echo(f"lifeline: no token {token_id}", err=True)
         sys.exit(1)
     click.echo(f"token {token_id} revoked")
+
+
+@main.group()
+def drill() -> None:
+    """Rehearse failures against a local run (`make run`)."""
+
+
+@drill.command("outage")
+@click.option("--minutes", type=click.FloatRange(0.05, 120), default=2.0, show_default=True)
+@click.option("--clinical-control", default=None, help="The clinical stub's control URL.")
+@fails_clearly
+def drill_outage(minutes: float, clinical_control: str | None) -> None:
+    """Take the clinical system down, place calls of every kind, bring it back, wait for the
+    journal to be replayed, and report what happened."""
+    settings = load_settings()
+    try:
+        report = asyncio.run(drills.run_drill(settings, minutes, sys.stdout, clinical_control))
+    except drills.DrillError as error:
+        click.echo(f"lifeline: {error}", err=True)
+        sys.exit(2)
+    click.echo("\n".join(report.lines()))
+    sys.exit(0 if report.degraded_after is not None and report.journal.get("pending") == 0 else 1)
 
 
 @main.command()

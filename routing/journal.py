@@ -22,7 +22,9 @@ from routing import keys
 PENDING = keys.JOURNAL + ":pending"
 FAILED = keys.JOURNAL + ":failed"
 REPLAY = keys.JOURNAL + ":replay"
+REPLAY_LEASE = keys.JOURNAL + ":replay:lease"
 OPEN_FIRST = 10**13  # score = (0 if open else OPEN_FIRST) + captured-at in milliseconds
+REPLAY_LEASE_SECONDS = 15  # a replayer renews it per entry; one that died frees it this soon
 
 
 class EntryStatus(StrEnum):
@@ -197,23 +199,24 @@ class Journal:
             duplicate=int(counts.get("duplicate", 0)),
             failed=int(counts.get("failed", 0)),
             pending=int(await self.redis.zcard(PENDING)),
-            running=replay.get("running") == "1",
+            running=bool(await self.redis.exists(REPLAY_LEASE)),
             started=float(replay["started"]) if replay.get("started") else None,
             finished=float(replay["finished"]) if replay.get("finished") else None,
         )
 
     async def replay_started(self, now: float) -> bool:
-        """Claim the replay (one at a time, whatever the number of workers)."""
-        if not await self.redis.hsetnx(REPLAY, "running", "1"):
+        """Claim the replay (one at a time, whatever the number of workers), under a lease."""
+        if not await self.redis.set(REPLAY_LEASE, "1", nx=True, ex=REPLAY_LEASE_SECONDS):
             return False
         await self.redis.hset(REPLAY, mapping={"started": repr(now), "finished": ""})
-        await self.redis.expire(REPLAY, 3600)  # a replayer that died frees the claim in time
         return True
 
+    async def replay_renew(self) -> None:
+        await self.redis.expire(REPLAY_LEASE, REPLAY_LEASE_SECONDS)
+
     async def replay_finished(self, now: float) -> None:
-        await self.redis.hset(REPLAY, mapping={"running": "", "finished": repr(now)})
-        await self.redis.hdel(REPLAY, "running")
-        await self.redis.persist(REPLAY)
+        await self.redis.hset(REPLAY, "finished", repr(now))
+        await self.redis.delete(REPLAY_LEASE)
 
 
 def entry_from_hash(fields: dict[str, str]) -> JournalEntry:

@@ -144,6 +144,7 @@ async def reconcile_in(rt: Runtime) -> dict[str, int]:
             while (next_ids := await journal.next_pending()) and not (
                 await ModeStore(rt.redis).read()
             ).degraded:
+                await journal.replay_renew()
                 entry = await journal.get(next_ids[0])
                 if entry is None:
                     break

@@ -26,10 +26,18 @@ TIME_SCALE = 0.05  # simulated waits (pauses, ringing, gather timeouts) run 20 t
 
 
 class Stack:
-    def __init__(self, redis_url: str, logs: Path, with_cron: bool = False) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        logs: Path,
+        with_cron: bool = False,
+        with_clinical: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.redis_url = redis_url
         self.logs = logs
         self.web_port, self.phone_port = free_port(), free_port()
+        self.fhir_port, self.clinical_control_port = free_port(), free_port()
         self.web_url = f"http://127.0.0.1:{self.web_port}"
         self.phone_url = f"http://127.0.0.1:{self.phone_port}"
         self.env = {
@@ -40,15 +48,18 @@ class Stack:
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             "TWILIO_API_BASE_URL": self.phone_url,
-            "CLINICAL_FHIR_BASE_URL": "http://127.0.0.1:9/fhir",
+            "CLINICAL_FHIR_BASE_URL": f"http://127.0.0.1:{self.fhir_port}/fhir",
             "AMBULANCE_DISPATCH_NUMBER": DISPATCH,
             "WELSH_LINE_NUMBERS": WELSH_LINE,
             "SIM_TIME_SCALE": str(TIME_SCALE),
             "SIM_SPEECH_WORDS_PER_SECOND": "0",
             "LOG_LEVEL": "INFO",
         }
+        self.env.update(env or {})
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.with_cron = with_cron
+        self.with_clinical = with_clinical
+        self.clinical_control_url = f"http://127.0.0.1:{self.clinical_control_port}"
 
     def spawn(self, name: str, *command: str) -> None:
         with (self.logs / f"{name}.log").open("ab") as log:
@@ -62,6 +73,19 @@ class Stack:
         )
         self.spawn("phone", str(BIN / "lifeline-sim"), "phone", "--port", str(self.phone_port))
         self.spawn("worker", str(BIN / "lifeline"), "worker")
+        if self.with_clinical:
+            self.spawn(
+                "clinical",
+                str(BIN / "lifeline-sim"),
+                "clinical",
+                "--port",
+                str(self.fhir_port),
+                "--control-port",
+                str(self.clinical_control_port),
+            )
+            self.wait_for(
+                lambda: self.up(f"{self.clinical_control_url}/control/health"), "the clinical stub"
+            )
         if self.with_cron:
             self.spawn("cron", str(BIN / "lifeline"), "cron")
         self.wait_for(lambda: self.up(f"{self.web_url}/healthz"), "the web process")
@@ -134,6 +158,20 @@ class Stack:
         assert response.status_code == 200, response.text
         result: dict[str, Any] = response.json()
         return result
+
+    def clinical(self, mode: str, **options: float) -> None:
+        """Switch the clinical stub's fault mode (up, down, slow, errors, flapping, duplicates)."""
+        body = {"mode": mode, **options}
+        response = httpx.put(f"{self.clinical_control_url}/control/fault", json=body, timeout=10)
+        assert response.status_code == 200, response.text
+
+    def received(self) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.clinical_control_url}/control/received", timeout=10)
+        records: list[dict[str, Any]] = response.json()["received"]
+        return records
+
+    def mode(self) -> str:
+        return str(self.api.get("/api/v1/mode").json()["state"]["mode"])
 
     def handler_now(self, handler_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self.api.get(f"/api/v1/handlers/{handler_id}").json()

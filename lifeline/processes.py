@@ -1,0 +1,62 @@
+"""The long-running worker and cron processes, kept alive through Redis restarts.
+
+RQ's worker and cron scheduler stop on some connection errors; a Redis restart (or failover)
+must not take the floor's workers with it, so each is restarted after a short, growing pause.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import redis
+from rq import Worker
+from rq.cron import CronScheduler
+
+from lifeline.redis_client import sync_client
+from lifeline.settings import Settings
+from workers.cron import schedule
+from workers.queues import ALL
+
+log = logging.getLogger(__name__)
+
+MAX_PAUSE_SECONDS = 10.0
+
+
+def keep_running(run: object, what: str) -> None:
+    """Call `run()` until it returns normally (a requested stop); restart it after a Redis
+    connection error, pausing 0.5 s, then 1 s, 2 s... up to `MAX_PAUSE_SECONDS`."""
+    pause = 0.5
+    while True:
+        started = time.monotonic()
+        try:
+            run()  # type: ignore[operator]
+            return
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            if time.monotonic() - started > 60:
+                pause = 0.5  # it had been running well: start again promptly
+            log.warning("%s lost Redis (%s); starting again in %.1f s", what, error, pause)
+            time.sleep(pause)
+            pause = min(MAX_PAUSE_SECONDS, pause * 2)
+
+
+def run_worker(settings: Settings, burst: bool = False) -> None:
+    def work() -> None:
+        Worker(list(ALL), connection=sync_client(str(settings.redis_url))).work(burst=burst)
+
+    keep_running(work, "worker")
+
+
+def run_cron(settings: Settings) -> None:
+    def cron() -> None:
+        scheduler = CronScheduler(connection=sync_client(str(settings.redis_url)))
+        for job in schedule(settings.clinical_probe_interval_seconds):
+            scheduler.register(
+                job.func,
+                queue_name=job.queue.value,
+                interval=job.interval_seconds,
+                job_timeout=job.timeout_seconds,
+            )
+        scheduler.start()  # type: ignore[no-untyped-call]
+
+    keep_running(cron, "cron")
