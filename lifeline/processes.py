@@ -10,9 +10,16 @@ import logging
 import time
 
 import redis
+import twilio.rest.api.v2010.account.call  # noqa: F401  # see below
 from rq import Worker
 from rq.cron import CronScheduler
 
+# Every job's module is imported here, so that RQ's work horses (forked per job) start with them
+# loaded: imported afresh in each horse they would cost half a second a job.
+import workers.callback_calls
+import workers.clinical_jobs
+import workers.connect
+import workers.sweeps  # noqa: F401
 from lifeline.redis_client import sync_client
 from lifeline.settings import Settings
 from workers.cron import schedule

@@ -16,10 +16,13 @@ import time
 from pathlib import Path
 
 import httpx
+import redis.asyncio
 
 from lifeline.redis_server import RedisServer, free_port
 from tests.bench.assignment import QUEUES, measure_assignment
+from tests.bench.callbacks import measure_callbacks, measure_latency
 from tests.bench.load import Result, call_requests, drive
+from tests.bench.outage import measure_outage
 
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 UVICORN = ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
@@ -58,12 +61,85 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=3000, help="calls (3 webhooks each)")
     parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--only", choices=["webhooks", "assignment"], default=None)
+    parser.add_argument(
+        "--only", choices=["webhooks", "assignment", "callbacks", "outage"], default=None
+    )
     args = parser.parse_args()
-    if args.only != "assignment":
+    if args.only in (None, "webhooks"):
         bench_webhooks(args.calls, args.concurrency)
-    if args.only != "webhooks":
+    if args.only in (None, "assignment"):
         bench_assignment()
+    if args.only in (None, "callbacks"):
+        bench_callbacks()
+    if args.only in (None, "outage"):
+        bench_outage()
+
+
+def bench_callbacks() -> None:
+    print("\ncallbacks: placed per second against the shared calls-per-second limit")
+    runs = ((1, 1.0, 8), (4, 1.0, 8), (4, 5.0, 30), (4, 50.0, 40))
+    for workers, limit, count in runs:
+        with tempfile.TemporaryDirectory() as scratch:
+            redis_server = RedisServer(Path(scratch) / "redis")
+            redis_server.start()
+            try:
+                result = measure_callbacks(redis_server.url, Path(scratch), workers, limit, count)
+            finally:
+                redis_server.stop()
+        print(
+            f"  {workers} worker(s), limit {limit:>4g}/s: {result.placed + 1}/{count} placed, "
+            f"{result.per_second:5.2f}/s ({result.per_second / limit:4.2f} of the limit)"
+        )
+    with tempfile.TemporaryDirectory() as scratch:
+        redis_server = RedisServer(Path(scratch) / "redis")
+        redis_server.start()
+        try:
+            latencies = sorted(measure_latency(redis_server.url, Path(scratch)))
+            trip = asyncio.run(round_trip(redis_server.url))
+        finally:
+            redis_server.stop()
+    print(
+        f"  a handler comes free -> their callback's call reaches the network: "
+        f"p50 {latencies[len(latencies) // 2] * 1e3:.0f} ms, max {latencies[-1] * 1e3:.0f} ms "
+        f"({latencies[len(latencies) // 2] / trip:.0f} Redis round trips of {trip * 1e3:.2f} ms)"
+    )
+
+
+async def round_trip(url: str) -> float:
+    client = redis.asyncio.Redis.from_url(url)
+    try:
+        samples = []
+        for _ in range(200):
+            started = time.perf_counter()
+            await client.ping()
+            samples.append(time.perf_counter() - started)
+        return sorted(samples)[100]
+    finally:
+        await client.aclose()
+
+
+def bench_outage() -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        redis_server = RedisServer(Path(scratch) / "redis")
+        redis_server.start()
+        try:
+            result = measure_outage(redis_server.url, Path(scratch))
+        finally:
+            redis_server.stop()
+    print("\noutage: detection and replay")
+    print(
+        f"  time to degraded mode        {result.detection:5.1f} s "
+        f"(floor: {result.detection_floor:.0f} s = K-1 probe intervals after the first failure)"
+    )
+    print(f"  time back to normal          {result.recovery:5.1f} s (M healthy probes over T)")
+    print(
+        f"  journal replay               {result.entries} entries in "
+        f"{result.replay_seconds:.1f} s: {result.replay_per_second:5.1f}/s"
+    )
+    print(
+        f"  same stub, bundles posted directly: {result.direct_per_second:5.1f}/s; "
+        f"ratio {result.replay_per_second / result.direct_per_second:4.2f}"
+    )
 
 
 def bench_assignment() -> None:
