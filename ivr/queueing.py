@@ -101,11 +101,9 @@ async def place(
     emergency = placement.priority is Priority.EMERGENCY
     now = ivr.clock.now()
     try:
-        resolved = (
-            placement
-            if emergency
-            else rules.resolve(placement, now, await ivr.queues.conditions(rules))
-        )
+        live = rules.needs_conditions(placement.queue) and not emergency
+        conditions = await ivr.queues.conditions(rules) if live else {}
+        resolved = placement if emergency else rules.resolve(placement, now, conditions)
         if not isinstance(resolved, ToNumber):
             placement = resolved
         queued = await ivr.calls.enqueue(
