@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+
+from redis.exceptions import RedisError
 
 from ivr.context import Ivr
 from ivr.forms import GatherForm, TwilioForm
@@ -132,6 +135,21 @@ async def _book(ivr: Ivr, record: CallRecord, number: str) -> Decision:
         await ivr.callbacks.withdraw(record.sid)
         return await requeue(ivr, record, say(PromptId.CALLBACK_FAILED))
     log.info("callback booked", extra={"call_sid": record.sid, "case_id": record.case_id})
+    try:  # an open case for the clinical system (or, while it is down, the journal: replayed first)
+        await asyncio.to_thread(
+            ivr.jobs.send_case,
+            record.case_id,
+            "referral",
+            number,
+            record.locale.value,
+            (record.answers.reason or Reason.UNKNOWN).value,
+            int(record.placement.priority),
+            record.created,
+            "call back requested",
+            True,
+        )
+    except RedisError as error:
+        log.warning("callback case not queued for the clinical system: %s", error)
     return Goodbye(locale=record.locale, say=say(PromptId.CALLBACK_BOOKED))
 
 
