@@ -6,7 +6,8 @@ the IVR working when Redis does not.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from functools import lru_cache
+from urllib.parse import parse_qsl, urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -77,6 +78,16 @@ def state_from_query(query: dict[str, str]) -> IvrState:
         return IvrState.model_validate(query)
     except ValidationError:
         return IvrState()
+
+
+@lru_cache(maxsize=4096)
+def state_of(query_string: bytes, step: str) -> IvrState:
+    """`state_from_query` for a raw query string and the path's step. The same few URLs come
+    back call after call (they are ours), so the parsed state is kept."""
+    query = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+    if step:
+        query["step"] = step
+    return state_from_query(query)
 
 
 def query_of(answers: Answers, **extra: int) -> str:

@@ -28,7 +28,7 @@ from ivr.forms import (
 )
 from ivr.safety import safe_dispatch, safe_hold, safe_route
 from ivr.signature import BadSignature, BodyTooLarge, parse_form, signed_params
-from ivr.urls import IvrState, state_from_query
+from ivr.urls import IvrState, state_of
 from routing import connecting
 from routing.decisions import Decision, Nothing, Whisper
 
@@ -38,9 +38,6 @@ FormT = TypeVar("FormT", bound=BaseModel)
 
 
 Handler = Callable[[Ivr, FormT, IvrState], Awaitable[Decision]]
-
-
-NEW = IvrState()
 
 
 WEBHOOK_BUDGET_SECONDS = 5.0  # far inside Twilio's 15 s, leaving time for the safe answer
@@ -56,7 +53,6 @@ def webhook(
         ivr: Ivr = request.state.ivr
         latency = ivr.metrics.latency.labels(path)
         started = time.perf_counter()
-        query = request.query_params
         try:
             params = await signed_params(request, ivr.validator, str(ivr.settings.public_base_url))
         except BodyTooLarge as error:
@@ -68,11 +64,8 @@ def webhook(
             return PlainTextResponse(
                 "Request refused: X-Twilio-Signature is missing or wrong.", status_code=403
             )
-        state = (
-            state_from_query(dict(query) | request.path_params)
-            if query or request.path_params
-            else NEW
-        )
+        step = request.path_params.get("step", "")
+        state = state_of(request.scope.get("query_string", b""), step)
         call_sid = params.first("CallSid")
         try:
             form = parse_form(params, form_model)
