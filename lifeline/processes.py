@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from types import FrameType
 
 import redis
 import twilio.rest.api.v2010.account.call  # noqa: F401  # see below
@@ -30,6 +31,22 @@ log = logging.getLogger(__name__)
 MAX_PAUSE_SECONDS = 10.0
 
 
+class QuitOnError(redis.ConnectionError):
+    """The RQ worker left its loop without being asked to stop: it quits so on a Redis timeout or
+    on any error it did not expect (a Redis restart in the middle of a job among them)."""
+
+
+class FloorWorker(Worker):
+    """RQ's worker, knowing whether it was asked to stop (a signal or an `rq shutdown`) or quit on
+    an error, which `work()` does not say."""
+
+    stop_requested_by_signal = False
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stop_requested_by_signal = True
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+
 def keep_running(run: object, what: str) -> None:
     """Call `run()` until it returns normally (a requested stop); restart it after a Redis
     connection error, pausing 0.5 s, then 1 s, 2 s... up to `MAX_PAUSE_SECONDS`."""
@@ -49,7 +66,10 @@ def keep_running(run: object, what: str) -> None:
 
 def run_worker(settings: Settings, burst: bool = False) -> None:
     def work() -> None:
-        Worker(list(ALL), connection=sync_client(str(settings.redis_url))).work(burst=burst)
+        worker = FloorWorker(list(ALL), connection=sync_client(str(settings.redis_url)))
+        worker.work(burst=burst)
+        if not burst and not worker.stop_requested_by_signal:
+            raise QuitOnError("the worker quit without being asked to")
 
     keep_running(work, "worker")
 

@@ -1,0 +1,48 @@
+"""A worker process does not die with RQ's worker loop: RQ's `work()` quits, without raising, on
+any error it does not expect (a Redis crash in the middle of a job among them), and the process
+starts a new worker instead of leaving the floor without one."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import redis
+from rq import Queue
+from rq.job import Job, JobStatus
+
+from tests.e2e.stack import BIN, Stack
+from workers.queues import JobQueue
+
+
+def blocked_on_a_queue(client: redis.Redis) -> list[int]:
+    return [int(each["id"]) for each in client.client_list() if each["cmd"] == "blpop"]
+
+
+def test_a_worker_whose_loop_quits_on_an_error_is_started_again(
+    redis_url: str, tmp_path: Path
+) -> None:
+    stack = Stack(redis_url, tmp_path)
+    stack.spawn("worker", str(BIN / "lifeline"), "worker")
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    connection = redis.Redis.from_url(redis_url)
+    try:
+        stack.wait_for(lambda: bool(blocked_on_a_queue(client)), "the worker to wait for jobs")
+        (waiting,) = blocked_on_a_queue(client)
+        # Its wait for a job ends in an error: RQ logs "unhandled exception, quitting" and returns.
+        assert client.client_unblock(waiting, error=True)
+
+        stack.wait_for(
+            lambda: blocked_on_a_queue(client) not in ([], [waiting]), "a new worker to wait"
+        )
+        job = Queue(JobQueue.HOUSEKEEPING.value, connection=connection).enqueue(time.sleep, 0)
+        stack.wait_for(
+            lambda: Job.fetch(job.id, connection=connection).get_status() == JobStatus.FINISHED,
+            "the new worker to run a job",
+        )
+        assert stack.processes["worker"].poll() is None
+        assert "worker quit without being asked to" in stack.log("worker")
+    finally:
+        stack.stop()
+        client.close()
+        connection.close()
