@@ -14,6 +14,8 @@ from twilio.request_validator import RequestValidator
 from console import api
 from console.context import Console
 from console.tokens import Tokens
+from console.web import context as web_context
+from console.web import routes as web
 from ivr import webhooks
 from ivr.context import Ivr
 from ivr.metrics import WebhookMetrics
@@ -103,6 +105,7 @@ def create_app(
         journal=Journal(redis_client),
         breaker=breaker,
     )
+    consoles = web_context.build(settings, redis_client)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
@@ -111,12 +114,16 @@ def create_app(
         except RedisError as error:
             log.warning("rules not seeded, Redis unreachable: %s", error)
         try:
-            yield {"ivr": ivr, "console": console}
+            yield {"ivr": ivr, "console": console, "web": consoles}
         finally:
             await redis_client.aclose()
             job_connection.close()
 
-    return Starlette(routes=[*webhooks.routes(), *api.routes(), *ops.routes()], lifespan=lifespan)
+    return Starlette(
+        routes=[*webhooks.routes(), *api.routes(), *ops.routes(), *web.routes()],
+        middleware=web.middleware(settings),
+        lifespan=lifespan,
+    )
 
 
 def app_from_environment() -> Starlette:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
 import click
+import redis.asyncio
 import uvicorn
+from pydantic import SecretStr, ValidationError
 
 from console.tokens import Role, Tokens
+from console.web.accounts import AccountExists, Accounts, NewUser, User
+from console.web.sessions import Sessions, session_key
 from lifeline import devrun, logging, phonecall, processes
 from lifeline import drill as drills
 from lifeline.app import create_app
@@ -191,6 +195,99 @@ def drill_outage(minutes: float, clinical_control: str | None) -> None:
         sys.exit(2)
     click.echo("\n".join(report.lines()))
     sys.exit(0 if report.degraded_after is not None and report.journal.get("pending") == 0 else 1)
+
+
+def with_redis(settings: Settings, work: Callable[[redis.asyncio.Redis], Awaitable[R]]) -> R:
+    async def run() -> R:
+        client = async_client(str(settings.redis_url))
+        try:
+            return await work(client)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())
+
+
+@main.group()
+def user() -> None:
+    """Console accounts: who may sign in at /login, with which role."""
+
+
+@user.command("add")
+@click.option("--username", required=True, help="Lower case letters, digits, dots and dashes.")
+@click.option("--role", type=click.Choice([role.value for role in Role]), required=True)
+@click.option("--name", default=None, help="The person's name, as shown in the consoles.")
+@click.option(
+    "--handler",
+    "handler_id",
+    default=None,
+    help="The handler id the account takes calls as (for handlers, the username by default).",
+)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@fails_clearly
+def user_add(
+    username: str, role: str, name: str | None, handler_id: str | None, password_stdin: bool
+) -> None:
+    """Add an account. The password is asked for (or read from stdin), never an argument."""
+    settings = load_settings()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if handler_id is None:
+        handler_id = username if role == Role.HANDLER else ""
+    try:
+        new = NewUser(
+            username=username,
+            name=name or username,
+            role=Role(role),
+            handler=handler_id,
+            password=SecretStr(password),
+        )
+    except ValidationError as error:
+        for item in error.errors(include_url=False, include_input=False):
+            where = ".".join(str(part) for part in item["loc"]) or "account"
+            click.echo(f"lifeline: {where}: {item['msg']}", err=True)
+        sys.exit(2)
+    try:
+        added = with_redis(settings, lambda client: Accounts(client).add(new, time.time()))
+    except AccountExists as error:
+        click.echo(f"lifeline: {error}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"account {added.username} ({added.role}) added; sign in at {settings.public_url('/login')}"
+    )
+
+
+@user.command("list")
+@fails_clearly
+def user_list() -> None:
+    """List the accounts."""
+    users: list[User] = with_redis(load_settings(), lambda client: Accounts(client).all())
+    for each in users:
+        state = "disabled" if each.disabled else "enabled"
+        calls = f", takes calls as {each.handler}" if each.handler else ""
+        click.echo(f"{each.username}\t{each.role}\t{state}\t{each.name}{calls}")
+
+
+@user.command("disable")
+@click.argument("username")
+@fails_clearly
+def user_disable(username: str) -> None:
+    """Disable an account and end its sessions at once."""
+    settings = load_settings()
+
+    async def disable(client: redis.asyncio.Redis) -> bool:
+        if not await Accounts(client).disable(username):
+            return False
+        secure = settings.public_base_url.scheme == "https"
+        await Sessions(client, session_key(settings), secure).end_all(username)
+        return True
+
+    if not with_redis(settings, disable):
+        click.echo(f"lifeline: no account {username}", err=True)
+        sys.exit(1)
+    click.echo(f"account {username} disabled and signed out")
 
 
 @main.command()

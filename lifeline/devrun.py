@@ -16,7 +16,10 @@ import time
 from pathlib import Path
 
 from dotenv import dotenv_values
+from pydantic import SecretStr
 
+from console.tokens import Role
+from console.web.accounts import Accounts, NewUser
 from lifeline.redis_client import async_client
 from lifeline.redis_server import RedisServer, free_port
 from lifeline.settings import RUN_ENV_FILE, load_settings
@@ -80,7 +83,69 @@ async def seed_demo_handlers(redis_url: str, skills: tuple[str, ...]) -> None:
         await client.aclose()
 
 
-def banner(env: dict[str, str], embedded: RedisServer | None) -> str:
+LOGINS_FILE = VAR / "console-logins.txt"
+FIRST_SUPERVISOR = "supervisor"
+
+
+async def seed_accounts(redis_url: str, now: float) -> list[tuple[str, str]]:
+    """A first supervisor when there is none, and accounts for the demo handlers; returns the
+    (username, password) of each account made, with passwords made up here."""
+    client = async_client(redis_url)
+    made: list[tuple[str, str]] = []
+    try:
+        accounts = Accounts(client)
+        wanted = (
+            [] if await accounts.any_supervisor() else [(FIRST_SUPERVISOR, Role.SUPERVISOR, "")]
+        )
+        wanted += [(handler_id, Role.HANDLER, handler_id) for handler_id in DEMO_HANDLERS]
+        for username, role, handler_id in wanted:
+            if await accounts.get(username) is not None:
+                continue
+            password = secrets.token_urlsafe(12)
+            name = "First supervisor" if role is Role.SUPERVISOR else f"Demo handler {username[-1]}"
+            await accounts.add(
+                NewUser(
+                    username=username,
+                    name=name,
+                    role=role,
+                    handler=handler_id,
+                    password=SecretStr(password),
+                ),
+                now,
+            )
+            made.append((username, password))
+    finally:
+        await client.aclose()
+    return made
+
+
+def keep_logins(made: list[tuple[str, str]]) -> None:
+    """Passwords made for a local run, for its user to read again (var/ is git-ignored)."""
+    if not made:
+        return
+    LOGINS_FILE.touch(mode=0o600, exist_ok=True)
+    with LOGINS_FILE.open("a") as out:
+        for username, password in made:
+            out.write(f"{username} {password}\n")
+
+
+def logins_lines(env: dict[str, str], made: list[tuple[str, str]]) -> str:
+    url = env["PUBLIC_BASE_URL"].rstrip("/") + "/login"
+    if not made:
+        return (
+            f"  consoles                 {url}   (accounts exist; first passwords in {LOGINS_FILE})"
+        )
+    accounts = "\n".join(
+        f"                           {username:<12} password {password}"
+        for username, password in made
+    )
+    heading = f"  consoles                 {url}   sign in as (shown once; kept in {LOGINS_FILE}):"
+    return f"{heading}\n{accounts}"
+
+
+def banner(
+    env: dict[str, str], embedded: RedisServer | None, made: list[tuple[str, str]] | None = None
+) -> str:
     redis_line = (
         f"embedded redis-server at {env['REDIS_URL']} (AOF on, data in {embedded.directory})\n"
         f"                           binary: {embedded.executable}"
@@ -95,6 +160,7 @@ Lifeline is starting.
   lines                    main {MAIN_LINE}, Welsh {env["WELSH_LINE_NUMBERS"]}
   dispatch line            {env["AMBULANCE_DISPATCH_NUMBER"]}
   handlers                 {", ".join(DEMO_HANDLERS)} (available; their simulated phones answer)
+{logins_lines(env, made or [])}
 
 An API token for a supervisor: .venv/bin/lifeline token create --role supervisor
 Place a call from another terminal:
@@ -118,9 +184,11 @@ def run() -> int:
         run_env.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
         settings = load_settings()  # stop here, naming the variable, if anything is wrong
         asyncio.run(seed_demo_handlers(str(settings.redis_url), default_rules().skills))
+        made = asyncio.run(seed_accounts(str(settings.redis_url), time.time()))
+        keep_logins(made)
         env = os.environ | values
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-        print(banner(given | values, embedded), flush=True)
+        print(banner(given | values, embedded, made), flush=True)
         procfile = str(CHECKOUT / "Procfile.dev")
         command = [
             sys.executable,

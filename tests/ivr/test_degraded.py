@@ -36,7 +36,7 @@ def clinical_jobs(redis_url: str) -> list[tuple[str, tuple[object, ...]]]:
     connection = redis.Redis.from_url(redis_url)
     try:
         return [
-            (job.func_name, tuple(job.args))
+            (str(job.func_name), tuple(job.args))
             for job in Queue("clinical", connection=connection).get_jobs()
         ]
     finally:

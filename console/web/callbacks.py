@@ -1,0 +1,135 @@
+"""Callbacks: the list with filters, one callback with its history, cancel and re-prioritise."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints
+from starlette.responses import Response
+
+from console.web.forms import FormErrors, parse, present
+from console.web.pages import Page, Problem, View
+from routing.callbacks import Callback, CallbackStatus, UnknownCallback
+from routing.models import Priority
+
+SHOWN = 500
+CHANGEABLE = (CallbackStatus.PENDING, CallbackStatus.SCHEDULED, CallbackStatus.UNREACHABLE)
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class Filter(BaseModel):
+    status: CallbackStatus | None = None
+    priority: Annotated[int, Field(ge=1, le=5)] | None = None
+    overdue: bool = False
+
+
+class Cancel(BaseModel):
+    reason: Reason
+
+
+class Reprioritise(BaseModel):
+    priority: Annotated[int, Field(ge=2, le=5)]  # never 1: that is for callers on the line
+    reason: Reason
+
+
+async def listing(page: Page) -> Response:
+    wanted, errors = parse(Filter, present(page.query))
+    wanted = wanted or Filter()
+    rows = [
+        callback
+        for callback in await page.console.callbacks.latest(SHOWN)
+        if (wanted.status is None or callback.status is wanted.status)
+        and (wanted.priority is None or int(callback.priority) == wanted.priority)
+        and (not wanted.overdue or callback.overdue(page.now))
+    ]
+    return await page.render(
+        "callbacks.html",
+        422 if errors else 200,
+        title="Callbacks",
+        rows=rows,
+        wanted=wanted,
+        statuses=list(CallbackStatus),
+        errors=errors,
+    )
+
+
+async def current(page: Page, callback_id: str) -> Callback:
+    try:
+        return await page.console.callbacks.get(callback_id)
+    except UnknownCallback:
+        raise Problem(404, f"There is no callback {callback_id}.") from None
+
+
+async def show(page: Page, errors: FormErrors | None = None, status: int = 200) -> Response:
+    callback_id = str(page.request.path_params["callback_id"])
+    callback = await current(page, callback_id)
+    return await page.render(
+        "callback.html",
+        status,
+        title=f"Callback {callback_id}",
+        callback=callback,
+        history=await page.console.callbacks.history(callback_id),
+        priorities=[p for p in Priority if p is not Priority.EMERGENCY],
+        errors=errors or {},
+        form=page.form,
+    )
+
+
+async def detail(page: Page) -> Response:
+    return await show(page)
+
+
+async def cancel(page: Page) -> Response:
+    callback_id = str(page.request.path_params["callback_id"])
+    form, errors = parse(Cancel, page.form)
+    if form is None:
+        return await show(page, {f"cancel-{k}": v for k, v in errors.items()}, 422)
+    before = await current(page, callback_id)
+    # The store answers "cancelled" for one cancelled already: look first, and audit nothing.
+    outcome = before.status.value
+    if before.status in CHANGEABLE:
+        outcome = await page.console.callbacks.cancel(
+            callback_id, page.user.username, form.reason, page.now
+        )
+    if before.status not in CHANGEABLE or outcome != "cancelled":
+        message = f"The callback is {outcome} and cannot be cancelled now."
+        return await show(page, {"": message}, 409)
+    await page.audit("callback.cancel", callback_id, reason=form.reason)
+    return await page.done(
+        f"Callback {callback_id} is cancelled.", f"/console/callbacks/{callback_id}"
+    )
+
+
+async def reprioritise(page: Page) -> Response:
+    callback_id = str(page.request.path_params["callback_id"])
+    form, errors = parse(Reprioritise, page.form)
+    if form is None:
+        return await show(page, errors, 422)
+    console = page.console
+    outcome = await console.callbacks.reprioritise(
+        callback_id,
+        Priority(form.priority),
+        page.user.username,
+        form.reason,
+        (await console.rulebook.active()).callbacks,
+        page.now,
+    )
+    if outcome == "unknown":
+        raise Problem(404, f"There is no callback {callback_id}.")
+    if outcome not in ("pending", "scheduled", "unreachable"):
+        return await show(page, {"": f"The callback is {outcome} and cannot be changed now."}, 409)
+    await page.audit("callback.priority", callback_id, priority=form.priority, reason=form.reason)
+    if outcome == "pending":
+        await console.assign()
+    return await page.done(
+        f"Callback {callback_id} is now priority {form.priority}.",
+        f"/console/callbacks/{callback_id}",
+    )
+
+
+VIEWS = [
+    View("/console/callbacks", listing),
+    View("/console/callbacks/{callback_id}", detail),
+    View("/console/callbacks/{callback_id}/cancel", cancel, method="POST"),
+    View("/console/callbacks/{callback_id}/priority", reprioritise, method="POST"),
+]

@@ -1,0 +1,134 @@
+"""What a handler sees of the call offered to them: priority, reason, language, how long the
+caller waited, whether they called before, and their callback and its history."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from console.context import Console
+from prompts.catalogue import Locale
+from routing import keys
+from routing.callbacks import Callback, HistoryEntry, UnknownCallback
+from routing.handlers import Handler, HandlerState
+from routing.models import CallRecord, Reason, Screen, mask
+
+REASONS = {
+    Reason.MEDICAL: "A medical problem",
+    Reason.MENTAL_HEALTH: "Mental health",
+    Reason.DENTAL: "A dental problem",
+    Reason.MEDICINES: "Medicines",
+    Reason.EXISTING_CASE: "An existing case",
+    Reason.UNKNOWN: "Not given",
+}
+LANGUAGES = {Locale.EN: "English", Locale.CY: "Welsh (Cymraeg)"}
+CALLBACK_CHOICES = {
+    "keep": "kept their callback",
+    "worse": "said the symptoms are worse",
+    "cancel": "cancelled their callback",
+    "unanswered": "did not say what to do with their callback",
+}
+WITH_A_CALL = (HandlerState.RESERVED, HandlerState.BUSY, HandlerState.WRAP_UP)
+
+
+class CallbackSummary(BaseModel):
+    id: str
+    status: str
+    priority: int
+    booked: float
+    attempts: int
+    due_by: float | None
+    history: list[HistoryEntry]
+
+
+class Case(BaseModel):
+    member: str
+    kind: str  # "call" or "callback"
+    case_id: str
+    caller: str  # masked: the last three digits
+    priority: int | None
+    reason: str
+    language: str
+    queue: str
+    waited: float | None  # from joining the queue to being offered to this handler
+    repeat: bool
+    emergency: bool
+    callback_choice: str
+    callback: CallbackSummary | None
+
+
+def language(code: str) -> str:
+    try:
+        return LANGUAGES[Locale(code)]
+    except ValueError:
+        return code
+
+
+def summary(callback: Callback, history: list[HistoryEntry]) -> CallbackSummary:
+    return CallbackSummary(
+        id=callback.id,
+        status=callback.status.value,
+        priority=int(callback.priority),
+        booked=callback.created,
+        attempts=callback.attempts,
+        due_by=callback.due_by,
+        history=history,
+    )
+
+
+async def case_for(console: Console, handler: Handler) -> Case | None:
+    """The call or callback the handler has now, or None."""
+    if handler.state not in WITH_A_CALL or not handler.call:
+        return None
+    offered = await console.redis.hget(keys.handler(handler.profile.id), "last_offer")
+    offered_at = float(offered) if offered else handler.since
+    if handler.call.startswith("cb:"):
+        return await callback_case(console, handler.call, offered_at)
+    record = await console.calls.get(handler.call)
+    if record is None:
+        return None
+    return await call_case(console, record, offered_at)
+
+
+async def call_case(console: Console, record: CallRecord, offered_at: float) -> Case:
+    answers = record.answers
+    live = await console.callbacks.live_for(record.caller)
+    callback = summary(live, await console.callbacks.history(live.id)) if live else None
+    return Case(
+        member=record.sid,
+        kind="call",
+        case_id=record.case_id,
+        caller=mask(record.caller) if record.caller else "withheld",
+        priority=int(record.placement.priority) if record.placement else None,
+        reason=REASONS[answers.reason or Reason.UNKNOWN],
+        language=language(answers.locale or record.locale),
+        queue=record.placement.queue if record.placement else "",
+        waited=offered_at - record.arrival if record.arrival else None,
+        repeat=answers.repeat,
+        emergency=answers.screen is Screen.YES,
+        callback_choice=CALLBACK_CHOICES.get(answers.callback_choice or "", ""),
+        callback=callback,
+    )
+
+
+async def callback_case(console: Console, member: str, offered_at: float) -> Case | None:
+    try:
+        callback = await console.callbacks.get(member.removeprefix("cb:"))
+    except UnknownCallback:
+        return None
+    original = await console.calls.get(callback.call_sid) if callback.call_sid else None
+    reason = original.answers.reason if original else None
+    return Case(
+        member=member,
+        kind="callback",
+        case_id=callback.case_id,
+        caller=mask(callback.number),
+        priority=int(callback.priority),
+        reason=REASONS[reason or Reason.UNKNOWN],
+        language=language(callback.locale),
+        queue=callback.queue,
+        waited=offered_at - callback.arrival,
+        repeat=bool(original and original.answers.repeat),
+        emergency=False,
+        callback_choice="",
+        callback=summary(callback, await console.callbacks.history(callback.id)),
+    )

@@ -1,0 +1,176 @@
+"""The handler's console: their state (available, on a break with a reason, offline), the call
+routed to them with its details, wrap-up, a heartbeat, and live updates."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+from starlette.responses import Response
+
+from console.errors import Conflict
+from console.web.auth import EVERYONE
+from console.web.casefile import case_for
+from console.web.forms import FormErrors, parse, present
+from console.web.pages import Page, Problem, View
+from console.web.sse import Feed
+from console.wrapup import wrap_up
+from routing.handlers import CHOOSABLE, HandlerState, UnknownHandler
+from routing.wrapup import WrapUpOutcome
+
+HEARTBEAT_SECONDS = 10  # well inside the rule set's heartbeat timeout (30 s by default)
+
+
+class BreakReason(StrEnum):
+    COMFORT = "comfort break"
+    MEAL = "meal break"
+    TRAINING = "training"
+    MEETING = "team meeting"
+    WELLBEING = "wellbeing break"
+    COLLEAGUE = "supporting a colleague"
+
+
+class StateChange(BaseModel):
+    state: Literal["available", "break", "offline"]
+    reason: BreakReason | None = None
+
+    @model_validator(mode="after")
+    def _breaks_have_a_reason(self) -> StateChange:
+        if self.state == "break" and self.reason is None:
+            raise ValueError("choose a reason for the break")
+        return self
+
+
+class WrapUpForm(BaseModel):
+    outcome: WrapUpOutcome
+    notes: Annotated[str, Field(max_length=4000)] = ""
+
+
+OUTCOMES = {
+    WrapUpOutcome.AMBULANCE: "Ambulance requested",
+    WrapUpOutcome.REFERRED: "Referred",
+    WrapUpOutcome.ADVICE: "Advice given",
+    WrapUpOutcome.CALLBACK: "Callback arranged",
+    WrapUpOutcome.BOOKED: "Appointment booked",
+}
+STATES = {
+    HandlerState.OFFLINE: "Offline",
+    HandlerState.AVAILABLE: "Available",
+    HandlerState.RESERVED: "A call is coming through",
+    HandlerState.BUSY: "On a call",
+    HandlerState.WRAP_UP: "Wrapping up",
+    HandlerState.BREAK: "On a break",
+}
+
+
+def handler_id(page: Page) -> str:
+    return page.user.handler
+
+
+async def handler_context(
+    page: Page, errors: FormErrors | None = None, form: dict[str, str] | None = None
+) -> dict[str, Any]:
+    try:
+        handler = await page.console.handlers.get(handler_id(page))
+    except UnknownHandler:
+        raise Problem(
+            404,
+            f"Your account takes calls as handler {handler_id(page)!r}, who is not set up yet. "
+            "Ask a supervisor to add them.",
+        ) from None
+    mode = await page.console.modes.current()
+    rules = await page.console.rulebook.active()
+    return {
+        "handler": handler,
+        "state_label": STATES[handler.state],
+        "choices": CHOOSABLE[handler.state],
+        "break_reasons": list(BreakReason),
+        "case": await case_for(page.console, handler),
+        "outcomes": {
+            outcome: label
+            for outcome, label in OUTCOMES.items()
+            if not (mode.degraded and outcome is WrapUpOutcome.BOOKED)
+        },
+        "degraded": mode.degraded,
+        "wrap_up_ends": handler.since + rules.offers.wrap_up_seconds,
+        "csrf": page.session.csrf,
+        "errors": errors or {},
+        "form": form or {},
+    }
+
+
+async def live(page: Page) -> dict[str, str]:
+    context = await handler_context(page)
+    return {
+        "handler-status": page.fragment("_handler_status.html", **context),
+        "handler-call": page.fragment("_handler_call.html", **context),
+    }
+
+
+async def show(page: Page, errors: FormErrors | None = None, status: int = 200) -> Response:
+    context = await handler_context(page, errors, page.form)
+    await page.console.handlers.heartbeat(handler_id(page), page.now)
+    return await page.render(
+        "handler.html",
+        status,
+        title="My calls",
+        stream="/console/handler/events",
+        heartbeat=f"/console/handler/heartbeat|{HEARTBEAT_SECONDS}",
+        **context,
+    )
+
+
+async def console_page(page: Page) -> Response:
+    return await show(page)
+
+
+async def change_state(page: Page) -> Response:
+    change, errors = parse(StateChange, present(page.form))
+    if change is None:
+        return await show(page, errors, 422)
+    state = HandlerState(change.state)
+    reason = change.reason.value if change.reason else ""
+    await page.console.handlers.choose(handler_id(page), state, page.now, reason)
+    await page.console.handlers.heartbeat(handler_id(page), page.now)
+    if state is HandlerState.AVAILABLE:
+        await page.console.assign()
+    said = {"available": "You are available for calls.", "offline": "You are offline."}
+    return await page.done(
+        said.get(change.state, f"You are on a break ({reason})."), "/console/handler"
+    )
+
+
+async def finish_wrap_up(page: Page) -> Response:
+    done, errors = parse(WrapUpForm, present(page.form))
+    if done is None:
+        return await show(page, errors, 422)
+    try:
+        await wrap_up(page.console, handler_id(page), done.outcome, done.notes, available=True)
+    except Conflict as error:
+        return await show(page, {"": error.message}, 409)
+    return await page.done(
+        f"Wrap-up recorded ({OUTCOMES[done.outcome].lower()}). You are available for calls.",
+        "/console/handler",
+    )
+
+
+async def heartbeat(page: Page) -> Response:
+    await page.console.handlers.heartbeat(handler_id(page), page.now)
+    return Response(status_code=204)
+
+
+async def events(page: Page) -> Response:
+    async def regions_now() -> dict[str, str]:
+        return await live(page)
+
+    return page.live([Feed(regions_now), Feed(page.mode_region)])
+
+
+VIEWS = [
+    View("/console/handler", console_page, EVERYONE, for_handlers=True),
+    View("/console/handler/state", change_state, EVERYONE, "POST", for_handlers=True),
+    View("/console/handler/wrap-up", finish_wrap_up, EVERYONE, "POST", for_handlers=True),
+    View("/console/handler/heartbeat", heartbeat, EVERYONE, "POST", for_handlers=True),
+    View("/console/handler/events", events, EVERYONE, for_handlers=True),
+]

@@ -1,0 +1,56 @@
+"""The consoles' routes and middleware, for the composition root to add to the app."""
+
+from __future__ import annotations
+
+from starlette.middleware import Middleware
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from console.web import (
+    audit,
+    callbacks,
+    handler,
+    handlers,
+    journal,
+    login,
+    mode,
+    ruleset,
+    users,
+    wallboard,
+)
+from console.web.auth import EVERYONE, home
+from console.web.pages import Page, View, route
+from console.web.security import SecurityHeaders
+from lifeline.settings import Settings
+
+
+async def start(page: Page) -> Response:
+    return RedirectResponse(home(page.user), status_code=303)
+
+
+VIEWS: list[View] = [
+    View("/console", start, EVERYONE),
+    View("/console/", start, EVERYONE),
+    *handler.VIEWS,
+    *wallboard.VIEWS,
+    *handlers.VIEWS,
+    *callbacks.VIEWS,
+    *ruleset.VIEWS,
+    *mode.VIEWS,
+    *journal.VIEWS,
+    *audit.VIEWS,
+    *users.VIEWS,
+]
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        *login.routes(),
+        *(route(view) for view in VIEWS),
+        Mount("/console/static", StaticFiles(packages=[("console", "static")]), name="static"),
+    ]
+
+
+def middleware(settings: Settings) -> list[Middleware]:
+    return [Middleware(SecurityHeaders, secure=settings.public_base_url.scheme == "https")]

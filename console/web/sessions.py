@@ -1,0 +1,140 @@
+"""Browser sessions: a random id in a signed, HttpOnly, SameSite cookie; in Redis, what it stands
+for (who, their CSRF token, notices for the next page), under a digest of the id.
+
+The signing key is SESSION_SECRET, or, when that is unset, derived from TWILIO_AUTH_TOKEN with
+HMAC-SHA256 and a fixed label (so a fresh install needs no extra secret, and the two never match).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from typing import cast
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from pydantic import BaseModel
+from redis.asyncio import Redis
+from starlette.responses import Response
+
+from lifeline.settings import Settings
+from routing import keys
+
+COOKIE = "lifeline_session"
+SESSION_SECONDS = 12 * 3600  # a long shift; after that, sign in again
+KEY_LABEL = b"lifeline console session key v1"
+
+
+class Session(BaseModel):
+    id: str
+    username: str
+    csrf: str
+    created: float
+
+
+def session_key(settings: Settings) -> bytes:
+    secret = settings.session_secret.get_secret_value()
+    if secret:
+        return secret.encode()
+    token = settings.twilio_auth_token.get_secret_value().encode()
+    return hmac.new(token, KEY_LABEL, hashlib.sha256).digest()
+
+
+def digest(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+class Sessions:
+    def __init__(
+        self, redis: Redis, key: bytes, secure: bool, seconds: int = SESSION_SECONDS
+    ) -> None:
+        self.redis = redis
+        self.signer = URLSafeTimedSerializer(key, salt="lifeline.session")
+        self.secure = secure
+        self.seconds = seconds
+
+    async def start(self, username: str, now: float) -> Session:
+        """A new session (a new id at every sign-in, so a planted one is never adopted)."""
+        session = Session(
+            id=secrets.token_urlsafe(32),
+            username=username,
+            csrf=secrets.token_urlsafe(32),
+            created=now,
+        )
+        key = keys.session(digest(session.id))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                key,
+                mapping={"username": username, "csrf": session.csrf, "created": repr(now)},
+            )
+            pipe.expire(key, self.seconds)
+            pipe.sadd(keys.user_sessions(username), digest(session.id))
+            pipe.expire(keys.user_sessions(username), self.seconds)
+            await pipe.execute()
+        return session
+
+    async def find(self, cookie: str | None) -> Session | None:
+        if not cookie:
+            return None
+        try:
+            session_id = self.signer.loads(cookie, max_age=self.seconds)
+        except BadSignature:
+            return None
+        if not isinstance(session_id, str):
+            return None
+        fields = cast(dict[str, str], await self.redis.hgetall(keys.session(digest(session_id))))
+        if not fields:
+            return None
+        return Session(
+            id=session_id,
+            username=fields["username"],
+            csrf=fields["csrf"],
+            created=float(fields["created"]),
+        )
+
+    async def alive(self, session: Session) -> bool:
+        return bool(await self.redis.exists(keys.session(digest(session.id))))
+
+    async def end(self, session: Session) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.session(digest(session.id)))
+            pipe.srem(keys.user_sessions(session.username), digest(session.id))
+            await pipe.execute()
+
+    async def end_all(self, username: str) -> int:
+        digests = cast(set[str], await self.redis.smembers(keys.user_sessions(username)))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for each in digests:
+                pipe.delete(keys.session(each))
+            pipe.delete(keys.user_sessions(username))
+            await pipe.execute()
+        return len(digests)
+
+    async def notify(self, session: Session, text: str) -> None:
+        """A notice for the next page shown (after a redirect)."""
+        key = keys.session(digest(session.id))
+        notices = json.loads(await self.redis.hget(key, "notices") or "[]")
+        await self.redis.hset(key, "notices", json.dumps([*notices, text][-5:]))
+
+    async def notices(self, session: Session) -> list[str]:
+        key = keys.session(digest(session.id))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(key, "notices")
+            pipe.hdel(key, "notices")
+            raw, _ = await pipe.execute()
+        return [str(text) for text in json.loads(raw or "[]")]
+
+    def set_cookie(self, response: Response, session: Session) -> None:
+        response.set_cookie(
+            COOKIE,
+            self.signer.dumps(session.id),
+            max_age=self.seconds,
+            path="/",
+            secure=self.secure,
+            httponly=True,
+            samesite="lax",
+        )
+
+    def clear_cookie(self, response: Response) -> None:
+        response.delete_cookie(COOKIE, path="/", secure=self.secure, httponly=True, samesite="lax")

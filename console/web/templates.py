@@ -1,0 +1,66 @@
+"""The consoles' Jinja2 templates (autoescaped, strict about undefined names) and the filters
+that turn stored values into what people read: London times, durations, rates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from routing.models import mask
+
+LONDON = ZoneInfo("Europe/London")
+NONE = "\u2013"  # an en dash: nothing to show
+
+
+def clock(at: float | None) -> str:
+    if at is None:
+        return NONE
+    return datetime.fromtimestamp(at, LONDON).strftime("%H:%M:%S")
+
+
+def when(at: float | None) -> str:
+    if at is None:
+        return NONE
+    local = datetime.fromtimestamp(at, LONDON)
+    return f"{local:%a} {local.day} {local:%b %Y, %H:%M:%S}"
+
+
+def iso(at: float | None) -> str:
+    return datetime.fromtimestamp(at or 0, LONDON).isoformat(timespec="seconds")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return NONE
+    whole = max(0, round(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def percent(rate: float | None) -> str:
+    return NONE if rate is None else f"{rate * 100:.0f}%"
+
+
+class Templates:
+    def __init__(self) -> None:
+        self.env = Environment(
+            loader=PackageLoader("console", "templates"),
+            autoescape=True,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters.update(
+            clock=clock, when=when, iso=iso, duration=duration, percent=percent, mask=mask
+        )
+
+    def render(self, name: str, context: dict[str, Any]) -> str:
+        return self.env.get_template(name).render(context)

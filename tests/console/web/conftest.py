@@ -1,0 +1,83 @@
+"""Fixtures for the consoles: people signed in through the real form, and one Chromium for the
+whole session (a missing Chromium fails the browser tests, saying what to install)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from console.tokens import Role
+from lifeline.app import create_app
+from lifeline.settings import Settings
+from routing.clock import VirtualClock
+from tests.console.web.browser import CHROMIUM, BrowserThread
+from tests.console.web.people import BASE, Person, add_user
+from tests.e2e.stack import Stack
+
+People = Callable[[], Person]
+
+
+@pytest.fixture
+def people(settings: Settings, clock: VirtualClock) -> Iterator[People]:
+    """`people()` is someone new at a browser of their own (their own cookies), all on one app
+    in-process."""
+    with ExitStack() as stack:
+        clients: list[TestClient] = []
+
+        def person() -> Person:
+            if not clients:
+                app = create_app(settings, clock=clock)
+                clients.append(stack.enter_context(TestClient(app, base_url=BASE)))
+            return Person(clients[0])
+
+        yield person
+
+
+@pytest.fixture
+def supervisor(people: People, redis_url: str) -> Person:
+    add_user(redis_url, "sue", Role.SUPERVISOR)
+    person = people()
+    assert person.sign_in("sue").status_code == 303
+    return person
+
+
+@pytest.fixture
+def admin(people: People, redis_url: str) -> Person:
+    add_user(redis_url, "ada", Role.ADMIN)
+    person = people()
+    assert person.sign_in("ada").status_code == 303
+    return person
+
+
+@pytest.fixture
+def handler_person(people: People, redis_url: str) -> Person:
+    """Signed in as handler h1's account (the handler itself is for each test to create)."""
+    add_user(redis_url, "hana", Role.HANDLER, handler="h1")
+    person = people()
+    assert person.sign_in("hana").status_code == 303
+    return person
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[BrowserThread]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"the browser tests drive Debian's Chromium at {CHROMIUM}, which is missing: "
+            "install it with `apt-get install chromium` (no browser is ever downloaded)"
+        )
+    running = BrowserThread().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def stack(redis_url: str, tmp_path: Path) -> Iterator[Stack]:
+    running = Stack(redis_url, tmp_path).start()
+    try:
+        yield running
+    finally:
+        running.stop()

@@ -1,0 +1,100 @@
+"""Callbacks in the supervisor console: listed and filtered, re-prioritised and cancelled with a
+reason (audited), and refused clearly when that cannot be done."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio
+
+from prompts.catalogue import Locale
+from routing.callbacks import Callbacks
+from routing.calls import Calls
+from routing.clock import VirtualClock
+from routing.models import Answers, Placement, Priority, Reason, Screen, case_id_for
+from routing.rules import default_rules
+from tests.console.web.people import Person
+from tests.twilio import new_sid
+
+CALLER = "+447700900123"
+LINE = "+441134960000"
+
+
+def book_callback(redis_url: str, now: float, priority: Priority = Priority.STANDARD) -> str:
+    """A queued caller who took a callback, through the real stores."""
+
+    async def book() -> str:
+        client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            sid = new_sid()
+            calls = Calls(client)
+            await calls.open(sid, CALLER, LINE, Locale.EN, now)
+            answers = Answers(locale=Locale.EN, screen=Screen.NO, reason=Reason.MEDICAL)
+            placement = Placement(route="medical", queue="general", priority=priority)
+            await calls.enqueue(sid, CALLER, LINE, answers, placement, now)
+            callback_id = await Callbacks(client).convert(
+                sid, case_id_for(sid), CALLER, CALLER, placement, default_rules().callbacks, now
+            )
+            assert callback_id is not None
+            return callback_id
+        finally:
+            await client.aclose()
+
+    return asyncio.run(book())
+
+
+def test_callbacks_are_listed_with_numbers_masked_and_filtered(
+    supervisor: Person, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = book_callback(redis_url, clock.now())
+    page = supervisor.get("/console/callbacks")
+    assert f'<a href="/console/callbacks/{callback_id}">{callback_id}</a>' in page.text
+    assert "…123" in page.text
+    assert CALLER not in page.text
+    assert callback_id not in supervisor.get("/console/callbacks?status=cancelled").text
+    assert callback_id in supervisor.get("/console/callbacks?status=pending&priority=3").text
+    assert callback_id not in supervisor.get("/console/callbacks?overdue=on").text
+    clock.advance(3601)  # past the standard target of an hour
+    overdue = supervisor.get("/console/callbacks?overdue=on")
+    assert callback_id in overdue.text
+    assert "overdue" in overdue.text
+    assert supervisor.get("/console/callbacks?status=lost").status_code == 422
+
+
+def test_a_callback_is_reprioritised_then_cancelled_with_reasons_in_the_audit_log(
+    supervisor: Person, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = book_callback(redis_url, clock.now())
+    raised = supervisor.post(
+        f"/console/callbacks/{callback_id}/priority", {"priority": "2", "reason": "frail"}
+    )
+    assert f"Callback {callback_id} is now priority 2." in raised.text
+    assert '<dd id="callback-priority">2' in raised.text
+    cancelled = supervisor.post(
+        f"/console/callbacks/{callback_id}/cancel", {"reason": "caller rang 999"}
+    )
+    assert f"Callback {callback_id} is cancelled." in cancelled.text
+    assert '<dd id="callback-status">cancelled' in cancelled.text
+    audit = supervisor.get("/console/audit").text
+    assert "<code>callback.priority</code>" in audit
+    assert "reason: frail" in audit
+    assert "<code>callback.cancel</code>" in audit
+    assert "reason: caller rang 999" in audit
+
+
+def test_bad_changes_are_refused_on_the_page(
+    supervisor: Person, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = book_callback(redis_url, clock.now())
+    to_one = supervisor.post(f"/console/callbacks/{callback_id}/priority", {"priority": "1"})
+    assert to_one.status_code == 422
+    assert 'id="priority-error"' in to_one.text
+    assert 'id="priority-reason-error"' in to_one.text
+    no_reason = supervisor.post(f"/console/callbacks/{callback_id}/cancel", {"reason": "  "})
+    assert no_reason.status_code == 422
+    assert 'id="cancel-reason-error"' in no_reason.text
+    supervisor.post(f"/console/callbacks/{callback_id}/cancel", {"reason": "done"})
+    twice = supervisor.post(f"/console/callbacks/{callback_id}/cancel", {"reason": "again"})
+    assert twice.status_code == 409
+    assert "cannot be cancelled now" in twice.text
+    assert supervisor.get("/console/callbacks/nope").status_code == 404

@@ -1,0 +1,129 @@
+"""`lifeline user ...` on the command line, and the first supervisor `make run` creates."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import redis
+from click.testing import CliRunner
+
+from console.tokens import Role
+from console.web.accounts import Accounts
+from lifeline import devrun
+from lifeline.cli import main
+from lifeline.redis_client import async_client
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DISPATCH, PUBLIC_BASE_URL
+
+
+def environment(redis_url: str) -> dict[str, str]:
+    return {
+        "REDIS_URL": redis_url,
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "CLINICAL_FHIR_BASE_URL": "http://127.0.0.1:9/fhir",
+        "AMBULANCE_DISPATCH_NUMBER": DISPATCH,
+    }
+
+
+@pytest.fixture(autouse=True)
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Away from the checkout, so that no `.env` or `var/run.env` of a local run is read."""
+    monkeypatch.chdir(tmp_path)
+
+
+def lifeline(redis_url: str, *args: str, stdin: str = "") -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), input=stdin, env=environment(redis_url))
+    return result.exit_code, result.output
+
+
+def authenticate(redis_url: str, username: str, password: str) -> Role | None:
+    async def check() -> Role | None:
+        client = async_client(redis_url)
+        try:
+            user = await Accounts(client).authenticate(username, password)
+            return user.role if user else None
+        finally:
+            await client.aclose()
+
+    return asyncio.run(check())
+
+
+def test_user_add_reads_the_password_from_stdin_and_never_echoes_it(
+    redis_url: str, sync_redis: redis.Redis
+) -> None:
+    code, output = lifeline(
+        redis_url, "user", "add", "--username", "hana", "--role", "handler", "--password-stdin",
+        stdin="a long enough password\n",
+    )  # fmt: skip
+    assert code == 0, output
+    assert "account hana (handler) added; sign in at https://lifeline.example.org/login" in output
+    assert "a long enough password" not in output
+    assert authenticate(redis_url, "hana", "a long enough password") is Role.HANDLER
+    assert '"handler":"hana"' in str(sync_redis.hget("ll:user:hana", "profile"))
+
+
+def test_user_add_prompts_twice_when_not_given_stdin(redis_url: str) -> None:
+    code, output = lifeline(
+        redis_url, "user", "add", "--username", "sue", "--role", "supervisor", "--name", "Sue",
+        stdin="another long password\nanother long password\n",
+    )  # fmt: skip
+    assert code == 0, output
+    assert authenticate(redis_url, "sue", "another long password") is Role.SUPERVISOR
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "code", "says"),
+    [
+        (["--username", "sue", "--role", "supervisor"], "short\n", 2, "at least 10 characters"),
+        (["--username", "Sue!", "--role", "admin"], "long enough pass\n", 2, "username"),
+    ],
+)
+def test_user_add_refuses_what_breaks_the_rules(
+    redis_url: str, args: list[str], stdin: str, code: int, says: str
+) -> None:
+    exit_code, output = lifeline(redis_url, "user", "add", *args, "--password-stdin", stdin=stdin)
+    assert exit_code == code
+    assert says in output
+
+
+def test_user_list_and_disable(redis_url: str) -> None:
+    for name in ("sue", "sue"):
+        code, output = lifeline(
+            redis_url, "user", "add", "--username", name, "--role", "supervisor",
+            "--password-stdin", stdin="a long enough password\n",
+        )  # fmt: skip
+    assert code == 1
+    assert "there is an account 'sue' already" in output
+    listed = lifeline(redis_url, "user", "list")[1]
+    assert listed.splitlines() == ["sue\tsupervisor\tenabled\tsue"]
+    assert lifeline(redis_url, "user", "disable", "sue") == (
+        0,
+        "account sue disabled and signed out\n",
+    )
+    assert authenticate(redis_url, "sue", "a long enough password") is None
+    assert lifeline(redis_url, "user", "disable", "nobody")[0] == 1
+
+
+def test_a_first_run_makes_one_supervisor_and_the_demo_handlers_and_says_how_to_sign_in(
+    redis_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "var").mkdir()
+    made = asyncio.run(devrun.seed_accounts(redis_url, 0.0))
+    assert [username for username, _ in made] == ["supervisor", "demo-1", "demo-2"]
+    devrun.keep_logins(made)
+    kept = (tmp_path / devrun.LOGINS_FILE).read_text().splitlines()
+    assert kept == [f"{username} {password}" for username, password in made]
+    assert (tmp_path / devrun.LOGINS_FILE).stat().st_mode & 0o077 == 0
+    supervisor_password = made[0][1]
+    assert authenticate(redis_url, "supervisor", supervisor_password) is Role.SUPERVISOR
+    assert authenticate(redis_url, "demo-1", made[1][1]) is Role.HANDLER
+    env = {"PUBLIC_BASE_URL": "http://127.0.0.1:8000", "REDIS_URL": redis_url}
+    env |= {"TWILIO_API_BASE_URL": "x", "WELSH_LINE_NUMBERS": "x", "AMBULANCE_DISPATCH_NUMBER": "x"}
+    text = devrun.banner(env, None, made)
+    assert "http://127.0.0.1:8000/login" in text
+    assert f"supervisor   password {supervisor_password}" in text
+    assert asyncio.run(devrun.seed_accounts(redis_url, 1.0)) == []  # once only
+    assert "accounts exist" in devrun.banner(env, None, [])

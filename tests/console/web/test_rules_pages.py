@@ -1,0 +1,94 @@
+"""Rules in the supervisor console: problems at their lines, the diff, saving with the author,
+activation and roll-back (audited, and calls waiting placed again), and dry runs."""
+
+from __future__ import annotations
+
+import re
+
+import redis
+
+from routing.rulebook import canonical
+from routing.rules import default_rules
+from tests.console.web.people import Person
+
+
+def dental_up(document: str) -> str:
+    """The dental route from priority 4 to 3."""
+    changed = re.sub(r"(- name: dental\n(?:  .*\n)*?  priority: )4", r"\g<1>3", document)
+    assert changed != document
+    return changed
+
+
+def test_a_mistake_is_shown_at_its_line_and_nothing_is_saved(
+    supervisor: Person, sync_redis: redis.Redis
+) -> None:
+    document = canonical(default_rules())
+    wrong = document.replace("priority: 1", "priority: 2", 1)
+    line = wrong.splitlines().index("  priority: 2") + 1
+    page = supervisor.post("/console/rules/edit", {"document": wrong, "action": "save"})
+    assert page.status_code == 422
+    assert f'href="#line-{line}" data-line="{line}">Line {line}</a>' in page.text
+    assert "emergency callers must be priority 1" in page.text
+    assert f'<li id="line-{line}" value="{line}" class="line-problem">' in page.text
+    assert wrong in page.text.replace("&#39;", "'")  # what was typed is kept for fixing
+    assert sync_redis.zcard("ll:rules:versions") == 1  # only the packaged default
+
+
+def test_a_valid_edit_shows_its_diff_then_saves_as_a_version_by_its_author(
+    supervisor: Person,
+) -> None:
+    edited = dental_up(canonical(default_rules()))
+    checked = supervisor.post("/console/rules/edit", {"document": edited, "action": "check"})
+    assert checked.status_code == 200
+    assert "No problems found." in checked.text
+    assert '<span class="diff-remove">-  priority: 4</span>' in checked.text
+    assert '<span class="diff-add">+  priority: 3</span>' in checked.text
+    saved = supervisor.post(
+        "/console/rules/edit", {"document": edited, "action": "save", "comment": "dental up"}
+    )
+    assert saved.url.path == "/console/rules/versions/2"
+    assert "Version 2 saved." in saved.text
+    overview = supervisor.get("/console/rules")
+    assert re.search(r"Version 2</a></th>\s*<td>sue</td>", overview.text)
+
+
+def test_activating_and_rolling_back_are_audited_with_the_reason(supervisor: Person) -> None:
+    edited = dental_up(canonical(default_rules()))
+    supervisor.post("/console/rules/edit", {"document": edited, "action": "save"})
+    active = supervisor.post("/console/rules/versions/2/activate", {"reason": "winter plan"})
+    assert "Version 2 is active. 0 waiting calls placed again." in active.text
+    assert "Active: version 2" in active.text
+    assert "Roll back to version 1" in active.text
+    again = supervisor.post("/console/rules/versions/2/activate", {"reason": "twice"})
+    assert "Version 2 is already active." in again.text
+    back = supervisor.post("/console/rules/versions/1/activate", {"reason": "roll back"})
+    assert "Active: version 1" in back.text
+    audit = supervisor.get("/console/audit?action=rules.activate").text
+    assert audit.count("<code>rules.activate</code>") == 2
+    assert "reason: winter plan" in audit
+    assert "reason: roll back" in audit
+
+
+def test_a_version_that_does_not_exist_is_a_404(supervisor: Person) -> None:
+    assert supervisor.get("/console/rules/versions/99").status_code == 404
+    assert supervisor.post("/console/rules/versions/99/activate", {}).status_code == 404
+
+
+def test_a_dry_run_places_a_call_without_placing_one(
+    supervisor: Person, sync_redis: redis.Redis
+) -> None:
+    page = supervisor.get("/console/rules/dry-run?screen=emergency&reason=medical")
+    assert page.status_code == 200
+    result = page.text.split('id="dry-run-result"')[1]
+    assert "<dt>Queue</dt><dd>emergency</dd>" in result
+    assert "<dt>Priority</dt><dd>1</dd>" in result
+    welsh = supervisor.get("/console/rules/dry-run?locale=cy-GB&screen=not_emergency&version=1")
+    assert "<dt>Queue</dt><dd>welsh</dd>" in welsh.text
+    assert not sync_redis.keys("ll:call:*")
+
+
+def test_a_bad_dry_run_says_which_field(supervisor: Person) -> None:
+    page = supervisor.get("/console/rules/dry-run?line=not-a-number&screen=maybe")
+    assert page.status_code == 422
+    assert 'id="line-error"' in page.text
+    assert 'id="screen-error"' in page.text

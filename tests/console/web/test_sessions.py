@@ -1,0 +1,139 @@
+"""Browser sessions: signed HttpOnly SameSite cookies, Secure over https, ended by signing out or
+by disabling the account, a new id at each sign-in, and no way to be sent off-site."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio
+from starlette.testclient import TestClient
+
+from console.tokens import Role
+from console.web.sessions import COOKIE, Sessions, session_key
+from lifeline.app import create_app
+from lifeline.settings import Settings
+from routing import keys
+from routing.clock import VirtualClock
+from tests.conftest import AUTH_TOKEN, make_settings
+from tests.console.web.conftest import People
+from tests.console.web.people import BASE, Person, add_user
+
+
+def cookie_header(person: Person, username: str) -> str:
+    data = {"username": username, "password": "correct horse battery staple"}
+    data["csrf_token"] = person.login_form()
+    response = person.client.post(f"{BASE}/login", data=data, follow_redirects=False)
+    assert response.status_code == 303
+    [session] = [c for c in response.headers.get_list("set-cookie") if c.startswith(COOKIE)]
+    return session.lower()
+
+
+def test_the_session_cookie_is_signed_httponly_samesite_and_secure_on_https(
+    people: People, redis_url: str
+) -> None:
+    add_user(redis_url, "sue", Role.SUPERVISOR)
+    header = cookie_header(people(), "sue")
+    assert "httponly" in header
+    assert "samesite=lax" in header
+    assert "secure" in header
+    assert "path=/" in header
+
+
+def test_over_plain_http_the_cookie_is_not_marked_secure(
+    redis_url: str, clock: VirtualClock
+) -> None:
+    add_user(redis_url, "sue", Role.SUPERVISOR)
+    settings = make_settings(redis_url, public_base_url="http://127.0.0.1:8000")
+    with TestClient(create_app(settings, clock=clock), base_url="http://testserver") as client:
+        header = cookie_header(Person(client), "sue").split(";")
+    assert "secure" not in [part.strip() for part in header]
+
+
+def test_a_tampered_cookie_is_a_stranger(supervisor: Person) -> None:
+    signed = supervisor.client.cookies[COOKIE]
+    supervisor.set_cookie(COOKIE, signed[:-2] + ("AA" if signed[-2:] != "AA" else "BB"))
+    response = supervisor.get("/console/wallboard")
+    assert response.url.path == "/login"
+    assert response.url.query == b"next=/console/wallboard"
+
+
+def test_signing_out_ends_the_session_on_the_server(supervisor: Person) -> None:
+    kept = supervisor.client.cookies[COOKIE]
+    assert supervisor.post("/logout").url.path == "/login"
+    supervisor.set_cookie(COOKIE, kept)  # the old cookie, replayed
+    assert supervisor.get("/console/wallboard").url.path == "/login"
+
+
+def test_disabling_an_account_ends_its_sessions_at_once(supervisor: Person, admin: Person) -> None:
+    assert supervisor.get("/console/wallboard").status_code == 200
+    done = admin.post("/console/accounts/sue/disable")
+    assert "Account sue is disabled and signed out." in done.text
+    assert supervisor.get("/console/wallboard").url.path == "/login"
+
+
+def test_each_sign_in_makes_a_new_session(people: People, redis_url: str) -> None:
+    add_user(redis_url, "sue", Role.SUPERVISOR)
+    person = people()
+    person.sign_in("sue")
+    first = person.client.cookies[COOKIE]
+    person.post("/logout")
+    person.sign_in("sue")
+    people().sign_in("sue")  # the same account elsewhere: a session of its own
+    assert person.client.cookies[COOKIE] != first
+    redis_keys = asyncio.run(session_keys(redis_url))
+    assert len(redis_keys) == 2
+    assert not any(first.split(".")[0] in key for key in redis_keys)  # ids are kept as digests
+
+
+async def session_keys(redis_url: str) -> list[str]:
+    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        return [str(key) async for key in client.scan_iter(match=keys.session("*"))]
+    finally:
+        await client.aclose()
+
+
+def test_after_sign_in_a_person_goes_where_they_were_going_but_never_off_site(
+    people: People, redis_url: str
+) -> None:
+    add_user(redis_url, "sue", Role.SUPERVISOR)
+    for wanted, landed in [
+        ("/console/callbacks", "/console/callbacks"),
+        ("https://evil.example/console/x", "/console/wallboard"),
+        ("//evil.example/console/", "/console/wallboard"),
+        ("/console/../login", "/console/wallboard"),
+    ]:
+        response = people().sign_in("sue", next_path=wanted)
+        assert response.headers["location"] == landed, wanted
+
+
+def test_the_session_key_comes_from_session_secret_or_else_from_the_auth_token(
+    settings: Settings, redis_url: str
+) -> None:
+    derived = session_key(settings)
+    assert derived != AUTH_TOKEN.encode()
+    assert derived == session_key(make_settings(redis_url))  # stable across restarts
+    assert session_key(make_settings(redis_url, twilio_auth_token="another-token")) != derived
+    assert session_key(make_settings(redis_url, session_secret="s3cret-for-sessions")) == (
+        b"s3cret-for-sessions"
+    )
+
+
+def test_a_cookie_signed_with_another_key_is_refused(redis_url: str, settings: Settings) -> None:
+    async def go() -> None:
+        client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            ours = Sessions(client, session_key(settings), secure=True)
+            theirs = Sessions(client, b"some other key", secure=True)
+            session = await theirs.start("sue", 0.0)
+            assert await theirs.find(theirs.signer.dumps(session.id)) is not None
+            assert await ours.find(theirs.signer.dumps(session.id)) is None
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
+
+
+def test_a_username_is_read_without_case_or_spaces(people: People, redis_url: str) -> None:
+    add_user(redis_url, "sue", Role.SUPERVISOR)
+    assert people().sign_in("  Sue ").status_code == 303
