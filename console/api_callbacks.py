@@ -82,7 +82,7 @@ async def cancel_callback(call: Call) -> CallbackView:
     if outcome == "unknown":
         raise NotFound(f"no callback {callback_id!r}")
     if outcome != "cancelled":
-        raise Conflict(f"the callback is {outcome} and cannot be cancelled now")
+        raise Conflict(f"the callback cannot be cancelled: it is {outcome}")
     await console.audit.record(
         call.principal.name, "callback.cancel", callback_id, now, reason=body.reason
     )

@@ -185,7 +185,7 @@ async def callback_existing(ivr: Ivr, form: GatherForm, state: IvrState, given: 
     before: tuple[Spoken, ...] = ()
     if callback is not None:  # cancel
         outcome = await ivr.callbacks.cancel(callback.id, "caller", "cancelled by the caller", now)
-        if outcome != "cancelled":  # it is being made right now
+        if outcome not in ("cancelled", "cancelled already"):  # it is being made right now
             return Goodbye(locale=locale, say=say(PromptId.CALLBACK_KEPT))
         before = say(PromptId.CALLBACK_CANCELLED)
         log.info("callback cancelled by the caller", extra={"case_id": callback.id})

@@ -212,6 +212,7 @@ _CANCEL = (
     + """
 local f = redis.call('HMGET', key, 'status', 'queue', 'caller', 'priority')
 if not f[1] then return 'unknown' end
+if f[1] == 'cancelled' then return 'cancelled already' end
 if f[1] ~= 'pending' and f[1] ~= 'scheduled' and f[1] ~= 'unreachable' then return f[1] end
 redis.call('ZREM', P .. 'queue:' .. f[2], 'cb:' .. a.id)
 redis.call('ZREM', P .. 'callbacks:scheduled', a.id)
@@ -420,7 +421,8 @@ class Callbacks:
         return bool(await self._done(args=self._args(callback_id, now)))
 
     async def cancel(self, callback_id: str, actor: str, reason: str, now: float) -> str:
-        """Returns `cancelled`, `unknown`, or the status that prevents it (being dialled)."""
+        """Returns `cancelled` when this call cancelled it; otherwise `unknown`, `cancelled
+        already`, or the status that prevents it (being dialled, done)."""
         callback = await self.redis.hget(keys.callback(callback_id), "caller")
         caller_key = keys.caller(str(callback)) if callback else ""
         result = await self._cancel(

@@ -298,6 +298,8 @@ def test_a_supervisor_lists_reprioritises_and_cancels_callbacks_and_it_is_audite
 
     cancelled = api.send("POST", f"/api/v1/callbacks/{other}/cancel", {"reason": "duplicate"})
     assert cancelled["callback"]["status"] == "cancelled"
+    again = api.send("POST", f"/api/v1/callbacks/{other}/cancel", {"reason": "again"}, 409)
+    assert again == {"error": "the callback cannot be cancelled: it is cancelled already"}
     assert api.send("POST", "/api/v1/callbacks/NOPE0-NOPE0/cancel", {"reason": "x"}, 404)
 
     clock.advance(1201)
@@ -320,7 +322,7 @@ def test_a_callback_being_made_cannot_be_cancelled(
     callback_id = offered(twilio, sync_redis, staff, redis_url, clock)
     api = supervisor(twilio, redis_url)
     refused = api.send("POST", f"/api/v1/callbacks/{callback_id}/cancel", {"reason": "x"}, 409)
-    assert refused == {"error": "the callback is reserved and cannot be cancelled now"}
+    assert refused == {"error": "the callback cannot be cancelled: it is reserved"}
 
 
 def test_callback_legs_need_a_signature_too(twilio: TwilioClient) -> None:

@@ -96,5 +96,5 @@ def test_bad_changes_are_refused_on_the_page(
     supervisor.post(f"/console/callbacks/{callback_id}/cancel", {"reason": "done"})
     twice = supervisor.post(f"/console/callbacks/{callback_id}/cancel", {"reason": "again"})
     assert twice.status_code == 409
-    assert "cannot be cancelled now" in twice.text
+    assert "cannot be cancelled: it is cancelled already" in twice.text
     assert supervisor.get("/console/callbacks/nope").status_code == 404
