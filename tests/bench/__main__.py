@@ -87,8 +87,10 @@ def bench_callbacks() -> None:
             finally:
                 redis_server.stop()
         print(
-            f"  {workers} worker(s), limit {limit:>4g}/s: {result.placed + 1}/{count} placed, "
-            f"{result.per_second:5.2f}/s ({result.per_second / limit:4.2f} of the limit)"
+            f"  {workers} worker(s), limit {limit:>4g}/s: {len(result.placed_at)}/{count} placed, "
+            f"{result.per_second:5.2f}/s ({result.per_second / limit:4.2f} of the limit), "
+            f"busiest second {result.busiest_second}, "
+            f"closest two {result.closest * 1e3:.0f} ms (spacing {1e3 / limit:.0f} ms)"
         )
     with tempfile.TemporaryDirectory() as scratch:
         redis_server = RedisServer(Path(scratch) / "redis")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 
 import redis.asyncio
@@ -26,17 +28,28 @@ from tests.e2e.stack import BIN, Stack
 class CallbackResult:
     workers: int
     limit: float
-    placed: int
-    elapsed: float
-    latencies: list[float]
+    placed_at: list[float]  # when the phone network received each call, by its own clock
 
     @property
     def per_second(self) -> float:
-        return self.placed / self.elapsed if self.elapsed else 0.0
+        """The rate from the first call to the last (the first slot is free at once)."""
+        moments = sorted(self.placed_at)
+        elapsed = moments[-1] - moments[0] if len(moments) > 1 else 0.0
+        return (len(moments) - 1) / elapsed if elapsed else 0.0
 
-    def p(self, fraction: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
+    @property
+    def closest(self) -> float:
+        """The shortest time between two calls reaching the network."""
+        moments = sorted(self.placed_at)
+        return min((b - a for a, b in pairwise(moments)), default=0.0)
+
+    @property
+    def busiest_second(self) -> int:
+        """The most calls in any one second, wherever it starts."""
+        return max(
+            (sum(1 for m in self.placed_at if start <= m < start + 1) for start in self.placed_at),
+            default=0,
+        )
 
 
 async def book(redis_url: str, count: int) -> None:
@@ -98,24 +111,14 @@ def measure_callbacks(
             stack.handler(f"h{n:03d}", available=False)
             # Handlers answer and stay on the line, so each callback is placed exactly once.
             stack.sim.party(f"client:h{n:03d}", answer="answer", ring_seconds=1, talk_seconds=600)
-        freed: dict[str, float] = {}
         for n in range(count):
-            freed[f"client:h{n:03d}"] = time.perf_counter()
             stack.state(f"h{n:03d}", "available")
-        latencies: list[float] = []
-        placed_at: list[float] = []
-        seen: set[str] = set()
         deadline = time.monotonic() + count / limit + 60
-        while len(seen) < count and time.monotonic() < deadline:
-            for call in outbound(stack):
-                sid = str(call["sid"])
-                if sid not in seen:
-                    seen.add(sid)
-                    placed_at.append(time.perf_counter())
-                    latencies.append(placed_at[-1] - freed[str(call["to"])])
-            time.sleep(0.005)
-        # The rate between the first placement and the last (the first slot is free at once).
-        elapsed = placed_at[-1] - placed_at[0] if len(placed_at) > 1 else 0.0
-        return CallbackResult(workers, limit, len(seen) - 1, elapsed, latencies)
+        calls = outbound(stack)
+        while len(calls) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+            calls = outbound(stack)
+        placed_at = [datetime.fromisoformat(str(call["created_at"])).timestamp() for call in calls]
+        return CallbackResult(workers, limit, placed_at)
     finally:
         stack.stop()

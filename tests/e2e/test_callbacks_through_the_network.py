@@ -15,6 +15,7 @@ from lifeline.redis_server import RedisServer
 from routing import keys
 from tests.conftest import CALLER
 from tests.e2e.stack import BIN, Stack
+from workers import ratelimit
 
 
 def book(stack: Stack) -> str:
@@ -101,10 +102,8 @@ def test_a_worker_killed_while_placing_a_callback_loses_nothing_and_rings_once(
     stack.sim.party(CALLER, answer="answer", ring_seconds=1, talk_seconds=5)
     callback_id = book(stack)
     direct = redis.Redis.from_url(redis_url, decode_responses=True)
-    # Hold the job in the shared calls-per-second limiter: every slot of the next minute is used.
-    now = int(time.time())
-    for second in range(now, now + 60):
-        direct.set(f"{keys.PREFIX}:cps:{second}", 100, ex=120)
+    # Hold the job in the shared calls-per-second limiter: its next free moment is a minute away.
+    direct.set(ratelimit.KEY, int((time.time() + 60) * ratelimit.MICROSECONDS), ex=120)
 
     stack.handler("h1")
     stack.wait_for(
@@ -114,8 +113,7 @@ def test_a_worker_killed_while_placing_a_callback_loses_nothing_and_rings_once(
     stack.processes["worker"].wait()
     assert outbound_calls(stack) == []
 
-    for second in range(now, now + 60):
-        direct.delete(f"{keys.PREFIX}:cps:{second}")
+    direct.delete(ratelimit.KEY)
     stack.spawn("worker", str(BIN / "lifeline"), "worker")
     stack.wait_for(
         lambda: callback(stack, callback_id)["callback"]["status"] == "done", "the callback", 60
