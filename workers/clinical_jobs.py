@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 
 import httpx
@@ -130,6 +131,23 @@ async def probe_in(rt: Runtime) -> str:
     return outcome.value
 
 
+class Pace:
+    """At most `per_second` turns a second, each due 1 / rate after the one before: the time a
+    turn takes counts towards its interval, and a late turn does not bring on a burst after it."""
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second
+        self.due = time.monotonic()
+
+    async def wait(self) -> None:
+        self.due += self.interval
+        delay = self.due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        else:
+            self.due = time.monotonic()
+
+
 async def reconcile_in(rt: Runtime) -> dict[str, int]:
     """Replay pending journal entries, open cases first, at a bounded rate; stop if the system
     fails again (the rest wait for the next run)."""
@@ -137,7 +155,7 @@ async def reconcile_in(rt: Runtime) -> dict[str, int]:
     if not await journal.replay_started(rt.clock.now()):
         return {"skipped": 1}
     done = failed = 0
-    pause = 1.0 / rt.settings.replay_per_second
+    pace = Pace(rt.settings.replay_per_second)
     try:
         async with httpx.AsyncClient(trust_env=False) as client:
             system = ClinicalSystem(rt.settings.fhir_base_url, client)
@@ -162,7 +180,7 @@ async def reconcile_in(rt: Runtime) -> dict[str, int]:
                     settled = "duplicate" if delivery.outcome.value == "duplicate" else "delivered"
                     await journal.outcome(entry.case_id, settled, rt.clock.now())
                     done += 1
-                await asyncio.sleep(pause)
+                await pace.wait()
     finally:
         await journal.replay_finished(rt.clock.now())
     log.info("journal replay: %d delivered, %d failed", done, failed)

@@ -22,7 +22,7 @@ from lifeline.redis_server import RedisServer, free_port
 from tests.bench.assignment import QUEUES, measure_assignment
 from tests.bench.callbacks import measure_callbacks, measure_latency
 from tests.bench.load import Result, call_requests, drive
-from tests.bench.outage import measure_outage
+from tests.bench.outage import REPLAY_PER_SECOND, measure_outage
 
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 UVICORN = ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
@@ -136,7 +136,9 @@ def bench_outage() -> None:
     print(f"  time back to normal          {result.recovery:5.1f} s (M healthy probes over T)")
     print(
         f"  journal replay               {result.entries} entries in "
-        f"{result.replay_seconds:.1f} s: {result.replay_per_second:5.1f}/s"
+        f"{result.replay_seconds:.1f} s: {result.replay_per_second:5.1f}/s "
+        f"({result.replay_per_second / REPLAY_PER_SECOND:4.2f} of REPLAY_PER_SECOND="
+        f"{REPLAY_PER_SECOND}); all replayed {result.until_replayed:.1f} s after normal mode"
     )
     print(
         f"  same stub, bundles posted directly: {result.direct_per_second:5.1f}/s; "
@@ -187,6 +189,7 @@ def bench_webhooks(calls: int, concurrency: int) -> None:
         try:
             static = measure(static_port, calls, concurrency, public_base)
             lifeline = measure(web_port, calls, concurrency, public_base)
+            trip = asyncio.run(round_trip(redis_server.url))
         finally:
             for server in servers:
                 server.terminate()
@@ -197,6 +200,14 @@ def bench_webhooks(calls: int, concurrency: int) -> None:
     print(line("static TwiML baseline", static))
     print(line("Lifeline webhooks", lifeline))
     print(f"throughput ratio (Lifeline / baseline): {lifeline.per_second / static.per_second:.2f}")
+    # Both servers are one CPU-bound process: 1 / throughput is the CPU time of one request.
+    static_cost, lifeline_cost = 1 / static.per_second, 1 / lifeline.per_second
+    print(
+        f"time per request: static {static_cost * 1e6:.0f} us,"
+        f" Lifeline {lifeline_cost * 1e6:.0f} us;"
+        f" one Redis round trip from an asyncio client {trip * 1e6:.0f} us"
+        f" ({trip / static_cost:.1f} static requests)"
+    )
     if lifeline.errors:
         sys.exit(1)
 

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis.asyncio
@@ -22,6 +23,7 @@ from workers.fhir import CaseKind, ClinicalCase, bundle_json
 
 PROBE_INTERVAL = 1
 FAILURES = 3
+REPLAY_PER_SECOND = 100
 
 
 @dataclass
@@ -30,7 +32,8 @@ class OutageResult:
     detection_floor: float
     recovery: float
     entries: int
-    replay_seconds: float
+    until_replayed: float  # from normal mode to the last entry replayed
+    replay_seconds: float  # the replay job's own run, from its start to its end
     direct_per_second: float
 
     @property
@@ -80,13 +83,18 @@ def direct_rate(fhir_base_url: str, count: int) -> float:
         return count / (time.perf_counter() - started)
 
 
+def replayed(progress: dict[str, Any]) -> bool:
+    # A replay run clears `finished` when it starts, so with nothing pending it means this run.
+    return progress["pending"] == 0 and progress["finished"] is not None
+
+
 def measure_outage(redis_url: str, logs: Path, entries: int = 200) -> OutageResult:
     env = {
         "CLINICAL_PROBE_INTERVAL_SECONDS": str(PROBE_INTERVAL),
         "CLINICAL_FAILURES_TO_DEGRADE": str(FAILURES),
         "CLINICAL_HEALTHY_PROBES_TO_RECOVER": "3",
         "CLINICAL_RECOVERY_SECONDS": "2",
-        "REPLAY_PER_SECOND": "100",
+        "REPLAY_PER_SECOND": str(REPLAY_PER_SECOND),
     }
     stack = Stack(redis_url, logs, with_cron=True, with_clinical=True, env=env).start()
     try:
@@ -100,13 +108,16 @@ def measure_outage(redis_url: str, logs: Path, entries: int = 200) -> OutageResu
         up = time.perf_counter()
         stack.wait_for(lambda: stack.mode() == "normal", "normal mode", 60)
         recovery = time.perf_counter() - up
-        replay_started = time.perf_counter()  # the next probe starts the replay job
+        normal = time.perf_counter()  # the next probe starts the replay job
         stack.wait_for(
-            lambda: stack.api.get("/api/v1/journal/progress").json()["pending"] == 0,
+            lambda: replayed(stack.api.get("/api/v1/journal/progress").json()),
             "the replay",
             600,
         )
-        replay_seconds = time.perf_counter() - replay_started
+        until_replayed = time.perf_counter() - normal
+        progress = stack.api.get("/api/v1/journal/progress").json()
+        if progress["delivered"] != entries:
+            raise RuntimeError(f"the replay delivered {progress['delivered']} of {entries}")
         fhir = f"http://127.0.0.1:{stack.fhir_port}/fhir"
         direct = direct_rate(fhir, entries)
         return OutageResult(
@@ -114,7 +125,8 @@ def measure_outage(redis_url: str, logs: Path, entries: int = 200) -> OutageResu
             detection_floor=(FAILURES - 1) * PROBE_INTERVAL,
             recovery=recovery,
             entries=entries,
-            replay_seconds=replay_seconds,
+            until_replayed=until_replayed,
+            replay_seconds=progress["finished"] - progress["started"],
             direct_per_second=direct,
         )
     finally:
