@@ -14,6 +14,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -57,6 +58,11 @@ class Settings(BaseSettings):
     contingency_email_to: str = ""
     contingency_email_from: str = "lifeline@localhost"
     smtp_url: Annotated[str, Field(pattern=r"^(smtps?://[^\s/]+(:\d+)?/?)?$")] = ""
+    # The handler console as a phone (Twilio's Voice JavaScript SDK), when all three are set: an
+    # API key for the access tokens, and where the page loads the SDK's twilio.min.js from.
+    twilio_api_key_sid: Annotated[str, Field(pattern=r"^(SK[0-9a-fA-F]{32})?$")] = ""
+    twilio_api_key_secret: SecretStr = SecretStr("")
+    twilio_voice_sdk_url: Annotated[str, Field(pattern=r"^(https?://\S+|/\S*)?$")] = ""
     # Signs the consoles' session cookies. Unset: derived from TWILIO_AUTH_TOKEN (HMAC with a
     # fixed label), so changing the auth token signs everyone out.
     session_secret: SecretStr = SecretStr("")
@@ -74,6 +80,25 @@ class Settings(BaseSettings):
         if not value.get_secret_value():
             raise ValueError("must not be empty")
         return value
+
+    @model_validator(mode="after")
+    def _softphone_all_or_nothing(self) -> Settings:
+        given = {
+            "TWILIO_API_KEY_SID": bool(self.twilio_api_key_sid),
+            "TWILIO_API_KEY_SECRET": bool(self.twilio_api_key_secret.get_secret_value()),
+            "TWILIO_VOICE_SDK_URL": bool(self.twilio_voice_sdk_url),
+        }
+        if any(given.values()) and not all(given.values()):
+            missing = ", ".join(name for name, present in given.items() if not present)
+            raise ValueError(
+                f"the console's phone needs all of {', '.join(given)}; {missing} unset"
+            )
+        return self
+
+    @property
+    def softphone(self) -> bool:
+        """Whether handlers' consoles are their phones (Twilio's Voice JavaScript SDK)."""
+        return bool(self.twilio_api_key_sid)
 
     def public_url(self, path: str) -> str:
         """The absolute URL Twilio uses for `path` (what signatures are computed over)."""

@@ -71,6 +71,62 @@ function beat(url, seconds) {
   const timer = setInterval(send, seconds * 1000);
 }
 
+// The console as the handler's phone: Twilio's Voice JavaScript SDK (loaded by the page only
+// where it is configured), signed in with an access token from Lifeline and kept signed in.
+function phone(panel) {
+  const status = panel.querySelector("#phone-status");
+  const buttons = {
+    answer: panel.querySelector("#phone-answer"),
+    decline: panel.querySelector("#phone-decline"),
+    mute: panel.querySelector("#phone-mute"),
+    hangUp: panel.querySelector("#phone-hang-up"),
+  };
+  const show = (text, ...visible) => {
+    status.textContent = text;
+    Object.entries(buttons).forEach(([name, button]) => { button.hidden = !visible.includes(name); });
+  };
+  if (!window.Twilio || !window.Twilio.Device) {
+    show("The phone could not be loaded. Reload the page; if it persists, tell your supervisor.");
+    return;
+  }
+  const signIn = () => fetch(panel.dataset.signIn, { credentials: "same-origin" })
+    .then((response) => {
+      if (!response.ok) throw new Error(`Lifeline answered ${response.status}`);
+      return response.json();
+    });
+  let call = null;
+  const ready = () => { call = null; show("Ready: calls ring here."); };
+  signIn().then(({ token }) => {
+    const device = new window.Twilio.Device(token, { closeProtection: true });
+    device.on("registered", ready);
+    device.on("unregistered", () => show("The phone is signed out. Reload the page."));
+    device.on("error", (error) => say(`Phone problem: ${error.message}`));
+    device.on("tokenWillExpire", () => {
+      signIn().then((fresh) => device.updateToken(fresh.token))
+        .catch(() => say("The phone could not stay signed in. Reload the page."));
+    });
+    device.on("incoming", (incoming) => {
+      call = incoming;
+      show("A call is coming through.", "answer", "decline");
+      buttons.answer.focus();
+      incoming.on("accept", () => {
+        show("On a call.", "mute", "hangUp");
+        buttons.hangUp.focus();
+      });
+      ["disconnect", "cancel", "reject"].forEach((name) => incoming.on(name, ready));
+      incoming.on("mute", (muted) => {
+        buttons.mute.setAttribute("aria-pressed", String(muted));
+        buttons.mute.textContent = muted ? "Unmute" : "Mute";
+      });
+    });
+    device.register();
+  }).catch(() => show("The phone could not sign in. Reload the page."));
+  buttons.answer.addEventListener("click", () => call && call.accept());
+  buttons.decline.addEventListener("click", () => call && call.reject());
+  buttons.mute.addEventListener("click", () => call && call.mute(!call.isMuted()));
+  buttons.hangUp.addEventListener("click", () => call && call.disconnect());
+}
+
 // The rules editor: a problem's link puts the caret on its line in the editor; on load, the
 // editor is scrolled to the first problem.
 function showLine(editor, line, select) {
@@ -104,6 +160,8 @@ document.addEventListener("DOMContentLoaded", () => {
     const [url, seconds] = body.dataset.heartbeat.split("|");
     beat(url, Number(seconds));
   }
+  const panel = document.getElementById("phone");
+  if (panel) phone(panel);
   jumpToLines();
   const problem = document.querySelector(".error-summary[tabindex]");
   if (problem) problem.focus();  // announced first, and the next Tab reaches its links

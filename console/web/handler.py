@@ -19,6 +19,7 @@ from console.wrapup import wrap_up
 from routing.handlers import CHOOSABLE, HandlerState, UnknownHandler
 from routing.wrapup import WrapUpOutcome
 
+PHONE_SIGN_IN = "/console/handler/phone-token"  # served by console/web/phone.py
 HEARTBEAT_SECONDS = 10  # well inside the rule set's heartbeat timeout (30 s by default)
 
 
@@ -111,12 +112,16 @@ async def live(page: Page) -> dict[str, str]:
 async def show(page: Page, errors: FormErrors | None = None, status: int = 200) -> Response:
     context = await handler_context(page, errors, page.form)
     await page.console.handlers.heartbeat(handler_id(page), page.now)
+    settings = page.console.settings
+    softphone = settings.softphone and context["handler"].profile.device.kind == "client"
     return await page.render(
         "handler.html",
         status,
         title="My calls",
         stream="/console/handler/events",
         heartbeat=f"/console/handler/heartbeat|{HEARTBEAT_SECONDS}",
+        phone_sdk=settings.twilio_voice_sdk_url if softphone else "",
+        phone_sign_in=PHONE_SIGN_IN if softphone else "",
         **context,
     )
 

@@ -15,7 +15,9 @@ from console.web import (
     journal,
     login,
     mode,
+    phone,
     ruleset,
+    security,
     users,
     wallboard,
 )
@@ -33,6 +35,7 @@ VIEWS: list[View] = [
     View("/console", start, EVERYONE),
     View("/console/", start, EVERYONE),
     *handler.VIEWS,
+    *phone.VIEWS,
     *wallboard.VIEWS,
     *handlers.VIEWS,
     *callbacks.VIEWS,
@@ -53,4 +56,11 @@ def routes() -> list[BaseRoute]:
 
 
 def middleware(settings: Settings) -> list[Middleware]:
-    return [Middleware(SecurityHeaders, secure=settings.public_base_url.scheme == "https")]
+    sdk = phone.sdk_origin(settings) if settings.softphone else None
+    return [
+        Middleware(
+            SecurityHeaders,
+            secure=settings.public_base_url.scheme == "https",
+            csp=security.policy(sdk),
+        )
+    ]

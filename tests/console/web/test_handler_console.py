@@ -28,7 +28,10 @@ def test_a_handler_goes_available_takes_a_break_with_a_reason_and_goes_offline(
     staff("h1", state=HandlerState.OFFLINE)
     page = handler_person.get("/console/handler")
     assert '<strong id="state">Offline</strong>' in page.text
-    assert "Phone: simulated network" in page.text
+    assert "Phone: simulated network" in page.text  # no API key: the console is not a phone
+    assert 'id="phone"' not in page.text
+    assert "script-src 'self';" in page.headers["content-security-policy"]
+    assert handler_person.get("/console/handler/phone-token").status_code == 404
     assert 'data-heartbeat="/console/handler/heartbeat|10"' in page.text
     assert sync_redis.zscore("ll:handlers:heartbeats", "h1") is not None
     available = handler_person.post("/console/handler/state", {"state": "available"})
