@@ -17,7 +17,8 @@ from prompts.catalogue import Locale, PromptId
 from routing import menu
 from routing.calls import Opened
 from routing.decisions import Ask, Decision, Hold, Leave, Nothing, Spoken, Step, say
-from routing.hold import hold_turn
+from routing.handlers import HandlerState
+from routing.hold import emergency_overdue, hold_turn
 from routing.menu import Given, Placed
 from routing.models import (
     Answers,
@@ -28,6 +29,7 @@ from routing.models import (
     Screen,
     caller_number,
 )
+from routing.offers import Release
 from routing.overflow import ToNumber
 from routing.rules import RuleSet
 
@@ -105,6 +107,17 @@ async def hold(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
     except RedisError:
         return await _hold_without_redis(ivr, form, state)
     locale = record.locale if record else state.locale or Locale.EN
+    if record is not None and record.status is CallStatus.RESERVED:
+        rules = await ivr.rulebook.active()
+        if emergency_overdue(record, rules, ivr.clock.now()) and record.handler:
+            # Reserved, but the redirect to the handler has not come in time (a worker slow or
+            # down): the emergency does not wait for it.
+            now = ivr.clock.now()
+            released = await ivr.offers.release(
+                record.sid, record.handler, record.offers, now, Release.FAILED, rules
+            )
+            if released:
+                return await dispatch_emergency(ivr, record.sid, locale, "not connected in time")
     if record is None or record.status is not CallStatus.QUEUED or record.placement is None:
         # Being connected to a handler (a redirect is on its way), or the record is gone.
         spoken = () if record else say(PromptId.HOLD_ON)
@@ -120,7 +133,18 @@ async def hold(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
     assert record.placement is not None
     position = await ivr.queues.position(record.placement.queue, record.sid) or 1
     on_duty = await ivr.handlers.on_duty()
-    turn = hold_turn(record, position, on_duty, rules, ivr.clock.now(), state.turn)
+    dispatch_now = False
+    emergency = record.placement.priority is Priority.EMERGENCY
+    if (
+        emergency
+        and rules.degraded.emergency_dispatch_at_once
+        and (await ivr.modes.current()).degraded
+    ):
+        # The clinical system went down while this emergency waited: as if it had just come in.
+        dispatch_now = (await ivr.handlers.counts())[HandlerState.AVAILABLE] == 0
+    turn = hold_turn(
+        record, position, on_duty, rules, ivr.clock.now(), state.turn, dispatch_now=dispatch_now
+    )
     if isinstance(turn, Hold) and turn.offer is not None:
         await ivr.callbacks.offered(record.sid, record.placement.priority, ivr.clock.now())
     return turn

@@ -6,12 +6,13 @@ import logging
 
 from ivr.context import Ivr
 from ivr.forms import DialForm, TwilioForm
-from ivr.queueing import assign_waiting, finish, requeue
-from ivr.safety import ids, safe_route
+from ivr.queueing import assign_waiting, dispatch_emergency, finish, requeue
+from ivr.safety import emergency_dial, ids, safe_route
 from ivr.urls import IvrState
 from prompts.catalogue import PromptId
 from routing import connecting
 from routing.decisions import Decision, Nothing, say
+from routing.hold import emergency_overdue
 from routing.models import CallStatus
 from routing.offers import Release
 
@@ -28,11 +29,16 @@ async def connect(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
         and record.offers == state.offer
     )
     if not live:
+        if record.status is CallStatus.DISPATCHED:
+            # The redirect came after the emergency left for the dispatch line: back to it.
+            log.warning("late connect redirect for a dispatched call", extra=ids(form))
+            return emergency_dial(ivr, record.locale, form.call_sid)
         # A late or repeated redirect: the caller goes back to holding in their place.
         log.info("stale connect redirect", extra=ids(form))
         return await requeue(ivr, record, ())
     handler = await ivr.handlers.get(state.handler)
-    return connecting.connect(record, handler, state.offer, await ivr.rulebook.active())
+    rules = await ivr.rulebook.active()
+    return connecting.connect(record, handler, state.offer, rules, ivr.clock.now())
 
 
 async def whisper(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
@@ -60,4 +66,6 @@ async def connect_result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision:
     record = await ivr.calls.get(form.call_sid)
     if record is None or record.placement is None:
         return safe_route(ivr, state)
+    if emergency_overdue(record, rules, now):
+        return await dispatch_emergency(ivr, form.call_sid, record.locale, "limit reached")
     return await requeue(ivr, record, say(PromptId.HANDLER_UNAVAILABLE))

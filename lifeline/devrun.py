@@ -7,16 +7,19 @@ Settings already given (environment or `.env`) are kept; the rest get local valu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from dotenv import dotenv_values
 from pydantic import SecretStr
+from redis.exceptions import RedisError
 
 from console.tokens import Role
 from console.web.accounts import Accounts, NewUser
@@ -77,7 +80,8 @@ async def seed_demo_handlers(redis_url: str, skills: tuple[str, ...]) -> None:
                 skills=dict.fromkeys(skills, 3),
                 device=Device(kind="client", address=handler_id),
             )
-            if await handlers.create(profile, time.time()):
+            await handlers.create(profile, time.time())
+            if (await handlers.get(handler_id)).state is HandlerState.OFFLINE:
                 await handlers.choose(handler_id, HandlerState.AVAILABLE, time.time())
     finally:
         await client.aclose()
@@ -170,6 +174,30 @@ Stop with Ctrl-C.
 """
 
 
+class DemoConsoles(threading.Thread):
+    """The demo handlers' consoles, as far as Lifeline can tell: a heartbeat every few seconds
+    while `lifeline run` runs (without it, the floor sweep takes silent handlers offline)."""
+
+    def __init__(self, redis_url: str, every_seconds: float = 10.0) -> None:
+        super().__init__(name="demo-consoles", daemon=True)
+        self.redis_url = redis_url
+        self.every_seconds = every_seconds
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.every_seconds):
+            with contextlib.suppress(RedisError):  # Redis restarting: the next beat will do
+                asyncio.run(self.beat())
+
+    async def beat(self) -> None:
+        client = async_client(self.redis_url)
+        try:
+            for handler_id in DEMO_HANDLERS:
+                await Handlers(client).heartbeat(handler_id, time.time())
+        finally:
+            await client.aclose()
+
+
 def run() -> int:
     VAR.mkdir(exist_ok=True)
     run_env = Path(RUN_ENV_FILE)
@@ -203,6 +231,8 @@ def run() -> int:
             env["PORT"],
         ]
         honcho = subprocess.Popen(command, env=env)
+        consoles = DemoConsoles(str(settings.redis_url))
+        consoles.start()
         try:
             return honcho.wait()
         except KeyboardInterrupt:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 from prompts.catalogue import Locale, PromptId
 from routing.decisions import Connect, Spoken, Whisper, say
 from routing.handlers import Handler
+from routing.hold import emergency_deadline
 from routing.models import CallRecord, Priority, Reason
 from routing.rules import RuleSet
 
@@ -18,7 +21,22 @@ REASON_PROMPTS = {
 }
 
 
-def connect(record: CallRecord, handler: Handler, offer: int, rules: RuleSet) -> Connect:
+MIN_RING_SECONDS = 5  # Twilio's least useful ring time; an emergency past it is dispatched
+
+
+def ring_seconds(record: CallRecord, rules: RuleSet, now: float) -> int:
+    """How long the handler's phone rings: the rule's offer timeout, and for an emergency no
+    longer than what is left of its limit (then the dial's outcome sends it to dispatch)."""
+    timeout = rules.offers.offer_timeout_seconds
+    if record.placement is not None and record.placement.priority is Priority.EMERGENCY:
+        left = math.ceil(emergency_deadline(record, rules) - now)
+        timeout = max(MIN_RING_SECONDS, min(timeout, left))
+    return timeout
+
+
+def connect(
+    record: CallRecord, handler: Handler, offer: int, rules: RuleSet, now: float
+) -> Connect:
     return Connect(
         locale=record.locale,
         say=say(PromptId.CONNECTING),
@@ -27,7 +45,7 @@ def connect(record: CallRecord, handler: Handler, offer: int, rules: RuleSet) ->
         offer=offer,
         device_kind=handler.profile.device.kind,
         address=handler.profile.device.address,
-        timeout_seconds=rules.offers.offer_timeout_seconds,
+        timeout_seconds=ring_seconds(record, rules, now),
     )
 
 

@@ -221,6 +221,9 @@ class Handlers:
         )
         if previous is None:
             raise NotAllowed(f"{handler_id} changed state meanwhile; try again")
+        if to is not HandlerState.OFFLINE:
+            # Choosing is a sign of life: from now on, silence takes them off the floor.
+            await self.redis.zadd(keys.HEARTBEATS, {handler_id: now})
         return previous
 
     async def heartbeat(self, handler_id: str, now: float) -> None:

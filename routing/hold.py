@@ -39,6 +39,16 @@ def emergency_deadline(record: CallRecord, rules: RuleSet) -> float:
     return start + rules.emergency.handler_limit_seconds
 
 
+def emergency_overdue(record: CallRecord, rules: RuleSet, now: float) -> bool:
+    """An emergency past its limit for reaching a handler: it goes to the dispatch line."""
+    placement = record.placement
+    return (
+        placement is not None
+        and placement.priority is Priority.EMERGENCY
+        and now >= emergency_deadline(record, rules)
+    )
+
+
 def hold_turn(
     record: CallRecord,
     position: int,
@@ -46,14 +56,16 @@ def hold_turn(
     rules: RuleSet,
     now: float,
     turn: int,
+    dispatch_now: bool = False,
 ) -> Hold | Leave:
-    """One turn of the hold loop for a queued call."""
+    """One turn of the hold loop for a queued call. `dispatch_now`: an emergency goes to the
+    dispatch line without waiting out its limit (degraded, and no handler free)."""
     placement = record.placement
     assert placement is not None, "only queued calls hold"
     locale = record.locale
     if placement.priority is Priority.EMERGENCY:
         remaining = emergency_deadline(record, rules) - now
-        if remaining <= 0:
+        if remaining <= 0 or dispatch_now:
             return Leave()
         return Hold(
             locale=locale,

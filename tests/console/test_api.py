@@ -21,6 +21,7 @@ from routing.clock import VirtualClock
 from routing.rules import default_rules
 from tests.conftest import AUTH_TOKEN, CALLER, MAIN_LINE, PUBLIC_BASE_URL
 from tests.ivr.test_call_flow import to_queue
+from tests.ivr.test_connecting import sweep
 from tests.twilio import TwilioClient
 
 
@@ -222,6 +223,18 @@ def test_handlers_are_created_and_change_state_and_heartbeat(
     )
     assert other.status_code == 403
     assert supervisor.send("PUT", "/api/v1/handlers/nobody/state", {"state": "available"}, 404)
+
+
+def test_a_handler_made_available_who_never_sends_a_heartbeat_goes_offline(
+    supervisor: Api, clock: VirtualClock, redis_url: str, sync_redis: redis.Redis
+) -> None:
+    supervisor.send("POST", "/api/v1/handlers", new_handler("h1"), 201)
+    supervisor.send("PUT", "/api/v1/handlers/h1/state", {"state": "available"})
+    clock.advance(29)
+    assert sweep(redis_url, clock.now()).handlers_gone == []
+    clock.advance(2)  # past the rule set's 30 s without a word from their console
+    assert sweep(redis_url, clock.now()).handlers_gone == ["h1"]
+    assert sync_redis.hget(keys.handler("h1"), "state") == "offline"
 
 
 def test_a_handler_going_available_is_offered_the_waiting_call(
