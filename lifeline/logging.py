@@ -9,8 +9,9 @@ import sys
 import time
 from collections.abc import Iterable
 
-# Standalone runs of 7-15 digits (optionally +): phone numbers, not parts of SIDs or case ids.
-PHONE_NUMBER = re.compile(r"(?<![\w+])\+?\d{7,15}(?!\w)")
+# Standalone runs of 7-15 digits, after a + or its URL encoding (%2B) or none: phone numbers,
+# not parts of SIDs or case ids, nor the whole or fractional part of a decimal (a timestamp).
+PHONE_NUMBER = re.compile(r"(?:(?<!\w)%2[Bb]|(?<![\w+])\+|(?<![\w+])(?<!\d\.))\d{7,15}(?!\w|\.\d)")
 STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 

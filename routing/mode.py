@@ -60,23 +60,24 @@ class OutageMessage(BaseModel):
 
 
 # Set the automatic mode; the effective one follows it unless a supervisor has forced one.
-# Returns the effective mode and whether it changed.
+# Returns the effective mode, whether it changed, and whether the automatic verdict changed.
 _SET_AUTO = """
 local f = redis.call('HMGET', KEYS[1], 'auto_mode', 'control', 'mode')
 local auto = f[1] or 'normal'
 local control = f[2] or 'auto'
 local mode = f[3] or 'normal'
-if auto == ARGV[1] then return {mode, 0} end
+if auto == ARGV[1] then return {mode, 0, 0} end
 redis.call('HSET', KEYS[1], 'auto_mode', ARGV[1], 'auto_reason', ARGV[2], 'auto_since', ARGV[3])
 if control == 'auto' and mode ~= ARGV[1] then
   redis.call('HSET', KEYS[1], 'mode', ARGV[1], 'reason', ARGV[2], 'since', ARGV[3],
              'source', 'auto', 'control', 'auto')
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', 10000, '*', 'mode', ARGV[1], 'reason', ARGV[2],
              'source', 'auto', 'at', ARGV[3])
-  return {ARGV[1], 1}
+  return {ARGV[1], 1, 1}
 end
-return {mode, 0}
+return {mode, 0, 1}
 """
+AUTOMATIC = "health checks"  # the actor of automatic changes in the audit log
 
 # A supervisor forces a mode, or gives control back to the automatic one (ARGV[1] = 'auto').
 _FORCE = """
@@ -136,9 +137,13 @@ class ModeStore:
 
     async def set_auto(self, mode: Mode, reason: str, now: float) -> tuple[Mode, bool]:
         """The health checks' verdict; returns the effective mode and whether it changed."""
-        effective, changed = await self._set_auto(
+        effective, changed, verdict_changed = await self._set_auto(
             keys=[keys.MODE, keys.MODE_EVENTS], args=[mode.value, reason, repr(now)]
         )
+        if verdict_changed:  # audited like a supervisor's change, overridden or not
+            await Audit(self.redis).record(
+                AUTOMATIC, "mode.auto", mode.value, now, reason=reason, effective=effective
+            )
         self._checked = float("-inf")
         return Mode(effective), bool(changed)
 

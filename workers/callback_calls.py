@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 from routing import keys
-from routing.callbacks import Callbacks, CallbackStatus, UnknownCallback
+from routing.callbacks import Callback, Callbacks, CallbackStatus, UnknownCallback
 from routing.handlers import Handlers
 from routing.offers import Offers, Release
 from routing.rulebook import RuleBook
@@ -40,18 +40,26 @@ async def placed_already(rt: Runtime, callback_id: str, offer: int, wait: float)
         await asyncio.sleep(0.25)
 
 
-async def place_callback(rt: Runtime, callback_id: str, handler_id: str, offer: int) -> str:
-    callbacks = Callbacks(rt.redis)
+async def live_offer(
+    callbacks: Callbacks, callback_id: str, handler_id: str, offer: int
+) -> Callback | None:
+    """The callback, if it is still reserved for this handler under this offer."""
     try:
         callback = await callbacks.get(callback_id)
     except UnknownCallback:
-        return "stale"
+        return None
     live = (
         callback.status is CallbackStatus.RESERVED
         and callback.handler == handler_id
         and callback.offers == offer
     )
-    if not live:
+    return callback if live else None
+
+
+async def place_callback(rt: Runtime, callback_id: str, handler_id: str, offer: int) -> str:
+    callbacks = Callbacks(rt.redis)
+    callback = await live_offer(callbacks, callback_id, handler_id, offer)
+    if callback is None:
         return "stale"
     claim = f"{keys.PREFIX}:place-claim:{callback_id}:{offer}"
     if not await rt.redis.set(claim, "1", nx=True, ex=CLAIM_TTL_SECONDS):
@@ -60,6 +68,12 @@ async def place_callback(rt: Runtime, callback_id: str, handler_id: str, offer: 
         log.warning("an earlier run died before placing", extra={"case_id": callback_id})
     rules = await RuleBook(rt.redis).active()
     await CallsPerSecond(rt.redis, rt.clock).acquire(rules.callbacks.calls_per_second)
+    # The wait for a calling slot can be long: the offer may have been released meanwhile (the
+    # sweep gives up on offers whose outcome never comes) and made to someone else.
+    callback = await live_offer(callbacks, callback_id, handler_id, offer)
+    if callback is None:
+        await rt.redis.delete(claim)
+        return "stale"
     handler = await Handlers(rt.redis).get(handler_id)
     device = handler.profile.device
     handler_address = f"client:{device.address}" if device.kind == "client" else device.address

@@ -68,6 +68,9 @@ class Jobs:
             case.model_dump_json(),
             open_case,
             job_id=f"case-{case_id}-{kind}",
+            # Sending is idempotent (a duplicate counts as delivered, the journal keeps one entry
+            # per case), so a job that failed or whose worker died is simply run again.
+            retry=Retry(max=5, interval=[5, 30, 120, 600, 1800]),
             job_timeout=60,
             result_ttl=24 * 3600,
             failure_ttl=30 * 24 * 3600,

@@ -33,6 +33,15 @@ def test_phone_numbers_are_masked_to_their_last_three_digits() -> None:
     assert entry["caller"] == "…496"
 
 
+def test_numbers_in_urls_and_at_the_end_of_a_sentence_are_masked_too() -> None:
+    url = "POST /twilio/voice?From=%2B447700900123&To=%2b441134960000 from +447700900789."
+    assert mask_numbers(url) == "POST /twilio/voice?From=…123&To=…000 from …789."
+
+
+def test_decimals_such_as_timestamps_are_left_alone() -> None:
+    assert mask_numbers("at 1767225600.123 (+1767225600.5)") == "at 1767225600.123 (+1767225600.5)"
+
+
 def test_sids_and_case_ids_are_not_mistaken_for_numbers() -> None:
     assert mask_numbers(f"call {SID} case 7K2QX-M9D4A") == f"call {SID} case 7K2QX-M9D4A"
 

@@ -8,6 +8,7 @@ import time
 import pytest
 import redis.asyncio
 
+from routing.audit import Audit
 from routing.breaker import Breaker, BreakerSettings, Outcome
 from routing.mode import Mode, ModeStore, OutageMessage
 
@@ -37,6 +38,28 @@ async def test_k_failures_within_the_window_make_the_mode_degraded(
     state = await ModeStore(aredis).read()
     assert (state.mode, state.source, state.since) == (Mode.DEGRADED, "auto", T0 + 20)
     assert state.reason == "3 failures of the clinical system within 60 s"
+
+
+async def test_automatic_changes_are_in_the_audit_log_even_when_overridden(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    b = breaker(aredis)
+    for n in range(3):
+        await b.record(Outcome.FAILED, "probe", T0 + n)
+    await ModeStore(aredis).force(Mode.NORMAL, "our check says it is fine", "sue", T0 + 5)
+    for n in range(3):
+        await b.record(Outcome.HEALTHY, "probe", T0 + 10 + n * 15)
+    entries = list(reversed(await Audit(aredis).latest(10)))
+    assert [(e.actor, e.action, e.target) for e in entries] == [
+        ("health checks", "mode.auto", "degraded"),
+        ("sue", "mode.set", "normal"),
+        ("health checks", "mode.auto", "normal"),
+    ]
+    assert entries[0].detail == {
+        "reason": "3 failures of the clinical system within 60 s",
+        "effective": "degraded",
+    }
+    assert entries[2].detail["effective"] == "normal"  # forced already: it changed nothing
 
 
 async def test_failures_spread_wider_than_the_window_do_not(aredis: redis.asyncio.Redis) -> None:
