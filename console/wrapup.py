@@ -9,6 +9,7 @@ from console.context import Console
 from console.errors import Conflict
 from routing.handlers import HandlerState
 from routing.wrapup import CLINICAL_KIND, WrapUpOutcome, record
+from workers.enqueue import Request
 
 
 async def wrap_up(
@@ -47,6 +48,8 @@ async def wrap_up(
             priority,
             created,
             notes,
+            False,
+            Request.WRAP_UP,  # its own request: the case as opened may have been sent already
         )
     if available:
         await console.handlers.choose(handler_id, HandlerState.AVAILABLE, now)

@@ -62,24 +62,37 @@ class Progress(BaseModel):
 _CAPTURE = """
 local a = cjson.decode(ARGV[1])
 local entry = KEYS[1]
-local fresh = redis.call('EXISTS', entry) == 0
-if fresh then
+local status = redis.call('HGET', entry, 'status')
+local event = 'updated'
+local function queue_for_replay()
+  local score = math.floor(tonumber(a.now) * 1000)
+  if redis.call('HGET', entry, 'open') ~= '1' then score = score + a.open_first end
+  redis.call('ZADD', KEYS[2], score, a.case_id)
+end
+if not status then
+  event = 'captured'
   redis.call('HSET', entry, 'case_id', a.case_id, 'kind', a.kind, 'captured', a.now,
              'open', a.open, 'status', 'pending', 'facts', a.facts, 'bundle', a.bundle,
              'notes', a.notes, 'attempts', 0)
-  local score = math.floor(tonumber(a.now) * 1000)
-  if a.open ~= '1' then score = score + a.open_first end
-  redis.call('ZADD', KEYS[2], score, a.case_id)
+  queue_for_replay()
   redis.call('HINCRBY', KEYS[4], 'captured', 1)
 else
-  -- The same case again (notes added, or a later step): keep one entry, with the latest.
-  redis.call('HSET', entry, 'bundle', a.bundle, 'facts', a.facts)
+  -- The same case again (its wrap-up, notes added): one entry, with the latest.
+  redis.call('HSET', entry, 'kind', a.kind, 'bundle', a.bundle, 'facts', a.facts)
   if a.notes ~= '' then redis.call('HSET', entry, 'notes', a.notes) end
   if a.open == '1' then redis.call('HSET', entry, 'open', '1') end
+  if status ~= 'pending' then
+    -- Settled already (delivered, or refused): what is new has still to be sent.
+    event = 'reopened'
+    redis.call('HSET', entry, 'status', 'pending', 'error', '')
+    redis.call('HINCRBY', KEYS[4], status, -1)
+    redis.call('ZREM', KEYS[5], a.case_id)
+    queue_for_replay()
+  end
 end
-redis.call('XADD', KEYS[3], '*', 'event', fresh and 'captured' or 'updated', 'case_id', a.case_id,
-           'kind', a.kind, 'at', a.now)
-return fresh and 1 or 0
+redis.call('XADD', KEYS[3], '*', 'event', event, 'case_id', a.case_id, 'kind', a.kind,
+           'at', a.now)
+return event == 'captured' and 1 or 0
 """
 
 _OUTCOME = """
@@ -122,10 +135,17 @@ class Journal:
         open_case: bool = False,
         notes: str = "",
     ) -> bool:
-        """Keep what would have been sent; True for a new entry (one per case)."""
+        """Keep what would have been sent; True for a new entry (one per case). A case settled
+        already (delivered, or refused) is queued for replay again with what is new."""
         return bool(
             await self._capture(
-                keys=[keys.journal_entry(case_id), PENDING, keys.JOURNAL, keys.JOURNAL_COUNTS],
+                keys=[
+                    keys.journal_entry(case_id),
+                    PENDING,
+                    keys.JOURNAL,
+                    keys.JOURNAL_COUNTS,
+                    FAILED,
+                ],
                 args=[
                     json.dumps(
                         {

@@ -17,7 +17,7 @@ from routing.mode import ModeStore
 from workers import email
 from workers.clinical import ClinicalRejected, ClinicalSystem, ClinicalUnavailable
 from workers.enqueue import Jobs
-from workers.fhir import CaseKind, ClinicalCase, bundle_json
+from workers.fhir import CaseKind, ClinicalCase, Request, bundle_json
 from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ def facts_of(case: ClinicalCase) -> dict[str, object]:
         "locale": case.locale.value,
         "created": case.created.isoformat(),
         "number_ending": case.caller_number[-3:] if case.caller_number else "",
+        "request": case.request.value,
     }
 
 
@@ -212,4 +213,5 @@ def case_of(
         priority=int(str(facts["priority"])),
         handler_notes=notes,
         contingency=True,
+        request=Request(str(facts.get("request", Request.OPENED.value))),
     )

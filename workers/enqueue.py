@@ -15,6 +15,7 @@ from rq.job import Job
 
 from routing.assignment import Offer
 from workers.fhir import CaseKind, ClinicalCase
+from workers.fhir import Request as Request  # for the web side, which imports only this module
 from workers.queues import JobQueue
 
 
@@ -51,6 +52,7 @@ class Jobs:
         created: float,
         notes: str = "",
         open_case: bool = False,
+        request: Request = Request.OPENED,
     ) -> Job:
         """Send a case to the clinical system (or keep it in the journal while it is down)."""
         case = ClinicalCase(
@@ -62,12 +64,13 @@ class Jobs:
             reason=reason,
             priority=priority,
             handler_notes=notes,
+            request=request,
         )
         return self.queue(JobQueue.CLINICAL).enqueue(
             "workers.clinical_jobs.send_case",
             case.model_dump_json(),
             open_case,
-            job_id=f"case-{case_id}-{kind}",
+            job_id=f"case-{case_id}-{kind}-{request.value}",
             # Sending is idempotent (a duplicate counts as delivered, the journal keeps one entry
             # per case), so a job that failed or whose worker died is simply run again.
             retry=Retry(max=5, interval=[5, 30, 120, 600, 1800]),

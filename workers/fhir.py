@@ -61,8 +61,18 @@ class CaseKind(StrEnum):
     AMBULANCE = "ambulance"
 
 
+class Request(StrEnum):
+    """Which of a case's requests a bundle is: the case as it was opened (on the call, or when a
+    callback was booked), or the handler's wrap-up with their outcome and notes."""
+
+    OPENED = "opened"
+    WRAP_UP = "wrap-up"
+
+
 class ClinicalCase(BaseModel):
-    """What one case sends to the clinical system; `case_id` is also the Bundle's identifier."""
+    """What one case sends to the clinical system. The Bundle's identifier is the request id:
+    the case id for the case as opened, `<case id>/wrap-up` for the wrap-up, so a replay of either
+    is recognised and neither is mistaken for the other."""
 
     # Inputs are hidden from validation errors: they carry the caller's number.
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
@@ -77,6 +87,13 @@ class ClinicalCase(BaseModel):
     handler_notes: str = ""
     contingency: bool = False
     appointment_start: UtcDatetime | None = None
+    request: Request = Request.OPENED
+
+    @property
+    def request_id(self) -> str:
+        if self.request is Request.OPENED:
+            return self.case_id
+        return f"{self.case_id}/{self.request.value}"
 
     @model_validator(mode="after")
     def _start_only_for_bookings(self) -> ClinicalCase:
@@ -227,7 +244,7 @@ def bundle_for(case: ClinicalCase) -> Bundle:
             resources.append(_appointment(case, case.appointment_start, patient))
         bundle = Bundle(
             meta=_contingency_meta(case),
-            identifier=_case_identifier(case),
+            identifier=Identifier(system=CASE_ID_SYSTEM, value=case.request_id),
             type="transaction",
             entry=[_entry(case, resource) for resource in resources],
         )

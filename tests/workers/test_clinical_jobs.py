@@ -20,7 +20,7 @@ from routing.mode import Mode, ModeStore
 from tests.conftest import make_settings
 from tests.sim.clinical.stub import StubControl, running_stub
 from workers.clinical_jobs import breaker, capture, probe_in, reconcile_in, send_case_in
-from workers.fhir import CaseKind, ClinicalCase
+from workers.fhir import CaseKind, ClinicalCase, Request
 from workers.runtime import Runtime
 
 pytestmark = pytest.mark.anyio
@@ -220,3 +220,51 @@ async def test_the_same_case_captured_twice_is_one_entry(rt: Runtime) -> None:
     entry = await journal.get("DDDDD-00001")
     assert entry is not None
     assert entry.open
+
+
+def wrap_up_of(opened: ClinicalCase, notes: str) -> ClinicalCase:
+    return opened.model_copy(update={"request": Request.WRAP_UP, "handler_notes": notes})
+
+
+def notes_in(bundle: dict[str, Any]) -> list[str]:
+    return [note["text"] for entry in bundle["entry"] for note in entry["resource"].get("note", [])]
+
+
+async def test_a_wrap_up_is_its_own_request_so_its_notes_are_not_taken_for_a_duplicate(
+    rt: Runtime, stub: StubControl
+) -> None:
+    opened = case("EEEEE-00001").model_copy(update={"handler_notes": ""})
+    assert await send_case_in(rt, opened) == "created"  # when the callback was booked
+    wrap_up = wrap_up_of(opened, "called back: advice given, GP tomorrow")
+    assert await send_case_in(rt, wrap_up) == "created"
+    assert await send_case_in(rt, wrap_up) == "duplicate"  # a retried job
+
+    first, second, third = stub.received()
+    assert first["bundle"]["identifier"]["value"] == "EEEEE-00001"
+    assert second["bundle"]["identifier"]["value"] == "EEEEE-00001/wrap-up"
+    assert "called back: advice given, GP tomorrow" in notes_in(second["bundle"])
+    referral = second["bundle"]["entry"][2]["resource"]
+    assert referral["identifier"][0]["value"] == "EEEEE-00001"  # the same case
+    assert third["outcome"] == "duplicate"
+
+
+async def test_a_wrap_up_journaled_after_its_case_was_replayed_is_replayed_too(
+    rt: Runtime, stub: StubControl
+) -> None:
+    journal = Journal(rt.redis)
+    opened = case("EEEEE-00002").model_copy(update={"handler_notes": ""})
+    assert await capture(rt, opened, open_case=True)
+    assert await reconcile_in(rt) == {"delivered": 1, "failed": 0}
+
+    await capture(rt, wrap_up_of(opened, "ambulance arrived"), open_case=False)
+    entry = await journal.get("EEEEE-00002")
+    assert entry is not None
+    assert (entry.status, entry.notes) == (EntryStatus.PENDING, "ambulance arrived")
+    progress = await journal.progress()
+    assert (progress.captured, progress.delivered, progress.pending) == (1, 0, 1)
+
+    assert await reconcile_in(rt) == {"delivered": 1, "failed": 0}
+    replayed = [record["bundle"]["identifier"]["value"] for record in stub.received()]
+    assert replayed == ["EEEEE-00002", "EEEEE-00002/wrap-up"]
+    assert "ambulance arrived" in notes_in(stub.received()[1]["bundle"])
+    assert (await journal.progress()).delivered == 1
