@@ -83,9 +83,11 @@ class Renderer:
             case Dial():
                 self._say(response, decision.locale, decision.say)
                 result_url = (
-                    self.urls.fallback("dispatched")
+                    self.urls.fallback("dispatched", decision.locale)
                     if decision.fallback
-                    else self.urls.dispatch_result(decision.attempt, decision.purpose)
+                    else self.urls.dispatch_result(
+                        decision.attempt, decision.purpose, decision.locale
+                    )
                 )
                 dial = DialVerb(
                     action=result_url,
@@ -173,7 +175,7 @@ class Renderer:
     def _gather(self, response: VoiceResponse, ask: Ask, redirect: bool) -> None:
         """A question; with `redirect`, silence comes back to the same action without digits."""
         action = (
-            self.urls.fallback(ask.step.value)
+            self.urls.fallback(ask.step.value, ask.answers.locale or Locale.EN)
             if ask.fallback
             else self.urls.step(ask.step, ask.answers, ask.attempt)
         )

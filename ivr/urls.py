@@ -7,7 +7,7 @@ the IVR working when Redis does not.
 from __future__ import annotations
 
 from functools import lru_cache
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -126,9 +126,15 @@ class Urls:
             QUEUE_EXIT, urlencode({"locale": locale.value, "priority": int(priority)})
         )
 
-    def dispatch_result(self, attempt: int = 0, purpose: str = "dispatch") -> str:
-        query = ({"attempt": attempt} if attempt else {}) | (
-            {"purpose": purpose} if purpose != "dispatch" else {}
+    def dispatch_result(
+        self, attempt: int = 0, purpose: str = "dispatch", locale: Locale = Locale.EN
+    ) -> str:
+        """Carries the caller's language (when not English), so that a caller who must hear
+        more, with Redis gone, hears it in their language."""
+        query = (
+            ({"attempt": attempt} if attempt else {})
+            | ({"purpose": purpose} if purpose != "dispatch" else {})
+            | ({"locale": locale.value} if locale is not Locale.EN else {})
         )
         return self._with(DISPATCH_RESULT, urlencode(query))
 
@@ -144,5 +150,15 @@ class Urls:
     def callback(self, path: str, callback_id: str, handler: str, offer: int, leg: str) -> str:
         return self.base + paths.callback(path, callback_id, handler, offer, leg)
 
-    def fallback(self, step: str) -> str:
-        return self._with(FALLBACK, urlencode({"step": step}))
+    def fallback(self, step: str, locale: Locale = Locale.EN) -> str:
+        query = {"step": step} | ({"locale": locale.value} if locale is not Locale.EN else {})
+        return self._with(FALLBACK, urlencode(query))
+
+
+def locale_in(url: str) -> Locale | None:
+    """The caller's language as one of our URLs carries it (the failed request's, say)."""
+    query = dict(parse_qsl(urlsplit(url).query))
+    try:
+        return Locale(query["locale"]) if "locale" in query else None
+    except ValueError:
+        return None

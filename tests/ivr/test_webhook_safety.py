@@ -7,7 +7,7 @@ import redis
 from lifeline.redis_server import RedisServer
 from routing import keys
 from routing.clock import VirtualClock
-from tests.conftest import CALLER, DISPATCH, MAIN_LINE
+from tests.conftest import CALLER, DISPATCH, MAIN_LINE, WELSH_LINE
 from tests.ivr.test_call_flow import EMERGENCY_WORDS, to_queue
 from tests.staff import Staff
 from tests.twilio import TwilioClient, Twiml, new_sid
@@ -179,3 +179,62 @@ def test_every_twiml_we_answer_is_well_formed(
         clock.advance(25)
     assert all(isinstance(twiml, Twiml) for twiml in call.heard)
     assert len(call.heard) == 8
+
+
+WELSH_DIFFICULTY = "Rydym yn cael rhai anawsterau technegol. Arhoswch ar y lein."
+
+
+def test_a_welsh_caller_at_the_fallback_hears_welsh_to_the_dispatch_line(
+    twilio: TwilioClient, redis_server: RedisServer
+) -> None:
+    redis_server.kill()
+    sid = new_sid()
+    failed = "https://lifeline.example.org/twilio/ivr/reason?locale=cy-GB&screen=no"
+    params = voice_params(sid) | {"To": WELSH_LINE, "ErrorCode": "11200", "ErrorUrl": failed}
+    screen = twilio.twiml("/twilio/fallback", params)
+    gather = screen.first("Gather")
+    assert screen.said[0] == WELSH_DIFFICULTY
+    assert gather.get("input") == "dtmf"  # no Welsh speech recognition
+    assert gather.find("Say").get("language") == "cy-GB"  # type: ignore[union-attr]
+    action = gather.get("action", "")
+    assert action.endswith("/twilio/fallback?step=emergency&locale=cy-GB")
+
+    dial = twilio.twiml(action, voice_params(sid) | {"Digits": "1"})
+    assert dial.first("Say").get("language") == "cy-GB"
+    again = dial.first("Dial").get("action", "")
+    assert again.endswith("/twilio/fallback?step=dispatched&locale=cy-GB")
+    busy = twilio.twiml(again, voice_params(sid) | {"DialCallStatus": "busy"})
+    assert busy.first("Say").get("language") == "cy-GB"
+    assert busy.first("Number").text == DISPATCH
+
+
+def test_on_a_welsh_line_a_caller_of_unknown_language_hears_both_then_chooses(
+    twilio: TwilioClient,
+) -> None:
+    sid = new_sid()
+    params = voice_params(sid) | {"To": WELSH_LINE, "ErrorUrl": "https://x.example/twilio/voice"}
+    screen = twilio.twiml("/twilio/fallback", params)
+    languages = [say.get("language") for say in screen.first("Gather").iter("Say")]
+    assert languages[0] == "cy-GB"
+    assert "en-GB" in languages
+    assert EMERGENCY_WORDS in screen.text
+    action = screen.first("Gather").get("action", "")
+    assert action.endswith("/twilio/fallback?step=emergency")  # language still unknown
+
+    back = twilio.twiml(action, voice_params(sid) | {"To": WELSH_LINE, "Digits": "2"})
+    choose = twilio.twiml(back.first("Redirect").text or "", voice_params(sid))
+    assert "/twilio/ivr/language" in choose.first("Gather").get("action", "")
+
+
+def test_a_welsh_emergency_whose_dispatch_line_is_busy_with_redis_down_stays_in_welsh(
+    twilio: TwilioClient, redis_server: RedisServer
+) -> None:
+    call = twilio.call(CALLER, WELSH_LINE)
+    dial = to_queue(call, "1", "1")  # Welsh, then the emergency: nobody on duty
+    assert dial.first("Number").text == DISPATCH
+    result = dial.first("Dial").get("action", "")
+    assert "locale=cy-GB" in result
+    redis_server.kill()
+    busy = call._got(twilio.twiml(result, call.params(DialCallStatus="busy")))
+    assert busy.first("Say").get("language") == "cy-GB"
+    assert busy.first("Number").text == DISPATCH
