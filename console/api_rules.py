@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from console.bodies import Body
 from console.endpoints import Call
 from console.errors import NotFound
 from prompts.catalogue import Locale
 from routing.models import CallFacts, Reason, Screen, Worse
+from routing.overflow import ToNumber
 from routing.reevaluate import reevaluate
 from routing.rulebook import Version, VersionInfo, canonical
-from routing.rules import parse_rules
+from routing.rules import Decided, parse_rules
 
 
 class NewVersion(Body):
@@ -49,15 +51,47 @@ class DryRun(Body):
     worse: Worse | None = None
     repeat: bool = False
     line: Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")] = "+441134960000"
+    at: AwareDatetime | None = None  # when the call comes (ISO 8601 with offset); default now
     version: int | None = None
 
 
+class Destination(BaseModel):
+    queue: str | None = None
+    number: str | None = None
+
+
 class DryRunResult(BaseModel):
+    """`queue`, `priority` and `skills` are where the route places the call; `destination` is
+    where it ends up after closed hours and overflow (under the queues' live conditions), and
+    `because` lists, in order, the rule behind each step (its path in the rule set)."""
+
     version: int | None
+    at: datetime
     route: str
     queue: str
     priority: int
     skills: list[str]
+    destination: Destination
+    because: list[str]
+
+
+def dry_run_result(version: int | None, at: datetime, decided: Decided) -> DryRunResult:
+    placed, outcome = decided.placed, decided.outcome
+    destination = (
+        Destination(number=outcome.number)
+        if isinstance(outcome, ToNumber)
+        else Destination(queue=outcome.queue)
+    )
+    return DryRunResult(
+        version=version,
+        at=at,
+        route=placed.route,
+        queue=placed.queue,
+        priority=int(placed.priority),
+        skills=list(placed.skills),
+        destination=destination,
+        because=list(decided.because),
+    )
 
 
 async def active_rules(call: Call) -> Version:
@@ -106,6 +140,7 @@ async def dry_run(call: Call) -> DryRunResult:
     else:
         rules = (await rulebook.get(body.version)).rules
         version = body.version
+    at = body.at or datetime.fromtimestamp(call.console.clock.now(), UTC)
     facts = CallFacts(
         locale=body.locale,
         screen=body.screen,
@@ -113,12 +148,7 @@ async def dry_run(call: Call) -> DryRunResult:
         worse=body.worse,
         repeat=body.repeat,
         line=body.line,
+        at=at.timestamp(),
     )
-    placement = rules.place(facts)
-    return DryRunResult(
-        version=version,
-        route=placement.route,
-        queue=placement.queue,
-        priority=int(placement.priority),
-        skills=list(placement.skills),
-    )
+    decided = rules.decide(facts, await call.console.queues.conditions(rules))
+    return dry_run_result(version, at, decided)

@@ -154,13 +154,13 @@ async def _follow_overflow(ivr: Ivr, record: CallRecord, rules: RuleSet) -> Call
     """Conditions change while a caller waits (the last Welsh speaker logs off): move them, in
     their place, to where the rules would send them now. Numbers are offered only on arrival."""
     if record.placement is None or not rules.needs_conditions(
-        rules.place(CallFacts.of(record.answers, record.line)).queue
+        rules.place(CallFacts.of(record.answers, record.line, ivr.clock.now())).queue
     ):
         return record
     if record.placement.priority is Priority.EMERGENCY:
         return record
     now = ivr.clock.now()
-    placement = rules.place(CallFacts.of(record.answers, record.line))
+    placement = rules.place(CallFacts.of(record.answers, record.line, now))
     resolved = rules.resolve(placement, now, await ivr.queues.conditions(rules))
     if isinstance(resolved, ToNumber) or resolved.queue == record.placement.queue:
         return record

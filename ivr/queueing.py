@@ -97,9 +97,9 @@ async def place(
     answers = placed.answers
     locale = answers.locale or Locale.EN
     rules = await ivr.rulebook.active()
-    placement = rules.place(CallFacts.of(answers, form.called))
-    emergency = placement.priority is Priority.EMERGENCY
     now = ivr.clock.now()
+    placement = rules.place(CallFacts.of(answers, form.called, now))
+    emergency = placement.priority is Priority.EMERGENCY
     try:
         live = rules.needs_conditions(placement.queue) and not emergency
         conditions = await ivr.queues.conditions(rules) if live else {}

@@ -92,9 +92,10 @@ class CallFacts(BaseModel):
     worse: Worse | None
     repeat: bool
     line: str
+    at: float | None = None  # when (seconds since the epoch); unknown, no timed route applies
 
     @classmethod
-    def of(cls, answers: Answers, line: str) -> CallFacts:
+    def of(cls, answers: Answers, line: str, at: float | None = None) -> CallFacts:
         """The facts from what the caller answered; what they did not answer counts as such."""
         return cls(
             locale=answers.locale or Locale.EN,
@@ -103,6 +104,7 @@ class CallFacts(BaseModel):
             worse=answers.worse,
             repeat=answers.repeat,
             line=line,
+            at=at,
         )
 
 

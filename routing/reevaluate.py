@@ -21,7 +21,7 @@ async def reevaluate(redis: Redis, calls: Calls, rules: RuleSet, now: float) -> 
             record = await calls.get(member)
             if record is None or record.status is not CallStatus.QUEUED:
                 continue
-            placement = rules.place(CallFacts.of(record.answers, record.line))
+            placement = rules.place(CallFacts.of(record.answers, record.line, now))
             if placement != record.placement:
                 await calls.enqueue(
                     record.sid, record.caller, record.line, record.answers, placement, now

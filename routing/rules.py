@@ -38,8 +38,15 @@ class Match(Strict):
     repeat: bool | None = None
     worse: tuple[Worse, ...] | None = None
     line: tuple[E164, ...] | None = None
+    during: Hours | None = None  # when the call comes (Europe/London unless told otherwise)
 
-    def matches(self, facts: CallFacts) -> bool:
+    def matches(self, facts: CallFacts, in_time: bool | None = None) -> bool:
+        """`in_time` decides the `during` condition instead of the facts' time (for checking
+        a rule set at every kind of moment)."""
+        if self.during is not None:
+            timely = in_time if in_time is not None else self._in_time(facts)
+            if not timely:
+                return False
         return (
             (self.screen is None or facts.screen in self.screen)
             and (self.reason is None or facts.reason in self.reason)
@@ -48,6 +55,10 @@ class Match(Strict):
             and (self.worse is None or (facts.worse or Worse.UNANSWERED) in self.worse)
             and (self.line is None or facts.line in self.line)
         )
+
+    def _in_time(self, facts: CallFacts) -> bool:
+        assert self.during is not None
+        return facts.at is not None and self.during.is_open(facts.at)
 
 
 class Route(Strict):
@@ -140,6 +151,14 @@ class HoldRule(Strict):
     average_handle_seconds: Annotated[int, Field(ge=30, le=7200)] = 840
 
 
+class Decided(Strict):
+    """A dry run's answer: where the route places the call, where it ends up, and why."""
+
+    placed: Placement
+    outcome: Placement | ToNumber
+    because: tuple[str, ...]
+
+
 class RuleSet(Strict):
     """One version of the routing rules. Validation refuses any set that could route a case
     nowhere or put a non-emergency caller level with (or ahead of) an emergency."""
@@ -189,31 +208,51 @@ class RuleSet(Strict):
                 frontier.append(rule.closed.queue)
         return False
 
+    def decide(self, facts: CallFacts, conditions: Mapping[str, QueueConditions]) -> Decided:
+        """What happens to a call with these facts, and the rules that say so: its route, then
+        closed hours and overflow at the facts' time (as the IVR does; never for emergencies)."""
+        placed = self.place(facts)
+        index = next(i for i, route in enumerate(self.routes) if route.name == placed.route)
+        because = (f"routes.{index} ({placed.route}) matched",)
+        if placed.priority is Priority.EMERGENCY or facts.at is None:
+            return Decided(placed=placed, outcome=placed, because=because)
+        outcome, moves = self.follow(placed, facts.at, conditions)
+        return Decided(placed=placed, outcome=outcome, because=because + moves)
+
     def resolve(
         self, placement: Placement, now: float, conditions: Mapping[str, QueueConditions]
     ) -> Placement | ToNumber:
         """Follow closed-hours and overflow destinations from the placed queue until none
         applies. The caller keeps their priority and arrival time wherever they end up."""
+        return self.follow(placement, now, conditions)[0]
+
+    def follow(
+        self, placement: Placement, now: float, conditions: Mapping[str, QueueConditions]
+    ) -> tuple[Placement | ToNumber, tuple[str, ...]]:
+        """`resolve`, with the rule behind each move (its path in the document)."""
         queue = placement.queue
         seen = {queue}
+        moves: list[str] = []
         while True:
             rule = self.queues[queue]
             destination, because = None, ""
             if rule.hours is not None and not rule.hours.is_open(now):
-                destination, because = rule.closed, f"{queue} is closed"
+                destination, because = rule.closed, f"queues.{queue}.closed: {queue} is closed"
             else:
                 state = conditions.get(queue)
-                for overflow in rule.overflow:
+                for index, overflow in enumerate(rule.overflow):
                     if state is not None and overflow.holds(state):
-                        destination, because = overflow.to, f"{queue} overflowed"
+                        destination = overflow.to
+                        because = f"queues.{queue}.overflow.{index}: {queue} overflowed"
                         break
             if destination is None or (destination.queue is not None and destination.queue in seen):
-                return placement.model_copy(
-                    update={"queue": queue, "skills": tuple(sorted(set(rule.skills)))}
-                )
+                skills = tuple(sorted(set(rule.skills)))
+                return placement.model_copy(update={"queue": queue, "skills": skills}), tuple(moves)
             if destination.number is not None:
-                return ToNumber(number=destination.number, because=because)
+                moves.append(f"{because}, to {destination.number}")
+                return ToNumber(number=destination.number, because=because), tuple(moves)
             assert destination.queue is not None
+            moves.append(f"{because}, to queue {destination.queue}")
             seen.add(destination.queue)
             queue = destination.queue
 
@@ -239,6 +278,14 @@ def every_case(rules: RuleSet) -> list[CallFacts]:
     ]
 
 
+def moments(rules: RuleSet) -> list[frozenset[str]]:
+    """The kinds of moment to check a rule set at, as the timed routes in time: none, each one
+    alone, and all of them."""
+    timed = [route.name for route in rules.routes if route.when.during is not None]
+    kinds = [frozenset(), *(frozenset({name}) for name in timed), frozenset(timed)]
+    return list(dict.fromkeys(kinds))
+
+
 def route_problems(rules: RuleSet) -> list[str]:
     problems: list[str] = []
     known = set(rules.skills)
@@ -259,10 +306,14 @@ def route_problems(rules: RuleSet) -> list[str]:
                 f"routes.{index}.queue: {route.queue!r} is not a queue of this rule set"
             )
     unrouted: list[CallFacts] = []
-    for facts in every_case(rules):
-        matched = next((r for r in rules.routes if r.when.matches(facts)), None)
+    cases = [(facts, moment) for moment in moments(rules) for facts in every_case(rules)]
+    for facts, moment in cases:
+        matched = next(
+            (r for r in rules.routes if r.when.matches(facts, in_time=r.name in moment)), None
+        )
         if matched is None:
-            unrouted.append(facts)
+            if facts not in unrouted:
+                unrouted.append(facts)
             continue
         route = matched
         if facts.screen is Screen.YES and route.priority is not Priority.EMERGENCY:

@@ -3,7 +3,9 @@ the active version, dry runs, activation and roll-back, and the history with aut
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 from starlette.responses import Response
@@ -18,6 +20,7 @@ from routing.rulebook import Version, diff
 from routing.rules import RuleSetError, parse_rules
 
 MAIN_LINE = "+441134960000"
+LONDON = ZoneInfo("Europe/London")
 CONTEXT_LINES = 3  # shown above and below each problem
 
 
@@ -38,7 +41,14 @@ class DryRunForm(BaseModel):
     worse: Worse | None = None
     repeat: bool = False
     line: Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")] = MAIN_LINE
+    at: datetime | None = None  # local time on the floor (Europe/London); empty: now
     version: int | None = None
+
+    def moment(self, now: float) -> float:
+        if self.at is None:
+            return now
+        local = self.at if self.at.tzinfo else self.at.replace(tzinfo=LONDON)
+        return local.timestamp()
 
 
 class DiffLine(BaseModel):
@@ -250,8 +260,9 @@ async def dry_run(page: Page) -> Response:
             worse=form.worse,
             repeat=form.repeat,
             line=form.line,
+            at=form.moment(page.now),
         )
-        result = rules.place(facts)
+        result = rules.decide(facts, await page.console.queues.conditions(rules))
     return await page.render(
         "rules_dry_run.html",
         422 if errors else 200,

@@ -189,11 +189,27 @@ def test_a_dry_run_says_which_rule_decides_for_any_version(supervisor: Api) -> N
     )
     assert result == {
         "version": 1,
+        "at": "2026-01-01T00:00:00Z",  # now, by default
         "route": "dental",
         "queue": "dental",
         "priority": 3,
         "skills": ["dental"],
+        # nobody with the dental skill is on duty now: the queue's overflow applies
+        "destination": {"queue": "general", "number": None},
+        "because": [
+            "routes.5 (dental) matched",
+            "queues.dental.overflow.0: dental overflowed, to queue general",
+        ],
     }
+    later = supervisor.send(
+        "POST", "/api/v1/rules/dry-run", {"reason": "medical", "at": "2026-07-15T12:00:00+01:00"}
+    )
+    assert (later["at"], later["destination"]) == (
+        "2026-07-15T12:00:00+01:00",
+        {"queue": "general", "number": None},
+    )
+    naive = supervisor.send("POST", "/api/v1/rules/dry-run", {"at": "2026-07-15T12:00:00"}, 422)
+    assert naive["problems"] == ["at: Input should have timezone info"]
     missing = supervisor.send("POST", "/api/v1/rules/dry-run", {"version": 99}, 404)
     assert missing == {"error": "there is no rule set version 99"}
 

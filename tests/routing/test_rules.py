@@ -9,6 +9,7 @@ import yaml
 
 from prompts.catalogue import Locale
 from routing.models import CallFacts, Priority, Reason, Screen, Worse
+from routing.overflow import QueueConditions, ToNumber
 from routing.rules import RuleSetError, default_rules, parse_rules
 
 MAIN = "+441134960000"
@@ -144,3 +145,74 @@ def test_yaml_text_is_accepted_and_garbage_is_refused_clearly() -> None:
     assert problems_of("just a string") == [
         "document: Input should be a valid dictionary or instance of RuleSet"
     ]
+
+
+# Times in Europe/London: Wednesday 15 July 2026, summer time (UTC+1).
+WEDNESDAY_NOON = 1_784_113_200.0  # 2026-07-15 12:00 BST
+WEDNESDAY_NIGHT = WEDNESDAY_NOON + 11 * 3600  # 23:00 BST
+DAYTIME = {"open": {day: ["08:00-20:00"] for day in ("mon", "tue", "wed", "thu", "fri")}}
+
+
+def with_daytime_medicines(extra_route: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Medicines calls go to the clinical queue in the day; at other times the next route."""
+    doc = document()
+    daytime = {"name": "medicines-daytime", "when": {"reason": ["medicines"], "during": DAYTIME}}
+    doc["routes"].insert(6, daytime | {"queue": "clinical", "priority": 3})
+    if extra_route is not None:
+        doc["routes"].insert(0, extra_route)
+    return doc
+
+
+def test_a_route_can_depend_on_the_time_of_the_call() -> None:
+    rules = parse_rules(with_daytime_medicines())
+    day = rules.place(facts(reason=Reason.MEDICINES, at=WEDNESDAY_NOON))
+    night = rules.place(facts(reason=Reason.MEDICINES, at=WEDNESDAY_NIGHT))
+    unknown = rules.place(facts(reason=Reason.MEDICINES))
+    assert (day.route, day.queue) == ("medicines-daytime", "clinical")
+    assert (night.route, night.queue) == ("medicines", "general")
+    assert unknown.route == "medicines"  # no time given: no timed route applies
+
+
+def test_a_timed_route_is_checked_at_every_kind_of_moment() -> None:
+    # Only on Saturdays does this route come before the emergency route: still refused.
+    saturdays = {
+        "name": "night-shift",
+        "when": {"during": {"open": {"sat": ["00:00-24:00"]}}},
+        "queue": "general",
+        "priority": 2,
+    }
+    assert problems_of(with_daytime_medicines(saturdays)) == [
+        "routes.0.priority: emergency callers must be priority 1"
+    ]
+
+
+def test_a_rule_set_relying_on_a_timed_catch_all_is_refused() -> None:
+    doc = document()
+    doc["routes"][-1]["when"] = {"during": DAYTIME}
+    [problem] = problems_of(doc)
+    assert "cases are routed nowhere" in problem
+
+
+def test_a_dry_run_follows_closed_hours_and_overflow_and_says_which_rules_did() -> None:
+    doc = document()
+    doc["queues"]["dental"] = {
+        "skills": ["dental"],
+        "hours": DAYTIME,
+        "closed": {"number": "+441632960123"},
+        "overflow": [{"no_skilled_handler": True, "to": {"queue": "general"}}],
+    }
+    rules = parse_rules(doc)
+    nobody = {"dental": QueueConditions(waiting=0, estimated_wait=None, skilled_on_duty=0)}
+    open_now = rules.decide(facts(reason=Reason.DENTAL, at=WEDNESDAY_NOON), nobody)
+    assert open_now.placed.queue == "dental"
+    assert open_now.outcome == open_now.placed.model_copy(update={"queue": "general", "skills": ()})
+    assert open_now.because == (
+        "routes.5 (dental) matched",
+        "queues.dental.overflow.0: dental overflowed, to queue general",
+    )
+    closed = rules.decide(facts(reason=Reason.DENTAL, at=WEDNESDAY_NIGHT), nobody)
+    because = "queues.dental.closed: dental is closed"
+    assert closed.outcome == ToNumber(number="+441632960123", because=because)
+    assert closed.because[-1] == "queues.dental.closed: dental is closed, to +441632960123"
+    emergency = rules.decide(facts(screen=Screen.YES, at=WEDNESDAY_NIGHT), nobody)
+    assert emergency.because == ("routes.0 (emergency) matched",)  # never diverted

@@ -84,11 +84,19 @@ def test_a_dry_run_places_a_call_without_placing_one(
     assert "<dt>Priority</dt><dd>1</dd>" in result
     welsh = supervisor.get("/console/rules/dry-run?locale=cy-GB&screen=not_emergency&version=1")
     assert "<dt>Queue</dt><dd>welsh</dd>" in welsh.text
+    # nobody who speaks Welsh is on duty: the queue's overflow sends the caller on, and says so
+    assert '<dd id="dry-run-destination">queue general</dd>' in welsh.text
+    assert "<code>routes.2 (welsh) matched</code>" in welsh.text
+    assert "<code>queues.welsh.overflow.0: welsh overflowed, to queue general</code>" in welsh.text
+    timed = supervisor.get("/console/rules/dry-run?reason=medical&at=2026-07-15T23%3A00")
+    assert timed.status_code == 200
+    assert 'value="2026-07-15T23:00"' in timed.text
     assert not sync_redis.keys("ll:call:*")
 
 
 def test_a_bad_dry_run_says_which_field(supervisor: Person) -> None:
-    page = supervisor.get("/console/rules/dry-run?line=not-a-number&screen=maybe")
+    page = supervisor.get("/console/rules/dry-run?line=not-a-number&screen=maybe&at=soon")
     assert page.status_code == 422
     assert 'id="line-error"' in page.text
     assert 'id="screen-error"' in page.text
+    assert 'id="at-error"' in page.text
