@@ -22,6 +22,7 @@ from routing.rules import default_rules
 from tests.conftest import AUTH_TOKEN, CALLER, MAIN_LINE, PUBLIC_BASE_URL
 from tests.ivr.test_call_flow import to_queue
 from tests.ivr.test_connecting import sweep
+from tests.staff import Staff
 from tests.twilio import TwilioClient
 
 
@@ -148,8 +149,9 @@ def test_garbage_bodies_get_clear_errors(supervisor: Api, client: TestClient) ->
 
 
 def test_a_new_version_is_activated_waiting_calls_move_and_it_is_audited(
-    supervisor: Api, client: TestClient, sync_redis: redis.Redis
+    supervisor: Api, client: TestClient, sync_redis: redis.Redis, staff: Staff
 ) -> None:
+    staff("pharmacist", skills={"clinical": 3})  # on duty (busy): the clinical queue is staffed
     twilio = TwilioClient(client, AUTH_TOKEN, PUBLIC_BASE_URL)
     call = twilio.call(CALLER, MAIN_LINE)
     to_queue(call, "2", "4")  # medicines: general, priority 4
@@ -181,6 +183,28 @@ def test_a_new_version_is_activated_waiting_calls_move_and_it_is_audited(
     rollback = supervisor.send("POST", "/api/v1/rules/versions/1/activate", {})
     assert rollback["reevaluated"] == 1
     assert sync_redis.zrange(keys.queue("general"), 0, -1) == [call.sid]
+
+
+def test_waiting_calls_are_re_placed_as_a_new_caller_would_be_hours_and_overflow_included(
+    supervisor: Api, client: TestClient, sync_redis: redis.Redis
+) -> None:
+    twilio = TwilioClient(client, AUTH_TOKEN, PUBLIC_BASE_URL)
+    call = twilio.call(CALLER, MAIN_LINE)
+    to_queue(call, "2", "4")  # medicines: general, priority 4
+    rules = yaml.safe_load(str(supervisor.get("/api/v1/rules")["document"]))
+    medicines = next(route for route in rules["routes"] if route["name"] == "medicines")
+    medicines.update(queue="clinical", priority=3)  # nobody clinical on duty: it overflows
+    rules["queues"]["general"] = {"hours": {"open": {"sat": ["09:00-12:00"]}}}
+    rules["queues"]["general"]["closed"] = {"queue": "out_of_hours"}
+    rules["queues"]["out_of_hours"] = {}
+    created = supervisor.send(
+        "POST", "/api/v1/rules/versions", {"document": yaml.safe_dump(rules)}, 201
+    )
+    supervisor.send("POST", f"/api/v1/rules/versions/{created['number']}/activate", {})
+    # clinical -> general by overflow -> out_of_hours, general being closed (on a Thursday)
+    assert sync_redis.zrange(keys.queue("out_of_hours"), 0, -1) == [call.sid]
+    record = sync_redis.hgetall(keys.call(call.sid))
+    assert (record["queue"], record["priority"]) == ("out_of_hours", "3")
 
 
 def test_a_dry_run_says_which_rule_decides_for_any_version(supervisor: Api) -> None:
