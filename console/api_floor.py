@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated
 
 from pydantic import BaseModel, Field
@@ -25,10 +26,14 @@ class Heartbeat(BaseModel):
 
 
 class QueueSnapshot(BaseModel):
+    """`handlers`: those who can take this queue's calls (its skills, at its proficiency), by
+    state."""
+
     queue: str
     waiting: int
     longest_wait: float
     by_priority: list[Waiting]
+    handlers: dict[str, int]
 
 
 class FloorSnapshot(BaseModel):
@@ -45,15 +50,18 @@ async def floor(call: Call) -> FloorSnapshot:
     console = call.console
     rules = await console.rulebook.active()
     live = await waiting_now(console.redis, sorted(rules.queues), console.clock.now())
+    everyone = await console.handlers.all()
     queues = []
-    for name in sorted(rules.queues):
+    for name, queue in sorted(rules.queues.items()):
         rows = [row for row in live if row.queue == name]
+        able = Counter(h.state.value for h in everyone if queue.answerable_by(h.profile.skills))
         queues.append(
             QueueSnapshot(
                 queue=name,
                 waiting=sum(row.waiting for row in rows),
                 longest_wait=max((row.longest_wait for row in rows), default=0.0),
                 by_priority=rows,
+                handlers={state.value: able[state.value] for state in HandlerState},
             )
         )
     counts = await console.handlers.counts()

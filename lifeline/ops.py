@@ -16,9 +16,10 @@ from starlette.routing import Route
 from console.context import Console
 from ivr.context import Ivr
 from routing import keys
+from routing.handlers import HandlerState
 from routing.journal import Progress
 from routing.models import Priority
-from routing.stats import Figures, Window
+from routing.stats import Figures, Waiting, Window, waiting_now
 
 
 async def healthz(request: Request) -> Response:
@@ -56,6 +57,8 @@ class Snapshot(Collector):
 
     outcomes: dict[str, int]
     waiting: dict[tuple[str, Priority], int]
+    oldest: list[Waiting]
+    handlers: dict[HandlerState, int]
     windows: dict[Window, list[Figures]]
     degraded: bool
     journal: Progress
@@ -73,6 +76,18 @@ class Snapshot(Collector):
         for (queue, priority), count in sorted(self.waiting.items()):
             waiting.add_metric([queue, str(int(priority))], count)
         yield waiting
+        oldest = GaugeMetricFamily(
+            "lifeline_waiting_longest_seconds",
+            "How long the longest-waiting caller has waited so far, by queue and priority",
+            labels=["queue", "priority"],
+        )
+        for head in self.oldest:
+            oldest.add_metric([head.queue, str(head.priority)], head.longest_wait)
+        yield oldest
+        handlers = GaugeMetricFamily("lifeline_handlers", "Handlers by state", labels=["state"])
+        for handler_state, count in self.handlers.items():
+            handlers.add_metric([handler_state.value], count)
+        yield handlers
         for field_name, (name, text) in FIGURES.items():
             family = GaugeMetricFamily(name, text, labels=["queue", "priority", "window"])
             for window, rows in self.windows.items():
@@ -102,6 +117,8 @@ async def metrics(request: Request) -> Response:
         snapshot = Snapshot(
             outcomes=await ivr.calls.outcomes(),
             waiting=await ivr.queues.waiting(sorted(rules.queues)),
+            oldest=await waiting_now(ivr.calls.redis, sorted(rules.queues), now),
+            handlers=await ivr.handlers.counts(),
             windows={window: await console.stats.window(window, now) for window in Window},
             degraded=(await console.modes.read()).degraded,
             journal=await console.journal.progress(),

@@ -78,6 +78,10 @@ class QueueRule(Strict):
     closed: Destination | None = None
     overflow: tuple[Overflow, ...] = ()
 
+    def answerable_by(self, skills: Mapping[str, int]) -> bool:
+        """Whether a handler with these skills (and proficiencies) can take this queue's calls."""
+        return all(skills.get(skill, 0) >= self.min_proficiency for skill in self.skills)
+
 
 class Aging(Strict):
     """Guarded aging: a waiting caller gains one priority class every `every_seconds`, at most

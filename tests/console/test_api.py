@@ -18,6 +18,7 @@ from lifeline.app import create_app
 from lifeline.settings import Settings
 from routing import keys
 from routing.clock import VirtualClock
+from routing.handlers import HandlerState
 from routing.rules import default_rules
 from tests.conftest import AUTH_TOKEN, CALLER, MAIN_LINE, PUBLIC_BASE_URL
 from tests.ivr.test_call_flow import to_queue
@@ -290,8 +291,11 @@ def test_a_handler_going_available_is_offered_the_waiting_call(
 
 
 def test_the_queue_snapshot_and_statistics(
-    supervisor: Api, client: TestClient, clock: VirtualClock
+    supervisor: Api, client: TestClient, clock: VirtualClock, staff: Staff
 ) -> None:
+    staff("d1", skills={"dental": 2})  # busy
+    staff("d2", skills={"dental": 1}, state=HandlerState.WRAP_UP)
+    staff("g1", state=HandlerState.BREAK)
     twilio = TwilioClient(client, AUTH_TOKEN, PUBLIC_BASE_URL)
     waiting = twilio.call(CALLER, MAIN_LINE)
     to_queue(waiting, "2", "1")
@@ -304,7 +308,18 @@ def test_the_queue_snapshot_and_statistics(
     assert isinstance(snapshot, dict)
     general = next(q for q in snapshot["queues"] if q["queue"] == "general")
     assert (general["waiting"], general["longest_wait"]) == (1, 45.0)
-    assert snapshot["handlers"]["available"] == 0
+    assert snapshot["handlers"] == {
+        "offline": 0,
+        "available": 0,
+        "reserved": 0,
+        "busy": 1,
+        "wrap_up": 1,
+        "break": 1,
+    }
+    dental = next(q for q in snapshot["queues"] if q["queue"] == "dental")
+    assert (dental["handlers"]["busy"], dental["handlers"]["wrap_up"]) == (1, 1)
+    assert dental["handlers"]["break"] == 0  # g1 has no dental skill
+    assert general["handlers"]["break"] == 1  # the general queue needs no skill
 
     stats = supervisor.get("/api/v1/stats?window=1h")
     assert isinstance(stats, dict)

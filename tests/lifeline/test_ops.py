@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis
 
 from lifeline.redis_server import RedisServer
+from routing.clock import VirtualClock
 from tests.conftest import CALLER, MAIN_LINE
 from tests.ivr.test_call_flow import to_queue
 from tests.staff import Staff
@@ -26,7 +27,7 @@ def test_readyz_needs_redis(twilio: TwilioClient, redis_server: RedisServer) -> 
 
 
 def test_metrics_count_calls_by_outcome_and_waiting_calls_by_priority(
-    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, clock: VirtualClock
 ) -> None:
     staff("dentist", skills={"dental": 3})  # busy, but on duty: the dental queue is staffed
     to_queue(twilio.call(CALLER, MAIN_LINE), "2", "1")
@@ -34,6 +35,7 @@ def test_metrics_count_calls_by_outcome_and_waiting_calls_by_priority(
     abandoned = twilio.call("+447700900002", MAIN_LINE)
     to_queue(abandoned, "2", "1")
     abandoned.status("completed")
+    clock.advance(12)
 
     text = twilio.client.get("/metrics").text
 
@@ -41,6 +43,8 @@ def test_metrics_count_calls_by_outcome_and_waiting_calls_by_priority(
     assert 'lifeline_calls_total{outcome="abandoned"} 1.0' in text
     assert 'lifeline_waiting_calls{priority="3",queue="general"} 1.0' in text
     assert 'lifeline_waiting_calls{priority="4",queue="dental"} 1.0' in text
+    assert 'lifeline_waiting_longest_seconds{priority="3",queue="general"} 12.0' in text
+    assert 'lifeline_handlers{state="busy"} 1.0' in text
     assert 'lifeline_webhook_seconds_count{path="/twilio/ivr/{step}"} 6.0' in text
     assert 'lifeline_queue_offered{priority="3",queue="general",window="1h"} 2.0' in text
     assert 'lifeline_queue_abandoned{priority="3",queue="general",window="today"} 1.0' in text
