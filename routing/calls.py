@@ -81,6 +81,7 @@ redis.call('EXPIRE', KEYS[1], a.ttl)
 if status == 'ivr' then
   redis.call('HINCRBY', KEYS[4], 'queued', 1)
   count(a.queue, a.priority, 'offered', 1)
+  redis.call('HSET', KEYS[1], 'stats_queue', a.queue, 'stats_priority', a.priority)
   if a.caller ~= '' then
     redis.call('HSET', KEYS[3], 'sid', a.sid, 'case_id', a.case_id)
     redis.call('EXPIRE', KEYS[3], a.caller_ttl)
@@ -125,8 +126,7 @@ end
 local final = 'completed'
 if outcome == 'abandoned' then
   final = 'abandoned'
-  local fields = redis.call('HMGET', KEYS[1], 'queue', 'priority', 'arrival')
-  waited(fields[1], fields[2], 'abandoned', tonumber(NOW) - tonumber(fields[3]))
+  call_waited(KEYS[1], 'abandoned')
 end
 redis.call('HSET', KEYS[1], 'status', final, 'ended', ARGV[2], 'outcome', outcome)
 redis.call('HINCRBY', KEYS[2], outcome, 1)
@@ -145,10 +145,10 @@ local NOW = ARGV[2]
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'ivr' and status ~= 'queued' then return 0 end
-local fields = redis.call('HMGET', KEYS[1], 'queue', 'priority', 'arrival')
-if fields[1] then
-  redis.call('ZREM', P .. 'queue:' .. fields[1], ARGV[1])
-  waited(fields[1], fields[2], ARGV[4], tonumber(NOW) - tonumber(fields[3]))
+local queue = redis.call('HGET', KEYS[1], 'queue')
+if queue then
+  redis.call('ZREM', P .. 'queue:' .. queue, ARGV[1])
+  call_waited(KEYS[1], ARGV[4])
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[4], 'dispatched_at', NOW)
 redis.call('HINCRBY', KEYS[2], ARGV[4], 1)

@@ -49,4 +49,12 @@ local function waited(queue, priority, outcome, wait)
     peak(queue, priority, 'reached_max', wait)
   end
 end
+-- A call's wait ended. Its figures go to the queue and class it was first offered in, wherever
+-- overflow or a new rule set moved it since, so that each queue's figures add up.
+local function call_waited(record, outcome)
+  local f = redis.call('HMGET', record, 'stats_queue', 'stats_priority', 'queue', 'priority',
+                       'arrival')
+  if not (f[1] or f[3]) or not f[5] then return end
+  waited(f[1] or f[3], f[2] or f[4], outcome, tonumber(NOW) - tonumber(f[5]))
+end
 """

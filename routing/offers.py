@@ -40,10 +40,7 @@ _ANSWER = (
     + """
 if current[1] ~= 'reserved' or not is_offer then return 0 end
 redis.call('HSET', record, 'status', 'connected', 'connected_at', a.now)
-if string.sub(a.member, 1, 3) ~= 'cb:' then
-  local fields = redis.call('HMGET', record, 'queue', 'priority', 'arrival')
-  waited(fields[1], fields[2], 'answered', tonumber(NOW) - tonumber(fields[3]))
-end
+if string.sub(a.member, 1, 3) ~= 'cb:' then call_waited(record, 'answered') end
 redis.call('ZREM', P .. 'reserved', a.member)
 if redis.call('HGET', P .. 'handler:' .. a.handler, 'state') == 'reserved' then
   move(a.handler, 'reserved', 'busy', '')

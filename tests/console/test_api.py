@@ -208,6 +208,30 @@ def test_waiting_calls_are_re_placed_as_a_new_caller_would_be_hours_and_overflow
     assert (record["queue"], record["priority"]) == ("out_of_hours", "3")
 
 
+def test_a_moved_call_counts_where_it_was_offered_so_each_queues_figures_add_up(
+    supervisor: Api, client: TestClient, staff: Staff, clock: VirtualClock
+) -> None:
+    staff("pharmacist", skills={"clinical": 3})
+    twilio = TwilioClient(client, AUTH_TOKEN, PUBLIC_BASE_URL)
+    call = twilio.call(CALLER, MAIN_LINE)
+    to_queue(call, "2", "4")  # medicines: general, priority 4
+    rules = yaml.safe_load(str(supervisor.get("/api/v1/rules")["document"]))
+    medicines = next(route for route in rules["routes"] if route["name"] == "medicines")
+    medicines.update(queue="clinical", priority=3)
+    created = supervisor.send(
+        "POST", "/api/v1/rules/versions", {"document": yaml.safe_dump(rules)}, 201
+    )
+    supervisor.send("POST", f"/api/v1/rules/versions/{created['number']}/activate", {})
+    clock.advance(40)
+    call.status("completed")  # hung up while waiting, in the clinical queue now
+
+    stats = supervisor.get("/api/v1/stats?window=1h")
+    assert isinstance(stats, dict)
+    [row] = stats["figures"]
+    assert (row["queue"], row["priority"]) == ("general", 4)
+    assert (row["offered"], row["abandoned"], row["abandoned_after_30s"]) == (1, 1, 1)
+
+
 def test_a_dry_run_says_which_rule_decides_for_any_version(supervisor: Api) -> None:
     result = supervisor.send(
         "POST", "/api/v1/rules/dry-run", {"reason": "dental", "worse": "worse"}
