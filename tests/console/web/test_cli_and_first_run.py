@@ -8,13 +8,15 @@ from pathlib import Path
 import pytest
 import redis
 from click.testing import CliRunner
+from starlette.testclient import TestClient
 
 from console.tokens import Role
 from console.web.accounts import Accounts
 from lifeline import devrun
+from lifeline.app import create_app
 from lifeline.cli import main
 from lifeline.redis_client import async_client
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DISPATCH, PUBLIC_BASE_URL
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DISPATCH, PUBLIC_BASE_URL, make_settings
 
 
 def environment(redis_url: str) -> dict[str, str]:
@@ -127,3 +129,23 @@ def test_a_first_run_makes_one_supervisor_and_the_demo_handlers_and_says_how_to_
     assert f"supervisor   password {supervisor_password}" in text
     assert asyncio.run(devrun.seed_accounts(redis_url, 1.0)) == []  # once only
     assert "accounts exist" in devrun.banner(env, None, [])
+
+
+def test_a_token_from_the_command_line_opens_the_api_until_it_is_revoked(
+    redis_url: str,
+) -> None:
+    code, output = lifeline(redis_url, "token", "create", "--role", "supervisor", "--name", "ops")
+    assert code == 0
+    *lines, secret = output.strip().splitlines()
+    token_id = lines[-1].split()[1]
+    assert (
+        lines[-1] == f"token {token_id} (supervisor) created; keep it now, it is not shown again:"
+    )
+    with TestClient(create_app(make_settings(redis_url))) as client:
+        headers = {"Authorization": f"Bearer {secret}"}
+        assert client.get("/api/v1/queues", headers=headers).status_code == 200
+        assert lifeline(redis_url, "token", "revoke", token_id)[0] == 0
+        assert client.get("/api/v1/queues", headers=headers).status_code == 401
+    code, output = lifeline(redis_url, "token", "create", "--role", "chief")
+    assert code == 2
+    assert "Invalid value for '--role'" in output
