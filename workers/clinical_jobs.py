@@ -64,19 +64,45 @@ async def capture(rt: Runtime, case: ClinicalCase, open_case: bool) -> bool:
         open_case=open_case or kept.kind in OPEN_KINDS,
         notes=kept.handler_notes,
     )
-    if fresh:
-        lines = [f"{key}: {value}" for key, value in facts_of(kept).items()]
-        lines.append(f"telephone: {kept.caller_number or 'withheld'}")
-        if kept.handler_notes:
-            lines.append(f"notes: {kept.handler_notes}")
-        await email.send_contingency(
-            rt.settings,
-            kept.case_id,
-            f"Lifeline contingency record {kept.case_id} ({kept.kind.value})",
-            "The clinical system is unavailable; this case is held for replay.\n\n"
-            + "\n".join(lines),
-        )
+    if fresh and email.configured(rt.settings):
+        try:
+            await email.send_contingency(rt.settings, kept.case_id, *contingency_mail(kept))
+        except email.NotSent as error:
+            # The journal holds the record; the courtesy copy is tried again, by a job.
+            log.warning("contingency e-mail not sent: %s", error, extra={"case_id": case.case_id})
+            connection = sync_client(str(rt.settings.redis_url))
+            try:
+                await asyncio.to_thread(Jobs(connection).email_case, kept.case_id)
+            finally:
+                connection.close()
     return fresh
+
+
+def contingency_mail(case: ClinicalCase) -> tuple[str, str]:
+    """The subject and body of a contingency record's e-mail (the number in full: it goes to
+    the receiving service, which must be able to call the patient)."""
+    lines = [f"{key}: {value}" for key, value in facts_of(case).items()]
+    lines.append(f"telephone: {case.caller_number or 'withheld'}")
+    if case.handler_notes:
+        lines.append(f"notes: {case.handler_notes}")
+    subject = f"Lifeline contingency record {case.case_id} ({case.kind.value})"
+    body = "The clinical system is unavailable; this case is held for replay.\n\n"
+    return subject, body + "\n".join(lines)
+
+
+async def email_case(case_id: str) -> str:
+    async with runtime() as rt:
+        return await email_case_in(rt, case_id)
+
+
+async def email_case_in(rt: Runtime, case_id: str) -> str:
+    """Send a journal entry's e-mail again; raises (so RQ retries) while it cannot be sent."""
+    entry = await Journal(rt.redis).get(case_id)
+    if entry is None:
+        return "gone"
+    case = case_of(entry.bundle, entry.facts, entry.case_id, entry.kind, entry.notes)
+    await email.send_contingency(rt.settings, case_id, *contingency_mail(case))
+    return "sent"
 
 
 async def send_case(case_json: str, open_case: bool = False) -> str:

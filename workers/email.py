@@ -39,14 +39,18 @@ def send(settings: Settings, mail: EmailMessage) -> None:
         smtp.send_message(mail)
 
 
-async def send_contingency(settings: Settings, case_id: str, subject: str, body: str) -> bool:
-    """Send if an address is configured; True if sent. A failure is logged, never raised: the
-    journal already holds the record, and e-mail is a courtesy copy."""
-    if not settings.contingency_email_to or not settings.smtp_url:
-        return False
+class NotSent(Exception):
+    """The mail server could not be reached or refused the message."""
+
+
+def configured(settings: Settings) -> bool:
+    return bool(settings.contingency_email_to and settings.smtp_url)
+
+
+async def send_contingency(settings: Settings, case_id: str, subject: str, body: str) -> None:
+    """Send a contingency record; NotSent says why it was not (never the record itself)."""
     try:
         await asyncio.to_thread(send, settings, message(settings, subject, body))
     except (OSError, smtplib.SMTPException) as error:
-        log.warning("contingency e-mail not sent: %s", error, extra={"case_id": case_id})
-        return False
-    return True
+        raise NotSent(f"{type(error).__name__}: {error}") from None
+    log.info("contingency e-mail sent", extra={"case_id": case_id})

@@ -79,6 +79,18 @@ class Jobs:
             failure_ttl=30 * 24 * 3600,
         )
 
+    def email_case(self, case_id: str) -> Job:
+        """Send a contingency record's e-mail again, until the mail server takes it."""
+        return self.queue(JobQueue.CLINICAL).enqueue(
+            "workers.clinical_jobs.email_case",
+            case_id,
+            job_id=f"email-{case_id}",
+            retry=Retry(max=8, interval=[30, 60, 120, 300, 600, 1200, 1800, 3600]),
+            job_timeout=60,
+            result_ttl=24 * 3600,
+            failure_ttl=30 * 24 * 3600,
+        )
+
     def reconcile(self) -> Job | None:
         """Replay the contingency journal (one replay at a time: a queued one is enough)."""
         queue = self.queue(JobQueue.CLINICAL)

@@ -4,14 +4,17 @@ e-mail to a local SMTP sink, the probe, and reconciliation once it is back."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.message import Message
 from email.parser import BytesParser
 from typing import Any
 
 import pytest
+import redis
 import redis.asyncio
 from aiosmtpd.controller import Controller
+from rq import Queue
 
 from lifeline.redis_server import free_port
 from routing.clock import VirtualClock
@@ -19,7 +22,15 @@ from routing.journal import EntryStatus, Journal
 from routing.mode import Mode, ModeStore
 from tests.conftest import make_settings
 from tests.sim.clinical.stub import StubControl, running_stub
-from workers.clinical_jobs import breaker, capture, probe_in, reconcile_in, send_case_in
+from workers.clinical_jobs import (
+    breaker,
+    capture,
+    email_case_in,
+    probe_in,
+    reconcile_in,
+    send_case_in,
+)
+from workers.email import NotSent
 from workers.fhir import CaseKind, ClinicalCase, Request
 from workers.runtime import Runtime
 
@@ -268,3 +279,31 @@ async def test_a_wrap_up_journaled_after_its_case_was_replayed_is_replayed_too(
     assert replayed == ["EEEEE-00002", "EEEEE-00002/wrap-up"]
     assert "ambulance arrived" in notes_in(stub.received()[1]["bundle"])
     assert (await journal.progress()).delivered == 1
+
+
+async def test_an_email_the_mail_server_did_not_take_is_sent_again_by_a_retried_job(
+    rt: Runtime, smtp: tuple[Sink, int], redis_url: str
+) -> None:
+    down = replace(rt, settings=rt.settings.model_copy(update={"smtp_url": "smtp://127.0.0.1:9"}))
+    await ModeStore(rt.redis).force(Mode.DEGRADED, "drill", "sam", T0)
+    assert await send_case_in(down, case("FFFFF-00001")) == "journaled"
+    assert smtp[0].messages == []
+
+    connection = redis.Redis.from_url(redis_url)
+    try:
+        [job] = Queue("clinical", connection=connection).get_jobs()
+        assert (job.id, job.func_name, job.args) == (
+            "email-FFFFF-00001",
+            "workers.clinical_jobs.email_case",
+            ("FFFFF-00001",),
+        )
+        assert job.retries_left == 8
+    finally:
+        connection.close()
+    with pytest.raises(NotSent):  # still down: the job fails, and RQ tries again later
+        await email_case_in(down, "FFFFF-00001")
+    assert await email_case_in(rt, "FFFFF-00001") == "sent"  # the server is back
+    [mail] = smtp[0].messages
+    assert "FFFFF-00001" in mail["Subject"]
+    assert "telephone: +447700900123" in mail.get_payload()
+    assert "notes: chest pain, stable" in mail.get_payload()
