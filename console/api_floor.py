@@ -11,8 +11,9 @@ from console.bodies import Body
 from console.endpoints import Call
 from console.errors import Conflict, Forbidden, Invalid
 from routing.audit import AuditEntry
-from routing.handlers import Handler, HandlerProfile, HandlerState
-from routing.stats import Figures, Waiting, Window, waiting_now
+from routing.handlers import Handler, HandlerProfile, HandlerState, time_in_states
+from routing.handlers import StateChange as HandlerStateChange
+from routing.stats import Figures, Waiting, Window, waiting_now, window_start
 
 
 class StateChange(Body):
@@ -69,10 +70,7 @@ async def floor(call: Call) -> FloorSnapshot:
 
 
 async def statistics(call: Call) -> StatsReport:
-    try:
-        window = Window(call.query.get("window", Window.LAST_15_MINUTES.value))
-    except ValueError:
-        raise Invalid("window must be one of 15m, 1h, today") from None
+    window = window_of(call, Window.LAST_15_MINUTES)
     figures = await call.console.stats.window(window, call.console.clock.now())
     return StatsReport(window=window, figures=figures)
 
@@ -123,6 +121,41 @@ async def list_handlers(call: Call) -> list[Handler]:
 
 async def get_handler(call: Call) -> Handler:
     return await call.console.handlers.get(own(call))
+
+
+class HandlerHistory(BaseModel):
+    """A handler's state changes over a window (15m, 1h, today), oldest first, and the seconds
+    they spent in each state."""
+
+    handler: str
+    window: Window
+    since: float
+    changes: list[HandlerStateChange]
+    seconds_in_state: dict[HandlerState, float]
+
+
+async def handler_history(call: Call) -> HandlerHistory:
+    handler_id = own(call)
+    console = call.console
+    window = window_of(call)
+    now = console.clock.now()
+    since = window_start(window, now)
+    current = await console.handlers.get(handler_id)
+    changes = await console.handlers.history(handler_id, since)
+    return HandlerHistory(
+        handler=handler_id,
+        window=window,
+        since=since,
+        changes=changes,
+        seconds_in_state=time_in_states(changes, current, since, now),
+    )
+
+
+def window_of(call: Call, default: Window = Window.TODAY) -> Window:
+    try:
+        return Window(call.query.get("window", default.value))
+    except ValueError:
+        raise Invalid("window must be one of 15m, 1h, today") from None
 
 
 async def change_state(call: Call) -> Handler:

@@ -86,6 +86,35 @@ class Handler(BaseModel):
     break_until: float | None = None
 
 
+HISTORY_PAGE = 200
+
+
+class StateChange(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: float
+    from_state: HandlerState
+    to: HandlerState
+    reason: str = ""
+
+
+def time_in_states(
+    changes: list[StateChange], current: Handler, start: float, now: float
+) -> dict[HandlerState, float]:
+    """Seconds spent in each state between `start` and `now`, from the changes since `start`
+    (oldest first) and where the handler is now."""
+    seconds = dict.fromkeys(HandlerState, 0.0)
+    if current.since > now:
+        return seconds
+    state = changes[0].from_state if changes else current.state
+    moment = start
+    for change in changes:
+        seconds[state] += max(0.0, change.at - moment)
+        state, moment = change.to, max(moment, change.at)
+    seconds[state] += max(0.0, now - moment)
+    return seconds
+
+
 class HandlerError(Exception):
     """A handler operation that cannot be done; carries what and why, never an HTTP code."""
 
@@ -115,6 +144,8 @@ if a.missed ~= nil then redis.call('HSET', KEYS[1], 'missed', a.missed) end
 if a.break_until ~= nil then redis.call('HSET', KEYS[1], 'break_until', a.break_until) end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'handler', a.id, 'from', current,
            'to', a.to, 'reason', a.reason, 'at', a.now)
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', a.history, '*', 'from', current, 'to', a.to,
+           'reason', a.reason, 'at', a.now)
 return {'ok', current}
 """
 
@@ -185,6 +216,7 @@ class Handlers:
             "now": repr(now),
             "reason": reason,
             "prefix": keys.handler_state(""),
+            "history": keys.HANDLER_HISTORY_LENGTH,
         }
         if call is not None:
             change["call"] = call
@@ -194,7 +226,12 @@ class Handlers:
             change["break_until"] = repr(break_until)
         try:
             outcome, previous = await self._set_state(
-                keys=[keys.handler(handler_id), keys.HANDLER_EVENTS], args=[json.dumps(change)]
+                keys=[
+                    keys.handler(handler_id),
+                    keys.HANDLER_EVENTS,
+                    keys.handler_history(handler_id),
+                ],
+                args=[json.dumps(change)],
             )
         except Exception as error:
             if "unknown handler" in str(error):
@@ -233,6 +270,34 @@ class Handlers:
             pipe.hset(keys.handler(handler_id), "heartbeat", repr(now))
             pipe.zadd(keys.HEARTBEATS, {handler_id: now})
             await pipe.execute()
+
+    async def history(self, handler_id: str, since: float) -> list[StateChange]:
+        """The handler's state changes since `since`, oldest first. Read newest first, a page at
+        a time, by the time each change carries (Lifeline's clock, not the stream ids')."""
+        changes: list[StateChange] = []
+        newest = "+"
+        while True:
+            rows = cast(
+                list[tuple[str, dict[str, str]]],
+                await self.redis.xrevrange(
+                    keys.handler_history(handler_id), max=newest, count=HISTORY_PAGE
+                ),
+            )
+            for entry_id, fields in rows:
+                if entry_id == newest:
+                    continue  # the boundary, read with the page before
+                change = StateChange(
+                    at=float(fields["at"]),
+                    from_state=HandlerState(fields["from"]),
+                    to=HandlerState(fields["to"]),
+                    reason=fields.get("reason", ""),
+                )
+                if change.at < since:
+                    return changes[::-1]
+                changes.append(change)
+            if len(rows) < HISTORY_PAGE:
+                return changes[::-1]
+            newest = rows[-1][0]
 
     async def silent_since(self, cutoff: float) -> list[str]:
         """Handlers on duty or on a break whose console has not been heard from since `cutoff`."""

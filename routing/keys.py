@@ -20,6 +20,7 @@ RULES_ACTIVE = f"{PREFIX}:rules:active"
 HANDLERS = f"{PREFIX}:handlers"
 HEARTBEATS = f"{PREFIX}:handlers:heartbeats"
 HANDLER_EVENTS = f"{PREFIX}:handler-events"
+HANDLER_HISTORY_LENGTH = 5000  # state changes kept per handler: a week of shifts and more
 RESERVED = f"{PREFIX}:reserved"  # queue members offered to a handler, scored by when
 AUDIT = f"{PREFIX}:audit"
 CALLBACKS = f"{PREFIX}:callbacks"  # every callback id, scored by when it was booked
@@ -55,6 +56,11 @@ def caller(number: str) -> str:
 
 def handler(handler_id: str) -> str:
     return f"{PREFIX}:handler:{handler_id}"
+
+
+def handler_history(handler_id: str) -> str:
+    """A handler's own state changes (the floor-wide stream has everyone's)."""
+    return f"{PREFIX}:handler-events:{handler_id}"
 
 
 def handler_state(state: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from routing.keys import HANDLER_HISTORY_LENGTH
+
 # Needs `P` (the key prefix, with its colon) and `NOW` (a string) in scope. Moves a handler
 # between the per-state sorted sets, stamps the change and records it in the event stream.
 MOVE_HANDLER = """
@@ -11,8 +13,10 @@ local function move(id, from, to, reason)
   redis.call('HSET', P .. 'handler:' .. id, 'state', to, 'since', NOW, 'reason', reason)
   redis.call('XADD', P .. 'handler-events', 'MAXLEN', '~', 100000, '*', 'handler', id,
              'from', from, 'to', to, 'reason', reason, 'at', NOW)
+  redis.call('XADD', P .. 'handler-events:' .. id, 'MAXLEN', '~', {history}, '*', 'from', from,
+             'to', to, 'reason', reason, 'at', NOW)
 end
-"""
+""".replace("{history}", str(HANDLER_HISTORY_LENGTH))
 
 # Needs `P` and `NOW`. Adds to the statistics of a queue and priority class, in the minute and
 # the hour buckets that `NOW` falls in (kept two days): counters, and running maxima.

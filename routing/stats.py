@@ -65,6 +65,16 @@ def local_midnight(now: float) -> float:
     return midnight.timestamp()
 
 
+def window_start(window: Window, now: float) -> float:
+    match window:
+        case Window.LAST_15_MINUTES:
+            return now - 15 * 60
+        case Window.LAST_HOUR:
+            return now - 3600
+        case Window.TODAY:
+            return local_midnight(now)
+
+
 def window_keys(window: Window, now: float) -> list[str]:
     match window:
         case Window.LAST_15_MINUTES:

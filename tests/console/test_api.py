@@ -290,6 +290,41 @@ def test_handlers_are_created_and_change_state_and_heartbeat(
     assert supervisor.send("PUT", "/api/v1/handlers/nobody/state", {"state": "available"}, 404)
 
 
+def test_a_handlers_state_changes_are_kept_with_the_time_spent_in_each(
+    supervisor: Api, client: TestClient, clock: VirtualClock, redis_url: str
+) -> None:
+    supervisor.send("POST", "/api/v1/handlers", new_handler("h1"), 201)
+    own = Api(client, token_for(redis_url, Role.HANDLER, "h1"))
+    for seconds, state, reason in ((100, "available", ""), (600, "break", "meal break")):
+        clock.advance(seconds)
+        own.send("PUT", "/api/v1/handlers/h1/state", {"state": state, "reason": reason})
+    clock.advance(300)
+    own.send("PUT", "/api/v1/handlers/h1/state", {"state": "available"})
+    clock.advance(200)
+
+    history = own.get("/api/v1/handlers/h1/history?window=today")
+    assert isinstance(history, dict)
+    assert [(c["from_state"], c["to"], c["reason"]) for c in history["changes"]] == [
+        ("offline", "available", ""),
+        ("available", "break", "meal break"),
+        ("break", "available", ""),
+    ]
+    assert history["seconds_in_state"] == {
+        "offline": 100.0,
+        "available": 800.0,
+        "reserved": 0.0,
+        "busy": 0.0,
+        "wrap_up": 0.0,
+        "break": 300.0,
+    }
+    last_15 = supervisor.get("/api/v1/handlers/h1/history?window=15m")
+    assert isinstance(last_15, dict)
+    assert last_15["seconds_in_state"]["break"] == 300.0
+    assert last_15["seconds_in_state"]["available"] == 600.0
+    supervisor.send("POST", "/api/v1/handlers", new_handler("h2"), 201)
+    assert client.get("/api/v1/handlers/h2/history", headers=own.headers).status_code == 403
+
+
 def test_a_handler_made_available_who_never_sends_a_heartbeat_goes_offline(
     supervisor: Api, clock: VirtualClock, redis_url: str, sync_redis: redis.Redis
 ) -> None:
