@@ -185,11 +185,14 @@ def drill() -> None:
 @click.option("--clinical-control", default=None, help="The clinical stub's control URL.")
 @fails_clearly
 def drill_outage(minutes: float, clinical_control: str | None) -> None:
-    """Take the clinical system down, place calls of every kind, bring it back, wait for the
-    journal to be replayed, and report what happened."""
+    """Take the clinical system down, wait for degraded mode, place calls of every kind, bring
+    it back, wait for the journal to be replayed, and report what happened."""
     settings = load_settings()
     try:
         report = asyncio.run(drills.run_drill(settings, minutes, sys.stdout, clinical_control))
+    except drills.NotDegraded as error:
+        click.echo(f"lifeline: {error}", err=True)
+        sys.exit(1)
     except drills.DrillError as error:
         click.echo(f"lifeline: {error}", err=True)
         sys.exit(2)

@@ -1,17 +1,20 @@
 """`lifeline drill outage`: rehearse a clinical-system outage against a local run.
 
-It takes the clinical stub down, places simulated calls of every kind through the phone network,
-waits for degraded mode, brings the stub back after the outage, waits for the journal to be
-replayed, and reports: time to switch each way, calls routed, journal entries, replayed, failed.
+It takes the clinical stub down, waits for degraded mode, rings the line with a caller of every
+kind and checks how each was routed, brings the stub back, waits for the journal to be replayed,
+and reports what it saw: time to switch each way, calls routed, journal entries, replayed, failed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
@@ -20,53 +23,177 @@ import httpx
 from console.tokens import Role, Tokens
 from lifeline.redis_client import async_client
 from lifeline.settings import Settings
+from routing.models import case_id_for
 
 MAIN_LINE = "+441134960000"
-# (what the caller does, the keys they press); a Welsh line asks for the language first.
-CALLS: tuple[tuple[str, str, list[str]], ...] = (
-    ("emergency", MAIN_LINE, ["1"]),
-    ("medical", MAIN_LINE, ["2", "1"]),
-    ("mental health", MAIN_LINE, ["2", "2"]),
-    ("dental", MAIN_LINE, ["2", "3"]),
-    ("medicines", MAIN_LINE, ["2", "4"]),
-    ("no answer at the screen", MAIN_LINE, ["", "", ""]),
-)
-CALLERS = [f"+4477009{n:05d}" for n in range(10_000, 10_000 + len(CALLS))]
+SWITCH_MARGIN_SECONDS = 10.0
+MODE_FRESH_SECONDS = 2.0  # every process sees a new mode within this (each caches it briefly)
+ROUTING_SECONDS = 120.0  # the IVR at a local run's pace: unanswered questions time out for real
+CAPTURE_SECONDS = 30.0
+NORMAL_SECONDS = 300.0
+REPLAY_SECONDS = 600.0
 
 
 class DrillError(Exception):
     """The drill cannot run (the local stack is not up); the message says what is missing."""
 
 
+class NotDegraded(DrillError):
+    """The clinical system was down, but the mode did not switch to degraded in time."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A simulated caller: what they call about, the line they ring, the keys they press in turn."""
+
+    kind: str
+    line: str
+    keys: tuple[str, ...]
+    emergency: bool = False
+    welsh: bool = False
+    takes_callback: bool = False
+
+
+def callers(settings: Settings) -> list[Caller]:
+    """One caller of every kind: an emergency, each reason of the menu, one who does not answer
+    the screen, one who takes the callback offered in the hold loop, and, where there is a Welsh
+    line, a Welsh speaker on it."""
+    kinds = [
+        Caller("emergency", MAIN_LINE, ("1",), emergency=True),
+        Caller("medical", MAIN_LINE, ("2", "1")),
+        Caller("mental health", MAIN_LINE, ("2", "2")),
+        Caller("dental", MAIN_LINE, ("2", "3")),
+        Caller("medicines", MAIN_LINE, ("2", "4")),
+        Caller("existing case", MAIN_LINE, ("2", "5", "2")),  # and no worse
+        Caller("no answer at the screen", MAIN_LINE, ("", "", "")),
+        # On hold: yes to the callback offer, then yes to calling back the number they rang from.
+        Caller("callback", MAIN_LINE, ("2", "1", "1", "1"), takes_callback=True),
+    ]
+    for line in settings.welsh_line_numbers[:1]:
+        kinds.append(Caller("Welsh line, in Welsh", line, ("1", "2", "1"), welsh=True))
+    return kinds
+
+
+def caller_numbers(count: int) -> list[str]:
+    """Fictional mobile numbers, fresh for each drill: a number heard from in the last day is a
+    known caller, who is asked other questions than the drill's keys answer."""
+    first = random.randrange(100_000 - count)
+    return [f"+4477009{n:05d}" for n in range(first, first + count)]
+
+
+class Routed(StrEnum):
+    DISPATCH_AT_ONCE = "to the dispatch line at once"
+    DISPATCH_FROM_QUEUE = "to the dispatch line from the queue"
+    HANDLER = "to a handler"
+    CALLBACK = "callback booked"
+    QUEUED = "queued"
+    NOWHERE = "not routed"
+
+
+JOURNALED = (Routed.DISPATCH_AT_ONCE, Routed.DISPATCH_FROM_QUEUE, Routed.CALLBACK)
+
+
+@dataclass
+class PlacedCall:
+    caller: Caller
+    sid: str
+    handler_free: bool  # when the call was placed
+    routed: Routed = Routed.NOWHERE
+    heard_message: bool = False
+    errors: int = 0  # application errors the caller's leg met
+
+    @property
+    def case_id(self) -> str:
+        return case_id_for(self.sid)
+
+    def problem(self) -> str:
+        """How the call was not routed as it should be while degraded ("" when it was)."""
+        if self.routed is Routed.NOWHERE:
+            return "not routed"
+        if self.errors:
+            return f"{self.errors} application error(s)"
+        if self.caller.emergency:
+            if not self.handler_free and self.routed is not Routed.DISPATCH_AT_ONCE:
+                return "expected the dispatch line at once: no handler was free"
+            if self.routed in (Routed.QUEUED, Routed.CALLBACK):
+                return "expected a handler or the dispatch line"
+            return ""
+        return "" if self.heard_message else "did not hear the outage message"
+
+    def line(self) -> str:
+        heard = ", heard the outage message" if self.heard_message else ""
+        problem = f" ({self.problem()})" if self.problem() else ""
+        return f"    {self.caller.kind:<27}{self.routed}{heard}{problem}"
+
+
+def settled(caller: Caller, detail: dict[str, Any]) -> bool:
+    """Whether the call has gone as far as the drill waits for: put through or ended; queued,
+    for a caller who is not an emergency and does not wait for the callback offer."""
+    types = {event["type"] for event in detail["events"]}
+    if detail["ended"] or "dial" in types:
+        return True
+    return "enqueue" in types and not (caller.emergency or caller.takes_callback)
+
+
+def routed(events: list[dict[str, Any]], dispatch_number: str, callback_booked: bool) -> Routed:
+    """How the call was routed, from what the caller's leg did."""
+    if callback_booked:
+        return Routed.CALLBACK
+    queued = False
+    for event in events:
+        if event["type"] == "enqueue":
+            queued = True
+        if event["type"] == "dial" and dispatch_number in event.get("targets", []):
+            return Routed.DISPATCH_FROM_QUEUE if queued else Routed.DISPATCH_AT_ONCE
+        if event["type"] == "dial":
+            return Routed.HANDLER
+    return Routed.QUEUED if queued else Routed.NOWHERE
+
+
+def heard(events: list[dict[str, Any]], message: str) -> bool:
+    said = " ".join(" ".join(str(e["text"]).split()) for e in events if e["type"] == "say")
+    return " ".join(message.split()) in said
+
+
 @dataclass
 class DrillReport:
-    outage_started: float = 0.0
+    asked_seconds: float = 0.0
     degraded_after: float | None = None
+    outage_lasted: float | None = None
     normal_after: float | None = None
     replayed_after: float | None = None
-    calls: Counter[str] = field(default_factory=Counter)
-    outcomes: Counter[str] = field(default_factory=Counter)
-    journal: dict[str, Any] = field(default_factory=dict)
+    calls: list[PlacedCall] = field(default_factory=list)
+    wrap_ups: int = 0
+    entries: list[dict[str, Any]] = field(default_factory=list)  # the drill's calls' journal
+    journal: dict[str, Any] = field(default_factory=dict)  # the whole journal's progress
 
     def lines(self) -> list[str]:
         def seconds(value: float | None) -> str:
             return "not reached" if value is None else f"{value:.1f} s"
 
-        journal = self.journal
+        routed_well = sum(1 for call in self.calls if not call.problem())
+        kinds = Counter(str(entry["kind"]) for entry in self.entries)
+        status = Counter(str(entry["status"]) for entry in self.entries)
+        replayed = status["delivered"] + status["duplicate"]
+        by_kind = ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
+        by_kind = f" ({by_kind})" if by_kind else ""
         return [
             "Outage drill report",
             f"  time to degraded mode        {seconds(self.degraded_after)}",
+            f"  outage lasted                {seconds(self.outage_lasted)} "
+            f"(asked for {self.asked_seconds:g} s)",
             f"  time back to normal          {seconds(self.normal_after)} (after it came back)",
             f"  time to replay the journal   {seconds(self.replayed_after)} (after normal)",
-            f"  calls placed                 {sum(self.calls.values())}: "
-            + ", ".join(f"{kind} {count}" for kind, count in sorted(self.calls.items())),
-            "  calls routed                 "
-            + ", ".join(f"{kind} {count}" for kind, count in sorted(self.outcomes.items())),
-            f"  journal entries captured     {journal.get('captured', 0)}",
-            f"  replayed                     {journal.get('delivered', 0)} delivered, "
-            f"{journal.get('duplicate', 0)} already there",
-            f"  failed (for a person)        {journal.get('failed', 0)}",
-            f"  still pending                {journal.get('pending', 0)}",
+            f"  calls placed while degraded  {len(self.calls)}",
+            *(call.line() for call in self.calls),
+            f"  calls routed as expected     {routed_well} of {len(self.calls)}",
+            f"  handlers' wrap-ups           {self.wrap_ups}",
+            f"  journal entries captured     {len(self.entries)}{by_kind}",
+            f"  replayed                     {replayed}: {status['delivered']} delivered, "
+            f"{status['duplicate']} already there",
+            f"  failed (for a person)        {status['failed']}",
+            f"  still pending                {status['pending']} "
+            f"({self.journal.get('pending', 'unknown')} in the whole journal)",
         ]
 
 
@@ -86,7 +213,14 @@ async def supervisor_token(settings: Settings) -> str:
         await client.aclose()
 
 
-async def wait_for(check: Callable[[], Any], within: float, every: float = 0.5) -> bool:
+def switch_timeout(settings: Settings) -> float:
+    """How long the drill gives the probes to notice the outage: twice the failed probes it
+    takes to degrade, and a margin for the scheduler."""
+    probes = settings.clinical_failures_to_degrade * settings.clinical_probe_interval_seconds
+    return 2.0 * probes + SWITCH_MARGIN_SECONDS
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], within: float, every: float = 0.5) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if await check():
@@ -95,95 +229,194 @@ async def wait_for(check: Callable[[], Any], within: float, every: float = 0.5) 
     return False
 
 
-async def run_drill(
-    settings: Settings, minutes: float, out: TextIO, clinical_control: str | None = None
-) -> DrillReport:
-    report = DrillReport()
-    token = await supervisor_token(settings)
-    base = str(settings.public_base_url).rstrip("/")
-    auth = {"Authorization": f"Bearer {token}"}
-    stub_url = control_url(settings, clinical_control)
-    async with (
-        httpx.AsyncClient(base_url=base, headers=auth, timeout=10, trust_env=False) as api,
-        httpx.AsyncClient(base_url=settings.api_base_url, timeout=10, trust_env=False) as phone,
-        httpx.AsyncClient(base_url=stub_url, timeout=10, trust_env=False) as stub,
-    ):
+@dataclass
+class Drill:
+    """The drill's view of the local stack: Lifeline's API, the phone network, the clinical stub."""
+
+    settings: Settings
+    api: httpx.AsyncClient
+    phone: httpx.AsyncClient
+    stub: httpx.AsyncClient
+
+    async def check_up(self) -> None:
         try:
-            await api.get("/readyz")
-            await phone.get("/sim/health")
-            await stub.get("/control/health")
+            await self.api.get("/readyz")
+            await self.phone.get("/sim/health")
+            await self.stub.get("/control/health")
         except httpx.TransportError as error:
             raise DrillError(f"the local stack is not up ({error}); start it: make run") from None
 
-        async def mode() -> str:
-            return str((await api.get("/api/v1/mode")).json()["state"]["mode"])
+    async def clinical(self, mode: str) -> None:
+        (await self.stub.put("/control/fault", json={"mode": mode})).raise_for_status()
 
-        print(f"Taking the clinical system down for {minutes:g} minute(s)...", file=out, flush=True)
-        (await stub.put("/control/fault", json={"mode": "down"})).raise_for_status()
-        report.outage_started = time.monotonic()
-        sids = []
-        for (kind, line, keys), caller in zip(CALLS, CALLERS, strict=True):
-            body = {"from": caller, "to": line, "inputs": keys, "press_after_prompts": True}
-            response = await phone.post("/sim/calls", json=body)
-            response.raise_for_status()
-            sids.append((kind, response.json()["sid"]))
-            report.calls[kind] += 1
-        if await wait_for(lambda: _is(mode, "degraded"), within=max(60.0, minutes * 60)):
-            report.degraded_after = time.monotonic() - report.outage_started
-            print(f"Degraded after {report.degraded_after:.1f} s.", file=out, flush=True)
-        await wrap_up_handlers(api)
-        for _kind, sid in sids:
-            report.outcomes[await _outcome(phone, sid, settings.ambulance_dispatch_number)] += 1
-        remaining = report.outage_started + minutes * 60 - time.monotonic()
-        if remaining > 0:
-            await asyncio.sleep(remaining)
-        print("Bringing the clinical system back...", file=out, flush=True)
-        (await stub.put("/control/fault", json={"mode": "up"})).raise_for_status()
-        back = time.monotonic()
-        if await wait_for(lambda: _is(mode, "normal"), within=300):
-            report.normal_after = time.monotonic() - back
-            normal_at = time.monotonic()
+    async def mode_is(self, wanted: str) -> bool:
+        return bool((await self.api.get("/api/v1/mode")).json()["state"]["mode"] == wanted)
 
-            async def replayed() -> bool:
-                progress = (await api.get("/api/v1/journal/progress")).json()
-                return bool(progress["pending"] == 0 and not progress["running"])
+    async def switch_to_degraded(self, started: float) -> float:
+        """Seconds from the outage to degraded mode; NotDegraded when it does not come."""
+        within = switch_timeout(self.settings)
+        if not await wait_for(lambda: self.mode_is("degraded"), within):
+            raise NotDegraded(
+                f"the mode did not switch to degraded within {within:g} s of the clinical "
+                "system going down (is `lifeline cron` running? it probes the system)"
+            )
+        switched = time.monotonic() - started
+        await asyncio.sleep(MODE_FRESH_SECONDS)
+        return switched
 
-            if await wait_for(replayed, within=600):
-                report.replayed_after = time.monotonic() - normal_at
-        report.journal = (await api.get("/api/v1/journal/progress")).json()
-        for sid in (sid for _, sid in sids):
-            await phone.post(f"/sim/calls/{sid}/hangup")
-    return report
+    async def place(self, caller: Caller, number: str) -> PlacedCall:
+        handlers = (await self.api.get("/api/v1/handlers")).json()
+        free = any(handler["state"] == "available" for handler in handlers)
+        body = {"from": number, "to": caller.line, "inputs": list(caller.keys)}
+        response = await self.phone.post("/sim/calls", json=body | {"press_after_prompts": True})
+        response.raise_for_status()
+        return PlacedCall(caller, str(response.json()["sid"]), handler_free=free)
 
+    async def detail(self, sid: str) -> dict[str, Any]:
+        detail: dict[str, Any] = (await self.phone.get(f"/sim/calls/{sid}")).json()
+        return detail
 
-async def _is(mode: Callable[[], Any], wanted: str) -> bool:
-    return bool(await mode() == wanted)
+    async def ring(self, kinds: list[Caller]) -> list[PlacedCall]:
+        """Place a call of each kind, wait until each is routed (or the time is up), note how."""
+        calls = []
+        for kind, number in zip(kinds, caller_numbers(len(kinds)), strict=True):
+            calls.append(await self.place(kind, number))
+        await wait_for(lambda: self.all_settled(calls), ROUTING_SECONDS)
+        await self.observe(calls)
+        return calls
 
+    async def all_settled(self, calls: list[PlacedCall]) -> bool:
+        return all([settled(call.caller, await self.detail(call.sid)) for call in calls])
 
-async def wrap_up_handlers(api: httpx.AsyncClient) -> None:
-    """Handlers who took drill calls refer them on, so the journal has referrals to replay."""
-    deadline = time.monotonic() + 45
-    while time.monotonic() < deadline:
-        handlers = (await api.get("/api/v1/handlers")).json()
-        done = [h for h in handlers if h["state"] == "wrap_up"]
-        for handler in done:
-            await api.post(
+    async def observe(self, calls: list[PlacedCall]) -> None:
+        booked = {row["callback"]["call_sid"] for row in await self.callbacks()}
+        message = (await self.api.get("/api/v1/mode")).json()["message"]
+        dispatch = self.settings.ambulance_dispatch_number
+        for call in calls:
+            events = (await self.detail(call.sid))["events"]
+            call.routed = routed(events, dispatch, call.sid in booked)
+            call.heard_message = heard(events, message["cy" if call.caller.welsh else "en"])
+            call.errors = sum(1 for event in events if event["type"] == "error")
+
+    async def callbacks(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = (await self.api.get("/api/v1/callbacks")).json()
+        return rows
+
+    async def wrap_up(self, sids: set[str]) -> set[str]:
+        """Handlers who took drill calls refer them on, as the journal's wrap-up entries."""
+        wrapped = set()
+        for handler in (await self.api.get("/api/v1/handlers")).json():
+            if handler["state"] != "wrap_up" or handler["call"] not in sids:
+                continue
+            response = await self.api.post(
                 f"/api/v1/handlers/{handler['profile']['id']}/wrap-up",
                 json={"outcome": "referred", "notes": "outage drill", "available": True},
             )
-        if done or not any(h["state"] in ("reserved", "busy") for h in handlers):
-            return
-        await asyncio.sleep(1)
+            if response.status_code == 200:
+                wrapped.add(handler["call"])
+        return wrapped
+
+    async def wrap_up_until(self, until: float, sids: set[str]) -> set[str]:
+        wrapped = await self.wrap_up(sids)
+        while time.monotonic() < until:
+            await asyncio.sleep(min(1.0, until - time.monotonic()))
+            wrapped |= await self.wrap_up(sids)
+        return wrapped
+
+    async def journal_entries(self, calls: list[PlacedCall]) -> list[dict[str, Any]]:
+        entries = []
+        for call in calls:
+            response = await self.api.get(f"/api/v1/journal/{call.case_id}")
+            if response.status_code == 200:
+                entries.append(response.json())
+        return entries
+
+    async def progress(self) -> dict[str, Any]:
+        progress: dict[str, Any] = (await self.api.get("/api/v1/journal/progress")).json()
+        return progress
+
+    async def replayed(self) -> bool:
+        progress = await self.progress()
+        return bool(progress["pending"] == 0 and not progress["running"])
+
+    async def tidy_up(self, calls: list[PlacedCall]) -> None:
+        """Hang up the drill's calls still on the line and cancel the callbacks it booked."""
+        sids = {call.sid for call in calls}
+        for sid in sids:
+            await self.phone.post(f"/sim/calls/{sid}/hangup")  # 409 if it has ended
+        for row in await self.callbacks():
+            callback = row["callback"]
+            if callback["call_sid"] in sids and callback["status"] in ("pending", "scheduled"):
+                await self.api.post(
+                    f"/api/v1/callbacks/{callback['id']}/cancel", json={"reason": "outage drill"}
+                )
 
 
-async def _outcome(phone: httpx.AsyncClient, sid: str, dispatch_number: str) -> str:
-    """How the call was routed, from what the caller's leg did."""
-    events = (await phone.get(f"/sim/calls/{sid}")).json()["events"]
-    for event in events:
-        if event["type"] == "dial" and dispatch_number in event.get("targets", []):
-            return "to the dispatch line"
-        if event["type"] == "dial":
-            return "to a handler"
-    if any(event["type"] == "enqueue" for event in events):
-        return "queued"
-    return "in the IVR"
+def tell(out: TextIO, text: str) -> None:
+    print(text, file=out, flush=True)
+
+
+async def run_drill(
+    settings: Settings, minutes: float, out: TextIO, clinical_control: str | None = None
+) -> DrillReport:
+    token = await supervisor_token(settings)
+    base = str(settings.public_base_url).rstrip("/")
+    auth = {"Authorization": f"Bearer {token}"}
+    async with (
+        httpx.AsyncClient(base_url=base, headers=auth, timeout=10, trust_env=False) as api,
+        httpx.AsyncClient(base_url=settings.api_base_url, timeout=10, trust_env=False) as phone,
+        httpx.AsyncClient(
+            base_url=control_url(settings, clinical_control), timeout=10, trust_env=False
+        ) as stub,
+    ):
+        drill = Drill(settings, api, phone, stub)
+        await drill.check_up()
+        report = DrillReport(asked_seconds=minutes * 60)
+        try:
+            back = await outage(drill, report, out)
+            await recovery(drill, report, out, back)
+        finally:
+            with contextlib.suppress(httpx.HTTPError):
+                await drill.clinical("up")  # whatever happened, the system is not left down
+            with contextlib.suppress(httpx.HTTPError):
+                await drill.tidy_up(report.calls)
+    return report
+
+
+async def outage(drill: Drill, report: DrillReport, out: TextIO) -> float:
+    """Down; degraded; a call of every kind routed; wrap-ups and captures until it is over.
+    Returns when the system came back (monotonic)."""
+    tell(out, f"Taking the clinical system down for {report.asked_seconds:g} s...")
+    await drill.clinical("down")
+    started = time.monotonic()
+    report.degraded_after = await drill.switch_to_degraded(started)
+    tell(out, f"Degraded after {report.degraded_after:.1f} s; ringing the line...")
+    report.calls = await drill.ring(callers(drill.settings))
+    sids = {call.sid for call in report.calls}
+    wrapped = await drill.wrap_up_until(started + report.asked_seconds, sids)
+    report.wrap_ups = len(wrapped)
+    expected = {call.sid for call in report.calls if call.routed in JOURNALED} | wrapped
+    expected_cases = {case_id_for(sid) for sid in expected}
+
+    async def captured() -> bool:
+        entries = await drill.journal_entries(report.calls)
+        return expected_cases <= {entry["case_id"] for entry in entries}
+
+    await wait_for(captured, CAPTURE_SECONDS)
+    tell(out, "Bringing the clinical system back...")
+    await drill.clinical("up")
+    back = time.monotonic()
+    report.outage_lasted = back - started
+    return back
+
+
+async def recovery(drill: Drill, report: DrillReport, out: TextIO, back: float) -> None:
+    """Back to normal, and the journal replayed."""
+    if await wait_for(lambda: drill.mode_is("normal"), NORMAL_SECONDS):
+        report.normal_after = time.monotonic() - back
+        normal_at = time.monotonic()
+        tell(out, f"Normal after {report.normal_after:.1f} s; replaying...")
+        if await wait_for(drill.replayed, REPLAY_SECONDS):
+            report.replayed_after = time.monotonic() - normal_at
+    report.entries = await drill.journal_entries(report.calls)
+    report.journal = await drill.progress()
