@@ -139,6 +139,8 @@ def token() -> None:
 @fails_clearly
 def token_create(role: str, name: str | None, handler_id: str) -> None:
     """Create a token; it is printed once, alone on the last line, and not kept."""
+    if role == Role.HANDLER and not handler_id:
+        raise click.UsageError("a handler token acts for one handler: give --handler <their id>")
     settings = load_settings()
 
     async def create() -> tuple[str, str]:

@@ -149,3 +149,6 @@ def test_a_token_from_the_command_line_opens_the_api_until_it_is_revoked(
     code, output = lifeline(redis_url, "token", "create", "--role", "chief")
     assert code == 2
     assert "Invalid value for '--role'" in output
+    code, output = lifeline(redis_url, "token", "create", "--role", "handler")
+    assert code == 2
+    assert "a handler token acts for one handler: give --handler <their id>" in output
