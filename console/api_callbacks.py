@@ -26,6 +26,11 @@ class CallbackChange(Body):
 
 
 class CallbackPriority(Body):
+    """A new priority class for a pending, scheduled or unreachable callback; it keeps its
+    original arrival time within the new class. An unreachable callback goes back in the queue,
+    pending, with a fresh set of attempts by the rule set's retry policy (a clinician deciding to
+    try again), unless the caller has booked another since: that is refused (409)."""
+
     priority: Annotated[int, Field(ge=2, le=5)]  # never 1: that is for callers on the line
     reason: Annotated[str, Field(min_length=1, max_length=500)]
 
@@ -47,10 +52,9 @@ async def list_callbacks(call: Call) -> list[CallbackView]:
     overdue_only = call.query.get("overdue") in ("1", "true", "yes")
     if wanted_status is not None and wanted_status not in set(CallbackStatus):
         raise Invalid(f"status must be one of {', '.join(CallbackStatus)}")
+    status = CallbackStatus(wanted_status) if wanted_status is not None else None
     rows = []
-    for callback in await console.callbacks.latest():
-        if wanted_status is not None and callback.status != wanted_status:
-            continue
+    for callback in await console.callbacks.with_status(status):
         if wanted_priority is not None and str(int(callback.priority)) != wanted_priority:
             continue
         if overdue_only and not callback.overdue(now):
@@ -106,7 +110,12 @@ async def reprioritise_callback(call: Call) -> CallbackView:
     )
     if outcome == "unknown":
         raise NotFound(f"no callback {callback_id!r}")
-    if outcome not in ("pending", "scheduled", "unreachable"):
+    if outcome == "superseded":
+        newer = await console.callbacks.superseded_by(callback_id)
+        raise Conflict(
+            f"the caller has a newer callback, {newer}, still to be made: change that one"
+        )
+    if outcome not in ("pending", "scheduled"):
         raise Conflict(f"the callback is {outcome} and cannot be changed now")
     await console.audit.record(
         call.principal.name,

@@ -15,6 +15,7 @@ from ivr.safety import safe_route
 from ivr.urls import IvrState
 from prompts.catalogue import Locale, PromptId
 from routing import menu
+from routing.callbacks import Booking
 from routing.decisions import Decision, Goodbye, Leave, Nothing, Spoken, Step, say
 from routing.menu import Given, Placed
 from routing.models import CallRecord, Priority, Reason, caller_number, case_id_for
@@ -36,9 +37,16 @@ async def start_callback(ivr: Ivr, record: CallRecord) -> Decision:
 
 
 async def callback_offer(ivr: Ivr, form: GatherForm, state: IvrState, given: Given) -> Decision:
-    """Pressed during the hold loop (so still in the queue's wait context)."""
+    """Pressed during the hold loop (so still in the queue's wait context). A caller who has a
+    live callback already is booked no other: they hear that theirs stands, and the call ends."""
     if menu.choice(Step.CALLBACK_OFFER, given) is None:
         return Nothing()  # the wait loop starts its next turn
+    record = await _callback_record(ivr, form)
+    if record is not None and await ivr.callbacks.live_for(record.caller) is not None:
+        booking = await _convert(ivr, record, record.caller)
+        if booking is None:  # no longer queued (a handler is being rung): the wait carries on
+            return Nothing()
+        return await _booked(ivr, record, booking, record.caller)
     await ivr.callbacks.request(form.call_sid)
     return Leave()
 
@@ -119,10 +127,10 @@ async def _ask_again(
     return await requeue(ivr, record, say(PromptId.STILL_QUEUED))
 
 
-async def _book(ivr: Ivr, record: CallRecord, number: str) -> Decision:
+async def _convert(ivr: Ivr, record: CallRecord, number: str) -> Booking | None:
     assert record.placement is not None
     rules = await ivr.rulebook.active()
-    booked = await ivr.callbacks.convert(
+    return await ivr.callbacks.convert(
         record.sid,
         case_id_for(record.sid),
         number,
@@ -131,9 +139,23 @@ async def _book(ivr: Ivr, record: CallRecord, number: str) -> Decision:
         rules.callbacks,
         ivr.clock.now(),
     )
-    if not booked:
+
+
+async def _book(ivr: Ivr, record: CallRecord, number: str) -> Decision:
+    booking = await _convert(ivr, record, number)
+    if booking is None:
         await ivr.callbacks.withdraw(record.sid)
         return await requeue(ivr, record, say(PromptId.CALLBACK_FAILED))
+    return await _booked(ivr, record, booking, number)
+
+
+async def _booked(ivr: Ivr, record: CallRecord, booking: Booking, number: str) -> Decision:
+    """The call is now a callback: the caller's from before, which stands (one live callback
+    per caller), or a new one, whose case goes to the clinical system."""
+    assert record.placement is not None
+    if booking.kept:
+        log.info("callback kept", extra={"call_sid": record.sid, "case_id": booking.callback})
+        return Goodbye(locale=record.locale, say=say(PromptId.CALLBACK_KEPT))
     log.info("callback booked", extra={"call_sid": record.sid, "case_id": record.case_id})
     try:  # an open case for the clinical system (or, while it is down, the journal: replayed first)
         await asyncio.to_thread(

@@ -9,11 +9,13 @@ policy, and ends made, unreachable (for a clinician to decide) or cancelled: nev
        │  │             └ patient not reached ─▶ scheduled (retry later) ─due─▶ pending
        │  │                                   └▶ unreachable (attempts used up)
        │  └─cancel─▶ cancelled      (scheduled and unreachable may be cancelled too)
+       └── unreachable, re-prioritised by a clinician: back in place, a fresh set of attempts
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
 
@@ -28,6 +30,7 @@ from routing.rules import CallbackRule
 
 AT_RISK_SHIFT_MS = 10**11  # an urgent callback at risk goes ahead of its class (about 3 years)
 LIVE = ("pending", "scheduled", "reserved", "connected")
+LISTED = 500  # the latest callbacks read for a listing by a status that has no index of its own
 
 
 class CallbackStatus(StrEnum):
@@ -76,6 +79,22 @@ class HistoryEntry(BaseModel):
     detail: dict[str, Any] = {}
 
 
+@dataclass(frozen=True)
+class Booking:
+    """What became of a queued call's callback request."""
+
+    callback: str
+    kept: bool  # the caller has a live callback already, which stands: none was booked
+
+
+# Statuses whose every callback is in a sorted set of its own (the Lua below keeps them), so
+# that a list of them misses none, however long ago they were booked.
+INDEXED = {
+    CallbackStatus.UNREACHABLE: keys.CALLBACKS + ":unreachable",
+    CallbackStatus.SCHEDULED: keys.CALLBACKS + ":scheduled",
+}
+
+
 _PRELUDE = (
     """
 local a = cjson.decode(ARGV[1])
@@ -91,6 +110,11 @@ local function score_of(priority, arrival, at_risk)
   if at_risk == '1' then ms = ms - a.at_risk_shift end
   return tonumber(priority) * 1e13 + ms
 end
+local function live(id)
+  local state = id and redis.call('HGET', P .. 'callback:' .. id, 'status')
+  return state == 'pending' or state == 'scheduled' or state == 'reserved' or
+         state == 'connected'
+end
 """
     + MOVE_HANDLER
     + STATS
@@ -98,27 +122,31 @@ end
 
 # Turn a queued call into a callback in one step: it takes over the call's queue entry (same
 # score, same place); the call is counted once as "callback"; the caller's record points at it.
-# A caller who has a live callback already keeps that one (one live callback per caller).
+# A caller who has a live callback already keeps that one (one live callback per caller): the
+# call leaves the queue all the same, ended as that callback's, so it is not counted abandoned.
 _CONVERT = (
     _PRELUDE
     + """
 local call = P .. 'call:' .. a.sid
 local status = redis.call('HGET', call, 'status')
-if status == 'callback' then return redis.call('HGET', call, 'callback') end
-if status ~= 'queued' then return false end
-if a.caller ~= '' then
-  local existing = redis.call('HGET', KEYS[1], 'callback')
-  if existing then
-    local state = redis.call('HGET', P .. 'callback:' .. existing, 'status')
-    if state == 'pending' or state == 'scheduled' or state == 'reserved' or
-       state == 'connected' then
-      return existing
-    end
-  end
+if status == 'callback' then
+  local id = redis.call('HGET', call, 'callback')
+  return {id, id == a.id and 'booked' or 'kept'}
 end
+if status ~= 'queued' then return false end
 local queue = redis.call('HGET', call, 'queue')
 local score = redis.call('ZSCORE', P .. 'queue:' .. queue, a.sid)
 if not score then return false end
+local existing = a.caller ~= '' and redis.call('HGET', KEYS[1], 'callback')
+if live(existing) then
+  redis.call('ZREM', P .. 'queue:' .. queue, a.sid)
+  redis.call('HSET', call, 'status', 'callback', 'callback', existing, 'ended', NOW,
+             'outcome', 'callback')
+  redis.call('HINCRBY', KEYS[2], 'callback', 1)
+  redis.call('RPUSH', P .. 'callback:' .. existing .. ':history',
+             cjson.encode({at = tonumber(NOW), event = 'asked again', detail = {}}))
+  return {existing, 'kept'}
+end
 local f = redis.call('HMGET', call, 'case_id', 'placement', 'arrival', 'locale', 'priority', 'line')
 redis.call('HSET', key, 'id', a.id, 'case_id', f[1], 'call_sid', a.sid, 'number', a.number,
            'placement', f[2], 'arrival', f[3], 'locale', f[4], 'priority', f[5], 'queue', queue,
@@ -137,7 +165,7 @@ if a.caller ~= '' then
   redis.call('EXPIRE', KEYS[1], a.caller_ttl)
 end
 history('booked', {number_ending = string.sub(a.number, -3)})
-return a.id
+return {a.id, 'booked'}
 """
 )
 
@@ -229,13 +257,23 @@ return 'cancelled'
 )
 
 # A new priority class (a supervisor, or the caller saying it is worse); the callback keeps its
-# original arrival time within the new class.
+# original arrival time within the new class. For an unreachable callback this is a clinician
+# deciding to try again: it goes back in the queue, pending, with a fresh set of attempts (and
+# the caller's again), unless the caller has since booked another (one live callback per caller).
+# Returns the status after the change, or why there was none.
 _REPRIORITISE = (
     _PRELUDE
     + """
-local f = redis.call('HMGET', key, 'status', 'queue', 'arrival', 'priority', 'at_risk', 'placement')
+local f = redis.call('HMGET', key, 'status', 'queue', 'arrival', 'priority', 'at_risk', 'placement',
+                     'attempts')
 if not f[1] then return 'unknown' end
 if f[1] ~= 'pending' and f[1] ~= 'scheduled' and f[1] ~= 'unreachable' then return f[1] end
+local status = f[1]
+if status == 'unreachable' then
+  local current = KEYS[1] ~= '' and redis.call('HGET', KEYS[1], 'callback')
+  if current and current ~= a.id and live(current) then return 'superseded' end
+  status = 'pending'
+end
 local placement = cjson.decode(f[6])
 placement.priority = a.priority
 local score = score_of(a.priority, f[3], f[5])
@@ -245,9 +283,18 @@ redis.call('ZREM', P .. 'callbacks:at-risk', a.id)
 if a.at_risk_at ~= '' and f[5] ~= '1' then
   redis.call('ZADD', P .. 'callbacks:at-risk', a.at_risk_at, a.id)
 end
-if f[1] == 'pending' then redis.call('ZADD', P .. 'queue:' .. f[2], score, 'cb:' .. a.id) end
+if status == 'pending' then redis.call('ZADD', P .. 'queue:' .. f[2], score, 'cb:' .. a.id) end
 history('priority', {from = tonumber(f[4]), to = a.priority, by = a.actor, reason = a.reason})
-return f[1]
+if f[1] == 'unreachable' then
+  redis.call('ZREM', P .. 'callbacks:unreachable', a.id)
+  redis.call('HSET', key, 'status', 'pending', 'attempts', 0, 'not_before', '', 'ended_at', '')
+  if KEYS[1] ~= '' then
+    redis.call('HSET', KEYS[1], 'callback', a.id)
+    redis.call('EXPIRE', KEYS[1], a.caller_ttl)
+  end
+  history('back in queue', {by = a.actor, attempts_before = tonumber(f[7])})
+end
+return status
 """
 )
 
@@ -360,9 +407,9 @@ class Callbacks:
         placement: Placement,
         rules: CallbackRule,
         now: float,
-    ) -> str | None:
-        """Make the queued call a callback to `number` in its place; its id, or None if the call
-        is not queued. A caller with a live callback gets that one's id back."""
+    ) -> Booking | None:
+        """Make the queued call a callback to `number` in its place; None if the call is not
+        queued. A caller with a live callback keeps that one (`kept`), and the call ends as it."""
         target = rules.targets_seconds.get(placement.priority)
         created = await self._convert(
             keys=[keys.caller(caller), OUTCOMES],
@@ -377,7 +424,10 @@ class Callbacks:
                 caller_ttl=keys.CALLER_TTL_SECONDS,
             ),
         )
-        return str(created) if created is not None else None
+        if not created:
+            return None
+        callback_id, outcome = created
+        return Booking(callback=str(callback_id), kept=outcome == "kept")
 
     # Outcomes.
 
@@ -439,13 +489,17 @@ class Callbacks:
         rules: CallbackRule,
         now: float,
     ) -> str:
-        """A new class; its target (from when it was booked) becomes that class's."""
-        created = await self.redis.hget(keys.callback(callback_id), "created")
+        """A new class; its target (from when it was booked) becomes that class's. Returns the
+        status after the change: `pending` or `scheduled` (an unreachable callback goes back in
+        the queue, pending, with a fresh set of attempts); otherwise `unknown`, `superseded` (an
+        unreachable one whose caller has booked another since), or the status that prevents it."""
+        created, caller = await self.redis.hmget(keys.callback(callback_id), ["created", "caller"])
         if created is None:
             return "unknown"
         target = rules.targets_seconds.get(priority)
         booked_at = float(created)
         result = await self._reprioritise(
+            keys=[keys.caller(str(caller)) if caller else ""],
             args=self._args(
                 callback_id,
                 now,
@@ -454,9 +508,17 @@ class Callbacks:
                 reason=reason,
                 due_by=repr(booked_at + target) if target else "",
                 at_risk_at=repr(booked_at + target * rules.at_risk_after) if target else "",
-            )
+                caller_ttl=keys.CALLER_TTL_SECONDS,
+            ),
         )
         return str(result)
+
+    async def superseded_by(self, callback_id: str) -> str:
+        """The caller's live callback if it is another one (which keeps an unreachable one from
+        being put back in the queue), else ""."""
+        caller = await self.redis.hget(keys.callback(callback_id), "caller")
+        newer = await self.live_for(str(caller or ""))
+        return newer.id if newer is not None and newer.id != callback_id else ""
 
     async def release_due(self, now: float) -> int:
         return int(await self._due(args=self._args("", now)))
@@ -478,8 +540,21 @@ class Callbacks:
         )
         return [HistoryEntry.model_validate_json(row) for row in rows]
 
-    async def latest(self, count: int = 500) -> list[Callback]:
-        ids = cast(list[str], await self.redis.zrevrange(keys.CALLBACKS, 0, count - 1))
+    async def latest(self, count: int = LISTED) -> list[Callback]:
+        return await self._read(keys.CALLBACKS, count)
+
+    async def with_status(
+        self, status: CallbackStatus | None, count: int = LISTED
+    ) -> list[Callback]:
+        """Callbacks in `status` (None: any), newest first: every one, for a status with an
+        index of its own (unreachable, scheduled); otherwise those among the latest `count`."""
+        index = INDEXED.get(status) if status is not None else None
+        rows = await self._read(index, 0) if index else await self.latest(count)
+        return [row for row in rows if status is None or row.status is status]
+
+    async def _read(self, index: str, count: int) -> list[Callback]:
+        """The callbacks of a sorted set of ids, highest score first; `count` 0 for all."""
+        ids = cast(list[str], await self.redis.zrevrange(index, 0, count - 1))
         async with self.redis.pipeline(transaction=False) as pipe:
             for callback_id in ids:
                 pipe.hgetall(keys.callback(callback_id))

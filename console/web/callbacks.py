@@ -9,10 +9,9 @@ from starlette.responses import Response
 
 from console.web.forms import FormErrors, parse, present
 from console.web.pages import Page, Problem, View
-from routing.callbacks import Callback, CallbackStatus, UnknownCallback
+from routing.callbacks import INDEXED, LISTED, Callback, CallbackStatus, UnknownCallback
 from routing.models import Priority
 
-SHOWN = 500
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
@@ -36,9 +35,8 @@ async def listing(page: Page) -> Response:
     wanted = wanted or Filter()
     rows = [
         callback
-        for callback in await page.console.callbacks.latest(SHOWN)
-        if (wanted.status is None or callback.status is wanted.status)
-        and (wanted.priority is None or int(callback.priority) == wanted.priority)
+        for callback in await page.console.callbacks.with_status(wanted.status)
+        if (wanted.priority is None or int(callback.priority) == wanted.priority)
         and (not wanted.overdue or callback.overdue(page.now))
     ]
     return await page.render(
@@ -47,6 +45,8 @@ async def listing(page: Page) -> Response:
         title="Callbacks",
         rows=rows,
         wanted=wanted,
+        every_one=wanted.status in INDEXED,  # else only the latest are read
+        shown=LISTED,
         statuses=list(CallbackStatus),
         errors=errors,
     )
@@ -101,6 +101,7 @@ async def reprioritise(page: Page) -> Response:
     if form is None:
         return await show(page, errors, 422)
     console = page.console
+    before = await current(page, callback_id)  # 404 for an unknown one
     outcome = await console.callbacks.reprioritise(
         callback_id,
         Priority(form.priority),
@@ -111,13 +112,18 @@ async def reprioritise(page: Page) -> Response:
     )
     if outcome == "unknown":
         raise Problem(404, f"There is no callback {callback_id}.")
-    if outcome not in ("pending", "scheduled", "unreachable"):
+    if outcome == "superseded":
+        newer = await console.callbacks.superseded_by(callback_id)
+        problem = f"The caller has a newer callback, {newer}, still to be made: change that one."
+        return await show(page, {"": problem}, 409)
+    if outcome not in ("pending", "scheduled"):
         return await show(page, {"": f"The callback is {outcome} and cannot be changed now."}, 409)
     await page.audit("callback.priority", callback_id, priority=form.priority, reason=form.reason)
     if outcome == "pending":
         await console.assign()
+    back = "is back in the queue," if before.status is CallbackStatus.UNREACHABLE else "is now"
     return await page.done(
-        f"Callback {callback_id} is now priority {form.priority}.",
+        f"Callback {callback_id} {back} priority {form.priority}.",
         f"/console/callbacks/{callback_id}",
     )
 

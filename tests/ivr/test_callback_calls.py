@@ -11,21 +11,26 @@ import redis.asyncio
 
 from console.tokens import Role
 from routing import keys
-from routing.callbacks import Callbacks
+from routing.callbacks import Booking, Callbacks
 from routing.clock import VirtualClock
 from routing.handlers import HandlerState
 from routing.models import Placement
 from routing.rules import default_rules
 from tests.conftest import CALLER, MAIN_LINE
 from tests.console.test_api import Api, token_for
-from tests.ivr.test_call_flow import to_queue
+from tests.ivr.test_call_flow import queue_of, to_queue
 from tests.ivr.test_connecting import sweep
 from tests.ivr.test_hold_and_callbacks import queued_medical, take_callback
+from tests.routing.test_callbacks import book, book_many, on_redis
 from tests.staff import Staff
 from tests.twilio import TwilioClient, Twiml
 
 HANDLER_LEG = "CA" + "e" * 32
 PATIENT_LEG = "CA" + "d" * 32
+KEPT = (
+    "Your call back is still booked, and you keep your place. If things get worse, hang up and "
+    "call 999. Goodbye."
+)
 
 
 def case_of(sync_redis: redis.Redis, caller_sid: str) -> str:
@@ -117,6 +122,117 @@ def test_a_patient_who_answers_is_greeted_and_connected_and_the_callback_is_made
     assert sync_redis.hget(keys.handler("h1"), "state") == "wrap_up"
 
 
+def patient_first(twilio: TwilioClient, redis_url: str) -> None:
+    """A rule set with `callbacks.first: patient`, made active as a supervisor would."""
+    api = supervisor(twilio, redis_url)
+    rules = api.get("/api/v1/rules")["rules"]
+    rules["callbacks"]["first"] = "patient"
+    version = api.send("POST", "/api/v1/rules/versions", {"rules": rules}, 201)
+    api.send("POST", f"/api/v1/rules/versions/{version['number']}/activate", {"reason": "test"})
+
+
+def test_patient_first_greets_the_patient_then_rings_the_handler_who_hears_the_case(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    patient_first(twilio, redis_url)
+    callback_id = offered(twilio, sync_redis, staff, redis_url, clock)
+
+    answered = leg(
+        twilio, "/twilio/callback/answer", callback_id, 1, "patient", To=CALLER, AnsweredBy="human"
+    )
+
+    assert answered.verbs == ["Say", "Dial"]
+    assert answered.said == [
+        "Hello. This is NHS 111 calling you back, as you asked. Please hold while we put you "
+        "through to a call handler."
+    ]
+    dial, client = answered.first("Dial"), answered.first("Client")
+    assert dial.get("timeout") == "20"  # the rule set's offer timeout: the handler's phone rings
+    assert "/twilio/callback/result?" in dial.get("action", "")
+    assert "leg=patient" in dial.get("action", "")
+    assert client.text == "h1"
+    assert not answered.has("Number")  # the handler's leg has no machine detection
+    assert callback(sync_redis, callback_id)["status"] == "reserved"  # nobody connected yet
+
+    handler_leg = {"CallSid": HANDLER_LEG, "ParentCallSid": PATIENT_LEG, "To": "client:h1"}
+    whisper = twilio.twiml(client.get("url", ""), handler_leg | {"CallStatus": "in-progress"})
+
+    spoken_case = " ".join(callback_id.replace("-", ""))
+    assert whisper.verbs == ["Say", "Say"]  # no hang-up: the handler is put through
+    assert whisper.said[0].startswith(f"Callback for case {spoken_case}, priority 3.")
+    assert whisper.said[1] == "Reason: a medical problem."
+    state = callback(sync_redis, callback_id)
+    assert (state["status"], state["attempts"]) == ("connected", "1")
+    assert sync_redis.hget(keys.handler("h1"), "state") == "busy"
+
+    done = leg(
+        twilio,
+        "/twilio/callback/result",
+        callback_id,
+        1,
+        "patient",
+        DialCallStatus="completed",
+        DialBridged="true",
+    )
+    assert done.verbs == []
+    assert callback(sync_redis, callback_id)["status"] == "done"
+    assert sync_redis.hget(keys.handler("h1"), "state") == "wrap_up"
+
+
+def test_patient_first_an_answering_machine_hears_nothing_and_the_callback_is_retried(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    patient_first(twilio, redis_url)
+    callback_id = offered(twilio, sync_redis, staff, redis_url, clock)
+
+    machine = leg(
+        twilio, "/twilio/callback/answer", callback_id, 1, "patient", AnsweredBy="machine_start"
+    )
+
+    assert machine.verbs == []
+    state = callback(sync_redis, callback_id)
+    assert (state["status"], state["attempts"]) == ("scheduled", "1")
+    assert float(state["not_before"]) == clock.now() + 300
+    assert sync_redis.hget(keys.handler("h1"), "state") == "available"
+
+
+def test_patient_first_a_patient_who_does_not_answer_is_tried_again_later(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    patient_first(twilio, redis_url)
+    callback_id = offered(twilio, sync_redis, staff, redis_url, clock)
+    leg(twilio, "/twilio/callback/status", callback_id, 1, "patient", CallStatus="initiated")
+    leg(twilio, "/twilio/callback/status", callback_id, 1, "patient", CallStatus="no-answer")
+
+    state = callback(sync_redis, callback_id)
+    assert (state["status"], state["attempts"], state["outbound:1"]) == (
+        "scheduled",
+        "1",
+        PATIENT_LEG,
+    )
+    assert sync_redis.hget(keys.handler("h1"), "state") == "available"
+
+
+def test_patient_first_a_handler_who_does_not_answer_leaves_the_callback_in_its_place(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    patient_first(twilio, redis_url)
+    callback_id = offered(twilio, sync_redis, staff, redis_url, clock)
+    score = float(callback(sync_redis, callback_id)["score"])
+    leg(twilio, "/twilio/callback/answer", callback_id, 1, "patient", AnsweredBy="human")
+
+    told = leg(
+        twilio, "/twilio/callback/result", callback_id, 1, "patient", DialCallStatus="no-answer"
+    )
+
+    assert told.verbs == ["Say", "Hangup"]
+    assert "We will call you back again shortly." in told.text
+    state = callback(sync_redis, callback_id)
+    assert (state["status"], state["attempts"]) == ("pending", "0")  # the patient was reached
+    assert sync_redis.zscore(keys.queue("general"), f"cb:{callback_id}") == score
+    assert sync_redis.hget(keys.handler("h1"), "reason") == "missed"
+
+
 def test_an_answering_machine_is_left_no_message_and_the_callback_retried_later(
     twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
 ) -> None:
@@ -162,15 +278,23 @@ def test_a_retry_comes_back_to_its_original_place_when_due(
     assert callback(sync_redis, callback_id)["status"] == "pending"
 
 
-def test_when_every_attempt_fails_the_callback_waits_for_a_clinician_with_its_history(
+def unreachable(
     twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
-) -> None:
+) -> str:
+    """A callback whose every attempt failed (priority 3: three, 300 then 900 s apart)."""
     callback_id = offered(twilio, sync_redis, staff, redis_url, clock)
-    for offer in (1, 2, 3):  # priority 3: three attempts, 300 then 900 s apart
+    for offer in (1, 2, 3):
         leg(twilio, "/twilio/callback/answer", callback_id, offer, "handler")
         leg(twilio, "/twilio/callback/result", callback_id, offer, "handler", DialCallStatus="busy")
         clock.advance(900)
         sweep(redis_url, clock.now())
+    return callback_id
+
+
+def test_when_every_attempt_fails_the_callback_waits_for_a_clinician_with_its_history(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = unreachable(twilio, sync_redis, staff, redis_url, clock)
     state = callback(sync_redis, callback_id)
     assert (state["status"], state["attempts"]) == ("unreachable", "3")
     assert sync_redis.zscore(keys.CALLBACKS + ":unreachable", callback_id) is not None
@@ -189,6 +313,64 @@ def test_when_every_attempt_fails_the_callback_waits_for_a_clinician_with_its_hi
         "not reached",
         "unreachable",
     ]
+
+
+def test_every_unreachable_callback_is_listed_however_many_were_booked_since(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = unreachable(twilio, sync_redis, staff, redis_url, clock)
+    on_redis(redis_url, lambda client: book_many(client, 500, clock.now()))
+    api = supervisor(twilio, redis_url)
+
+    [row] = api.get("/api/v1/callbacks?status=unreachable")
+    assert row["callback"]["id"] == callback_id
+    [row] = api.get("/api/v1/callbacks?status=unreachable&priority=3")
+    assert row["callback"]["id"] == callback_id
+    assert api.get("/api/v1/callbacks?status=unreachable&priority=2") == []
+    assert len(api.get("/api/v1/callbacks?status=pending")) == 500
+
+
+def test_a_supervisor_reprioritising_an_unreachable_callback_puts_it_back_in_the_queue(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = unreachable(twilio, sync_redis, staff, redis_url, clock)
+    assert sync_redis.hget(keys.handler("h1"), "state") == "available"
+    api = supervisor(twilio, redis_url)
+
+    again = api.send(
+        "PUT",
+        f"/api/v1/callbacks/{callback_id}/priority",
+        {"priority": 2, "reason": "GP asked us to keep trying"},
+    )
+
+    # Back in the queue with a fresh set of attempts, and offered at once to the free handler.
+    assert (again["callback"]["status"], again["callback"]["attempts"]) == ("reserved", 0)
+    assert sync_redis.hget(keys.handler("h1"), "call") == f"cb:{callback_id}"
+    assert api.get("/api/v1/callbacks?status=unreachable") == []
+    events = [entry["event"] for entry in again["history"]]
+    assert events[-2:] == ["priority", "back in queue"]
+    # This time the patient answers: three more attempts were there to be had.
+    offer = int(again["callback"]["offers"])
+    leg(twilio, "/twilio/callback/answer", callback_id, offer, "handler")
+    leg(twilio, "/twilio/callback/greet", callback_id, offer, "patient", AnsweredBy="human")
+    assert callback(sync_redis, callback_id)["status"] == "connected"
+
+
+def test_an_unreachable_callback_is_not_put_back_over_the_callers_newer_one(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = unreachable(twilio, sync_redis, staff, redis_url, clock)
+    newer = on_redis(redis_url, lambda client: book(client, 2, clock.now(), caller=CALLER))
+    api = supervisor(twilio, redis_url)
+
+    refused = api.send(
+        "PUT", f"/api/v1/callbacks/{callback_id}/priority", {"priority": 2, "reason": "x"}, 409
+    )
+
+    assert refused == {
+        "error": f"the caller has a newer callback, {newer}, still to be made: change that one"
+    }
+    assert callback(sync_redis, callback_id)["status"] == "unreachable"
 
 
 def test_a_handler_who_does_not_answer_the_callback_leg_gives_it_back_in_place(
@@ -246,6 +428,52 @@ def test_a_caller_with_a_callback_booked_can_keep_raise_or_cancel_it(
     assert sync_redis.zscore(keys.queue("general"), f"cb:{callback_id}") is None
 
 
+def test_a_caller_waiting_with_a_live_callback_who_takes_the_offer_is_told_theirs_stands(
+    twilio: TwilioClient, sync_redis: redis.Redis
+) -> None:
+    callback_id = booked(twilio, sync_redis)
+    again = twilio.call(CALLER, MAIN_LINE)
+    question = again.press(again.start(), "2")
+    assert "We have a call back booked for you" in question.text
+    for _ in range(2):
+        question = again.silence(question)
+    enqueue = again.silence(question)  # nothing pressed: the callback stands, and they wait
+    assert enqueue.verbs[-1] == "Enqueue"
+
+    told = again.press(again.hold(enqueue), "1")
+
+    assert told.verbs == ["Say", "Hangup"]
+    assert told.said == [KEPT]
+    assert again.leave_queue(enqueue, "hangup").verbs == []
+    again.status("completed")
+    assert sync_redis.hget("ll:stats:outcomes", "abandoned") is None
+    assert sync_redis.hget(keys.call(again.sid), "status") == "callback"
+    assert [str(m) for m in sync_redis.zrange(keys.CALLBACKS, 0, -1)] == [callback_id]
+    assert queue_of(sync_redis, "general") == [f"cb:{callback_id}"]
+
+
+def test_a_booking_that_finds_the_caller_already_has_a_callback_says_that_one_stands(
+    twilio: TwilioClient, sync_redis: redis.Redis
+) -> None:
+    first, first_enqueue = queued_medical(twilio)
+    second = twilio.call(CALLER, MAIN_LINE)  # the same number, on another line of the house
+    second_enqueue = to_queue(second, "2", "2")
+    confirm = take_callback(second, second_enqueue)
+    # Meanwhile the first call books one.
+    assert first.press(take_callback(first, first_enqueue), "1").verbs == ["Say", "Hangup"]
+    callback_id = case_of(sync_redis, first.sid)
+
+    told = second.press(confirm, "1")
+
+    assert told.verbs == ["Say", "Hangup"]
+    assert told.said == [KEPT]
+    for call in (first, second):
+        call.status("completed")
+    assert sync_redis.hget("ll:stats:outcomes", "abandoned") is None
+    assert [str(m) for m in sync_redis.zrange(keys.CALLBACKS, 0, -1)] == [callback_id]
+    assert queue_of(sync_redis, "general") == [f"cb:{callback_id}"]
+
+
 def test_only_one_live_callback_per_caller(
     twilio: TwilioClient, sync_redis: redis.Redis, redis_url: str, clock: VirtualClock
 ) -> None:
@@ -254,7 +482,7 @@ def test_only_one_live_callback_per_caller(
     call, _ = queued_medical(twilio, "+447700900001")
     record = sync_redis.hgetall(keys.call(call.sid))
 
-    async def convert_again() -> str | None:
+    async def convert_again() -> Booking | None:
         client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
         try:
             placement = Placement.model_validate_json(record["placement"])
@@ -270,7 +498,7 @@ def test_only_one_live_callback_per_caller(
         finally:
             await client.aclose()
 
-    assert asyncio.run(convert_again()) == callback_id
+    assert asyncio.run(convert_again()) == Booking(callback=callback_id, kept=True)
     assert [str(m) for m in sync_redis.zrange(keys.CALLBACKS, 0, -1)] == [callback_id]
 
 

@@ -8,12 +8,13 @@ import asyncio
 import redis.asyncio
 
 from prompts.catalogue import Locale
-from routing.callbacks import Callbacks
+from routing.callbacks import Booking, Callbacks
 from routing.calls import Calls
 from routing.clock import VirtualClock
 from routing.models import Answers, Placement, Priority, Reason, Screen, case_id_for
 from routing.rules import default_rules
 from tests.console.web.people import Person
+from tests.routing.test_callbacks import T0, book, book_many, make_unreachable, on_redis
 from tests.twilio import new_sid
 
 CALLER = "+447700900123"
@@ -32,11 +33,12 @@ def book_callback(redis_url: str, now: float, priority: Priority = Priority.STAN
             answers = Answers(locale=Locale.EN, screen=Screen.NO, reason=Reason.MEDICAL)
             placement = Placement(route="medical", queue="general", priority=priority)
             await calls.enqueue(sid, CALLER, LINE, answers, placement, now)
-            callback_id = await Callbacks(client).convert(
+            booking = await Callbacks(client).convert(
                 sid, case_id_for(sid), CALLER, CALLER, placement, default_rules().callbacks, now
             )
-            assert callback_id is not None
-            return callback_id
+            assert isinstance(booking, Booking)
+            assert not booking.kept
+            return booking.callback
         finally:
             await client.aclose()
 
@@ -98,3 +100,64 @@ def test_bad_changes_are_refused_on_the_page(
     assert twice.status_code == 409
     assert "cannot be cancelled: it is cancelled already" in twice.text
     assert supervisor.get("/console/callbacks/nope").status_code == 404
+
+
+def unreachable_then_more_booked(redis_url: str, clock: VirtualClock, more: int = 0) -> str:
+    """A callback whose every attempt failed, and then `more` booked by other callers."""
+
+    async def prepare(client: redis.asyncio.Redis) -> str:
+        callback_id = await book(client, 1, T0, caller=CALLER)
+        now = await make_unreachable(client, callback_id, T0)
+        await book_many(client, more, now)
+        clock.set(now + more)
+        return callback_id
+
+    return on_redis(redis_url, prepare)
+
+
+def test_the_unreachable_filter_shows_every_unreachable_callback_however_old(
+    supervisor: Person, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = unreachable_then_more_booked(redis_url, clock, more=500)
+    link = f'<a href="/console/callbacks/{callback_id}">'
+
+    everything = supervisor.get("/console/callbacks").text
+    assert link not in everything
+    assert "500 callbacks (of the 500 most recent)." in everything
+    unreachable = supervisor.get("/console/callbacks?status=unreachable").text
+    assert link in unreachable
+    assert "1 callback (every unreachable one, however old)." in unreachable
+    assert link in supervisor.get("/console/callbacks?status=unreachable&priority=3").text
+    assert link not in supervisor.get("/console/callbacks?status=unreachable&priority=2").text
+
+
+def test_reprioritising_an_unreachable_callback_on_the_page_puts_it_back_in_the_queue(
+    supervisor: Person, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = unreachable_then_more_booked(redis_url, clock)
+    page = supervisor.get(f"/console/callbacks/{callback_id}").text
+    assert "back in the queue with a fresh set of attempts" in page
+
+    back = supervisor.post(
+        f"/console/callbacks/{callback_id}/priority", {"priority": "3", "reason": "try again"}
+    )
+
+    assert f"Callback {callback_id} is back in the queue, priority 3." in back.text
+    assert '<dd id="callback-status">reserved' in back.text  # offered at once to the free handler
+    assert "back in queue;" in back.text
+    assert "attempts before: 3" in back.text
+    assert callback_id not in supervisor.get("/console/callbacks?status=unreachable").text
+
+
+def test_an_unreachable_callback_is_not_put_back_over_the_callers_newer_one_on_the_page(
+    supervisor: Person, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = unreachable_then_more_booked(redis_url, clock)
+    newer = book_callback(redis_url, clock.now())  # the same caller rang again and booked
+
+    refused = supervisor.post(
+        f"/console/callbacks/{callback_id}/priority", {"priority": "3", "reason": "try again"}
+    )
+
+    assert refused.status_code == 409
+    assert f"The caller has a newer callback, {newer}, still to be made" in refused.text

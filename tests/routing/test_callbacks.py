@@ -1,0 +1,223 @@
+"""The callback store on real Redis: the unreachable list kept whole, a clinician's re-prioritising
+of an unreachable callback, and one live callback per caller."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from functools import cache
+from typing import TypeVar
+
+import pytest
+import redis.asyncio
+
+from prompts.catalogue import Locale
+from routing import keys
+from routing.assignment import Assigner
+from routing.callbacks import Booking, Callbacks, CallbackStatus
+from routing.calls import OUTCOMES, Calls, Finish
+from routing.handlers import Device, HandlerProfile, Handlers, HandlerState
+from routing.models import Answers, Placement, Priority, Reason, Screen, case_id_for
+from routing.rules import RuleSet, default_rules
+
+pytestmark = pytest.mark.anyio
+
+T0 = 1_767_225_600.0
+CALLER = "+447700900123"
+LINE = "+441134960000"
+UNREACHABLE = keys.CALLBACKS + ":unreachable"
+
+T = TypeVar("T")
+
+
+def on_redis(redis_url: str, work: Callable[[redis.asyncio.Redis], Awaitable[T]]) -> T:
+    """Run `work` with a client of its own, for tests that are not themselves async."""
+
+    async def go() -> T:
+        client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            return await work(client)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+@cache
+def packaged_rules() -> RuleSet:
+    """The packaged rule set, parsed once: hundreds of bookings are made with it."""
+    return default_rules()
+
+
+def sid(n: int) -> str:
+    return f"CA{n:032x}"
+
+
+def caller_of(n: int) -> str:
+    return f"+4477009{n:05d}"
+
+
+async def queue_call(client: redis.asyncio.Redis, call_sid: str, caller: str, now: float) -> None:
+    answers = Answers(locale=Locale.EN, screen=Screen.NO, reason=Reason.MEDICAL)
+    placement = Placement(route="medical", queue="general", priority=Priority.STANDARD)
+    await Calls(client).enqueue(call_sid, caller, LINE, answers, placement, now)
+
+
+async def convert(
+    client: redis.asyncio.Redis, call_sid: str, caller: str, now: float
+) -> Booking | None:
+    placement = Placement(route="medical", queue="general", priority=Priority.STANDARD)
+    return await Callbacks(client).convert(
+        call_sid, case_id_for(call_sid), caller, caller, placement, packaged_rules().callbacks, now
+    )
+
+
+async def book(client: redis.asyncio.Redis, n: int, now: float, caller: str = "") -> str:
+    """A queued caller who takes a callback to their own number; the callback's id."""
+    caller = caller or caller_of(n)
+    await queue_call(client, sid(n), caller, now)
+    booking = await convert(client, sid(n), caller, now)
+    assert booking is not None
+    assert not booking.kept
+    return booking.callback
+
+
+async def book_many(client: redis.asyncio.Redis, count: int, now: float) -> None:
+    """`count` callbacks from other callers, each booked a second after the one before."""
+    for n in range(1000, 1000 + count):
+        await book(client, n, now + n - 999)
+
+
+async def hire(client: redis.asyncio.Redis, handler_id: str, now: float) -> None:
+    handlers = Handlers(client)
+    device = Device(kind="client", address=handler_id)
+    await handlers.create(HandlerProfile(id=handler_id, name=handler_id, device=device), now)
+    await handlers.choose(handler_id, HandlerState.AVAILABLE, now)
+
+
+async def try_once(client: redis.asyncio.Redis, callback_id: str, outcome: str, now: float) -> str:
+    """Offer the callback to the free handler; the patient's phone gives `outcome`."""
+    rules = packaged_rules()
+    [offer] = await Assigner(client).assign(rules, now)
+    assert offer.member == keys.callback_member(callback_id)
+    return await Callbacks(client).attempted(
+        callback_id, offer.handler, offer.offer, outcome, rules.callbacks, now
+    )
+
+
+async def make_unreachable(client: redis.asyncio.Redis, callback_id: str, now: float) -> float:
+    """Every attempt by the rules fails (priority 3: three, 300 then 900 s apart), with one
+    handler free; returns the time after."""
+    await hire(client, "h1", now)
+    callbacks = Callbacks(client)
+    outcomes = []
+    for _ in range(3):
+        outcomes.append(await try_once(client, callback_id, "busy", now))
+        now += 900
+        await callbacks.release_due(now)
+    assert outcomes == ["scheduled", "scheduled", "unreachable"]
+    return now
+
+
+async def test_every_unreachable_callback_is_listed_however_many_were_booked_since(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    callback_id = await book(aredis, 1, T0)
+    now = await make_unreachable(aredis, callback_id, T0)
+    await book_many(aredis, 500, now)
+    callbacks = Callbacks(aredis)
+    assert callback_id not in {callback.id for callback in await callbacks.latest(500)}
+
+    [listed] = await callbacks.with_status(CallbackStatus.UNREACHABLE)
+
+    assert (listed.id, listed.status) == (callback_id, CallbackStatus.UNREACHABLE)
+
+
+async def test_scheduled_callbacks_are_listed_whole_too_and_other_statuses_from_the_latest(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    await hire(aredis, "h1", T0)
+    retried = await book(aredis, 1, T0)
+    assert await try_once(aredis, retried, "no-answer", T0) == "scheduled"
+    await book_many(aredis, 3, T0)
+    callbacks = Callbacks(aredis)
+
+    assert [c.id for c in await callbacks.with_status(CallbackStatus.SCHEDULED)] == [retried]
+    pending = await callbacks.with_status(CallbackStatus.PENDING, count=2)
+    assert [c.id for c in pending] == [case_id_for(sid(1002)), case_id_for(sid(1001))]
+    assert len(await callbacks.with_status(None)) == 4
+
+
+async def test_a_clinician_puts_an_unreachable_callback_back_in_its_place_with_fresh_attempts(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    callback_id = await book(aredis, 1, T0)
+    now = await make_unreachable(aredis, callback_id, T0)
+    callbacks = Callbacks(aredis)
+    rules = packaged_rules().callbacks
+
+    outcome = await callbacks.reprioritise(
+        callback_id, Priority.URGENT, "dr.jones", "try again", rules, now
+    )
+
+    assert outcome == "pending"
+    callback = await callbacks.get(callback_id)
+    assert (callback.status, callback.priority, callback.attempts) == ("pending", 2, 0)
+    assert (callback.ended_at, callback.not_before) == (None, None)
+    # Its original arrival, within the new class.
+    score = await aredis.zscore(keys.queue("general"), keys.callback_member(callback_id))
+    assert score == 2 * 10**13 + T0 * 1000
+    assert await aredis.zscore(UNREACHABLE, callback_id) is None
+    assert await callbacks.with_status(CallbackStatus.UNREACHABLE) == []
+    history = await callbacks.history(callback_id)
+    assert [entry.event for entry in history[-2:]] == ["priority", "back in queue"]
+    assert history[-1].detail == {"by": "dr.jones", "attempts_before": 3}
+    # The caller's callback again: a call from them is told it stands.
+    assert await callbacks.live_for(caller_of(1)) == callback
+    # A fresh set of attempts: one more failure is a retry, not the end.
+    assert await try_once(aredis, callback_id, "no-answer", now) == "scheduled"
+
+
+async def test_an_unreachable_callback_is_not_put_back_over_the_callers_newer_one(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    old = await book(aredis, 1, T0, caller=CALLER)
+    now = await make_unreachable(aredis, old, T0)
+    newer = await book(aredis, 2, now, caller=CALLER)  # they rang again and booked another
+    callbacks = Callbacks(aredis)
+
+    outcome = await callbacks.reprioritise(
+        old, Priority.URGENT, "dr.jones", "try again", packaged_rules().callbacks, now
+    )
+
+    assert outcome == "superseded"
+    assert (await callbacks.get(old)).status is CallbackStatus.UNREACHABLE
+    live = await callbacks.live_for(CALLER)
+    assert live is not None
+    assert live.id == newer
+
+
+async def test_a_caller_with_a_live_callback_keeps_it_and_their_new_call_ends_as_that_one(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    callback_id = await book(aredis, 1, T0, caller=CALLER)
+    await queue_call(aredis, sid(2), CALLER, T0 + 60)
+    callbacks = Callbacks(aredis)
+
+    booking = await convert(aredis, sid(2), CALLER, T0 + 120)
+
+    assert booking == Booking(callback=callback_id, kept=True)
+    assert await convert(aredis, sid(2), CALLER, T0 + 121) == booking  # a retried webhook
+    assert await aredis.zrange(keys.queue("general"), 0, -1) == [keys.callback_member(callback_id)]
+    assert await aredis.zrange(keys.CALLBACKS, 0, -1) == [callback_id]
+    call = await aredis.hgetall(keys.call(sid(2)))
+    assert (call["status"], call["outcome"]) == ("callback", "callback")
+    assert call["callback"] == callback_id
+    assert [entry.event for entry in await callbacks.history(callback_id)] == [
+        "booked",
+        "asked again",
+    ]
+    # The caller hangs up after hearing so: not an abandoned call.
+    assert await Calls(aredis).finish(sid(2), T0 + 130) is None
+    assert await aredis.hget(OUTCOMES, Finish.ABANDONED.value) is None
+    assert await aredis.hget(OUTCOMES, "callback") == "2"
