@@ -101,7 +101,9 @@ async def whisper(ivr: Ivr, form: AnsweredForm, state: IvrState) -> Decision:
     await attempted(ivr, state, "answered")
     record = await ivr.calls.get(callback.call_sid) if callback.call_sid else None
     reason = record.answers.reason if record else None
-    spoken = connecting.callback_whisper(callback.case_id, callback.priority, reason)
+    spoken = connecting.callback_whisper(
+        callback.case_id, callback.priority, reason, patient_waiting=True
+    )
     return Whisper(say=spoken, accept=True)
 
 

@@ -146,6 +146,8 @@ async def hold(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
         record, position, on_duty, rules, ivr.clock.now(), state.turn, dispatch_now=dispatch_now
     )
     if isinstance(turn, Hold) and turn.offer is not None:
+        if record.caller and await ivr.callbacks.live_for(record.caller) is not None:
+            return turn.model_copy(update={"offer": None})  # one live callback per caller
         await ivr.callbacks.offered(record.sid, record.placement.priority, ivr.clock.now())
     return turn
 

@@ -56,6 +56,7 @@ class PromptId(StrEnum):
     REASON_EXISTING_CASE = "reason_existing_case"
     REASON_UNKNOWN = "reason_unknown"
     CALLBACK_WHISPER = "callback_whisper"
+    CALLBACK_WHISPER_PATIENT_WAITING = "callback_whisper_patient_waiting"
     CALLBACK_GREETING = "callback_greeting"
     CALLBACK_NOT_REACHED = "callback_not_reached"
     CALLBACK_HANDLER_BUSY = "callback_handler_busy"

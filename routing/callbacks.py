@@ -90,8 +90,8 @@ class Booking:
 # Statuses whose every callback is in a sorted set of its own (the Lua below keeps them), so
 # that a list of them misses none, however long ago they were booked.
 INDEXED = {
-    CallbackStatus.UNREACHABLE: keys.CALLBACKS + ":unreachable",
-    CallbackStatus.SCHEDULED: keys.CALLBACKS + ":scheduled",
+    CallbackStatus.UNREACHABLE: keys.CALLBACKS_UNREACHABLE,
+    CallbackStatus.SCHEDULED: keys.CALLBACKS_SCHEDULED,
 }
 
 
@@ -539,6 +539,10 @@ class Callbacks:
             list[str], await self.redis.lrange(keys.callback(callback_id) + ":history", 0, -1)
         )
         return [HistoryEntry.model_validate_json(row) for row in rows]
+
+    async def count(self, status: CallbackStatus) -> int:
+        """How many callbacks are in a status that has an index of its own (all of them)."""
+        return int(await self.redis.zcard(INDEXED[status]))
 
     async def latest(self, count: int = LISTED) -> list[Callback]:
         return await self._read(keys.CALLBACKS, count)

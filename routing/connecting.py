@@ -72,12 +72,14 @@ def spoken_case_id(case_id: str) -> str:
     return " ".join(case_id.replace("-", ""))
 
 
-def callback_whisper(case_id: str, priority: Priority, reason: Reason | None) -> tuple[Spoken, ...]:
-    spoken = [
-        Spoken.of(
-            PromptId.CALLBACK_WHISPER, case_id=spoken_case_id(case_id), priority=int(priority)
-        )
-    ]
+def callback_whisper(
+    case_id: str, priority: Priority, reason: Reason | None, patient_waiting: bool = False
+) -> tuple[Spoken, ...]:
+    """The case for the handler, before the patient is rung or, patient first, while they wait."""
+    prompt = (
+        PromptId.CALLBACK_WHISPER_PATIENT_WAITING if patient_waiting else PromptId.CALLBACK_WHISPER
+    )
+    spoken = [Spoken.of(prompt, case_id=spoken_case_id(case_id), priority=int(priority))]
     if reason is not None:
         spoken.append(Spoken(prompt=REASON_PROMPTS[reason]))
     return tuple(spoken)

@@ -100,10 +100,11 @@ async def callback_counts(console: Console, now: float) -> CallbackCounts:
     for callback in await console.callbacks.latest(CALLBACKS_READ):
         live = callback.status in LIVE
         counts.due += callback.status is CallbackStatus.PENDING
-        counts.scheduled += callback.status is CallbackStatus.SCHEDULED
         counts.overdue += callback.overdue(now)
         counts.at_risk += live and callback.at_risk
-        counts.unreachable += callback.status is CallbackStatus.UNREACHABLE
+    # These two have indexes of their own: exact, however old the callbacks.
+    counts.scheduled = await console.callbacks.count(CallbackStatus.SCHEDULED)
+    counts.unreachable = await console.callbacks.count(CallbackStatus.UNREACHABLE)
     return counts
 
 

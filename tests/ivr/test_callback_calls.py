@@ -159,7 +159,9 @@ def test_patient_first_greets_the_patient_then_rings_the_handler_who_hears_the_c
 
     spoken_case = " ".join(callback_id.replace("-", ""))
     assert whisper.verbs == ["Say", "Say"]  # no hang-up: the handler is put through
-    assert whisper.said[0].startswith(f"Callback for case {spoken_case}, priority 3.")
+    assert whisper.said[0] == (
+        f"Callback for case {spoken_case}, priority 3. The patient is on the line."
+    )
     assert whisper.said[1] == "Reason: a medical problem."
     state = callback(sync_redis, callback_id)
     assert (state["status"], state["attempts"]) == ("connected", "1")
@@ -428,10 +430,10 @@ def test_a_caller_with_a_callback_booked_can_keep_raise_or_cancel_it(
     assert sync_redis.zscore(keys.queue("general"), f"cb:{callback_id}") is None
 
 
-def test_a_caller_waiting_with_a_live_callback_who_takes_the_offer_is_told_theirs_stands(
+def test_a_caller_waiting_with_a_live_callback_is_offered_no_other(
     twilio: TwilioClient, sync_redis: redis.Redis
 ) -> None:
-    callback_id = booked(twilio, sync_redis)
+    booked(twilio, sync_redis)
     again = twilio.call(CALLER, MAIN_LINE)
     question = again.press(again.start(), "2")
     assert "We have a call back booked for you" in question.text
@@ -440,7 +442,20 @@ def test_a_caller_waiting_with_a_live_callback_who_takes_the_offer_is_told_their
     enqueue = again.silence(question)  # nothing pressed: the callback stands, and they wait
     assert enqueue.verbs[-1] == "Enqueue"
 
-    told = again.press(again.hold(enqueue), "1")
+    turn = again.hold(enqueue)  # nobody on duty: anyone else would be offered a callback
+    assert not turn.has("Gather")
+    assert "call you back" not in turn.text
+
+
+def test_a_caller_who_takes_the_offer_after_their_other_call_booked_one_is_told_it_stands(
+    twilio: TwilioClient, sync_redis: redis.Redis
+) -> None:
+    again, enqueue = queued_medical(twilio)
+    offer = again.hold(enqueue)
+    assert offer.has("Gather")
+    callback_id = booked(twilio, sync_redis)  # meanwhile, from another phone of the house
+
+    told = again.press(offer, "1")
 
     assert told.verbs == ["Say", "Hangup"]
     assert told.said == [KEPT]
