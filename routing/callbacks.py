@@ -22,9 +22,9 @@ from typing import Any, cast
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from routing import callback_steps as steps
 from routing import keys
 from routing.calls import OUTCOMES
-from routing.lua import MOVE_HANDLER, STATS
 from routing.models import Placement, Priority
 from routing.rules import CallbackRule
 
@@ -87,7 +87,7 @@ class Booking:
     kept: bool  # the caller has a live callback already, which stands: none was booked
 
 
-# Statuses whose every callback is in a sorted set of its own (the Lua below keeps them), so
+# Statuses whose every callback is in a sorted set of its own (the steps keep them), so
 # that a list of them misses none, however long ago they were booked.
 INDEXED = {
     CallbackStatus.UNREACHABLE: keys.CALLBACKS_UNREACHABLE,
@@ -95,268 +95,16 @@ INDEXED = {
 }
 
 
-_PRELUDE = (
-    """
-local a = cjson.decode(ARGV[1])
-local P = a.prefix
-local NOW = a.now
-local key = P .. 'callback:' .. a.id
-local function history(event, detail)
-  redis.call('RPUSH', key .. ':history', cjson.encode({at = tonumber(NOW), event = event,
-                                                       detail = detail or {}}))
-end
-local function score_of(priority, arrival, at_risk)
-  local ms = math.floor(tonumber(arrival) * 1000)
-  if at_risk == '1' then ms = ms - a.at_risk_shift end
-  return tonumber(priority) * 1e13 + ms
-end
-local function live(id)
-  local state = id and redis.call('HGET', P .. 'callback:' .. id, 'status')
-  return state == 'pending' or state == 'scheduled' or state == 'reserved' or
-         state == 'connected'
-end
-"""
-    + MOVE_HANDLER
-    + STATS
-)
-
-# Turn a queued call into a callback in one step: it takes over the call's queue entry (same
-# score, same place); the call is counted once as "callback"; the caller's record points at it.
-# A caller who has a live callback already keeps that one (one live callback per caller): the
-# call leaves the queue all the same, ended as that callback's, so it is not counted abandoned.
-_CONVERT = (
-    _PRELUDE
-    + """
-local call = P .. 'call:' .. a.sid
-local status = redis.call('HGET', call, 'status')
-if status == 'callback' then
-  local id = redis.call('HGET', call, 'callback')
-  return {id, id == a.id and 'booked' or 'kept'}
-end
-if status ~= 'queued' then return false end
-local queue = redis.call('HGET', call, 'queue')
-local score = redis.call('ZSCORE', P .. 'queue:' .. queue, a.sid)
-if not score then return false end
-local existing = a.caller ~= '' and redis.call('HGET', KEYS[1], 'callback')
-if live(existing) then
-  redis.call('ZREM', P .. 'queue:' .. queue, a.sid)
-  redis.call('HSET', call, 'status', 'callback', 'callback', existing, 'ended', NOW,
-             'outcome', 'callback')
-  redis.call('HINCRBY', KEYS[2], 'callback', 1)
-  redis.call('RPUSH', P .. 'callback:' .. existing .. ':history',
-             cjson.encode({at = tonumber(NOW), event = 'asked again', detail = {}}))
-  return {existing, 'kept'}
-end
-local f = redis.call('HMGET', call, 'case_id', 'placement', 'arrival', 'locale', 'priority', 'line')
-redis.call('HSET', key, 'id', a.id, 'case_id', f[1], 'call_sid', a.sid, 'number', a.number,
-           'placement', f[2], 'arrival', f[3], 'locale', f[4], 'priority', f[5], 'queue', queue,
-           'line', f[6], 'caller', a.caller, 'created', NOW, 'status', 'pending', 'attempts', 0,
-           'due_by', a.due_by, 'at_risk', '0', 'score', score)
-redis.call('ZREM', P .. 'queue:' .. queue, a.sid)
-redis.call('ZADD', P .. 'queue:' .. queue, score, 'cb:' .. a.id)
-redis.call('ZADD', P .. 'callbacks', tonumber(NOW), a.id)
-if a.at_risk_at ~= '' then redis.call('ZADD', P .. 'callbacks:at-risk', a.at_risk_at, a.id) end
-redis.call('HSET', call, 'status', 'callback', 'callback', a.id, 'ended', NOW,
-           'outcome', 'callback')
-redis.call('HINCRBY', KEYS[2], 'callback', 1)
-count('callbacks', f[5], 'accepted', 1)
-if a.caller ~= '' then
-  redis.call('HSET', KEYS[1], 'sid', a.sid, 'case_id', f[1], 'callback', a.id)
-  redis.call('EXPIRE', KEYS[1], a.caller_ttl)
-end
-history('booked', {number_ending = string.sub(a.number, -3)})
-return {a.id, 'booked'}
-"""
-)
-
-# The outcome of trying the patient on an offer: reached (connected to the handler), or not
-# (tried again later by the rule set's spacing, or, attempts used up, left for a clinician).
-_ATTEMPT = (
-    _PRELUDE
-    + """
-local f = redis.call('HMGET', key, 'status', 'handler', 'offers', 'attempts', 'priority', 'due_by')
-if f[1] ~= 'reserved' or f[2] ~= a.handler or tonumber(f[3]) ~= a.offer then return 'stale' end
-local attempts = tonumber(f[4]) + 1
-redis.call('HSET', key, 'attempts', attempts)
-redis.call('ZREM', P .. 'reserved', 'cb:' .. a.id)
-local hkey = P .. 'handler:' .. a.handler
-local holding = redis.call('HGET', hkey, 'state') == 'reserved' and
-                redis.call('HGET', hkey, 'call') == 'cb:' .. a.id
-if a.outcome == 'answered' then
-  redis.call('HSET', key, 'status', 'connected', 'connected_at', NOW)
-  if holding then
-    move(a.handler, 'reserved', 'busy', '')
-    redis.call('HINCRBY', hkey, 'calls', 1)
-    redis.call('HSET', hkey, 'missed', 0)
-  end
-  count('callbacks', f[5], 'made', 1)
-  if f[6] == '' or tonumber(NOW) <= tonumber(f[6]) then
-    count('callbacks', f[5], 'made_on_time', 1)
-  end
-  history('connected', {attempt = attempts, handler = a.handler})
-  return 'connected'
-end
-if holding then
-  move(a.handler, 'reserved', 'available', '')
-  redis.call('HSET', hkey, 'call', '')
-end
-redis.call('HSET', key, 'handler', '')
-history('not reached', {attempt = attempts, outcome = a.outcome})
-if attempts < a.max_attempts then
-  local when = tonumber(NOW) + a.spacing
-  redis.call('HSET', key, 'status', 'scheduled', 'not_before', tostring(when))
-  redis.call('ZADD', P .. 'callbacks:scheduled', when, a.id)
-  return 'scheduled'
-end
-redis.call('HSET', key, 'status', 'unreachable', 'ended_at', NOW)
-redis.call('ZADD', P .. 'callbacks:unreachable', tonumber(NOW), a.id)
-count('callbacks', f[5], 'unreachable', 1)
-history('unreachable', {attempts = attempts})
-return 'unreachable'
-"""
-)
-
-# The conversation is over: the callback is done and the handler wraps up.
-_DONE = (
-    _PRELUDE
-    + """
-if redis.call('HGET', key, 'status') ~= 'connected' then return 0 end
-redis.call('HSET', key, 'status', 'done', 'ended_at', NOW)
-redis.call('ZREM', P .. 'callbacks:at-risk', a.id)
-local handler = redis.call('HGET', key, 'handler')
-local hkey = P .. 'handler:' .. (handler or '')
-if handler and handler ~= '' and redis.call('HGET', hkey, 'state') == 'busy' and
-   redis.call('HGET', hkey, 'call') == 'cb:' .. a.id then
-  move(handler, 'busy', 'wrap_up', '')
-end
-history('done', {})
-return 1
-"""
-)
-
-# Cancel (by the caller, or a supervisor): only while it is not being dialled.
-_CANCEL = (
-    _PRELUDE
-    + """
-local f = redis.call('HMGET', key, 'status', 'queue', 'caller', 'priority')
-if not f[1] then return 'unknown' end
-if f[1] == 'cancelled' then return 'cancelled already' end
-if f[1] ~= 'pending' and f[1] ~= 'scheduled' and f[1] ~= 'unreachable' then return f[1] end
-redis.call('ZREM', P .. 'queue:' .. f[2], 'cb:' .. a.id)
-redis.call('ZREM', P .. 'callbacks:scheduled', a.id)
-redis.call('ZREM', P .. 'callbacks:unreachable', a.id)
-redis.call('ZREM', P .. 'callbacks:at-risk', a.id)
-redis.call('HSET', key, 'status', 'cancelled', 'ended_at', NOW, 'reason', a.reason)
-if KEYS[1] ~= '' and redis.call('HGET', KEYS[1], 'callback') == a.id then
-  redis.call('HDEL', KEYS[1], 'callback')
-end
-count('callbacks', f[4], 'cancelled', 1)
-history('cancelled', {by = a.actor, reason = a.reason})
-return 'cancelled'
-"""
-)
-
-# A new priority class (a supervisor, or the caller saying it is worse); the callback keeps its
-# original arrival time within the new class. For an unreachable callback this is a clinician
-# deciding to try again: it goes back in the queue, pending, with a fresh set of attempts (and
-# the caller's again), unless the caller has since booked another (one live callback per caller).
-# Returns the status after the change, or why there was none.
-_REPRIORITISE = (
-    _PRELUDE
-    + """
-local f = redis.call('HMGET', key, 'status', 'queue', 'arrival', 'priority', 'at_risk', 'placement',
-                     'attempts')
-if not f[1] then return 'unknown' end
-if f[1] ~= 'pending' and f[1] ~= 'scheduled' and f[1] ~= 'unreachable' then return f[1] end
-local status = f[1]
-if status == 'unreachable' then
-  local current = KEYS[1] ~= '' and redis.call('HGET', KEYS[1], 'callback')
-  if current and current ~= a.id and live(current) then return 'superseded' end
-  status = 'pending'
-end
-local placement = cjson.decode(f[6])
-placement.priority = a.priority
-local score = score_of(a.priority, f[3], f[5])
-redis.call('HSET', key, 'priority', a.priority, 'placement', cjson.encode(placement),
-           'score', score, 'due_by', a.due_by)
-redis.call('ZREM', P .. 'callbacks:at-risk', a.id)
-if a.at_risk_at ~= '' and f[5] ~= '1' then
-  redis.call('ZADD', P .. 'callbacks:at-risk', a.at_risk_at, a.id)
-end
-if status == 'pending' then redis.call('ZADD', P .. 'queue:' .. f[2], score, 'cb:' .. a.id) end
-history('priority', {from = tonumber(f[4]), to = a.priority, by = a.actor, reason = a.reason})
-if f[1] == 'unreachable' then
-  redis.call('ZREM', P .. 'callbacks:unreachable', a.id)
-  redis.call('HSET', key, 'status', 'pending', 'attempts', 0, 'not_before', '', 'ended_at', '')
-  if KEYS[1] ~= '' then
-    redis.call('HSET', KEYS[1], 'callback', a.id)
-    redis.call('EXPIRE', KEYS[1], a.caller_ttl)
-  end
-  history('back in queue', {by = a.actor, attempts_before = tonumber(f[7])})
-end
-return status
-"""
-)
-
-# Retries whose time has come go back into their queue, at their place.
-_DUE = (
-    _PRELUDE
-    + """
-local due = redis.call('ZRANGEBYSCORE', P .. 'callbacks:scheduled', '-inf', NOW)
-for _, id in ipairs(due) do
-  local k = P .. 'callback:' .. id
-  local f = redis.call('HMGET', k, 'status', 'queue', 'priority', 'arrival', 'at_risk')
-  redis.call('ZREM', P .. 'callbacks:scheduled', id)
-  if f[1] == 'scheduled' then
-    local score = score_of(f[3], f[4], f[5])
-    redis.call('HSET', k, 'status', 'pending', 'score', score)
-    redis.call('ZADD', P .. 'queue:' .. f[2], score, 'cb:' .. id)
-    redis.call('RPUSH', k .. ':history',
-               cjson.encode({at = tonumber(NOW), event = 'due', detail = {}}))
-  end
-end
-return #due
-"""
-)
-
-# Callbacks past the at-risk point of their target move up: a class up (never to 1), or, already
-# urgent, ahead of their class. Returns the ids raised.
-_AT_RISK = (
-    _PRELUDE
-    + """
-local raised = {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'callbacks:at-risk', '-inf', NOW)) do
-  redis.call('ZREM', P .. 'callbacks:at-risk', id)
-  local k = P .. 'callback:' .. id
-  local f = redis.call('HMGET', k, 'status', 'queue', 'priority', 'arrival', 'placement')
-  if f[1] == 'pending' or f[1] == 'scheduled' then
-    local priority = math.max(2, tonumber(f[3]) - 1)
-    local placement = cjson.decode(f[5])
-    placement.priority = priority
-    local score = score_of(priority, f[4], '1')
-    redis.call('HSET', k, 'priority', priority, 'at_risk', '1', 'score', score,
-               'placement', cjson.encode(placement))
-    if f[1] == 'pending' then redis.call('ZADD', P .. 'queue:' .. f[2], score, 'cb:' .. id) end
-    redis.call('RPUSH', k .. ':history', cjson.encode({at = tonumber(NOW), event = 'at risk',
-                                                     detail = {priority = priority}}))
-    table.insert(raised, id)
-  end
-end
-return raised
-"""
-)
-
-
 class Callbacks:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._convert = redis.register_script(_CONVERT)
-        self._attempt = redis.register_script(_ATTEMPT)
-        self._done = redis.register_script(_DONE)
-        self._cancel = redis.register_script(_CANCEL)
-        self._reprioritise = redis.register_script(_REPRIORITISE)
-        self._due = redis.register_script(_DUE)
-        self._at_risk = redis.register_script(_AT_RISK)
+        self._convert = redis.register_script(steps.CONVERT)
+        self._attempt = redis.register_script(steps.ATTEMPT)
+        self._done = redis.register_script(steps.DONE)
+        self._cancel = redis.register_script(steps.CANCEL)
+        self._reprioritise = redis.register_script(steps.REPRIORITISE)
+        self._due = redis.register_script(steps.DUE)
+        self._at_risk = redis.register_script(steps.AT_RISK)
 
     def _args(self, callback_id: str, now: float, **values: object) -> list[str]:
         return [
