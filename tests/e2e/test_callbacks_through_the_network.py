@@ -79,17 +79,21 @@ def test_a_caller_who_has_a_callback_and_rings_again_is_offered_no_other(stack: 
     ]
 
 
-def test_an_answering_machine_means_a_retry_by_the_rules(stack: Stack) -> None:
+@pytest.mark.parametrize("patient", ["machine", "no-answer", "busy"])
+def test_a_patient_not_reached_means_a_retry_by_the_rules(stack: Stack, patient: str) -> None:
     stack.sim.party("client:h1", answer="answer", ring_seconds=1, talk_seconds=60)
-    stack.sim.party(CALLER, answer="machine", ring_seconds=1)
+    stack.sim.party(CALLER, answer=patient, ring_seconds=1)
     callback_id = book(stack)
     stack.handler("h1")
     stack.wait_for(
         lambda: callback(stack, callback_id)["callback"]["status"] == "scheduled", "a retry"
     )
-    state = callback(stack, callback_id)["callback"]
+    view = callback(stack, callback_id)
+    state = view["callback"]
     assert state["attempts"] == 1
     assert state["not_before"] > state["created"] + 250  # 300 s later (priority 3)
+    [missed] = [entry for entry in view["history"] if entry["event"] == "not reached"]
+    assert missed["detail"] == {"attempt": 1, "outcome": patient}
     assert stack.handler_now("h1")["state"] in ("available", "reserved")
 
 
