@@ -22,7 +22,7 @@ from tests.ivr.test_call_flow import queue_of, to_queue
 from tests.ivr.test_connecting import sweep
 from tests.ivr.test_hold_and_callbacks import queued_medical, take_callback
 from tests.routing.test_callbacks import book, book_many, on_redis
-from tests.staff import Staff
+from tests.staff import Staff, set_state
 from tests.twilio import TwilioClient, Twiml
 
 HANDLER_LEG = "CA" + "e" * 32
@@ -404,6 +404,23 @@ def test_an_urgent_callback_at_risk_of_its_target_moves_ahead(
     state = callback(sync_redis, callback_id)
     assert (state["priority"], state["at_risk"]) == ("2", "1")
     assert sync_redis.zrange(keys.queue("general"), 0, -1)[0] == f"cb:{callback_id}"
+
+
+def test_callback_clocks_keep_running_while_the_clinical_system_is_down(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    staff("h1")  # busy: the callback waits
+    callback_id = booked(twilio, sync_redis)
+    api = supervisor(twilio, redis_url)
+    api.send("PUT", "/api/v1/mode", {"mode": "degraded", "reason": "clinical system down"})
+    clock.advance(3600 * 0.75)
+    assert sweep(redis_url, clock.now()).callbacks_raised == [callback_id]  # at risk all the same
+    clock.advance(3600 * 0.25 + 1)
+    [late] = api.get("/api/v1/callbacks?overdue=true")
+    assert late["callback"]["id"] == callback_id
+    set_state(redis_url, "h1", HandlerState.AVAILABLE, clock.now())
+    [offer] = sweep(redis_url, clock.now()).offers  # and it is offered, degraded or not
+    assert offer.member == f"cb:{callback_id}"
 
 
 def test_a_caller_with_a_callback_booked_can_keep_raise_or_cancel_it(
