@@ -14,6 +14,8 @@ from tests.console.web.conftest import People
 from tests.console.web.people import Person, add_user
 from tests.console.web.test_supervisor_pages import events
 from tests.ivr.test_call_flow import to_queue
+from tests.ivr.test_callback_calls import booked
+from tests.ivr.test_connecting import sweep
 from tests.staff import Staff, set_state
 from tests.twilio import Call, TwilioClient
 
@@ -105,6 +107,41 @@ def test_the_call_routed_to_a_handler_is_on_their_screen_then_wrapped_up(
     twice = handler_person.post("/console/handler/wrap-up", {"outcome": "advice_given"})
     assert twice.status_code == 409
     assert "has no call to wrap up" in twice.text
+
+
+def test_a_repeat_caller_shows_as_such_and_worse(
+    handler_person: Person, staff: Staff, twilio: TwilioClient
+) -> None:
+    earlier = twilio.call(CALLER, MAIN_LINE)
+    to_queue(earlier, "2", "1")
+    earlier.status("completed")  # gave up waiting; rings again
+    staff("h1", state=HandlerState.AVAILABLE)
+    again = twilio.call(CALLER, MAIN_LINE)
+    to_queue(again, "2", "1")  # not an emergency; then "got worse": yes
+
+    page = handler_person.get("/console/handler").text
+    assert '<dd id="case-repeat">Yes: contacted us in the last 24 hours</dd>' in page
+    assert '<dd id="case-priority">2</dd>' in page  # worse raised it a class
+    assert "No callback history." in page
+
+
+def test_a_callback_offered_to_a_handler_shows_its_history(
+    handler_person: Person,
+    staff: Staff,
+    twilio: TwilioClient,
+    sync_redis: redis.Redis,
+    redis_url: str,
+    clock: VirtualClock,
+) -> None:
+    callback_id = booked(twilio, sync_redis)
+    staff("h1", state=HandlerState.AVAILABLE)
+    assert len(sweep(redis_url, clock.now()).offers) == 1
+
+    page = handler_person.get("/console/handler").text
+    assert "(a callback)" in page
+    assert f"<h3>Callback {callback_id}</h3>" in page
+    assert "Reserved, priority 3" in page
+    assert "— booked</li>" in page
 
 
 def test_while_degraded_the_case_is_flagged_and_no_booking_is_offered(
