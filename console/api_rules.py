@@ -8,10 +8,9 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from console.bodies import Body
+from console.dry_run import CallDescription, decide
 from console.endpoints import Call
 from console.errors import NotFound
-from prompts.catalogue import Locale
-from routing.models import CallFacts, Reason, Screen, Worse
 from routing.overflow import ToNumber
 from routing.reevaluate import reevaluate
 from routing.rulebook import Version, VersionInfo, canonical
@@ -42,15 +41,9 @@ class ActivationResult(BaseModel):
     reevaluated: int
 
 
-class DryRun(Body):
-    """The facts of a call, and optionally which version to try them on (default: active)."""
+class DryRun(Body, CallDescription):
+    """The facts of a call, and optionally when and on which version (default: now, active)."""
 
-    locale: Locale = Locale.EN
-    screen: Screen = Screen.NO
-    reason: Reason = Reason.UNKNOWN
-    worse: Worse | None = None
-    repeat: bool = False
-    line: Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")] = "+441134960000"
     at: AwareDatetime | None = None  # when the call comes (ISO 8601 with offset); default now
     version: int | None = None
 
@@ -133,22 +126,6 @@ async def activate_version(call: Call) -> ActivationResult:
 
 async def dry_run(call: Call) -> DryRunResult:
     body: DryRun = call.body
-    rulebook = call.console.rulebook
-    if body.version is None:
-        rules = await rulebook.active()
-        version = await rulebook.active_number()
-    else:
-        rules = (await rulebook.get(body.version)).rules
-        version = body.version
     at = body.at or datetime.fromtimestamp(call.console.clock.now(), UTC)
-    facts = CallFacts(
-        locale=body.locale,
-        screen=body.screen,
-        reason=body.reason,
-        worse=body.worse,
-        repeat=body.repeat,
-        line=body.line,
-        at=at.timestamp(),
-    )
-    decided = rules.decide(facts, await call.console.queues.conditions(rules))
+    version, decided = await decide(call.console, body.version, body, at.timestamp())
     return dry_run_result(version, at, decided)

@@ -107,17 +107,11 @@ async def hold(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
     except RedisError:
         return await _hold_without_redis(ivr, form, state)
     locale = record.locale if record else state.locale or Locale.EN
+    now = ivr.clock.now()
     if record is not None and record.status is CallStatus.RESERVED:
-        rules = await ivr.rulebook.active()
-        if emergency_overdue(record, rules, ivr.clock.now()) and record.handler:
-            # Reserved, but the redirect to the handler has not come in time (a worker slow or
-            # down): the emergency does not wait for it.
-            now = ivr.clock.now()
-            released = await ivr.offers.release(
-                record.sid, record.handler, record.offers, now, Release.FAILED, rules
-            )
-            if released:
-                return await dispatch_emergency(ivr, record.sid, locale, "not connected in time")
+        dispatched = await _never_connected(ivr, record, now)
+        if dispatched is not None:
+            return dispatched
     if record is None or record.status is not CallStatus.QUEUED or record.placement is None:
         # Being connected to a handler (a redirect is on its way), or the record is gone.
         spoken = () if record else say(PromptId.HOLD_ON)
@@ -142,14 +136,27 @@ async def hold(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
     ):
         # The clinical system went down while this emergency waited: as if it had just come in.
         dispatch_now = (await ivr.handlers.counts())[HandlerState.AVAILABLE] == 0
-    turn = hold_turn(
-        record, position, on_duty, rules, ivr.clock.now(), state.turn, dispatch_now=dispatch_now
-    )
+    turn = hold_turn(record, position, on_duty, rules, now, state.turn, dispatch_now=dispatch_now)
     if isinstance(turn, Hold) and turn.offer is not None:
         if record.caller and await ivr.callbacks.live_for(record.caller) is not None:
             return turn.model_copy(update={"offer": None})  # one live callback per caller
-        await ivr.callbacks.offered(record.sid, record.placement.priority, ivr.clock.now())
+        await ivr.callbacks.offered(record.sid, record.placement.priority, now)
     return turn
+
+
+async def _never_connected(ivr: Ivr, record: CallRecord, now: float) -> Decision | None:
+    """An emergency reserved for a handler whose redirect has not come in time (a worker slow
+    or down) does not wait for it: the offer is released and the call dispatched."""
+    if record.placement is None or record.placement.priority is not Priority.EMERGENCY:
+        return None
+    rules = await ivr.rulebook.active()
+    if not record.handler or not emergency_overdue(record, rules, now):
+        return None
+    if not await ivr.offers.release(
+        record.sid, record.handler, record.offers, now, Release.FAILED, rules
+    ):
+        return None  # answered or released meanwhile
+    return await dispatch_emergency(ivr, record.sid, record.locale, "not connected in time")
 
 
 async def _follow_overflow(ivr: Ivr, record: CallRecord, rules: RuleSet) -> CallRecord:

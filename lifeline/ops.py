@@ -56,8 +56,8 @@ class Snapshot(Collector):
     """Figures read from Redis for one scrape: every process's calls, not just this one's."""
 
     outcomes: dict[str, int]
-    waiting: dict[tuple[str, Priority], int]
-    oldest: list[Waiting]
+    queues: list[str]
+    waiting: list[Waiting]  # the queue and priority pairs with anyone waiting
     handlers: dict[HandlerState, int]
     windows: dict[Window, list[Figures]]
     degraded: bool
@@ -73,15 +73,18 @@ class Snapshot(Collector):
             "Calls waiting, by queue and priority",
             labels=["queue", "priority"],
         )
-        for (queue, priority), count in sorted(self.waiting.items()):
-            waiting.add_metric([queue, str(int(priority))], count)
+        counts = {(row.queue, row.priority): row.waiting for row in self.waiting}
+        for queue in self.queues:
+            for priority in Priority:
+                count = counts.get((queue, int(priority)), 0)
+                waiting.add_metric([queue, str(int(priority))], count)
         yield waiting
         oldest = GaugeMetricFamily(
             "lifeline_waiting_longest_seconds",
             "How long the longest-waiting caller has waited so far, by queue and priority",
             labels=["queue", "priority"],
         )
-        for head in self.oldest:
+        for head in self.waiting:
             oldest.add_metric([head.queue, str(head.priority)], head.longest_wait)
         yield oldest
         handlers = GaugeMetricFamily("lifeline_handlers", "Handlers by state", labels=["state"])
@@ -116,8 +119,8 @@ async def metrics(request: Request) -> Response:
         now = ivr.clock.now()
         snapshot = Snapshot(
             outcomes=await ivr.calls.outcomes(),
-            waiting=await ivr.queues.waiting(sorted(rules.queues)),
-            oldest=await waiting_now(ivr.calls.redis, sorted(rules.queues), now),
+            queues=sorted(rules.queues),
+            waiting=await waiting_now(ivr.calls.redis, sorted(rules.queues), now),
             handlers=await ivr.handlers.counts(),
             windows={window: await console.stats.window(window, now) for window in Window},
             degraded=(await console.modes.read()).degraded,

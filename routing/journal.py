@@ -139,13 +139,7 @@ class Journal:
         already (delivered, or refused) is queued for replay again with what is new."""
         return bool(
             await self._capture(
-                keys=[
-                    keys.journal_entry(case_id),
-                    PENDING,
-                    keys.JOURNAL,
-                    keys.JOURNAL_COUNTS,
-                    FAILED,
-                ],
+                keys=script_keys(case_id),
                 args=[
                     json.dumps(
                         {
@@ -168,13 +162,7 @@ class Journal:
         (the system is down again: the entry stays where it is)."""
         return str(
             await self._outcome(
-                keys=[
-                    keys.journal_entry(case_id),
-                    PENDING,
-                    keys.JOURNAL,
-                    keys.JOURNAL_COUNTS,
-                    FAILED,
-                ],
+                keys=script_keys(case_id),
                 args=[
                     json.dumps(
                         {"case_id": case_id, "outcome": outcome, "now": repr(now), "error": error}
@@ -237,6 +225,12 @@ class Journal:
     async def replay_finished(self, now: float) -> None:
         await self.redis.hset(REPLAY, "finished", repr(now))
         await self.redis.delete(REPLAY_LEASE)
+
+
+def script_keys(case_id: str) -> list[str]:
+    """What the capture and outcome scripts touch: the entry, the replay queue, the stream, the
+    counts and the failures."""
+    return [keys.journal_entry(case_id), PENDING, keys.JOURNAL, keys.JOURNAL_COUNTS, FAILED]
 
 
 def entry_from_hash(fields: dict[str, str]) -> JournalEntry:

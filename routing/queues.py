@@ -32,17 +32,6 @@ class Queues:
         rank = await self.redis.zrank(keys.queue(queue), member)
         return None if rank is None else int(cast(int, rank)) + 1
 
-    async def waiting(self, queues: list[str]) -> dict[tuple[str, Priority], int]:
-        """How many wait in each queue at each priority class."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for queue in queues:
-                for priority in Priority:
-                    low = int(priority) * SCORE_STEP
-                    pipe.zcount(keys.queue(queue), low, f"({low + SCORE_STEP}")
-            counts = await pipe.execute()
-        pairs = [(queue, priority) for queue in queues for priority in Priority]
-        return {pair: int(count) for pair, count in zip(pairs, counts, strict=True)}
-
 
 # For each queue with overflow rules: how many wait, and how many handlers on duty have its
 # skills (at its minimum proficiency). ARGV[1] is JSON: {prefix, queues: [{name, skills, min}]}.

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from routing import keys
 from routing.models import Priority
+from routing.queues import SCORE_STEP
 
 LONDON = ZoneInfo("Europe/London")
 SERVICE_LEVEL_SECONDS = 60  # REFERENCE: 95% of calls answered within 60 s
@@ -188,21 +189,20 @@ class Waiting(BaseModel):
 
 
 async def waiting_now(redis: Redis, queues: list[str], now: float) -> list[Waiting]:
-    step = 1e13
     async with redis.pipeline(transaction=False) as pipe:
         for queue in queues:
             for priority in Priority:
-                low = int(priority) * step
-                pipe.zcount(keys.queue(queue), low, f"({low + step}")
+                low = int(priority) * SCORE_STEP
+                pipe.zcount(keys.queue(queue), low, f"({low + SCORE_STEP}")
                 pipe.zrangebyscore(
-                    keys.queue(queue), low, f"({low + step}", start=0, num=1, withscores=True
+                    keys.queue(queue), low, f"({low + SCORE_STEP}", start=0, num=1, withscores=True
                 )
         rows = await pipe.execute()
     live = []
     for index, (queue, priority) in enumerate((q, p) for q in queues for p in Priority):
         count, head = int(rows[2 * index]), rows[2 * index + 1]
         if count:
-            arrival = (float(head[0][1]) - int(priority) * step) / 1000
+            arrival = (float(head[0][1]) - int(priority) * SCORE_STEP) / 1000
             live.append(
                 Waiting(
                     queue=queue,

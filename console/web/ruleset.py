@@ -10,16 +10,16 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from console.dry_run import CallDescription, decide
 from console.web.forms import FormErrors, parse, present
 from console.web.pages import Page, View
 from console.web.positions import Located, locate
 from prompts.catalogue import Locale
-from routing.models import CallFacts, Reason, Screen, Worse
+from routing.models import Reason, Screen, Worse
 from routing.reevaluate import reevaluate
 from routing.rulebook import Version, diff
 from routing.rules import RuleSetError, parse_rules
 
-MAIN_LINE = "+441134960000"
 LONDON = ZoneInfo("Europe/London")
 CONTEXT_LINES = 3  # shown above and below each problem
 
@@ -34,13 +34,7 @@ class Activation(BaseModel):
     reason: Annotated[str, Field(max_length=500)] = ""
 
 
-class DryRunForm(BaseModel):
-    locale: Locale = Locale.EN
-    screen: Screen = Screen.NO
-    reason: Reason = Reason.UNKNOWN
-    worse: Worse | None = None
-    repeat: bool = False
-    line: Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")] = MAIN_LINE
+class DryRunForm(CallDescription):
     at: datetime | None = None  # local time on the floor (Europe/London); empty: now
     version: int | None = None
 
@@ -247,22 +241,7 @@ async def dry_run(page: Page) -> Response:
     form, errors = parse(DryRunForm, present(page.query)) if asked else (DryRunForm(), {})
     result = None
     if form is not None and asked:
-        rulebook = page.console.rulebook
-        rules = (
-            (await rulebook.get(form.version)).rules
-            if form.version is not None
-            else await rulebook.active()
-        )
-        facts = CallFacts(
-            locale=form.locale,
-            screen=form.screen,
-            reason=form.reason,
-            worse=form.worse,
-            repeat=form.repeat,
-            line=form.line,
-            at=form.moment(page.now),
-        )
-        result = rules.decide(facts, await page.console.queues.conditions(rules))
+        _, result = await decide(page.console, form.version, form, form.moment(page.now))
     return await page.render(
         "rules_dry_run.html",
         422 if errors else 200,
