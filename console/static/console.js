@@ -40,11 +40,21 @@ function replaceRegion(region, html) {
 
 function listen(url) {
   const source = new EventSource(url);
+  const received = {};
   source.addEventListener("open", () => say(""));
   source.addEventListener("region", (event) => {
     const update = JSON.parse(event.data);
     const region = document.getElementById(update.id);
-    if (region) replaceRegion(region, update.html);
+    if (!region) return;
+    const before = received[update.id];
+    received[update.id] = update.html;
+    if (before === update.html) return;  // a reconnection sends every region again
+    replaceRegion(region, update.html);
+    // "You are available for calls" is stale once a call arrives: a region marked so takes
+    // the page's notices away when it changes (not on its first update, which is the page).
+    if (before !== undefined && region.hasAttribute("data-clears-notices")) {
+      document.querySelectorAll("[data-stale-on-change]").forEach((notice) => notice.remove());
+    }
   });
   source.addEventListener("signed-out", () => {
     source.close();

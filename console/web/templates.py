@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from routing.models import mask
+from routing.models import Priority, mask
 
 LONDON = ZoneInfo("Europe/London")
 NONE = "\u2013"  # an en dash: nothing to show
@@ -45,6 +45,16 @@ def duration(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def priority(value: int | None) -> str:
+    """`3 (standard)`: the class and its name, so nobody has to remember which way round."""
+    if value is None:
+        return NONE
+    try:
+        return f"{value} ({Priority(value).name.lower()})"
+    except ValueError:
+        return str(value)
+
+
 def percent(rate: float | None) -> str:
     return NONE if rate is None else f"{rate * 100:.0f}%"
 
@@ -59,7 +69,13 @@ class Templates:
             lstrip_blocks=True,
         )
         self.env.filters.update(
-            clock=clock, when=when, iso=iso, duration=duration, percent=percent, mask=mask
+            clock=clock,
+            when=when,
+            iso=iso,
+            duration=duration,
+            percent=percent,
+            mask=mask,
+            priority=priority,
         )
 
     def render(self, name: str, context: dict[str, Any]) -> str:

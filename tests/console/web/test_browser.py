@@ -99,15 +99,18 @@ def test_a_handler_goes_available_and_a_simulated_call_arrives_with_its_details(
         assert a11y.focus_is_visible(page)
         page.keyboard.press("Enter")
         expect(page.locator("#state")).to_have_text("Available")
+        notice = page.get_by_role("status").filter(has_text="You are available for calls.")
+        expect(notice).to_be_visible()
         shoot(page, "handler-available")
 
         sid = stack.sim.call(["2", "1"])
         expect(page.locator("#state")).to_have_text("On a call", timeout=15_000)  # live
-        expect(page.locator("#case-priority")).to_have_text("3")
+        expect(page.locator("#case-priority")).to_have_text("3 (standard)")
         expect(page.locator("#case-reason")).to_have_text("A medical problem")
         expect(page.locator("#case-language")).to_have_text("English")
         expect(page.locator("#case-repeat")).to_have_text("No")
         expect(page.locator("#case-waited")).to_have_text(re.compile(r"^\d+ s$"))
+        expect(notice).to_have_count(0)  # "available" is stale once a call is on
         shoot(page, "handler-call")
 
         stack.sim.hang_up(sid)

@@ -75,7 +75,7 @@ def test_the_call_routed_to_a_handler_is_on_their_screen_then_wrapped_up(
     to_queue(call, "2", "1")
     assert state_of(sync_redis, "h1") == "reserved"
     page = handler_person.get("/console/handler")
-    assert '<dd id="case-priority">3</dd>' in page.text
+    assert '<dd id="case-priority">3 (standard)</dd>' in page.text
     assert '<dd id="case-reason">A medical problem</dd>' in page.text
     assert '<dd id="case-language">English</dd>' in page.text
     assert '<dd id="case-repeat">No</dd>' in page.text
@@ -121,7 +121,7 @@ def test_a_repeat_caller_shows_as_such_and_worse(
 
     page = handler_person.get("/console/handler").text
     assert '<dd id="case-repeat">Yes: contacted us in the last 24 hours</dd>' in page
-    assert '<dd id="case-priority">2</dd>' in page  # worse raised it a class
+    assert '<dd id="case-priority">2 (urgent)</dd>' in page  # worse raised it a class
     assert "No callback history." in page
 
 
