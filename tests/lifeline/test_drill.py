@@ -6,19 +6,8 @@ from typing import Any
 
 import pytest
 
-from lifeline.drill import (
-    MAIN_LINE,
-    Caller,
-    DrillReport,
-    PlacedCall,
-    Routed,
-    caller_numbers,
-    callers,
-    heard,
-    routed,
-    settled,
-    switch_timeout,
-)
+from lifeline.drill import MAIN_LINE, caller_numbers, callers, switch_timeout
+from lifeline.drill_report import Caller, DrillReport, PlacedCall, Routed, heard, routed, settled
 from lifeline.settings import Settings
 from tests.conftest import DISPATCH, WELSH_LINE, make_settings
 
