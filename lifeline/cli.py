@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import NoReturn, ParamSpec, TypeVar
 
 import click
 import redis.asyncio
@@ -16,6 +16,7 @@ from pydantic import SecretStr, ValidationError
 
 from console.tokens import Role, Tokens
 from console.web.accounts import AccountExists, Accounts, NewUser, User
+from console.web.ratelimit import LoginLimiter
 from console.web.sessions import Sessions, session_key
 from lifeline import devrun, logging, phonecall, processes
 from lifeline import drill as drills
@@ -219,7 +220,11 @@ def user() -> None:
 
 
 @user.command("add")
-@click.option("--username", required=True, help="Lower case letters, digits, dots and dashes.")
+@click.option(
+    "--username",
+    required=True,
+    help="2-32 lower-case letters, digits, dots, dashes and underscores.",
+)
 @click.option("--role", type=click.Choice([role.value for role in Role]), required=True)
 @click.option("--name", default=None, help="The person's name, as shown in the consoles.")
 @click.option(
@@ -235,10 +240,7 @@ def user_add(
 ) -> None:
     """Add an account. The password is asked for (or read from stdin), never an argument."""
     settings = load_settings()
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = read_password(password_stdin)
     if handler_id is None:
         handler_id = username if role == Role.HANDLER else ""
     try:
@@ -250,10 +252,7 @@ def user_add(
             password=SecretStr(password),
         )
     except ValidationError as error:
-        for item in error.errors(include_url=False, include_input=False):
-            where = ".".join(str(part) for part in item["loc"]) or "account"
-            click.echo(f"lifeline: {where}: {item['msg']}", err=True)
-        sys.exit(2)
+        refuse(error)
     try:
         added = with_redis(settings, lambda client: Accounts(client).add(new, time.time()))
     except AccountExists as error:
@@ -262,6 +261,24 @@ def user_add(
     click.echo(
         f"account {added.username} ({added.role}) added; sign in at {settings.public_url('/login')}"
     )
+
+
+def read_password(from_stdin: bool) -> str:
+    """Never an argument (it would be in the shell's history and the process list)."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def refuse(error: ValidationError) -> NoReturn:
+    for item in error.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in item["loc"]) or "account"
+        click.echo(f"lifeline: {where}: {item['msg']}", err=True)
+    sys.exit(2)
+
+
+def signed_out(settings: Settings, client: redis.asyncio.Redis) -> Sessions:
+    return Sessions(client, session_key(settings), settings.public_base_url.scheme == "https")
 
 
 @user.command("list")
@@ -285,14 +302,52 @@ def user_disable(username: str) -> None:
     async def disable(client: redis.asyncio.Redis) -> bool:
         if not await Accounts(client).disable(username):
             return False
-        secure = settings.public_base_url.scheme == "https"
-        await Sessions(client, session_key(settings), secure).end_all(username)
+        await signed_out(settings, client).end_all(username)
         return True
 
     if not with_redis(settings, disable):
-        click.echo(f"lifeline: no account {username}", err=True)
-        sys.exit(1)
+        no_account(username)
     click.echo(f"account {username} disabled and signed out")
+
+
+@user.command("enable")
+@click.argument("username")
+@fails_clearly
+def user_enable(username: str) -> None:
+    """Let a disabled account sign in again."""
+    if not with_redis(load_settings(), lambda client: Accounts(client).enable(username)):
+        no_account(username)
+    click.echo(f"account {username} enabled")
+
+
+@user.command("password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@fails_clearly
+def user_password(username: str, password_stdin: bool) -> None:
+    """Set a new password: the account's sessions end, and its failed sign-ins are forgotten."""
+    settings = load_settings()
+    password = SecretStr(read_password(password_stdin))
+
+    async def reset(client: redis.asyncio.Redis) -> bool:
+        if not await Accounts(client).set_password(username, password):
+            return False
+        await signed_out(settings, client).end_all(username)
+        await LoginLimiter(client).clear(username)
+        return True
+
+    try:
+        found = with_redis(settings, reset)
+    except ValidationError as error:
+        refuse(error)
+    if not found:
+        no_account(username)
+    click.echo(f"password of {username} set; its sessions have ended")
+
+
+def no_account(username: str) -> NoReturn:
+    click.echo(f"lifeline: no account {username}", err=True)
+    sys.exit(1)
 
 
 @main.command()

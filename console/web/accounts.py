@@ -139,10 +139,16 @@ class Accounts:
         return True
 
     async def disable(self, username: str) -> bool:
+        return await self._set_disabled(username, True)
+
+    async def enable(self, username: str) -> bool:
+        return await self._set_disabled(username, False)
+
+    async def _set_disabled(self, username: str, disabled: bool) -> bool:
         user = await self.get(username)
         if user is None:
             return False
-        changed = user.model_copy(update={"disabled": True})
+        changed = user.model_copy(update={"disabled": disabled})
         await self.redis.hset(keys.user(username), "profile", changed.model_dump_json())
         return True
 

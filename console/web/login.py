@@ -96,7 +96,7 @@ async def sign_in(request: Request) -> Response:
             token,
             429,
             f"Too many failed sign-in attempts. Try again in {minutes} "
-            f"minute{'s' if minutes != 1 else ''}, or ask a supervisor to reset your password.",
+            f"minute{'s' if minutes != 1 else ''}, or ask an administrator to reset your password.",
             attempt.username,
             attempt.next,
         )

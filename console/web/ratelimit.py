@@ -15,8 +15,13 @@ PER_USERNAME = 20
 WINDOW_SECONDS = 15 * 60
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 def _key(username: str, client: str) -> str:
-    return keys.login_failures(hashlib.sha256(f"{username}|{client}".encode()).hexdigest()[:32])
+    """Per username, then per client: a password reset clears every client's count at once."""
+    return keys.login_failures(f"{_digest(username)}:{_digest(client)}")
 
 
 class LoginLimiter:
@@ -59,3 +64,10 @@ class LoginLimiter:
 
     async def succeeded(self, username: str, client: str) -> None:
         await self.redis.delete(self._keys(username, client)[0])
+
+    async def clear(self, username: str) -> None:
+        """Forget the failures of this username from everywhere (its password was reset)."""
+        pattern = keys.login_failures(f"{_digest(username.strip().lower())}:*")
+        names = [name async for name in self.redis.scan_iter(match=pattern, count=1000)]
+        if names:
+            await self.redis.delete(*names)

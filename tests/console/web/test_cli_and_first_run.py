@@ -12,6 +12,8 @@ from starlette.testclient import TestClient
 
 from console.tokens import Role
 from console.web.accounts import Accounts
+from console.web.ratelimit import PER_CLIENT, LoginLimiter
+from console.web.sessions import Session, Sessions, session_key
 from lifeline import devrun
 from lifeline.app import create_app
 from lifeline.cli import main
@@ -107,6 +109,78 @@ def test_user_list_and_disable(redis_url: str) -> None:
     )
     assert authenticate(redis_url, "sue", "a long enough password") is None
     assert lifeline(redis_url, "user", "disable", "nobody")[0] == 1
+
+
+def test_a_disabled_account_is_enabled_again(redis_url: str) -> None:
+    lifeline(
+        redis_url, "user", "add", "--username", "sue", "--role", "supervisor",
+        "--password-stdin", stdin="a long enough password\n",
+    )  # fmt: skip
+    lifeline(redis_url, "user", "disable", "sue")
+    assert lifeline(redis_url, "user", "enable", "sue") == (0, "account sue enabled\n")
+    assert authenticate(redis_url, "sue", "a long enough password") is Role.SUPERVISOR
+    assert lifeline(redis_url, "user", "list")[1].splitlines() == ["sue\tsupervisor\tenabled\tsue"]
+    assert lifeline(redis_url, "user", "enable", "nobody")[0] == 1
+
+
+def test_a_password_reset_ends_the_sessions_and_lifts_the_sign_in_limit(redis_url: str) -> None:
+    lifeline(
+        redis_url, "user", "add", "--username", "hana", "--role", "handler",
+        "--password-stdin", stdin="the forgotten password\n",
+    )  # fmt: skip
+    settings = make_settings(redis_url)
+
+    async def lock_out() -> tuple[Session, int]:
+        client = async_client(redis_url)
+        try:
+            session = await Sessions(client, session_key(settings), True).start("hana", 0.0)
+            limiter = LoginLimiter(client)
+            for _ in range(PER_CLIENT):
+                await limiter.failed("hana", "192.0.2.7")
+            return session, await limiter.wait("hana", "192.0.2.7")
+        finally:
+            await client.aclose()
+
+    session, wait = asyncio.run(lock_out())
+    assert wait > 0
+
+    code, output = lifeline(
+        redis_url, "user", "password", "hana", "--password-stdin", stdin="a new long password\n"
+    )
+    assert (code, output) == (0, "password of hana set; its sessions have ended\n")
+    assert "a new long password" not in output
+    assert authenticate(redis_url, "hana", "a new long password") is Role.HANDLER
+    assert authenticate(redis_url, "hana", "the forgotten password") is None
+
+    async def after() -> tuple[bool, int]:
+        client = async_client(redis_url)
+        try:
+            alive = await Sessions(client, session_key(settings), True).alive(session)
+            return alive, await LoginLimiter(client).wait("hana", "192.0.2.7")
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(after()) == (False, 0)
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "says"),
+    [
+        (["hana"], "short\n", "password: Value error, must be at least 10 characters"),
+        (["nobody"], "a new long password\n", "no account nobody"),
+    ],
+)
+def test_a_password_reset_refuses_a_weak_password_or_an_unknown_account(
+    redis_url: str, args: list[str], stdin: str, says: str
+) -> None:
+    lifeline(
+        redis_url, "user", "add", "--username", "hana", "--role", "handler",
+        "--password-stdin", stdin="the old long password\n",
+    )  # fmt: skip
+    code, output = lifeline(redis_url, "user", "password", *args, "--password-stdin", stdin=stdin)
+    assert code != 0
+    assert says in output
+    assert authenticate(redis_url, "hana", "the old long password") is Role.HANDLER
 
 
 def test_a_first_run_makes_one_supervisor_and_the_demo_handlers_and_says_how_to_sign_in(
