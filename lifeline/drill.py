@@ -1,9 +1,5 @@
-"""`lifeline drill outage`: rehearse a clinical-system outage against a local run.
-
-It takes the clinical stub down, waits for degraded mode, rings the line with a caller of every
-kind and checks how each was routed, brings the stub back, waits for the journal to be replayed,
-and reports what it saw: time to switch each way, calls routed, journal entries, replayed, failed.
-"""
+"""`lifeline drill outage`: take the clinical stub down, ring the line with a caller of every kind,
+bring it back, wait for the replay, and report what happened (the judging: `drill_report`)."""
 
 from __future__ import annotations
 
@@ -11,7 +7,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -76,10 +72,16 @@ def control_url(settings: Settings, given: str | None) -> str:
     return f"{parts.scheme}://{parts.hostname}:{(parts.port or 80) + 1}"
 
 
-async def supervisor_token(settings: Settings) -> str:
+@contextlib.asynccontextmanager
+async def supervisor_token(settings: Settings) -> AsyncIterator[str]:
+    """A supervisor's API token for the drill's own requests, revoked when it ends."""
     client = async_client(str(settings.redis_url))
     try:
-        return (await Tokens(client).create("outage drill", Role.SUPERVISOR, time.time()))[1]
+        token_id, token = await Tokens(client).create("outage drill", Role.SUPERVISOR, time.time())
+        try:
+            yield token
+        finally:
+            await Tokens(client).revoke(token_id)
     finally:
         await client.aclose()
 
@@ -230,11 +232,15 @@ def tell(out: TextIO, text: str) -> None:
 async def run_drill(
     settings: Settings, minutes: float, out: TextIO, clinical_control: str | None = None
 ) -> DrillReport:
-    token = await supervisor_token(settings)
     base = str(settings.public_base_url).rstrip("/")
-    auth = {"Authorization": f"Bearer {token}"}
     async with (
-        httpx.AsyncClient(base_url=base, headers=auth, timeout=10, trust_env=False) as api,
+        supervisor_token(settings) as token,
+        httpx.AsyncClient(
+            base_url=base,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+            trust_env=False,
+        ) as api,
         httpx.AsyncClient(base_url=settings.api_base_url, timeout=10, trust_env=False) as phone,
         httpx.AsyncClient(
             base_url=control_url(settings, clinical_control), timeout=10, trust_env=False

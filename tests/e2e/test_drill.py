@@ -6,7 +6,9 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import redis
 
+from routing import keys
 from tests.e2e.stack import BIN, Stack
 from tests.e2e.test_outage import outage_stack  # noqa: F401  # the fixture
 
@@ -46,6 +48,8 @@ def test_the_outage_drill_routes_a_call_of_every_kind_while_degraded_and_replays
     stack.handler("h1")  # on duty but on a call throughout: only degraded mode dispatches at once
     stack.sim.party("client:h1", answer="answer", ring_seconds=1, talk_seconds=600)
     stack.sim.wait_event(stack.sim.call(["2", "1"], caller="+447700900001"), "bridged")
+    store = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    tokens_before = store.hgetall(keys.TOKENS)
 
     result = drill(stack, minutes=0.1)
 
@@ -67,6 +71,7 @@ def test_the_outage_drill_routes_a_call_of_every_kind_while_degraded_and_replays
     assert len(created) == 2  # what the report calls replayed reached the clinical system
     assert stack.mode() == "normal"
     assert stack.api.get("/api/v1/callbacks?status=pending").json() == []  # the drill tidied up
+    assert store.hgetall(keys.TOKENS) == tokens_before  # and its API token is revoked
 
 
 def test_a_drill_whose_outage_is_never_noticed_says_so_and_brings_the_system_back(
