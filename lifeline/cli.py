@@ -49,7 +49,7 @@ def fails_clearly(command: Callable[P, R]) -> Callable[P, R]:
 
 def configured() -> Settings:
     settings = load_settings()
-    logging.configure(settings.log_level, secrets=[settings.twilio_auth_token.get_secret_value()])
+    logging.configure(settings.log_level, secrets=settings.secrets)
     return settings
 
 

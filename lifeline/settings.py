@@ -5,7 +5,9 @@ Sources, strongest first: the environment, `.env`, then `var/run.env` (written b
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     AnyHttpUrl,
@@ -20,6 +22,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
 RUN_ENV_FILE = "var/run.env"
+SMTP_URL = re.compile(r"(smtps?://([^\s/@]+@)?[^\s/@:]+(:\d+)?/?)?")
 
 
 class SettingsError(Exception):
@@ -57,7 +60,8 @@ class Settings(BaseSettings):
     # Where contingency records are also e-mailed while degraded (none: not e-mailed).
     contingency_email_to: str = ""
     contingency_email_from: str = "lifeline@localhost"
-    smtp_url: Annotated[str, Field(pattern=r"^(smtps?://[^\s/]+(:\d+)?/?)?$")] = ""
+    # smtp[s]://[user:password@]host[:port]; a password may hold a secret, so it is one.
+    smtp_url: SecretStr = SecretStr("")
     # The handler console as a phone (Twilio's Voice JavaScript SDK), when all three are set: an
     # API key for the access tokens, and where the page loads the SDK's twilio.min.js from.
     twilio_api_key_sid: Annotated[str, Field(pattern=r"^(SK[0-9a-fA-F]{32})?$")] = ""
@@ -79,6 +83,17 @@ class Settings(BaseSettings):
     def _token_not_empty(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value():
             raise ValueError("must not be empty")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr) -> SecretStr:
+        # Never the value in the message: it may hold the password.
+        if not SMTP_URL.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "must be smtp://host[:port] or smtps://..., with user:password@ before the host "
+                "to log in (characters such as / or @ in them percent-encoded)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -103,6 +118,19 @@ class Settings(BaseSettings):
     def public_url(self, path: str) -> str:
         """The absolute URL Twilio uses for `path` (what signatures are computed over)."""
         return str(self.public_base_url).rstrip("/") + path
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value, for the logs to redact wherever one turns up."""
+        values = [
+            self.twilio_auth_token.get_secret_value(),
+            self.twilio_api_key_secret.get_secret_value(),
+            self.session_secret.get_secret_value(),
+            self.redis_url.password or "",
+        ]
+        smtp_password = urlsplit(self.smtp_url.get_secret_value()).password or ""
+        values += [smtp_password, unquote(smtp_password)]
+        return tuple(dict.fromkeys(value for value in values if value))
 
     @property
     def api_base_url(self) -> str:

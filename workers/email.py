@@ -6,7 +6,7 @@ import asyncio
 import logging
 import smtplib
 from email.message import EmailMessage
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from lifeline.settings import Settings
 
@@ -25,7 +25,7 @@ def message(settings: Settings, subject: str, body: str) -> EmailMessage:
 
 
 def send(settings: Settings, mail: EmailMessage) -> None:
-    parts = urlsplit(settings.smtp_url)
+    parts = urlsplit(settings.smtp_url.get_secret_value())
     port = parts.port or (465 if parts.scheme == "smtps" else 25)
     host = parts.hostname or "localhost"
     smtp: smtplib.SMTP
@@ -35,7 +35,7 @@ def send(settings: Settings, mail: EmailMessage) -> None:
         smtp = smtplib.SMTP(host, port, timeout=SMTP_TIMEOUT_SECONDS)
     with smtp:
         if parts.username:
-            smtp.login(parts.username, parts.password or "")
+            smtp.login(unquote(parts.username), unquote(parts.password or ""))
         smtp.send_message(mail)
 
 
@@ -44,7 +44,7 @@ class NotSent(Exception):
 
 
 def configured(settings: Settings) -> bool:
-    return bool(settings.contingency_email_to and settings.smtp_url)
+    return bool(settings.contingency_email_to and settings.smtp_url.get_secret_value())
 
 
 async def send_contingency(settings: Settings, case_id: str, subject: str, body: str) -> None:

@@ -90,3 +90,44 @@ def test_the_web_process_stops_with_the_name_of_a_missing_setting(tmp_path: Path
     assert result.returncode == 2
     assert "REDIS_URL is missing" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "smtp://mail.example.org",
+        "smtps://mail.example.org:465",
+        "smtp://lifeline:pa%2Fss%40word@mail.example.org:587/",
+    ],
+)
+def test_an_smtp_url_is_taken_and_kept_secret(environment: pytest.MonkeyPatch, url: str) -> None:
+    environment.setenv("SMTP_URL", url)
+    settings = load_settings()
+    assert settings.smtp_url.get_secret_value() == url
+    assert url not in repr(settings)
+
+
+def test_a_malformed_smtp_url_is_named_without_showing_it(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    environment.setenv("SMTP_URL", "smtp://lifeline:pa/ss@mail.example.org")  # "/" not encoded
+    with pytest.raises(SettingsError, match="SMTP_URL is malformed") as caught:
+        load_settings()
+    assert "pa/ss" not in str(caught.value)
+
+
+def test_every_secret_is_there_for_the_logs_to_redact(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("REDIS_URL", "redis://:redis-password@127.0.0.1:6399/0")
+    environment.setenv("SMTP_URL", "smtp://lifeline:pa%2Fss@mail.example.org")
+    environment.setenv("SESSION_SECRET", "a-session-secret")
+    environment.setenv("TWILIO_API_KEY_SID", "SK" + "b" * 32)
+    environment.setenv("TWILIO_API_KEY_SECRET", "an-api-key-secret")
+    environment.setenv("TWILIO_VOICE_SDK_URL", "/static/twilio.min.js")
+    assert set(load_settings().secrets) == {
+        AUTH_TOKEN,
+        "an-api-key-secret",
+        "a-session-secret",
+        "redis-password",
+        "pa%2Fss",
+        "pa/ss",
+    }

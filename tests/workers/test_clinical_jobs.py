@@ -14,6 +14,7 @@ import pytest
 import redis
 import redis.asyncio
 from aiosmtpd.controller import Controller
+from pydantic import SecretStr
 from rq import Queue
 
 from lifeline.redis_server import free_port
@@ -284,7 +285,9 @@ async def test_a_wrap_up_journaled_after_its_case_was_replayed_is_replayed_too(
 async def test_an_email_the_mail_server_did_not_take_is_sent_again_by_a_retried_job(
     rt: Runtime, smtp: tuple[Sink, int], redis_url: str
 ) -> None:
-    down = replace(rt, settings=rt.settings.model_copy(update={"smtp_url": "smtp://127.0.0.1:9"}))
+    down = replace(
+        rt, settings=rt.settings.model_copy(update={"smtp_url": SecretStr("smtp://127.0.0.1:9")})
+    )
     await ModeStore(rt.redis).force(Mode.DEGRADED, "drill", "sam", T0)
     assert await send_case_in(down, case("FFFFF-00001")) == "journaled"
     assert smtp[0].messages == []
