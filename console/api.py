@@ -28,7 +28,7 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/handlers", "Create a handler", api_floor.create_handler, SUPERVISORS, body=HandlerProfile, response=Handler, status=201),
     Endpoint("GET", "/api/v1/handlers/{handler_id}", "Get a handler", api_floor.get_handler, EVERYONE, response=Handler),
     Endpoint("PUT", "/api/v1/handlers/{handler_id}", "Update a handler", api_floor.update_handler, SUPERVISORS, body=HandlerProfile, response=Handler),
-    Endpoint("GET", "/api/v1/handlers/{handler_id}/history", "A handler's state changes and time in each state", api_floor.handler_history, EVERYONE, response=api_floor.HandlerHistory),
+    Endpoint("GET", "/api/v1/handlers/{handler_id}/history", "A handler's state changes and time in each state", api_floor.handler_history, EVERYONE, response=api_floor.HandlerHistory, query={"window": "15m, 1h or today (default today)"}),
     Endpoint("PUT", "/api/v1/handlers/{handler_id}/state", "Change a handler's state", api_floor.change_state, EVERYONE, body=api_floor.StateChange, response=Handler),
     Endpoint("POST", "/api/v1/handlers/{handler_id}/heartbeat", "Send a handler heartbeat", api_floor.heartbeat, EVERYONE, response=api_floor.Heartbeat),
     Endpoint("GET", "/api/v1/callbacks", "List callbacks", api_callbacks.list_callbacks, SUPERVISORS, response=list[api_callbacks.CallbackView], query={"status": "only this status", "priority": "only this priority class", "overdue": "true: only those past their target"}),

@@ -411,3 +411,6 @@ def test_the_openapi_document_describes_every_endpoint(client: TestClient) -> No
     }
     assert "422" in create["responses"]
     assert "HandlerProfile" in spec["components"]["schemas"]
+    for path in ("/api/v1/stats", "/api/v1/handlers/{handler_id}/history"):
+        parameters = spec["paths"][path]["get"]["parameters"]
+        assert {"name": "window", "in": "query"}.items() <= parameters[-1].items(), path
