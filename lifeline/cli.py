@@ -184,7 +184,13 @@ def drill() -> None:
 
 
 @drill.command("outage")
-@click.option("--minutes", type=click.FloatRange(0.05, 120), default=2.0, show_default=True)
+@click.option(
+    "--minutes",
+    type=click.FloatRange(0.05, 120),
+    default=2.0,
+    show_default=True,
+    help="How long the clinical system is kept down (longer if the calls take longer).",
+)
 @click.option("--clinical-control", default=None, help="The clinical stub's control URL.")
 @fails_clearly
 def drill_outage(minutes: float, clinical_control: str | None) -> None:

@@ -50,6 +50,7 @@ if auto == 'normal' then return '' end
 if a.source ~= 'probe' then return '' end  -- recovery is judged by probes alone
 local count = redis.call('HINCRBY', KEYS[3], 'count', 1)
 redis.call('HSETNX', KEYS[3], 'first', a.now)
+redis.call('EXPIRE', KEYS[3], math.ceil(a.recovery) + 3600)  -- a streak long unheard is stale
 local first = tonumber(redis.call('HGET', KEYS[3], 'first'))
 if count >= a.healthy and now - first >= a.recovery then
   redis.call('DEL', KEYS[3], KEYS[2])
@@ -96,8 +97,9 @@ class Breaker:
                 f"{self.settings.failure_window_seconds:g} s"
             )
         else:
+            probes = self.settings.healthy_to_recover
             reason = (
-                f"the clinical system answered {self.settings.healthy_to_recover} probes in a "
+                f"the clinical system answered {probes} probe{'s' if probes != 1 else ''} in a "
                 f"row over {self.settings.recovery_seconds:g} s"
             )
         return await self.modes.set_auto(Mode(str(verdict)), reason, now)

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 
 import httpx
+from rq import get_current_job
 
 from lifeline.redis_client import sync_client
 from routing.breaker import Breaker, BreakerSettings, Outcome
@@ -134,13 +135,21 @@ async def send_case_in(rt: Runtime, case: ClinicalCase, open_case: bool = False)
 
 
 async def probe() -> str:
+    job = get_current_job()
+    queued = job.enqueued_at.timestamp() if job is not None and job.enqueued_at else None
     async with runtime() as rt:
-        return await probe_in(rt)
+        return await probe_in(rt, queued)
 
 
-async def probe_in(rt: Runtime) -> str:
+async def probe_in(rt: Runtime, queued: float | None = None) -> str:
     """The periodic health probe (`GET [base]/metadata`); when the mode is back to normal with
-    journal entries pending, the replay is started."""
+    journal entries pending, the replay is started.
+
+    A probe that waited in the queue longer than the interval is skipped: while the system hangs,
+    each probe takes its whole timeout, and the scheduler's probes would pile up ahead of the
+    cases on the same queue, with the breaker hearing about the system later and later."""
+    if queued is not None and rt.clock.now() - queued > rt.settings.clinical_probe_interval_seconds:
+        return "skipped"
     async with httpx.AsyncClient(trust_env=False) as client:
         result = await ClinicalSystem(rt.settings.fhir_base_url, client).probe()
     outcome = Outcome.HEALTHY if result.healthy else Outcome.FAILED

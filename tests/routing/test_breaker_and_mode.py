@@ -8,6 +8,7 @@ import time
 import pytest
 import redis.asyncio
 
+from routing import keys
 from routing.audit import Audit
 from routing.breaker import Breaker, BreakerSettings, Outcome
 from routing.mode import Mode, ModeStore, OutageMessage
@@ -79,6 +80,7 @@ async def test_recovery_needs_m_healthy_probes_in_a_row_over_t_seconds(
     await b.record(Outcome.HEALTHY, "probe", T0 + 15)
     await b.record(Outcome.HEALTHY, "probe", T0 + 20)  # three, but over 10 s only
     assert await mode(aredis) is Mode.DEGRADED
+    assert await aredis.ttl(keys.CLINICAL_STREAK) > 0  # a streak nobody hears of again expires
     await b.record(Outcome.HEALTHY, "job", T0 + 45)  # jobs do not count towards recovery
     assert await mode(aredis) is Mode.DEGRADED
     assert await b.record(Outcome.HEALTHY, "probe", T0 + 40) == (Mode.NORMAL, True)

@@ -143,6 +143,20 @@ async def test_a_system_that_is_down_gets_the_case_journaled_and_counts_a_failur
     assert (latest["outcome"], latest["source"]) == ("failed", "job")
 
 
+async def test_a_probe_that_waited_past_its_interval_is_skipped_and_counts_for_nothing(
+    rt: Runtime, stub: StubControl
+) -> None:
+    stub.fault("errors")
+    interval = rt.settings.clinical_probe_interval_seconds
+    try:
+        assert await probe_in(rt, queued=rt.clock.now() - interval - 1) == "skipped"
+        assert await breaker(rt).history() == []
+        assert await probe_in(rt, queued=rt.clock.now() - interval) == "failed"
+    finally:
+        stub.fault("up")
+    assert [row["outcome"] for row in await breaker(rt).history()] == ["failed"]
+
+
 async def test_probes_switch_the_mode_with_hysteresis(rt: Runtime, stub: StubControl) -> None:
     clock = rt.clock
     assert isinstance(clock, VirtualClock)
