@@ -169,7 +169,8 @@ Lifeline is starting.
 An API token for a supervisor: .venv/bin/lifeline token create --role supervisor
 Place a call from another terminal:
   .venv/bin/lifeline call                                     (you press the keys)
-  .venv/bin/lifeline call --from +447700900123 --to {MAIN_LINE} --press 2,1
+  .venv/bin/lifeline call --from +447700900123 --to {MAIN_LINE} --press 2,1 --hold 10
+                                   (keys for you; on hold up to 10 s, long enough to be answered)
 Stop with Ctrl-C.
 """
 
@@ -196,6 +197,10 @@ class DemoConsoles(threading.Thread):
                 await Handlers(client).heartbeat(handler_id, time.time())
         finally:
             await client.aclose()
+
+
+def interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def run() -> int:
@@ -233,6 +238,9 @@ def run() -> int:
         honcho = subprocess.Popen(command, env=env)
         consoles = DemoConsoles(str(settings.redis_url))
         consoles.start()
+        # Stopped by a process manager or `kill` as by Ctrl-C: nothing may be left running.
+        for stop in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(stop, interrupted)
         try:
             return honcho.wait()
         except KeyboardInterrupt:

