@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from functools import lru_cache
 
 from twilio.twiml.voice_response import Dial as DialVerb
@@ -36,6 +37,9 @@ GATHER_TIMEOUT_SECONDS = 5  # Twilio's default; the caller has this long after t
 NUMBER_TIMEOUT_SECONDS = 10  # between digits while keying in a phone number
 DIAL_TIMEOUT_SECONDS = 30
 RETRY_GATHER_SECONDS = 3
+# Characters XML 1.0 cannot carry at all, escaped or not: one in a value (a supervisor's outage
+# message, a case id in a URL) would make the whole answer unreadable to Twilio.
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 class Renderer:
@@ -219,4 +223,4 @@ class Renderer:
     def _say_one(self, verb: VoiceResponse | Gather, locale: Locale, spoken: Spoken) -> None:
         voice = self.catalogue.voice(locale)
         text = self.catalogue.text(locale, spoken.prompt, **dict(spoken.values))
-        verb.say(text, voice=voice.voice, language=voice.language)
+        verb.say(NOT_XML.sub("", text), voice=voice.voice, language=voice.language)
