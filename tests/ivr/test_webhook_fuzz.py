@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ivr import urls
-from routing.menu import Step
+from routing.decisions import Step
 from tests.conftest import CALLER, MAIN_LINE, WELSH_LINE
 from tests.twilio import TwilioClient, Twiml, new_sid
 
@@ -43,7 +43,7 @@ CALLER_FACING = {urls.VOICE, urls.CONTINUE, urls.FALLBACK} | {
 } - WAIT_CONTEXT
 ENDS_OR_MOVES_ON = {"Gather", "Redirect", "Enqueue", "Dial", "Leave"}
 
-text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
 status = st.sampled_from(
     ["queued", "ringing", "in-progress", "completed", "busy", "no-answer", "failed", "canceled"]
 )
