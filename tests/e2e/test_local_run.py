@@ -50,7 +50,8 @@ def start(tmp_path: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
         and reachable(f"http://127.0.0.1:{phone}/sim/health")
     ):
         if runner.poll() is not None or time.monotonic() > deadline:
-            os.killpg(runner.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(runner.pid, signal.SIGKILL)
             pytest.fail((tmp_path / "run.log").read_text(errors="replace"))
         time.sleep(0.2)
     return runner, env
