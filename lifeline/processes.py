@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 
 import redis
 import twilio.rest.api.v2010.account.call  # noqa: F401  # see below
 from rq import Worker
 from rq.cron import CronScheduler
+from rq.exceptions import StopRequested
 
 # Every job's module is imported here, so that RQ's work horses (forked per job) start with them
 # loaded: imported afresh in each horse they would cost half a second a job.
@@ -38,31 +41,62 @@ class QuitOnError(redis.ConnectionError):
 
 
 class FloorWorker(Worker):
-    """RQ's worker, knowing whether it was asked to stop (a signal or an `rq shutdown`) or quit on
-    an error, which `work()` does not say."""
+    """RQ's worker, telling `stop` when a signal asks it to stop, which `work()` does not say.
 
-    stop_requested_by_signal = False
+    The handlers RQ installs stay in place after `work()` ends, so while Redis is down a signal
+    reaches the worker that lost it, not the next one (which installs its own only once Redis
+    answers): `stop` is shared by every worker the process makes."""
+
+    def __init__(self, queues: list[str], connection: redis.Redis, stop: threading.Event) -> None:
+        super().__init__(queues, connection=connection)
+        self.stop = stop
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
-        self.stop_requested_by_signal = True
+        self.stop.set()
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
 
-def keep_running(run: object, what: str) -> None:
-    """Call `run()` until it returns normally (a requested stop); restart it after a Redis
-    connection error, pausing 0.5 s, then 1 s, 2 s... up to `MAX_PAUSE_SECONDS`."""
+class FloorCron(CronScheduler):
+    """RQ's cron scheduler, telling `stop` when a signal asks it to stop (see `FloorWorker`)."""
+
+    def __init__(self, connection: redis.Redis, stop: threading.Event) -> None:
+        super().__init__(connection=connection)
+        self.stop = stop
+
+    def _request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stop.set()
+        super()._request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+
+def keep_running(run: Callable[[], None], what: str, stop: threading.Event) -> None:
+    """Call `run()` until it returns normally or `stop` is set (a signal); restart it after a
+    Redis connection error, pausing 0.5 s, then 1 s, 2 s... up to `MAX_PAUSE_SECONDS`."""
     pause = 0.5
-    while True:
-        started = time.monotonic()
-        try:
-            run()  # type: ignore[operator]
-            return
-        except (redis.ConnectionError, redis.TimeoutError) as error:
-            if time.monotonic() - started > 60:
-                pause = 0.5  # it had been running well: start again promptly
-            log.warning("%s lost Redis (%s); starting again in %.1f s", what, error, pause)
-            time.sleep(pause)
-            pause = min(MAX_PAUSE_SECONDS, pause * 2)
+    try:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                run()
+                return
+            except (redis.ConnectionError, redis.TimeoutError) as error:
+                if stop.is_set():  # asked to stop, it could not say goodbye to Redis
+                    break
+                if time.monotonic() - started > 60:
+                    pause = 0.5  # it had been running well: start again promptly
+                log.warning("%s lost Redis (%s); starting again in %.1f s", what, error, pause)
+                stop.wait(pause)
+                pause = min(MAX_PAUSE_SECONDS, pause * 2)
+    except StopRequested:  # the signal came between two runs, to the one that had ended
+        pass
+    log.info("%s stopped", what)
+
+
+def leave_pubsub(worker: Worker) -> None:
+    """RQ stops a worker's command channel thread only once Redis says goodbye; when it cannot,
+    the thread would retry for ever beside every worker made after it."""
+    thread = getattr(worker, "pubsub_thread", None)
+    if thread is not None:
+        thread.stop()
 
 
 def run_worker(settings: Settings, burst: bool = False) -> None:
@@ -70,19 +104,25 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
     # sight, it is neither walked by it nor copied page by page into each horse.
     gc.collect()
     gc.freeze()
+    stop = threading.Event()
 
     def work() -> None:
-        worker = FloorWorker(list(ALL), connection=sync_client(str(settings.redis_url)))
-        worker.work(burst=burst)
-        if not burst and not worker.stop_requested_by_signal:
+        worker = FloorWorker(list(ALL), sync_client(str(settings.redis_url)), stop)
+        try:
+            worker.work(burst=burst)
+        finally:
+            leave_pubsub(worker)
+        if not burst and not stop.is_set():
             raise QuitOnError("the worker quit without being asked to")
 
-    keep_running(work, "worker")
+    keep_running(work, "worker", stop)
 
 
 def run_cron(settings: Settings) -> None:
+    stop = threading.Event()
+
     def cron() -> None:
-        scheduler = CronScheduler(connection=sync_client(str(settings.redis_url)))
+        scheduler = FloorCron(sync_client(str(settings.redis_url)), stop)
         for job in schedule(settings.clinical_probe_interval_seconds):
             scheduler.register(
                 job.func,
@@ -92,4 +132,4 @@ def run_cron(settings: Settings) -> None:
             )
         scheduler.start()  # type: ignore[no-untyped-call]
 
-    keep_running(cron, "cron")
+    keep_running(cron, "cron", stop)

@@ -4,6 +4,7 @@ starts a new worker instead of leaving the floor without one."""
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import redis
 from rq import Queue
 from rq.job import Job, JobStatus
 
+from lifeline.redis_server import RedisServer
 from tests.e2e.stack import BIN, Stack
 from workers.queues import JobQueue
 
@@ -46,3 +48,32 @@ def test_a_worker_whose_loop_quits_on_an_error_is_started_again(
         stack.stop()
         client.close()
         connection.close()
+
+
+def test_a_worker_and_the_scheduler_asked_to_stop_while_redis_is_down_stop(
+    redis_url: str, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """RQ's signal handlers stay with the worker that lost Redis; a stop asked of it while the
+    process waits to start another must stop the process, not be forgotten."""
+    stack = Stack(redis_url, tmp_path)
+    stack.spawn("worker", str(BIN / "lifeline"), "worker")
+    stack.spawn("cron", str(BIN / "lifeline"), "cron")
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        stack.wait_for(lambda: bool(blocked_on_a_queue(client)), "the worker to wait for jobs")
+        stack.wait_for(lambda: "Registered" in stack.log("cron"), "the scheduler to start")
+        redis_server.kill()
+        for name in ("worker", "cron"):  # RQ's worker retries by itself at first; cron restarts
+            stack.wait_for(
+                lambda name=name: "Connection refused" in stack.log(name), f"{name} to notice"
+            )
+        for name in ("worker", "cron"):
+            stack.processes[name].send_signal(signal.SIGTERM)
+        for name in ("worker", "cron"):
+            assert stack.processes[name].wait(timeout=15) == 0, stack.log(name)
+            assert f'"message": "{name} stopped"' in stack.log(name)
+            assert "Traceback" not in stack.log(name)
+    finally:
+        stack.stop()
+        client.close()
+        redis_server.start()
