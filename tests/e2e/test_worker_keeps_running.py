@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import time
+from functools import partial
 from pathlib import Path
 
 import redis
@@ -50,6 +51,10 @@ def test_a_worker_whose_loop_quits_on_an_error_is_started_again(
         connection.close()
 
 
+def refused(stack: Stack, name: str) -> bool:
+    return "Connection refused" in stack.log(name)
+
+
 def test_a_worker_and_the_scheduler_asked_to_stop_while_redis_is_down_stop(
     redis_url: str, redis_server: RedisServer, tmp_path: Path
 ) -> None:
@@ -64,9 +69,7 @@ def test_a_worker_and_the_scheduler_asked_to_stop_while_redis_is_down_stop(
         stack.wait_for(lambda: "Registered" in stack.log("cron"), "the scheduler to start")
         redis_server.kill()
         for name in ("worker", "cron"):  # RQ's worker retries by itself at first; cron restarts
-            stack.wait_for(
-                lambda name=name: "Connection refused" in stack.log(name), f"{name} to notice"
-            )
+            stack.wait_for(partial(refused, stack, name), f"{name} to notice")
         for name in ("worker", "cron"):
             stack.processes[name].send_signal(signal.SIGTERM)
         for name in ("worker", "cron"):
