@@ -10,6 +10,9 @@ from contextlib import asynccontextmanager
 from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from twilio.request_validator import RequestValidator
 
 from console import api
@@ -17,6 +20,7 @@ from console.context import Console
 from console.tokens import Tokens
 from console.web import context as web_context
 from console.web import routes as web
+from console.web.pages import error_page
 from ivr import webhooks
 from ivr.context import Ivr
 from ivr.metrics import WebhookMetrics
@@ -127,8 +131,26 @@ def create_app(
     return Starlette(
         routes=[*webhooks.routes(), *api.routes(), *ops.routes(), *web.routes()],
         middleware=web.middleware(settings),
+        exception_handlers={HTTPException: not_routed},
         lifespan=lifespan,
     )
+
+
+async def not_routed(request: Request, error: Exception) -> Response:
+    """No route for the path, or not for the method: an API client is told so in JSON, a person
+    in the console's own page; anyone else in plain text."""
+    assert isinstance(error, HTTPException)
+    status, headers = error.status_code, error.headers
+    found = status != 404
+    if request.url.path.startswith("/api/"):
+        message = "that method is not allowed here" if found else "no such endpoint"
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+    if request.url.path.startswith("/console"):
+        said = "That cannot be done from here." if found else "There is no such page."
+        page = error_page(request.state.web, status, said, None)
+        page.headers.update(headers or {})
+        return page
+    return PlainTextResponse(error.detail, status_code=status, headers=headers)
 
 
 def app_from_environment() -> Starlette:

@@ -90,3 +90,12 @@ def test_no_request_gets_a_server_error_and_every_error_says_why(
     assert response.status_code < 500, (endpoint.path, query, body, response.text)
     if response.status_code >= 400 and response.headers["content-type"] == "application/json":
         assert response.json()["error"], response.text
+
+
+def test_a_path_or_method_the_api_does_not_have_is_told_in_json(client: TestClient) -> None:  # noqa: F811
+    missing = client.get("/api/v1/nothing-here")
+    assert (missing.status_code, missing.json()) == (404, {"error": "no such endpoint"})
+    wrong = client.delete("/api/v1/queues")
+    assert wrong.status_code == 405
+    assert wrong.json() == {"error": "that method is not allowed here"}
+    assert "GET" in wrong.headers["allow"]

@@ -229,9 +229,11 @@ def test_no_form_gets_a_server_error_and_every_refusal_says_why(
     admin = floor.admin
     response = answered(admin, path, form, admin.csrf)
     if not compile_path(route)[0].match(response.request.url.path):
-        # Text where the route wants a number, or a "/" in an id: no console page is reached,
-        # and the router itself says "Not Found" (a plain page: no console links to such a URL).
-        assert (response.status_code, response.text) == (404, "Not Found"), sent
+        # Text where the route wants a number, or a "/" in an id: no console view is reached,
+        # and the console's own page says there is no such page.
+        assert response.status_code == 404, sent
+        assert "There is no such page." in response.text, sent
+        check(response, sent)
         return
     check(response, sent)
     assert response.status_code not in (401, 403), (sent, response.text)  # an admin may
@@ -264,3 +266,10 @@ def test_a_bad_form_about_a_callback_that_can_no_longer_change_still_says_what_w
         "Reason for cancelling: String should have at least 1 character"
     ]
     assert said(to_one.text) == ["New priority: Input should be greater than or equal to 2"]
+
+
+def test_a_console_page_that_does_not_exist_is_the_consoles_own_page(supervisor: Person) -> None:
+    response = supervisor.get("/console/no-such-page")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "There is no such page." in response.text
