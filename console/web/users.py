@@ -32,7 +32,9 @@ async def accounts_page(page: Page) -> Response:
 
 
 async def add(page: Page) -> Response:
-    new, errors = parse(NewUser, present({k: v for k, v in page.form.items() if k != "csrf_token"}))
+    # Only the account's own fields: anything else a browser adds is not the person's mistake.
+    fields = {k: v for k, v in page.form.items() if k in NewUser.model_fields}
+    new, errors = parse(NewUser, present(fields))
     if new is None:
         return await show(page, errors, 422)
     try:

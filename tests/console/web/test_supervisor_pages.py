@@ -196,6 +196,7 @@ def test_an_admin_adds_and_disables_accounts_clearly(admin: Person) -> None:
             "handler": "h1",
             "password": "a good long password",
             "role": "handler",
+            "remember-me": "on",  # what a browser or an extension may add: not a mistake
         },
     )
     assert "Account hana (handler) added." in added.text
