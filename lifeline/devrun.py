@@ -69,7 +69,9 @@ DEMO_HANDLERS = ("demo-1", "demo-2")
 
 
 async def seed_demo_handlers(redis_url: str, skills: tuple[str, ...]) -> None:
-    """Two available handlers whose (simulated) phones answer, so a local call is answered."""
+    """Two available handlers whose (simulated) phones answer, so a local call is answered.
+    Their consoles are heard from at once: a run before this one (its Redis data kept) left
+    their last heartbeat behind, and the first sweep would take them offline for it."""
     client = async_client(redis_url)
     try:
         handlers = Handlers(client)
@@ -81,6 +83,7 @@ async def seed_demo_handlers(redis_url: str, skills: tuple[str, ...]) -> None:
                 device=Device(kind="client", address=handler_id),
             )
             await handlers.create(profile, time.time())
+            await handlers.heartbeat(handler_id, time.time())
             if (await handlers.get(handler_id)).state is HandlerState.OFFLINE:
                 await handlers.choose(handler_id, HandlerState.AVAILABLE, time.time())
     finally:
@@ -186,9 +189,11 @@ class DemoConsoles(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        while not self.stopping.wait(self.every_seconds):
+        while True:
             with contextlib.suppress(RedisError):  # Redis restarting: the next beat will do
                 asyncio.run(self.beat())
+            if self.stopping.wait(self.every_seconds):
+                return
 
     async def beat(self) -> None:
         client = async_client(self.redis_url)

@@ -1,0 +1,34 @@
+"""`make run`'s demo handlers: on duty at once, on a first run and on every run after it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis.asyncio
+
+from lifeline.devrun import DEMO_HANDLERS, seed_demo_handlers
+from routing import keys
+from routing.handlers import Handlers, HandlerState
+from routing.rules import default_rules
+from routing.sweeps import sweep_floor
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_the_demo_handlers_stay_on_duty_when_a_run_starts_on_an_earlier_runs_data(
+    aredis: redis.asyncio.Redis, redis_url: str
+) -> None:
+    rules = default_rules()
+    await seed_demo_handlers(redis_url, rules.skills)
+    # The earlier run stopped with them available; their consoles' last beat is an hour old.
+    hour_ago = time.time() - 3600
+    await aredis.zadd(keys.HEARTBEATS, dict.fromkeys(DEMO_HANDLERS, hour_ago))
+
+    await seed_demo_handlers(redis_url, rules.skills)  # the next `make run`
+    report = await sweep_floor(aredis, rules, time.time())
+
+    assert report.handlers_gone == []
+    for handler_id in DEMO_HANDLERS:
+        handler = await Handlers(aredis).get(handler_id)
+        assert handler.state is HandlerState.AVAILABLE
