@@ -262,10 +262,8 @@ def test_a_bad_form_about_a_callback_that_can_no_longer_change_still_says_what_w
     )
 
     assert no_reason.status_code == to_one.status_code == 422
-    assert said(no_reason.text) == [
-        "Reason for cancelling: String should have at least 1 character"
-    ]
-    assert said(to_one.text) == ["New priority: Input should be greater than or equal to 2"]
+    assert said(no_reason.text) == ["Reason for cancelling: This cannot be empty."]
+    assert said(to_one.text) == ["New priority: Use 2 or more."]
 
 
 def test_a_console_page_that_does_not_exist_is_the_consoles_own_page(supervisor: Person) -> None:
