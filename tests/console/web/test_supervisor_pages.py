@@ -220,7 +220,7 @@ def test_an_admin_adds_and_disables_accounts_clearly(admin: Person) -> None:
     for field in ("Username", "Name", "Password"):
         assert f'">{field}</a>:' in bad.text
     assert "Use 2 to 32 lower-case letters, digits, dots, dashes or underscores" in bad.text
-    assert "This cannot be empty." in bad.text  # the name, in words a person acts on
+    assert "This is needed." in bad.text  # the name, left empty
     assert "should match pattern" not in bad.text
     assert admin.post("/console/accounts/ada/disable").status_code == 409
     assert "Account hana is disabled" in admin.post("/console/accounts/hana/disable").text
