@@ -16,7 +16,7 @@ from ivr.urls import IvrState
 from prompts.catalogue import Locale, PromptId
 from routing import menu
 from routing.calls import Opened
-from routing.decisions import Ask, Decision, Hold, Leave, Nothing, Spoken, Step, say
+from routing.decisions import Ask, Decision, Hold, Leave, Nothing, Retry, Spoken, Step, say
 from routing.handlers import HandlerState
 from routing.hold import emergency_overdue, hold_turn
 from routing.menu import Given, Placed
@@ -42,6 +42,7 @@ LEFT_US = frozenset({"hangup", "redirected", "bridged", "redirected-from-bridged
 
 
 MAX_DISPATCH_ATTEMPTS = 3
+QUEUE_FULL_PAUSE_SECONDS = 20
 
 
 RESERVED_PAUSE_SECONDS = 2
@@ -210,6 +211,18 @@ async def queue_exit(ivr: Ivr, form: QueueExitForm, state: IvrState) -> Decision
             return await start_callback(ivr, record)
         if record.placement.priority is Priority.EMERGENCY:
             return await dispatch_emergency(ivr, form.call_sid, record.locale, "limit reached")
+        if form.queue_result == "queue-full":
+            # Twilio's waiting room is full (1,000 calls by default), not ours: the caller keeps
+            # their place here and holds outside it, the emergency key live, then tries again.
+            # A handler free meanwhile still reaches them: connecting redirects the call anywhere.
+            log.warning("Twilio's queue %s is full", record.placement.queue, extra=ids(form))
+            return Retry(
+                locale=locale,
+                answers=record.answers.model_copy(update={"locale": record.locale}),
+                say=say(PromptId.STILL_QUEUED),
+                pause_seconds=QUEUE_FULL_PAUSE_SECONDS,
+                turn=state.turn,
+            )
         return await requeue(ivr, record, say(PromptId.STILL_QUEUED))
     except RedisError:
         if state.priority is Priority.EMERGENCY:

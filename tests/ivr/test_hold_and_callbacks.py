@@ -6,7 +6,7 @@ import redis
 
 from routing import keys
 from routing.clock import VirtualClock
-from tests.conftest import CALLER, MAIN_LINE
+from tests.conftest import CALLER, DISPATCH, MAIN_LINE
 from tests.ivr.test_call_flow import queue_of, to_queue
 from tests.staff import Staff
 from tests.twilio import Call, TwilioClient, Twiml
@@ -223,3 +223,38 @@ def test_a_completed_dispatch_ends_the_call(twilio: TwilioClient) -> None:
     dial = to_queue(call, "1")
     action = dial.first("Dial").get("action", "")
     assert twilio.twiml(action, call.params(DialCallStatus="completed")).verbs == []
+
+
+def test_a_caller_turned_away_by_a_full_twilio_queue_holds_outside_it_in_their_place(
+    twilio: TwilioClient, sync_redis: redis.Redis, clock: VirtualClock
+) -> None:
+    """Twilio's queues hold 1,000 calls by default. A caller it refuses keeps their place in
+    ours, hears the emergency key again while they wait outside it, and then tries again."""
+    first = twilio.call(CALLER, MAIN_LINE)
+    first_in = to_queue(first, "2", "1")
+    clock.advance(60)
+    later = twilio.call("+447700900456", MAIN_LINE)
+    enqueue = to_queue(later, "2", "1")
+    score = sync_redis.zscore(keys.queue("general"), later.sid)
+
+    outside = later.leave_queue(enqueue, "queue-full")
+    assert outside.verbs == ["Gather", "Pause", "Redirect"]
+    assert outside.said[0] == "You are still in the queue."
+    assert "press 1" in outside.said[1]  # the emergency key, live while they wait
+    assert queue_of(sync_redis, "general") == [first.sid, later.sid]  # in their place
+
+    clock.advance(20)
+    again = twilio.twiml(outside.first("Redirect").text or "", later.params())
+    assert again.has("Enqueue")
+    assert sync_redis.zscore(keys.queue("general"), later.sid) == score
+    assert first_in.has("Enqueue")
+
+
+def test_a_caller_held_outside_a_full_twilio_queue_who_presses_1_is_an_emergency(
+    twilio: TwilioClient, sync_redis: redis.Redis
+) -> None:
+    call = twilio.call(CALLER, MAIN_LINE)
+    outside = call.leave_queue(to_queue(call, "2", "1"), "queue-full")
+    emergency = call.press(outside, "1")
+    assert emergency.first("Number").text == DISPATCH  # nobody on duty: dispatch at once
+    assert queue_of(sync_redis, "general") == []
