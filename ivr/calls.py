@@ -39,6 +39,8 @@ FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "cancele
 
 
 LEFT_US = frozenset({"hangup", "redirected", "bridged", "redirected-from-bridged"})
+# Twilio's queue would not keep the caller: going straight back into it would only loop.
+TURNED_AWAY = frozenset({"queue-full", "error", "system-shutdown"})
 
 
 MAX_DISPATCH_ATTEMPTS = 3
@@ -211,11 +213,17 @@ async def queue_exit(ivr: Ivr, form: QueueExitForm, state: IvrState) -> Decision
             return await start_callback(ivr, record)
         if record.placement.priority is Priority.EMERGENCY:
             return await dispatch_emergency(ivr, form.call_sid, record.locale, "limit reached")
-        if form.queue_result == "queue-full":
-            # Twilio's waiting room is full (1,000 calls by default), not ours: the caller keeps
-            # their place here and holds outside it, the emergency key live, then tries again.
-            # A handler free meanwhile still reaches them: connecting redirects the call anywhere.
-            log.warning("Twilio's queue %s is full", record.placement.queue, extra=ids(form))
+        if form.queue_result in TURNED_AWAY:
+            # Twilio's waiting room is full (1,000 calls by default) or failing, not ours: the
+            # caller keeps their place here and holds outside it, the emergency key live, then
+            # tries again. A handler free meanwhile still reaches them: connecting redirects the
+            # call wherever it is.
+            log.warning(
+                "Twilio's queue %s: %s",
+                record.placement.queue,
+                form.queue_result,
+                extra=ids(form),
+            )
             return Retry(
                 locale=locale,
                 answers=record.answers.model_copy(update={"locale": record.locale}),

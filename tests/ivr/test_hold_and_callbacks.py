@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
 
 from routing import keys
@@ -225,8 +226,9 @@ def test_a_completed_dispatch_ends_the_call(twilio: TwilioClient) -> None:
     assert twilio.twiml(action, call.params(DialCallStatus="completed")).verbs == []
 
 
+@pytest.mark.parametrize("result", ["queue-full", "error", "system-shutdown"])
 def test_a_caller_turned_away_by_a_full_twilio_queue_holds_outside_it_in_their_place(
-    twilio: TwilioClient, sync_redis: redis.Redis, clock: VirtualClock
+    twilio: TwilioClient, sync_redis: redis.Redis, clock: VirtualClock, result: str
 ) -> None:
     """Twilio's queues hold 1,000 calls by default. A caller it refuses keeps their place in
     ours, hears the emergency key again while they wait outside it, and then tries again."""
@@ -237,7 +239,7 @@ def test_a_caller_turned_away_by_a_full_twilio_queue_holds_outside_it_in_their_p
     enqueue = to_queue(later, "2", "1")
     score = sync_redis.zscore(keys.queue("general"), later.sid)
 
-    outside = later.leave_queue(enqueue, "queue-full")
+    outside = later.leave_queue(enqueue, result)
     assert outside.verbs == ["Gather", "Pause", "Redirect"]
     assert outside.said[0] == "You are still in the queue."
     assert "press 1" in outside.said[1]  # the emergency key, live while they wait
