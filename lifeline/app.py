@@ -137,20 +137,22 @@ def create_app(
 
 
 async def not_routed(request: Request, error: Exception) -> Response:
-    """No route for the path, or not for the method: an API client is told so in JSON, a person
-    in the console's own page; anyone else in plain text."""
+    """No route for the path, or not for the method (or any other error Starlette raises): an
+    API client is told so in JSON, a person in the console's own page, anyone else in text."""
     assert isinstance(error, HTTPException)
     status, headers = error.status_code, error.headers
-    found = status != 404
     if request.url.path.startswith("/api/"):
-        message = "that method is not allowed here" if found else "no such endpoint"
+        message = API_SAYS.get(status, error.detail)
         return JSONResponse({"error": message}, status_code=status, headers=headers)
     if request.url.path.startswith("/console"):
-        said = "That cannot be done from here." if found else "There is no such page."
-        page = error_page(request.state.web, status, said, None)
+        page = error_page(request.state.web, status, CONSOLE_SAYS.get(status, error.detail), None)
         page.headers.update(headers or {})
         return page
     return PlainTextResponse(error.detail, status_code=status, headers=headers)
+
+
+API_SAYS = {404: "no such endpoint", 405: "that method is not allowed here"}
+CONSOLE_SAYS = {404: "There is no such page.", 405: "That cannot be done from here."}
 
 
 def app_from_environment() -> Starlette:
