@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test lint bench format clean
 
@@ -20,8 +21,15 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint $(CHROMIUM)
 	$(BIN)/pytest
+
+# The console tests drive Debian's Chromium, installed here when missing (nothing downloads a
+# browser); where it cannot be, those tests say how to install it.
+$(CHROMIUM):
+	@if [ "$$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; \
+	else echo "The console tests need Debian's Chromium at $(CHROMIUM): apt-get install chromium" >&2; fi
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
