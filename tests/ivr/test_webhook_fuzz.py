@@ -4,12 +4,16 @@ with well-formed TwiML, and a caller-facing answer always leaves the caller some
 
 from __future__ import annotations
 
+from collections import Counter
+from typing import cast
 from urllib.parse import urlencode
 
+import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ivr import urls
+from routing.clock import VirtualClock
 from routing.decisions import Step
 from tests.conftest import CALLER, MAIN_LINE, WELSH_LINE
 from tests.twilio import TwilioClient, Twiml, new_sid
@@ -161,3 +165,64 @@ def test_a_character_xml_cannot_carry_is_left_out_of_what_is_said(twilio: Twilio
     )
     assert response.status_code == 200
     assert "Case R 2  D 2." in Twiml(response.text).text  # the character gone, the rest said
+
+
+QUEUES = ("general", "clinical", "mental_health", "dental", "welsh", "emergency")
+events = st.one_of(
+    st.tuples(st.just("hold"), st.integers(0, 4000)),
+    st.tuples(
+        st.just("exit"),
+        st.sampled_from(["leave", "hangup", "redirected", "queue-full", "error", "bridged"]),
+    ),
+    st.tuples(st.just("status"), status),
+    st.tuples(st.just("wait"), st.integers(1, 600)),
+)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(keys=st.sampled_from([("2", "1"), ("2", "2"), ("1",)]), happened=st.lists(events))
+def test_a_queued_call_in_any_order_of_events_is_in_one_queue_at_most_and_counted_once(
+    twilio: TwilioClient,
+    sync_redis: redis.Redis,
+    clock: VirtualClock,
+    keys: tuple[str, ...],
+    happened: list[tuple[str, object]],
+) -> None:
+    """Twilio's events come repeated, late and out of order: whatever their order, the call is in
+    at most one of our queues, none once it has ended, and its ending is counted once."""
+    before = outcomes(sync_redis)
+    call = twilio.call(CALLER, MAIN_LINE)
+    enqueue = call.start()
+    for key in keys:
+        enqueue = call.press(enqueue, key)
+    ended = False
+    for kind, value in happened:
+        if kind == "hold":
+            call.twilio.twiml(urls.HOLD, call.params(QueueTime=str(value)))
+        elif kind == "exit":
+            action = enqueue.first("Enqueue").get("action", "") if enqueue.has("Enqueue") else ""
+            call.twilio.twiml(action or urls.QUEUE_EXIT, call.params(QueueResult=str(value)))
+        elif kind == "status":
+            assert call.status(str(value)).status_code == 200
+            ended = ended or value in {"completed", "busy", "failed", "no-answer", "canceled"}
+        else:
+            clock.advance(int(str(value)))
+        places = [
+            name for name in QUEUES if sync_redis.zscore(f"ll:queue:{name}", call.sid) is not None
+        ]
+        assert len(places) <= 1, (happened, places)
+        if ended:
+            assert places == [], happened
+    counted = outcomes(sync_redis) - before
+    assert counted["received"] == 1, (happened, counted)
+    assert max(counted["queued"], counted["dispatched"], counted["diverted"]) <= 1, counted
+    assert counted["completed"] + counted["abandoned"] + counted["ivr_hangup"] <= 1, counted
+
+
+def outcomes(sync_redis: redis.Redis) -> Counter[str]:
+    counts = cast(dict[str, str], sync_redis.hgetall("ll:stats:outcomes"))
+    return Counter({name: int(value) for name, value in counts.items()})
