@@ -1,6 +1,6 @@
-"""Fail-safe rule 1 as a property: whatever a signed request to any webhook carries (odd
-parameters, states in the URL no call could reach, calls we have never seen), the answer is 200
-with well-formed TwiML, and a caller-facing answer always leaves the caller somewhere to go."""
+"""The webhooks as properties: any signed request (odd parameters, impossible states, unknown
+calls) gets 200 and well-formed TwiML that keeps a caller going; a queued call's events, in any
+order, leave it in one queue at most and count its ending once."""
 
 from __future__ import annotations
 
