@@ -218,13 +218,13 @@ async def version(page: Page) -> Response:
 
 async def activate(page: Page) -> Response:
     number = int(page.request.path_params["number"])
+    console = page.console
+    await console.rulebook.get(number)  # an unknown version is a 404, before anything changes
     form, errors = parse(Activation, page.form)
     if form is None:
         return await page.done(
             f"Not activated: {'; '.join(errors.values())}", f"/console/rules/versions/{number}"
         )
-    console = page.console
-    await console.rulebook.get(number)  # an unknown version is a 404, before anything changes
     if await console.rulebook.active_number() == number:
         return await page.done(f"Version {number} is already active.", "/console/rules")
     await console.rulebook.activate(number, page.user.username, page.now, form.reason)

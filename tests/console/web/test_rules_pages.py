@@ -71,7 +71,9 @@ def test_activating_and_rolling_back_are_audited_with_the_reason(supervisor: Per
 
 def test_a_version_that_does_not_exist_is_a_404(supervisor: Person) -> None:
     assert supervisor.get("/console/rules/versions/99").status_code == 404
-    assert supervisor.post("/console/rules/versions/99/activate", {}).status_code == 404
+    refused = supervisor.post("/console/rules/versions/99/activate", {"reason": "x" * 600})
+    assert refused.status_code == 404
+    assert "Not activated" not in supervisor.get("/console/rules").text  # no notice left over
 
 
 def test_a_dry_run_places_a_call_without_placing_one(
