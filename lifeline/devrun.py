@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +35,7 @@ CHECKOUT = Path(__file__).resolve().parents[1]  # `lifeline run` is for a checko
 WEB_PORT = 8000
 PHONE_PORT = 8010
 CLINICAL_PORT = 8020
+CLINICAL_CONTROL_PORT = 8021  # lifeline-sim clinical's defaults
 MAIN_LINE = "+441134960000"  # Ofcom's drama ranges: numbers that are never anyone's
 WELSH_LINE = "+442920180111"
 DISPATCH_LINE = "+441632960999"
@@ -208,11 +210,36 @@ def interrupted(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def taken_ports(given: dict[str, str]) -> list[str]:
+    """The ports of Procfile.dev's processes that something else already listens on."""
+    wanted = {
+        "web (PORT)": int(given.get("PORT", WEB_PORT)),
+        "phone network (SIM_PHONE_PORT)": int(given.get("SIM_PHONE_PORT", PHONE_PORT)),
+        "clinical stub": CLINICAL_PORT,
+        "clinical stub's control": CLINICAL_CONTROL_PORT,
+    }
+    taken = []
+    for what, port in wanted.items():
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                taken.append(f"{port} ({what})")
+    return taken
+
+
 def run() -> int:
     VAR.mkdir(exist_ok=True)
     run_env = Path(RUN_ENV_FILE)
     run_env.unlink(missing_ok=True)
     given = given_settings()
+    taken = taken_ports(given)
+    if taken:
+        print(
+            f"lifeline run: something else listens on port {', '.join(taken)}: stop it (an"
+            " earlier `make run`?) or, for the web and the phone network, set another PORT or"
+            " SIM_PHONE_PORT",
+            file=sys.stderr,
+        )
+        return 2
     embedded: RedisServer | None = None
     if "REDIS_URL" not in given:
         embedded = RedisServer(VAR / "redis", port=free_port())

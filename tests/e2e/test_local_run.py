@@ -114,3 +114,24 @@ def test_lifeline_run_stopped_by_a_process_manager_leaves_nothing_running(tmp_pa
             os.killpg(runner.pid, signal.SIGKILL)
     assert [port for port in ports if listening(port)] == []
     assert not (tmp_path / "var" / "run.env").exists()
+
+
+def test_lifeline_run_on_a_port_already_taken_says_so_and_starts_nothing(tmp_path: Path) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        env = {"PATH": str(BIN), "HOME": str(tmp_path), "PORT": str(port)}
+        run = subprocess.run(
+            [str(BIN / "lifeline"), "run"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert f"something else listens on port {port} (web (PORT))" in run.stderr
+    assert "Lifeline is starting" not in run.stdout
+    assert not (tmp_path / "var" / "redis").exists()  # no Redis was started
