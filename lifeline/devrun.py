@@ -248,8 +248,18 @@ def run() -> int:
         values = local_values(given, embedded.url if embedded else None)
         run_env.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
         settings = load_settings()  # stop here, naming the variable, if anything is wrong
-        asyncio.run(seed_demo_handlers(str(settings.redis_url), default_rules().skills))
-        made = asyncio.run(seed_accounts(str(settings.redis_url), time.time()))
+        try:
+            asyncio.run(seed_demo_handlers(str(settings.redis_url), default_rules().skills))
+            made = asyncio.run(seed_accounts(str(settings.redis_url), time.time()))
+        except RedisError as error:
+            where = f"{settings.redis_url.host}:{settings.redis_url.port}"  # never its password
+            print(
+                f"lifeline run: Redis at {where} (REDIS_URL) cannot be reached"
+                f" ({type(error).__name__}): start it, or unset REDIS_URL for a Redis of the"
+                " run's own",
+                file=sys.stderr,
+            )
+            return 2
         keep_logins(made)
         env = os.environ | values
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")

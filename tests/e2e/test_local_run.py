@@ -135,3 +135,27 @@ def test_lifeline_run_on_a_port_already_taken_says_so_and_starts_nothing(tmp_pat
     assert f"something else listens on port {port} (web (PORT))" in run.stderr
     assert "Lifeline is starting" not in run.stdout
     assert not (tmp_path / "var" / "redis").exists()  # no Redis was started
+
+
+def test_lifeline_run_with_a_redis_url_nobody_answers_says_so(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        "PATH": str(BIN),
+        "HOME": str(tmp_path),
+        "PORT": str(free_port()),
+        "SIM_PHONE_PORT": str(free_port()),
+        "REDIS_URL": f"redis://:a-secret@127.0.0.1:{port}/0",
+    }
+    run = subprocess.run(
+        [str(BIN / "lifeline"), "run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert f"Redis at 127.0.0.1:{port} (REDIS_URL) cannot be reached" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert "a-secret" not in run.stdout + run.stderr
