@@ -10,6 +10,7 @@ from functools import wraps
 from typing import NoReturn, ParamSpec, TypeVar
 
 import click
+import redis
 import redis.asyncio
 import uvicorn
 from pydantic import SecretStr, ValidationError
@@ -34,7 +35,8 @@ CALLER = "+447700900123"
 
 
 def fails_clearly(command: Callable[P, R]) -> Callable[P, R]:
-    """Configuration problems end the process with the variable's name, not a traceback."""
+    """Configuration problems end the process with the variable's name, and an unreachable
+    Redis with what to check, not a traceback."""
 
     @wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -42,6 +44,9 @@ def fails_clearly(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except (SettingsError, CatalogueError, RuleSetError) as error:
             click.echo(f"lifeline: configuration error: {error}", err=True)
+            sys.exit(2)
+        except redis.RedisError as error:  # its message names the host and port, never a password
+            click.echo(f"lifeline: Redis (REDIS_URL) cannot be reached: {error}", err=True)
             sys.exit(2)
 
     return run

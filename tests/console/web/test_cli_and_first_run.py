@@ -18,6 +18,7 @@ from lifeline import devrun
 from lifeline.app import create_app
 from lifeline.cli import main
 from lifeline.redis_client import async_client
+from lifeline.redis_server import free_port
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DISPATCH, PUBLIC_BASE_URL, make_settings
 
 
@@ -226,3 +227,16 @@ def test_a_token_from_the_command_line_opens_the_api_until_it_is_revoked(
     code, output = lifeline(redis_url, "token", "create", "--role", "handler")
     assert code == 2
     assert "a handler token acts for one handler: give --handler <their id>" in output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["user", "list"], ["token", "create", "--role", "supervisor"], ["token", "revoke", "x"]],
+)
+def test_a_command_that_cannot_reach_redis_says_so_without_a_traceback(args: list[str]) -> None:
+    dead = f"redis://:a-secret@127.0.0.1:{free_port()}/0"
+    result = CliRunner().invoke(main, args, env=environment(dead))
+    assert result.exit_code == 2
+    assert "lifeline: Redis (REDIS_URL) cannot be reached" in result.output
+    assert "Traceback" not in result.output
+    assert "a-secret" not in result.output
