@@ -77,7 +77,7 @@ def keep_running(run: Callable[[], None], what: str, stop: threading.Event) -> N
             started = time.monotonic()
             try:
                 run()
-                return
+                break
             except (redis.ConnectionError, redis.TimeoutError) as error:
                 if stop.is_set():  # asked to stop, it could not say goodbye to Redis
                     break
@@ -86,8 +86,11 @@ def keep_running(run: Callable[[], None], what: str, stop: threading.Event) -> N
                 log.warning("%s lost Redis (%s); starting again in %.1f s", what, error, pause)
                 stop.wait(pause)
                 pause = min(MAX_PAUSE_SECONDS, pause * 2)
-    except StopRequested:  # the signal came between two runs, to the one that had ended
-        pass
+    except (StopRequested, redis.ConnectionError, redis.TimeoutError):
+        # The signal came between two runs, to the one that had ended: RQ's handler raises
+        # StopRequested, or, when that one died in a job, fails to tell Redis it will stop.
+        if not stop.is_set():
+            raise
     log.info("%s stopped", what)
 
 
