@@ -18,7 +18,7 @@ from pydantic import SecretStr, ValidationError
 from console.tokens import Role, Tokens
 from console.web.accounts import AccountExists, Accounts, NewUser, User
 from console.web.ratelimit import LoginLimiter
-from console.web.sessions import Sessions, session_key
+from console.web.sessions import Sessions
 from lifeline import devrun, logging, phonecall, processes
 from lifeline import drill as drills
 from lifeline.app import create_app
@@ -288,10 +288,6 @@ def refuse(error: ValidationError) -> NoReturn:
     sys.exit(2)
 
 
-def signed_out(settings: Settings, client: redis.asyncio.Redis) -> Sessions:
-    return Sessions(client, session_key(settings), settings.public_base_url.scheme == "https")
-
-
 @user.command("list")
 @fails_clearly
 def user_list() -> None:
@@ -313,7 +309,7 @@ def user_disable(username: str) -> None:
     async def disable(client: redis.asyncio.Redis) -> bool:
         if not await Accounts(client).disable(username):
             return False
-        await signed_out(settings, client).end_all(username)
+        await Sessions.of(client, settings).end_all(username)
         return True
 
     if not with_redis(settings, disable):
@@ -343,7 +339,7 @@ def user_password(username: str, password_stdin: bool) -> None:
     async def reset(client: redis.asyncio.Redis) -> bool:
         if not await Accounts(client).set_password(username, password):
             return False
-        await signed_out(settings, client).end_all(username)
+        await Sessions.of(client, settings).end_all(username)
         await LoginLimiter(client).clear(username)
         return True
 

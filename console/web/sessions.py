@@ -54,6 +54,11 @@ class Sessions:
         self.secure = secure
         self.seconds = seconds
 
+    @classmethod
+    def of(cls, redis: Redis, settings: Settings) -> Sessions:
+        """The sessions the web process keeps, for a command that must end some."""
+        return cls(redis, session_key(settings), settings.public_base_url.scheme == "https")
+
     async def start(self, username: str, now: float) -> Session:
         """A new session (a new id at every sign-in, so a planted one is never adopted)."""
         session = Session(

@@ -7,6 +7,9 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 DTMF_KEYS = frozenset("0123456789#*")
 SPEECH_PREFIX = "speech:"
@@ -52,6 +55,20 @@ def parse_scripted(entry: str) -> CallerInput:
     raise ValueError(
         f"{entry!r} is neither DTMF keys (0-9, #, *), 'speech:<words>' nor '' (silence)"
     )
+
+
+def checked_scripts(entries: list[str]) -> list[str]:
+    for entry in entries:
+        parse_scripted(entry)
+    return entries
+
+
+# A request's scripted inputs, each refused with its reason if it is not one.
+ScriptedInputs = Annotated[list[str], AfterValidator(checked_scripts)]
+
+
+def scripted(entries: Iterable[str]) -> list[CallerInput]:
+    return [parse_scripted(entry) for entry in entries]
 
 
 class InputSource:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from sim.phone.inputs import CallerInput, parse_scripted
+from sim.phone.inputs import CallerInput, ScriptedInputs, scripted
 from sim.phone.statuses import CallStatus
 
 Seconds = Annotated[float, Field(ge=0, le=86_400)]
@@ -29,17 +29,10 @@ class PartyBehaviour(BaseModel):
     answer: Answer = Answer.ANSWER
     ring_seconds: Seconds = 1.0
     talk_seconds: Seconds = 30.0
-    inputs: list[str] = []
-
-    @field_validator("inputs")
-    @classmethod
-    def _inputs_are_scripts(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            parse_scripted(entry)
-        return value
+    inputs: ScriptedInputs = []
 
     def scripted_inputs(self) -> list[CallerInput]:
-        return [parse_scripted(entry) for entry in self.inputs]
+        return scripted(self.inputs)
 
 
 def ring_outcome(behaviour: PartyBehaviour, timeout: float) -> tuple[CallStatus | None, float]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sim.phone.inputs import CallerInput, InputKind, parse_scripted
+from sim.phone.inputs import CallerInput, InputKind, ScriptedInputs, scripted
 
 ProgressEvent = Literal["initiated", "ringing", "answered", "completed"]
 
@@ -18,21 +18,14 @@ class NewCall(BaseModel):
 
     from_: str = Field(alias="from", min_length=1)
     to: str = Field(min_length=1)
-    inputs: list[str] = []
+    inputs: ScriptedInputs = []
     # False: a scripted press barges in as the Gather starts. True: the caller hears the
     # Gather's prompts out before pressing (how `lifeline call --press` reads best).
     press_after_prompts: bool = False
     status_callback_events: list[ProgressEvent] | None = None
 
-    @field_validator("inputs")
-    @classmethod
-    def _inputs_are_scripts(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            parse_scripted(entry)
-        return value
-
     def scripted_inputs(self) -> list[CallerInput]:
-        return [parse_scripted(entry) for entry in self.inputs]
+        return scripted(self.inputs)
 
 
 class LiveInput(BaseModel):

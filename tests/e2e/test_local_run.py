@@ -26,15 +26,29 @@ def reachable(url: str) -> bool:
         return False
 
 
+def environment(tmp_path: Path, **given: str) -> dict[str, str]:
+    """Only the venv's commands on PATH (no system redis-server), and ports of the test's own."""
+    env = {"PATH": str(BIN), "HOME": str(tmp_path)}
+    return env | {"PORT": str(free_port()), "SIM_PHONE_PORT": str(free_port())} | given
+
+
+def refused(tmp_path: Path, **given: str) -> subprocess.CompletedProcess[str]:
+    """`lifeline run` that is expected to stop before starting anything."""
+    return subprocess.run(
+        [str(BIN / "lifeline"), "run"],
+        cwd=tmp_path,
+        env=environment(tmp_path, **given),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
 def start(tmp_path: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     """`lifeline run` as `make run` starts it, once everything answers."""
-    web, phone = free_port(), free_port()
-    env = {
-        "PATH": str(BIN),
-        "HOME": str(tmp_path),
-        "PORT": str(web),
-        "SIM_PHONE_PORT": str(phone),
-    }
+    env = environment(tmp_path)
+    web, phone = env["PORT"], env["SIM_PHONE_PORT"]
     with (tmp_path / "run.log").open("wb") as log:
         runner = subprocess.Popen(
             [str(BIN / "lifeline"), "run"],
@@ -121,16 +135,7 @@ def test_lifeline_run_on_a_port_already_taken_says_so_and_starts_nothing(tmp_pat
         other.bind(("127.0.0.1", 0))
         other.listen()
         port = other.getsockname()[1]
-        env = {"PATH": str(BIN), "HOME": str(tmp_path), "PORT": str(port)}
-        run = subprocess.run(
-            [str(BIN / "lifeline"), "run"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        run = refused(tmp_path, PORT=str(port))
     assert run.returncode == 2, run.stdout + run.stderr
     assert f"something else listens on port {port} (web (PORT))" in run.stderr
     assert "Lifeline is starting" not in run.stdout
@@ -139,22 +144,7 @@ def test_lifeline_run_on_a_port_already_taken_says_so_and_starts_nothing(tmp_pat
 
 def test_lifeline_run_with_a_redis_url_nobody_answers_says_so(tmp_path: Path) -> None:
     port = free_port()
-    env = {
-        "PATH": str(BIN),
-        "HOME": str(tmp_path),
-        "PORT": str(free_port()),
-        "SIM_PHONE_PORT": str(free_port()),
-        "REDIS_URL": f"redis://:a-secret@127.0.0.1:{port}/0",
-    }
-    run = subprocess.run(
-        [str(BIN / "lifeline"), "run"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    run = refused(tmp_path, REDIS_URL=f"redis://:a-secret@127.0.0.1:{port}/0")
     assert run.returncode == 2, run.stdout + run.stderr
     assert f"Redis at 127.0.0.1:{port} (REDIS_URL) cannot be reached" in run.stderr
     assert "Traceback" not in run.stderr

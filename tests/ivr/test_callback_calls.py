@@ -50,6 +50,24 @@ def leg(
     return twilio.twiml(path + query, base | params)
 
 
+def talked_and_hung_up(
+    twilio: TwilioClient, sync_redis: redis.Redis, callback_id: str, first: str
+) -> None:
+    """The bridged call ends: the callback is done and the handler wraps up."""
+    done = leg(
+        twilio,
+        "/twilio/callback/result",
+        callback_id,
+        1,
+        first,
+        DialCallStatus="completed",
+        DialBridged="true",
+    )
+    assert done.verbs == []
+    assert callback(sync_redis, callback_id)["status"] == "done"
+    assert sync_redis.hget(keys.handler("h1"), "state") == "wrap_up"
+
+
 def booked(twilio: TwilioClient, sync_redis: redis.Redis, caller: str = CALLER) -> str:
     call, enqueue = queued_medical(twilio, caller)
     confirm = take_callback(call, enqueue)
@@ -108,18 +126,7 @@ def test_a_patient_who_answers_is_greeted_and_connected_and_the_callback_is_made
     assert callback(sync_redis, callback_id)["status"] == "connected"
     assert sync_redis.hget(keys.handler("h1"), "state") == "busy"
 
-    done = leg(
-        twilio,
-        "/twilio/callback/result",
-        callback_id,
-        1,
-        "handler",
-        DialCallStatus="completed",
-        DialBridged="true",
-    )
-    assert done.verbs == []
-    assert callback(sync_redis, callback_id)["status"] == "done"
-    assert sync_redis.hget(keys.handler("h1"), "state") == "wrap_up"
+    talked_and_hung_up(twilio, sync_redis, callback_id, "handler")
 
 
 def patient_first(twilio: TwilioClient, redis_url: str) -> None:
@@ -167,18 +174,7 @@ def test_patient_first_greets_the_patient_then_rings_the_handler_who_hears_the_c
     assert (state["status"], state["attempts"]) == ("connected", "1")
     assert sync_redis.hget(keys.handler("h1"), "state") == "busy"
 
-    done = leg(
-        twilio,
-        "/twilio/callback/result",
-        callback_id,
-        1,
-        "patient",
-        DialCallStatus="completed",
-        DialBridged="true",
-    )
-    assert done.verbs == []
-    assert callback(sync_redis, callback_id)["status"] == "done"
-    assert sync_redis.hget(keys.handler("h1"), "state") == "wrap_up"
+    talked_and_hung_up(twilio, sync_redis, callback_id, "patient")
 
 
 def test_patient_first_an_answering_machine_hears_nothing_and_the_callback_is_retried(

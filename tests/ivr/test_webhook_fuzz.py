@@ -13,8 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ivr import urls
+from routing import keys
+from routing.calls import OUTCOMES
 from routing.clock import VirtualClock
 from routing.decisions import Step
+from routing.rules import default_rules
 from tests.conftest import CALLER, MAIN_LINE, WELSH_LINE
 from tests.twilio import TwilioClient, Twiml, new_sid
 
@@ -133,19 +136,19 @@ def test_any_signed_request_gets_well_formed_twiml_that_keeps_a_caller_going(
     path=st.sampled_from(PATHS),
     state=query,
     params=form,
-    keys=st.lists(st.sampled_from(["1", "2", "3", "5", ""]), max_size=3),
+    pressed=st.lists(st.sampled_from(["1", "2", "3", "5", ""]), max_size=3),
 )
 def test_any_signed_request_about_a_call_in_progress_gets_well_formed_twiml(
     twilio: TwilioClient,
     path: str,
     state: dict[str, str],
     params: dict[str, str],
-    keys: list[str],
+    pressed: list[str],
 ) -> None:
     """The same, for a call that is under way: answered some questions, perhaps queued."""
     call = twilio.call(CALLER, MAIN_LINE)
     twiml = call.start()
-    for digits in keys:
+    for digits in pressed:
         gather = twiml.root.find(".//Gather")
         if gather is None:
             break
@@ -167,7 +170,7 @@ def test_a_character_xml_cannot_carry_is_left_out_of_what_is_said(twilio: Twilio
     assert "Case R 2  D 2." in Twiml(response.text).text  # the character gone, the rest said
 
 
-QUEUES = ("general", "clinical", "mental_health", "dental", "welsh", "emergency")
+QUEUES = tuple(default_rules().queues)
 events = st.one_of(
     st.tuples(st.just("hold"), st.integers(0, 4000)),
     st.tuples(
@@ -184,12 +187,12 @@ events = st.one_of(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(keys=st.sampled_from([("2", "1"), ("2", "2"), ("1",)]), happened=st.lists(events))
+@given(pressed=st.sampled_from([("2", "1"), ("2", "2"), ("1",)]), happened=st.lists(events))
 def test_a_queued_call_in_any_order_of_events_is_in_one_queue_at_most_and_counted_once(
     twilio: TwilioClient,
     sync_redis: redis.Redis,
     clock: VirtualClock,
-    keys: tuple[str, ...],
+    pressed: tuple[str, ...],
     happened: list[tuple[str, object]],
 ) -> None:
     """Twilio's events come repeated, late and out of order: whatever their order, the call is in
@@ -197,7 +200,7 @@ def test_a_queued_call_in_any_order_of_events_is_in_one_queue_at_most_and_counte
     before = outcomes(sync_redis)
     call = twilio.call(CALLER, MAIN_LINE)
     enqueue = call.start()
-    for key in keys:
+    for key in pressed:
         enqueue = call.press(enqueue, key)
     ended = False
     for kind, value in happened:
@@ -212,7 +215,7 @@ def test_a_queued_call_in_any_order_of_events_is_in_one_queue_at_most_and_counte
         else:
             clock.advance(int(str(value)))
         places = [
-            name for name in QUEUES if sync_redis.zscore(f"ll:queue:{name}", call.sid) is not None
+            name for name in QUEUES if sync_redis.zscore(keys.queue(name), call.sid) is not None
         ]
         assert len(places) <= 1, (happened, places)
         if ended:
@@ -224,5 +227,5 @@ def test_a_queued_call_in_any_order_of_events_is_in_one_queue_at_most_and_counte
 
 
 def outcomes(sync_redis: redis.Redis) -> Counter[str]:
-    counts = cast(dict[str, str], sync_redis.hgetall("ll:stats:outcomes"))
+    counts = cast(dict[str, str], sync_redis.hgetall(OUTCOMES))
     return Counter({name: int(value) for name, value in counts.items()})

@@ -37,29 +37,29 @@ def people(settings: Settings, clock: VirtualClock) -> Iterator[People]:
         yield person
 
 
+def signed_in(
+    people: People, redis_url: str, username: str, role: Role, handler: str = ""
+) -> Person:
+    add_user(redis_url, username, role, handler=handler)
+    person = people()
+    assert person.sign_in(username).status_code == 303
+    return person
+
+
 @pytest.fixture
 def supervisor(people: People, redis_url: str) -> Person:
-    add_user(redis_url, "sue", Role.SUPERVISOR)
-    person = people()
-    assert person.sign_in("sue").status_code == 303
-    return person
+    return signed_in(people, redis_url, "sue", Role.SUPERVISOR)
 
 
 @pytest.fixture
 def admin(people: People, redis_url: str) -> Person:
-    add_user(redis_url, "ada", Role.ADMIN)
-    person = people()
-    assert person.sign_in("ada").status_code == 303
-    return person
+    return signed_in(people, redis_url, "ada", Role.ADMIN)
 
 
 @pytest.fixture
 def handler_person(people: People, redis_url: str) -> Person:
     """Signed in as handler h1's account (the handler itself is for each test to create)."""
-    add_user(redis_url, "hana", Role.HANDLER, handler="h1")
-    person = people()
-    assert person.sign_in("hana").status_code == 303
-    return person
+    return signed_in(people, redis_url, "hana", Role.HANDLER, handler="h1")
 
 
 @pytest.fixture(scope="session")
