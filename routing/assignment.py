@@ -31,8 +31,7 @@ local STEP = 1e13
 -- Timed states that are over: wrap-up, and breaks with an end (a missed offer).
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'handlers:wrap_up', '-inf',
                                now - a.wrap_up_seconds)) do
-  move(id, 'wrap_up', 'available', '')
-  redis.call('HSET', P .. 'handler:' .. id, 'call', '')
+  after_wrap_up(id)
 end
 for _, id in ipairs(redis.call('ZRANGE', P .. 'handlers:break', 0, -1)) do
   local till = redis.call('HGET', P .. 'handler:' .. id, 'break_until')

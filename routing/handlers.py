@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from redis.asyncio import Redis
 
 from routing import keys
+from routing.lua import MOVE_HANDLER
 from routing.models import Skill
 
 HandlerId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
@@ -42,7 +43,8 @@ CHOOSABLE: dict[HandlerState, frozenset[HandlerState]] = {
         {HandlerState.AVAILABLE, HandlerState.BREAK, HandlerState.OFFLINE}
     ),
     HandlerState.RESERVED: frozenset({HandlerState.BREAK, HandlerState.OFFLINE}),
-    HandlerState.BUSY: frozenset({HandlerState.OFFLINE}),
+    # On a call, a handler's choice takes effect once the call and its wrap-up are over.
+    HandlerState.BUSY: frozenset({HandlerState.BREAK, HandlerState.OFFLINE}),
 }
 
 
@@ -84,6 +86,7 @@ class Handler(BaseModel):
     missed_in_row: int = 0
     heartbeat: float | None = None
     break_until: float | None = None
+    after_call: HandlerState | None = None  # where a busy handler goes once the call is over
 
 
 HISTORY_PAGE = 200
@@ -128,26 +131,46 @@ class NotAllowed(HandlerError):
 
 
 # Compare-and-set a handler's state, keeping the per-state sorted sets (score: since when) and
-# the event stream in step. ARGV[1] is JSON; returns the state the handler was in, or an error.
-_SET_STATE = """
+# the event streams in step. A handler who leaves an offer puts the call back in its place in the
+# same step; one who leaves a call (`after_call`) stays with it and goes where they asked once
+# the call and its wrap-up are over. ARGV[1] is JSON; returns the outcome and the state the
+# handler was in, or an error.
+_SET_STATE = (
+    """
 local a = cjson.decode(ARGV[1])
-local current = redis.call('HGET', KEYS[1], 'state')
+local P = a.prefix
+local NOW = a.now
+"""
+    + MOVE_HANDLER
+    + """
+local hkey = P .. 'handler:' .. a.id
+local current = redis.call('HGET', hkey, 'state')
 if not current then return {err = 'unknown handler'} end
 local allowed = false
 for _, state in ipairs(a.from) do if state == current then allowed = true end end
 if not allowed then return {'refused', current} end
-redis.call('ZREM', a.prefix .. current, a.id)
-redis.call('ZADD', a.prefix .. a.to, a.now, a.id)
-redis.call('HSET', KEYS[1], 'state', a.to, 'since', a.now, 'reason', a.reason)
-if a.call ~= nil then redis.call('HSET', KEYS[1], 'call', a.call) end
-if a.missed ~= nil then redis.call('HSET', KEYS[1], 'missed', a.missed) end
-if a.break_until ~= nil then redis.call('HSET', KEYS[1], 'break_until', a.break_until) end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'handler', a.id, 'from', current,
-           'to', a.to, 'reason', a.reason, 'at', a.now)
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', a.history, '*', 'from', current, 'to', a.to,
-           'reason', a.reason, 'at', a.now)
+if current == 'busy' and a.after_call and a.to ~= 'wrap_up' then
+  local pending = redis.call('HMGET', hkey, 'after_call', 'after_call_reason')
+  if pending[1] == a.to and pending[2] == a.reason then return {'unchanged', current} end
+  redis.call('HSET', hkey, 'after_call', a.to, 'after_call_reason', a.reason)
+  return {'deferred', current}
+end
+if current == 'reserved' and a.to ~= 'busy' then
+  local member = redis.call('HGET', hkey, 'call')
+  if member and member ~= '' and redis.call('HGET', record_key(member), 'handler') == a.id then
+    put_back(member)
+  end
+  redis.call('HSET', hkey, 'call', '')
+end
+if current == 'wrap_up' and a.to ~= 'wrap_up' then redis.call('HSET', hkey, 'call', '') end
+move(a.id, current, a.to, a.reason)
+redis.call('HDEL', hkey, 'after_call', 'after_call_reason')
+if a.call ~= nil then redis.call('HSET', hkey, 'call', a.call) end
+if a.missed ~= nil then redis.call('HSET', hkey, 'missed', a.missed) end
+if a.break_until ~= nil then redis.call('HSET', hkey, 'break_until', a.break_until) end
 return {'ok', current}
 """
+)
 
 
 class Handlers:
@@ -206,62 +229,69 @@ class Handlers:
         call: str | None = None,
         missed: int | None = None,
         break_until: float | None = None,
+        after_call: bool = False,
     ) -> HandlerState | None:
         """Move to `to` if now in one of `allowed_from`; returns the state it was in, or None
-        if it was in another state (nothing changed)."""
+        if it was in another state (nothing changed). Leaving an offer puts the call back in its
+        place. With `after_call`, a busy handler stays with their call and goes to `to` once it
+        and its wrap-up are over (None if that was already so)."""
+        change: dict[str, object] = {"call": call, "missed": missed}
+        if break_until is not None:
+            change["break_until"] = repr(break_until)
+        outcome, previous = await self._change(
+            handler_id, to, now, allowed_from, reason, after_call, change
+        )
+        return previous if outcome in ("ok", "deferred") else None
+
+    async def _change(
+        self,
+        handler_id: str,
+        to: HandlerState,
+        now: float,
+        allowed_from: frozenset[HandlerState] | tuple[HandlerState, ...],
+        reason: str,
+        after_call: bool,
+        extra: dict[str, object],
+    ) -> tuple[str, HandlerState]:
+        """Run the compare-and-set: its outcome (`ok`, `deferred`, `unchanged`, `refused`)."""
         change: dict[str, object] = {
             "id": handler_id,
             "to": to.value,
             "from": [state.value for state in allowed_from],
             "now": repr(now),
             "reason": reason,
-            "prefix": keys.handler_state(""),
-            "history": keys.HANDLER_HISTORY_LENGTH,
-        }
-        if call is not None:
-            change["call"] = call
-        if missed is not None:
-            change["missed"] = missed
-        if break_until is not None:
-            change["break_until"] = repr(break_until)
+            "prefix": keys.PREFIX + ":",
+            "after_call": after_call,
+        } | {name: value for name, value in extra.items() if value is not None}
         try:
-            outcome, previous = await self._set_state(
-                keys=[
-                    keys.handler(handler_id),
-                    keys.HANDLER_EVENTS,
-                    keys.handler_history(handler_id),
-                ],
-                args=[json.dumps(change)],
-            )
+            outcome, previous = await self._set_state(args=[json.dumps(change)])
         except Exception as error:
             if "unknown handler" in str(error):
                 raise UnknownHandler(f"no handler {handler_id!r}") from None
             raise
-        return HandlerState(previous) if outcome == "ok" else None
+        return str(outcome), HandlerState(previous)
 
     async def choose(
         self, handler_id: str, to: HandlerState, now: float, reason: str = ""
     ) -> HandlerState:
-        """A handler's own choice (available, break, offline), checked against CHOOSABLE."""
+        """A handler's own choice (available, break, offline), checked against CHOOSABLE. On a
+        call, it takes effect once the call and its wrap-up are over (`Handler.after_call`).
+        Returns the state the handler was in."""
         current = (await self.get(handler_id)).state
         if to not in CHOOSABLE[current]:
             raise NotAllowed(f"a handler who is {current} cannot choose to be {to}")
         if to is HandlerState.BREAK and not reason:
             reason = "break"
-        previous = await self.transition(
-            handler_id,
-            to,
-            now,
-            (current,),
-            reason=reason,
-            missed=0 if to is HandlerState.AVAILABLE else None,
+        missed = 0 if to is HandlerState.AVAILABLE else None
+        outcome, _ = await self._change(
+            handler_id, to, now, (current,), reason, True, {"missed": missed}
         )
-        if previous is None:
+        if outcome == "refused":
             raise NotAllowed(f"{handler_id} changed state meanwhile; try again")
         if to is not HandlerState.OFFLINE:
             # Choosing is a sign of life: from now on, silence takes them off the floor.
             await self.redis.zadd(keys.HEARTBEATS, {handler_id: now})
-        return previous
+        return current
 
     async def heartbeat(self, handler_id: str, now: float) -> None:
         if not await self.redis.exists(keys.handler(handler_id)):
@@ -338,4 +368,5 @@ def handler_from_hash(fields: dict[str, str]) -> Handler:
         missed_in_row=int(fields.get("missed", 0) or 0),
         heartbeat=float(fields["heartbeat"]) if fields.get("heartbeat") else None,
         break_until=float(fields["break_until"]) if fields.get("break_until") else None,
+        after_call=HandlerState(fields["after_call"]) if fields.get("after_call") else None,
     )

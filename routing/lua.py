@@ -5,7 +5,8 @@ from __future__ import annotations
 from routing.keys import HANDLER_HISTORY_LENGTH
 
 # Needs `P` (the key prefix, with its colon) and `NOW` (a string) in scope. Moves a handler
-# between the per-state sorted sets, stamps the change and records it in the event stream.
+# between the per-state sorted sets, stamps the change and records it in the event stream; puts
+# an offered member back in its place; ends a wrap-up where the handler asked to go next.
 MOVE_HANDLER = """
 local function move(id, from, to, reason)
   redis.call('ZREM', P .. 'handlers:' .. from, id)
@@ -15,6 +16,35 @@ local function move(id, from, to, reason)
              'from', from, 'to', to, 'reason', reason, 'at', NOW)
   redis.call('XADD', P .. 'handler-events:' .. id, 'MAXLEN', '~', {history}, '*', 'from', from,
              'to', to, 'reason', reason, 'at', NOW)
+end
+local function record_key(member)
+  if string.sub(member, 1, 3) == 'cb:' then return P .. 'callback:' .. string.sub(member, 4) end
+  return P .. 'call:' .. member
+end
+-- A member offered to a handler goes back to the place it had (the score it was taken at),
+-- offered to nobody. False if it was not on offer.
+local function put_back(member)
+  local record = record_key(member)
+  local f = redis.call('HMGET', record, 'status', 'queue', 'score')
+  if f[1] ~= 'reserved' then return false end
+  local waiting = 'queued'
+  if string.sub(member, 1, 3) == 'cb:' then waiting = 'pending' end
+  redis.call('HSET', record, 'status', waiting, 'handler', '')
+  redis.call('ZADD', P .. 'queue:' .. f[2], f[3], member)
+  redis.call('ZREM', P .. 'reserved', member)
+  return true
+end
+-- The handler's wrap-up is over: where they asked to be after the call, or available.
+local function after_wrap_up(id)
+  local hkey = P .. 'handler:' .. id
+  local after = redis.call('HMGET', hkey, 'after_call', 'after_call_reason')
+  if after[1] and after[1] ~= '' then
+    move(id, 'wrap_up', after[1], after[2] or '')
+  else
+    move(id, 'wrap_up', 'available', '')
+  end
+  redis.call('HDEL', hkey, 'after_call', 'after_call_reason')
+  redis.call('HSET', hkey, 'call', '')
 end
 """.replace("{history}", str(HANDLER_HISTORY_LENGTH))
 

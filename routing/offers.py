@@ -20,10 +20,6 @@ _HELPERS = (
 local a = cjson.decode(ARGV[1])
 local P = a.prefix
 local NOW = a.now
-local function record_key(member)
-  if string.sub(member, 1, 3) == 'cb:' then return P .. 'callback:' .. string.sub(member, 4) end
-  return P .. 'call:' .. member
-end
 """
     + MOVE_HANDLER
     + STATS
@@ -34,19 +30,24 @@ local is_offer = current[2] == a.handler and tonumber(current[3]) == a.offer
 """
 )
 
-# The handler answered: the call is connected and the handler busy.
+# The handler answered: the call is connected and the handler busy. Only the offer the handler
+# holds now can be answered; one they no longer hold goes back to its place.
 _ANSWER = (
     _HELPERS
     + """
 if current[1] ~= 'reserved' or not is_offer then return 0 end
+local hkey = P .. 'handler:' .. a.handler
+local held = redis.call('HMGET', hkey, 'state', 'call')
+if held[1] ~= 'reserved' or held[2] ~= a.member then
+  put_back(a.member)
+  return 0
+end
 redis.call('HSET', record, 'status', 'connected', 'connected_at', a.now)
 if string.sub(a.member, 1, 3) ~= 'cb:' then call_waited(record, 'answered') end
 redis.call('ZREM', P .. 'reserved', a.member)
-if redis.call('HGET', P .. 'handler:' .. a.handler, 'state') == 'reserved' then
-  move(a.handler, 'reserved', 'busy', '')
-  redis.call('HSET', P .. 'handler:' .. a.handler, 'missed', 0)
-  redis.call('HINCRBY', P .. 'handler:' .. a.handler, 'calls', 1)
-end
+move(a.handler, 'reserved', 'busy', '')
+redis.call('HSET', hkey, 'missed', 0)
+redis.call('HINCRBY', hkey, 'calls', 1)
 return 1
 """
 )
@@ -56,10 +57,7 @@ _RELEASE = (
     _HELPERS
     + """
 if current[1] ~= 'reserved' or not is_offer then return 0 end
-local fields = redis.call('HMGET', record, 'queue', 'score')
-redis.call('HSET', record, 'status', a.member_status, 'handler', '')
-redis.call('ZADD', P .. 'queue:' .. fields[1], fields[2], a.member)
-redis.call('ZREM', P .. 'reserved', a.member)
+put_back(a.member)
 local handler = P .. 'handler:' .. a.handler
 if redis.call('HGET', handler, 'state') == 'reserved' and
    redis.call('HGET', handler, 'call') == a.member then
@@ -120,7 +118,6 @@ class Offers:
     ) -> bool:
         """Put the member back in its place; True if this offer was live."""
         change = self._args(member, handler, offer, now) | {
-            "member_status": "pending" if member.startswith("cb:") else "queued",
             "missed": why is Release.MISSED,
             "missed_limit": rules.offers.missed_in_row_limit,
             "missed_break": rules.offers.missed_break_seconds,

@@ -54,19 +54,20 @@ async def sweep_floor(redis: Redis, rules: RuleSet, now: float) -> SweepReport:
     the best waiting calls."""
     handlers = Handlers(redis)
     offers = Offers(redis)
-    gone = await handlers.silent_since(now - rules.offers.heartbeat_timeout_seconds)
-    for handler_id in gone:
-        handler = await handlers.get(handler_id)
-        if handler.state is HandlerState.RESERVED and handler.call:
-            offer = int(await redis.hget(_record_key(handler.call), "offers") or 0)
-            await offers.release(handler.call, handler_id, offer, now, Release.HANDLER_LEFT, rules)
-        await handlers.transition(
+    gone = []
+    for handler_id in await handlers.silent_since(now - rules.offers.heartbeat_timeout_seconds):
+        # One step: an offer goes back to its place; a call under way keeps its handler, who
+        # goes offline once it is over.
+        left = await handlers.transition(
             handler_id,
             HandlerState.OFFLINE,
             now,
             tuple(state for state in HandlerState if state is not HandlerState.OFFLINE),
             reason="heartbeat lost",
+            after_call=True,
         )
+        if left is not None:
+            gone.append(handler_id)
     released = []
     cutoff = now - rules.offers.offer_timeout_seconds - rules.offers.lost_after_seconds
     # A callback whose call Twilio has placed is left to that call's outcome, for longer.

@@ -34,7 +34,9 @@ async def tick() -> dict[str, int]:
             finally:
                 connection.close()
     for handler_id in report.handlers_gone:
-        log.warning("handler went offline: heartbeat lost", extra={"handler": handler_id})
+        log.warning(
+            "heartbeat lost: offline (after the call, if on one)", extra={"handler": handler_id}
+        )
     for callback_id in report.callbacks_raised:
         log.warning(
             "callback at risk of missing its target: raised", extra={"case_id": callback_id}

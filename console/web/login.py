@@ -147,14 +147,12 @@ async def sign_out(request: Request) -> Response:
 
 
 async def off_the_floor(console: Console, handler_id: str, now: float) -> None:
-    """A handler who signs out is offline at once (rather than when their heartbeat lapses)."""
+    """A handler who signs out is offline at once (rather than when their heartbeat lapses); an
+    offer goes back to its place. A call under way goes on: offline once it and its wrap-up are
+    over."""
     try:
         handler = await console.handlers.get(handler_id)
-        # Not in the middle of a call: that call goes on, and ends in wrap-up as usual.
-        if (
-            handler.state is not HandlerState.BUSY
-            and HandlerState.OFFLINE in CHOOSABLE[handler.state]
-        ):
+        if HandlerState.OFFLINE in CHOOSABLE[handler.state]:
             await console.handlers.choose(handler_id, HandlerState.OFFLINE, now, "signed out")
     except (UnknownHandler, NotAllowed):
         pass
