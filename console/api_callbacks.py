@@ -11,8 +11,8 @@ from console.context import Console
 from console.endpoints import Call
 from console.errors import Conflict, Invalid, NotFound
 from routing.callbacks import Callback, CallbackStatus, HistoryEntry, UnknownCallback
+from routing.figures import CallbackFigures, Window, window_start
 from routing.models import Priority
-from routing.stats import CallbackFigures, Window
 
 
 class CallbackView(BaseModel):
@@ -36,7 +36,11 @@ class CallbackPriority(Body):
 
 
 class CallbackReport(BaseModel):
+    """Callback events per priority class over a window, from `since` to now (both included);
+    README.md, "Statistics", defines them."""
+
     window: Window
+    since: Annotated[float, Field(description="Start of the window, seconds since the epoch")]
     figures: list[CallbackFigures]
 
 
@@ -137,6 +141,9 @@ async def callback_statistics(call: Call) -> CallbackReport:
         window = Window(call.query.get("window", Window.TODAY.value))
     except ValueError:
         raise Invalid("window must be one of 15m, 1h, today") from None
+    now = call.console.clock.now()
     return CallbackReport(
-        window=window, figures=await call.console.stats.callbacks(window, call.console.clock.now())
+        window=window,
+        since=window_start(window, now),
+        figures=await call.console.stats.callbacks(window, now),
     )

@@ -11,9 +11,10 @@ from console.bodies import Body
 from console.endpoints import Call
 from console.errors import Conflict, Forbidden, Invalid
 from routing.audit import AuditEntry
+from routing.figures import Report, Window, window_start
 from routing.handlers import Handler, HandlerProfile, HandlerState, time_in_states
 from routing.handlers import StateChange as HandlerStateChange
-from routing.stats import Figures, Waiting, Window, waiting_now, window_start
+from routing.stats import Waiting, waiting_now
 
 
 class StateChange(Body):
@@ -42,9 +43,10 @@ class FloorSnapshot(BaseModel):
     handlers: dict[str, int]
 
 
-class StatsReport(BaseModel):
-    window: Window
-    figures: list[Figures]
+class StatsReport(Report):
+    """Statistics over a window: `figures` per queue and the priority class calls entered it at,
+    `total` for all of them, `terminated` for the line. Each figure is defined in README.md,
+    "Statistics"; the window is exact, from `since` to `until` (now), both included."""
 
 
 async def floor(call: Call) -> FloorSnapshot:
@@ -71,8 +73,8 @@ async def floor(call: Call) -> FloorSnapshot:
 
 async def statistics(call: Call) -> StatsReport:
     window = window_of(call, Window.LAST_15_MINUTES)
-    figures = await call.console.stats.window(window, call.console.clock.now())
-    return StatsReport(window=window, figures=figures)
+    report = await call.console.stats.report(window, call.console.clock.now())
+    return StatsReport.model_validate(report, from_attributes=True)
 
 
 def own(call: Call) -> str:

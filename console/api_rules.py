@@ -11,8 +11,8 @@ from console.bodies import Body
 from console.dry_run import CallDescription, decide
 from console.endpoints import Call
 from console.errors import NotFound
+from routing.activation import activate
 from routing.overflow import ToNumber
-from routing.reevaluate import reevaluate
 from routing.rulebook import Version, VersionInfo, canonical
 from routing.rules import Decided, parse_rules
 
@@ -117,11 +117,11 @@ async def activate_version(call: Call) -> ActivationResult:
     body: Activation = call.body
     number = int(call.path["number"])
     now = console.clock.now()
-    change = await console.rulebook.activate(number, call.principal.name, now, body.reason)
-    rules = (await console.rulebook.get(number)).rules
-    moved = await reevaluate(console.redis, console.calls, rules, now)
+    activated = await activate(
+        console.redis, console.rulebook, number, call.principal.name, now, body.reason
+    )
     await console.assign()
-    return ActivationResult(version=number, diff=change, reevaluated=moved)
+    return ActivationResult(version=number, diff=activated.diff, reevaluated=activated.moved)
 
 
 async def dry_run(call: Call) -> DryRunResult:

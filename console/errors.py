@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from routing.activation import ActivationRefused
 from routing.handlers import NotAllowed, UnknownHandler
 from routing.rulebook import UnknownVersion
 from routing.rules import RuleSetError
@@ -64,6 +65,8 @@ def as_api_error(error: Exception) -> ApiError:
             return NotFound(str(error))
         case NotAllowed():
             return Conflict(str(error))
+        case ActivationRefused():
+            return Conflict("activating this version would strand callers", error.problems)
         case RuleSetError():
             return Invalid("the rule set is invalid", error.problems)
         case RedisError():

@@ -11,11 +11,11 @@ from ivr.callback_offer import CALLBACK_STEPS, start_callback
 from ivr.context import Ivr
 from ivr.forms import DialForm, GatherForm, HoldForm, QueueExitForm, StatusForm, TwilioForm
 from ivr.queueing import dispatch_emergency, finish, place, requeue
-from ivr.safety import RETRY_PAUSE_SECONDS, emergency_dial, ids, safe_hold, safe_route
+from ivr.safety import RETRY_PAUSE_SECONDS, emergency_dial, ids, safe_route
 from ivr.urls import IvrState
 from prompts.catalogue import Locale, PromptId
 from routing import menu
-from routing.calls import Opened
+from routing.calls import Opened, UnservedQueue
 from routing.decisions import Ask, Decision, Hold, Leave, Nothing, Retry, Spoken, Step, say
 from routing.handlers import HandlerState
 from routing.hold import emergency_overdue, hold_turn
@@ -128,8 +128,9 @@ async def hold(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
     rules = await ivr.rulebook.active()
     record = await _follow_overflow(ivr, record, rules)
     assert record.placement is not None
-    position = await ivr.queues.position(record.placement.queue, record.sid) or 1
-    on_duty = await ivr.handlers.on_duty()
+    # The position and wait among the calls the handlers who can take this one would take first.
+    standing = await ivr.queues.standing(rules, record.placement.queue, record.sid, now)
+    position, on_duty = max(1, standing.position), standing.skilled_on_duty
     dispatch_now = False
     emergency = record.placement.priority is Priority.EMERGENCY
     if (
@@ -176,13 +177,22 @@ async def _follow_overflow(ivr: Ivr, record: CallRecord, rules: RuleSet) -> Call
     resolved = rules.resolve(placement, now, await ivr.queues.conditions(rules))
     if isinstance(resolved, ToNumber) or resolved.queue == record.placement.queue:
         return record
-    await ivr.calls.enqueue(record.sid, record.caller, record.line, record.answers, resolved, now)
+    try:
+        await ivr.calls.enqueue(
+            record.sid, record.caller, record.line, record.answers, resolved, now
+        )
+    except UnservedQueue:  # the rules changed meanwhile: the next turn follows the new ones
+        ivr.rulebook.forget()
+        return record
     log.info("moved to %s by overflow", resolved.queue, extra={"call_sid": record.sid})
     return record.model_copy(update={"placement": resolved})
 
 
 async def _hold_without_redis(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
-    """Redis is gone: an emergency still leaves for the dispatch line on time, by Twilio's clock."""
+    """Redis is gone: an emergency still leaves for the dispatch line on time, by Twilio's clock.
+    Anyone else hears what is happening; if Redis is still gone a turn later (a blip moves
+    nobody), they leave Twilio's queue, keeping their place in ours, for the retry loop: key 1
+    live, the fallback line after a while (the wait loop can do neither)."""
     rules = await ivr.rulebook.active()
     if state.priority is Priority.EMERGENCY:
         remaining = rules.emergency.handler_limit_seconds - form.queue_time
@@ -195,7 +205,16 @@ async def _hold_without_redis(ivr: Ivr, form: HoldForm, state: IvrState) -> Deci
             pause_seconds=remaining,
             turn=state.turn,
         )
-    return safe_hold(ivr, state)
+    if state.down_since:
+        return Leave()
+    return Hold(
+        locale=state.locale or Locale.EN,
+        priority=state.priority or Priority.STANDARD,
+        say=say(PromptId.SYSTEM_PROBLEM, PromptId.SAFETY_NET),
+        pause_seconds=RETRY_PAUSE_SECONDS,
+        turn=state.turn,
+        down_since=int(ivr.clock.now()),
+    )
 
 
 async def queue_exit(ivr: Ivr, form: QueueExitForm, state: IvrState) -> Decision:

@@ -12,6 +12,7 @@ from ivr.forms import TwilioForm
 from ivr.safety import emergency_dial, ids, safe_route
 from ivr.urls import IvrState
 from prompts.catalogue import Locale, PromptId
+from routing.calls import UnservedQueue
 from routing.decisions import Decision, Dial, Enqueue, Spoken, say
 from routing.menu import Placed
 from routing.models import CallFacts, CallRecord, Priority, Reason, caller_number
@@ -39,23 +40,27 @@ async def requeue(
     ivr: Ivr, record: CallRecord, spoken: tuple[Spoken, ...], redial: bool = False
 ) -> Decision:
     """Back into the queue at the call's original place."""
-    assert record.placement is not None
-    queued = await ivr.calls.enqueue(
-        record.sid,
-        record.caller,
-        record.line,
-        record.answers,
-        record.placement,
-        ivr.clock.now(),
-        redial=redial,
-    )
+    placement = record.placement
+    assert placement is not None
+    now = ivr.clock.now()
+    try:
+        queued = await ivr.calls.enqueue(
+            record.sid, record.caller, record.line, record.answers, placement, now, redial=redial
+        )
+    except UnservedQueue:
+        # Its queue went with a rule change: placed again under the active rules, in its place.
+        ivr.rulebook.forget()
+        rules = await ivr.rulebook.active()
+        placement = rules.place(CallFacts.of(record.answers, record.line, now))
+        resolved = rules.resolve(placement, now, await ivr.queues.conditions(rules))
+        placement = placement if isinstance(resolved, ToNumber) else resolved
+        queued = await ivr.calls.enqueue(
+            record.sid, record.caller, record.line, record.answers, placement, now, redial=redial
+        )
     if queued.free_handlers:
         await assign_waiting(ivr)
     return Enqueue(
-        locale=record.locale,
-        queue=record.placement.queue,
-        priority=record.placement.priority,
-        say=spoken,
+        locale=record.locale, queue=placement.queue, priority=placement.priority, say=spoken
     )
 
 
@@ -91,9 +96,10 @@ async def place(
     placed: Placed,
     turn: int = 0,
     before: tuple[Spoken, ...] = (),
+    down_since: int = 0,
 ) -> Decision:
     """The IVR is done: the rules place the call, and it is queued, diverted or dialled through
-    (an emergency with nobody on duty)."""
+    (an emergency with nobody on duty). `down_since`: from a retry while Redis was unreachable."""
     answers = placed.answers
     locale = answers.locale or Locale.EN
     rules = await ivr.rulebook.active()
@@ -101,14 +107,24 @@ async def place(
     placement = rules.place(CallFacts.of(answers, form.called, now))
     emergency = placement.priority is Priority.EMERGENCY
     try:
-        live = rules.needs_conditions(placement.queue) and not emergency
-        conditions = await ivr.queues.conditions(rules) if live else {}
-        resolved = placement if emergency else rules.resolve(placement, now, conditions)
-        if not isinstance(resolved, ToNumber):
-            placement = resolved
-        queued = await ivr.calls.enqueue(
-            form.call_sid, caller_number(form.caller), form.called, answers, placement, now
-        )
+        for fresh in (False, True):
+            if fresh:  # the rules changed since this process read them: read them again
+                ivr.rulebook.forget()
+                rules = await ivr.rulebook.active()
+                placement = rules.place(CallFacts.of(answers, form.called, now))
+            live = rules.needs_conditions(placement.queue) and not emergency
+            conditions = await ivr.queues.conditions(rules) if live else {}
+            resolved = placement if emergency else rules.resolve(placement, now, conditions)
+            if not isinstance(resolved, ToNumber):
+                placement = resolved
+            try:
+                queued = await ivr.calls.enqueue(
+                    form.call_sid, caller_number(form.caller), form.called, answers, placement, now
+                )
+                break
+            except UnservedQueue:
+                if fresh:
+                    raise
         if isinstance(resolved, ToNumber):
             await ivr.calls.dispatch(form.call_sid, now, diverted=True)
             log.info("diverted: %s", resolved.because, extra=ids(form))
@@ -119,11 +135,11 @@ async def place(
             if await ivr.handlers.on_duty() == 0 or (at_once and queued.free_handlers == 0):
                 why = "no handler free, clinical system down" if at_once else "no handler on duty"
                 return await dispatch_emergency(ivr, form.call_sid, locale, why)
-    except RedisError as error:
+    except (RedisError, UnservedQueue) as error:
         log.warning("cannot queue: %s", error, extra=ids(form))
         if emergency:
             return emergency_dial(ivr, locale, form.call_sid)
-        return safe_route(ivr, IvrState(**answers.model_dump(), turn=turn))
+        return safe_route(ivr, IvrState(**answers.model_dump(), turn=turn, down_since=down_since))
     log.info(
         "queued",
         extra=ids(form) | {"queue": placement.queue, "priority": int(placement.priority)},

@@ -35,14 +35,33 @@ def emergency_dial(
 
 
 def safe_route(ivr: Ivr, state: IvrState) -> Decision:
-    """After a failure we cannot place: technical difficulties, the emergency key live, retry."""
+    """After a failure we cannot place (Redis unreachable, most often): say plainly what is
+    happening, the emergency key live, and retry; once this caller has been without Lifeline for
+    FALLBACK_LINE_AFTER_MINUTES, put them through to the fallback line, if there is one. How long
+    is carried in the signed URL (`down_since`), so it needs no Redis."""
     locale = state.locale or Locale.EN
+    answers = state.answers.model_copy(update={"locale": locale})
+    now = int(ivr.clock.now())
+    down_since = state.down_since or now
+    line = ivr.settings.fallback_line_number
+    if line and now - down_since >= ivr.settings.fallback_line_after_minutes * 60:
+        return Dial(
+            locale=locale,
+            number=line,
+            say=say(PromptId.FALLBACK_LINE),
+            purpose="fallback_line",
+            answers=answers,
+        )
+    # A caller who has not been asked the emergency screen yet hears it whole.
+    unscreened = answers.screen is None
     return Retry(
         locale=locale,
-        answers=state.answers.model_copy(update={"locale": locale}),
-        say=say(PromptId.TECHNICAL_DIFFICULTY),
+        answers=answers,
+        say=say(PromptId.SYSTEM_PROBLEM),
+        emergency=PromptId.EMERGENCY_SCREEN if unscreened else PromptId.SYSTEM_PROBLEM_HELP,
         pause_seconds=RETRY_PAUSE_SECONDS,
         turn=state.turn,
+        down_since=down_since,
     )
 
 

@@ -80,19 +80,22 @@ class Renderer:
                 if decision.offer is not None:
                     self._gather(response, decision.offer, redirect=False)
                 response.pause(length=decision.pause_seconds)
-                next_turn = self.urls.hold(decision.locale, decision.priority, decision.turn + 1)
+                next_turn = self.urls.hold(
+                    decision.locale, decision.priority, decision.turn + 1, decision.down_since
+                )
                 response.redirect(next_turn, method="POST")
             case Leave():
                 response.leave()
             case Dial():
                 self._say(response, decision.locale, decision.say)
-                result_url = (
-                    self.urls.fallback("dispatched", decision.locale)
-                    if decision.fallback
-                    else self.urls.dispatch_result(
+                if decision.fallback:
+                    result_url = self.urls.fallback("dispatched", decision.locale)
+                elif decision.purpose == "fallback_line":
+                    result_url = self.urls.fallback_line_result(decision.answers)
+                else:
+                    result_url = self.urls.dispatch_result(
                         decision.attempt, decision.purpose, decision.locale
                     )
-                )
                 dial = DialVerb(
                     action=result_url,
                     method="POST",
@@ -109,18 +112,22 @@ class Renderer:
                 self._say(response, decision.locale, decision.say)
                 response.hangup()
             case Retry():
+                # A key or silence alike come back to the retry loop, which knows since when.
+                next_turn = self.urls.retry(
+                    decision.answers, decision.turn + 1, decision.down_since
+                )
                 gather = Gather(
-                    action=self.urls.step(Step.EMERGENCY, decision.answers),
+                    action=next_turn,
                     method="POST",
                     num_digits=1,
                     timeout=RETRY_GATHER_SECONDS,
                     **self._input(decision.locale, speech=True),
                 )
                 self._say(gather, decision.locale, decision.say)
-                self._say_prompt(gather, decision.locale, PromptId.EMERGENCY_SCREEN)
+                self._say_prompt(gather, decision.locale, decision.emergency)
                 response.append(gather)
                 response.pause(length=decision.pause_seconds)
-                response.redirect(self.urls.resume(decision.answers, decision.turn + 1))
+                response.redirect(next_turn, method="POST")
             case Connect():
                 self._say(response, decision.locale, decision.say)
                 dial = DialVerb(

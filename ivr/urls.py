@@ -33,6 +33,8 @@ CALLBACK_WHISPER = "/twilio/callback/whisper"
 CALLBACK_RESULT = "/twilio/callback/result"
 WHISPER = "/twilio/whisper"
 CONNECT_RESULT = "/twilio/connect-result"
+RETRY = "/twilio/retry"
+FALLBACK_LINE_RESULT = "/twilio/fallback-line-result"
 
 
 class IvrState(BaseModel):
@@ -49,6 +51,9 @@ class IvrState(BaseModel):
     callback_choice: str | None = None
     attempt: int = Field(default=0, ge=0, le=10)
     turn: int = Field(default=0, ge=0)
+    # On retry and hold URLs while Redis is unreachable: since when (epoch seconds), so that how
+    # long a caller has been without Redis is known without Redis.
+    down_since: int = Field(default=0, ge=0)
     priority: Priority | None = None  # on queue URLs: lets an emergency go on without Redis
     step: str = ""  # the question being answered (from the path, or the fallback's query)
     handler: str = ""  # on connect URLs: the offer being connected
@@ -115,9 +120,17 @@ class Urls:
     def resume(self, answers: Answers, turn: int = 0) -> str:
         return self._with(CONTINUE, query_of(answers, turn=turn))
 
-    def hold(self, locale: Locale, priority: Priority, turn: int = 0) -> str:
-        query = {"locale": locale.value, "priority": int(priority)} | (
-            {"turn": turn} if turn else {}
+    def retry(self, answers: Answers, turn: int, down_since: int) -> str:
+        return self._with(RETRY, query_of(answers, turn=turn, down_since=down_since))
+
+    def fallback_line_result(self, answers: Answers) -> str:
+        return self._with(FALLBACK_LINE_RESULT, query_of(answers))
+
+    def hold(self, locale: Locale, priority: Priority, turn: int = 0, down_since: int = 0) -> str:
+        query = (
+            {"locale": locale.value, "priority": int(priority)}
+            | ({"turn": turn} if turn else {})
+            | ({"down_since": down_since} if down_since else {})
         )
         return self._with(HOLD, urlencode(query))
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from ivr import callback_calls, calls, connect, dispatch, fallback, urls
+from ivr import callback_calls, calls, connect, dispatch, fallback, retry, urls
 from ivr.context import Ivr
 from ivr.forms import (
     AnsweredForm,
@@ -118,4 +118,6 @@ def routes() -> list[Route]:
             urls.CALLBACK_STATUS, StatusForm, callback_calls.status, lambda ivr, state: Nothing()
         ),
         webhook(urls.FALLBACK, FallbackForm, fallback.fallback, safe_route),
+        webhook(urls.RETRY, GatherForm, retry.retry, safe_route),
+        webhook(urls.FALLBACK_LINE_RESULT, DialForm, retry.fallback_line_result, safe_route),
     ]

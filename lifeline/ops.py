@@ -16,10 +16,11 @@ from starlette.routing import Route
 from console.context import Console
 from ivr.context import Ivr
 from routing import keys
+from routing.figures import Report, Window
 from routing.handlers import HandlerState
 from routing.journal import Progress
 from routing.models import Priority
-from routing.stats import Figures, Waiting, Window, waiting_now
+from routing.stats import Waiting, waiting_now
 
 
 async def healthz(request: Request) -> Response:
@@ -36,17 +37,63 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready", "redis": "ok", "mode": mode})
 
 
+# Per queue and the priority class calls entered it at, by window; README.md "Statistics".
 FIGURES = {
     "offered": ("lifeline_queue_offered", "Calls that entered the queue"),
     "answered": ("lifeline_queue_answered", "Calls answered by a handler"),
-    "abandoned": ("lifeline_queue_abandoned", "Callers who hung up while waiting"),
-    "abandoned_after_30s": ("lifeline_queue_abandoned_after_30s", "Abandoned after 30 s"),
-    "service_level": ("lifeline_queue_service_level", "Share answered within 60 s"),
-    "average_speed_of_answer": ("lifeline_queue_average_answer_seconds", "Average speed of answer"),
+    "answered_within_60s": (
+        "lifeline_queue_answered_within_60s",
+        "Calls answered by a handler after waiting 60 s or less",
+    ),
+    "service_level": (
+        "lifeline_queue_service_level",
+        "Calls answered within 60 s, as a share of calls answered (NHS 111 MDS)",
+    ),
+    "average_speed_of_answer": (
+        "lifeline_queue_average_answer_seconds",
+        "Mean wait of the calls answered, from entering the queue",
+    ),
+    "answer_p95": (
+        "lifeline_queue_answer_p95_seconds",
+        "95th percentile (nearest rank) of the waits of the calls answered",
+    ),
+    "abandoned": (
+        "lifeline_queue_abandoned",
+        "Callers who hung up after entering the queue, however short the wait",
+    ),
+    "abandoned_after_30s": (
+        "lifeline_queue_abandoned_after_30s",
+        "Callers who hung up after waiting more than 30 s in the queue (NHS 111 MDS)",
+    ),
+    "abandoned_after_30s_rate": (
+        "lifeline_queue_abandoned_after_30s_rate",
+        "Abandoned after 30 s, as a share of calls offered (NHS 111 MDS)",
+    ),
+    "dispatched": ("lifeline_queue_dispatched", "Priority-1 calls sent to the dispatch line"),
+    "diverted": (
+        "lifeline_queue_diverted",
+        "Calls sent to another service's number (overflow, closed hours)",
+    ),
     "longest_wait": ("lifeline_queue_longest_wait_seconds", "Longest wait that ended"),
+    "p1_reached": (
+        "lifeline_p1_reached",
+        "Priority 1: calls answered by a handler or sent to the dispatch line",
+    ),
+    "p1_reached_within_60s_rate": (
+        "lifeline_p1_reached_within_60s_rate",
+        "Priority 1: share reached within 60 s of entering the queue",
+    ),
     "p1_average_time_to_reach": (
         "lifeline_p1_average_time_to_reach_seconds",
-        "Priority 1: time to a handler or the dispatch line",
+        "Priority 1: mean time to a handler or the dispatch line",
+    ),
+    "p1_p95_time_to_reach": (
+        "lifeline_p1_p95_time_to_reach_seconds",
+        "Priority 1: 95th percentile (nearest rank) of the time to a handler or the dispatch line",
+    ),
+    "p1_longest_time_to_reach": (
+        "lifeline_p1_longest_time_to_reach_seconds",
+        "Priority 1: longest time to a handler or the dispatch line",
     ),
 }
 
@@ -59,7 +106,7 @@ class Snapshot(Collector):
     queues: list[str]
     waiting: list[Waiting]  # the queue and priority pairs with anyone waiting
     handlers: dict[HandlerState, int]
-    windows: dict[Window, list[Figures]]
+    windows: dict[Window, Report]
     degraded: bool
     journal: Progress
 
@@ -93,12 +140,21 @@ class Snapshot(Collector):
         yield handlers
         for field_name, (name, text) in FIGURES.items():
             family = GaugeMetricFamily(name, text, labels=["queue", "priority", "window"])
-            for window, rows in self.windows.items():
-                for row in rows:
+            for window, report in self.windows.items():
+                for row in report.figures:
                     value = getattr(row, field_name)
-                    if value is not None:
+                    p1_only = field_name.startswith("p1_") and row.priority != Priority.EMERGENCY
+                    if value is not None and not p1_only:
                         family.add_metric([row.queue, str(row.priority), window.value], value)
             yield family
+        terminated = GaugeMetricFamily(
+            "lifeline_ivr_terminated",
+            "Calls that ended in the IVR, before entering a queue (terminated, not abandoned)",
+            labels=["window"],
+        )
+        for window, report in self.windows.items():
+            terminated.add_metric([window.value], report.terminated)
+        yield terminated
         yield GaugeMetricFamily(
             "lifeline_mode_degraded", "1 while degraded (clinical system down)", int(self.degraded)
         )
@@ -122,7 +178,7 @@ async def metrics(request: Request) -> Response:
             queues=sorted(rules.queues),
             waiting=await waiting_now(ivr.calls.redis, sorted(rules.queues), now),
             handlers=await ivr.handlers.counts(),
-            windows={window: await console.stats.window(window, now) for window in Window},
+            windows=await console.stats.reports(now),
             degraded=(await console.modes.read()).degraded,
             journal=await console.journal.progress(),
         )

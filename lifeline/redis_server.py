@@ -38,6 +38,8 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> None:
+        """Start it and wait until it answers; one that does not in time is killed before the
+        error is raised, so that a failed start leaves nothing running."""
         self.directory.mkdir(parents=True, exist_ok=True)
         command = [
             self.executable,
@@ -50,18 +52,26 @@ class RedisServer:
             "--logfile", "redis.log",
         ]  # fmt: skip
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        try:
+            self._wait_until_it_answers(self._process, timeout)
+        except BaseException:
+            self.kill()
+            raise
+
+    def _wait_until_it_answers(self, process: subprocess.Popen[bytes], timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2, socket_timeout=0.5)
         try:
             while True:
                 try:
                     client.ping()
                     return
-                except redis.ConnectionError:
-                    if self._process.poll() is not None or time.monotonic() > deadline:
-                        log = (self.directory / "redis.log").read_text(errors="replace")[-2000:]
+                except (redis.ConnectionError, redis.TimeoutError):
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        log = self.directory / "redis.log"
+                        said = log.read_text(errors="replace")[-2000:] if log.exists() else ""
                         raise RuntimeError(
-                            f"redis-server did not start on {self.port}: {log}"
+                            f"redis-server did not start on {self.port}: {said}"
                         ) from None
                     time.sleep(0.02)
         finally:

@@ -20,6 +20,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from routing.numbers import outside_policy
+
 E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
 RUN_ENV_FILE = "var/run.env"
 SMTP_URL = re.compile(r"(smtps?://([^\s/@]+@)?[^\s/@:]+(:\d+)?/?)?")
@@ -45,6 +47,11 @@ class Settings(BaseSettings):
     twilio_api_base_url: AnyHttpUrl = AnyHttpUrl("https://api.twilio.com")
     clinical_fhir_base_url: AnyHttpUrl
     ambulance_dispatch_number: E164
+    # A neighbouring service's line that callers are put through to once Lifeline has been unable
+    # to route them (Redis unreachable) for this many minutes. Unset: they stay on the line, told
+    # what is happening, the emergency key live. Under the number policy (routing.numbers).
+    fallback_line_number: Annotated[str, Field(pattern=r"^(\+[1-9][0-9]{6,14})?$")] = ""
+    fallback_line_after_minutes: Annotated[int, Field(ge=1, le=60)] = 5
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     welsh_line_numbers: Annotated[tuple[E164, ...], NoDecode] = ()
     log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
@@ -76,6 +83,14 @@ class Settings(BaseSettings):
     def _split_numbers(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("fallback_line_number")
+    @classmethod
+    def _fallback_line_in_policy(cls, value: str) -> str:
+        refused = outside_policy(value) if value else None
+        if refused:
+            raise ValueError(refused)
         return value
 
     @field_validator("twilio_auth_token")

@@ -61,11 +61,12 @@ if live(existing) then
              cjson.encode({at = tonumber(NOW), event = 'asked again', detail = {}}))
   return {existing, 'kept'}
 end
-local f = redis.call('HMGET', call, 'case_id', 'placement', 'arrival', 'locale', 'priority', 'line')
+local f = redis.call('HMGET', call, 'case_id', 'placement', 'arrival', 'locale', 'priority', 'line',
+                     'answers')
 redis.call('HSET', key, 'id', a.id, 'case_id', f[1], 'call_sid', a.sid, 'number', a.number,
            'placement', f[2], 'arrival', f[3], 'locale', f[4], 'priority', f[5], 'queue', queue,
            'line', f[6], 'caller', a.caller, 'created', NOW, 'status', 'pending', 'attempts', 0,
-           'due_by', a.due_by, 'at_risk', '0', 'score', score)
+           'due_by', a.due_by, 'at_risk', '0', 'score', score, 'answers', f[7] or '')
 redis.call('ZREM', P .. 'queue:' .. queue, a.sid)
 redis.call('ZADD', P .. 'queue:' .. queue, score, 'cb:' .. a.id)
 redis.call('ZADD', P .. 'callbacks', tonumber(NOW), a.id)

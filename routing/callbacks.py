@@ -25,8 +25,10 @@ from redis.asyncio import Redis
 from routing import callback_steps as steps
 from routing import keys
 from routing.calls import OUTCOMES
-from routing.models import Placement, Priority
+from routing.figures import CALLBACKS
+from routing.models import Answers, Placement, Priority
 from routing.rules import CallbackRule
+from routing.stats import COUNT
 
 AT_RISK_SHIFT_MS = 10**11  # an urgent callback at risk goes ahead of its class (about 3 years)
 LIVE = ("pending", "scheduled", "reserved", "connected")
@@ -64,6 +66,7 @@ class Callback(BaseModel):
     connected_at: float | None = None
     ended_at: float | None = None
     reason: str = ""
+    answers: Answers | None = None  # what the caller told the IVR (kept to place it again)
 
     @property
     def overdue_at(self) -> float | None:
@@ -105,6 +108,7 @@ class Callbacks:
         self._reprioritise = redis.register_script(steps.REPRIORITISE)
         self._due = redis.register_script(steps.DUE)
         self._at_risk = redis.register_script(steps.AT_RISK)
+        self._count_offered = redis.register_script(COUNT)
 
     def _args(self, callback_id: str, now: float, **values: object) -> list[str]:
         return [
@@ -131,13 +135,7 @@ class Callbacks:
     async def offered(self, sid: str, priority: Priority, now: float) -> None:
         """Count a caller the first time they are offered a callback."""
         if await self.redis.hsetnx(keys.call(sid), "callback_offered", "1"):
-            bucket = f"{keys.PREFIX}:stats:m:{int(now // 60) * 60}"
-            hour = f"{keys.PREFIX}:stats:h:{int(now // 3600) * 3600}"
-            async with self.redis.pipeline(transaction=True) as pipe:
-                for key in (bucket, hour):
-                    pipe.hincrbyfloat(key, f"callbacks|{int(priority)}|offered", 1)
-                    pipe.expire(key, 172800)
-                await pipe.execute()
+            await self._count_offered(args=[repr(now), CALLBACKS, int(priority), "offered", sid])
 
     async def propose_number(self, sid: str, number: str) -> None:
         await self.redis.hset(keys.call(sid), "callback_number", number)
@@ -358,4 +356,5 @@ def callback_from_hash(fields: dict[str, str]) -> Callback:
         connected_at=optional(fields, "connected_at"),
         ended_at=optional(fields, "ended_at"),
         reason=fields.get("reason", ""),
+        answers=Answers.model_validate_json(fields["answers"]) if fields.get("answers") else None,
     )

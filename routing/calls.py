@@ -63,6 +63,12 @@ end
 local redial = (status == 'dispatched' or status == 'diverted') and a.redial
 local free = redis.call('ZCARD', P .. 'handlers:available')
 if status ~= 'ivr' and status ~= 'queued' and not redial then return {status, '', free} end
+-- Placed by rules older than the active version (a process follows a change within 2 s): a
+-- queue that version dropped would strand the caller, so the caller must place them again.
+if redis.call('EXISTS', P .. 'rules:queues') == 1 and
+   redis.call('SISMEMBER', P .. 'rules:queues', a.queue) == 0 then
+  return {'unserved', '', free}
+end
 local arrival = redis.call('HGET', KEYS[1], 'arrival')
 if not arrival then
   arrival = a.now
@@ -128,6 +134,7 @@ if outcome == 'abandoned' then
   final = 'abandoned'
   call_waited(KEYS[1], 'abandoned')
 end
+if outcome == 'ivr_hangup' then call_terminated(KEYS[1]) end
 redis.call('HSET', KEYS[1], 'status', final, 'ended', ARGV[2], 'outcome', outcome)
 redis.call('HINCRBY', KEYS[2], outcome, 1)
 return outcome
@@ -167,6 +174,10 @@ class Opened:
 class Queued:
     arrival: float
     free_handlers: int  # handlers available right now: worth running assignment at once
+
+
+class UnservedQueue(Exception):
+    """The active rule set has no such queue: a placement made by an older version."""
 
 
 class Finish(StrEnum):
@@ -218,9 +229,11 @@ class Calls:
         """Queue the call, keeping its original arrival time (its place in the queue).
 
         With `redial`, a call whose dispatch-line connection failed goes back into the queue.
+        Raises UnservedQueue if the active rule set has no such queue (the placement was made
+        by an older version): place the call again under the active one.
         """
         locale = answers.locale or Locale.EN
-        _, arrival, free = await self._enqueue(
+        outcome, arrival, free = await self._enqueue(
             keys=[keys.call(sid), keys.queue(placement.queue), keys.caller(caller), OUTCOMES],
             args=[
                 json.dumps(
@@ -244,6 +257,8 @@ class Calls:
                 )
             ],
         )
+        if outcome == "unserved":
+            raise UnservedQueue(placement.queue)
         return Queued(arrival=float(arrival) if arrival else now, free_handlers=int(free))
 
     async def finish(self, sid: str, now: float) -> Finish | None:

@@ -68,8 +68,8 @@ class Enqueue(Frozen):
 
 
 class Dial(Frozen):
-    """Connect the caller to a number outside Lifeline: the ambulance dispatch line, or another
-    service's line by overflow."""
+    """Connect the caller to a number outside Lifeline: the ambulance dispatch line, another
+    service's line by overflow, or the fallback line when Lifeline cannot route calls."""
 
     kind: Literal["dial"] = "dial"
     locale: Locale
@@ -77,8 +77,9 @@ class Dial(Frozen):
     say: tuple[Spoken, ...] = ()
     attempt: int = 0
     fallback: bool = False
-    purpose: Literal["dispatch", "overflow"] = "dispatch"
+    purpose: Literal["dispatch", "overflow", "fallback_line"] = "dispatch"
     case_id: str = ""  # read to the dispatcher when they answer
+    answers: Answers = Answers()  # to the fallback line: what to carry on with if it fails
 
 
 class Hold(Frozen):
@@ -91,6 +92,7 @@ class Hold(Frozen):
     offer: Ask | None = None
     pause_seconds: int
     turn: int
+    down_since: int = 0  # Redis unreachable since (epoch seconds); 0: it was not
 
 
 class Leave(Frozen):
@@ -119,8 +121,10 @@ class Retry(Frozen):
     locale: Locale
     answers: Answers
     say: tuple[Spoken, ...]
+    emergency: PromptId = PromptId.EMERGENCY_SCREEN  # said last: how to reach help, key 1 live
     pause_seconds: int
     turn: int
+    down_since: int = 0  # when this caller's trouble began (epoch seconds): carried in the URL
 
 
 class Continue(Frozen):

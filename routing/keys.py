@@ -29,6 +29,7 @@ CALLBACKS_UNREACHABLE = f"{CALLBACKS}:unreachable"  # every attempt failed, by w
 CALLBACKS_AT_RISK = f"{CALLBACKS}:at-risk"  # by when an urgent one is at risk of its target
 RULES_VERSIONS = f"{PREFIX}:rules:versions"  # version numbers, scored by creation time
 RULES_NEXT = f"{PREFIX}:rules:next"
+RULES_QUEUES = f"{PREFIX}:rules:queues"  # the queues the active version serves, set with it
 TOKENS = f"{PREFIX}:tokens"  # token id -> digest of the token
 
 
@@ -109,3 +110,10 @@ def session(session_digest: str) -> str:
 def login_failures(digest: str) -> str:
     """Failed sign-ins of a username (and client), counted over the limiter's window."""
     return f"{PREFIX}:login-failures:{digest}"
+
+
+# Statistics: one sample per counted event, scored by when it happened on Lifeline's clock.
+STATS_SAMPLES = f"{PREFIX}:stats:samples"
+STATS_SEEN = f"{PREFIX}:stats:seen"  # `queue|kind|subject` of each event counted: once each
+STATS_VERSION = f"{PREFIX}:stats:version"  # bumped by every change to the samples
+STATS_KEEP_SECONDS = 2 * 24 * 3600  # both trimmed to this age as they are written; "today" < 25 h

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from routing.keys import HANDLER_HISTORY_LENGTH
+from routing.keys import (
+    HANDLER_HISTORY_LENGTH,
+    STATS_KEEP_SECONDS,
+    STATS_SAMPLES,
+    STATS_SEEN,
+    STATS_VERSION,
+)
 
 # Needs `P` (the key prefix, with its colon) and `NOW` (a string) in scope. Moves a handler
 # between the per-state sorted sets, stamps the change and records it in the event stream; puts
@@ -48,47 +54,70 @@ local function after_wrap_up(id)
 end
 """.replace("{history}", str(HANDLER_HISTORY_LENGTH))
 
-# Needs `P` and `NOW`. Adds to the statistics of a queue and priority class, in the minute and
-# the hour buckets that `NOW` falls in (kept two days): counters, and running maxima.
-STATS = """
-local function stat_keys()
-  local t = tonumber(NOW)
-  return {P .. 'stats:m:' .. (math.floor(t / 60) * 60),
-          P .. 'stats:h:' .. (math.floor(t / 3600) * 3600)}
+# Needs `NOW` (Lifeline's clock, a string; never Redis's own clock). Statistics are samples: one
+# member of a sorted set per counted event, `time|kind|queue|priority|value|subject`, scored by
+# the time, `NOW`; the subject is the CallSid or callback id. Every change bumps a version, for
+# readers' caches. `routing.stats` reads them; README.md "Statistics" defines the figures. The
+# sets are trimmed by age as they are written: no job is needed.
+STATS = (
+    """
+local STATS_SAMPLES, STATS_SEEN, STATS_VERSION = '{samples}', '{seen}', '{version}'
+local STATS_KEEP = {keep}
+local function stats_trim(key)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (tonumber(NOW) - STATS_KEEP))
+  redis.call('EXPIRE', key, STATS_KEEP)
 end
-local function count(queue, priority, field, n)
-  for _, key in ipairs(stat_keys()) do
-    redis.call('HINCRBYFLOAT', key, queue .. '|' .. priority .. '|' .. field, n)
-    redis.call('EXPIRE', key, 172800)
-  end
+-- The subject of this script's events when the caller names none: the `id` (a callback) or
+-- `sid` (a call) of its JSON argument, or else its first argument (the CallSid).
+local function stats_subject()
+  local ok, args = pcall(cjson.decode, ARGV[1] or '')
+  if ok and type(args) == 'table' then return tostring(args.id or args.sid or '') end
+  return tostring(ARGV[1] or '')
 end
-local function peak(queue, priority, field, value)
-  for _, key in ipairs(stat_keys()) do
-    local name = queue .. '|' .. priority .. '|' .. field
-    local current = tonumber(redis.call('HGET', key, name) or '-1')
-    if value > current then redis.call('HSET', key, name, value) end
-    redis.call('EXPIRE', key, 172800)
-  end
+local function stats_sample(kind, queue, priority, value, subject)
+  local member = table.concat({tostring(NOW), kind, queue, tostring(priority),
+                               string.format('%.3f', tonumber(value)), subject}, '|')
+  redis.call('ZADD', STATS_SAMPLES, NOW, member)
+  stats_trim(STATS_SAMPLES)
+  redis.call('INCR', STATS_VERSION)
+  redis.call('EXPIRE', STATS_VERSION, STATS_KEEP)
+  return member
 end
--- A wait ended: answered by a handler, reached the dispatch line, or abandoned.
-local function waited(queue, priority, outcome, wait)
-  count(queue, priority, outcome, 1)
-  count(queue, priority, outcome .. '_wait', wait)
-  peak(queue, priority, 'max_wait', wait)
-  if outcome == 'answered' and wait <= 60 then count(queue, priority, 'answered_60', 1) end
-  if outcome == 'abandoned' and wait > 30 then count(queue, priority, 'abandoned_30', 1) end
-  if tonumber(priority) == 1 and (outcome == 'answered' or outcome == 'dispatched') then
-    count(queue, priority, 'reached', 1)
-    count(queue, priority, 'reached_wait', wait)
-    peak(queue, priority, 'reached_max', wait)
-  end
+-- An event of kind `field` (offered, accepted, made, terminated...) and value `n` (1 for a plain
+-- count), counted once per queue, kind and subject (by default the script's): a repeat changes
+-- nothing.
+local function count(queue, priority, field, n, subject)
+  subject = subject or stats_subject()
+  local seen = queue .. '|' .. field .. '|' .. subject
+  if redis.call('ZADD', STATS_SEEN, 'NX', NOW, seen) == 0 then return end
+  stats_trim(STATS_SEEN)
+  stats_sample(field, queue, priority, n, subject)
 end
--- A call's wait ended. Its figures go to the queue and class it was first offered in, wherever
--- overflow or a new rule set moved it since, so that each queue's figures add up.
+-- A wait ended after `wait` seconds: answered by a handler, dispatched, diverted or abandoned.
+-- Returns its member.
+local function waited(queue, priority, outcome, wait, subject)
+  return stats_sample(outcome, queue, priority, math.max(0, wait), subject or stats_subject())
+end
+-- A call's wait ended, timed from its arrival in the queue. Its figures go to the queue and class
+-- it was first offered in, wherever overflow or a new rule set moved it since, so that each
+-- queue's figures add up. A call has one wait: if it ends again (the number it was sent to never
+-- answered and it came back to the queue), the last ending replaces the earlier one.
 local function call_waited(record, outcome)
   local f = redis.call('HMGET', record, 'stats_queue', 'stats_priority', 'queue', 'priority',
-                       'arrival')
+                       'arrival', 'sid', 'stats_wait')
   if not (f[1] or f[3]) or not f[5] then return end
-  waited(f[1] or f[3], f[2] or f[4], outcome, tonumber(NOW) - tonumber(f[5]))
+  if f[7] then redis.call('ZREM', STATS_SAMPLES, f[7]) end
+  local member = waited(f[1] or f[3], f[2] or f[4], outcome, tonumber(NOW) - tonumber(f[5]),
+                        f[6] or record)
+  redis.call('HSET', record, 'stats_wait', member)
 end
-"""
+-- The call ended in the IVR, before entering a queue: terminated, never abandoned. Counted
+-- for the whole line (queue '', priority 0).
+local function call_terminated(record)
+  count('', 0, 'terminated', 1, redis.call('HGET', record, 'sid') or record)
+end
+""".replace("{samples}", STATS_SAMPLES)
+    .replace("{seen}", STATS_SEEN)
+    .replace("{version}", STATS_VERSION)
+    .replace("{keep}", str(STATS_KEEP_SECONDS))
+)

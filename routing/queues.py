@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import cast
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
@@ -23,14 +23,105 @@ class Queues:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self.conditions_script = redis.register_script(_CONDITIONS)
+        self.standing_script = redis.register_script(_STANDING)
 
     async def conditions(self, rules: RuleSet) -> dict[str, QueueConditions]:
         return await conditions(self, rules)
 
-    async def position(self, queue: str, member: str) -> int | None:
-        """1 for the next caller to be answered; None if the member is not in the queue."""
-        rank = await self.redis.zrank(keys.queue(queue), member)
-        return None if rank is None else int(cast(int, rank)) + 1
+    async def standing(self, rules: RuleSet, queue: str, member: str, now: float) -> Standing:
+        """Where a waiting caller stands in the order assignment follows (see `_STANDING`)."""
+        request = {
+            "prefix": keys.PREFIX + ":",
+            "queue": queue,
+            "member": member,
+            "now": repr(now),
+            "every_ms": rules.aging.every_seconds * 1000,
+            "max_steps": rules.aging.max_steps,
+            "queues": [
+                {"name": name, "skills": list(rule.skills), "min": rule.min_proficiency}
+                for name, rule in sorted(rules.queues.items())
+            ],
+        }
+        position, skilled = await self.standing_script(args=[json.dumps(request)])
+        return Standing(position=int(position), skilled_on_duty=int(skilled))
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A waiting caller's place: 1 for the next to be answered by the handlers who can take
+    their call (0: not waiting), and how many of those handlers are on duty."""
+
+    position: int
+    skilled_on_duty: int
+
+
+# A caller's position in the real assignment order: 1 + the calls that the handlers on duty who
+# can take this caller's queue would be given first, in any queue those handlers can take, by
+# effective priority (guarded aging, as in `routing.assignment`), then arrival. For one class in
+# one queue the calls ahead are a prefix in arrival (waiting longer never lowers a call's
+# effective priority), so each class is one ZCOUNT up to the last arrival still ahead.
+_STANDING = """
+local a = cjson.decode(ARGV[1])
+local P = a.prefix
+local STEP = 1e13
+local INF = math.huge
+local score = redis.call('ZSCORE', P .. 'queue:' .. a.queue, a.member)
+if not score then return {0, 0} end
+score = tonumber(score)
+local now_ms = math.floor(tonumber(a.now) * 1000)
+local own_class = math.floor(score / STEP)
+local own_arrival = score - own_class * STEP
+local function effective(class, arrival)
+  if class == 1 then return 1 end
+  local steps = math.min(a.max_steps, math.floor((now_ms - arrival) / a.every_ms))
+  return math.max(2, class - steps)
+end
+-- The latest arrival (ms) at which a call of `class` is at an effective level <= `level`.
+local function latest(class, level)
+  if level >= class then return INF end
+  if level < 2 then return -INF end
+  local steps = class - level
+  if steps > a.max_steps then return -INF end
+  return now_ms - steps * a.every_ms
+end
+local mine = nil
+for _, q in ipairs(a.queues) do if q.name == a.queue then mine = q end end
+if not mine then return {1, 0} end
+local function able(id, q)
+  for _, skill in ipairs(q.skills) do
+    local level = redis.call('ZSCORE', P .. 'skill:' .. skill, id)
+    if not level or tonumber(level) < q.min then return false end
+  end
+  return true
+end
+local skilled = {}
+for _, state in ipairs({'available', 'reserved', 'busy', 'wrap_up'}) do
+  for _, id in ipairs(redis.call('ZRANGE', P .. 'handlers:' .. state, 0, -1)) do
+    if able(id, mine) then table.insert(skilled, id) end
+  end
+end
+local level = effective(own_class, own_arrival)
+local ahead = 0
+for _, q in ipairs(a.queues) do
+  local reachable = false
+  for _, id in ipairs(skilled) do
+    if able(id, q) then reachable = true; break end
+  end
+  if reachable then
+    for class = 1, 5 do
+      local last = math.max(latest(class, level - 1),
+                            math.min(latest(class, level), own_arrival - 1))
+      if last > -INF then
+        local high = '(' .. string.format('%.0f', (class + 1) * STEP)
+        if last < INF then high = string.format('%.0f', class * STEP + last) end
+        ahead = ahead + redis.call('ZCOUNT', P .. 'queue:' .. q.name,
+                                   string.format('%.0f', class * STEP), high)
+      end
+    end
+  end
+end
+return {ahead + 1, #skilled}
+"""
 
 
 # For each queue with overflow rules: how many wait, and how many handlers on duty have its

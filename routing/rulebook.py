@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import time
+from collections.abc import Callable
 from typing import cast
 
 import yaml
@@ -51,25 +52,45 @@ def diff(old: RuleSet | None, new: RuleSet, old_name: str, new_name: str) -> str
     return "".join(difflib.unified_diff(before, after, fromfile=old_name, tofile=new_name))
 
 
+# Make a version active unless one is (or it is this one), with the queues it serves.
+_SEED = """
+local active = redis.call('GET', KEYS[1])
+if active and active ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+redis.call('SADD', KEYS[2], unpack(ARGV, 2))
+return 1
+"""
+
+
 class RuleBook:
-    def __init__(self, redis: Redis, fallback: RuleSet | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        fallback: RuleSet | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`monotonic` is the cache's clock (seconds, only ever differenced)."""
         self.redis = redis
+        self._monotonic = monotonic
         self.fallback = fallback or default_rules()
         self._active: tuple[int, RuleSet] | None = None
         self._checked = float("-inf")
+        self._seed = redis.register_script(_SEED)
 
     async def active(self) -> RuleSet:
-        if time.monotonic() - self._checked < CACHE_SECONDS and self._active is not None:
+        if self._monotonic() - self._checked < CACHE_SECONDS and self._active is not None:
             return self._active[1]
         try:
             number = await self.redis.get(keys.RULES_ACTIVE)
-            self._checked = time.monotonic()
+            self._checked = self._monotonic()
             if number is None:
                 return self.fallback
             if self._active is None or self._active[0] != int(number):
                 self._active = (int(number), (await self.get(int(number))).rules)
         except RedisError:
-            self._checked = time.monotonic()
+            self._checked = self._monotonic()
         return self._active[1] if self._active else self.fallback
 
     async def active_number(self) -> int | None:
@@ -77,11 +98,20 @@ class RuleBook:
         return int(number) if number is not None else None
 
     async def seed(self, now: float) -> None:
-        """First start: the packaged default becomes version 1, active."""
-        if await self.redis.exists(keys.RULES_ACTIVE):
-            return
-        version = await self.create(canonical(self.fallback), "lifeline", now, "packaged default")
-        await self.redis.set(keys.RULES_ACTIVE, version.number, nx=True)
+        """First start: the packaged default becomes version 1, active. The queues the active
+        version serves are written beside it (and after an upgrade, from it)."""
+        number = await self.active_number()
+        if number is None:
+            version = await self.create(
+                canonical(self.fallback), "lifeline", now, "packaged default"
+            )
+            queues = sorted(self.fallback.queues)
+            await self._seed(
+                keys=[keys.RULES_ACTIVE, keys.RULES_QUEUES], args=[version.number, *queues]
+            )
+        elif not await self.redis.exists(keys.RULES_QUEUES):
+            queues = sorted((await self.get(number)).rules.queues)
+            await self._seed(keys=[keys.RULES_ACTIVE, keys.RULES_QUEUES], args=[number, *queues])
 
     async def create(
         self, document: str, author: str, now: float, comment: str = ""
@@ -140,26 +170,6 @@ class RuleBook:
             for number, row in zip(numbers, rows, strict=True)
         ]
 
-    async def activate(self, number: int, author: str, now: float, reason: str = "") -> str:
-        """Make `number` the active version; returns the diff against the one it replaces."""
-        new = await self.get(number)
-        previous_number = await self.active_number()
-        previous = await self.get(previous_number) if previous_number is not None else None
-        await self.redis.set(keys.RULES_ACTIVE, number)
-        change = diff(
-            previous.rules if previous else None,
-            new.rules,
-            f"version {previous_number}" if previous else "none",
-            f"version {number}",
-        )
-        await Audit(self.redis).record(
-            author,
-            "rules.activate",
-            f"version {number}",
-            now,
-            previous=previous_number,
-            reason=reason,
-            diff=change,
-        )
+    def forget(self) -> None:
+        """Read the active version afresh next time (it has just changed)."""
         self._checked = float("-inf")
-        return change

@@ -1,182 +1,110 @@
-"""Statistics per queue and priority: live, and for the last 15 minutes, the last hour and today.
+"""Statistics per queue and priority: live, and over exact windows (15m, 1h, today in London).
 
-The transitions themselves (Lua, see `routing.lua.STATS`) add to per-minute and per-hour
-buckets, so the figures are exact whichever process handled the call. "Today" starts at local
-midnight in Europe/London.
+The transitions (Lua, `routing.lua.STATS`) write one sample per counted event, scored by its time
+on Lifeline's clock; this reads the samples of a window, and `routing.figures` computes every
+figure and percentile from them.
 """
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
-from datetime import datetime
-from enum import StrEnum
+from bisect import bisect_right
+from dataclasses import dataclass
 from typing import cast
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from routing import keys
+from routing.figures import (
+    CallbackFigures,
+    Report,
+    Sample,
+    Window,
+    callback_figures,
+    local_midnight,
+    parse,
+    report,
+    window_start,
+)
+from routing.lua import STATS
 from routing.models import Priority
 from routing.queues import SCORE_STEP
 
-LONDON = ZoneInfo("Europe/London")
-SERVICE_LEVEL_SECONDS = 60  # REFERENCE: 95% of calls answered within 60 s
+# One event counted from Python (a caller offered a callback in the hold loop). ARGV: now, queue,
+# priority, kind, subject.
+COUNT = (
+    """
+local NOW = ARGV[1]
+"""
+    + STATS
+    + """
+count(ARGV[2], ARGV[3], ARGV[4], 1, ARGV[5])
+return 1
+"""
+)
 
 
-class Window(StrEnum):
-    LAST_15_MINUTES = "15m"
-    LAST_HOUR = "1h"
-    TODAY = "today"
+@dataclass
+class Today:
+    """Every sample from local midnight on, as of a version of the samples; and the last report
+    made from them, with how many samples (the first n: those up to its `until`) it covered."""
 
-
-class Figures(BaseModel):
-    """One queue and priority class over a window. Rates are None when nothing happened."""
-
-    queue: str
-    priority: int
-    offered: int = 0
-    answered: int = 0
-    abandoned: int = 0
-    abandoned_after_30s: int = 0
-    dispatched: int = 0
-    service_level: float | None = None
-    average_speed_of_answer: float | None = None
-    abandoned_rate: float | None = None
-    longest_wait: float | None = None
-    p1_reached: int = 0
-    p1_average_time_to_reach: float | None = None
-    p1_longest_time_to_reach: float | None = None
-
-
-def minute_keys(start: float, end: float) -> list[str]:
-    first = int(start // 60) * 60
-    return [f"{keys.PREFIX}:stats:m:{t}" for t in range(first, int(end) + 1, 60)]
-
-
-def hour_keys(start: float, end: float) -> list[str]:
-    first = int(start // 3600) * 3600
-    return [f"{keys.PREFIX}:stats:h:{t}" for t in range(first, int(end) + 1, 3600)]
-
-
-def local_midnight(now: float) -> float:
-    local = datetime.fromtimestamp(now, LONDON)
-    midnight = datetime(local.year, local.month, local.day, tzinfo=LONDON)
-    return midnight.timestamp()
-
-
-def window_start(window: Window, now: float) -> float:
-    match window:
-        case Window.LAST_15_MINUTES:
-            return now - 15 * 60
-        case Window.LAST_HOUR:
-            return now - 3600
-        case Window.TODAY:
-            return local_midnight(now)
-
-
-def window_keys(window: Window, now: float) -> list[str]:
-    match window:
-        case Window.LAST_15_MINUTES:
-            return minute_keys(now - 15 * 60 + 60, now)
-        case Window.LAST_HOUR:
-            return minute_keys(now - 3600 + 60, now)
-        case Window.TODAY:
-            return hour_keys(local_midnight(now), now)
-
-
-def figures(queue: str, priority: int, raw: dict[str, float]) -> Figures:
-    answered = int(raw.get("answered", 0))
-    abandoned = int(raw.get("abandoned", 0))
-    reached = int(raw.get("reached", 0))
-    ended = answered + abandoned
-    return Figures(
-        queue=queue,
-        priority=priority,
-        offered=int(raw.get("offered", 0)),
-        answered=answered,
-        abandoned=abandoned,
-        abandoned_after_30s=int(raw.get("abandoned_30", 0)),
-        dispatched=int(raw.get("dispatched", 0)),
-        service_level=raw.get("answered_60", 0) / ended if ended else None,
-        average_speed_of_answer=raw.get("answered_wait", 0) / answered if answered else None,
-        abandoned_rate=abandoned / ended if ended else None,
-        longest_wait=raw.get("max_wait"),
-        p1_reached=reached,
-        p1_average_time_to_reach=raw.get("reached_wait", 0) / reached if reached else None,
-        p1_longest_time_to_reach=raw.get("reached_max") if reached else None,
-    )
-
-
-PEAKS = frozenset({"max_wait", "reached_max"})
-
-
-CALLBACKS = "callbacks"  # the pseudo-queue callback figures are kept under
-
-
-class CallbackFigures(BaseModel):
-    """Callbacks of one priority class over a window."""
-
-    priority: int
-    offered: int = 0  # callers offered one in the hold loop
-    accepted: int = 0  # callbacks booked
-    made: int = 0
-    made_on_time: int = 0  # within the class's target
-    unreachable: int = 0  # every attempt failed: left for a clinician
-    cancelled: int = 0
-    on_time_rate: float | None = None
+    version: str | None
+    since: float
+    samples: list[Sample]
+    times: list[float]
+    made: tuple[int, Report] | None = None
 
 
 class Stats:
+    """Reads the samples. "Today" (up to some 10,000 samples at a busy contract area's volume)
+    is kept per process and read again only when a write has changed the samples, which costs one
+    GET to find out; the other windows are small and read whole."""
+
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._today: Today | None = None
 
-    async def window(self, window: Window, now: float) -> list[Figures]:
-        totals = await self.totals(window, now)
-        return [
-            figures(queue, priority, raw)
-            for (queue, priority), raw in sorted(totals.items())
-            if queue != CALLBACKS
-        ]
+    async def samples(self, since: float, until: float) -> list[Sample]:
+        """Every sample from `since` to `until`, both included, oldest first."""
+        members = await self.redis.zrangebyscore(keys.STATS_SAMPLES, since, until)
+        return parse(cast(list[str], members))
+
+    async def today(self, now: float) -> Today:
+        since = local_midnight(now)
+        kept = self._today
+        if (
+            kept is not None
+            and kept.since == since
+            and kept.version == await self.redis.get(keys.STATS_VERSION)
+        ):
+            return kept
+        async with self.redis.pipeline(transaction=True) as pipe:  # the version of these samples
+            pipe.get(keys.STATS_VERSION)
+            pipe.zrangebyscore(keys.STATS_SAMPLES, since, "+inf")
+            version, members = await pipe.execute()
+        samples = parse(members)
+        self._today = Today(version, since, samples, [sample.at for sample in samples])
+        return self._today
+
+    async def report(self, window: Window, now: float) -> Report:
+        if window is not Window.TODAY:
+            return report(window, now, await self.samples(window_start(window, now), now))
+        today = await self.today(now)
+        end = bisect_right(today.times, now)
+        if today.made is None or today.made[0] != end:
+            today.made = (end, report(window, now, today.samples[:end]))
+        return today.made[1].model_copy(update={"until": now})
+
+    async def reports(self, now: float) -> dict[Window, Report]:
+        return {window: await self.report(window, now) for window in Window}
 
     async def callbacks(self, window: Window, now: float) -> list[CallbackFigures]:
-        totals = await self.totals(window, now)
-        rows = []
-        for (queue, priority), raw in sorted(totals.items()):
-            if queue != CALLBACKS:
-                continue
-            made = int(raw.get("made", 0))
-            rows.append(
-                CallbackFigures(
-                    priority=priority,
-                    offered=int(raw.get("offered", 0)),
-                    accepted=int(raw.get("accepted", 0)),
-                    made=made,
-                    made_on_time=int(raw.get("made_on_time", 0)),
-                    unreachable=int(raw.get("unreachable", 0)),
-                    cancelled=int(raw.get("cancelled", 0)),
-                    on_time_rate=raw.get("made_on_time", 0) / made if made else None,
-                )
-            )
-        return rows
-
-    async def totals(self, window: Window, now: float) -> dict[tuple[str, int], dict[str, float]]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in window_keys(window, now):
-                pipe.hgetall(key)
-            buckets = cast(list[dict[str, str]], await pipe.execute())
-        totals: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
-        for bucket in buckets:
-            for name, value in bucket.items():
-                queue, priority, field = name.split("|")
-                into = totals[(queue, int(priority))]
-                number = float(value)
-                if field in PEAKS:
-                    into[field] = max(into.get(field, -math.inf), number)
-                else:
-                    into[field] = into.get(field, 0.0) + number
-        return dict(totals)
+        if window is Window.TODAY:
+            samples = (await self.today(now)).samples
+        else:
+            samples = await self.samples(window_start(window, now), now)
+        return callback_figures(window, now, samples)
 
 
 class Waiting(BaseModel):

@@ -1,16 +1,16 @@
-"""The wallboard's chart of the last hour: calls answered and abandoned per minute, read from
-the statistics' per-minute buckets and laid out as SVG geometry for a template to draw."""
+"""The wallboard's chart of the last hour: calls offered, answered and abandoned per clock minute,
+counted from the same samples as the figures, laid out as SVG geometry for a template to draw."""
 
 from __future__ import annotations
 
 import math
-from typing import cast
+from collections import Counter
 
 from pydantic import BaseModel
-from redis.asyncio import Redis
 
 from console.web.templates import clock
-from routing.stats import CALLBACKS, minute_keys
+from routing.figures import CALLBACKS, LINE, Kind
+from routing.stats import Stats
 
 WIDTH, HEIGHT = 720, 220
 LEFT, RIGHT, TOP, BOTTOM = 44, 8, 12, 28
@@ -52,22 +52,24 @@ class Chart(BaseModel):
     abandoned: int
 
 
-async def last_hour(redis: Redis, now: float) -> list[Minute]:
-    names = minute_keys(now - 3600 + 60, now)
-    async with redis.pipeline(transaction=False) as pipe:
-        for name in names:
-            pipe.hgetall(name)
-        buckets = cast(list[dict[str, str]], await pipe.execute())
-    minutes = []
-    for name, bucket in zip(names, buckets, strict=True):
-        minute = Minute(start=float(name.rsplit(":", 1)[1]))
-        totals = {"offered": 0, "answered": 0, "abandoned": 0}
-        for field, value in bucket.items():
-            queue, _, measure = field.split("|")
-            if queue != CALLBACKS and measure in totals:
-                totals[measure] += int(float(value))
-        minutes.append(minute.model_copy(update=totals))
-    return minutes
+async def last_hour(stats: Stats, now: float) -> list[Minute]:
+    """Each clock minute of [now - 1 h, now], the first and last cut at the window's edges, so
+    that the bars add up to the "1h" figures."""
+    since = now - 3600
+    counts = Counter(
+        (int(sample.at // 60) * 60, sample.kind)
+        for sample in await stats.samples(since, now)
+        if sample.queue not in (CALLBACKS, LINE)
+    )
+    return [
+        Minute(
+            start=start,
+            offered=counts[(start, Kind.OFFERED)],
+            answered=counts[(start, Kind.ANSWERED)],
+            abandoned=counts[(start, Kind.ABANDONED)],
+        )
+        for start in range(int(since // 60) * 60, int(now // 60) * 60 + 1, 60)
+    ]
 
 
 def nice_ceiling(value: int) -> int:

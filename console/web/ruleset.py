@@ -15,8 +15,9 @@ from console.web.forms import FormErrors, parse, present
 from console.web.pages import Page, View
 from console.web.positions import Located, locate
 from prompts.catalogue import Locale
+from routing.activation import ActivationRefused
+from routing.activation import activate as activate_version
 from routing.models import Reason, Screen, Worse
-from routing.reevaluate import reevaluate
 from routing.rulebook import Version, diff
 from routing.rules import RuleSetError, parse_rules
 
@@ -227,10 +228,16 @@ async def activate(page: Page) -> Response:
         )
     if await console.rulebook.active_number() == number:
         return await page.done(f"Version {number} is already active.", "/console/rules")
-    await console.rulebook.activate(number, page.user.username, page.now, form.reason)
-    rules = (await console.rulebook.get(number)).rules
-    moved = await reevaluate(console.redis, console.calls, rules, page.now)
+    try:
+        activated = await activate_version(
+            console.redis, console.rulebook, number, page.user.username, page.now, form.reason
+        )
+    except ActivationRefused as refused:
+        return await page.done(
+            f"Not activated: {'; '.join(refused.problems)}", f"/console/rules/versions/{number}"
+        )
     await console.assign()
+    moved = activated.moved
     calls = "1 waiting call" if moved == 1 else f"{moved} waiting calls"
     return await page.done(f"Version {number} is active. {calls} placed again.", "/console/rules")
 

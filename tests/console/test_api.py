@@ -385,7 +385,7 @@ def test_the_queue_snapshot_and_statistics(
     [row] = stats["figures"]
     assert (row["queue"], row["priority"], row["offered"], row["abandoned"]) == ("general", 3, 2, 1)
     assert row["abandoned_after_30s"] == 1
-    assert row["abandoned_rate"] == 1.0
+    assert row["abandoned_after_30s_rate"] == 0.5  # of the 2 offered, as the NHS 111 MDS
     assert row["longest_wait"] == 45.0
     bad = client.get("/api/v1/stats?window=week", headers=supervisor.headers)
     assert bad.status_code == 422

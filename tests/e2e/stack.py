@@ -4,6 +4,7 @@ its own process, talking real HTTP, on a throwaway Redis."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,8 +34,10 @@ class Stack:
         with_cron: bool = False,
         with_clinical: bool = False,
         env: dict[str, str] | None = None,
+        start_timeout: float = 20.0,
     ) -> None:
         self.redis_url = redis_url
+        self.start_timeout = start_timeout
         self.logs = logs
         self.web_port, self.phone_port = free_port(), free_port()
         self.fhir_port, self.clinical_control_port = free_port(), free_port()
@@ -62,12 +65,28 @@ class Stack:
         self.clinical_control_url = f"http://127.0.0.1:{self.clinical_control_port}"
 
     def spawn(self, name: str, *command: str) -> None:
+        """Start a process in a session of its own: `stop` ends its whole process group."""
         with (self.logs / f"{name}.log").open("ab") as log:
             self.processes[name] = subprocess.Popen(
-                command, env=self.env, cwd=self.logs, stdout=log, stderr=subprocess.STDOUT
+                command,
+                env=self.env,
+                cwd=self.logs,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def start(self) -> Stack:
+        """Start every process and wait until each answers; if any does not in time (or anything
+        else goes wrong), stop every process started so far before the error goes on."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> Stack:
+        timeout = self.start_timeout
         self.spawn(
             "web", str(BIN / "lifeline"), "web", "--host", "127.0.0.1", "--port", str(self.web_port)
         )
@@ -84,18 +103,23 @@ class Stack:
                 str(self.clinical_control_port),
             )
             self.wait_for(
-                lambda: self.up(f"{self.clinical_control_url}/control/health"), "the clinical stub"
+                lambda: self.up(f"{self.clinical_control_url}/control/health"),
+                "the clinical stub",
+                timeout,
             )
         if self.with_cron:
             self.spawn("cron", str(BIN / "lifeline"), "cron")
-        self.wait_for(lambda: self.up(f"{self.web_url}/healthz"), "the web process")
-        self.wait_for(lambda: self.up(f"{self.phone_url}/sim/health"), "the phone network")
+        self.wait_for(lambda: self.up(f"{self.web_url}/healthz"), "the web process", timeout)
+        self.wait_for(lambda: self.up(f"{self.phone_url}/sim/health"), "the phone network", timeout)
         self.sim = SimClient(self.phone_url)
         self.api = httpx.Client(base_url=self.web_url, timeout=10)
         self.api.headers["Authorization"] = f"Bearer {self.token(Role.SUPERVISOR)}"
         return self
 
     def stop(self) -> None:
+        """SIGTERM to each process, SIGKILL to one that has not gone in 10 s; then SIGKILL to
+        whatever is left in its process group (a work horse it forked, say). The group's id
+        cannot be another's while any of its members lives."""
         for process in self.processes.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -105,6 +129,8 @@ class Stack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
         if hasattr(self, "sim"):
             self.sim.close()
             self.api.close()

@@ -93,15 +93,19 @@ def test_an_unanswered_offer_puts_the_caller_back_in_their_place_and_rests_the_h
     staff("h1", state=HandlerState.AVAILABLE)
     first = twilio.call("+447700900001", MAIN_LINE)
     to_queue(first, "2", "1")
+    taken_at = sync_redis.hget(keys.call(first.sid), "score")  # its place when it was taken
     clock.advance(10)
-    second = twilio.call(CALLER, MAIN_LINE)
+    second = twilio.call(CALLER, MAIN_LINE)  # the same class, 10 s later
     to_queue(second, "2", "1")
 
     connect = redirected(twilio, first, "h1")
+    clock.advance(20)  # it rings out: the back of the class is now behind `second`
     back = dial_ends(twilio, first, connect, "no-answer")
 
     assert back.first("Enqueue").text == "general"
     assert "You keep your place in the queue." in back.text
+    assert taken_at is not None
+    assert sync_redis.zscore(keys.queue("general"), first.sid) == float(taken_at)
     assert sync_redis.zrange(keys.queue("general"), 0, -1) == [first.sid, second.sid]
     handler = sync_redis.hgetall(keys.handler("h1"))
     assert (handler["state"], handler["reason"], handler["missed"]) == ("break", "missed", "1")

@@ -40,12 +40,14 @@ PATHS = [
     urls.CALLBACK_RESULT,
     urls.CALLBACK_STATUS,
     urls.FALLBACK,
+    urls.RETRY,
+    urls.FALLBACK_LINE_RESULT,
 ]
 # Requests about a call in progress, each a call we have never seen (every example has a new
 # CallSid): the answer must keep the caller going. Not the hold loop and the callback offer made
 # in it: they run as the queue's wait URL, where an empty answer starts the next turn of the wait.
 WAIT_CONTEXT = {urls.HOLD, urls.STEP.format(step=Step.CALLBACK_OFFER.value)}
-CALLER_FACING = {urls.VOICE, urls.CONTINUE, urls.FALLBACK} | {
+CALLER_FACING = {urls.VOICE, urls.CONTINUE, urls.FALLBACK, urls.RETRY} | {
     urls.STEP.format(step=step.value) for step in Step
 } - WAIT_CONTEXT
 ENDS_OR_MOVES_ON = {"Gather", "Redirect", "Enqueue", "Dial", "Leave"}
@@ -68,6 +70,7 @@ query = st.dictionaries(
             "callback_choice",
             "attempt",
             "turn",
+            "down_since",
             "priority",
             "step",
             "handler",

@@ -73,8 +73,8 @@ def test_a_signed_but_malformed_request_still_gets_the_emergency_route(
 def test_an_unknown_step_is_answered_with_the_safe_route(twilio: TwilioClient) -> None:
     call = twilio.call(CALLER, MAIN_LINE)
     twiml = twilio.twiml("/twilio/ivr/nonsense", call.params(Digits="1"))
-    assert "technical difficulties" in twiml.text
-    assert EMERGENCY_WORDS in twiml.text
+    assert "our computer system is not working properly" in twiml.text
+    assert EMERGENCY_WORDS in twiml.text  # not asked the screen yet: it is said whole
 
 
 def test_with_redis_down_the_caller_hears_the_emergency_screen_and_reaches_dispatch(
@@ -99,8 +99,8 @@ def test_with_redis_down_a_non_emergency_holds_with_the_emergency_key_live_and_r
 
     waiting = call.press(menu, "1")
     assert waiting.verbs == ["Gather", "Pause", "Redirect"]
-    assert "technical difficulties" in waiting.text
-    assert EMERGENCY_WORDS in waiting.text
+    assert "our computer system is not working properly" in waiting.text
+    assert "if it is an emergency, press 1 or say yes now" in waiting.text
 
     redis_server.start()
     queued = call.silence(waiting)
@@ -128,8 +128,9 @@ def test_with_redis_down_mid_queue_others_are_told_to_hold(
     enqueue = to_queue(call, "2", "1")
     redis_server.kill()
     turn = call.hold(enqueue)
-    assert turn.said == ["Please continue to hold."]
-    assert turn.verbs == ["Say", "Pause", "Redirect"]
+    assert "our computer system is not working properly" in turn.said[0]
+    assert "call 999" in turn.said[1]
+    assert turn.verbs == ["Say", "Say", "Pause", "Redirect"]
 
 
 def test_the_fallback_url_needs_nothing_but_settings(

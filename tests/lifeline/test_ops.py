@@ -8,6 +8,7 @@ from lifeline.redis_server import RedisServer
 from routing.clock import VirtualClock
 from tests.conftest import CALLER, MAIN_LINE
 from tests.ivr.test_call_flow import to_queue
+from tests.routing.test_stats import a_quarter_hour
 from tests.staff import Staff
 from tests.twilio import TwilioClient
 
@@ -60,3 +61,23 @@ def test_metrics_still_answer_with_redis_down(
     response = twilio.client.get("/metrics")
     assert response.status_code == 200
     assert 'lifeline_webhook_seconds_count{path="/twilio/voice"} 1.0' in response.text
+
+
+def test_metrics_give_the_figures_of_each_window_and_the_calls_terminated_in_the_ivr(
+    twilio: TwilioClient, redis_url: str, clock: VirtualClock
+) -> None:
+    a_quarter_hour(redis_url, clock.now())
+
+    text = twilio.client.get("/metrics").text
+
+    general = 'priority="3",queue="general",window="15m"'
+    emergency = 'priority="1",queue="emergency",window="15m"'
+    assert f"lifeline_queue_abandoned_after_30s{{{general}}} 1.0" in text
+    assert f"lifeline_queue_abandoned_after_30s_rate{{{general}}} 0.5" in text  # of 2 offered
+    assert f"lifeline_queue_answer_p95_seconds{{{general}}} 10.0" in text
+    assert f"lifeline_queue_dispatched{{{emergency}}} 1.0" in text
+    assert f"lifeline_p1_reached{{{emergency}}} 2.0" in text  # answered, and dispatched
+    assert f"lifeline_p1_p95_time_to_reach_seconds{{{emergency}}} 35.0" in text
+    assert f"lifeline_p1_reached{{{general}}}" not in text  # priority 1's figure only
+    assert 'lifeline_ivr_terminated{window="15m"} 1.0' in text
+    assert 'lifeline_ivr_terminated{window="today"} 0.0' in text  # the clock is at midnight

@@ -131,3 +131,49 @@ def test_every_secret_is_there_for_the_logs_to_redact(environment: pytest.Monkey
         "pa%2Fss",
         "pa/ss",
     }
+
+
+def test_the_fallback_line_is_unset_by_default_and_taken_after_five_minutes(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    settings = load_settings()
+    assert settings.fallback_line_number == ""
+    assert settings.fallback_line_after_minutes == 5
+    environment.setenv("FALLBACK_LINE_NUMBER", "+443001234567")
+    environment.setenv("FALLBACK_LINE_AFTER_MINUTES", "10")
+    settings = load_settings()
+    assert settings.fallback_line_number == "+443001234567"
+    assert settings.fallback_line_after_minutes == 10
+
+
+@pytest.mark.parametrize(
+    ("number", "why"),
+    [
+        ("+449098790000", "a 090 number, outside the number policy"),
+        ("+448712345678", "a 087 number, outside the number policy"),
+        ("+447012345678", "a personal number"),
+        ("+447623456789", "a pager number"),
+        ("+33142685300", "not a UK number"),
+        ("+4480012", "not a complete UK number"),
+        ("01134960000", "String should match pattern"),
+    ],
+)
+def test_a_fallback_line_outside_the_number_policy_stops_start_up_naming_it_and_why(
+    environment: pytest.MonkeyPatch, number: str, why: str
+) -> None:
+    environment.setenv("FALLBACK_LINE_NUMBER", number)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith("FALLBACK_LINE_NUMBER is malformed")
+    assert why in message
+    assert number not in message
+
+
+@pytest.mark.parametrize("minutes", ["0", "61", "five"])
+def test_fallback_line_minutes_out_of_range_stop_start_up_naming_them(
+    environment: pytest.MonkeyPatch, minutes: str
+) -> None:
+    environment.setenv("FALLBACK_LINE_AFTER_MINUTES", minutes)
+    with pytest.raises(SettingsError, match=r"^FALLBACK_LINE_AFTER_MINUTES is malformed"):
+        load_settings()

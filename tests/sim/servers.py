@@ -34,20 +34,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: ASGIApp, port: int) -> Iterator[str]:
-    """Run `app` under uvicorn on 127.0.0.1:`port` in a thread; yield its base URL."""
+def serve(app: ASGIApp, port: int, deadline: float = DEADLINE) -> Iterator[str]:
+    """Run `app` under uvicorn on 127.0.0.1:`port` in a thread; yield its base URL. A server
+    that has not started within `deadline` is told to stop (and waited for) before the error."""
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", ws="none", loop="asyncio"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
-    deadline = time.monotonic() + DEADLINE
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError(f"server on port {port} did not start")
-        time.sleep(0.01)
     try:
+        started_by = time.monotonic() + deadline
+        while not server.started:
+            if time.monotonic() > started_by or not thread.is_alive():
+                raise RuntimeError(f"server on port {port} did not start")
+            time.sleep(0.01)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True

@@ -1,13 +1,17 @@
 """Every console page checks who is asking, server-side: signed in, the right role (a handler
-never reaches a supervisor page, stream or action), and the session's CSRF token on every POST."""
+never reaches a supervisor page, stream or action), and the session's CSRF token on every POST.
+The routes checked are the running app's own, not our declarations of them."""
 
 from __future__ import annotations
 
 import re
 
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Mount, Route
+
 from console.tokens import Role
-from console.web.auth import SUPERVISORS
 from console.web.routes import VIEWS
+from tests.console.test_api import token_for
 from tests.console.web.conftest import People
 from tests.console.web.people import BASE, Person, add_user
 from tests.staff import Staff
@@ -15,20 +19,104 @@ from tests.staff import Staff
 PARAMETER = re.compile(r"\{(\w+)(:int)?\}")
 
 
-def concrete(path: str) -> str:
-    return PARAMETER.sub(lambda match: "1" if match.group(2) else "x", path)
+def concrete(path: str, handler: str = "h1") -> str:
+    """A path to request for a route: `handler_id` is the given handler (by default the signed-in
+    handler's own), a number 1, anything else `x`."""
+
+    def value(match: re.Match[str]) -> str:
+        if match.group(1) == "handler_id":
+            return handler
+        return "1" if match.group(2) else "x"
+
+    return PARAMETER.sub(value, path)
 
 
 POSTS = [view for view in VIEWS if view.method == "POST"]
-SUPERVISOR_VIEWS = [view for view in VIEWS if view.roles <= SUPERVISORS]
+
+# All a handler may use; every other route the app serves must refuse them. Paths as routed, with
+# `{handler_id}` their own id only.
+HANDLER_MAY = {
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+    ("GET", "/console"),  # both send them on to their own console
+    ("GET", "/console/"),
+    ("GET", "/console/handler"),
+    ("POST", "/console/handler/state"),
+    ("POST", "/console/handler/wrap-up"),
+    ("POST", "/console/handler/heartbeat"),
+    ("GET", "/console/handler/events"),
+    ("GET", "/console/handler/phone-token"),
+    ("GET", "/console/static"),
+    ("GET", "/api/v1/handlers/{handler_id}"),
+    ("GET", "/api/v1/handlers/{handler_id}/history"),
+    ("PUT", "/api/v1/handlers/{handler_id}/state"),
+    ("POST", "/api/v1/handlers/{handler_id}/heartbeat"),
+    ("POST", "/api/v1/handlers/{handler_id}/wrap-up"),
+    ("GET", "/api/v1/mode"),  # normal or degraded, as their console shows it
+    ("GET", "/api/v1/rules"),  # the active rule set, read-only
+    ("GET", "/api/v1/openapi.json"),  # the API's description, the same for everyone
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),  # Prometheus scrapes it without credentials
+}
 
 
-def test_the_structure_holds_every_post_and_every_supervisor_page() -> None:
+def served(app: Starlette) -> set[tuple[str, str]]:
+    """Every (method, path) the running app routes (HEAD goes with GET)."""
+    found: set[tuple[str, str]] = set()
+    for route in app.routes:
+        found |= route_methods(route)
+    return found
+
+
+def route_methods(route: BaseRoute) -> set[tuple[str, str]]:
+    match route:
+        case Route(methods=methods):
+            return {(method, route.path) for method in methods or () if method != "HEAD"}
+        case Mount():
+            return {("GET", route.path)}
+    raise AssertionError(f"a kind of route this test does not know how to try: {route!r}")
+
+
+# Valid bodies for a handler's own endpoints, so that one for another handler is refused for
+# whose it is, not for its body.
+BODIES: dict[str, dict[str, object]] = {
+    "/api/v1/handlers/{handler_id}/state": {"state": "available"},
+    "/api/v1/handlers/{handler_id}/wrap-up": {"outcome": "advice_given"},
+}
+
+
+def as_handler(person: Person, token: str, method: str, path: str, route: str) -> tuple[int, str]:
+    """A request to `path` (of `route`) with everything a handler holds: their session (and its
+    CSRF token, so that a refusal is for the role, not the form) and their API token. Streams
+    are asked for one round."""
+    api = route.startswith("/api/")
+    sends = method != "GET"
+    form = {"csrf_token": person.csrf, "reason": "x", "mode": "degraded"}
+    response = person.client.request(
+        method,
+        f"{BASE}{path}",
+        params=None if sends else {"once": "1"},
+        json=BODIES.get(route, {}) if sends and api else None,
+        data=form if sends and not api else None,
+        headers={
+            "accept": "text/html",
+            "authorization": f"Bearer {token}",
+            "x-csrf-token": person.csrf,
+        },
+        follow_redirects=False,
+    )
+    person.keep()
+    return response.status_code, response.text
+
+
+def refuses(status: int, text: str) -> bool:
+    return status == 403 and "This form has expired" not in text
+
+
+def test_the_structure_holds_every_post() -> None:
     assert len(POSTS) >= 12
-    assert {"/console/wallboard", "/console/rules/edit", "/console/mode"} <= {
-        view.path for view in SUPERVISOR_VIEWS
-    }
-    assert not [view.path for view in SUPERVISOR_VIEWS if view.path.startswith("/console/handler/")]
 
 
 def test_a_post_without_the_sessions_csrf_token_is_refused(
@@ -55,23 +143,40 @@ def test_the_token_may_come_in_a_header_for_scripts(handler_person: Person, staf
     assert sent.status_code == 204
 
 
-def test_a_handler_is_refused_every_supervisor_page_stream_and_action(
+def test_a_handler_is_refused_every_route_but_their_own(
     handler_person: Person, staff: Staff, redis_url: str
 ) -> None:
-    staff("h1")
+    staff("h1", "h2")
+    app = handler_person.shared.app
+    assert isinstance(app, Starlette)
+    routes = served(app)
+    assert routes >= HANDLER_MAY  # no entry above names a route that is gone
+    token = token_for(redis_url, Role.HANDLER, handler="h1")
+
     reached = []
-    for view in SUPERVISOR_VIEWS:
-        path = concrete(view.path)
-        if view.method == "GET":
-            response = handler_person.get(path)
-        else:
-            response = handler_person.post(path, {"reason": "x", "mode": "degraded"})
-        if response.status_code != 403 or "does not give access" not in response.text:
-            reached.append(f"{view.method} {path}: {response.status_code}")
+    for method, path in sorted(routes - HANDLER_MAY):
+        status, text = as_handler(handler_person, token, method, concrete(path), path)
+        if not refuses(status, text):
+            reached.append(f"{method} {path}: {status}")
     assert reached == []
-    assert handler_person.get("/console/mode").status_code == 403
     mode = handler_person.get("/console/handler")  # and nothing was changed on the way
     assert "Mode: normal" in mode.text
+
+
+def test_a_handler_is_refused_another_handlers_routes(
+    handler_person: Person, staff: Staff, redis_url: str
+) -> None:
+    staff("h1", "h2")
+    token = token_for(redis_url, Role.HANDLER, handler="h1")
+    theirs = sorted(route for route in HANDLER_MAY if "{handler_id}" in route[1])
+    assert theirs
+    reached = []
+    for method, path in theirs:
+        other = concrete(path, handler="h2")
+        status, text = as_handler(handler_person, token, method, other, path)
+        if not refuses(status, text):
+            reached.append(f"{method} {path} as h2: {status}")
+    assert reached == []
 
 
 def test_nobody_signed_in_is_sent_to_sign_in_and_scripts_get_401(people: People) -> None:

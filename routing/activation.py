@@ -1,0 +1,240 @@
+"""Activating a rule set version: every call and callback waiting, on offer or booked is placed
+again under it, in its place, and the version, the queues it serves and its audit record are
+written in one atomic step; or the activation is refused, naming who would be stranded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import cast
+
+from redis.asyncio import Redis
+
+from routing import keys
+from routing.audit import AUDIT_MAXLEN
+from routing.callbacks import AT_RISK_SHIFT_MS
+from routing.lua import MOVE_HANDLER
+from routing.models import Answers, CallFacts, Placement, Priority
+from routing.overflow import QueueConditions, ToNumber
+from routing.queues import Queues
+from routing.rulebook import RuleBook, diff
+from routing.rules import RuleSet
+
+ROUNDS = 5  # a caller queued by a process still on the old rules meanwhile: plan again
+
+# ARGV[1] is JSON: the version, the queues it serves, the queue names that exist (so that the
+# ones it drops can be checked), the moves planned and the audit entry. Nothing is written unless
+# every member of a dropped queue (waiting, on offer, booked for later) has a move: otherwise the
+# members without one come back, to be planned. The audit entry is written first, so that an
+# error leaves nothing half done.
+_ACTIVATE = (
+    """
+local a = cjson.decode(ARGV[1])
+local P = a.prefix
+local NOW = a.now
+"""
+    + MOVE_HANDLER
+    + """
+local served = {}
+for _, name in ipairs(a.served) do served[name] = true end
+local planned = {}
+for _, move in ipairs(a.moves) do planned[move.member] = move end
+local missing = {}
+local function check(member, queue)
+  if queue and not served[queue] and not planned[member] then table.insert(missing, member) end
+end
+for _, name in ipairs(a.known) do
+  if not served[name] then
+    for _, member in ipairs(redis.call('ZRANGE', P .. 'queue:' .. name, 0, -1)) do
+      if redis.call('EXISTS', record_key(member)) == 0 then
+        redis.call('ZREM', P .. 'queue:' .. name, member)  -- its record expired: nobody waits
+      else
+        check(member, name)
+      end
+    end
+  end
+end
+for _, member in ipairs(redis.call('ZRANGE', P .. 'reserved', 0, -1)) do
+  check(member, redis.call('HGET', record_key(member), 'queue'))
+end
+for _, index in ipairs({'callbacks:scheduled', 'callbacks:unreachable'}) do
+  for _, id in ipairs(redis.call('ZRANGE', P .. index, 0, -1)) do
+    check('cb:' .. id, redis.call('HGET', P .. 'callback:' .. id, 'queue'))
+  end
+end
+if #missing > 0 then return {'missing', missing} end
+
+redis.call('XADD', P .. 'audit', 'MAXLEN', '~', a.audit_maxlen, '*', 'at', NOW,
+           'actor', a.actor, 'action', 'rules.activate', 'target', 'version ' .. a.version,
+           'detail', a.detail)
+redis.call('SET', P .. 'rules:active', a.version)
+redis.call('DEL', P .. 'rules:queues')
+redis.call('SADD', P .. 'rules:queues', unpack(a.served))
+
+local moved = 0
+for _, move in ipairs(a.moves) do
+  local record = record_key(move.member)
+  local f = redis.call('HMGET', record, 'status', 'queue', 'arrival', 'at_risk')
+  local status = f[1]
+  if status == 'queued' or status == 'reserved' or status == 'pending' or
+     status == 'scheduled' or status == 'unreachable' then
+    local ms = math.floor(tonumber(f[3]) * 1000)
+    if f[4] == '1' then ms = ms - a.at_risk_shift end
+    local score = move.priority * 1e13 + ms
+    if status == 'queued' or status == 'pending' then
+      redis.call('ZREM', P .. 'queue:' .. f[2], move.member)
+      redis.call('ZADD', P .. 'queue:' .. move.queue, score, move.member)
+    end
+    redis.call('HSET', record, 'queue', move.queue, 'priority', move.priority,
+               'placement', move.placement, 'score', score)
+    moved = moved + 1
+  end
+end
+return {'ok', moved}
+"""
+)
+
+
+@dataclass(frozen=True)
+class Move:
+    """Where a waiting member goes under the new version (its arrival is kept)."""
+
+    member: str
+    queue: str
+    priority: Priority
+    placement: Placement
+
+
+@dataclass(frozen=True)
+class Activated:
+    number: int
+    diff: str
+    moved: int  # calls and callbacks placed in another queue or at another priority
+
+
+class ActivationRefused(Exception):
+    """Activating would strand someone; `problems` names each of them."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+async def activate(
+    redis: Redis, rulebook: RuleBook, number: int, author: str, now: float, reason: str = ""
+) -> Activated:
+    """Make `number` the active version and place everyone waiting again under it."""
+    new = await rulebook.get(number)
+    previous_number = await rulebook.active_number()
+    previous = await rulebook.get(previous_number) if previous_number is not None else None
+    change = diff(
+        previous.rules if previous else None,
+        new.rules,
+        f"version {previous_number}" if previous else "none",
+        f"version {number}",
+    )
+    script = redis.register_script(_ACTIVATE)
+    conditions = await Queues(redis).conditions(new.rules)
+    known = set(new.rules.queues) | (set(previous.rules.queues) if previous else set())
+    moves: dict[str, Move] = {}
+    todo = await waiting_members(redis, known)
+    for _ in range(ROUNDS):
+        planned, problems = await plan(redis, new.rules, todo, now, conditions)
+        if problems:
+            raise ActivationRefused(problems)
+        moves |= {move.member: move for move in planned}
+        request = {
+            "prefix": keys.PREFIX + ":",
+            "now": repr(now),
+            "version": number,
+            "served": sorted(new.rules.queues),
+            "known": sorted(known),
+            "moves": [
+                {
+                    "member": move.member,
+                    "queue": move.queue,
+                    "priority": int(move.priority),
+                    "placement": move.placement.model_dump_json(),
+                }
+                for move in moves.values()
+            ],
+            "at_risk_shift": AT_RISK_SHIFT_MS,
+            "actor": author,
+            "audit_maxlen": AUDIT_MAXLEN,
+            "detail": json.dumps(
+                {"previous": previous_number, "reason": reason, "diff": change}, default=str
+            ),
+        }
+        outcome, value = await script(args=[json.dumps(request)])
+        if outcome == "ok":
+            rulebook.forget()
+            return Activated(number=number, diff=change, moved=int(value))
+        todo = {str(member) for member in value} - moves.keys()
+    raise ActivationRefused(["callers keep arriving in queues this version drops: try again"])
+
+
+async def waiting_members(redis: Redis, known: Iterable[str]) -> set[str]:
+    """Everyone who may be placed again: in a queue, on offer, or a callback booked for later."""
+    names = set(known)
+    prefix = keys.queue_prefix()
+    names |= {str(key).removeprefix(prefix) async for key in redis.scan_iter(match=prefix + "*")}
+    async with redis.pipeline(transaction=False) as pipe:
+        for name in sorted(names):
+            pipe.zrange(keys.queue(name), 0, -1)
+        pipe.zrange(keys.RESERVED, 0, -1)
+        pipe.zrange(keys.CALLBACKS_SCHEDULED, 0, -1)
+        pipe.zrange(keys.CALLBACKS_UNREACHABLE, 0, -1)
+        rows = cast(list[list[str]], await pipe.execute())
+    members = {str(member) for row in rows[:-2] for member in row}
+    return members | {keys.callback_member(str(id_)) for row in rows[-2:] for id_ in row}
+
+
+async def plan(
+    redis: Redis,
+    rules: RuleSet,
+    members: Iterable[str],
+    now: float,
+    conditions: Mapping[str, QueueConditions],
+) -> tuple[list[Move], list[str]]:
+    """Where each member goes under `rules` (those that stay put are left out), and who cannot
+    be placed at all."""
+    ordered = sorted(members)
+    async with redis.pipeline(transaction=False) as pipe:
+        for member in ordered:
+            pipe.hmget(
+                record_key(member), ["status", "queue", "priority", "answers", "line", "case_id"]
+            )
+        rows = cast(list[list[str | None]], await pipe.execute())
+    moves, problems = [], []
+    for member, (status, queue, priority, answers, line, case_id) in zip(
+        ordered, rows, strict=True
+    ):
+        if status not in ("queued", "reserved", "pending", "scheduled", "unreachable"):
+            continue
+        callback = member.startswith("cb:")
+        if not answers:
+            if queue not in rules.queues:
+                problems.append(
+                    f"callback {member.removeprefix('cb:')} (case {case_id}) waits in queue "
+                    f"{queue!r}, which this version drops, and what its caller answered was not "
+                    "kept, so it cannot be placed again: cancel it or let it be made first"
+                )
+            continue
+        facts = CallFacts.of(Answers.model_validate_json(answers), line or "", now)
+        placement = rules.place(facts)
+        if placement.priority is not Priority.EMERGENCY:
+            resolved = rules.resolve(placement, now, conditions)
+            if not isinstance(resolved, ToNumber):
+                placement = resolved  # numbers are offered on arrival only
+        if callback:  # a callback keeps its class (supervisors and its target change it)
+            placement = placement.model_copy(update={"priority": Priority(int(priority or 3))})
+        if placement.queue != queue or int(placement.priority) != int(priority or 0):
+            moves.append(Move(member, placement.queue, placement.priority, placement))
+    return moves, problems
+
+
+def record_key(member: str) -> str:
+    if member.startswith("cb:"):
+        return keys.callback(member.removeprefix("cb:"))
+    return keys.call(member)

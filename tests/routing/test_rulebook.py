@@ -1,0 +1,75 @@
+"""The rule book's cache, on its own clock: a process follows a version activated through
+another within 2 s, and not before its cache period is over (one read a period, not one a call)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from routing.activation import activate
+from routing.clock import VirtualClock
+from routing.rulebook import CACHE_SECONDS, RuleBook, canonical
+from routing.rules import RuleSet, default_rules
+from tests.routing.test_assignment import T0
+
+PROMISE_SECONDS = 2.0  # every process routes by a newly activated version within this
+
+
+def medicines_to_mental_health() -> RuleSet:
+    document = default_rules().model_dump(mode="json")
+    route = next(r for r in document["routes"] if r["name"] == "medicines")
+    route["queue"] = "mental_health"
+    return RuleSet.model_validate(document)
+
+
+def medicines_queue(rules: RuleSet) -> str:
+    """Where these rules send a caller about medicines: `general` in version 1, not in 2."""
+    return next(route.queue for route in rules.routes if route.name == "medicines")
+
+
+async def followed(redis_url: str, new: RuleSet, since_read: float, asked: float) -> RuleSet:
+    """Process B reads the active set (version 1, the packaged default) at 0 on its cache's
+    clock; `since_read` later, version 2 (`new`) is activated through process A; B is asked
+    again `asked` after that. The set B then routes by."""
+    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        await client.flushall()
+        through = RuleBook(client)
+        await through.seed(T0)
+        version = await through.create(canonical(new), "sue", T0)
+        cache_clock = VirtualClock(start=0.0)
+        other = RuleBook(client, monotonic=cache_clock.now)
+        assert await other.active() == through.fallback
+        cache_clock.advance(since_read)
+        await activate(client, through, version.number, "sue", T0)
+        assert await through.active() == new
+        cache_clock.advance(asked)
+        return await other.active()
+    finally:
+        await client.aclose()
+
+
+seconds = st.floats(min_value=0, max_value=2 * PROMISE_SECONDS, allow_nan=False)
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(since_read=seconds, asked=seconds)
+@example(since_read=0.0, asked=CACHE_SECONDS - 0.001)  # the last moment of the period
+@example(since_read=0.0, asked=CACHE_SECONDS)
+@example(since_read=0.0, asked=PROMISE_SECONDS)
+@example(since_read=CACHE_SECONDS - 0.001, asked=0.0)
+def test_another_process_follows_an_activation_within_2_s_and_not_before_its_cache_period(
+    redis_url: str, since_read: float, asked: float
+) -> None:
+    routes_by = asyncio.run(followed(redis_url, medicines_to_mental_health(), since_read, asked))
+    if asked >= PROMISE_SECONDS:
+        assert medicines_queue(routes_by) == "mental_health"
+    if since_read + asked < CACHE_SECONDS:
+        assert medicines_queue(routes_by) == "general"  # from its cache: Redis was not asked
+    else:
+        assert medicines_queue(routes_by) == "mental_health"
