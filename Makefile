@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint bench format clean
+.PHONY: run test soak lint bench format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ $(CHROMIUM):
 	@if [ "$$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; \
 	else echo "The console tests need Debian's Chromium at $(CHROMIUM): apt-get install chromium" >&2; fi
+
+# The floor's model and race tests, run far longer than `make test` runs them (about an hour).
+soak: $(STAMP)
+	FLOOR_EXAMPLES=800 FLOOR_STEPS=100 FLOOR_RACE_ROUNDS=60 FLOOR_RACE_SECONDS=5 \
+		$(BIN)/pytest tests/test_floor_model.py tests/test_floor_races.py
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench

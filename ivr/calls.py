@@ -150,7 +150,8 @@ async def hold(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
 
 async def _never_connected(ivr: Ivr, record: CallRecord, now: float) -> Decision | None:
     """An emergency reserved for a handler whose redirect has not come in time (a worker slow
-    or down) does not wait for it: the offer is released and the call dispatched."""
+    or down) does not wait for it: the offer is released and the caller leaves the queue, whose
+    exit puts them through to the dispatch line (Twilio allows no <Dial> in the wait loop)."""
     if record.placement is None or record.placement.priority is not Priority.EMERGENCY:
         return None
     rules = await ivr.rulebook.active()
@@ -160,7 +161,10 @@ async def _never_connected(ivr: Ivr, record: CallRecord, now: float) -> Decision
         record.sid, record.handler, record.offers, now, Release.FAILED, rules
     ):
         return None  # answered or released meanwhile
-    return await dispatch_emergency(ivr, record.sid, record.locale, "not connected in time")
+    log.info(
+        "emergency not connected in time: leaving for dispatch", extra={"call_sid": record.sid}
+    )
+    return Leave()
 
 
 async def _follow_overflow(ivr: Ivr, record: CallRecord, rules: RuleSet) -> CallRecord:
@@ -260,8 +264,10 @@ async def queue_exit(ivr: Ivr, form: QueueExitForm, state: IvrState) -> Decision
 async def dispatch_result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision:
     """The dispatch line answered (done), or did not: try again, then hold at the front. A
     diverted call whose number did not answer comes back to its place in the queue."""
-    if form.dial_status in ("completed", "answered", "canceled"):
-        return Nothing()
+    if form.dial_status in ("completed", "answered", "canceled") or form.call_status in (
+        FINAL_STATUSES
+    ):
+        return Nothing()  # through, or the caller hung up meanwhile
     if state.purpose == "overflow":
         record = await ivr.calls.get(form.call_sid)
         if record is None or record.placement is None:

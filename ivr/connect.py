@@ -18,6 +18,8 @@ from routing.offers import Release
 
 log = logging.getLogger(__name__)
 
+CALLER_GONE = frozenset({"completed", "canceled", "failed", "busy", "no-answer"})
+
 
 async def connect(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
     record = await ivr.calls.get(form.call_sid)
@@ -53,8 +55,9 @@ async def whisper(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
 
 
 async def connect_result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision:
-    """The handler's phone rang out, was busy, or the conversation is over."""
-    if form.dial_status in ("completed", "answered"):
+    """The handler's phone rang out, was busy, or the conversation is over; or the caller hung
+    up while it rang (the request says their own call is over): abandoned, whatever the dial."""
+    if form.dial_status in ("completed", "answered") or form.call_status in CALLER_GONE:
         await finish(ivr, form)
         await assign_waiting(ivr)
         return Nothing()
@@ -66,6 +69,8 @@ async def connect_result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision:
     record = await ivr.calls.get(form.call_sid)
     if record is None or record.placement is None:
         return safe_route(ivr, state)
-    if emergency_overdue(record, rules, now):
+    # On offer to someone else already (this result came late, or again): the caller waits for
+    # that offer, whose own limit applies; otherwise an emergency past its limit goes to dispatch.
+    if record.status is not CallStatus.RESERVED and emergency_overdue(record, rules, now):
         return await dispatch_emergency(ivr, form.call_sid, record.locale, "limit reached")
     return await requeue(ivr, record, say(PromptId.HANDLER_UNAVAILABLE))

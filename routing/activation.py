@@ -138,7 +138,7 @@ async def activate(
     conditions = await Queues(redis).conditions(new.rules)
     known = set(new.rules.queues) | (set(previous.rules.queues) if previous else set())
     moves: dict[str, Move] = {}
-    todo = await waiting_members(redis, known)
+    todo, known = await waiting_members(redis, known)
     for _ in range(ROUNDS):
         planned, problems = await plan(redis, new.rules, todo, now, conditions)
         if problems:
@@ -174,8 +174,9 @@ async def activate(
     raise ActivationRefused(["callers keep arriving in queues this version drops: try again"])
 
 
-async def waiting_members(redis: Redis, known: Iterable[str]) -> set[str]:
-    """Everyone who may be placed again: in a queue, on offer, or a callback booked for later."""
+async def waiting_members(redis: Redis, known: Iterable[str]) -> tuple[set[str], set[str]]:
+    """Everyone who may be placed again (in a queue, on offer, or a callback booked for later),
+    and the names of every queue that exists or may."""
     names = set(known)
     prefix = keys.queue_prefix()
     names |= {str(key).removeprefix(prefix) async for key in redis.scan_iter(match=prefix + "*")}
@@ -187,7 +188,8 @@ async def waiting_members(redis: Redis, known: Iterable[str]) -> set[str]:
         pipe.zrange(keys.CALLBACKS_UNREACHABLE, 0, -1)
         rows = cast(list[list[str]], await pipe.execute())
     members = {str(member) for row in rows[:-2] for member in row}
-    return members | {keys.callback_member(str(id_)) for row in rows[-2:] for id_ in row}
+    members |= {keys.callback_member(str(id_)) for row in rows[-2:] for id_ in row}
+    return members, names
 
 
 async def plan(

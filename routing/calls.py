@@ -142,16 +142,30 @@ return outcome
 )
 
 # Send a caller out of Lifeline's queues to a number, counted once: the ambulance dispatch line
-# ('dispatched'), or another service's line by overflow ('diverted'). ARGV[4] says which.
+# ('dispatched'), or another service's line by overflow ('diverted'). ARGV[4] says which. A call
+# on offer to a handler (another process gave it out meanwhile) is taken back from them in the
+# same step: the caller is on their way to the number, and no redirect may pull them off it.
 _DISPATCH = (
     """
 local P = ARGV[3]
 local NOW = ARGV[2]
 """
+    + MOVE_HANDLER
     + STATS
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= 'ivr' and status ~= 'queued' then return 0 end
+if status ~= 'ivr' and status ~= 'queued' and status ~= 'reserved' then return 0 end
+if status == 'reserved' then
+  local handler = redis.call('HGET', KEYS[1], 'handler') or ''
+  local hkey = P .. 'handler:' .. handler
+  if redis.call('HGET', hkey, 'state') == 'reserved' and
+     redis.call('HGET', hkey, 'call') == ARGV[1] then
+    move(handler, 'reserved', 'available', '')
+    redis.call('HSET', hkey, 'call', '')
+  end
+  redis.call('ZREM', P .. 'reserved', ARGV[1])
+  redis.call('HSET', KEYS[1], 'handler', '')
+end
 local queue = redis.call('HGET', KEYS[1], 'queue')
 if queue then
   redis.call('ZREM', P .. 'queue:' .. queue, ARGV[1])
@@ -270,7 +284,8 @@ class Calls:
 
     async def dispatch(self, sid: str, now: float, diverted: bool = False) -> bool:
         """Mark the call as sent to the ambulance dispatch line (or, `diverted`, to another
-        service's number by overflow); False if it already was."""
+        service's number by overflow), taking it back from a handler it was on offer to; False
+        if it already was, or is past waiting (connected, ended)."""
         outcome = "diverted" if diverted else "dispatched"
         return bool(
             await self._dispatch(

@@ -59,6 +59,10 @@ class Twiml:
         return self.root.find(f".//{tag}") is not None
 
 
+# What Twilio runs in an <Enqueue>'s waitUrl: anything else there is an application error.
+WAIT_URL_VERBS = {"Play", "Say", "Pause", "Hangup", "Redirect", "Leave", "Gather"}
+
+
 def check_nesting(element: ET.Element) -> None:
     allowed = ALLOWED_CHILDREN.get(element.tag, set())
     for child in element:
@@ -155,9 +159,12 @@ class Call:
         """One request to the wait URL of the `<Enqueue>` (or the hold loop's own redirect)."""
         element = twiml.root.find("Enqueue")
         url = element.get("waitUrl", "") if element is not None else twiml.first("Redirect").text
-        return self._got(
-            self.twilio.twiml(url or "", self.params(QueueTime=str(queue_time), QueuePosition="1"))
+        waiting = self.twilio.twiml(
+            url or "", self.params(QueueTime=str(queue_time), QueuePosition="1")
         )
+        refused = set(waiting.verbs) - WAIT_URL_VERBS
+        assert not refused, f"Twilio refuses {refused} in a queue's wait loop: {waiting.xml}"
+        return self._got(waiting)
 
     def leave_queue(self, enqueue: Twiml, result: str = "leave") -> Twiml:
         action = enqueue.first("Enqueue").get("action", "")

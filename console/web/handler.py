@@ -136,14 +136,16 @@ async def change_state(page: Page) -> Response:
         return await show(page, errors, 422)
     state = HandlerState(change.state)
     reason = change.reason.value if change.reason else ""
-    await page.console.handlers.choose(handler_id(page), state, page.now, reason)
+    was = await page.console.handlers.choose(handler_id(page), state, page.now, reason)
     await page.console.handlers.heartbeat(handler_id(page), page.now)
     if state is HandlerState.AVAILABLE:
         await page.console.assign()
     said = {"available": "You are available for calls.", "offline": "You are offline."}
-    return await page.done(
-        said.get(change.state, f"You are on a break ({reason})."), "/console/handler"
-    )
+    message = said.get(change.state, f"You are on a break ({reason}).")
+    if was is HandlerState.BUSY:
+        going = "offline" if state is HandlerState.OFFLINE else f"on a break ({reason})"
+        message = f"You will be {going} once this call and its wrap-up are over."
+    return await page.done(message, "/console/handler")
 
 
 async def finish_wrap_up(page: Page) -> Response:

@@ -14,7 +14,7 @@ from tests.conftest import CALLER, DISPATCH, MAIN_LINE
 from tests.console.test_api import Api, token_for
 from tests.ivr.test_call_flow import to_queue
 from tests.ivr.test_connecting import dial_ends, redirected, state_of
-from tests.staff import Staff
+from tests.staff import Staff, set_state
 from tests.twilio import TwilioClient
 
 
@@ -73,7 +73,8 @@ def test_an_emergency_reserved_for_a_handler_but_never_connected_goes_to_dispatc
     waiting = call.hold(enqueue)  # the connect job has not redirected the call yet
     assert waiting.first("Pause").get("length") == "2"
     clock.advance(30)  # ... and never does (no worker running)
-    gone = call.hold(enqueue)
+    assert call.hold(enqueue).verbs == ["Leave"]  # no <Dial> in a wait loop: out, then dial
+    gone = call.leave_queue(enqueue)
 
     assert gone.first("Number").text == DISPATCH
     assert sync_redis.hget(keys.call(call.sid), "status") == "dispatched"
@@ -96,3 +97,56 @@ def test_an_emergency_waiting_when_the_clinical_system_goes_down_is_dispatched_a
     assert call.hold(enqueue).verbs == ["Leave"]
     assert call.leave_queue(enqueue).first("Number").text == DISPATCH
     assert sync_redis.hget(keys.call(call.sid), "status") == "dispatched"
+
+
+def test_an_emergency_leaving_for_dispatch_as_a_handler_is_offered_it_is_taken_back_from_them(
+    twilio: TwilioClient,
+    sync_redis: redis.Redis,
+    staff: Staff,
+    clock: VirtualClock,
+    redis_url: str,
+) -> None:
+    """The hold loop says 'leave' at the limit; before Twilio's queue-exit request arrives,
+    another process gives the call to a handler who has just come free. The caller goes to the
+    dispatch line and nothing may pull them off it: the offer is withdrawn in the same step."""
+    staff("h1")  # busy: the emergency waits
+    call = twilio.call(CALLER, MAIN_LINE)
+    enqueue = to_queue(call, "1")
+    clock.advance(30)
+    assert call.hold(enqueue).verbs == ["Leave"]
+    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
+    set_state(redis_url, "h1", HandlerState.WRAP_UP, clock.now())
+    api.send("PUT", "/api/v1/handlers/h1/state", {"state": "available"})
+    assert sync_redis.hget(keys.call(call.sid), "status") == "reserved"
+
+    dialled = call.leave_queue(enqueue)
+
+    assert dialled.first("Number").text == DISPATCH
+    assert sync_redis.hget(keys.call(call.sid), "status") == "dispatched"
+    assert sync_redis.zscore(keys.RESERVED, call.sid) is None
+    assert (state_of(sync_redis, "h1"), sync_redis.hget(keys.handler("h1"), "call")) == (
+        "available",
+        "",
+    )
+    # The connect job, running late, finds nothing to connect.
+    assert redirected(twilio, call, "h1", 1).first("Number").text == DISPATCH
+
+
+def test_a_late_repeat_of_a_missed_offers_result_does_not_take_an_emergency_from_its_new_offer(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, clock: VirtualClock
+) -> None:
+    staff("h1", "h2", state=HandlerState.AVAILABLE)
+    call = twilio.call(CALLER, MAIN_LINE)
+    to_queue(call, "1")
+    first = str(sync_redis.hget(keys.call(call.sid), "handler"))
+    connect = redirected(twilio, call, first)
+    clock.advance(10)
+    dial_ends(twilio, call, connect, "no-answer")  # offered to the other handler at once
+    second = str(sync_redis.hget(keys.call(call.sid), "handler"))
+    assert (second != first, sync_redis.hget(keys.call(call.sid), "offers")) == (True, "2")
+    clock.advance(25)  # past the limit, while the second handler's phone rings
+
+    dial_ends(twilio, call, connect, "no-answer")  # Twilio sends the first result again
+
+    assert sync_redis.hget(keys.call(call.sid), "status") == "reserved"
+    assert sync_redis.hget(keys.call(call.sid), "handler") == second

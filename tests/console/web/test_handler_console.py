@@ -179,3 +179,17 @@ def test_an_account_for_a_handler_not_yet_set_up_is_told_so(people: People, redi
     page = person.get("/console/handler")
     assert page.status_code == 404
     assert "Ask a supervisor to add them." in page.text
+
+
+def test_a_handler_on_a_call_who_chooses_to_go_offline_is_told_it_waits_for_the_call(
+    handler_person: Person, staff: Staff, sync_redis: redis.Redis
+) -> None:
+    staff("h1", state=HandlerState.BUSY)
+    page = handler_person.get("/console/handler")
+    assert 'id="go-offline">Offline after this call</button>' in page.text
+
+    after = handler_person.post("/console/handler/state", {"state": "offline"})
+
+    assert "You will be offline once this call and its wrap-up are over." in after.text
+    assert "After this call and its wrap-up: offline." in after.text
+    assert state_of(sync_redis, "h1") == "busy"
