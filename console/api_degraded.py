@@ -16,6 +16,7 @@ from console.bodies import Body
 from console.endpoints import Call
 from console.errors import Invalid, NotFound
 from console.wrapup import wrap_up
+from routing.handlers import HandlerState
 from routing.journal import EntryStatus, JournalEntry, Progress
 from routing.mode import Mode, ModeState, OutageMessage
 from routing.wrapup import WrapUpOutcome
@@ -66,8 +67,11 @@ class WrapUp(Body):
 
 
 class WrapUpDone(BaseModel):
+    """`state`: where the handler is now (where they asked to be after the call, if they did)."""
+
     handler: str
     outcome: WrapUpOutcome
+    state: HandlerState
 
 
 def summary(entry: JournalEntry) -> EntrySummary:
@@ -180,5 +184,5 @@ async def start_replay(call: Call) -> Progress:
 async def handler_wrap_up(call: Call) -> WrapUpDone:
     handler_id = own(call)
     body: WrapUp = call.body
-    await wrap_up(call.console, handler_id, body.outcome, body.notes, body.available)
-    return WrapUpDone(handler=handler_id, outcome=body.outcome)
+    state = await wrap_up(call.console, handler_id, body.outcome, body.notes, body.available)
+    return WrapUpDone(handler=handler_id, outcome=body.outcome, state=state)

@@ -14,7 +14,9 @@ from workers.enqueue import Request
 
 async def wrap_up(
     console: Console, handler_id: str, outcome: WrapUpOutcome, notes: str, available: bool
-) -> None:
+) -> HandlerState:
+    """Record the wrap-up; the handler goes where they asked to be after the call, if they
+    did, else available when `available`. Returns the state they are in now."""
     handler = await console.handlers.get(handler_id)
     if handler.state is not HandlerState.WRAP_UP or not handler.call:
         raise Conflict(f"{handler_id} has no call to wrap up")
@@ -51,6 +53,10 @@ async def wrap_up(
             False,
             Request.WRAP_UP,  # its own request: the case as opened may have been sent already
         )
-    if available:
-        await console.handlers.choose(handler_id, HandlerState.AVAILABLE, now)
+    going = handler.after_call or (HandlerState.AVAILABLE if available else None)
+    if going is None:
+        return HandlerState.WRAP_UP
+    await console.handlers.choose(handler_id, going, now, handler.after_call_reason)
+    if going is HandlerState.AVAILABLE:
         await console.assign()
+    return going

@@ -115,6 +115,10 @@ async def hold(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
         dispatched = await _never_connected(ivr, record, now)
         if dispatched is not None:
             return dispatched
+    if record is not None and record.status in (CallStatus.DISPATCHED, CallStatus.DIVERTED):
+        # Sent to a number, yet waiting here (a late redirect pulled them off it): the queue's
+        # exit puts them through again, or back in their place.
+        return Leave()
     if record is None or record.status is not CallStatus.QUEUED or record.placement is None:
         # Being connected to a handler (a redirect is on its way), or the record is gone.
         spoken = () if record else say(PromptId.HOLD_ON)
@@ -234,6 +238,8 @@ async def queue_exit(ivr: Ivr, form: QueueExitForm, state: IvrState) -> Decision
             return safe_route(ivr, state)
         if record.callback_requested:
             return await start_callback(ivr, record)
+        if record.status is CallStatus.DIVERTED:  # pulled off its number: back in its place
+            return await requeue(ivr, record, say(PromptId.STILL_QUEUED), redial=True)
         if record.placement.priority is Priority.EMERGENCY:
             return await dispatch_emergency(ivr, form.call_sid, record.locale, "limit reached")
         if form.queue_result in TURNED_AWAY:
@@ -269,10 +275,13 @@ async def dispatch_result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision
     ):
         return Nothing()  # through, or the caller hung up meanwhile
     if state.purpose == "overflow":
-        record = await ivr.calls.get(form.call_sid)
-        if record is None or record.placement is None:
+        try:
+            record = await ivr.calls.get(form.call_sid)
+            if record is None or record.placement is None:
+                return safe_route(ivr, state)
+            return await requeue(ivr, record, say(PromptId.STILL_QUEUED), redial=True)
+        except RedisError:  # not an emergency: what is happening, the key live, never dispatch
             return safe_route(ivr, state)
-        return await requeue(ivr, record, say(PromptId.STILL_QUEUED), redial=True)
     attempt = state.attempt + 1
     log.warning("dispatch line %s (attempt %d)", form.dial_status, attempt, extra=ids(form))
     try:

@@ -35,6 +35,11 @@ async def connect(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
             # The redirect came after the emergency left for the dispatch line: back to it.
             log.warning("late connect redirect for a dispatched call", extra=ids(form))
             return emergency_dial(ivr, record.locale, form.call_sid)
+        if record.status is CallStatus.DIVERTED:
+            # ... or after the caller was put through to another service: it pulled them off
+            # that line, so they come back to their place in the queue.
+            log.warning("late connect redirect for a diverted call", extra=ids(form))
+            return await requeue(ivr, record, say(PromptId.STILL_QUEUED), redial=True)
         # A late or repeated redirect: the caller goes back to holding in their place.
         log.info("stale connect redirect", extra=ids(form))
         return await requeue(ivr, record, ())
@@ -56,12 +61,17 @@ async def whisper(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
 
 async def connect_result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision:
     """The handler's phone rang out, was busy, or the conversation is over; or the caller hung
-    up while it rang (the request says their own call is over): abandoned, whatever the dial."""
-    if form.dial_status in ("completed", "answered") or form.call_status in CALLER_GONE:
+    up while it rang (the request says their own call is over): abandoned, whatever the dial.
+    A handler who picked up an offer that was over was told so and hung up on: Twilio reports
+    that as `completed` but not bridged, and the caller, never connected, goes back to their
+    place."""
+    bridged = form.dial_status in ("completed", "answered") and form.bridged != "false"
+    if bridged or form.call_status in CALLER_GONE:
         await finish(ivr, form)
         await assign_waiting(ivr)
         return Nothing()
-    why = Release.FAILED if form.dial_status == "failed" else Release.MISSED
+    missed = form.dial_status in ("no-answer", "busy", "canceled")
+    why = Release.MISSED if missed else Release.FAILED
     rules = await ivr.rulebook.active()
     now = ivr.clock.now()
     await ivr.offers.release(form.call_sid, state.handler, state.offer, now, why, rules)

@@ -85,6 +85,12 @@ def webhook(
     return Route(path, endpoint, methods=["POST"])
 
 
+def safe_after_dial(ivr: Ivr, state: IvrState) -> Decision:
+    """The dispatch line again for an emergency; for a caller diverted to another service's
+    line, the safe route (never the ambulance service)."""
+    return safe_route(ivr, state) if state.purpose == "overflow" else safe_dispatch(ivr, state)
+
+
 def connect_anyway(ivr: Ivr, state: IvrState) -> Decision:
     """The dispatcher must hear the caller whatever went wrong with the whisper."""
     return Whisper(say=(), accept=True)
@@ -102,7 +108,7 @@ def routes() -> list[Route]:
         webhook(urls.STEP, GatherForm, calls.step, safe_route),
         webhook(urls.HOLD, HoldForm, calls.hold, safe_hold),
         webhook(urls.QUEUE_EXIT, QueueExitForm, calls.queue_exit, safe_route),
-        webhook(urls.DISPATCH_RESULT, DialForm, calls.dispatch_result, safe_dispatch),
+        webhook(urls.DISPATCH_RESULT, DialForm, calls.dispatch_result, safe_after_dial),
         webhook(urls.DISPATCH_WHISPER, TwilioForm, dispatch.whisper, connect_anyway),
         webhook(urls.CONNECT, TwilioForm, connect.connect, safe_route),
         webhook(urls.WHISPER, TwilioForm, connect.whisper, lambda ivr, state: connecting.taken()),

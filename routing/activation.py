@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from redis.asyncio import Redis
@@ -36,8 +36,13 @@ local NOW = a.now
 """
     + MOVE_HANDLER
     + """
+-- Another activation landed after this one was planned: plan again from it.
+if (redis.call('GET', P .. 'rules:active') or '') ~= a.previous then return {'changed', ''} end
 local served = {}
 for _, name in ipairs(a.served) do served[name] = true end
+for _, name in ipairs(redis.call('SMEMBERS', P .. 'rules:queues')) do
+  table.insert(a.known, name)
+end
 local planned = {}
 for _, move in ipairs(a.moves) do planned[move.member] = move end
 local missing = {}
@@ -124,32 +129,73 @@ class ActivationRefused(Exception):
 async def activate(
     redis: Redis, rulebook: RuleBook, number: int, author: str, now: float, reason: str = ""
 ) -> Activated:
-    """Make `number` the active version and place everyone waiting again under it."""
-    new = await rulebook.get(number)
+    """Make `number` the active version and place everyone waiting again under it. Planned
+    against the version active when it starts: if another activation lands first, it plans
+    again from that one."""
+    for _ in range(ROUNDS):
+        planned = await prepare(redis, rulebook, number, author, now, reason)
+        done = await apply(redis, planned)
+        if done is not None:
+            rulebook.forget()
+            return done
+    raise ActivationRefused(["the rules kept changing meanwhile: try again"])
+
+
+@dataclass
+class Plan:
+    """An activation worked out against the version active when it was prepared."""
+
+    number: int
+    previous: int | None
+    rules: RuleSet
+    diff: str
+    known: set[str]  # every queue that exists or may, to check none of the dropped is left
+    todo: set[str]  # members still to be planned
+    conditions: Mapping[str, QueueConditions]
+    author: str
+    reason: str
+    now: float
+    moves: dict[str, Move] = field(default_factory=dict)
+
+
+async def prepare(
+    redis: Redis, rulebook: RuleBook, number: int, author: str, now: float, reason: str = ""
+) -> Plan:
+    rules = (await rulebook.get(number)).rules
     previous_number = await rulebook.active_number()
     previous = await rulebook.get(previous_number) if previous_number is not None else None
     change = diff(
         previous.rules if previous else None,
-        new.rules,
+        rules,
         f"version {previous_number}" if previous else "none",
         f"version {number}",
     )
-    script = redis.register_script(_ACTIVATE)
-    conditions = await Queues(redis).conditions(new.rules)
-    known = set(new.rules.queues) | (set(previous.rules.queues) if previous else set())
-    moves: dict[str, Move] = {}
+    known = set(rules.queues) | (set(previous.rules.queues) if previous else set())
     todo, known = await waiting_members(redis, known)
+    conditions = await Queues(redis).conditions(rules)
+    return Plan(
+        number, previous_number, rules, change, known, todo, conditions, author, reason, now
+    )
+
+
+async def apply(redis: Redis, planned: Plan) -> Activated | None:
+    """Write the activation in one step; None if another activation landed since the plan was
+    prepared (prepare again). Members who arrived in a dropped queue meanwhile are planned too."""
+    script = redis.register_script(_ACTIVATE)
     for _ in range(ROUNDS):
-        planned, problems = await plan(redis, new.rules, todo, now, conditions)
+        moves, problems = await plan(
+            redis, planned.rules, planned.todo, planned.now, planned.conditions
+        )
         if problems:
             raise ActivationRefused(problems)
-        moves |= {move.member: move for move in planned}
+        planned.moves |= {move.member: move for move in moves}
         request = {
             "prefix": keys.PREFIX + ":",
-            "now": repr(now),
-            "version": number,
-            "served": sorted(new.rules.queues),
-            "known": sorted(known),
+            "now": repr(planned.now),
+            "version": planned.number,
+            "previous": "" if planned.previous is None else str(planned.previous),
+            "served": sorted(planned.rules.queues),
+            "known": sorted(planned.known),
             "moves": [
                 {
                     "member": move.member,
@@ -157,21 +203,23 @@ async def activate(
                     "priority": int(move.priority),
                     "placement": move.placement.model_dump_json(),
                 }
-                for move in moves.values()
+                for move in planned.moves.values()
             ],
             "at_risk_shift": AT_RISK_SHIFT_MS,
-            "actor": author,
+            "actor": planned.author,
             "audit_maxlen": AUDIT_MAXLEN,
             "detail": json.dumps(
-                {"previous": previous_number, "reason": reason, "diff": change}, default=str
+                {"previous": planned.previous, "reason": planned.reason, "diff": planned.diff},
+                default=str,
             ),
         }
         outcome, value = await script(args=[json.dumps(request)])
         if outcome == "ok":
-            rulebook.forget()
-            return Activated(number=number, diff=change, moved=int(value))
-        todo = {str(member) for member in value} - moves.keys()
-    raise ActivationRefused(["callers keep arriving in queues this version drops: try again"])
+            return Activated(number=planned.number, diff=planned.diff, moved=int(value))
+        if outcome == "changed":
+            return None
+        planned.todo = {str(member) for member in value} - planned.moves.keys()
+    return None
 
 
 async def waiting_members(redis: Redis, known: Iterable[str]) -> tuple[set[str], set[str]]:

@@ -87,6 +87,7 @@ class Handler(BaseModel):
     heartbeat: float | None = None
     break_until: float | None = None
     after_call: HandlerState | None = None  # where a busy handler goes once the call is over
+    after_call_reason: str = ""
 
 
 HISTORY_PAGE = 200
@@ -167,7 +168,9 @@ move(a.id, current, a.to, a.reason)
 redis.call('HDEL', hkey, 'after_call', 'after_call_reason')
 if a.call ~= nil then redis.call('HSET', hkey, 'call', a.call) end
 if a.missed ~= nil then redis.call('HSET', hkey, 'missed', a.missed) end
-if a.break_until ~= nil then redis.call('HSET', hkey, 'break_until', a.break_until) end
+-- Only a missed offer's break ends by itself (its end is set by the release); any other
+-- change leaves no timer behind that could end a later break the handler chose.
+redis.call('HSET', hkey, 'break_until', a.break_until or '')
 return {'ok', current}
 """
 )
@@ -369,4 +372,5 @@ def handler_from_hash(fields: dict[str, str]) -> Handler:
         heartbeat=float(fields["heartbeat"]) if fields.get("heartbeat") else None,
         break_until=float(fields["break_until"]) if fields.get("break_until") else None,
         after_call=HandlerState(fields["after_call"]) if fields.get("after_call") else None,
+        after_call_reason=fields.get("after_call_reason", ""),
     )

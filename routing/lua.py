@@ -50,7 +50,7 @@ local function after_wrap_up(id)
     move(id, 'wrap_up', 'available', '')
   end
   redis.call('HDEL', hkey, 'after_call', 'after_call_reason')
-  redis.call('HSET', hkey, 'call', '')
+  redis.call('HSET', hkey, 'call', '', 'break_until', '')
 end
 """.replace("{history}", str(HANDLER_HISTORY_LENGTH))
 

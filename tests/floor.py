@@ -149,6 +149,9 @@ class Floor:
                 self.expected.booked += 1
                 self.expected.outcomes[sid] = "callback"
             self.end(caller)
+        else:
+            # Nothing left to do: Twilio would end the call, with the caller still on the line.
+            raise AssertionError(f"{sid} ({caller.phase}) was hung up on: {twiml.xml}")
 
     def end(self, caller: Caller) -> None:
         """The call is over: Twilio's final status callback."""
@@ -189,19 +192,19 @@ class Floor:
             leave = caller.call.press(twiml, "1")
             if leave.verbs == ["Leave"]:
                 self.follow(caller, caller.call.leave_queue(caller.enqueue, "leave"), {})
-            else:
+            elif leave.verbs:  # nothing: the wait loop carries on
                 self.land(caller, leave)
 
     def redirected(self, caller: Caller, handler: str, offer: int) -> None:
         """The connect job's REST redirect: Twilio fetches the connect TwiML for the caller."""
-        twiml = caller.call.twilio.twiml(
-            f"/twilio/connect?handler={handler}&offer={offer}", caller.call.params()
+        # Twilio leaves the queue (or the dial) for the redirect; a stale one puts the caller
+        # back in their place.
+        self.land(
+            caller,
+            caller.call.twilio.twiml(
+                f"/twilio/connect?handler={handler}&offer={offer}", caller.call.params()
+            ),
         )
-        if caller.phase == "queued" and not twiml.has("Dial") and caller.enqueue is not None:
-            # Twilio leaves the queue for the redirect; a stale one puts the caller back.
-            self.land(caller, twiml)
-            return
-        self.land(caller, twiml)
 
     def dial_result_again(self, caller: Caller) -> None:
         """Twilio sends a <Dial>'s result again, late (a retry after a timeout): whatever it
@@ -218,6 +221,12 @@ class Floor:
         leg = {"CallSid": "CA" + "f" * 32, "ParentCallSid": caller.call.sid}
         whisper = self.twilio.twiml(target.get("url", ""), caller.call.params() | leg)
         if whisper.has("Hangup"):
+            # Told the offer is over and hung up on: Twilio ends the caller's <Dial> as
+            # completed, never bridged.
+            action = caller.connect.first("Dial").get("action", "")
+            params = caller.call.params(DialCallStatus="completed", DialBridged="false")
+            caller.last_dial = (action, params)
+            self.land(caller, self.twilio.twiml(action, params))
             return False
         caller.phase = "talking"
         self.expected.outcomes[caller.call.sid] = "answered"
@@ -328,18 +337,7 @@ class Floor:
     # What the model expects, checked against Redis and the statistics.
 
     def arrival_problems(self, floor: Snapshot) -> list[str]:
-        """Moved, requeued, missed or made a callback, a caller keeps their original arrival."""
-        found = []
-        for sid, fields in floor.calls.items():
-            if fields.get("arrival"):
-                first = self.expected.arrivals.setdefault(sid, float(fields["arrival"]))
-                if float(fields["arrival"]) != first:
-                    found.append(f"{sid} arrived at {first}, now says {fields['arrival']}")
-        for id_, fields in floor.callbacks.items():
-            call = self.expected.arrivals.get(fields.get("call_sid", ""))
-            if call is not None and float(fields["arrival"]) != call:
-                found.append(f"callback {id_} arrived at {fields['arrival']}, its call {call}")
-        return found
+        return arrival_problems(floor, self.expected.arrivals)
 
     def statistics_problems(self) -> list[str]:
         """Every wait ended is counted once, as what the model saw it end as."""
@@ -393,7 +391,8 @@ class Snapshot:
     unreachable: set[str]
     handlers: dict[str, dict[str, str]]
     states: dict[str, set[str]]  # state -> handlers in its sorted set
-    served: set[str]
+    served: set[str]  # the queues of the active version
+    guarded: set[str]  # the queues the queueing script lets callers into
 
     def item(self, member: str) -> dict[str, str]:
         if member.startswith("cb:"):
@@ -440,7 +439,8 @@ def snapshot(sync: redis.Redis) -> Snapshot:
         unreachable={str(m) for m in sync.zrange(keys.CALLBACKS_UNREACHABLE, 0, -1)},
         handlers=dict(scan_hashes(sync, keys.handler(""))),
         states=states,
-        served={str(q) for q in sync.smembers(keys.RULES_QUEUES)} or set(rules.queues),
+        served=set(rules.queues),  # from the active version itself, not from our bookkeeping
+        guarded={str(q) for q in sync.smembers(keys.RULES_QUEUES)},
     )
 
 
@@ -510,6 +510,8 @@ def problems(floor: Snapshot) -> list[str]:
                 found.append(f"{handler} is {state} with {fields.get('call')}, holding {live}")
         elif live:
             found.append(f"{handler} is {state} yet holds {live}")
+    if floor.guarded != floor.served:
+        found.append(f"callers may be queued in {floor.guarded}, the rules serve {floor.served}")
     for name, rule in floor.rules.queues.items():
         unknown = set(rule.skills) - set(floor.rules.skills)
         if unknown:
@@ -558,3 +560,19 @@ def order_problems(before: Snapshot, after: Snapshot, now: float) -> list[str]:
 
 def key_of(cls: int, arrival_ms: float, now: float, rules: RuleSet) -> tuple[int, float]:
     return (effective(cls, now - arrival_ms / 1000, rules), arrival_ms)
+
+
+def arrival_problems(floor: Snapshot, arrivals: dict[str, float]) -> list[str]:
+    """Moved, requeued, missed or made a callback, a caller keeps their original arrival
+    (`arrivals`: each call's as first seen, kept by the caller of this across checks)."""
+    found = []
+    for sid, fields in floor.calls.items():
+        if fields.get("arrival"):
+            first = arrivals.setdefault(sid, float(fields["arrival"]))
+            if float(fields["arrival"]) != first:
+                found.append(f"{sid} arrived at {first}, now says {fields['arrival']}")
+    for id_, fields in floor.callbacks.items():
+        call = arrivals.get(fields.get("call_sid", ""))
+        if call is not None and float(fields["arrival"]) != call:
+            found.append(f"callback {id_} arrived at {fields['arrival']}, its call {call}")
+    return found

@@ -132,6 +132,7 @@ def machine(redis_url: str, app_settings: Settings) -> type[RuleBasedStateMachin
             self.last: Snapshot | None = None
             self.consoles: set[str] = set()  # open consoles send heartbeats while time passes
             self.disabled: frozenset[str] = frozenset()
+            self.touched: set[str] = set()  # handlers whose state the model chose this step
 
         def on(self, name: str) -> bool:
             return name not in self.disabled
@@ -254,9 +255,7 @@ def machine(redis_url: str, app_settings: Settings) -> type[RuleBasedStateMachin
         @rule(data=st.data())
         def the_handler_answers(self, data: st.DataObject) -> None:
             sid = data.draw(st.sampled_from(self.callers_in("connecting")))
-            caller = self.floor.callers[sid]
-            if not self.floor.handler_answers(caller):
-                self.floor.dial_ends(caller, "no-answer")
+            self.floor.handler_answers(self.floor.callers[sid])
 
         @precondition(
             lambda self: (
@@ -309,6 +308,7 @@ def machine(redis_url: str, app_settings: Settings) -> type[RuleBasedStateMachin
             state=st.sampled_from(["available", "available", "break", "offline"]),
         )
         def a_handler_changes_state(self, handler: str, state: str) -> None:
+            self.touched.add(handler)
             self.floor.handler_chooses(handler, state)
 
         @rule(handler=st.sampled_from(sorted(HANDLERS)))
@@ -325,6 +325,7 @@ def machine(redis_url: str, app_settings: Settings) -> type[RuleBasedStateMachin
         @precondition(lambda self: self.on("a_handler_wraps_up"))
         @rule(handler=st.sampled_from(sorted(HANDLERS)), available=st.booleans())
         def a_handler_wraps_up(self, handler: str, available: bool) -> None:
+            self.touched.add(handler)
             self.floor.wrap_up(handler, available)
 
         @precondition(lambda self: self.on("a_supervisor_changes_a_callback"))
@@ -371,7 +372,20 @@ def machine(redis_url: str, app_settings: Settings) -> type[RuleBasedStateMachin
             assert problems(now) == []
             assert order_problems(self.last, now, self.clock.now()) == []
             assert self.floor.arrival_problems(now) == []
-            self.last = now
+            assert self.rest_problems(self.last, now) == []
+            self.last, self.touched = now, set()
+
+        def rest_problems(self, before: Snapshot, after: Snapshot) -> list[str]:
+            """A break the handler chose, or being offline, ends only by their own choice (a
+            missed offer's rest ends by itself; a lost console takes anyone offline)."""
+            found = []
+            for handler, fields in before.handlers.items():
+                was, reason = fields.get("state"), fields.get("reason")
+                now = after.handlers.get(handler, {}).get("state")
+                resting = was == "offline" or (was == "break" and reason != "missed")
+                if resting and now not in (was, "offline") and handler not in self.touched:
+                    found.append(f"{handler} was {was} ({reason}), now {now} by nobody's choice")
+            return found
 
         @invariant()
         def the_statistics_count_what_happened(self) -> None:

@@ -18,7 +18,7 @@ from console.tokens import Role
 from lifeline.app import create_app
 from tests.conftest import AUTH_TOKEN, MAIN_LINE, PUBLIC_BASE_URL, WELSH_LINE, make_settings
 from tests.console.test_api import Api, token_for
-from tests.floor import KINDS, Caller, Floor, problems, snapshot
+from tests.floor import KINDS, Caller, Floor, arrival_problems, problems, snapshot
 from tests.test_floor_model import HANDLERS, VARIANTS
 from tests.twilio import TwilioClient
 
@@ -102,8 +102,7 @@ def act_on(floor: Floor, chance: random.Random, event: str, caller: Caller) -> N
     elif event == "hang_up":
         floor.hang_up(caller)
     elif event == "answer":
-        if not floor.handler_answers(caller):
-            floor.dial_ends(caller, "no-answer")
+        floor.handler_answers(caller)
     elif event == "miss":
         floor.dial_ends(caller, chance.choice(["no-answer", "busy", "failed"]))
     elif event == "talk_ends":
@@ -157,10 +156,12 @@ def test_processes_racing_on_one_floor_keep_its_invariants(redis_url: str) -> No
                 pool.apply_async(race, (redis_url, f"{n}", started, go, paused))
                 for n in range(1, PROCESSES + 1)
             ]
+            arrivals: dict[str, float] = {}
             for round_ in range(ROUNDS):
                 go.wait(timeout=120)
                 paused.wait(timeout=120)
-                found = problems(snapshot(sync))
+                floor = snapshot(sync)
+                found = problems(floor) + arrival_problems(floor, arrivals)
                 assert found == [], f"after round {round_ + 1}: {found}"
             results = [job.get(timeout=120) for job in jobs]
     assert all(result["fired"] > 10 for result in results)  # every process really did race
@@ -168,8 +169,9 @@ def test_processes_racing_on_one_floor_keep_its_invariants(redis_url: str) -> No
     with TestClient(create_app(make_settings(redis_url), clock=SharedClock(started))) as client:
         api = Api(client, token_for(redis_url, Role.SUPERVISOR))
         total = api.get("/api/v1/stats?window=today")
-    counted = {name: total["total"][name] for name in ("answered", "abandoned", "dispatched")}
-    seen = {name: outcomes.count(name) for name in ("answered", "abandoned", "dispatched")}
+    kinds = ("answered", "abandoned", "dispatched", "diverted")
+    counted = {name: total["total"][name] for name in kinds} | {"terminated": total["terminated"]}
+    seen = {name: outcomes.count(name) for name in (*kinds, "terminated")}
     assert counted == seen
     assert total["total"]["offered"] == sum(len(result["offered"]) for result in results)
     sync.close()

@@ -153,11 +153,18 @@ async def finish_wrap_up(page: Page) -> Response:
     if done is None:
         return await show(page, errors, 422)
     try:
-        await wrap_up(page.console, handler_id(page), done.outcome, done.notes, available=True)
+        now = await wrap_up(
+            page.console, handler_id(page), done.outcome, done.notes, available=True
+        )
     except Conflict as error:
         return await show(page, {"": error.message}, 409)
+    where = {
+        HandlerState.AVAILABLE: "You are available for calls.",
+        HandlerState.OFFLINE: "You are offline, as you asked.",
+        HandlerState.BREAK: "You are on a break, as you asked.",
+    }
     return await page.done(
-        f"Wrap-up recorded ({OUTCOMES[done.outcome].lower()}). You are available for calls.",
+        f"Wrap-up recorded ({OUTCOMES[done.outcome].lower()}). {where.get(now, '')}".strip(),
         "/console/handler",
     )
 

@@ -4,10 +4,13 @@ be stranded; and the version and its audit record are written in one step."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import json
+from typing import Any, cast
 
 import pytest
 import redis
+import redis.asyncio
 import yaml
 from starlette.testclient import TestClient
 
@@ -15,8 +18,11 @@ from console.tokens import Role
 from lifeline.app import create_app
 from lifeline.settings import Settings
 from routing import keys
+from routing.activation import Activated, apply, prepare
+from routing.activation import activate as activate_version
 from routing.clock import VirtualClock
 from routing.handlers import HandlerState
+from routing.rulebook import RuleBook
 from routing.rules import default_rules
 from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL
 from tests.console.test_api import Api, token_for
@@ -251,3 +257,61 @@ def test_a_callback_that_cannot_be_placed_again_refuses_the_activation_and_is_na
     assert "'dental'" in problem
     assert sync_redis.get(keys.RULES_ACTIVE) == before
     assert sync_redis.zscore(keys.queue("dental"), keys.callback_member(callback_id)) is not None
+
+
+def renamed_dental() -> dict[str, Any]:
+    rules = default_rules().model_dump(mode="json")
+    rules["queues"]["teeth"] = rules["queues"].pop("dental")
+    for route in rules["routes"]:
+        if route["queue"] == "dental":
+            route["queue"] = "teeth"
+    return rules
+
+
+def one_queue() -> dict[str, Any]:
+    rules = default_rules().model_dump(mode="json")
+    for name in ("clinical", "mental_health", "dental", "welsh"):
+        del rules["queues"][name]
+    for route in rules["routes"]:
+        if route["queue"] != "emergency":
+            route["queue"] = "general"
+    return rules
+
+
+def test_an_activation_planned_before_another_lands_plans_again_from_it(
+    twilio: TwilioClient,
+    sync_redis: redis.Redis,
+    staff: Staff,
+    api: Api,
+    redis_url: str,
+    clock: VirtualClock,
+) -> None:
+    """B prepares version 3 (one queue) against version 1; A activates version 2 (dental
+    renamed `teeth`) and a dental caller joins `teeth`; then B's step runs."""
+    staff("h1", skills=DENTAL)
+    teeth = api.send("POST", "/api/v1/rules/versions", {"rules": renamed_dental()}, status=201)
+    single = api.send("POST", "/api/v1/rules/versions", {"rules": one_queue()}, status=201)
+
+    async def race() -> tuple[Activated | None, Activated]:
+        client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            book = RuleBook(client)
+            planned_b = await prepare(client, book, single["number"], "b", clock.now())
+            await activate_version(client, book, teeth["number"], "a", clock.now())
+            to_queue(twilio.call("+447700900010", "+441134960000"), "2", "3")
+            late = await apply(client, planned_b)
+            again = await activate_version(client, book, single["number"], "b", clock.now())
+            return late, again
+        finally:
+            await client.aclose()
+
+    late, again = asyncio.run(race())
+
+    assert late is None  # planned against version 1, which is no longer the active one
+    assert again.number == single["number"]
+    assert stranded(sync_redis) == []
+    [(_, entry)] = cast(list[tuple[str, dict[str, str]]], sync_redis.xrevrange(keys.AUDIT, count=1))
+    assert (entry["target"], json.loads(entry["detail"])["previous"]) == (
+        f"version {single['number']}",
+        teeth["number"],
+    )

@@ -41,9 +41,12 @@ def handler_answers(twilio: TwilioClient, call: Call, connect: Twiml) -> Twiml:
     return twilio.twiml(url, call.params() | leg)
 
 
-def dial_ends(twilio: TwilioClient, call: Call, connect: Twiml, status: str) -> Twiml:
+def dial_ends(
+    twilio: TwilioClient, call: Call, connect: Twiml, status: str, bridged: bool = True
+) -> Twiml:
     action = connect.first("Dial").get("action", "")
-    return call._got(twilio.twiml(action, call.params(DialCallStatus=status)))
+    extra = {} if bridged else {"DialBridged": "false"}
+    return call._got(twilio.twiml(action, call.params(DialCallStatus=status, **extra)))
 
 
 def state_of(sync_redis: redis.Redis, handler: str) -> str:

@@ -135,7 +135,7 @@ def test_a_handler_cannot_book_while_degraded_but_a_referral_is_sent_by_a_job(
     done = handler.send(
         "POST", "/api/v1/handlers/h1/wrap-up", {"outcome": "referred", "notes": "GP tomorrow"}
     )
-    assert done == {"handler": "h1", "outcome": "referred"}
+    assert done == {"handler": "h1", "outcome": "referred", "state": "available"}
     [(func, args)] = clinical_jobs(redis_url)
     assert func == "workers.clinical_jobs.send_case"
     assert '"kind":"referral"' in str(args[0])

@@ -10,12 +10,12 @@ from console.tokens import Role
 from routing import keys
 from routing.clock import VirtualClock
 from routing.handlers import HandlerState
-from tests.conftest import MAIN_LINE
+from tests.conftest import CALLER, MAIN_LINE
 from tests.console.test_api import Api, token_for
 from tests.ivr.test_call_flow import to_queue
-from tests.ivr.test_connecting import dial_ends, handler_answers, redirected, sweep
+from tests.ivr.test_connecting import dial_ends, handler_answers, redirected, state_of, sweep
 from tests.staff import Staff
-from tests.twilio import TwilioClient
+from tests.twilio import Call, TwilioClient, Twiml
 
 LEAVING = [
     pytest.param({"state": "break", "reason": "tea"}, id="break"),
@@ -178,3 +178,74 @@ def test_a_busy_handler_whose_console_goes_quiet_goes_offline_when_the_call_ends
     clock.advance(61)
     sweep(redis_url, clock.now())
     assert sync_redis.hget(keys.handler("h1"), "state") == "offline"
+
+
+def picks_up_too_late(twilio: TwilioClient, call: Call, connect: Twiml) -> Twiml:
+    """The handler answers a ring whose offer is over: they are told so and hung up on, and
+    Twilio ends the caller's <Dial> as completed, never bridged."""
+    assert handler_answers(twilio, call, connect).verbs == ["Say", "Hangup"]
+    return dial_ends(twilio, call, connect, "completed", bridged=False)
+
+
+def test_a_handler_picking_up_a_ring_after_leaving_does_not_hang_up_on_the_caller(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str
+) -> None:
+    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
+    staff("h1", state=HandlerState.AVAILABLE)
+    call = twilio.call("+447700900001", MAIN_LINE)
+    to_queue(call, "2", "1")
+    connect = redirected(twilio, call, "h1", 1)
+    api.send("PUT", "/api/v1/handlers/h1/state", {"state": "break", "reason": "tea"})
+
+    after = picks_up_too_late(twilio, call, connect)
+
+    assert after.first("Enqueue").text == "general"  # back in their place, not hung up on
+    assert sync_redis.hget(keys.call(call.sid), "status") == "queued"
+
+
+def test_a_ring_answered_after_the_offer_moved_on_leaves_the_new_offer_alone(
+    twilio: TwilioClient,
+    sync_redis: redis.Redis,
+    staff: Staff,
+    clock: VirtualClock,
+    redis_url: str,
+) -> None:
+    """The connect job ran late, the sweep gave up on the offer while the phone rang, and the
+    call was offered afresh; then the first ring is answered."""
+    staff("h1", state=HandlerState.AVAILABLE)
+    call = twilio.call("+447700900001", MAIN_LINE)
+    to_queue(call, "2", "1")
+    clock.advance(40)
+    connect = redirected(twilio, call, "h1", 1)
+    clock.advance(11)
+    sweep(redis_url, clock.now())
+    assert sync_redis.hget(keys.call(call.sid), "offers") == "2"
+
+    after = picks_up_too_late(twilio, call, connect)
+
+    assert after.verbs == ["Say", "Enqueue"]  # waits for the live offer's redirect
+    assert sync_redis.hget(keys.call(call.sid), "status") == "reserved"
+    assert_holds_at_most_one(sync_redis, "h1")
+
+
+def test_a_missed_offers_rest_does_not_end_a_break_the_handler_chooses_later(
+    twilio: TwilioClient,
+    sync_redis: redis.Redis,
+    staff: Staff,
+    clock: VirtualClock,
+    redis_url: str,
+) -> None:
+    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
+    staff("h1", state=HandlerState.AVAILABLE)
+    call = twilio.call(CALLER, MAIN_LINE)
+    to_queue(call, "2", "1")
+    dial_ends(twilio, call, redirected(twilio, call, "h1"), "no-answer")  # a 60 s rest
+    api.send("PUT", "/api/v1/handlers/h1/state", {"state": "available"})  # back early
+    api.send("PUT", "/api/v1/handlers/h1/state", {"state": "break", "reason": "meal"})
+
+    clock.advance(120)
+    api.send("POST", "/api/v1/handlers/h1/heartbeat", {})  # the console is still open
+    sweep(redis_url, clock.now())
+
+    assert state_of(sync_redis, "h1") == "break"
+    assert sync_redis.hget(keys.call(call.sid), "status") == "queued"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import redis
 
 from console.tokens import Role
+from routing import keys
 from routing.clock import VirtualClock
 from routing.handlers import HandlerState
 from routing.mode import Mode
@@ -15,7 +16,7 @@ from tests.console.web.people import Person, add_user
 from tests.console.web.test_supervisor_pages import events
 from tests.ivr.test_call_flow import to_queue
 from tests.ivr.test_callback_calls import booked
-from tests.ivr.test_connecting import sweep
+from tests.ivr.test_connecting import dial_ends, handler_answers, redirected, sweep
 from tests.staff import Staff, set_state
 from tests.twilio import Call, TwilioClient
 
@@ -193,3 +194,26 @@ def test_a_handler_on_a_call_who_chooses_to_go_offline_is_told_it_waits_for_the_
     assert "You will be offline once this call and its wrap-up are over." in after.text
     assert "After this call and its wrap-up: offline." in after.text
     assert state_of(sync_redis, "h1") == "busy"
+
+
+def test_a_break_chosen_on_a_call_is_where_the_wrap_up_takes_the_handler(
+    handler_person: Person, twilio: TwilioClient, staff: Staff, sync_redis: redis.Redis
+) -> None:
+    staff("h1", state=HandlerState.AVAILABLE)
+    first = twilio.call("+447700900001", MAIN_LINE)
+    to_queue(first, "2", "1")
+    connect = redirected(twilio, first, "h1", 1)
+    handler_answers(twilio, first, connect)
+    handler_person.post("/console/handler/state", {"state": "break", "reason": "comfort break"})
+    dial_ends(twilio, first, connect, "completed")
+    second = twilio.call("+447700900002", MAIN_LINE)
+    to_queue(second, "2", "1")  # waits: h1 is wrapping up
+
+    done = handler_person.post("/console/handler/wrap-up", {"outcome": "advice_given"})
+
+    assert "Wrap-up recorded (advice given). You are on a break, as you asked." in done.text
+    assert (state_of(sync_redis, "h1"), sync_redis.hget(keys.handler("h1"), "reason")) == (
+        "break",
+        "comfort break",
+    )
+    assert sync_redis.hget(keys.call(second.sid), "status") == "queued"
