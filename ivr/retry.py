@@ -37,6 +37,12 @@ async def fallback_line_result(ivr: Ivr, form: DialForm, state: IvrState) -> Dec
     """The fallback line took the call (done), or did not: the caller is back with us, never
     hung up on, and the line is tried again after another FALLBACK_LINE_AFTER_MINUTES."""
     if form.dial_status in CONNECTED:
+        # Helped there: a caller still in our queue (it was down when they were put through)
+        # leaves it as diverted, counted once, rather than as abandoned when the call ends.
+        try:
+            await ivr.calls.dispatch(form.call_sid, ivr.clock.now(), diverted=True)
+        except RedisError as error:
+            log.warning("fallback line call not recorded: %s", error, extra=ids(form))
         return Nothing()
     log.warning("fallback line %s", form.dial_status or "not connected", extra=ids(form))
     decision = await carry_on(ivr, form, state.answers, state.turn, int(ivr.clock.now()))

@@ -310,3 +310,30 @@ def test_a_blip_in_the_hold_loop_moves_nobody(
     again = call.hold(first)
     assert again.verbs[-2:] == ["Pause", "Redirect"]
     assert "down_since" not in (again.first("Redirect").text or "")
+
+
+def test_a_queued_caller_helped_by_the_fallback_line_is_counted_diverted_not_abandoned(
+    line_twilio: TwilioClient,
+    redis_server: RedisServer,
+    sync_redis: redis.Redis,
+    clock: VirtualClock,
+) -> None:
+    call = line_twilio.call(CALLER, MAIN_LINE)
+    enqueue = to_queue(call, "2", "1")
+    redis_server.stop()  # its data kept: the caller's place is there when it comes back
+    clock.advance(25)
+    call.hold(call.hold(enqueue))
+    outside = call.leave_queue(enqueue)
+    clock.advance(AFTER_MINUTES * 60)
+    dial = call.silence(outside)
+    assert dial.first("Number").text == FALLBACK_LINE
+    redis_server.start()  # back while they talk to the other service
+
+    action = dial.first("Dial").get("action", "")
+    assert line_twilio.twiml(action, call.params(DialCallStatus="completed")).verbs == []
+    call.status("completed")
+
+    assert sync_redis.hget(keys.call(call.sid), "dispatched_at") is not None  # as diverted
+    assert sync_redis.zscore(keys.queue("general"), call.sid) is None
+    kinds = [str(m).split("|")[1] for m in sync_redis.zrange(keys.STATS_SAMPLES, 0, -1)]
+    assert ("diverted" in kinds, "abandoned" in kinds) == (True, False)
