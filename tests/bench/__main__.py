@@ -21,6 +21,7 @@ import redis.asyncio
 from lifeline.redis_server import RedisServer, free_port
 from tests.bench.assignment import QUEUES, measure_assignment
 from tests.bench.callbacks import measure_callbacks, measure_latency
+from tests.bench.floor import run as run_floor
 from tests.bench.load import Result, call_requests, drive
 from tests.bench.outage import REPLAY_PER_SECOND, measure_outage
 
@@ -62,13 +63,15 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000, help="calls (3 webhooks each)")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument(
-        "--only", choices=["webhooks", "assignment", "callbacks", "outage"], default=None
+        "--only", choices=["webhooks", "assignment", "floor", "callbacks", "outage"], default=None
     )
     args = parser.parse_args()
     if args.only in (None, "webhooks"):
         bench_webhooks(args.calls, args.concurrency)
     if args.only in (None, "assignment"):
         bench_assignment()
+    if args.only in (None, "floor"):
+        bench_floor()
     if args.only in (None, "callbacks"):
         bench_callbacks()
     if args.only in (None, "outage"):
@@ -164,6 +167,16 @@ def bench_assignment() -> None:
     print(f"  one assignment p50 / p99    {p50 * 1e3:6.3f} / {p99 * 1e3:6.3f} ms")
     print(f"  one Redis round trip p50    {trip * 1e3:6.3f} ms")
     print(f"  p99 assignment / round trip {p99 / trip:6.1f}x")
+
+
+def bench_floor() -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        redis_server = RedisServer(Path(scratch) / "redis")
+        redis_server.start()
+        try:
+            asyncio.run(run_floor(redis_server.url))
+        finally:
+            redis_server.stop()
 
 
 def bench_webhooks(calls: int, concurrency: int) -> None:
