@@ -10,14 +10,20 @@ from redis.exceptions import RedisError
 from ivr.callback_offer import CALLBACK_STEPS, start_callback
 from ivr.context import Ivr
 from ivr.forms import DialForm, GatherForm, HoldForm, QueueExitForm, StatusForm, TwilioForm
-from ivr.queueing import dispatch_emergency, finish, place, requeue
+from ivr.queueing import (
+    assign_waiting,
+    dispatch_emergency,
+    finish,
+    nobody_can_take,
+    place,
+    requeue,
+)
 from ivr.safety import RETRY_PAUSE_SECONDS, emergency_dial, ids, safe_route
 from ivr.urls import IvrState
 from prompts.catalogue import Locale, PromptId
 from routing import menu
 from routing.calls import Opened, UnservedQueue
 from routing.decisions import Ask, Decision, Hold, Leave, Nothing, Retry, Spoken, Step, say
-from routing.handlers import HandlerState
 from routing.hold import emergency_overdue, hold_turn
 from routing.menu import Given, Placed
 from routing.models import (
@@ -136,14 +142,16 @@ async def hold(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
     standing = await ivr.queues.standing(rules, record.placement.queue, record.sid, now)
     position, on_duty = max(1, standing.position), standing.skilled_on_duty
     dispatch_now = False
-    emergency = record.placement.priority is Priority.EMERGENCY
-    if (
-        emergency
-        and rules.degraded.emergency_dispatch_at_once
-        and (await ivr.modes.current()).degraded
-    ):
-        # The clinical system went down while this emergency waited: as if it had just come in.
-        dispatch_now = (await ivr.handlers.counts())[HandlerState.AVAILABLE] == 0
+    if record.placement.priority is Priority.EMERGENCY:
+        # Looked at again every few seconds: someone free is offered it; nobody who could take
+        # it free any more (the last one went on a call or a break), the dispatch line now.
+        waited = now - (record.arrival or record.created)
+        if standing.free:
+            await assign_waiting(ivr)
+        else:
+            dispatch_now = await nobody_can_take(
+                ivr, rules, record.sid, record.placement.queue, waited, standing
+            )
     turn = hold_turn(record, position, on_duty, rules, now, state.turn, dispatch_now=dispatch_now)
     if isinstance(turn, Hold) and turn.offer is not None:
         if record.caller and await ivr.callbacks.live_for(record.caller) is not None:
@@ -209,8 +217,8 @@ async def _hold_without_redis(ivr: Ivr, form: HoldForm, state: IvrState) -> Deci
         return Hold(
             locale=state.locale or Locale.EN,
             priority=Priority.EMERGENCY,
-            say=(),
-            pause_seconds=remaining,
+            say=say(PromptId.EMERGENCY_STAY),
+            pause_seconds=min(remaining, rules.emergency.reassure_every_seconds),
             turn=state.turn,
         )
     if state.down_since:

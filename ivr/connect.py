@@ -6,15 +6,16 @@ import logging
 
 from ivr.context import Ivr
 from ivr.forms import DialForm, TwilioForm
-from ivr.queueing import assign_waiting, dispatch_emergency, finish, requeue
+from ivr.queueing import assign_waiting, dispatch_emergency, finish, nobody_can_take, requeue
 from ivr.safety import emergency_dial, ids, safe_route
 from ivr.urls import IvrState
 from prompts.catalogue import PromptId
 from routing import connecting
 from routing.decisions import Decision, Nothing, say
 from routing.hold import emergency_overdue
-from routing.models import CallStatus
+from routing.models import CallRecord, CallStatus, Priority
 from routing.offers import Release
+from routing.rules import RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,18 @@ async def connect_result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision:
     if record is None or record.placement is None:
         return safe_route(ivr, state)
     # On offer to someone else already (this result came late, or again): the caller waits for
-    # that offer, whose own limit applies; otherwise an emergency past its limit goes to dispatch.
-    if record.status is not CallStatus.RESERVED and emergency_overdue(record, rules, now):
-        return await dispatch_emergency(ivr, form.call_sid, record.locale, "limit reached")
+    # that offer, whose own limit applies; otherwise an emergency past its limit, or with nobody
+    # else free who could take it, goes to dispatch now.
+    if record.status is not CallStatus.RESERVED and await _dispatch_now(ivr, record, rules, now):
+        return await dispatch_emergency(ivr, form.call_sid, record.locale, "handler missed it")
     return await requeue(ivr, record, say(PromptId.HANDLER_UNAVAILABLE))
+
+
+async def _dispatch_now(ivr: Ivr, record: CallRecord, rules: RuleSet, now: float) -> bool:
+    placement = record.placement
+    if placement is None or placement.priority is not Priority.EMERGENCY:
+        return False
+    if emergency_overdue(record, rules, now):
+        return True
+    waited = now - (record.arrival or record.created)
+    return await nobody_can_take(ivr, rules, record.sid, placement.queue, waited)

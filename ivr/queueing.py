@@ -17,6 +17,8 @@ from routing.decisions import Decision, Dial, Enqueue, Spoken, say
 from routing.menu import Placed
 from routing.models import CallFacts, CallRecord, Priority, Reason, caller_number
 from routing.overflow import ToNumber
+from routing.queues import Standing
+from routing.rules import RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,24 @@ async def dispatch_emergency(ivr: Ivr, sid: str, locale: Locale, why: str) -> De
     return emergency_dial(ivr, locale, sid)
 
 
+async def nobody_can_take(
+    ivr: Ivr, rules: RuleSet, sid: str, queue: str, waited: float, standing: Standing | None = None
+) -> bool:
+    """A priority-1 caller still waiting in the queue, with no handler free who could take the
+    call (and none finishing a wrap-up the rules wait for): the dispatch line, now. While the
+    clinical system is down, with the degraded section's `emergency_dispatch_at_once`, nobody
+    finishing a wrap-up is waited for. `standing`: the caller's, if just read."""
+    if standing is None:
+        standing = await ivr.queues.standing(rules, queue, sid, ivr.clock.now())
+    if not standing.position:
+        return False  # on offer to a handler already: their answer, or the limit, decides
+    wrapping_up = standing.wrapping_up
+    at_once = wrapping_up and rules.degraded.emergency_dispatch_at_once
+    if at_once and (await ivr.modes.current()).degraded:
+        wrapping_up = 0
+    return rules.emergency.dispatch_at_once(standing.free, wrapping_up, waited)
+
+
 async def place(
     ivr: Ivr,
     form: TwilioForm,
@@ -130,10 +150,10 @@ async def place(
             log.info("diverted: %s", resolved.because, extra=ids(form))
             return Dial(locale=locale, number=resolved.number, purpose="overflow")
         if emergency:
-            degraded = (await ivr.modes.current()).degraded
-            at_once = degraded and rules.degraded.emergency_dispatch_at_once
-            if await ivr.handlers.on_duty() == 0 or (at_once and queued.free_handlers == 0):
-                why = "no handler free, clinical system down" if at_once else "no handler on duty"
+            if queued.free_handlers:
+                await assign_waiting(ivr)  # a free handler who can take it is offered it first
+            if await nobody_can_take(ivr, rules, form.call_sid, placement.queue, waited=0.0):
+                why = "nobody free who could take it"
                 return await dispatch_emergency(ivr, form.call_sid, locale, why)
     except (RedisError, UnservedQueue) as error:
         log.warning("cannot queue: %s", error, extra=ids(form))
@@ -144,7 +164,7 @@ async def place(
         "queued",
         extra=ids(form) | {"queue": placement.queue, "priority": int(placement.priority)},
     )
-    if queued.free_handlers:
+    if queued.free_handlers and not emergency:
         await assign_waiting(ivr)
     intro = before + (say(PromptId.ROUTING_ON) if placed.gave_up else ())
     intro += say(PromptId.EMERGENCY_CONNECTING if emergency else PromptId.QUEUED)

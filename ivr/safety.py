@@ -9,8 +9,10 @@ from ivr.context import Ivr
 from ivr.forms import TwilioForm
 from ivr.urls import IvrState
 from prompts.catalogue import Locale, PromptId
-from routing.decisions import Decision, Dial, Hold, Retry, say
-from routing.models import Priority, case_id_for
+from routing import menu
+from routing.decisions import Decision, Dial, Hold, Retry, Step, say
+from routing.menu import Given
+from routing.models import Priority, Screen, case_id_for
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,22 @@ def emergency_dial(
         fallback=fallback,
         case_id=case_id_for(call_sid) if SID.match(call_sid) else "",
     )
+
+
+def emergency_answered(ivr: Ivr, state: IvrState, given: Given, call_sid: str) -> Dial | None:
+    """A "yes" to the emergency question whose webhook failed or ran out of time: still the
+    dispatch line, needing nothing but the settings (never the question again)."""
+    if menu.choice(Step.EMERGENCY, given) != Screen.YES:
+        return None
+    log.warning("emergency answer not handled: dialling dispatch", extra={"call_sid": call_sid})
+    return emergency_dial(ivr, state.locale or Locale.EN, call_sid)
+
+
+def screen_answered(ivr: Ivr, state: IvrState, given: Given, call_sid: str) -> Dial | None:
+    """`emergency_answered`, for the IVR's questions: only the emergency screen's answer."""
+    if state.step != Step.EMERGENCY.value:
+        return None
+    return emergency_answered(ivr, state, given, call_sid)
 
 
 def safe_route(ivr: Ivr, state: IvrState) -> Decision:

@@ -26,11 +26,18 @@ from ivr.forms import (
     StatusForm,
     TwilioForm,
 )
-from ivr.safety import safe_dispatch, safe_hold, safe_route
-from ivr.signature import BadSignature, BodyTooLarge, parse_form, signed_params
+from ivr.safety import (
+    emergency_answered,
+    safe_dispatch,
+    safe_hold,
+    safe_route,
+    screen_answered,
+)
+from ivr.signature import BadSignature, BodyTooLarge, Params, parse_form, signed_params
 from ivr.urls import IvrState, state_of
 from routing import connecting
 from routing.decisions import Decision, Nothing, Whisper
+from routing.menu import Given
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +50,19 @@ Handler = Callable[[Ivr, FormT, IvrState], Awaitable[Decision]]
 WEBHOOK_BUDGET_SECONDS = 5.0  # far inside Twilio's 15 s, leaving time for the safe answer
 
 
+Urgent = Callable[[Ivr, IvrState, Given, str], Decision | None]
+
+
 def webhook(
     path: str,
     form_model: type[FormT],
     handler: Handler[FormT],
     safe: Callable[[Ivr, IvrState], Decision],
+    urgent: Urgent | None = None,
 ) -> Route:
+    """A Twilio webhook. Whatever fails (or runs out of time), the answer is `safe`; first,
+    `urgent` may say the caller's own keys or words call for something else (an emergency)."""
+
     async def endpoint(request: Request) -> Response:
         ivr: Ivr = request.state.ivr
         latency = ivr.metrics.latency.labels(path)
@@ -78,7 +92,9 @@ def webhook(
                 "webhook failed; answered with the safe route", extra={"call_sid": call_sid}
             )
             ivr.metrics.failures.labels(path).inc()
-            body = ivr.renderer.render_safely(safe(ivr, state))
+            body = ivr.renderer.render_safely(
+                urgent_answer(ivr, state, params, urgent) or safe(ivr, state)
+            )
         latency.observe(time.perf_counter() - started)
         return Response(body, media_type="application/xml")
 
@@ -89,6 +105,19 @@ def safe_after_dial(ivr: Ivr, state: IvrState) -> Decision:
     """The dispatch line again for an emergency; for a caller diverted to another service's
     line, the safe route (never the ambulance service)."""
     return safe_route(ivr, state) if state.purpose == "overflow" else safe_dispatch(ivr, state)
+
+
+def urgent_answer(
+    ivr: Ivr, state: IvrState, params: Params, urgent: Urgent | None
+) -> Decision | None:
+    if urgent is None:
+        return None
+    try:
+        given = Given(digits=params.first("Digits"), speech=params.first("SpeechResult"))
+        return urgent(ivr, state, given, params.first("CallSid"))
+    except Exception:
+        log.exception("the caller's answer could not be read after a failure")
+        return None
 
 
 def connect_anyway(ivr: Ivr, state: IvrState) -> Decision:
@@ -105,7 +134,7 @@ def routes() -> list[Route]:
     return [
         webhook(urls.VOICE, TwilioForm, calls.voice, safe_route),
         webhook(urls.CONTINUE, TwilioForm, calls.resume, safe_route),
-        webhook(urls.STEP, GatherForm, calls.step, safe_route),
+        webhook(urls.STEP, GatherForm, calls.step, safe_route, screen_answered),
         webhook(urls.HOLD, HoldForm, calls.hold, safe_hold),
         webhook(urls.QUEUE_EXIT, QueueExitForm, calls.queue_exit, safe_route),
         webhook(urls.DISPATCH_RESULT, DialForm, calls.dispatch_result, safe_after_dial),
@@ -124,6 +153,6 @@ def routes() -> list[Route]:
             urls.CALLBACK_STATUS, StatusForm, callback_calls.status, lambda ivr, state: Nothing()
         ),
         webhook(urls.FALLBACK, FallbackForm, fallback.fallback, safe_route),
-        webhook(urls.RETRY, GatherForm, retry.retry, safe_route),
+        webhook(urls.RETRY, GatherForm, retry.retry, safe_route, emergency_answered),
         webhook(urls.FALLBACK_LINE_RESULT, DialForm, retry.fallback_line_result, safe_route),
     ]

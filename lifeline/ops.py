@@ -20,7 +20,7 @@ from routing.figures import Report, Window
 from routing.handlers import HandlerState
 from routing.journal import Progress
 from routing.models import Priority
-from routing.stats import Waiting, waiting_now
+from routing.stats import Waiting, WaitingEmergency, emergencies_waiting, waiting_now
 
 
 async def healthz(request: Request) -> Response:
@@ -109,6 +109,7 @@ class Snapshot(Collector):
     windows: dict[Window, Report]
     degraded: bool
     journal: Progress
+    emergencies: list[WaitingEmergency]
 
     def collect(self) -> Iterator[Metric]:
         calls = CounterMetricFamily("lifeline_calls", "Calls by outcome", labels=["outcome"])
@@ -134,6 +135,16 @@ class Snapshot(Collector):
         for head in self.waiting:
             oldest.add_metric([head.queue, str(head.priority)], head.longest_wait)
         yield oldest
+        yield GaugeMetricFamily(
+            "lifeline_p1_waiting",
+            "Priority-1 callers not yet with a handler or the dispatch line (queued or ringing)",
+            len(self.emergencies),
+        )
+        yield GaugeMetricFamily(
+            "lifeline_p1_longest_wait_seconds",
+            "How long the longest-waiting of them has waited so far (0: none waiting)",
+            max((row.waited for row in self.emergencies), default=0.0),
+        )
         handlers = GaugeMetricFamily("lifeline_handlers", "Handlers by state", labels=["state"])
         for handler_state, count in self.handlers.items():
             handlers.add_metric([handler_state.value], count)
@@ -181,6 +192,7 @@ async def metrics(request: Request) -> Response:
             windows=await console.stats.reports(now),
             degraded=(await console.modes.read()).degraded,
             journal=await console.journal.progress(),
+            emergencies=await emergencies_waiting(ivr.calls.redis, sorted(rules.queues), now),
         )
         live = CollectorRegistry(auto_describe=False)
         live.register(snapshot)

@@ -27,6 +27,7 @@ class PromptId(StrEnum):
     ROUTING_ON = "routing_on"
     EMERGENCY_CONNECTING = "emergency_connecting"
     AMBULANCE_CONNECTING = "ambulance_connecting"
+    EMERGENCY_STAY = "emergency_stay"  # again and again while a priority-1 caller waits
     QUEUED = "queued"
     POSITION = "position"
     WAIT_ESTIMATE = "wait_estimate"

@@ -59,7 +59,7 @@ def hold_turn(
     dispatch_now: bool = False,
 ) -> Hold | Leave:
     """One turn of the hold loop for a queued call. `dispatch_now`: an emergency goes to the
-    dispatch line without waiting out its limit (degraded, and no handler free)."""
+    dispatch line without waiting out its limit (nobody free who could take it)."""
     placement = record.placement
     assert placement is not None, "only queued calls hold"
     locale = record.locale
@@ -67,11 +67,12 @@ def hold_turn(
         remaining = emergency_deadline(record, rules) - now
         if remaining <= 0 or dispatch_now:
             return Leave()
+        # Never silent, and looked at again every few seconds (it may need the dispatch line).
         return Hold(
             locale=locale,
             priority=placement.priority,
-            say=(),
-            pause_seconds=math.ceil(remaining),
+            say=say(PromptId.EMERGENCY_STAY),
+            pause_seconds=min(math.ceil(remaining), rules.emergency.reassure_every_seconds),
             turn=turn,
         )
     wait = estimated_wait(position, on_duty, rules.hold.average_handle_seconds)

@@ -42,17 +42,22 @@ class Queues:
                 for name, rule in sorted(rules.queues.items())
             ],
         }
-        position, skilled = await self.standing_script(args=[json.dumps(request)])
-        return Standing(position=int(position), skilled_on_duty=int(skilled))
+        position, skilled, free, wrapping_up = await self.standing_script(
+            args=[json.dumps(request)]
+        )
+        return Standing(int(position), int(skilled), int(free), int(wrapping_up))
 
 
 @dataclass(frozen=True)
 class Standing:
     """A waiting caller's place: 1 for the next to be answered by the handlers who can take
-    their call (0: not waiting), and how many of those handlers are on duty."""
+    their call (0: not waiting), and how many of those handlers are on duty, free now, and
+    finishing a wrap-up."""
 
     position: int
     skilled_on_duty: int
+    free: int = 0
+    wrapping_up: int = 0
 
 
 # A caller's position in the real assignment order: 1 + the calls that the handlers on duty who
@@ -66,7 +71,7 @@ local P = a.prefix
 local STEP = 1e13
 local INF = math.huge
 local score = redis.call('ZSCORE', P .. 'queue:' .. a.queue, a.member)
-if not score then return {0, 0} end
+if not score then return {0, 0, 0, 0} end
 score = tonumber(score)
 local now_ms = math.floor(tonumber(a.now) * 1000)
 local own_class = math.floor(score / STEP)
@@ -86,7 +91,7 @@ local function latest(class, level)
 end
 local mine = nil
 for _, q in ipairs(a.queues) do if q.name == a.queue then mine = q end end
-if not mine then return {1, 0} end
+if not mine then return {1, 0, 0, 0} end
 local function able(id, q)
   for _, skill in ipairs(q.skills) do
     local level = redis.call('ZSCORE', P .. 'skill:' .. skill, id)
@@ -95,9 +100,13 @@ local function able(id, q)
   return true
 end
 local skilled = {}
+local by_state = {available = 0, wrap_up = 0}
 for _, state in ipairs({'available', 'reserved', 'busy', 'wrap_up'}) do
   for _, id in ipairs(redis.call('ZRANGE', P .. 'handlers:' .. state, 0, -1)) do
-    if able(id, mine) then table.insert(skilled, id) end
+    if able(id, mine) then
+      table.insert(skilled, id)
+      by_state[state] = (by_state[state] or 0) + 1
+    end
   end
 end
 local level = effective(own_class, own_arrival)
@@ -120,7 +129,7 @@ for _, q in ipairs(a.queues) do
     end
   end
 end
-return {ahead + 1, #skilled}
+return {ahead + 1, #skilled, by_state.available, by_state.wrap_up}
 """
 
 

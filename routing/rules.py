@@ -140,7 +140,30 @@ class Offers(Strict):
 
 
 class EmergencyRule(Strict):
+    """A priority-1 caller: offered to a free handler who can take the call and put through to
+    the dispatch line if that handler has not answered within `handler_limit_seconds`; put
+    through at once when no such handler is free, unless one is finishing a wrap-up and the
+    caller has waited less than `wait_for_wrap_up_seconds` (0: never waits for one). While
+    waiting they are told to stay on the line every `reassure_every_seconds`."""
+
     handler_limit_seconds: Annotated[int, Field(ge=5, le=120)] = 30
+    reassure_every_seconds: Annotated[int, Field(ge=3, le=15)] = 10
+    wait_for_wrap_up_seconds: Annotated[int, Field(ge=0, le=120)] = 0
+
+    @model_validator(mode="after")
+    def _within_the_limit(self) -> EmergencyRule:
+        if self.wait_for_wrap_up_seconds > self.handler_limit_seconds:
+            raise ValueError(
+                "wait_for_wrap_up_seconds may not be longer than handler_limit_seconds"
+            )
+        return self
+
+    def dispatch_at_once(self, free: int, wrapping_up: int, waited: float) -> bool:
+        """Whether a waiting priority-1 caller goes to the dispatch line now: nobody who could
+        take the call is free, and none is finishing a wrap-up that the rules wait for."""
+        if free:
+            return False
+        return not (wrapping_up and waited < self.wait_for_wrap_up_seconds)
 
 
 class WorseRule(Strict):

@@ -140,3 +140,49 @@ async def waiting_now(redis: Redis, queues: list[str], now: float) -> list[Waiti
                 )
             )
     return live
+
+
+class WaitingEmergency(BaseModel):
+    """Live: a priority-1 caller not yet with a handler or the dispatch line."""
+
+    case_id: str
+    queue: str
+    waited: float  # seconds since they entered the queue
+    handler: str  # offered to, and being rung; "" while waiting for one
+
+
+async def emergencies_waiting(
+    redis: Redis, queues: list[str], now: float
+) -> list[WaitingEmergency]:
+    """Every priority-1 caller waiting in a queue or on offer to a handler, longest first."""
+    low, high = (
+        int(Priority.EMERGENCY) * SCORE_STEP,
+        f"({(int(Priority.EMERGENCY) + 1) * SCORE_STEP}",
+    )
+    async with redis.pipeline(transaction=False) as pipe:
+        for queue in queues:
+            pipe.zrangebyscore(keys.queue(queue), low, high)
+        pipe.zrange(keys.RESERVED, 0, -1)
+        rows = cast(list[list[str]], await pipe.execute())
+    members = {str(member) for row in rows[:-1] for member in row}
+    members |= {str(member) for member in rows[-1] if not str(member).startswith("cb:")}
+    ordered = sorted(members)
+    async with redis.pipeline(transaction=False) as pipe:
+        for sid in ordered:
+            pipe.hmget(
+                keys.call(sid), ["status", "priority", "case_id", "queue", "arrival", "handler"]
+            )
+        records = cast(list[list[str | None]], await pipe.execute())
+    found = []
+    for status, priority, case_id, where, arrival, handler in records:
+        if priority != "1" or status not in ("queued", "reserved") or not arrival:
+            continue
+        found.append(
+            WaitingEmergency(
+                case_id=case_id or "",
+                queue=where or "",
+                waited=max(0.0, now - float(arrival)),
+                handler=(handler or "") if status == "reserved" else "",
+            )
+        )
+    return sorted(found, key=lambda row: -row.waited)

@@ -53,6 +53,7 @@ def sign_in_page(
         "path": "/login",
         "notices": [],
         "mode": None,
+        "emergencies": None,
         "stream": "",
         "heartbeat": "",
     }

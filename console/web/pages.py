@@ -34,6 +34,7 @@ from console.web.sse import Feed, stream, updates
 from routing.callbacks import UnknownCallback
 from routing.handlers import NotAllowed, UnknownHandler
 from routing.rulebook import UnknownVersion
+from routing.stats import WaitingEmergency, emergencies_waiting
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ class Page:
             "user": self.user,
             "csrf": self.session.csrf,
             "mode": await self.console.modes.current(),
+            "emergencies": await self.emergencies(),
             "now": self.now,
             "nav": nav_for(self.user),
             "path": path,
@@ -142,8 +144,21 @@ class Page:
     async def audit(self, action: str, target: str, **detail: object) -> None:
         await self.console.audit.record(self.user.username, action, target, self.now, **detail)
 
+    async def emergencies(self) -> list[WaitingEmergency] | None:
+        """Priority-1 callers not yet with a handler or the dispatch line (supervisors only)."""
+        if not self.user.supervises:
+            return None
+        queues = sorted((await self.console.rulebook.active()).queues)
+        return await emergencies_waiting(self.console.redis, queues, self.now)
+
     async def mode_region(self) -> dict[str, str]:
-        return {"mode": self.fragment("_mode.html", mode=await self.console.modes.current())}
+        """The top of every page, kept live: the mode, and for supervisors, every emergency
+        still waiting."""
+        regions = {"mode": self.fragment("_mode.html", mode=await self.console.modes.current())}
+        waiting = await self.emergencies()
+        if waiting is not None:
+            regions["emergencies"] = self.fragment("_emergencies.html", emergencies=waiting)
+        return regions
 
     def live(self, feeds: list[Feed]) -> Response:
         """This page's regions as a stream of server-sent events, while the session lasts."""
@@ -197,6 +212,7 @@ def error_page(web: Web, status: int, message: str, visitor: Visitor | None) -> 
         "path": "",
         "notices": [],
         "mode": None,
+        "emergencies": None,
         "stream": "",
         "heartbeat": "",
     }

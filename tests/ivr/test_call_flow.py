@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import redis
 
 from routing import keys
@@ -60,38 +59,6 @@ def test_the_call_record_is_created_once_per_call_sid(
     assert sync_redis.hget("ll:stats:outcomes", "received") == "1"
 
 
-def test_pressing_1_puts_an_emergency_ahead_of_everyone(
-    twilio: TwilioClient, sync_redis: redis.Redis, clock: VirtualClock, staff: Staff
-) -> None:
-    staff("h1")
-    earlier = twilio.call("+447700900001", MAIN_LINE)
-    to_queue(earlier, "2", "1")
-    clock.advance(60)
-
-    emergency = twilio.call(CALLER, MAIN_LINE)
-    twiml = to_queue(emergency, "1")
-
-    assert twiml.verbs == ["Say", "Enqueue"]
-    assert twiml.first("Enqueue").text == "emergency"
-    assert "connecting you to someone who can help right now" in twiml.text
-    record = sync_redis.hgetall(keys.call(emergency.sid))
-    assert (record["status"], record["priority"], record["queue"]) == ("queued", "1", "emergency")
-    p1 = sync_redis.zscore(keys.queue("emergency"), emergency.sid)
-    p3 = sync_redis.zscore(keys.queue("general"), earlier.sid)
-    assert p1 is not None
-    assert p3 is not None
-    assert p1 < p3
-
-
-def test_saying_yes_counts_as_an_emergency(
-    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff
-) -> None:
-    staff("h1")
-    call = twilio.call(CALLER, MAIN_LINE)
-    twiml = call.say_words(call.start(), "Yes.")
-    assert twiml.first("Enqueue").text == "emergency"
-
-
 def test_an_emergency_with_no_handler_on_duty_goes_straight_to_dispatch(
     twilio: TwilioClient, sync_redis: redis.Redis
 ) -> None:
@@ -103,51 +70,6 @@ def test_an_emergency_with_no_handler_on_duty_goes_straight_to_dispatch(
     assert twiml.first("Dial").get("answerOnBridge") == "true"
     assert sync_redis.hget(keys.call(call.sid), "status") == "dispatched"
     assert sync_redis.hget("ll:stats:outcomes", "dispatched") == "1"
-
-
-def test_an_emergency_not_answered_within_the_limit_is_dialled_through(
-    twilio: TwilioClient, sync_redis: redis.Redis, clock: VirtualClock, staff: Staff
-) -> None:
-    staff("h1")
-    call = twilio.call(CALLER, MAIN_LINE)
-    enqueue = to_queue(call, "1")
-
-    first = call.hold(enqueue)
-    assert first.verbs == ["Pause", "Redirect"]
-    assert first.first("Pause").get("length") == "30"
-
-    clock.advance(29)
-    assert call.hold(first).first("Pause").get("length") == "1"
-
-    clock.advance(1)
-    assert call.hold(first).verbs == ["Leave"]
-
-    dial = call.leave_queue(enqueue)
-    assert dial.first("Number").text == DISPATCH
-    assert queue_of(sync_redis, "emergency") == []
-    assert sync_redis.hget(keys.call(call.sid), "status") == "dispatched"
-
-
-@pytest.mark.parametrize(
-    ("key", "queue", "priority"),
-    [
-        ("1", "general", "3"),
-        ("2", "mental_health", "3"),
-        ("3", "dental", "4"),
-        ("4", "general", "4"),
-    ],
-)
-def test_the_reason_menu_places_the_call(
-    twilio: TwilioClient, sync_redis: redis.Redis, key: str, queue: str, priority: str, staff: Staff
-) -> None:
-    staff("h1", skills=ALL_SKILLS)  # busy, but on duty: the skilled queues are staffed
-    call = twilio.call(CALLER, MAIN_LINE)
-    twiml = to_queue(call, "2", key)
-
-    assert twiml.first("Enqueue").text == queue
-    record = sync_redis.hgetall(keys.call(call.sid))
-    assert (record["queue"], record["priority"]) == (queue, priority)
-    assert queue_of(sync_redis, queue) == [call.sid]
 
 
 def test_no_input_is_asked_again_twice_then_routed_on(

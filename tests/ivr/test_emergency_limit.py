@@ -10,12 +10,13 @@ from console.tokens import Role
 from routing import keys
 from routing.clock import VirtualClock
 from routing.handlers import HandlerState
+from routing.rules import default_rules
 from tests.conftest import CALLER, DISPATCH, MAIN_LINE
 from tests.console.test_api import Api, token_for
 from tests.ivr.test_call_flow import to_queue
 from tests.ivr.test_connecting import dial_ends, redirected, state_of
-from tests.staff import Staff, set_state
-from tests.twilio import TwilioClient
+from tests.staff import Staff
+from tests.twilio import Call, TwilioClient, Twiml
 
 
 def test_a_handler_rings_an_emergency_only_for_what_is_left_of_its_limit(
@@ -49,17 +50,32 @@ def test_an_emergency_whose_handler_does_not_answer_in_time_goes_to_dispatch(
     assert state_of(sync_redis, str(handler)) == "break"  # the missed offer still counts
 
 
-def test_an_unanswered_emergency_within_its_limit_is_offered_again(
+def test_an_unanswered_emergency_within_its_limit_is_offered_to_the_next_free_handler(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, clock: VirtualClock
+) -> None:
+    staff("h1", "h2", state=HandlerState.AVAILABLE)
+    call = twilio.call(CALLER, MAIN_LINE)
+    to_queue(call, "1")
+    first = str(sync_redis.hget(keys.call(call.sid), "handler"))
+    connect = redirected(twilio, call, first)
+    clock.advance(10)
+    back = dial_ends(twilio, call, connect, "no-answer")
+    assert back.first("Enqueue").text == "emergency"
+    record = sync_redis.hgetall(keys.call(call.sid))
+    assert (record["status"], record["offers"]) == ("reserved", "2")
+    assert record["handler"] not in ("", first)
+
+
+def test_an_unanswered_emergency_with_nobody_else_free_goes_to_dispatch_at_once(
     twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, clock: VirtualClock
 ) -> None:
     staff("h1", state=HandlerState.AVAILABLE)
     call = twilio.call(CALLER, MAIN_LINE)
     to_queue(call, "1")
     connect = redirected(twilio, call, "h1")
-    clock.advance(10)
-    back = dial_ends(twilio, call, connect, "no-answer")
-    assert back.first("Enqueue").text == "emergency"
-    assert sync_redis.hget(keys.call(call.sid), "status") == "queued"
+    clock.advance(10)  # well within the limit, but h1 now rests and nobody else is free
+    assert dial_ends(twilio, call, connect, "no-answer").first("Number").text == DISPATCH
+    assert sync_redis.hget(keys.call(call.sid), "status") == "dispatched"
 
 
 def test_an_emergency_reserved_for_a_handler_but_never_connected_goes_to_dispatch(
@@ -84,13 +100,97 @@ def test_an_emergency_reserved_for_a_handler_but_never_connected_goes_to_dispatc
     assert late.first("Number").text == DISPATCH  # stays on its way to dispatch
 
 
+def waiting_for_wrap_ups(twilio: TwilioClient, redis_url: str, seconds: int = 30) -> None:
+    """Rules under which an emergency waits (up to `seconds`) for a handler finishing a wrap-up,
+    rather than going to the dispatch line at once."""
+    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
+    rules = default_rules().model_dump(mode="json")
+    rules["emergency"]["wait_for_wrap_up_seconds"] = seconds
+    version = api.send("POST", "/api/v1/rules/versions", {"rules": rules}, status=201)
+    api.send("POST", f"/api/v1/rules/versions/{version['number']}/activate", {})
+
+
+def waiting_emergency(twilio: TwilioClient, redis_url: str, staff: Staff) -> tuple[Call, Twiml]:
+    """An emergency that waits: its one handler is finishing a wrap-up, which the rules wait for."""
+    staff("h1", state=HandlerState.WRAP_UP)
+    waiting_for_wrap_ups(twilio, redis_url)
+    call = twilio.call(CALLER, MAIN_LINE)
+    enqueue = to_queue(call, "1")
+    assert enqueue.first("Enqueue").text == "emergency"
+    return call, enqueue
+
+
+def test_an_emergency_with_nobody_free_who_could_take_it_goes_to_dispatch_at_once(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff
+) -> None:
+    staff("h1", "h2")  # on calls
+    staff("h3", state=HandlerState.BREAK)
+    staff("h4", state=HandlerState.WRAP_UP)  # the packaged rules do not wait for wrap-ups
+    call = twilio.call(CALLER, MAIN_LINE)
+    dialled = call.say_words(call.start(), "Yes.")
+    assert dialled.first("Number").text == DISPATCH
+    record = sync_redis.hgetall(keys.call(call.sid))
+    assert (record["status"], record["priority"]) == ("dispatched", "1")
+
+
+def test_an_emergency_waiting_is_ahead_of_everyone_and_never_silent(
+    twilio: TwilioClient, sync_redis: redis.Redis, clock: VirtualClock, staff: Staff, redis_url: str
+) -> None:
+    earlier = twilio.call("+447700900001", MAIN_LINE)
+    to_queue(earlier, "2", "1")
+    clock.advance(20)  # (h1's wrap-up lasts 60 s)
+    call, enqueue = waiting_emergency(twilio, redis_url, staff)
+
+    assert "connecting you to someone who can help right now" in enqueue.text
+    p1 = sync_redis.zscore(keys.queue("emergency"), call.sid)
+    p3 = sync_redis.zscore(keys.queue("general"), earlier.sid)
+    assert p1 is not None
+    assert p3 is not None
+    assert p1 < p3
+    first = call.hold(enqueue)
+    assert first.verbs == ["Say", "Pause", "Redirect"]
+    assert first.said == ["Please stay on the line. We are connecting you now."]
+    assert first.first("Pause").get("length") == "10"  # again and again, never long
+    clock.advance(15)
+    assert call.hold(first).first("Pause").get("length") == "10"
+    clock.advance(10)
+    assert call.hold(first).first("Pause").get("length") == "5"
+    clock.advance(5)
+    assert call.hold(first).verbs == ["Leave"]
+    dial = call.leave_queue(enqueue)
+    assert dial.first("Number").text == DISPATCH
+    assert sync_redis.zrange(keys.queue("emergency"), 0, -1) == []
+    assert sync_redis.hget(keys.call(call.sid), "status") == "dispatched"
+
+
+def test_an_emergency_waiting_for_a_wrap_up_goes_to_the_handler_who_finishes_it(
+    twilio: TwilioClient, sync_redis: redis.Redis, clock: VirtualClock, staff: Staff, redis_url: str
+) -> None:
+    call, _ = waiting_emergency(twilio, redis_url, staff)
+    clock.advance(8)
+    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
+    api.send("PUT", "/api/v1/handlers/h1/state", {"state": "available"})
+    assert sync_redis.hget(keys.call(call.sid), "handler") == "h1"
+    assert redirected(twilio, call, "h1").first("Client").text == "h1"
+
+
+def test_a_waiting_emergency_whose_last_possible_handler_goes_goes_to_dispatch_at_its_next_turn(
+    twilio: TwilioClient, sync_redis: redis.Redis, clock: VirtualClock, staff: Staff, redis_url: str
+) -> None:
+    call, enqueue = waiting_emergency(twilio, redis_url, staff)
+    first = call.hold(enqueue)
+    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
+    api.send("PUT", "/api/v1/handlers/h1/state", {"state": "offline"})
+    clock.advance(10)  # the next turn of the wait loop, at most the reassurance interval later
+    assert call.hold(first).verbs == ["Leave"]
+    assert call.leave_queue(enqueue).first("Number").text == DISPATCH
+
+
 def test_an_emergency_waiting_when_the_clinical_system_goes_down_is_dispatched_at_once(
     twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str
 ) -> None:
-    staff("h1")  # on duty, but busy: nobody free
-    call = twilio.call(CALLER, MAIN_LINE)
-    enqueue = to_queue(call, "1")
-    assert call.hold(enqueue).first("Pause").get("length") == "30"
+    call, enqueue = waiting_emergency(twilio, redis_url, staff)
+    assert call.hold(enqueue).first("Pause").get("length") == "10"
 
     api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
     api.send("PUT", "/api/v1/mode", {"mode": "degraded", "reason": "clinical system down"})
@@ -109,13 +209,10 @@ def test_an_emergency_leaving_for_dispatch_as_a_handler_is_offered_it_is_taken_b
     """The hold loop says 'leave' at the limit; before Twilio's queue-exit request arrives,
     another process gives the call to a handler who has just come free. The caller goes to the
     dispatch line and nothing may pull them off it: the offer is withdrawn in the same step."""
-    staff("h1")  # busy: the emergency waits
-    call = twilio.call(CALLER, MAIN_LINE)
-    enqueue = to_queue(call, "1")
+    call, enqueue = waiting_emergency(twilio, redis_url, staff)  # h1 finishing a wrap-up
     clock.advance(30)
     assert call.hold(enqueue).verbs == ["Leave"]
     api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
-    set_state(redis_url, "h1", HandlerState.WRAP_UP, clock.now())
     api.send("PUT", "/api/v1/handlers/h1/state", {"state": "available"})
     assert sync_redis.hget(keys.call(call.sid), "status") == "reserved"
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
 
 from lifeline.redis_server import RedisServer
 from routing import keys
 from routing.clock import VirtualClock
+from routing.handlers import HandlerState
 from tests.conftest import CALLER, DISPATCH, MAIN_LINE, WELSH_LINE
 from tests.ivr.test_call_flow import EMERGENCY_WORDS, to_queue
 from tests.staff import Staff
@@ -111,12 +113,15 @@ def test_with_redis_down_a_non_emergency_holds_with_the_emergency_key_live_and_r
 def test_with_redis_down_mid_queue_an_emergency_still_leaves_on_time(
     twilio: TwilioClient, redis_server: RedisServer, sync_redis: redis.Redis, staff: Staff
 ) -> None:
-    staff("h1")
+    staff("h1", state=HandlerState.AVAILABLE)  # offered to h1, whose phone is about to ring
     call = twilio.call(CALLER, MAIN_LINE)
     enqueue = to_queue(call, "1")
     redis_server.kill()
 
-    assert call.hold(enqueue, queue_time=12).first("Pause").get("length") == "18"
+    waiting = call.hold(enqueue, queue_time=12)
+    assert waiting.said == ["Please stay on the line. We are connecting you now."]
+    assert waiting.first("Pause").get("length") == "10"  # never long: 18 s were left
+    assert call.hold(enqueue, queue_time=25).first("Pause").get("length") == "5"
     assert call.hold(enqueue, queue_time=30).verbs == ["Leave"]
     assert call.leave_queue(enqueue).first("Number").text == DISPATCH
 
@@ -239,3 +244,49 @@ def test_a_welsh_emergency_whose_dispatch_line_is_busy_with_redis_down_stays_in_
     busy = call._got(twilio.twiml(result, call.params(DialCallStatus="busy")))
     assert busy.first("Say").get("language") == "cy-GB"
     assert busy.first("Number").text == DISPATCH
+
+
+def broken_rules(sync_redis: redis.Redis) -> None:
+    """The active version names one that is not there: placing a caller fails (not Redis)."""
+    sync_redis.set(keys.RULES_ACTIVE, "999")
+
+
+@pytest.mark.parametrize("answer", [{"Digits": "1"}, {"SpeechResult": "yes", "Confidence": "0.8"}])
+def test_a_yes_at_the_emergency_screen_whose_webhook_fails_still_dials_dispatch(
+    twilio: TwilioClient, sync_redis: redis.Redis, answer: dict[str, str]
+) -> None:
+    call = twilio.call(CALLER, MAIN_LINE)
+    screen = call.start()
+    broken_rules(sync_redis)
+
+    action = screen.first("Gather").get("action", "")
+    dialled = twilio.twiml(action, call.params(**answer))
+
+    assert dialled.first("Number").text == DISPATCH
+    assert "ambulance service" in dialled.text
+
+
+def test_a_no_at_the_emergency_screen_whose_webhook_fails_is_asked_again_with_the_key_live(
+    twilio: TwilioClient, sync_redis: redis.Redis
+) -> None:
+    call = twilio.call(CALLER, MAIN_LINE)
+    screen = call.start()
+    broken_rules(sync_redis)
+    reasons = call.press(screen, "2")  # the reason menu needs no rules
+    after = call.press(reasons, "1")
+    assert not after.has("Dial")
+    assert after.has("Gather")
+
+
+def test_a_yes_at_the_emergency_screen_while_redis_answers_nobody_still_dials_dispatch(
+    twilio: TwilioClient, sync_redis: redis.Redis
+) -> None:
+    """Every command hangs (the client gives up on each after its 1 s timeout)."""
+    call = twilio.call(CALLER, MAIN_LINE)
+    screen = call.start()
+    sync_redis.client_pause(6000, all=True)
+    try:
+        dialled = call.press(screen, "1")
+    finally:
+        sync_redis.client_unpause()
+    assert dialled.first("Number").text == DISPATCH

@@ -6,8 +6,10 @@ import redis
 
 from lifeline.redis_server import RedisServer
 from routing.clock import VirtualClock
+from routing.handlers import HandlerState
 from tests.conftest import CALLER, MAIN_LINE
 from tests.ivr.test_call_flow import to_queue
+from tests.ivr.test_emergency_limit import waiting_for_wrap_ups
 from tests.routing.test_stats import a_quarter_hour
 from tests.staff import Staff
 from tests.twilio import TwilioClient
@@ -51,6 +53,20 @@ def test_metrics_count_calls_by_outcome_and_waiting_calls_by_priority(
     assert 'lifeline_queue_abandoned{priority="3",queue="general",window="today"} 1.0' in text
     assert "lifeline_mode_degraded 0.0" in text
     assert 'lifeline_journal_entries{state="pending"} 0.0' in text
+
+
+def test_metrics_show_priority_1_callers_waiting_and_for_how_long(
+    twilio: TwilioClient, staff: Staff, clock: VirtualClock, redis_url: str
+) -> None:
+    staff("h1", state=HandlerState.WRAP_UP)
+    waiting_for_wrap_ups(twilio, redis_url)
+    to_queue(twilio.call(CALLER, MAIN_LINE), "1")
+    clock.advance(7)
+
+    text = twilio.client.get("/metrics").text
+
+    assert "lifeline_p1_waiting 1.0" in text
+    assert "lifeline_p1_longest_wait_seconds 7.0" in text
 
 
 def test_metrics_still_answer_with_redis_down(

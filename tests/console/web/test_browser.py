@@ -168,6 +168,34 @@ def test_a_supervisor_forces_degraded_mode_and_the_open_wallboard_shows_it(
     assert (forced["actor"], forced["target"]) == ("sue", "degraded")
 
 
+def test_an_emergency_caller_waiting_appears_on_the_open_wallboard_at_once(
+    stack: Stack, browser: BrowserThread
+) -> None:
+    add_user(stack.redis_url, "sue", Role.SUPERVISOR)
+    rules = default_rules().model_dump(mode="json")
+    rules["emergency"].update(handler_limit_seconds=120, wait_for_wrap_up_seconds=120)
+    version = stack.api.post("/api/v1/rules/versions", json={"rules": rules}).json()["number"]
+    stack.api.post(f"/api/v1/rules/versions/{version}/activate", json={})
+    stack.sim.party("client:h1", answer="answer", ring_seconds=1, talk_seconds=1)
+    stack.handler("h1")
+    first = stack.sim.call(["2", "1"])
+    stack.sim.wait_ended(first)
+    stack.wait_for(lambda: stack.handler_now("h1")["state"] == "wrap_up", "h1 to wrap up")
+
+    def scenario(page: Page) -> None:
+        sign_in(page, "sue")
+        banner = page.locator("#emergencies")
+        expect(banner).not_to_contain_text("Priority 1")
+        stack.sim.call(["1"], caller="+447700900077")  # waits for h1's wrap-up
+        expect(banner).to_contain_text("Priority 1 waiting: 1", timeout=10_000)  # live
+        expect(banner).to_contain_text("in emergency, waiting")
+        shoot(page, "wallboard-emergency")
+        stack.state("h1", "available")  # h1 takes it: no longer waiting
+        expect(banner).not_to_contain_text("Priority 1 waiting", timeout=10_000)
+
+    browser.visit(stack.web_url, scenario, "emergency")
+
+
 def test_a_handler_is_refused_supervisor_pages_streams_and_actions(
     stack: Stack, browser: BrowserThread
 ) -> None:

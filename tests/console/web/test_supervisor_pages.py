@@ -14,7 +14,7 @@ from routing.calls import Calls
 from routing.clock import VirtualClock
 from routing.handlers import HandlerState
 from routing.journal import Journal
-from routing.models import Answers, Placement, Priority, Reason, Screen
+from routing.models import Answers, Placement, Priority, Reason, Screen, case_id_for
 from tests.console.web.people import BASE, Person
 from tests.staff import Staff
 from tests.twilio import new_sid
@@ -67,7 +67,7 @@ def test_the_wallboard_shows_who_waits_per_queue_and_priority_live(
     assert '<svg class="chart"' in page.text
     assert 'data-stream="/console/events/wallboard?window=15m"' in page.text
     live = events(supervisor, "/console/events/wallboard?window=1h&once=1")
-    assert set(live) == {"mode", "summary", "floor", "chart"}
+    assert set(live) == {"mode", "emergencies", "summary", "floor", "chart"}
     assert "Mode: normal" in live["mode"]
     assert "Queues (last hour)" in live["floor"]
     assert "<dt>Break</dt><dd>1</dd>" in live["floor"]
@@ -92,6 +92,31 @@ def test_forcing_degraded_mode_is_audited_and_shown_at_the_top_of_every_page(
     audit = supervisor.get("/console/audit?action=mode.set").text
     assert "reason: clinical system down (drill)" in audit
     assert "reason: drill over" in audit
+
+
+def test_a_priority_1_caller_waiting_is_at_the_top_of_every_supervisor_page_until_reached(
+    supervisor: Person, redis_url: str, clock: VirtualClock
+) -> None:
+    sid = queue_call(redis_url, clock.now() - 12, Priority.EMERGENCY, "emergency")
+    waiting = f"Case {case_id_for(sid)} in emergency, waiting 12 s"
+    for path in ("/console/wallboard", "/console/callbacks", "/console/audit", "/console/rules"):
+        page = supervisor.get(path).text
+        assert "Priority 1 waiting: 1" in page
+        assert waiting in page
+    assert waiting in events(supervisor, "/console/events/handlers?once=1")["emergencies"]
+
+    asyncio.run(dispatched(redis_url, sid, clock.now()))
+
+    assert "Priority 1 waiting" not in supervisor.get("/console/wallboard").text
+    assert "Priority 1" not in events(supervisor, "/console/events/handlers?once=1")["emergencies"]
+
+
+async def dispatched(redis_url: str, sid: str, now: float) -> None:
+    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        assert await Calls(client).dispatch(sid, now)
+    finally:
+        await client.aclose()
 
 
 def test_a_mode_change_needs_a_reason_and_a_known_mode(supervisor: Person) -> None:
