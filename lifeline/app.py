@@ -6,11 +6,13 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from enum import StrEnum
 
 from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from twilio.request_validator import RequestValidator
@@ -27,6 +29,7 @@ from ivr.metrics import WebhookMetrics
 from ivr.twiml import Renderer
 from ivr.urls import Urls
 from lifeline import ops
+from lifeline.limits import BodyLimit
 from lifeline.redis_client import async_client, sync_client
 from lifeline.settings import Settings, load_settings
 from prompts.catalogue import load_catalogue
@@ -49,10 +52,22 @@ from workers.enqueue import Jobs
 log = logging.getLogger(__name__)
 
 
+class Serve(StrEnum):
+    """What a web process serves: the patient's path and the staff's are different traffic with
+    different exposure (Twilio must reach /twilio/ from the internet; the consoles and the API
+    belong on the organisation's network), so a deployment runs them as separate processes, and
+    a flood of one cannot touch the other. A local run may serve both from one."""
+
+    ALL = "all"
+    WEBHOOKS = "webhooks"  # /twilio/..., /healthz, /readyz, /metrics
+    CONSOLE = "console"  # /console/..., /login, /logout, /api/v1/..., /healthz, /readyz, /metrics
+
+
 def create_app(
     settings: Settings,
     clock: Clock | None = None,
     rules: RuleSet | None = None,
+    serve: Serve = Serve.ALL,
 ) -> Starlette:
     """The ASGI app. The prompts and rules are checked here, so a bad one stops start-up."""
     clock = clock or SystemClock()
@@ -128,9 +143,11 @@ def create_app(
             await redis_client.aclose()
             job_connection.close()
 
+    patients = webhooks.routes() if serve is not Serve.CONSOLE else []
+    staff = [*api.routes(), *web.routes()] if serve is not Serve.WEBHOOKS else []
     return Starlette(
-        routes=[*webhooks.routes(), *api.routes(), *ops.routes(), *web.routes()],
-        middleware=web.middleware(settings),
+        routes=[*patients, *staff, *ops.routes()],
+        middleware=[Middleware(BodyLimit), *web.middleware(settings)],
         exception_handlers={HTTPException: not_routed},
         lifespan=lifespan,
     )

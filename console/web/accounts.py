@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Annotated, cast
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, TypeVar, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -17,6 +19,8 @@ from redis.asyncio import Redis
 
 from console.tokens import Principal, Role
 from routing import keys
+
+T = TypeVar("T")
 
 Username = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,31}$")]
 MIN_PASSWORD = 10
@@ -74,10 +78,43 @@ class AccountExists(Exception):
     pass
 
 
+class HashingBusy(Exception):
+    """As many passwords are being checked as the process allows: try again shortly."""
+
+    retry_after_seconds = 2
+
+
+HASHING_THREADS = 1  # argon2 is slow on purpose: one core's worth at most, on a pool of its own
+HASHING_WAITING = 8  # then refused (429), not queued without bound
+
+
+class Hashing:
+    """argon2 on a small pool of its own, with a cap on how much may wait for it: a flood of
+    sign-ins is refused, never queued without bound, and never takes the threads or the CPU that
+    other work needs (nothing else runs on this pool, and it runs nothing else)."""
+
+    def __init__(self, threads: int = HASHING_THREADS, waiting: int = HASHING_WAITING) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
+        self.limit = threads + waiting
+        self.busy = 0
+
+    async def run(self, work: Callable[..., T], *args: object) -> T:
+        if self.busy >= self.limit:
+            raise HashingBusy(f"{self.busy} passwords being checked")
+        self.busy += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, work, *args)
+        finally:
+            self.busy -= 1
+
+
 class Accounts:
-    def __init__(self, redis: Redis, hasher: PasswordHasher | None = None) -> None:
+    def __init__(
+        self, redis: Redis, hasher: PasswordHasher | None = None, hashing: Hashing | None = None
+    ) -> None:
         self.redis = redis
         self.hasher = hasher or PasswordHasher()
+        self.hashing = hashing or Hashing()
         self._dummy: str | None = None
 
     async def add(self, new: NewUser, now: float) -> User:
@@ -88,7 +125,7 @@ class Accounts:
             handler=new.handler,
             created=now,
         )
-        hashed = await asyncio.to_thread(self.hasher.hash, new.password.get_secret_value())
+        hashed = await self.hashing.run(self.hasher.hash, new.password.get_secret_value())
         key = keys.user(user.username)
         if not await self.redis.hsetnx(key, "profile", user.model_dump_json()):
             raise AccountExists(f"there is an account {user.username!r} already")
@@ -117,11 +154,11 @@ class Accounts:
         """The user, if the password is theirs and the account is enabled."""
         fields = cast(dict[str, str], await self.redis.hgetall(keys.user(username)))
         if not fields.get("password"):
-            await asyncio.to_thread(self._waste_time, password)  # unknown and known cost alike
+            await self.hashing.run(self._waste_time, password)  # unknown and known cost alike
             return None
         hashed = fields["password"]
         try:
-            await asyncio.to_thread(self.hasher.verify, hashed, password)
+            await self.hashing.run(self.hasher.verify, hashed, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return None
         user = User.model_validate_json(fields["profile"])
@@ -153,7 +190,7 @@ class Accounts:
         return True
 
     async def _store_password(self, username: str, password: str) -> None:
-        hashed = await asyncio.to_thread(self.hasher.hash, password)
+        hashed = await self.hashing.run(self.hasher.hash, password)
         await self.redis.hset(keys.user(username), "password", hashed)
 
     def _waste_time(self, password: str) -> None:

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from console.context import Console
 from console.web import csrf
+from console.web.accounts import HashingBusy
 from console.web.auth import home, safe_next, visitor_of
 from console.web.context import Web
 from console.web.forms import parse
@@ -101,7 +102,20 @@ async def sign_in(request: Request) -> Response:
             attempt.username,
             attempt.next,
         )
-    user = await web.accounts.authenticate(attempt.username, attempt.password)
+    try:
+        user = await web.accounts.authenticate(attempt.username, attempt.password)
+    except HashingBusy as busy:
+        # Refused at once (never held here): the console stays responsive under a flood.
+        page = sign_in_page(
+            web,
+            token,
+            429,
+            "Many people are signing in just now. Please try again in a few seconds.",
+            attempt.username,
+            attempt.next,
+        )
+        page.headers["Retry-After"] = str(busy.retry_after_seconds)
+        return page
     if user is None:
         await web.logins.failed(attempt.username, client)
         log.info("a sign-in was refused")  # not the name: people type passwords there by mistake

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
 import redis.asyncio
 from argon2 import PasswordHasher
 from pydantic import SecretStr, ValidationError
 
 from console.tokens import Role
-from console.web.accounts import AccountExists, Accounts, NewUser
+from console.web.accounts import AccountExists, Accounts, Hashing, HashingBusy, NewUser
 from routing import keys
 
 pytestmark = pytest.mark.anyio
@@ -101,3 +104,30 @@ def test_accounts_that_break_the_rules_are_refused(
     with pytest.raises(ValidationError) as refused:
         NewUser.model_validate(values | fields)
     assert complaint in str(refused.value).lower()
+
+
+async def test_passwords_are_checked_on_a_pool_of_their_own_and_a_full_one_refuses_at_once(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    hashing = Hashing(threads=1, waiting=1)
+    accounts = Accounts(aredis, hashing=hashing)
+    await accounts.add(new(), 1.0)
+    release = threading.Event()
+    names: list[str] = []
+
+    def hold() -> None:
+        names.append(threading.current_thread().name)
+        release.wait(10)
+
+    held = [asyncio.ensure_future(hashing.run(hold)) for _ in range(2)]  # one running, one waiting
+    await asyncio.sleep(0.05)
+    try:
+        with pytest.raises(HashingBusy):
+            await accounts.authenticate("sue", PASSWORD)
+        with pytest.raises(HashingBusy):
+            await accounts.authenticate("nobody", PASSWORD)
+    finally:
+        release.set()
+        await asyncio.gather(*held)
+    assert names[0].startswith("argon2")
+    assert await accounts.authenticate("sue", PASSWORD) is not None  # free again
