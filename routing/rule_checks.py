@@ -1,10 +1,15 @@
-"""Rule-set safety checks: every case routed somewhere, emergencies alone at priority 1, and
-closed or overflow destinations that exist and never lead in a circle."""
+"""Rule-set checks: limits on a document's size, first and cheap, which bound the cost of the rest;
+then safety: every case routed somewhere, emergencies alone at priority 1, and destinations that
+exist and lead nowhere in a circle."""
 
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import yaml
 
 from prompts.catalogue import Locale
 from routing.models import CallFacts, Priority, Reason, Screen, Worse
@@ -12,29 +17,120 @@ from routing.models import CallFacts, Priority, Reason, Screen, Worse
 if TYPE_CHECKING:
     from routing.rules import RuleSet
 
+# Generous for a contract area: the packaged default is 3 KiB, with 8 routes, 6 queues and no
+# numbers. Validation grows with routes x numbers (lines no route tells apart are one case).
+MAX_BYTES = 64 * 1024
+MAX_VALUES = 20_000  # scalars, keys and collections, with every YAML alias written out
+MAX_DEPTH = 20  # a valid rule set nests 8 deep
+MAX_ROUTES = 200
+MAX_QUEUES = 50
+MAX_NUMBERS = 100  # distinct numbers in the routes' `line` conditions
+MAX_TIMED_ROUTES = 50  # routes with `during` hours
 
-def every_case(rules: RuleSet) -> list[CallFacts]:
-    """Every distinguishable combination of facts, for exhaustive checks."""
-    lines = sorted({line for route in rules.routes for line in route.when.line or ()})
-    lines.append("+440000000000")  # a line no route names
+# libyaml's parser when it is there (ten times faster); its composer recurses in C, which is why
+# the nesting is measured from the parser's events before anything is composed.
+LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+OTHER_LINE = "+440000000000"  # stands for every line no route names
+
+
+def document_problems(document: str) -> list[str]:
+    """The text's size, nesting and size with aliases written out (an alias repeats a value
+    without its text: `[*a, *a]` of a list of lists of ... grows exponentially). Syntax errors
+    are left to the loader, which reports them with their line."""
+    size = len(document.encode("utf-8"))
+    if size > MAX_BYTES:
+        return [
+            f"document: {size / 1024:.1f} KiB of text; a rule set may have at most "
+            f"{MAX_BYTES // 1024} KiB"
+        ]
+    values = depth = 0
+    started: list[tuple[str | None, int]] = []  # open collections: anchor, values before it
+    sizes: dict[str, int] = {}  # values under each anchor seen so far
+    try:
+        for event in yaml.parse(document, Loader=LOADER):
+            if isinstance(event, yaml.AliasEvent):
+                if event.anchor in (anchor for anchor, _ in started):
+                    return [f"document: the alias *{event.anchor} is inside its own anchor"]
+                values += sizes.get(str(event.anchor), 1)  # unknown: the loader says so
+            elif isinstance(event, yaml.ScalarEvent):
+                values += 1
+                if event.anchor is not None:
+                    sizes[event.anchor] = 1
+            elif isinstance(event, yaml.CollectionStartEvent):
+                values, depth = values + 1, depth + 1
+                started.append((event.anchor, values - 1))
+                if depth > MAX_DEPTH:
+                    return [f"document: nested more than {MAX_DEPTH} deep"]
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor, before = started.pop()
+                depth -= 1
+                if anchor is not None:
+                    sizes[anchor] = values - before
+            if values > MAX_VALUES:
+                return [
+                    f"document: more than {MAX_VALUES:,} values (keys included, aliases "
+                    "written out); a rule set may have at most that many"
+                ]
+    except yaml.YAMLError:
+        return []
+    return []
+
+
+def _items(value: Any) -> Sequence[Any]:
+    return value if isinstance(value, list | tuple) else ()
+
+
+def size_problems(data: Any) -> list[str]:
+    """Routes, queues, numbers and timed routes over their limits, each with its path, from the
+    parsed document before it is validated (anything else wrong is the validator's to say)."""
+    if not isinstance(data, Mapping):
+        return []
+    problems: list[str] = []
+    queues, routes = data.get("queues"), _items(data.get("routes"))
+    if isinstance(queues, Mapping) and len(queues) > MAX_QUEUES:
+        problems.append(f"queues: {len(queues)} queues; a rule set may have at most {MAX_QUEUES}")
+    if len(routes) > MAX_ROUTES:
+        problems.append(f"routes: {len(routes)} routes; a rule set may have at most {MAX_ROUTES}")
+        return problems
+    numbers: set[str] = set()
+    timed = 0
+    for index, route in enumerate(routes):
+        when = route.get("when") if isinstance(route, Mapping) else None
+        if not isinstance(when, Mapping):
+            continue
+        lines = {line for line in _items(when.get("line")) if isinstance(line, str)}
+        if len(numbers) <= MAX_NUMBERS < len(numbers | lines):
+            problems.append(
+                f"routes.{index}.when.line: more than {MAX_NUMBERS} numbers; the routes of a "
+                f"rule set may name at most {MAX_NUMBERS} lines"
+            )
+        numbers |= lines
+        if when.get("during") is not None:
+            timed += 1
+            if timed == MAX_TIMED_ROUTES + 1:
+                problems.append(
+                    f"routes.{index}.when.during: more than {MAX_TIMED_ROUTES} timed routes; a "
+                    f"rule set may have at most {MAX_TIMED_ROUTES}"
+                )
+    return problems
+
+
+@cache
+def answer_cases() -> tuple[CallFacts, ...]:
+    """Every combination of the caller's answers (on no line in particular, at no time)."""
     worse_values: list[Worse | None] = [None, *Worse]
-    return [
-        CallFacts(locale=loc, screen=scr, reason=rea, worse=wor, repeat=rep, line=lin)
-        for loc, scr, rea, wor, rep, lin in itertools.product(
-            Locale, Screen, Reason, worse_values, (False, True), lines
+    return tuple(
+        CallFacts(locale=loc, screen=scr, reason=rea, worse=wor, repeat=rep, line=OTHER_LINE)
+        for loc, scr, rea, wor, rep in itertools.product(
+            Locale, Screen, Reason, worse_values, (False, True)
         )
-    ]
+    )
 
 
-def moments(rules: RuleSet) -> list[frozenset[str]]:
-    """The kinds of moment to check a rule set at, as the timed routes in time: none, each one
-    alone, and all of them."""
-    timed = [route.name for route in rules.routes if route.when.during is not None]
-    kinds = [frozenset(), *(frozenset({name}) for name in timed), frozenset(timed)]
-    return list(dict.fromkeys(kinds))
-
-
-def route_problems(rules: RuleSet) -> list[str]:
+def route_problems(rules: RuleSet, every_case: bool = True) -> list[str]:
+    """Everything wrong with the rules; `every_case` False leaves out the one check whose cost
+    grows with the rule set (for a version that passed it when it was created)."""
     problems: list[str] = []
     known = set(rules.skills)
     for name, queue in sorted(rules.queues.items()):
@@ -53,33 +149,66 @@ def route_problems(rules: RuleSet) -> list[str]:
             problems.append(
                 f"routes.{index}.queue: {route.queue!r} is not a queue of this rule set"
             )
-    unrouted: list[CallFacts] = []
-    cases = [(facts, moment) for moment in moments(rules) for facts in every_case(rules)]
-    for facts, moment in cases:
-        matched = next(
-            (r for r in rules.routes if r.when.matches(facts, in_time=r.name in moment)), None
-        )
-        if matched is None:
-            if facts not in unrouted:
-                unrouted.append(facts)
-            continue
-        route = matched
-        if facts.screen is Screen.YES and route.priority is not Priority.EMERGENCY:
-            problems.append(
-                f"routes.{rules.routes.index(route)}.priority: emergency callers must be priority 1"
-            )
-        if facts.screen is not Screen.YES and route.priority is Priority.EMERGENCY:
-            problems.append(
-                f"routes.{rules.routes.index(route)}.priority: only emergency callers may be "
-                "priority 1"
-            )
-    if unrouted:
-        example = unrouted[0]
-        problems.append(
-            f"routes: {len(unrouted)} cases are routed nowhere, "
-            f"e.g. {example.model_dump(mode='json')}; add a catch-all route last"
-        )
+    if every_case:
+        problems.extend(case_problems(rules))
     return sorted(set(problems))
+
+
+def case_problems(rules: RuleSet) -> list[str]:
+    """Every case, at every kind of moment: routed somewhere, and to priority 1 exactly when the
+    caller said it is an emergency.
+
+    A case is the caller's answers and the line. Lines that the same routes name are one class
+    (and every line no route names another), and a case's answers are a bit in an integer, so
+    each route's conditions are evaluated once per combination of answers, and the cases of a
+    line class are followed through the routes together. A timed route can take exactly the
+    cases that no untimed route before it took, whichever other timed routes are in time.
+    """
+    cases = answer_cases()
+    everything = (1 << len(cases)) - 1
+    emergency = sum(1 << i for i, case in enumerate(cases) if case.screen is Screen.YES)
+    routes = rules.routes
+    answered = [
+        sum(1 << i for i, case in enumerate(cases) if route.when.answers_match(case))
+        for route in routes
+    ]
+    naming: dict[str, set[int]] = {}
+    for index, route in enumerate(routes):
+        for line in route.when.line or ():
+            naming.setdefault(line, set()).add(index)
+    classes: dict[frozenset[int], list[str]] = {frozenset(): [OTHER_LINE]}
+    for line in sorted(naming):
+        classes.setdefault(frozenset(naming[line]), []).append(line)
+    reached = [0] * len(routes)
+    unrouted = 0
+    example: tuple[int, str] | None = None
+    for named_by, lines in classes.items():
+        left = everything
+        for index, route in enumerate(routes):
+            if route.when.line is not None and index not in named_by:
+                continue
+            reached[index] |= answered[index] & left
+            if route.when.during is None:
+                left &= ~answered[index]
+                if not left:
+                    break
+        if left:
+            unrouted += left.bit_count() * len(lines)
+            first = ((left & -left).bit_length() - 1, lines[0])
+            example = first if example is None else min(example, first)
+    problems = []
+    for index, route in enumerate(routes):
+        if route.priority is not Priority.EMERGENCY and reached[index] & emergency:
+            problems.append(f"routes.{index}.priority: emergency callers must be priority 1")
+        if route.priority is Priority.EMERGENCY and reached[index] & ~emergency:
+            problems.append(f"routes.{index}.priority: only emergency callers may be priority 1")
+    if example is not None:
+        case = cases[example[0]].model_copy(update={"line": example[1]})
+        problems.append(
+            f"routes: {unrouted} cases are routed nowhere, "
+            f"e.g. {case.model_dump(mode='json')}; add a catch-all route last"
+        )
+    return problems
 
 
 def destination_problems(rules: RuleSet) -> list[str]:

@@ -3,17 +3,27 @@
 Each process keeps the active set for at most `CACHE_SECONDS`, then checks the active number
 (one GET) and loads a new version only when it changed. With Redis unreachable it keeps using
 what it last knew (or the packaged default), so routing never stops for want of rules.
+
+A version is checked in full once, when it is created, in a thread of the rule book's own; it is
+stored with its parsed form, read back with only its shape checked, in a thread of its own too,
+and kept parsed (versions are immutable), so no event loop is ever busy with a rule set's size.
 """
 
 from __future__ import annotations
 
+import asyncio
 import difflib
+import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from typing import cast
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from functools import partial
+from typing import TypeVar, cast
 
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -21,7 +31,15 @@ from routing import keys
 from routing.audit import Audit
 from routing.rules import RuleSet, default_rules, parse_rules
 
+log = logging.getLogger(__name__)
+
 CACHE_SECONDS = 1.0
+PARSED_VERSIONS = 16  # kept parsed, most recently used first
+
+T = TypeVar("T")
+
+# libyaml's emitter when it is there: the same text, five times faster.
+DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class VersionInfo(BaseModel):
@@ -43,7 +61,49 @@ class UnknownVersion(Exception):
 
 def canonical(rules: RuleSet) -> str:
     """The rule set as YAML, in one stable form, for storage and diffs."""
-    return yaml.safe_dump(rules.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    data = rules.model_dump(mode="json")
+    return yaml.dump(data, Dumper=DUMPER, sort_keys=False, allow_unicode=True)
+
+
+def checked(document: str, monotonic: Callable[[], float]) -> RuleSet:
+    """Validate a new document (raising RuleSetError), and log what it took."""
+    started, outcome = monotonic(), "refused"
+    try:
+        rules = parse_rules(document)
+        outcome = "valid"
+        return rules
+    finally:
+        took = round(monotonic() - started, 3)
+        size = len(document.encode("utf-8"))
+        log.info("rule set checked", extra={"outcome": outcome, "bytes": size, "seconds": took})
+
+
+def stored_rules(parsed: str | None, document: str) -> RuleSet:
+    """A stored version, from its parsed form (JSON; from its text if it was stored without
+    one): checked when it was created, so only its shape is checked again."""
+    if parsed is not None:
+        with suppress(ValidationError):  # a form this code no longer reads: the text decides
+            return RuleSet.model_validate_json(parsed, context={"trusted": True})
+    return parse_rules(document, trusted=True)
+
+
+def stranded(future: asyncio.Future[RuleSet]) -> bool:
+    """Still running for an event loop other than this one (a test's, or a job's, now over)."""
+    return not future.done() and future.get_loop() is not asyncio.get_running_loop()
+
+
+class OwnThread:
+    """One thread, started when first needed, for one kind of work on rule sets: no event loop
+    runs it, and it waits behind nothing else (the default executor is shared)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def run(self, work: Callable[[], T]) -> T:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.name)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
 
 def diff(old: RuleSet | None, new: RuleSet, old_name: str, new_name: str) -> str:
@@ -71,13 +131,17 @@ class RuleBook:
         *,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`monotonic` is the cache's clock (seconds, only ever differenced)."""
+        """`monotonic` is the cache's clock, and times checks (seconds, only ever differenced)."""
         self.redis = redis
         self._monotonic = monotonic
         self.fallback = fallback or default_rules()
         self._active: tuple[int, RuleSet] | None = None
         self._checked = float("-inf")
         self._seed = redis.register_script(_SEED)
+        self._work = OwnThread("rule-check")  # new documents, diffs: the staff's work
+        self._reads = OwnThread("rule-read")  # stored versions: what routing waits for
+        self._parsed: OrderedDict[int, tuple[str, asyncio.Future[RuleSet]]] = OrderedDict()
+        self.reads = 0  # stored versions parsed (each once while it stays among the parsed)
 
     async def active(self) -> RuleSet:
         if self._monotonic() - self._checked < CACHE_SECONDS and self._active is not None:
@@ -102,9 +166,7 @@ class RuleBook:
         version serves are written beside it (and after an upgrade, from it)."""
         number = await self.active_number()
         if number is None:
-            version = await self.create(
-                canonical(self.fallback), "lifeline", now, "packaged default"
-            )
+            version = await self.store(self.fallback, "lifeline", now, "packaged default")
             queues = sorted(self.fallback.queues)
             await self._seed(
                 keys=[keys.RULES_ACTIVE, keys.RULES_QUEUES], args=[version.number, *queues]
@@ -113,17 +175,33 @@ class RuleBook:
             queues = sorted((await self.get(number)).rules.queues)
             await self._seed(keys=[keys.RULES_ACTIVE, keys.RULES_QUEUES], args=[number, *queues])
 
+    async def run(self, work: Callable[[], T]) -> T:
+        """CPU work on rule sets for the staff (a check, a diff, placing problems in a
+        document), in the rule book's own thread: never on an event loop."""
+        return await self._work.run(work)
+
+    async def check(self, document: str) -> RuleSet:
+        """Validate a new document. Raises RuleSetError with every problem."""
+        return await self.run(partial(checked, document, self._monotonic))
+
     async def create(
         self, document: str, author: str, now: float, comment: str = ""
     ) -> VersionInfo:
         """Validate and store a new version (not active). Raises RuleSetError with every problem."""
-        rules = parse_rules(document)
+        return await self.store(await self.check(document), author, now, comment)
+
+    async def store(
+        self, rules: RuleSet, author: str, now: float, comment: str = ""
+    ) -> VersionInfo:
+        """Store a validated rule set as a new version (not active), with its parsed form."""
+        document, parsed = await self.run(lambda: (canonical(rules), rules.model_dump_json()))
         number = int(await self.redis.incr(keys.RULES_NEXT))
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
                 keys.rules_version(number),
                 mapping={
-                    "document": canonical(rules),
+                    "document": document,
+                    "parsed": parsed,
                     "author": author,
                     "created": repr(now),
                     "comment": comment,
@@ -148,8 +226,28 @@ class RuleBook:
             comment=fields["comment"],
             active=active == number,
             document=fields["document"],
-            rules=parse_rules(fields["document"]),
+            rules=await self._parse(number, fields),
         )
+
+    async def _parse(self, number: int, fields: dict[str, str]) -> RuleSet:
+        """The version parsed once in this process, however many ask at once. Its text is
+        compared too: a number can come round again if Redis lost its data."""
+        document = fields["document"]
+        known = self._parsed.get(number)
+        if known is None or known[0] != document or stranded(known[1]):
+            work = partial(stored_rules, fields.get("parsed"), document)
+            known = (document, asyncio.ensure_future(self._reads.run(work)))
+            self._parsed[number] = known
+            self.reads += 1
+            while len(self._parsed) > PARSED_VERSIONS:
+                self._parsed.popitem(last=False)
+        self._parsed.move_to_end(number)
+        try:
+            return await asyncio.shield(known[1])
+        except Exception:
+            if self._parsed.get(number) is known:
+                del self._parsed[number]  # to be tried again, not remembered
+            raise
 
     async def versions(self) -> list[VersionInfo]:
         members = cast(list[str], await self.redis.zrange(keys.RULES_VERSIONS, 0, -1))

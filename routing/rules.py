@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from functools import cache
 from importlib import resources
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 from prompts.catalogue import Locale
 from routing.hours import Hours
 from routing.models import CallFacts, Placement, Priority, QueueName, Reason, Screen, Skill, Worse
 from routing.overflow import Destination, Overflow, QueueConditions, ToNumber
-from routing.rule_checks import route_problems
+from routing.rule_checks import LOADER, document_problems, route_problems, size_problems
 
 E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
 
@@ -43,17 +51,20 @@ class Match(Strict):
     def matches(self, facts: CallFacts, in_time: bool | None = None) -> bool:
         """`in_time` decides the `during` condition instead of the facts' time (for checking
         a rule set at every kind of moment)."""
-        if self.during is not None:
-            timely = in_time if in_time is not None else self._in_time(facts)
-            if not timely:
-                return False
+        if not self.answers_match(facts) or (self.line is not None and facts.line not in self.line):
+            return False
+        if self.during is None:
+            return True  # the time last: it costs the most to decide
+        return in_time if in_time is not None else self._in_time(facts)
+
+    def answers_match(self, facts: CallFacts) -> bool:
+        """The conditions on what the caller answered: all but the line and the time."""
         return (
             (self.screen is None or facts.screen in self.screen)
             and (self.reason is None or facts.reason in self.reason)
             and (self.locale is None or facts.locale in self.locale)
             and (self.repeat is None or facts.repeat == self.repeat)
             and (self.worse is None or (facts.worse or Worse.UNANSWERED) in self.worse)
-            and (self.line is None or facts.line in self.line)
         )
 
     def _in_time(self, facts: CallFacts) -> bool:
@@ -188,7 +199,9 @@ class Decided(Strict):
 
 class RuleSet(Strict):
     """One version of the routing rules. Validation refuses any set that could route a case
-    nowhere or put a non-emergency caller level with (or ahead of) an emergency."""
+    nowhere or put a non-emergency caller level with (or ahead of) an emergency; with the
+    context `{"trusted": True}` (a stored version, checked when it was created) it checks the
+    shape and leaves out the check of every case."""
 
     skills: tuple[Skill, ...] = ()
     queues: dict[QueueName, QueueRule]
@@ -202,8 +215,9 @@ class RuleSet(Strict):
     hold: HoldRule = HoldRule()
 
     @model_validator(mode="after")
-    def _safe(self) -> RuleSet:
-        problems = route_problems(self)
+    def _safe(self, info: ValidationInfo) -> RuleSet:
+        trusted = isinstance(info.context, Mapping) and info.context.get("trusted") is True
+        problems = route_problems(self, every_case=not trusted)
         if problems:
             raise UnsafeRules(problems)
         return self
@@ -306,16 +320,30 @@ class RuleSetError(Exception):
         self.problems = problems
 
 
-def parse_rules(document: str | dict[str, Any]) -> RuleSet:
-    """Parse YAML or JSON text (or an already-parsed mapping) into a validated RuleSet."""
+def parse_rules(document: str | dict[str, Any], *, trusted: bool = False) -> RuleSet:
+    """Parse YAML or JSON text (or an already-parsed mapping) into a validated RuleSet. The
+    limits are checked first, so that what follows is bounded. `trusted`: a stored version,
+    checked when it was created (perhaps under other limits); its shape is checked, not its
+    limits nor every case again."""
+    if isinstance(document, str):
+        problems = [] if trusted else document_problems(document)
+        if problems:
+            raise RuleSetError(problems)
+        try:
+            data = yaml.load(document, Loader=LOADER)  # noqa: S506 (LOADER is a safe one)
+        except yaml.YAMLError as error:
+            raise RuleSetError([f"document: not YAML or JSON ({error})"]) from None
+        except ValueError as error:  # a date that is not one (2026-02-30)
+            raise RuleSetError([f"document: a value cannot be read ({error})"]) from None
+    else:
+        data = document
+    problems = [] if trusted else size_problems(data)
+    if problems:
+        raise RuleSetError(problems)
     try:
-        data = yaml.safe_load(document) if isinstance(document, str) else document
-    except yaml.YAMLError as error:
-        raise RuleSetError([f"document: not YAML or JSON ({error})"]) from None
-    try:
-        return RuleSet.model_validate(data)
+        return RuleSet.model_validate(data, context={"trusted": trusted})
     except ValidationError as error:
-        problems: list[str] = []
+        problems = []
         for item in error.errors(include_url=False):
             cause = item.get("ctx", {}).get("error")
             if isinstance(cause, UnsafeRules):
@@ -326,6 +354,8 @@ def parse_rules(document: str | dict[str, Any]) -> RuleSet:
         raise RuleSetError(problems) from None
 
 
+@cache
 def default_rules() -> RuleSet:
+    """The packaged rule set (read and checked once a process: a RuleSet is immutable)."""
     text = resources.files(__package__).joinpath("default_rules.yaml").read_text(encoding="utf-8")
     return parse_rules(text)

@@ -4,6 +4,7 @@ the active version, dry runs, activation and roll-back, and the history with aut
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,7 @@ from routing.activation import ActivationRefused
 from routing.activation import activate as activate_version
 from routing.models import Reason, Screen, Worse
 from routing.rulebook import Version, diff
-from routing.rules import RuleSetError, parse_rules
+from routing.rules import RuleSetError
 
 LONDON = ZoneInfo("Europe/London")
 CONTEXT_LINES = 3  # shown above and below each problem
@@ -174,23 +175,25 @@ async def check(page: Page) -> Response:
             errors=errors,
             status=422,
         )
+    rulebook = page.console.rulebook
     try:
-        rules = parse_rules(draft.document)
+        rules = await rulebook.check(draft.document)
     except RuleSetError as error:
-        problems = locate(draft.document, error.problems)
+        problems = await rulebook.run(partial(locate, draft.document, error.problems))
         return await editor(page, draft.document, draft.comment, problems=problems, status=422)
     active = await active_version(page)
     if draft.action == "check":
-        changes = diff(
-            active.rules if active else None,
-            rules,
-            f"version {active.number} (active)" if active else "none",
-            "your edit",
+        changes = await rulebook.run(
+            partial(
+                diff,
+                active.rules if active else None,
+                rules,
+                f"version {active.number} (active)" if active else "none",
+                "your edit",
+            )
         )
         return await editor(page, draft.document, draft.comment, changes=diff_lines(changes))
-    created = await page.console.rulebook.create(
-        draft.document, page.user.username, page.now, draft.comment
-    )
+    created = await rulebook.store(rules, page.user.username, page.now, draft.comment)
     return await page.done(
         f"Version {created.number} saved. Check its changes, then activate it.",
         f"/console/rules/versions/{created.number}",
@@ -201,11 +204,14 @@ async def version(page: Page) -> Response:
     number = int(page.request.path_params["number"])
     shown = await page.console.rulebook.get(number)
     active = await active_version(page)
-    changes = diff(
-        active.rules if active else None,
-        shown.rules,
-        f"version {active.number} (active)" if active else "none",
-        f"version {number}",
+    changes = await page.console.rulebook.run(
+        partial(
+            diff,
+            active.rules if active else None,
+            shown.rules,
+            f"version {active.number} (active)" if active else "none",
+            f"version {number}",
+        )
     )
     return await page.render(
         "rules_version.html",

@@ -1,14 +1,17 @@
-"""The rule book's cache, on its own clock: a process follows a version activated through
-another within 2 s, and not before its cache period is over (one read a period, not one a call)."""
+"""The rule book's caches: on its own clock, a process follows a version activated through another
+within 2 s, and not before its cache period is over (one read a period, not one a call); and it
+parses each version once."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
 import redis.asyncio
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from routing import keys
 from routing.activation import activate
 from routing.clock import VirtualClock
 from routing.rulebook import CACHE_SECONDS, RuleBook, canonical
@@ -73,3 +76,47 @@ def test_another_process_follows_an_activation_within_2_s_and_not_before_its_cac
         assert medicines_queue(routes_by) == "general"  # from its cache: Redis was not asked
     else:
         assert medicines_queue(routes_by) == "mental_health"
+
+
+@pytest.mark.anyio
+async def test_a_version_is_parsed_once_in_a_process_however_often_and_at_once_it_is_read(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    book = RuleBook(aredis)
+    await book.seed(T0)
+    created = await book.create(canonical(medicines_to_mental_health()), "sue", T0)
+    assert book.reads == 0  # what was created is not read back
+    versions = await asyncio.gather(*(book.get(created.number) for _ in range(5)))
+    assert book.reads == 1
+    assert all(version.rules is versions[0].rules for version in versions)
+    await activate(aredis, book, created.number, "sue", T0)  # reads version 1 too
+    assert book.reads == 2
+    assert await book.active() is versions[0].rules
+    assert (await book.get(created.number)).rules is versions[0].rules
+    assert book.reads == 2
+
+
+@pytest.mark.anyio
+async def test_a_version_stored_without_its_parsed_form_is_read_from_its_text(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    book = RuleBook(aredis)
+    await book.seed(T0)
+    one = await book.create(canonical(medicines_to_mental_health()), "sue", T0)
+    two = await book.create(canonical(medicines_to_mental_health()), "sue", T0)
+    await aredis.hdel(keys.rules_version(one.number), "parsed")  # as stored before there was one
+    await aredis.hset(keys.rules_version(two.number), "parsed", '{"routes": "garbled"}')
+    for version in (one, two):
+        assert medicines_queue((await book.get(version.number)).rules) == "mental_health"
+
+
+@pytest.mark.anyio
+async def test_a_version_number_that_comes_round_again_is_read_afresh(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    book = RuleBook(aredis)
+    await book.seed(T0)
+    assert medicines_queue((await book.get(1)).rules) == "general"
+    await aredis.flushall()  # Redis lost its data: version 1 is made again, differently
+    await book.store(medicines_to_mental_health(), "sue", T0)
+    assert medicines_queue((await book.get(1)).rules) == "mental_health"

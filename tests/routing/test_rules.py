@@ -216,3 +216,20 @@ def test_a_dry_run_follows_closed_hours_and_overflow_and_says_which_rules_did() 
     assert closed.because[-1] == "queues.dental.closed: dental is closed, to +441632960123"
     emergency = rules.decide(facts(screen=Screen.YES, at=WEDNESDAY_NIGHT), nobody)
     assert emergency.because == ("routes.0 (emergency) matched",)  # never diverted
+
+
+def test_a_stored_version_is_read_back_with_its_shape_checked_but_not_every_case() -> None:
+    # Checked when it was created (perhaps under other limits), so not every case again.
+    doc = document()
+    doc["routes"] = doc["routes"][:-1]  # no catch-all: refused when new
+    assert "cases are routed nowhere" in problems_of(doc)[0]
+    assert parse_rules(yaml.safe_dump(doc), trusted=True).routes[-1].name == "medicines"
+    doc["hold"]["music"] = "yes"
+    with pytest.raises(RuleSetError) as refused:
+        parse_rules(yaml.safe_dump(doc), trusted=True)
+    assert refused.value.problems == ["hold.music: Extra inputs are not permitted"]
+
+
+def test_a_date_that_is_not_one_is_refused_clearly() -> None:
+    text = "queues:\n  general:\n    hours: {open: {}, holidays: [2026-02-30]}\n"
+    assert problems_of(text) == ["document: a value cannot be read (day is out of range for month)"]

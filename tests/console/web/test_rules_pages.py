@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 
 import redis
+import yaml
 
 from routing.rulebook import canonical
 from routing.rules import default_rules
 from tests.console.web.people import Person
+from tests.routing.test_rule_checks import at_the_limits, one_more_timed_route
 
 
 def dental_up(document: str) -> str:
@@ -102,3 +104,19 @@ def test_a_bad_dry_run_says_which_field(supervisor: Person) -> None:
     assert 'id="line-error"' in page.text
     assert 'id="screen-error"' in page.text
     assert 'id="at-error"' in page.text
+
+
+def test_a_rule_set_over_a_limit_is_refused_at_the_line_that_crosses_it(
+    supervisor: Person, sync_redis: redis.Redis
+) -> None:
+    rules = at_the_limits()
+    one_more_timed_route(rules)
+    document = yaml.safe_dump(rules, sort_keys=False)
+    lines = document.splitlines()
+    route = lines.index("- name: r50")
+    line = next(n for n in range(route, len(lines)) if lines[n].startswith("    during:")) + 1
+    page = supervisor.post("/console/rules/edit", {"document": document, "action": "save"})
+    assert page.status_code == 422
+    assert "more than 50 timed routes; a rule set may have at most 50" in page.text
+    assert f'href="#line-{line}" data-line="{line}">Line {line}</a>' in page.text
+    assert sync_redis.zcard("ll:rules:versions") == 1
