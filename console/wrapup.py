@@ -3,8 +3,6 @@ the journal while it is down), and the handler free again when they say so."""
 
 from __future__ import annotations
 
-import asyncio
-
 from console.context import Console
 from console.errors import Conflict
 from routing.handlers import HandlerState
@@ -40,8 +38,7 @@ async def wrap_up(
             created = call.created
         else:
             raise Conflict("the call's record has expired")
-        await asyncio.to_thread(
-            console.jobs.send_case,
+        await console.jobs.send_case_async(
             case_id,
             kind,
             caller,
@@ -50,8 +47,8 @@ async def wrap_up(
             priority,
             created,
             notes,
-            False,
-            Request.WRAP_UP,  # its own request: the case as opened may have been sent already
+            # its own request: the case as opened may have been sent already
+            request=Request.WRAP_UP,
         )
     going = handler.after_call or (HandlerState.AVAILABLE if available else None)
     if going is None:

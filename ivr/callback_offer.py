@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -158,8 +157,7 @@ async def _booked(ivr: Ivr, record: CallRecord, booking: Booking, number: str) -
         return Goodbye(locale=record.locale, say=say(PromptId.CALLBACK_KEPT))
     log.info("callback booked", extra={"call_sid": record.sid, "case_id": record.case_id})
     try:  # an open case for the clinical system (or, while it is down, the journal: replayed first)
-        await asyncio.to_thread(
-            ivr.jobs.send_case,
+        await ivr.jobs.send_case_async(
             record.case_id,
             "referral",
             number,
@@ -167,8 +165,8 @@ async def _booked(ivr: Ivr, record: CallRecord, booking: Booking, number: str) -
             (record.answers.reason or Reason.UNKNOWN).value,
             int(record.placement.priority),
             record.created,
-            "call back requested",
-            True,
+            notes="call back requested",
+            open_case=True,
         )
     except RedisError as error:
         log.warning("callback case not queued for the clinical system: %s", error)

@@ -4,6 +4,7 @@ the dispatch line, and status callbacks."""
 from __future__ import annotations
 
 import logging
+import math
 
 from redis.exceptions import RedisError
 
@@ -24,7 +25,7 @@ from prompts.catalogue import Locale, PromptId
 from routing import menu
 from routing.calls import Opened, UnservedQueue
 from routing.decisions import Ask, Decision, Hold, Leave, Nothing, Retry, Spoken, Step, say
-from routing.hold import emergency_overdue, hold_turn
+from routing.hold import emergency_deadline, hold_turn
 from routing.menu import Given, Placed
 from routing.models import (
     Answers,
@@ -54,6 +55,7 @@ QUEUE_FULL_PAUSE_SECONDS = 20
 
 
 RESERVED_PAUSE_SECONDS = 2
+CONNECT_GRACE_SECONDS = 5  # an emergency's offer not put through by then is taken back
 
 
 async def voice(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
@@ -117,10 +119,18 @@ async def hold(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
         return await _hold_without_redis(ivr, form, state)
     locale = record.locale if record else state.locale or Locale.EN
     now = ivr.clock.now()
-    if record is not None and record.status is CallStatus.RESERVED:
-        dispatched = await _never_connected(ivr, record, now)
-        if dispatched is not None:
-            return dispatched
+    emergency = (
+        record is not None
+        and record.placement is not None
+        and record.placement.priority is Priority.EMERGENCY
+    )
+    if emergency and record is not None and record.status is CallStatus.QUEUED:
+        # Handlers whose wrap-up or rest just ended come back, and a free one is offered it,
+        # before anyone decides nobody could take it.
+        await assign_waiting(ivr)
+        record = await ivr.calls.get(form.call_sid)
+    if emergency and record is not None and record.status is CallStatus.RESERVED:
+        return await _emergency_on_offer(ivr, record, now, state)
     if record is not None and record.status in (CallStatus.DISPATCHED, CallStatus.DIVERTED):
         # Sent to a number, yet waiting here (a late redirect pulled them off it): the queue's
         # exit puts them through again, or back in their place.
@@ -143,15 +153,12 @@ async def hold(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
     position, on_duty = max(1, standing.position), standing.skilled_on_duty
     dispatch_now = False
     if record.placement.priority is Priority.EMERGENCY:
-        # Looked at again every few seconds: someone free is offered it; nobody who could take
-        # it free any more (the last one went on a call or a break), the dispatch line now.
+        # Looked at again every few seconds: nobody who could take it free any more (the last
+        # one went on a call or a break), the dispatch line now.
         waited = now - (record.arrival or record.created)
-        if standing.free:
-            await assign_waiting(ivr)
-        else:
-            dispatch_now = await nobody_can_take(
-                ivr, rules, record.sid, record.placement.queue, waited, standing
-            )
+        dispatch_now = await nobody_can_take(
+            ivr, rules, record.sid, record.placement.queue, waited, standing
+        )
     turn = hold_turn(record, position, on_duty, rules, now, state.turn, dispatch_now=dispatch_now)
     if isinstance(turn, Hold) and turn.offer is not None:
         if record.caller and await ivr.callbacks.live_for(record.caller) is not None:
@@ -160,23 +167,35 @@ async def hold(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
     return turn
 
 
-async def _never_connected(ivr: Ivr, record: CallRecord, now: float) -> Decision | None:
-    """An emergency reserved for a handler whose redirect has not come in time (a worker slow
-    or down) does not wait for it: the offer is released and the caller leaves the queue, whose
-    exit puts them through to the dispatch line (Twilio allows no <Dial> in the wait loop)."""
-    if record.placement is None or record.placement.priority is not Priority.EMERGENCY:
-        return None
+async def _emergency_on_offer(
+    ivr: Ivr, record: CallRecord, now: float, state: IvrState
+) -> Decision:
+    """An emergency offered to a handler is still in the wait loop, so the redirect that puts
+    them through has not come. They hear that they are being connected, every few seconds; an
+    offer whose redirect has not come within `CONNECT_GRACE_SECONDS` (a worker slow or down, a
+    REST error), or that has run to the limit, is taken back and the caller leaves the queue,
+    whose exit puts them through to the dispatch line (Twilio allows no <Dial> in the wait
+    loop)."""
     rules = await ivr.rulebook.active()
-    if not record.handler or not emergency_overdue(record, rules, now):
-        return None
-    if not await ivr.offers.release(
-        record.sid, record.handler, record.offers, now, Release.FAILED, rules
-    ):
-        return None  # answered or released meanwhile
-    log.info(
-        "emergency not connected in time: leaving for dispatch", extra={"call_sid": record.sid}
+    offered = record.reserved_at if record.reserved_at is not None else now
+    remaining = emergency_deadline(record, rules) - now
+    if (now - offered >= CONNECT_GRACE_SECONDS or remaining <= 0) and record.handler:
+        released = await ivr.offers.release(
+            record.sid, record.handler, record.offers, now, Release.FAILED, rules
+        )
+        if released:
+            log.warning(
+                "emergency's offer not connected in time: leaving for dispatch",
+                extra={"call_sid": record.sid},
+            )
+            return Leave()
+    return Hold(
+        locale=record.locale,
+        priority=Priority.EMERGENCY,
+        say=say(PromptId.EMERGENCY_STAY),
+        pause_seconds=max(1, min(math.ceil(remaining), rules.emergency.reassure_every_seconds)),
+        turn=state.turn,
     )
-    return Leave()
 
 
 async def _follow_overflow(ivr: Ivr, record: CallRecord, rules: RuleSet) -> CallRecord:
@@ -209,18 +228,10 @@ async def _hold_without_redis(ivr: Ivr, form: HoldForm, state: IvrState) -> Deci
     Anyone else hears what is happening; if Redis is still gone a turn later (a blip moves
     nobody), they leave Twilio's queue, keeping their place in ours, for the retry loop: key 1
     live, the fallback line after a while (the wait loop can do neither)."""
-    rules = await ivr.rulebook.active()
     if state.priority is Priority.EMERGENCY:
-        remaining = rules.emergency.handler_limit_seconds - form.queue_time
-        if remaining <= 0:
-            return Leave()
-        return Hold(
-            locale=state.locale or Locale.EN,
-            priority=Priority.EMERGENCY,
-            say=say(PromptId.EMERGENCY_STAY),
-            pause_seconds=min(remaining, rules.emergency.reassure_every_seconds),
-            turn=state.turn,
-        )
+        # Nobody can be offered the call while Redis is gone: the dispatch line, now, from the
+        # queue's exit (which needs nothing but the settings).
+        return Leave()
     if state.down_since:
         return Leave()
     return Hold(
@@ -244,12 +255,12 @@ async def queue_exit(ivr: Ivr, form: QueueExitForm, state: IvrState) -> Decision
         record = await ivr.calls.get(form.call_sid)
         if record is None or record.placement is None:
             return safe_route(ivr, state)
+        if record.placement.priority is Priority.EMERGENCY:  # before anything else
+            return await dispatch_emergency(ivr, form.call_sid, record.locale, "limit reached")
         if record.callback_requested:
             return await start_callback(ivr, record)
         if record.status is CallStatus.DIVERTED:  # pulled off its number: back in its place
             return await requeue(ivr, record, say(PromptId.STILL_QUEUED), redial=True)
-        if record.placement.priority is Priority.EMERGENCY:
-            return await dispatch_emergency(ivr, form.call_sid, record.locale, "limit reached")
         if form.queue_result in TURNED_AWAY:
             # Twilio's waiting room is full (1,000 calls by default) or failing, not ours: the
             # caller keeps their place here and holds outside it, the emergency key live, then

@@ -1,15 +1,34 @@
-"""What the ambulance dispatcher hears on answering: the case id. Needs nothing but settings."""
+"""What the ambulance dispatcher hears on answering: the case id. Needs nothing but settings.
+
+The dispatcher answering is also when the caller's record learns, if it had not (Redis was
+unreachable when the caller was put through), that the call is with the dispatch line: so that
+nobody offers it to a handler or pulls the caller off that line."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from ivr.context import Ivr
-from ivr.forms import TwilioForm
+from ivr.forms import DialledForm
 from ivr.urls import IvrState
 from prompts.catalogue import PromptId
 from routing.connecting import spoken_case_id
 from routing.decisions import Decision, Spoken, Whisper
 
+log = logging.getLogger(__name__)
 
-async def whisper(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
+RECORD_WITHIN_SECONDS = 0.5  # the dispatcher is listening: never held up for the record
+
+
+async def whisper(ivr: Ivr, form: DialledForm, state: IvrState) -> Decision:
+    if form.parent_call_sid:
+        try:
+            async with asyncio.timeout(RECORD_WITHIN_SECONDS):
+                await ivr.calls.dispatch(form.parent_call_sid, ivr.clock.now())
+        except Exception as error:  # the dispatcher hears the case id all the same
+            log.warning(
+                "dispatch not recorded: %s", error, extra={"call_sid": form.parent_call_sid}
+            )
     spoken = (Spoken.of(PromptId.DISPATCH_WHISPER, case_id=spoken_case_id(state.case)),)
     return Whisper(say=spoken, accept=True)

@@ -21,6 +21,14 @@ class TwilioForm(BaseModel):
     call_status: str = Field(alias="CallStatus", default="")
 
 
+class DialledForm(TwilioForm):
+    """A request on a leg that a `<Dial>` placed: `ParentCallSid` is the caller's call."""
+
+    parent_call_sid: Annotated[str, Field(pattern=r"^(CA[0-9a-fA-F]{32})?$")] = Field(
+        alias="ParentCallSid", default=""
+    )
+
+
 class GatherForm(TwilioForm):
     digits: Annotated[str, Field(max_length=32, pattern=r"^[0-9#*]*$")] = Field(
         alias="Digits", default=""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from redis.exceptions import RedisError
@@ -75,17 +74,15 @@ async def dispatch_emergency(ivr: Ivr, sid: str, locale: Locale, why: str) -> De
     record = await ivr.calls.get(sid)
     if record is not None:
         try:
-            await asyncio.to_thread(
-                ivr.jobs.send_case,
+            await ivr.jobs.send_case_async(
                 record.case_id,
                 "ambulance",
                 record.caller,
                 record.locale.value,
                 (record.answers.reason or Reason.UNKNOWN).value,
-                1,
-                record.created,
-                "",
-                True,
+                priority=1,
+                created=record.created,
+                open_case=True,
             )
         except RedisError as error:  # the call goes through regardless
             log.warning("ambulance request not queued: %s", error, extra={"call_sid": sid})
@@ -150,8 +147,9 @@ async def place(
             log.info("diverted: %s", resolved.because, extra=ids(form))
             return Dial(locale=locale, number=resolved.number, purpose="overflow")
         if emergency:
-            if queued.free_handlers:
-                await assign_waiting(ivr)  # a free handler who can take it is offered it first
+            # A free handler who can take it is offered it first (handlers whose wrap-up or
+            # rest has just run out come back in the same step).
+            await assign_waiting(ivr)
             if await nobody_can_take(ivr, rules, form.call_sid, placement.queue, waited=0.0):
                 why = "nobody free who could take it"
                 return await dispatch_emergency(ivr, form.call_sid, locale, why)

@@ -10,7 +10,7 @@ from ivr.forms import TwilioForm
 from ivr.urls import IvrState
 from prompts.catalogue import Locale, PromptId
 from routing import menu
-from routing.decisions import Decision, Dial, Hold, Retry, Step, say
+from routing.decisions import Decision, Dial, Hold, Leave, Retry, Step, say
 from routing.menu import Given
 from routing.models import Priority, Screen, case_id_for
 
@@ -52,6 +52,23 @@ def screen_answered(ivr: Ivr, state: IvrState, given: Given, call_sid: str) -> D
     return emergency_answered(ivr, state, given, call_sid)
 
 
+def emergency_on_the_way(ivr: Ivr, state: IvrState, given: Given, call_sid: str) -> Dial | None:
+    """A request about a priority-1 caller (its URL says so) that failed: the dispatch line."""
+    if state.priority is not Priority.EMERGENCY:
+        return None
+    log.warning("emergency's request not handled: dialling dispatch", extra={"call_sid": call_sid})
+    return emergency_dial(ivr, state.locale or Locale.EN, call_sid)
+
+
+def safe_step(ivr: Ivr, state: IvrState) -> Decision:
+    """An IVR question's answer that failed: the safe route; but the callback offer is asked
+    inside the queue's wait loop, where Twilio runs only wait-loop verbs: its safe answer is the
+    wait loop's."""
+    if state.step == Step.CALLBACK_OFFER.value:
+        return safe_hold(ivr, state)
+    return safe_route(ivr, state)
+
+
 def safe_route(ivr: Ivr, state: IvrState) -> Decision:
     """After a failure we cannot place (Redis unreachable, most often): say plainly what is
     happening, the emergency key live, and retry; once this caller has been without Lifeline for
@@ -89,7 +106,10 @@ def safe_dispatch(ivr: Ivr, state: IvrState) -> Decision:
 
 
 def safe_hold(ivr: Ivr, state: IvrState) -> Decision:
-    """Inside the queue's wait loop only wait-loop verbs are allowed: hold on and come back."""
+    """Inside the queue's wait loop only wait-loop verbs are allowed: hold on and come back. An
+    emergency leaves the queue, whose exit puts them through to the dispatch line."""
+    if state.priority is Priority.EMERGENCY:
+        return Leave()
     return Hold(
         locale=state.locale or Locale.EN,
         priority=state.priority or Priority.STANDARD,

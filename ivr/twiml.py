@@ -131,7 +131,9 @@ class Renderer:
             case Connect():
                 self._say(response, decision.locale, decision.say)
                 dial = DialVerb(
-                    action=self.urls.connect_result(decision.handler, decision.offer),
+                    action=self.urls.connect_result(
+                        decision.handler, decision.offer, decision.locale, decision.priority
+                    ),
                     method="POST",
                     timeout=decision.timeout_seconds,
                     answer_on_bridge=True,

@@ -154,8 +154,11 @@ class Urls:
     def whisper(self, member: str, handler: str, offer: int) -> str:
         return self._with(WHISPER, urlencode({"call": member, "handler": handler, "offer": offer}))
 
-    def connect_result(self, handler: str, offer: int) -> str:
-        return self._with(CONNECT_RESULT, urlencode({"handler": handler, "offer": offer}))
+    def connect_result(self, handler: str, offer: int, locale: Locale, priority: Priority) -> str:
+        """Carries the caller's language and priority: an emergency whose result cannot be
+        handled still goes to the dispatch line, in their language."""
+        query = {"handler": handler, "offer": offer, "priority": int(priority)}
+        return self._with(CONNECT_RESULT, urlencode(query | {"locale": locale.value}))
 
     def dispatch_whisper(self, case_id: str) -> str:
         return self._with(DISPATCH_WHISPER, urlencode({"case": case_id}))

@@ -19,6 +19,7 @@ from ivr.context import Ivr
 from ivr.forms import (
     AnsweredForm,
     DialForm,
+    DialledForm,
     FallbackForm,
     GatherForm,
     HoldForm,
@@ -28,9 +29,11 @@ from ivr.forms import (
 )
 from ivr.safety import (
     emergency_answered,
+    emergency_on_the_way,
     safe_dispatch,
     safe_hold,
     safe_route,
+    safe_step,
     screen_answered,
 )
 from ivr.signature import BadSignature, BodyTooLarge, Params, parse_form, signed_params
@@ -134,14 +137,16 @@ def routes() -> list[Route]:
     return [
         webhook(urls.VOICE, TwilioForm, calls.voice, safe_route),
         webhook(urls.CONTINUE, TwilioForm, calls.resume, safe_route),
-        webhook(urls.STEP, GatherForm, calls.step, safe_route, screen_answered),
+        webhook(urls.STEP, GatherForm, calls.step, safe_step, screen_answered),
         webhook(urls.HOLD, HoldForm, calls.hold, safe_hold),
-        webhook(urls.QUEUE_EXIT, QueueExitForm, calls.queue_exit, safe_route),
+        webhook(urls.QUEUE_EXIT, QueueExitForm, calls.queue_exit, safe_route, emergency_on_the_way),
         webhook(urls.DISPATCH_RESULT, DialForm, calls.dispatch_result, safe_after_dial),
-        webhook(urls.DISPATCH_WHISPER, TwilioForm, dispatch.whisper, connect_anyway),
-        webhook(urls.CONNECT, TwilioForm, connect.connect, safe_route),
+        webhook(urls.DISPATCH_WHISPER, DialledForm, dispatch.whisper, connect_anyway),
+        webhook(urls.CONNECT, TwilioForm, connect.connect, safe_route, emergency_on_the_way),
         webhook(urls.WHISPER, TwilioForm, connect.whisper, lambda ivr, state: connecting.taken()),
-        webhook(urls.CONNECT_RESULT, DialForm, connect.connect_result, safe_route),
+        webhook(
+            urls.CONNECT_RESULT, DialForm, connect.connect_result, safe_route, emergency_on_the_way
+        ),
         webhook(urls.STATUS, StatusForm, calls.status, lambda ivr, state: Nothing()),
         webhook(urls.CALLBACK_ANSWER, AnsweredForm, callback_calls.answer, taken),
         webhook(urls.CALLBACK_GREET, AnsweredForm, callback_calls.greet, taken),

@@ -147,7 +147,7 @@ def create_app(
     staff = [*api.routes(), *web.routes()] if serve is not Serve.WEBHOOKS else []
     return Starlette(
         routes=[*patients, *staff, *ops.routes()],
-        middleware=[Middleware(BodyLimit), *web.middleware(settings)],
+        middleware=[*web.middleware(settings), Middleware(BodyLimit)],
         exception_handlers={HTTPException: not_routed},
         lifespan=lifespan,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -21,16 +22,20 @@ from console.web.ratelimit import LoginLimiter
 from console.web.sessions import Sessions
 from lifeline import devrun, logging, phonecall, processes
 from lifeline import drill as drills
-from lifeline.app import create_app
+from lifeline.app import Serve, create_app
 from lifeline.redis_client import async_client
 from lifeline.settings import Settings, SettingsError, load_settings
 from prompts.catalogue import CatalogueError, load_catalogue
 from routing.rules import RuleSetError, default_rules
+from workers.queues import ALL as ALL_QUEUES
+from workers.queues import UnknownQueue
+from workers.queues import parse as parse_queues
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 MAIN_LINE = "+441134960000"
+CONSOLE_NICENESS = 5  # the consoles' process runs below the webhooks' on a shared CPU
 CALLER = "+447700900123"
 
 
@@ -74,13 +79,24 @@ def run() -> None:
 @main.command()
 @click.option("--host", default="0.0.0.0", show_default=True)
 @click.option("--port", type=int, default=None, help="Defaults to PORT.")
+@click.option(
+    "--serve",
+    type=click.Choice([serve.value for serve in Serve]),
+    default=Serve.ALL.value,
+    show_default=True,
+    help="webhooks: Twilio's (the internet's); console: the consoles and the API (staff's).",
+)
 @fails_clearly
-def web(host: str, port: int | None) -> None:
-    """The web process: Twilio webhooks, consoles, API."""
+def web(host: str, port: int | None, serve: str) -> None:
+    """A web process: Twilio webhooks, consoles and API, or one of the two."""
     settings = configured()
     load_catalogue()
+    if serve == Serve.CONSOLE:
+        # Separate processes do not separate a small machine's CPU: the staff's process gives
+        # way to the patients' (sign-ins hash passwords on purpose slowly).
+        os.nice(CONSOLE_NICENESS)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, serve=Serve(serve)),
         host=host,
         port=port or settings.port,
         log_config=None,
@@ -91,10 +107,22 @@ def web(host: str, port: int | None) -> None:
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option(
+    "--queues",
+    default=",".join(ALL_QUEUES),
+    show_default=True,
+    help="The queues to serve, comma-separated; taken in this order of urgency whatever the"
+    " order given.",
+)
 @fails_clearly
-def worker(burst: bool) -> None:
-    """An RQ worker for Lifeline's jobs (started again if Redis restarts)."""
-    processes.run_worker(configured(), burst)
+def worker(burst: bool, queues: str) -> None:
+    """An RQ worker for Lifeline's jobs (started again if Redis restarts): one of a pool, with
+    --queues, or, without, a worker for every queue."""
+    try:
+        serving = parse_queues(queues)
+    except UnknownQueue as error:
+        raise click.BadParameter(str(error), param_hint="--queues") from None
+    processes.run_worker(configured(), burst, serving)
 
 
 @main.command()

@@ -24,11 +24,12 @@ from rq.exceptions import StopRequested
 import workers.callback_calls
 import workers.clinical_jobs
 import workers.connect
+import workers.replay
 import workers.sweeps  # noqa: F401
 from lifeline.redis_client import sync_client
 from lifeline.settings import Settings
 from workers.cron import schedule
-from workers.queues import ALL
+from workers.queues import ALL, JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,9 @@ def leave_pubsub(worker: Worker) -> None:
         thread.stop()
 
 
-def run_worker(settings: Settings, burst: bool = False) -> None:
+def run_worker(settings: Settings, burst: bool = False, queues: tuple[JobQueue, ...] = ALL) -> None:
+    """A worker taking jobs from `queues`, the first with a job first (a pool's worker serves
+    its pool's queues; a local run's one worker may serve them all)."""
     # What is loaded now is shared with every forked work horse: kept out of the collector's
     # sight, it is neither walked by it nor copied page by page into each horse.
     gc.collect()
@@ -110,9 +113,12 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
     stop = threading.Event()
 
     def work() -> None:
-        worker = FloorWorker(list(ALL), sync_client(str(settings.redis_url)), stop)
+        names = [queue.value for queue in queues]
+        worker = FloorWorker(names, sync_client(str(settings.redis_url)), stop)
         try:
-            worker.work(burst=burst)
+            # With RQ's scheduler, which puts a failed job whose retry waits an interval back in
+            # its queue then (one worker per queue holds its lock): without it, no such retry runs.
+            worker.work(burst=burst, with_scheduler=True)
         finally:
             leave_pubsub(worker)
         if not burst and not stop.is_set():

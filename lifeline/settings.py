@@ -56,12 +56,15 @@ class Settings(BaseSettings):
     welsh_line_numbers: Annotated[tuple[E164, ...], NoDecode] = ()
     log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
     # The clinical system's circuit breaker: K failures within a window make the mode degraded;
-    # M healthy probes in a row over at least T seconds make it normal again.
+    # M healthy probes in a row over at least T seconds make it normal again. By default an
+    # outage is noticed within 7.5 s (routing/breaker.py says how), and the window holds ten
+    # probes, so that a few slow answers scattered over minutes do not add up to an outage.
     clinical_failures_to_degrade: Annotated[int, Field(ge=1, le=100)] = 3
-    clinical_failure_window_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    clinical_failure_window_seconds: Annotated[float, Field(gt=0, le=3600)] = 20.0
     clinical_healthy_probes_to_recover: Annotated[int, Field(ge=1, le=100)] = 3
     clinical_recovery_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
-    clinical_probe_interval_seconds: Annotated[int, Field(ge=1, le=300)] = 5
+    clinical_probe_interval_seconds: Annotated[int, Field(ge=1, le=300)] = 2
+    clinical_probe_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 1.5
     # Replaying the contingency journal into the clinical system, once it is back.
     replay_per_second: Annotated[float, Field(gt=0, le=100)] = 5.0
     # Where contingency records are also e-mailed while degraded (none: not e-mailed).

@@ -47,13 +47,34 @@ local function effective(class, arrival)
   return math.max(2, class - steps)
 end
 
+-- The first emergency in a queue that is not past its limit for reaching a handler: one past
+-- it is on its way to the dispatch line (or on it already, if Redis missed the news), and no
+-- offer may pull them off it.
+local function emergency_head(name)
+  local rows = redis.call('ZRANGEBYSCORE', P .. 'queue:' .. name, STEP, '(' .. (2 * STEP),
+                          'WITHSCORES', 'LIMIT', 0, 20)
+  for i = 1, #rows, 2 do
+    local arrival = (tonumber(rows[i + 1]) - STEP) / 1000
+    local tried = tonumber(redis.call('HGET', P .. 'call:' .. rows[i], 'dispatch_tried') or '0')
+    if math.max(arrival, tried or 0) + a.emergency_limit_seconds > now then
+      return {rows[i], rows[i + 1]}
+    end
+  end
+  return {}
+end
+
 local function best_call(blocked)
   local best = nil
   for _, q in ipairs(a.queues) do
     if not blocked[q.name] then
       for class = 1, 5 do
-        local head = redis.call('ZRANGEBYSCORE', P .. 'queue:' .. q.name, class * STEP,
-                                '(' .. ((class + 1) * STEP), 'WITHSCORES', 'LIMIT', 0, 1)
+        local head
+        if class == 1 then
+          head = emergency_head(q.name)
+        else
+          head = redis.call('ZRANGEBYSCORE', P .. 'queue:' .. q.name, class * STEP,
+                            '(' .. ((class + 1) * STEP), 'WITHSCORES', 'LIMIT', 0, 1)
+        end
         if head[1] then
           local arrival = (tonumber(head[2]) - class * STEP) / 1000
           local eff = effective(class, arrival)
@@ -147,6 +168,7 @@ def assignment_config(rules: RuleSet, now: float, max_pairs: int) -> str:
             "aging_every_seconds": rules.aging.every_seconds,
             "aging_max_steps": rules.aging.max_steps,
             "wrap_up_seconds": rules.offers.wrap_up_seconds,
+            "emergency_limit_seconds": rules.emergency.handler_limit_seconds,
             "queues": [
                 {
                     "name": name,

@@ -3,6 +3,12 @@
 Failures (a failed probe, or a job that could not reach the system) within a window: after K of
 them the automatic mode becomes degraded. It returns to normal only after M healthy probes in a
 row spanning at least T seconds, so a system that flaps does not flip the mode back and forth.
+
+How soon an outage is noticed, at worst, with the default settings (K = 3, a probe every 2 s given
+1.5 s to answer): the system fails just after answering a probe, the next three probes each wait
+out their timeout, and the third failure comes 3 x 2 + 1.5 = 7.5 s later. The probes have a
+queue and a worker of their own, so none waits behind a case being sent; a job that fails only
+brings the verdict sooner.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ class Outcome(StrEnum):
 @dataclass(frozen=True)
 class BreakerSettings:
     failures_to_degrade: int = 3  # K
-    failure_window_seconds: float = 60.0
+    failure_window_seconds: float = 20.0
     healthy_to_recover: int = 3  # M
     recovery_seconds: float = 30.0  # T
 

@@ -323,4 +323,5 @@ def record_from_hash(fields: dict[str, str]) -> CallRecord:
         offers=int(fields.get("offers", 0) or 0),
         callback_requested=bool(fields.get("callback_requested")),
         dispatch_tried=float(fields["dispatch_tried"]) if "dispatch_tried" in fields else None,
+        reserved_at=float(fields["reserved_at"]) if fields.get("reserved_at") else None,
     )

@@ -46,6 +46,7 @@ def connect(
         device_kind=handler.profile.device.kind,
         address=handler.profile.device.address,
         timeout_seconds=ring_seconds(record, rules, now),
+        priority=record.placement.priority if record.placement else Priority.STANDARD,
     )
 
 

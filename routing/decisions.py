@@ -148,6 +148,7 @@ class Connect(Frozen):
     device_kind: Literal["client", "number"]
     address: str
     timeout_seconds: int
+    priority: Priority = Priority.STANDARD  # carried on, so that a failure knows an emergency
 
 
 class Whisper(Frozen):

@@ -5,7 +5,8 @@ Each capture and each outcome is appended to a durable Redis stream (the record 
 happened); each case's entry hash holds where it stands; a sorted set orders what is left to
 replay (open cases — ambulance requests, callbacks still to make — before the rest, then by
 time). Nothing leaves the journal but by delivery; what cannot be delivered waits, with its
-reason, for a person.
+reason, for a person. A replay is under way while the agenda holds its next batch
+(`routing.agenda`), and runs one batch at a time.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from routing import keys
+from routing.agenda import AGENDA, REDELIVER_SECONDS, REPLAY_BATCH, member
 
 PENDING = keys.JOURNAL + ":pending"
 FAILED = keys.JOURNAL + ":failed"
-REPLAY = keys.JOURNAL + ":replay"
-REPLAY_LEASE = keys.JOURNAL + ":replay:lease"
+REPLAY = keys.JOURNAL + ":replay"  # started, finished, and when the next batch is due
+REPLAY_LEASE = keys.JOURNAL + ":replay:lease"  # held by the batch running
 OPEN_FIRST = 10**13  # score = (0 if open else OPEN_FIRST) + captured-at in milliseconds
-REPLAY_LEASE_SECONDS = 15  # a replayer renews it per entry; one that died frees it this soon
+# Longer than a batch may run (its job's timeout), shorter than the agenda's redelivery: a batch
+# whose worker died frees the replay before the agenda hands its next batch out again.
+REPLAY_LEASE_SECONDS = 20
 
 
 class EntryStatus(StrEnum):
@@ -119,11 +123,21 @@ return a.outcome
 """
 
 
+# KEYS: the agenda, the replay's hash. ARGV: the replay's agenda item, now.
+_START = f"""
+local redeliver = tonumber(ARGV[2]) + {REDELIVER_SECONDS}
+if redis.call('ZADD', KEYS[1], 'NX', redeliver, ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], 'started', ARGV[2], 'finished', '', 'next', ARGV[2])
+return 1
+"""
+
+
 class Journal:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._capture = redis.register_script(_CAPTURE)
         self._outcome = redis.register_script(_OUTCOME)
+        self._start = redis.register_script(_START)
 
     async def capture(
         self,
@@ -207,24 +221,47 @@ class Journal:
             duplicate=int(counts.get("duplicate", 0)),
             failed=int(counts.get("failed", 0)),
             pending=int(await self.redis.zcard(PENDING)),
-            running=bool(await self.redis.exists(REPLAY_LEASE)),
+            running=await self.redis.zscore(AGENDA, member(REPLAY_BATCH)) is not None,
             started=float(replay["started"]) if replay.get("started") else None,
             finished=float(replay["finished"]) if replay.get("finished") else None,
         )
 
     async def replay_started(self, now: float) -> bool:
-        """Claim the replay (one at a time, whatever the number of workers), under a lease."""
-        if not await self.redis.set(REPLAY_LEASE, "1", nx=True, ex=REPLAY_LEASE_SECONDS):
-            return False
-        await self.redis.hset(REPLAY, mapping={"started": repr(now), "finished": ""})
-        return True
+        """Start a replay unless one is under way (one at a time, whatever the number of
+        workers): its first batch is due at once, and on the agenda for the sweep should the
+        job that started it not run it."""
+        started = await self._start(keys=[AGENDA, REPLAY], args=[member(REPLAY_BATCH), now])
+        return bool(started)
 
-    async def replay_renew(self) -> None:
-        await self.redis.expire(REPLAY_LEASE, REPLAY_LEASE_SECONDS)
+    async def replay_batch(self) -> float | None:
+        """Take the replay for one batch; returns when that batch was due, or None if no replay
+        is under way or another batch is running."""
+        if not await self.redis.set(REPLAY_LEASE, "1", nx=True, ex=REPLAY_LEASE_SECONDS):
+            return None
+        due = await self.redis.hget(REPLAY, "next")
+        if await self.redis.zscore(AGENDA, member(REPLAY_BATCH)) is None or not due:
+            await self.redis.delete(REPLAY_LEASE)  # finished meanwhile: a stray batch
+            return None
+        return float(due)
+
+    async def replay_next(self, due: float) -> None:
+        """The batch is done and more is pending: the next is due at `due`."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(REPLAY, "next", repr(due))
+            pipe.zadd(AGENDA, {member(REPLAY_BATCH): due}, xx=True)
+            pipe.delete(REPLAY_LEASE)
+            await pipe.execute()
+
+    async def replay_released(self) -> None:
+        """The batch failed: the agenda hands the replay out again later."""
+        await self.redis.delete(REPLAY_LEASE)
 
     async def replay_finished(self, now: float) -> None:
-        await self.redis.hset(REPLAY, "finished", repr(now))
-        await self.redis.delete(REPLAY_LEASE)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(AGENDA, member(REPLAY_BATCH))
+            pipe.hset(REPLAY, mapping={"finished": repr(now), "next": ""})
+            pipe.delete(REPLAY_LEASE)
+            await pipe.execute()
 
 
 def script_keys(case_id: str) -> list[str]:

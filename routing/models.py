@@ -136,6 +136,7 @@ class CallRecord(BaseModel):
     offers: int = 0
     callback_requested: bool = False
     dispatch_tried: float | None = None
+    reserved_at: float | None = None  # when the current offer was made
 
     @property
     def withheld(self) -> bool:

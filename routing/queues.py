@@ -105,7 +105,10 @@ for _, state in ipairs({'available', 'reserved', 'busy', 'wrap_up'}) do
   for _, id in ipairs(redis.call('ZRANGE', P .. 'handlers:' .. state, 0, -1)) do
     if able(id, mine) then
       table.insert(skilled, id)
-      by_state[state] = (by_state[state] or 0) + 1
+      -- One finishing a wrap-up counts as coming free only if not leaving after it.
+      local leaving = state == 'wrap_up' and
+                      (redis.call('HGET', P .. 'handler:' .. id, 'after_call') or '') ~= ''
+      if not leaving then by_state[state] = (by_state[state] or 0) + 1 end
     end
   end
 end

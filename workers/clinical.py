@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
 # BaRS: 90% of requests under 2.1 s and all under 5 s (REFERENCE.md, "Interoperability").
 SEND_TIMEOUT_SECONDS = 5.0
-PROBE_TIMEOUT_SECONDS = 2.0
+PROBE_TIMEOUT_SECONDS = 1.5  # CLINICAL_PROBE_TIMEOUT_SECONDS in the probe job
 # Answers that say "not now" rather than "not this": the server is overloaded or timed out.
 TRANSIENT_4XX = frozenset({408, 429})
 

@@ -1,25 +1,21 @@
-"""Jobs that talk to the clinical system (and only jobs do): sending a case, probing its health,
-and replaying the contingency journal once it is back."""
+"""Jobs that talk to the clinical system (and only jobs do): sending a case and probing its
+health; the contingency journal's replay is in `workers.replay`."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from datetime import UTC, datetime
 
 import httpx
 from rq import get_current_job
 
-from lifeline.redis_client import sync_client
 from routing.breaker import Breaker, BreakerSettings, Outcome
 from routing.journal import Journal
 from routing.mode import ModeStore
 from workers import email
 from workers.clinical import ClinicalRejected, ClinicalSystem, ClinicalUnavailable
-from workers.enqueue import Jobs
 from workers.fhir import CaseKind, ClinicalCase, Request, bundle_json
-from workers.runtime import Runtime, runtime
+from workers.runtime import Runtime, enqueuing, runtime
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +67,8 @@ async def capture(rt: Runtime, case: ClinicalCase, open_case: bool) -> bool:
         except email.NotSent as error:
             # The journal holds the record; the courtesy copy is tried again, by a job.
             log.warning("contingency e-mail not sent: %s", error, extra={"case_id": case.case_id})
-            connection = sync_client(str(rt.settings.redis_url))
-            try:
-                await asyncio.to_thread(Jobs(connection).email_case, kept.case_id)
-            finally:
-                connection.close()
+            async with enqueuing(rt) as jobs:
+                await jobs.email_case_async(kept.case_id)
     return fresh
 
 
@@ -145,13 +138,15 @@ async def probe_in(rt: Runtime, queued: float | None = None) -> str:
     """The periodic health probe (`GET [base]/metadata`); when the mode is back to normal with
     journal entries pending, the replay is started.
 
-    A probe that waited in the queue longer than the interval is skipped: while the system hangs,
-    each probe takes its whole timeout, and the scheduler's probes would pile up ahead of the
-    cases on the same queue, with the breaker hearing about the system later and later."""
+    Probes have a queue and a worker of their own, never behind the cases being sent. One that
+    still waited longer than the interval (a worker restarting, say) is skipped: late probes
+    would pile up, and the breaker would hear about the system later and later."""
     if queued is not None and rt.clock.now() - queued > rt.settings.clinical_probe_interval_seconds:
         return "skipped"
+    timeout = rt.settings.clinical_probe_timeout_seconds
     async with httpx.AsyncClient(trust_env=False) as client:
-        result = await ClinicalSystem(rt.settings.fhir_base_url, client).probe()
+        system = ClinicalSystem(rt.settings.fhir_base_url, client, probe_timeout=timeout)
+        result = await system.probe()
     outcome = Outcome.HEALTHY if result.healthy else Outcome.FAILED
     flipped = await breaker(rt).record(outcome, "probe", rt.clock.now(), result.detail)
     if flipped is not None:
@@ -159,73 +154,9 @@ async def probe_in(rt: Runtime, queued: float | None = None) -> str:
     progress = await Journal(rt.redis).progress()
     mode = await ModeStore(rt.redis).read()
     if result.healthy and not mode.degraded and progress.pending and not progress.running:
-        connection = sync_client(str(rt.settings.redis_url))
-        try:
-            await asyncio.to_thread(Jobs(connection).reconcile)
-        finally:
-            connection.close()
+        async with enqueuing(rt) as jobs:
+            await jobs.reconcile_async()
     return outcome.value
-
-
-class Pace:
-    """At most `per_second` turns a second, each due 1 / rate after the one before: the time a
-    turn takes counts towards its interval, and a late turn does not bring on a burst after it."""
-
-    def __init__(self, per_second: float) -> None:
-        self.interval = 1.0 / per_second
-        self.due = time.monotonic()
-
-    async def wait(self) -> None:
-        self.due += self.interval
-        delay = self.due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        else:
-            self.due = time.monotonic()
-
-
-async def reconcile_in(rt: Runtime) -> dict[str, int]:
-    """Replay pending journal entries, open cases first, at a bounded rate; stop if the system
-    fails again (the rest wait for the next run)."""
-    journal = Journal(rt.redis)
-    if not await journal.replay_started(rt.clock.now()):
-        return {"skipped": 1}
-    done = failed = 0
-    pace = Pace(rt.settings.replay_per_second)
-    try:
-        async with httpx.AsyncClient(trust_env=False) as client:
-            system = ClinicalSystem(rt.settings.fhir_base_url, client)
-            while (next_ids := await journal.next_pending()) and not (
-                await ModeStore(rt.redis).read()
-            ).degraded:
-                await journal.replay_renew()
-                entry = await journal.get(next_ids[0])
-                if entry is None:
-                    break
-                case = case_of(entry.bundle, entry.facts, entry.case_id, entry.kind, entry.notes)
-                try:
-                    delivery = await system.send(case)
-                except ClinicalUnavailable as error:
-                    await journal.outcome(entry.case_id, "unavailable", rt.clock.now(), str(error))
-                    await breaker(rt).record(Outcome.FAILED, "replay", rt.clock.now(), str(error))
-                    break
-                except ClinicalRejected as error:
-                    await journal.outcome(entry.case_id, "failed", rt.clock.now(), str(error))
-                    failed += 1
-                else:
-                    settled = "duplicate" if delivery.outcome.value == "duplicate" else "delivered"
-                    await journal.outcome(entry.case_id, settled, rt.clock.now())
-                    done += 1
-                await pace.wait()
-    finally:
-        await journal.replay_finished(rt.clock.now())
-    log.info("journal replay: %d delivered, %d failed", done, failed)
-    return {"delivered": done, "failed": failed}
-
-
-async def reconcile() -> dict[str, int]:
-    async with runtime() as rt:
-        return await reconcile_in(rt)
 
 
 def case_of(

@@ -33,7 +33,10 @@ async def connect(member: str, handler: str, offer: int) -> str:
         if not await rt.redis.set(claim, "1", nx=True, ex=CLAIM_TTL_SECONDS):
             return "already redirected"
         telephony = Telephony(rt.settings)
-        url = rt.settings.public_url(paths.connect(handler, offer))
+        priority = int(record.get("priority") or 0)
+        url = rt.settings.public_url(
+            paths.connect(handler, offer, priority, str(record.get("locale", "")))
+        )
         try:
             await telephony.redirect(member, url)
         except CallGone:

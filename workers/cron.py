@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from routing.agenda import SWEEP_SECONDS
 from workers import clinical_jobs, sweeps
 from workers.queues import JobQueue
 
@@ -17,12 +18,13 @@ class Periodic:
     timeout_seconds: int
 
 
-def schedule(probe_interval_seconds: int = 5) -> tuple[Periodic, ...]:
+def schedule(probe_interval_seconds: int = 2) -> tuple[Periodic, ...]:
     return (
+        Periodic(sweeps.due, JobQueue.CALLS, interval_seconds=SWEEP_SECONDS, timeout_seconds=30),
         Periodic(sweeps.tick, JobQueue.CALLS, interval_seconds=5, timeout_seconds=30),
         Periodic(
             clinical_jobs.probe,
-            JobQueue.CLINICAL,
+            JobQueue.HEALTH,
             interval_seconds=probe_interval_seconds,
             timeout_seconds=30,
         ),

@@ -1,45 +1,87 @@
 """The only way jobs are enqueued: typed helpers that set ids, retries, timeouts and TTLs.
 
 Job ids are deterministic, so the same work enqueued twice (two processes racing, a retried
-webhook) is one job.
+webhook) is the same job, and each job finds out what an earlier run did before it acts.
+
+RQ's client is synchronous. From async code (the webhooks, the consoles, async jobs) enqueue with
+the `*_async` methods: they run on a few threads of `Jobs`' own, which only enqueues use, so a
+full shared pool (`asyncio.to_thread`'s, where sign-ins hash passwords) never holds up a webhook.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
+from typing import TypeVar
 
 import redis
 from rq import Queue, Retry
-from rq.job import Job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from routing.assignment import Offer
 from workers.fhir import CaseKind, ClinicalCase
 from workers.fhir import Request as Request  # for the web side, which imports only this module
 from workers.queues import JobQueue
 
+T = TypeVar("T")
+
+ENQUEUE_THREADS = 4  # an enqueue is a Redis round trip or two: a few threads carry any load
+REPLAY_JOB_TIMEOUT = 15  # shorter than the replay's lease (routing.journal)
+
 
 class Jobs:
-    def __init__(self, connection: redis.Redis) -> None:
+    def __init__(self, connection: redis.Redis, threads: int = ENQUEUE_THREADS) -> None:
         self.connection = connection
+        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="enqueue")
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False)
 
     def queue(self, name: JobQueue) -> Queue:
         return Queue(name.value, connection=self.connection)
 
+    async def _off_loop(self, enqueue: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, enqueue)
+
+    def queued(self, job_id: str) -> bool:
+        """Whether a job of that id waits in its queue (enqueued again, it would run twice). One
+        that started may have died with its worker (RQ says so only minutes later): each job
+        finds out what an earlier run did, so it is enqueued again."""
+        try:
+            job = Job.fetch(job_id, connection=self.connection)
+        except NoSuchJobError:
+            return False
+        return job.get_status(refresh=False) == JobStatus.QUEUED
+
     def connect(self, offer: Offer) -> Job:
         """Connect a reserved call to its handler (a REST redirect to the connect TwiML), or place
         a reserved callback (an outbound call)."""
+        return self._connect(offer.member, offer.handler, offer.offer)
+
+    def _connect(self, member: str, handler: str, offer: int) -> Job:
         return self.queue(JobQueue.CALLS).enqueue(
             "workers.connect.connect",
-            offer.member,
-            offer.handler,
-            offer.offer,
-            job_id=f"connect-{offer.member}-{offer.offer}".replace(":", "-"),
+            member,
+            handler,
+            offer,
+            job_id=f"connect-{member}-{offer}".replace(":", "-"),
             retry=Retry(max=3, interval=[1, 2, 4]),
             job_timeout=30,
             result_ttl=600,
             failure_ttl=7 * 24 * 3600,
         )
+
+    def place_callback(self, callback_id: str, handler: str, offer: int) -> Job | None:
+        """A reserved callback's call again, now that the agenda says it is due (its calling slot
+        has come, or an earlier try's outcome is to be checked); nothing if its job is queued."""
+        member = f"cb:{callback_id}"
+        if self.queued(f"connect-{member}-{offer}".replace(":", "-")):
+            return None
+        return self._connect(member, handler, offer)
 
     def send_case(
         self,
@@ -92,19 +134,72 @@ class Jobs:
         )
 
     def reconcile(self) -> Job | None:
-        """Replay the contingency journal (one replay at a time: a queued one is enough)."""
-        queue = self.queue(JobQueue.CLINICAL)
+        """Start replaying the contingency journal (one replay at a time: a queued start is
+        enough, and a replay under way carries on by itself)."""
+        queue = self.queue(JobQueue.REPLAY)
         if "reconcile" in queue.get_job_ids():
             return None
         return queue.enqueue(
-            "workers.clinical_jobs.reconcile",
+            "workers.replay.reconcile",
             job_id="reconcile",
-            job_timeout=3600,
+            job_timeout=REPLAY_JOB_TIMEOUT,
             result_ttl=3600,
             failure_ttl=30 * 24 * 3600,
         )
 
+    def replay_batch(self) -> Job | None:
+        """The replay's next batch, now that the agenda says it is due."""
+        if self.queued("replay"):
+            return None
+        return self.queue(JobQueue.REPLAY).enqueue(
+            "workers.replay.replay_batch",
+            job_id="replay",
+            job_timeout=REPLAY_JOB_TIMEOUT,
+            result_ttl=600,
+            failure_ttl=7 * 24 * 3600,
+        )
+
     async def connect_all(self, offers: list[Offer]) -> None:
-        """From async code: RQ's client is synchronous, so enqueue off the event loop."""
         if offers:
-            await asyncio.to_thread(lambda: [self.connect(offer) for offer in offers])
+            await self._off_loop(lambda: [self.connect(offer) for offer in offers])
+
+    async def send_case_async(
+        self,
+        case_id: str,
+        kind: str,
+        caller: str,
+        locale: str,
+        reason: str,
+        priority: int,
+        created: float,
+        notes: str = "",
+        open_case: bool = False,
+        request: Request = Request.OPENED,
+    ) -> Job:
+        return await self._off_loop(
+            partial(
+                self.send_case,
+                case_id,
+                kind,
+                caller,
+                locale,
+                reason,
+                priority,
+                created,
+                notes,
+                open_case,
+                request,
+            )
+        )
+
+    async def email_case_async(self, case_id: str) -> Job:
+        return await self._off_loop(partial(self.email_case, case_id))
+
+    async def reconcile_async(self) -> Job | None:
+        return await self._off_loop(self.reconcile)
+
+    async def replay_batch_async(self) -> Job | None:
+        return await self._off_loop(self.replay_batch)
+
+    async def place_callback_async(self, callback_id: str, handler: str, offer: int) -> Job | None:
+        return await self._off_loop(partial(self.place_callback, callback_id, handler, offer))

@@ -9,8 +9,15 @@ CALLBACK_ANSWER = "/twilio/callback/answer"  # the first leg of a callback was a
 CALLBACK_STATUS = "/twilio/callback/status"  # status callbacks of a callback's first leg
 
 
-def connect(handler: str, offer: int) -> str:
-    return f"{CONNECT}?{urlencode({'handler': handler, 'offer': offer})}"
+def connect(handler: str, offer: int, priority: int = 0, locale: str = "") -> str:
+    """With the caller's priority and language, so that an emergency whose connect fails is put
+    through to the dispatch line, in their language, needing nothing else."""
+    query: dict[str, str | int] = {"handler": handler, "offer": offer}
+    if priority:
+        query["priority"] = priority
+    if locale:
+        query["locale"] = locale
+    return f"{CONNECT}?{urlencode(query)}"
 
 
 def callback(path: str, callback_id: str, handler: str, offer: int, leg: str) -> str:

@@ -1,4 +1,10 @@
-"""The RQ queues, named once; jobs are enqueued only through the typed helpers beside their jobs."""
+"""The RQ queues, named once, in order of urgency; jobs are enqueued only through the typed
+helpers beside their jobs.
+
+Each worker pool serves some of them (the Procfile's `worker-*` lines): the calls pool only
+`calls`, whose jobs are all short, so that no long job ever stands between a caller and a
+handler; a deployment scales each pool on its own.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,25 @@ from enum import StrEnum
 
 
 class JobQueue(StrEnum):
-    """Workers listen to these in order: connecting callers before anything else."""
-
-    CALLS = "calls"
-    CLINICAL = "clinical"
-    HOUSEKEEPING = "housekeeping"
+    CALLS = "calls"  # connects, callbacks placed, the floor sweep, the agenda: short jobs only
+    HEALTH = "health"  # the clinical probe: never behind a case being sent
+    CLINICAL = "clinical"  # cases sent to the clinical system, contingency e-mails
+    REPLAY = "replay"  # the contingency journal's replay, one small batch a job
+    HOUSEKEEPING = "housekeeping"  # queue entries whose records expired
 
 
 ALL = tuple(JobQueue)
+
+
+class UnknownQueue(ValueError):
+    pass
+
+
+def parse(names: str) -> tuple[JobQueue, ...]:
+    """Comma-separated queue names, in the order of urgency whatever the order given."""
+    given = {name.strip() for name in names.split(",") if name.strip()}
+    unknown = sorted(given - {queue.value for queue in ALL})
+    if unknown or not given:
+        known = ", ".join(queue.value for queue in ALL)
+        raise UnknownQueue(f"no queue {', '.join(unknown) or 'given'}; the queues are {known}")
+    return tuple(queue for queue in ALL if queue.value in given)

@@ -1,15 +1,18 @@
 """A calls-per-second limit shared by every worker (Twilio queues the excess, one a second by
 default; keeping under it ourselves keeps the order ours).
 
-Calls are spaced evenly rather than counted per clock second: each caller reserves the next free
-moment, 1 / rate seconds after the one before, and waits for it. A counter per second would let
-two full seconds' worth through across the edge between them; spaced calls never put more than the
-limit into any second, wherever it starts.
+Calls are spaced evenly rather than counted per clock second: each call is given the next free
+moment, 1 / rate seconds after the one before. A counter per second would let two full seconds'
+worth through across the edge between them; spaced moments never put more than the limit into any
+second, wherever it starts. Nobody waits for a moment in a worker: a job whose moment is still to
+come puts its call on the agenda for it (see workers/callback_calls.py), and the call goes when
+the agenda is next read, within a second of its moment. At Twilio's default of one a second that
+is one call a read; at higher rates, a read's calls go together (a second's worth at most), and
+Twilio queues any excess over its own limit, in order.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 
 from redis.asyncio import Redis
@@ -17,43 +20,52 @@ from redis.asyncio import Redis
 from routing import keys
 from routing.clock import Clock
 
-# KEYS[1] holds the next free moment. ARGV: now, the spacing, the patience, all in whole
-# microseconds (exact in Lua's doubles). Returns the wait before the reserved moment, or -1
-# (nothing reserved) when that is past the patience.
-_RESERVE = """
+# KEYS[1] holds the next free moment, KEYS[2] the moment given to this holder (if any). ARGV:
+# now, the spacing, the patience, how long a holder keeps its moment after it, all in whole
+# microseconds (exact in Lua's doubles). Returns the holder's moment, or -1 (nothing given) when
+# the next free one is further away than the patience.
+_SLOT = """
+local held = redis.call('GET', KEYS[2])
+if held then return tonumber(held) end
 local now, spacing, patience = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local moment = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
 local wait = moment - now
 if wait > patience then return -1 end
 redis.call('SET', KEYS[1], string.format('%d', moment + spacing),
            'PX', math.ceil((wait + spacing) / 1000) + 1000)
-return wait
+redis.call('SET', KEYS[2], string.format('%d', moment),
+           'PX', math.ceil((wait + tonumber(ARGV[4])) / 1000))
+return moment
 """
 MICROSECONDS = 1_000_000
+HELD_AFTER_SECONDS = 600  # a moment passed stays its holder's for a late job to use
 
 KEY = f"{keys.PREFIX}:cps:next"
+
+
+def holder_key(holder: str) -> str:
+    return f"{keys.PREFIX}:cps:held:{holder}"
 
 
 class CallsPerSecond:
     def __init__(self, redis: Redis, clock: Clock) -> None:
         self.redis = redis
         self.clock = clock
-        self._reserve = redis.register_script(_RESERVE)
+        self._slot = redis.register_script(_SLOT)
 
-    async def reserve(self, per_second: float, patience: float = 120.0) -> float:
-        """Reserve the next moment a call may be placed; returns how long to wait for it.
-        Raises TimeoutError, reserving nothing, when that is further away than `patience`."""
+    async def slot(self, holder: str, per_second: float, patience: float = 120.0) -> float:
+        """The moment (on the clock) `holder` may place its call: the one it was given before,
+        or the next free one, given to it now. Raises TimeoutError, giving nothing, when that is
+        further away than `patience`."""
         now = math.floor(self.clock.now() * MICROSECONDS)
         spacing = math.ceil(MICROSECONDS / per_second)  # rounded up: never over the limit
-        args = (now, spacing, math.floor(patience * MICROSECONDS))
-        wait = int(await self._reserve(keys=[KEY], args=args))
-        if wait < 0:
+        held_after = HELD_AFTER_SECONDS * MICROSECONDS
+        args = (now, spacing, math.floor(patience * MICROSECONDS), held_after)
+        moment = int(await self._slot(keys=[KEY, holder_key(holder)], args=args))
+        if moment < 0:
             raise TimeoutError("no outbound calling slot within the patience allowed")
-        return wait / MICROSECONDS
+        return moment / MICROSECONDS
 
-    async def acquire(self, per_second: float, patience: float = 120.0) -> float:
-        """Wait for a reserved moment; returns how long it waited."""
-        wait = await self.reserve(per_second, patience)
-        if wait > 0:
-            await asyncio.sleep(wait)
-        return wait
+    async def forget(self, holder: str) -> None:
+        """The holder's next call (a new try) takes a new moment."""
+        await self.redis.delete(holder_key(holder))

@@ -9,9 +9,10 @@ from functools import cache
 
 import redis.asyncio
 
-from lifeline.redis_client import async_client
+from lifeline.redis_client import async_client, sync_client
 from lifeline.settings import Settings, load_settings
 from routing.clock import Clock, SystemClock
+from workers.enqueue import Jobs
 
 
 @dataclass(frozen=True)
@@ -37,3 +38,15 @@ async def runtime(settings: Settings | None = None) -> AsyncIterator[Runtime]:
         yield Runtime(settings=settings, redis=client, clock=SystemClock())
     finally:
         await client.aclose()
+
+
+@asynccontextmanager
+async def enqueuing(rt: Runtime) -> AsyncIterator[Jobs]:
+    """For a job that enqueues others: RQ's synchronous client, for this job alone."""
+    connection = sync_client(str(rt.settings.redis_url))
+    jobs = Jobs(connection, threads=1)
+    try:
+        yield jobs
+    finally:
+        jobs.close()
+        connection.close()

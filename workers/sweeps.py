@@ -1,15 +1,14 @@
-"""Periodic housekeeping jobs, run by `rq cron` (see workers/cron.py)."""
+"""Periodic jobs on the floor, run by `rq cron` (see workers/cron.py): the agenda every second,
+the floor sweep every few seconds, housekeeping every few minutes."""
 
 from __future__ import annotations
 
 import logging
 
-import redis
-
+from routing.agenda import Agenda, CallbackCall, ReplayBatch
 from routing.rulebook import RuleBook
 from routing.sweeps import sweep_floor, sweep_orphans
-from workers.enqueue import Jobs
-from workers.runtime import runtime
+from workers.runtime import enqueuing, runtime
 
 log = logging.getLogger(__name__)
 
@@ -22,17 +21,31 @@ async def sweep_queues() -> int:
     return removed
 
 
+async def due() -> dict[str, int]:
+    """Every second: what the agenda says is due now (on Lifeline's clock) goes to the workers:
+    the journal's next replay batch, callbacks whose calling slot has come."""
+    async with runtime() as rt:
+        items = await Agenda(rt.redis).take_due(rt.clock.now())
+        if items:
+            async with enqueuing(rt) as jobs:
+                for item in items:
+                    match item:
+                        case ReplayBatch():
+                            await jobs.replay_batch_async()
+                        case CallbackCall(callback=callback, handler=handler, offer=offer):
+                            await jobs.place_callback_async(callback, handler, offer)
+    replays = sum(isinstance(item, ReplayBatch) for item in items)
+    return {"replay_batches": replays, "callbacks": len(items) - replays}
+
+
 async def tick() -> dict[str, int]:
     """Every few seconds: lost handlers and offers, then assignment of whatever is waiting."""
     async with runtime() as rt:
         rules = await RuleBook(rt.redis).active()
         report = await sweep_floor(rt.redis, rules, rt.clock.now())
         if report.offers:
-            connection = redis.Redis.from_url(str(rt.settings.redis_url))
-            try:
-                await Jobs(connection).connect_all(report.offers)
-            finally:
-                connection.close()
+            async with enqueuing(rt) as jobs:
+                await jobs.connect_all(report.offers)
     for handler_id in report.handlers_gone:
         log.warning(
             "heartbeat lost: offline (after the call, if on one)", extra={"handler": handler_id}

@@ -39,6 +39,7 @@ from routing.stats import WaitingEmergency, emergencies_waiting
 log = logging.getLogger(__name__)
 
 MAX_FORM_BYTES = 512 * 1024
+TOP_STREAM = "/console/events/top"
 
 
 class Problem(Exception):
@@ -123,7 +124,9 @@ class Page:
             "nav": nav_for(self.user),
             "path": path,
             "notices": await self.web.sessions.notices(self.session),
-            "stream": "",
+            # Every supervisor page is live at the top (the mode, emergencies waiting), whether
+            # or not it has live regions of its own (a page's own stream carries the top too).
+            "stream": TOP_STREAM if self.user.supervises else "",
             "heartbeat": "",
             **extra,
         }

@@ -22,8 +22,9 @@ from console.web import (
     wallboard,
 )
 from console.web.auth import EVERYONE, home
-from console.web.pages import Page, View, route
+from console.web.pages import TOP_STREAM, Page, View, route
 from console.web.security import SecurityHeaders
+from console.web.sse import Feed
 from lifeline.settings import Settings
 
 
@@ -31,9 +32,15 @@ async def start(page: Page) -> Response:
     return RedirectResponse(home(page.user), status_code=303)
 
 
+async def top(page: Page) -> Response:
+    """The top of every supervisor page, live: the mode and every emergency still waiting."""
+    return page.live([Feed(page.mode_region)])
+
+
 VIEWS: list[View] = [
     View("/console", start, EVERYONE),
     View("/console/", start, EVERYONE),
+    View(TOP_STREAM, top),
     *handler.VIEWS,
     *phone.VIEWS,
     *wallboard.VIEWS,

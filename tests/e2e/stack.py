@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -24,6 +25,14 @@ from tests.sim.servers import SimClient
 
 BIN = Path(sys.executable).parent
 TIME_SCALE = 0.05  # simulated waits (pauses, ringing, gather timeouts) run 20 times faster
+PROCFILE = Path(__file__).resolve().parents[2] / "Procfile"
+
+
+def procfile_workers() -> dict[str, list[str]]:
+    """The Procfile's worker pools: each `lifeline worker` line's name and arguments."""
+    lines = (line.partition(":") for line in PROCFILE.read_text().splitlines())
+    commands = {name.strip(): shlex.split(command) for name, _, command in lines}
+    return {name: words[1:] for name, words in commands.items() if words[1:2] == ["worker"]}
 
 
 class Stack:
@@ -35,11 +44,17 @@ class Stack:
         with_clinical: bool = False,
         env: dict[str, str] | None = None,
         start_timeout: float = 20.0,
+        split: bool = False,
+        pools: bool = False,
     ) -> None:
         self.redis_url = redis_url
         self.start_timeout = start_timeout
         self.logs = logs
         self.web_port, self.phone_port = free_port(), free_port()
+        self.split = split  # the webhooks and the consoles in processes of their own
+        self.pools = pools  # the Procfile's worker pools, rather than one worker for all
+        self.console_port = free_port() if split else self.web_port
+        self.console_url = f"http://127.0.0.1:{self.console_port}"
         self.fhir_port, self.clinical_control_port = free_port(), free_port()
         self.web_url = f"http://127.0.0.1:{self.web_port}"
         self.phone_url = f"http://127.0.0.1:{self.phone_port}"
@@ -87,11 +102,20 @@ class Stack:
 
     def _start(self) -> Stack:
         timeout = self.start_timeout
-        self.spawn(
-            "web", str(BIN / "lifeline"), "web", "--host", "127.0.0.1", "--port", str(self.web_port)
-        )
+        lifeline_web = (str(BIN / "lifeline"), "web", "--host", "127.0.0.1")
+        if self.split:
+            self.spawn(
+                "webhooks", *lifeline_web, "--port", str(self.web_port), "--serve", "webhooks"
+            )
+            self.spawn(
+                "console", *lifeline_web, "--port", str(self.console_port), "--serve", "console"
+            )
+        else:
+            self.spawn("web", *lifeline_web, "--port", str(self.web_port))
         self.spawn("phone", str(BIN / "lifeline-sim"), "phone", "--port", str(self.phone_port))
-        self.spawn("worker", str(BIN / "lifeline"), "worker")
+        workers = procfile_workers() if self.pools else {"worker": ["worker"]}
+        for name, arguments in workers.items():
+            self.spawn(name, str(BIN / "lifeline"), *arguments)
         if self.with_clinical:
             self.spawn(
                 "clinical",
@@ -110,9 +134,10 @@ class Stack:
         if self.with_cron:
             self.spawn("cron", str(BIN / "lifeline"), "cron")
         self.wait_for(lambda: self.up(f"{self.web_url}/healthz"), "the web process", timeout)
+        self.wait_for(lambda: self.up(f"{self.console_url}/healthz"), "the consoles", timeout)
         self.wait_for(lambda: self.up(f"{self.phone_url}/sim/health"), "the phone network", timeout)
         self.sim = SimClient(self.phone_url)
-        self.api = httpx.Client(base_url=self.web_url, timeout=10)
+        self.api = httpx.Client(base_url=self.console_url, timeout=10)
         self.api.headers["Authorization"] = f"Bearer {self.token(Role.SUPERVISOR)}"
         return self
 

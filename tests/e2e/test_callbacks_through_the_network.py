@@ -1,5 +1,6 @@
 """Callbacks booked and made through the simulated network by real RQ workers: handler first then
-patient, answering machines, a worker killed mid-job, and Redis restarted with callbacks pending."""
+patient, answering machines, a wait for a calling slot, a worker killed mid-job, and Redis
+restarted with callbacks pending."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from typing import Any
 
 import pytest
 import redis
+from rq.job import Job
 
 from lifeline.redis_server import RedisServer
-from routing import keys
 from tests.conftest import CALLER
 from tests.e2e.stack import BIN, Stack
 from workers import ratelimit
+from workers.callback_calls import claim_key
 
 
 def book(stack: Stack) -> str:
@@ -114,7 +116,17 @@ def fast_stack(redis_url: str, tmp_path: Path) -> Any:
         running.stop()
 
 
-def test_a_worker_killed_while_placing_a_callback_loses_nothing_and_rings_once(
+def placing_runs(redis_url: str, callback_id: str) -> list[str]:
+    """What each run of the callback's placing job said, first first."""
+    connection = redis.Redis.from_url(redis_url)
+    try:
+        job = Job.fetch(f"connect-cb-{callback_id}-1", connection=connection)
+        return [str(result.return_value) for result in reversed(job.results())]
+    finally:
+        connection.close()
+
+
+def test_a_callback_waiting_for_its_calling_slot_holds_no_worker_and_goes_when_it_comes(
     fast_stack: Stack, redis_url: str
 ) -> None:
     stack = fast_stack
@@ -122,18 +134,37 @@ def test_a_worker_killed_while_placing_a_callback_loses_nothing_and_rings_once(
     stack.sim.party(CALLER, answer="answer", ring_seconds=1, talk_seconds=5)
     callback_id = book(stack)
     direct = redis.Redis.from_url(redis_url, decode_responses=True)
-    # Hold the job in the shared calls-per-second limiter: its next free moment is a minute away.
-    direct.set(ratelimit.KEY, int((time.time() + 60) * ratelimit.MICROSECONDS), ex=120)
+    # Other callbacks took the calling slots of the next three seconds.
+    direct.set(ratelimit.KEY, int((time.time() + 3) * ratelimit.MICROSECONDS), ex=120)
 
     stack.handler("h1")
     stack.wait_for(
-        lambda: direct.exists(f"{keys.PREFIX}:place-claim:{callback_id}:1") == 1, "the job to claim"
+        lambda: callback(stack, callback_id)["callback"]["status"] == "done", "the callback", 30
     )
+    assert len(outbound_calls(stack)) == 1
+    # Its first run ended at once; the agenda, read by the sweep, ran it again at its slot.
+    assert placing_runs(redis_url, callback_id) == ["waiting for a calling slot", "placed"]
+    direct.close()
+
+
+def test_a_callback_whose_placing_went_wrong_rings_once_through_a_worker_killed(
+    fast_stack: Stack, redis_url: str
+) -> None:
+    stack = fast_stack
+    stack.sim.party("client:h1", answer="answer", ring_seconds=1, talk_seconds=60)
+    stack.sim.party(CALLER, answer="answer", ring_seconds=1, talk_seconds=5)
+    callback_id = book(stack)
+    direct = redis.Redis.from_url(redis_url, decode_responses=True)
+    # Twilio's answer to the call's creation is lost: what a worker killed while placing leaves
+    # behind too, the call claimed and nobody knowing whether it was placed.
+    stack.sim.faults(rest={"status": 500, "count": 1})
+
+    stack.handler("h1")
+    stack.wait_for(lambda: direct.exists(claim_key(callback_id, 1)) == 1, "the job to claim")
     stack.processes["worker"].send_signal(signal.SIGKILL)
     stack.processes["worker"].wait()
     assert outbound_calls(stack) == []
 
-    direct.delete(ratelimit.KEY)
     stack.spawn("worker", str(BIN / "lifeline"), "worker")
     stack.wait_for(
         lambda: callback(stack, callback_id)["callback"]["status"] == "done", "the callback", 60

@@ -35,9 +35,18 @@ def at(events: list[dict[str, Any]], type_: str, **match: object) -> float:
 
 
 def longest_silence(events: list[dict[str, Any]], until: float) -> float:
-    """The longest pause the caller heard before `until` (simulated seconds)."""
-    pauses = [float(e["seconds"]) for e in events if e["type"] == "pause" and e["t"] < until]
-    return max(pauses, default=0.0)
+    """The longest the caller heard nothing before `until`: pauses one after another with no
+    words between them add up (simulated seconds)."""
+    longest = silent = 0.0
+    for event in events:
+        if event["t"] >= until:
+            break
+        if event["type"] == "say":
+            silent = 0.0
+        elif event["type"] == "pause":
+            silent += float(event["seconds"])
+            longest = max(longest, silent)
+    return longest
 
 
 def test_with_every_handler_on_a_call_an_emergency_reaches_dispatch_within_5_s(
@@ -124,3 +133,21 @@ def test_a_welsh_emergency_waiting_hears_welsh_then_reaches_dispatch_at_the_wrap
     assert not any("Please stay on the line" in text for text in said)
     events = stack.sim.events(sid)
     assert longest_silence(events, float(dial["t"])) <= REASSURE_SECONDS
+
+
+def test_an_emergency_whose_handler_is_never_rung_hears_words_every_few_seconds_then_dispatch(
+    stack: Stack,
+) -> None:
+    """Offered to a free handler, but the connect job's redirect fails (the network refuses
+    Lifeline's REST requests): the caller is not left in silence, nor left to the limit."""
+    rules_with(stack, handler_limit_seconds=60)
+    stack.handler("h1")
+    stack.sim.faults(rest={"status": 500, "count": 1000})
+    sid = stack.sim.call(["1"])
+    [dial] = stack.sim.wait_event(sid, "dial")
+
+    assert dial["targets"] == [DISPATCH]
+    events = stack.sim.events(sid)
+    assert longest_silence(events, dial["t"]) <= REASSURE_SECONDS
+    said = [event["text"] for event in events if event["type"] == "say"]
+    assert "Please stay on the line. We are connecting you now." in said

@@ -1,6 +1,7 @@
-"""A clinical-system outage with everything running: detection by the probe, routing while
-degraded (the stub down, then hanging), recovery with hysteresis, and the journal replayed —
-through a killed worker and a Redis restart — with nothing lost and nothing sent twice as new."""
+"""A clinical-system outage with everything running (the Procfile's worker pools): detection by
+the probe, routing while degraded (the stub down, then hanging), recovery with hysteresis, and the
+journal replayed — through a killed worker and a Redis restart — with nothing lost and nothing
+sent twice as new."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from lifeline.redis_server import RedisServer
 from tests.conftest import CALLER
-from tests.e2e.stack import BIN, Stack
+from tests.e2e.stack import BIN, Stack, procfile_workers
 
 QUICK_BREAKER = {
     "CLINICAL_FAILURES_TO_DEGRADE": "2",
@@ -27,7 +28,9 @@ QUICK_BREAKER = {
 
 @pytest.fixture
 def outage_stack(redis_url: str, tmp_path: Path) -> Iterator[Stack]:
-    running = Stack(redis_url, tmp_path, with_cron=True, with_clinical=True, env=QUICK_BREAKER)
+    running = Stack(
+        redis_url, tmp_path, with_cron=True, with_clinical=True, env=QUICK_BREAKER, pools=True
+    )
     running.start()
     try:
         yield running
@@ -90,7 +93,7 @@ def test_an_outage_is_detected_routed_around_and_reconciled(outage_stack: Stack)
     history = [row["mode"] for row in stack.api.get("/api/v1/mode").json()["history"]]
     assert history == ["normal", "degraded"]  # once each way: no thrash
     assert CALLER  # (the emergency callers' numbers went to the clinical system, not the logs)
-    for name in ("web", "worker", "cron"):
+    for name in ("web", *procfile_workers(), "cron"):
         assert "+447700900003" not in stack.log(name)
 
 
@@ -112,19 +115,20 @@ def test_a_worker_killed_during_replay_loses_nothing_and_sends_nothing_twice_as_
     stack = outage_stack
     stack.sim.party("+441632960999", answer="answer", ring_seconds=1, talk_seconds=5)
     journal(stack, 6)
+    stack.clinical("slow", slow_seconds=1)  # each entry takes a second: killed in mid-batch
     assert (
         stack.api.put("/api/v1/mode", json={"mode": "normal", "reason": "back"}).status_code == 200
     )
     stack.wait_for(lambda: len(stack.received()) >= 2, "the replay to start", 30)
-    stack.processes["worker"].send_signal(signal.SIGKILL)
-    stack.processes["worker"].wait()
+    stack.processes["worker-replay"].send_signal(signal.SIGKILL)
+    stack.processes["worker-replay"].wait()
     sent_before = len(stack.received())
     assert sent_before < 6
 
-    stack.spawn("worker", str(BIN / "lifeline"), "worker")
+    stack.spawn("worker-replay", str(BIN / "lifeline"), *procfile_workers()["worker-replay"])
     stack.wait_for(
         lambda: stack.api.get("/api/v1/journal/progress").json()["pending"] == 0,
-        "the replay to finish after the lease ran out",
+        "the replay to go on once the agenda hands its batch out again",
         60,
     )
     created = Counter(r["case_id"] for r in stack.received() if r["outcome"] == "created")

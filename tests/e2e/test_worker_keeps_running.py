@@ -4,6 +4,7 @@ starts a new worker instead of leaving the floor without one."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from functools import partial
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from rq import Queue
+from rq import Queue, Retry
 from rq.job import Job, JobStatus
 
 from lifeline.redis_server import RedisServer
@@ -95,3 +96,28 @@ def test_a_worker_and_the_scheduler_asked_to_stop_while_redis_is_down_stop(
         client.close()
         connection.close()
         redis_server.start()
+
+
+def test_a_failed_job_whose_retry_waits_an_interval_is_run_again(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """The retry policy set at enqueue (a contingency e-mail's, a connect's) needs RQ's scheduler
+    to put the job back in its queue when the interval is up."""
+    stack = Stack(redis_url, tmp_path)
+    stack.spawn("worker", str(BIN / "lifeline"), "worker")
+    connection = redis.Redis.from_url(redis_url)
+    target = tmp_path / "there on the second try"
+    try:
+        job = Queue(JobQueue.HOUSEKEEPING.value, connection=connection).enqueue(
+            os.remove, str(target), retry=Retry(max=1, interval=1)
+        )
+        stack.wait_for(
+            lambda: Job.fetch(job.id, connection=connection).get_status() == JobStatus.SCHEDULED,
+            "the first try to fail",
+        )
+        target.touch()
+        stack.wait_for(lambda: not target.exists(), "the retry", 10)
+        assert Job.fetch(job.id, connection=connection).get_status() == JobStatus.FINISHED
+    finally:
+        stack.stop()
+        connection.close()

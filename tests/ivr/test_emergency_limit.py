@@ -7,16 +7,18 @@ from __future__ import annotations
 import redis
 
 from console.tokens import Role
+from lifeline.redis_server import RedisServer
 from routing import keys
 from routing.clock import VirtualClock
 from routing.handlers import HandlerState
 from routing.rules import default_rules
-from tests.conftest import CALLER, DISPATCH, MAIN_LINE
+from tests.conftest import CALLER, DISPATCH, MAIN_LINE, WELSH_LINE
 from tests.console.test_api import Api, token_for
 from tests.ivr.test_call_flow import to_queue
 from tests.ivr.test_connecting import dial_ends, redirected, state_of
 from tests.staff import Staff
 from tests.twilio import Call, TwilioClient, Twiml
+from workers import paths
 
 
 def test_a_handler_rings_an_emergency_only_for_what_is_left_of_its_limit(
@@ -87,8 +89,9 @@ def test_an_emergency_reserved_for_a_handler_but_never_connected_goes_to_dispatc
     assert sync_redis.hget(keys.call(call.sid), "status") == "reserved"
 
     waiting = call.hold(enqueue)  # the connect job has not redirected the call yet
-    assert waiting.first("Pause").get("length") == "2"
-    clock.advance(30)  # ... and never does (no worker running)
+    assert waiting.said == ["Please stay on the line. We are connecting you now."]  # not silence
+    assert waiting.first("Pause").get("length") == "10"
+    clock.advance(10)  # ... and still has not (no worker running): it is not coming in time
     assert call.hold(enqueue).verbs == ["Leave"]  # no <Dial> in a wait loop: out, then dial
     gone = call.leave_queue(enqueue)
 
@@ -206,27 +209,30 @@ def test_an_emergency_leaving_for_dispatch_as_a_handler_is_offered_it_is_taken_b
     clock: VirtualClock,
     redis_url: str,
 ) -> None:
-    """The hold loop says 'leave' at the limit; before Twilio's queue-exit request arrives,
-    another process gives the call to a handler who has just come free. The caller goes to the
-    dispatch line and nothing may pull them off it: the offer is withdrawn in the same step."""
+    """The hold loop says 'leave' (h1, whose wrap-up it waited for, went offline); before
+    Twilio's queue-exit request arrives, another process gives the call to h2, who has just come
+    free. The caller goes to the dispatch line and nothing may pull them off it: the offer is
+    withdrawn in the same step."""
     call, enqueue = waiting_emergency(twilio, redis_url, staff)  # h1 finishing a wrap-up
-    clock.advance(30)
-    assert call.hold(enqueue).verbs == ["Leave"]
+    staff("h2", state=HandlerState.OFFLINE)
     api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
-    api.send("PUT", "/api/v1/handlers/h1/state", {"state": "available"})
-    assert sync_redis.hget(keys.call(call.sid), "status") == "reserved"
+    api.send("PUT", "/api/v1/handlers/h1/state", {"state": "offline"})
+    clock.advance(5)
+    assert call.hold(enqueue).verbs == ["Leave"]
+    api.send("PUT", "/api/v1/handlers/h2/state", {"state": "available"})
+    assert sync_redis.hget(keys.call(call.sid), "handler") == "h2"
 
     dialled = call.leave_queue(enqueue)
 
     assert dialled.first("Number").text == DISPATCH
     assert sync_redis.hget(keys.call(call.sid), "status") == "dispatched"
     assert sync_redis.zscore(keys.RESERVED, call.sid) is None
-    assert (state_of(sync_redis, "h1"), sync_redis.hget(keys.handler("h1"), "call")) == (
+    assert (state_of(sync_redis, "h2"), sync_redis.hget(keys.handler("h2"), "call")) == (
         "available",
         "",
     )
     # The connect job, running late, finds nothing to connect.
-    assert redirected(twilio, call, "h1", 1).first("Number").text == DISPATCH
+    assert redirected(twilio, call, "h2", 1).first("Number").text == DISPATCH
 
 
 def test_a_late_repeat_of_a_missed_offers_result_does_not_take_an_emergency_from_its_new_offer(
@@ -247,3 +253,87 @@ def test_a_late_repeat_of_a_missed_offers_result_does_not_take_an_emergency_from
 
     assert sync_redis.hget(keys.call(call.sid), "status") == "reserved"
     assert sync_redis.hget(keys.call(call.sid), "handler") == second
+
+
+def test_an_emergency_past_its_limit_is_never_offered_to_a_handler(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, clock: VirtualClock, redis_url: str
+) -> None:
+    """Past the limit a caller is on their way to the dispatch line (or on it already, when the
+    news missed Redis): an offer would pull them off it."""
+    call, _ = waiting_emergency(twilio, redis_url, staff)  # waits for h1's wrap-up
+    medical = twilio.call("+447700900005", MAIN_LINE)
+    to_queue(medical, "2", "1")
+    clock.advance(31)  # past the limit, its hold loop not yet round again
+    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
+    api.send("PUT", "/api/v1/handlers/h1/state", {"state": "available"})
+
+    assert sync_redis.hget(keys.call(medical.sid), "handler") == "h1"  # the next one, instead
+    assert sync_redis.hget(keys.call(call.sid), "status") == "queued"
+
+
+def test_an_emergency_who_had_asked_for_a_callback_is_still_put_through_to_dispatch(
+    twilio: TwilioClient,
+    sync_redis: redis.Redis,
+    staff: Staff,
+    clock: VirtualClock,
+    redis_server: RedisServer,
+) -> None:
+    """Asked for a callback in the wait loop; Redis failed at the queue's exit, so the caller
+    was in the retry loop, where they pressed 1: an emergency now, whatever they asked before."""
+    call = twilio.call(CALLER, MAIN_LINE)
+    enqueue = to_queue(call, "2", "1")  # nobody on duty: a callback is offered
+    assert call.press(call.hold(enqueue), "1").verbs == ["Leave"]
+    redis_server.stop()
+    retry = call.leave_queue(enqueue)
+    assert "/twilio/retry" in retry.first("Gather").get("action", "")
+    redis_server.start()
+    staff("h1", state=HandlerState.AVAILABLE)  # free, but the connect job never comes
+    sync_redis.ping()
+
+    placed = call.press(retry, "1")
+    assert placed.first("Enqueue").text == "emergency"
+    clock.advance(10)
+    assert call.hold(placed).verbs == ["Leave"]
+    assert call.leave_queue(placed).first("Number").text == DISPATCH
+
+
+def test_an_emergency_whose_connect_fails_with_redis_down_is_put_through_in_their_language(
+    twilio: TwilioClient, staff: Staff, redis_server: RedisServer
+) -> None:
+    staff("h1", state=HandlerState.AVAILABLE)
+    call = twilio.call(CALLER, WELSH_LINE)
+    to_queue(call, "1", "1")  # Cymraeg, then an emergency: offered to h1
+    connect = twilio.twiml(paths.connect("h1", 1, 1, "cy-GB"), call.params())
+    redis_server.kill()
+
+    for twiml in (
+        twilio.twiml(paths.connect("h1", 1, 1, "cy-GB"), call.params()),  # a late redirect
+        twilio.twiml(connect.first("Dial").get("action", ""), call.params(DialCallStatus="busy")),
+    ):
+        assert twiml.first("Number").text == DISPATCH
+        assert "gwasanaeth ambiwlans" in twiml.text
+        assert not twiml.has("Gather")  # never the screen question again
+
+
+def test_a_dispatch_missed_by_redis_is_recorded_when_the_dispatcher_answers(
+    twilio: TwilioClient,
+    sync_redis: redis.Redis,
+    staff: Staff,
+    clock: VirtualClock,
+    redis_server: RedisServer,
+    redis_url: str,
+) -> None:
+    call, enqueue = waiting_emergency(twilio, redis_url, staff)
+    clock.advance(30)
+    assert call.hold(enqueue).verbs == ["Leave"]
+    redis_server.stop()  # the queue's exit cannot record the dispatch
+    dial = call.leave_queue(enqueue)
+    assert dial.first("Number").text == DISPATCH
+    redis_server.start()
+    assert sync_redis.hget(keys.call(call.sid), "status") == "queued"
+
+    dispatcher = {"CallSid": "CA" + "d" * 32, "ParentCallSid": call.sid}
+    heard = twilio.twiml(dial.first("Number").get("url", ""), call.params() | dispatcher)
+
+    assert "case" in heard.text.lower()
+    assert sync_redis.hget(keys.call(call.sid), "status") == "dispatched"

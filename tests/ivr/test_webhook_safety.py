@@ -12,7 +12,7 @@ from routing.handlers import HandlerState
 from tests.conftest import CALLER, DISPATCH, MAIN_LINE, WELSH_LINE
 from tests.ivr.test_call_flow import EMERGENCY_WORDS, to_queue
 from tests.staff import Staff
-from tests.twilio import TwilioClient, Twiml, new_sid
+from tests.twilio import WAIT_URL_VERBS, TwilioClient, Twiml, new_sid
 
 
 def voice_params(sid: str) -> dict[str, str]:
@@ -110,19 +110,16 @@ def test_with_redis_down_a_non_emergency_holds_with_the_emergency_key_live_and_r
     assert sync_redis.hget(keys.call(call.sid), "status") == "queued"
 
 
-def test_with_redis_down_mid_queue_an_emergency_still_leaves_on_time(
+def test_with_redis_down_mid_queue_an_emergency_leaves_for_dispatch_at_once(
     twilio: TwilioClient, redis_server: RedisServer, sync_redis: redis.Redis, staff: Staff
 ) -> None:
+    """Nobody can be offered the call while Redis is gone: no point waiting out the limit."""
     staff("h1", state=HandlerState.AVAILABLE)  # offered to h1, whose phone is about to ring
     call = twilio.call(CALLER, MAIN_LINE)
     enqueue = to_queue(call, "1")
     redis_server.kill()
 
-    waiting = call.hold(enqueue, queue_time=12)
-    assert waiting.said == ["Please stay on the line. We are connecting you now."]
-    assert waiting.first("Pause").get("length") == "10"  # never long: 18 s were left
-    assert call.hold(enqueue, queue_time=25).first("Pause").get("length") == "5"
-    assert call.hold(enqueue, queue_time=30).verbs == ["Leave"]
+    assert call.hold(enqueue, queue_time=2).verbs == ["Leave"]
     assert call.leave_queue(enqueue).first("Number").text == DISPATCH
 
 
@@ -290,3 +287,31 @@ def test_a_yes_at_the_emergency_screen_while_redis_answers_nobody_still_dials_di
     finally:
         sync_redis.client_unpause()
     assert dialled.first("Number").text == DISPATCH
+
+
+def test_a_failing_turn_of_an_emergencys_wait_loop_sends_them_to_dispatch(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, clock: VirtualClock
+) -> None:
+    staff("h1", state=HandlerState.AVAILABLE)  # offered to h1: the emergency waits for the ring
+    call = twilio.call(CALLER, MAIN_LINE)
+    enqueue = to_queue(call, "1")
+    sync_redis.hset(keys.call(call.sid), "locale", "xx-XX")  # the record cannot be read
+    clock.advance(2)
+
+    assert call.hold(enqueue).verbs == ["Leave"]  # not "please continue to hold", 15 s at a time
+
+
+def test_a_failing_callback_offer_in_the_wait_loop_answers_with_what_a_wait_loop_runs(
+    twilio: TwilioClient, redis_server: RedisServer
+) -> None:
+    call = twilio.call(CALLER, MAIN_LINE)
+    enqueue = to_queue(call, "2", "1")  # nobody on duty: a callback is offered
+    offer = call.hold(enqueue)
+    redis_server.kill()
+
+    answer = call.press(offer, "1")
+
+    assert set(answer.verbs) <= WAIT_URL_VERBS  # no <Dial>, no <Enqueue> inside the wait loop
+    assert answer.has("Redirect")
+    if answer.has("Gather"):  # whatever is pressed next is still answered inside the wait loop
+        assert set(call.press(answer, "1").verbs) <= WAIT_URL_VERBS

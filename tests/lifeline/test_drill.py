@@ -115,7 +115,8 @@ def test_every_caller_has_a_number_of_their_own() -> None:
 
 
 def test_the_switch_is_given_twice_the_probes_it_takes_and_a_margin(settings: Settings) -> None:
-    assert switch_timeout(settings) == 2 * 3 * 5 + 10
+    # three failed probes, two seconds apart by default
+    assert switch_timeout(settings) == 2 * 3 * 2 + 10
 
 
 def test_a_report_of_nothing_observed_says_nothing_was_reached() -> None:

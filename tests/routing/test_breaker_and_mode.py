@@ -8,10 +8,12 @@ import time
 import pytest
 import redis.asyncio
 
+from lifeline.settings import Settings
 from routing import keys
 from routing.audit import Audit
 from routing.breaker import Breaker, BreakerSettings, Outcome
 from routing.mode import Mode, ModeStore, OutageMessage
+from tests.conftest import make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -138,3 +140,57 @@ async def test_the_outage_message_is_set_in_both_languages_and_audited(
     assert "systems are affected" in (await modes.message()).en
     await modes.set_message(OutageMessage(en="Delays today.", cy="Oedi heddiw."), "sam", T0)
     assert (await modes.message()).cy == "Oedi heddiw."
+
+
+def by_default() -> tuple[Settings, BreakerSettings]:
+    settings = make_settings("redis://127.0.0.1:6379/0")  # every breaker setting its default
+    return settings, BreakerSettings(
+        failures_to_degrade=settings.clinical_failures_to_degrade,
+        failure_window_seconds=settings.clinical_failure_window_seconds,
+        healthy_to_recover=settings.clinical_healthy_probes_to_recover,
+        recovery_seconds=settings.clinical_recovery_seconds,
+    )
+
+
+async def test_by_default_an_outage_is_noticed_within_ten_seconds_at_worst(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    settings, breaker_settings = by_default()
+    b = Breaker(aredis, ModeStore(aredis), breaker_settings)
+    interval, timeout = (
+        settings.clinical_probe_interval_seconds,
+        settings.clinical_probe_timeout_seconds,
+    )
+    assert timeout < interval  # a probe is over before the next is due: none is late, none skipped
+    # The worst case: the system answers a probe, then hangs, and each later probe (on its own
+    # worker, every interval) waits out its whole timeout before it counts as a failure.
+    await b.record(Outcome.HEALTHY, "probe", T0)
+    verdict, failed_at = None, T0
+    for n in range(1, 20):
+        failed_at = T0 + n * interval + timeout
+        verdict = await b.record(
+            Outcome.FAILED, "probe", failed_at, f"no answer within {timeout} s"
+        )
+        if verdict is not None:
+            break
+    assert verdict == (Mode.DEGRADED, True)
+    assert failed_at - T0 <= 10.0
+
+
+async def test_by_default_recovery_still_waits_for_health_over_time(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    settings, breaker_settings = by_default()
+    b = Breaker(aredis, ModeStore(aredis), breaker_settings)
+    interval = settings.clinical_probe_interval_seconds
+    for n in range(settings.clinical_failures_to_degrade):
+        await b.record(Outcome.FAILED, "probe", T0 + n * interval)
+    back = T0 + 60  # healthy from here, but for one failed probe 10 s on
+    outcomes = [Outcome.FAILED if n * interval == 10 else Outcome.HEALTHY for n in range(40)]
+    normal_at = None
+    for n, outcome in enumerate(outcomes):
+        if await b.record(outcome, "probe", back + n * interval) is not None:
+            normal_at = back + n * interval
+            break
+    # The streak starts again after the failure: recovery takes the whole recovery time after it.
+    assert normal_at == back + 10 + interval + settings.clinical_recovery_seconds

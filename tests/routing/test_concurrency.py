@@ -29,18 +29,22 @@ async def prepare(redis_url: str) -> None:
 
 
 def assign_repeatedly(redis_url: str, start: Any) -> list[tuple[str, str]]:
+    rules = default_rules()
+
     async def go() -> list[tuple[str, str]]:
         client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+        assigner = Assigner(client)
         pairs: list[tuple[str, str]] = []
         try:
+            await client.ping()
+            start.wait()  # every process ready (imported, connected) before any begins
             for _ in range(HANDLERS):
-                offers = await Assigner(client).assign(default_rules(), T0 + 100, max_pairs=1)
+                offers = await assigner.assign(rules, T0 + 100, max_pairs=1)
                 pairs += [(offer.member, offer.handler) for offer in offers]
         finally:
             await client.aclose()
         return pairs
 
-    start.wait()
     return asyncio.run(go())
 
 
@@ -48,12 +52,11 @@ def test_processes_racing_to_assign_never_assign_anything_twice(redis_url: str) 
     asyncio.run(prepare(redis_url))
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
-        start = manager.Event()
+        start = manager.Barrier(PROCESSES)
         with context.Pool(PROCESSES) as pool:
             pending = [
                 pool.apply_async(assign_repeatedly, (redis_url, start)) for _ in range(PROCESSES)
             ]
-            start.set()
             results = [job.get(timeout=60) for job in pending]
     pairs = [pair for result in results for pair in result]
     members = [member for member, _ in pairs]

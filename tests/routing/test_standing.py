@@ -101,7 +101,10 @@ async def serving_order(
         now = T0 + 7200
         for n, (queue, priority, waited) in enumerate(spec):
             queue = "emergency" if priority == 1 else ("general" if queue == "emergency" else queue)
-            await queue_call(client, sid(n), queue, priority, now - waited, SKILLS[queue])
+            # An emergency waits in the queue only within its limit.
+            limit = rules.emergency.handler_limit_seconds - 1
+            arrival = now - (waited * limit / 7200 if priority == 1 else waited)
+            await queue_call(client, sid(n), queue, priority, arrival, SKILLS[queue])
         await hire(client, "h1", skills)
         positions = {}
         for n, (queue, priority, _) in enumerate(spec):

@@ -3,85 +3,30 @@ e-mail to a local SMTP sink, the probe, and reconciliation once it is back."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from email.message import Message
-from email.parser import BytesParser
 from typing import Any
 
 import pytest
 import redis
 import redis.asyncio
-from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 from rq import Queue
 
-from lifeline.redis_server import free_port
 from routing.clock import VirtualClock
 from routing.journal import EntryStatus, Journal
 from routing.mode import Mode, ModeStore
-from tests.conftest import make_settings
-from tests.sim.clinical.stub import StubControl, running_stub
-from workers.clinical_jobs import (
-    breaker,
-    capture,
-    email_case_in,
-    probe_in,
-    reconcile_in,
-    send_case_in,
-)
+from tests.sim.clinical.stub import StubControl
+from tests.workers.conftest import Sink
+from workers.clinical_jobs import breaker, capture, email_case_in, probe_in, send_case_in
 from workers.email import NotSent
 from workers.fhir import CaseKind, ClinicalCase, Request
+from workers.replay import reconcile_in
 from workers.runtime import Runtime
 
 pytestmark = pytest.mark.anyio
 
 T0 = 1_767_225_600.0
-
-
-class Sink:
-    """An SMTP server that keeps what it is sent."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:  # noqa: N802
-        self.messages.append(BytesParser().parsebytes(envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture(scope="module")
-def stub() -> Iterator[StubControl]:
-    with running_stub() as running:
-        yield running
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Sink, int]]:
-    sink = Sink()
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield sink, port
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-async def rt(redis_url: str, stub: StubControl, smtp: tuple[Sink, int]) -> AsyncIterator[Runtime]:
-    stub.reset()
-    settings = make_settings(
-        redis_url,
-        clinical_fhir_base_url=stub.fhir_base_url,
-        contingency_email_to="receiving@service.example",
-        smtp_url=f"smtp://127.0.0.1:{smtp[1]}",
-        replay_per_second=100,
-    )
-    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
-    yield Runtime(settings=settings, redis=client, clock=VirtualClock(T0))
-    await client.aclose()
 
 
 def case(case_id: str, kind: CaseKind = CaseKind.REFERRAL, minutes: int = 0) -> ClinicalCase:
@@ -155,6 +100,18 @@ async def test_a_probe_that_waited_past_its_interval_is_skipped_and_counts_for_n
     finally:
         stub.fault("up")
     assert [row["outcome"] for row in await breaker(rt).history()] == ["failed"]
+
+
+async def test_a_probe_of_a_system_that_hangs_gives_up_after_the_probe_timeout(
+    rt: Runtime, stub: StubControl
+) -> None:
+    stub.fault("slow", slow_seconds=30)
+    try:
+        assert await probe_in(rt) == "failed"
+    finally:
+        stub.fault("up")
+    [latest] = await breaker(rt).history(count=1)
+    assert latest["detail"] == "no answer within 1.5 s"  # CLINICAL_PROBE_TIMEOUT_SECONDS
 
 
 async def test_probes_switch_the_mode_with_hysteresis(rt: Runtime, stub: StubControl) -> None:

@@ -104,6 +104,9 @@ def test_a_priority_1_caller_waiting_is_at_the_top_of_every_supervisor_page_unti
         assert "Priority 1 waiting: 1" in page
         assert waiting in page
     assert waiting in events(supervisor, "/console/events/handlers?once=1")["emergencies"]
+    # Pages with no live regions of their own are live at the top all the same.
+    assert 'data-stream="/console/events/top"' in supervisor.get("/console/callbacks").text
+    assert waiting in events(supervisor, "/console/events/top?once=1")["emergencies"]
 
     asyncio.run(dispatched(redis_url, sid, clock.now()))
 

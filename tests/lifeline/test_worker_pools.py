@@ -1,0 +1,56 @@
+"""The worker pools as the Procfiles run them: every queue served, and the calls pool given
+nothing but short jobs, so that no long job ever stands between a caller and a handler."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lifeline.cli import main
+from workers.cron import schedule
+from workers.queues import ALL, JobQueue, UnknownQueue, parse
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def pools(procfile: str) -> dict[str, tuple[JobQueue, ...]]:
+    """Each `lifeline worker` line of a Procfile: its name and the queues it serves."""
+    found = {}
+    for line in (CHECKOUT / procfile).read_text().splitlines():
+        name, _, command = line.partition(":")
+        words = shlex.split(command)
+        if words[:2] == ["lifeline", "worker"]:
+            queues = words[words.index("--queues") + 1] if "--queues" in words else ""
+            found[name.strip()] = parse(queues) if queues else ALL
+    return found
+
+
+@pytest.mark.parametrize("procfile", ["Procfile", "Procfile.dev"])
+def test_each_queue_has_a_pool_of_its_own_kind(procfile: str) -> None:
+    served = pools(procfile)
+    everything = [queue for queues in served.values() for queue in queues]
+    assert sorted(everything) == sorted(ALL)  # every queue, each by one pool
+    assert served["worker-calls"] == (JobQueue.CALLS,)
+    assert served["worker-health"][0] is JobQueue.HEALTH  # the probe before anything else
+
+
+def test_the_periodic_jobs_on_the_calls_queue_are_the_short_ones() -> None:
+    on_calls = {job.func.__name__ for job in schedule() if job.queue is JobQueue.CALLS}
+    assert on_calls == {"due", "tick"}  # the agenda and the floor sweep, nothing that waits
+
+
+def test_queues_given_in_any_order_are_served_in_order_of_urgency() -> None:
+    assert parse("replay, calls") == (JobQueue.CALLS, JobQueue.REPLAY)
+    with pytest.raises(UnknownQueue, match="no queue bulk; the queues are calls, health"):
+        parse("calls,bulk")
+
+
+def test_a_worker_for_a_queue_that_does_not_exist_is_refused_with_the_names_that_do() -> None:
+    result = CliRunner().invoke(main, ["worker", "--queues", "call"])
+    assert result.exit_code == 2
+    assert "no queue call; the queues are calls, health, clinical, replay, housekeeping" in (
+        result.output
+    )

@@ -1,0 +1,187 @@
+"""The journal's replay in small jobs on a virtual clock: a second's worth a batch, the next one
+on the agenda for the sweep, one batch at a time, nothing dropped when a worker dies."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from routing.agenda import REDELIVER_SECONDS, REPLAY_BATCH, Agenda
+from routing.clock import VirtualClock
+from routing.journal import REPLAY_LEASE, Journal
+from routing.mode import Mode, ModeStore
+from tests.sim.clinical.stub import StubControl
+from tests.workers.test_clinical_jobs import T0, case
+from workers.clinical_jobs import capture
+from workers.fhir import CaseKind
+from workers.replay import batch_size, reconcile_in, replay_batch_in
+from workers.runtime import Runtime
+
+pytestmark = pytest.mark.anyio
+
+
+def at_rate(rt: Runtime, per_second: float) -> Runtime:
+    return replace(rt, settings=rt.settings.model_copy(update={"replay_per_second": per_second}))
+
+
+def clock_of(rt: Runtime) -> VirtualClock:
+    assert isinstance(rt.clock, VirtualClock)
+    return rt.clock
+
+
+async def journal_five(rt: Runtime) -> None:
+    """Three referrals and two open cases (an ambulance, a callback still to make)."""
+    for n in range(1, 4):
+        await capture(rt, case(f"RRRRR-0000{n}", minutes=n), open_case=False)
+    await capture(rt, case("RRRRR-00004", CaseKind.AMBULANCE, minutes=4), open_case=False)
+    await capture(rt, case("RRRRR-00005", minutes=5), open_case=True)
+
+
+def replayed(stub: StubControl) -> list[str]:
+    return [record["case_id"] for record in stub.received()]
+
+
+async def due_batch(rt: Runtime) -> bool:
+    """What the sweep does every second: is the replay's next batch due now?"""
+    return REPLAY_BATCH in await Agenda(rt.redis).take_due(rt.clock.now())
+
+
+def test_a_batch_is_a_seconds_worth_and_never_empty() -> None:
+    assert [batch_size(rate) for rate in (0.2, 1, 2, 5, 7.5, 100)] == [1, 1, 2, 5, 7, 100]
+
+
+async def test_a_replay_goes_a_batch_at_a_time_each_started_by_the_agenda_when_due(
+    rt: Runtime,
+    stub: StubControl,
+) -> None:
+    rt = at_rate(rt, 2)
+    clock, journal = clock_of(rt), Journal(rt.redis)
+    await journal_five(rt)
+
+    assert await reconcile_in(rt) == {"delivered": 2, "failed": 0}  # the first at once
+    assert replayed(stub) == ["RRRRR-00004", "RRRRR-00005"]  # open cases first
+    progress = await journal.progress()
+    assert (progress.pending, progress.running, progress.started) == (3, True, T0)
+    assert await Agenda(rt.redis).when(REPLAY_BATCH) == T0 + 1  # two entries at two a second
+
+    clock.advance(0.9)
+    assert not await due_batch(rt)
+    clock.advance(0.1)
+    assert await due_batch(rt)
+    assert await replay_batch_in(rt) == {"delivered": 2, "failed": 0}
+    assert replayed(stub)[2:] == ["RRRRR-00001", "RRRRR-00002"]
+
+    clock.advance(1)
+    assert await due_batch(rt)
+    assert await replay_batch_in(rt) == {"delivered": 1, "failed": 0}
+    progress = await journal.progress()
+    assert (progress.delivered, progress.pending, progress.running) == (5, 0, False)
+    assert progress.finished == T0 + 2
+    assert await Agenda(rt.redis).when(REPLAY_BATCH) is None
+    assert len(replayed(stub)) == 5  # each once
+
+
+async def test_a_slow_rate_sends_one_entry_a_job_and_spaces_them_out(
+    rt: Runtime,
+    stub: StubControl,
+) -> None:
+    rt = at_rate(rt, 0.25)
+    await journal_five(rt)
+    assert await reconcile_in(rt) == {"delivered": 1, "failed": 0}  # and returns: no sleeping
+    assert await Agenda(rt.redis).when(REPLAY_BATCH) == T0 + 4
+
+
+async def test_a_batch_started_late_does_not_slow_the_replay(
+    rt: Runtime,
+    stub: StubControl,
+) -> None:
+    rt = at_rate(rt, 2)
+    await journal_five(rt)
+    await reconcile_in(rt)
+    clock_of(rt).advance(1.8)  # the sweep, or the replay worker, was late
+    assert await due_batch(rt)
+    await replay_batch_in(rt)
+    assert await Agenda(rt.redis).when(REPLAY_BATCH) == T0 + 2  # not T0 + 2.8
+
+
+async def test_a_second_start_while_a_replay_is_under_way_sends_nothing(
+    rt: Runtime,
+    stub: StubControl,
+) -> None:
+    rt = at_rate(rt, 2)
+    await journal_five(rt)
+    await reconcile_in(rt)
+    assert await reconcile_in(rt) == {"skipped": 1}
+    assert len(replayed(stub)) == 2
+    assert await Agenda(rt.redis).when(REPLAY_BATCH) == T0 + 1  # its pace unchanged
+
+
+async def test_one_batch_at_a_time_whoever_starts_it(
+    rt: Runtime,
+    stub: StubControl,
+) -> None:
+    rt = at_rate(rt, 2)
+    await journal_five(rt)
+    await reconcile_in(rt)
+    clock_of(rt).advance(1)
+    await rt.redis.set(REPLAY_LEASE, "1")  # a batch running elsewhere
+    assert await replay_batch_in(rt) == {"skipped": 1}
+    assert len(replayed(stub)) == 2
+
+
+async def test_a_batch_whose_worker_died_is_handed_out_again_and_nothing_is_dropped(
+    rt: Runtime,
+    stub: StubControl,
+) -> None:
+    rt = at_rate(rt, 2)
+    clock, journal = clock_of(rt), Journal(rt.redis)
+    await journal_five(rt)
+    await reconcile_in(rt)
+    clock.advance(1)
+    assert await due_batch(rt)
+    # Its job started and died: it held the replay, then its lease ran out.
+    assert await journal.replay_batch() == T0 + 1
+    await rt.redis.delete(REPLAY_LEASE)
+
+    clock.advance(REDELIVER_SECONDS - 1)
+    assert not await due_batch(rt)
+    clock.advance(1)
+    assert await due_batch(rt)
+    while await replay_batch_in(rt) != {"skipped": 1}:
+        clock.advance(1)
+        await due_batch(rt)
+    progress = await journal.progress()
+    assert (progress.delivered, progress.pending, progress.running) == (5, 0, False)
+    assert sorted(replayed(stub)) == [f"RRRRR-0000{n}" for n in range(1, 6)]
+
+
+async def test_a_replay_stops_when_the_mode_turns_degraded_and_starts_again_later(
+    rt: Runtime,
+    stub: StubControl,
+) -> None:
+    rt = at_rate(rt, 2)
+    clock, journal = clock_of(rt), Journal(rt.redis)
+    await journal_five(rt)
+    await reconcile_in(rt)
+    await ModeStore(rt.redis).force(Mode.DEGRADED, "drill", "sam", T0)
+    clock.advance(1)
+    assert await due_batch(rt)
+    assert await replay_batch_in(rt) == {"delivered": 0, "failed": 0}
+    progress = await journal.progress()
+    assert (progress.pending, progress.running) == (3, False)  # kept, for the next replay
+
+    await ModeStore(rt.redis).force(Mode.NORMAL, "back", "sam", T0 + 60)
+    assert await reconcile_in(rt) == {"delivered": 2, "failed": 0}
+    assert (await journal.progress()).running
+
+
+async def test_a_stray_batch_after_the_replay_finished_sends_nothing(
+    rt: Runtime,
+    stub: StubControl,
+) -> None:
+    await journal_five(rt)
+    assert await reconcile_in(rt) == {"delivered": 5, "failed": 0}  # 100 a second: one batch
+    await capture(rt, case("RRRRR-00006"), open_case=False)
+    assert await replay_batch_in(rt) == {"skipped": 1}
+    assert len(replayed(stub)) == 5
