@@ -79,6 +79,8 @@ async def read_json(request: Request) -> Any:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise BadRequest(f"the body is not JSON: {error}") from None
+    except RecursionError:  # the decoder's own guard: nothing was half-done
+        raise BadRequest("the body is not JSON: it is nested too deeply") from None
 
 
 def problems_of(error: ValidationError) -> list[str]:

@@ -98,6 +98,8 @@ async def signed_params(
     except UnicodeDecodeError:
         raise BadSignature("body is not UTF-8 form data") from None
     signature = request.headers.get("x-twilio-signature", "")
+    if not signature.isascii():  # Twilio's is base64; compare_digest refuses anything else
+        raise BadSignature("signature is not base64")
     url = public_request_url(request, public_base_url)
     # The URL as configured almost always matches; `validate` also tries it with and without
     # the default port (Twilio is not consistent there), at twice the cost.

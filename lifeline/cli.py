@@ -77,7 +77,9 @@ def run() -> None:
 
 
 @main.command()
-@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="0.0.0.0 for every interface."
+)
 @click.option("--port", type=int, default=None, help="Defaults to PORT.")
 @click.option(
     "--serve",
@@ -100,8 +102,8 @@ def web(host: str, port: int | None, serve: str) -> None:
         host=host,
         port=port or settings.port,
         log_config=None,
-        proxy_headers=True,
-        forwarded_allow_ips="*",
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=[str(network) for network in settings.trusted_proxies],
     )
 
 

@@ -15,6 +15,7 @@ from pydantic import (
     RedisDsn,
     SecretStr,
     ValidationError,
+    IPvAnyNetwork,
     field_validator,
     model_validator,
 )
@@ -54,6 +55,9 @@ class Settings(BaseSettings):
     fallback_line_after_minutes: Annotated[int, Field(ge=1, le=60)] = 5
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     welsh_line_numbers: Annotated[tuple[E164, ...], NoDecode] = ()
+    # The proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (addresses or
+    # networks); nobody's by default, so a client cannot pass for many.
+    trusted_proxies: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = ()
     log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
     # The clinical system's circuit breaker: K failures within a window make the mode degraded;
     # M healthy probes in a row over at least T seconds make it normal again. By default an
@@ -81,7 +85,7 @@ class Settings(BaseSettings):
     # fixed label), so changing the auth token signs everyone out.
     session_secret: SecretStr = SecretStr("")
 
-    @field_validator("welsh_line_numbers", mode="before")
+    @field_validator("welsh_line_numbers", "trusted_proxies", mode="before")
     @classmethod
     def _split_numbers(cls, value: object) -> object:
         if isinstance(value, str):

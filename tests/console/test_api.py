@@ -149,6 +149,13 @@ def test_garbage_bodies_get_clear_errors(supervisor: Api, client: TestClient) ->
     assert yaml_garbage["problems"][0].startswith("document: not YAML or JSON")
 
 
+def test_json_nested_past_any_sense_is_a_clear_400(supervisor: Api, client: TestClient) -> None:
+    for body in (b"[" * 100_000, b'{"a":' * 50_000):
+        response = client.post("/api/v1/rules/versions", content=body, headers=supervisor.headers)
+        assert response.status_code == 400
+        assert response.json()["error"] == "the body is not JSON: it is nested too deeply"
+
+
 def test_a_new_version_is_activated_waiting_calls_move_and_it_is_audited(
     supervisor: Api, client: TestClient, sync_redis: redis.Redis, staff: Staff
 ) -> None:

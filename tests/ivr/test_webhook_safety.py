@@ -29,6 +29,18 @@ def test_a_request_without_a_signature_is_refused_and_changes_nothing(
     assert not sync_redis.exists(keys.call(sid))
 
 
+def test_a_signature_that_is_not_ascii_is_refused_clearly_and_changes_nothing(
+    twilio: TwilioClient, sync_redis: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    sid = new_sid()
+    headers = [(b"x-twilio-signature", "sïgnature=".encode())]
+    response = twilio.client.post("/twilio/voice", data=voice_params(sid), headers=headers)
+    assert response.status_code == 403
+    assert "X-Twilio-Signature" in response.text
+    assert not sync_redis.exists(keys.call(sid))
+    assert not [record for record in caplog.records if record.exc_info]
+
+
 def test_a_request_signed_with_another_token_is_refused(
     twilio: TwilioClient, sync_redis: redis.Redis
 ) -> None:
