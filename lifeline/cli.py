@@ -77,9 +77,7 @@ def run() -> None:
 
 
 @main.command()
-@click.option(
-    "--host", default="127.0.0.1", show_default=True, help="0.0.0.0 for every interface."
-)
+@click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0 for every interface.")
 @click.option("--port", type=int, default=None, help="Defaults to PORT.")
 @click.option(
     "--serve",

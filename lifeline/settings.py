@@ -12,10 +12,10 @@ from urllib.parse import unquote, urlsplit
 from pydantic import (
     AnyHttpUrl,
     Field,
+    IPvAnyNetwork,
     RedisDsn,
     SecretStr,
     ValidationError,
-    IPvAnyNetwork,
     field_validator,
     model_validator,
 )

@@ -64,7 +64,9 @@ def sign_in(client: httpx.Client, password: str, forwarded_for: str) -> int:
     return client.post("/login", data=form, headers=headers, follow_redirects=False).status_code
 
 
-def test_a_client_naming_other_addresses_is_still_one_client(redis_url: str, tmp_path: Path) -> None:
+def test_a_client_naming_other_addresses_is_still_one_client(
+    redis_url: str, tmp_path: Path
+) -> None:
     add_user(redis_url, "sue", Role.SUPERVISOR)
     with console_process(redis_url, tmp_path) as client:
         answers = [sign_in(client, "wrong", f"203.0.113.{n}") for n in range(7)]
