@@ -355,6 +355,24 @@ def user_enable(username: str) -> None:
     click.echo(f"account {username} enabled")
 
 
+@user.command("unlock")
+@click.argument("username")
+@fails_clearly
+def user_unlock(username: str) -> None:
+    """Forget the account's failed sign-ins, so that it may sign in at once; the password stays."""
+    settings = load_settings()
+
+    async def unlock(client: redis.asyncio.Redis) -> bool:
+        if await Accounts(client).get(username) is None:
+            return False
+        await LoginLimiter(client).clear(username)
+        return True
+
+    if not with_redis(settings, unlock):
+        no_account(username)
+    click.echo(f"account {username} unlocked: its failed sign-ins are forgotten")
+
+
 @user.command("password")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")

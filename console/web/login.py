@@ -35,6 +35,13 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def in_words(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = round(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 def sign_in_page(
     web: Web,
     token: str,
@@ -90,22 +97,24 @@ async def sign_in(request: Request) -> Response:
     if attempt is None:
         return sign_in_page(web, token, 422, "Enter your username and password.")
     client = client_of(request)
-    wait = await web.logins.wait(attempt.username, client)
+    wait = await web.logins.attempt(attempt.username, client, console.clock.now())
     if wait:
-        minutes = max(1, round(wait / 60))
-        return sign_in_page(
+        page = sign_in_page(
             web,
             token,
             429,
-            f"Too many failed sign-in attempts. Try again in {minutes} "
-            f"minute{'s' if minutes != 1 else ''}, or ask an administrator to reset your password.",
+            f"Too many failed sign-in attempts. Try again in {in_words(wait)}, or ask an "
+            "administrator to unlock your account.",
             attempt.username,
             attempt.next,
         )
+        page.headers["Retry-After"] = str(wait)
+        return page
     try:
         user = await web.accounts.authenticate(attempt.username, attempt.password)
     except HashingBusy as busy:
         # Refused at once (never held here): the console stays responsive under a flood.
+        await web.logins.not_tried(attempt.username, client)
         page = sign_in_page(
             web,
             token,
@@ -117,7 +126,6 @@ async def sign_in(request: Request) -> Response:
         page.headers["Retry-After"] = str(busy.retry_after_seconds)
         return page
     if user is None:
-        await web.logins.failed(attempt.username, client)
         log.info("a sign-in was refused")  # not the name: people type passwords there by mistake
         return sign_in_page(
             web,

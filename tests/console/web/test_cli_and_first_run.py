@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
@@ -124,6 +125,42 @@ def test_a_disabled_account_is_enabled_again(redis_url: str) -> None:
     assert lifeline(redis_url, "user", "enable", "nobody")[0] == 1
 
 
+async def lock(client: redis.asyncio.Redis, username: str) -> int:
+    """Fail as often as a client may: the seconds it must then wait."""
+    limiter = LoginLimiter(client)
+    for _ in range(PER_CLIENT.free):
+        assert await limiter.attempt(username, "192.0.2.7", 0.0) == 0
+    return await limiter.wait(username, "192.0.2.7", 0.0)
+
+
+def test_an_administrator_unlocks_an_account_and_its_password_stays(redis_url: str) -> None:
+    lifeline(
+        redis_url, "user", "add", "--username", "hana", "--role", "handler",
+        "--password-stdin", stdin="the right password\n",
+    )  # fmt: skip
+
+    async def locked() -> int:
+        client = async_client(redis_url)
+        try:
+            return await lock(client, "hana")
+        finally:
+            await client.aclose()
+
+    async def wait() -> int:
+        client = async_client(redis_url)
+        try:
+            return await LoginLimiter(client).wait("hana", "192.0.2.7", 0.0)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(locked()) > 0
+    code, output = lifeline(redis_url, "user", "unlock", "hana")
+    assert (code, output) == (0, "account hana unlocked: its failed sign-ins are forgotten\n")
+    assert asyncio.run(wait()) == 0
+    assert authenticate(redis_url, "hana", "the right password") is Role.HANDLER
+    assert lifeline(redis_url, "user", "unlock", "nobody")[0] != 0
+
+
 def test_a_password_reset_ends_the_sessions_and_lifts_the_sign_in_limit(redis_url: str) -> None:
     lifeline(
         redis_url, "user", "add", "--username", "hana", "--role", "handler",
@@ -135,10 +172,7 @@ def test_a_password_reset_ends_the_sessions_and_lifts_the_sign_in_limit(redis_ur
         client = async_client(redis_url)
         try:
             session = await Sessions(client, session_key(settings), True).start("hana", 0.0)
-            limiter = LoginLimiter(client)
-            for _ in range(PER_CLIENT):
-                await limiter.failed("hana", "192.0.2.7")
-            return session, await limiter.wait("hana", "192.0.2.7")
+            return session, await lock(client, "hana")
         finally:
             await client.aclose()
 
@@ -157,7 +191,7 @@ def test_a_password_reset_ends_the_sessions_and_lifts_the_sign_in_limit(redis_ur
         client = async_client(redis_url)
         try:
             alive = await Sessions(client, session_key(settings), True).alive(session)
-            return alive, await LoginLimiter(client).wait("hana", "192.0.2.7")
+            return alive, await LoginLimiter(client).wait("hana", "192.0.2.7", 0.0)
         finally:
             await client.aclose()
 

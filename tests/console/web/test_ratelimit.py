@@ -1,19 +1,22 @@
-"""Sign-in attempts are limited in Redis: per username and client, and per username overall."""
+"""Sign-in attempts are limited in Redis: per username and client, and per username overall,
+each attempt counted before its password is checked, with a delay that grows, never a lockout."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 import redis.asyncio
 
 from console.tokens import Role
-from console.web.ratelimit import LoginLimiter
+from console.web.ratelimit import PER_CLIENT, PER_USERNAME, Limit, LoginLimiter
 from tests.console.web.conftest import People
 from tests.console.web.people import add_user
 
 pytestmark = pytest.mark.anyio
 
 
-def test_five_failures_lock_the_username_from_that_client_with_a_clear_message(
+def test_five_failures_rest_the_username_from_that_client_with_a_clear_message(
     people: People, redis_url: str
 ) -> None:
     add_user(redis_url, "sue", Role.SUPERVISOR)
@@ -22,38 +25,72 @@ def test_five_failures_lock_the_username_from_that_client_with_a_clear_message(
         refused = person.sign_in("sue", "not the password")
         assert refused.status_code == 401
         assert "The username or password is not right." in refused.text
-    locked = person.sign_in("sue")  # even the right password, for now
-    assert locked.status_code == 429
-    assert "Too many failed sign-in attempts. Try again in 15 minutes" in locked.text
-    assert "not the password" not in locked.text
+    rested = person.sign_in("sue")  # even the right password, for now
+    assert rested.status_code == 429
+    assert rested.headers["Retry-After"] == "30"
+    assert "Too many failed sign-in attempts. Try again in 30 seconds" in rested.text
+    assert "not the password" not in rested.text
     assert people().sign_in("someone-else", "whatever").status_code == 401  # others unaffected
 
 
-async def test_the_client_limit_and_the_username_limit_and_a_success(
+async def test_each_failure_past_the_free_ones_doubles_the_delay_up_to_its_ceiling(
     aredis: redis.asyncio.Redis,
 ) -> None:
-    limiter = LoginLimiter(aredis, per_client=2, per_username=3, window_seconds=60)
-    await limiter.failed("sue", "10.0.0.1")
-    assert await limiter.wait("sue", "10.0.0.1") == 0
-    await limiter.failed("sue", "10.0.0.1")
-    assert 0 < await limiter.wait("sue", "10.0.0.1") <= 60
-    assert await limiter.wait("sue", "10.0.0.2") == 0  # another client may still try
-    await limiter.failed("SUE", "10.0.0.3")  # names are compared without case
-    assert await limiter.wait("sue", "10.0.0.2") > 0  # three from anywhere: the name rests
-    await limiter.succeeded("sue", "10.0.0.1")
-    assert await limiter.wait("sue", "10.0.0.1") > 0  # the overall count still stands
+    limiter = LoginLimiter(aredis, per_client=Limit(2, 10, 35, 60), per_username=PER_USERNAME)
+    now, waits = 1000.0, []
+    for _ in range(6):
+        assert await limiter.attempt("sue", "10.0.0.1", now) == 0  # counted, then failed
+        waits.append(await limiter.wait("sue", "10.0.0.1", now))
+        if waits[-1]:  # too soon: refused, and not counted
+            assert await limiter.attempt("sue", "10.0.0.1", now + waits[-1] - 0.5) == 1
+        now += waits[-1]
+    assert waits == [0, 10, 20, 35, 35, 35]
+    assert await limiter.wait("sue", "10.0.0.2", now) == 0  # another client may still try
 
 
-async def test_failures_expire_with_the_window_that_began_at_the_first(
+async def test_a_right_password_takes_its_attempt_back_and_the_client_starts_afresh(
     aredis: redis.asyncio.Redis,
 ) -> None:
-    limiter = LoginLimiter(aredis, per_client=1, per_username=5, window_seconds=30)
-    await limiter.failed("sue", "10.0.0.1")
-    assert 29 <= await limiter.wait("sue", "10.0.0.1") <= 30
-    keys = [key async for key in aredis.scan_iter()]
-    assert len(keys) == 2
-    for key in keys:
-        await aredis.expire(key, 5)
-    await limiter.failed("sue", "10.0.0.1")  # a later failure does not extend the window
-    assert [await aredis.ttl(key) for key in keys] == [5, 5]
-    assert not any("sue" in key for key in keys)  # usernames are digested in key names
+    limiter = LoginLimiter(aredis, per_client=Limit(2, 10, 35, 60), per_username=Limit(3, 5, 5, 60))
+    assert await limiter.attempt("sue", "10.0.0.1", 0) == 0
+    assert await limiter.attempt("SUE", "10.0.0.2", 0) == 0  # names are compared without case
+    assert await limiter.attempt("sue", "10.0.0.3", 0) == 0
+    await limiter.succeeded("sue", "10.0.0.3")  # two failures from anywhere, not three
+    assert await limiter.wait("sue", "10.0.0.4", 0) == 0
+    assert await limiter.attempt("sue", "10.0.0.4", 0) == 0  # the third: the name rests
+    assert await limiter.wait("sue", "10.0.0.5", 0) == 5
+
+
+async def test_concurrent_guesses_are_each_counted_before_any_is_checked(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    limiter = LoginLimiter(aredis)
+    from_one = await asyncio.gather(*(limiter.attempt("sue", "10.0.0.1", 0) for _ in range(80)))
+    assert sum(1 for wait in from_one if wait == 0) == PER_CLIENT.free
+    many = (limiter.attempt("bob", f"10.0.1.{n}", 0) for n in range(80))
+    from_many = await asyncio.gather(*many)
+    assert sum(1 for wait in from_many if wait == 0) == PER_USERNAME.free
+
+
+async def test_strangers_failing_on_purpose_delay_the_owner_by_a_minute_at_most(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    limiter = LoginLimiter(aredis)
+    now = 0.0
+    for n in range(200):  # from spoofed or borrowed addresses, as fast as they are let
+        now += await limiter.wait("supervisor", f"203.0.113.{n}", now)
+        await limiter.attempt("supervisor", f"203.0.113.{n}", now)
+    assert 0 < await limiter.wait("supervisor", "10.1.1.1", now) <= 60
+
+
+async def test_failures_are_forgotten_after_a_quiet_spell_and_names_are_digested(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    limiter = LoginLimiter(aredis, per_client=Limit(1, 30, 30, 60), per_username=PER_USERNAME)
+    assert await limiter.attempt("sue", "10.0.0.1", 0) == 0
+    names = [key async for key in aredis.scan_iter()]
+    assert len(names) == 2
+    assert not any("sue" in name for name in names)  # usernames are digested in key names
+    assert sorted([await aredis.ttl(name) for name in names]) == [90, 60 + 15 * 60]
+    await limiter.clear("Sue")
+    assert [key async for key in aredis.scan_iter()] == []
