@@ -54,6 +54,7 @@ def local_values(given: dict[str, str], redis_url: str | None) -> dict[str, str]
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "TWILIO_ACCOUNT_SID": "AC" + secrets.token_hex(16),
         "TWILIO_AUTH_TOKEN": secrets.token_hex(16),
+        "METRICS_TOKEN": secrets.token_urlsafe(24),
         "TWILIO_API_BASE_URL": f"http://127.0.0.1:{phone_port}",
         "CLINICAL_FHIR_BASE_URL": f"http://127.0.0.1:{CLINICAL_PORT}/fhir",
         "AMBULANCE_DISPATCH_NUMBER": DISPATCH_LINE,
@@ -164,6 +165,7 @@ def banner(
     return f"""
 Lifeline is starting.
   web (webhooks, health)   {env["PUBLIC_BASE_URL"]}   /healthz /readyz /metrics
+                           (/metrics with Authorization: Bearer METRICS_TOKEN, in {RUN_ENV_FILE})
   phone network (sim)      {env["TWILIO_API_BASE_URL"]}
   redis                    {redis_line}
   lines                    main {MAIN_LINE}, Welsh {env["WELSH_LINE_NUMBERS"]}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -22,6 +24,8 @@ from routing.journal import Progress
 from routing.models import Priority
 from routing.stats import Waiting, WaitingEmergency, emergencies_waiting, waiting_now
 
+log = logging.getLogger(__name__)
+
 
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "alive"})
@@ -33,8 +37,21 @@ async def readyz(request: Request) -> Response:
         await ivr.calls.redis.ping()
         mode = await ivr.calls.redis.hget(keys.MODE, "mode") or "normal"
     except RedisError as error:
-        return JSONResponse({"status": "not ready", "redis": str(error)}, status_code=503)
+        # Where Redis is and what it said are for the logs, not for whoever asks.
+        log.warning("not ready: Redis did not answer (%s)", type(error).__name__)
+        return JSONResponse({"status": "not ready", "redis": "unreachable"}, status_code=503)
     return JSONResponse({"status": "ready", "redis": "ok", "mode": mode})
+
+
+def may_read_metrics(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    given = given.strip()
+    return (
+        bool(token)
+        and scheme.lower() == "bearer"
+        and given.isascii()
+        and hmac.compare_digest(given.encode(), token.encode())
+    )
 
 
 # Per queue and the priority class calls entered it at, by window; README.md "Statistics".
@@ -180,6 +197,12 @@ class Snapshot(Collector):
 async def metrics(request: Request) -> Response:
     ivr: Ivr = request.state.ivr
     console: Console = request.state.console
+    if not may_read_metrics(request, ivr.settings.metrics_token.get_secret_value()):
+        return JSONResponse(
+            {"error": "/metrics needs Authorization: Bearer and the METRICS_TOKEN setting"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     body = generate_latest(ivr.metrics.registry)
     try:
         rules = await ivr.rulebook.active()

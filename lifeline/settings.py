@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     # Signs the consoles' session cookies. Unset: derived from TWILIO_AUTH_TOKEN (HMAC with a
     # fixed label), so changing the auth token signs everyone out.
     session_secret: SecretStr = SecretStr("")
+    # What Prometheus sends as `Authorization: Bearer ...` to read /metrics (unset: nobody may).
+    metrics_token: SecretStr = SecretStr("")
 
     @field_validator("welsh_line_numbers", "trusted_proxies", mode="before")
     @classmethod
@@ -148,6 +150,7 @@ class Settings(BaseSettings):
             self.twilio_auth_token.get_secret_value(),
             self.twilio_api_key_secret.get_secret_value(),
             self.session_secret.get_secret_value(),
+            self.metrics_token.get_secret_value(),
             self.redis_url.password or "",
         ]
         smtp_password = urlsplit(self.smtp_url.get_secret_value()).password or ""

@@ -53,6 +53,10 @@ def sync_redis(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
+METRICS_TOKEN = "metrics-token-for-the-tests"
+METRICS = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
+
 def make_settings(redis_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "redis_url": redis_url,
@@ -62,6 +66,7 @@ def make_settings(redis_url: str, **overrides: object) -> Settings:
         "clinical_fhir_base_url": "http://127.0.0.1:9/fhir",
         "ambulance_dispatch_number": DISPATCH,
         "welsh_line_numbers": (WELSH_LINE,),
+        "metrics_token": METRICS_TOKEN,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ import redis.asyncio
 
 from console.tokens import Role, Tokens
 from lifeline.redis_server import free_port
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DISPATCH, WELSH_LINE
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DISPATCH, METRICS_TOKEN, WELSH_LINE
 from tests.sim.servers import SimClient
 
 BIN = Path(sys.executable).parent
@@ -72,6 +72,7 @@ class Stack:
             "SIM_TIME_SCALE": str(TIME_SCALE),
             "SIM_SPEECH_WORDS_PER_SECOND": "0",
             "LOG_LEVEL": "INFO",
+            "METRICS_TOKEN": METRICS_TOKEN,
         }
         self.env.update(env or {})
         self.processes: dict[str, subprocess.Popen[bytes]] = {}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
+from starlette.testclient import TestClient
 
+from lifeline.app import create_app
 from lifeline.redis_server import RedisServer
 from routing.clock import VirtualClock
 from routing.handlers import HandlerState
-from tests.conftest import CALLER, MAIN_LINE
+from tests.conftest import CALLER, MAIN_LINE, METRICS, METRICS_TOKEN, make_settings
 from tests.ivr.test_call_flow import to_queue
 from tests.ivr.test_emergency_limit import waiting_for_wrap_ups
 from tests.routing.test_stats import a_quarter_hour
@@ -26,7 +29,28 @@ def test_readyz_needs_redis(twilio: TwilioClient, redis_server: RedisServer) -> 
     assert ready.status_code == 200
     assert ready.json()["mode"] == "normal"
     redis_server.kill()
-    assert twilio.client.get("/readyz").status_code == 503
+    unready = twilio.client.get("/readyz")
+    assert unready.status_code == 503
+    assert unready.json() == {"status": "not ready", "redis": "unreachable"}  # not where it is
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, b"Bearer wrong", b"Basic " + METRICS_TOKEN.encode(), "Bearer été".encode()],
+)
+def test_metrics_need_the_metrics_token(twilio: TwilioClient, authorization: bytes | None) -> None:
+    headers = [] if authorization is None else [(b"authorization", authorization)]
+    refused = twilio.client.get("/metrics", headers=headers)
+    assert refused.status_code == 401
+    assert "METRICS_TOKEN" in refused.json()["error"]
+    assert "lifeline_" not in refused.text
+
+
+def test_with_no_metrics_token_set_nobody_reads_the_metrics(redis_url: str) -> None:
+    settings = make_settings(redis_url, metrics_token="")
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/metrics", headers={"Authorization": "Bearer "}).status_code == 401
+        assert client.get("/metrics", headers=METRICS).status_code == 401
 
 
 def test_metrics_count_calls_by_outcome_and_waiting_calls_by_priority(
@@ -40,7 +64,7 @@ def test_metrics_count_calls_by_outcome_and_waiting_calls_by_priority(
     abandoned.status("completed")
     clock.advance(12)
 
-    text = twilio.client.get("/metrics").text
+    text = twilio.client.get("/metrics", headers=METRICS).text
 
     assert 'lifeline_calls_total{outcome="queued"} 3.0' in text
     assert 'lifeline_calls_total{outcome="abandoned"} 1.0' in text
@@ -63,7 +87,7 @@ def test_metrics_show_priority_1_callers_waiting_and_for_how_long(
     to_queue(twilio.call(CALLER, MAIN_LINE), "1")
     clock.advance(7)
 
-    text = twilio.client.get("/metrics").text
+    text = twilio.client.get("/metrics", headers=METRICS).text
 
     assert "lifeline_p1_waiting 1.0" in text
     assert "lifeline_p1_longest_wait_seconds 7.0" in text
@@ -74,7 +98,7 @@ def test_metrics_still_answer_with_redis_down(
 ) -> None:
     twilio.call(CALLER, MAIN_LINE).start()
     redis_server.kill()
-    response = twilio.client.get("/metrics")
+    response = twilio.client.get("/metrics", headers=METRICS)
     assert response.status_code == 200
     assert 'lifeline_webhook_seconds_count{path="/twilio/voice"} 1.0' in response.text
 
@@ -84,7 +108,7 @@ def test_metrics_give_the_figures_of_each_window_and_the_calls_terminated_in_the
 ) -> None:
     a_quarter_hour(redis_url, clock.now())
 
-    text = twilio.client.get("/metrics").text
+    text = twilio.client.get("/metrics", headers=METRICS).text
 
     general = 'priority="3",queue="general",window="15m"'
     emergency = 'priority="1",queue="emergency",window="15m"'
