@@ -12,7 +12,7 @@ from console.endpoints import Call
 from console.errors import Conflict, Invalid, NotFound
 from routing.callbacks import Callback, CallbackStatus, HistoryEntry, UnknownCallback
 from routing.figures import CallbackFigures, Window, window_start
-from routing.models import Priority
+from routing.models import Priority, mask
 
 
 class CallbackView(BaseModel):
@@ -63,7 +63,7 @@ async def list_callbacks(call: Call) -> list[CallbackView]:
             continue
         if overdue_only and not callback.overdue(now):
             continue
-        rows.append(view(callback, now))
+        rows.append(view(callback.model_copy(update={"number": mask(callback.number)}), now))
     return rows
 
 
@@ -71,7 +71,10 @@ async def get_callback(call: Call) -> CallbackView:
     console = call.console
     callback_id = str(call.path["callback_id"])
     callback = await callbacks_get(console, callback_id)
-    return view(callback, console.clock.now(), await console.callbacks.history(callback_id))
+    now = console.clock.now()
+    # The caller's whole number is read here only: who read it, and when, is kept.
+    await console.audit.record(call.principal.name, "callback.read", callback_id, now)
+    return view(callback, now, await console.callbacks.history(callback_id))
 
 
 async def callbacks_get(console: Console, callback_id: str) -> Callback:

@@ -4,6 +4,7 @@ by the rules, the unreachable kept for a clinician, repeat callers, and the supe
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import redis
@@ -570,6 +571,23 @@ def test_a_supervisor_lists_reprioritises_and_cancels_callbacks_and_it_is_audite
         for key in ("offered", "accepted", "cancelled")
     }
     assert totals == {"offered": 2, "accepted": 2, "cancelled": 1}
+
+
+def test_a_list_of_callbacks_shows_numbers_masked_and_reading_one_whole_is_audited(
+    twilio: TwilioClient, sync_redis: redis.Redis, redis_url: str
+) -> None:
+    callback_id = booked(twilio, sync_redis)
+    api = supervisor(twilio, redis_url)
+
+    [row] = api.get("/api/v1/callbacks")
+    assert row["callback"]["number"] == "…" + CALLER[-3:]
+    assert CALLER not in json.dumps(row)
+    assert "callback.read" not in [entry["action"] for entry in api.get("/api/v1/audit")]
+
+    detail = api.get(f"/api/v1/callbacks/{callback_id}")
+    assert detail["callback"]["number"] == CALLER
+    entry = api.get("/api/v1/audit")[0]  # newest first
+    assert (entry["action"], entry["target"]) == ("callback.read", callback_id)
 
 
 def test_a_callback_being_made_cannot_be_cancelled(
