@@ -63,9 +63,9 @@ async def principal_of(request: Request, console: Console) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("a bearer token is required")
-    principal = await console.tokens.verify(token.strip())
+    principal = await console.tokens.verify(token.strip(), console.clock.now())
     if principal is None:
-        raise Unauthorized("the token is unknown or revoked")
+        raise Unauthorized("the token is unknown, revoked or expired")
     return principal
 
 

@@ -1,4 +1,5 @@
-"""API tokens: stored only as a hash, each with a role (and, for handlers, whose they are)."""
+"""API tokens: stored only as a hash, each with a role (and, for handlers, whose they are), the
+account it belongs to (disabling the account revokes its tokens), and when it expires."""
 
 from __future__ import annotations
 
@@ -13,12 +14,16 @@ from redis.asyncio import Redis
 from routing import keys
 
 TOKEN_PREFIX = "llt_"  # noqa: S105  # a marker, not a secret
+LIFETIME_DAYS = 90.0
 
 
 class Role(StrEnum):
     HANDLER = "handler"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+
+
+RANKS = (Role.HANDLER, Role.SUPERVISOR, Role.ADMIN)  # each may do what those before it may
 
 
 class Principal(BaseModel):
@@ -38,6 +43,11 @@ class TokenInfo(BaseModel):
     role: Role
     handler: str
     created: float
+    account: str = ""  # "" only for a token Lifeline makes for itself (the drill's)
+    expires: float | None = None  # None only for tokens made before tokens expired
+
+    def expired(self, now: float) -> bool:
+        return self.expires is not None and now >= self.expires
 
 
 def digest(token: str) -> str:
@@ -48,33 +58,64 @@ class Tokens:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
-    async def create(self, name: str, role: Role, now: float, handler: str = "") -> tuple[str, str]:
+    async def create(
+        self,
+        name: str,
+        role: Role,
+        now: float,
+        handler: str = "",
+        account: str = "",
+        lifetime_days: float = LIFETIME_DAYS,
+    ) -> tuple[str, str]:
         """A new token: returns (its id, the token itself, which is shown once and not kept)."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token_id = secrets.token_hex(6)
-        info = TokenInfo(id=token_id, name=name, role=role, handler=handler, created=now)
+        info = TokenInfo(
+            id=token_id,
+            name=name,
+            role=role,
+            handler=handler,
+            created=now,
+            account=account,
+            expires=now + lifetime_days * 86400,
+        )
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(keys.token(digest(token)), info.model_dump_json())
             pipe.hset(keys.TOKENS, token_id, digest(token))
+            if account:
+                pipe.sadd(keys.account_tokens(account), token_id)
             await pipe.execute()
         return token_id, token
 
-    async def verify(self, token: str) -> Principal | None:
-        if not token.startswith(TOKEN_PREFIX):
+    async def verify(self, token: str, now: float) -> Principal | None:
+        if not token.startswith(TOKEN_PREFIX) or not token.isascii():
             return None
         raw = await self.redis.get(keys.token(digest(token)))
         if raw is None:
             return None
         info = TokenInfo.model_validate_json(raw)
+        if info.expired(now):
+            return None
         return Principal(name=info.name, role=info.role, handler=info.handler)
+
+    async def revoke_all_of(self, account: str) -> int:
+        """Revoke every token of an account (it was disabled); how many there were."""
+        token_ids = cast(set[str], await self.redis.smembers(keys.account_tokens(account)))
+        revoked = [token_id for token_id in sorted(token_ids) if await self.revoke(token_id)]
+        await self.redis.delete(keys.account_tokens(account))
+        return len(revoked)
 
     async def revoke(self, token_id: str) -> bool:
         hashed = await self.redis.hget(keys.TOKENS, token_id)
         if hashed is None:
             return False
+        raw = await self.redis.get(keys.token(str(hashed)))
+        account = TokenInfo.model_validate_json(raw).account if raw else ""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(keys.token(str(hashed)))
             pipe.hdel(keys.TOKENS, token_id)
+            if account:
+                pipe.srem(keys.account_tokens(account), token_id)
             await pipe.execute()
         return True
 
@@ -84,4 +125,5 @@ class Tokens:
             for hashed in hashes.values():
                 pipe.get(keys.token(hashed))
             rows = await pipe.execute()
-        return [TokenInfo.model_validate_json(row) for row in rows if row]
+        found = [TokenInfo.model_validate_json(row) for row in rows if row]
+        return sorted(found, key=lambda info: (info.created, info.id))

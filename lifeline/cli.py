@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from functools import wraps
 from typing import NoReturn, ParamSpec, TypeVar
 
@@ -16,7 +17,7 @@ import redis.asyncio
 import uvicorn
 from pydantic import SecretStr, ValidationError
 
-from console.tokens import Role, Tokens
+from console.tokens import LIFETIME_DAYS, RANKS, Role, TokenInfo, Tokens
 from console.web.accounts import AccountExists, Accounts, NewUser, User
 from console.web.ratelimit import LoginLimiter
 from console.web.sessions import Sessions
@@ -167,28 +168,79 @@ def token() -> None:
 
 
 @token.command("create")
-@click.option("--role", type=click.Choice([role.value for role in Role]), required=True)
+@click.option("--account", required=True, help="The account the token belongs to.")
+@click.option(
+    "--role",
+    type=click.Choice([role.value for role in Role]),
+    default=None,
+    help="At most the account's own role; the account's by default.",
+)
 @click.option("--name", default=None, help="Who or what the token is for.")
 @click.option("--handler", "handler_id", default="", help="For a handler token: their id.")
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0, min_open=True, max=3650),
+    default=LIFETIME_DAYS,
+    show_default=True,
+    help="Days until it expires.",
+)
 @fails_clearly
-def token_create(role: str, name: str | None, handler_id: str) -> None:
+def token_create(
+    account: str, role: str | None, name: str | None, handler_id: str, days: float
+) -> None:
     """Create a token; it is printed once, alone on the last line, and not kept."""
-    if role == Role.HANDLER and not handler_id:
-        raise click.UsageError("a handler token acts for one handler: give --handler <their id>")
     settings = load_settings()
 
-    async def create() -> tuple[str, str]:
-        client = async_client(str(settings.redis_url))
-        try:
-            return await Tokens(client).create(
-                name or f"{role} token", Role(role), time.time(), handler=handler_id
+    async def create(client: redis.asyncio.Redis) -> tuple[str, str, Role]:
+        user = await Accounts(client).get(account)
+        if user is None:
+            no_account(account)
+        if user.disabled:
+            raise click.UsageError(f"the account {account} is disabled")
+        wanted = Role(role) if role else user.role
+        if RANKS.index(wanted) > RANKS.index(user.role):
+            raise click.UsageError(f"{account} is a {user.role}: their tokens may not be {wanted}")
+        handler = handler_id or (user.handler if wanted is Role.HANDLER else "")
+        if wanted is Role.HANDLER and not handler:
+            raise click.UsageError(
+                "a handler token acts for one handler: give --handler <their id>"
             )
-        finally:
-            await client.aclose()
+        label = name or f"{wanted} token of {account}"
+        now = time.time()
+        token_id, secret = await Tokens(client).create(
+            label, wanted, now, handler=handler, account=account, lifetime_days=days
+        )
+        return token_id, secret, wanted
 
-    token_id, secret = asyncio.run(create())
-    click.echo(f"token {token_id} ({role}) created; keep it now, it is not shown again:")
+    token_id, secret, made = with_redis(settings, create)
+    click.echo(
+        f"token {token_id} ({made}, of {account}, for {days:g} days) created; keep it now, "
+        "it is not shown again:"
+    )
     click.echo(secret)
+
+
+def day(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@token.command("list")
+@fails_clearly
+def token_list() -> None:
+    """Every token: its id, account, role, name, and when it was made and expires."""
+    settings = load_settings()
+
+    async def listed(client: redis.asyncio.Redis) -> list[TokenInfo]:
+        return await Tokens(client).all()
+
+    now = time.time()
+    for info in with_redis(settings, listed):
+        expiry = "never" if info.expires is None else day(info.expires)
+        state = " (expired)" if info.expired(now) else ""
+        click.echo(
+            f"{info.id}  {info.account or '-'}  {info.role}  made {day(info.created)}  "
+            f"expires {expiry}{state}  {info.name}"
+        )
 
 
 @token.command("revoke")

@@ -173,7 +173,7 @@ Lifeline is starting.
   handlers                 {", ".join(DEMO_HANDLERS)} (available; their simulated phones answer)
 {logins_lines(env, made or [])}
 
-An API token for a supervisor: .venv/bin/lifeline token create --role supervisor
+An API token for a supervisor: .venv/bin/lifeline token create --account supervisor
 Place a call from another terminal:
   .venv/bin/lifeline call                                     (you press the keys)
   .venv/bin/lifeline call --from +447700900123 --to {MAIN_LINE} --press 2,1 --hold 10

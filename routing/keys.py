@@ -37,6 +37,11 @@ def token(token_digest: str) -> str:
     return f"{PREFIX}:token:{token_digest}"
 
 
+def account_tokens(username: str) -> str:
+    """The ids of an account's API tokens (revoked together when it is disabled)."""
+    return f"{PREFIX}:account-tokens:{username}"
+
+
 def rules_version(number: int) -> str:
     return f"{PREFIX}:rules:version:{number}"
 

@@ -17,7 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from redis.asyncio import Redis
 
-from console.tokens import Principal, Role
+from console.tokens import Principal, Role, Tokens
 from routing import keys
 
 T = TypeVar("T")
@@ -176,7 +176,12 @@ class Accounts:
         return True
 
     async def disable(self, username: str) -> bool:
-        return await self._set_disabled(username, True)
+        """Disable the account and revoke its API tokens (enabling it again does not restore
+        them: new ones are made)."""
+        if not await self._set_disabled(username, True):
+            return False
+        await Tokens(self.redis).revoke_all_of(username)
+        return True
 
     async def enable(self, username: str) -> bool:
         return await self._set_disabled(username, False)

@@ -4,6 +4,7 @@ queues and statistics."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,7 +32,7 @@ def token_for(redis_url: str, role: Role, handler: str = "") -> str:
     async def create() -> str:
         client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
         try:
-            return (await Tokens(client).create(f"test {role}", role, 0.0, handler))[1]
+            return (await Tokens(client).create(f"test {role}", role, time.time(), handler))[1]
         finally:
             await client.aclose()
 
@@ -90,7 +91,7 @@ def test_a_revoked_token_stops_working(client: TestClient, redis_url: str) -> No
         redis_client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
         try:
             tokens = Tokens(redis_client)
-            token_id, secret = await tokens.create("temp", Role.SUPERVISOR, 0.0)
+            token_id, secret = await tokens.create("temp", Role.SUPERVISOR, time.time())
             assert await tokens.revoke(token_id)
             return secret
         finally:

@@ -11,7 +11,7 @@ import redis.asyncio
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
-from console.tokens import Role
+from console.tokens import Principal, Role, Tokens
 from console.web.accounts import Accounts
 from console.web.ratelimit import PER_CLIENT, LoginLimiter
 from console.web.sessions import Session, Sessions, session_key
@@ -21,6 +21,7 @@ from lifeline.cli import main
 from lifeline.redis_client import async_client
 from lifeline.redis_server import free_port
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DISPATCH, PUBLIC_BASE_URL, make_settings
+from tests.console.web.people import add_user
 
 
 def environment(redis_url: str) -> dict[str, str]:
@@ -243,29 +244,85 @@ def test_a_first_run_makes_one_supervisor_and_the_demo_handlers_and_says_how_to_
 def test_a_token_from_the_command_line_opens_the_api_until_it_is_revoked(
     redis_url: str,
 ) -> None:
-    code, output = lifeline(redis_url, "token", "create", "--role", "supervisor", "--name", "ops")
+    add_user(redis_url, "sue", Role.SUPERVISOR)
+    code, output = lifeline(redis_url, "token", "create", "--account", "sue", "--name", "ops")
     assert code == 0
     *lines, secret = output.strip().splitlines()
     token_id = lines[-1].split()[1]
-    assert (
-        lines[-1] == f"token {token_id} (supervisor) created; keep it now, it is not shown again:"
+    assert lines[-1] == (
+        f"token {token_id} (supervisor, of sue, for 90 days) created; keep it now, it is not "
+        "shown again:"
     )
+    code, listed = lifeline(redis_url, "token", "list")
+    assert code == 0
+    [row] = listed.strip().splitlines()
+    assert row.startswith(f"{token_id}  sue  supervisor  made ")
+    assert row.endswith("  ops")
+    assert "(expired)" not in row
+    assert secret not in row
     with TestClient(create_app(make_settings(redis_url))) as client:
         headers = {"Authorization": f"Bearer {secret}"}
         assert client.get("/api/v1/queues", headers=headers).status_code == 200
         assert lifeline(redis_url, "token", "revoke", token_id)[0] == 0
         assert client.get("/api/v1/queues", headers=headers).status_code == 401
-    code, output = lifeline(redis_url, "token", "create", "--role", "chief")
+    assert lifeline(redis_url, "token", "list") == (0, "")
+
+
+def test_a_token_is_at_most_its_accounts_role_and_a_handlers_acts_for_them(
+    redis_url: str,
+) -> None:
+    add_user(redis_url, "sue", Role.SUPERVISOR)
+    add_user(redis_url, "hana", Role.HANDLER, handler="h7")
+    code, output = lifeline(redis_url, "token", "create", "--account", "sue", "--role", "admin")
+    assert code == 2
+    assert "sue is a supervisor: their tokens may not be admin" in output
+    code, output = lifeline(redis_url, "token", "create", "--account", "sue", "--role", "chief")
     assert code == 2
     assert "Invalid value for '--role'" in output
-    code, output = lifeline(redis_url, "token", "create", "--role", "handler")
-    assert code == 2
-    assert "a handler token acts for one handler: give --handler <their id>" in output
+    assert lifeline(redis_url, "token", "create", "--account", "nobody")[0] == 1
+    code, output = lifeline(redis_url, "token", "create", "--account", "hana")
+    assert code == 0
+    principal = asyncio.run(verify(redis_url, output.strip().splitlines()[-1], 0.0))
+    assert principal is not None
+    assert (principal.role, principal.handler) == (Role.HANDLER, "h7")
+
+
+async def verify(redis_url: str, token: str, now: float) -> Principal | None:
+    client = async_client(redis_url)
+    try:
+        return await Tokens(client).verify(token, now)
+    finally:
+        await client.aclose()
+
+
+def test_a_token_stops_working_when_it_expires_or_its_account_is_disabled(
+    redis_url: str,
+) -> None:
+    add_user(redis_url, "sue", Role.SUPERVISOR)
+
+    async def made(days: float) -> tuple[float, str]:
+        client = async_client(redis_url)
+        try:
+            now = 1_767_225_600.0
+            _, token = await Tokens(client).create("t", Role.SUPERVISOR, now, "", "sue", days)
+            return now, token
+        finally:
+            await client.aclose()
+
+    now, token = asyncio.run(made(1))
+    assert asyncio.run(verify(redis_url, token, now + 86_399)) is not None
+    assert asyncio.run(verify(redis_url, token, now + 86_400)) is None  # a day is up
+    _, lasting = asyncio.run(made(90))
+    assert asyncio.run(verify(redis_url, lasting, now)) is not None
+    assert lifeline(redis_url, "user", "disable", "sue")[0] == 0
+    assert asyncio.run(verify(redis_url, lasting, now)) is None
+    assert lifeline(redis_url, "user", "enable", "sue")[0] == 0
+    assert asyncio.run(verify(redis_url, lasting, now)) is None  # revoked, not suspended
 
 
 @pytest.mark.parametrize(
     "args",
-    [["user", "list"], ["token", "create", "--role", "supervisor"], ["token", "revoke", "x"]],
+    [["user", "list"], ["token", "create", "--account", "sue"], ["token", "revoke", "x"]],
 )
 def test_a_command_that_cannot_reach_redis_says_so_without_a_traceback(args: list[str]) -> None:
     dead = f"redis://:a-secret@127.0.0.1:{free_port()}/0"
