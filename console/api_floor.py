@@ -12,8 +12,10 @@ from console.endpoints import Call
 from console.errors import Conflict, Forbidden, Invalid
 from routing.audit import AuditEntry
 from routing.figures import Report, Window, window_start
-from routing.handlers import Handler, HandlerProfile, HandlerState, time_in_states
+from routing.handlers import Device, Handler, HandlerProfile, HandlerState, time_in_states
 from routing.handlers import StateChange as HandlerStateChange
+from routing.models import mask
+from routing.numbers import outside_policy
 from routing.stats import Waiting, waiting_now
 
 
@@ -87,6 +89,7 @@ def own(call: Call) -> str:
 async def create_handler(call: Call) -> Handler:
     console = call.console
     profile: HandlerProfile = call.body
+    check_device(call, profile)
     await check_skills(call, profile)
     now = console.clock.now()
     if not await console.handlers.create(profile, now):
@@ -100,12 +103,32 @@ async def update_handler(call: Call) -> Handler:
     profile: HandlerProfile = call.body
     if profile.id != call.path["handler_id"]:
         raise Invalid("the id in the body differs from the one in the path")
+    check_device(call, profile)
     await check_skills(call, profile)
+    before = (await console.handlers.get(profile.id)).profile.device
     await console.handlers.update_profile(profile)
+    detail = {}
+    if profile.device != before:  # where this handler's calls ring: kept, before and after
+        detail["device"] = {"before": shown(before), "after": shown(profile.device)}
     await console.audit.record(
-        call.principal.name, "handler.update", profile.id, console.clock.now()
+        call.principal.name, "handler.update", profile.id, console.clock.now(), **detail
     )
     return await console.handlers.get(profile.id)
+
+
+def check_device(call: Call, profile: HandlerProfile) -> None:
+    """A handler's phone number is one Lifeline dials: under the number policy."""
+    if profile.device.kind != "number":
+        return
+    exceptions = frozenset(call.console.settings.number_policy_exceptions)
+    refused = outside_policy(profile.device.address, exceptions)
+    if refused:
+        raise Invalid("the device is outside the number policy", [f"device.address: {refused}"])
+
+
+def shown(device: Device) -> dict[str, str]:
+    address = mask(device.address) if device.kind == "number" else device.address
+    return {"kind": device.kind, "address": address}
 
 
 async def check_skills(call: Call, profile: HandlerProfile) -> None:

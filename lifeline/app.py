@@ -76,7 +76,11 @@ def create_app(
     calls, handlers, rulebook = (
         Calls(redis_client),
         Handlers(redis_client),
-        RuleBook(redis_client, rules or default_rules()),
+        RuleBook(
+            redis_client,
+            rules or default_rules(),
+            number_exceptions=frozenset(settings.number_policy_exceptions),
+        ),
     )
     assigner, jobs, queues = Assigner(redis_client), Jobs(job_connection), Queues(redis_client)
     callbacks = Callbacks(redis_client)

@@ -6,17 +6,24 @@ from __future__ import annotations
 import re
 
 _UK_NUMBER = re.compile(r"^0[1-9][0-9]{8,9}$")
-_NOT_CALLBACK_NUMBERS = ("0999", "0112", "0111")
+# A patient's own phone: geographic (01, 02) or mobile (07, but not personal 070 or pager 076).
+_CALLBACK_STARTS = ("01", "02", "07")
+_NOT_CALLBACK_NUMBERS = ("070", "076")
 
 
 def uk_number(digits: str) -> str | None:
-    """Keyed-in digits as an E.164 UK number, or None if they cannot be one to call back."""
+    """Keyed-in digits as an E.164 UK number, or None if they cannot be a patient's own phone to
+    call back (a service's 03 or 080, a premium, personal or pager number)."""
     digits = digits.strip().rstrip("#")
     if digits.startswith("0044"):
         digits = "0" + digits[4:]
     elif digits.startswith("44"):
         digits = "0" + digits[2:]
-    if not _UK_NUMBER.match(digits) or digits.startswith(_NOT_CALLBACK_NUMBERS):
+    if (
+        not _UK_NUMBER.match(digits)
+        or not digits.startswith(_CALLBACK_STARTS)
+        or digits.startswith(_NOT_CALLBACK_NUMBERS)
+    ):
         return None
     return "+44" + digits[1:]
 
@@ -34,9 +41,12 @@ _POLICY_ALLOWS = ("1", "2", "3", "80", "7")
 _POLICY_REFUSES = {"70": "a personal number (070)", "76": "a pager number (076)"}
 
 
-def outside_policy(number: str) -> str | None:
-    """Why the number policy refuses `number` (E.164), or None if Lifeline may dial it. The
-    reason never repeats the number."""
+def outside_policy(number: str, exceptions: frozenset[str] = frozenset()) -> str | None:
+    """Why the number policy refuses `number` (E.164), or None if Lifeline may dial it (also when
+    it is one of the `exceptions`, the NUMBER_POLICY_EXCEPTIONS setting). The reason never
+    repeats the number."""
+    if number in exceptions:
+        return None
     if not number.startswith("+44"):
         return "not a UK number: international numbers are outside the number policy"
     national = number[3:]

@@ -13,6 +13,7 @@ import yaml
 
 from prompts.catalogue import Locale
 from routing.models import CallFacts, Priority, Reason, Screen, Worse
+from routing.numbers import outside_policy
 
 if TYPE_CHECKING:
     from routing.rules import RuleSet
@@ -128,9 +129,12 @@ def answer_cases() -> tuple[CallFacts, ...]:
     )
 
 
-def route_problems(rules: RuleSet, every_case: bool = True) -> list[str]:
+def route_problems(
+    rules: RuleSet, every_case: bool = True, number_exceptions: frozenset[str] | None = frozenset()
+) -> list[str]:
     """Everything wrong with the rules; `every_case` False leaves out the one check whose cost
-    grows with the rule set (for a version that passed it when it was created)."""
+    grows with the rule set, and `number_exceptions` None the number policy (for a version that
+    passed both when it was created)."""
     problems: list[str] = []
     known = set(rules.skills)
     for name, queue in sorted(rules.queues.items()):
@@ -140,7 +144,7 @@ def route_problems(rules: RuleSet, every_case: bool = True) -> list[str]:
                     f"queues.{name}.skills: no handler can have {skill!r}; "
                     f"the rule set's skills are {sorted(known)}"
                 )
-    problems.extend(destination_problems(rules))
+    problems.extend(destination_problems(rules, number_exceptions))
     names = [route.name for route in rules.routes]
     for name in sorted({name for name in names if names.count(name) > 1}):
         problems.append(f"routes: name {name!r} is used twice")
@@ -211,9 +215,12 @@ def case_problems(rules: RuleSet) -> list[str]:
     return problems
 
 
-def destination_problems(rules: RuleSet) -> list[str]:
+def destination_problems(
+    rules: RuleSet, number_exceptions: frozenset[str] | None = frozenset()
+) -> list[str]:
     """Hours need somewhere to send callers; destinations must exist and lead nowhere in a
-    circle; and the queues emergencies go to are never closed or diverted."""
+    circle, and numbers must be within the number policy; and the queues emergencies go to are
+    never closed or diverted."""
     problems: list[str] = []
     emergency_queues = {r.queue for r in rules.routes if r.priority is Priority.EMERGENCY}
     edges: dict[str, set[str]] = {name: set() for name in rules.queues}
@@ -230,6 +237,10 @@ def destination_problems(rules: RuleSet) -> list[str]:
             (f"overflow.{index}.to", overflow.to) for index, overflow in enumerate(queue.overflow)
         ]
         for path, destination in targets:
+            if number_exceptions is not None and destination and destination.number:
+                refused = outside_policy(destination.number, number_exceptions)
+                if refused:
+                    problems.append(f"queues.{name}.{path}.number: {refused}")
             if destination is None or destination.queue is None:
                 continue
             if destination.queue not in rules.queues:

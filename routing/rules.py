@@ -216,8 +216,10 @@ class RuleSet(Strict):
 
     @model_validator(mode="after")
     def _safe(self, info: ValidationInfo) -> RuleSet:
-        trusted = isinstance(info.context, Mapping) and info.context.get("trusted") is True
-        problems = route_problems(self, every_case=not trusted)
+        context = info.context if isinstance(info.context, Mapping) else {}
+        trusted = context.get("trusted") is True
+        exceptions = None if trusted else frozenset(context.get("number_exceptions", ()))
+        problems = route_problems(self, every_case=not trusted, number_exceptions=exceptions)
         if problems:
             raise UnsafeRules(problems)
         return self
@@ -320,7 +322,12 @@ class RuleSetError(Exception):
         self.problems = problems
 
 
-def parse_rules(document: str | dict[str, Any], *, trusted: bool = False) -> RuleSet:
+def parse_rules(
+    document: str | dict[str, Any],
+    *,
+    trusted: bool = False,
+    number_exceptions: frozenset[str] = frozenset(),
+) -> RuleSet:
     """Parse YAML or JSON text (or an already-parsed mapping) into a validated RuleSet. The
     limits are checked first, so that what follows is bounded. `trusted`: a stored version,
     checked when it was created (perhaps under other limits); its shape is checked, not its
@@ -341,7 +348,8 @@ def parse_rules(document: str | dict[str, Any], *, trusted: bool = False) -> Rul
     if problems:
         raise RuleSetError(problems)
     try:
-        return RuleSet.model_validate(data, context={"trusted": trusted})
+        context = {"trusted": trusted, "number_exceptions": number_exceptions}
+        return RuleSet.model_validate(data, context=context)
     except ValidationError as error:
         problems = []
         for item in error.errors(include_url=False):

@@ -134,6 +134,49 @@ def test_an_invalid_rule_set_is_refused_with_every_problem_and_its_path(supervis
     assert [v["number"] for v in supervisor.get("/api/v1/rules/versions")] == [1]
 
 
+def test_a_rule_set_diverting_callers_outside_the_number_policy_is_refused(
+    supervisor: Api,
+) -> None:
+    rules = default_rules().model_dump(mode="json")
+    rules["queues"]["general"]["overflow"] = [
+        {"wait_over_seconds": 0, "to": {"number": "+882345678901"}}
+    ]
+    rules["queues"]["dental"]["hours"] = {"open": {"mon": ["08:00-18:00"]}}
+    rules["queues"]["dental"]["closed"] = {"number": "+449098790000"}
+    result = supervisor.send("POST", "/api/v1/rules/versions", {"rules": rules}, status=422)
+    assert isinstance(result, dict)
+    assert result["problems"] == [
+        "queues.dental.closed.number: a 090 number, outside the number policy (UK geographic 01 "
+        "and 02, 03, freephone 080 and mobile 07 numbers only)",
+        "queues.general.overflow.0.to.number: not a UK number: international numbers are "
+        "outside the number policy",
+    ]
+    assert [v["number"] for v in supervisor.get("/api/v1/rules/versions")] == [1]
+
+
+def test_a_handlers_device_outside_the_number_policy_is_refused_and_a_change_audited(
+    supervisor: Api,
+) -> None:
+    divert = new_handler("h1") | {"device": {"kind": "number", "address": "+882345678901"}}
+    refused = supervisor.send("POST", "/api/v1/handlers", divert, 422)
+    assert refused["problems"] == [
+        "device.address: not a UK number: international numbers are outside the number policy"
+    ]
+    supervisor.send("POST", "/api/v1/handlers", new_handler("h1"), 201)
+    assert (
+        supervisor.send("PUT", "/api/v1/handlers/h1", divert, 422)["problems"]
+        == refused["problems"]
+    )
+    mobile = new_handler("h1") | {"device": {"kind": "number", "address": "+447700900456"}}
+    supervisor.send("PUT", "/api/v1/handlers/h1", mobile)
+    entry = supervisor.get("/api/v1/audit")[0]
+    assert entry["action"] == "handler.update"
+    assert entry["detail"]["device"] == {
+        "before": {"kind": "client", "address": "h1"},
+        "after": {"kind": "number", "address": "…456"},
+    }
+
+
 def test_garbage_bodies_get_clear_errors(supervisor: Api, client: TestClient) -> None:
     response = client.post(
         "/api/v1/rules/versions", content=b"{not json", headers=supervisor.headers

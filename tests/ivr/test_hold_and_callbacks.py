@@ -132,14 +132,17 @@ def test_a_withheld_caller_keys_in_a_number_which_is_read_back(
     assert sync_redis.hget(keys.callback(case_id), "number") == "+447700900456"
 
 
+@pytest.mark.parametrize("keyed", ["999", "09098790000", "08001234567", "07623456789"])
 def test_a_number_that_cannot_be_called_back_is_asked_for_again(
-    twilio: TwilioClient,
+    twilio: TwilioClient, sync_redis: redis.Redis, keyed: str
 ) -> None:
+    """A patient's own phone only: never premium rate, a service's, a pager or personal one."""
     call, enqueue = queued_medical(twilio, "anonymous")
     enter = take_callback(call, enqueue)
-    again = call.press(enter, "999")
+    again = call.press(enter, keyed)
     assert again.said[0] == "Sorry, that isn't one of the options."
     assert "key in the phone number" in again.text
+    assert not list(sync_redis.scan_iter(keys.CALLBACKS + "*"))
 
 
 def test_a_caller_who_does_not_confirm_goes_back_to_their_place(

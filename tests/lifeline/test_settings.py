@@ -177,3 +177,19 @@ def test_fallback_line_minutes_out_of_range_stop_start_up_naming_them(
     environment.setenv("FALLBACK_LINE_AFTER_MINUTES", minutes)
     with pytest.raises(SettingsError, match=r"^FALLBACK_LINE_AFTER_MINUTES is malformed"):
         load_settings()
+
+
+def test_a_dispatch_line_outside_the_number_policy_stops_start_up_unless_an_exception(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    environment.setenv("AMBULANCE_DISPATCH_NUMBER", "+882345678901")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith("AMBULANCE_DISPATCH_NUMBER is malformed")
+    assert "not a UK number" in message
+    assert "+882345678901" not in message
+    environment.setenv("NUMBER_POLICY_EXCEPTIONS", "+882345678901, +441134960000")
+    settings = load_settings()
+    assert settings.ambulance_dispatch_number == "+882345678901"
+    assert settings.number_policy_exceptions == ("+882345678901", "+441134960000")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from routing.numbers import outside_policy
+from routing.numbers import outside_policy, uk_number
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,42 @@ def test_the_default_policy_refuses_premium_personal_pager_and_international_num
     assert reason.startswith(why)
     assert number not in reason
     assert number[3:] not in reason
+
+
+def test_a_number_listed_as_an_exception_is_allowed_and_only_that_one() -> None:
+    exceptions = frozenset({"+882345678901"})
+    assert outside_policy("+882345678901", exceptions) is None
+    assert outside_policy("+882345678902", exceptions) is not None
+
+
+@pytest.mark.parametrize(
+    ("keyed", "number"),
+    [
+        ("01134960000", "+441134960000"),
+        ("02920180111", "+442920180111"),
+        ("07700900123", "+447700900123"),
+        ("00447700900123", "+447700900123"),
+    ],
+)
+def test_a_keyed_in_callback_number_may_be_geographic_or_mobile(keyed: str, number: str) -> None:
+    assert uk_number(keyed) == number
+
+
+@pytest.mark.parametrize(
+    "keyed",
+    [
+        "09098790000",  # premium rate
+        "03001234567",  # non-geographic: a service, not a patient
+        "08001234567",  # freephone: likewise
+        "08712345678",
+        "07012345678",  # personal number
+        "07623456789",  # pager
+        "05612345678",
+        "0999",
+        "0111",
+    ],
+)
+def test_a_keyed_in_callback_number_is_never_premium_personal_pager_or_a_service(
+    keyed: str,
+) -> None:
+    assert uk_number(keyed) is None
