@@ -26,7 +26,8 @@ from routing.numbers import outside_policy
 
 E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
 RUN_ENV_FILE = "var/run.env"
-SMTP_URL = re.compile(r"(smtps?://([^\s/@]+@)?[^\s/@:]+(:\d+)?/?)?")
+SMTP_URL = re.compile(r"((smtps?|smtp\+insecure)://([^\s/@]+@)?[^\s/@:]+(:\d+)?/?)?")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 class SettingsError(Exception):
@@ -80,6 +81,8 @@ class Settings(BaseSettings):
     contingency_email_from: str = "lifeline@localhost"
     # smtp[s]://[user:password@]host[:port]; a password may hold a secret, so it is one.
     smtp_url: SecretStr = SecretStr("")
+    # Certificates the mail server's may be issued by, beyond the system's (a PEM file).
+    smtp_ca_file: Annotated[str, Field(max_length=4096)] = ""
     # The handler console as a phone (Twilio's Voice JavaScript SDK), when all three are set: an
     # API key for the access tokens, and where the page loads the SDK's twilio.min.js from.
     twilio_api_key_sid: Annotated[str, Field(pattern=r"^(SK[0-9a-fA-F]{32})?$")] = ""
@@ -120,11 +123,15 @@ class Settings(BaseSettings):
     @classmethod
     def _smtp_url(cls, value: SecretStr) -> SecretStr:
         # Never the value in the message: it may hold the password.
-        if not SMTP_URL.fullmatch(value.get_secret_value()):
+        url = value.get_secret_value()
+        if not SMTP_URL.fullmatch(url):
             raise ValueError(
                 "must be smtp://host[:port] or smtps://..., with user:password@ before the host "
                 "to log in (characters such as / or @ in them percent-encoded)"
             )
+        parts = urlsplit(url)
+        if parts.scheme == "smtp+insecure" and parts.hostname not in LOOPBACK:
+            raise ValueError("smtp+insecure:// (no TLS) is for a test sink on this machine only")
         return value
 
     @model_validator(mode="after")

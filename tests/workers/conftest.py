@@ -56,7 +56,7 @@ async def rt(redis_url: str, stub: StubControl, smtp: tuple[Sink, int]) -> Async
         redis_url,
         clinical_fhir_base_url=stub.fhir_base_url,
         contingency_email_to="receiving@service.example",
-        smtp_url=f"smtp://127.0.0.1:{smtp[1]}",
+        smtp_url=f"smtp+insecure://127.0.0.1:{smtp[1]}",
         replay_per_second=100,
     )
     client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
