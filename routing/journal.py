@@ -23,6 +23,7 @@ from routing.agenda import AGENDA, REDELIVER_SECONDS, REPLAY_BATCH, member
 
 PENDING = keys.JOURNAL + ":pending"
 FAILED = keys.JOURNAL + ":failed"
+SETTLED = keys.JOURNAL + ":settled"  # delivered entries, by when: forgotten after retention
 REPLAY = keys.JOURNAL + ":replay"  # started, finished, and when the next batch is due
 REPLAY_LEASE = keys.JOURNAL + ":replay:lease"  # held by the batch running
 OPEN_FIRST = 10**13  # score = (0 if open else OPEN_FIRST) + captured-at in milliseconds
@@ -91,6 +92,7 @@ else
     redis.call('HSET', entry, 'status', 'pending', 'error', '')
     redis.call('HINCRBY', KEYS[4], status, -1)
     redis.call('ZREM', KEYS[5], a.case_id)
+    redis.call('ZREM', KEYS[6], a.case_id)
     queue_for_replay()
   end
 end
@@ -115,11 +117,32 @@ if a.outcome == 'failed' then
   redis.call('ZADD', KEYS[5], tonumber(a.now), a.case_id)
 else
   redis.call('HSET', entry, 'status', a.outcome, 'delivered', a.now, 'error', '')
+  redis.call('ZADD', KEYS[6], tonumber(a.now), a.case_id)
 end
 redis.call('HINCRBY', KEYS[4], a.outcome, 1)
 redis.call('XADD', KEYS[3], '*', 'event', a.outcome, 'case_id', a.case_id, 'at', a.now,
            'error', a.error)
 return a.outcome
+"""
+
+
+# KEYS: the settled entries. ARGV: settled before, the most to forget, the entries' key prefix.
+# A delivered entry keeps what the audit and the statistics need (case id, kind, status, times,
+# attempts), never the caller's details, the bundle or the notes.
+_FORGET = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local forgotten = 0
+for _, id in ipairs(ids) do
+  local entry = ARGV[3] .. id
+  local status = redis.call('HGET', entry, 'status')
+  if status == 'delivered' or status == 'duplicate' then
+    redis.call('HSET', entry, 'facts', '{}', 'bundle', '{}', 'notes', '', 'error', '',
+               'forgotten', '1')
+    forgotten = forgotten + 1
+  end
+  redis.call('ZREM', KEYS[1], id)
+end
+return forgotten
 """
 
 
@@ -138,6 +161,7 @@ class Journal:
         self._capture = redis.register_script(_CAPTURE)
         self._outcome = redis.register_script(_OUTCOME)
         self._start = redis.register_script(_START)
+        self._forget = redis.register_script(_FORGET)
 
     async def capture(
         self,
@@ -196,7 +220,8 @@ class Journal:
     async def entries(
         self, status: EntryStatus | None = None, count: int = 500
     ) -> list[JournalEntry]:
-        """Newest first."""
+        """Newest first, from the stream; and every entry still waiting (pending or refused),
+        however long ago it was captured, after them."""
         ids = [
             str(fields["case_id"])
             for _, fields in cast(
@@ -205,12 +230,27 @@ class Journal:
             )
             if fields.get("event") == "captured"
         ]
+        waiting = [str(i) for i in await self.redis.zrange(PENDING, 0, count - 1)]
+        waiting += [str(i) for i in await self.redis.zrevrange(FAILED, 0, count - 1)]
+        listed = set(ids)
+        ids += [case_id for case_id in waiting if case_id not in listed]
         async with self.redis.pipeline(transaction=False) as pipe:
             for case_id in ids:
                 pipe.hgetall(keys.journal_entry(case_id))
             rows = cast(list[dict[str, str]], await pipe.execute())
         found = [entry_from_hash(row) for row in rows if row]
         return [entry for entry in found if status is None or entry.status is status][:count]
+
+    async def forget_settled(self, before: float, most: int = 1000) -> int:
+        """Strip entries delivered before `before` of the patient's details; how many. Nothing
+        pending or refused is touched."""
+        prefix = keys.journal_entry("")
+        return int(await self._forget(keys=[SETTLED], args=[before, most, prefix]))
+
+    async def trim_stream(self, before_ms: int) -> int:
+        """Drop the stream's events older than `before_ms` (its ids' time, in milliseconds);
+        how many. Entries still waiting stay listed (`entries`) from their own sets."""
+        return int(await self.redis.xtrim(keys.JOURNAL, minid=before_ms, approximate=False))
 
     async def progress(self) -> Progress:
         counts = cast(dict[str, str], await self.redis.hgetall(keys.JOURNAL_COUNTS))
@@ -266,8 +306,15 @@ class Journal:
 
 def script_keys(case_id: str) -> list[str]:
     """What the capture and outcome scripts touch: the entry, the replay queue, the stream, the
-    counts and the failures."""
-    return [keys.journal_entry(case_id), PENDING, keys.JOURNAL, keys.JOURNAL_COUNTS, FAILED]
+    counts, the failures and the settled."""
+    return [
+        keys.journal_entry(case_id),
+        PENDING,
+        keys.JOURNAL,
+        keys.JOURNAL_COUNTS,
+        FAILED,
+        SETTLED,
+    ]
 
 
 def entry_from_hash(fields: dict[str, str]) -> JournalEntry:

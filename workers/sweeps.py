@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 
 from routing.agenda import Agenda, CallbackCall, ReplayBatch
+from routing.journal import Journal
 from routing.rulebook import RuleBook
 from routing.sweeps import sweep_floor, sweep_orphans
-from workers.runtime import enqueuing, runtime
+from workers.runtime import Runtime, enqueuing, runtime
 
 log = logging.getLogger(__name__)
 
@@ -16,9 +17,21 @@ log = logging.getLogger(__name__)
 async def sweep_queues() -> int:
     async with runtime() as rt:
         removed = await sweep_orphans(rt.redis)
+        await keep_only_what_is_needed(rt)
     if removed:
         log.warning("removed %d queue entries whose records had expired", removed)
     return removed
+
+
+async def keep_only_what_is_needed(rt: Runtime) -> None:
+    """Past RETENTION_DAYS, delivered journal entries lose the patient's details and the
+    journal's stream its events; nothing still waiting is touched."""
+    before = rt.clock.now() - rt.settings.retention_days * 86_400
+    journal = Journal(rt.redis)
+    forgotten = await journal.forget_settled(before)
+    trimmed = await journal.trim_stream(int(before * 1000))
+    if forgotten or trimmed:
+        log.info("retention: %d journal entries forgotten, %d events trimmed", forgotten, trimmed)
 
 
 async def due() -> dict[str, int]:
