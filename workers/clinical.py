@@ -8,7 +8,9 @@ Errors are translated here and logged with the case id (never a phone number):
     └── ClinicalRejected      any other 4xx (and a 409 that is not a duplicate): our request is
                               wrong; does NOT count against its health; retrying will not help
 
-A 409 whose OperationOutcome says "duplicate" is a delivery: the case id was received before.
+A 409 whose OperationOutcome says "duplicate" is a delivery: the request id was received before
+(a BaRS receiver). So is a transaction-response whose every entry is "200 OK": a server without
+request ids found each resource of the request by its identifier (conditional create).
 """
 
 from __future__ import annotations
@@ -132,9 +134,10 @@ def _delivered(case_id: str, response: httpx.Response) -> Delivery:
                 f"answered {status} without a transaction-response", case_id, status
             ) from None
         locations = tuple(e.response.location for e in answer.entry if e.response.location)
-        return Delivery(
-            case_id=case_id, outcome=Outcome.CREATED, status=status, locations=locations
-        )
+        # A create answers 201; a conditional create that found its resource answers 200.
+        found = [e.response.status.split()[0] == "200" for e in answer.entry if e.response.status]
+        result = Outcome.DUPLICATE if found and all(found) else Outcome.CREATED
+        return Delivery(case_id=case_id, outcome=result, status=status, locations=locations)
     issues = outcome.issue if (outcome := _outcome_of(response)) else []
     codes = [issue.code for issue in issues]
     if status == 409 and "duplicate" in codes:

@@ -14,7 +14,7 @@ from routing.journal import Journal
 from routing.mode import ModeStore
 from workers import email
 from workers.clinical import ClinicalRejected, ClinicalSystem, ClinicalUnavailable
-from workers.fhir import CaseKind, ClinicalCase, Request, bundle_json
+from workers.fhir import BookedSlot, CaseKind, ClinicalCase, Request, bundle_json
 from workers.runtime import Runtime, enqueuing, runtime
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def breaker(rt: Runtime) -> Breaker:
 
 def facts_of(case: ClinicalCase) -> dict[str, object]:
     """What a person reading the journal needs, without the phone number (it is in the bundle)."""
-    return {
+    facts: dict[str, object] = {
         "kind": case.kind.value,
         "priority": int(case.priority),
         "reason": case.reason.value,
@@ -47,6 +47,11 @@ def facts_of(case: ClinicalCase) -> dict[str, object]:
         "number_ending": case.caller_number[-3:] if case.caller_number else "",
         "request": case.request.value,
     }
+    if case.appointment is not None:
+        facts["appointment_slot"] = case.appointment.slot
+        facts["appointment_start"] = case.appointment.start.isoformat()
+        facts["appointment_end"] = case.appointment.end.isoformat()
+    return facts
 
 
 async def capture(rt: Runtime, case: ClinicalCase, open_case: bool) -> bool:
@@ -169,6 +174,15 @@ def case_of(
         if resource.get("resourceType") == "Patient":
             for telecom in resource.get("telecom", []):
                 number = telecom.get("value", number)
+    appointment = (
+        BookedSlot(
+            slot=str(facts["appointment_slot"]),
+            start=datetime.fromisoformat(str(facts["appointment_start"])),
+            end=datetime.fromisoformat(str(facts["appointment_end"])),
+        )
+        if "appointment_slot" in facts
+        else None
+    )
     return ClinicalCase(
         case_id=case_id,
         kind=CaseKind(kind),
@@ -179,5 +193,6 @@ def case_of(
         priority=int(str(facts["priority"])),
         handler_notes=notes,
         contingency=True,
+        appointment=appointment,
         request=Request(str(facts.get("request", Request.OPENED.value))),
     )

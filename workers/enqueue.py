@@ -23,7 +23,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from routing.assignment import Offer
-from workers.fhir import CaseKind, ClinicalCase
+from workers.fhir import BookedSlot, CaseKind, ClinicalCase
 from workers.fhir import Request as Request  # for the web side, which imports only this module
 from workers.queues import JobQueue
 
@@ -95,8 +95,10 @@ class Jobs:
         notes: str = "",
         open_case: bool = False,
         request: Request = Request.OPENED,
+        appointment: BookedSlot | None = None,
     ) -> Job:
-        """Send a case to the clinical system (or keep it in the journal while it is down)."""
+        """Send a case to the clinical system (or keep it in the journal while it is down); a
+        booking with the slot booked, once the handler has chosen one."""
         case = ClinicalCase(
             case_id=case_id,
             kind=CaseKind(kind),
@@ -107,6 +109,7 @@ class Jobs:
             priority=priority,
             handler_notes=notes,
             request=request,
+            appointment=appointment,
         )
         return self.queue(JobQueue.CLINICAL).enqueue(
             "workers.clinical_jobs.send_case",
@@ -175,6 +178,7 @@ class Jobs:
         notes: str = "",
         open_case: bool = False,
         request: Request = Request.OPENED,
+        appointment: BookedSlot | None = None,
     ) -> Job:
         return await self._off_loop(
             partial(
@@ -189,6 +193,7 @@ class Jobs:
                 notes,
                 open_case,
                 request,
+                appointment,
             )
         )
 

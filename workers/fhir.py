@@ -1,12 +1,14 @@
 """The FHIR transaction Bundle Lifeline sends for a case, built and validated with fhir.resources.
 
-Pure: the same case always gives the same Bundle (uuid5 ids), so a replay is byte-for-byte a replay.
+Pure: the same case always gives the same Bundle (uuid5 ids), so a replay is byte-for-byte a replay;
+every entry is a conditional create on a business identifier of its own request, so that any FHIR
+R4 server, not only one that answers a repeated request id 409 (BaRS), creates it once.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -38,21 +40,27 @@ from prompts.catalogue import Locale
 from routing.models import Priority, Reason
 
 CASE_ID_SYSTEM = "https://lifeline.nhs.example/case-id"
+# Each resource's business identifier: a system per resource type, the value `<case id>/<request>`.
+IDENTIFIER_SYSTEMS = {
+    "Patient": "https://lifeline.nhs.example/patient-id",
+    "Encounter": "https://lifeline.nhs.example/encounter-id",
+    "ServiceRequest": "https://lifeline.nhs.example/service-request-id",
+    "Appointment": "https://lifeline.nhs.example/appointment-id",
+}
 TAG_SYSTEM = "https://lifeline.nhs.example/tags"
 KIND_SYSTEM = "https://lifeline.nhs.example/case-kind"
 REASON_SYSTEM = "https://lifeline.nhs.example/call-reason"
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 ACT_PRIORITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActPriority"
 LANGUAGE_SYSTEM = "urn:ietf:bcp:47"
-# A booked Appointment must have an end as well as a start (FHIR invariant app-3); the booking
-# does not tell us the slot length, so we assume the standard ten-minute primary-care slot.
-APPOINTMENT_MINUTES = 10
 
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, CASE_ID_SYSTEM)
 
 CaseId = Annotated[str, Field(pattern=r"^[0-9A-Z]{5}-[0-9A-Z]{5}$")]
 E164OrWithheld = Annotated[str, Field(pattern=r"^(\+[1-9][0-9]{6,14})?$")]
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda moment: moment.astimezone(UTC))]
+# A literal reference to a Slot of the clinical system, as its search answered it.
+SlotReference = Annotated[str, Field(pattern=r"^Slot/[A-Za-z0-9\-.]{1,64}$")]
 
 
 class CaseKind(StrEnum):
@@ -69,10 +77,28 @@ class Request(StrEnum):
     WRAP_UP = "wrap-up"
 
 
+class BookedSlot(BaseModel):
+    """The appointment a booking made: the clinical system's Slot and its start and end (a
+    booked Appointment must have both, FHIR invariant app-3)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    slot: SlotReference
+    start: UtcDatetime
+    end: UtcDatetime
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> BookedSlot:
+        if self.end <= self.start:
+            raise ValueError("a slot ends after it starts")
+        return self
+
+
 class ClinicalCase(BaseModel):
     """What one case sends to the clinical system. The Bundle's identifier is the request id:
-    the case id for the case as opened, `<case id>/wrap-up` for the wrap-up, so a replay of either
-    is recognised and neither is mistaken for the other."""
+    the case id for the case as opened, `<case id>/wrap-up` for the wrap-up; each resource's is
+    `<case id>/opened` or `<case id>/wrap-up`. So a replay of either is recognised and neither is
+    mistaken for the other. A booking carries its appointment once a slot has been chosen."""
 
     # Inputs are hidden from validation errors: they carry the caller's number.
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
@@ -86,19 +112,33 @@ class ClinicalCase(BaseModel):
     priority: Priority
     handler_notes: str = ""
     contingency: bool = False
-    appointment_start: UtcDatetime | None = None
+    appointment: BookedSlot | None = None
     request: Request = Request.OPENED
 
     @property
     def request_id(self) -> str:
+        """The Bundle's identifier (BaRS's request id)."""
         if self.request is Request.OPENED:
             return self.case_id
         return f"{self.case_id}/{self.request.value}"
 
+    @property
+    def resource_id(self) -> str:
+        """The value of each resource's business identifier."""
+        return f"{self.case_id}/{self.request.value}"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _queued_before_slots(cls, data: Any) -> Any:
+        # Jobs enqueued before a booking carried its slot say `"appointment_start": null`.
+        if isinstance(data, dict) and "appointment_start" in data and not data["appointment_start"]:
+            return {key: value for key, value in data.items() if key != "appointment_start"}
+        return data
+
     @model_validator(mode="after")
-    def _start_only_for_bookings(self) -> ClinicalCase:
-        if (self.kind is CaseKind.BOOKING) != (self.appointment_start is not None):
-            raise ValueError("appointment_start is required for a booking and only for a booking")
+    def _appointment_only_for_bookings(self) -> ClinicalCase:
+        if self.appointment is not None and self.kind is not CaseKind.BOOKING:
+            raise ValueError("only a booking has an appointment")
         return self
 
 
@@ -136,13 +176,14 @@ LANGUAGES = {
 }
 
 
-def full_url(case_id: str, resource_type: str) -> str:
-    """The entry's `urn:uuid:` fullUrl: uuid5 of the case id, so every build agrees."""
-    return f"urn:uuid:{uuid.uuid5(_NAMESPACE, f'{case_id}/{resource_type}')}"
+def full_url(case: ClinicalCase, resource_type: str) -> str:
+    """The entry's `urn:uuid:` fullUrl: uuid5 of the request id, so every build agrees."""
+    return f"urn:uuid:{uuid.uuid5(_NAMESPACE, f'{case.request_id}/{resource_type}')}"
 
 
-def _case_identifier(case: ClinicalCase) -> Identifier:
-    return Identifier(system=CASE_ID_SYSTEM, value=case.case_id)
+def identifier(case: ClinicalCase, resource_type: str) -> Identifier:
+    """The resource's business identifier: what a conditional create searches for."""
+    return Identifier(system=IDENTIFIER_SYSTEMS[resource_type], value=case.resource_id)
 
 
 def _contingency_meta(case: ClinicalCase) -> Meta | None:
@@ -164,6 +205,7 @@ def _patient(case: ClinicalCase) -> Patient:
         [ContactPoint(system="phone", value=case.caller_number)] if case.caller_number else None
     )
     return Patient(
+        identifier=[identifier(case, "Patient")],
         telecom=telecom,
         communication=[PatientCommunication(language=language, preferred=True)],
     )
@@ -176,6 +218,7 @@ def _encounter(case: ClinicalCase, patient: Reference) -> Encounter:
         text=REASON_TEXT[case.reason],
     )
     return Encounter(
+        identifier=[identifier(case, "Encounter")],
         # A contingency record is replayed after the call has ended; a live one is still going.
         status="finished" if case.contingency else "in-progress",
         class_fhir=Coding(system=ACT_CODE_SYSTEM, code="VR", display="virtual"),
@@ -198,7 +241,9 @@ def _service_request(
     notes = [Annotation(text=case.handler_notes)] if case.handler_notes.strip() else None
     return ServiceRequest(
         meta=_contingency_meta(case),
-        identifier=[_case_identifier(case)],
+        identifier=[identifier(case, "ServiceRequest")],
+        # The case both requests belong to (the case as opened and its wrap-up).
+        requisition=Identifier(system=CASE_ID_SYSTEM, value=case.case_id),
         status="active",
         intent="order",
         priority=priority,
@@ -210,38 +255,46 @@ def _service_request(
     )
 
 
-def _appointment(case: ClinicalCase, start: datetime, patient: Reference) -> Appointment:
+def _appointment(
+    case: ClinicalCase, booked: BookedSlot, patient: Reference, request: Reference
+) -> Appointment:
     return Appointment(
+        identifier=[identifier(case, "Appointment")],
         status="booked",
-        start=start,
-        end=start + timedelta(minutes=APPOINTMENT_MINUTES),
-        minutesDuration=APPOINTMENT_MINUTES,
-        basedOn=[Reference(reference=full_url(case.case_id, "ServiceRequest"))],
+        slot=[Reference(reference=booked.slot)],
+        start=booked.start,
+        end=booked.end,
+        basedOn=[request],
         participant=[AppointmentParticipant(actor=patient, required="required", status="accepted")],
     )
 
 
 def _entry(case: ClinicalCase, resource: Resource) -> BundleEntry:
     kind = resource.get_resource_type()
+    own = identifier(case, kind)
     return BundleEntry(
-        fullUrl=full_url(case.case_id, kind),
+        fullUrl=full_url(case, kind),
         resource=resource,
-        request=BundleEntryRequest(method="POST", url=kind),
+        # Created only if no resource has its identifier: a replay creates nothing anew.
+        request=BundleEntryRequest(
+            method="POST", url=kind, ifNoneExist=f"identifier={own.system}|{own.value}"
+        ),
     )
 
 
 def bundle_for(case: ClinicalCase) -> Bundle:
     """The transaction Bundle for `case`: Patient, Encounter, ServiceRequest (and Appointment)."""
-    patient = Reference(reference=full_url(case.case_id, "Patient"))
-    encounter = Reference(reference=full_url(case.case_id, "Encounter"))
+    patient = Reference(reference=full_url(case, "Patient"))
+    encounter = Reference(reference=full_url(case, "Encounter"))
+    request = Reference(reference=full_url(case, "ServiceRequest"))
     try:
         resources: list[Resource] = [
             _patient(case),
             _encounter(case, patient),
             _service_request(case, patient, encounter),
         ]
-        if case.appointment_start is not None:
-            resources.append(_appointment(case, case.appointment_start, patient))
+        if case.appointment is not None:
+            resources.append(_appointment(case, case.appointment, patient, request))
         bundle = Bundle(
             meta=_contingency_meta(case),
             identifier=Identifier(system=CASE_ID_SYSTEM, value=case.request_id),

@@ -1,18 +1,41 @@
 """The control API (JSON under /control/, no auth, on its own port, always up): switch faults,
-read and clear what the FHIR API received, reset."""
+the kind of server and the schema check; read and clear what the FHIR API received and holds;
+reset."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sim.clinical.faults import FaultSetting, Mode
 from sim.clinical.listener import Listener, ListenerError
-from sim.clinical.stub import Stub
+from sim.clinical.schema import R4Schema, SchemaError
+from sim.clinical.stub import Kind, Stub
+
+Setting = TypeVar("Setting", bound=BaseModel)
+
+
+class ServerSetting(BaseModel):
+    """Body of `PUT /control/server`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Kind
+
+
+class ChecksSetting(BaseModel):
+    """Body of `PUT /control/checks`: where the FHIR R4 JSON schema is on this machine, or null
+    for no check."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    r4_schema: str | None
 
 
 class ControlError(Exception):
@@ -60,18 +83,63 @@ async def get_fault(request: Request) -> Response:
     return JSONResponse(controller_of(request).snapshot())
 
 
-async def put_fault(request: Request) -> Response:
-    controller = controller_of(request)
+async def parsed(request: Request, model: type[Setting], what: str) -> Setting:
     try:
-        setting = FaultSetting.model_validate_json(await request.body())
+        return model.model_validate_json(await request.body())
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in item['loc']) or 'body'}: {item['msg']}"
             for item in error.errors(include_input=False, include_url=False)
         )
-        raise ControlError(422, f"invalid fault: {problems}") from None
-    await controller.apply(setting)
+        raise ControlError(422, f"invalid {what}: {problems}") from None
+
+
+async def put_fault(request: Request) -> Response:
+    controller = controller_of(request)
+    await controller.apply(await parsed(request, FaultSetting, "fault"))
     return JSONResponse(controller.snapshot())
+
+
+def _server(stub: Stub) -> Response:
+    return JSONResponse({"kind": stub.kind.value})
+
+
+async def get_server(request: Request) -> Response:
+    return _server(controller_of(request).stub)
+
+
+async def put_server(request: Request) -> Response:
+    stub = controller_of(request).stub
+    stub.kind = (await parsed(request, ServerSetting, "server")).kind
+    return _server(stub)
+
+
+def _checks(stub: Stub) -> Response:
+    return JSONResponse({"r4_schema": str(stub.schema.path) if stub.schema else None})
+
+
+async def get_checks(request: Request) -> Response:
+    return _checks(controller_of(request).stub)
+
+
+async def put_checks(request: Request) -> Response:
+    stub = controller_of(request).stub
+    setting = await parsed(request, ChecksSetting, "checks")
+    if setting.r4_schema is None:
+        stub.schema = None
+        return _checks(stub)
+    try:
+        # Some 3 MB of JSON: read off the event loop, which serves the FHIR port as well.
+        stub.schema = await asyncio.to_thread(R4Schema, Path(setting.r4_schema))
+    except SchemaError as error:
+        raise ControlError(422, str(error)) from None
+    return _checks(stub)
+
+
+async def get_resources(request: Request) -> Response:
+    kind = request.query_params.get("type")
+    held = [item.as_json() for item in controller_of(request).stub.resources.all(kind)]
+    return JSONResponse({"count": len(held), "resources": held})
 
 
 def _records(request: Request, case_id: str | None) -> Response:
@@ -89,7 +157,8 @@ async def get_received_for_case(request: Request) -> Response:
 
 
 async def delete_received(request: Request) -> Response:
-    # Only the log: the stub still holds the request ids, so a replay is still a duplicate.
+    # Only the log: the stub still holds the request ids and resources, so a replay is still
+    # a duplicate.
     controller_of(request).stub.clear(cases=False)
     return JSONResponse({"count": 0, "received": []})
 
@@ -97,7 +166,7 @@ async def delete_received(request: Request) -> Response:
 async def reset(request: Request) -> Response:
     controller = controller_of(request)
     await controller.apply(FaultSetting(mode=Mode.UP))
-    controller.stub.clear(cases=True)
+    controller.stub.reset()
     return JSONResponse(controller.snapshot())
 
 
@@ -117,5 +186,10 @@ routes = [
     Route("/control/received", get_received, methods=["GET"]),
     Route("/control/received", delete_received, methods=["DELETE"]),
     Route("/control/received/{case_id}", get_received_for_case, methods=["GET"]),
+    Route("/control/server", get_server, methods=["GET"]),
+    Route("/control/server", put_server, methods=["PUT"]),
+    Route("/control/checks", get_checks, methods=["GET"]),
+    Route("/control/checks", put_checks, methods=["PUT"]),
+    Route("/control/resources", get_resources, methods=["GET"]),
     Route("/control/reset", reset, methods=["POST"]),
 ]

@@ -42,17 +42,19 @@ def failing_outcome() -> Json:
     return operation_outcome("transient", "the clinical system is failing (fault: errors)")
 
 
-def transaction_response(bundle_id: str, locations: list[str], now: float) -> Json:
+def transaction_response(bundle_id: str, responses: list[tuple[str, str]], now: float) -> Json:
+    """One entry per request entry, in order: (location, status) each, "201 Created" for a new
+    resource, "200 OK" for one a conditional create found."""
     entries: list[JsonValue] = [
         {
             "response": {
-                "status": "201 Created",
+                "status": status,
                 "location": location,
                 "etag": 'W/"1"',
                 "lastModified": instant(now),
             }
         }
-        for location in locations
+        for location, status in responses
     ]
     return {
         "resourceType": "Bundle",

@@ -20,7 +20,7 @@ from workers.clinical import (
     Delivery,
     Outcome,
 )
-from workers.fhir import CaseKind, ClinicalCase, bundle_json
+from workers.fhir import BookedSlot, CaseKind, ClinicalCase, Request, bundle_json
 
 pytestmark = pytest.mark.anyio
 
@@ -28,7 +28,12 @@ CALLER = "+447700900123"
 TIMEOUT = 0.5
 PROBE_TIMEOUT = 0.3
 SLOWER = 1.0  # the stub's `slow`: past both timeouts
-APPOINTMENT = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
+APPOINTMENT = BookedSlot(
+    slot="Slot/gp-1400",
+    start=datetime(2026, 1, 5, 14, 0, tzinfo=UTC),
+    end=datetime(2026, 1, 5, 14, 10, tzinfo=UTC),
+)
+HELD = ("Patient", "Encounter", "ServiceRequest")
 
 
 def case(case_id: str = "7K2QX-M9D4A", kind: CaseKind = CaseKind.REFERRAL) -> ClinicalCase:
@@ -41,7 +46,7 @@ def case(case_id: str = "7K2QX-M9D4A", kind: CaseKind = CaseKind.REFERRAL) -> Cl
         reason="medical",
         priority=2,
         handler_notes="Breathless on exertion",
-        appointment_start=APPOINTMENT if kind is CaseKind.BOOKING else None,
+        appointment=APPOINTMENT if kind is CaseKind.BOOKING else None,
     )
 
 
@@ -130,6 +135,15 @@ async def test_a_booking_creates_its_appointment_too(
     assert received["bundle"] == bundle_json(case("CCCCC-00002", CaseKind.BOOKING))
 
 
+def held(stub: StubControl) -> dict[str, list[str]]:
+    """The identifier values of what the system holds, by resource type."""
+    found: dict[str, list[str]] = {}
+    for resource in stub.resources():
+        values = [identifier["value"] for identifier in resource["identifier"]]
+        found.setdefault(resource["resourceType"], []).extend(values)
+    return found
+
+
 async def test_a_replay_of_a_delivered_case_is_a_duplicate_and_so_delivered(
     stub: StubControl, clinical: ClinicalSystem
 ) -> None:
@@ -140,6 +154,37 @@ async def test_a_replay_of_a_delivered_case_is_a_duplicate_and_so_delivered(
     assert replay == Delivery(case_id="CCCCC-00003", outcome=Outcome.DUPLICATE, status=409)
     bundles = [record["bundle"] for record in stub.received("CCCCC-00003")]
     assert bundles[0] == bundles[1]  # byte for byte the same request
+
+
+async def test_a_plain_fhir_server_finds_a_replayed_case_and_creates_nothing_again(
+    stub: StubControl, clinical: ClinicalSystem
+) -> None:
+    stub.server("plain")  # no request ids, no 409: only conditional creates keep it once
+
+    first = await clinical.send(case("CCCCC-00005"))
+    replay = await clinical.send(case("CCCCC-00005"))
+
+    assert first.outcome is Outcome.CREATED
+    assert replay.outcome is Outcome.DUPLICATE
+    assert replay.status == 200
+    assert replay.locations == first.locations  # the very resources created the first time
+    assert held(stub) == {held_type: ["CCCCC-00005/opened"] for held_type in HELD}
+
+
+@pytest.mark.parametrize("kind", ["bars", "plain"])
+async def test_the_wrap_up_of_a_case_sent_already_creates_resources_of_its_own(
+    stub: StubControl, clinical: ClinicalSystem, kind: str
+) -> None:
+    stub.server(kind)
+    opened = case("CCCCC-00006")
+    wrap_up = opened.model_copy(update={"request": Request.WRAP_UP, "handler_notes": "seen"})
+
+    assert (await clinical.send(opened)).outcome is Outcome.CREATED
+    assert (await clinical.send(wrap_up)).outcome is Outcome.CREATED
+    assert (await clinical.send(wrap_up)).outcome is Outcome.DUPLICATE
+
+    requests = ["CCCCC-00006/opened", "CCCCC-00006/wrap-up"]
+    assert held(stub) == {held_type: requests for held_type in HELD}
 
 
 async def test_a_system_that_says_it_already_has_the_case_has_it(
@@ -173,9 +218,11 @@ async def test_a_send_to_a_failing_system_raises_unavailable(
     assert says in str(raised.value)
 
 
+@pytest.mark.parametrize("kind", ["bars", "plain"])
 async def test_a_send_that_timed_out_is_delivered_by_its_replay_as_a_duplicate(
-    stub: StubControl, clinical: ClinicalSystem
+    stub: StubControl, clinical: ClinicalSystem, kind: str
 ) -> None:
+    stub.server(kind)
     stub.fault("slow", slow_seconds=SLOWER)
     with pytest.raises(ClinicalUnavailable):
         await clinical.send(case("UUUUU-00002"))
@@ -184,6 +231,7 @@ async def test_a_send_that_timed_out_is_delivered_by_its_replay_as_a_duplicate(
     replay = await clinical.send(case("UUUUU-00002"))
 
     assert replay.outcome is Outcome.DUPLICATE  # the slow system had stored it all along
+    assert held(stub) == {held_type: ["UUUUU-00002/opened"] for held_type in HELD}
 
 
 class Rewriting(httpx.AsyncBaseTransport):

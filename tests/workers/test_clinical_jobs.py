@@ -20,7 +20,7 @@ from tests.sim.clinical.stub import StubControl
 from tests.workers.conftest import Sink
 from workers.clinical_jobs import breaker, capture, email_case_in, probe_in, send_case_in
 from workers.email import NotSent
-from workers.fhir import CaseKind, ClinicalCase, Request
+from workers.fhir import BookedSlot, CaseKind, ClinicalCase, Request
 from workers.replay import reconcile_in
 from workers.runtime import Runtime
 
@@ -227,8 +227,30 @@ async def test_a_wrap_up_is_its_own_request_so_its_notes_are_not_taken_for_a_dup
     assert second["bundle"]["identifier"]["value"] == "EEEEE-00001/wrap-up"
     assert "called back: advice given, GP tomorrow" in notes_in(second["bundle"])
     referral = second["bundle"]["entry"][2]["resource"]
-    assert referral["identifier"][0]["value"] == "EEEEE-00001"  # the same case
+    assert referral["requisition"]["value"] == "EEEEE-00001"  # the same case
+    assert referral["identifier"][0]["value"] == "EEEEE-00001/wrap-up"  # its own request
     assert third["outcome"] == "duplicate"
+
+
+async def test_on_a_plain_fhir_server_a_case_and_its_wrap_up_are_held_once_each(
+    rt: Runtime, stub: StubControl
+) -> None:
+    stub.server("plain")
+    opened = case("EEEEE-00003").model_copy(update={"handler_notes": ""})
+    wrap_up = wrap_up_of(opened, "advice given")
+
+    results = [await send_case_in(rt, request) for request in (opened, opened, wrap_up, wrap_up)]
+
+    assert results == ["created", "duplicate", "created", "duplicate"]
+    requests = sorted(
+        (resource["resourceType"], resource["identifier"][0]["value"])
+        for resource in stub.resources()
+    )
+    assert requests == sorted(
+        (kind, f"EEEEE-00003/{request}")
+        for kind in ("Patient", "Encounter", "ServiceRequest")
+        for request in ("opened", "wrap-up")
+    )
 
 
 async def test_a_wrap_up_journaled_after_its_case_was_replayed_is_replayed_too(
@@ -281,3 +303,33 @@ async def test_an_email_the_mail_server_did_not_take_is_sent_again_by_a_retried_
     assert "FFFFF-00001" in mail["Subject"]
     assert "telephone: +447700900123" in mail.get_payload()
     assert "notes: chest pain, stable" in mail.get_payload()
+
+
+async def test_a_booking_journaled_while_down_is_replayed_with_its_appointment(
+    rt: Runtime, stub: StubControl
+) -> None:
+    slot = BookedSlot(
+        slot="Slot/utc-0930",
+        start=datetime.fromtimestamp(T0 + 3600, UTC),
+        end=datetime.fromtimestamp(T0 + 4500, UTC),
+    )
+    booking = case("GGGGG-00001", CaseKind.BOOKING).model_copy(update={"appointment": slot})
+    await ModeStore(rt.redis).force(Mode.DEGRADED, "drill", "sam", T0)
+    assert await send_case_in(rt, booking) == "journaled"
+    entry = await Journal(rt.redis).get("GGGGG-00001")
+    assert entry is not None
+    assert entry.facts["appointment_slot"] == "Slot/utc-0930"
+
+    await ModeStore(rt.redis).force(Mode.NORMAL, "back", "sam", T0 + 60)
+    assert await reconcile_in(rt) == {"delivered": 1, "failed": 0}
+    [received] = stub.received("GGGGG-00001")
+    [appointment] = [
+        entry["resource"]
+        for entry in received["bundle"]["entry"]
+        if entry["resource"]["resourceType"] == "Appointment"
+    ]
+    assert appointment["slot"] == [{"reference": "Slot/utc-0930"}]
+    assert (appointment["start"], appointment["end"]) == (
+        "2026-01-01T01:00:00Z",
+        "2026-01-01T01:15:00Z",
+    )

@@ -1,4 +1,6 @@
-"""The transaction Bundle Lifeline sends for a case: valid, deterministic, self-contained."""
+"""The transaction Bundle Lifeline sends for a case: valid (fhir.resources' R4B and the official R4
+JSON schema), deterministic, self-contained, every entry a conditional create on an identifier
+of its own request."""
 
 from __future__ import annotations
 
@@ -10,11 +12,33 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
-from workers.fhir import CASE_ID_SYSTEM, CaseKind, ClinicalCase, bundle_for, bundle_json
+from tests.fhir_r4 import r4_problems
+from workers.fhir import (
+    CASE_ID_SYSTEM,
+    IDENTIFIER_SYSTEMS,
+    BookedSlot,
+    CaseKind,
+    ClinicalCase,
+    Request,
+    bundle_for,
+)
+from workers.fhir import bundle_json as built
 
 CREATED = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 CALLER = "+447700900123"
 TAG = {"system": "https://lifeline.nhs.example/tags", "code": "contingency"}
+SLOT = BookedSlot(
+    slot="Slot/gp-1400",
+    start=datetime(2026, 1, 5, 14, 0, tzinfo=UTC),
+    end=datetime(2026, 1, 5, 14, 15, tzinfo=UTC),
+)
+
+
+def bundle_json(case: ClinicalCase) -> dict[str, Any]:
+    """The Bundle as sent, having passed the R4 JSON schema (fhir.resources checks R4B's)."""
+    data = built(case)
+    assert r4_problems(data) == []
+    return data
 
 
 def case(kind: CaseKind = CaseKind.REFERRAL, **changes: Any) -> ClinicalCase:
@@ -28,7 +52,7 @@ def case(kind: CaseKind = CaseKind.REFERRAL, **changes: Any) -> ClinicalCase:
         "priority": 3,
     }
     if kind is CaseKind.BOOKING:
-        values["appointment_start"] = CREATED + timedelta(hours=4)
+        values["appointment"] = SLOT
     values.update(changes)
     return ClinicalCase(**values)
 
@@ -55,14 +79,14 @@ def test_the_bundle_for_each_kind_is_a_valid_transaction_identified_by_the_case_
 ) -> None:
     data = bundle_json(case(kind))
 
-    Bundle.model_validate(data)  # raises if it is not valid FHIR
+    Bundle.model_validate(data)  # raises if it is not valid FHIR (R4B); bundle_json checked R4
     assert data["type"] == "transaction"
     assert data["identifier"] == {"system": CASE_ID_SYSTEM, "value": "7K2QX-M9D4A"}
     for entry in data["entry"]:
         assert entry["fullUrl"].startswith("urn:uuid:")
-        assert entry["request"] == {"method": "POST", "url": entry["resource"]["resourceType"]}
+        assert entry["request"]["method"] == "POST"
+        assert entry["request"]["url"] == entry["resource"]["resourceType"]
     request = resources(data)["ServiceRequest"]
-    assert request["identifier"] == [{"system": CASE_ID_SYSTEM, "value": "7K2QX-M9D4A"}]
     assert (request["status"], request["intent"]) == ("active", "order")
     assert request["code"]["coding"][0]["code"] == kind.value
     assert request["code"]["text"]
@@ -85,25 +109,36 @@ def test_every_reference_resolves_to_an_entry_of_the_right_type(kind: CaseKind) 
     by_url = {entry["fullUrl"]: entry["resource"]["resourceType"] for entry in data["entry"]}
     found = resources(data)
 
-    assert all(ref in by_url for ref in references(data))
+    # Within the Bundle, but for the booked Slot: the clinical system's own, by its id.
+    inside = [ref for ref in references(data) if not ref.startswith("Slot/")]
+    assert all(ref in by_url for ref in inside)
     assert by_url[found["Encounter"]["subject"]["reference"]] == "Patient"
     assert by_url[found["ServiceRequest"]["subject"]["reference"]] == "Patient"
     assert by_url[found["ServiceRequest"]["encounter"]["reference"]] == "Encounter"
 
 
-def test_a_booking_carries_a_booked_appointment_for_the_patient() -> None:
-    start = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
-    data = bundle_json(case(CaseKind.BOOKING, appointment_start=start))
+def test_a_booking_carries_a_booked_appointment_for_its_slot_and_the_patient() -> None:
+    data = bundle_json(case(CaseKind.BOOKING, appointment=SLOT))
     found = resources(data)
     by_url = {entry["fullUrl"]: entry["resource"]["resourceType"] for entry in data["entry"]}
 
     appointment = found["Appointment"]
     assert appointment["status"] == "booked"
-    assert appointment["start"] == "2026-01-05T14:00:00Z"
-    assert appointment["end"] > appointment["start"]
+    assert appointment["slot"] == [{"reference": "Slot/gp-1400"}]
+    assert (appointment["start"], appointment["end"]) == (
+        "2026-01-05T14:00:00Z",
+        "2026-01-05T14:15:00Z",
+    )
     [participant] = appointment["participant"]
     assert by_url[participant["actor"]["reference"]] == "Patient"
     assert by_url[appointment["basedOn"][0]["reference"]] == "ServiceRequest"
+
+
+def test_a_booking_without_its_slot_yet_is_sent_as_its_request_alone() -> None:
+    found = resources(bundle_json(case(CaseKind.BOOKING, appointment=None)))
+
+    assert set(found) == {"Patient", "Encounter", "ServiceRequest"}
+    assert found["ServiceRequest"]["code"]["coding"][0]["code"] == "booking"
 
 
 @pytest.mark.parametrize("kind", [CaseKind.REFERRAL, CaseKind.AMBULANCE])
@@ -111,15 +146,31 @@ def test_only_a_booking_has_an_appointment(kind: CaseKind) -> None:
     assert set(resources(bundle_json(case(kind)))) == {"Patient", "Encounter", "ServiceRequest"}
 
 
+@pytest.mark.parametrize("kind", [CaseKind.REFERRAL, CaseKind.AMBULANCE])
+def test_an_appointment_is_refused_but_for_a_booking(kind: CaseKind) -> None:
+    with pytest.raises(ValidationError, match="appointment"):
+        case(kind, appointment=SLOT)
+
+
 @pytest.mark.parametrize(
-    ("kind", "start"),
-    [(CaseKind.BOOKING, None), (CaseKind.REFERRAL, CREATED), (CaseKind.AMBULANCE, CREATED)],
+    "slot",
+    [
+        {"slot": "Slot/a", "start": CREATED, "end": CREATED},  # ends as it starts
+        {"slot": "Slot/a", "start": CREATED, "end": CREATED - timedelta(minutes=10)},
+        {"slot": "Practitioner/a", "start": CREATED, "end": CREATED + timedelta(minutes=10)},
+        {"slot": "Slot/a", "start": datetime(2026, 1, 5, 9, 30), "end": CREATED},  # naive
+    ],
 )
-def test_an_appointment_start_is_required_for_a_booking_and_refused_otherwise(
-    kind: CaseKind, start: datetime | None
-) -> None:
-    with pytest.raises(ValidationError, match="appointment_start"):
-        case(kind, appointment_start=start)
+def test_a_slot_that_is_not_one_is_refused(slot: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        BookedSlot(**slot)
+
+
+def test_a_job_queued_before_appointments_carried_their_slot_is_still_read() -> None:
+    queued = case().model_dump(mode="json", exclude={"appointment"})
+    queued["appointment_start"] = None
+
+    assert ClinicalCase.model_validate(queued) == case()
 
 
 def test_a_contingency_case_is_tagged_on_the_bundle_and_the_service_request_only() -> None:
@@ -240,3 +291,82 @@ def test_bundle_for_returns_the_fhir_model() -> None:
     assert isinstance(bundle, Bundle)
     assert bundle.identifier is not None
     assert bundle.identifier.value == "7K2QX-M9D4A"
+
+
+def identifiers(data: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Each resource's one business identifier, by resource type."""
+    found = {}
+    for kind, resource in resources(data).items():
+        [identifier] = resource["identifier"]
+        found[kind] = (identifier["system"], identifier["value"])
+    return found
+
+
+CASES = [
+    pytest.param(kind, request, contingency, id=f"{kind}-{request}-{contingency=}")
+    for kind in CaseKind
+    for request in Request
+    for contingency in (False, True)
+]
+
+
+@pytest.mark.parametrize(("kind", "request_kind", "contingency"), CASES)
+def test_every_entry_is_a_conditional_create_on_an_identifier_of_its_own_request(
+    kind: CaseKind, request_kind: Request, contingency: bool
+) -> None:
+    data = bundle_json(case(kind, request=request_kind, contingency=contingency))
+
+    for entry in data["entry"]:
+        resource_type = entry["resource"]["resourceType"]
+        [identifier] = entry["resource"]["identifier"]
+        assert identifier == {
+            "system": IDENTIFIER_SYSTEMS[resource_type],
+            "value": f"7K2QX-M9D4A/{request_kind.value}",
+        }
+        assert entry["request"] == {
+            "method": "POST",
+            "url": resource_type,
+            "ifNoneExist": f"identifier={identifier['system']}|{identifier['value']}",
+        }
+    assert len(set(IDENTIFIER_SYSTEMS.values())) == len(IDENTIFIER_SYSTEMS)  # one per type
+    assert all(s.startswith("https://lifeline.nhs.example/") for s in IDENTIFIER_SYSTEMS.values())
+
+
+@pytest.mark.parametrize("kind", list(CaseKind))
+def test_the_wrap_up_shares_no_identifier_or_full_url_with_the_case_as_opened(
+    kind: CaseKind,
+) -> None:
+    opened = bundle_json(case(kind))
+    wrap_up = bundle_json(case(kind, request=Request.WRAP_UP, handler_notes="seen"))
+
+    assert opened["identifier"]["value"] == "7K2QX-M9D4A"
+    assert wrap_up["identifier"]["value"] == "7K2QX-M9D4A/wrap-up"
+    ours, theirs = identifiers(opened), identifiers(wrap_up)
+    assert set(ours) == set(theirs)
+    assert all(ours[kind] != theirs[kind] for kind in ours)
+    urls = {entry["fullUrl"] for entry in opened["entry"]}
+    assert urls.isdisjoint(entry["fullUrl"] for entry in wrap_up["entry"])
+
+
+def test_both_requests_of_a_case_carry_the_case_id_as_the_requisition() -> None:
+    for request_kind in Request:
+        data = bundle_json(case(request=request_kind))
+        requisition = resources(data)["ServiceRequest"]["requisition"]
+        assert requisition == {"system": CASE_ID_SYSTEM, "value": "7K2QX-M9D4A"}
+
+
+def test_the_same_request_built_again_has_the_same_identifiers_and_another_case_others() -> None:
+    first = identifiers(bundle_json(case(CaseKind.BOOKING)))
+    again = identifiers(bundle_json(case(CaseKind.BOOKING, handler_notes="changed")))
+    other = identifiers(bundle_json(case(CaseKind.BOOKING, case_id="AAAAA-BBBBB")))
+
+    assert first == again
+    assert set(first.values()).isdisjoint(other.values())
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"caller_number": ""}, {"locale": "cy-GB"}, {"handler_notes": "Chest pain\nsince noon"}],
+)
+def test_other_shapes_of_case_pass_the_r4_schema_too(changes: dict[str, Any]) -> None:
+    bundle_json(case(CaseKind.BOOKING, **changes))

@@ -1,10 +1,15 @@
 """The journal's replay in small jobs on a virtual clock: a second's worth a batch, the next one
-on the agenda for the sweep, one batch at a time, nothing dropped when a worker dies."""
+on the agenda for the sweep, one batch at a time, nothing dropped when a worker dies and nothing
+held twice by the clinical system, whether it answers a replay 409 (BaRS) or is a plain FHIR
+server that only conditional creates keep from creating it all again. Each test runs against
+both."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
+import httpx
 import pytest
 
 from routing.agenda import REDELIVER_SECONDS, REPLAY_BATCH, Agenda
@@ -13,12 +18,31 @@ from routing.journal import REPLAY_LEASE, Journal
 from routing.mode import Mode, ModeStore
 from tests.sim.clinical.stub import StubControl
 from tests.workers.test_clinical_jobs import T0, case
-from workers.clinical_jobs import capture
+from workers.clinical import ClinicalSystem
+from workers.clinical_jobs import capture, case_of
 from workers.fhir import CaseKind
 from workers.replay import batch_size, reconcile_in, replay_batch_in
 from workers.runtime import Runtime
 
 pytestmark = pytest.mark.anyio
+
+HELD = ("Patient", "Encounter", "ServiceRequest")
+
+
+@pytest.fixture(params=["bars", "plain"])
+def rt(rt: Runtime, stub: StubControl, request: pytest.FixtureRequest) -> Runtime:
+    """The jobs' runtime, the stub (just reset) a server of each kind in turn."""
+    stub.server(request.param)
+    return rt
+
+
+def held_once_each(stub: StubControl, count: int) -> None:
+    """The system holds `count` cases' resources, each once and each by an identifier of its
+    own: none created twice by a replay."""
+    for kind in HELD:
+        identifiers = Counter(str(held["identifier"]) for held in stub.resources(kind))
+        assert identifiers.total() == count, (kind, identifiers)
+        assert set(identifiers.values()) == {1}, (kind, identifiers)
 
 
 def at_rate(rt: Runtime, per_second: float) -> Runtime:
@@ -80,6 +104,7 @@ async def test_a_replay_goes_a_batch_at_a_time_each_started_by_the_agenda_when_d
     assert progress.finished == T0 + 2
     assert await Agenda(rt.redis).when(REPLAY_BATCH) is None
     assert len(replayed(stub)) == 5  # each once
+    held_once_each(stub, 5)
 
 
 async def test_a_slow_rate_sends_one_entry_a_job_and_spaces_them_out(
@@ -130,7 +155,7 @@ async def test_one_batch_at_a_time_whoever_starts_it(
     assert len(replayed(stub)) == 2
 
 
-async def test_a_batch_whose_worker_died_is_handed_out_again_and_nothing_is_dropped(
+async def test_a_batch_whose_worker_died_is_handed_out_again_and_nothing_is_sent_twice(
     rt: Runtime,
     stub: StubControl,
 ) -> None:
@@ -140,8 +165,16 @@ async def test_a_batch_whose_worker_died_is_handed_out_again_and_nothing_is_drop
     await reconcile_in(rt)
     clock.advance(1)
     assert await due_batch(rt)
-    # Its job started and died: it held the replay, then its lease ran out.
+    # Its job started, sent its first entry and died before it could write the outcome down;
+    # then its lease ran out.
     assert await journal.replay_batch() == T0 + 1
+    [sent] = await journal.next_pending(1)
+    entry = await journal.get(sent)
+    assert entry is not None
+    async with httpx.AsyncClient(trust_env=False) as client:
+        await ClinicalSystem(rt.settings.fhir_base_url, client).send(
+            case_of(entry.bundle, entry.facts, entry.case_id, entry.kind, entry.notes)
+        )
     await rt.redis.delete(REPLAY_LEASE)
 
     clock.advance(REDELIVER_SECONDS - 1)
@@ -152,8 +185,10 @@ async def test_a_batch_whose_worker_died_is_handed_out_again_and_nothing_is_drop
         clock.advance(1)
         await due_batch(rt)
     progress = await journal.progress()
-    assert (progress.delivered, progress.pending, progress.running) == (5, 0, False)
-    assert sorted(replayed(stub)) == [f"RRRRR-0000{n}" for n in range(1, 6)]
+    assert (progress.delivered, progress.duplicate) == (4, 1)  # the one sent before it died
+    assert (progress.pending, progress.running) == (0, False)
+    assert Counter(replayed(stub)) == {f"RRRRR-0000{n}": 2 if n == 1 else 1 for n in range(1, 6)}
+    held_once_each(stub, 5)
 
 
 async def test_a_replay_stops_when_the_mode_turns_degraded_and_starts_again_later(

@@ -1,17 +1,20 @@
-"""The clinical-system stub on free ports (uvicorn in a thread), a client for its control API, and
-hand-made transaction Bundles for the tests that drive it directly."""
+"""The clinical-system stub on free ports (uvicorn in a thread), checking every Bundle it receives
+against the FHIR R4 JSON schema; a client for its control API; and hand-made transaction
+Bundles for the tests that drive it directly."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from sim.clinical.app import ClinicalConfig, create_app
 from sim.clinical.faults import Wall
+from tests.fhir_r4 import SCHEMA_PATH
 from tests.sim.servers import DEADLINE, free_port, serve
 
 CASE_ID_SYSTEM = "https://lifeline.nhs.example/case-id"
@@ -56,7 +59,24 @@ class StubControl:
         return records
 
     def reset(self) -> None:
+        """Fault `up`, a BaRS server, nothing received or held (the schema check stays)."""
         self.control.post("/control/reset").raise_for_status()
+
+    def server(self, kind: str) -> None:
+        """`bars` (a repeated request id is 409) or `plain` (a stock FHIR server)."""
+        self.control.put("/control/server", json={"kind": kind}).raise_for_status()
+
+    def check_r4(self, schema: Path | None = SCHEMA_PATH) -> None:
+        """Refuse (400) every Bundle that does not pass the R4 JSON schema; None: stop checking."""
+        body = {"r4_schema": str(schema) if schema else None}
+        self.control.put("/control/checks", json=body).raise_for_status()
+
+    def resources(self, resource_type: str | None = None) -> list[dict[str, Any]]:
+        """What the server holds (type, id, identifiers), oldest first."""
+        params = {"type": resource_type} if resource_type else {}
+        found = self.control.get("/control/resources", params=params).raise_for_status().json()
+        held: list[dict[str, Any]] = found["resources"]
+        return held
 
     def post_transaction(self, body: object, client: httpx.Client | None = None) -> httpx.Response:
         return (client or self.fhir).post(
@@ -73,6 +93,7 @@ def running_stub(wall: Wall = time.time) -> Iterator[StubControl]:
     with serve(create_app(config, wall), free_port()) as control_url:
         stub = StubControl(config.fhir_base_url, control_url)
         try:
+            stub.check_r4()
             yield stub
         finally:
             stub.close()
