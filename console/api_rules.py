@@ -11,7 +11,8 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from console.bodies import Body
 from console.dry_run import CallDescription, decide
 from console.endpoints import Call
-from console.errors import NotFound
+from console.errors import Forbidden, NotFound
+from console.tokens import Scope
 from routing.activation import activate
 from routing.overflow import ToNumber
 from routing.rulebook import Version, VersionInfo
@@ -112,13 +113,25 @@ async def create_version(call: Call) -> VersionInfo:
     )
 
 
+NEEDS_SCOPE = (
+    "activating a rule set needs a token made with the rules scope (lifeline token create "
+    "--account U --scope rules) or a supervisor signed in to the console with a second factor"
+)
+
+
 async def activate_version(call: Call) -> ActivationResult:
+    """Where every call goes: not for a supervisor's ordinary token, which a script or a leak
+    may hold, only for one an administrator made for it."""
     console = call.console
     body: Activation = call.body
+    principal = call.principal
+    if Scope.RULES not in principal.scopes:
+        raise Forbidden(NEEDS_SCOPE)
     number = int(call.path["number"])
     now = console.clock.now()
+    credential = {"via": "token", "token": principal.token_id, "account": principal.account}
     activated = await activate(
-        console.redis, console.rulebook, number, call.principal.name, now, body.reason
+        console.redis, console.rulebook, number, principal.name, now, body.reason, credential
     )
     await console.assign()
     return ActivationResult(version=number, diff=activated.diff, reevaluated=activated.moved)

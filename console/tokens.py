@@ -1,5 +1,6 @@
 """API tokens: stored only as a hash, each with a role (and, for handlers, whose they are), the
-account it belongs to (disabling the account revokes its tokens), and when it expires."""
+account it belongs to (disabling the account revokes its tokens), when it expires, and the scopes
+an administrator gave it beyond its role (activating rule sets needs `rules`)."""
 
 from __future__ import annotations
 
@@ -26,12 +27,24 @@ class Role(StrEnum):
 RANKS = (Role.HANDLER, Role.SUPERVISOR, Role.ADMIN)  # each may do what those before it may
 
 
+class Scope(StrEnum):
+    """What a token may do beyond its role, only when made to (never by default)."""
+
+    RULES = "rules"  # activate rule set versions (what decides where every call goes)
+
+
+SCOPED_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})  # the roles a scope may be given to
+
+
 class Principal(BaseModel):
     """Who is asking: from a token or a signed-in session."""
 
     name: str
     role: Role
     handler: str = ""  # the handler a handler's credentials act for
+    account: str = ""  # the account behind it
+    token_id: str = ""  # the token's id, when it is a token
+    scopes: frozenset[Scope] = frozenset()
 
     def may_act_for(self, handler_id: str) -> bool:
         return self.role is not Role.HANDLER or self.handler == handler_id
@@ -45,6 +58,7 @@ class TokenInfo(BaseModel):
     created: float
     account: str = ""  # "" only for a token Lifeline makes for itself (the drill's)
     expires: float | None = None  # None only for tokens made before tokens expired
+    scopes: list[Scope] = []  # none for tokens made before scopes
 
     def expired(self, now: float) -> bool:
         return self.expires is not None and now >= self.expires
@@ -66,8 +80,11 @@ class Tokens:
         handler: str = "",
         account: str = "",
         lifetime_days: float = LIFETIME_DAYS,
+        scopes: frozenset[Scope] = frozenset(),
     ) -> tuple[str, str]:
         """A new token: returns (its id, the token itself, which is shown once and not kept)."""
+        if scopes and role not in SCOPED_ROLES:
+            raise ValueError(f"a {role} token cannot have scopes")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token_id = secrets.token_hex(6)
         info = TokenInfo(
@@ -78,6 +95,7 @@ class Tokens:
             created=now,
             account=account,
             expires=now + lifetime_days * 86400,
+            scopes=sorted(scopes),
         )
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(keys.token(digest(token)), info.model_dump_json())
@@ -96,7 +114,14 @@ class Tokens:
         info = TokenInfo.model_validate_json(raw)
         if info.expired(now):
             return None
-        return Principal(name=info.name, role=info.role, handler=info.handler)
+        return Principal(
+            name=info.name,
+            role=info.role,
+            handler=info.handler,
+            account=info.account,
+            token_id=info.id,
+            scopes=frozenset(info.scopes),
+        )
 
     async def revoke_all_of(self, account: str) -> int:
         """Revoke every token of an account (it was disabled); how many there were."""

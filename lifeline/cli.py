@@ -17,8 +17,9 @@ import redis.asyncio
 import uvicorn
 from pydantic import SecretStr, ValidationError
 
-from console.tokens import LIFETIME_DAYS, RANKS, Role, TokenInfo, Tokens
+from console.tokens import LIFETIME_DAYS, RANKS, SCOPED_ROLES, Role, Scope, TokenInfo, Tokens
 from console.web.accounts import AccountExists, Accounts, NewUser, User
+from console.web.mfa import SecondFactors, code_at, code_attempts
 from console.web.ratelimit import LoginLimiter
 from console.web.sessions import Sessions
 from lifeline import devrun, logging, phonecall, processes
@@ -35,6 +36,7 @@ from workers.queues import parse as parse_queues
 P = ParamSpec("P")
 R = TypeVar("R")
 
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 MAIN_LINE = "+441134960000"
 CONSOLE_NICENESS = 5  # the consoles' process runs below the webhooks' on a shared CPU
 CALLER = "+447700900123"
@@ -184,12 +186,25 @@ def token() -> None:
     show_default=True,
     help="Days until it expires.",
 )
+@click.option(
+    "--scope",
+    "scopes",
+    type=click.Choice([scope.value for scope in Scope]),
+    multiple=True,
+    help="What it may do beyond its role: `rules` activates rule sets (none by default).",
+)
 @fails_clearly
 def token_create(
-    account: str, role: str | None, name: str | None, handler_id: str, days: float
+    account: str,
+    role: str | None,
+    name: str | None,
+    handler_id: str,
+    days: float,
+    scopes: tuple[str, ...],
 ) -> None:
     """Create a token; it is printed once, alone on the last line, and not kept."""
     settings = load_settings()
+    given = frozenset(Scope(scope) for scope in scopes)
 
     async def create(client: redis.asyncio.Redis) -> tuple[str, str, Role]:
         user = await Accounts(client).get(account)
@@ -205,17 +220,26 @@ def token_create(
             raise click.UsageError(
                 "a handler token acts for one handler: give --handler <their id>"
             )
+        if given and wanted not in SCOPED_ROLES:
+            raise click.UsageError("the rules scope is for supervisor and admin tokens")
         label = name or f"{wanted} token of {account}"
         now = time.time()
         token_id, secret = await Tokens(client).create(
-            label, wanted, now, handler=handler, account=account, lifetime_days=days
+            label,
+            wanted,
+            now,
+            handler=handler,
+            account=account,
+            lifetime_days=days,
+            scopes=given,
         )
         return token_id, secret, wanted
 
     token_id, secret, made = with_redis(settings, create)
+    scoped = "".join(f", scope {scope}" for scope in sorted(given))
     click.echo(
-        f"token {token_id} ({made}, of {account}, for {days:g} days) created; keep it now, "
-        "it is not shown again:"
+        f"token {token_id} ({made}, of {account}{scoped}, for {days:g} days) created; keep it "
+        "now, it is not shown again:"
     )
     click.echo(secret)
 
@@ -237,9 +261,10 @@ def token_list() -> None:
     for info in with_redis(settings, listed):
         expiry = "never" if info.expires is None else day(info.expires)
         state = " (expired)" if info.expired(now) else ""
+        scoped = "".join(f"  scope {scope}" for scope in info.scopes)
         click.echo(
             f"{info.id}  {info.account or '-'}  {info.role}  made {day(info.created)}  "
-            f"expires {expiry}{state}  {info.name}"
+            f"expires {expiry}{state}{scoped}  {info.name}"
         )
 
 
@@ -418,6 +443,7 @@ def user_unlock(username: str) -> None:
         if await Accounts(client).get(username) is None:
             return False
         await LoginLimiter(client).clear(username)
+        await LoginLimiter(client).clear(code_attempts(username))
         return True
 
     if not with_redis(settings, unlock):
@@ -439,6 +465,7 @@ def user_password(username: str, password_stdin: bool) -> None:
             return False
         await Sessions.of(client, settings).end_all(username)
         await LoginLimiter(client).clear(username)
+        await LoginLimiter(client).clear(code_attempts(username))
         return True
 
     try:
@@ -448,6 +475,59 @@ def user_password(username: str, password_stdin: bool) -> None:
     if not found:
         no_account(username)
     click.echo(f"password of {username} set; its sessions have ended")
+
+
+@user.command("reset-mfa")
+@click.argument("username")
+@fails_clearly
+def user_reset_mfa(username: str) -> None:
+    """Remove an account's second factor (a lost phone): its sessions end, its recovery codes
+    are void, and it sets up a new one at its next sign-in."""
+    settings = load_settings()
+
+    async def reset(client: redis.asyncio.Redis) -> bool:
+        accounts = Accounts(client)
+        if await accounts.get(username) is None:
+            return False
+        await SecondFactors.of(accounts).reset(username)
+        await Sessions.of(client, settings).end_all(username)
+        await LoginLimiter(client).clear(code_attempts(username))
+        return True
+
+    if not with_redis(settings, reset):
+        no_account(username)
+    click.echo(
+        f"second factor of {username} removed; its sessions have ended; it sets up a new one at "
+        "its next sign-in"
+    )
+
+
+@user.command("totp")
+@click.argument("username")
+@fails_clearly
+def user_totp(username: str) -> None:
+    """Print an account's current sign-in code: for a local run only (`make run`'s accounts),
+    where nobody has the app that holds the secret."""
+    settings = load_settings()
+    if settings.public_base_url.host not in LOCAL_HOSTS:
+        click.echo(
+            "lifeline: `user totp` is only for a local run (PUBLIC_BASE_URL on this machine); "
+            "elsewhere the code comes from the person's own authenticator app",
+            err=True,
+        )
+        sys.exit(2)
+
+    async def secret_of(client: redis.asyncio.Redis) -> str | None:
+        accounts = Accounts(client)
+        if await accounts.get(username) is None:
+            no_account(username)
+        return await SecondFactors.of(accounts).secret(username)
+
+    secret = with_redis(settings, secret_of)
+    if not secret:
+        click.echo(f"lifeline: {username} has no second factor yet", err=True)
+        sys.exit(1)
+    click.echo(code_at(secret, time.time()))
 
 
 def no_account(username: str) -> NoReturn:

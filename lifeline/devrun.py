@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from dotenv import dotenv_values
 from pydantic import SecretStr
@@ -24,6 +25,7 @@ from redis.exceptions import RedisError
 
 from console.tokens import Role
 from console.web.accounts import Accounts, NewUser
+from console.web.mfa import SecondFactors, new_secret
 from lifeline.redis_client import async_client
 from lifeline.redis_server import RedisServer, free_port
 from lifeline.settings import RUN_ENV_FILE, load_settings
@@ -97,13 +99,23 @@ LOGINS_FILE = VAR / "console-logins.txt"
 FIRST_SUPERVISOR = "supervisor"
 
 
-async def seed_accounts(redis_url: str, now: float) -> list[tuple[str, str]]:
-    """A first supervisor when there is none, and accounts for the demo handlers; returns the
-    (username, password) of each account made, with passwords made up here."""
+class Login(NamedTuple):
+    """An account made for a local run: its password and its second factor's secret."""
+
+    username: str
+    password: str
+    secret: str
+
+
+async def seed_accounts(redis_url: str, now: float) -> list[Login]:
+    """A first supervisor when there is none, and accounts for the demo handlers, each enrolled
+    with a second factor (a local run switches nothing off); returns each account made, with
+    the password and TOTP secret made up here."""
     client = async_client(redis_url)
-    made: list[tuple[str, str]] = []
+    made: list[Login] = []
     try:
         accounts = Accounts(client)
+        factors = SecondFactors.of(accounts)
         wanted = (
             [] if await accounts.any_supervisor() else [(FIRST_SUPERVISOR, Role.SUPERVISOR, "")]
         )
@@ -123,38 +135,52 @@ async def seed_accounts(redis_url: str, now: float) -> list[tuple[str, str]]:
                 ),
                 now,
             )
-            made.append((username, password))
+            secret = new_secret()
+            await factors.enrol(username, secret)
+            made.append(Login(username, password, secret))
     finally:
         await client.aclose()
     return made
 
 
-def keep_logins(made: list[tuple[str, str]]) -> None:
-    """Passwords made for a local run, for its user to read again (var/ is git-ignored)."""
+def keep_logins(made: list[Login]) -> None:
+    """Passwords and TOTP secrets made for a local run, for its user to read again (var/ is
+    git-ignored): `username password secret` a line."""
     if not made:
         return
     LOGINS_FILE.touch(mode=0o600, exist_ok=True)
     with LOGINS_FILE.open("a") as out:
-        for username, password in made:
-            out.write(f"{username} {password}\n")
+        for login in made:
+            out.write(f"{login.username} {login.password} {login.secret}\n")
 
 
-def logins_lines(env: dict[str, str], made: list[tuple[str, str]]) -> str:
+CODE_COMMAND = ".venv/bin/lifeline user totp"
+
+
+def logins_lines(env: dict[str, str], made: list[Login]) -> str:
     url = env["PUBLIC_BASE_URL"].rstrip("/") + "/login"
+    codes = (
+        f"                           then the code: {CODE_COMMAND} USERNAME (in another terminal)"
+    )
     if not made:
         return (
             f"  consoles                 {url}   (accounts exist; first passwords in {LOGINS_FILE})"
+            f"\n{codes}"
         )
     accounts = "\n".join(
-        f"                           {username:<12} password {password}"
-        for username, password in made
+        f"                           {login.username:<12} password {login.password:<18}"
+        f" code: {CODE_COMMAND} {login.username}"
+        for login in made
     )
-    heading = f"  consoles                 {url}   sign in as (shown once; kept in {LOGINS_FILE}):"
+    heading = (
+        f"  consoles                 {url}   sign in as (shown once; passwords and TOTP"
+        f" secrets kept in {LOGINS_FILE}):"
+    )
     return f"{heading}\n{accounts}"
 
 
 def banner(
-    env: dict[str, str], embedded: RedisServer | None, made: list[tuple[str, str]] | None = None
+    env: dict[str, str], embedded: RedisServer | None, made: list[Login] | None = None
 ) -> str:
     redis_line = (
         f"embedded redis-server at {env['REDIS_URL']} (AOF on, data in {embedded.directory})\n"
@@ -174,6 +200,7 @@ Lifeline is starting.
 {logins_lines(env, made or [])}
 
 An API token for a supervisor: .venv/bin/lifeline token create --account supervisor
+  (add --scope rules for one that may activate rule sets)
 Place a call from another terminal:
   .venv/bin/lifeline call                                     (you press the keys)
   .venv/bin/lifeline call --from +447700900123 --to {MAIN_LINE} --press 2,1 --hold 10

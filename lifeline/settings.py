@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     session_secret: SecretStr = SecretStr("")
     # What Prometheus sends as `Authorization: Bearer ...` to read /metrics (unset: nobody may).
     metrics_token: SecretStr = SecretStr("")
+    # Handlers too must sign in with a second factor (supervisors and admins always must).
+    mfa_for_handlers: bool = False
 
     @field_validator(
         "welsh_line_numbers", "trusted_proxies", "number_policy_exceptions", mode="before"

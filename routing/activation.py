@@ -127,13 +127,20 @@ class ActivationRefused(Exception):
 
 
 async def activate(
-    redis: Redis, rulebook: RuleBook, number: int, author: str, now: float, reason: str = ""
+    redis: Redis,
+    rulebook: RuleBook,
+    number: int,
+    author: str,
+    now: float,
+    reason: str = "",
+    credential: Mapping[str, object] | None = None,
 ) -> Activated:
     """Make `number` the active version and place everyone waiting again under it. Planned
     against the version active when it starts: if another activation lands first, it plans
-    again from that one."""
+    again from that one. `credential` says in the audit record what the author acted with (the
+    token's id, or a console session and its second factor)."""
     for _ in range(ROUNDS):
-        planned = await prepare(redis, rulebook, number, author, now, reason)
+        planned = await prepare(redis, rulebook, number, author, now, reason, credential)
         done = await apply(redis, planned)
         if done is not None:
             rulebook.forget()
@@ -156,10 +163,17 @@ class Plan:
     reason: str
     now: float
     moves: dict[str, Move] = field(default_factory=dict)
+    credential: Mapping[str, object] = field(default_factory=dict)
 
 
 async def prepare(
-    redis: Redis, rulebook: RuleBook, number: int, author: str, now: float, reason: str = ""
+    redis: Redis,
+    rulebook: RuleBook,
+    number: int,
+    author: str,
+    now: float,
+    reason: str = "",
+    credential: Mapping[str, object] | None = None,
 ) -> Plan:
     rules = (await rulebook.get(number)).rules
     previous_number = await rulebook.active_number()
@@ -174,7 +188,17 @@ async def prepare(
     todo, known = await waiting_members(redis, known)
     conditions = await Queues(redis).conditions(rules)
     return Plan(
-        number, previous_number, rules, change, known, todo, conditions, author, reason, now
+        number,
+        previous_number,
+        rules,
+        change,
+        known,
+        todo,
+        conditions,
+        author,
+        reason,
+        now,
+        credential=dict(credential or {}),
     )
 
 
@@ -209,7 +233,12 @@ async def apply(redis: Redis, planned: Plan) -> Activated | None:
             "actor": planned.author,
             "audit_maxlen": AUDIT_MAXLEN,
             "detail": json.dumps(
-                {"previous": planned.previous, "reason": planned.reason, "diff": planned.diff},
+                {
+                    "previous": planned.previous,
+                    "reason": planned.reason,
+                    **planned.credential,
+                    "diff": planned.diff,
+                },
                 default=str,
             ),
         }

@@ -122,3 +122,21 @@ STATS_SAMPLES = f"{PREFIX}:stats:samples"
 STATS_SEEN = f"{PREFIX}:stats:seen"  # `queue|kind|subject` of each event counted: once each
 STATS_VERSION = f"{PREFIX}:stats:version"  # bumped by every change to the samples
 STATS_KEEP_SECONDS = 2 * 24 * 3600  # both trimmed to this age as they are written; "today" < 25 h
+
+
+def callback_dial(callback_id: str) -> str:
+    """A callback's latest outbound call, recorded before Twilio is asked to place it, so that
+    whoever places the next one first finds out what became of it (workers/callback_calls.py)."""
+    return f"{PREFIX}:callback-dial:{callback_id}"
+
+
+# The consoles' second factor (console/web/mfa.py) and the sign-in between password and code.
+def user_recovery(username: str) -> str:
+    """An account's unused recovery codes: each code's first group -> an argon2 hash of it."""
+    return f"{PREFIX}:user:{username}:recovery"
+
+
+def pending_sign_in(pending_digest: str) -> str:
+    """A sign-in whose password was right and whose code is still to come (it expires in five
+    minutes); keyed by a digest of its id, as sessions are."""
+    return f"{PREFIX}:sign-in:{pending_digest}"

@@ -39,7 +39,9 @@ class User(BaseModel):
 
     @property
     def principal(self) -> Principal:
-        return Principal(name=self.username, role=self.role, handler=self.handler)
+        return Principal(
+            name=self.username, role=self.role, handler=self.handler, account=self.username
+        )
 
     @property
     def supervises(self) -> bool:
@@ -113,7 +115,9 @@ class Accounts:
         self, redis: Redis, hasher: PasswordHasher | None = None, hashing: Hashing | None = None
     ) -> None:
         self.redis = redis
-        self.hasher = hasher or PasswordHasher()
+        # One lane: argon2's default of four would take four cores for each check, whatever
+        # the pool's size (the memory and time costs keep it as hard to guess).
+        self.hasher = hasher or PasswordHasher(parallelism=1)
         self.hashing = hashing or Hashing()
         self._dummy: str | None = None
 

@@ -1,23 +1,43 @@
-"""Signing in and out: the sign-in form (CSRF-protected before any session exists), the limit on
-failed attempts, a fresh session at each sign-in, and handlers taken off the floor at sign-out."""
+"""Signing in and out: the password, then (for supervisors and admins always, for handlers who
+have one or must) a code from an authenticator app on a step of its own, each attempt counted
+before it is checked; a fresh session at the end; handlers taken off the floor at sign-out.
+
+The sign-in form is CSRF-protected before any session exists; between the password and the code
+there is only a pending sign-in (console/web/pending.py), which opens no page.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from console.context import Console
-from console.web import csrf
+from console.web import csrf, enrolment
 from console.web.accounts import HashingBusy
 from console.web.auth import home, safe_next, visitor_of
 from console.web.context import Web
 from console.web.forms import parse
-from console.web.pages import error_page, guarded, read_form
+from console.web.mfa import Checked, SecondFactors, code_attempts, required
+from console.web.pages import error_page, guarded, read_form, route
+from console.web.pending import COOKIE as PENDING_COOKIE
+from console.web.steps import (
+    BUSY,
+    CODE_STEP,
+    ENROL_STEP,
+    CodeForm,
+    client_of,
+    in_words,
+    sign_in_again,
+    start_session,
+    step_page,
+    to_console,
+    wait_a_while,
+)
 from routing.handlers import CHOOSABLE, HandlerState, NotAllowed, UnknownHandler
 
 log = logging.getLogger(__name__)
@@ -31,17 +51,6 @@ class SignIn(BaseModel):
     next: str = ""
 
 
-def client_of(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-def in_words(seconds: int) -> str:
-    if seconds < 60:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
-    minutes = round(seconds / 60)
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
-
-
 def sign_in_page(
     web: Web,
     token: str,
@@ -50,24 +59,15 @@ def sign_in_page(
     username: str = "",
     next_path: str = "",
 ) -> Response:
-    context: dict[str, Any] = {
-        "login_token": token,
-        "error": error,
-        "username": username,
-        "next": safe_next(next_path) or "",
-        "user": None,
-        "csrf": "",
-        "nav": [],
-        "path": "/login",
-        "notices": [],
-        "mode": None,
-        "emergencies": None,
-        "stream": "",
-        "heartbeat": "",
-    }
-    response = HTMLResponse(web.templates.render("login.html", context), status_code=status)
-    web.login_tokens.issue(response, token)
-    return response
+    return step_page(
+        web,
+        "login.html",
+        token,
+        status,
+        error=error,
+        username=username,
+        next=safe_next(next_path) or "",
+    )
 
 
 async def show(request: Request) -> Response:
@@ -97,7 +97,8 @@ async def sign_in(request: Request) -> Response:
     if attempt is None:
         return sign_in_page(web, token, 422, "Enter your username and password.")
     client = client_of(request)
-    wait = await web.logins.attempt(attempt.username, client, console.clock.now())
+    now = console.clock.now()
+    wait = await web.logins.attempt(attempt.username, client, now)
     if wait:
         page = sign_in_page(
             web,
@@ -108,23 +109,14 @@ async def sign_in(request: Request) -> Response:
             attempt.username,
             attempt.next,
         )
-        page.headers["Retry-After"] = str(wait)
-        return page
+        return wait_a_while(page, wait)
     try:
         user = await web.accounts.authenticate(attempt.username, attempt.password)
     except HashingBusy as busy:
         # Refused at once (never held here): the console stays responsive under a flood.
         await web.logins.not_tried(attempt.username, client)
-        page = sign_in_page(
-            web,
-            token,
-            429,
-            "Many people are signing in just now. Please try again in a few seconds.",
-            attempt.username,
-            attempt.next,
-        )
-        page.headers["Retry-After"] = str(busy.retry_after_seconds)
-        return page
+        page = sign_in_page(web, token, 429, BUSY, attempt.username, attempt.next)
+        return wait_a_while(page, busy.retry_after_seconds)
     if user is None:
         log.info("a sign-in was refused")  # not the name: people type passwords there by mistake
         return sign_in_page(
@@ -135,14 +127,76 @@ async def sign_in(request: Request) -> Response:
             attempt.username,
             attempt.next,
         )
+    # A right password: the code step keeps its own count, which this does not touch.
     await web.logins.succeeded(attempt.username, client)
-    session = await web.sessions.start(user.username, console.clock.now())
-    if user.supervises:
-        await console.audit.record(user.username, "console.sign_in", user.username, session.created)
-    response = RedirectResponse(safe_next(attempt.next) or home(user), status_code=303)
-    web.sessions.set_cookie(response, session)
-    web.login_tokens.clear(response)
+    factors = SecondFactors.of(web.accounts)
+    enrolled = await factors.enrolled(user.username)
+    if not enrolled and not required(user, console.settings.mfa_for_handlers):
+        response = to_console(user, attempt.next)
+        return await start_session(request, response, user, second_factor=None)
+    pending = await web.sessions.pending.start(user.username, attempt.next, now)
+    response = RedirectResponse(CODE_STEP if enrolled else ENROL_STEP, status_code=303)
+    web.sessions.pending.set_cookie(response, pending)
     return response
+
+
+def code_page(web: Web, token: str, status: int = 200, error: str = "") -> Response:
+    return step_page(web, "login_code.html", token, status, CODE_STEP, error=error)
+
+
+async def ask_code(request: Request) -> Response:
+    web: Web = request.state.web
+    pending = await web.sessions.pending.find(request.cookies.get(PENDING_COOKIE))
+    if pending is None:
+        return sign_in_again()
+    token = web.login_tokens.token_of(request.cookies.get(csrf.LOGIN_COOKIE)) or csrf.new_token()
+    return code_page(web, token)
+
+
+async def give_code(request: Request) -> Response:
+    web: Web = request.state.web
+    console: Console = request.state.console
+    form = await read_form(request)
+    pending = await web.sessions.pending.find(request.cookies.get(PENDING_COOKIE))
+    if pending is None:
+        return sign_in_again()
+    if not web.login_tokens.valid(request.cookies.get(csrf.LOGIN_COOKIE), form.get(csrf.FIELD, "")):
+        return code_page(web, csrf.new_token(), 403, "The form had expired. Please try again.")
+    token = form[csrf.FIELD]
+    given, _ = parse(CodeForm, form)
+    if given is None:
+        return code_page(web, token, 422, "Enter the code your authenticator app shows.")
+    user = await web.accounts.get(pending.username)
+    if user is None or user.disabled:
+        await web.sessions.pending.end(pending)
+        return sign_in_again()
+    client, now = client_of(request), console.clock.now()
+    counted = code_attempts(user.username)
+    wait = await web.logins.attempt(counted, client, now)  # counted before it is checked
+    if wait:
+        page = code_page(
+            web,
+            token,
+            429,
+            f"Too many wrong codes. Try again in {in_words(wait)}, or ask an administrator to "
+            "unlock your account.",
+        )
+        return wait_a_while(page, wait)
+    try:
+        checked = await SecondFactors.of(web.accounts).check(user.username, given.code, now)
+    except HashingBusy as busy:
+        await web.logins.not_tried(counted, client)
+        return wait_a_while(code_page(web, token, 429, BUSY), busy.retry_after_seconds)
+    if checked is Checked.USED:
+        log.info("a used code was refused")
+        return code_page(web, token, 401, "That code has been used already. Wait for the next one.")
+    if checked is Checked.WRONG:
+        log.info("a wrong code was refused")
+        return code_page(web, token, 401, "That code is not right. Check it and try again.")
+    await web.logins.succeeded(counted, client)
+    if not await web.sessions.pending.end(pending):
+        return sign_in_again()  # another tab finished this sign-in first
+    return await start_session(request, to_console(user, pending.next), user, checked)
 
 
 async def sign_out(request: Request) -> Response:
@@ -185,5 +239,10 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/login", guarded(show), methods=["GET"]),
         Route("/login", guarded(sign_in), methods=["POST"]),
+        Route(CODE_STEP, guarded(ask_code), methods=["GET"]),
+        Route(CODE_STEP, guarded(give_code), methods=["POST"]),
+        Route(ENROL_STEP, guarded(enrolment.show_at_sign_in), methods=["GET"]),
+        Route(ENROL_STEP, guarded(enrolment.confirm_at_sign_in), methods=["POST"]),
+        *(route(view) for view in enrolment.VIEWS),
         Route("/logout", guarded(sign_out), methods=["POST"]),
     ]

@@ -24,6 +24,10 @@ from routing.rules import RuleSetError
 
 LONDON = ZoneInfo("Europe/London")
 CONTEXT_LINES = 3  # shown above and below each problem
+NEEDS_SECOND_FACTOR = (
+    "activating a rule set needs a second factor. Sign out, and sign in again with the code "
+    "from your authenticator app."
+)
 
 
 class Draft(BaseModel):
@@ -234,9 +238,20 @@ async def activate(page: Page) -> Response:
         )
     if await console.rulebook.active_number() == number:
         return await page.done(f"Version {number} is already active.", "/console/rules")
+    if not page.session.second_factor:  # a session from before second factors, or without one
+        return await page.done(
+            f"Not activated: {NEEDS_SECOND_FACTOR}", f"/console/rules/versions/{number}"
+        )
+    credential = {"via": "console", "token": "", "account": page.user.username}
     try:
         activated = await activate_version(
-            console.redis, console.rulebook, number, page.user.username, page.now, form.reason
+            console.redis,
+            console.rulebook,
+            number,
+            page.user.username,
+            page.now,
+            form.reason,
+            credential | {"second_factor": True},
         )
     except ActivationRefused as refused:
         return await page.done(

@@ -1,5 +1,6 @@
 """Browser sessions: a random id in a signed, HttpOnly, SameSite cookie; in Redis, what it stands
-for (who, their CSRF token, notices for the next page), under a digest of the id.
+for (who, their CSRF token, whether they gave a second factor, notices for the next page), under
+a digest of the id. Before a session, a pending sign-in (console/web/pending.py) waits for the code.
 
 The signing key is SESSION_SECRET, or, when that is unset, derived from TWILIO_AUTH_TOKEN with
 HMAC-SHA256 and a fixed label (so a fresh install needs no extra secret, and the two never match).
@@ -18,6 +19,7 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from starlette.responses import Response
 
+from console.web.pending import PendingSignIns
 from lifeline.settings import Settings
 from routing import keys
 
@@ -31,6 +33,7 @@ class Session(BaseModel):
     username: str
     csrf: str
     created: float
+    second_factor: bool = False  # signed in with a code after the password
 
 
 def session_key(settings: Settings) -> bytes:
@@ -53,25 +56,32 @@ class Sessions:
         self.signer = URLSafeTimedSerializer(key, salt="lifeline.session")
         self.secure = secure
         self.seconds = seconds
+        self.pending = PendingSignIns(redis, key, secure)
 
     @classmethod
     def of(cls, redis: Redis, settings: Settings) -> Sessions:
         """The sessions the web process keeps, for a command that must end some."""
         return cls(redis, session_key(settings), settings.public_base_url.scheme == "https")
 
-    async def start(self, username: str, now: float) -> Session:
+    async def start(self, username: str, now: float, second_factor: bool = False) -> Session:
         """A new session (a new id at every sign-in, so a planted one is never adopted)."""
         session = Session(
             id=secrets.token_urlsafe(32),
             username=username,
             csrf=secrets.token_urlsafe(32),
             created=now,
+            second_factor=second_factor,
         )
         key = keys.session(digest(session.id))
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
                 key,
-                mapping={"username": username, "csrf": session.csrf, "created": repr(now)},
+                mapping={
+                    "username": username,
+                    "csrf": session.csrf,
+                    "created": repr(now),
+                    "second_factor": "1" if second_factor else "0",
+                },
             )
             pipe.expire(key, self.seconds)
             pipe.sadd(keys.user_sessions(username), digest(session.id))
@@ -96,6 +106,7 @@ class Sessions:
             username=fields["username"],
             csrf=fields["csrf"],
             created=float(fields["created"]),
+            second_factor=fields.get("second_factor") == "1",
         )
 
     async def alive(self, session: Session) -> bool:
@@ -115,6 +126,21 @@ class Sessions:
             pipe.delete(keys.user_sessions(username))
             await pipe.execute()
         return len(digests)
+
+    async def propose(self, session: Session, secret: str) -> str:
+        """The secret shown to a signed-in person setting up a second factor (the first
+        proposed stands, so that a reload shows the same), until a code confirms it."""
+        key = keys.session(digest(session.id))
+        await self.redis.hsetnx(key, "proposed", secret)
+        return str(await self.redis.hget(key, "proposed") or secret)
+
+    async def confirmed(self, session: Session) -> None:
+        """The person gave a code from the secret proposed: the session has a second factor."""
+        key = keys.session(digest(session.id))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, "second_factor", "1")
+            pipe.hdel(key, "proposed")
+            await pipe.execute()
 
     async def notify(self, session: Session, text: str) -> None:
         """A notice for the next page shown (after a redirect)."""

@@ -25,7 +25,7 @@ from routing.handlers import HandlerState
 from routing.rulebook import RuleBook
 from routing.rules import default_rules
 from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL
-from tests.console.test_api import Api, token_for
+from tests.console.test_api import RULES, Api, token_for
 from tests.ivr.test_call_flow import to_queue
 from tests.ivr.test_connecting import dial_ends, redirected, sweep
 from tests.ivr.test_hold_and_callbacks import take_callback
@@ -54,7 +54,7 @@ def activate(api: Api, rules: dict[str, Any], status: int = 200) -> Any:
 
 @pytest.fixture
 def api(twilio: TwilioClient, redis_url: str) -> Api:
-    return Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
+    return Api(twilio.client, token_for(redis_url, Role.SUPERVISOR, scopes=RULES))
 
 
 def dental_caller(twilio: TwilioClient, number: str) -> Call:

@@ -14,7 +14,7 @@ import redis.asyncio
 import yaml
 from starlette.testclient import TestClient
 
-from console.tokens import Role, Tokens
+from console.tokens import Role, Scope, Tokens
 from lifeline.app import create_app
 from lifeline.settings import Settings
 from routing import keys
@@ -27,12 +27,19 @@ from tests.ivr.test_connecting import sweep
 from tests.staff import Staff
 from tests.twilio import TwilioClient
 
+RULES = frozenset({Scope.RULES})  # activating rule sets needs a token made with this scope
 
-def token_for(redis_url: str, role: Role, handler: str = "") -> str:
+
+def token_for(
+    redis_url: str, role: Role, handler: str = "", scopes: frozenset[Scope] = frozenset()
+) -> str:
     async def create() -> str:
         client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
         try:
-            return (await Tokens(client).create(f"test {role}", role, time.time(), handler))[1]
+            made = await Tokens(client).create(
+                f"test {role}", role, time.time(), handler, scopes=scopes
+            )
+            return made[1]
         finally:
             await client.aclose()
 
@@ -63,7 +70,7 @@ def client(settings: Settings, clock: VirtualClock) -> Iterator[TestClient]:
 
 @pytest.fixture
 def supervisor(client: TestClient, redis_url: str) -> Api:
-    return Api(client, token_for(redis_url, Role.SUPERVISOR))
+    return Api(client, token_for(redis_url, Role.SUPERVISOR, scopes=RULES))
 
 
 def new_handler(handler_id: str, skills: dict[str, int] | None = None) -> dict[str, object]:

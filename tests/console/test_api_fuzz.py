@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from console.api import ENDPOINTS
 from console.tokens import Role
-from tests.console.test_api import client, token_for  # noqa: F401  # the fixture
+from tests.console.test_api import RULES, client, token_for  # noqa: F401  # the fixture
 
 PARAMETER = re.compile(r"\{(\w+)(?::\w+)?\}")
 FIELDS = [
@@ -53,7 +53,7 @@ queries = st.dictionaries(
 
 @pytest.fixture
 def admin_token(redis_url: str) -> str:
-    return token_for(redis_url, Role.ADMIN)
+    return token_for(redis_url, Role.ADMIN, scopes=RULES)  # activation reached too
 
 
 def filled(path: str, values: list[str]) -> str:

@@ -3,6 +3,8 @@ whole session (a missing Chromium fails the browser tests, saying what to instal
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -10,8 +12,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from console.tokens import Role
+from console.tokens import Role, Scope, Tokens
 from lifeline.app import create_app
+from lifeline.redis_client import async_client
 from lifeline.settings import Settings
 from routing.clock import VirtualClock
 from tests.console.web.browser import CHROMIUM, BrowserThread
@@ -22,9 +25,9 @@ People = Callable[[], Person]
 
 
 @pytest.fixture
-def people(settings: Settings, clock: VirtualClock) -> Iterator[People]:
-    """`people()` is someone new at a browser of their own (their own cookies), all on one app
-    in-process."""
+def people(settings: Settings, redis_url: str, clock: VirtualClock) -> Iterator[People]:
+    """`people()` is someone new at a browser of their own (their own cookies, their own
+    authenticator app), all on one app in-process."""
     with ExitStack() as stack:
         clients: list[TestClient] = []
 
@@ -32,7 +35,7 @@ def people(settings: Settings, clock: VirtualClock) -> Iterator[People]:
             if not clients:
                 app = create_app(settings, clock=clock)
                 clients.append(stack.enter_context(TestClient(app, base_url=BASE)))
-            return Person(clients[0])
+            return Person(clients[0], redis_url, clock)
 
         yield person
 
@@ -74,9 +77,27 @@ def browser() -> Iterator[BrowserThread]:
     running.stop()
 
 
+def rules_token(redis_url: str) -> str:
+    """A supervisor's token made with the rules scope: the tests' scripts activate rule sets."""
+
+    async def create() -> str:
+        client = async_client(redis_url)
+        try:
+            scopes = frozenset({Scope.RULES})
+            made = await Tokens(client).create(
+                "e2e rules", Role.SUPERVISOR, time.time(), scopes=scopes
+            )
+            return made[1]
+        finally:
+            await client.aclose()
+
+    return asyncio.run(create())
+
+
 @pytest.fixture
 def stack(redis_url: str, tmp_path: Path) -> Iterator[Stack]:
     running = Stack(redis_url, tmp_path).start()
+    running.api.headers["Authorization"] = f"Bearer {rules_token(redis_url)}"
     try:
         yield running
     finally:

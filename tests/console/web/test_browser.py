@@ -14,17 +14,21 @@ from routing.rulebook import canonical
 from routing.rules import default_rules
 from tests.console.web import a11y
 from tests.console.web.browser import BrowserThread, shoot
-from tests.console.web.people import PASSWORD, add_user
+from tests.console.web.people import PASSWORD, add_user, next_code
 from tests.e2e.stack import Stack
 
 RULES_EDITOR = "Rule set (YAML)"
 
 
-def sign_in(page: Page, username: str) -> None:
+def sign_in(page: Page, username: str, redis_url: str) -> None:
+    """The password, then the code from the account's authenticator app, each on its page."""
     page.goto("/login")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_label("Password").press("Enter")
+    code = page.get_by_label("Code", exact=True)
+    code.fill(next_code(redis_url, username))
+    code.press("Enter")
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
@@ -38,7 +42,7 @@ def test_a_supervisor_fixes_a_rule_mistake_shown_at_its_line_and_activates_it(
     fixed = re.sub(r"(- name: dental\n(?:  .*\n)*?  priority: )4", r"\g<1>3", document)
 
     def scenario(page: Page) -> None:
-        sign_in(page, "sue")
+        sign_in(page, "sue", stack.redis_url)
         page.get_by_role("link", name="Rules", exact=True).click()
         page.get_by_role("link", name="Edit the rules").click()
         editor = page.get_by_label(RULES_EDITOR)
@@ -92,7 +96,7 @@ def test_a_handler_goes_available_and_a_simulated_call_arrives_with_its_details(
     stack.sim.party("client:h1", answer="answer", ring_seconds=1, talk_seconds=600)
 
     def scenario(page: Page) -> str:
-        sign_in(page, "hana")
+        sign_in(page, "hana", stack.redis_url)
         expect(page.locator("#state")).to_have_text("Offline")
         expect(page.get_by_text("Phone: simulated network")).to_be_visible()
         a11y.tab_to(page, "go-available")  # by keyboard
@@ -140,7 +144,7 @@ def test_a_supervisor_forces_degraded_mode_and_the_open_wallboard_shows_it(
     stack.sim.call(["2", "1"])  # nobody on duty: a caller waits
 
     def scenario(page: Page) -> None:
-        sign_in(page, "sue")
+        sign_in(page, "sue", stack.redis_url)
         banner = page.locator("#mode")
         expect(banner).to_contain_text("Mode: normal")
         expect(page.locator("#summary")).to_contain_text("1 waiting", timeout=15_000)
@@ -183,7 +187,7 @@ def test_an_emergency_caller_waiting_appears_on_the_open_wallboard_at_once(
     stack.wait_for(lambda: stack.handler_now("h1")["state"] == "wrap_up", "h1 to wrap up")
 
     def scenario(page: Page) -> None:
-        sign_in(page, "sue")
+        sign_in(page, "sue", stack.redis_url)
         banner = page.locator("#emergencies")
         expect(banner).not_to_contain_text("Priority 1")
         stack.sim.call(["1"], caller="+447700900077")  # waits for h1's wrap-up
@@ -203,7 +207,7 @@ def test_a_handler_is_refused_supervisor_pages_streams_and_actions(
     stack.handler("h1", available=False)
 
     def scenario(page: Page) -> None:
-        sign_in(page, "hana")
+        sign_in(page, "hana", stack.redis_url)
         assert page.url.endswith("/console/handler")
         expect(page.get_by_role("link", name="Wallboard")).to_have_count(0)
         refused = page.goto("/console/wallboard")
@@ -248,7 +252,7 @@ def test_the_main_pages_pass_accessibility_basics(stack: Stack, browser: Browser
         page.goto("/login")
         found = a11y.problems(page)
         shoot(page, "login")
-        sign_in(page, "ada")
+        sign_in(page, "ada", stack.redis_url)
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.className") == "skip-link"
         assert a11y.focus_is_visible(page)
@@ -265,7 +269,7 @@ def test_the_main_pages_pass_accessibility_basics(stack: Stack, browser: Browser
         return found
 
     def handler(page: Page) -> list[str]:
-        sign_in(page, "hana")
+        sign_in(page, "hana", stack.redis_url)
         page.get_by_role("button", name="Take a break").click()  # no reason: an error shown
         expect(page.get_by_text("choose a reason for the break")).to_be_visible()
         found = a11y.problems(page)

@@ -224,14 +224,16 @@ def test_a_first_run_makes_one_supervisor_and_the_demo_handlers_and_says_how_to_
 ) -> None:
     (tmp_path / "var").mkdir()
     made = asyncio.run(devrun.seed_accounts(redis_url, 0.0))
-    assert [username for username, _ in made] == ["supervisor", "demo-1", "demo-2"]
+    assert [login.username for login in made] == ["supervisor", "demo-1", "demo-2"]
     devrun.keep_logins(made)
     kept = (tmp_path / devrun.LOGINS_FILE).read_text().splitlines()
-    assert kept == [f"{username} {password}" for username, password in made]
+    assert [line.rsplit(" ", 1)[0] for line in kept] == [
+        f"{login.username} {login.password}" for login in made
+    ]
     assert (tmp_path / devrun.LOGINS_FILE).stat().st_mode & 0o077 == 0
-    supervisor_password = made[0][1]
+    supervisor_password = made[0].password
     assert authenticate(redis_url, "supervisor", supervisor_password) is Role.SUPERVISOR
-    assert authenticate(redis_url, "demo-1", made[1][1]) is Role.HANDLER
+    assert authenticate(redis_url, "demo-1", made[1].password) is Role.HANDLER
     env = {"PUBLIC_BASE_URL": "http://127.0.0.1:8000", "REDIS_URL": redis_url}
     env |= {"TWILIO_API_BASE_URL": "x", "WELSH_LINE_NUMBERS": "x", "AMBULANCE_DISPATCH_NUMBER": "x"}
     text = devrun.banner(env, None, made)

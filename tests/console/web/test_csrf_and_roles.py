@@ -38,6 +38,12 @@ POSTS = [view for view in VIEWS if view.method == "POST"]
 HANDLER_MAY = {
     ("GET", "/login"),
     ("POST", "/login"),
+    ("GET", "/login/code"),  # the sign-in's second step (a pending sign-in or none)
+    ("POST", "/login/code"),
+    ("GET", "/login/enrol"),
+    ("POST", "/login/enrol"),
+    ("GET", "/console/second-factor"),  # their own second factor
+    ("POST", "/console/second-factor"),
     ("POST", "/logout"),
     ("GET", "/console"),  # both send them on to their own console
     ("GET", "/console/"),

@@ -26,6 +26,7 @@ from console.web.handlers import TakeOff
 from console.web.login import SignIn
 from console.web.mode import MessageChange, ModeChange
 from console.web.ruleset import Activation, Draft
+from console.web.steps import CodeForm
 from routing.clock import VirtualClock
 from routing.mode import MESSAGE_MAX
 from routing.rulebook import canonical
@@ -38,6 +39,7 @@ from tests.console.web.test_csrf_and_roles import POSTS
 from tests.staff import Staff
 
 SIGN_IN, SIGN_OUT = "/login", "/logout"  # outside VIEWS: their own routes, the same care
+CODE_STEP, ENROL_STEP, SECOND_FACTOR = "/login/code", "/login/enrol", "/console/second-factor"
 # Each form's model, for its field names (None: a form of nothing but its CSRF token).
 MODELS: dict[str, type[BaseModel] | None] = {
     "/console/handler/state": StateChange,
@@ -55,6 +57,9 @@ MODELS: dict[str, type[BaseModel] | None] = {
     "/console/accounts/{username}/disable": None,
     SIGN_IN: SignIn,
     SIGN_OUT: None,
+    CODE_STEP: CodeForm,
+    ENROL_STEP: CodeForm,
+    SECOND_FACTOR: CodeForm,
 }
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
@@ -96,6 +101,7 @@ VALUES: dict[str, st.SearchStrategy[str]] = {
     "handler": near(["", "h1", "h2", "h9"], ["H1", "-x"]),
     "password": near([PASSWORD], ["", "short", "x" * 257]),
     "next": near(["/console/mode", ""], ["//evil.example", "https://evil.example/"]),
+    "code": near(["123456", "abcd-efgh-jkmn-pqrs"], ["", "12345", "1234567", "\uff11" * 6]),
 }
 others = st.dictionaries(st.one_of(st.sampled_from(sorted(VALUES)), text), text, max_size=3)
 

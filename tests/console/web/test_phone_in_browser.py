@@ -63,7 +63,7 @@ def test_a_handler_answers_mutes_and_hangs_up_on_the_console(
     stack.handler("h1", available=False)
 
     def scenario(page: Page) -> str:
-        sign_in(page, "hana")
+        sign_in(page, "hana", stack.redis_url)
         status = page.locator("#phone-status")
         expect(status).to_have_text("Ready: calls ring here.")
         token = str(page.evaluate("window.voice.token"))

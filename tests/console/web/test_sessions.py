@@ -16,13 +16,11 @@ from routing import keys
 from routing.clock import VirtualClock
 from tests.conftest import AUTH_TOKEN, make_settings
 from tests.console.web.conftest import People
-from tests.console.web.people import BASE, Person, add_user
+from tests.console.web.people import Person, add_user
 
 
 def cookie_header(person: Person, username: str) -> str:
-    data = {"username": username, "password": "correct horse battery staple"}
-    data["csrf_token"] = person.login_form()
-    response = person.client.post(f"{BASE}/login", data=data, follow_redirects=False)
+    response = person.sign_in(username)  # the password, then the code: the session's answer
     assert response.status_code == 303
     [session] = [c for c in response.headers.get_list("set-cookie") if c.startswith(COOKIE)]
     return session.lower()
@@ -45,7 +43,7 @@ def test_over_plain_http_the_cookie_is_not_marked_secure(
     add_user(redis_url, "sue", Role.SUPERVISOR)
     settings = make_settings(redis_url, public_base_url="http://127.0.0.1:8000")
     with TestClient(create_app(settings, clock=clock), base_url="http://testserver") as client:
-        header = cookie_header(Person(client), "sue").split(";")
+        header = cookie_header(Person(client, redis_url, clock), "sue").split(";")
     assert "secure" not in [part.strip() for part in header]
 
 
