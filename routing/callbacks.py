@@ -31,6 +31,17 @@ from routing.rules import CallbackRule
 from routing.stats import COUNT
 
 AT_RISK_SHIFT_MS = 10**11  # an urgent callback at risk goes ahead of its class (about 3 years)
+# An offer's `outbound:{offer}` field holds the CallSid of its call, or, while the call is being
+# placed and Twilio's answer is not in, this mark (and the placing run's marker): the floor's
+# sweep leaves such an offer to its call's outcome as it does a placed one.
+DIALLING = "dialling:"
+# KEYS[1] the callback. ARGV: the offer's field, the CallSid, the mark. A SID there stays.
+_OUTBOUND_STARTED = """
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held and string.sub(held, 1, #ARGV[3]) ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
 LIVE = ("pending", "scheduled", "reserved", "connected")
 LISTED = 500  # the latest callbacks read for a listing by a status that has no index of its own
 
@@ -109,6 +120,7 @@ class Callbacks:
         self._due = redis.register_script(steps.DUE)
         self._at_risk = redis.register_script(steps.AT_RISK)
         self._count_offered = redis.register_script(COUNT)
+        self._outbound_started = redis.register_script(_OUTBOUND_STARTED)
 
     def _args(self, callback_id: str, now: float, **values: object) -> list[str]:
         return [
@@ -210,8 +222,11 @@ class Callbacks:
         return bool(await self.redis.hget(keys.callback(callback_id), f"machine:{offer}"))
 
     async def outbound_started(self, callback_id: str, offer: int, call_sid: str) -> None:
-        """Twilio created the call for this offer (so a retried job must not place another)."""
-        await self.redis.hsetnx(keys.callback(callback_id), f"outbound:{offer}", call_sid)
+        """Twilio created the call for this offer (so a retried job must not place another): its
+        SID replaces the mark of a call being placed; one recorded already stays."""
+        await self._outbound_started(
+            keys=[keys.callback(callback_id)], args=[f"outbound:{offer}", call_sid, DIALLING]
+        )
 
     async def done(self, callback_id: str, now: float) -> bool:
         return bool(await self._done(args=self._args(callback_id, now)))

@@ -2,40 +2,57 @@
 
 The call goes at the calling slot the shared limit gives it (workers/ratelimit.py): a run whose
 slot is still to come puts the call on the agenda for that moment and ends, and the sweep starts
-it again then. Outbound POSTs to Twilio are not idempotent, so a run claims the offer before
-placing; a run that finds the claim taken (the run before died, or could not tell whether Twilio
-placed the call) waits, on the agenda too, for Twilio's `initiated` status callback, which
-records the call, before deciding it was never placed.
+it again then. Outbound POSTs to Twilio are not idempotent, so before `calls.create` a run records
+its intent (the callback's dial record: offer, numbers, time and a marker of its own) and marks
+the offer as dialling in the callback's record, which the floor's sweep honours as it honours a
+placed call; the SID replaces both as soon as Twilio's answer is in. A run that finds an intent
+whose outcome is unknown (the run before died, or Twilio's answer was lost) asks Twilio's Calls
+list and adopts the call it finds; it decides that none was made only after asking twice, once
+no request sent for the intent could still be making one. A new offer first finds out the same
+about the last offer's call, and waits while that call is live.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+from datetime import UTC, datetime
 
 from routing import keys
 from routing.agenda import Agenda, CallbackCall
-from routing.callbacks import Callback, Callbacks, CallbackStatus, UnknownCallback
+from routing.callbacks import DIALLING, Callback, Callbacks, CallbackStatus, UnknownCallback
 from routing.handlers import Handlers
 from routing.offers import Offers, Release
 from routing.rulebook import RuleBook
 from workers import paths
+from workers.dial_intents import CLOCK_SKEW_SECONDS, DialIntent, Intents, outbound_field, pick
 from workers.ratelimit import CallsPerSecond
 from workers.runtime import Runtime
-from workers.telephony import RateLimited, Telephony, TelephonyError, Unavailable
+from workers.telephony import (
+    FINAL,
+    REQUEST_TIMEOUT_SECONDS,
+    CallGone,
+    CallSeen,
+    RateLimited,
+    Telephony,
+    TelephonyError,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
-CLAIM_TTL_SECONDS = 3600
-INITIATED_WAIT_SECONDS = 10.0  # Twilio's `initiated` callback comes within a second of creation
+RECHECK_SECONDS = 2.0  # between two looks that find nothing: a call just made may not be listed
+SETTLED_SECONDS = 2.0 * REQUEST_TIMEOUT_SECONDS  # connecting, then the answer: no later call
+WATCH_SECONDS = 5.0  # an adopted call (its status callbacks may be lost) is looked at till it ends
 SLOT_PATIENCE_SECONDS = 120.0  # a slot further away than this: the callback goes back in line
-
-
-def outbound_field(offer: int) -> str:
-    return f"outbound:{offer}"
+EARLIER_KEPT = 5
+UNANSWERED = frozenset({"busy", "failed", "no-answer", "canceled"})
 
 
 def claim_key(callback_id: str, offer: int) -> str:
-    return f"{keys.PREFIX}:place-claim:{callback_id}:{offer}"
+    """Where a run's claim on placing an offer's call is: the callback's dial intent (one a
+    callback, naming its offer)."""
+    return keys.callback_dial(callback_id)
 
 
 async def live_offer(
@@ -54,87 +71,258 @@ async def live_offer(
     return callback if live else None
 
 
+class Placing:
+    """One run of the placing job for one offer of a callback."""
+
+    def __init__(self, rt: Runtime, callback: Callback, handler_id: str, offer: int) -> None:
+        self.rt = rt
+        self.callback = callback
+        self.handler_id = handler_id
+        self.offer = offer
+        self.agenda = Agenda(rt.redis)
+        self.due = CallbackCall(callback=callback.id, handler=handler_id, offer=offer)
+        self.intents = Intents(rt.redis, callback.id)
+        self.telephony = Telephony(rt.settings)
+        self.limit = CallsPerSecond(rt.redis, rt.clock)
+        self.holder = f"{callback.id}:{offer}"
+        self.ids = {"case_id": callback.id}
+
+    async def run(self) -> str:
+        intent = await self.intents.get()
+        if intent is not None:
+            outcome = await self.earlier(intent)
+            if outcome is not None:
+                return outcome
+        return await self.place(await self.intents.get())
+
+    async def earlier(self, intent: DialIntent) -> str | None:
+        """What became of the callback's last call, before another is placed: the run's outcome,
+        or None to go on and place one."""
+        if intent.offer > self.offer:  # a later offer's: this one was released meanwhile
+            await self.agenda.remove(self.due)
+            return "stale"
+        if intent.void:
+            return None
+        if intent.unknown:
+            held = await self.rt.redis.hget(
+                keys.callback(self.callback.id), outbound_field(intent.offer)
+            )
+            if held and not str(held).startswith(DIALLING):  # its status callback came
+                known = intent.model_copy(update={"sid": str(held)})
+                await self.intents.update(intent, known)
+                intent = known
+        if intent.unknown:
+            return await self.find(intent)
+        same = intent.offer == self.offer
+        if intent.watched or (not same and not intent.ended):
+            return await self.follow(intent, None)
+        if same:
+            await self.agenda.remove(self.due)
+            return "already placed"
+        return None
+
+    async def find(self, intent: DialIntent) -> str | None:
+        """Ask Twilio for the intent's call: adopt it if it is there; decide it never was only
+        after a second look, once no request for it could still be making one."""
+        now = self.rt.clock.now()
+        day = datetime.fromtimestamp(intent.at - CLOCK_SKEW_SECONDS, UTC).date()
+        try:
+            calls = await self.telephony.calls_between(intent.to, intent.caller_id, day)
+        except TelephonyError:
+            await self.agenda.put(self.due, now + RECHECK_SECONDS)
+            return "checking"
+        call = pick(intent, calls)
+        if call is None:
+            looked = now if intent.looked is None else intent.looked
+            if intent.looked is None:
+                await self.intents.update(intent, intent.model_copy(update={"looked": now}))
+            ready = max(looked + RECHECK_SECONDS, intent.at + SETTLED_SECONDS)
+            if now < ready:
+                await self.agenda.put(self.due, ready)
+                return "checking"
+            log.warning("the last call was never made: placing one", extra=self.ids)
+            await self.intents.update(intent, intent.model_copy(update={"void": True}), "unmark")
+            if intent.offer == self.offer:
+                await self.limit.forget(self.holder)  # a new try, at a new slot
+            return None
+        adopted = intent.model_copy(update={"sid": call.sid})
+        await self.intents.update(intent, adopted, "sid")
+        log.warning("adopted a call whose placing went unrecorded", extra=self.call_ids(call.sid))
+        outcome = await self.follow(adopted, call)
+        return "adopted" if outcome is not None and intent.offer == self.offer else outcome
+
+    async def follow(self, intent: DialIntent, call: CallSeen | None) -> str | None:
+        """The intent's call is known: while it is live, look again later. Once it has ended:
+        this offer's outcome, if it was this offer's call; if an earlier offer's, the attempt it
+        made on the patient should nobody have counted it, else go on (None) to place one."""
+        now = self.rt.clock.now()
+        status = call.status if call is not None else ""
+        if call is None:
+            try:
+                status = (await self.telephony.call(intent.sid)).status
+            except CallGone:
+                status = "gone"  # Twilio knows no such call: nothing rings
+            except TelephonyError:
+                await self.agenda.put(self.due, now + RECHECK_SECONDS)
+                return "checking"
+        same = intent.offer == self.offer
+        if status != "gone" and status not in FINAL:
+            if not intent.watched:
+                await self.intents.update(intent, intent.model_copy(update={"watched": True}))
+            await self.agenda.put(self.due, now + WATCH_SECONDS)
+            return "watching" if same else "waiting for an earlier call"
+        await self.intents.update(
+            intent, intent.model_copy(update={"ended": True, "watched": False})
+        )
+        # The earlier offer was given up on (its handler gone, say) before its call's outcome
+        # came, so the patient it rang, unanswered, counts as this offer's attempt: their phone
+        # is not rung again at once, but after the retry policy's spacing.
+        uncounted = (
+            intent.leg == "patient"
+            and status in UNANSWERED
+            and self.callback.attempts == intent.attempts
+        )
+        if not same and not uncounted:
+            return None
+        await self.settle(intent, status)
+        await self.agenda.remove(self.due)
+        return "call over"
+
+    async def settle(self, intent: DialIntent, status: str) -> None:
+        """An adopted call ended unanswered and this offer is still waiting for an outcome (the
+        status callback that tells it was lost, or came for an offer given up on): the outcome
+        that callback brings (ivr/callback_calls.py, `status`)."""
+        if status not in UNANSWERED:
+            return
+        redis = self.rt.redis
+        if (
+            await live_offer(Callbacks(redis), self.callback.id, self.handler_id, self.offer)
+            is None
+        ):
+            return
+        rules = await RuleBook(redis).active()
+        now = self.rt.clock.now()
+        if intent.leg == "patient":
+            await Callbacks(redis).attempted(
+                self.callback.id, self.handler_id, self.offer, status, rules.callbacks, now
+            )
+        else:
+            why = Release.FAILED if status in ("failed", "canceled") else Release.MISSED
+            member = keys.callback_member(self.callback.id)
+            await Offers(redis).release(member, self.handler_id, self.offer, now, why, rules)
+        log.info("outcome of an adopted call: %s", status, extra=self.call_ids(intent.sid))
+
+    async def place(self, previous: DialIntent | None) -> str:
+        """Place the call if its slot has come (taking one if it has none), else put it on the
+        agenda for its slot."""
+        rt, callback = self.rt, self.callback
+        rules = await RuleBook(rt.redis).active()
+        try:
+            moment = await self.limit.slot(
+                self.holder, rules.callbacks.calls_per_second, SLOT_PATIENCE_SECONDS
+            )
+        except TimeoutError:
+            log.warning("no calling slot soon: back in line", extra=self.ids)
+            member = keys.callback_member(callback.id)
+            now = rt.clock.now()
+            await Offers(rt.redis).release(
+                member, self.handler_id, self.offer, now, Release.FAILED, rules
+            )
+            await self.agenda.remove(self.due)
+            return "no slot"
+        now = rt.clock.now()  # the moment was given by the clock as it is now, not at the start
+        if moment > now:
+            await self.agenda.put(self.due, moment)
+            return "waiting for a calling slot"
+        device = (await Handlers(rt.redis).get(self.handler_id)).profile.device
+        handler_address = f"client:{device.address}" if device.kind == "client" else device.address
+        first = rules.callbacks.first
+        earlier: tuple[str, ...] = ()
+        if previous is not None:
+            earlier = (*previous.earlier, previous.sid) if previous.sid else previous.earlier
+        intent = DialIntent(
+            marker=secrets.token_hex(8),
+            offer=self.offer,
+            leg=first,
+            to=handler_address if first == "handler" else callback.number,
+            caller_id=callback.line or rt.settings.ambulance_dispatch_number,
+            at=now,
+            attempts=callback.attempts,
+            earlier=earlier[-EARLIER_KEPT:],
+        )
+        # Should this run die while placing, the next one looks for its call then.
+        await self.agenda.put(self.due, now + REQUEST_TIMEOUT_SECONDS)
+        began = await self.intents.begin(
+            intent, self.handler_id, previous.marker if previous else ""
+        )
+        if began < 0:
+            await self.agenda.remove(self.due)
+            return "stale"
+        if began == 0:
+            return "placing"  # another run recorded its intent first, and sees to it
+        answer = paths.callback(
+            paths.CALLBACK_ANSWER, callback.id, self.handler_id, self.offer, first
+        )
+        status = paths.callback(
+            paths.CALLBACK_STATUS, callback.id, self.handler_id, self.offer, first
+        )
+        try:
+            call = await self.telephony.place(
+                to=intent.to,
+                from_=intent.caller_id,
+                url=rt.settings.public_url(answer),
+                status_callback=rt.settings.public_url(status),
+                machine_detection=first == "patient" and rules.callbacks.machine_detection,
+            )
+        except RateLimited:
+            # A 429 placed nothing: a new try at the next sweep, at a new slot.
+            await self.intents.update(intent, intent.model_copy(update={"void": True}), "unmark")
+            await self.limit.forget(self.holder)
+            await self.agenda.put(self.due, now)
+            return "rate limited"
+        except Unavailable:
+            await self.agenda.put(self.due, rt.clock.now() + RECHECK_SECONDS)
+            return "unsure"  # perhaps placed: the next run asks Twilio
+        except TelephonyError as error:
+            await self.intents.update(intent, intent.model_copy(update={"void": True}), "unmark")
+            await self.refused(error, first)
+            return "refused"
+        await self.intents.update(intent, intent.model_copy(update={"sid": call.sid}), "sid")
+        await self.agenda.remove(self.due)
+        log.info("callback placed", extra=self.call_ids(call.sid) | {"first": first})
+        return "placed"
+
+    async def refused(self, error: TelephonyError, first: str) -> None:
+        """Twilio refused the call (a number it will not dial): a failed attempt if the patient
+        was to be rung, or the callback handed back if it was the handler's phone."""
+        log.warning("callback refused by Twilio: %s", error, extra=self.ids)
+        redis, now = self.rt.redis, self.rt.clock.now()
+        rules = await RuleBook(redis).active()
+        if first == "patient":
+            await Callbacks(redis).attempted(
+                self.callback.id, self.handler_id, self.offer, "failed", rules.callbacks, now
+            )
+        else:
+            member = keys.callback_member(self.callback.id)
+            await Offers(redis).release(
+                member, self.handler_id, self.offer, now, Release.FAILED, rules
+            )
+        await self.agenda.remove(self.due)
+
+    def call_ids(self, call_sid: str) -> dict[str, str]:
+        return self.ids | {"call_sid": call_sid}
+
+
 async def place_callback(rt: Runtime, callback_id: str, handler_id: str, offer: int) -> str:
     """Place the call if its slot has come (taking one if it has none), else put it on the
-    agenda for its slot; returns what it did."""
-    agenda = Agenda(rt.redis)
-    due = CallbackCall(callback=callback_id, handler=handler_id, offer=offer)
-    limit, holder = CallsPerSecond(rt.redis, rt.clock), f"{callback_id}:{offer}"
-    now = rt.clock.now()
+    agenda for its slot; first find out what became of the callback's last call. Returns what
+    it did."""
     # The offer may have been released meanwhile (the sweep gives up on offers whose outcome
     # never comes) and made to someone else.
     callback = await live_offer(Callbacks(rt.redis), callback_id, handler_id, offer)
     if callback is None:
-        await agenda.remove(due)
-        return "stale"
-    claim = claim_key(callback_id, offer)
-    claimed = await rt.redis.get(claim)
-    if claimed is not None:
-        if await rt.redis.hget(keys.callback(callback_id), outbound_field(offer)):
-            await agenda.remove(due)
-            return "already placed"
-        if now < float(claimed) + INITIATED_WAIT_SECONDS:
-            await agenda.put(due, float(claimed) + INITIATED_WAIT_SECONDS)
-            return "placing"
-        log.warning("an earlier run died before placing", extra={"case_id": callback_id})
-        await rt.redis.delete(claim)
-        await limit.forget(holder)  # a new try, at a new slot
-    rules = await RuleBook(rt.redis).active()
-    try:
-        moment = await limit.slot(holder, rules.callbacks.calls_per_second, SLOT_PATIENCE_SECONDS)
-    except TimeoutError:
-        log.warning("no calling slot soon: back in line", extra={"case_id": callback_id})
-        member = f"cb:{callback_id}"
-        await Offers(rt.redis).release(member, handler_id, offer, now, Release.FAILED, rules)
-        await agenda.remove(due)
-        return "no slot"
-    now = rt.clock.now()  # the moment was given by the clock as it is now, not at the start
-    if moment > now:
-        await agenda.put(due, moment)
-        return "waiting for a calling slot"
-    if not await rt.redis.set(claim, repr(now), nx=True, ex=CLAIM_TTL_SECONDS):
-        return "placing"  # another run claimed it this instant, and checks on it as below
-    # Should this run die while placing, the call is checked on after the wait for `initiated`.
-    await agenda.put(due, now + INITIATED_WAIT_SECONDS)
-    handler = await Handlers(rt.redis).get(handler_id)
-    device = handler.profile.device
-    handler_address = f"client:{device.address}" if device.kind == "client" else device.address
-    first = rules.callbacks.first
-    to = handler_address if first == "handler" else callback.number
-    answer = paths.callback(paths.CALLBACK_ANSWER, callback_id, handler_id, offer, first)
-    status = paths.callback(paths.CALLBACK_STATUS, callback_id, handler_id, offer, first)
-    try:
-        call = await Telephony(rt.settings).place(
-            to=to,
-            from_=callback.line or rt.settings.ambulance_dispatch_number,
-            url=rt.settings.public_url(answer),
-            status_callback=rt.settings.public_url(status),
-            machine_detection=first == "patient" and rules.callbacks.machine_detection,
+        await Agenda(rt.redis).remove(
+            CallbackCall(callback=callback_id, handler=handler_id, offer=offer)
         )
-    except RateLimited:
-        # A 429 placed nothing: a new try at the next sweep, at a new slot.
-        await rt.redis.delete(claim)
-        await limit.forget(holder)
-        await agenda.put(due, now)
-        return "rate limited"
-    except Unavailable:
-        return "unsure"  # perhaps placed: checked on after the wait for `initiated`
-    except TelephonyError as error:
-        # Twilio refused the call (a number it will not dial): count it as a failed attempt if
-        # the patient was to be rung, or hand the callback back if it was the handler's phone.
-        log.warning("callback refused by Twilio: %s", error, extra={"case_id": callback_id})
-        if first == "patient":
-            await Callbacks(rt.redis).attempted(
-                callback_id, handler_id, offer, "failed", rules.callbacks, rt.clock.now()
-            )
-        else:
-            await Offers(rt.redis).release(
-                f"cb:{callback_id}", handler_id, offer, rt.clock.now(), Release.FAILED, rules
-            )
-        await agenda.remove(due)
-        return "refused"
-    await rt.redis.hsetnx(keys.callback(callback_id), outbound_field(offer), call.sid)
-    await agenda.remove(due)
-    ids = {"case_id": callback_id, "call_sid": call.sid, "first": first}
-    log.info("callback placed", extra=ids)
-    return "placed"
+        return "stale"
+    return await Placing(rt, callback, handler_id, offer).run()

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
@@ -23,7 +25,11 @@ from lifeline.settings import Settings
 log = logging.getLogger(__name__)
 
 CALL_NOT_IN_PROGRESS = 21220
-REQUEST_TIMEOUT_SECONDS = 10
+# Twilio answers in well under a second. A request it has not answered by then is given up, and
+# what it did is found out afterwards (a call placed: from the Calls list).
+REQUEST_TIMEOUT_SECONDS = 5
+FINAL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+LIST_PAGE_SIZE = 100
 
 
 class TelephonyError(Exception):
@@ -50,16 +56,54 @@ class PlacedCall:
     status: str
 
 
+@dataclass(frozen=True)
+class CallSeen:
+    """A call as Twilio's REST API describes it; times in seconds since the epoch (whole ones:
+    Twilio's resolution)."""
+
+    sid: str
+    status: str
+    direction: str
+    created: float
+    started: float | None
+
+    @property
+    def ended(self) -> bool:
+        return self.status in FINAL
+
+
+def _status(error: TwilioException) -> int | None:
+    """The HTTP status of a failed list page (the library carries the response along)."""
+    response = error.args[1] if len(error.args) > 1 else None
+    status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
 def translate(error: Exception, call_sid: str) -> TelephonyError:
+    status = error.status if isinstance(error, TwilioRestException) else None
     if isinstance(error, TwilioRestException):
         if error.status == 404 or error.code == CALL_NOT_IN_PROGRESS:
             return CallGone(f"call has ended ({error.code})", call_sid)
-        if error.status == 429:
-            return RateLimited("Twilio rate limit (429)", call_sid)
-        if error.status >= 500:
-            return Unavailable(f"Twilio answered {error.status}", call_sid)
-        return TelephonyError(f"Twilio refused the request ({error.status} {error.code})", call_sid)
-    return Unavailable(f"Twilio unreachable: {type(error).__name__}", call_sid)
+    elif isinstance(error, TwilioException):
+        status = _status(error)
+    if status is None:
+        return Unavailable(f"Twilio unreachable: {type(error).__name__}", call_sid)
+    if status == 429:
+        return RateLimited("Twilio rate limit (429)", call_sid)
+    if status >= 500:
+        return Unavailable(f"Twilio answered {status}", call_sid)
+    code = error.code if isinstance(error, TwilioRestException) else None
+    return TelephonyError(f"Twilio refused the request ({status} {code})", call_sid)
+
+
+def seen(call: Any) -> CallSeen:
+    return CallSeen(
+        sid=str(call.sid),
+        status=str(call.status),
+        direction=str(call.direction),
+        created=call.date_created.timestamp(),
+        started=call.start_time.timestamp() if call.start_time else None,
+    )
 
 
 class Telephony:
@@ -104,3 +148,36 @@ class Telephony:
             log.warning("placing a call failed: %s", translated)
             raise translated from None
         return PlacedCall(sid=str(call.sid), status=str(call.status))
+
+    async def calls_between(self, to: str, from_: str, since: date) -> list[CallSeen]:
+        """The calls to `to` from `from_` that Twilio holds in its queue or that started on or
+        after `since` (UTC). The list filters by To, From and Status, and by start time only to
+        the day; a call held under the calls-per-second limit has no start time yet. So the
+        queued are asked for first, then the started: a call leaving the queue in between is
+        in the second answer."""
+
+        def both() -> list[Any]:
+            queued = self.client.calls.list(
+                to=to, from_=from_, status="queued", page_size=LIST_PAGE_SIZE
+            )
+            started = self.client.calls.list(
+                to=to, from_=from_, start_time_after=since.isoformat(), page_size=LIST_PAGE_SIZE
+            )
+            return [*queued, *started]
+
+        try:
+            calls = await asyncio.to_thread(both)
+        except (TwilioRestException, TwilioException, OSError) as error:
+            translated = translate(error, "")
+            log.warning("listing calls failed: %s", translated)
+            raise translated from None
+        unique = {call.sid: seen(call) for call in calls}
+        return list(unique.values())
+
+    async def call(self, call_sid: str) -> CallSeen:
+        try:
+            return seen(await asyncio.to_thread(self.client.calls(call_sid).fetch))
+        except (TwilioRestException, TwilioException, OSError) as error:
+            translated = translate(error, call_sid)
+            log.warning("fetching a call failed: %s", translated, extra={"call_sid": call_sid})
+            raise translated from None

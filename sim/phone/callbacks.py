@@ -1,4 +1,5 @@
-"""Status callbacks: in order per leg, in the background; doubled or reordered on demand."""
+"""Status callbacks: in order per leg, in the background; doubled, reordered or dropped on
+demand."""
 
 from __future__ import annotations
 
@@ -49,6 +50,13 @@ class StatusCallbacks:
             params["AnsweredBy"] = leg.answered_by
         delivery = _Delivery(spec.url, spec.method, params)
         fault = self._faults.for_callbacks(leg.sid)
+        if fault is not None and fault.drop:
+            # Lost, as Twilio loses one it could not deliver: never sent again.
+            if final:
+                self._held.pop(leg.sid, None)
+                if leg.sid in self._queues:
+                    self._queues[leg.sid].put_nowait(None)
+            return
         copies = [delivery, delivery] if fault is not None and fault.duplicate else [delivery]
         if fault is not None and fault.out_of_order and not final:
             self._held.setdefault(leg.sid, []).extend(copies)

@@ -43,12 +43,16 @@ async def run_inbound(leg: Leg, rt: Runtime, start: Step) -> None:
     await _supervise(leg, rt, lambda: run_twiml(leg, rt, start, Context.MAIN))
 
 
-async def run_outbound(leg: Leg, rt: Runtime, plan: OutboundPlan) -> None:
+async def run_outbound(leg: Leg, rt: Runtime, plan: OutboundPlan, queued_for: float) -> None:
+    """`queued_for`: simulated seconds the call waits in the account's queue before it is dialled
+    (initiated); it can be cancelled meanwhile."""
+    await _supervise(leg, rt, lambda: _outbound(leg, rt, plan, queued_for))
+
+
+async def _outbound(leg: Leg, rt: Runtime, plan: OutboundPlan, queued_for: float) -> Ending:
+    if queued_for > 0:
+        await rt.time.sleep(queued_for)
     leg.initiate()
-    await _supervise(leg, rt, lambda: _outbound(leg, rt, plan))
-
-
-async def _outbound(leg: Leg, rt: Runtime, plan: OutboundPlan) -> Ending:
     behaviour = rt.parties.behaviour(leg.to)
     leg.ring()
     status, seconds = ring_outcome(behaviour, plan.ring_timeout)

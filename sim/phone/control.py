@@ -1,15 +1,16 @@
 """The control API (JSON under /sim/, no auth): start calls, press keys, hang up, watch, configure
-parties and faults, reset."""
+parties, faults and the account's calling rate, release held requests, reset."""
 
 from __future__ import annotations
 
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sim.phone.account import AccountSettings
 from sim.phone.faults import FaultsBody
 from sim.phone.leg import Leg
 from sim.phone.network import PhoneNetwork, UnknownCall
@@ -151,6 +152,34 @@ async def clear_faults(request: Request) -> Response:
     return JSONResponse(network.faults.snapshot())
 
 
+class Release(BaseModel):
+    """Body of `POST /sim/holds/release`: `drop` discards requests held before taking effect."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    drop: bool = False
+
+
+async def list_holds(request: Request) -> Response:
+    return JSONResponse({"held": network_of(request).holds.held()})
+
+
+async def release_holds(request: Request) -> Response:
+    network = network_of(request)
+    body = await body_of(request, Release)
+    return JSONResponse({"released": network.holds.release(body.drop)})
+
+
+async def put_account(request: Request) -> Response:
+    network = network_of(request)
+    network.dial_queue.configure(await body_of(request, AccountSettings))
+    return JSONResponse(network.dial_queue.settings.model_dump())
+
+
+async def get_account(request: Request) -> Response:
+    return JSONResponse(network_of(request).dial_queue.settings.model_dump())
+
+
 async def reset(request: Request) -> Response:
     await network_of(request).reset()
     return JSONResponse({"reset": True})
@@ -187,6 +216,10 @@ routes = [
     Route("/sim/faults", set_faults, methods=["POST"]),
     Route("/sim/faults", get_faults, methods=["GET"]),
     Route("/sim/faults", clear_faults, methods=["DELETE"]),
+    Route("/sim/holds", list_holds, methods=["GET"]),
+    Route("/sim/holds/release", release_holds, methods=["POST"]),
+    Route("/sim/account", put_account, methods=["PUT"]),
+    Route("/sim/account", get_account, methods=["GET"]),
     Route("/sim/requests", rest_requests, methods=["GET"]),
     Route("/sim/reset", reset, methods=["POST"]),
 ]

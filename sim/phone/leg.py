@@ -113,6 +113,7 @@ class Leg:
         self._pending: Interrupt | None = None
         self._interrupted = asyncio.Event()
         self.created_wall = time.wall()
+        self.started_wall: float | None = None  # dialled (left the account's queue): Twilio's start
         self.answered_wall: float | None = None
         self.ended_wall: float | None = None
         self._answered_at: float | None = None
@@ -164,6 +165,7 @@ class Leg:
     # -- status changes -----------------------------------------------------------------------
 
     def initiate(self) -> None:
+        self.started_wall = self._time.wall()
         self._notifier.notify(self, "initiated")
 
     def ring(self) -> None:

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 
 import httpx
 
+from sim.phone.account import AccountSettings, DialQueue
 from sim.phone.callbacks import StatusCallbacks
 from sim.phone.calls import OutboundPlan, run_inbound, run_outbound
 from sim.phone.clock import Clock, SimTime
 from sim.phone.config import PhoneConfig
 from sim.phone.faults import Faults
+from sim.phone.holds import Holds
 from sim.phone.ids import new_sid
 from sim.phone.inputs import CallerInput, InputSource
 from sim.phone.leg import CallbackSpec, Leg
@@ -57,6 +59,8 @@ class PhoneNetwork:
     def __init__(self, config: PhoneConfig, http: httpx.AsyncClient, clock: Clock) -> None:
         self.config = config
         self.faults = Faults()
+        self.holds = Holds()
+        self.dial_queue = DialQueue()
         self.rest_log: deque[dict[str, object]] = deque(maxlen=MAX_REST_LOG)
         time = SimTime(clock, config.time_scale)
         tasks = TaskSet()
@@ -107,7 +111,8 @@ class PhoneNetwork:
             status=CallStatus.QUEUED,
         )
         self.rt.parties.reached(request.to, leg.sid)
-        self.rt.tasks.spawn(run_outbound(leg, self.rt, request.plan), name=leg.sid)
+        queued_for = self.dial_queue.wait_for(self.rt.time.now())
+        self.rt.tasks.spawn(run_outbound(leg, self.rt, request.plan, queued_for), name=leg.sid)
         return leg
 
     def _new_leg(
@@ -201,6 +206,8 @@ class PhoneNetwork:
         self.rt.queues.clear()
         self.rt.callbacks.clear()
         self.faults.clear()
+        self.holds.release(drop=True)
+        self.dial_queue.configure(AccountSettings())
         self.rest_log.clear()
 
     async def close(self) -> None:

@@ -1,4 +1,5 @@
-"""Twilio's REST API, the Calls subset: create, fetch, redirect and hang up, with Basic auth."""
+"""Twilio's REST API, the Calls subset: create, list, fetch, redirect and hang up, with Basic
+auth."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sim.phone.call_list import ListQuery, list_page
 from sim.phone.forms import read_form
 from sim.phone.leg import API_VERSION, Leg
 from sim.phone.network import CallNotInProgress, NotSimulated, PhoneNetwork, UnknownCall
@@ -46,7 +48,7 @@ def call_resource(leg: Leg) -> dict[str, object]:
         "from_formatted": leg.from_,
         "phone_number_sid": None,
         "status": leg.status.value,
-        "start_time": rfc2822(leg.answered_wall) if leg.answered_wall else None,
+        "start_time": rfc2822(leg.started_wall) if leg.started_wall else None,
         "end_time": rfc2822(leg.ended_wall) if leg.ended_wall else None,
         "duration": str(leg.duration()) if leg.is_ended else None,
         "price": None,
@@ -89,14 +91,17 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
     async def endpoint(request: Request) -> Response:
         network = network_of(request)
-        form = dict((await read_form(request)).items()) if request.method == "POST" else {}
+        if request.method == "POST":
+            params = dict((await read_form(request)).items())
+        else:
+            params = dict(request.query_params.items())
         response = await _answer(request, network, handler)
         network.rest_log.append(
             {
                 "at": iso(network.rt.time.wall()),
                 "method": request.method,
                 "path": request.url.path,
-                "params": form,
+                "params": params,
                 "status": response.status_code,
             }
         )
@@ -105,27 +110,50 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
-async def _answer(request: Request, network: PhoneNetwork, handler: Handler) -> Response:
-    fault = network.faults.take_rest_fault()
-    if fault == 429:
+def _fault_answer(status: int) -> JSONResponse:
+    if status == 429:
         return twilio_error(429, 20429, "Too Many Requests")
-    if fault == 500:
-        return twilio_error(500, 20500, "Internal Server Error")
+    return twilio_error(500, 20500, "Internal Server Error")
+
+
+async def _answer(request: Request, network: PhoneNetwork, handler: Handler) -> Response:
+    method, path = request.method, request.url.path
+    fault = network.faults.take_rest_fault(method)
+    if fault is not None and not fault.carried_out:
+        return _fault_answer(fault.status)
+    hold = network.faults.take_hold(method)
+    if (
+        hold is not None
+        and hold.stage == "request"
+        and await network.holds.wait("request", method, path)
+    ):
+        # Dropped: the request never reached Twilio. Nobody should be waiting for this answer.
+        return twilio_error(503, 20503, "Service Unavailable (the request was dropped)")
     config = network.config
     if not _authorised(request, config.account_sid, config.auth_token):
         return twilio_error(401, 20003, "Authenticate")
     try:
-        return await handler(request, network)
+        response = await handler(request, network)
     except TwilioApiError as error:
-        return twilio_error(error.status, error.code, error.message)
+        response = twilio_error(error.status, error.code, error.message)
     except UnknownCall:
-        return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
+        response = twilio_error(404, 20404, f"The requested resource {path} was not found")
+    if hold is not None and hold.stage == "answer":
+        await network.holds.wait("answer", method, path)
+    if fault is not None:  # carried out, and its answer lost
+        return _fault_answer(fault.status)
+    return response
 
 
 async def create_call(request: Request, network: PhoneNetwork) -> Response:
     form = CreateCallForm.from_form(await read_form(request))
     leg = network.start_outbound(form.request())
     return JSONResponse(call_resource(leg), status_code=201)
+
+
+async def list_calls(request: Request, network: PhoneNetwork) -> Response:
+    query = ListQuery.parse(dict(request.query_params.items()))
+    return JSONResponse(list_page(request.url.path, network.legs(), query, call_resource))
 
 
 async def fetch_call(request: Request, network: PhoneNetwork) -> Response:
@@ -158,6 +186,7 @@ async def not_found(request: Request, network: PhoneNetwork) -> Response:
 
 routes = [
     Route(f"{ACCOUNT}/Calls.json", _endpoint(create_call), methods=["POST"]),
+    Route(f"{ACCOUNT}/Calls.json", _endpoint(list_calls), methods=["GET"]),
     Route(f"{ACCOUNT}/Calls/{{call_sid}}.json", _endpoint(fetch_call), methods=["GET"]),
     Route(f"{ACCOUNT}/Calls/{{call_sid}}.json", _endpoint(update_call), methods=["POST"]),
     Route(

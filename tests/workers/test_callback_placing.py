@@ -1,65 +1,98 @@
-"""The job that places a callback's outbound call, on a virtual clock against a Twilio stand-in:
-a call whose calling slot is still to come is put on the agenda for that moment (no worker waits
-for it), a call is never placed twice, and an offer is never lost."""
+"""The job that places a callback's outbound call, on a virtual clock against the simulated phone
+network over HTTP: a call whose calling slot is still to come is put on the agenda for that
+moment (no worker waits for it), a call whose placing went unrecorded is looked up in Twilio's
+Calls list and adopted, never placed twice, and an offer is never lost."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Coroutine, Iterator
+from datetime import datetime
 from typing import Any, TypeVar
 
 import pytest
 import redis
 import redis.asyncio
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from twilio.rest import Client
 
 from lifeline.settings import Settings
 from routing import keys
 from routing.agenda import Agenda, CallbackCall
+from routing.callbacks import DIALLING
 from routing.clock import VirtualClock
+from routing.handlers import Handlers, HandlerState
 from routing.offers import Offers, Release
 from routing.rules import default_rules
-from tests.conftest import make_settings
+from routing.sweeps import SweepReport, sweep_floor
+from sim.phone.app import create_app
+from sim.phone.config import LineUrls, PhoneConfig
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, MAIN_LINE, make_settings
 from tests.ivr.test_callback_calls import callback, offered
-from tests.sim.servers import free_port, serve
+from tests.sim.servers import SimClient, free_port, serve
 from tests.staff import Staff
 from tests.twilio import TwilioClient
 from workers import ratelimit
-from workers.callback_calls import INITIATED_WAIT_SECONDS, claim_key, outbound_field
+from workers.callback_calls import RECHECK_SECONDS, SETTLED_SECONDS, WATCH_SECONDS, claim_key
 from workers.callback_calls import place_callback as place
+from workers.dial_intents import DialIntent, Intents, outbound_field
 from workers.runtime import Runtime
+from workers.telephony import REQUEST_TIMEOUT_SECONDS
+
+NOWHERE = "http://127.0.0.1:9"  # Lifeline's webhooks are not served here: no call is answered
+HANDLER = "client:h1"
+RULES = default_rules()
+CUTOFF = RULES.offers.offer_timeout_seconds + RULES.offers.lost_after_seconds
+T = TypeVar("T")
 
 
-class FakeTwilio:
-    """Twilio's `POST .../Calls.json`, answering as told (201 unless a status is queued up)."""
+class SimWall:
+    """The sim's clock: the test's virtual clock for the times it reports (so that Twilio's
+    date_created and Lifeline's intent are on one clock), real time for its waits."""
 
-    def __init__(self) -> None:
-        self.placed: list[dict[str, str]] = []
-        self.answers: list[int] = []
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
 
-    async def create(self, request: Request) -> JSONResponse:
-        status = self.answers.pop(0) if self.answers else 201
-        if status != 201:
-            return JSONResponse({"code": 20000 + status, "status": status}, status_code=status)
-        self.placed.append({key: str(value) for key, value in (await request.form()).items()})
-        return JSONResponse({"sid": f"CA{len(self.placed):032x}", "status": "queued"}, 201)
+    def wall(self) -> float:
+        return self.clock.now()
 
-    def asgi(self) -> Starlette:
-        path = "/2010-04-01/Accounts/{account}/Calls.json"
-        return Starlette(routes=[Route(path, self.create, methods=["POST"])])
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class Phone(SimClient):
+    """The sim's control API, and the REST requests it received."""
+
+    def requests(self, method: str = "POST") -> list[dict[str, Any]]:
+        logged: list[dict[str, Any]] = self.http.get("/sim/requests").json()["requests"]
+        return [entry for entry in logged if entry["method"] == method]
+
+    def made(self) -> list[dict[str, Any]]:
+        """The calls Twilio made through the REST API (whatever it answered)."""
+        calls: list[dict[str, Any]] = self.http.get("/sim/calls").json()["calls"]
+        return [call for call in calls if call["direction"] == "outbound-api"]
+
+    def rest(self) -> Client:
+        client = Client(ACCOUNT_SID, AUTH_TOKEN)
+        client.api.base_url = self.base_url
+        return client
 
 
 @pytest.fixture
-def phone() -> Iterator[tuple[FakeTwilio, str]]:
-    fake = FakeTwilio()
-    with serve(fake.asgi(), free_port()) as base_url:
-        yield fake, base_url
-
-
-T = TypeVar("T")
+def phone(clock: VirtualClock) -> Iterator[Phone]:
+    config = PhoneConfig(
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        urls=LineUrls.under(NOWHERE),
+        time_scale=0.05,  # a ring of 60 simulated seconds (Twilio's default timeout) takes 3 s
+        speech_words_per_second=0,
+        webhook_timeout=1.0,
+    )
+    with serve(create_app(config, clock=SimWall(clock)), free_port()) as base_url:
+        client = Phone(base_url)
+        client.party(HANDLER, answer="no-answer")
+        yield client
+        client.close()
 
 
 class Worker:
@@ -67,7 +100,12 @@ class Worker:
 
     def __init__(self, settings: Settings, clock: VirtualClock, callback_id: str) -> None:
         self.settings, self.clock, self.callback_id = settings, clock, callback_id
-        self.due = CallbackCall(callback=callback_id, handler="h1", offer=1)
+        self.handler, self.offer = "h1", 1
+        self.outcomes: list[str] = []
+
+    @property
+    def due(self) -> CallbackCall:
+        return CallbackCall(callback=self.callback_id, handler=self.handler, offer=self.offer)
 
     def call(self, job: Callable[[Runtime], Coroutine[Any, Any, T]]) -> T:
         async def go() -> T:
@@ -86,7 +124,7 @@ class Worker:
         return self.call(self.place)
 
     async def place(self, rt: Runtime) -> str:
-        return await place(rt, self.callback_id, "h1", 1)
+        return await place(rt, self.callback_id, self.handler, self.offer)
 
     def when(self) -> float | None:
         async def when(rt: Runtime) -> float | None:
@@ -95,12 +133,37 @@ class Worker:
         return self.call(when)
 
     def sweep_takes(self) -> bool:
-        """What the sweep does every second: is this call due now?"""
+        """What the agenda's sweep does every second: is this call due now?"""
 
         async def take(rt: Runtime) -> bool:
             return self.due in await Agenda(rt.redis).take_due(rt.clock.now())
 
         return self.call(take)
+
+    def intent(self) -> DialIntent | None:
+        async def get(rt: Runtime) -> DialIntent | None:
+            return await Intents(rt.redis, self.callback_id).get()
+
+        return self.call(get)
+
+    def floor_sweep(self) -> SweepReport:
+        """The floor's sweep (workers/sweeps.py, `tick`), with the placing job run for each
+        offer it makes, as a worker would run the job it enqueues."""
+
+        async def sweep(rt: Runtime) -> SweepReport:
+            return await sweep_floor(rt.redis, RULES, rt.clock.now())
+
+        report = self.call(sweep)
+        for offer in report.offers:
+            self.handler, self.offer = offer.handler, offer.offer
+            self.outcomes.append(self.run())
+        return report
+
+    def heartbeat(self, handler_id: str) -> None:
+        async def beat(rt: Runtime) -> None:
+            await Handlers(rt.redis).heartbeat(handler_id, rt.clock.now())
+
+        self.call(beat)
 
 
 @pytest.fixture
@@ -110,10 +173,10 @@ def worker(
     staff: Staff,
     redis_url: str,
     clock: VirtualClock,
-    phone: tuple[FakeTwilio, str],
+    phone: Phone,
 ) -> Worker:
     callback_id = offered(twilio, sync_redis, staff, redis_url, clock)
-    settings = make_settings(redis_url, twilio_api_base_url=phone[1])
+    settings = make_settings(redis_url, twilio_api_base_url=phone.base_url, public_base_url=NOWHERE)
     return Worker(settings, clock, callback_id)
 
 
@@ -122,17 +185,24 @@ def next_slot_in(sync_redis: redis.Redis, clock: VirtualClock, seconds: float) -
     sync_redis.set(ratelimit.KEY, int((clock.now() + seconds) * ratelimit.MICROSECONDS))
 
 
+def recorded(sync_redis: redis.Redis, worker: Worker, offer: int = 1) -> str:
+    return str(sync_redis.hget(keys.callback(worker.callback_id), outbound_field(offer)) or "")
+
+
 def test_a_callback_whose_slot_is_free_is_placed_at_once_and_once(
-    worker: Worker, phone: tuple[FakeTwilio, str], sync_redis: redis.Redis
+    worker: Worker, phone: Phone, sync_redis: redis.Redis
 ) -> None:
     assert worker.run() == "placed"
-    [placed] = phone[0].placed
-    assert placed["To"] == "client:h1"  # the handler first, by the default rules
+    [placed] = phone.made()
+    assert (placed["to"], placed["from"]) == (HANDLER, MAIN_LINE)  # the handler first
     assert worker.when() is None  # nothing left on the agenda
-    assert sync_redis.hget(keys.callback(worker.callback_id), outbound_field(1))
+    assert recorded(sync_redis, worker) == placed["sid"]
+    intent = worker.intent()
+    assert intent is not None
+    assert (intent.sid, intent.offer, intent.to) == (placed["sid"], 1, HANDLER)
 
     assert worker.run() == "already placed"  # a duplicate job, or a retry
-    assert len(phone[0].placed) == 1
+    assert len(phone.requests()) == 1
 
 
 class Moving(VirtualClock):
@@ -144,21 +214,21 @@ class Moving(VirtualClock):
 
 
 def test_on_a_clock_that_moves_a_free_slot_is_still_free(
-    worker: Worker, phone: tuple[FakeTwilio, str], clock: VirtualClock
+    worker: Worker, phone: Phone, clock: VirtualClock
 ) -> None:
     worker.clock = Moving(clock.now())
     assert worker.run() == "placed"
-    assert len(phone[0].placed) == 1
+    assert len(phone.made()) == 1
 
 
 def test_a_callback_whose_slot_is_to_come_waits_on_the_agenda_not_in_a_worker(
-    worker: Worker, phone: tuple[FakeTwilio, str], sync_redis: redis.Redis, clock: VirtualClock
+    worker: Worker, phone: Phone, sync_redis: redis.Redis, clock: VirtualClock
 ) -> None:
     next_slot_in(sync_redis, clock, 1.5)
     slot = clock.now() + 1.5
 
     assert worker.run() == "waiting for a calling slot"  # and the job is over
-    assert phone[0].placed == []
+    assert phone.requests() == []
     assert worker.when() == slot
     assert not sync_redis.exists(claim_key(worker.callback_id, 1))
 
@@ -169,98 +239,231 @@ def test_a_callback_whose_slot_is_to_come_waits_on_the_agenda_not_in_a_worker(
     clock.advance(0.5)
     assert worker.sweep_takes()
     assert worker.run() == "placed"
-    assert len(phone[0].placed) == 1
+    assert len(phone.made()) == 1
     assert worker.when() is None
 
 
 def test_an_offer_released_while_waiting_for_a_calling_slot_places_no_call(
-    worker: Worker, phone: tuple[FakeTwilio, str], sync_redis: redis.Redis, clock: VirtualClock
+    worker: Worker, phone: Phone, sync_redis: redis.Redis, clock: VirtualClock
 ) -> None:
     next_slot_in(sync_redis, clock, 1)
     assert worker.run() == "waiting for a calling slot"
 
     async def release(rt: Runtime) -> None:  # the sweep gave up on the offer meanwhile
         member = f"cb:{worker.callback_id}"
-        await Offers(rt.redis).release(
-            member, "h1", 1, clock.now(), Release.FAILED, default_rules()
-        )
+        await Offers(rt.redis).release(member, "h1", 1, clock.now(), Release.FAILED, RULES)
 
     worker.call(release)
     clock.advance(1)
     assert worker.sweep_takes()
     assert worker.run() == "stale"
-    assert phone[0].placed == []
+    assert phone.requests() == []
     assert callback(sync_redis, worker.callback_id)["status"] == "pending"  # back in its place
     assert not sync_redis.exists(claim_key(worker.callback_id, 1))
     assert worker.when() is None
 
 
-def test_a_call_twilio_may_have_placed_is_placed_again_only_if_it_never_started(
-    worker: Worker, phone: tuple[FakeTwilio, str], sync_redis: redis.Redis, clock: VirtualClock
+def test_a_call_twilio_never_made_is_placed_after_a_second_look_once_none_can_be_coming(
+    worker: Worker, phone: Phone, sync_redis: redis.Redis, clock: VirtualClock
 ) -> None:
-    phone[0].answers = [500]  # Twilio's answer lost: the call may or may not exist
+    placing = clock.now()
+    phone.faults(rest={"status": 500, "count": 1})  # nothing made; to Lifeline, perhaps made
     assert worker.run() == "unsure"
-    assert worker.when() == clock.now() + INITIATED_WAIT_SECONDS
+    assert recorded(sync_redis, worker).startswith(DIALLING)  # the sweep leaves it be
+    assert worker.when() == placing + RECHECK_SECONDS
 
-    clock.advance(INITIATED_WAIT_SECONDS / 2)
-    assert worker.run() == "placing"  # a retry too soon: still waiting to hear from Twilio
-    assert phone[0].placed == []
-    clock.advance(INITIATED_WAIT_SECONDS / 2)
+    clock.advance(RECHECK_SECONDS)
     assert worker.sweep_takes()
-    assert worker.run() == "placed"  # no `initiated` came: it was never placed
-    assert len(phone[0].placed) == 1
-
-
-def test_a_call_twilio_did_place_is_not_placed_again(
-    worker: Worker, phone: tuple[FakeTwilio, str], sync_redis: redis.Redis, clock: VirtualClock
-) -> None:
-    phone[0].answers = [500]
-    assert worker.run() == "unsure"
-    # Twilio's `initiated` status callback records the call (ivr/callback_calls.py).
-    sync_redis.hset(keys.callback(worker.callback_id), outbound_field(1), "CA" + "f" * 32)
-    clock.advance(INITIATED_WAIT_SECONDS)
-    assert worker.sweep_takes()
-    assert worker.run() == "already placed"
-    assert phone[0].placed == []
-    assert worker.when() is None
-
-
-def test_a_worker_that_died_while_placing_leaves_the_call_to_be_checked_on(
-    worker: Worker, phone: tuple[FakeTwilio, str], sync_redis: redis.Redis, clock: VirtualClock
-) -> None:
-    # What a run leaves behind if it dies between claiming the call and hearing from Twilio.
-    sync_redis.set(claim_key(worker.callback_id, 1), repr(clock.now()))
-
-    async def watch(rt: Runtime) -> None:
-        await Agenda(rt.redis).put(worker.due, clock.now() + INITIATED_WAIT_SECONDS)
-
-    worker.call(watch)
-    clock.advance(INITIATED_WAIT_SECONDS)
+    assert worker.run() == "checking"  # the list has no such call: a second look, later
+    assert worker.when() == placing + SETTLED_SECONDS  # by then no request could be making one
+    clock.set(placing + SETTLED_SECONDS)
     assert worker.sweep_takes()
     assert worker.run() == "placed"
-    assert len(phone[0].placed) == 1
+    [made] = phone.made()
+    assert recorded(sync_redis, worker) == made["sid"]
+    lists = [entry for entry in phone.requests("GET") if entry["path"].endswith("/Calls.json")]
+    assert len(lists) == 4  # two looks, each at the queued calls and the started ones
+    assert {entry["params"]["To"] for entry in lists} == {HANDLER}
+    assert {entry["params"]["From"] for entry in lists} == {MAIN_LINE}
 
 
-def test_a_rate_limited_call_is_tried_again_at_a_new_slot(
-    worker: Worker, phone: tuple[FakeTwilio, str], sync_redis: redis.Redis, clock: VirtualClock
+def test_a_call_twilio_made_but_whose_answer_was_lost_is_adopted_not_placed_again(
+    worker: Worker, phone: Phone, sync_redis: redis.Redis, clock: VirtualClock
 ) -> None:
-    phone[0].answers = [429]  # placed nothing
+    phone.faults(
+        rest={"status": 500, "count": 1, "carried_out": True},
+        status_callbacks={"drop": True},
+    )
+    assert worker.run() == "unsure"
+    [made] = phone.made()
+
+    clock.advance(RECHECK_SECONDS)
+    assert worker.sweep_takes()
+    assert worker.run() == "adopted"
+    assert recorded(sync_redis, worker) == made["sid"]
+    assert worker.when() == clock.now() + WATCH_SECONDS  # it rings: looked at until it ends
+    # Its status callbacks lost, its end is seen on the next look: the handler never answered.
+    phone.wait_ended(made["sid"])
+    clock.advance(WATCH_SECONDS)
+    assert worker.sweep_takes()
+    assert worker.run() == "call over"
+    assert callback(sync_redis, worker.callback_id)["status"] == "pending"  # in its place again
+    assert sync_redis.hget(keys.handler("h1"), "state") == HandlerState.BREAK.value  # missed
+    assert worker.when() is None
+    assert len(phone.requests()) == 1
+
+
+def test_a_call_still_in_twilios_queue_has_no_start_time_and_is_found_by_its_status(
+    worker: Worker, phone: Phone, clock: VirtualClock
+) -> None:
+    # One call a thousand simulated seconds: another callback's call took this moment's.
+    phone.http.put("/sim/account", json={"calls_per_second": 0.001}).raise_for_status()
+    phone.rest().calls.create(to="+447700900999", from_=MAIN_LINE, url=f"{NOWHERE}/x")
+    phone.faults(rest={"status": 500, "count": 1, "carried_out": True})
+    assert worker.run() == "unsure"
+    [ours] = [call for call in phone.made() if call["to"] == HANDLER]
+    assert ours["status"] == "queued"
+
+    clock.advance(RECHECK_SECONDS)
+    assert worker.sweep_takes()
+    assert worker.run() == "adopted"
+    assert len(phone.requests()) == 2
+
+
+def test_a_worker_that_died_before_its_request_leaves_a_call_that_is_placed_once(
+    worker: Worker, phone: Phone, sync_redis: redis.Redis, clock: VirtualClock
+) -> None:
+    # What a run leaves behind if it dies between recording its intent and asking Twilio.
+    intent = DialIntent(
+        marker="dead", offer=1, leg="handler", to=HANDLER, caller_id=MAIN_LINE, at=clock.now()
+    )
+
+    async def died(rt: Runtime) -> None:
+        assert await Intents(rt.redis, worker.callback_id).begin(intent, "h1", "") == 1
+        await Agenda(rt.redis).put(worker.due, clock.now() + REQUEST_TIMEOUT_SECONDS)
+
+    worker.call(died)
+    assert recorded(sync_redis, worker) == DIALLING + "dead"
+    clock.advance(REQUEST_TIMEOUT_SECONDS)
+    assert worker.sweep_takes()
+    assert worker.run() == "checking"
+    clock.set(intent.at + SETTLED_SECONDS)
+    assert worker.sweep_takes()
+    assert worker.run() == "placed"
+    assert len(phone.made()) == 1
+
+
+def test_a_worker_that_died_after_twilio_made_its_call_leaves_it_to_be_adopted(
+    worker: Worker, phone: Phone, sync_redis: redis.Redis, clock: VirtualClock
+) -> None:
+    intent = DialIntent(
+        marker="dead", offer=1, leg="handler", to=HANDLER, caller_id=MAIN_LINE, at=clock.now()
+    )
+
+    async def died(rt: Runtime) -> None:
+        assert await Intents(rt.redis, worker.callback_id).begin(intent, "h1", "") == 1
+        await Agenda(rt.redis).put(worker.due, clock.now() + REQUEST_TIMEOUT_SECONDS)
+
+    worker.call(died)
+    made = phone.rest().calls.create(to=HANDLER, from_=MAIN_LINE, url=f"{NOWHERE}/answer")
+    clock.advance(REQUEST_TIMEOUT_SECONDS)
+    assert worker.sweep_takes()
+    assert worker.run() == "adopted"
+    assert recorded(sync_redis, worker) == made.sid
+    assert len(phone.made()) == 1
+
+
+def test_a_rate_limited_call_is_placed_once_later_within_the_calls_per_second_limit(
+    worker: Worker, phone: Phone, sync_redis: redis.Redis, clock: VirtualClock
+) -> None:
+    phone.faults(rest={"status": 429, "count": 1})  # placed nothing
     assert worker.run() == "rate limited"
-    assert not sync_redis.exists(claim_key(worker.callback_id, 1))
+    assert recorded(sync_redis, worker) == ""  # no call to wait for
     assert worker.sweep_takes()  # at once, at the next sweep...
     assert worker.run() == "waiting for a calling slot"  # ... for the next slot, a second on
     assert worker.when() == clock.now() + 1
     clock.advance(1)
     assert worker.run() == "placed"
-    assert len(phone[0].placed) == 1
+
+    refused, accepted = phone.requests()
+    assert (refused["status"], accepted["status"]) == (429, 201)
+    gap = datetime.fromisoformat(accepted["at"]) - datetime.fromisoformat(refused["at"])
+    assert gap.total_seconds() >= 1 / RULES.callbacks.calls_per_second
+    assert len(phone.made()) == 1
+
+
+def test_the_sweep_leaves_a_callback_whose_call_may_have_been_placed_and_it_rings_once(
+    worker: Worker, phone: Phone, sync_redis: redis.Redis, clock: VirtualClock
+) -> None:
+    phone.faults(
+        rest={"status": 500, "count": 1, "carried_out": True},
+        status_callbacks={"drop": True},
+    )
+    assert worker.run() == "unsure"
+    phone.faults(rest={"status": 500, "count": 1000, "method": "GET"})  # and Twilio's list down
+    clock.advance(RECHECK_SECONDS)
+    assert worker.sweep_takes()
+    assert worker.run() == "checking"
+
+    # Long past the time an offer's outcome should have come: the sweep would offer the
+    # callback again, were its call not perhaps on its way.
+    clock.advance(CUTOFF + 1)
+    worker.heartbeat("h1")
+    report = worker.floor_sweep()
+    assert (report.offers_released, report.offers) == ([], [])
+
+    phone.http.delete("/sim/faults").raise_for_status()
+    assert worker.sweep_takes()
+    assert worker.run() == "adopted"
+    assert len(phone.made()) == 1
+
+
+def test_a_new_offer_waits_while_the_last_offers_call_is_live_and_places_it_only_after(
+    worker: Worker,
+    phone: Phone,
+    sync_redis: redis.Redis,
+    staff: Staff,
+    clock: VirtualClock,
+) -> None:
+    # The first call waits in Twilio's queue (another call took the account's calling slot):
+    # live, it may yet ring h1.
+    phone.http.put("/sim/account", json={"calls_per_second": 0.001}).raise_for_status()
+    phone.rest().calls.create(to="+447700900999", from_=MAIN_LINE, url=f"{NOWHERE}/x")
+    phone.faults(
+        rest={"status": 500, "count": 1, "carried_out": True},
+        status_callbacks={"drop": True},
+    )
+    worker.heartbeat("h1")
+    assert worker.run() == "unsure"
+    [first] = [call for call in phone.made() if call["to"] == HANDLER]
+
+    # The handler's console goes quiet; the sweep gives the callback to the next one free.
+    staff("h2", state=HandlerState.AVAILABLE)
+    clock.advance(RULES.offers.heartbeat_timeout_seconds + 1)
+    report = worker.floor_sweep()
+    assert report.handlers_gone == ["h1"]
+    assert (worker.handler, worker.offer) == ("h2", 2)
+    assert worker.outcomes == ["waiting for an earlier call"]
+    assert callback(sync_redis, worker.callback_id)["offers"] == "2"
+    assert [call["to"] for call in phone.made()].count("client:h2") == 0
+    assert worker.when() == clock.now() + WATCH_SECONDS
+
+    clock.advance(WATCH_SECONDS)
+    assert worker.sweep_takes()
+    assert worker.run() == "waiting for an earlier call"  # still there: still no other
+    phone.rest().calls(first["sid"]).update(status="canceled")  # over, never having rung
+    clock.advance(WATCH_SECONDS)
+    assert worker.sweep_takes()
+    assert worker.run() == "placed"
+    assert [call["to"] for call in phone.made()].count("client:h2") == 1
 
 
 def test_a_callback_with_no_slot_in_sight_goes_back_to_its_place(
-    worker: Worker, phone: tuple[FakeTwilio, str], sync_redis: redis.Redis, clock: VirtualClock
+    worker: Worker, phone: Phone, sync_redis: redis.Redis, clock: VirtualClock
 ) -> None:
     next_slot_in(sync_redis, clock, 600)
     assert worker.run() == "no slot"
-    assert phone[0].placed == []
+    assert phone.requests() == []
     assert callback(sync_redis, worker.callback_id)["status"] == "pending"
     assert sync_redis.hget(keys.handler("h1"), "state") == "available"
     assert worker.when() is None
