@@ -6,9 +6,11 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from enum import StrEnum
 
 from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -51,6 +53,9 @@ from workers.enqueue import Jobs
 
 log = logging.getLogger(__name__)
 
+WEB_CONNECTIONS = 200  # beyond them a command waits (up to a second) for one, never fails at once
+HEALTH_CONNECTIONS = 4  # /readyz, which anyone may ask
+
 
 class Serve(StrEnum):
     """What a web process serves: the patient's path and the staff's are different traffic with
@@ -71,65 +76,18 @@ def create_app(
 ) -> Starlette:
     """The ASGI app. The prompts and rules are checked here, so a bad one stops start-up."""
     clock = clock or SystemClock()
-    redis_client = async_client(str(settings.redis_url))
-    job_connection = sync_client(str(settings.redis_url))
-    calls, handlers, rulebook = (
-        Calls(redis_client),
-        Handlers(redis_client),
-        RuleBook(
-            redis_client,
-            rules or default_rules(),
-            number_exceptions=frozenset(settings.number_policy_exceptions),
-        ),
-    )
-    assigner, jobs, queues = Assigner(redis_client), Jobs(job_connection), Queues(redis_client)
-    callbacks = Callbacks(redis_client)
-    modes = ModeStore(redis_client)
-    breaker = Breaker(
-        redis_client,
-        modes,
-        BreakerSettings(
-            failures_to_degrade=settings.clinical_failures_to_degrade,
-            failure_window_seconds=settings.clinical_failure_window_seconds,
-            healthy_to_recover=settings.clinical_healthy_probes_to_recover,
-            recovery_seconds=settings.clinical_recovery_seconds,
-        ),
-    )
-    ivr = Ivr(
-        settings=settings,
-        clock=clock,
-        validator=RequestValidator(settings.twilio_auth_token.get_secret_value()),
-        renderer=Renderer(load_catalogue(), Urls(str(settings.public_base_url))),
-        calls=calls,
-        queues=queues,
-        handlers=handlers,
-        callbacks=callbacks,
-        rulebook=rulebook,
-        assigner=assigner,
-        offers=Offers(redis_client),
-        jobs=jobs,
-        modes=modes,
-        metrics=WebhookMetrics(CollectorRegistry(auto_describe=True)),
-    )
-    console = Console(
-        settings=settings,
-        clock=clock,
-        redis=redis_client,
-        calls=calls,
-        queues=queues,
-        handlers=handlers,
-        callbacks=callbacks,
-        rulebook=rulebook,
-        assigner=assigner,
-        jobs=jobs,
-        stats=Stats(redis_client),
-        audit=Audit(redis_client),
-        tokens=Tokens(redis_client),
-        modes=modes,
-        journal=Journal(redis_client),
-        breaker=breaker,
-    )
+    url, rules = str(settings.redis_url), rules or default_rules()
+    # The floor's stores are shared by the webhooks and the consoles when one process serves
+    # both (a local run): what one changes, the other sees at once. Health checks, which anyone
+    # may send, have connections of their own; the staff's enqueues have threads of their own.
+    redis_client = async_client(url, name="lifeline-web", connections=WEB_CONNECTIONS)
+    health = async_client(url, name="lifeline-health", connections=HEALTH_CONNECTIONS)
+    job_connections = [sync_client(url), sync_client(url)]
+    floor = Floor.of(redis_client, settings, rules)
+    ivr = build_ivr(settings, clock, floor, Jobs(job_connections[0]))
+    console = build_console(settings, clock, floor, Jobs(job_connections[1]))
     consoles = web_context.build(settings, redis_client)
+    rulebook = ivr.rulebook
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
@@ -142,18 +100,98 @@ def create_app(
         gc.collect()
         gc.freeze()
         try:
-            yield {"ivr": ivr, "console": console, "web": consoles}
+            yield {"ivr": ivr, "console": console, "web": consoles, "health": health}
         finally:
-            await redis_client.aclose()
-            job_connection.close()
+            for client in (redis_client, health):
+                await client.aclose()
+            for connection in job_connections:
+                connection.close()
 
-    patients = webhooks.routes() if serve is not Serve.CONSOLE else []
-    staff = [*api.routes(), *web.routes()] if serve is not Serve.WEBHOOKS else []
+    patients_routes = webhooks.routes() if serve is not Serve.CONSOLE else []
+    staff_routes = [*api.routes(), *web.routes()] if serve is not Serve.WEBHOOKS else []
     return Starlette(
-        routes=[*patients, *staff, *ops.routes()],
+        routes=[*patients_routes, *staff_routes, *ops.routes()],
         middleware=[*web.middleware(settings), Middleware(BodyLimit)],
         exception_handlers={HTTPException: not_routed},
         lifespan=lifespan,
+    )
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The floor's stores over one Redis client."""
+
+    redis: Redis
+    calls: Calls
+    handlers: Handlers
+    rulebook: RuleBook
+    assigner: Assigner
+    queues: Queues
+    callbacks: Callbacks
+    modes: ModeStore
+
+    @classmethod
+    def of(cls, redis: Redis, settings: Settings, rules: RuleSet) -> Floor:
+        exceptions = frozenset(settings.number_policy_exceptions)
+        return cls(
+            redis=redis,
+            calls=Calls(redis),
+            handlers=Handlers(redis),
+            rulebook=RuleBook(redis, rules, number_exceptions=exceptions),
+            assigner=Assigner(redis),
+            queues=Queues(redis),
+            callbacks=Callbacks(redis),
+            modes=ModeStore(redis),
+        )
+
+
+def build_ivr(settings: Settings, clock: Clock, floor: Floor, jobs: Jobs) -> Ivr:
+    return Ivr(
+        settings=settings,
+        clock=clock,
+        validator=RequestValidator(settings.twilio_auth_token.get_secret_value()),
+        renderer=Renderer(load_catalogue(), Urls(str(settings.public_base_url))),
+        calls=floor.calls,
+        queues=floor.queues,
+        handlers=floor.handlers,
+        callbacks=floor.callbacks,
+        rulebook=floor.rulebook,
+        assigner=floor.assigner,
+        offers=Offers(floor.redis),
+        jobs=jobs,
+        modes=floor.modes,
+        metrics=WebhookMetrics(CollectorRegistry(auto_describe=True)),
+    )
+
+
+def build_console(settings: Settings, clock: Clock, floor: Floor, jobs: Jobs) -> Console:
+    breaker = Breaker(
+        floor.redis,
+        floor.modes,
+        BreakerSettings(
+            failures_to_degrade=settings.clinical_failures_to_degrade,
+            failure_window_seconds=settings.clinical_failure_window_seconds,
+            healthy_to_recover=settings.clinical_healthy_probes_to_recover,
+            recovery_seconds=settings.clinical_recovery_seconds,
+        ),
+    )
+    return Console(
+        settings=settings,
+        clock=clock,
+        redis=floor.redis,
+        calls=floor.calls,
+        queues=floor.queues,
+        handlers=floor.handlers,
+        callbacks=floor.callbacks,
+        rulebook=floor.rulebook,
+        assigner=floor.assigner,
+        jobs=jobs,
+        stats=Stats(floor.redis),
+        audit=Audit(floor.redis),
+        tokens=Tokens(floor.redis),
+        modes=floor.modes,
+        journal=Journal(floor.redis),
+        breaker=breaker,
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -32,10 +33,11 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    ivr: Ivr = request.state.ivr
+    # Anyone may ask: on connections of its own, never the webhooks'.
+    health: Redis = request.state.health
     try:
-        await ivr.calls.redis.ping()
-        mode = await ivr.calls.redis.hget(keys.MODE, "mode") or "normal"
+        await health.ping()
+        mode = await health.hget(keys.MODE, "mode") or "normal"
     except RedisError as error:
         # Where Redis is and what it said are for the logs, not for whoever asks.
         log.warning("not ready: Redis did not answer (%s)", type(error).__name__)

@@ -12,15 +12,21 @@ from redis.retry import Retry
 TIMEOUT_SECONDS = 1.0
 
 
-def async_client(url: str) -> redis.asyncio.Redis:
-    return redis.asyncio.Redis.from_url(
+def async_client(url: str, name: str = "lifeline", connections: int = 100) -> redis.asyncio.Redis:
+    """At most `connections` at once; a command that finds them all busy waits for one (up to
+    the timeout) rather than failing at once. `name` is each connection's CLIENT SETNAME."""
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
         url,
+        max_connections=connections,
+        timeout=TIMEOUT_SECONDS,
+        client_name=name,
         decode_responses=True,
         socket_timeout=TIMEOUT_SECONDS,
         socket_connect_timeout=TIMEOUT_SECONDS,
         retry=AsyncRetry(NoBackoff(), 1),
         health_check_interval=30,
     )
+    return redis.asyncio.Redis.from_pool(pool)
 
 
 def sync_client(url: str) -> redis.Redis:

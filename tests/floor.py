@@ -553,9 +553,17 @@ def order_problems(before: Snapshot, after: Snapshot, now: float) -> list[str]:
             rule = after.rules.queues.get(queue)
             if rule is None or not rule.answerable_by(skills):
                 continue
+            if cls == 1 and past_limit(after.calls.get(other, {}), arrival_ms, now, after.rules):
+                continue  # on its way to the dispatch line: assignment passes it by
             if key_of(cls, arrival_ms, now, after.rules) < mine:
                 found.append(f"{handler} was given {member} {mine} while {other} waits ahead")
     return found
+
+
+def past_limit(call: dict[str, str], arrival_ms: float, now: float, rules: RuleSet) -> bool:
+    """An emergency's time to reach a handler is up (counted again from a dispatch tried)."""
+    since = max(arrival_ms / 1000, float(call.get("dispatch_tried") or 0))
+    return since + rules.emergency.handler_limit_seconds <= now
 
 
 def key_of(cls: int, arrival_ms: float, now: float, rules: RuleSet) -> tuple[int, float]:

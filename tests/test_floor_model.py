@@ -29,7 +29,7 @@ from lifeline.settings import Settings
 from routing.clock import VirtualClock
 from routing.rules import default_rules
 from tests.conftest import AUTH_TOKEN, MAIN_LINE, PUBLIC_BASE_URL, WELSH_LINE
-from tests.console.test_api import Api, token_for
+from tests.console.test_api import RULES, Api, token_for
 from tests.floor import (
     KINDS,
     Floor,
@@ -126,7 +126,7 @@ def machine(redis_url: str, app_settings: Settings) -> type[RuleBasedStateMachin
             self.client = TestClient(create_app(app_settings, clock=self.clock))
             self.client.__enter__()
             twilio = TwilioClient(self.client, AUTH_TOKEN, PUBLIC_BASE_URL)
-            api = Api(self.client, token_for(redis_url, Role.SUPERVISOR))
+            api = Api(self.client, token_for(redis_url, Role.SUPERVISOR, scopes=RULES))
             self.floor = Floor(self.client, twilio, api, sync, self.clock, redis_url)
             self.numbers = 0
             self.last: Snapshot | None = None

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from console.tokens import Role
 from lifeline.app import create_app
 from tests.conftest import AUTH_TOKEN, MAIN_LINE, PUBLIC_BASE_URL, WELSH_LINE, make_settings
-from tests.console.test_api import Api, token_for
+from tests.console.test_api import RULES, Api, token_for
 from tests.floor import KINDS, Caller, Floor, arrival_problems, problems, snapshot
 from tests.test_floor_model import HANDLERS, VARIANTS
 from tests.twilio import TwilioClient
@@ -118,7 +118,7 @@ def race(redis_url: str, name: str, started: float, go: Any, paused: Any) -> dic
     sync = redis.Redis.from_url(redis_url, decode_responses=True)
     with TestClient(create_app(make_settings(redis_url), clock=clock)) as client:
         twilio = TwilioClient(client, AUTH_TOKEN, PUBLIC_BASE_URL)
-        api = Api(client, token_for(redis_url, Role.SUPERVISOR))
+        api = Api(client, token_for(redis_url, Role.SUPERVISOR, scopes=RULES))
         floor = Floor(client, twilio, api, sync, clock, redis_url)
         numbers = [0]
         fired = 0
@@ -142,7 +142,7 @@ def test_processes_racing_on_one_floor_keep_its_invariants(redis_url: str) -> No
     sync = redis.Redis.from_url(redis_url, decode_responses=True)
     started = time.time()
     with TestClient(create_app(make_settings(redis_url), clock=SharedClock(started))) as client:
-        api = Api(client, token_for(redis_url, Role.SUPERVISOR))
+        api = Api(client, token_for(redis_url, Role.SUPERVISOR, scopes=RULES))
         for handler, skills in HANDLERS.items():
             device = {"kind": "client", "address": handler}
             body = {"id": handler, "name": handler, "skills": skills, "device": device}
@@ -167,7 +167,7 @@ def test_processes_racing_on_one_floor_keep_its_invariants(redis_url: str) -> No
     assert all(result["fired"] > 10 for result in results)  # every process really did race
     outcomes = [o for result in results for o in result["outcomes"].values()]
     with TestClient(create_app(make_settings(redis_url), clock=SharedClock(started))) as client:
-        api = Api(client, token_for(redis_url, Role.SUPERVISOR))
+        api = Api(client, token_for(redis_url, Role.SUPERVISOR, scopes=RULES))
         total = api.get("/api/v1/stats?window=today")
     kinds = ("answered", "abandoned", "dispatched", "diverted")
     counted = {name: total["total"][name] for name in kinds} | {"terminated": total["terminated"]}

@@ -18,9 +18,10 @@ from typing import Any
 import httpx
 import redis.asyncio
 
-from console.tokens import Role, Tokens
+from console.tokens import Role, Scope, Tokens
 from lifeline.redis_server import free_port
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DISPATCH, METRICS_TOKEN, WELSH_LINE
+from tests.fhir_r4 import SCHEMA_PATH
 from tests.sim.servers import SimClient
 
 BIN = Path(sys.executable).parent
@@ -132,6 +133,9 @@ class Stack:
                 "the clinical stub",
                 timeout,
             )
+            # Every Bundle the stub receives is checked against the FHIR R4 JSON schema.
+            checks = {"r4_schema": str(SCHEMA_PATH)}
+            httpx.put(f"{self.clinical_control_url}/control/checks", json=checks).raise_for_status()
         if self.with_cron:
             self.spawn("cron", str(BIN / "lifeline"), "cron")
         self.wait_for(lambda: self.up(f"{self.web_url}/healthz"), "the web process", timeout)
@@ -139,7 +143,9 @@ class Stack:
         self.wait_for(lambda: self.up(f"{self.phone_url}/sim/health"), "the phone network", timeout)
         self.sim = SimClient(self.phone_url)
         self.api = httpx.Client(base_url=self.console_url, timeout=10)
-        self.api.headers["Authorization"] = f"Bearer {self.token(Role.SUPERVISOR)}"
+        # A supervisor's token that may also activate rule sets, as an admin would make it.
+        rules = self.token(Role.SUPERVISOR, scopes=frozenset({Scope.RULES}))
+        self.api.headers["Authorization"] = f"Bearer {rules}"
         return self
 
     def stop(self) -> None:
@@ -181,11 +187,14 @@ class Stack:
                 raise AssertionError(f"timed out waiting for {what}\n{logs}")
             time.sleep(0.05)
 
-    def token(self, role: Role, handler: str = "") -> str:
+    def token(self, role: Role, handler: str = "", scopes: frozenset[Scope] = frozenset()) -> str:
         async def create() -> str:
             client = redis.asyncio.Redis.from_url(self.redis_url, decode_responses=True)
             try:
-                return (await Tokens(client).create(f"e2e {role}", role, time.time(), handler))[1]
+                made = await Tokens(client).create(
+                    f"e2e {role}", role, time.time(), handler, scopes=scopes
+                )
+                return made[1]
             finally:
                 await client.aclose()
 

@@ -18,7 +18,7 @@ from routing.handlers import HandlerState
 from routing.models import Placement
 from routing.rules import default_rules
 from tests.conftest import CALLER, MAIN_LINE
-from tests.console.test_api import Api, token_for
+from tests.console.test_api import RULES, Api, token_for
 from tests.ivr.test_call_flow import queue_of, to_queue
 from tests.ivr.test_connecting import sweep
 from tests.ivr.test_hold_and_callbacks import queued_medical, take_callback
@@ -298,7 +298,7 @@ def test_when_every_attempt_fails_the_callback_waits_for_a_clinician_with_its_hi
     assert (state["status"], state["attempts"]) == ("unreachable", "3")
     assert sync_redis.zscore(keys.CALLBACKS + ":unreachable", callback_id) is not None
 
-    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
+    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR, scopes=RULES))
     [row] = api.get("/api/v1/callbacks?status=unreachable")
     assert row["callback"]["id"] == callback_id
     detail = api.get(f"/api/v1/callbacks/{callback_id}")
@@ -532,7 +532,7 @@ def test_only_one_live_callback_per_caller(
 
 
 def supervisor(twilio: TwilioClient, redis_url: str) -> Api:
-    return Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
+    return Api(twilio.client, token_for(redis_url, Role.SUPERVISOR, scopes=RULES))
 
 
 def test_a_supervisor_lists_reprioritises_and_cancels_callbacks_and_it_is_audited(

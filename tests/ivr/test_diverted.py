@@ -12,7 +12,7 @@ from routing import keys
 from routing.handlers import HandlerState
 from routing.rules import default_rules
 from tests.conftest import CALLER, DISPATCH, MAIN_LINE
-from tests.console.test_api import Api, token_for
+from tests.console.test_api import RULES, Api, token_for
 from tests.ivr.test_call_flow import to_queue
 from tests.ivr.test_connecting import redirected
 from tests.staff import Staff
@@ -24,7 +24,7 @@ DENTAL_LINE = "+441632960555"
 @pytest.fixture
 def diverting(twilio: TwilioClient, redis_url: str, staff: Staff) -> TwilioClient:
     """Dental callers go to another service's line while no dentist is on duty."""
-    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
+    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR, scopes=RULES))
     rules = default_rules().model_dump(mode="json")
     rules["queues"]["dental"]["overflow"] = [
         {"no_skilled_handler": True, "to": {"number": DENTAL_LINE}}

@@ -13,7 +13,7 @@ from routing.clock import VirtualClock
 from routing.handlers import HandlerState
 from routing.rules import default_rules
 from tests.conftest import CALLER, DISPATCH, MAIN_LINE, WELSH_LINE
-from tests.console.test_api import Api, token_for
+from tests.console.test_api import RULES, Api, token_for
 from tests.ivr.test_call_flow import to_queue
 from tests.ivr.test_connecting import dial_ends, redirected, state_of
 from tests.staff import Staff
@@ -106,7 +106,7 @@ def test_an_emergency_reserved_for_a_handler_but_never_connected_goes_to_dispatc
 def waiting_for_wrap_ups(twilio: TwilioClient, redis_url: str, seconds: int = 30) -> None:
     """Rules under which an emergency waits (up to `seconds`) for a handler finishing a wrap-up,
     rather than going to the dispatch line at once."""
-    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
+    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR, scopes=RULES))
     rules = default_rules().model_dump(mode="json")
     rules["emergency"]["wait_for_wrap_up_seconds"] = seconds
     version = api.send("POST", "/api/v1/rules/versions", {"rules": rules}, status=201)
@@ -171,7 +171,7 @@ def test_an_emergency_waiting_for_a_wrap_up_goes_to_the_handler_who_finishes_it(
 ) -> None:
     call, _ = waiting_emergency(twilio, redis_url, staff)
     clock.advance(8)
-    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
+    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR, scopes=RULES))
     api.send("PUT", "/api/v1/handlers/h1/state", {"state": "available"})
     assert sync_redis.hget(keys.call(call.sid), "handler") == "h1"
     assert redirected(twilio, call, "h1").first("Client").text == "h1"
@@ -182,7 +182,7 @@ def test_a_waiting_emergency_whose_last_possible_handler_goes_goes_to_dispatch_a
 ) -> None:
     call, enqueue = waiting_emergency(twilio, redis_url, staff)
     first = call.hold(enqueue)
-    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
+    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR, scopes=RULES))
     api.send("PUT", "/api/v1/handlers/h1/state", {"state": "offline"})
     clock.advance(10)  # the next turn of the wait loop, at most the reassurance interval later
     assert call.hold(first).verbs == ["Leave"]
@@ -195,7 +195,7 @@ def test_an_emergency_waiting_when_the_clinical_system_goes_down_is_dispatched_a
     call, enqueue = waiting_emergency(twilio, redis_url, staff)
     assert call.hold(enqueue).first("Pause").get("length") == "10"
 
-    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
+    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR, scopes=RULES))
     api.send("PUT", "/api/v1/mode", {"mode": "degraded", "reason": "clinical system down"})
     assert call.hold(enqueue).verbs == ["Leave"]
     assert call.leave_queue(enqueue).first("Number").text == DISPATCH
@@ -215,7 +215,7 @@ def test_an_emergency_leaving_for_dispatch_as_a_handler_is_offered_it_is_taken_b
     withdrawn in the same step."""
     call, enqueue = waiting_emergency(twilio, redis_url, staff)  # h1 finishing a wrap-up
     staff("h2", state=HandlerState.OFFLINE)
-    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
+    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR, scopes=RULES))
     api.send("PUT", "/api/v1/handlers/h1/state", {"state": "offline"})
     clock.advance(5)
     assert call.hold(enqueue).verbs == ["Leave"]
@@ -264,7 +264,7 @@ def test_an_emergency_past_its_limit_is_never_offered_to_a_handler(
     medical = twilio.call("+447700900005", MAIN_LINE)
     to_queue(medical, "2", "1")
     clock.advance(31)  # past the limit, its hold loop not yet round again
-    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
+    api = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR, scopes=RULES))
     api.send("PUT", "/api/v1/handlers/h1/state", {"state": "available"})
 
     assert sync_redis.hget(keys.call(medical.sid), "handler") == "h1"  # the next one, instead

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
+from ivr.signature import MAX_FIELDS
 from lifeline.redis_server import RedisServer
 from routing import keys
 from routing.clock import VirtualClock
@@ -39,6 +40,18 @@ def test_a_signature_that_is_not_ascii_is_refused_clearly_and_changes_nothing(
     assert "X-Twilio-Signature" in response.text
     assert not sync_redis.exists(keys.call(sid))
     assert not [record for record in caplog.records if record.exc_info]
+
+
+def test_a_form_with_more_fields_than_twilio_ever_sends_is_refused_before_any_signature_work(
+    twilio: TwilioClient, sync_redis: redis.Redis
+) -> None:
+    sid = new_sid()
+    crowded = voice_params(sid) | {f"f{n}": "x" for n in range(MAX_FIELDS)}
+    response = twilio.post("/twilio/voice", crowded)  # even correctly signed
+    assert response.status_code == 403
+    assert not sync_redis.exists(keys.call(sid))
+    usual = voice_params(sid) | {f"f{n}": "x" for n in range(MAX_FIELDS - 10)}
+    assert twilio.post("/twilio/voice", usual).status_code == 200
 
 
 def test_a_request_signed_with_another_token_is_refused(
