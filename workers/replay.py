@@ -64,7 +64,9 @@ async def replay_batch_in(rt: Runtime) -> dict[str, int]:
         delivered, failed, stopped = await send_batch(rt, journal)
         sent = delivered + failed
         if not stopped and sent and await journal.next_pending():
-            await journal.replay_next(due + sent / rt.settings.replay_per_second)
+            await journal.replay_next(
+                next_due(due, rt.clock.now(), sent / rt.settings.replay_per_second)
+            )
         else:
             await journal.replay_finished(rt.clock.now())
             progress = await journal.progress()
@@ -78,6 +80,13 @@ async def replay_batch_in(rt: Runtime) -> dict[str, int]:
         await journal.replay_released()  # the agenda hands the batch out again
         raise
     return {"delivered": delivered, "failed": failed}
+
+
+def next_due(due: float, now: float, spacing: float) -> float:
+    """`spacing` after this batch was due, so that one the sweep started a little late does not
+    slow the replay; but after a long hold-up (behind by more than a batch), `spacing` from
+    now: the replay goes on at its rate, never catching up in a burst."""
+    return due + spacing if due + spacing >= now else now + spacing
 
 
 async def send_batch(rt: Runtime, journal: Journal) -> tuple[int, int, bool]:

@@ -130,6 +130,35 @@ async def test_a_batch_started_late_does_not_slow_the_replay(
     assert await Agenda(rt.redis).when(REPLAY_BATCH) == T0 + 2  # not T0 + 2.8
 
 
+async def test_a_replay_held_up_for_long_goes_on_at_its_rate_never_catching_up_in_a_burst(
+    rt: Runtime,
+    stub: StubControl,
+) -> None:
+    rt = at_rate(rt, 2)
+    await journal_five(rt)
+    await reconcile_in(rt)
+    clock_of(rt).advance(12)  # the sweeping worker was stopped for twelve seconds
+    assert await due_batch(rt)
+    await replay_batch_in(rt)
+    assert await Agenda(rt.redis).when(REPLAY_BATCH) == T0 + 13  # a second's worth from now
+    assert not await due_batch(rt)  # not the batches it missed, one after another
+
+
+async def test_a_replay_stops_when_the_system_fails_again_and_tries_no_more(
+    rt: Runtime, stub: StubControl
+) -> None:
+    rt = at_rate(rt, 2)
+    await journal_five(rt)
+    assert await reconcile_in(rt) == {"delivered": 2, "failed": 0}
+    stub.fault("errors")  # 503: the system is failing again
+    clock_of(rt).advance(1)
+    assert await due_batch(rt)
+    await replay_batch_in(rt)
+    progress = await Journal(rt.redis).progress()
+    assert (progress.pending, progress.running) == (3, False)
+    assert len(stub.received()) == 3  # two delivered, then one refused with 503: no more tried
+
+
 async def test_a_second_start_while_a_replay_is_under_way_sends_nothing(
     rt: Runtime,
     stub: StubControl,
