@@ -15,9 +15,11 @@ from types import FrameType
 
 import redis
 import twilio.rest.api.v2010.account.call  # noqa: F401  # see below
-from rq import Worker
-from rq.cron import CronScheduler
-from rq.exceptions import StopRequested
+from rq import Queue, Worker, cron_job_registry
+from rq.cron import CronJob, CronScheduler
+from rq.defaults import DEFAULT_CRON_JOB_HISTORY_LIMIT, DEFAULT_CRON_JOB_HISTORY_TTL
+from rq.exceptions import DeserializationError, StopRequested
+from rq.job import Job
 
 # Every job's module is imported here, so that RQ's work horses (forked per job) start with them
 # loaded: imported afresh in each horse they would cost half a second a job.
@@ -29,7 +31,7 @@ import workers.sweeps  # noqa: F401
 from lifeline.redis_client import sync_client
 from lifeline.settings import Settings
 from workers.cron import schedule
-from workers.queues import ALL, JobQueue
+from workers.queues import ALL, JOBS, SERIALIZER, JobQueue, queue_of
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +51,61 @@ class FloorWorker(Worker):
     answers): `stop` is shared by every worker the process makes."""
 
     def __init__(self, queues: list[str], connection: redis.Redis, stop: threading.Event) -> None:
-        super().__init__(queues, connection=connection)
+        super().__init__(queues, connection=connection, serializer=SERIALIZER)
         self.stop = stop
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Only Lifeline's own jobs run: one naming any other function (written to Redis by
+        someone who should not have) is failed before anything of it is imported or called."""
+        try:
+            name = job.func_name or ""
+        except DeserializationError:
+            name = "<unreadable>"
+        if name not in JOBS:
+            log.error("job %s refused: %s is not one of Lifeline's jobs", job.id, name[:80])
+            self.handle_job_failure(
+                job, queue=queue, exc_string=f"refused: {name[:80]} is not one of Lifeline's jobs"
+            )
+            return
+        super().execute_job(job, queue)
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stop.set()
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
 
+class JsonCronJob(CronJob):
+    """RQ's periodic job, enqueued as JSON like every other (RQ's own enqueues with pickle)."""
+
+    def enqueue(self, connection: redis.Redis) -> Job:
+        assert self.func is not None
+        queue = queue_of(self.queue_name, connection)
+        with connection.pipeline() as pipeline:
+            job = queue.enqueue(
+                self.func, *self.args, **self.kwargs, **self.job_options, pipeline=pipeline
+            )
+            assert job.enqueued_at is not None
+            enqueued = job.enqueued_at.timestamp()
+            pipeline.zadd(self.job_history_key, {job.id: enqueued})
+            pipeline.zremrangebyrank(self.job_history_key, 0, -(DEFAULT_CRON_JOB_HISTORY_LIMIT + 1))
+            pipeline.expire(self.job_history_key, DEFAULT_CRON_JOB_HISTORY_TTL)
+            cron_job_registry.add(self.name, pipeline, enqueue_timestamp=enqueued)
+            pipeline.execute()
+        return job
+
+
 class FloorCron(CronScheduler):
-    """RQ's cron scheduler, telling `stop` when a signal asks it to stop (see `FloorWorker`)."""
+    """RQ's cron scheduler, telling `stop` when a signal asks it to stop (see `FloorWorker`),
+    and enqueueing its jobs as JSON."""
 
     def __init__(self, connection: redis.Redis, stop: threading.Event) -> None:
         super().__init__(connection=connection)
         self.stop = stop
+
+    def every(self, func: Callable[[], object], queue: str, seconds: int, timeout: int) -> None:
+        job = JsonCronJob(queue_name=queue, func=func, interval=seconds, job_timeout=timeout)
+        self._cron_jobs.append(job)
+        self.log.info("Registered %s to run on %s every %d seconds", job.name, queue, seconds)
 
     def _request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stop.set()
@@ -133,12 +176,7 @@ def run_cron(settings: Settings) -> None:
     def cron() -> None:
         scheduler = FloorCron(sync_client(str(settings.redis_url)), stop)
         for job in schedule(settings.clinical_probe_interval_seconds):
-            scheduler.register(
-                job.func,
-                queue_name=job.queue.value,
-                interval=job.interval_seconds,
-                job_timeout=job.timeout_seconds,
-            )
+            scheduler.every(job.func, job.queue.value, job.interval_seconds, job.timeout_seconds)
         scheduler.start()  # type: ignore[no-untyped-call]
 
     keep_running(cron, "cron", stop)

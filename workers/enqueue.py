@@ -25,7 +25,7 @@ from rq.job import Job, JobStatus
 from routing.assignment import Offer
 from workers.fhir import BookedSlot, CaseKind, ClinicalCase
 from workers.fhir import Request as Request  # for the web side, which imports only this module
-from workers.queues import JobQueue
+from workers.queues import SERIALIZER, JobQueue, queue_of
 
 T = TypeVar("T")
 
@@ -42,7 +42,7 @@ class Jobs:
         self._threads.shutdown(wait=False)
 
     def queue(self, name: JobQueue) -> Queue:
-        return Queue(name.value, connection=self.connection)
+        return queue_of(name, self.connection)
 
     async def _off_loop(self, enqueue: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._threads, enqueue)
@@ -52,7 +52,7 @@ class Jobs:
         that started may have died with its worker (RQ says so only minutes later): each job
         finds out what an earlier run did, so it is enqueued again."""
         try:
-            job = Job.fetch(job_id, connection=self.connection)
+            job = Job.fetch(job_id, connection=self.connection, serializer=SERIALIZER)
         except NoSuchJobError:
             return False
         return job.get_status(refresh=False) == JobStatus.QUEUED

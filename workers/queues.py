@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+import redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+
 
 class JobQueue(StrEnum):
     CALLS = "calls"  # connects, callbacks placed, the floor sweep, the agenda: short jobs only
@@ -20,6 +24,24 @@ class JobQueue(StrEnum):
 
 
 ALL = tuple(JobQueue)
+
+# Job data as JSON, never pickled: reading a job must not be able to run code.
+SERIALIZER = JSONSerializer
+
+# Every function a job may name: a worker fails any other job without importing or calling it.
+JOBS = frozenset(
+    {
+        "workers.connect.connect",
+        "workers.clinical_jobs.send_case",
+        "workers.clinical_jobs.email_case",
+        "workers.clinical_jobs.probe",
+        "workers.replay.reconcile",
+        "workers.replay.replay_batch",
+        "workers.sweeps.due",
+        "workers.sweeps.tick",
+        "workers.sweeps.sweep_queues",
+    }
+)
 
 
 class UnknownQueue(ValueError):
@@ -34,3 +56,8 @@ def parse(names: str) -> tuple[JobQueue, ...]:
         known = ", ".join(queue.value for queue in ALL)
         raise UnknownQueue(f"no queue {', '.join(unknown) or 'given'}; the queues are {known}")
     return tuple(queue for queue in ALL if queue.value in given)
+
+
+def queue_of(name: JobQueue | str, connection: redis.Redis) -> Queue:
+    """An RQ queue of ours, reading and writing jobs as JSON."""
+    return Queue(str(name), connection=connection, serializer=SERIALIZER)

@@ -18,6 +18,7 @@ from tests.conftest import CALLER
 from tests.e2e.stack import BIN, Stack
 from workers import ratelimit
 from workers.callback_calls import claim_key
+from workers.queues import SERIALIZER
 
 
 def book(stack: Stack) -> str:
@@ -120,7 +121,7 @@ def placing_runs(redis_url: str, callback_id: str) -> list[str]:
     """What each run of the callback's placing job said, first first."""
     connection = redis.Redis.from_url(redis_url)
     try:
-        job = Job.fetch(f"connect-cb-{callback_id}-1", connection=connection)
+        job = Job.fetch(f"connect-cb-{callback_id}-1", connection=connection, serializer=SERIALIZER)
         return [str(result.return_value) for result in reversed(job.results())]
     finally:
         connection.close()

@@ -4,20 +4,28 @@ starts a new worker instead of leaving the floor without one."""
 
 from __future__ import annotations
 
-import os
+import asyncio
 import signal
+import socket
 import time
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
 import pytest
 import redis
-from rq import Queue, Retry
+import redis.asyncio
+from aiosmtpd.controller import Controller
+from rq import Retry
 from rq.job import Job, JobStatus
 
-from lifeline.redis_server import RedisServer
+from lifeline.redis_server import RedisServer, free_port
+from routing.journal import Journal
 from tests.e2e.stack import BIN, Stack
-from workers.queues import JobQueue
+from tests.workers.conftest import Sink
+from workers import sweeps
+from workers.enqueue import Jobs
+from workers.queues import JobQueue, queue_of
 
 
 def blocked_on_a_queue(client: redis.Redis) -> list[int]:
@@ -40,7 +48,7 @@ def test_a_worker_whose_loop_quits_on_an_error_is_started_again(
         stack.wait_for(
             lambda: blocked_on_a_queue(client) not in ([], [waiting]), "a new worker to wait"
         )
-        job = Queue(JobQueue.HOUSEKEEPING.value, connection=connection).enqueue(time.sleep, 0)
+        job = queue_of(JobQueue.HOUSEKEEPING, connection).enqueue(sweeps.sweep_queues)
         stack.wait_for(
             lambda: Job.fetch(job.id, connection=connection).get_status() == JobStatus.FINISHED,
             "the new worker to run a job",
@@ -64,7 +72,8 @@ def test_a_worker_and_the_scheduler_asked_to_stop_while_redis_is_down_stop(
     """RQ's signal handlers stay with the worker that lost Redis; a stop asked of it while the
     process waits to start another must stop the process, not be forgotten (nor fail because
     that worker, lost in the middle of a job, cannot tell Redis it will stop)."""
-    stack = Stack(redis_url, tmp_path)
+    silent = silent_mail_server()  # a job sending mail to it waits there for its greeting
+    stack = Stack(redis_url, tmp_path, env=mail_to(silent.getsockname()[1]))
     stack.spawn("worker", str(BIN / "lifeline"), "worker")
     stack.spawn("cron", str(BIN / "lifeline"), "cron")
     client = redis.Redis.from_url(redis_url, decode_responses=True)
@@ -73,7 +82,8 @@ def test_a_worker_and_the_scheduler_asked_to_stop_while_redis_is_down_stop(
         stack.wait_for(lambda: bool(blocked_on_a_queue(client)), "the worker to wait for jobs")
         stack.wait_for(lambda: "Registered" in stack.log("cron"), "the scheduler to start")
         if busy:
-            job = Queue(JobQueue.HOUSEKEEPING.value, connection=connection).enqueue(time.sleep, 5)
+            asyncio.run(journal_one(redis_url))
+            job = Jobs(connection).email_case(CASE)
             stack.wait_for(
                 lambda: Job.fetch(job.id, connection=connection).get_status() == JobStatus.STARTED,
                 "the job to start",
@@ -95,6 +105,7 @@ def test_a_worker_and_the_scheduler_asked_to_stop_while_redis_is_down_stop(
         stack.stop()
         client.close()
         connection.close()
+        silent.close()
         redis_server.start()
 
 
@@ -103,21 +114,62 @@ def test_a_failed_job_whose_retry_waits_an_interval_is_run_again(
 ) -> None:
     """The retry policy set at enqueue (a contingency e-mail's, a connect's) needs RQ's scheduler
     to put the job back in its queue when the interval is up."""
-    stack = Stack(redis_url, tmp_path)
+    port = free_port()
+    stack = Stack(redis_url, tmp_path, env=mail_to(port))
     stack.spawn("worker", str(BIN / "lifeline"), "worker")
     connection = redis.Redis.from_url(redis_url)
-    target = tmp_path / "there on the second try"
+    sink = Sink()
     try:
-        job = Queue(JobQueue.HOUSEKEEPING.value, connection=connection).enqueue(
-            os.remove, str(target), retry=Retry(max=1, interval=1)
+        asyncio.run(journal_one(redis_url))
+        # No mail server yet: it fails, to be tried again a second later.
+        job = queue_of(JobQueue.CLINICAL, connection).enqueue(
+            "workers.clinical_jobs.email_case", CASE, retry=Retry(max=1, interval=1)
         )
         stack.wait_for(
             lambda: Job.fetch(job.id, connection=connection).get_status() == JobStatus.SCHEDULED,
             "the first try to fail",
         )
-        target.touch()
-        stack.wait_for(lambda: not target.exists(), "the retry", 10)
-        assert Job.fetch(job.id, connection=connection).get_status() == JobStatus.FINISHED
+        server = Controller(sink, hostname="127.0.0.1", port=port)
+        server.start()
+        try:
+            stack.wait_for(lambda: bool(sink.messages), "the retry", 10)
+        finally:
+            server.stop()
+        status = Job.fetch(job.id, connection=connection).get_status()
+        assert status == JobStatus.FINISHED
     finally:
         stack.stop()
         connection.close()
+
+
+CASE = "MAILD-00001"
+
+
+def mail_to(port: int) -> dict[str, str]:
+    return {
+        "CONTINGENCY_EMAIL_TO": "receiving@service.example",
+        "SMTP_URL": f"smtp+insecure://127.0.0.1:{port}",
+    }
+
+
+async def journal_one(redis_url: str) -> None:
+    """A contingency record to e-mail."""
+    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        facts = {
+            "priority": 3,
+            "reason": "medical",
+            "locale": "en-GB",
+            "created": datetime.now(UTC).isoformat(),
+        }
+        await Journal(client).capture(CASE, "referral", {}, facts, time.time())
+    finally:
+        await client.aclose()
+
+
+def silent_mail_server() -> socket.socket:
+    """Listens, and never says a word: a client waits for its greeting until it times out."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    return listener

@@ -6,7 +6,6 @@ import asyncio
 
 import redis
 import redis.asyncio
-from rq import Queue
 
 from routing import keys
 from routing.clock import VirtualClock
@@ -17,12 +16,13 @@ from tests.conftest import CALLER, MAIN_LINE
 from tests.ivr.test_call_flow import to_queue
 from tests.staff import Staff
 from tests.twilio import Call, TwilioClient, Twiml
+from workers.queues import queue_of
 
 
 def connect_jobs(redis_url: str) -> list[tuple[object, ...]]:
     connection = redis.Redis.from_url(redis_url)
     try:
-        jobs = Queue("calls", connection=connection).get_jobs()
+        jobs = queue_of("calls", connection).get_jobs()
         return [tuple(job.args) for job in jobs]
     finally:
         connection.close()

@@ -7,7 +7,6 @@ import asyncio
 
 import redis
 import redis.asyncio
-from rq import Queue
 
 from console.tokens import Role
 from routing import keys
@@ -19,6 +18,7 @@ from tests.console.test_api import Api, token_for
 from tests.ivr.test_call_flow import to_queue
 from tests.staff import Staff
 from tests.twilio import TwilioClient
+from workers.queues import queue_of
 
 
 def supervisor(twilio: TwilioClient, redis_url: str) -> Api:
@@ -37,7 +37,7 @@ def clinical_jobs(redis_url: str) -> list[tuple[str, tuple[object, ...]]]:
     try:
         return [
             (str(job.func_name), tuple(job.args))
-            for job in Queue("clinical", connection=connection).get_jobs()
+            for job in queue_of("clinical", connection).get_jobs()
         ]
     finally:
         connection.close()

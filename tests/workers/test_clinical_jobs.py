@@ -11,7 +11,6 @@ import pytest
 import redis
 import redis.asyncio
 from pydantic import SecretStr
-from rq import Queue
 
 from routing.clock import VirtualClock
 from routing.journal import EntryStatus, Journal
@@ -21,6 +20,7 @@ from tests.workers.conftest import Sink
 from workers.clinical_jobs import breaker, capture, email_case_in, probe_in, send_case_in
 from workers.email import NotSent
 from workers.fhir import BookedSlot, CaseKind, ClinicalCase, Request
+from workers.queues import queue_of
 from workers.replay import reconcile_in
 from workers.runtime import Runtime
 
@@ -287,11 +287,11 @@ async def test_an_email_the_mail_server_did_not_take_is_sent_again_by_a_retried_
 
     connection = redis.Redis.from_url(redis_url)
     try:
-        [job] = Queue("clinical", connection=connection).get_jobs()
-        assert (job.id, job.func_name, job.args) == (
+        [job] = queue_of("clinical", connection).get_jobs()
+        assert (job.id, job.func_name, list(job.args)) == (  # JSON: a list
             "email-FFFFF-00001",
             "workers.clinical_jobs.email_case",
-            ("FFFFF-00001",),
+            ["FFFFF-00001"],
         )
         assert job.retries_left == 8
     finally:

@@ -1,0 +1,73 @@
+"""A worker runs only Lifeline's own jobs: job data is JSON (never unpickled), and a job naming any
+function but one of ours is failed without being imported or called. Write access to Redis is
+not code execution in every worker."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+from pathlib import Path
+
+import redis
+from rq import Queue
+from rq.job import Job, JobStatus
+from rq.serializers import DefaultSerializer, JSONSerializer
+
+from tests.console.web.test_cli_and_first_run import environment
+from tests.e2e.stack import BIN
+from workers.cron import SCHEDULE
+from workers.queues import JOBS, JobQueue
+
+
+class Payload:
+    """What a stranger with write access to Redis would store: unpickling it runs a command."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def burst_worker(redis_url: str) -> subprocess.CompletedProcess[str]:
+    command = [str(BIN / "lifeline"), "worker", "--burst", "--queues", "housekeeping"]
+    return subprocess.run(command, env=environment(redis_url), capture_output=True, text=True)
+
+
+def test_a_job_naming_a_function_not_ours_is_failed_never_run(
+    redis_url: str, sync_redis: redis.Redis, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran"
+    queue = Queue(JobQueue.HOUSEKEEPING.value, connection=sync_redis, serializer=JSONSerializer)
+    job = queue.enqueue("os.system", f"touch {marker}")
+
+    assert burst_worker(redis_url).returncode == 0
+
+    assert not marker.exists()
+    raw = redis.Redis.from_url(redis_url)  # RQ's job data is compressed bytes
+    fetched = Job.fetch(job.id, connection=raw, serializer=JSONSerializer)
+    status, result = fetched.get_status(), fetched.latest_result()
+    raw.close()
+    assert status == JobStatus.FAILED
+    assert result is not None
+    assert "not one of Lifeline's jobs" in (result.exc_string or "")
+
+
+def test_pickled_job_data_is_never_unpickled(
+    redis_url: str, sync_redis: redis.Redis, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran"
+    queue = Queue(JobQueue.HOUSEKEEPING.value, connection=sync_redis, serializer=DefaultSerializer)
+    job = queue.enqueue("workers.sweeps.sweep_queues")
+    sync_redis.hset(f"rq:job:{job.id}", "data", pickle.dumps(Payload(marker)))
+
+    assert burst_worker(redis_url).returncode == 0
+    assert not marker.exists()
+
+
+def test_our_jobs_are_all_allowed_and_every_periodic_one_is_json() -> None:
+    assert {f"{job.func.__module__}.{job.func.__name__}" for job in SCHEDULE} <= JOBS
+    for name in JOBS:
+        module, _, function = name.rpartition(".")
+        assert callable(getattr(__import__(module, fromlist=[function]), function)), name
