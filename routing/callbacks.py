@@ -167,8 +167,11 @@ class Callbacks:
         now: float,
     ) -> Booking | None:
         """Make the queued call a callback to `number` in its place; None if the call is not
-        queued. A caller with a live callback keeps that one (`kept`), and the call ends as it."""
+        queued. A caller with a live callback keeps that one (`kept`), and the call ends as it.
+        A caller who withholds their number is known by the number they gave: one live callback
+        per number called back, however many withheld calls ask for it."""
         target = rules.targets_seconds.get(placement.priority)
+        caller = caller or number
         created = await self._convert(
             keys=[keys.caller(caller), OUTCOMES],
             args=self._args(

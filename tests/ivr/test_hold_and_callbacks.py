@@ -132,6 +132,21 @@ def test_a_withheld_caller_keys_in_a_number_which_is_read_back(
     assert sync_redis.hget(keys.callback(case_id), "number") == "+447700900456"
 
 
+def test_withheld_callers_keying_one_number_get_one_live_callback_to_it(
+    twilio: TwilioClient, sync_redis: redis.Redis
+) -> None:
+    """One live callback per number called back: calls with the number withheld cannot pile
+    callbacks onto someone's phone."""
+    booked = []
+    for _ in range(2):
+        call, enqueue = queued_medical(twilio, "anonymous")
+        readback = call.press(take_callback(call, enqueue), "07700900456")
+        assert call.press(readback, "1").verbs == ["Say", "Hangup"]
+        booked.append(str(sync_redis.hget(keys.call(call.sid), "callback")))
+    assert booked[0] == booked[1]
+    assert len(list(sync_redis.zrange(keys.CALLBACKS, 0, -1))) == 1
+
+
 @pytest.mark.parametrize("keyed", ["999", "09098790000", "08001234567", "07623456789"])
 def test_a_number_that_cannot_be_called_back_is_asked_for_again(
     twilio: TwilioClient, sync_redis: redis.Redis, keyed: str
