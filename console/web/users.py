@@ -1,5 +1,5 @@
 """Accounts, for admins: who may sign in, with which role; add one, or disable one (which ends
-their sessions at once). Both audited."""
+their sessions at once); and the API tokens, each revocable. All audited."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ async def show(page: Page, errors: FormErrors | None = None, status: int = 200) 
         status,
         title="Accounts",
         users=await page.web.accounts.all(),
+        tokens=await page.console.tokens.all(),
         roles=list(Role),
         errors=errors or {},
         form=form,
@@ -58,8 +59,17 @@ async def disable(page: Page) -> Response:
     return await page.done(f"Account {username} is disabled and signed out.", "/console/accounts")
 
 
+async def revoke_token(page: Page) -> Response:
+    token_id = str(page.request.path_params["token_id"])
+    if not await page.console.tokens.revoke(token_id):
+        raise Problem(404, f"There is no API token {token_id}.")
+    await page.audit("token.revoke", token_id)
+    return await page.done(f"API token {token_id} is revoked.", "/console/accounts")
+
+
 VIEWS = [
     View("/console/accounts", accounts_page, ADMINS),
     View("/console/accounts", add, ADMINS, "POST"),
     View("/console/accounts/{username}/disable", disable, ADMINS, "POST"),
+    View("/console/tokens/{token_id}/revoke", revoke_token, ADMINS, "POST"),
 ]

@@ -55,6 +55,7 @@ MODELS: dict[str, type[BaseModel] | None] = {
     "/console/journal/reconcile": None,
     "/console/accounts": NewUser,
     "/console/accounts/{username}/disable": None,
+    "/console/tokens/{token_id}/revoke": None,
     SIGN_IN: SignIn,
     SIGN_OUT: None,
     CODE_STEP: CodeForm,
@@ -127,6 +128,7 @@ PARAMETERS: dict[str, st.SearchStrategy[str]] = {
     "handler_id": near(["h1", "h2"], ["h9", "H1"]),
     "username": near(["sam", "new.one", "nu"], ["ada", "nobody"]),
     "number": near(["1", "2", "3"], ["0", "99", "9" * 30]),
+    "token_id": near(["0123456789ab"], ["", "nope", "x" * 64]),
 }
 
 

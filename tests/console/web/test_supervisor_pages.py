@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import redis
 import redis.asyncio
 
+from console.tokens import Role
 from prompts.catalogue import Locale
 from routing.calls import Calls
 from routing.clock import VirtualClock
 from routing.handlers import HandlerState
 from routing.journal import Journal
 from routing.models import Answers, Placement, Priority, Reason, Screen, case_id_for
+from tests.console.test_api import RULES, token_for
 from tests.console.web.people import BASE, Person
 from tests.staff import Staff
 from tests.twilio import new_sid
+
+TOKEN_ID = re.compile(r"Revoke ([0-9a-f]{12})<")
 
 
 def queue_call(redis_url: str, now: float, priority: Priority, queue: str = "general") -> str:
@@ -255,3 +260,24 @@ def test_an_admin_adds_and_disables_accounts_clearly(admin: Person) -> None:
     audit = admin.get("/console/audit").text
     assert "<code>account.create</code>" in audit
     assert "<code>account.disable</code>" in audit
+
+
+def test_an_admin_sees_every_api_token_and_revokes_one(admin: Person, redis_url: str) -> None:
+    secret = token_for(redis_url, Role.SUPERVISOR, scopes=RULES)
+    page = admin.get("/console/accounts")
+    assert page.status_code == 200
+    assert "API tokens" in page.text
+    [token_id] = TOKEN_ID.findall(page.text)
+    assert "rules" in page.text
+    assert secret not in page.text  # only ever shown once, when made
+
+    revoked = admin.post(f"/console/tokens/{token_id}/revoke", {})
+    assert f"API token {token_id} is revoked." in revoked.text
+    assert f"Revoke {token_id}" not in revoked.text
+    audit = admin.get("/console/audit")
+    assert "token.revoke" in audit.text
+
+
+def test_only_an_admin_may_revoke_a_token(supervisor: Person, redis_url: str) -> None:
+    token_for(redis_url, Role.SUPERVISOR)
+    assert supervisor.post("/console/tokens/abc/revoke", {}).status_code == 403
