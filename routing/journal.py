@@ -51,6 +51,7 @@ class JournalEntry(BaseModel):
     attempts: int = 0
     error: str = ""
     delivered: float | None = None
+    version: int = 0  # counts the requests kept in it: an answer settles only the one it was to
 
 
 class Progress(BaseModel):
@@ -78,13 +79,19 @@ if not status then
   event = 'captured'
   redis.call('HSET', entry, 'case_id', a.case_id, 'kind', a.kind, 'captured', a.now,
              'open', a.open, 'status', 'pending', 'facts', a.facts, 'bundle', a.bundle,
-             'notes', a.notes, 'attempts', 0)
+             'notes', a.notes, 'attempts', 0, 'version', 1)
   queue_for_replay()
   redis.call('HINCRBY', KEYS[4], 'captured', 1)
 else
-  -- The same case again (its wrap-up, notes added): one entry, with the latest.
-  redis.call('HSET', entry, 'kind', a.kind, 'bundle', a.bundle, 'facts', a.facts)
-  if a.notes ~= '' then redis.call('HSET', entry, 'notes', a.notes) end
+  -- The same case again (its wrap-up, notes added): one entry, with the latest request; the
+  -- case as opened, kept again after its wrap-up (a retried job), never takes its place.
+  local kept = cjson.decode(redis.call('HGET', entry, 'facts') or '{}')
+  local new = cjson.decode(a.facts)
+  if not (kept.request == 'wrap-up' and new.request ~= 'wrap-up') then
+    redis.call('HSET', entry, 'kind', a.kind, 'bundle', a.bundle, 'facts', a.facts)
+    if a.notes ~= '' then redis.call('HSET', entry, 'notes', a.notes) end
+    redis.call('HINCRBY', entry, 'version', 1)
+  end
   if a.open == '1' then redis.call('HSET', entry, 'open', '1') end
   if status ~= 'pending' then
     -- Settled already (delivered, or refused): what is new has still to be sent.
@@ -107,6 +114,11 @@ local entry = KEYS[1]
 local status = redis.call('HGET', entry, 'status')
 if status ~= 'pending' then return status or '' end
 redis.call('HINCRBY', entry, 'attempts', 1)
+-- The entry changed (its wrap-up kept) while what was sent was on its way: that answer does not
+-- settle it; it waits, pending, with what is new.
+if a.version ~= '' and (redis.call('HGET', entry, 'version') or '0') ~= a.version then
+  return 'pending'
+end
 if a.outcome == 'unavailable' then
   redis.call('HSET', entry, 'error', a.error)
   return 'pending'
@@ -195,19 +207,20 @@ class Journal:
             )
         )
 
-    async def outcome(self, case_id: str, outcome: str, now: float, error: str = "") -> str:
+    async def outcome(
+        self, case_id: str, outcome: str, now: float, error: str = "", version: int | None = None
+    ) -> str:
         """A replay's result: `delivered`, `duplicate`, `failed` (refused), or `unavailable`
-        (the system is down again: the entry stays where it is)."""
-        return str(
-            await self._outcome(
-                keys=script_keys(case_id),
-                args=[
-                    json.dumps(
-                        {"case_id": case_id, "outcome": outcome, "now": repr(now), "error": error}
-                    )
-                ],
-            )
-        )
+        (the system is down again: the entry stays where it is). With the `version` of the
+        entry that was sent, an entry changed since stays pending."""
+        args = {
+            "case_id": case_id,
+            "outcome": outcome,
+            "now": repr(now),
+            "error": error,
+            "version": "" if version is None else str(version),
+        }
+        return str(await self._outcome(keys=script_keys(case_id), args=[json.dumps(args)]))
 
     async def next_pending(self, count: int = 1) -> list[str]:
         """What to replay next: open cases first, then by time."""
@@ -330,4 +343,5 @@ def entry_from_hash(fields: dict[str, str]) -> JournalEntry:
         attempts=int(fields.get("attempts", 0) or 0),
         error=fields.get("error", ""),
         delivered=float(fields["delivered"]) if fields.get("delivered") else None,
+        version=int(fields.get("version", 0) or 0),
     )

@@ -106,15 +106,19 @@ async def send_batch(rt: Runtime, journal: Journal) -> tuple[int, int, bool]:
             try:
                 delivery = await system.send(case)
             except ClinicalUnavailable as error:
-                await journal.outcome(entry.case_id, "unavailable", rt.clock.now(), str(error))
+                await journal.outcome(
+                    entry.case_id, "unavailable", rt.clock.now(), str(error), entry.version
+                )
                 await breaker(rt).record(Outcome.FAILED, "replay", rt.clock.now(), str(error))
                 return delivered, failed, True
             except ClinicalRejected as error:
-                await journal.outcome(entry.case_id, "failed", rt.clock.now(), str(error))
+                await journal.outcome(
+                    entry.case_id, "failed", rt.clock.now(), str(error), entry.version
+                )
                 failed += 1
             else:
                 settled = "duplicate" if delivery.outcome.value == "duplicate" else "delivered"
-                await journal.outcome(entry.case_id, settled, rt.clock.now())
+                await journal.outcome(entry.case_id, settled, rt.clock.now(), version=entry.version)
                 delivered += 1
             if time.monotonic() > give_up:
                 break

@@ -6,6 +6,7 @@ both."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import replace
 
@@ -14,13 +15,13 @@ import pytest
 
 from routing.agenda import REDELIVER_SECONDS, REPLAY_BATCH, Agenda
 from routing.clock import VirtualClock
-from routing.journal import REPLAY_LEASE, Journal
+from routing.journal import REPLAY_LEASE, EntryStatus, Journal
 from routing.mode import Mode, ModeStore
 from tests.sim.clinical.stub import StubControl
 from tests.workers.test_clinical_jobs import T0, case
 from workers.clinical import ClinicalSystem
 from workers.clinical_jobs import capture, case_of
-from workers.fhir import CaseKind
+from workers.fhir import CaseKind, Request
 from workers.replay import batch_size, reconcile_in, replay_batch_in
 from workers.runtime import Runtime
 
@@ -249,3 +250,46 @@ async def test_a_stray_batch_after_the_replay_finished_sends_nothing(
     await capture(rt, case("RRRRR-00006"), open_case=False)
     assert await replay_batch_in(rt) == {"skipped": 1}
     assert len(replayed(stub)) == 5
+
+
+async def test_a_wrap_up_kept_while_its_opening_is_being_replayed_is_sent_in_its_turn(
+    rt: Runtime, stub: StubControl
+) -> None:
+    """The entry changed while its earlier form was on its way: the answer to that one does not
+    settle the entry, which waits, pending, with the wrap-up, for the next replay."""
+    opening = case("WWWWW-00001")
+    wrap_up = opening.model_copy(update={"request": Request.WRAP_UP, "handler_notes": "to ED"})
+    await capture(rt, opening, open_case=False)
+    stub.fault("slow", slow_seconds=2)  # the system is back, slow to answer
+    replay = asyncio.create_task(reconcile_in(rt))
+    await asyncio.sleep(0.5)  # the opening is on its way (two seconds to its answer) ...
+    await capture(rt, wrap_up, open_case=False)  # ... when the wrap-up is kept too
+    await replay
+
+    entry = await Journal(rt.redis).get("WWWWW-00001")
+    assert entry is not None
+    assert entry.status is EntryStatus.PENDING
+    assert entry.facts["request"] == "wrap-up"
+    stub.fault("up")
+    clock_of(rt).advance(60)
+    await Journal(rt.redis).replay_finished(rt.clock.now())
+    await reconcile_in(rt)
+    sent = [record["bundle"]["identifier"]["value"] for record in stub.received()]
+    assert sent[-1] == "WWWWW-00001/wrap-up"
+    settled = await Journal(rt.redis).get("WWWWW-00001")
+    assert settled is not None
+    assert settled.status is EntryStatus.DELIVERED
+
+
+async def test_an_opening_kept_again_after_its_wrap_up_does_not_take_its_place(
+    rt: Runtime, stub: StubControl
+) -> None:
+    """A retried job keeping the case as opened, after its wrap-up was kept: the wrap-up, which
+    carries everything, is what is sent."""
+    opening = case("OOOOO-00001")
+    wrap_up = opening.model_copy(update={"request": Request.WRAP_UP, "handler_notes": "to ED"})
+    await capture(rt, wrap_up, open_case=False)
+    await capture(rt, opening, open_case=False)
+    entry = await Journal(rt.redis).get("OOOOO-00001")
+    assert entry is not None
+    assert (entry.facts["request"], entry.notes) == ("wrap-up", "to ED")
