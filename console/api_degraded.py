@@ -61,6 +61,9 @@ class Report(BaseModel):
 
 
 class WrapUp(Body):
+    """`appointment_booked` only once an appointment is booked for the call's case in the
+    handler console: refused with 409 otherwise (and while degraded, with none booked)."""
+
     outcome: WrapUpOutcome
     notes: Annotated[str, Field(max_length=4000)] = ""
     available: bool = True

@@ -20,6 +20,7 @@ from routing.mode import ModeStore
 from routing.queues import Queues
 from routing.rulebook import RuleBook
 from routing.stats import Stats
+from workers.clinical import ClinicalSystem
 from workers.enqueue import Jobs
 
 
@@ -41,6 +42,9 @@ class Console:
     modes: ModeStore
     journal: Journal
     breaker: Breaker
+    # The staff's own client of the clinical system, for bookings while a handler watches (its
+    # short timeout); the webhooks have none.
+    clinical: ClinicalSystem
 
     async def assign(self) -> int:
         """Give free handlers the best waiting calls; returns how many were offered."""

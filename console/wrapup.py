@@ -1,13 +1,20 @@
 """A handler's wrap-up: the outcome and notes recorded, the clinical system told (by a job, or
-the journal while it is down), and the handler free again when they say so."""
+the journal while it is down), and the handler free again when they say so. "Appointment booked"
+only once an appointment was booked for the case (console/booking.py), and then with it."""
 
 from __future__ import annotations
 
+from console.booking import DEGRADED, booked_slot
+from console.case import case_facts
 from console.context import Console
 from console.errors import Conflict
 from routing.handlers import HandlerState
 from routing.wrapup import CLINICAL_KIND, WrapUpOutcome, record
 from workers.enqueue import Request
+
+NOT_BOOKED = (
+    'book an appointment for this case in the console before wrapping up as "appointment booked"'
+)
 
 
 async def wrap_up(
@@ -18,37 +25,31 @@ async def wrap_up(
     handler = await console.handlers.get(handler_id)
     if handler.state is not HandlerState.WRAP_UP or not handler.call:
         raise Conflict(f"{handler_id} has no call to wrap up")
-    mode = await console.modes.current()
-    if outcome is WrapUpOutcome.BOOKED and mode.degraded:
-        raise Conflict("bookings are not offered while the clinical system is down")
-    now = console.clock.now()
     member = handler.call
-    await record(console.redis, member, handler_id, outcome, notes, now)
     kind = CLINICAL_KIND.get(outcome)
-    if kind is not None:
-        call = await console.calls.get(member) if not member.startswith("cb:") else None
-        if member.startswith("cb:"):
-            callback = await console.callbacks.get(member.removeprefix("cb:"))
-            case_id, caller, locale = callback.case_id, callback.number, callback.locale
-            reason, priority, created = "existing_case", int(callback.priority), callback.created
-        elif call is not None:
-            case_id, caller, locale = call.case_id, call.caller, call.locale.value
-            reason = str(call.answers.reason or "unknown")
-            priority = int(call.placement.priority) if call.placement else 3
-            created = call.created
-        else:
-            raise Conflict("the call's record has expired")
+    facts = await case_facts(console, member) if kind is not None else None
+    appointment = None
+    if outcome is WrapUpOutcome.BOOKED and facts is not None:
+        # Booked in the clinical system while the handler watched (even if it has gone down
+        # since, when the wrap-up goes to the journal with it); never on the handler's word.
+        appointment = await booked_slot(console, facts.case_id)
+        if appointment is None:
+            raise Conflict(DEGRADED if (await console.modes.current()).degraded else NOT_BOOKED)
+    now = console.clock.now()
+    await record(console.redis, member, handler_id, outcome, notes, now)
+    if kind is not None and facts is not None:
         await console.jobs.send_case_async(
-            case_id,
+            facts.case_id,
             kind,
-            caller,
-            locale,
-            reason,
-            priority,
-            created,
+            facts.caller,
+            facts.locale,
+            facts.reason,
+            facts.priority,
+            facts.created,
             notes,
             # its own request: the case as opened may have been sent already
             request=Request.WRAP_UP,
+            appointment=appointment,
         )
     going = handler.after_call or (HandlerState.AVAILABLE if available else None)
     if going is None:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 
+import httpx
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -49,6 +50,7 @@ from routing.queues import Queues
 from routing.rulebook import RuleBook
 from routing.rules import RuleSet, default_rules
 from routing.stats import Stats
+from workers.clinical import ClinicalSystem
 from workers.enqueue import Jobs
 
 log = logging.getLogger(__name__)
@@ -84,8 +86,11 @@ def create_app(
     health = async_client(url, name="lifeline-health", connections=HEALTH_CONNECTIONS)
     job_connections = [sync_client(url), sync_client(url)]
     floor = Floor.of(redis_client, settings, rules)
+    # The staff's side only: the consoles search and book appointments while a handler watches.
+    # The webhooks are given no client of the clinical system, so none of theirs can wait on it.
+    clinical_client = httpx.AsyncClient(trust_env=False)
     ivr = build_ivr(settings, clock, floor, Jobs(job_connections[0]))
-    console = build_console(settings, clock, floor, Jobs(job_connections[1]))
+    console = build_console(settings, clock, floor, Jobs(job_connections[1]), clinical_client)
     consoles = web_context.build(settings, redis_client)
     rulebook = ivr.rulebook
 
@@ -104,6 +109,7 @@ def create_app(
         finally:
             for client in (redis_client, health):
                 await client.aclose()
+            await clinical_client.aclose()
             for connection in job_connections:
                 connection.close()
 
@@ -164,7 +170,9 @@ def build_ivr(settings: Settings, clock: Clock, floor: Floor, jobs: Jobs) -> Ivr
     )
 
 
-def build_console(settings: Settings, clock: Clock, floor: Floor, jobs: Jobs) -> Console:
+def build_console(
+    settings: Settings, clock: Clock, floor: Floor, jobs: Jobs, clinical: httpx.AsyncClient
+) -> Console:
     breaker = Breaker(
         floor.redis,
         floor.modes,
@@ -192,6 +200,7 @@ def build_console(settings: Settings, clock: Clock, floor: Floor, jobs: Jobs) ->
         modes=floor.modes,
         journal=Journal(floor.redis),
         breaker=breaker,
+        clinical=ClinicalSystem(settings.fhir_base_url, clinical),
     )
 
 

@@ -140,3 +140,16 @@ def pending_sign_in(pending_digest: str) -> str:
     """A sign-in whose password was right and whose code is still to come (it expires in five
     minutes); keyed by a digest of its id, as sessions are."""
     return f"{PREFIX}:sign-in:{pending_digest}"
+
+
+# Bookings made from the handler console (console/booking.py).
+def booking(case_id: str) -> str:
+    """A case's booking as its handler sees it: the free slots offered, the one chosen (fixed
+    until the clinical system has said whether it was booked), and the outcome."""
+    return f"{PREFIX}:booking:{case_id}"
+
+
+def slot_hold(slot: str) -> str:
+    """A slot of the clinical system (`Slot/<id>`) chosen for a case, held for it a few minutes
+    so that no other handler chooses it meanwhile: the case id."""
+    return f"{PREFIX}:slot-hold:{slot}"

@@ -1,4 +1,6 @@
-"""The clinical case-management system (FHIR R4 over httpx), behind one narrow seam.
+"""The clinical case-management system (FHIR R4 over httpx), behind one narrow seam: cases sent
+and the health probe (from worker jobs), free slots searched and one booked (from the console,
+while a handler watches, within a short timeout).
 
 Errors are translated here and logged with the case id (never a phone number):
 
@@ -6,7 +8,9 @@ Errors are translated here and logged with the case id (never a phone number):
     ├── ClinicalUnavailable   no connection, reset, timeout, 5xx, 408 or 429: the system is down or
     │                         failing; counts against its health; retry later
     └── ClinicalRejected      any other 4xx (and a 409 that is not a duplicate): our request is
-                              wrong; does NOT count against its health; retrying will not help
+        │                     wrong; does NOT count against its health; retrying will not help
+        └── SlotTaken         409 or 412 whose OperationOutcome says "conflict" or
+                              "business-rule": the slot was booked by someone else meanwhile
 
 A 409 whose OperationOutcome says "duplicate" is a delivery: the request id was received before
 (a BaRS receiver). So is a transaction-response whose every entry is "200 OK": a server without
@@ -19,13 +23,22 @@ import asyncio
 import json
 import logging
 import time
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from workers.fhir import ClinicalCase, bundle_json
+from routing.models import Reason
+from workers.fhir import (
+    SERVICE_TYPE_SYSTEM,
+    SERVICE_TYPES,
+    BookedSlot,
+    ClinicalCase,
+    booking_bundle_json,
+    bundle_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +46,8 @@ FHIR_JSON = "application/fhir+json"
 # BaRS: 90% of requests under 2.1 s and all under 5 s (REFERENCE.md, "Interoperability").
 SEND_TIMEOUT_SECONDS = 5.0
 PROBE_TIMEOUT_SECONDS = 1.5  # CLINICAL_PROBE_TIMEOUT_SECONDS in the probe job
+# A slot search or a booking from the console: a handler is watching, with the caller on the line.
+BOOKING_TIMEOUT_SECONDS = 2.0
 # Answers that say "not now" rather than "not this": the server is overloaded or timed out.
 TRANSIENT_4XX = frozenset({408, 429})
 
@@ -56,6 +71,14 @@ class ClinicalRejected(ClinicalError):
     ) -> None:
         super().__init__(message, case_id, status)
         self.diagnostics = diagnostics
+
+
+class SlotTaken(ClinicalRejected):
+    """The slot chosen was booked by someone else meanwhile: choose another."""
+
+
+# What a server says when the slot of an Appointment is held already (the stub says `conflict`).
+SLOT_TAKEN_CODES = frozenset({"conflict", "business-rule"})
 
 
 class Outcome(StrEnum):
@@ -110,6 +133,24 @@ class _TransactionResponse(BaseModel):
     entry: list[_ResponseEntry] = []
 
 
+class _Slot(BaseModel):
+    resource_type: Literal["Slot"] = Field(alias="resourceType")
+    id: str
+    status: str
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+class _SearchEntry(BaseModel):
+    resource: dict[str, Any] | None = None
+
+
+class _Searchset(BaseModel):
+    resource_type: Literal["Bundle"] = Field(alias="resourceType")
+    type: Literal["searchset"]
+    entry: list[_SearchEntry] = []
+
+
 class _Capability(BaseModel):
     resource_type: Literal["CapabilityStatement"] = Field(alias="resourceType")
     fhir_version: str = Field(default="", alias="fhirVersion")
@@ -122,7 +163,7 @@ def _outcome_of(response: httpx.Response) -> _OperationOutcome | None:
         return None
 
 
-def _delivered(case_id: str, response: httpx.Response) -> Delivery:
+def _delivered(case_id: str, response: httpx.Response, what: str = "the case") -> Delivery:
     """What an answer to a transaction means: a delivery, or the error to raise."""
     status = response.status_code
     if 200 <= status < 300:
@@ -139,18 +180,53 @@ def _delivered(case_id: str, response: httpx.Response) -> Delivery:
         result = Outcome.DUPLICATE if found and all(found) else Outcome.CREATED
         return Delivery(case_id=case_id, outcome=result, status=status, locations=locations)
     issues = outcome.issue if (outcome := _outcome_of(response)) else []
-    codes = [issue.code for issue in issues]
-    if status == 409 and "duplicate" in codes:
+    if status == 409 and "duplicate" in [issue.code for issue in issues]:
         return Delivery(case_id=case_id, outcome=Outcome.DUPLICATE, status=status)
+    raise _refusal(case_id, response, what)
+
+
+def _refusal(case_id: str, response: httpx.Response, what: str) -> ClinicalError:
+    """The error an answer other than a success (or a duplicate) is."""
+    status = response.status_code
     if status >= 500 or status in TRANSIENT_4XX:
-        raise ClinicalUnavailable(f"answered {status}", case_id, status)
+        return ClinicalUnavailable(f"answered {status}", case_id, status)
+    issues = outcome.issue if (outcome := _outcome_of(response)) else []
+    codes = [issue.code for issue in issues]
     diagnostics = "; ".join(issue.diagnostics for issue in issues if issue.diagnostics)
-    summary = f"refused the case: {status} ({','.join(codes) or 'no OperationOutcome'})"
-    raise ClinicalRejected(summary, case_id, status, diagnostics)
+    summary = f"refused {what}: {status} ({','.join(codes) or 'no OperationOutcome'})"
+    if status in (409, 412) and SLOT_TAKEN_CODES.intersection(codes):
+        return SlotTaken(summary, case_id, status, diagnostics)
+    return ClinicalRejected(summary, case_id, status, diagnostics)
 
 
-def _logged(error: ClinicalError) -> ClinicalError:
-    log.warning("case not delivered: %s", error, extra={"case_id": error.case_id})
+def _free(case_id: str, response: httpx.Response, count: int) -> list[BookedSlot]:
+    """The free slots a searchset lists, earliest first; one that cannot be booked (an id that is
+    no FHIR id, a slot that is not free) is left out."""
+    try:
+        answer = _Searchset.model_validate_json(response.content)
+    except ValidationError:
+        raise ClinicalUnavailable("answered 200 without a searchset", case_id, 200) from None
+    found: list[BookedSlot] = []
+    for entry in answer.entry:
+        if not entry.resource or entry.resource.get("resourceType") != "Slot":
+            continue  # an OperationOutcome of the search, or a resource it included
+        try:
+            slot = _Slot.model_validate(entry.resource)
+            free = BookedSlot(slot=f"Slot/{slot.id}", start=slot.start, end=slot.end)
+        except ValidationError:
+            log.warning("a slot that cannot be booked left out", extra={"case_id": case_id})
+            continue
+        if slot.status == "free":
+            found.append(free)
+    return sorted(found, key=lambda slot: (slot.start, slot.slot))[:count]
+
+
+def _instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _logged(error: ClinicalError, what: str = "case") -> ClinicalError:
+    log.warning("%s not delivered: %s", what, error, extra={"case_id": error.case_id})
     return error
 
 
@@ -163,11 +239,13 @@ class ClinicalSystem:
         client: httpx.AsyncClient,
         timeout: float = SEND_TIMEOUT_SECONDS,
         probe_timeout: float = PROBE_TIMEOUT_SECONDS,
+        booking_timeout: float = BOOKING_TIMEOUT_SECONDS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.client = client
         self.timeout = timeout
         self.probe_timeout = probe_timeout
+        self.booking_timeout = booking_timeout
 
     async def probe(self) -> Probe:
         """`GET [base]/metadata`: healthy when it answers a CapabilityStatement in time."""
@@ -198,29 +276,75 @@ class ClinicalSystem:
 
     async def send(self, case: ClinicalCase) -> Delivery:
         """POST the case's transaction Bundle; a replay of a delivered case is a "duplicate"."""
-        body = json.dumps(bundle_json(case), separators=(",", ":"), ensure_ascii=False)
-        headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
+        return await self._transact(case.case_id, bundle_json(case), self.timeout, "case")
+
+    async def book(self, case: ClinicalCase) -> Delivery:
+        """Book the slot of `case` (the wrap-up of a booking) now, within `booking_timeout`: its
+        Patient and Appointment, as the wrap-up will carry them. `SlotTaken` if someone else has
+        it; `ClinicalUnavailable` when no answer came (it may have been booked: book it again,
+        and a replay is found, not booked twice)."""
+        booking = booking_bundle_json(case)
+        return await self._transact(case.case_id, booking, self.booking_timeout, "booking")
+
+    async def free_slots(
+        self, reason: Reason, after: datetime, count: int, case_id: str = ""
+    ) -> list[BookedSlot]:
+        """`GET [base]/Slot`: the free slots of the service `reason` needs, from `after`, earliest
+        first, at most `count`, within `booking_timeout`."""
+        params = {
+            "status": "free",
+            "start": f"ge{_instant(after)}",
+            "service-type": f"{SERVICE_TYPE_SYSTEM}|{SERVICE_TYPES[reason].value}",
+            "_count": str(count),
+        }
         try:
-            async with asyncio.timeout(self.timeout):
-                response = await self.client.post(
-                    self.base_url, content=body.encode(), headers=headers, timeout=self.timeout
-                )
-        except (TimeoutError, httpx.TimeoutException):
-            timed_out = ClinicalUnavailable(f"no answer within {self.timeout:g} s", case.case_id)
-            raise _logged(timed_out) from None
-        except httpx.TransportError as error:
-            raise _logged(
-                ClinicalUnavailable(f"unreachable: {type(error).__name__}", case.case_id)
-            ) from None
-        try:
-            delivery = _delivered(case.case_id, response)
+            search = self.client.build_request(
+                "GET",
+                f"{self.base_url}/Slot",
+                params=params,
+                headers={"Accept": FHIR_JSON},
+                timeout=self.booking_timeout,
+            )
+            response = await self._exchange(case_id, search, self.booking_timeout)
+            if response.status_code != 200:
+                raise _refusal(case_id, response, "the slot search")
+            return _free(case_id, response, count)
         except ClinicalError as error:
-            _logged(error)
+            log.warning("slot search failed: %s", error, extra={"case_id": case_id})
             raise
+
+    async def _transact(
+        self, case_id: str, bundle: dict[str, Any], within: float, what: str
+    ) -> Delivery:
+        """POST a transaction Bundle: `what` it is (a case, a booking) says the log."""
+        body = json.dumps(bundle, separators=(",", ":"), ensure_ascii=False)
+        headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
+        request = self.client.build_request(
+            "POST", self.base_url, content=body.encode(), headers=headers, timeout=within
+        )
+        try:
+            answer = await self._exchange(case_id, request, within)
+            delivery = _delivered(case_id, answer, f"the {what}")
+        except ClinicalError as error:
+            raise _logged(error, what) from None
         log.info(
-            "case delivered: %s (%d)",
+            "%s delivered: %s (%d)",
+            what,
             delivery.outcome.value,
             delivery.status,
-            extra={"case_id": case.case_id},
+            extra={"case_id": case_id},
         )
         return delivery
+
+    async def _exchange(
+        self, case_id: str, request: httpx.Request, within: float
+    ) -> httpx.Response:
+        """One request answered within `within` seconds, connecting included, or else
+        `ClinicalUnavailable`."""
+        try:
+            async with asyncio.timeout(within):
+                return await self.client.send(request)
+        except (TimeoutError, httpx.TimeoutException):
+            raise ClinicalUnavailable(f"no answer within {within:g} s", case_id) from None
+        except httpx.TransportError as error:
+            raise ClinicalUnavailable(f"unreachable: {type(error).__name__}", case_id) from None

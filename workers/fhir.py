@@ -2,12 +2,14 @@
 
 Pure: the same case always gives the same Bundle (uuid5 ids), so a replay is byte-for-byte a replay;
 every entry is a conditional create on a business identifier of its own request, so that any FHIR
-R4 server, not only one that answers a repeated request id 409 (BaRS), creates it once.
+R4 server, not only one that answers a repeated request id 409 (BaRS), creates it once. A booking's
+Appointment is sent first on its own (`booking_bundle_json`), then again, found, in the wrap-up.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC
 from enum import StrEnum
 from typing import Annotated, Any
@@ -48,6 +50,7 @@ IDENTIFIER_SYSTEMS = {
     "Appointment": "https://lifeline.nhs.example/appointment-id",
 }
 TAG_SYSTEM = "https://lifeline.nhs.example/tags"
+SERVICE_TYPE_SYSTEM = "https://lifeline.nhs.example/service-type"
 KIND_SYSTEM = "https://lifeline.nhs.example/case-kind"
 REASON_SYSTEM = "https://lifeline.nhs.example/call-reason"
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
@@ -55,6 +58,7 @@ ACT_PRIORITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActPriority"
 LANGUAGE_SYSTEM = "urn:ietf:bcp:47"
 
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, CASE_ID_SYSTEM)
+BOOKING_REQUEST = "booking"  # the booking's request id is `<case id>/booking`
 
 CaseId = Annotated[str, Field(pattern=r"^[0-9A-Z]{5}-[0-9A-Z]{5}$")]
 E164OrWithheld = Annotated[str, Field(pattern=r"^(\+[1-9][0-9]{6,14})?$")]
@@ -69,6 +73,26 @@ class CaseKind(StrEnum):
     AMBULANCE = "ambulance"
 
 
+class ServiceType(StrEnum):
+    """The kind of appointment a case needs: a Slot's `serviceType` in the clinical system."""
+
+    URGENT_CARE = "urgent-care"
+    MENTAL_HEALTH = "mental-health"
+    DENTAL = "dental"
+
+
+# Which appointments a caller is offered, by the reason they gave (the one place this is decided:
+# queue names are the supervisors' to change, reasons are the IVR's menu).
+SERVICE_TYPES: dict[Reason, ServiceType] = {
+    Reason.MEDICAL: ServiceType.URGENT_CARE,
+    Reason.MENTAL_HEALTH: ServiceType.MENTAL_HEALTH,
+    Reason.DENTAL: ServiceType.DENTAL,
+    Reason.MEDICINES: ServiceType.URGENT_CARE,
+    Reason.EXISTING_CASE: ServiceType.URGENT_CARE,
+    Reason.UNKNOWN: ServiceType.URGENT_CARE,
+}
+
+
 class Request(StrEnum):
     """Which of a case's requests a bundle is: the case as it was opened (on the call, or when a
     callback was booked), or the handler's wrap-up with their outcome and notes."""
@@ -78,8 +102,8 @@ class Request(StrEnum):
 
 
 class BookedSlot(BaseModel):
-    """The appointment a booking made: the clinical system's Slot and its start and end (a
-    booked Appointment must have both, FHIR invariant app-3)."""
+    """A Slot of the clinical system and its start and end: one a search found free, then the
+    appointment a booking made (a booked Appointment must have both, FHIR invariant app-3)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -98,7 +122,7 @@ class ClinicalCase(BaseModel):
     """What one case sends to the clinical system. The Bundle's identifier is the request id:
     the case id for the case as opened, `<case id>/wrap-up` for the wrap-up; each resource's is
     `<case id>/opened` or `<case id>/wrap-up`. So a replay of either is recognised and neither is
-    mistaken for the other. A booking carries its appointment once a slot has been chosen."""
+    mistaken for the other. A booking carries the slot the handler booked."""
 
     # Inputs are hidden from validation errors: they carry the caller's number.
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
@@ -136,9 +160,11 @@ class ClinicalCase(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _appointment_only_for_bookings(self) -> ClinicalCase:
+    def _appointment_for_bookings_only(self) -> ClinicalCase:
         if self.appointment is not None and self.kind is not CaseKind.BOOKING:
             raise ValueError("only a booking has an appointment")
+        if self.appointment is None and self.kind is CaseKind.BOOKING:
+            raise ValueError("a booking needs the slot it booked (appointment)")
         return self
 
 
@@ -256,7 +282,7 @@ def _service_request(
 
 
 def _appointment(
-    case: ClinicalCase, booked: BookedSlot, patient: Reference, request: Reference
+    case: ClinicalCase, booked: BookedSlot, patient: Reference, request: Reference | None
 ) -> Appointment:
     return Appointment(
         identifier=[identifier(case, "Appointment")],
@@ -264,7 +290,7 @@ def _appointment(
         slot=[Reference(reference=booked.slot)],
         start=booked.start,
         end=booked.end,
-        basedOn=[request],
+        basedOn=[request] if request is not None else None,
         participant=[AppointmentParticipant(actor=patient, required="required", status="accepted")],
     )
 
@@ -287,19 +313,44 @@ def bundle_for(case: ClinicalCase) -> Bundle:
     patient = Reference(reference=full_url(case, "Patient"))
     encounter = Reference(reference=full_url(case, "Encounter"))
     request = Reference(reference=full_url(case, "ServiceRequest"))
-    try:
-        resources: list[Resource] = [
+
+    def resources() -> list[Resource]:
+        made: list[Resource] = [
             _patient(case),
             _encounter(case, patient),
             _service_request(case, patient, encounter),
         ]
         if case.appointment is not None:
-            resources.append(_appointment(case, case.appointment, patient, request))
+            made.append(_appointment(case, case.appointment, patient, request))
+        return made
+
+    return _validated(case, case.request_id, resources)
+
+
+def booking_bundle_for(case: ClinicalCase) -> Bundle:
+    """The booking made while the handler watches, before their wrap-up: the wrap-up's Patient
+    and Appointment alone (the same identifiers and fullUrls), under a request id of its own,
+    `<case id>/booking`. The wrap-up's Bundle then finds both (its Appointment is "200 OK")."""
+    if case.request is not Request.WRAP_UP or case.appointment is None:
+        raise InvalidBundle(f"a booking of case {case.case_id} is made for its wrap-up")
+    booked = case.appointment
+    patient = Reference(reference=full_url(case, "Patient"))
+
+    def resources() -> list[Resource]:
+        return [_patient(case), _appointment(case, booked, patient, None)]
+
+    return _validated(case, f"{case.case_id}/{BOOKING_REQUEST}", resources)
+
+
+def _validated(
+    case: ClinicalCase, request_id: str, resources: Callable[[], list[Resource]]
+) -> Bundle:
+    try:
         bundle = Bundle(
             meta=_contingency_meta(case),
-            identifier=Identifier(system=CASE_ID_SYSTEM, value=case.request_id),
+            identifier=Identifier(system=CASE_ID_SYSTEM, value=request_id),
             type="transaction",
-            entry=[_entry(case, resource) for resource in resources],
+            entry=[_entry(case, resource) for resource in resources()],
         )
         # Construction checks each part; validating the whole again checks it as the receiver will.
         return Bundle.model_validate(bundle.model_dump(mode="json"))
@@ -314,4 +365,9 @@ def bundle_for(case: ClinicalCase) -> Bundle:
 def bundle_json(case: ClinicalCase) -> dict[str, Any]:
     """The Bundle as JSON-ready data, the body of `POST [base]`."""
     data: dict[str, Any] = bundle_for(case).model_dump(mode="json")
+    return data
+
+
+def booking_bundle_json(case: ClinicalCase) -> dict[str, Any]:
+    data: dict[str, Any] = booking_bundle_for(case).model_dump(mode="json")
     return data

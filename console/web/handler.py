@@ -1,5 +1,6 @@
 """The handler's console: their state (available, on a break with a reason, offline), the call
-routed to them with its details, wrap-up, a heartbeat, and live updates."""
+routed to them with its details, an appointment booked for it, wrap-up, a heartbeat, and live
+updates."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
+from console.booking import choose, find
 from console.errors import Conflict
 from console.web.auth import EVERYONE
+from console.web.booking import ChosenSlot, booking_context
 from console.web.casefile import case_for
 from console.web.forms import FormErrors, parse, present
 from console.web.pages import Page, Problem, View
@@ -20,6 +23,7 @@ from routing.handlers import CHOOSABLE, HandlerState, UnknownHandler
 from routing.wrapup import WrapUpOutcome
 
 PHONE_SIGN_IN = "/console/handler/phone-token"  # served by console/web/phone.py
+BOOKING = "/console/handler#booking"
 HEARTBEAT_SECONDS = 10  # well inside the rule set's heartbeat timeout (30 s by default)
 
 
@@ -82,17 +86,21 @@ async def handler_context(
         ) from None
     mode = await page.console.modes.current()
     rules = await page.console.rulebook.active()
+    case = await case_for(page.console, handler)
+    booking = await booking_context(page, handler, case)
     return {
         "handler": handler,
         "state_label": STATES[handler.state],
         "choices": CHOOSABLE[handler.state],
         "break_reasons": list(BreakReason),
-        "case": await case_for(page.console, handler),
+        "case": case,
+        # While degraded nothing is booked, but a booking made before it can still be recorded.
         "outcomes": {
             outcome: label
             for outcome, label in OUTCOMES.items()
-            if not (mode.degraded and outcome is WrapUpOutcome.BOOKED)
+            if not (mode.degraded and outcome is WrapUpOutcome.BOOKED and not booking["booked"])
         },
+        **booking,
         "degraded": mode.degraded,
         "wrap_up_ends": handler.since + rules.offers.wrap_up_seconds,
         "csrf": page.session.csrf,
@@ -169,6 +177,26 @@ async def finish_wrap_up(page: Page) -> Response:
     )
 
 
+async def find_slots(page: Page) -> Response:
+    try:
+        await find(page.console, handler_id(page))
+    except Conflict as error:
+        return await show(page, {"": error.message}, 409)
+    return RedirectResponse(BOOKING, status_code=303)
+
+
+async def book_slot(page: Page) -> Response:
+    """The outcome (booked, taken meanwhile, no answer) is on the booking part of the call."""
+    chosen, _ = parse(ChosenSlot, present(page.form))
+    if chosen is None:
+        return await show(page, {"slot": "choose one of the free appointments"}, 422)
+    try:
+        await choose(page.console, handler_id(page), chosen.slot)
+    except Conflict as error:
+        return await show(page, {"": error.message}, 409)
+    return RedirectResponse(BOOKING, status_code=303)
+
+
 async def heartbeat(page: Page) -> Response:
     await page.console.handlers.heartbeat(handler_id(page), page.now)
     return Response(status_code=204)
@@ -185,6 +213,8 @@ VIEWS = [
     View("/console/handler", console_page, EVERYONE, for_handlers=True),
     View("/console/handler/state", change_state, EVERYONE, "POST", for_handlers=True),
     View("/console/handler/wrap-up", finish_wrap_up, EVERYONE, "POST", for_handlers=True),
+    View("/console/handler/booking/search", find_slots, EVERYONE, "POST", for_handlers=True),
+    View("/console/handler/booking", book_slot, EVERYONE, "POST", for_handlers=True),
     View("/console/handler/heartbeat", heartbeat, EVERYONE, "POST", for_handlers=True),
     View("/console/handler/events", events, EVERYONE, for_handlers=True),
 ]

@@ -1,6 +1,6 @@
 """The control API (JSON under /control/, no auth, on its own port, always up): switch faults,
 the kind of server and the schema check; read and clear what the FHIR API received and holds;
-reset."""
+set and read the appointment slots; reset."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from starlette.routing import Route
 from sim.clinical.faults import FaultSetting, Mode
 from sim.clinical.listener import Listener, ListenerError
 from sim.clinical.schema import R4Schema, SchemaError
+from sim.clinical.slots import SlotsSetting
 from sim.clinical.stub import Kind, Stub
 
 Setting = TypeVar("Setting", bound=BaseModel)
@@ -142,6 +143,21 @@ async def get_resources(request: Request) -> Response:
     return JSONResponse({"count": len(held), "resources": held})
 
 
+def _slots(stub: Stub) -> Response:
+    listed = [stub.slots.as_json(record) for record in stub.slots.all()]
+    return JSONResponse({"count": len(listed), "slots": listed})
+
+
+async def get_slots(request: Request) -> Response:
+    return _slots(controller_of(request).stub)
+
+
+async def put_slots(request: Request) -> Response:
+    stub = controller_of(request).stub
+    stub.set_slots((await parsed(request, SlotsSetting, "slots")).records())
+    return _slots(stub)
+
+
 def _records(request: Request, case_id: str | None) -> Response:
     records = controller_of(request).stub.records(case_id)
     body = [record.model_dump(mode="json") for record in records]
@@ -185,11 +201,13 @@ routes = [
     Route("/control/fault", put_fault, methods=["PUT"]),
     Route("/control/received", get_received, methods=["GET"]),
     Route("/control/received", delete_received, methods=["DELETE"]),
-    Route("/control/received/{case_id}", get_received_for_case, methods=["GET"]),
+    Route("/control/received/{case_id:path}", get_received_for_case, methods=["GET"]),
     Route("/control/server", get_server, methods=["GET"]),
     Route("/control/server", put_server, methods=["PUT"]),
     Route("/control/checks", get_checks, methods=["GET"]),
     Route("/control/checks", put_checks, methods=["PUT"]),
     Route("/control/resources", get_resources, methods=["GET"]),
+    Route("/control/slots", get_slots, methods=["GET"]),
+    Route("/control/slots", put_slots, methods=["PUT"]),
     Route("/control/reset", reset, methods=["POST"]),
 ]

@@ -1,5 +1,6 @@
-"""The FHIR API under /fhir: `GET /fhir/metadata` and `POST /fhir` (transaction), faults applied,
-one log line per request (method, path, status; never a body)."""
+"""The FHIR API under /fhir: `GET /fhir/metadata`, `POST /fhir` (transaction) and `GET /fhir/Slot`
+(search), faults applied, one log line per request (method, path, status; never a body or a
+query string)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,10 @@ log = logging.getLogger(__name__)
 
 BASE_PATH = "/fhir"
 # Only these paths are logged as they are; any other might carry an identifier.
-LOGGED_PATHS = frozenset({BASE_PATH, f"{BASE_PATH}/", f"{BASE_PATH}/metadata"})
-NOT_FOUND_HINT = "this stub serves GET [base]/metadata and POST [base] (transaction) only"
+LOGGED_PATHS = frozenset({BASE_PATH, f"{BASE_PATH}/", f"{BASE_PATH}/metadata", f"{BASE_PATH}/Slot"})
+NOT_FOUND_HINT = (
+    "this stub serves GET [base]/metadata, POST [base] (transaction) and GET [base]/Slot only"
+)
 
 
 class FaultsAndLog:
@@ -90,6 +93,11 @@ async def _transaction(request: Request) -> Response:
     return fhir_response(answer.body, answer.status)
 
 
+async def _slot_search(request: Request) -> Response:
+    answer = _stub(request).search_slots(request.query_params.multi_items(), str(request.url))
+    return fhir_response(answer.body, answer.status)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
@@ -105,6 +113,7 @@ def create_fhir_app(stub: Stub) -> ASGIApp:
     app = Starlette(
         routes=[
             Route(f"{BASE_PATH}/metadata", _metadata, methods=["GET"]),
+            Route(f"{BASE_PATH}/Slot", _slot_search, methods=["GET"]),
             Route(BASE_PATH, _transaction, methods=["POST"]),
             Route(f"{BASE_PATH}/", _transaction, methods=["POST"]),
         ],

@@ -1,4 +1,5 @@
-"""The FHIR JSON the stub answers: CapabilityStatement, OperationOutcome, transaction-response."""
+"""The FHIR JSON the stub answers: CapabilityStatement, OperationOutcome, transaction-response,
+searchset."""
 
 from __future__ import annotations
 
@@ -29,7 +30,23 @@ def capability_statement(now: float, base_url: str) -> Json:
         "implementation": {"description": "Clinical case-management system stub", "url": base_url},
         "fhirVersion": FHIR_VERSION,
         "format": ["json"],
-        "rest": [{"mode": "server", "interaction": [{"code": "transaction"}]}],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": [
+                    {
+                        "type": "Slot",
+                        "interaction": [{"code": "search-type"}],
+                        "searchParam": [
+                            {"name": "start", "type": "date"},
+                            {"name": "status", "type": "token"},
+                            {"name": "service-type", "type": "token"},
+                        ],
+                    }
+                ],
+                "interaction": [{"code": "transaction"}],
+            }
+        ],
     }
 
 
@@ -63,6 +80,27 @@ def transaction_response(bundle_id: str, responses: list[tuple[str, str]], now: 
         "timestamp": instant(now),
         "entry": entries,
     }
+
+
+def searchset(
+    bundle_id: str, url: str, total: int, found: list[tuple[str, Json]], now: float
+) -> Json:
+    """A search's answer: `total` matches, of which `found` ((fullUrl, resource) each) here."""
+    entries: list[JsonValue] = [
+        {"fullUrl": full_url, "resource": resource, "search": {"mode": "match"}}
+        for full_url, resource in found
+    ]
+    answer: Json = {
+        "resourceType": "Bundle",
+        "id": bundle_id,
+        "meta": {"lastUpdated": instant(now)},
+        "type": "searchset",
+        "total": total,
+        "link": [{"relation": "self", "url": url}],
+    }
+    if entries:
+        answer["entry"] = entries  # FHIR: an element is absent rather than empty
+    return answer
 
 
 def fhir_response(body: Json, status: int = 200) -> JSONResponse:

@@ -1,5 +1,6 @@
 """The resources the stub has created: type, id and business identifiers only (enough to answer
-a conditional create as a FHIR server does), in memory, the oldest dropped past a limit."""
+a conditional create as a FHIR server does), and an Appointment's slots, in memory, the oldest
+dropped past a limit."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ class Held:
     resource_type: str
     id: str
     identifiers: tuple[tuple[str, str], ...]  # (system, value); system "" when it has none
+    slots: tuple[str, ...] = ()  # an Appointment's: the `Slot/<id>` it holds
 
     @property
     def location(self) -> str:
@@ -25,7 +27,14 @@ class Held:
             {"system": system, "value": value} if system else {"value": value}
             for system, value in self.identifiers
         ]
-        return {"resourceType": self.resource_type, "id": self.id, "identifier": identifiers}
+        held: dict[str, JsonValue] = {
+            "resourceType": self.resource_type,
+            "id": self.id,
+            "identifier": identifiers,
+        }
+        if self.slots:
+            held["slot"] = list(self.slots)
+        return held
 
 
 @dataclass(frozen=True)
@@ -53,8 +62,13 @@ class Store:
         keys = self._index.get((resource_type, token.value), [])
         return [held for key in keys if token.matches(held := self._held[key])]
 
-    def create(self, resource_type: str, identifiers: tuple[tuple[str, str], ...]) -> Held:
-        held = Held(resource_type, str(uuid.uuid4()), identifiers)
+    def create(
+        self,
+        resource_type: str,
+        identifiers: tuple[tuple[str, str], ...],
+        slots: tuple[str, ...] = (),
+    ) -> Held:
+        held = Held(resource_type, str(uuid.uuid4()), identifiers, slots)
         key = f"{resource_type}/{held.id}"
         self._held[key] = held
         for _, value in identifiers:

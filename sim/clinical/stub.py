@@ -1,11 +1,14 @@
-"""The stub's memory and rules: which request ids and resources it holds, what it received, how
-it answers: as an NHS BaRS receiver (a repeated request id is 409) or as a plain FHIR server."""
+"""The stub's memory and rules: which request ids, resources and booked slots it holds, what it
+received, how it answers: as an NHS BaRS receiver (a repeated request id is 409) or as a plain
+FHIR server; either way a slot is booked once."""
 
 from __future__ import annotations
 
 import uuid
 from collections import OrderedDict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, JsonValue
@@ -16,11 +19,20 @@ from sim.clinical.resources import (
     failing_outcome,
     instant,
     operation_outcome,
+    searchset,
     transaction_response,
 )
 from sim.clinical.schema import R4Schema
+from sim.clinical.slots import NOT_HOLDING, SlotRecord, Slots, schedule, search_of, slot_reference
 from sim.clinical.store import Held, Store
-from sim.clinical.transactions import Invalid, Transaction, case_id_in, read_json, transaction_of
+from sim.clinical.transactions import (
+    Entry,
+    Invalid,
+    Transaction,
+    case_id_in,
+    read_json,
+    transaction_of,
+)
 
 RECORD_LIMIT = 100_000
 
@@ -36,7 +48,7 @@ class Kind(StrEnum):
 class Answer:
     status: int
     body: Json
-    outcome: str  # created | duplicate | invalid | unavailable
+    outcome: str  # created | duplicate | invalid | unavailable (found: a search's)
 
 
 class Received(BaseModel):
@@ -65,6 +77,8 @@ class Stub:
         self.schema: R4Schema | None = None
         self.received: deque[Received] = deque(maxlen=limit)
         self.resources = Store(limit)
+        self.slots = Slots(limit)
+        self.slots.replace(schedule(wall()))
         self._requests: OrderedDict[str, None] = OrderedDict()
 
     def transact(self, content_type: str, body: bytes) -> Answer:
@@ -105,13 +119,14 @@ class Stub:
         existing = self._conditions(transaction)
         if isinstance(existing, Answer):
             return existing
+        new = [entry for entry, held in zip(transaction.entries, existing, strict=True) if not held]
+        refused = self._slots_refused(new)
+        if refused is not None:
+            return refused
         responses = [
             (held.location, "200 OK")
             if held is not None
-            else (
-                self.resources.create(entry.resource_type, entry.identifiers).location,
-                "201 Created",
-            )
+            else (self._create(entry).location, "201 Created")
             for entry, held in zip(transaction.entries, existing, strict=True)
         ]
         if request_id is not None:
@@ -138,6 +153,53 @@ class Stub:
             found.append(matches[0] if matches else None)
         return found
 
+    def _create(self, entry: Entry) -> Held:
+        slots = _held_slots(entry)
+        held = self.resources.create(entry.resource_type, entry.identifiers, slots)
+        for reference in slots:
+            self.slots.hold(reference, f"{held.resource_type}/{held.id}")
+        return held
+
+    def _slots_refused(self, new: Iterable[Entry]) -> Answer | None:
+        """A slot is held by one Appointment: one for a slot held already (or twice in this
+        transaction) is refused 409, saying so; one at other times than its slot's, 422."""
+        claimed: set[str] = set()
+        for entry in new:
+            for reference in _held_slots(entry):
+                if self.slots.holder(reference) is not None or reference in claimed:
+                    taken = operation_outcome("conflict", f"{reference} is already booked")
+                    return Answer(409, taken, "invalid")
+                claimed.add(reference)
+                record = self.slots.get(reference)
+                if record is not None and entry.booking and not _same_times(entry, record):
+                    diagnostics = (
+                        f"an Appointment's start and end must be those of {reference} "
+                        f"({record.start.isoformat()} to {record.end.isoformat()})"
+                    )
+                    return Answer(422, operation_outcome("invalid", diagnostics), "invalid")
+        return None
+
+    def search_slots(self, params: Iterable[tuple[str, str]], url: str) -> Answer:
+        """`GET [base]/Slot?...`: a searchset of the slots matched, earliest first."""
+        if self.faults.now() is Mode.ERRORS:
+            return Answer(503, failing_outcome(), "unavailable")
+        try:
+            search = search_of(params)
+        except Invalid as invalid:
+            return Answer(
+                invalid.status, operation_outcome(invalid.code, invalid.diagnostics), "invalid"
+            )
+        matched = self.slots.search(search)
+        found = [
+            (f"{self.base_url}/{record.reference}", self.slots.resource(record))
+            for record in matched[: search.count]
+        ]
+        body = searchset(str(uuid.uuid4()), url, len(matched), found, self.wall())
+        return Answer(200, body, "found")
+
+    def set_slots(self, records: list[SlotRecord]) -> None:
+        self.slots.replace(records)
+
     def records(self, case_id: str | None = None) -> list[Received]:
         return [item for item in self.received if case_id is None or item.case_id == case_id]
 
@@ -152,3 +214,22 @@ class Stub:
         """As started, but for the schema check: how the stub is being run, not what it met."""
         self.clear(cases=True)
         self.kind = Kind.BARS
+        self.slots.replace(schedule(self.wall()))
+
+
+def _held_slots(entry: Entry) -> tuple[str, ...]:
+    """The slots an Appointment created from `entry` would hold (`Slot/<id>` each)."""
+    booking = entry.booking
+    if booking is None or booking.status in NOT_HOLDING:
+        return ()
+    return tuple(slot_reference(reference) for reference in booking.slots)
+
+
+def _same_times(entry: Entry, record: SlotRecord) -> bool:
+    assert entry.booking is not None
+    try:
+        start = datetime.fromisoformat(entry.booking.start)
+        end = datetime.fromisoformat(entry.booking.end)
+    except ValueError:
+        return False
+    return (start, end) == (record.start, record.end)

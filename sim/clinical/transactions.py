@@ -39,6 +39,17 @@ class Entry:
     resource_type: str
     identifiers: tuple[tuple[str, str], ...]  # (system, value), the system "" if none
     if_none_exist: Token | None  # a conditional create: only if no such resource exists
+    booking: Booking | None = None  # an Appointment's
+
+
+@dataclass(frozen=True)
+class Booking:
+    """What an Appointment says of the slots it is for."""
+
+    status: str
+    slots: tuple[str, ...]  # literal references, as sent
+    start: str
+    end: str
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,23 @@ def identifiers_of(resource: JsonValue) -> tuple[tuple[str, str], ...]:
     )
 
 
+def booking_of(resource: JsonValue) -> Booking | None:
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Appointment":
+        return None
+    slots = resource.get("slot")
+    references = tuple(
+        str(item["reference"])
+        for item in (slots if isinstance(slots, list) else [])
+        if isinstance(item, dict) and isinstance(item.get("reference"), str)
+    )
+    return Booking(
+        status=str(resource.get("status", "")),
+        slots=references,
+        start=str(resource.get("start", "")),
+        end=str(resource.get("end", "")),
+    )
+
+
 def condition_of(query: str, where: str) -> Token:
     """`ifNoneExist` is a search's query string; this server searches by identifier only."""
     params = parse_qsl(query, keep_blank_values=True)
@@ -160,7 +188,7 @@ def transaction_of(
         query = entry.request.ifNoneExist
         condition = condition_of(query, where) if query is not None else None
         resource = as_sent.get("resource") if isinstance(as_sent, dict) else None
-        entries.append(Entry(kind, identifiers_of(resource), condition))
+        entries.append(Entry(kind, identifiers_of(resource), condition, booking_of(resource)))
     for reference in references(data.get("entry")):
         if reference.startswith("urn:uuid:") and reference not in full_urls:
             raise Invalid(422, f"reference {reference} does not resolve within the Bundle")

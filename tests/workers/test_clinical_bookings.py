@@ -1,30 +1,38 @@
-"""Bookings all the way to the clinical system: a handler's "appointment booked" wrap-up through
-the API, and a booking carrying its chosen slot, each sent by a real RQ worker to the stub over
-HTTP (which checks every Bundle against the FHIR R4 schema)."""
+"""Bookings all the way to the clinical system: free slots searched and one booked by the
+adapter (as the console does, within its short timeout), "appointment booked" refused without
+one, and a booking carrying its slot sent by a real RQ worker to the stub over HTTP (which checks
+every Bundle against the FHIR R4 schema)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
+from pydantic import ValidationError
 from rq import Queue
 
 from console.tokens import Role
 from routing.handlers import HandlerState
+from routing.models import Reason
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, CALLER, DISPATCH, MAIN_LINE, PUBLIC_BASE_URL
 from tests.console.test_api import Api, token_for
 from tests.ivr.test_call_flow import to_queue
-from tests.sim.clinical.stub import StubControl
+from tests.sim.clinical.stub import StubControl, slot
 from tests.staff import Staff
 from tests.twilio import TwilioClient
+from workers.clinical import ClinicalSystem, ClinicalUnavailable, Outcome, SlotTaken
 from workers.enqueue import Jobs
-from workers.fhir import BookedSlot
+from workers.fhir import BookedSlot, CaseKind, ClinicalCase, Request, bundle_json
+
+pytestmark = pytest.mark.anyio
 
 BIN = Path(sys.executable).parent
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -79,12 +87,12 @@ def resources_in(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {entry["resource"]["resourceType"]: entry["resource"] for entry in bundle["entry"]}
 
 
-def test_an_appointment_booked_wrap_up_frees_the_handler_and_its_case_reaches_the_system(
+def test_an_appointment_booked_wrap_up_without_a_booked_slot_is_refused(
     twilio: TwilioClient,
     staff: Staff,
     redis_url: str,
     clinical: StubControl,
-    tmp_path: Path,
+    sync_redis: redis.Redis,
 ) -> None:
     staff("h1", state=HandlerState.AVAILABLE)
     call = twilio.call(CALLER, MAIN_LINE)
@@ -96,24 +104,22 @@ def test_an_appointment_booked_wrap_up_frees_the_handler_and_its_case_reaches_th
     twilio.twiml(connect.first("Dial").get("action", ""), call.params(DialCallStatus="completed"))
     handler = Api(twilio.client, token_for(redis_url, Role.HANDLER, "h1"))
 
-    done = handler.send(
+    refused = handler.send(
         "POST",
         "/api/v1/handlers/h1/wrap-up",
         {"outcome": "appointment_booked", "notes": "GP surgery, 14:30 today"},
+        409,
     )
 
-    assert done == {"handler": "h1", "outcome": "appointment_booked", "state": "available"}
-    [job_id], _ = clinical_queue(redis_url)
-    assert job_id.endswith("-booking-wrap-up")
-    run_clinical_worker(redis_url, clinical, tmp_path)
-    assert clinical_queue(redis_url) == ([], 0)
-    [received] = clinical.received()
-    assert received["outcome"] == "created"  # and so it passed the R4 schema
-    found = resources_in(received["bundle"])
-    assert found["ServiceRequest"]["code"]["coding"][0]["code"] == "booking"
-    assert found["ServiceRequest"]["note"] == [{"text": "GP surgery, 14:30 today"}]
-    # No slot was chosen on the console (yet): the request, without an Appointment.
-    assert set(found) == {"Patient", "Encounter", "ServiceRequest"}
+    assert refused == {
+        "error": "book an appointment for this case in the console before wrapping up as "
+        '"appointment booked"'
+    }
+    assert sync_redis.hget("ll:handler:h1", "state") == "wrap_up"  # still theirs to wrap up
+    assert clinical_queue(redis_url) == ([], 0)  # nothing sent
+    assert clinical.received() == []
+    done = handler.send("POST", "/api/v1/handlers/h1/wrap-up", {"outcome": "referred"})
+    assert done["state"] == "available"
 
 
 def test_a_booking_with_its_chosen_slot_reaches_the_system_as_an_appointment_for_that_slot(
@@ -154,3 +160,134 @@ def test_a_booking_with_its_chosen_slot_reaches_the_system_as_an_appointment_for
         "ServiceRequest",
         "Appointment",
     ]
+
+
+T_BOOK = "2026-01-05T08:00:00+00:00"
+DENTAL_0930 = slot("dental-0930", "dental", "2026-01-05T09:30:00Z", "2026-01-05T09:45:00Z")
+DENTAL_1000 = slot("dental-1000", "dental", "2026-01-05T10:00:00Z", "2026-01-05T10:15:00Z")
+URGENT_0900 = slot("urgent-0900", "urgent-care", "2026-01-05T09:00:00Z", "2026-01-05T09:20:00Z")
+EARLY = slot("dental-0700", "dental", "2026-01-05T07:00:00Z", "2026-01-05T07:15:00Z")
+QUICK = 0.3  # the adapter's booking timeout in these tests; the stub's `slow` holds 1 s
+
+
+@pytest.fixture
+async def system(clinical: StubControl) -> AsyncIterator[ClinicalSystem]:
+    clinical.set_slots(DENTAL_1000, URGENT_0900, EARLY, DENTAL_0930)
+    async with httpx.AsyncClient(trust_env=False) as client:
+        yield ClinicalSystem(clinical.fhir_base_url, client, booking_timeout=QUICK)
+
+
+def booked_slot(at: dict[str, str]) -> BookedSlot:
+    return BookedSlot(slot=f"Slot/{at['id']}", start=at["start"], end=at["end"])
+
+
+def booking_of(case_id: str, at: dict[str, str]) -> ClinicalCase:
+    """What the console books: the wrap-up's case, with the slot chosen."""
+    return ClinicalCase(
+        case_id=case_id,
+        kind=CaseKind.BOOKING,
+        created=datetime.fromisoformat(T_BOOK),
+        caller_number=CALLER,
+        locale="en-GB",
+        reason="dental",
+        priority=4,
+        request=Request.WRAP_UP,
+        appointment=booked_slot(at),
+    )
+
+
+async def test_the_free_slots_are_those_of_the_service_the_reason_needs_from_now_earliest_first(
+    system: ClinicalSystem,
+) -> None:
+    after = datetime.fromisoformat(T_BOOK)
+
+    dental = await system.free_slots(Reason.DENTAL, after, count=5)
+    urgent = await system.free_slots(Reason.MEDICINES, after, count=5)
+
+    assert dental == [booked_slot(DENTAL_0930), booked_slot(DENTAL_1000)]
+    assert urgent == [booked_slot(URGENT_0900)]
+    assert await system.free_slots(Reason.DENTAL, after, count=1) == [booked_slot(DENTAL_0930)]
+    assert await system.free_slots(Reason.MENTAL_HEALTH, after, count=5) == []
+
+
+@pytest.mark.parametrize(
+    ("mode", "detail"),
+    [("down", "unreachable"), ("errors", "answered 503"), ("slow", "no answer within 0.3 s")],
+)
+async def test_a_search_the_system_does_not_answer_is_unavailable(
+    clinical: StubControl, system: ClinicalSystem, mode: str, detail: str
+) -> None:
+    clinical.fault(mode, slow_seconds=1.0)
+
+    with pytest.raises(ClinicalUnavailable, match=detail):
+        await system.free_slots(Reason.DENTAL, datetime.fromisoformat(T_BOOK), count=5)
+
+
+async def test_a_booking_holds_the_slot_and_the_wrap_up_carries_that_appointment_once(
+    clinical: StubControl, system: ClinicalSystem
+) -> None:
+    booking = booking_of("BKBKB-00002", DENTAL_0930)
+
+    delivery = await system.book(booking)
+
+    assert delivery.outcome is Outcome.CREATED
+    [received] = clinical.received("BKBKB-00002/booking")
+    assert [e["resource"]["resourceType"] for e in received["bundle"]["entry"]] == [
+        "Patient",
+        "Appointment",
+    ]
+    [appointment] = clinical.resources("Appointment")
+    assert appointment["slot"] == ["Slot/dental-0930"]
+    assert appointment["identifier"] == [
+        {"system": "https://lifeline.nhs.example/appointment-id", "value": "BKBKB-00002/wrap-up"}
+    ]
+    assert [s["status"] for s in clinical.slots() if s["id"] == "dental-0930"] == ["busy"]
+    assert await system.free_slots(Reason.DENTAL, datetime.fromisoformat(T_BOOK), 5) == [
+        booked_slot(DENTAL_1000)
+    ]
+
+    wrap_up = booking.model_copy(update={"handler_notes": "dental pain, seen at 09:30"})
+    sent = await system.send(wrap_up)
+
+    assert sent.outcome is Outcome.CREATED  # the request and the encounter of the wrap-up
+    [wrapped] = clinical.received("BKBKB-00002/wrap-up")
+    assert wrapped["bundle"] == bundle_json(wrap_up)
+    statuses = [e["response"]["status"] for e in wrapped["answer"]["entry"]]
+    assert statuses == ["200 OK", "201 Created", "201 Created", "200 OK"]  # Appointment found
+    assert len(clinical.resources("Appointment")) == 1
+
+
+async def test_a_slot_taken_meanwhile_is_answered_as_such(
+    clinical: StubControl, system: ClinicalSystem
+) -> None:
+    await system.book(booking_of("BKBKB-00003", DENTAL_0930))
+
+    with pytest.raises(SlotTaken) as taken:
+        await system.book(booking_of("BKBKB-00004", DENTAL_0930))
+
+    assert taken.value.status == 409
+    assert taken.value.diagnostics == "Slot/dental-0930 is already booked"
+    assert len(clinical.resources("Appointment")) == 1
+
+
+async def test_a_booking_whose_answer_was_lost_is_booked_once_when_tried_again(
+    clinical: StubControl, system: ClinicalSystem
+) -> None:
+    clinical.fault("slow", slow_seconds=1.0)
+    with pytest.raises(ClinicalUnavailable):
+        await system.book(booking_of("BKBKB-00005", DENTAL_0930))  # stored all the same
+    clinical.fault("up")
+
+    again = await system.book(booking_of("BKBKB-00005", DENTAL_0930))
+
+    assert again.outcome is Outcome.DUPLICATE  # received before: booked, not booked twice
+    assert len(clinical.resources("Appointment")) == 1
+
+
+@pytest.mark.parametrize("request_kind", list(Request))
+def test_a_booking_without_the_slot_it_booked_is_refused(request_kind: Request) -> None:
+    values = booking_of("BKBKB-00006", DENTAL_0930).model_dump() | {"request": request_kind}
+
+    assert ClinicalCase.model_validate(values).appointment is not None
+    with pytest.raises(ValidationError, match="a booking needs the slot it booked"):
+        ClinicalCase.model_validate(values | {"appointment": None})

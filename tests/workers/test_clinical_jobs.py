@@ -313,7 +313,9 @@ async def test_a_booking_journaled_while_down_is_replayed_with_its_appointment(
         start=datetime.fromtimestamp(T0 + 3600, UTC),
         end=datetime.fromtimestamp(T0 + 4500, UTC),
     )
-    booking = case("GGGGG-00001", CaseKind.BOOKING).model_copy(update={"appointment": slot})
+    booking = ClinicalCase.model_validate(
+        case("GGGGG-00001").model_dump() | {"kind": CaseKind.BOOKING, "appointment": slot}
+    )
     await ModeStore(rt.redis).force(Mode.DEGRADED, "drill", "sam", T0)
     assert await send_case_in(rt, booking) == "journaled"
     entry = await Journal(rt.redis).get("GGGGG-00001")

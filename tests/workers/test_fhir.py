@@ -134,11 +134,10 @@ def test_a_booking_carries_a_booked_appointment_for_its_slot_and_the_patient() -
     assert by_url[appointment["basedOn"][0]["reference"]] == "ServiceRequest"
 
 
-def test_a_booking_without_its_slot_yet_is_sent_as_its_request_alone() -> None:
-    found = resources(bundle_json(case(CaseKind.BOOKING, appointment=None)))
-
-    assert set(found) == {"Patient", "Encounter", "ServiceRequest"}
-    assert found["ServiceRequest"]["code"]["coding"][0]["code"] == "booking"
+def test_a_booking_without_the_slot_it_booked_is_refused() -> None:
+    # The console books a slot before "appointment booked" can be chosen: a booking has one.
+    with pytest.raises(ValidationError, match="a booking needs the slot it booked"):
+        case(CaseKind.BOOKING, appointment=None)
 
 
 @pytest.mark.parametrize("kind", [CaseKind.REFERRAL, CaseKind.AMBULANCE])

@@ -50,6 +50,8 @@ HANDLER_MAY = {
     ("GET", "/console/handler"),
     ("POST", "/console/handler/state"),
     ("POST", "/console/handler/wrap-up"),
+    ("POST", "/console/handler/booking/search"),  # free appointments for their call
+    ("POST", "/console/handler/booking"),
     ("POST", "/console/handler/heartbeat"),
     ("GET", "/console/handler/events"),
     ("GET", "/console/handler/phone-token"),

@@ -20,6 +20,7 @@ from starlette.routing import Route, compile_path
 from console.tokens import Role
 from console.web import login
 from console.web.accounts import NewUser
+from console.web.booking import ChosenSlot
 from console.web.callbacks import Cancel, Reprioritise
 from console.web.handler import BreakReason, StateChange, WrapUpForm
 from console.web.handlers import TakeOff
@@ -44,6 +45,8 @@ CODE_STEP, ENROL_STEP, SECOND_FACTOR = "/login/code", "/login/enrol", "/console/
 MODELS: dict[str, type[BaseModel] | None] = {
     "/console/handler/state": StateChange,
     "/console/handler/wrap-up": WrapUpForm,
+    "/console/handler/booking/search": None,
+    "/console/handler/booking": ChosenSlot,
     "/console/handler/heartbeat": None,
     "/console/handlers/{handler_id}/offline": TakeOff,
     "/console/callbacks/{callback_id}/cancel": Cancel,
@@ -88,6 +91,7 @@ VALUES: dict[str, st.SearchStrategy[str]] = {
     "state": near(["available", "break", "offline"], ["", "busy", " available", "Break"]),
     "reason": near([*BreakReason, "frail"], ["", " ", *LONG]),
     "outcome": near(WrapUpOutcome, ["", "booked"]),
+    "slot": near(["Slot/dental-0930"], ["", "Slot/", "Slot/a b", "Practitioner/1"]),
     "notes": near(["", "advised rest"], LONG),
     "priority": near(["2", "3", "4", "5"], ["", "1", "0", "6", "-1", "2.0", " 3", "\uff13"]),
     "mode": near(["normal", "degraded", "auto"], ["", "DEGRADED"]),

@@ -18,6 +18,8 @@ from tests.fhir_r4 import SCHEMA_PATH
 from tests.sim.servers import DEADLINE, free_port, serve
 
 CASE_ID_SYSTEM = "https://lifeline.nhs.example/case-id"
+SERVICE_TYPE_SYSTEM = "https://lifeline.nhs.example/service-type"
+APPOINTMENT_SYSTEM = "https://lifeline.nhs.example/appointment-id"
 FHIR_JSON = "application/fhir+json"
 
 
@@ -78,6 +80,24 @@ class StubControl:
         held: list[dict[str, Any]] = found["resources"]
         return held
 
+    def slots(self) -> list[dict[str, Any]]:
+        """Every slot the server has, by start: id, service type, times, status, and the
+        Appointment that holds it (null while free)."""
+        found: dict[str, Any] = self.control.get("/control/slots").raise_for_status().json()
+        slots: list[dict[str, Any]] = found["slots"]
+        return slots
+
+    def set_slots(self, *slots: dict[str, Any]) -> None:
+        """Replace the server's slots (each free): `{"id", "service_type", "start", "end"}`."""
+        response = self.control.put("/control/slots", json={"slots": list(slots)})
+        assert response.status_code == 200, response.text
+
+    def search_slots(
+        self, params: list[tuple[str, str]], client: httpx.Client | None = None
+    ) -> httpx.Response:
+        """`GET [base]/Slot?...`, the parameters in order (a name may come twice)."""
+        return (client or self.fhir).get(f"{self.fhir_base_url}/Slot", params=tuple(params))
+
     def post_transaction(self, body: object, client: httpx.Client | None = None) -> httpx.Response:
         return (client or self.fhir).post(
             self.fhir_base_url, json=body, headers={"Content-Type": FHIR_JSON}
@@ -129,3 +149,52 @@ def transaction(case_id: str = "7K2QX-M9D4A", **changes: Any) -> dict[str, Any]:
     }
     bundle.update(changes)
     return bundle
+
+
+def slot(slot_id: str, service: str, start: str, end: str) -> dict[str, str]:
+    """A slot as `PUT /control/slots` takes it."""
+    return {"id": slot_id, "service_type": service, "start": start, "end": end}
+
+
+def booking(
+    request_id: str,
+    slot_reference: str,
+    start: str,
+    end: str,
+    appointment_id: str | None = None,
+    status: str = "booked",
+) -> dict[str, Any]:
+    """A transaction that books one slot: a Patient and an Appointment for it, the Appointment
+    a conditional create on `appointment_id` (when given), as Lifeline's console sends it."""
+    patient = "urn:uuid:5f0c1b7e-0000-5000-8000-0000000000a1"
+    appointment: dict[str, Any] = {
+        "resourceType": "Appointment",
+        "status": status,
+        "slot": [{"reference": slot_reference}],
+        "start": start,
+        "end": end,
+        "participant": [
+            {"actor": {"reference": patient}, "required": "required", "status": "accepted"}
+        ],
+    }
+    request: dict[str, Any] = {"method": "POST", "url": "Appointment"}
+    if appointment_id is not None:
+        appointment["identifier"] = [{"system": APPOINTMENT_SYSTEM, "value": appointment_id}]
+        request["ifNoneExist"] = f"identifier={APPOINTMENT_SYSTEM}|{appointment_id}"
+    return {
+        "resourceType": "Bundle",
+        "identifier": {"system": CASE_ID_SYSTEM, "value": request_id},
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": patient,
+                "resource": {"resourceType": "Patient"},
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "fullUrl": "urn:uuid:5f0c1b7e-0000-5000-8000-0000000000a2",
+                "resource": appointment,
+                "request": request,
+            },
+        ],
+    }

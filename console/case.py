@@ -1,0 +1,54 @@
+"""The facts of a handler's case that the clinical system is told, from the call's record or the
+callback's: for its wrap-up, and for an appointment booked while the caller is on the line."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from console.context import Console
+from console.errors import Conflict
+from routing.callbacks import UnknownCallback
+from routing.models import Reason
+
+
+class CaseFacts(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    caller: str
+    locale: str
+    reason: str  # as the clinical system is told it (a callback is about an existing case)
+    need: Reason  # what the caller rang about: the service an appointment is for
+    priority: int
+    created: float
+
+
+async def case_facts(console: Console, member: str) -> CaseFacts:
+    """The case of the queue member a handler has (a CallSid, or `cb:<callback id>`)."""
+    if member.startswith("cb:"):
+        try:
+            callback = await console.callbacks.get(member.removeprefix("cb:"))
+        except UnknownCallback:
+            raise Conflict("the callback's record has expired") from None
+        original = await console.calls.get(callback.call_sid) if callback.call_sid else None
+        return CaseFacts(
+            case_id=callback.case_id,
+            caller=callback.number,
+            locale=callback.locale,
+            reason=Reason.EXISTING_CASE.value,
+            need=(original.answers.reason if original else None) or Reason.EXISTING_CASE,
+            priority=int(callback.priority),
+            created=callback.created,
+        )
+    call = await console.calls.get(member)
+    if call is None:
+        raise Conflict("the call's record has expired")
+    return CaseFacts(
+        case_id=call.case_id,
+        caller=call.caller,
+        locale=call.locale.value,
+        reason=str(call.answers.reason or Reason.UNKNOWN.value),
+        need=call.answers.reason or Reason.UNKNOWN,
+        priority=int(call.placement.priority) if call.placement else 3,
+        created=call.created,
+    )

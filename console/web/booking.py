@@ -1,0 +1,49 @@
+"""The booking part of the handler's call: the free slots of the service the case needs, to book
+one while the caller is on the line, and what the clinical system said (console/booking.py does
+the booking; console/web/handler.py has the forms' actions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from console.booking import BOOKABLE, Booking, Bookings, BookingStatus
+from console.web.casefile import Case
+from console.web.pages import Page
+from console.web.templates import LONDON
+from routing.handlers import Handler
+from workers.fhir import BookedSlot, ServiceType, SlotReference
+
+SERVICES = {
+    ServiceType.URGENT_CARE: "urgent care",
+    ServiceType.MENTAL_HEALTH: "mental health",
+    ServiceType.DENTAL: "dental",
+}
+
+
+class ChosenSlot(BaseModel):
+    slot: SlotReference
+
+
+def label(slot: BookedSlot) -> str:
+    """`Mon 5 Jan, 09:30 to 09:45`, London time."""
+    start, end = slot.start.astimezone(LONDON), slot.end.astimezone(LONDON)
+    return f"{start:%a} {start.day} {start:%b}, {start:%H:%M} to {end:%H:%M}"
+
+
+async def booking_context(page: Page, handler: Handler, case: Case | None) -> dict[str, Any]:
+    """What the booking part of the handler's call shows."""
+    booking: Booking | None = None
+    if case is not None and handler.state in BOOKABLE:
+        booking = await Bookings(page.console.redis).get(case.case_id)
+    slots = list(booking.slots) if booking else []
+    if booking and booking.chosen:
+        slots.append(booking.chosen)
+    return {
+        "can_book": case is not None and handler.state in BOOKABLE,
+        "booking": booking,
+        "booked": booking is not None and booking.status is BookingStatus.BOOKED,
+        "service": SERVICES[booking.service] if booking else "",
+        "slot_labels": {slot.slot: label(slot) for slot in slots},
+    }
