@@ -63,11 +63,14 @@ class Jobs:
         return self._connect(offer.member, offer.handler, offer.offer)
 
     def _connect(self, member: str, handler: str, offer: int) -> Job:
+        # A caller on the line, waiting, goes ahead of callbacks to place, however many fell due
+        # at once: their connect is put at the front of the queue.
         return self.queue(JobQueue.CALLS).enqueue(
             "workers.connect.connect",
             member,
             handler,
             offer,
+            at_front=not member.startswith("cb:"),
             job_id=f"connect-{member}-{offer}".replace(":", "-"),
             retry=Retry(max=3, interval=[1, 2, 4]),
             job_timeout=30,

@@ -13,6 +13,7 @@ import math
 import time
 
 import httpx
+from pydantic import ValidationError
 
 from routing.agenda import SWEEP_SECONDS
 from routing.breaker import Outcome
@@ -102,7 +103,13 @@ async def send_batch(rt: Runtime, journal: Journal) -> tuple[int, int, bool]:
             entry = await journal.get(case_id)
             if entry is None:
                 return delivered, failed, True
-            case = case_of(entry.bundle, entry.facts, entry.case_id, entry.kind, entry.notes)
+            try:
+                case = case_of(entry.bundle, entry.facts, entry.case_id, entry.kind, entry.notes)
+            except ValidationError as error:  # kept by an older version in a form now refused
+                why = f"cannot be read again: {error.error_count()} problems"
+                await journal.outcome(entry.case_id, "failed", rt.clock.now(), why, entry.version)
+                failed += 1
+                continue
             try:
                 delivery = await system.send(case)
             except ClinicalUnavailable as error:

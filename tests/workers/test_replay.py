@@ -293,3 +293,27 @@ async def test_an_opening_kept_again_after_its_wrap_up_does_not_take_its_place(
     entry = await Journal(rt.redis).get("OOOOO-00001")
     assert entry is not None
     assert (entry.facts["request"], entry.notes) == ("wrap-up", "to ED")
+
+
+async def test_an_entry_that_cannot_be_read_again_waits_for_a_person_and_stops_nothing(
+    rt: Runtime, stub: StubControl
+) -> None:
+    """An entry kept by an older version in a form this one refuses (a booking kept before
+    bookings carried their slot): refused, for a person, and the replay goes on past it."""
+    await journal_five(rt)
+    old = case("BBBBB-00001", CaseKind.REFERRAL)
+    facts = {
+        "kind": "booking",
+        "priority": 3,
+        "reason": old.reason.value,
+        "locale": old.locale.value,
+        "created": old.created.isoformat(),
+    }
+    await Journal(rt.redis).capture("BBBBB-00001", "booking", {}, facts, T0 - 60)
+    rt = at_rate(rt, 100)
+
+    assert await reconcile_in(rt) == {"delivered": 5, "failed": 1}
+    entry = await Journal(rt.redis).get("BBBBB-00001")
+    assert entry is not None
+    assert entry.status is EntryStatus.FAILED
+    assert entry.error.startswith("cannot be read again")
