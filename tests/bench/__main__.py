@@ -1,7 +1,8 @@
-"""`make bench`: Lifeline's webhooks under uvicorn against a real Redis, beside a static baseline.
+"""`make bench`: Lifeline's webhooks under uvicorn against a real Redis, beside a static baseline
+and a lean floor (the form, the signature and one Lua call: what every webhook must do).
 
-Both servers run with the same uvicorn settings (one worker, httptools, uvloop, no access log),
-take the same signed requests, and are measured in the same run; the ratio is what matters.
+All three servers run with the same uvicorn settings (one worker, httptools, uvloop, no access
+log), take the same signed requests, and are measured in the same run; the ratios are what matter.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import httpx
 import redis.asyncio
 
 from lifeline.redis_server import RedisServer, free_port
+from tests.bench import neighbours
 from tests.bench.assignment import QUEUES, measure_assignment
 from tests.bench.callbacks import measure_callbacks, measure_latency
 from tests.bench.floor import run as run_floor
@@ -63,7 +65,15 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000, help="calls (3 webhooks each)")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument(
-        "--only", choices=["webhooks", "assignment", "floor", "callbacks", "outage"], default=None
+        "--only",
+        choices=["webhooks", "assignment", "floor", "callbacks", "outage", "neighbours"],
+        default=None,
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=20, help="neighbours: connections measured per load"
+    )
+    parser.add_argument(
+        "--per-round", type=int, default=5, help="neighbours: emergencies after each connection"
     )
     args = parser.parse_args()
     if args.only in (None, "webhooks"):
@@ -76,6 +86,26 @@ def main() -> None:
         bench_callbacks()
     if args.only in (None, "outage"):
         bench_outage()
+    if args.only in (None, "neighbours"):
+        bench_neighbours(args.rounds, args.per_round)
+
+
+def bench_neighbours(rounds: int, per_round: int) -> None:
+    print(
+        f"\nnoisy neighbours: per load, {rounds} rounds of one connection then {per_round}"
+        " emergencies; p50 and p99, and p99 against idle's"
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        redis_server = RedisServer(Path(scratch) / "redis")
+        redis_server.start()
+        try:
+            phases = neighbours.run(redis_server.url, Path(scratch), rounds, per_round)
+        finally:
+            redis_server.stop()
+    neighbours.report(phases)
+    # An emergency not put through to dispatch is a failure, not a figure.
+    if any(p.not_dispatch or p.answer_timeouts or p.safe_routes for p in phases):
+        sys.exit(1)
 
 
 def bench_callbacks() -> None:
@@ -184,7 +214,7 @@ def bench_webhooks(calls: int, concurrency: int) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         redis_server = RedisServer(Path(scratch) / "redis")
         redis_server.start()
-        web_port, static_port = free_port(), free_port()
+        web_port, static_port, lean_port = free_port(), free_port(), free_port()
         public_base = f"http://127.0.0.1:{web_port}"
         env = os.environ | {
             "REDIS_URL": redis_server.url,
@@ -195,12 +225,17 @@ def bench_webhooks(calls: int, concurrency: int) -> None:
             "AMBULANCE_DISPATCH_NUMBER": "+441632960999",
             "LOG_LEVEL": "WARNING",
         }
-        servers = [
-            serve(["--factory", "lifeline.app:app_from_environment"], web_port, env),
-            serve(["--factory", "tests.bench.static_app:app"], static_port, env),
-        ]
-        try:
+        apps = {
+            "lifeline.app:app_from_environment": web_port,
+            "tests.bench.static_app:app": static_port,
+            "tests.bench.lean_app:app": lean_port,
+        }
+        servers: list[subprocess.Popen[bytes]] = []
+        try:  # a server that does not start stops the others and Redis too
+            for app, port in apps.items():
+                servers.append(serve(["--factory", app], port, env))
             static = measure(static_port, calls, concurrency, public_base)
+            lean = measure(lean_port, calls, concurrency, public_base)
             lifeline = measure(web_port, calls, concurrency, public_base)
             trip = asyncio.run(round_trip(redis_server.url))
         finally:
@@ -211,17 +246,24 @@ def bench_webhooks(calls: int, concurrency: int) -> None:
 
     print(f"{calls} calls x 3 signed webhooks, {concurrency} connections")
     print(line("static TwiML baseline", static))
+    print(line("lean floor", lean))
     print(line("Lifeline webhooks", lifeline))
     print(f"throughput ratio (Lifeline / baseline): {lifeline.per_second / static.per_second:.2f}")
-    # Both servers are one CPU-bound process: 1 / throughput is the CPU time of one request.
+    print(
+        f"lean floor (form, signature, one Lua call) / baseline: "
+        f"{lean.per_second / static.per_second:.2f}; "
+        f"Lifeline / lean floor: {lifeline.per_second / lean.per_second:.2f}"
+    )
+    # Each server is one CPU-bound process: 1 / throughput is the CPU time of one request.
     static_cost, lifeline_cost = 1 / static.per_second, 1 / lifeline.per_second
     print(
         f"time per request: static {static_cost * 1e6:.0f} us,"
+        f" lean floor {1e6 / lean.per_second:.0f} us,"
         f" Lifeline {lifeline_cost * 1e6:.0f} us;"
         f" one Redis round trip from an asyncio client {trip * 1e6:.0f} us"
         f" ({trip / static_cost:.1f} static requests)"
     )
-    if lifeline.errors:
+    if lifeline.errors or lean.errors:
         sys.exit(1)
 
 
