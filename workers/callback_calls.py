@@ -93,7 +93,10 @@ class Placing:
             outcome = await self.earlier(intent)
             if outcome is not None:
                 return outcome
-        return await self.place(await self.intents.get())
+        current = await self.intents.get()  # what the look at the last call left
+        if (current.marker if current else "") != (intent.marker if intent else ""):
+            return "placing"  # another run recorded its intent meanwhile, and sees to it
+        return await self.place(current)
 
     async def earlier(self, intent: DialIntent) -> str | None:
         """What became of the callback's last call, before another is placed: the run's outcome,
@@ -141,7 +144,9 @@ class Placing:
                 await self.agenda.put(self.due, ready)
                 return "checking"
             log.warning("the last call was never made: placing one", extra=self.ids)
-            await self.intents.update(intent, intent.model_copy(update={"void": True}), "unmark")
+            void = intent.model_copy(update={"void": True})
+            if not await self.intents.update(intent, void, "unmark"):
+                return "placing"  # another run recorded its intent meanwhile, and sees to it
             if intent.offer == self.offer:
                 await self.limit.forget(self.holder)  # a new try, at a new slot
             return None
