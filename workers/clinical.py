@@ -180,7 +180,13 @@ def _delivered(case_id: str, response: httpx.Response, what: str = "the case") -
         result = Outcome.DUPLICATE if found and all(found) else Outcome.CREATED
         return Delivery(case_id=case_id, outcome=result, status=status, locations=locations)
     issues = outcome.issue if (outcome := _outcome_of(response)) else []
-    if status == 409 and "duplicate" in [issue.code for issue in issues]:
+    codes = [issue.code for issue in issues]
+    if status == 409 and "duplicate" in codes:
+        return Delivery(case_id=case_id, outcome=Outcome.DUPLICATE, status=status)
+    if status == 412 and "multiple-matches" in codes:
+        # The system holds the case already, more than once (conditional creates that raced on
+        # it): sending it again would not help. Delivered, and said, for someone to tidy up.
+        log.warning("the clinical system holds the case more than once", extra={"case_id": case_id})
         return Delivery(case_id=case_id, outcome=Outcome.DUPLICATE, status=status)
     raise _refusal(case_id, response, what)
 

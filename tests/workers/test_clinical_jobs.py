@@ -19,7 +19,7 @@ from tests.sim.clinical.stub import StubControl
 from tests.workers.conftest import Sink
 from workers.clinical_jobs import breaker, capture, email_case_in, probe_in, send_case_in
 from workers.email import NotSent
-from workers.fhir import BookedSlot, CaseKind, ClinicalCase, Request
+from workers.fhir import BookedSlot, CaseKind, ClinicalCase, Request, bundle_json
 from workers.queues import queue_of
 from workers.replay import reconcile_in
 from workers.runtime import Runtime
@@ -335,3 +335,20 @@ async def test_a_booking_journaled_while_down_is_replayed_with_its_appointment(
         "2026-01-01T01:00:00Z",
         "2026-01-01T01:15:00Z",
     )
+
+
+async def test_a_case_the_system_holds_more_than_once_is_delivered_not_refused(
+    rt: Runtime, stub: StubControl
+) -> None:
+    """A plain server whose conditional creates raced (no unique index) answers 412 for the
+    case's identifiers: it holds the case; nobody should key it in again by hand."""
+    stub.server("plain")
+    held = case("MMMMM-00001")
+    bare = bundle_json(held)
+    for entry in bare["entry"]:
+        del entry["request"]["ifNoneExist"]
+    stub.post_transaction(bare)
+    stub.post_transaction(bare)  # held twice
+
+    assert await send_case_in(rt, held) == "duplicate"
+    assert await Journal(rt.redis).get("MMMMM-00001") is None  # nothing for a person to do
