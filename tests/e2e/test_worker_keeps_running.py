@@ -135,8 +135,10 @@ def test_a_failed_job_whose_retry_waits_an_interval_is_run_again(
             stack.wait_for(lambda: bool(sink.messages), "the retry", 10)
         finally:
             server.stop()
-        status = Job.fetch(job.id, connection=connection).get_status()
-        assert status == JobStatus.FINISHED
+        stack.wait_for(  # the mail went: the job ends as it does
+            lambda: Job.fetch(job.id, connection=connection).get_status() == JobStatus.FINISHED,
+            "the retry to finish",
+        )
     finally:
         stack.stop()
         connection.close()
