@@ -61,7 +61,13 @@ class FloorWorker(Worker):
             name = job.func_name or ""
         except DeserializationError:
             name = "<unreadable>"
-        if name not in JOBS:
+        # Lifeline's jobs name no callbacks: one that does would have RQ import and call it.
+        callbacks = [
+            job._success_callback_name,
+            job._failure_callback_name,
+            job._stopped_callback_name,
+        ]
+        if name not in JOBS or any(callbacks):
             log.error("job %s refused: %s is not one of Lifeline's jobs", job.id, name[:80])
             self.handle_job_failure(
                 job, queue=queue, exc_string=f"refused: {name[:80]} is not one of Lifeline's jobs"

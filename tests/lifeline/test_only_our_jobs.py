@@ -54,6 +54,25 @@ def test_a_job_naming_a_function_not_ours_is_failed_never_run(
     assert "not one of Lifeline's jobs" in (result.exc_string or "")
 
 
+def test_a_job_of_ours_naming_a_callback_is_failed_never_run(
+    redis_url: str, sync_redis: redis.Redis
+) -> None:
+    """RQ would import and call a job's success or failure callback by its name: ours name none,
+    so a job that does was written by someone else."""
+    queue = Queue(JobQueue.HOUSEKEEPING.value, connection=sync_redis, serializer=JSONSerializer)
+    job = queue.enqueue("workers.sweeps.sweep_queues")
+    sync_redis.hset(f"rq:job:{job.id}", "success_callback_name", "builtins.print")
+
+    worked = burst_worker(redis_url)
+
+    assert worked.returncode == 0
+    assert "<Job " not in worked.stdout + worked.stderr  # print(job, connection, result) never ran
+    raw = redis.Redis.from_url(redis_url)
+    status = Job.fetch(job.id, connection=raw, serializer=JSONSerializer).get_status()
+    raw.close()
+    assert status == JobStatus.FAILED
+
+
 def test_pickled_job_data_is_never_unpickled(
     redis_url: str, sync_redis: redis.Redis, tmp_path: Path
 ) -> None:
