@@ -51,7 +51,10 @@ class FloorWorker(Worker):
     answers): `stop` is shared by every worker the process makes."""
 
     def __init__(self, queues: list[str], connection: redis.Redis, stop: threading.Event) -> None:
-        super().__init__(queues, connection=connection, serializer=SERIALIZER)
+        # A job's description is its arguments, a case's notes among them: never in the log.
+        super().__init__(
+            queues, connection=connection, serializer=SERIALIZER, log_job_description=False
+        )
         self.stop = stop
 
     def execute_job(self, job: Job, queue: Queue) -> None:

@@ -90,3 +90,16 @@ def test_our_jobs_are_all_allowed_and_every_periodic_one_is_json() -> None:
     for name in JOBS:
         module, _, function = name.rpartition(".")
         assert callable(getattr(__import__(module, fromlist=[function]), function)), name
+
+
+def test_a_jobs_arguments_never_reach_the_workers_log(
+    redis_url: str, sync_redis: redis.Redis
+) -> None:
+    """A case's job carries the caller's answers and the handler's notes: the worker logs the job
+    by its id and function, never by its arguments."""
+    queue = Queue(JobQueue.HOUSEKEEPING.value, connection=sync_redis, serializer=JSONSerializer)
+    job = queue.enqueue("workers.clinical_jobs.email_case", "NOTES-SAY-CHEST-PAIN")
+    worked = burst_worker(redis_url)
+    assert worked.returncode == 0
+    assert job.id in worked.stderr  # the job was logged, by its id
+    assert "NOTES-SAY-CHEST-PAIN" not in worked.stdout + worked.stderr
