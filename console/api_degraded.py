@@ -3,7 +3,6 @@ system's health, the contingency journal and its reconciliation, and handlers' w
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from typing import Annotated, Literal
@@ -96,7 +95,9 @@ async def set_mode(call: Call) -> ModeView:
         wanted, body.reason, call.principal.name, console.clock.now()
     )
     if changed and effective is Mode.NORMAL:
-        await asyncio.to_thread(console.jobs.reconcile)  # the journal goes to the clinical system
+        await console.jobs.off_loop(
+            console.jobs.reconcile
+        )  # the journal goes to the clinical system
     return await get_mode(call)
 
 
@@ -177,7 +178,7 @@ async def journal_report(call: Call) -> Response:
 
 async def start_replay(call: Call) -> Progress:
     console = call.console
-    await asyncio.to_thread(console.jobs.reconcile)
+    await console.jobs.off_loop(console.jobs.reconcile)
     await console.audit.record(
         call.principal.name, "journal.replay", "journal", console.clock.now()
     )

@@ -38,7 +38,8 @@ async def wrap_up(
     now = console.clock.now()
     await record(console.redis, member, handler_id, outcome, notes, now)
     if kind is not None and facts is not None:
-        await console.jobs.send_case_async(
+        await console.jobs.off_loop(
+            console.jobs.send_case,
             facts.case_id,
             kind,
             facts.caller,

@@ -157,7 +157,8 @@ async def _booked(ivr: Ivr, record: CallRecord, booking: Booking, number: str) -
         return Goodbye(locale=record.locale, say=say(PromptId.CALLBACK_KEPT))
     log.info("callback booked", extra={"call_sid": record.sid, "case_id": record.case_id})
     try:  # an open case for the clinical system (or, while it is down, the journal: replayed first)
-        await ivr.jobs.send_case_async(
+        await ivr.jobs.off_loop(
+            ivr.jobs.send_case,
             record.case_id,
             "referral",
             number,

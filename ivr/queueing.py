@@ -74,7 +74,8 @@ async def dispatch_emergency(ivr: Ivr, sid: str, locale: Locale, why: str) -> De
     record = await ivr.calls.get(sid)
     if record is not None:
         try:
-            await ivr.jobs.send_case_async(
+            await ivr.jobs.off_loop(
+                ivr.jobs.send_case,
                 record.case_id,
                 "ambulance",
                 record.caller,

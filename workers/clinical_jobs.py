@@ -73,7 +73,7 @@ async def capture(rt: Runtime, case: ClinicalCase, open_case: bool) -> bool:
             # The journal holds the record; the courtesy copy is tried again, by a job.
             log.warning("contingency e-mail not sent: %s", error, extra={"case_id": case.case_id})
             async with enqueuing(rt) as jobs:
-                await jobs.email_case_async(kept.case_id)
+                await jobs.off_loop(jobs.email_case, kept.case_id)
     return fresh
 
 
@@ -160,7 +160,7 @@ async def probe_in(rt: Runtime, queued: float | None = None) -> str:
     mode = await ModeStore(rt.redis).read()
     if result.healthy and not mode.degraded and progress.pending and not progress.running:
         async with enqueuing(rt) as jobs:
-            await jobs.reconcile_async()
+            await jobs.off_loop(jobs.reconcile)
     return outcome.value
 
 

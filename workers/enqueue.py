@@ -4,7 +4,7 @@ Job ids are deterministic, so the same work enqueued twice (two processes racing
 webhook) is the same job, and each job finds out what an earlier run did before it acts.
 
 RQ's client is synchronous. From async code (the webhooks, the consoles, async jobs) enqueue with
-the `*_async` methods: they run on a few threads of `Jobs`' own, which only enqueues use, so a
+`off_loop`: it runs them on a few threads of `Jobs`' own, which only enqueues use, so a
 full shared pool (`asyncio.to_thread`'s, where sign-ins hash passwords) never holds up a webhook.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
 import redis
 from rq import Queue, Retry
@@ -28,6 +28,7 @@ from workers.fhir import Request as Request  # for the web side, which imports o
 from workers.queues import SERIALIZER, JobQueue, queue_of
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 ENQUEUE_THREADS = 4  # an enqueue is a Redis round trip or two: a few threads carry any load
 REPLAY_JOB_TIMEOUT = 15  # shorter than the replay's lease (routing.journal)
@@ -44,8 +45,10 @@ class Jobs:
     def queue(self, name: JobQueue) -> Queue:
         return queue_of(name, self.connection)
 
-    async def _off_loop(self, enqueue: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._threads, enqueue)
+    async def off_loop(self, enqueue: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """From async code: `await jobs.off_loop(jobs.send_case, ...)`, on `Jobs`' own threads."""
+        work = partial(enqueue, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, work)
 
     def queued(self, job_id: str) -> bool:
         """Whether a job of that id waits in its queue (enqueued again, it would run twice). One
@@ -167,47 +170,4 @@ class Jobs:
 
     async def connect_all(self, offers: list[Offer]) -> None:
         if offers:
-            await self._off_loop(lambda: [self.connect(offer) for offer in offers])
-
-    async def send_case_async(
-        self,
-        case_id: str,
-        kind: str,
-        caller: str,
-        locale: str,
-        reason: str,
-        priority: int,
-        created: float,
-        notes: str = "",
-        open_case: bool = False,
-        request: Request = Request.OPENED,
-        appointment: BookedSlot | None = None,
-    ) -> Job:
-        return await self._off_loop(
-            partial(
-                self.send_case,
-                case_id,
-                kind,
-                caller,
-                locale,
-                reason,
-                priority,
-                created,
-                notes,
-                open_case,
-                request,
-                appointment,
-            )
-        )
-
-    async def email_case_async(self, case_id: str) -> Job:
-        return await self._off_loop(partial(self.email_case, case_id))
-
-    async def reconcile_async(self) -> Job | None:
-        return await self._off_loop(self.reconcile)
-
-    async def replay_batch_async(self) -> Job | None:
-        return await self._off_loop(self.replay_batch)
-
-    async def place_callback_async(self, callback_id: str, handler: str, offer: int) -> Job | None:
-        return await self._off_loop(partial(self.place_callback, callback_id, handler, offer))
+            await self.off_loop(lambda: [self.connect(offer) for offer in offers])

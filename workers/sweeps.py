@@ -44,9 +44,9 @@ async def due() -> dict[str, int]:
                 for item in items:
                     match item:
                         case ReplayBatch():
-                            await jobs.replay_batch_async()
+                            await jobs.off_loop(jobs.replay_batch)
                         case CallbackCall(callback=callback, handler=handler, offer=offer):
-                            await jobs.place_callback_async(callback, handler, offer)
+                            await jobs.off_loop(jobs.place_callback, callback, handler, offer)
     replays = sum(isinstance(item, ReplayBatch) for item in items)
     return {"replay_batches": replays, "callbacks": len(items) - replays}
 

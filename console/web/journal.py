@@ -3,7 +3,6 @@ reconciliation's progress, the failures a person must act on, and the report."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from collections import Counter
@@ -106,7 +105,7 @@ async def report_csv(page: Page) -> Response:
 
 
 async def reconcile(page: Page) -> Response:
-    job = await asyncio.to_thread(page.console.jobs.reconcile)
+    job = await page.console.jobs.off_loop(page.console.jobs.reconcile)
     await page.audit("journal.reconcile", "contingency journal", queued=job is not None)
     said = "Reconciliation is queued." if job else "Reconciliation is already queued or running."
     return await page.done(said, "/console/journal")

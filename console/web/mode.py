@@ -3,7 +3,6 @@ the outage message in English and Welsh; the history of the mode and of clinical
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, StringConstraints
@@ -70,7 +69,7 @@ async def force(page: Page) -> Response:
         wanted, change.reason, page.user.username, page.now
     )
     if changed and effective is Mode.NORMAL:
-        await asyncio.to_thread(console.jobs.reconcile)  # the journal goes to the clinical system
+        await console.jobs.off_loop(console.jobs.reconcile)  # the journal, to the clinical system
     said = "automatic" if wanted is None else f"forced {wanted.value}"
     return await page.done(f"The mode is {said}; it is now {effective.value}.", "/console/mode")
 
