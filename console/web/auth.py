@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from console.context import Console
 from console.tokens import Role
 from console.web.accounts import User
 from console.web.context import Web
+from console.web.mfa import required
 from console.web.sessions import COOKIE, Session
 
 SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
@@ -25,12 +27,17 @@ class Visitor:
 
 
 async def visitor_of(request: Request, web: Web) -> Visitor | None:
-    """The signed-in user, or None (no cookie, a forged or expired one, a disabled account)."""
+    """The signed-in user, or None (no cookie, a forged or expired one, a disabled account, or
+    a session without the second factor the account now needs: one from before second factors,
+    or made while the role or MFA_FOR_HANDLERS did not need one). Such a session is ended, so
+    that its person signs in again, code and all."""
     session = await web.sessions.find(request.cookies.get(COOKIE))
     if session is None:
         return None
     user = await web.accounts.get(session.username)
-    if user is None or user.disabled:
+    console: Console = request.state.console
+    needs = user is not None and required(user, console.settings.mfa_for_handlers)
+    if user is None or user.disabled or (needs and not session.second_factor):
         await web.sessions.end(session)
         return None
     return Visitor(session=session, user=user)

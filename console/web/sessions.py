@@ -33,7 +33,9 @@ class Session(BaseModel):
     username: str
     csrf: str
     created: float
-    second_factor: bool = False  # signed in with a code after the password
+    # Signed in with a code after the password. A record from before second factors has no
+    # word of one: no second factor (console/web/auth.py sends its person to sign in again).
+    second_factor: bool = False
 
 
 def session_key(settings: Settings) -> bytes:

@@ -483,7 +483,7 @@ async def supervisor(redis_url: str) -> tuple[str, str]:
         new = NewUser(username="bench-sue", name="Sue", role=Role.SUPERVISOR, password=password)
         await Accounts(client).add(new, time.time())
         sessions = Sessions.of(client, make_settings(redis_url))
-        session = await sessions.start(new.username, time.time())
+        session = await sessions.start(new.username, time.time(), second_factor=True)
         return sessions.signer.dumps(session.id), session.csrf
     finally:
         await client.aclose()

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import asyncio
 
+import redis
 import redis.asyncio
 from starlette.testclient import TestClient
 
 from console.tokens import Role
-from console.web.sessions import COOKIE, Sessions, session_key
+from console.web.sessions import COOKIE, Sessions, digest, session_key
 from lifeline.app import create_app
 from lifeline.settings import Settings
 from routing import keys
 from routing.clock import VirtualClock
 from tests.conftest import AUTH_TOKEN, make_settings
 from tests.console.web.conftest import People
-from tests.console.web.people import Person, add_user
+from tests.console.web.people import BASE, Person, add_user
 
 
 def cookie_header(person: Person, username: str) -> str:
@@ -135,3 +136,59 @@ def test_a_cookie_signed_with_another_key_is_refused(redis_url: str, settings: S
 def test_a_username_is_read_without_case_or_spaces(people: People, redis_url: str) -> None:
     add_user(redis_url, "sue", Role.SUPERVISOR)
     assert people().sign_in("  Sue ").status_code == 303
+
+
+def old_session(redis_url: str, settings: Settings, username: str) -> str:
+    """A session record as kept before second factors (no word of one), written straight into
+    Redis; its cookie, signed as the console signs one."""
+
+    async def write() -> str:
+        client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            sessions = Sessions(client, session_key(settings), secure=True)
+            session_id = "an-old-session-id-made-before-second-factors"
+            await client.hset(
+                keys.session(digest(session_id)),
+                mapping={"username": username, "csrf": "old-csrf-token", "created": "0.0"},
+            )
+            await client.expire(keys.session(digest(session_id)), 3600)
+            await client.sadd(keys.user_sessions(username), digest(session_id))
+            return sessions.signer.dumps(session_id)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(write())
+
+
+def test_a_supervisors_session_from_before_second_factors_is_sent_to_sign_in_again(
+    people: People, redis_url: str, settings: Settings, sync_redis: redis.Redis
+) -> None:
+    add_user(redis_url, "sue", Role.SUPERVISOR)
+    add_user(redis_url, "ada", Role.ADMIN)
+    for username, page in [("sue", "/console/wallboard"), ("ada", "/console/accounts")]:
+        person = people()
+        person.login_form()  # a cookie jar on the console's domain
+        cookie = old_session(redis_url, settings, username)
+        person.set_cookie(COOKIE, cookie)
+        forced = {"mode": "degraded", "reason": "diverting", "csrf_token": "old-csrf-token"}
+        refused = person.client.post(f"{BASE}/console/mode", data=forced, follow_redirects=False)
+        assert refused.status_code == 401, (username, refused.text[:300])
+        assert sync_redis.get(keys.MODE) is None  # nothing was changed
+        assert list(sync_redis.scan_iter(match=keys.session("*"))) == []  # ended, not kept
+        person.set_cookie(COOKIE, old_session(redis_url, settings, username))
+        response = person.get(page)
+        assert response.url.path == "/login", (username, response.text[:200])
+        assert list(sync_redis.scan_iter(match=keys.session("*"))) == []
+
+
+def test_with_mfa_for_handlers_a_handlers_session_without_a_second_factor_signs_in_again(
+    redis_url: str, clock: VirtualClock, sync_redis: redis.Redis
+) -> None:
+    add_user(redis_url, "hana", Role.HANDLER, handler="h1")
+    for required, landed in [(False, "/console/handler"), (True, "/login")]:
+        settings = make_settings(redis_url, mfa_for_handlers=required)
+        with TestClient(create_app(settings, clock=clock), base_url=BASE) as client:
+            person = Person(client, redis_url, clock)
+            person.login_form()
+            person.set_cookie(COOKIE, old_session(redis_url, settings, "hana"))
+            assert person.get("/console/handler").url.path == landed, required
