@@ -50,6 +50,14 @@ ENDPOINTS = [
 ]  # fmt: skip
 
 
+HANDLERS_OWN = "/api/v1/handlers/"  # one handler's: served by the floor process too
+
+
+def handlers_routes() -> list[BaseRoute]:
+    """What a handler's console and a handler's own client send about one handler."""
+    return [route(endpoint) for endpoint in ENDPOINTS if endpoint.path.startswith(HANDLERS_OWN)]
+
+
 def routes() -> list[BaseRoute]:
     spec = openapi.document(ENDPOINTS)
 

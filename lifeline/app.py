@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute
 from twilio.request_validator import RequestValidator
 
 from console import api
@@ -45,6 +46,7 @@ from routing.clock import Clock, SystemClock
 from routing.handlers import Handlers
 from routing.journal import Journal
 from routing.mode import ModeStore
+from routing.number_hash import NumberHash
 from routing.offers import Offers
 from routing.queues import Queues
 from routing.rulebook import RuleBook
@@ -68,6 +70,12 @@ class Serve(StrEnum):
     ALL = "all"
     WEBHOOKS = "webhooks"  # /twilio/..., /healthz, /readyz, /metrics
     CONSOLE = "console"  # /console/..., /login, /logout, /api/v1/..., /healthz, /readyz, /metrics
+    # The handlers' own, a part of the console's: their console page and what it sends (state,
+    # heartbeat, wrap-up, softphone), and /api/v1/handlers/{id}/... A handler coming free is the
+    # moment a waiting caller is put through, so no supervisor's page or stranger's sign-in may
+    # stand in front of it: a deployment routes these paths to a process of their own (README,
+    # "Processes"). The console serves them too, for a deployment without one.
+    FLOOR = "floor"
 
 
 def create_app(
@@ -113,14 +121,19 @@ def create_app(
             for connection in job_connections:
                 connection.close()
 
-    patients_routes = webhooks.routes() if serve is not Serve.CONSOLE else []
-    staff_routes = [*api.routes(), *web.routes()] if serve is not Serve.WEBHOOKS else []
     return Starlette(
-        routes=[*patients_routes, *staff_routes, *ops.routes()],
+        routes=[*served(serve), *ops.routes()],
         middleware=[*web.middleware(settings), Middleware(BodyLimit)],
         exception_handlers={HTTPException: not_routed},
         lifespan=lifespan,
     )
+
+
+def served(serve: Serve) -> list[BaseRoute]:
+    patients = webhooks.routes() if serve in (Serve.ALL, Serve.WEBHOOKS) else []
+    staff = [*api.routes(), *web.routes()] if serve in (Serve.ALL, Serve.CONSOLE) else []
+    handlers = [*api.handlers_routes(), *web.handlers_routes()] if serve is Serve.FLOOR else []
+    return [*patients, *staff, *handlers]
 
 
 @dataclass(frozen=True)
@@ -139,14 +152,15 @@ class Floor:
     @classmethod
     def of(cls, redis: Redis, settings: Settings, rules: RuleSet) -> Floor:
         exceptions = frozenset(settings.number_policy_exceptions)
+        numbers = NumberHash(settings.number_hash_secret)
         return cls(
             redis=redis,
-            calls=Calls(redis),
+            calls=Calls(redis, numbers=numbers),
             handlers=Handlers(redis),
             rulebook=RuleBook(redis, rules, number_exceptions=exceptions),
             assigner=Assigner(redis),
             queues=Queues(redis),
-            callbacks=Callbacks(redis),
+            callbacks=Callbacks(redis, numbers=numbers),
             modes=ModeStore(redis),
         )
 

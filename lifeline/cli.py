@@ -87,11 +87,12 @@ def run() -> None:
     type=click.Choice([serve.value for serve in Serve]),
     default=Serve.ALL.value,
     show_default=True,
-    help="webhooks: Twilio's (the internet's); console: the consoles and the API (staff's).",
+    help="webhooks: Twilio's (the internet's); console: the consoles and the API (staff's);"
+    " floor: the handlers' own console and API (a part of the console's, kept apart).",
 )
 @fails_clearly
 def web(host: str, port: int | None, serve: str) -> None:
-    """A web process: Twilio webhooks, consoles and API, or one of the two."""
+    """A web process: Twilio webhooks, consoles and API, or a part of them."""
     settings = configured()
     load_catalogue()
     if serve == Serve.CONSOLE:

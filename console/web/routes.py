@@ -54,12 +54,20 @@ VIEWS: list[View] = [
 ]
 
 
+STATIC = "/console/static"
+
+
 def routes() -> list[BaseRoute]:
-    return [
-        *login.routes(),
-        *(route(view) for view in VIEWS),
-        Mount("/console/static", StaticFiles(packages=[("console", "static")]), name="static"),
-    ]
+    return [*login.routes(), *(route(view) for view in VIEWS), static()]
+
+
+def handlers_routes() -> list[BaseRoute]:
+    """The handler's console page and everything it sends (no sign-in: that is the console's)."""
+    return [*(route(view) for view in [*handler.VIEWS, *phone.VIEWS]), static()]
+
+
+def static() -> Mount:
+    return Mount(STATIC, StaticFiles(packages=[("console", "static")]), name="static")
 
 
 def middleware(settings: Settings) -> list[Middleware]:

@@ -2,10 +2,10 @@
 with the dispatch `<Dial>`) and (b) a handler coming free -> the queued caller's connect request
 reaching the phone network, idle and then beside each load, all in one run.
 
-The stack runs as the Procfile runs it (webhooks and console apart, the four worker pools, cron),
-with the simulated phone network and the clinical stub. A load's clients run in a process of
-their own, so that they never hold up the measuring client; each starts before the measurement
-and goes on until it ends.
+The stack runs as the Procfile runs it (webhooks, console and the handlers' floor apart, the four
+worker pools, cron), with the simulated phone network and the clinical stub. A load's clients run
+in a process of their own, so that they never hold up the measuring client; each starts before
+the measurement and goes on until it ends.
 """
 
 from __future__ import annotations
@@ -73,10 +73,12 @@ LOGIN_FORM = re.compile(rf'name="{FIELD}" value="([^"]+)"')
 
 @dataclass(frozen=True)
 class Target:
-    """The console process and what its loads need: forms' tokens, a supervisor's session."""
+    """The console process and what its loads need: forms' tokens, a supervisor's session;
+    and the handlers' own process, which their console pages send to."""
 
     host: str
     port: int
+    floor_port: int
     login_cookie: str
     login_token: str
     session_cookie: str
@@ -186,7 +188,7 @@ async def checks(target: Target, counts: Counter[str]) -> None:
 async def heartbeats(target: Target, counts: Counter[str]) -> None:
     """The handlers' console pages, keeping them on the floor."""
     headers = {"Authorization": target.api_token}
-    base = f"http://{target.host}:{target.port}"
+    base = f"http://{target.host}:{target.floor_port}"
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
         while True:
             for handler in target.handlers:
@@ -328,7 +330,7 @@ class CallbacksDue:
         _, seconds = self.child.end()
         placed = len(outbound(stack)) - self.placed_before
         for handler in self.handlers:  # off the floor (after their call), offers back in place
-            stack.api.put(f"/api/v1/handlers/{handler}/state", json={"state": "offline"})
+            stack.floor_api.put(f"/api/v1/handlers/{handler}/state", json={"state": "offline"})
         for callback in callbacks(stack, "pending"):
             cancel = f"/api/v1/callbacks/{callback['callback']['id']}/cancel"
             stack.api.post(cancel, json={"reason": "bench"})
@@ -466,6 +468,7 @@ def prepare(stack: Stack) -> Target:
     return Target(
         host="127.0.0.1",
         port=stack.console_port,
+        floor_port=stack.floor_port,
         login_cookie=login_cookie,
         login_token=login_token,
         session_cookie=session,
@@ -582,7 +585,7 @@ def come_free(stack: Stack, handler: str, deadline: float) -> tuple[bool, int]:
     or the deadline passes: whether it took it, and how many tries it refused."""
     refused = 0
     body = {"state": "available"}
-    while stack.api.put(f"/api/v1/handlers/{handler}/state", json=body).status_code != 200:
+    while stack.floor_api.put(f"/api/v1/handlers/{handler}/state", json=body).status_code != 200:
         refused += 1
         if time.monotonic() > deadline:
             return False, refused
@@ -603,7 +606,7 @@ def connect_time(stack: Stack, handler: str, caller: str) -> Connected:
     if not taken or not events_until(stack, sid, deadline, type="redirect", by="api"):
         # Neither left waiting nor free, to stand in the way of what is measured next.
         stack.sim.http.post(f"/sim/calls/{sid}/hangup")
-        stack.api.put(f"/api/v1/handlers/{handler}/state", json={"state": "offline"})
+        stack.floor_api.put(f"/api/v1/handlers/{handler}/state", json={"state": "offline"})
         return Connected(None, api, refused)
     requests = stack.sim.http.get("/sim/requests").json()["requests"]
     [redirect] = [r for r in requests if r["path"].endswith(f"/Calls/{sid}.json")]

@@ -52,10 +52,12 @@ class Stack:
         self.start_timeout = start_timeout
         self.logs = logs
         self.web_port, self.phone_port = free_port(), free_port()
-        self.split = split  # the webhooks and the consoles in processes of their own
+        self.split = split  # the webhooks, the consoles and the handlers' own: processes apart
         self.pools = pools  # the Procfile's worker pools, rather than one worker for all
         self.console_port = free_port() if split else self.web_port
         self.console_url = f"http://127.0.0.1:{self.console_port}"
+        self.floor_port = free_port() if split else self.web_port
+        self.floor_url = f"http://127.0.0.1:{self.floor_port}"
         self.fhir_port, self.clinical_control_port = free_port(), free_port()
         self.web_url = f"http://127.0.0.1:{self.web_port}"
         self.phone_url = f"http://127.0.0.1:{self.phone_port}"
@@ -112,6 +114,7 @@ class Stack:
             self.spawn(
                 "console", *lifeline_web, "--port", str(self.console_port), "--serve", "console"
             )
+            self.spawn("floor", *lifeline_web, "--port", str(self.floor_port), "--serve", "floor")
         else:
             self.spawn("web", *lifeline_web, "--port", str(self.web_port))
         self.spawn("phone", str(BIN / "lifeline-sim"), "phone", "--port", str(self.phone_port))
@@ -140,12 +143,16 @@ class Stack:
             self.spawn("cron", str(BIN / "lifeline"), "cron")
         self.wait_for(lambda: self.up(f"{self.web_url}/healthz"), "the web process", timeout)
         self.wait_for(lambda: self.up(f"{self.console_url}/healthz"), "the consoles", timeout)
+        self.wait_for(lambda: self.up(f"{self.floor_url}/healthz"), "the handlers' own", timeout)
         self.wait_for(lambda: self.up(f"{self.phone_url}/sim/health"), "the phone network", timeout)
         self.sim = SimClient(self.phone_url)
         self.api = httpx.Client(base_url=self.console_url, timeout=10)
+        # The handlers' own process (the console's, unless split).
+        self.floor_api = httpx.Client(base_url=self.floor_url, timeout=10)
         # A supervisor's token that may also activate rule sets, as an admin would make it.
         rules = self.token(Role.SUPERVISOR, scopes=frozenset({Scope.RULES}))
         self.api.headers["Authorization"] = f"Bearer {rules}"
+        self.floor_api.headers["Authorization"] = f"Bearer {rules}"
         return self
 
     def stop(self) -> None:
@@ -166,6 +173,7 @@ class Stack:
         if hasattr(self, "sim"):
             self.sim.close()
             self.api.close()
+            self.floor_api.close()
 
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")

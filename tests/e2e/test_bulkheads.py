@@ -64,3 +64,36 @@ def test_a_sign_in_flood_is_refused_quickly_and_never_delays_an_emergency(split:
             statuses = sorted(set(answers))
     assert set(statuses) <= {401, 429}  # refused, or told to come back: never a server error
     assert 429 in statuses  # more at once than the process checks: told so at once
+
+
+def test_with_the_consoles_process_frozen_a_handler_coming_free_is_put_through(
+    split: Stack,
+) -> None:
+    """A handler's "available" is the moment a waiting caller is put through: it goes to the
+    handlers' own process, which nothing on the supervisors' side or a stranger's can hold up."""
+    split.handler("h1", available=False)
+    split.sim.party("client:h1", answer="answer", ring_seconds=1, talk_seconds=20)
+    sid = split.sim.call(["2", "1"])
+    split.sim.wait_event(sid, "enqueue")
+    console = split.processes["console"]
+    os.kill(console.pid, signal.SIGSTOP)
+    try:
+        changed = split.floor_api.put("/api/v1/handlers/h1/state", json={"state": "available"})
+        assert changed.status_code == 200, changed.text
+        split.sim.wait_event(sid, "bridged")
+    finally:
+        os.kill(console.pid, signal.SIGCONT)
+    [dial] = split.sim.events(sid, "dial")
+    assert dial["targets"] == ["client:h1"]
+
+
+def test_the_handlers_process_serves_only_the_handlers_own_paths(split: Stack) -> None:
+    with httpx.Client(base_url=split.floor_url, timeout=10) as browser:
+        page = browser.get("/console/handler", headers={"accept": "text/html"})
+        assert page.status_code == 303  # to sign in, which is the console's
+        assert page.headers["location"].startswith("/login")
+        for path in ("/login", "/console/wallboard", "/console/handlers", "/api/v1/handlers"):
+            assert browser.get(path).status_code == 404, path
+        assert browser.post("/twilio/voice").status_code == 404
+    assert split.floor_api.get("/api/v1/handlers/nobody").status_code == 404
+    assert split.floor_api.get("/api/v1/rules").status_code == 404
