@@ -70,6 +70,22 @@ def local_values(given: dict[str, str], redis_url: str | None) -> dict[str, str]
     return {name: value for name, value in values.items() if name not in given}
 
 
+NUMBER_HASH_KEY_FILE = VAR / "number-hash-key"
+
+
+def kept_number_hash_key() -> str:
+    """The local runs' NUMBER_HASH_KEY: made once, then kept in var/ (git-ignored) beside the
+    embedded Redis's data, so that a run knows the callers and callbacks of the runs before."""
+    if NUMBER_HASH_KEY_FILE.exists():
+        kept = NUMBER_HASH_KEY_FILE.read_text().strip()
+        if kept:
+            return kept
+    key = secrets.token_urlsafe(32)
+    NUMBER_HASH_KEY_FILE.touch(mode=0o600, exist_ok=True)
+    NUMBER_HASH_KEY_FILE.write_text(key + "\n")
+    return key
+
+
 DEMO_HANDLERS = ("demo-1", "demo-2")
 
 
@@ -275,6 +291,8 @@ def run() -> int:
         embedded.start()
     try:
         values = local_values(given, embedded.url if embedded else None)
+        if "NUMBER_HASH_KEY" not in given:
+            values["NUMBER_HASH_KEY"] = kept_number_hash_key()
         run_env.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
         settings = load_settings()  # stop here, naming the variable, if anything is wrong
         try:

@@ -5,6 +5,8 @@ Sources, strongest first: the environment, `.env`, then `var/run.env` (written b
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
@@ -28,6 +30,8 @@ E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
 RUN_ENV_FILE = "var/run.env"
 SMTP_URL = re.compile(r"((smtps?|smtp\+insecure)://([^\s/@]+@)?[^\s/@:]+(:\d+)?/?)?")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+NUMBER_HASH_LABEL = b"lifeline caller number hash key v1"
+NUMBER_HASH_KEY_CHARS = 32
 
 
 class SettingsError(Exception):
@@ -98,6 +102,9 @@ class Settings(BaseSettings):
     metrics_token: SecretStr = SecretStr("")
     # Handlers too must sign in with a second factor (supervisors and admins always must).
     mfa_for_handlers: bool = False
+    # The key of the digests callers are recognised by in Redis (routing/number_hash.py). Unset:
+    # derived from TWILIO_AUTH_TOKEN (HMAC with a fixed label), never from anything public.
+    number_hash_key: SecretStr = SecretStr("")
 
     @field_validator(
         "welsh_line_numbers", "trusted_proxies", "number_policy_exceptions", mode="before"
@@ -122,6 +129,13 @@ class Settings(BaseSettings):
     def _token_not_empty(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value():
             raise ValueError("must not be empty")
+        return value
+
+    @field_validator("number_hash_key")
+    @classmethod
+    def _number_hash_key(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < NUMBER_HASH_KEY_CHARS:
+            raise ValueError(f"must be at least {NUMBER_HASH_KEY_CHARS} characters, or unset")
         return value
 
     @field_validator("smtp_url")
@@ -158,6 +172,16 @@ class Settings(BaseSettings):
         """Whether handlers' consoles are their phones (Twilio's Voice JavaScript SDK)."""
         return bool(self.twilio_api_key_sid)
 
+    @property
+    def number_hash_secret(self) -> bytes:
+        """NUMBER_HASH_KEY, or a key derived from TWILIO_AUTH_TOKEN when it is unset: secret
+        either way, so that the digests of callers' numbers cannot be reversed."""
+        key = self.number_hash_key.get_secret_value()
+        if key:
+            return key.encode()
+        token = self.twilio_auth_token.get_secret_value().encode()
+        return hmac.new(token, NUMBER_HASH_LABEL, hashlib.sha256).digest()
+
     def public_url(self, path: str) -> str:
         """The absolute URL Twilio uses for `path` (what signatures are computed over)."""
         return str(self.public_base_url).rstrip("/") + path
@@ -170,6 +194,7 @@ class Settings(BaseSettings):
             self.twilio_api_key_secret.get_secret_value(),
             self.session_secret.get_secret_value(),
             self.metrics_token.get_secret_value(),
+            self.number_hash_key.get_secret_value(),
             self.redis_url.password or "",
         ]
         smtp_password = urlsplit(self.smtp_url.get_secret_value()).password or ""

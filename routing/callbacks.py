@@ -27,6 +27,7 @@ from routing import keys
 from routing.calls import OUTCOMES
 from routing.figures import CALLBACKS
 from routing.models import Answers, Placement, Priority
+from routing.number_hash import NumberHash, caller_key
 from routing.rules import CallbackRule
 from routing.stats import COUNT
 
@@ -110,8 +111,9 @@ INDEXED = {
 
 
 class Callbacks:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, numbers: NumberHash | None = None) -> None:
         self.redis = redis
+        self.numbers = numbers
         self._convert = redis.register_script(steps.CONVERT)
         self._attempt = redis.register_script(steps.ATTEMPT)
         self._done = redis.register_script(steps.DONE)
@@ -173,7 +175,7 @@ class Callbacks:
         target = rules.targets_seconds.get(placement.priority)
         caller = caller or number
         created = await self._convert(
-            keys=[keys.caller(caller), OUTCOMES],
+            keys=[caller_key(self.numbers, caller), OUTCOMES],
             args=self._args(
                 case_id,
                 now,
@@ -238,9 +240,9 @@ class Callbacks:
         """Returns `cancelled` when this call cancelled it; otherwise `unknown`, `cancelled
         already`, or the status that prevents it (being dialled, done)."""
         callback = await self.redis.hget(keys.callback(callback_id), "caller")
-        caller_key = keys.caller(str(callback)) if callback else ""
+        record = caller_key(self.numbers, str(callback)) if callback else ""
         result = await self._cancel(
-            keys=[caller_key], args=self._args(callback_id, now, actor=actor, reason=reason)
+            keys=[record], args=self._args(callback_id, now, actor=actor, reason=reason)
         )
         return str(result)
 
@@ -263,7 +265,7 @@ class Callbacks:
         target = rules.targets_seconds.get(priority)
         booked_at = float(created)
         result = await self._reprioritise(
-            keys=[keys.caller(str(caller)) if caller else ""],
+            keys=[caller_key(self.numbers, str(caller)) if caller else ""],
             args=self._args(
                 callback_id,
                 now,
@@ -333,7 +335,7 @@ class Callbacks:
         """The caller's live callback, if they have one."""
         if not caller:
             return None
-        callback_id = await self.redis.hget(keys.caller(caller), "callback")
+        callback_id = await self.redis.hget(caller_key(self.numbers, caller), "callback")
         if not callback_id:
             return None
         try:

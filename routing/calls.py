@@ -13,6 +13,7 @@ from prompts.catalogue import Locale
 from routing import keys
 from routing.lua import MOVE_HANDLER, STATS
 from routing.models import Answers, CallRecord, CallStatus, Placement, case_id_for
+from routing.number_hash import NumberHash, caller_key
 
 OUTCOMES = keys.PREFIX + ":stats:outcomes"
 
@@ -205,8 +206,9 @@ class Finish(StrEnum):
 class Calls:
     """Call records and their queue entries."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, numbers: NumberHash | None = None) -> None:
         self.redis = redis
+        self.numbers = numbers
         self._open = redis.register_script(_OPEN)
         self._enqueue = redis.register_script(_ENQUEUE)
         self._finish = redis.register_script(_FINISH)
@@ -216,7 +218,7 @@ class Calls:
         """Create the record (once per CallSid), and say whether the caller is known: an open
         case from another call, and a callback still to be made."""
         _, recognised, callback = await self._open(
-            keys=[keys.call(sid), keys.caller(caller), OUTCOMES],
+            keys=[keys.call(sid), caller_key(self.numbers, caller), OUTCOMES],
             args=[
                 sid,
                 case_id_for(sid),
@@ -248,7 +250,12 @@ class Calls:
         """
         locale = answers.locale or Locale.EN
         outcome, arrival, free = await self._enqueue(
-            keys=[keys.call(sid), keys.queue(placement.queue), keys.caller(caller), OUTCOMES],
+            keys=[
+                keys.call(sid),
+                keys.queue(placement.queue),
+                caller_key(self.numbers, caller),
+                OUTCOMES,
+            ],
             args=[
                 json.dumps(
                     {

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 PREFIX = "ll"
 CALL_TTL_SECONDS = 2 * 24 * 3600  # a call's keys outlive any call by far
 CALLER_TTL_SECONDS = 24 * 3600  # how long a caller counts as "contacted us recently"
@@ -58,9 +56,10 @@ def queue_prefix() -> str:
     return f"{PREFIX}:queue:"
 
 
-def caller(number: str) -> str:
-    """Keyed by a digest so that phone numbers never appear in key names."""
-    return f"{PREFIX}:caller:{hashlib.sha256(number.encode()).hexdigest()[:32]}"
+def caller(number_digest: str) -> str:
+    """Keyed by the number's keyed digest (routing/number_hash.py): no phone number in a key name,
+    and none to be found again from one."""
+    return f"{PREFIX}:caller:{number_digest}"
 
 
 def handler(handler_id: str) -> str:

@@ -13,6 +13,7 @@ from lifeline.app import create_app
 from lifeline.redis_server import RedisServer
 from lifeline.settings import Settings
 from routing.clock import VirtualClock
+from routing.number_hash import NumberHash
 from tests.staff import Staff, make_staff
 from tests.twilio import TwilioClient
 
@@ -23,6 +24,8 @@ MAIN_LINE = "+441134960000"
 WELSH_LINE = "+442920180111"
 DISPATCH = "+441632960999"
 CALLER = "+447700900123"
+NUMBER_HASH_KEY = "number-hash-key-for-the-tests-0123456789"
+NUMBERS = NumberHash(NUMBER_HASH_KEY.encode())  # as the app hashes callers' numbers
 
 
 @pytest.fixture(scope="session")
@@ -67,6 +70,7 @@ def make_settings(redis_url: str, **overrides: object) -> Settings:
         "ambulance_dispatch_number": DISPATCH,
         "welsh_line_numbers": (WELSH_LINE,),
         "metrics_token": METRICS_TOKEN,
+        "number_hash_key": NUMBER_HASH_KEY,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

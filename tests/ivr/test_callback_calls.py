@@ -17,7 +17,7 @@ from routing.clock import VirtualClock
 from routing.handlers import HandlerState
 from routing.models import Placement
 from routing.rules import default_rules
-from tests.conftest import CALLER, MAIN_LINE
+from tests.conftest import CALLER, MAIN_LINE, NUMBERS
 from tests.console.test_api import RULES, Api, token_for
 from tests.ivr.test_call_flow import queue_of, to_queue
 from tests.ivr.test_connecting import sweep
@@ -515,7 +515,7 @@ def test_only_one_live_callback_per_caller(
         client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
         try:
             placement = Placement.model_validate_json(record["placement"])
-            return await Callbacks(client).convert(
+            return await Callbacks(client, numbers=NUMBERS).convert(
                 call.sid,
                 case_of(sync_redis, call.sid),
                 CALLER,

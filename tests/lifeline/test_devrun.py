@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 import redis.asyncio
 
-from lifeline.devrun import DEMO_HANDLERS, seed_demo_handlers
+from lifeline.devrun import (
+    DEMO_HANDLERS,
+    NUMBER_HASH_KEY_FILE,
+    kept_number_hash_key,
+    seed_demo_handlers,
+)
 from routing import keys
 from routing.handlers import Handlers, HandlerState
 from routing.rules import default_rules
@@ -32,3 +38,16 @@ async def test_the_demo_handlers_stay_on_duty_when_a_run_starts_on_an_earlier_ru
     for handler_id in DEMO_HANDLERS:
         handler = await Handlers(aredis).get(handler_id)
         assert handler.state is HandlerState.AVAILABLE
+
+
+def test_a_local_run_makes_its_number_hash_key_once_and_keeps_it_private(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("var").mkdir()
+
+    key = kept_number_hash_key()
+
+    assert len(key) >= 32
+    assert kept_number_hash_key() == key  # the next run: the same callers known again
+    assert NUMBER_HASH_KEY_FILE.stat().st_mode & 0o077 == 0

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from lifeline.settings import SettingsError, load_settings
-from tests.conftest import AUTH_TOKEN, make_settings
+from tests.conftest import AUTH_TOKEN, NUMBER_HASH_KEY, make_settings
 
 ENV = {
     "REDIS_URL": "redis://127.0.0.1:6399/0",
@@ -70,6 +70,27 @@ def test_an_empty_auth_token_is_refused(environment: pytest.MonkeyPatch) -> None
         load_settings()
 
 
+def test_a_number_hash_key_too_short_to_be_beyond_guessing_is_refused_unshown(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    environment.setenv("NUMBER_HASH_KEY", "short-key-123")
+    with pytest.raises(SettingsError, match="NUMBER_HASH_KEY is malformed") as caught:
+        load_settings()
+    assert "short-key-123" not in str(caught.value)
+
+
+def test_the_number_hash_key_is_the_setting_or_else_derived_from_the_auth_token(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    derived = load_settings().number_hash_secret
+    assert len(derived) == 32
+    assert AUTH_TOKEN.encode() not in derived
+    environment.setenv("TWILIO_AUTH_TOKEN", "another-auth-token")
+    assert load_settings().number_hash_secret != derived
+    environment.setenv("NUMBER_HASH_KEY", NUMBER_HASH_KEY)
+    assert load_settings().number_hash_secret == NUMBER_HASH_KEY.encode()
+
+
 def test_a_dot_env_file_is_read(environment: pytest.MonkeyPatch, tmp_path: Path) -> None:
     environment.delenv("AMBULANCE_DISPATCH_NUMBER")
     (tmp_path / ".env").write_text("AMBULANCE_DISPATCH_NUMBER=+441632960998\n")
@@ -123,10 +144,12 @@ def test_every_secret_is_there_for_the_logs_to_redact(environment: pytest.Monkey
     environment.setenv("TWILIO_API_KEY_SID", "SK" + "b" * 32)
     environment.setenv("TWILIO_API_KEY_SECRET", "an-api-key-secret")
     environment.setenv("TWILIO_VOICE_SDK_URL", "/static/twilio.min.js")
+    environment.setenv("NUMBER_HASH_KEY", NUMBER_HASH_KEY)
     assert set(load_settings().secrets) == {
         AUTH_TOKEN,
         "an-api-key-secret",
         "a-session-secret",
+        NUMBER_HASH_KEY,
         "redis-password",
         "pa%2Fss",
         "pa/ss",

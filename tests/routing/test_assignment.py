@@ -15,6 +15,7 @@ from routing.clock import VirtualClock
 from routing.handlers import Device, HandlerProfile, Handlers, HandlerState
 from routing.models import Answers, Placement, Priority, Reason, Screen
 from routing.rules import RuleSet, Strategy, default_rules
+from tests.conftest import NUMBERS
 
 pytestmark = pytest.mark.anyio
 
@@ -50,7 +51,9 @@ async def queue_call(
     placement = Placement(
         route="test", queue=queue, priority=Priority(priority), skills=tuple(skills)
     )
-    await Calls(client).enqueue(sid, "+447700900123", "+441134960000", answers, placement, arrival)
+    await Calls(client, numbers=NUMBERS).enqueue(
+        sid, "+447700900123", "+441134960000", answers, placement, arrival
+    )
 
 
 def sid(n: int) -> str:

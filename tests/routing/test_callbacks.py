@@ -19,6 +19,7 @@ from routing.calls import OUTCOMES, Calls, Finish
 from routing.handlers import Device, HandlerProfile, Handlers, HandlerState
 from routing.models import Answers, Placement, Priority, Reason, Screen, case_id_for
 from routing.rules import RuleSet, default_rules
+from tests.conftest import NUMBERS
 
 pytestmark = pytest.mark.anyio
 
@@ -49,6 +50,10 @@ def packaged_rules() -> RuleSet:
     return default_rules()
 
 
+def callbacks_of(client: redis.asyncio.Redis) -> Callbacks:
+    return Callbacks(client, numbers=NUMBERS)
+
+
 def sid(n: int) -> str:
     return f"CA{n:032x}"
 
@@ -60,14 +65,14 @@ def caller_of(n: int) -> str:
 async def queue_call(client: redis.asyncio.Redis, call_sid: str, caller: str, now: float) -> None:
     answers = Answers(locale=Locale.EN, screen=Screen.NO, reason=Reason.MEDICAL)
     placement = Placement(route="medical", queue="general", priority=Priority.STANDARD)
-    await Calls(client).enqueue(call_sid, caller, LINE, answers, placement, now)
+    await Calls(client, numbers=NUMBERS).enqueue(call_sid, caller, LINE, answers, placement, now)
 
 
 async def convert(
     client: redis.asyncio.Redis, call_sid: str, caller: str, now: float
 ) -> Booking | None:
     placement = Placement(route="medical", queue="general", priority=Priority.STANDARD)
-    return await Callbacks(client).convert(
+    return await Callbacks(client, numbers=NUMBERS).convert(
         call_sid, case_id_for(call_sid), caller, caller, placement, packaged_rules().callbacks, now
     )
 
@@ -109,7 +114,7 @@ async def make_unreachable(client: redis.asyncio.Redis, callback_id: str, now: f
     """Every attempt by the rules fails (priority 3: three, 300 then 900 s apart), with one
     handler free; returns the time after."""
     await hire(client, "h1", now)
-    callbacks = Callbacks(client)
+    callbacks = Callbacks(client, numbers=NUMBERS)
     outcomes = []
     for _ in range(3):
         outcomes.append(await try_once(client, callback_id, "busy", now))
@@ -125,7 +130,7 @@ async def test_every_unreachable_callback_is_listed_however_many_were_booked_sin
     callback_id = await book(aredis, 1, T0)
     now = await make_unreachable(aredis, callback_id, T0)
     await book_many(aredis, 500, now)
-    callbacks = Callbacks(aredis)
+    callbacks = Callbacks(aredis, numbers=NUMBERS)
     assert callback_id not in {callback.id for callback in await callbacks.latest(500)}
 
     [listed] = await callbacks.with_status(CallbackStatus.UNREACHABLE)
@@ -140,7 +145,7 @@ async def test_scheduled_callbacks_are_listed_whole_too_and_other_statuses_from_
     retried = await book(aredis, 1, T0)
     assert await try_once(aredis, retried, "no-answer", T0) == "scheduled"
     await book_many(aredis, 3, T0)
-    callbacks = Callbacks(aredis)
+    callbacks = Callbacks(aredis, numbers=NUMBERS)
 
     assert [c.id for c in await callbacks.with_status(CallbackStatus.SCHEDULED)] == [retried]
     pending = await callbacks.with_status(CallbackStatus.PENDING, count=2)
@@ -153,7 +158,7 @@ async def test_a_clinician_puts_an_unreachable_callback_back_in_its_place_with_f
 ) -> None:
     callback_id = await book(aredis, 1, T0)
     now = await make_unreachable(aredis, callback_id, T0)
-    callbacks = Callbacks(aredis)
+    callbacks = Callbacks(aredis, numbers=NUMBERS)
     rules = packaged_rules().callbacks
 
     outcome = await callbacks.reprioritise(
@@ -184,7 +189,7 @@ async def test_an_unreachable_callback_is_not_put_back_over_the_callers_newer_on
     old = await book(aredis, 1, T0, caller=CALLER)
     now = await make_unreachable(aredis, old, T0)
     newer = await book(aredis, 2, now, caller=CALLER)  # they rang again and booked another
-    callbacks = Callbacks(aredis)
+    callbacks = Callbacks(aredis, numbers=NUMBERS)
 
     outcome = await callbacks.reprioritise(
         old, Priority.URGENT, "dr.jones", "try again", packaged_rules().callbacks, now
@@ -202,7 +207,7 @@ async def test_a_caller_with_a_live_callback_keeps_it_and_their_new_call_ends_as
 ) -> None:
     callback_id = await book(aredis, 1, T0, caller=CALLER)
     await queue_call(aredis, sid(2), CALLER, T0 + 60)
-    callbacks = Callbacks(aredis)
+    callbacks = Callbacks(aredis, numbers=NUMBERS)
 
     booking = await convert(aredis, sid(2), CALLER, T0 + 120)
 

@@ -20,6 +20,7 @@ from routing.models import Answers, Placement, Priority, Reason, Screen, case_id
 from routing.offers import Offers
 from routing.rules import default_rules
 from routing.stats import Stats
+from tests.conftest import NUMBERS
 from tests.routing.test_assignment import hire, sid
 
 pytestmark = pytest.mark.anyio
@@ -41,7 +42,9 @@ async def enqueue(
 ) -> None:
     answers = Answers(locale=Locale.EN, screen=Screen.NO, reason=Reason.MEDICAL)
     placement = Placement(route="test", queue=queue, priority=Priority(priority))
-    await Calls(client).enqueue(call, CALLER, LINE, answers, placement, at, redial=redial)
+    await Calls(client, numbers=NUMBERS).enqueue(
+        call, CALLER, LINE, answers, placement, at, redial=redial
+    )
 
 
 async def answer(client: redis.asyncio.Redis, call: str, at: float) -> None:
@@ -83,7 +86,7 @@ async def abandoned(client: redis.asyncio.Redis, call: str, arrival: float, wait
 
 async def terminated(client: redis.asyncio.Redis, call: str, at: float) -> None:
     """The caller hangs up during the IVR's questions, before being queued."""
-    calls = Calls(client)
+    calls = Calls(client, numbers=NUMBERS)
     await calls.open(call, CALLER, LINE, Locale.EN, at)
     assert await calls.finish(call, at + 5) is Finish.IVR_HANGUP
 
@@ -220,7 +223,7 @@ async def test_within_60_s_includes_60_s_and_after_30_s_excludes_30_s(
 async def test_a_wait_is_timed_from_entering_the_queue_not_from_the_start_of_the_call(
     aredis: redis.asyncio.Redis,
 ) -> None:
-    await Calls(aredis).open(sid(1), CALLER, LINE, Locale.EN, NOW - 100)
+    await Calls(aredis, numbers=NUMBERS).open(sid(1), CALLER, LINE, Locale.EN, NOW - 100)
     await enqueue(aredis, sid(1), "general", 3, NOW - 70)  # 30 s of IVR questions first
     await answer(aredis, sid(1), NOW - 60)
     total = (await Stats(aredis).report(Window.LAST_15_MINUTES, NOW)).total
@@ -326,7 +329,7 @@ async def test_the_answer_p95_of_twenty_calls_is_the_nineteenth_wait(
 async def test_a_repeated_final_webhook_counts_the_call_once(aredis: redis.asyncio.Redis) -> None:
     await abandoned(aredis, sid(1), NOW - 100, 40)
     await terminated(aredis, sid(2), NOW - 60)
-    calls = Calls(aredis)
+    calls = Calls(aredis, numbers=NUMBERS)
     assert await calls.finish(sid(1), NOW - 10) is None  # Twilio's status callback, again
     assert await calls.finish(sid(2), NOW - 10) is None
 
@@ -373,7 +376,7 @@ async def test_an_event_recorded_twice_is_counted_once_even_past_the_scripts_gua
 async def test_a_p1_call_whose_dispatch_line_never_answered_counts_once_as_answered(
     aredis: redis.asyncio.Redis,
 ) -> None:
-    calls = Calls(aredis)
+    calls = Calls(aredis, numbers=NUMBERS)
     await enqueue(aredis, sid(1), "emergency", 1, NOW - 300)
     assert await calls.dispatch(sid(1), NOW - 290)  # sent to the dispatch line after 10 s
     # The line never answered: the call goes back to its place, and a handler takes it (within
@@ -389,7 +392,7 @@ async def test_a_p1_call_whose_dispatch_line_never_answered_counts_once_as_answe
 
 
 async def test_callback_events_count_once_per_callback(aredis: redis.asyncio.Redis) -> None:
-    callbacks = Callbacks(aredis)
+    callbacks = Callbacks(aredis, numbers=NUMBERS)
     await enqueue(aredis, sid(1), "general", 2, NOW - 700)
     await callbacks.offered(sid(1), Priority.URGENT, NOW - 600)
     await callbacks.offered(sid(1), Priority.URGENT, NOW - 500)  # offered again in the hold loop

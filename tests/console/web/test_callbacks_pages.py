@@ -13,6 +13,7 @@ from routing.calls import Calls
 from routing.clock import VirtualClock
 from routing.models import Answers, Placement, Priority, Reason, Screen, case_id_for
 from routing.rules import default_rules
+from tests.conftest import NUMBERS
 from tests.console.web.people import Person
 from tests.routing.test_callbacks import T0, book, book_many, make_unreachable, on_redis
 from tests.twilio import new_sid
@@ -28,12 +29,12 @@ def book_callback(redis_url: str, now: float, priority: Priority = Priority.STAN
         client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
         try:
             sid = new_sid()
-            calls = Calls(client)
+            calls = Calls(client, numbers=NUMBERS)
             await calls.open(sid, CALLER, LINE, Locale.EN, now)
             answers = Answers(locale=Locale.EN, screen=Screen.NO, reason=Reason.MEDICAL)
             placement = Placement(route="medical", queue="general", priority=priority)
             await calls.enqueue(sid, CALLER, LINE, answers, placement, now)
-            booking = await Callbacks(client).convert(
+            booking = await Callbacks(client, numbers=NUMBERS).convert(
                 sid, case_id_for(sid), CALLER, CALLER, placement, default_rules().callbacks, now
             )
             assert isinstance(booking, Booking)
