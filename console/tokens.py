@@ -9,7 +9,7 @@ import secrets
 from enum import StrEnum
 from typing import cast
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 from redis.asyncio import Redis
 
 from routing import keys
@@ -50,18 +50,47 @@ class Principal(BaseModel):
         return self.role is not Role.HANDLER or self.handler == handler_id
 
 
+NOBODYS = "revoked: made before tokens belonged to accounts"
+
+
 class TokenInfo(BaseModel):
+    """A token as kept. One kept before tokens expired (no `expires`) expires `LIFETIME_DAYS`
+    after it was made, at once if when is not known; one kept before tokens belonged to
+    accounts (no account, no expiry) is nobody's, and refused as if revoked: no account can
+    answer for it and disabling none would stop it. (A token Lifeline makes for itself, the
+    drill's, has no account either, but always a short expiry.)"""
+
     id: str
     name: str
     role: Role
     handler: str
     created: float
-    account: str = ""  # "" only for a token Lifeline makes for itself (the drill's)
-    expires: float | None = None  # None only for tokens made before tokens expired
+    account: str = ""  # "" only for a token Lifeline makes for itself (the drill's), or nobody's
+    expires: float
     scopes: list[Scope] = []  # none for tokens made before scopes
+    nobodys: bool = False  # kept from before tokens belonged to accounts: refused
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_before_expiry(cls, data: object) -> object:
+        if not isinstance(data, dict) or data.get("expires") is not None:
+            return data
+        created = data.get("created")
+        made = float(created) if isinstance(created, int | float) and created > 0 else 0.0
+        return data | {
+            "created": made,  # 0: not known, and then it expired at once
+            "expires": made + LIFETIME_DAYS * 86400 if made else 0.0,
+            "nobodys": not data.get("account"),
+        }
 
     def expired(self, now: float) -> bool:
-        return self.expires is not None and now >= self.expires
+        return now >= self.expires
+
+    def refused(self, now: float) -> str:
+        """Why the token opens nothing (revoked as nobody's, or expired), or "" if it may."""
+        if self.nobodys:
+            return NOBODYS
+        return "expired" if self.expired(now) else ""
 
 
 def digest(token: str) -> str:
@@ -112,7 +141,7 @@ class Tokens:
         if raw is None:
             return None
         info = TokenInfo.model_validate_json(raw)
-        if info.expired(now):
+        if info.refused(now):
             return None
         return Principal(
             name=info.name,

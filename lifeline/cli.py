@@ -260,12 +260,12 @@ def token_list() -> None:
 
     now = time.time()
     for info in with_redis(settings, listed):
-        expiry = "never" if info.expires is None else day(info.expires)
-        state = " (expired)" if info.expired(now) else ""
+        refused = info.refused(now)
+        expiry = day(info.expires) + (f" ({refused})" if refused else "")
         scoped = "".join(f"  scope {scope}" for scope in info.scopes)
         click.echo(
             f"{info.id}  {info.account or '-'}  {info.role}  made {day(info.created)}  "
-            f"expires {expiry}{state}{scoped}  {info.name}"
+            f"expires {expiry}{scoped}  {info.name}"
         )
 
 

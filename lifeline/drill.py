@@ -27,6 +27,7 @@ ROUTING_SECONDS = 120.0  # the IVR at a local run's pace: unanswered questions t
 CAPTURE_SECONDS = 30.0
 NORMAL_SECONDS = 300.0
 REPLAY_SECONDS = 600.0
+TOKEN_MARGIN_SECONDS = 600.0  # the drill's token outlives its longest run by this, no more
 
 
 class DrillError(Exception):
@@ -73,11 +74,16 @@ def control_url(settings: Settings, given: str | None) -> str:
 
 
 @contextlib.asynccontextmanager
-async def supervisor_token(settings: Settings) -> AsyncIterator[str]:
-    """A supervisor's API token for the drill's own requests, revoked when it ends."""
+async def supervisor_token(settings: Settings, minutes: float) -> AsyncIterator[str]:
+    """A supervisor's API token for the drill's own requests, revoked when it ends, and made to
+    expire a little after the longest the drill can run: a drill killed before it could revoke
+    its token leaves nothing that opens the API for long."""
     client = async_client(str(settings.redis_url))
+    lifetime_days = (longest_drill(settings, minutes) + TOKEN_MARGIN_SECONDS) / 86400
     try:
-        token_id, token = await Tokens(client).create("outage drill", Role.SUPERVISOR, time.time())
+        token_id, token = await Tokens(client).create(
+            "outage drill", Role.SUPERVISOR, time.time(), lifetime_days=lifetime_days
+        )
         try:
             yield token
         finally:
@@ -91,6 +97,13 @@ def switch_timeout(settings: Settings) -> float:
     takes to degrade, and a margin for the scheduler."""
     probes = settings.clinical_failures_to_degrade * settings.clinical_probe_interval_seconds
     return 2.0 * probes + SWITCH_MARGIN_SECONDS
+
+
+def longest_drill(settings: Settings, minutes: float) -> float:
+    """The longest a drill with an outage of `minutes` can run, in seconds: the outage, and
+    every wait for what follows it waited out in full."""
+    waits = ROUTING_SECONDS + CAPTURE_SECONDS + NORMAL_SECONDS + REPLAY_SECONDS
+    return 60 * minutes + switch_timeout(settings) + waits
 
 
 async def wait_for(check: Callable[[], Awaitable[bool]], within: float, every: float = 0.5) -> bool:
@@ -234,7 +247,7 @@ async def run_drill(
 ) -> DrillReport:
     base = str(settings.public_base_url).rstrip("/")
     async with (
-        supervisor_token(settings) as token,
+        supervisor_token(settings, minutes) as token,
         httpx.AsyncClient(
             base_url=base,
             headers={"Authorization": f"Bearer {token}"},

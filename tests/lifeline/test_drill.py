@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import redis.asyncio
 
-from lifeline.drill import MAIN_LINE, caller_numbers, callers, switch_timeout
+from console.tokens import Tokens
+from lifeline.drill import MAIN_LINE, caller_numbers, callers, supervisor_token, switch_timeout
 from lifeline.drill_report import Caller, DrillReport, PlacedCall, Routed, heard, routed, settled
 from lifeline.settings import Settings
 from tests.conftest import DISPATCH, WELSH_LINE, make_settings
@@ -125,3 +127,20 @@ def test_a_report_of_nothing_observed_says_nothing_was_reached() -> None:
     assert "  calls placed while degraded  0" in lines
     assert "  journal entries captured     0" in lines
     assert "  still pending                0 (unknown in the whole journal)" in lines
+
+
+@pytest.mark.anyio
+async def test_the_drills_token_lasts_the_drill_and_little_more_so_a_killed_drill_leaves_none(
+    settings: Settings, aredis: redis.asyncio.Redis
+) -> None:
+    """Revoked when the drill ends; should the drill be killed first, it expires of itself soon
+    after the drill would have ended, never 90 days later."""
+    minutes = 2.0
+    async with supervisor_token(settings, minutes) as token:
+        [info] = await Tokens(aredis).all()
+        lasts = info.expires - info.created
+        assert await Tokens(aredis).verify(token, info.created + lasts - 1) is not None
+        assert await Tokens(aredis).verify(token, info.created + lasts) is None
+    longest = 60 * minutes + switch_timeout(settings) + 120 + 30 + 300 + 600  # each wait, in full
+    assert longest <= lasts <= longest + 3600
+    assert await Tokens(aredis).all() == []

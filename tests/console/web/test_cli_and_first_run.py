@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from lifeline.app import create_app
 from lifeline.cli import main
 from lifeline.redis_client import async_client
 from lifeline.redis_server import free_port
+from routing import keys
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DISPATCH, PUBLIC_BASE_URL, make_settings
 from tests.console.web.people import add_user
 
@@ -320,6 +322,24 @@ def test_a_token_stops_working_when_it_expires_or_its_account_is_disabled(
     assert asyncio.run(verify(redis_url, lasting, now)) is None
     assert lifeline(redis_url, "user", "enable", "sue")[0] == 0
     assert asyncio.run(verify(redis_url, lasting, now)) is None  # revoked, not suspended
+
+
+def test_the_token_list_says_which_tokens_open_nothing_and_why(
+    redis_url: str, sync_redis: redis.Redis
+) -> None:
+    """Kept from before tokens belonged to accounts (nobody's: refused), and from before they
+    expired (90 days after they were made)."""
+    made = 1_700_000_000.0
+    for token_id, record in [("n0b0dy", {}), ("0ldsue", {"account": "sue"})]:
+        info = {"id": token_id, "name": "old", "role": "admin", "handler": "", "created": made}
+        sync_redis.set(keys.token(token_id), json.dumps(info | record))
+        sync_redis.hset(keys.TOKENS, token_id, token_id)
+    code, listed = lifeline(redis_url, "token", "list")
+    assert code == 0
+    rows = {row.split()[0]: row for row in listed.strip().splitlines()}
+    nobodys = "expires 2024-02-12 22:13 UTC (revoked: made before tokens belonged to accounts)"
+    assert nobodys in rows["n0b0dy"]
+    assert "expires 2024-02-12 22:13 UTC (expired)" in rows["0ldsue"]
 
 
 @pytest.mark.parametrize(
