@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import cast
 
 import httpx2 as httpx
@@ -13,14 +14,18 @@ import pyotp
 import pytest
 import redis
 from pydantic import SecretStr
+from starlette.datastructures import Headers
 from starlette.testclient import TestClient
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from console.tokens import Role
 from console.web.accounts import Accounts, Hashing, NewUser
 from console.web.mfa import Checked, SecondFactors
+from console.web.ratelimit import PER_CLIENT, PER_USERNAME
 from console.web.sessions import COOKIE
 from lifeline.app import create_app
 from lifeline.redis_client import async_client
+from lifeline.settings import Settings
 from routing import keys
 from routing.clock import VirtualClock
 from tests.conftest import make_settings
@@ -313,3 +318,75 @@ def test_the_secret_and_codes_are_never_logged(
     assert "a wrong code was refused" in logged  # the log does say what happened
     assert secret not in logged
     assert not any(code in logged for code in (right, wrong, *codes))
+
+
+def from_addresses(app: ASGIApp) -> ASGIApp:
+    """The app as reached across a network of many addresses: each request comes from the one
+    its `x-test-address` header names (the stand-in for a client's address, not a header the
+    app reads)."""
+
+    async def reached(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            address = Headers(scope=scope).get("x-test-address", "testclient")
+            scope = dict(scope, client=(address, 50000))
+        await app(scope, receive, send)
+
+    return reached
+
+
+def wrong_code(redis_url: str, clock: VirtualClock) -> str:
+    secret, _ = stored(redis_url, "sue")
+    return f"{(int(pyotp.TOTP(secret).at(clock.now())) + 1) % 1_000_000:06d}"
+
+
+def test_codes_from_ever_new_addresses_are_held_to_the_usernames_limit_of_one_a_minute(
+    redis_url: str, clock: VirtualClock, settings: Settings
+) -> None:
+    """Someone who has the password, guessing codes from as many addresses as they like, as fast
+    as they are let: the username's limit from anywhere holds them, as it does passwords (20
+    free, then a delay doubling to a minute), so in an hour they try about 80 of a million."""
+    add_user(redis_url, "sue", Role.SUPERVISOR)
+    app = from_addresses(create_app(settings, clock=clock))
+    with TestClient(app, base_url=BASE) as client:
+        person = Person(client, redis_url, clock)
+        person.enter_password("sue")
+        token, wrong = person.step_form(), wrong_code(redis_url, clock)
+        checked, waits, started = 0, [], clock.now()
+        for n in range(1000):
+            answer = person.client.post(
+                f"{BASE}{CODE_STEP}",
+                data={"code": wrong, "csrf_token": token},
+                headers={"x-test-address": f"198.51.{n // 250}.{n % 250}"},
+                follow_redirects=False,
+            )
+            if answer.status_code == 401:
+                checked += 1
+            else:
+                assert answer.status_code == 429, answer.text
+                waits.append(int(answer.headers["Retry-After"]))
+                clock.advance(waits[-1])
+            if clock.now() - started >= 3600:
+                break
+    # The free ones, the few while the delay doubles (5, 10, 20, 40 s), then one a minute.
+    assert checked <= PER_USERNAME.free + 4 + 3600 // PER_USERNAME.longest_delay
+    assert 0 < max(waits) <= PER_USERNAME.longest_delay
+    assert clock.now() - started >= 3600  # the hour was used up, not the addresses
+
+
+def test_concurrent_codes_from_one_client_are_each_counted_before_any_is_checked(
+    people: People, redis_url: str, clock: VirtualClock
+) -> None:
+    add_user(redis_url, "sue", Role.SUPERVISOR)
+    person = people()
+    person.enter_password("sue")
+    token, wrong = person.step_form(), wrong_code(redis_url, clock)
+    client = person.client
+
+    def guess(_: int) -> int:
+        form = {"code": wrong, "csrf_token": token}
+        return client.post(f"{BASE}{CODE_STEP}", data=form, follow_redirects=False).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(guess, range(40)))
+    assert answers.count(401) == PER_CLIENT.free  # checked; every other one refused unchecked
+    assert answers.count(429) == 40 - PER_CLIENT.free
