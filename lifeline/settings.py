@@ -78,8 +78,9 @@ class Settings(BaseSettings):
     clinical_recovery_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
     clinical_probe_interval_seconds: Annotated[int, Field(ge=1, le=300)] = 2
     clinical_probe_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 1.5
-    # Patient data kept only as long as needed: a delivered journal entry keeps only what the
-    # audit and statistics need this many days after delivery (nothing pending is touched).
+    # Patient data kept only as long as needed: a delivered journal entry, and a callback done or
+    # cancelled, keep only what the audit and statistics need this many days after (nothing
+    # pending, live or unreachable is touched).
     retention_days: Annotated[int, Field(ge=1, le=3650)] = 30
     # Replaying the contingency journal into the clinical system, once it is back.
     replay_per_second: Annotated[float, Field(gt=0, le=100)] = 5.0

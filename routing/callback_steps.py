@@ -138,6 +138,7 @@ DONE = (
 if redis.call('HGET', key, 'status') ~= 'connected' then return 0 end
 redis.call('HSET', key, 'status', 'done', 'ended_at', NOW)
 redis.call('ZREM', P .. 'callbacks:at-risk', a.id)
+redis.call('ZADD', P .. 'callbacks:closed', tonumber(NOW), a.id)
 local handler = redis.call('HGET', key, 'handler')
 local hkey = P .. 'handler:' .. (handler or '')
 if handler and handler ~= '' and redis.call('HGET', hkey, 'state') == 'busy' and
@@ -162,6 +163,7 @@ redis.call('ZREM', P .. 'callbacks:scheduled', a.id)
 redis.call('ZREM', P .. 'callbacks:unreachable', a.id)
 redis.call('ZREM', P .. 'callbacks:at-risk', a.id)
 redis.call('HSET', key, 'status', 'cancelled', 'ended_at', NOW, 'reason', a.reason)
+redis.call('ZADD', P .. 'callbacks:closed', tonumber(NOW), a.id)
 if KEYS[1] ~= '' and redis.call('HGET', KEYS[1], 'callback') == a.id then
   redis.call('HDEL', KEYS[1], 'callback')
 end

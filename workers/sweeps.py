@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from routing.agenda import Agenda, CallbackCall, ReplayBatch
+from routing.callback_retention import CallbackRetention
 from routing.journal import Journal
 from routing.rulebook import RuleBook
 from routing.sweeps import sweep_floor, sweep_orphans
@@ -24,14 +25,17 @@ async def sweep_queues() -> int:
 
 
 async def keep_only_what_is_needed(rt: Runtime) -> None:
-    """Past RETENTION_DAYS, delivered journal entries lose the patient's details and the
-    journal's stream its events; nothing still waiting is touched."""
+    """Past RETENTION_DAYS, delivered journal entries and closed callbacks lose the patient's
+    details, and the journal's stream its events; nothing still waiting is touched."""
     before = rt.clock.now() - rt.settings.retention_days * 86_400
     journal = Journal(rt.redis)
     forgotten = await journal.forget_settled(before)
     trimmed = await journal.trim_stream(int(before * 1000))
     if forgotten or trimmed:
         log.info("retention: %d journal entries forgotten, %d events trimmed", forgotten, trimmed)
+    callbacks = await CallbackRetention(rt.redis).forget_closed(before)
+    if callbacks:
+        log.info("retention: %d closed callbacks forgotten", callbacks)
 
 
 async def due() -> dict[str, int]:

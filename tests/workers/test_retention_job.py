@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from routing.journal import Journal
+from tests.routing.test_callbacks import book, callbacks_of, caller_of
 from workers.runtime import Runtime
 from workers.sweeps import keep_only_what_is_needed
 
@@ -25,3 +26,24 @@ async def test_housekeeping_forgets_what_was_delivered_more_than_the_period_ago(
     assert old is not None
     assert new is not None
     assert (old.facts, new.facts) == ({}, {"caller": "+447700900123"})
+
+
+async def test_housekeeping_forgets_callbacks_closed_more_than_the_period_ago_and_nothing_live(
+    rt: Runtime,
+) -> None:
+    now, period = rt.clock.now(), rt.settings.retention_days * 86_400
+    callbacks = callbacks_of(rt.redis)
+    closed = await book(rt.redis, 1, now - period - 86_400)
+    assert (
+        await callbacks.cancel(closed, "caller", "on holiday", now - period - 3600) == "cancelled"
+    )
+    pending = await book(rt.redis, 2, now - period - 86_400)
+    recent = await book(rt.redis, 3, now - 86_400)
+    assert await callbacks.cancel(recent, "caller", "feeling better", now - 3600) == "cancelled"
+
+    await keep_only_what_is_needed(rt)
+
+    forgotten = await callbacks.get(closed)
+    assert (forgotten.status, forgotten.number, forgotten.reason) == ("cancelled", "", "")
+    assert (await callbacks.get(pending)).number == caller_of(2)
+    assert (await callbacks.get(recent)).reason == "feeling better"
