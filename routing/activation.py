@@ -18,8 +18,9 @@ from routing.lua import MOVE_HANDLER
 from routing.models import Answers, CallFacts, Placement, Priority
 from routing.overflow import QueueConditions, ToNumber
 from routing.queues import Queues
+from routing.rule_checks import number_problems
 from routing.rulebook import RuleBook, diff
-from routing.rules import RuleSet
+from routing.rules import RuleSet, RuleSetError
 
 ROUNDS = 5  # a caller queued by a process still on the old rules meanwhile: plan again
 
@@ -138,7 +139,8 @@ async def activate(
     """Make `number` the active version and place everyone waiting again under it. Planned
     against the version active when it starts: if another activation lands first, it plans
     again from that one. `credential` says in the audit record what the author acted with (the
-    token's id, or a console session and its second factor)."""
+    token's id, or a console session and its second factor). A version whose destinations are
+    outside the number policy (kept before it) is refused with RuleSetError, naming each."""
     for _ in range(ROUNDS):
         planned = await prepare(redis, rulebook, number, author, now, reason, credential)
         done = await apply(redis, planned)
@@ -176,6 +178,9 @@ async def prepare(
     credential: Mapping[str, object] | None = None,
 ) -> Plan:
     rules = (await rulebook.get(number)).rules
+    problems = number_problems(rules, rulebook.number_exceptions)
+    if problems:  # a version kept before the number policy: refused as a new one would be
+        raise RuleSetError(problems)
     previous_number = await rulebook.active_number()
     previous = await rulebook.get(previous_number) if previous_number is not None else None
     change = diff(

@@ -16,7 +16,8 @@ from routing.models import CallFacts, Priority, Reason, Screen, Worse
 from routing.numbers import outside_policy
 
 if TYPE_CHECKING:
-    from routing.rules import RuleSet
+    from routing.overflow import Destination
+    from routing.rules import QueueRule, RuleSet
 
 # Generous for a contract area: the packaged default is 3 KiB, with 8 routes, 6 queues and no
 # numbers. Validation grows with routes x numbers (lines no route tells apart are one case).
@@ -233,10 +234,7 @@ def destination_problems(
             problems.append(
                 f"queues.{name}: emergencies go here, so it may have no hours or overflow"
             )
-        targets = [("closed", queue.closed)] + [
-            (f"overflow.{index}.to", overflow.to) for index, overflow in enumerate(queue.overflow)
-        ]
-        for path, destination in targets:
+        for path, destination in destinations(queue):
             if number_exceptions is not None and destination and destination.number:
                 refused = outside_policy(destination.number, number_exceptions)
                 if refused:
@@ -262,3 +260,24 @@ def destination_problems(
                 seen.add(current)
                 frontier |= edges.get(current, set())
     return problems
+
+
+def destinations(queue: QueueRule) -> list[tuple[str, Destination | None]]:
+    """A queue's closed-hours and overflow destinations, each with its path in the queue."""
+    return [("closed", queue.closed)] + [
+        (f"overflow.{index}.to", overflow.to) for index, overflow in enumerate(queue.overflow)
+    ]
+
+
+def number_problems(rules: RuleSet, number_exceptions: frozenset[str]) -> list[str]:
+    """The destinations outside the number policy, each with its path: checked again when a
+    stored version is activated, since it may have been kept before the policy (or before a
+    change to NUMBER_POLICY_EXCEPTIONS)."""
+    return [
+        f"queues.{name}.{path}.number: {refused}"
+        for name, queue in sorted(rules.queues.items())
+        for path, destination in destinations(queue)
+        if destination is not None
+        and destination.number is not None
+        and (refused := outside_policy(destination.number, number_exceptions))
+    ]

@@ -224,15 +224,18 @@ class RuleBook:
         if not fields:
             raise UnknownVersion(f"there is no rule set version {number}")
         active = await self.active_number()
-        return Version(
-            number=number,
-            author=fields["author"],
-            created=float(fields["created"]),
-            comment=fields["comment"],
-            active=active == number,
-            document=fields["document"],
-            rules=await self._parse(number, fields),
-        )
+        version = {
+            "number": number,
+            "author": fields["author"],
+            "created": float(fields["created"]),
+            "comment": fields["comment"],
+            "active": active == number,
+            "document": fields["document"],
+            "rules": await self._parse(number, fields),
+        }
+        # Pydantic runs a model's own validator again on an instance given as a field: as a
+        # stored version, so that it is not checked in full (here, on the event loop) again.
+        return Version.model_validate(version, context={"trusted": True})
 
     async def _parse(self, number: int, fields: dict[str, str]) -> RuleSet:
         """The version parsed once in this process, however many ask at once. Its text is

@@ -253,7 +253,7 @@ async def activate(page: Page) -> Response:
             form.reason,
             credential | {"second_factor": True},
         )
-    except ActivationRefused as refused:
+    except (ActivationRefused, RuleSetError) as refused:
         return await page.done(
             f"Not activated: {'; '.join(refused.problems)}", f"/console/rules/versions/{number}"
         )

@@ -315,3 +315,47 @@ def test_an_activation_planned_before_another_lands_plans_again_from_it(
         f"version {single['number']}",
         teeth["number"],
     )
+
+
+def kept_before_the_number_policy(sync_redis: redis.Redis, rules: dict[str, Any]) -> int:
+    """A rule set version as a version of Lifeline before the number policy kept it: written
+    straight into Redis, never checked against the policy (stored versions are trusted)."""
+    number = int(sync_redis.incr(keys.RULES_NEXT))
+    sync_redis.hset(
+        keys.rules_version(number),
+        mapping={
+            "document": yaml.safe_dump(rules, sort_keys=False),
+            "parsed": json.dumps(rules),
+            "author": "someone",
+            "created": "0.0",
+            "comment": "kept before the number policy",
+        },
+    )
+    sync_redis.zadd(keys.RULES_VERSIONS, {str(number): 0.0})
+    return number
+
+
+def diverting() -> dict[str, Any]:
+    """The packaged rules, overflowing `general` to an international number at once."""
+    rules = default_rules().model_dump(mode="json")
+    rules["queues"]["general"]["overflow"] = [
+        {"wait_over_seconds": 0, "to": {"number": "+882345678901"}}
+    ]
+    return rules
+
+
+def test_a_version_kept_from_before_the_number_policy_is_refused_at_activation_with_its_path(
+    api: Api, sync_redis: redis.Redis
+) -> None:
+    number = kept_before_the_number_policy(sync_redis, diverting())
+    refused = api.send("POST", f"/api/v1/rules/versions/{number}/activate", {}, status=422)
+    assert refused == {
+        "error": "the rule set is invalid",
+        "problems": [
+            "queues.general.overflow.0.to.number: not a UK number: international numbers are "
+            "outside the number policy"
+        ],
+    }
+    assert sync_redis.get(keys.RULES_ACTIVE) == "1"
+    audit = cast(list[tuple[str, dict[str, str]]], sync_redis.xrange(keys.AUDIT))
+    assert [fields for _, fields in audit if fields["action"] == "rules.activate"] == []

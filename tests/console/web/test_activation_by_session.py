@@ -11,6 +11,7 @@ import redis
 from routing import keys
 from routing.rulebook import canonical
 from routing.rules import default_rules
+from tests.console.test_activation import diverting, kept_before_the_number_policy
 from tests.console.web.people import Person
 from tests.console.web.test_rules_pages import dental_up
 
@@ -50,3 +51,16 @@ def test_a_supervisor_signed_in_with_a_second_factor_activates_and_the_audit_say
     detail = json.loads(entry["detail"])
     assert (detail["via"], detail["account"], detail["token"]) == ("console", "sue", "")
     assert detail["second_factor"] is True
+
+
+def test_a_version_kept_from_before_the_number_policy_is_not_activated_and_says_where(
+    supervisor: Person, sync_redis: redis.Redis
+) -> None:
+    number = kept_before_the_number_policy(sync_redis, diverting())
+    refused = supervisor.post(f"/console/rules/versions/{number}/activate", {"reason": "old"})
+    assert (
+        "Not activated: queues.general.overflow.0.to.number: not a UK number: international "
+        "numbers are outside the number policy"
+    ) in refused.text
+    assert sync_redis.get(keys.RULES_ACTIVE) == "1"
+    assert activations(sync_redis) == []
