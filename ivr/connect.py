@@ -12,8 +12,9 @@ from ivr.urls import IvrState
 from prompts.catalogue import PromptId
 from routing import connecting
 from routing.decisions import Decision, Nothing, say
+from routing.handlers import Handler
 from routing.hold import emergency_overdue
-from routing.models import CallRecord, CallStatus, Priority
+from routing.models import CallRecord, CallStatus, Priority, mask
 from routing.offers import Release
 from routing.rules import RuleSet
 
@@ -46,7 +47,33 @@ async def connect(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
         return await requeue(ivr, record, ())
     handler = await ivr.handlers.get(state.handler)
     rules = await ivr.rulebook.active()
+    exceptions = frozenset(ivr.settings.number_policy_exceptions)
+    refused = connecting.phone_refused(handler, exceptions)
+    if refused:
+        return await not_dialled(ivr, form, state, handler, rules, refused)
     return connecting.connect(record, handler, state.offer, rules, ivr.clock.now())
+
+
+async def not_dialled(
+    ivr: Ivr, form: TwilioForm, state: IvrState, handler: Handler, rules: RuleSet, why: str
+) -> Decision:
+    """The handler's phone is outside the number policy: it is not dialled. The handler goes
+    offline, saying why; the caller goes back to their place (an emergency that nobody else
+    free could take, to the dispatch line)."""
+    number = mask(handler.profile.device.address)
+    log.warning(
+        "handler %s's phone (%s) not dialled: %s", handler.profile.id, number, why, extra=ids(form)
+    )
+    now = ivr.clock.now()
+    await ivr.offers.release(
+        form.call_sid, handler.profile.id, state.offer, now, Release.PHONE_REFUSED, rules
+    )
+    record = await ivr.calls.get(form.call_sid)
+    if record is None or record.placement is None:
+        return safe_route(ivr, state)
+    if await _dispatch_now(ivr, record, rules, now):
+        return await dispatch_emergency(ivr, form.call_sid, record.locale, "handler not dialled")
+    return await requeue(ivr, record, say(PromptId.HANDLER_UNAVAILABLE))
 
 
 async def whisper(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:

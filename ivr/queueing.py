@@ -14,7 +14,8 @@ from prompts.catalogue import Locale, PromptId
 from routing.calls import UnservedQueue
 from routing.decisions import Decision, Dial, Enqueue, Spoken, say
 from routing.menu import Placed
-from routing.models import CallFacts, CallRecord, Priority, Reason, caller_number
+from routing.models import CallFacts, CallRecord, Priority, Reason, caller_number, mask
+from routing.numbers import outside_policy
 from routing.overflow import ToNumber
 from routing.queues import Standing
 from routing.rules import RuleSet
@@ -108,6 +109,16 @@ async def nobody_can_take(
     return rules.emergency.dispatch_at_once(standing.free, wrapping_up, waited)
 
 
+def refused(ivr: Ivr, diverted: ToNumber, form: TwilioForm) -> bool:
+    """Whether the number policy refuses the line the rules divert to (a version activated
+    before the policy was never checked against it): then it is not dialled, and the caller
+    waits in the queue they were placed in."""
+    why = outside_policy(diverted.number, frozenset(ivr.settings.number_policy_exceptions))
+    if why:
+        log.warning("not diverted to %s: %s", mask(diverted.number), why, extra=ids(form))
+    return why is not None
+
+
 async def place(
     ivr: Ivr,
     form: TwilioForm,
@@ -143,7 +154,7 @@ async def place(
             except UnservedQueue:
                 if fresh:
                     raise
-        if isinstance(resolved, ToNumber):
+        if isinstance(resolved, ToNumber) and not refused(ivr, resolved, form):
             await ivr.calls.dispatch(form.call_sid, now, diverted=True)
             log.info("diverted: %s", resolved.because, extra=ids(form))
             return Dial(locale=locale, number=resolved.number, purpose="overflow")

@@ -9,6 +9,7 @@ from routing.decisions import Connect, Spoken, Whisper, say
 from routing.handlers import Handler
 from routing.hold import emergency_deadline
 from routing.models import CallRecord, Priority, Reason
+from routing.numbers import outside_policy
 from routing.rules import RuleSet
 
 REASON_PROMPTS = {
@@ -48,6 +49,14 @@ def connect(
         timeout_seconds=ring_seconds(record, rules, now),
         priority=record.placement.priority if record.placement else Priority.STANDARD,
     )
+
+
+def phone_refused(handler: Handler, exceptions: frozenset[str]) -> str | None:
+    """Why the number policy refuses the handler's phone, or None (a browser client, or a
+    number within it). Checked when it is dialled: a profile kept from before the policy was
+    never checked when it was saved."""
+    device = handler.profile.device
+    return outside_policy(device.address, exceptions) if device.kind == "number" else None
 
 
 def whisper(record: CallRecord) -> Whisper:

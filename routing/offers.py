@@ -85,6 +85,15 @@ class Release(StrEnum):
     MISSED = "missed"  # rang out, busy, declined: the handler takes a break
     FAILED = "failed"  # the network could not connect: not the handler's doing
     HANDLER_LEFT = "handler_left"  # the console went away: the handler goes offline
+    # Their phone is outside the number policy (kept from before it): never dialled, and the
+    # handler goes offline, saying why, until a supervisor puts it right.
+    PHONE_REFUSED = "phone_refused"
+
+
+OFFLINE_BECAUSE = {
+    Release.HANDLER_LEFT: "heartbeat lost",
+    Release.PHONE_REFUSED: "phone outside the number policy",
+}
 
 
 class Offers:
@@ -121,8 +130,8 @@ class Offers:
             "missed": why is Release.MISSED,
             "missed_limit": rules.offers.missed_in_row_limit,
             "missed_break": rules.offers.missed_break_seconds,
-            "handler_to": "offline" if why is Release.HANDLER_LEFT else "available",
-            "reason": "heartbeat lost" if why is Release.HANDLER_LEFT else "",
+            "handler_to": "offline" if why in OFFLINE_BECAUSE else "available",
+            "reason": OFFLINE_BECAUSE.get(why, ""),
         }
         return bool(await self._release(args=[json.dumps(change)]))
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 
+import pytest
 import redis
 import redis.asyncio
 
@@ -217,3 +220,38 @@ def test_a_handler_answering_an_offer_that_is_over_is_told_and_hung_up_on(
     assert whisper.verbs == ["Say", "Hangup"]
     assert sync_redis.hget(keys.call(call.sid), "status") == "abandoned"
     assert state_of(sync_redis, "h1") == "available"
+
+
+def with_phone(sync_redis: redis.Redis, handler: str, number: str) -> None:
+    """The handler's calls ring `number`, as a profile kept before the number policy: written
+    straight into Redis, never checked."""
+    profile = json.loads(str(sync_redis.hget(keys.handler(handler), "profile")))
+    profile["device"] = {"kind": "number", "address": number}
+    sync_redis.hset(keys.handler(handler), "profile", json.dumps(profile))
+
+
+def test_a_handlers_phone_kept_from_before_the_number_policy_is_never_dialled(
+    twilio: TwilioClient,
+    sync_redis: redis.Redis,
+    staff: Staff,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The caller stays in their place in the queue, told the handler is not free; the handler
+    goes offline, with why, for a supervisor to put right; the number is logged by its end."""
+    staff("h1", state=HandlerState.AVAILABLE)
+    with_phone(sync_redis, "h1", "+882345678901")
+    call = twilio.call(CALLER, MAIN_LINE)
+    to_queue(call, "2", "1")
+    assert sync_redis.hget(keys.call(call.sid), "status") == "reserved"
+    caplog.set_level(logging.INFO)
+
+    answer = redirected(twilio, call, "h1", 1)
+
+    assert not answer.has("Dial")
+    assert answer.has("Enqueue")
+    assert sync_redis.hget(keys.call(call.sid), "status") == "queued"
+    assert sync_redis.zscore(keys.queue("general"), call.sid) is not None
+    assert state_of(sync_redis, "h1") == "offline"
+    assert sync_redis.hget(keys.handler("h1"), "reason") == "phone outside the number policy"
+    assert "+882345678901" not in caplog.text
+    assert "…901" in caplog.text

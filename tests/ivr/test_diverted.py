@@ -3,6 +3,8 @@ when something fails, and brought back to their place if a late redirect pulls t
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import redis
 
@@ -12,6 +14,7 @@ from routing import keys
 from routing.handlers import HandlerState
 from routing.rules import default_rules
 from tests.conftest import CALLER, DISPATCH, MAIN_LINE
+from tests.console.test_activation import kept_before_the_number_policy
 from tests.console.test_api import RULES, Api, token_for
 from tests.ivr.test_call_flow import to_queue
 from tests.ivr.test_connecting import redirected
@@ -67,3 +70,27 @@ def test_a_diverted_callers_line_not_answering_with_redis_down_is_never_the_ambu
 
     assert not after.has("Number") or after.first("Number").text != DISPATCH
     assert after.has("Gather")  # what is happening, the emergency key live, and a retry
+
+
+def test_an_active_version_diverting_outside_the_number_policy_keeps_the_caller_queued(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A version activated before the number policy, diverting dental callers to a premium
+    number: the number is not dialled (logged by its end), and the caller waits in `dental`."""
+    rules = default_rules().model_dump(mode="json")
+    rules["queues"]["dental"]["overflow"] = [
+        {"no_skilled_handler": True, "to": {"number": "+449098790000"}}
+    ]
+    number = kept_before_the_number_policy(sync_redis, rules)
+    sync_redis.set(keys.RULES_ACTIVE, str(number))
+    staff("h1", state=HandlerState.BUSY)
+    caplog.set_level(logging.INFO)
+    call = twilio.call(CALLER, MAIN_LINE)
+
+    answer = to_queue(call, "2", "3")
+
+    assert not answer.has("Dial")
+    assert answer.first("Enqueue").text == "dental"
+    assert sync_redis.hget(keys.call(call.sid), "status") == "queued"
+    assert "+449098790000" not in caplog.text
+    assert "…000" in caplog.text
