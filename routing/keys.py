@@ -131,6 +131,12 @@ def callback_dial(callback_id: str) -> str:
     return f"{PREFIX}:callback-dial:{callback_id}"
 
 
+def dial_line(line_digest: str) -> str:
+    """The calls placed from one number to another, by a keyed digest of the two (no number in a
+    key name): the SIDs recorded, and the intents whose call is not yet known."""
+    return f"{PREFIX}:dial-line:{line_digest}"
+
+
 # The consoles' second factor (console/web/mfa.py) and the sign-in between password and code.
 def user_recovery(username: str) -> str:
     """An account's unused recovery codes: each code's first group -> an argon2 hash of it."""

@@ -25,7 +25,16 @@ from routing.handlers import Handlers
 from routing.offers import Offers, Release
 from routing.rulebook import RuleBook
 from workers import paths
-from workers.dial_intents import CLOCK_SKEW_SECONDS, DialIntent, Intents, outbound_field, pick
+from workers.dial_intents import (
+    CLOCK_SKEW_SECONDS,
+    LINE_BUSY,
+    SETTLED_SECONDS,
+    DialIntent,
+    Intents,
+    line_digest,
+    outbound_field,
+    pick,
+)
 from workers.ratelimit import CallsPerSecond
 from workers.runtime import Runtime
 from workers.telephony import (
@@ -42,7 +51,6 @@ from workers.telephony import (
 log = logging.getLogger(__name__)
 
 RECHECK_SECONDS = 2.0  # between two looks that find nothing: a call just made may not be listed
-SETTLED_SECONDS = 2.0 * REQUEST_TIMEOUT_SECONDS  # connecting, then the answer: no later call
 WATCH_SECONDS = 5.0  # an adopted call (its status callbacks may be lost) is looked at till it ends
 SLOT_PATIENCE_SECONDS = 120.0  # a slot further away than this: the callback goes back in line
 EARLIER_KEPT = 5
@@ -134,7 +142,7 @@ class Placing:
         except TelephonyError:
             await self.agenda.put(self.due, now + RECHECK_SECONDS)
             return "checking"
-        call = pick(intent, calls)
+        call = pick(intent, calls, await self.intents.taken(intent))
         if call is None:
             looked = now if intent.looked is None else intent.looked
             if intent.looked is None:
@@ -245,12 +253,16 @@ class Placing:
         earlier: tuple[str, ...] = ()
         if previous is not None:
             earlier = (*previous.earlier, previous.sid) if previous.sid else previous.earlier
+        to = handler_address if first == "handler" else callback.number
+        caller_id = callback.line or rt.settings.ambulance_dispatch_number
+        secret = rt.settings.twilio_auth_token.get_secret_value()
         intent = DialIntent(
             marker=secrets.token_hex(8),
             offer=self.offer,
             leg=first,
-            to=handler_address if first == "handler" else callback.number,
-            caller_id=callback.line or rt.settings.ambulance_dispatch_number,
+            to=to,
+            caller_id=caller_id,
+            line=line_digest(secret, to, caller_id),
             at=now,
             attempts=callback.attempts,
             earlier=earlier[-EARLIER_KEPT:],
@@ -260,6 +272,10 @@ class Placing:
         began = await self.intents.begin(
             intent, self.handler_id, previous.marker if previous else ""
         )
+        if began == LINE_BUSY:  # until that call is known, this one's could be taken for it
+            await self.limit.forget(self.holder)
+            await self.agenda.put(self.due, now + RECHECK_SECONDS)
+            return "line busy"
         if began < 0:
             await self.agenda.remove(self.due)
             return "stale"

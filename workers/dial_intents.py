@@ -1,12 +1,16 @@
 """A callback's dial intent: its latest outbound call, recorded before Twilio is asked to place it
-(workers/callback_calls.py), then what became of it, in Redis under one key a callback."""
+(workers/callback_calls.py), then what became of it, in Redis under one key a callback; and each
+line's record (from one number to another), so that no intent adopts another callback's call."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import math
-from typing import Literal
+from collections.abc import Collection, Iterable
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
@@ -18,6 +22,22 @@ from workers.telephony import CallSeen
 log = logging.getLogger(__name__)
 
 CLOCK_SKEW_SECONDS = 5  # Twilio's clock against ours; its date_created is in whole seconds
+# A request for an intent makes its call, if ever, within this of the intent: the request is given
+# up after REQUEST_TIMEOUT_SECONDS, and Twilio, behind, may still act on one it had received.
+LATEST_SECONDS = 30
+# Nothing in the Calls list by then (our clock): no call was made for the intent.
+SETTLED_SECONDS = LATEST_SECONDS + CLOCK_SKEW_SECONDS
+# While a callback's intent is unknown and younger than this, no other callback begins one on the
+# same line: the two calls' times, by Twilio's clock in whole seconds, could not be told apart.
+LINE_HOLD_SECONDS = LATEST_SECONDS + 2 * CLOCK_SKEW_SECONDS + 1
+LINE_KEEP_SECONDS = 3600  # a line's SIDs are kept this long: any look for an intent is sooner
+LINE_BUSY = -2  # `Intents.begin`: another callback's call on the line is not yet known
+
+
+def line_digest(secret: str, to: str, from_: str) -> str:
+    """Names a line's record: keyed, since a plain hash of phone numbers can be reversed by
+    hashing every number. Its records live minutes, so a new secret only forgets them."""
+    return hmac.new(secret.encode(), f"{to}|{from_}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def outbound_field(offer: int) -> str:
@@ -25,20 +45,30 @@ def outbound_field(offer: int) -> str:
     return f"outbound:{offer}"
 
 
-# KEYS[1] the callback's dial intent, KEYS[2] the callback. ARGV[1], JSON: `expected`, the marker
-# the intent must have now ('' for none); the `intent` to write; the offer's `field` and what
-# becomes of it (`op`): 'mark' sets `value` if the offer is still the handler's and reserved,
-# 'sid' sets `value` over a dialling mark, 'unmark' removes `value`, 'keep' leaves it.
-# Returns 1; 0 when another run's intent is there; -1 when the offer is no longer live.
+# KEYS[1] the callback's dial intent, KEYS[2] the callback, KEYS[3] the intent's line (sorted by
+# the time of the intent: `sid:<CallSid>` for each call recorded, `hold:<callback>:<marker>` for
+# each intent whose call is not yet known). ARGV[1], JSON: `expected`, the marker the intent must
+# have now ('' for none); the `intent` to write; the offer's `field` and what becomes of it
+# (`op`): 'mark' sets `value` if the offer is still the handler's and reserved and no other
+# callback holds the line, 'sid' sets `value` over a dialling mark, 'unmark' removes `value`,
+# 'keep' leaves it. Returns 1; 0 when another run's intent is there; -1 when the offer is no
+# longer live; -2 when another callback's intent on the line is unknown and young.
 _WRITE = """
 local a = cjson.decode(ARGV[1])
 local current = redis.call('GET', KEYS[1])
 local marker = ''
 if current then marker = cjson.decode(current)['marker'] end
 if marker ~= a.expected then return 0 end
+local hold = 'hold:' .. a.callback .. ':'
 if a.op == 'mark' then
   local f = redis.call('HMGET', KEYS[2], 'status', 'handler', 'offers')
   if f[1] ~= 'reserved' or f[2] ~= a.handler or f[3] ~= a.offer then return -1 end
+  if a.line then
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], a.held_since, '+inf')) do
+      if string.sub(m, 1, 5) == 'hold:' and string.sub(m, 1, #hold) ~= hold then return -2 end
+    end
+    redis.call('ZADD', KEYS[3], a.at, hold .. a.marker)
+  end
   redis.call('HSET', KEYS[2], a.field, a.value)
 elseif a.op == 'sid' then
   local held = redis.call('HGET', KEYS[2], a.field)
@@ -47,6 +77,12 @@ elseif a.op == 'sid' then
   end
 elseif a.op == 'unmark' then
   if redis.call('HGET', KEYS[2], a.field) == a.value then redis.call('HDEL', KEYS[2], a.field) end
+end
+if a.line then
+  if a.sid ~= '' then redis.call('ZADD', KEYS[3], a.at, 'sid:' .. a.sid) end
+  if a.sid ~= '' or a.void then redis.call('ZREM', KEYS[3], hold .. a.marker) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', a.forget_before)
+  redis.call('EXPIRE', KEYS[3], a.line_ttl)
 end
 redis.call('SET', KEYS[1], a.intent, 'EX', a.ttl)
 return 1
@@ -72,6 +108,7 @@ class DialIntent(BaseModel):
     watched: bool = False  # adopted while live: looked at until it ends
     ended: bool = False
     earlier: tuple[str, ...] = ()  # the callback's calls before this one: never adopted for it
+    line: str = ""  # `line_digest` of `to` and `caller_id`: its line's record ('' for none)
 
     @property
     def mark(self) -> str:
@@ -96,8 +133,19 @@ class Intents:
 
     async def begin(self, intent: DialIntent, handler: str, replacing: str) -> int:
         """Record `intent` in place of the intent whose marker is `replacing` ('' for none),
-        marking its offer as dialling, if that offer is still the handler's."""
+        marking its offer as dialling, if that offer is still the handler's and no other
+        callback's call on the line is unknown (LINE_BUSY)."""
         return await self._swap(replacing, intent, "mark", intent.mark, handler)
+
+    async def taken(self, intent: DialIntent) -> frozenset[str]:
+        """The calls on the intent's line recorded as made for intents (another callback's,
+        or this one's before): none of them can be the intent's."""
+        if not intent.line:
+            return frozenset()
+        since = intent.at - LINE_HOLD_SECONDS - LATEST_SECONDS
+        found = await self.redis.zrangebyscore(keys.dial_line(intent.line), since, "+inf")
+        members = cast(list[str], found)
+        return frozenset(m.removeprefix("sid:") for m in members if m.startswith("sid:"))
 
     async def update(self, before: DialIntent, after: DialIntent, op: Op = "keep") -> bool:
         value = after.sid if op == "sid" else before.mark
@@ -116,23 +164,42 @@ class Intents:
             "offer": str(intent.offer),
             "dialling": DIALLING,
             "ttl": keys.CALL_TTL_SECONDS,
+            "callback": self.callback_id,
+            "marker": intent.marker,
+            "line": bool(intent.line),
+            "at": intent.at,
+            "sid": intent.sid,
+            "void": intent.void,
+            "held_since": intent.at - LINE_HOLD_SECONDS,
+            "forget_before": intent.at - LINE_KEEP_SECONDS,
+            "line_ttl": 2 * LINE_KEEP_SECONDS,
         }
-        keys_ = [keys.callback_dial(self.callback_id), keys.callback(self.callback_id)]
+        keys_ = [
+            keys.callback_dial(self.callback_id),
+            keys.callback(self.callback_id),
+            keys.dial_line(intent.line),
+        ]
         return int(await self._write(keys=keys_, args=[json.dumps(args)]))
 
 
-def pick(intent: DialIntent, calls: list[CallSeen]) -> CallSeen | None:
+def pick(
+    intent: DialIntent, calls: Iterable[CallSeen], taken: Collection[str] = ()
+) -> CallSeen | None:
     """The call Twilio made for `intent` among those listed to and from its numbers: one placed
-    through the REST API, made no earlier than the intent by Twilio's clock (give or take the
-    skew), and not one of the callback's earlier calls. Should there be more than one (there
-    should not), the first made at or after the intent."""
+    through the REST API, made by Twilio's clock (give or take the skew) no earlier than the
+    intent and no later than a request for it could make one, and neither one of the
+    callback's earlier calls nor one recorded for an intent (`taken`, another callback's on
+    the same line). Should there be more than one (there should not: no two callbacks' unknown
+    calls share a line), the first made at or after the intent."""
     since = math.floor(intent.at)
+    until = intent.at + LATEST_SECONDS + CLOCK_SKEW_SECONDS
     ours = [
         call
         for call in calls
         if call.direction == "outbound-api"
-        and call.created >= since - CLOCK_SKEW_SECONDS
+        and since - CLOCK_SKEW_SECONDS <= call.created <= until
         and call.sid not in intent.earlier
+        and call.sid not in taken
     ]
     if len(ours) > 1:
         log.warning("%d calls could be the one placed", len(ours), extra={"marker": intent.marker})

@@ -27,7 +27,7 @@ from tests.conftest import CALLER
 from tests.e2e.stack import BIN, Stack
 from tests.e2e.test_callbacks_through_the_network import book, callback, placing_runs
 from tests.sim.servers import wait_until
-from workers.dial_intents import outbound_field
+from workers.dial_intents import SETTLED_SECONDS, outbound_field
 
 PAUSE_MS = 10_000  # Redis's writes are paused at most this long, should a test fail meanwhile
 # Commands that block by themselves: a client blocked in one of these is not held by the pause.
@@ -250,8 +250,16 @@ def test_a_worker_killed_before_its_request_reached_twilio_rings_once(
     mark = direct.hget(keys.callback(callback_id), outbound_field(1))
     assert str(mark).startswith(DIALLING)
 
+    # Nothing was made, so this cannot tell whether the Calls list is asked (the test above
+    # can): it shows the call is still placed, once no request could be making one.
     stack.spawn("worker", str(BIN / "lifeline"), "worker")
-    stack.wait_for(lambda: settled(stack, callback_id), "the callback to settle", 30)
+
+    def on_duty_and_settled() -> bool:  # h1's console stays open all the while
+        stack.api.post("/api/v1/handlers/h1/heartbeat").raise_for_status()
+        return settled(stack, callback_id)
+
+    wait = SETTLED_SECONDS + 30
+    stack.wait_for(on_duty_and_settled, "the callback to settle", wait)
 
     assert len(calls_to_the_patient(stack)) == 1
     assert creates(stack) == [503, 201]  # the dropped request, then the call

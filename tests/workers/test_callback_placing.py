@@ -33,9 +33,9 @@ from tests.sim.servers import SimClient, free_port, serve
 from tests.staff import Staff
 from tests.twilio import TwilioClient
 from workers import ratelimit
-from workers.callback_calls import RECHECK_SECONDS, SETTLED_SECONDS, WATCH_SECONDS, claim_key
+from workers.callback_calls import RECHECK_SECONDS, WATCH_SECONDS, claim_key
 from workers.callback_calls import place_callback as place
-from workers.dial_intents import DialIntent, Intents, outbound_field
+from workers.dial_intents import SETTLED_SECONDS, DialIntent, Intents, outbound_field
 from workers.runtime import Runtime
 from workers.telephony import REQUEST_TIMEOUT_SECONDS
 
