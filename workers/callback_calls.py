@@ -18,10 +18,11 @@ import logging
 import secrets
 from datetime import UTC, datetime
 
-from routing import keys
+from routing import callback_numbers, keys
 from routing.agenda import Agenda, CallbackCall
 from routing.callbacks import DIALLING, Callback, Callbacks, CallbackStatus, UnknownCallback
 from routing.handlers import Handlers
+from routing.models import mask
 from routing.offers import Offers, Release
 from routing.rulebook import RuleBook
 from workers import paths
@@ -346,4 +347,15 @@ async def place_callback(rt: Runtime, callback_id: str, handler_id: str, offer: 
             CallbackCall(callback=callback_id, handler=handler_id, offer=offer)
         )
         return "stale"
+    why = await callback_numbers.refused(rt.redis, callback)
+    if why:  # a number keyed in before the number policy: not rung
+        log.warning(
+            "callback to %s: %s", mask(callback.number), why, extra={"case_id": callback.id}
+        )
+        now = rt.clock.now()
+        await callback_numbers.give_up(rt.redis, callback_id, handler_id, offer, why, now)
+        await Agenda(rt.redis).remove(
+            CallbackCall(callback=callback_id, handler=handler_id, offer=offer)
+        )
+        return "number refused"
     return await Placing(rt, callback, handler_id, offer).run()
