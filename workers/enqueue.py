@@ -169,5 +169,9 @@ class Jobs:
         )
 
     async def connect_all(self, offers: list[Offer]) -> None:
+        """The assigner's offers, best first: callers' connects each go to the front of the
+        queue, so they are put there last first, to run in the assigner's order."""
         if offers:
-            await self.off_loop(lambda: [self.connect(offer) for offer in offers])
+            callers = [offer for offer in reversed(offers) if not offer.is_callback]
+            callbacks = [offer for offer in offers if offer.is_callback]
+            await self.off_loop(lambda: [self.connect(offer) for offer in callers + callbacks])
