@@ -62,7 +62,7 @@ def fails_clearly(command: Callable[P, R]) -> Callable[P, R]:
 
 def configured() -> Settings:
     settings = load_settings()
-    logging.configure(settings.log_level, secrets=settings.secrets)
+    logging.configure(settings.log_level, secrets=settings.secrets, log_format=settings.log_format)
     return settings
 
 

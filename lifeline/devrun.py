@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+import httpx
 from dotenv import dotenv_values
 from pydantic import SecretStr
 from redis.exceptions import RedisError
@@ -26,6 +27,7 @@ from redis.exceptions import RedisError
 from console.tokens import Role
 from console.web.accounts import Accounts, NewUser
 from console.web.mfa import SecondFactors, new_secret
+from lifeline.logging import LogFormat
 from lifeline.redis_client import async_client
 from lifeline.redis_server import RedisServer, free_port
 from lifeline.settings import RUN_ENV_FILE, load_settings
@@ -41,6 +43,7 @@ CLINICAL_CONTROL_PORT = 8021  # lifeline-sim clinical's defaults
 MAIN_LINE = "+441134960000"  # Ofcom's drama ranges: numbers that are never anyone's
 WELSH_LINE = "+442920180111"
 DISPATCH_LINE = "+441632960999"
+UP_WITHIN_SECONDS = 180  # past this, a slow start says nothing more; its log says what is wrong
 
 
 def given_settings() -> dict[str, str]:
@@ -64,6 +67,7 @@ def local_values(given: dict[str, str], redis_url: str | None) -> dict[str, str]
         "PORT": str(port),
         "SIM_PHONE_PORT": str(phone_port),
         "SIM_SPEECH_WORDS_PER_SECOND": "0",  # prompts print at once; keys still wait as on Twilio
+        "LOG_FORMAT": LogFormat.TEXT.value,  # readable, and only what is news, in a terminal
     }
     if redis_url:
         values["REDIS_URL"] = redis_url
@@ -225,6 +229,31 @@ Stop with Ctrl-C.
 """
 
 
+def up_lines(env: dict[str, str]) -> str:
+    """Where to go, said again once the web answers: the processes' start-up has pushed the
+    banner up by then. Never the passwords: they stay in the banner and LOGINS_FILE."""
+    base = env["PUBLIC_BASE_URL"].rstrip("/")
+    return f"""
+Lifeline is up.
+  consoles                 {base}/login   (passwords: the banner above, and {LOGINS_FILE})
+  web (webhooks, health)   {base}   /healthz /readyz /metrics
+  phone network (sim)      {env["TWILIO_API_BASE_URL"]}
+  place a call             .venv/bin/lifeline call   (from another terminal)
+"""
+
+
+def wait_until_up(port: int, processes: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Whether the web process is ready (`/readyz`) before the processes stop or time runs out."""
+    deadline = time.monotonic() + timeout
+    while processes.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(httpx.TransportError):
+            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1, trust_env=False)
+            if ready.status_code == 200:
+                return True
+        time.sleep(0.5)
+    return False
+
+
 class DemoConsoles(threading.Thread):
     """The demo handlers' consoles, as far as Lifeline can tell: a heartbeat every few seconds
     while `lifeline run` runs (without it, the floor sweep takes silent handlers offline)."""
@@ -331,6 +360,8 @@ def run() -> int:
         for stop in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(stop, interrupted)
         try:
+            if wait_until_up(int(env["PORT"]), honcho, timeout=UP_WITHIN_SECONDS):
+                print(up_lines(given | values), flush=True)
             return honcho.wait()
         except KeyboardInterrupt:
             honcho.send_signal(signal.SIGINT)  # a terminal sends it to all; a script, to us only

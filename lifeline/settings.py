@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from lifeline.logging import LogFormat
 from routing.numbers import outside_policy
 
 E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
@@ -68,6 +69,9 @@ class Settings(BaseSettings):
     # networks); nobody's by default, so a client cannot pass for many.
     trusted_proxies: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = ()
     log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
+    # json: one JSON object a line, for production; text: readable lines for a terminal, without
+    # other libraries' routine INFO lines (`lifeline run` sets it).
+    log_format: LogFormat = LogFormat.JSON
     # The clinical system's circuit breaker: K failures within a window make the mode degraded;
     # M healthy probes in a row over at least T seconds make it normal again. By default an
     # outage is noticed within 7.5 s (routing/breaker.py says how), and the window holds ten

@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 BASE_PATH = "/fhir"
 # Only these paths are logged as they are; any other might carry an identifier.
-LOGGED_PATHS = frozenset({BASE_PATH, f"{BASE_PATH}/", f"{BASE_PATH}/metadata", f"{BASE_PATH}/Slot"})
+METADATA_PATH = f"{BASE_PATH}/metadata"
+LOGGED_PATHS = frozenset({BASE_PATH, f"{BASE_PATH}/", METADATA_PATH, f"{BASE_PATH}/Slot"})
 NOT_FOUND_HINT = (
     "this stub serves GET [base]/metadata, POST [base] (transaction) and GET [base]/Slot only"
 )
@@ -52,7 +53,12 @@ class FaultsAndLog:
             # Before the answer leaves: whoever reads it can then rely on the line being there.
             path = scope["path"] if scope["path"] in LOGGED_PATHS else "(other path)"
             elapsed = time.perf_counter() - started
-            log.info("%s %s -> %d (%.3f s)", scope["method"], path, message["status"], elapsed)
+            # Lifeline's probe reads /metadata every two seconds: only a failing read is news.
+            routine = path == METADATA_PATH and message["status"] == 200
+            level = logging.DEBUG if routine else logging.INFO
+            log.log(
+                level, "%s %s -> %d (%.3f s)", scope["method"], path, message["status"], elapsed
+            )
 
         async def answer(message: Message) -> None:
             if slow:
@@ -112,7 +118,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def create_fhir_app(stub: Stub) -> ASGIApp:
     app = Starlette(
         routes=[
-            Route(f"{BASE_PATH}/metadata", _metadata, methods=["GET"]),
+            Route(METADATA_PATH, _metadata, methods=["GET"]),
             Route(f"{BASE_PATH}/Slot", _slot_search, methods=["GET"]),
             Route(BASE_PATH, _transaction, methods=["POST"]),
             Route(f"{BASE_PATH}/", _transaction, methods=["POST"]),

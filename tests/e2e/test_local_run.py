@@ -104,8 +104,13 @@ def test_lifeline_run_starts_everything_and_a_call_goes_through(tmp_path: Path) 
     finally:
         os.killpg(runner.pid, signal.SIGINT)
         runner.wait(timeout=30)
-    banner = (tmp_path / "run.log").read_text(errors="replace")
-    assert "Place a call from another terminal" in banner
+    log = (tmp_path / "run.log").read_text(errors="replace")
+    assert "Place a call from another terminal" in log
+    assert "Lifeline is up." in log  # where to go, said again once the start-up lines are out
+    # A quiet log: jobs that succeed and routine requests are not news; the call's events are.
+    chatter = ("Job OK", "Successfully completed", "HTTP Request:", "/fhir/metadata -> 200")
+    assert [line for line in log.splitlines() if any(said in line for said in chatter)] == []
+    assert "ivr.queueing: queued call_sid=CA" in log
     assert not (tmp_path / "var" / "run.env").exists()
     assert (tmp_path / "var" / "redis" / "appendonlydir").exists() or any(
         path.name.startswith("appendonly") for path in (tmp_path / "var" / "redis").iterdir()

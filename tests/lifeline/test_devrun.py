@@ -10,9 +10,12 @@ import redis.asyncio
 
 from lifeline.devrun import (
     DEMO_HANDLERS,
+    LOGINS_FILE,
     NUMBER_HASH_KEY_FILE,
     kept_number_hash_key,
+    local_values,
     seed_demo_handlers,
+    up_lines,
 )
 from routing import keys
 from routing.handlers import Handlers, HandlerState
@@ -51,3 +54,19 @@ def test_a_local_run_makes_its_number_hash_key_once_and_keeps_it_private(
     assert len(key) >= 32
     assert kept_number_hash_key() == key  # the next run: the same callers known again
     assert NUMBER_HASH_KEY_FILE.stat().st_mode & 0o077 == 0
+
+
+def test_a_local_runs_processes_log_readable_lines_unless_told_otherwise() -> None:
+    assert local_values({}, None)["LOG_FORMAT"] == "text"
+    assert "LOG_FORMAT" not in local_values({"LOG_FORMAT": "json"}, None)
+
+
+def test_once_up_a_local_run_says_again_where_to_go_but_not_the_passwords() -> None:
+    values = local_values({"PORT": "8123", "SIM_PHONE_PORT": "8124"}, "redis://127.0.0.1:1/0")
+    said = up_lines(values)
+    assert "http://127.0.0.1:8123/login" in said
+    assert "http://127.0.0.1:8124" in said
+    assert ".venv/bin/lifeline call" in said
+    assert str(LOGINS_FILE) in said  # where the passwords are, not the passwords
+    assert values["TWILIO_AUTH_TOKEN"] not in said
+    assert values["METRICS_TOKEN"] not in said

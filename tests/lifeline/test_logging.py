@@ -1,13 +1,21 @@
-"""Logs are JSON lines with the CallSid, phone numbers masked and secrets redacted."""
+"""Logs are JSON lines with the CallSid, phone numbers masked and secrets redacted; a local
+run's are readable lines, without other libraries' routine chatter."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
-from lifeline.logging import JsonFormatter, mask_numbers
+import httpx
+import pytest
+import redis
+from rq import Queue, SimpleWorker
+
+from lifeline.logging import ROUTED_TO_ROOT, JsonFormatter, LogFormat, configure, mask_numbers
 
 SID = "CA0123456789abcdef0123456789abcdef"
+SECRET = "s3cret-token"
 
 
 def format_record(message: str, *args: object, **extra: object) -> dict[str, object]:
@@ -49,3 +57,78 @@ def test_sids_and_case_ids_are_not_mistaken_for_numbers() -> None:
 def test_secrets_are_redacted() -> None:
     entry = format_record("token was s3cret-token")
     assert entry["message"] == "token was [secret]"
+
+
+@pytest.fixture
+def logs_restored() -> Iterator[None]:
+    """`configure` sets up the process's logging: put back what pytest had."""
+    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in ROUTED_TO_ROOT)]
+    saved = [(logger, logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
+    yield
+    for logger, handlers, level, propagate in saved:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+def a_minute_of_a_local_run(redis_url: str) -> None:
+    """What a run logs: RQ running a job that succeeds and one that fails, an HTTP request (the
+    clinical probe's), and a call's event from Lifeline itself."""
+    connection = redis.Redis.from_url(redis_url)
+    queue = Queue("logging", connection=connection)
+    queue.enqueue(len, "fine")
+    queue.enqueue(divmod, 1, 0)
+    SimpleWorker([queue], connection=connection).work(burst=True)
+    connection.close()
+    with httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(200))) as client:
+        client.get("http://clinical.invalid/fhir/metadata")
+    logging.getLogger("ivr.queueing").info(
+        "queued", extra={"call_sid": SID, "caller": "+447700900123", "note": SECRET}
+    )
+
+
+@pytest.mark.usefixtures("logs_restored")
+def test_a_local_runs_log_is_readable_and_leaves_out_jobs_that_succeed_and_http_requests(
+    redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure("INFO", secrets=[SECRET], log_format=LogFormat.TEXT)
+    a_minute_of_a_local_run(redis_url)
+    lines = capsys.readouterr().err.splitlines()
+
+    assert lines, "nothing was logged"
+    assert not any(line.startswith("{") for line in lines), lines
+    quiet = ("Job OK", "Successfully completed", "HTTP Request:", "Listening on", "result is kept")
+    assert [line for line in lines if any(chatter in line for chatter in quiet)] == []
+    assert f"info    ivr.queueing: queued call_sid={SID} caller=…123 note=[secret]" in lines
+    failed = [line for line in lines if line.startswith("error   rq.worker:")]
+    assert failed, lines  # a job that fails is news: its error is shown, with its traceback
+    assert "job_id=" in failed[0]
+    assert "ZeroDivisionError" in "\n".join(lines)
+
+
+@pytest.mark.usefixtures("logs_restored")
+def test_a_local_run_at_debug_level_leaves_nothing_out(
+    redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure("DEBUG", log_format=LogFormat.TEXT)
+    a_minute_of_a_local_run(redis_url)
+    err = capsys.readouterr().err
+    assert "Job OK" in err
+    assert "HTTP Request: GET http://clinical.invalid/fhir/metadata" in err
+
+
+@pytest.mark.usefixtures("logs_restored")
+def test_production_logs_stay_json_and_keep_every_line(
+    redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure("INFO", secrets=[SECRET])
+    a_minute_of_a_local_run(redis_url)
+    entries = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+
+    messages = [entry["message"] for entry in entries]
+    assert any("Job OK" in message for message in messages), messages
+    assert any(message.startswith("HTTP Request: GET") for message in messages), messages
+    (queued,) = [entry for entry in entries if entry["logger"] == "ivr.queueing"]
+    assert queued["call_sid"] == SID
+    assert queued["caller"] == "…123"
+    assert queued["note"] == "[secret]"

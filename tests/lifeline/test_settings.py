@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from lifeline.logging import LogFormat
 from lifeline.settings import SettingsError, load_settings
 from tests.conftest import AUTH_TOKEN, NUMBER_HASH_KEY, make_settings
 
@@ -62,6 +63,18 @@ def test_a_malformed_value_is_named_without_showing_it(environment: pytest.Monke
     assert "TWILIO_ACCOUNT_SID is malformed" in message
     assert "PORT is malformed" in message
     assert "secret-looking-value" not in message
+
+
+def test_logs_are_json_unless_a_readable_format_is_asked_for(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    environment.delenv("LOG_FORMAT", raising=False)
+    assert load_settings().log_format is LogFormat.JSON
+    environment.setenv("LOG_FORMAT", "text")
+    assert load_settings().log_format is LogFormat.TEXT
+    environment.setenv("LOG_FORMAT", "pretty")
+    with pytest.raises(SettingsError, match="LOG_FORMAT is malformed"):
+        load_settings()
 
 
 def test_an_empty_auth_token_is_refused(environment: pytest.MonkeyPatch) -> None:

@@ -174,3 +174,19 @@ def test_each_request_is_logged_on_one_line_without_patient_data(
     assert lines[0].startswith("POST /fhir -> 200")
     assert lines[1].startswith("GET (other path) -> 404")
     assert "900123" not in caplog.text
+
+
+def test_the_probes_healthy_reads_of_metadata_are_not_news_and_a_failing_one_is(
+    stub: StubControl, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Lifeline reads /metadata every two seconds: a local run's log would be little else."""
+    caplog.set_level(logging.DEBUG, logger="sim.clinical")
+
+    stub.fhir.get(stub.fhir_base_url + "/metadata")
+    stub.fault("errors")
+    stub.fhir.get(stub.fhir_base_url + "/metadata")
+
+    logged = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "sim.clinical.fhir"]
+    assert [level for level, _ in logged] == [logging.DEBUG, logging.INFO]
+    assert logged[0][1].startswith("GET /fhir/metadata -> 200")
+    assert logged[1][1].startswith("GET /fhir/metadata -> 5")
