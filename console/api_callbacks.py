@@ -122,6 +122,12 @@ async def reprioritise_callback(call: Call) -> CallbackView:
         raise Conflict(
             f"the caller has a newer callback, {newer}, still to be made: change that one"
         )
+    if outcome == "number taken":
+        holder = await console.callbacks.holding_number(callback_id)
+        raise Conflict(
+            f"another caller's callback to the same number, {holder}, is still to be made: "
+            "this one can go back in the queue once that one is over"
+        )
     if outcome not in ("pending", "scheduled"):
         raise Conflict(f"the callback is {outcome} and cannot be changed now")
     await console.audit.record(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -14,7 +15,7 @@ from ivr.safety import safe_route
 from ivr.urls import IvrState
 from prompts.catalogue import Locale, PromptId
 from routing import menu
-from routing.callbacks import Booking
+from routing.callbacks import Booking, NumberTaken
 from routing.decisions import Decision, Goodbye, Leave, Nothing, Spoken, Step, say
 from routing.menu import Given, Placed
 from routing.models import CallRecord, Priority, Reason, caller_number, case_id_for
@@ -42,10 +43,13 @@ async def callback_offer(ivr: Ivr, form: GatherForm, state: IvrState, given: Giv
         return Nothing()  # the wait loop starts its next turn
     record = await _callback_record(ivr, form)
     if record is not None and await ivr.callbacks.live_for(record.caller) is not None:
-        booking = await _convert(ivr, record, record.caller)
-        if booking is None:  # no longer queued (a handler is being rung): the wait carries on
-            return Nothing()
-        return await _booked(ivr, record, booking, record.caller)
+        # NumberTaken: theirs closed just now, and another caller's is to their number; they
+        # are asked for a number like anyone.
+        with contextlib.suppress(NumberTaken):
+            booking = await _convert(ivr, record, record.caller)
+            if booking is None:  # no longer queued (a handler is being rung): the wait carries on
+                return Nothing()
+            return await _booked(ivr, record, booking, record.caller)
     await ivr.callbacks.request(form.call_sid)
     return Leave()
 
@@ -56,7 +60,7 @@ async def callback_confirm(ivr: Ivr, form: GatherForm, state: IvrState, given: G
         return safe_route(ivr, state)
     value = menu.choice(Step.CALLBACK_CONFIRM, given)
     if value == "confirm" and record.caller:
-        return await _book(ivr, record, record.caller)
+        return await _book(ivr, record, record.caller, state)
     if value == "change":
         return menu.ask(Step.CALLBACK_NUMBER, state.answers, record.locale)
     return await _ask_again(ivr, record, Step.CALLBACK_CONFIRM, state, given)
@@ -85,7 +89,7 @@ async def callback_readback(ivr: Ivr, form: GatherForm, state: IvrState, given: 
     value = menu.choice(Step.CALLBACK_READBACK, given)
     number = await ivr.callbacks.proposed_number(record.sid)
     if value == "confirm" and number:
-        return await _book(ivr, record, number)
+        return await _book(ivr, record, number, state)
     if value == "change":
         return menu.ask(Step.CALLBACK_NUMBER, state.answers, record.locale, attempt=state.attempt)
     values = {"digits": spoken_digits(number)} if number else {}
@@ -140,12 +144,27 @@ async def _convert(ivr: Ivr, record: CallRecord, number: str) -> Booking | None:
     )
 
 
-async def _book(ivr: Ivr, record: CallRecord, number: str) -> Decision:
-    booking = await _convert(ivr, record, number)
+async def _book(ivr: Ivr, record: CallRecord, number: str, state: IvrState) -> Decision:
+    try:
+        booking = await _convert(ivr, record, number)
+    except NumberTaken as taken:
+        return await _number_taken(ivr, record, state, taken.refusals)
     if booking is None:
         await ivr.callbacks.withdraw(record.sid)
         return await requeue(ivr, record, say(PromptId.CALLBACK_FAILED))
     return await _booked(ivr, record, booking, number)
+
+
+async def _number_taken(ivr: Ivr, record: CallRecord, state: IvrState, refusals: int) -> Decision:
+    """The number has another caller's live callback (one per number called back): like a number
+    that cannot be called back, another is asked for, and after three the caller is back in the
+    queue in their place. What they hear does not say that the number has a callback."""
+    log.info("callback number refused: it has a live callback", extra={"call_sid": record.sid})
+    refused = say(PromptId.CALLBACK_NUMBER_TAKEN)
+    if refusals < menu.MAX_ASKS:
+        return menu.ask(Step.CALLBACK_NUMBER, state.answers, record.locale, before=refused)
+    await ivr.callbacks.withdraw(record.sid)
+    return await requeue(ivr, record, refused + say(PromptId.STILL_QUEUED))
 
 
 async def _booked(ivr: Ivr, record: CallRecord, booking: Booking, number: str) -> Decision:

@@ -41,6 +41,7 @@ class PromptId(StrEnum):
     CALLBACK_READBACK = "callback_readback"
     CALLBACK_BOOKED = "callback_booked"
     CALLBACK_FAILED = "callback_failed"
+    CALLBACK_NUMBER_TAKEN = "callback_number_taken"
     STILL_QUEUED = "still_queued"
     HOLD_ON = "hold_on"
     TECHNICAL_DIFFICULTY = "technical_difficulty"

@@ -29,6 +29,7 @@ if redis.call('HGET', hkey, 'state') == 'reserved' and
 end
 redis.call('HSET', key, 'status', 'unreachable', 'ended_at', NOW, 'handler', '', 'reason', a.why)
 redis.call('ZADD', P .. 'callbacks:unreachable', tonumber(NOW), a.id)
+release_number()
 count('callbacks', f[4], 'unreachable', 1)
 history('number refused', {reason = a.why})
 return 1

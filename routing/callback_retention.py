@@ -57,7 +57,7 @@ for _, id in ipairs(ids) do
   local key = ARGV[3] .. id
   local f = redis.call('HMGET', key, 'status', 'forgotten')
   if (f[1] == 'done' or f[1] == 'cancelled') and f[2] ~= '1' then
-    local drop = {'caller', 'answers', 'reason', 'call_sid'}
+    local drop = {'caller', 'answers', 'reason', 'call_sid', 'to_key'}
     for _, field in ipairs(redis.call('HKEYS', key)) do
       if string.sub(field, 1, 9) == 'outbound:' or string.sub(field, 1, 8) == 'machine:' then
         table.insert(drop, field)

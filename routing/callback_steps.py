@@ -29,15 +29,23 @@ local function live(id)
   return state == 'pending' or state == 'scheduled' or state == 'reserved' or
          state == 'connected'
 end
+-- This callback is over (done, cancelled, unreachable): its number may be called back again.
+local function release_number()
+  local to = redis.call('HGET', key, 'to_key')
+  if to and redis.call('GET', to) == a.id then redis.call('DEL', to) end
+end
 """
     + MOVE_HANDLER
     + STATS
 )
 
 # Turn a queued call into a callback in one step: it takes over the call's queue entry (same
-# score, same place); the call is counted once as "callback"; the caller's record points at it.
-# A caller who has a live callback already keeps that one (one live callback per caller): the
-# call leaves the queue all the same, ended as that callback's, so it is not counted abandoned.
+# score, same place); the call is counted once as "callback"; the caller's record points at it,
+# and so does the number's (KEYS[3]). A caller who has a live callback already keeps that one
+# (one live callback per caller): the call leaves the queue all the same, ended as that
+# callback's, so it is not counted abandoned. One live callback per number called back, too: a
+# number with another caller's is refused, `taken`, and the call stays queued in its place,
+# counting the numbers it has had refused.
 CONVERT = (
     PRELUDE
     + """
@@ -52,6 +60,15 @@ local queue = redis.call('HGET', call, 'queue')
 local score = redis.call('ZSCORE', P .. 'queue:' .. queue, a.sid)
 if not score then return false end
 local existing = a.caller ~= '' and redis.call('HGET', KEYS[1], 'callback')
+if not live(existing) then
+  local to = redis.call('GET', KEYS[3])
+  if live(to) then
+    if redis.call('HGET', P .. 'callback:' .. to, 'caller') ~= a.caller then
+      return {'', 'taken', redis.call('HINCRBY', call, 'numbers_refused', 1)}
+    end
+    existing = to  -- theirs, booked when their own record had lapsed
+  end
+end
 if live(existing) then
   redis.call('ZREM', P .. 'queue:' .. queue, a.sid)
   redis.call('HSET', call, 'status', 'callback', 'callback', existing, 'ended', NOW,
@@ -66,7 +83,9 @@ local f = redis.call('HMGET', call, 'case_id', 'placement', 'arrival', 'locale',
 redis.call('HSET', key, 'id', a.id, 'case_id', f[1], 'call_sid', a.sid, 'number', a.number,
            'placement', f[2], 'arrival', f[3], 'locale', f[4], 'priority', f[5], 'queue', queue,
            'line', f[6], 'caller', a.caller, 'created', NOW, 'status', 'pending', 'attempts', 0,
-           'due_by', a.due_by, 'at_risk', '0', 'score', score, 'answers', f[7] or '')
+           'due_by', a.due_by, 'at_risk', '0', 'score', score, 'answers', f[7] or '',
+           'to_key', KEYS[3])
+redis.call('SET', KEYS[3], a.id)
 redis.call('ZREM', P .. 'queue:' .. queue, a.sid)
 redis.call('ZADD', P .. 'queue:' .. queue, score, 'cb:' .. a.id)
 redis.call('ZADD', P .. 'callbacks', tonumber(NOW), a.id)
@@ -125,6 +144,7 @@ if attempts < a.max_attempts then
 end
 redis.call('HSET', key, 'status', 'unreachable', 'ended_at', NOW)
 redis.call('ZADD', P .. 'callbacks:unreachable', tonumber(NOW), a.id)
+release_number()
 count('callbacks', f[5], 'unreachable', 1)
 history('unreachable', {attempts = attempts})
 return 'unreachable'
@@ -137,6 +157,7 @@ DONE = (
     + """
 if redis.call('HGET', key, 'status') ~= 'connected' then return 0 end
 redis.call('HSET', key, 'status', 'done', 'ended_at', NOW)
+release_number()
 redis.call('ZREM', P .. 'callbacks:at-risk', a.id)
 redis.call('ZADD', P .. 'callbacks:closed', tonumber(NOW), a.id)
 local handler = redis.call('HGET', key, 'handler')
@@ -163,6 +184,7 @@ redis.call('ZREM', P .. 'callbacks:scheduled', a.id)
 redis.call('ZREM', P .. 'callbacks:unreachable', a.id)
 redis.call('ZREM', P .. 'callbacks:at-risk', a.id)
 redis.call('HSET', key, 'status', 'cancelled', 'ended_at', NOW, 'reason', a.reason)
+release_number()
 redis.call('ZADD', P .. 'callbacks:closed', tonumber(NOW), a.id)
 if KEYS[1] ~= '' and redis.call('HGET', KEYS[1], 'callback') == a.id then
   redis.call('HDEL', KEYS[1], 'callback')
@@ -176,8 +198,9 @@ return 'cancelled'
 # A new priority class (a supervisor, or the caller saying it is worse); the callback keeps its
 # original arrival time within the new class. For an unreachable callback this is a clinician
 # deciding to try again: it goes back in the queue, pending, with a fresh set of attempts (and
-# the caller's again), unless the caller has since booked another (one live callback per caller).
-# Returns the status after the change, or why there was none.
+# the caller's again, and the number's), unless the caller has since booked another (one live
+# callback per caller: `superseded`), or another caller one to its number (one live callback
+# per number: `number taken`). Returns the status after the change, or why there was none.
 REPRIORITISE = (
     PRELUDE
     + """
@@ -186,9 +209,12 @@ local f = redis.call('HMGET', key, 'status', 'queue', 'arrival', 'priority', 'at
 if not f[1] then return 'unknown' end
 if f[1] ~= 'pending' and f[1] ~= 'scheduled' and f[1] ~= 'unreachable' then return f[1] end
 local status = f[1]
+local to = redis.call('HGET', key, 'to_key')
 if status == 'unreachable' then
   local current = KEYS[1] ~= '' and redis.call('HGET', KEYS[1], 'callback')
   if current and current ~= a.id and live(current) then return 'superseded' end
+  local holder = to and redis.call('GET', to)
+  if holder and holder ~= a.id and live(holder) then return 'number taken' end
   status = 'pending'
 end
 local placement = cjson.decode(f[6])
@@ -209,6 +235,7 @@ if f[1] == 'unreachable' then
     redis.call('HSET', KEYS[1], 'callback', a.id)
     redis.call('EXPIRE', KEYS[1], a.caller_ttl)
   end
+  if to then redis.call('SET', to, a.id) end
   history('back in queue', {by = a.actor, attempts_before = tonumber(f[7])})
 end
 return status

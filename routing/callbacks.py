@@ -27,7 +27,7 @@ from routing import keys
 from routing.calls import OUTCOMES
 from routing.figures import CALLBACKS
 from routing.models import Answers, Placement, Priority
-from routing.number_hash import NumberHash, caller_key
+from routing.number_hash import NumberHash, callback_to_key, caller_key
 from routing.rules import CallbackRule
 from routing.stats import COUNT
 
@@ -144,7 +144,9 @@ class Callbacks:
         await self.redis.hset(keys.call(sid), "callback_requested", "1")
 
     async def withdraw(self, sid: str) -> None:
-        await self.redis.hdel(keys.call(sid), "callback_requested", "callback_number")
+        await self.redis.hdel(
+            keys.call(sid), "callback_requested", "callback_number", "numbers_refused"
+        )
 
     async def offered(self, sid: str, priority: Priority, now: float) -> None:
         """Count a caller the first time they are offered a callback."""
@@ -170,12 +172,17 @@ class Callbacks:
     ) -> Booking | None:
         """Make the queued call a callback to `number` in its place; None if the call is not
         queued. A caller with a live callback keeps that one (`kept`), and the call ends as it.
-        A caller who withholds their number is known by the number they gave: one live callback
-        per number called back, however many withheld calls ask for it."""
+        A caller who withholds their number is known by the number they gave. One live callback
+        per number called back, whoever asks: NumberTaken if `number` has another caller's (the
+        call stays queued, in its place)."""
         target = rules.targets_seconds.get(placement.priority)
         caller = caller or number
         created = await self._convert(
-            keys=[caller_key(self.numbers, caller), OUTCOMES],
+            keys=[
+                caller_key(self.numbers, caller),
+                OUTCOMES,
+                callback_to_key(self.numbers, number),
+            ],
             args=self._args(
                 case_id,
                 now,
@@ -189,7 +196,9 @@ class Callbacks:
         )
         if not created:
             return None
-        callback_id, outcome = created
+        callback_id, outcome, *refusals = created
+        if outcome == "taken":
+            raise NumberTaken(int(refusals[0]))
         return Booking(callback=str(callback_id), kept=outcome == "kept")
 
     # Outcomes.
@@ -258,7 +267,8 @@ class Callbacks:
         """A new class; its target (from when it was booked) becomes that class's. Returns the
         status after the change: `pending` or `scheduled` (an unreachable callback goes back in
         the queue, pending, with a fresh set of attempts); otherwise `unknown`, `superseded` (an
-        unreachable one whose caller has booked another since), or the status that prevents it."""
+        unreachable one whose caller has booked another since), `number taken` (one that another
+        caller has a live callback to its number since), or the status that prevents it."""
         created, caller = await self.redis.hmget(keys.callback(callback_id), ["created", "caller"])
         if created is None:
             return "unknown"
@@ -285,6 +295,19 @@ class Callbacks:
         caller = await self.redis.hget(keys.callback(callback_id), "caller")
         newer = await self.live_for(str(caller or ""))
         return newer.id if newer is not None and newer.id != callback_id else ""
+
+    async def holding_number(self, callback_id: str) -> str:
+        """Another caller's live callback to this one's number (which keeps an unreachable one
+        from being put back in the queue), else ""."""
+        to = await self.redis.hget(keys.callback(callback_id), "to_key")
+        holder = str(await self.redis.get(str(to)) or "") if to else ""
+        if not holder or holder == callback_id:
+            return ""
+        try:
+            callback = await self.get(holder)
+        except UnknownCallback:
+            return ""
+        return callback.id if callback.status in LIVE else ""
 
     async def release_due(self, now: float) -> int:
         return int(await self._due(args=self._args("", now)))
@@ -347,6 +370,15 @@ class Callbacks:
 
 class UnknownCallback(Exception):
     pass
+
+
+class NumberTaken(Exception):
+    """The number has a live callback that another caller asked for: none is booked, and the
+    call stays queued in its place. `refusals`: how many numbers this call has had refused."""
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__(f"the number has a live callback already (refusal {refusals})")
+        self.refusals = refusals
 
 
 def optional(fields: dict[str, str], name: str) -> float | None:

@@ -86,6 +86,12 @@ def callback(callback_id: str) -> str:
     return f"{PREFIX}:callback:{callback_id}"
 
 
+def callback_to(number_digest: str) -> str:
+    """The live callback to a number (by its keyed digest, as a caller's record is): one live
+    callback per number called back, whoever asked for it. Removed when that callback closes."""
+    return f"{PREFIX}:callback-to:{number_digest}"
+
+
 def callback_member(callback_id: str) -> str:
     """A callback's entry in a queue, beside live calls (whose members are their CallSids)."""
     return f"cb:{callback_id}"

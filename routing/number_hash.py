@@ -1,6 +1,6 @@
-"""The digest a caller's number is known by in Redis (recognising them, one live callback per
-number): HMAC-SHA256 under a secret key (NUMBER_HASH_KEY), never a plain hash, which anyone
-holding Redis's data could reverse by hashing every UK number."""
+"""The digest a number is known by in Redis (recognising callers, one live callback per caller
+and per number called back): HMAC-SHA256 under a secret key (NUMBER_HASH_KEY), never a plain
+hash, which anyone holding Redis's data could reverse by hashing every UK number."""
 
 from __future__ import annotations
 
@@ -33,6 +33,15 @@ class NoNumberHash(Exception):
 def caller_key(numbers: NumberHash | None, number: str) -> str:
     """The caller's record. Only the stores that find callers by number are given the key; those
     that only move calls and callbacks along (workers, sweeps) are built without it."""
+    return keys.caller(_digest(numbers, number))
+
+
+def callback_to_key(numbers: NumberHash | None, number: str) -> str:
+    """Where the live callback to a number is found (one per number called back)."""
+    return keys.callback_to(_digest(numbers, number))
+
+
+def _digest(numbers: NumberHash | None, number: str) -> str:
     if numbers is None:
         raise NoNumberHash("this store was built without a NumberHash")
-    return keys.caller(numbers(number))
+    return numbers(number)

@@ -116,6 +116,13 @@ async def reprioritise(page: Page) -> Response:
         newer = await console.callbacks.superseded_by(callback_id)
         problem = f"The caller has a newer callback, {newer}, still to be made: change that one."
         return await show(page, {"": problem}, 409)
+    if outcome == "number taken":
+        holder = await console.callbacks.holding_number(callback_id)
+        problem = (
+            f"Another caller's callback to the same number, {holder}, is still to be made: "
+            "this one can go back in the queue once that one is over."
+        )
+        return await show(page, {"": problem}, 409)
     if outcome not in ("pending", "scheduled"):
         return await show(page, {"": f"The callback is {outcome} and cannot be changed now."}, 409)
     await page.audit("callback.priority", callback_id, priority=form.priority, reason=form.reason)

@@ -22,7 +22,7 @@ from tests.console.test_api import RULES, Api, token_for
 from tests.ivr.test_call_flow import queue_of, to_queue
 from tests.ivr.test_connecting import sweep
 from tests.ivr.test_hold_and_callbacks import queued_medical, take_callback
-from tests.routing.test_callbacks import book, book_many, on_redis
+from tests.routing.test_callbacks import book, book_many, book_to, on_redis
 from tests.staff import Staff, set_state
 from tests.twilio import TwilioClient, Twiml
 
@@ -368,6 +368,24 @@ def test_an_unreachable_callback_is_not_put_back_over_the_callers_newer_one(
 
     assert refused == {
         "error": f"the caller has a newer callback, {newer}, still to be made: change that one"
+    }
+    assert callback(sync_redis, callback_id)["status"] == "unreachable"
+
+
+def test_an_unreachable_callback_is_not_put_back_over_another_callers_to_its_number(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = unreachable(twilio, sync_redis, staff, redis_url, clock)
+    holder = on_redis(redis_url, lambda client: book_to(client, 2, CALLER, clock.now()))
+    api = supervisor(twilio, redis_url)
+
+    refused = api.send(
+        "PUT", f"/api/v1/callbacks/{callback_id}/priority", {"priority": 2, "reason": "x"}, 409
+    )
+
+    assert refused == {
+        "error": f"another caller's callback to the same number, {holder}, is still to be made: "
+        "this one can go back in the queue once that one is over"
     }
     assert callback(sync_redis, callback_id)["status"] == "unreachable"
 

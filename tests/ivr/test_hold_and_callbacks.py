@@ -147,6 +147,87 @@ def test_withheld_callers_keying_one_number_get_one_live_callback_to_it(
     assert len(list(sync_redis.zrange(keys.CALLBACKS, 0, -1))) == 1
 
 
+KEYED = "07700900456"
+TAKEN = "Sorry, we cannot call you back on that number."
+
+
+def book_to(call: Call, asked: Twiml, keyed: str) -> Twiml:
+    """At the question for a number: key it in and confirm it when it is read back."""
+    readback = call.press(asked, keyed)
+    assert "You entered" in readback.text
+    return call.press(readback, "1")
+
+
+def taken_to(call: Call, enqueue: Twiml, keyed: str) -> Twiml:
+    """A caller whose number is known takes a callback, chooses a different number, keys it."""
+    confirm = take_callback(call, enqueue)
+    return book_to(call, call.press(confirm, "2"), keyed)
+
+
+def test_a_second_caller_keying_a_number_with_a_live_callback_is_asked_for_another(
+    twilio: TwilioClient, sync_redis: redis.Redis
+) -> None:
+    first, enqueue = queued_medical(twilio, "+447700900001")
+    assert taken_to(first, enqueue, KEYED).verbs == ["Say", "Hangup"]
+    call, enqueue = queued_medical(twilio, "+447700900002")
+    score = sync_redis.zscore(keys.queue("general"), call.sid)
+
+    again = taken_to(call, enqueue, KEYED)
+
+    assert again.said[0] == TAKEN
+    assert "key in the phone number" in again.text
+    assert again.first("Gather").get("finishOnKey") == "#"
+    assert sync_redis.hget(keys.call(call.sid), "status") == "queued"
+    assert sync_redis.zscore(keys.queue("general"), call.sid) == score
+    booked = book_to(call, again, "07700900789")  # another number of theirs
+    assert booked.verbs == ["Say", "Hangup"]
+    assert "you keep your place in the queue" in booked.text
+    case_id = str(sync_redis.hget(keys.call(call.sid), "callback"))
+    assert sync_redis.hget(keys.callback(case_id), "number") == "+447700900789"
+    assert len(list(sync_redis.zrange(keys.CALLBACKS, 0, -1))) == 2
+    assert not any(heard.has("Hangup") for heard in call.heard[:-1])
+
+
+def test_a_caller_refused_number_after_number_goes_back_to_their_place_never_hung_up_on(
+    twilio: TwilioClient, sync_redis: redis.Redis
+) -> None:
+    first, enqueue = queued_medical(twilio, "+447700900001")
+    taken_to(first, enqueue, KEYED)
+    call, enqueue = queued_medical(twilio, "anonymous")
+    score = sync_redis.zscore(keys.queue("general"), call.sid)
+
+    twiml = take_callback(call, enqueue)
+    for _ in range(2):
+        twiml = book_to(call, twiml, KEYED)
+        assert twiml.said[0] == TAKEN
+        assert "key in the phone number" in twiml.text
+    twiml = book_to(call, twiml, KEYED)
+
+    assert twiml.said[:2] == [TAKEN, "You are still in the queue."]
+    assert twiml.first("Enqueue").text == "general"
+    assert not any(heard.has("Hangup") for heard in call.heard)
+    assert sync_redis.zscore(keys.queue("general"), call.sid) == score
+    assert sync_redis.hget(keys.call(call.sid), "callback_requested") is None
+    assert len(list(sync_redis.zrange(keys.CALLBACKS, 0, -1))) == 1
+
+
+def test_a_caller_whose_own_number_has_another_callers_callback_is_asked_for_another(
+    twilio: TwilioClient, sync_redis: redis.Redis
+) -> None:
+    first, enqueue = queued_medical(twilio, "+447700900001")
+    taken_to(first, enqueue, "07700900002")  # the second caller's own phone
+    call, enqueue = queued_medical(twilio, "+447700900002")
+
+    confirm = take_callback(call, enqueue)
+    assert "the number ending 0 0 2" in confirm.text
+    again = call.press(confirm, "1")
+
+    assert again.said[0] == TAKEN
+    assert "key in the phone number" in again.text
+    assert sync_redis.hget(keys.call(call.sid), "status") == "queued"
+    assert book_to(call, again, "07700900789").verbs == ["Say", "Hangup"]
+
+
 @pytest.mark.parametrize("keyed", ["999", "09098790000", "08001234567", "07623456789"])
 def test_a_number_that_cannot_be_called_back_is_asked_for_again(
     twilio: TwilioClient, sync_redis: redis.Redis, keyed: str

@@ -49,7 +49,9 @@ async def identifying(client: redis.asyncio.Redis, callback_id: str) -> list[str
     """What of the callback's hash and history could tell who the patient was."""
     raw = cast(dict[str, str], await client.hgetall(keys.callback(callback_id)))
     history = cast(list[str], await client.lrange(keys.callback(callback_id) + ":history", 0, -1))
-    found = [name for name in ("number", "caller", "answers", "call_sid") if raw.get(name)]
+    found = [
+        name for name in ("number", "caller", "answers", "call_sid", "to_key") if raw.get(name)
+    ]
     found += [name for name in raw if name.startswith(("outbound:", "machine:"))]
     found += [row for row in history if "number_ending" in row or NOTES in row]
     return found

@@ -1,5 +1,5 @@
 """The callback store on real Redis: the unreachable list kept whole, a clinician's re-prioritising
-of an unreachable callback, and one live callback per caller."""
+of an unreachable callback, one live callback per caller, and one per number called back."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import redis.asyncio
 from prompts.catalogue import Locale
 from routing import keys
 from routing.assignment import Assigner
-from routing.callbacks import Booking, Callbacks, CallbackStatus
+from routing.callbacks import Booking, Callbacks, CallbackStatus, NumberTaken
 from routing.calls import OUTCOMES, Calls, Finish
 from routing.handlers import Device, HandlerProfile, Handlers, HandlerState
 from routing.models import Answers, Placement, Priority, Reason, Screen, case_id_for
@@ -226,3 +226,157 @@ async def test_a_caller_with_a_live_callback_keeps_it_and_their_new_call_ends_as
     assert await Calls(aredis).finish(sid(2), T0 + 130) is None
     assert await aredis.hget(OUTCOMES, Finish.ABANDONED.value) is None
     assert await aredis.hget(OUTCOMES, "callback") == "2"
+
+
+# One live callback per number called back, whoever asks for it.
+
+KEYED = "+447700900999"  # the number keyed in
+
+
+async def convert_to(
+    client: redis.asyncio.Redis, call_sid: str, number: str, caller: str, now: float
+) -> Booking | None:
+    placement = Placement(route="medical", queue="general", priority=Priority.STANDARD)
+    return await Callbacks(client, numbers=NUMBERS).convert(
+        call_sid, case_id_for(call_sid), number, caller, placement, packaged_rules().callbacks, now
+    )
+
+
+async def book_to(client: redis.asyncio.Redis, n: int, number: str, now: float) -> str:
+    """Caller n (their number known) asks for a callback to `number`; the callback's id."""
+    await queue_call(client, sid(n), caller_of(n), now)
+    booking = await convert_to(client, sid(n), number, caller_of(n), now)
+    assert booking is not None
+    assert not booking.kept
+    return booking.callback
+
+
+async def test_a_second_caller_cannot_book_a_callback_to_a_number_that_has_a_live_one(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    first = await book_to(aredis, 1, KEYED, T0)
+    await queue_call(aredis, sid(2), caller_of(2), T0 + 60)
+    score = await aredis.zscore(keys.queue("general"), sid(2))
+
+    with pytest.raises(NumberTaken) as refused:
+        await convert_to(aredis, sid(2), KEYED, caller_of(2), T0 + 120)
+
+    assert refused.value.refusals == 1
+    # The second caller is still waiting, in their place: their need is not recorded anywhere else.
+    assert await aredis.hget(keys.call(sid(2)), "status") == "queued"
+    assert await aredis.zscore(keys.queue("general"), sid(2)) == score
+    assert await aredis.zrange(keys.CALLBACKS, 0, -1) == [first]
+    assert [entry.event for entry in await callbacks_of(aredis).history(first)] == ["booked"]
+    with pytest.raises(NumberTaken) as again:
+        await convert_to(aredis, sid(2), KEYED, caller_of(2), T0 + 130)
+    assert again.value.refusals == 2
+    # Their own number is theirs to have called back.
+    booking = await convert_to(aredis, sid(2), caller_of(2), caller_of(2), T0 + 140)
+    assert booking is not None
+    assert not booking.kept
+
+
+async def test_of_many_concurrent_bookings_to_one_number_exactly_one_is_made(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    callers = range(1, 21)
+    for n in callers:
+        await queue_call(aredis, sid(n), caller_of(n), T0 + n)
+
+    outcomes = await asyncio.gather(
+        *(convert_to(aredis, sid(n), KEYED, caller_of(n), T0 + 60) for n in callers),
+        return_exceptions=True,
+    )
+
+    booked = [outcome for outcome in outcomes if isinstance(outcome, Booking)]
+    refused = [outcome for outcome in outcomes if isinstance(outcome, NumberTaken)]
+    assert (len(booked), len(refused)) == (1, 19)
+    assert not booked[0].kept
+    assert await aredis.zrange(keys.CALLBACKS, 0, -1) == [booked[0].callback]
+
+
+async def test_a_withheld_caller_keying_a_number_another_caller_has_a_callback_to_is_refused(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    first = await book_to(aredis, 1, KEYED, T0)
+    await queue_call(aredis, sid(2), "", T0 + 60)
+
+    with pytest.raises(NumberTaken):
+        await convert_to(aredis, sid(2), KEYED, "", T0 + 120)
+
+    assert await aredis.hget(keys.call(sid(2)), "status") == "queued"
+    assert await aredis.zrange(keys.CALLBACKS, 0, -1) == [first]
+
+
+async def test_a_withheld_caller_keying_a_number_whose_owner_has_a_live_callback_is_booked_none(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    """Known by the number they key in, a withheld caller is that number's caller: the owner's
+    callback (to their own number) stands, as for two withheld calls keying one number."""
+    owners = await book(aredis, 1, T0, caller=KEYED)
+    await queue_call(aredis, sid(2), "", T0 + 60)
+
+    booking = await convert_to(aredis, sid(2), KEYED, "", T0 + 120)
+
+    assert booking == Booking(callback=owners, kept=True)
+    assert await aredis.zrange(keys.CALLBACKS, 0, -1) == [owners]
+
+
+async def test_a_caller_whose_record_lapsed_keeps_their_callback_to_a_number_they_keyed_in(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    """The number's live callback is this caller's own (their caller record gone after a day)."""
+    first = await book_to(aredis, 1, KEYED, T0)
+    await aredis.delete(keys.caller(NUMBERS(caller_of(1))))
+    await queue_call(aredis, sid(2), caller_of(1), T0 + 60)
+
+    booking = await convert_to(aredis, sid(2), KEYED, caller_of(1), T0 + 120)
+
+    assert booking == Booking(callback=first, kept=True)
+
+
+async def test_once_a_numbers_callback_is_over_another_caller_may_book_one_to_it(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    callbacks = callbacks_of(aredis)
+    await hire(aredis, "h1", T0)
+    made = await book_to(aredis, 1, KEYED, T0)
+    assert await try_once(aredis, made, "answered", T0 + 10) == "connected"
+    assert await callbacks.done(made, T0 + 600)
+
+    cancelled = await book_to(aredis, 2, KEYED, T0 + 700)
+    assert await callbacks.cancel(cancelled, "caller", "better now", T0 + 800) == "cancelled"
+
+    third = await book_to(aredis, 3, KEYED, T0 + 900)
+    assert (await callbacks.get(third)).status is CallbackStatus.PENDING
+    # Nothing is left that ties the number to a callback once none is live.
+    assert await callbacks.cancel(third, "caller", "better now", T0 + 1000) == "cancelled"
+    assert not [key async for key in aredis.scan_iter(keys.callback_to("*"))]
+
+
+async def test_an_unreachable_callback_is_not_put_back_over_another_callers_to_its_number(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    old = await book_to(aredis, 1, KEYED, T0)
+    now = await make_unreachable(aredis, old, T0)
+    assert not [key async for key in aredis.scan_iter(keys.callback_to("*"))]
+    # Unreachable is not live: another caller may have the number called back meanwhile.
+    newer = await book_to(aredis, 2, KEYED, now)
+    callbacks = callbacks_of(aredis)
+
+    outcome = await callbacks.reprioritise(
+        old, Priority.URGENT, "dr.jones", "try again", packaged_rules().callbacks, now
+    )
+
+    assert outcome == "number taken"
+    assert (await callbacks.get(old)).status is CallbackStatus.UNREACHABLE
+    assert await callbacks.holding_number(old) == newer
+    assert await callbacks.cancel(newer, "caller", "better now", now + 1) == "cancelled"
+    assert await callbacks.holding_number(old) == ""
+    outcome = await callbacks.reprioritise(
+        old, Priority.URGENT, "dr.jones", "try again", packaged_rules().callbacks, now + 2
+    )
+    assert outcome == "pending"
+    await queue_call(aredis, sid(3), caller_of(3), now + 3)
+    with pytest.raises(NumberTaken):
+        await convert_to(aredis, sid(3), KEYED, caller_of(3), now + 4)

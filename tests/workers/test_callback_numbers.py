@@ -21,6 +21,7 @@ def test_a_keyed_in_number_outside_the_policy_is_not_dialled_and_the_callback_sa
 ) -> None:
     sync_redis.hset(keys.callback(worker.callback_id), "number", "+449098790000")
     caplog.set_level(logging.INFO)
+    assert len(list(sync_redis.scan_iter(keys.callback_to("*")))) == 1
 
     assert worker.run() == "number refused"
 
@@ -30,6 +31,7 @@ def test_a_keyed_in_number_outside_the_policy_is_not_dialled_and_the_callback_sa
     assert "outside the number policy" in record["reason"]
     assert sync_redis.zscore(keys.CALLBACKS_UNREACHABLE, worker.callback_id) is not None
     assert sync_redis.hget(keys.handler("h1"), "state") == "available"
+    assert not list(sync_redis.scan_iter(keys.callback_to("*")))  # its number is free again
     assert "+449098790000" not in caplog.text
     assert "…000" in caplog.text
 
