@@ -6,8 +6,6 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from redis.exceptions import RedisError
-
 from ivr.context import Ivr
 from ivr.forms import GatherForm, TwilioForm
 from ivr.queueing import place, requeue
@@ -175,21 +173,20 @@ async def _booked(ivr: Ivr, record: CallRecord, booking: Booking, number: str) -
         log.info("callback kept", extra={"call_sid": record.sid, "case_id": booking.callback})
         return Goodbye(locale=record.locale, say=say(PromptId.CALLBACK_KEPT))
     log.info("callback booked", extra={"call_sid": record.sid, "case_id": record.case_id})
-    try:  # an open case for the clinical system (or, while it is down, the journal: replayed first)
-        await ivr.jobs.off_loop(
-            ivr.jobs.send_case,
-            record.case_id,
-            "referral",
-            number,
-            record.locale.value,
-            (record.answers.reason or Reason.UNKNOWN).value,
-            int(record.placement.priority),
-            record.created,
-            notes="call back requested",
-            open_case=True,
-        )
-    except RedisError as error:
-        log.warning("callback case not queued for the clinical system: %s", error)
+    # An open case for the clinical system (or, while it is down, the journal: replayed first).
+    await ivr.jobs.hand_off(
+        f"the callback case of {record.sid}",
+        ivr.jobs.send_case,
+        record.case_id,
+        "referral",
+        number,
+        record.locale.value,
+        (record.answers.reason or Reason.UNKNOWN).value,
+        int(record.placement.priority),
+        record.created,
+        notes="call back requested",
+        open_case=True,
+    )
     return Goodbye(locale=record.locale, say=say(PromptId.CALLBACK_BOOKED))
 
 

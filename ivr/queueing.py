@@ -27,7 +27,7 @@ async def assign_waiting(ivr: Ivr) -> None:
     """Give free handlers the best waiting calls now; the periodic sweep catches up on failure."""
     try:
         offers = await ivr.assigner.assign(await ivr.rulebook.active(), ivr.clock.now())
-        await ivr.jobs.connect_all(offers)
+        await ivr.jobs.connect_all(offers, wait=False)
     except RedisError as error:
         log.warning("assignment postponed: %s", error)
 
@@ -73,21 +73,19 @@ async def dispatch_emergency(ivr: Ivr, sid: str, locale: Locale, why: str) -> De
     await ivr.calls.dispatch(sid, now)
     log.info("emergency sent to dispatch: %s", why, extra={"call_sid": sid})
     record = await ivr.calls.get(sid)
-    if record is not None:
-        try:
-            await ivr.jobs.off_loop(
-                ivr.jobs.send_case,
-                record.case_id,
-                "ambulance",
-                record.caller,
-                record.locale.value,
-                (record.answers.reason or Reason.UNKNOWN).value,
-                priority=1,
-                created=record.created,
-                open_case=True,
-            )
-        except RedisError as error:  # the call goes through regardless
-            log.warning("ambulance request not queued: %s", error, extra={"call_sid": sid})
+    if record is not None:  # the call goes through whether or not the request is queued
+        await ivr.jobs.hand_off(
+            f"the ambulance request of {sid}",
+            ivr.jobs.send_case,
+            record.case_id,
+            "ambulance",
+            record.caller,
+            record.locale.value,
+            (record.answers.reason or Reason.UNKNOWN).value,
+            priority=1,
+            created=record.created,
+            open_case=True,
+        )
     return emergency_dial(ivr, locale, sid)
 
 

@@ -34,7 +34,7 @@ from ivr.twiml import Renderer
 from ivr.urls import Urls
 from lifeline import ops
 from lifeline.limits import BodyLimit
-from lifeline.redis_client import async_client, sync_client
+from lifeline.redis_client import async_client, enqueue_client
 from lifeline.settings import Settings, load_settings
 from prompts.catalogue import load_catalogue
 from routing.assignment import Assigner
@@ -92,7 +92,7 @@ def create_app(
     # may send, have connections of their own; the staff's enqueues have threads of their own.
     redis_client = async_client(url, name="lifeline-web", connections=WEB_CONNECTIONS)
     health = async_client(url, name="lifeline-health", connections=HEALTH_CONNECTIONS)
-    job_connections = [sync_client(url), sync_client(url)]
+    job_connections = [enqueue_client(url), enqueue_client(url)]
     floor = Floor.of(redis_client, settings, rules)
     # The staff's side only: the consoles search and book appointments while a handler watches.
     # The webhooks are given no client of the clinical system, so none of theirs can wait on it.

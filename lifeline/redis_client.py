@@ -29,8 +29,22 @@ def async_client(url: str, name: str = "lifeline", connections: int = 100) -> re
     return redis.asyncio.Redis.from_pool(pool)
 
 
+def enqueue_client(url: str) -> redis.Redis:
+    """For RQ's enqueues from a web process: bytes back, as RQ wants, and a read timeout, since
+    nothing an enqueue sends blocks in Redis: no answer by then means Redis is gone, or a
+    failover left the connection open to nobody, and the enqueue fails rather than holding its
+    thread (and every enqueue queued behind it) for ever."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=TIMEOUT_SECONDS,
+        socket_connect_timeout=TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 1),
+        health_check_interval=30,
+    )
+
+
 def sync_client(url: str) -> redis.Redis:
-    """For RQ, which wants bytes back and blocks on reads (so no read timeout)."""
+    """For RQ's workers and scheduler, which block on reads (so no read timeout)."""
     return redis.Redis.from_url(
         url,
         socket_connect_timeout=TIMEOUT_SECONDS,

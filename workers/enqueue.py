@@ -11,6 +11,8 @@ full shared pool (`asyncio.to_thread`'s, where sign-ins hash passwords) never ho
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -18,6 +20,7 @@ from functools import partial
 from typing import ParamSpec, TypeVar
 
 import redis
+from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -27,11 +30,20 @@ from workers.fhir import BookedSlot, CaseKind, ClinicalCase
 from workers.fhir import Request as Request  # for the web side, which imports only this module
 from workers.queues import SERIALIZER, JobQueue, queue_of
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
 P = ParamSpec("P")
 
+HAND_OFF_SECONDS = 0.25  # what a webhook waits for an enqueue (one takes a millisecond or two)
 ENQUEUE_THREADS = 4  # an enqueue is a Redis round trip or two: a few threads carry any load
 REPLAY_JOB_TIMEOUT = 15  # shorter than the replay's lease (routing.journal)
+
+
+def _log_failure(what: str, future: asyncio.Future[object]) -> None:
+    error = None if future.cancelled() else future.exception()
+    if error is not None:
+        log.warning("%s not queued: %s", what, error)
 
 
 class Jobs:
@@ -49,6 +61,18 @@ class Jobs:
         """From async code: `await jobs.off_loop(jobs.send_case, ...)`, on `Jobs`' own threads."""
         work = partial(enqueue, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._threads, work)
+
+    async def hand_off(
+        self, what: str, enqueue: Callable[P, object], *args: P.args, **kwargs: P.kwargs
+    ) -> None:
+        """From a webhook, which a caller waits on: `off_loop`, waited on for `HAND_OFF_SECONDS`
+        at most. An enqueue slower than that (Redis gone quiet) goes on by itself, and whether
+        it failed, then or later, is logged (as `what`), never raised to the caller's webhook."""
+        work = partial(enqueue, *args, **kwargs)
+        future = asyncio.get_running_loop().run_in_executor(self._threads, work)
+        future.add_done_callback(partial(_log_failure, what))
+        with contextlib.suppress(TimeoutError, RedisError):
+            await asyncio.wait_for(asyncio.shield(future), HAND_OFF_SECONDS)
 
     def queued(self, job_id: str) -> bool:
         """Whether a job of that id waits in its queue (enqueued again, it would run twice). One
@@ -168,10 +192,14 @@ class Jobs:
             failure_ttl=7 * 24 * 3600,
         )
 
-    async def connect_all(self, offers: list[Offer]) -> None:
+    async def connect_all(self, offers: list[Offer], wait: bool = True) -> None:
         """The assigner's offers, best first: callers' connects each go to the front of the
         queue, so they are put there last first, to run in the assigner's order."""
         if offers:
             callers = [offer for offer in reversed(offers) if not offer.is_callback]
             callbacks = [offer for offer in offers if offer.is_callback]
-            await self.off_loop(lambda: [self.connect(offer) for offer in callers + callbacks])
+            ordered = callers + callbacks
+            if wait:
+                await self.off_loop(lambda: [self.connect(offer) for offer in ordered])
+            else:  # a webhook's: an offer whose connect never went gets taken back by the sweep
+                await self.hand_off("connects", lambda: [self.connect(o) for o in ordered])
