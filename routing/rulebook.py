@@ -160,6 +160,13 @@ class RuleBook:
                 self._active = (int(number), (await self.get(int(number))).rules)
         except RedisError:
             self._checked = self._monotonic()
+        except Exception as error:  # routing never stops for want of rules
+            # Written by a later release (after a rollback), or half lost: routing goes on by
+            # what this process knew, or the packaged default, and asks again next period.
+            self._checked = self._monotonic()
+            log.error(
+                "rule set version %s cannot be read, routing by the last known: %s", number, error
+            )
         return self._active[1] if self._active else self.fallback
 
     async def active_number(self) -> int | None:

@@ -5,6 +5,7 @@ parses each version once."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 import redis.asyncio
@@ -120,3 +121,31 @@ async def test_a_version_number_that_comes_round_again_is_read_afresh(
     await aredis.flushall()  # Redis lost its data: version 1 is made again, differently
     await book.store(medicines_to_mental_health(), "sue", T0)
     assert medicines_queue((await book.get(1)).rules) == "mental_health"
+
+
+@pytest.mark.anyio
+async def test_an_active_version_this_process_cannot_read_leaves_it_routing_by_what_it_knew(
+    aredis: redis.asyncio.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A version written by a later release (a field this one does not know: after a rollback),
+    or lost from Redis, stops nobody's routing: the last set read, or the packaged default."""
+    cache_clock = VirtualClock(0.0)
+    book = RuleBook(aredis, monotonic=cache_clock.now)
+    await book.seed(T0)
+    known = await book.create(canonical(medicines_to_mental_health()), "sue", T0)
+    await aredis.set(keys.RULES_ACTIVE, known.number)
+    assert medicines_queue(await book.active()) == "mental_health"
+    later = default_rules().model_dump(mode="json") | {"a_later_field": True}
+    await aredis.hset(keys.rules_version(99), mapping={
+        "author": "sue", "created": repr(T0), "comment": "", "document": json.dumps(later),
+    })  # fmt: skip
+    await aredis.set(keys.RULES_ACTIVE, 99)
+    cache_clock.advance(CACHE_SECONDS + 1)
+    assert medicines_queue(await book.active()) == "mental_health"  # what it knew
+    assert "rule set version 99 cannot be read" in caplog.text
+    fresh = RuleBook(aredis)  # a process started since: nothing known but the packaged default
+    assert (await fresh.active()) is fresh.fallback
+    await aredis.set(keys.RULES_ACTIVE, 100)  # no such version at all
+    another = RuleBook(aredis)
+    assert (await another.active()) is another.fallback
+    assert "rule set version 100 cannot be read" in caplog.text
