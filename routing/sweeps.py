@@ -18,7 +18,8 @@ async def sweep_orphans(redis: Redis) -> int:
     """Remove queue entries with no record behind them (expired calls); returns how many."""
     removed = 0
     prefix = keys.queue_prefix()
-    queues = [str(key).removeprefix(prefix) async for key in redis.scan_iter(match=prefix + "*")]
+    scanned = redis.scan_iter(match=prefix + "*", count=1000)
+    queues = [str(key).removeprefix(prefix) async for key in scanned]
     for queue in queues:
         members = [str(member) for member in await redis.zrange(keys.queue(queue), 0, -1)]
         if not members:
