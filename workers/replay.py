@@ -61,13 +61,12 @@ async def replay_batch_in(rt: Runtime) -> dict[str, int]:
     due = await journal.replay_batch()
     if due is None:
         return {"skipped": 1}
+    started = rt.clock.now()
     try:
         delivered, failed, stopped = await send_batch(rt, journal)
         sent = delivered + failed
         if not stopped and sent and await journal.next_pending():
-            await journal.replay_next(
-                next_due(due, rt.clock.now(), sent / rt.settings.replay_per_second)
-            )
+            await journal.replay_next(next_due(due, started, sent / rt.settings.replay_per_second))
         else:
             await journal.replay_finished(rt.clock.now())
             progress = await journal.progress()
@@ -83,11 +82,12 @@ async def replay_batch_in(rt: Runtime) -> dict[str, int]:
     return {"delivered": delivered, "failed": failed}
 
 
-def next_due(due: float, now: float, spacing: float) -> float:
+def next_due(due: float, started: float, spacing: float) -> float:
     """`spacing` after this batch was due, so that one the sweep started a little late does not
-    slow the replay; but after a long hold-up (behind by more than a batch), `spacing` from
-    now: the replay goes on at its rate, never catching up in a burst."""
-    return due + spacing if due + spacing >= now else now + spacing
+    slow the replay, nor one that took longer than its spacing to send (its successor is then
+    due at once); but after a long hold-up (started more than a batch late), `spacing` after
+    it started: the replay goes on at its rate, never catching up in a burst."""
+    return due + spacing if started <= due + spacing else started + spacing
 
 
 async def send_batch(rt: Runtime, journal: Journal) -> tuple[int, int, bool]:

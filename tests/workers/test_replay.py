@@ -22,7 +22,7 @@ from tests.workers.test_clinical_jobs import T0, case
 from workers.clinical import ClinicalSystem
 from workers.clinical_jobs import capture, case_of
 from workers.fhir import CaseKind, Request
-from workers.replay import batch_size, reconcile_in, replay_batch_in
+from workers.replay import batch_size, next_due, reconcile_in, replay_batch_in
 from workers.runtime import Runtime
 
 pytestmark = pytest.mark.anyio
@@ -70,6 +70,15 @@ def replayed(stub: StubControl) -> list[str]:
 async def due_batch(rt: Runtime) -> bool:
     """What the sweep does every second: is the replay's next batch due now?"""
     return REPLAY_BATCH in await Agenda(rt.redis).take_due(rt.clock.now())
+
+
+def test_the_next_batch_keeps_the_rate_and_never_bursts_after_a_hold_up() -> None:
+    assert next_due(due=10.0, started=10.2, spacing=1.0) == 11.0  # started a little late
+    # However long the batch took to send (it ended at 12.5, say), its successor is due when
+    # the rate says: at once, not a spacing after it ended, which would slow the rate.
+    assert next_due(due=10.0, started=10.9, spacing=1.0) == 11.0
+    # Held up for an hour: a spacing after this batch, not the hour's batches one after another.
+    assert next_due(due=10.0, started=3600.0, spacing=1.0) == 3601.0
 
 
 def test_a_batch_is_a_seconds_worth_and_never_empty() -> None:
