@@ -29,12 +29,17 @@ def mask_numbers(text: str) -> str:
     return PHONE_NUMBER.sub(lambda match: "…" + match.group()[-3:], text)
 
 
+# RQ logs a failed job with its arguments: a case's job carries the caller's answers and the
+# handler's notes. The job's id, which RQ logs too, is enough to find it.
+NEVER_LOGGED = frozenset({"arguments", "kwargs"})
+
+
 def extra_fields(record: logging.LogRecord) -> dict[str, object]:
     """What the caller passed in `extra` (the CallSid, a job id...)."""
     return {
         key: value if isinstance(value, int | float | bool) else str(value)
         for key, value in record.__dict__.items()
-        if key not in STANDARD_ATTRIBUTES and not key.startswith("_")
+        if key not in STANDARD_ATTRIBUTES and key not in NEVER_LOGGED and not key.startswith("_")
     }
 
 

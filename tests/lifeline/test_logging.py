@@ -132,3 +132,22 @@ def test_production_logs_stay_json_and_keep_every_line(
     assert queued["call_sid"] == SID
     assert queued["caller"] == "…123"
     assert queued["note"] == "[secret]"
+
+
+@pytest.mark.parametrize("log_format", list(LogFormat))
+@pytest.mark.usefixtures("logs_restored")
+def test_a_failed_jobs_arguments_are_never_logged(
+    redis_url: str, capsys: pytest.CaptureFixture[str], log_format: LogFormat
+) -> None:
+    """RQ logs a failed job with its arguments: a case's job carries the caller's answers and
+    the handler's notes."""
+    configure("INFO", log_format=log_format)
+    connection = redis.Redis.from_url(redis_url)
+    queue = Queue("logging", connection=connection)
+    job = queue.enqueue(divmod, "notes: chest pain since this morning", 0)
+    # As Lifeline's workers run (`FloorWorker`): jobs named by their ids, not described.
+    SimpleWorker([queue], connection=connection, log_job_description=False).work(burst=True)
+    connection.close()
+    err = capsys.readouterr().err
+    assert job.id in err  # the failure is logged, by the job's id
+    assert "chest pain" not in err
