@@ -21,6 +21,7 @@ from routing.calls import Calls
 from routing.handlers import Device, HandlerProfile, Handlers, HandlerState
 from routing.models import Answers, Placement, Priority, Reason, Screen
 from routing.rules import RuleSet, parse_rules
+from tests.conftest import NUMBERS
 
 QUEUES = 10
 T0 = 1_767_225_600.0
@@ -61,7 +62,7 @@ class AssignmentResult:
 
 async def populate(client: redis.asyncio.Redis, calls: int, handlers: int) -> None:
     rng = random.Random(7)
-    store = Calls(client)
+    store = Calls(client, numbers=NUMBERS)
     answers = Answers(locale=Locale.EN, screen=Screen.NO, reason=Reason.MEDICAL)
 
     async def one(n: int) -> None:

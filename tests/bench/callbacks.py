@@ -21,6 +21,7 @@ from routing.callbacks import Callbacks
 from routing.calls import Calls
 from routing.models import Answers, Placement, Priority, Reason, Screen, case_id_for
 from routing.rules import default_rules
+from tests.conftest import NUMBERS
 from tests.e2e.stack import BIN, Stack
 
 
@@ -55,7 +56,7 @@ class CallbackResult:
 async def book(redis_url: str, count: int) -> None:
     client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
     try:
-        calls, callbacks = Calls(client), Callbacks(client)
+        calls, callbacks = Calls(client, numbers=NUMBERS), Callbacks(client, numbers=NUMBERS)
         answers = Answers(locale=Locale.EN, screen=Screen.NO, reason=Reason.MEDICAL)
         placement = Placement(route="medical", queue="general", priority=Priority.STANDARD)
         rules = default_rules().callbacks

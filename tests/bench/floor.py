@@ -26,6 +26,7 @@ from routing.queues import Queues
 from routing.rulebook import RuleBook, canonical
 from routing.rules import RuleSet, default_rules
 from routing.stats import Stats
+from tests.conftest import NUMBERS
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00 in London: "today" starts here
 DAY = 86_400
@@ -86,7 +87,7 @@ async def queue_callers(
     client: redis.asyncio.Redis, rules: RuleSet, count: int, now: float
 ) -> list[tuple[str, Placement]]:
     """`count` callers placed by the rules, as the IVR places them, arrived in the last 30 min."""
-    rng, calls, placed = random.Random(count), Calls(client), []
+    rng, calls, placed = random.Random(count), Calls(client, numbers=NUMBERS), []
     for n in range(count):
         said = answers(rng)
         placement = rules.place(CallFacts.of(said, LINE, now))
@@ -218,7 +219,7 @@ async def floor_before_activation(
     placed = await queue_callers(client, rules, waiting, T0)
     await staff(client, waiting // 20, T0, (HandlerState.AVAILABLE,), first=len(SKILL_MIX))
     offers = await Assigner(client).assign(rules, T0, max_pairs=waiting // 20)
-    callbacks, booked = Callbacks(client), 0
+    callbacks, booked = Callbacks(client, numbers=NUMBERS), 0
     for member, placement in placed[::10]:
         number = caller(int(member[2:], 16))
         booking = await callbacks.convert(
@@ -268,7 +269,7 @@ async def measure_activation(
 async def busy_day(client: redis.asyncio.Redis, rules: RuleSet, count: int) -> None:
     """`count` calls through the day, through the real scripts: each queued (an offered sample),
     then answered by the one handler (answered) or, one in 25, hung up (abandoned)."""
-    rng, calls, offers = random.Random(1), Calls(client), Offers(client)
+    rng, calls, offers = random.Random(1), Calls(client, numbers=NUMBERS), Offers(client)
     assigner, handlers = Assigner(client), Handlers(client)
     everything = {skill: 3 for skill in rules.skills}
     await staff(client, 1, T0, (HandlerState.AVAILABLE,), (everything,))

@@ -20,7 +20,14 @@ import redis.asyncio
 
 from console.tokens import Role, Scope, Tokens
 from lifeline.redis_server import free_port
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DISPATCH, METRICS_TOKEN, WELSH_LINE
+from tests.conftest import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    DISPATCH,
+    METRICS_TOKEN,
+    NUMBER_HASH_KEY,
+    WELSH_LINE,
+)
 from tests.fhir_r4 import SCHEMA_PATH
 from tests.sim.servers import SimClient
 
@@ -68,6 +75,7 @@ class Stack:
             "PUBLIC_BASE_URL": self.web_url,
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "NUMBER_HASH_KEY": NUMBER_HASH_KEY,  # as the tests' own stores hash numbers
             "TWILIO_API_BASE_URL": self.phone_url,
             "CLINICAL_FHIR_BASE_URL": f"http://127.0.0.1:{self.fhir_port}/fhir",
             "AMBULANCE_DISPATCH_NUMBER": DISPATCH,
