@@ -30,7 +30,7 @@ from lifeline.settings import Settings, SettingsError, load_settings
 from prompts.catalogue import CatalogueError, load_catalogue
 from routing.rules import RuleSetError, default_rules
 from workers.queues import ALL as ALL_QUEUES
-from workers.queues import UnknownQueue
+from workers.queues import BACKGROUND, UnknownQueue
 from workers.queues import parse as parse_queues
 
 P = ParamSpec("P")
@@ -38,7 +38,10 @@ R = TypeVar("R")
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 MAIN_LINE = "+441134960000"
-CONSOLE_NICENESS = 5  # the consoles' process runs below the webhooks' on a shared CPU
+# On a shared CPU, what nobody waits on gives way to the patient's path (the webhooks, the
+# handlers' own process, connects, the probe): the consoles and the background queues.
+CONSOLE_NICENESS = 10
+BACKGROUND_NICENESS = 10
 CALLER = "+447700900123"
 
 
@@ -126,6 +129,8 @@ def worker(burst: bool, queues: str) -> None:
         serving = parse_queues(queues)
     except UnknownQueue as error:
         raise click.BadParameter(str(error), param_hint="--queues") from None
+    if set(serving) <= BACKGROUND:
+        os.nice(BACKGROUND_NICENESS)
     processes.run_worker(configured(), burst, serving)
 
 

@@ -24,6 +24,8 @@ class JobQueue(StrEnum):
 
 
 ALL = tuple(JobQueue)
+# What nobody waits on: a pool serving only these runs below the others on a shared CPU.
+BACKGROUND = frozenset({JobQueue.REPLAY, JobQueue.HOUSEKEEPING})
 
 # Job data as JSON, never pickled: reading a job must not be able to run code.
 SERIALIZER = JSONSerializer
