@@ -1,11 +1,13 @@
 """Errors of the API, and the one place domain errors become HTTP responses.
 
 ApiError (status, message, problems)
+├── BadRequest       400: the body or query cannot be read
 ├── Unauthorized     401: no or unknown credentials
 ├── Forbidden        403: known, but not allowed this
 ├── NotFound         404
 ├── Conflict         409: the thing exists, or changed meanwhile
-└── Invalid          422: the body is well-formed but wrong; `problems` lists each with its path
+├── Invalid          422: the body is well-formed but wrong; `problems` lists each with its path
+└── Unavailable      503: the store (Redis) cannot be reached
 """
 
 from __future__ import annotations

@@ -80,10 +80,6 @@ class Callback(BaseModel):
     reason: str = ""
     answers: Answers | None = None  # what the caller told the IVR (kept to place it again)
 
-    @property
-    def overdue_at(self) -> float | None:
-        return self.due_by
-
     def overdue(self, now: float) -> bool:
         return self.due_by is not None and self.status in LIVE and now > self.due_by
 

@@ -338,13 +338,6 @@ class Handlers:
         offline = set(await self.redis.zrange(keys.handler_state(HandlerState.OFFLINE), 0, -1))
         return sorted(str(handler_id) for handler_id in quiet - offline)
 
-    async def in_state(self, state: HandlerState) -> list[tuple[str, float]]:
-        rows = cast(
-            list[tuple[str, float]],
-            await self.redis.zrange(keys.handler_state(state), 0, -1, withscores=True),
-        )
-        return [(str(handler_id), float(since)) for handler_id, since in rows]
-
     async def on_duty(self) -> int:
         """Handlers taking calls now or about to (on a break or offline do not count)."""
         async with self.redis.pipeline(transaction=False) as pipe:

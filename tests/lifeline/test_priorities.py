@@ -18,6 +18,7 @@ COMMANDS = {
     "floor": (["web", "--serve", "floor"], 0),
     "console": (["web", "--serve", "console"], 10),
     "worker-calls": (["worker", "--queues", "calls"], 0),
+    "worker-callbacks": (["worker", "--queues", "callbacks"], 0),
     "worker-health": (["worker", "--queues", "health"], 0),
     "worker-clinical": (["worker", "--queues", "clinical"], 0),
     "worker-replay": (["worker", "--queues", "replay,housekeeping"], 10),
@@ -52,11 +53,11 @@ def test_each_process_runs_at_the_priority_of_what_waits_on_it(
         # worker listening on its queues, a web process answering), it keeps the one it has.
         ours = os.getpriority(os.PRIO_PROCESS, 0)
         for name, process in processes.items():
-            log = tmp_path / f"{name}.log"
+            said = tmp_path / f"{name}.log"
             deadline = time.monotonic() + 30
-            while not serving(name, log):
-                assert process.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
+            while not serving(name, said):
+                assert process.poll() is None, said.read_text()
+                assert time.monotonic() < deadline, said.read_text()
                 time.sleep(0.1)
             expected = ours + COMMANDS[name][1]
             assert os.getpriority(os.PRIO_PROCESS, process.pid) == expected, name
