@@ -39,7 +39,7 @@ from lifeline.settings import Settings, load_settings
 from prompts.catalogue import load_catalogue
 from routing.assignment import Assigner
 from routing.audit import Audit
-from routing.breaker import Breaker, BreakerSettings
+from routing.breaker import Breaker
 from routing.callbacks import Callbacks
 from routing.calls import Calls
 from routing.clock import Clock, SystemClock
@@ -187,16 +187,7 @@ def build_ivr(settings: Settings, clock: Clock, floor: Floor, jobs: Jobs) -> Ivr
 def build_console(
     settings: Settings, clock: Clock, floor: Floor, jobs: Jobs, clinical: httpx.AsyncClient
 ) -> Console:
-    breaker = Breaker(
-        floor.redis,
-        floor.modes,
-        BreakerSettings(
-            failures_to_degrade=settings.clinical_failures_to_degrade,
-            failure_window_seconds=settings.clinical_failure_window_seconds,
-            healthy_to_recover=settings.clinical_healthy_probes_to_recover,
-            recovery_seconds=settings.clinical_recovery_seconds,
-        ),
-    )
+    breaker = Breaker(floor.redis, floor.modes, settings.breaker)
     return Console(
         settings=settings,
         clock=clock,

@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from lifeline.logging import LogFormat
+from routing.breaker import BreakerSettings
 from routing.numbers import outside_policy
 
 E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
@@ -176,6 +177,16 @@ class Settings(BaseSettings):
     def softphone(self) -> bool:
         """Whether handlers' consoles are their phones (Twilio's Voice JavaScript SDK)."""
         return bool(self.twilio_api_key_sid)
+
+    @property
+    def breaker(self) -> BreakerSettings:
+        """The clinical breaker's thresholds, the same in every process that counts outcomes."""
+        return BreakerSettings(
+            failures_to_degrade=self.clinical_failures_to_degrade,
+            failure_window_seconds=self.clinical_failure_window_seconds,
+            healthy_to_recover=self.clinical_healthy_probes_to_recover,
+            recovery_seconds=self.clinical_recovery_seconds,
+        )
 
     @property
     def number_hash_secret(self) -> bytes:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import httpx
 from rq import get_current_job
 
-from routing.breaker import Breaker, BreakerSettings, Outcome
+from routing.breaker import Breaker, Outcome
 from routing.journal import Journal
 from routing.mode import ModeStore
 from workers import email
@@ -23,17 +23,7 @@ OPEN_KINDS = frozenset({CaseKind.AMBULANCE})  # replayed first, with pending cal
 
 
 def breaker(rt: Runtime) -> Breaker:
-    s = rt.settings
-    return Breaker(
-        rt.redis,
-        ModeStore(rt.redis),
-        BreakerSettings(
-            failures_to_degrade=s.clinical_failures_to_degrade,
-            failure_window_seconds=s.clinical_failure_window_seconds,
-            healthy_to_recover=s.clinical_healthy_probes_to_recover,
-            recovery_seconds=s.clinical_recovery_seconds,
-        ),
-    )
+    return Breaker(rt.redis, ModeStore(rt.redis), rt.settings.breaker)
 
 
 def facts_of(case: ClinicalCase) -> dict[str, object]:
