@@ -16,6 +16,8 @@ from prompts.catalogue import Locale, PromptId
 from routing import connecting
 from routing.callbacks import Callback, CallbackStatus, UnknownCallback
 from routing.decisions import CallbackBridge, Decision, Goodbye, Nothing, Whisper, say
+from routing.handlers import Handler
+from routing.models import mask
 from routing.offers import Release
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,12 @@ async def answer(ivr: Ivr, form: AnsweredForm, state: IvrState) -> Decision:
         if by_machine(form.answered_by):
             await attempted(ivr, state, MACHINE)
             return Nothing()  # no message on a machine: who else hears it is unknown
-        device = (await ivr.handlers.get(state.handler)).profile.device
+        handler = await ivr.handlers.get(state.handler)
+        exceptions = frozenset(ivr.settings.number_policy_exceptions)
+        refused = connecting.phone_refused(handler, exceptions)
+        if refused:
+            return await not_dialled(ivr, form, state, Locale(callback.locale), handler, refused)
+        device = handler.profile.device
         return CallbackBridge(
             locale=Locale(callback.locale),
             say=say(PromptId.CALLBACK_GREETING),
@@ -79,6 +86,27 @@ async def answer(ivr: Ivr, form: AnsweredForm, state: IvrState) -> Decision:
         timeout_seconds=rules.ring_seconds,
         machine_detection=rules.machine_detection,
     )
+
+
+async def not_dialled(
+    ivr: Ivr, form: AnsweredForm, state: IvrState, locale: Locale, handler: Handler, why: str
+) -> Decision:
+    """Patient first, the patient on the line: the handler's phone is outside the number policy
+    (kept from before it; checked as for a caller's connect, ivr/connect.py). It is not dialled;
+    the handler goes offline, saying why; the patient is told, and the callback keeps its place."""
+    number = mask(handler.profile.device.address)
+    log.warning(
+        "handler %s's phone (%s) not dialled for a callback: %s",
+        state.handler,
+        number,
+        why,
+        extra={"case_id": state.cb, "call_sid": form.call_sid},
+    )
+    rules = await ivr.rulebook.active()
+    now = ivr.clock.now()
+    release = Release.PHONE_REFUSED
+    await ivr.offers.release(f"cb:{state.cb}", state.handler, state.offer, now, release, rules)
+    return Goodbye(locale=locale, say=say(PromptId.CALLBACK_HANDLER_BUSY))
 
 
 async def greet(ivr: Ivr, form: AnsweredForm, state: IvrState) -> Decision:

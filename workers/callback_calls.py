@@ -18,7 +18,7 @@ import logging
 import secrets
 from datetime import UTC, datetime
 
-from routing import callback_numbers, keys
+from routing import callback_numbers, connecting, keys
 from routing.agenda import Agenda, CallbackCall
 from routing.callbacks import DIALLING, Callback, Callbacks, CallbackStatus, UnknownCallback
 from routing.handlers import Handlers
@@ -339,14 +339,18 @@ async def place_callback(rt: Runtime, callback_id: str, handler_id: str, offer: 
     """Place the call if its slot has come (taking one if it has none), else put it on the
     agenda for its slot; first find out what became of the callback's last call. Returns what
     it did."""
+    due = CallbackCall(callback=callback_id, handler=handler_id, offer=offer)
     # The offer may have been released meanwhile (the sweep gives up on offers whose outcome
     # never comes) and made to someone else.
     callback = await live_offer(Callbacks(rt.redis), callback_id, handler_id, offer)
     if callback is None:
-        await Agenda(rt.redis).remove(
-            CallbackCall(callback=callback_id, handler=handler_id, offer=offer)
-        )
+        await Agenda(rt.redis).remove(due)
         return "stale"
+    # Whichever leg is first, the handler's phone is dialled: the patient is not rung to be
+    # put through to a phone that may not be.
+    if await handler_phone_refused(rt, callback, handler_id, offer):
+        await Agenda(rt.redis).remove(due)
+        return "phone refused"
     why = await callback_numbers.refused(rt.redis, callback)
     if why:  # a number keyed in before the number policy: not rung
         log.warning(
@@ -354,8 +358,32 @@ async def place_callback(rt: Runtime, callback_id: str, handler_id: str, offer: 
         )
         now = rt.clock.now()
         await callback_numbers.give_up(rt.redis, callback_id, handler_id, offer, why, now)
-        await Agenda(rt.redis).remove(
-            CallbackCall(callback=callback_id, handler=handler_id, offer=offer)
-        )
+        await Agenda(rt.redis).remove(due)
         return "number refused"
     return await Placing(rt, callback, handler_id, offer).run()
+
+
+async def handler_phone_refused(
+    rt: Runtime, callback: Callback, handler_id: str, offer: int
+) -> bool:
+    """The handler's phone, kept from before the number policy, is outside it (checked as for a
+    caller's connect, ivr/connect.py): the handler goes offline, saying why, and the callback
+    back to its place for another handler."""
+    handler = await Handlers(rt.redis).get(handler_id)
+    exceptions = frozenset(rt.settings.number_policy_exceptions)
+    why = connecting.phone_refused(handler, exceptions)
+    if why is None:
+        return False
+    number = mask(handler.profile.device.address)
+    log.warning(
+        "handler %s's phone (%s) not dialled for a callback: %s",
+        handler_id,
+        number,
+        why,
+        extra={"case_id": callback.id},
+    )
+    rules = await RuleBook(rt.redis).active()
+    member = keys.callback_member(callback.id)
+    now = rt.clock.now()
+    await Offers(rt.redis).release(member, handler_id, offer, now, Release.PHONE_REFUSED, rules)
+    return True

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
+import pytest
 import redis
 import redis.asyncio
 
@@ -20,7 +22,7 @@ from routing.rules import default_rules
 from tests.conftest import CALLER, MAIN_LINE, NUMBERS
 from tests.console.test_api import RULES, Api, token_for
 from tests.ivr.test_call_flow import queue_of, to_queue
-from tests.ivr.test_connecting import sweep
+from tests.ivr.test_connecting import sweep, with_phone
 from tests.ivr.test_hold_and_callbacks import queued_medical, take_callback
 from tests.routing.test_callbacks import book, book_many, book_to, on_redis
 from tests.staff import Staff, set_state
@@ -230,6 +232,38 @@ def test_patient_first_a_handler_who_does_not_answer_leaves_the_callback_in_its_
     assert (state["status"], state["attempts"]) == ("pending", "0")  # the patient was reached
     assert sync_redis.zscore(keys.queue("general"), f"cb:{callback_id}") == score
     assert sync_redis.hget(keys.handler("h1"), "reason") == "missed"
+
+
+def test_patient_first_a_handlers_phone_outside_the_policy_is_not_dialled_and_the_patient_told(
+    twilio: TwilioClient,
+    sync_redis: redis.Redis,
+    staff: Staff,
+    redis_url: str,
+    clock: VirtualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The patient, on the line, is told they keep their callback, never cut off in silence; the
+    handler goes offline, saying why, as for a caller's connect."""
+    patient_first(twilio, redis_url)
+    callback_id = offered(twilio, sync_redis, staff, redis_url, clock)
+    score = float(callback(sync_redis, callback_id)["score"])
+    with_phone(sync_redis, "h1", "+882345678901")  # kept from before the number policy
+    caplog.set_level(logging.INFO)
+
+    told = leg(
+        twilio, "/twilio/callback/answer", callback_id, 1, "patient", To=CALLER, AnsweredBy="human"
+    )
+
+    assert told.verbs == ["Say", "Hangup"]
+    assert not told.has("Dial")
+    assert "We will call you back again shortly." in told.text
+    state = callback(sync_redis, callback_id)
+    assert (state["status"], state["attempts"], state["handler"]) == ("pending", "0", "")
+    assert sync_redis.zscore(keys.queue("general"), f"cb:{callback_id}") == score
+    handler = sync_redis.hgetall(keys.handler("h1"))
+    assert (handler["state"], handler["reason"]) == ("offline", "phone outside the number policy")
+    assert "+882345678901" not in caplog.text
+    assert "…901" in caplog.text
 
 
 def test_an_answering_machine_is_left_no_message_and_the_callback_retried_later(
