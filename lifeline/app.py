@@ -33,7 +33,7 @@ from ivr.metrics import WebhookMetrics
 from ivr.twiml import Renderer
 from ivr.urls import Urls
 from lifeline import ops
-from lifeline.limits import BodyLimit
+from lifeline.limits import LIMITS, WEBHOOKS_LIMITS, BodyLimit
 from lifeline.redis_client import async_client, enqueue_client
 from lifeline.settings import Settings, load_settings
 from prompts.catalogue import load_catalogue
@@ -123,7 +123,10 @@ def create_app(
 
     return Starlette(
         routes=[*served(serve), *ops.routes()],
-        middleware=[*web.middleware(settings), Middleware(BodyLimit)],
+        middleware=[
+            *web.middleware(settings),
+            Middleware(BodyLimit, limits=WEBHOOKS_LIMITS if serve is Serve.WEBHOOKS else LIMITS),
+        ],
         exception_handlers={HTTPException: not_routed},
         lifespan=lifespan,
     )

@@ -20,6 +20,9 @@ LIMITS: Sequence[tuple[str, int]] = (
     ("/api/", 512 * KIB),  # a rule set document, as JSON
     ("/console/", 512 * KIB),  # the rule editor's form
 )
+# The webhooks' process, the only one open to the internet, serves /twilio/ alone: a body for
+# any other path is refused before it is read.
+WEBHOOKS_LIMITS: Sequence[tuple[str, int]] = (("/twilio/", 16 * KIB), ("/", 0))
 DEFAULT_LIMIT = 16 * KIB
 BODY_SECONDS = 10.0  # for the whole body, once the headers are in
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from lifeline import limits
-from lifeline.app import create_app
+from lifeline.app import Serve, create_app
 from lifeline.limits import LIMITS, limit_for
 from lifeline.settings import Settings
 from tests.sim.servers import free_port, serve
@@ -93,3 +93,15 @@ def test_a_body_that_stops_coming_is_given_up_and_its_connection_closed(
     assert answer.startswith(b"HTTP/1.1 408")
     assert b"the body did not arrive" in answer
     assert waited < 25  # closed by the server, not by the client's timeout
+
+
+def test_the_webhooks_process_reads_no_body_for_a_path_it_does_not_serve(
+    settings: Settings,
+) -> None:
+    """Only /twilio/ is the internet's: a body for the consoles' or the API's paths (which that
+    process does not serve) is refused before it is read, not taken up to their limits."""
+    with serve(create_app(settings, serve=Serve.WEBHOOKS), free_port()) as url:
+        for path in ("/api/v1/rules/versions", "/console/rules/edit", "/login"):
+            response = httpx.post(url + path, content=b"x" * 1024)
+            assert response.status_code == 413, path
+        assert httpx.post(url + "/api/v1/rules/versions").status_code == 404  # no body: not here
