@@ -23,6 +23,7 @@ from routing.agenda import Agenda, CallbackCall
 from routing.callbacks import DIALLING, Callback, Callbacks, CallbackStatus, UnknownCallback
 from routing.handlers import Handlers
 from routing.models import mask
+from routing.number_hash import NumberHash
 from routing.offers import Offers, Release
 from routing.rulebook import RuleBook
 from workers import paths
@@ -92,6 +93,7 @@ class Placing:
         self.due = CallbackCall(callback=callback.id, handler=handler_id, offer=offer)
         self.intents = Intents(rt.redis, callback.id)
         self.telephony = Telephony(rt.settings)
+        self.numbers = NumberHash(rt.settings.number_hash_secret)
         self.limit = CallsPerSecond(rt.redis, rt.clock)
         self.holder = f"{callback.id}:{offer}"
         self.ids = {"case_id": callback.id}
@@ -256,14 +258,13 @@ class Placing:
             earlier = (*previous.earlier, previous.sid) if previous.sid else previous.earlier
         to = handler_address if first == "handler" else callback.number
         caller_id = callback.line or rt.settings.ambulance_dispatch_number
-        secret = rt.settings.twilio_auth_token.get_secret_value()
         intent = DialIntent(
             marker=secrets.token_hex(8),
             offer=self.offer,
             leg=first,
             to=to,
             caller_id=caller_id,
-            line=line_digest(secret, to, caller_id),
+            line=line_digest(self.numbers, to, caller_id),
             at=now,
             attempts=callback.attempts,
             earlier=earlier[-EARLIER_KEPT:],

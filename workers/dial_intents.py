@@ -4,8 +4,6 @@ line's record (from one number to another), so that no intent adopts another cal
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import math
@@ -17,6 +15,7 @@ from redis.asyncio import Redis
 
 from routing import keys
 from routing.callbacks import DIALLING
+from routing.number_hash import NumberHash
 from workers.telephony import CallSeen
 
 log = logging.getLogger(__name__)
@@ -34,10 +33,10 @@ LINE_KEEP_SECONDS = 3600  # a line's SIDs are kept this long: any look for an in
 LINE_BUSY = -2  # `Intents.begin`: another callback's call on the line is not yet known
 
 
-def line_digest(secret: str, to: str, from_: str) -> str:
-    """Names a line's record: keyed, since a plain hash of phone numbers can be reversed by
-    hashing every number. Its records live minutes, so a new secret only forgets them."""
-    return hmac.new(secret.encode(), f"{to}|{from_}".encode(), hashlib.sha256).hexdigest()[:32]
+def line_digest(numbers: NumberHash, to: str, from_: str) -> str:
+    """Names a line's record by the keyed hash every number in Redis is known by. Its records
+    live minutes, so a new NUMBER_HASH_KEY only forgets them."""
+    return numbers(f"{to}|{from_}")
 
 
 def outbound_field(offer: int) -> str:

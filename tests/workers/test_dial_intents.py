@@ -23,7 +23,7 @@ from routing.handlers import HandlerState
 from routing.sweeps import SweepReport, sweep_floor
 from sim.phone.app import create_app
 from sim.phone.config import LineUrls, PhoneConfig
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, MAIN_LINE, make_settings
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, MAIN_LINE, NUMBERS, make_settings
 from tests.ivr.test_callback_calls import booked
 from tests.sim.servers import free_port, serve, wait_until
 from tests.staff import Staff, set_state
@@ -263,7 +263,7 @@ def test_no_other_callback_begins_a_call_on_a_line_while_the_call_begun_there_is
             keys.callback(callback_id),
             mapping={"status": "reserved", "handler": handler, "offers": 1},
         )
-    line = line_digest(AUTH_TOKEN, PATIENT, MAIN_LINE)
+    line = line_digest(NUMBERS, PATIENT, MAIN_LINE)
     a = intent(marker="a", to=PATIENT, leg="patient", line=line)
     assert begun(redis_url, "cb-a", a, "h1") == 1
 
@@ -272,7 +272,7 @@ def test_no_other_callback_begins_a_call_on_a_line_while_the_call_begun_there_is
         b = intent(marker="b", to=PATIENT, leg="patient", line=line, at=AT + later)
         assert begun(redis_url, "cb-b", b, "h2") == LINE_BUSY
     assert sync_redis.hget(keys.callback("cb-b"), outbound_field(1)) is None  # not dialling
-    other_line = line_digest(AUTH_TOKEN, PATIENT, "+442920180111")
+    other_line = line_digest(NUMBERS, PATIENT, "+442920180111")
     assert begun(redis_url, "cb-b", intent(marker="b", line=other_line), "h2") == 1
     sync_redis.delete(keys.callback_dial("cb-b"))
 
@@ -290,7 +290,7 @@ def test_a_line_held_by_an_unknown_call_is_free_again_once_no_call_can_be_taken_
             keys.callback(callback_id),
             mapping={"status": "reserved", "handler": handler, "offers": 1},
         )
-    line = line_digest(AUTH_TOKEN, HANDLER, MAIN_LINE)
+    line = line_digest(NUMBERS, HANDLER, MAIN_LINE)
     a = intent(marker="a", line=line)
     assert begun(redis_url, "cb-a", a, "h1") == 1
     b = intent(marker="b", line=line, at=AT + LINE_HOLD_SECONDS + 0.01)
@@ -299,6 +299,18 @@ def test_a_line_held_by_an_unknown_call_is_free_again_once_no_call_can_be_taken_
     # later than any a's request could make.
     earliest_of_b = listed(sid(2), int(b.at) - CLOCK_SKEW_SECONDS)
     assert pick(a, [earliest_of_b]) is None
+
+
+def test_a_line_is_named_by_the_one_keyed_number_hash(
+    worker: Worker, phone: Phone, sync_redis: redis.Redis
+) -> None:
+    """As a caller's number is (routing/number_hash.py, under NUMBER_HASH_KEY): no second
+    hash of numbers, and none keyed by the Twilio auth token."""
+    assert worker.run() == "placed"
+    placed = worker.intent()
+    assert placed is not None
+    assert placed.line == NUMBERS(f"{HANDLER}|{MAIN_LINE}")
+    assert sync_redis.zcard(keys.dial_line(placed.line)) == 1  # the call, recorded on its line
 
 
 def test_a_call_twilio_makes_after_the_request_gave_up_is_adopted_not_placed_again(
@@ -419,7 +431,7 @@ def test_a_call_on_the_line_recorded_for_another_callback_just_before_is_not_ado
     sync_redis.hset(
         keys.callback("cb-b"), mapping={"status": "reserved", "handler": "h1", "offers": 1}
     )
-    theirs = intent(marker="b", at=clock.now(), line=line_digest(AUTH_TOKEN, HANDLER, MAIN_LINE))
+    theirs = intent(marker="b", at=clock.now(), line=line_digest(NUMBERS, HANDLER, MAIN_LINE))
     assert begun(redis_url, "cb-b", theirs, "h1") == 1
     made = phone.rest().calls.create(to=HANDLER, from_=MAIN_LINE, url=f"{NOWHERE}/b").sid
     recorded_sid(redis_url, "cb-b", theirs, made)
