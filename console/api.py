@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from console import api_callbacks, api_degraded, api_floor, api_rules, openapi
+from console.convertors import VERSION
 from console.endpoints import EVERYONE, SUPERVISORS, Endpoint, route
 from routing.audit import AuditEntry
 from routing.handlers import Handler, HandlerProfile
@@ -18,9 +19,9 @@ from routing.rulebook import Version, VersionInfo
 ENDPOINTS = [
     Endpoint("GET", "/api/v1/rules", "Get the active rule set", api_rules.active_rules, EVERYONE, response=Version),
     Endpoint("GET", "/api/v1/rules/versions", "List rule set versions", api_rules.list_versions, SUPERVISORS, response=list[VersionInfo]),
-    Endpoint("GET", "/api/v1/rules/versions/{number:int}", "Get a rule set version", api_rules.get_version, SUPERVISORS, response=Version),
+    Endpoint("GET", f"/api/v1/rules/versions/{VERSION}", "Get a rule set version", api_rules.get_version, SUPERVISORS, response=Version),
     Endpoint("POST", "/api/v1/rules/versions", "Create a rule set version", api_rules.create_version, SUPERVISORS, body=api_rules.NewVersion, response=VersionInfo, status=201),
-    Endpoint("POST", "/api/v1/rules/versions/{number:int}/activate", "Activate a rule set version", api_rules.activate_version, SUPERVISORS, body=api_rules.Activation, response=api_rules.ActivationResult),
+    Endpoint("POST", f"/api/v1/rules/versions/{VERSION}/activate", "Activate a rule set version", api_rules.activate_version, SUPERVISORS, body=api_rules.Activation, response=api_rules.ActivationResult),
     Endpoint("POST", "/api/v1/rules/dry-run", "Dry-run a call through the rules", api_rules.dry_run, SUPERVISORS, body=api_rules.DryRun, response=api_rules.DryRunResult),
     Endpoint("GET", "/api/v1/queues", "Snapshot the queues and handlers", api_floor.floor, SUPERVISORS, response=api_floor.FloorSnapshot),
     Endpoint("GET", "/api/v1/stats", "Get statistics", api_floor.statistics, SUPERVISORS, response=api_floor.StatsReport, query={"window": "15m, 1h or today (default 15m)"}),

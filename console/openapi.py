@@ -39,7 +39,7 @@ def document(endpoints: list[Endpoint], title: str = "Lifeline API") -> dict[str
                 "name": name,
                 "in": "path",
                 "required": True,
-                "schema": {"type": "integer" if conv == ":int" else "string"},
+                "schema": {"type": "integer" if conv in (":int", ":version") else "string"},
             }
             for name, conv in re.findall(r"\{(\w+)(:\w+)?\}", endpoint.path)
         ] + [

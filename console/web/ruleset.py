@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from console.convertors import VERSION
 from console.dry_run import CallDescription, decide
 from console.web.forms import FormErrors, parse, present
 from console.web.pages import Page, View
@@ -291,6 +292,6 @@ VIEWS = [
     View("/console/rules/edit", edit),
     View("/console/rules/edit", check, method="POST"),
     View("/console/rules/dry-run", dry_run),
-    View("/console/rules/versions/{number:int}", version),
-    View("/console/rules/versions/{number:int}/activate", activate, method="POST"),
+    View(f"/console/rules/versions/{VERSION}", version),
+    View(f"/console/rules/versions/{VERSION}/activate", activate, method="POST"),
 ]
