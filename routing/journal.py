@@ -24,6 +24,12 @@ from routing.agenda import AGENDA, REDELIVER_SECONDS, REPLAY_BATCH, member
 PENDING = keys.JOURNAL + ":pending"
 FAILED = keys.JOURNAL + ":failed"
 SETTLED = keys.JOURNAL + ":settled"  # delivered entries, by when: forgotten after retention
+# How far the walk over entries settled before SETTLED existed has come (a SCAN cursor); "done"
+# once it has been over them all (every entry delivered since is in SETTLED).
+WALKED = keys.JOURNAL + ":walked"
+RETENTION_BATCH = 100  # entries a retention script looks at, while Redis runs nothing else
+RETENTION_BATCHES = 50  # batches a housekeeping run takes at most: a backlog takes a few runs
+WALK_KEYS = 1000  # keys of every kind a step of the walk looks at (SCAN's COUNT)
 REPLAY = keys.JOURNAL + ":replay"  # started, finished, and when the next batch is due
 REPLAY_LEASE = keys.JOURNAL + ":replay:lease"  # held by the batch running
 OPEN_FIRST = 10**13  # score = (0 if open else OPEN_FIRST) + captured-at in milliseconds
@@ -138,9 +144,27 @@ return a.outcome
 """
 
 
+# KEYS[1] the settled entries, KEYS[2] the walk's cursor, then entries the walk came to. ARGV: the
+# next cursor, the entries' key prefix. One delivered before SETTLED existed is added to it by
+# when it was delivered; nothing pending or refused is.
+_WALK = """
+if redis.call('GET', KEYS[2]) == 'done' then return 0 end
+local added = 0
+for i = 3, #KEYS do
+  local f = redis.call('HMGET', KEYS[i], 'status', 'delivered', 'captured', 'forgotten')
+  if (f[1] == 'delivered' or f[1] == 'duplicate') and f[4] ~= '1' then
+    local at = tonumber(f[2]) or tonumber(f[3]) or 0
+    added = added + redis.call('ZADD', KEYS[1], 'NX', at, string.sub(KEYS[i], #ARGV[2] + 1))
+  end
+end
+redis.call('SET', KEYS[2], ARGV[1] == '0' and 'done' or ARGV[1])
+return added
+"""
+
 # KEYS: the settled entries. ARGV: settled before, the most to forget, the entries' key prefix.
 # A delivered entry keeps what the audit and the statistics need (case id, kind, status, times,
-# attempts), never the caller's details, the bundle or the notes.
+# attempts), never the caller's details, the bundle or the notes. Returns how many were taken and
+# how many forgotten.
 _FORGET = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local forgotten = 0
@@ -154,7 +178,7 @@ for _, id in ipairs(ids) do
   end
   redis.call('ZREM', KEYS[1], id)
 end
-return forgotten
+return {#ids, forgotten}
 """
 
 
@@ -174,6 +198,7 @@ class Journal:
         self._outcome = redis.register_script(_OUTCOME)
         self._start = redis.register_script(_START)
         self._forget = redis.register_script(_FORGET)
+        self._walk = redis.register_script(_WALK)
 
     async def capture(
         self,
@@ -254,11 +279,36 @@ class Journal:
         found = [entry_from_hash(row) for row in rows if row]
         return [entry for entry in found if status is None or entry.status is status][:count]
 
-    async def forget_settled(self, before: float, most: int = 1000) -> int:
-        """Strip entries delivered before `before` of the patient's details; how many. Nothing
-        pending or refused is touched."""
+    async def forget_settled(
+        self,
+        before: float,
+        batch: int = RETENTION_BATCH,
+        batches: int = RETENTION_BATCHES,
+        walk: int = WALK_KEYS,
+    ) -> int:
+        """Strip entries delivered before `before` of the patient's details, `batch` at a time;
+        how many. Nothing pending or refused is touched. Entries delivered before they were
+        indexed when settled are found by a walk over the keyspace, from where it last stopped."""
         prefix = keys.journal_entry("")
-        return int(await self._forget(keys=[SETTLED], args=[before, most, prefix]))
+        forgotten = 0
+        for _ in range(batches):
+            walked = await self._walk_old(prefix, walk)
+            taken, count = await self._forget(keys=[SETTLED], args=[repr(before), batch, prefix])
+            forgotten += int(count)
+            if not walked and int(taken) < batch:
+                break
+        return forgotten
+
+    async def _walk_old(self, prefix: str, count: int) -> bool:
+        """One step of the walk over entries settled before SETTLED; False once it is over."""
+        cursor = await self.redis.get(WALKED)
+        if cursor == "done":
+            return False
+        after, found = await self.redis.scan(
+            int(cursor or 0), match=prefix + "*", count=count, _type="hash"
+        )
+        await self._walk(keys=[SETTLED, WALKED, *found], args=[str(after), prefix])
+        return int(after) != 0
 
     async def trim_stream(self, before_ms: int) -> int:
         """Drop the stream's events older than `before_ms` (its ids' time, in milliseconds);

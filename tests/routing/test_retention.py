@@ -4,11 +4,13 @@ refused is ever touched."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import redis.asyncio
 
 from routing import keys
-from routing.journal import EntryStatus, Journal
+from routing.journal import FAILED, OPEN_FIRST, PENDING, WALKED, EntryStatus, Journal
 
 pytestmark = pytest.mark.anyio
 
@@ -102,3 +104,99 @@ async def test_the_stream_is_trimmed_and_what_waits_is_still_listed(
 async def stream_now_ms(aredis: redis.asyncio.Redis) -> int:
     seconds, micros = await aredis.time()
     return int(seconds) * 1000 + int(micros) // 1000
+
+
+async def delivered_before_retention(
+    aredis: redis.asyncio.Redis, case_id: str, at: float, outcome: str = "delivered"
+) -> None:
+    """An entry captured at `at` and settled a minute later as the journal did before entries
+    were indexed when delivered (commit 7b4cf42): the same hash, in no set once settled."""
+    await kept_before_retention(aredis, case_id, at)
+    entry = keys.journal_entry(case_id)
+    await aredis.hincrby(entry, "attempts", 1)
+    await aredis.zrem(PENDING, case_id)
+    if outcome == "failed":
+        await aredis.hset(entry, mapping={"status": "failed", "error": "422 from the system"})
+        await aredis.zadd(FAILED, {case_id: at + 60})
+    else:
+        await aredis.hset(
+            entry, mapping={"status": outcome, "delivered": repr(at + 60), "error": ""}
+        )
+    await aredis.hincrby(keys.JOURNAL_COUNTS, outcome, 1)
+    await aredis.xadd(keys.JOURNAL, {"event": outcome, "case_id": case_id, "at": repr(at + 60)})
+
+
+async def kept_before_retention(aredis: redis.asyncio.Redis, case_id: str, at: float) -> None:
+    """An entry captured at `at` as the journal did before commit 7b4cf42, still pending."""
+    bundle = {"resourceType": "Bundle", "entry": [{"telecom": CALLER}]}
+    await aredis.hset(
+        keys.journal_entry(case_id),
+        mapping={
+            "case_id": case_id,
+            "kind": "callback",
+            "captured": repr(at),
+            "open": "0",
+            "status": "pending",
+            "facts": json.dumps({"caller": CALLER}),
+            "bundle": json.dumps(bundle),
+            "notes": "chest pain",
+            "attempts": 0,
+        },
+    )
+    await aredis.zadd(PENDING, {case_id: OPEN_FIRST + int(at * 1000)})
+    await aredis.hincrby(keys.JOURNAL_COUNTS, "captured", 1)
+    await aredis.xadd(
+        keys.JOURNAL, {"event": "captured", "case_id": case_id, "kind": "callback", "at": repr(at)}
+    )
+
+
+async def test_an_entry_delivered_before_entries_were_indexed_is_forgotten_all_the_same(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    await delivered_before_retention(aredis, "DELIVERED", NOW - 400 * DAY)
+    await delivered_before_retention(aredis, "DUPLICATE", NOW - 400 * DAY, "duplicate")
+    await delivered_before_retention(aredis, "REFUSED", NOW - 400 * DAY, "failed")
+    await kept_before_retention(aredis, "PENDING", NOW - 400 * DAY)
+    await delivered_before_retention(aredis, "RECENT", NOW - 2 * DAY)
+    journal = Journal(aredis)
+
+    assert await journal.forget_settled(before=NOW - 30 * DAY) == 2
+
+    for case_id in ("DELIVERED", "DUPLICATE"):
+        entry = await journal.get(case_id)
+        assert entry is not None
+        assert (entry.facts, entry.bundle, entry.notes) == ({}, {}, "")
+        assert (entry.captured, entry.delivered) == (NOW - 400 * DAY, NOW - 400 * DAY + 60)
+        raw = await aredis.hgetall(keys.journal_entry(case_id))
+        assert not any(CALLER in value or "chest pain" in value for value in raw.values())
+    for case_id in ("REFUSED", "PENDING", "RECENT"):
+        entry = await journal.get(case_id)
+        assert entry is not None
+        assert (entry.facts, entry.notes) == ({"caller": CALLER}, "chest pain")
+    assert await journal.next_pending() == ["PENDING"]
+    assert await journal.forget_settled(before=NOW - 30 * DAY) == 0  # once only
+    # Indexed by when it was delivered: forgotten once that is past the period, too.
+    assert await journal.forget_settled(before=NOW - DAY) == 1
+    recent = await journal.get("RECENT")
+    assert recent is not None
+    assert (recent.facts, recent.notes) == ({}, "")
+
+
+async def test_the_walk_over_old_entries_goes_in_small_batches_and_on_where_it_stopped(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    for n in range(40):
+        await delivered_before_retention(aredis, f"D{n}", NOW - 400 * DAY)
+    journal = Journal(aredis)
+
+    first = await journal.forget_settled(before=NOW - 30 * DAY, batch=5, batches=1, walk=5)
+    assert first <= 5  # a batch
+    total = first
+    for _ in range(40):
+        total += await journal.forget_settled(before=NOW - 30 * DAY, batch=5, batches=1, walk=5)
+    assert total == 40
+    assert await aredis.get(WALKED) == "done"  # the keyspace is not walked again
+    for n in range(40):
+        entry = await journal.get(f"D{n}")
+        assert entry is not None
+        assert entry.notes == ""

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from routing.journal import Journal
+from routing.journal import EntryStatus, Journal
 from tests.routing.test_callbacks import book, callbacks_of, caller_of
+from tests.routing.test_retention import (
+    CALLER,
+    delivered_before_retention,
+    kept_before_retention,
+)
 from workers.runtime import Runtime
 from workers.sweeps import keep_only_what_is_needed
 
@@ -47,3 +52,23 @@ async def test_housekeeping_forgets_callbacks_closed_more_than_the_period_ago_an
     assert (forgotten.status, forgotten.number, forgotten.reason) == ("cancelled", "", "")
     assert (await callbacks.get(pending)).number == caller_of(2)
     assert (await callbacks.get(recent)).reason == "feeling better"
+
+
+async def test_housekeeping_forgets_entries_delivered_before_entries_were_indexed(
+    rt: Runtime,
+) -> None:
+    journal, long_ago = Journal(rt.redis), rt.clock.now() - 400 * 86_400
+    await delivered_before_retention(rt.redis, "OLD", long_ago)
+    await kept_before_retention(rt.redis, "WAITING", long_ago)
+
+    await keep_only_what_is_needed(rt)
+
+    old, waiting = await journal.get("OLD"), await journal.get("WAITING")
+    assert old is not None
+    assert waiting is not None
+    assert (old.facts, old.bundle, old.notes) == ({}, {}, "")
+    assert (waiting.status, waiting.facts, waiting.notes) == (
+        EntryStatus.PENDING,
+        {"caller": CALLER},
+        "chest pain",
+    )
