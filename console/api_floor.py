@@ -14,7 +14,6 @@ from routing.audit import AuditEntry
 from routing.figures import Report, Window, window_start
 from routing.handlers import Device, Handler, HandlerProfile, HandlerState, time_in_states
 from routing.handlers import StateChange as HandlerStateChange
-from routing.models import mask
 from routing.numbers import outside_policy
 from routing.stats import Waiting, waiting_now
 
@@ -86,15 +85,30 @@ def own(call: Call) -> str:
     return handler_id
 
 
+NEEDS_SCOPE = (
+    "giving a handler a phone number, or changing a handler's device to or from one, needs a "
+    "token made with the rules scope (lifeline token create --account U --scope rules), as "
+    "activating a rule set does"
+)
+
+
 async def create_handler(call: Call) -> Handler:
     console = call.console
     profile: HandlerProfile = call.body
     check_device(call, profile)
+    check_authority(call, None, profile.device)
     await check_skills(call, profile)
     now = console.clock.now()
     if not await console.handlers.create(profile, now):
         raise Conflict(f"handler {profile.id!r} exists already")
-    await console.audit.record(call.principal.name, "handler.create", profile.id, now)
+    await console.audit.record(
+        call.principal.name,
+        "handler.create",
+        profile.id,
+        now,
+        device=profile.device.model_dump(),  # whole: a member of staff's phone, not a patient's
+        token=call.principal.token_id,
+    )
     return await console.handlers.get(profile.id)
 
 
@@ -104,16 +118,25 @@ async def update_handler(call: Call) -> Handler:
     if profile.id != call.path["handler_id"]:
         raise Invalid("the id in the body differs from the one in the path")
     check_device(call, profile)
-    await check_skills(call, profile)
     before = (await console.handlers.get(profile.id)).profile.device
+    check_authority(call, before, profile.device)
+    await check_skills(call, profile)
     await console.handlers.update_profile(profile)
-    detail = {}
+    detail: dict[str, object] = {"token": call.principal.token_id}
     if profile.device != before:  # where this handler's calls ring: kept, before and after
-        detail["device"] = {"before": shown(before), "after": shown(profile.device)}
+        detail["device"] = {"before": before.model_dump(), "after": profile.device.model_dump()}
     await console.audit.record(
         call.principal.name, "handler.update", profile.id, console.clock.now(), **detail
     )
     return await console.handlers.get(profile.id)
+
+
+def check_authority(call: Call, before: Device | None, after: Device) -> None:
+    """A phone number given to a handler, changed or taken away moves patients' calls as a rule
+    set does (an attacker's own mobile passes the number policy): it needs the same authority."""
+    moved = after != before and "number" in {after.kind, before.kind if before else ""}
+    if moved and not call.principal.may_decide_where_calls_ring:
+        raise Forbidden(NEEDS_SCOPE)
 
 
 def check_device(call: Call, profile: HandlerProfile) -> None:
@@ -124,11 +147,6 @@ def check_device(call: Call, profile: HandlerProfile) -> None:
     refused = outside_policy(profile.device.address, exceptions)
     if refused:
         raise Invalid("the device is outside the number policy", [f"device.address: {refused}"])
-
-
-def shown(device: Device) -> dict[str, str]:
-    address = mask(device.address) if device.kind == "number" else device.address
-    return {"kind": device.kind, "address": address}
 
 
 async def check_skills(call: Call, profile: HandlerProfile) -> None:

@@ -12,7 +12,6 @@ from console.bodies import Body
 from console.dry_run import CallDescription, decide
 from console.endpoints import Call
 from console.errors import Forbidden, NotFound
-from console.tokens import Scope
 from routing.activation import activate
 from routing.overflow import ToNumber
 from routing.rulebook import Version, VersionInfo
@@ -125,7 +124,7 @@ async def activate_version(call: Call) -> ActivationResult:
     console = call.console
     body: Activation = call.body
     principal = call.principal
-    if Scope.RULES not in principal.scopes:
+    if not principal.may_decide_where_calls_ring:
         raise Forbidden(NEEDS_SCOPE)
     number = int(call.path["number"])
     now = console.clock.now()

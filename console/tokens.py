@@ -49,6 +49,13 @@ class Principal(BaseModel):
     def may_act_for(self, handler_id: str) -> bool:
         return self.role is not Role.HANDLER or self.handler == handler_id
 
+    @property
+    def may_decide_where_calls_ring(self) -> bool:
+        """Activate a rule set, or give a handler a phone number: only a token an administrator
+        made with the rules scope, never a supervisor's ordinary one, which a script or a leak
+        may hold. (The console asks a session for its second factor instead.)"""
+        return Scope.RULES in self.scopes
+
 
 NOBODYS = "revoked: made before tokens belonged to accounts"
 

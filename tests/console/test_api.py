@@ -180,7 +180,7 @@ def test_a_handlers_device_outside_the_number_policy_is_refused_and_a_change_aud
     assert entry["action"] == "handler.update"
     assert entry["detail"]["device"] == {
         "before": {"kind": "client", "address": "h1"},
-        "after": {"kind": "number", "address": "…456"},
+        "after": {"kind": "number", "address": "+447700900456"},
     }
 
 
