@@ -64,13 +64,15 @@ class FloorWorker(Worker):
             name = job.func_name or ""
         except DeserializationError:
             name = "<unreadable>"
-        # Lifeline's jobs name no callbacks: one that does would have RQ import and call it.
+        # Lifeline's jobs name no callbacks (RQ would import and call them) and no webhooks
+        # (RQ would send them, with the job's error, wherever they point).
         callbacks = [
             job._success_callback_name,
             job._failure_callback_name,
             job._stopped_callback_name,
         ]
-        if name not in JOBS or any(callbacks):
+        if name not in JOBS or any(callbacks) or job.webhooks:
+            job.webhooks = []  # refused, and not announced to anyone
             log.error("job %s refused: %s is not one of Lifeline's jobs", job.id, name[:80])
             self.handle_job_failure(
                 job, queue=queue, exc_string=f"refused: {name[:80]} is not one of Lifeline's jobs"

@@ -4,9 +4,12 @@ not code execution in every worker."""
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import pickle
 import subprocess
+import threading
 from pathlib import Path
 
 import redis
@@ -69,6 +72,45 @@ def test_a_job_of_ours_naming_a_callback_is_failed_never_run(
     assert "<Job " not in worked.stdout + worked.stderr  # print(job, connection, result) never ran
     raw = redis.Redis.from_url(redis_url)
     status = Job.fetch(job.id, connection=raw, serializer=JSONSerializer).get_status()
+    raw.close()
+    assert status == JobStatus.FAILED
+
+
+def test_a_job_naming_webhooks_is_failed_and_no_request_is_sent(
+    redis_url: str, sync_redis: redis.Redis
+) -> None:
+    """RQ sends a job's webhooks (with its error text) when it ends: a worker host made to send
+    requests anywhere (a cloud's metadata address, say). Lifeline's jobs name none."""
+    received: list[str] = []
+
+    class Listener(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        do_GET = do_POST  # noqa: N815
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Listener) as listener:
+        threading.Thread(target=listener.serve_forever, daemon=True).start()
+        hook = f"http://127.0.0.1:{listener.server_address[1]}"
+        queue = Queue(JobQueue.HOUSEKEEPING.value, connection=sync_redis, serializer=JSONSerializer)
+        ours, theirs = queue.enqueue("workers.sweeps.sweep_queues"), queue.enqueue("os.system")
+        for job, path in ((ours, "/ours"), (theirs, "/theirs")):
+            hooks = [
+                {"url": hook + path, "job_status": status, "method": "POST", "timeout": 2}
+                for status in ("finished", "failed")
+            ]
+            sync_redis.hset(f"rq:job:{job.id}", "webhooks", json.dumps(hooks))
+
+        assert burst_worker(redis_url).returncode == 0
+        listener.shutdown()
+    assert received == []
+    raw = redis.Redis.from_url(redis_url)
+    status = Job.fetch(ours.id, connection=raw, serializer=JSONSerializer).get_status()
     raw.close()
     assert status == JobStatus.FAILED
 
