@@ -90,14 +90,17 @@ class Jobs:
         return self._connect(offer.member, offer.handler, offer.offer)
 
     def _connect(self, member: str, handler: str, offer: int) -> Job:
-        # A caller on the line, waiting, goes ahead of callbacks to place, however many fell due
-        # at once: their connect is put at the front of the queue.
-        return self.queue(JobQueue.CALLS).enqueue(
+        # A callback's placing waits on Twilio's REST API, for seconds when it is slow: on a
+        # queue (and a pool) of its own, it never stands before a caller waiting on the line,
+        # whose connect goes to the front of theirs, ahead of the sweep and the agenda. The job's
+        # id names no queue, so `queued` finds it wherever it waits.
+        callback = member.startswith("cb:")
+        return self.queue(JobQueue.CALLBACKS if callback else JobQueue.CALLS).enqueue(
             "workers.connect.connect",
             member,
             handler,
             offer,
-            at_front=not member.startswith("cb:"),
+            at_front=not callback,
             job_id=f"connect-{member}-{offer}".replace(":", "-"),
             retry=Retry(max=3, interval=[1, 2, 4]),
             job_timeout=30,
@@ -194,7 +197,8 @@ class Jobs:
 
     async def connect_all(self, offers: list[Offer], wait: bool = True) -> None:
         """The assigner's offers, best first: callers' connects each go to the front of the
-        queue, so they are put there last first, to run in the assigner's order."""
+        calls queue, so they are put there last first, to run in the assigner's order; callbacks
+        go to the back of theirs, first first."""
         if offers:
             callers = [offer for offer in reversed(offers) if not offer.is_callback]
             callbacks = [offer for offer in offers if offer.is_callback]

@@ -3,7 +3,8 @@ helpers beside their jobs.
 
 Each worker pool serves some of them (the Procfile's `worker-*` lines): the calls pool only
 `calls`, whose jobs are all short, so that no long job ever stands between a caller and a
-handler; a deployment scales each pool on its own.
+handler; callbacks are placed by a pool of their own, since placing one waits on Twilio's REST
+API (5 s a request, 30 s a job). A deployment scales each pool on its own.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from rq.serializers import JSONSerializer
 
 
 class JobQueue(StrEnum):
-    CALLS = "calls"  # connects, callbacks placed, the floor sweep, the agenda: short jobs only
+    CALLS = "calls"  # callers' connects, the floor sweep, the agenda: short jobs only
     HEALTH = "health"  # the clinical probe: never behind a case being sent
+    # Callbacks placed: a patient waits at home, not on the line, so after callers and the probe
+    # (a short job, late only at the cost of an outage noticed late), before cases sent.
+    CALLBACKS = "callbacks"
     CLINICAL = "clinical"  # cases sent to the clinical system, contingency e-mails
     REPLAY = "replay"  # the contingency journal's replay, one small batch a job
     HOUSEKEEPING = "housekeeping"  # queue entries whose records expired
