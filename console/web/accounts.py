@@ -81,9 +81,12 @@ class AccountExists(Exception):
 
 
 class HashingBusy(Exception):
-    """As many passwords are being checked as the process allows: try again shortly."""
+    """As many passwords are being checked as the process allows, or as this client may have
+    checked at once: try again shortly."""
 
-    retry_after_seconds = 2
+    def __init__(self, message: str, retry_after_seconds: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 HASHING_THREADS = 1  # argon2 is slow on purpose: one core's worth at most, on a pool of its own
@@ -93,12 +96,24 @@ HASHING_WAITING = 8  # then refused (429), not queued without bound
 class Hashing:
     """argon2 on a small pool of its own, with a cap on how much may wait for it: a flood of
     sign-ins is refused, never queued without bound, and never takes the threads or the CPU that
-    other work needs (nothing else runs on this pool, and it runs nothing else)."""
+    other work needs (nothing else runs on this pool, and it runs nothing else). Each client
+    takes one turn at a time, so a flood from one address holds one place, not all of them."""
 
     def __init__(self, threads: int = HASHING_THREADS, waiting: int = HASHING_WAITING) -> None:
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
         self.limit = threads + waiting
         self.busy = 0
+        self.clients: set[str] = set()  # those with a turn under way
+
+    def turn_of(self, client: str) -> contextlib.ExitStack:
+        """The client's one turn, held (`with`) over the checks of one attempt; refused at once
+        while it has another. Nothing awaits between the test and the taking: no two can pass."""
+        if client in self.clients:
+            raise HashingBusy("this client has a password being checked", retry_after_seconds=1)
+        self.clients.add(client)
+        turn = contextlib.ExitStack()
+        turn.callback(self.clients.discard, client)
+        return turn
 
     async def run(self, work: Callable[..., T], *args: object) -> T:
         if self.busy >= self.limit:

@@ -8,6 +8,7 @@ there is only a pending sign-in (console/web/pending.py), which opens no page.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Annotated
 
@@ -22,7 +23,14 @@ from console.web.accounts import HashingBusy
 from console.web.auth import home, safe_next, visitor_of
 from console.web.context import Web
 from console.web.forms import parse
-from console.web.mfa import Checked, SecondFactors, code_attempts, required
+from console.web.mfa import (
+    Checked,
+    SecondFactors,
+    code_attempts,
+    is_recovery,
+    normalised,
+    required,
+)
 from console.web.pages import error_page, guarded, read_form, route
 from console.web.pending import COOKIE as PENDING_COOKIE
 from console.web.steps import (
@@ -98,25 +106,36 @@ async def sign_in(request: Request) -> Response:
         return sign_in_page(web, token, 422, "Enter your username and password.")
     client = client_of(request)
     now = console.clock.now()
-    wait = await web.logins.attempt(attempt.username, client, now)
-    if wait:
-        page = sign_in_page(
-            web,
-            token,
-            429,
-            f"Too many failed sign-in attempts. Try again in {in_words(wait)}, or ask an "
-            "administrator to unlock your account.",
-            attempt.username,
-            attempt.next,
-        )
-        return wait_a_while(page, wait)
-    try:
-        user = await web.accounts.authenticate(attempt.username, attempt.password)
-    except HashingBusy as busy:
+
+    def busy(seconds: int) -> Response:
         # Refused at once (never held here): the console stays responsive under a flood.
-        await web.logins.not_tried(attempt.username, client)
         page = sign_in_page(web, token, 429, BUSY, attempt.username, attempt.next)
-        return wait_a_while(page, busy.retry_after_seconds)
+        return wait_a_while(page, seconds)
+
+    try:
+        # Before anything is counted: a flood from one client holds one place in the hashing
+        # pool, not all of them, and costs nothing more than this refusal.
+        turn = web.accounts.hashing.turn_of(client)
+    except HashingBusy as refused:
+        return busy(refused.retry_after_seconds)
+    with turn:
+        wait = await web.logins.attempt(attempt.username, client, now)
+        if wait:
+            page = sign_in_page(
+                web,
+                token,
+                429,
+                f"Too many failed sign-in attempts. Try again in {in_words(wait)}, or ask an "
+                "administrator to unlock your account.",
+                attempt.username,
+                attempt.next,
+            )
+            return wait_a_while(page, wait)
+        try:
+            user = await web.accounts.authenticate(attempt.username, attempt.password)
+        except HashingBusy as refused:
+            await web.logins.not_tried(attempt.username, client)
+            return busy(refused.retry_after_seconds)
     if user is None:
         log.info("a sign-in was refused")  # not the name: people type passwords there by mistake
         return sign_in_page(
@@ -171,22 +190,30 @@ async def give_code(request: Request) -> Response:
         await web.sessions.pending.end(pending)
         return sign_in_again()
     client, now = client_of(request), console.clock.now()
-    counted = code_attempts(user.username)
-    wait = await web.logins.attempt(counted, client, now)  # counted before it is checked
-    if wait:
-        page = code_page(
-            web,
-            token,
-            429,
-            f"Too many wrong codes. Try again in {in_words(wait)}, or ask an administrator to "
-            "unlock your account.",
-        )
-        return wait_a_while(page, wait)
     try:
-        checked = await SecondFactors.of(web.accounts).check(user.username, given.code, now)
+        # A recovery code is checked with argon2, as a password is, so it takes the client's
+        # one turn; a code from the app costs nothing to check and waits on no one.
+        hashed = is_recovery(normalised(given.code))
+        turn = web.accounts.hashing.turn_of(client) if hashed else contextlib.ExitStack()
     except HashingBusy as busy:
-        await web.logins.not_tried(counted, client)
         return wait_a_while(code_page(web, token, 429, BUSY), busy.retry_after_seconds)
+    with turn:
+        counted = code_attempts(user.username)
+        wait = await web.logins.attempt(counted, client, now)  # counted before it is checked
+        if wait:
+            page = code_page(
+                web,
+                token,
+                429,
+                f"Too many wrong codes. Try again in {in_words(wait)}, or ask an administrator "
+                "to unlock your account.",
+            )
+            return wait_a_while(page, wait)
+        try:
+            checked = await SecondFactors.of(web.accounts).check(user.username, given.code, now)
+        except HashingBusy as busy:
+            await web.logins.not_tried(counted, client)
+            return wait_a_while(code_page(web, token, 429, BUSY), busy.retry_after_seconds)
     if checked is Checked.USED:
         log.info("a used code was refused")
         return code_page(web, token, 401, "That code has been used already. Wait for the next one.")

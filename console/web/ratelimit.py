@@ -1,5 +1,6 @@
-"""Sign-in attempts, limited in Redis: a few free failures per username and client, and more per
-username from anywhere; past them, a delay that doubles with each failure, up to a ceiling.
+"""Sign-in attempts, limited in Redis: a few free failures per username and client, more per
+username from anywhere, and more per client whatever the usernames (names made up one after another
+get round the first two); past them, a delay that doubles with each failure, up to a ceiling.
 
 An attempt is counted before its password is checked, in one atomic step with the check of the
 delay, so concurrent guesses cannot all slip under a limit; a right password takes its count
@@ -28,10 +29,13 @@ class Limit:
 
 PER_CLIENT = Limit(free=5, first_delay=30, longest_delay=15 * 60, forget_seconds=15 * 60)
 PER_USERNAME = Limit(free=20, first_delay=5, longest_delay=60, forget_seconds=15 * 60)
+# Short, and forgotten soon: staff behind one address (a site's NAT) share it.
+PER_ADDRESS = Limit(free=30, first_delay=10, longest_delay=60, forget_seconds=60)
 
-# KEYS: the username's record from this client, then from anywhere. ARGV: now, then for each
-# key its free failures, first and longest delay, and forget seconds. Returns the seconds to wait
-# (as a string), "0" when the attempt is counted and may go ahead.
+# KEYS: the username's record from this client, then from anywhere, then the client's whatever
+# the username. ARGV: now, then for each key its free failures, first and longest delay, and
+# forget seconds. Returns the seconds to wait (as a string), "0" when the attempt is counted and
+# may go ahead.
 _ATTEMPT = """
 local now = tonumber(ARGV[1])
 local wait = 0
@@ -77,18 +81,27 @@ def _key(username: str, client: str) -> str:
     return keys.login_failures(f"{_digest(username)}:{_digest(client)}")
 
 
+def _address_key(client: str) -> str:
+    """The client's, whatever the usernames (not 32 hex digits, so no username's record)."""
+    return keys.login_failures(f"address:{_digest(client)}")
+
+
 class LoginLimiter:
     def __init__(
-        self, redis: Redis, per_client: Limit = PER_CLIENT, per_username: Limit = PER_USERNAME
+        self,
+        redis: Redis,
+        per_client: Limit = PER_CLIENT,
+        per_username: Limit = PER_USERNAME,
+        per_address: Limit = PER_ADDRESS,
     ) -> None:
         self.redis = redis
-        self.limits = (per_client, per_username)  # in the order of `_keys`
+        self.limits = (per_client, per_username, per_address)  # in the order of `_keys`
         self._attempt = redis.register_script(_ATTEMPT)
         self._take_back = redis.register_script(_TAKE_BACK)
 
     def _keys(self, username: str, client: str) -> list[str]:
         name = username.strip().lower()
-        return [_key(name, client), _key(name, "*")]
+        return [_key(name, client), _key(name, "*"), _address_key(client)]
 
     async def attempt(self, username: str, client: str, now: float) -> int:
         """Count an attempt, as a failure until `succeeded` says otherwise, and return 0; or,
@@ -108,10 +121,11 @@ class LoginLimiter:
         return math.ceil(max([0.0, *(float(until) - now for until in rows if until)]))
 
     async def succeeded(self, username: str, client: str) -> None:
-        """The password was right: this client starts afresh, and the attempt is no failure."""
-        mine, anywhere = self._keys(username, client)
+        """The password was right: this client starts afresh with this username, and the
+        attempt is no failure."""
+        mine, *others = self._keys(username, client)
         await self.redis.delete(mine)
-        await self._take_back(keys=[anywhere], args=[self.limits[1].free])
+        await self._take_back(keys=others, args=[limit.free for limit in self.limits[1:]])
 
     async def not_tried(self, username: str, client: str) -> None:
         """The password was never checked (the process was too busy): take the attempt back."""

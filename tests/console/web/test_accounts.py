@@ -132,3 +132,18 @@ async def test_passwords_are_checked_on_a_pool_of_their_own_and_a_full_one_refus
         await asyncio.gather(*held)
     assert names[0].startswith("argon2")
     assert await accounts.authenticate("sue", PASSWORD) is not None  # free again
+
+
+def test_a_client_has_one_turn_at_a_time_and_others_are_not_held_up() -> None:
+    hashing = Hashing()
+    with hashing.turn_of("203.0.113.7"):
+        with pytest.raises(HashingBusy) as refused:
+            hashing.turn_of("203.0.113.7")
+        assert refused.value.retry_after_seconds == 1
+        with hashing.turn_of("198.51.100.20"):  # another client meanwhile
+            pass
+    with hashing.turn_of("203.0.113.7"):  # its turn over, the client may take another
+        pass
+    with pytest.raises(RuntimeError), hashing.turn_of("203.0.113.7"):
+        raise RuntimeError("a check that failed")
+    assert hashing.clients == set()  # given back however the check ended

@@ -1,5 +1,6 @@
-"""Sign-in attempts are limited in Redis: per username and client, and per username overall,
-each attempt counted before its password is checked, with a delay that grows, never a lockout."""
+"""Sign-in attempts are limited in Redis: per username and client, per username overall, and per
+client whatever the usernames, each attempt counted before its password is checked, with a delay
+that grows, never a lockout."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import redis.asyncio
 
 from console.tokens import Role
-from console.web.ratelimit import PER_CLIENT, PER_USERNAME, Limit, LoginLimiter
+from console.web.ratelimit import PER_ADDRESS, PER_CLIENT, PER_USERNAME, Limit, LoginLimiter
 from tests.console.web.conftest import People
 from tests.console.web.people import add_user
 
@@ -89,8 +90,25 @@ async def test_failures_are_forgotten_after_a_quiet_spell_and_names_are_digested
     limiter = LoginLimiter(aredis, per_client=Limit(1, 30, 30, 60), per_username=PER_USERNAME)
     assert await limiter.attempt("sue", "10.0.0.1", 0) == 0
     names = [key async for key in aredis.scan_iter()]
-    assert len(names) == 2
-    assert not any("sue" in name for name in names)  # usernames are digested in key names
-    assert sorted([await aredis.ttl(name) for name in names]) == [90, 60 + 15 * 60]
+    assert len(names) == 3
+    assert not any("sue" in name or "10.0.0.1" in name for name in names)  # digested
+    assert sorted([await aredis.ttl(name) for name in names]) == [90, 120, 60 + 15 * 60]
     await limiter.clear("Sue")
-    assert [key async for key in aredis.scan_iter()] == []
+    assert len([key async for key in aredis.scan_iter()]) == 1  # the client's, for any name
+
+
+async def test_names_made_up_one_after_another_rest_the_client_after_thirty(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    limiter = LoginLimiter(aredis)
+    guesses = (limiter.attempt(f"guess-{n}", "203.0.113.7", 0) for n in range(80))
+    waits = await asyncio.gather(*guesses)  # concurrent, each name new
+    assert sum(1 for wait in waits if wait == 0) == PER_ADDRESS.free
+    assert await limiter.wait("sue", "203.0.113.7", 0) == PER_ADDRESS.first_delay
+    assert await limiter.wait("sue", "198.51.100.20", 0) == 0  # another client is not held up
+    await limiter.attempt("sue", "198.51.100.20", 0)
+    await limiter.succeeded("sue", "198.51.100.20")  # a right password is no failure of its client
+    for n in range(PER_ADDRESS.free - 1):
+        assert await limiter.attempt(f"typo-{n}", "198.51.100.20", 0) == 0
+    assert await limiter.wait("sue", "198.51.100.20", 0) == 0
+    assert await limiter.wait("sue", "203.0.113.7", 10) == 0  # its delay over, it may try again
