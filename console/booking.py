@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
@@ -25,27 +26,57 @@ from workers.fhir import SERVICE_TYPES, BookedSlot, CaseKind, ClinicalCase, Requ
 SEARCH_COUNT = 10  # asked for: some may be held for other handlers' cases
 OFFERED = 5  # shown
 HOLD_SECONDS = 300  # a chosen slot is held for its case, against other handlers, this long
+# A booking in flight (its answer, and the search after a slot taken, each within the adapter's
+# short timeout) is given up after this long: a console that died mid-booking does not bar its
+# slot from being tried again, which finds a booking made rather than making another.
+IN_FLIGHT_SECONDS = 30
 DEGRADED = "bookings are not offered while the clinical system is down"
 BOOKABLE = (HandlerState.BUSY, HandlerState.WRAP_UP)
+IN_FLIGHT = (
+    "An appointment is being booked for this case: wait for the clinical system's answer "
+    "before searching again."
+)
+CHANGED = "This case's booking changed meanwhile: see it below."
 
-# Whether the case's chosen slot may be taken (none chosen, or this one) and the slot is not held
-# for another case: then it is chosen and held for this one, in one step.
+# A booking's hash holds `state` (the Booking as JSON), `version` (bumped by every change: each
+# save is conditional on the version it read), `chosen` (the slot chosen and not released: being
+# booked, unconfirmed or booked) and `until` (while a booking is in flight, when it is given up).
+
+# Whether the case's chosen slot may be booked now (none chosen, or this one, and no booking of
+# it in flight), the booking unchanged since it was read, and the slot not held for another
+# case: then it is chosen, held for this case and marked in flight, in one step. Answers the
+# verdict and the version the booking is now at.
 _CHOOSE = """
-local chosen = redis.call('HGET', KEYS[1], 'chosen')
-if chosen and chosen ~= '' and chosen ~= ARGV[2] then return 'other' end
-local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[1] then return 'held' end
-redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[3])
-redis.call('HSET', KEYS[1], 'chosen', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-return 'ok'
-"""
-# The clinical system said the slot was not booked for this case: it is free to choose again.
-_RELEASE = """
-if redis.call('HGET', KEYS[1], 'chosen') == ARGV[2] then
-  redis.call('HSET', KEYS[1], 'chosen', '')
+local version = redis.call('HGET', KEYS[1], 'version') or '0'
+local chosen = redis.call('HGET', KEYS[1], 'chosen') or ''
+if chosen ~= '' and chosen == ARGV[2] then
+  local busy = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
+  if busy > tonumber(ARGV[6]) then return {'busy', version} end
 end
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+if chosen ~= '' and chosen ~= ARGV[2] then return {'other', version} end
+if version ~= ARGV[5] then return {'changed', version} end
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[1] then return {'held', version} end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[3])
+version = tostring(redis.call('HINCRBY', KEYS[1], 'version', 1))
+redis.call('HSET', KEYS[1], 'chosen', ARGV[2], 'until', ARGV[7])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return {'ok', version}
+"""
+# A booking saved only if unchanged since it was read at ARGV[1]. A search's result (`search`)
+# never replaces a slot chosen (being booked, unconfirmed or booked); a booking's outcome
+# (`settle`) fixes the chosen slot (or none: its hold released) and ends the booking in flight.
+_SAVE = """
+if (redis.call('HGET', KEYS[1], 'version') or '0') ~= ARGV[1] then return 0 end
+if ARGV[4] == 'search' then
+  if (redis.call('HGET', KEYS[1], 'chosen') or '') ~= '' then return 0 end
+else
+  redis.call('HSET', KEYS[1], 'chosen', ARGV[5], 'until', '0')
+  if ARGV[5] == '' and redis.call('GET', KEYS[2]) == ARGV[6] then redis.call('DEL', KEYS[2]) end
+end
+redis.call('HSET', KEYS[1], 'state', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """
 
@@ -55,6 +86,10 @@ class BookingStatus(StrEnum):
     UNAVAILABLE = "unavailable"  # the clinical system did not answer, or refused: no slots shown
     UNCONFIRMED = "unconfirmed"  # a booking was sent and no answer came: the same slot, again
     BOOKED = "booked"
+
+
+# A booking's outcomes that keep its slot chosen: booked, or perhaps booked.
+SETTLED = frozenset({BookingStatus.BOOKED, BookingStatus.UNCONFIRMED})
 
 
 class Booking(BaseModel):
@@ -70,37 +105,72 @@ class Booking(BaseModel):
     message: str = ""  # what happened last, in words for the handler
 
 
+class Saved(NamedTuple):
+    """A booking as read, and the version of it: what a save is conditional on."""
+
+    booking: Booking | None
+    version: str
+
+
 class Bookings:
-    """Cases' bookings and the slots held for them, in Redis."""
+    """Cases' bookings and the slots held for them, in Redis: every change conditional on what
+    it was decided from."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._choose = redis.register_script(_CHOOSE)
-        self._release = redis.register_script(_RELEASE)
+        self._save = redis.register_script(_SAVE)
 
     async def get(self, case_id: str) -> Booking | None:
-        state = await self.redis.hget(keys.booking(case_id), "state")
-        return Booking.model_validate_json(state) if state else None
+        return (await self.read(case_id)).booking
 
-    async def save(self, booking: Booking) -> Booking:
-        key = keys.booking(booking.case_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, "state", booking.model_dump_json())
-            pipe.expire(key, keys.CALL_TTL_SECONDS)
-            await pipe.execute()
-        return booking
+    async def read(self, case_id: str) -> Saved:
+        state, version = await self.redis.hmget(keys.booking(case_id), ["state", "version"])
+        booking = Booking.model_validate_json(state) if state else None
+        return Saved(booking, _text(version) if version else "0")
 
-    async def choose(self, case_id: str, slot: str) -> str:
-        """`ok` (chosen and held for the case), `held` (for another case), or `other` (the case
-        has another slot whose booking is not settled)."""
+    async def save_search(self, booking: Booking, version: str) -> bool:
+        """Save a search's result, unless the booking changed since `version` or has a slot
+        chosen; whether it was saved."""
+        return await self._saved(booking, version, "search")
+
+    async def settle(self, booking: Booking, version: str, slot: str) -> bool:
+        """Save the outcome of booking `slot` (the slot kept when booked or unconfirmed, else its
+        hold released), unless the booking changed since `version`, when the slot was chosen;
+        whether it was saved."""
+        chosen = slot if booking.status in SETTLED else ""
+        return await self._saved(booking, version, "settle", chosen, slot)
+
+    async def _saved(
+        self, booking: Booking, version: str, how: str, chosen: str = "", slot: str = ""
+    ) -> bool:
+        hold = keys.slot_hold(slot) if slot else keys.booking(booking.case_id)
+        args: list[str | int] = [
+            version,
+            booking.model_dump_json(),
+            keys.CALL_TTL_SECONDS,
+            how,
+            chosen,
+            booking.case_id,
+        ]
+        return bool(await self._save(keys=[keys.booking(booking.case_id), hold], args=args))
+
+    async def choose(self, case_id: str, slot: str, version: str, now: float) -> tuple[str, str]:
+        """`ok` (chosen, held for the case and in flight), `busy` (being booked already),
+        `held` (for another case), `other` (the case has another slot whose booking is not
+        settled) or `changed` (since `version`); and the version the booking is at now."""
         keys_ = [keys.booking(case_id), keys.slot_hold(slot)]
-        args: list[str | int] = [case_id, slot, HOLD_SECONDS, keys.CALL_TTL_SECONDS]
-        return str(await self._choose(keys=keys_, args=args))
-
-    async def release(self, case_id: str, slot: str) -> None:
-        await self._release(
-            keys=[keys.booking(case_id), keys.slot_hold(slot)], args=[case_id, slot]
-        )
+        args: list[str | int] = [
+            case_id,
+            slot,
+            HOLD_SECONDS,
+            keys.CALL_TTL_SECONDS,
+            version,
+            repr(now),
+            repr(now + IN_FLIGHT_SECONDS),
+        ]
+        verdict, at = await self._choose(keys=keys_, args=args)
+        return _text(verdict), _text(at)
 
     async def held_for_others(self, case_id: str, slots: list[BookedSlot]) -> set[str]:
         if not slots:
@@ -131,13 +201,20 @@ async def booked_slot(console: Console, case_id: str) -> BookedSlot | None:
 
 
 async def find(console: Console, handler_id: str) -> Booking:
-    """Search the clinical system for free slots of the service the case needs."""
+    """Search the clinical system for free slots of the service the case needs: never while a
+    slot is chosen for the case (being booked, unconfirmed or booked), and saved only if the
+    booking is as it was when the search began."""
     facts = await _case_of(console, handler_id)
     bookings = Bookings(console.redis)
-    earlier = await bookings.get(facts.case_id)
-    if earlier is not None and earlier.status in (BookingStatus.BOOKED, BookingStatus.UNCONFIRMED):
+    earlier, version = await bookings.read(facts.case_id)
+    if earlier is not None and earlier.status in SETTLED:
         raise Conflict("this case's appointment is booked, or its booking waits to be confirmed")
-    return await bookings.save(await _search(console, bookings, facts))
+    if await console.redis.hget(keys.booking(facts.case_id), "chosen"):
+        raise Conflict(IN_FLIGHT)
+    found = await _search(console, bookings, facts)
+    if not await bookings.save_search(found, version):
+        raise Conflict(CHANGED)
+    return found
 
 
 async def _search(
@@ -177,10 +254,11 @@ async def _search(
 
 
 async def choose(console: Console, handler_id: str, slot: str) -> Booking:
-    """Book `slot`, one of those offered (or the one whose booking is unconfirmed), now."""
+    """Book `slot`, one of those offered (or the one whose booking is unconfirmed), now: once,
+    however often the handler clicks, and the outcome saved only over the booking it began from."""
     facts = await _case_of(console, handler_id)
     bookings = Bookings(console.redis)
-    booking = await bookings.get(facts.case_id)
+    booking, version = await bookings.read(facts.case_id)
     if booking is None:
         raise Conflict("search for free appointments first")
     if booking.status is BookingStatus.BOOKED:
@@ -191,13 +269,25 @@ async def choose(console: Console, handler_id: str, slot: str) -> Booking:
     chosen = offered.get(slot)
     if chosen is None:
         raise Conflict("that appointment is not among those offered: search again")
-    held = await bookings.choose(facts.case_id, slot)
+    held, version = await bookings.choose(facts.case_id, slot, version, console.clock.now())
+    if held == "busy":
+        raise Conflict(
+            "That appointment is being booked already: wait for the clinical system's answer."
+        )
     if held == "other":
         raise Conflict("another appointment of this case waits to be confirmed: book that one")
+    if held == "changed":
+        raise Conflict(CHANGED)
     if held == "held":
         said = "That appointment was chosen for another caller a moment ago. Choose another."
-        return await bookings.save(await _search(console, bookings, facts, said))
-    return await bookings.save(await _book(console, bookings, facts, booking, chosen))
+        found = await _search(console, bookings, facts, said)
+        if not await bookings.save_search(found, version):
+            raise Conflict(CHANGED)
+        return found
+    outcome = await _book(console, bookings, facts, booking, chosen)
+    if not await bookings.settle(outcome, version, slot):
+        raise Conflict(CHANGED)
+    return outcome
 
 
 async def _book(
@@ -217,7 +307,6 @@ async def _book(
     try:
         await console.clinical.book(case)
     except SlotTaken:
-        await bookings.release(facts.case_id, chosen.slot)
         said = (
             "That appointment was booked by someone else in the clinical system meanwhile. "
             "Choose another."
@@ -237,7 +326,6 @@ async def _book(
             }
         )
     except ClinicalRejected as error:
-        await bookings.release(facts.case_id, chosen.slot)
         return booking.model_copy(
             update={
                 "status": BookingStatus.UNAVAILABLE,
@@ -249,3 +337,7 @@ async def _book(
     return booking.model_copy(
         update={"status": BookingStatus.BOOKED, "chosen": chosen, "message": ""}
     )
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -7,9 +7,12 @@ meanwhile answered with others, a slot chosen by one handler never chosen by ano
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 import redis
 
@@ -20,7 +23,7 @@ from routing.handlers import HandlerState
 from routing.mode import Mode
 from tests.conftest import CALLER, MAIN_LINE, make_settings
 from tests.console.web.conftest import People, signed_in
-from tests.console.web.people import Person
+from tests.console.web.people import BASE, Person
 from tests.ivr.test_call_flow import to_queue
 from tests.sim.clinical.stub import StubControl, booking, running_stub, slot
 from tests.staff import Staff, set_state
@@ -323,3 +326,83 @@ def test_a_booking_whose_answer_was_lost_can_only_be_tried_again_and_is_booked_o
     retried = handler_person.post("/console/handler/booking", {"slot": "Slot/dental-0930"})
     assert f"<strong>Booked:</strong> {AT_0930}" in retried.text
     assert len(stub.resources("Appointment")) == 1
+
+
+def posted_together(
+    person: Person, first: tuple[str, dict[str, str]], second: tuple[str, dict[str, str]]
+) -> tuple[httpx.Response, httpx.Response]:
+    """Two form posts by one handler, the second 0.3 s after the first, while the first is still
+    waiting on the clinical system (as a handler clicking again does); each answer as it came."""
+    answers: dict[int, httpx.Response] = {}
+
+    def post(index: int, path: str, data: dict[str, str]) -> None:
+        form = {**data, "csrf_token": person.csrf}
+        answers[index] = person.client.post(f"{BASE}{path}", data=form, follow_redirects=False)
+
+    threads = [threading.Thread(target=post, args=(0, *first))]
+    threads[0].start()
+    time.sleep(0.3)
+    threads.append(threading.Thread(target=post, args=(1, *second)))
+    threads[1].start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(answers) == 2, answers
+    return answers[0], answers[1]
+
+
+def test_a_search_made_while_a_booking_is_in_flight_never_overwrites_it(
+    handler_person: Person,
+    staff: Staff,
+    twilio: TwilioClient,
+    redis_url: str,
+    clock: VirtualClock,
+    stub: StubControl,
+    sync_redis: redis.Redis,
+) -> None:
+    staff("h1", state=HandlerState.AVAILABLE)
+    call = on_a_call(twilio, redis_url, clock, "h1")
+    handler_person.post("/console/handler/booking/search")
+    stub.fault("slow", slow_seconds=1)  # each answer a second late: within the booking timeout
+
+    book, search = posted_together(
+        handler_person,
+        ("/console/handler/booking", {"slot": "Slot/dental-0930"}),
+        ("/console/handler/booking/search", {}),
+    )
+    stub.fault("up")
+
+    assert book.status_code == 303
+    assert search.status_code == 409
+    assert "An appointment is being booked for this case" in search.text
+    shown = booking_part(handler_person.get("/console/handler").text)
+    assert f"<strong>Booked:</strong> {AT_0930}, dental appointment" in shown
+    assert len(stub.resources("Appointment")) == 1
+    call.status("completed")
+    done = handler_person.post("/console/handler/wrap-up", {"outcome": "appointment_booked"})
+    assert "Wrap-up recorded (appointment booked)." in done.text
+    assert state(sync_redis, "h1") == "available"
+
+
+def test_a_second_click_on_book_while_the_first_is_in_flight_sends_nothing(
+    handler_person: Person,
+    staff: Staff,
+    twilio: TwilioClient,
+    redis_url: str,
+    clock: VirtualClock,
+    stub: StubControl,
+) -> None:
+    staff("h1", state=HandlerState.AVAILABLE)
+    on_a_call(twilio, redis_url, clock, "h1")
+    handler_person.post("/console/handler/booking/search")
+    stub.fault("slow", slow_seconds=1)
+    click = ("/console/handler/booking", {"slot": "Slot/dental-0930"})
+
+    first, second = posted_together(handler_person, click, click)
+    stub.fault("up")
+
+    assert first.status_code == 303
+    assert second.status_code == 409
+    assert "That appointment is being booked already" in second.text
+    assert len([r for r in stub.received() if r["case_id"].endswith("/booking")]) == 1
+    shown = booking_part(handler_person.get("/console/handler").text)
+    assert f"<strong>Booked:</strong> {AT_0930}, dental appointment" in shown

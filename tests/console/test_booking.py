@@ -1,0 +1,62 @@
+"""The store of cases' bookings on a real Redis: every save conditional on the version it was
+decided from, a search's result never over a slot chosen, one booking of a slot in flight."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import redis.asyncio
+
+from console.booking import Booking, Bookings, BookingStatus
+from workers.fhir import BookedSlot, ServiceType
+
+pytestmark = pytest.mark.anyio
+
+CASE = "7K2QX-M9D4A"
+AT_0930 = BookedSlot(
+    slot="Slot/dental-0930",
+    start=datetime(2026, 1, 1, 9, 30, tzinfo=UTC),
+    end=datetime(2026, 1, 1, 9, 45, tzinfo=UTC),
+)
+OFFERED = Booking(
+    case_id=CASE, service=ServiceType.DENTAL, status=BookingStatus.OFFERED, slots=[AT_0930]
+)
+BOOKED = OFFERED.model_copy(update={"status": BookingStatus.BOOKED, "chosen": AT_0930})
+NOW = 1_767_225_600.0
+
+
+async def test_a_search_read_before_a_booking_was_settled_is_not_saved_over_it(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    bookings = Bookings(aredis)
+    assert await bookings.save_search(OFFERED, "0")
+    searching = (await bookings.read(CASE)).version  # a search begins
+    verdict, at = await bookings.choose(CASE, AT_0930.slot, searching, NOW)  # Book, meanwhile
+    assert verdict == "ok"
+    assert await bookings.settle(BOOKED, at, AT_0930.slot)
+
+    found_late = OFFERED.model_copy(update={"slots": []})
+    assert not await bookings.save_search(found_late, searching)
+    assert not await bookings.save_search(found_late, (await bookings.read(CASE)).version)
+
+    assert await bookings.get(CASE) == BOOKED
+    assert await aredis.hget(f"ll:booking:{CASE}", "chosen") == AT_0930.slot
+
+
+async def test_a_slot_being_booked_cannot_be_chosen_again_until_its_booking_is_settled(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    bookings = Bookings(aredis)
+    await bookings.save_search(OFFERED, "0")
+    read = (await bookings.read(CASE)).version
+
+    first, at = await bookings.choose(CASE, AT_0930.slot, read, NOW)
+    second, _ = await bookings.choose(CASE, AT_0930.slot, read, NOW + 1)
+    third, _ = await bookings.choose(CASE, AT_0930.slot, at, NOW + 1)
+
+    assert (first, second, third) == ("ok", "busy", "busy")
+    unsure = BOOKED.model_copy(update={"status": BookingStatus.UNCONFIRMED})
+    assert await bookings.settle(unsure, at, AT_0930.slot)
+    again, _ = await bookings.choose(CASE, AT_0930.slot, (await bookings.read(CASE)).version, NOW)
+    assert again == "ok"  # an unconfirmed booking may be tried again, once at a time
