@@ -65,7 +65,7 @@ async def principal_of(request: Request, console: Console) -> Principal:
         raise Unauthorized("a bearer token is required")
     principal = await console.tokens.verify(token.strip(), console.clock.now())
     if principal is None:
-        raise Unauthorized("the token is unknown, revoked or expired")
+        raise Unauthorized("the token is unknown, revoked or expired, or its account disabled")
     return principal
 
 

@@ -1,5 +1,5 @@
 """API tokens: stored only as a hash, each with a role (and, for handlers, whose they are), the
-account it belongs to (disabling the account revokes its tokens), when it expires, and the scopes
+account it belongs to (one disabled or gone opens nothing), when it expires, and the scopes
 an administrator gave it beyond its role (activating rule sets needs `rules`)."""
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ import secrets
 from enum import StrEnum
 from typing import cast
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, ValidationError, model_validator
 from redis.asyncio import Redis
 
 from routing import keys
 
 TOKEN_PREFIX = "llt_"  # noqa: S105  # a marker, not a secret
 LIFETIME_DAYS = 90.0
+OWN_LIFETIME_DAYS = 1.0  # a token of no account, Lifeline's own: a drill lasts under 20 h at most
 
 
 class Role(StrEnum):
@@ -58,6 +59,15 @@ class Principal(BaseModel):
 
 
 NOBODYS = "revoked: made before tokens belonged to accounts"
+NO_ACCOUNT = "revoked: of no account, and made to last longer than Lifeline's own (a day at most)"
+
+
+class Holder(BaseModel):
+    """What a token asks of the account it belongs to, read from the account's profile as
+    console/web/accounts.py keeps it. `disabled` is required: a profile this cannot read refuses
+    the token rather than opening it."""
+
+    disabled: bool
 
 
 class TokenInfo(BaseModel):
@@ -72,7 +82,7 @@ class TokenInfo(BaseModel):
     role: Role
     handler: str
     created: float
-    account: str = ""  # "" only for a token Lifeline makes for itself (the drill's), or nobody's
+    account: str = ""  # "" only for Lifeline's own (the drill's, a day at most), or nobody's
     expires: float
     scopes: list[Scope] = []  # none for tokens made before scopes
     nobodys: bool = False  # kept from before tokens belonged to accounts: refused
@@ -94,9 +104,13 @@ class TokenInfo(BaseModel):
         return now >= self.expires
 
     def refused(self, now: float) -> str:
-        """Why the token opens nothing (revoked as nobody's, or expired), or "" if it may."""
+        """Why the token opens nothing (revoked as nobody's, or as of no account but longer
+        lived than Lifeline's own, or expired), or "" if it may, as far as its record says (its
+        account is read when it is used)."""
         if self.nobodys:
             return NOBODYS
+        if not self.account and self.expires - self.created > OWN_LIFETIME_DAYS * 86400:
+            return NO_ACCOUNT
         return "expired" if self.expired(now) else ""
 
 
@@ -115,12 +129,18 @@ class Tokens:
         now: float,
         handler: str = "",
         account: str = "",
-        lifetime_days: float = LIFETIME_DAYS,
+        lifetime_days: float | None = None,
         scopes: frozenset[Scope] = frozenset(),
     ) -> tuple[str, str]:
-        """A new token: returns (its id, the token itself, which is shown once and not kept)."""
+        """A new token: returns (its id, the token itself, which is shown once and not kept).
+        One of no account is Lifeline's own (the drill's): no account can be disabled to stop
+        it, so it lives a day at most, and a day unless told."""
         if scopes and role not in SCOPED_ROLES:
             raise ValueError(f"a {role} token cannot have scopes")
+        if lifetime_days is None:
+            lifetime_days = LIFETIME_DAYS if account else OWN_LIFETIME_DAYS
+        if not account and lifetime_days > OWN_LIFETIME_DAYS:
+            raise ValueError("a token of no account (Lifeline's own) lives a day at most")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token_id = secrets.token_hex(6)
         info = TokenInfo(
@@ -148,7 +168,7 @@ class Tokens:
         if raw is None:
             return None
         info = TokenInfo.model_validate_json(raw)
-        if info.refused(now):
+        if info.refused(now) or (info.account and not await self._open(info.account)):
             return None
         return Principal(
             name=info.name,
@@ -158,6 +178,17 @@ class Tokens:
             token_id=info.id,
             scopes=frozenset(info.scopes),
         )
+
+    async def _open(self, account: str) -> bool:
+        """Whether the account is there and not disabled. Disabling revokes its tokens, but one
+        made as it was disabled, after the revoking looked, is still kept: this refuses it."""
+        profile = await self.redis.hget(keys.user(account), "profile")
+        if profile is None:
+            return False
+        try:
+            return not Holder.model_validate_json(profile).disabled
+        except ValidationError:
+            return False
 
     async def revoke_all_of(self, account: str) -> int:
         """Revoke every token of an account (it was disabled); how many there were."""

@@ -20,12 +20,19 @@ from routing import keys
 from routing.clock import VirtualClock
 from tests.console.test_activation import without_dental
 from tests.console.test_api import Api
+from tests.console.web.people import add_user
 
 
 @pytest.fixture
 def client(settings: Settings, clock: VirtualClock) -> Iterator[TestClient]:
     with TestClient(create_app(settings, clock=clock)) as test_client:
         yield test_client
+
+
+@pytest.fixture(autouse=True)
+def sue(redis_url: str) -> None:
+    """The account the tokens belong to (an admin, so that they may have either role)."""
+    add_user(redis_url, "sue", Role.ADMIN, enrol=False)
 
 
 def made(redis_url: str, role: Role, scopes: frozenset[Scope] = frozenset()) -> tuple[str, str]:
