@@ -26,6 +26,32 @@ from routing import keys
 COOKIE = "lifeline_session"
 SESSION_SECONDS = 12 * 3600  # a long shift; after that, sign in again
 KEY_LABEL = b"lifeline console session key v1"
+NOTICES_KEPT = 5
+# What a session's record holds from its start: without them it is no session (a notice written
+# as it ended left one behind, with no expiry, before these writes checked for it).
+RECORD = ("username", "csrf", "created")
+
+# A session's record written to only while it lasts: once ended (signed out, the account disabled,
+# its second factor reset) it is not brought back. KEYS[1] the session.
+_NOTIFY = f"""
+if redis.call('HEXISTS', KEYS[1], 'username') == 0 then return 0 end
+local notices = cjson.decode(redis.call('HGET', KEYS[1], 'notices') or '[]')
+table.insert(notices, ARGV[1])
+while #notices > {NOTICES_KEPT} do table.remove(notices, 1) end
+redis.call('HSET', KEYS[1], 'notices', cjson.encode(notices))
+return 1
+"""
+_PROPOSE = """
+if redis.call('HEXISTS', KEYS[1], 'username') == 0 then return ARGV[1] end
+redis.call('HSETNX', KEYS[1], 'proposed', ARGV[1])
+return redis.call('HGET', KEYS[1], 'proposed')
+"""
+_CONFIRMED = """
+if redis.call('HEXISTS', KEYS[1], 'username') == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'second_factor', '1')
+redis.call('HDEL', KEYS[1], 'proposed')
+return 1
+"""
 
 
 class Session(BaseModel):
@@ -59,6 +85,9 @@ class Sessions:
         self.secure = secure
         self.seconds = seconds
         self.pending = PendingSignIns(redis, key, secure)
+        self._notify = redis.register_script(_NOTIFY)
+        self._propose = redis.register_script(_PROPOSE)
+        self._confirmed = redis.register_script(_CONFIRMED)
 
     @classmethod
     def of(cls, redis: Redis, settings: Settings) -> Sessions:
@@ -100,8 +129,12 @@ class Sessions:
             return None
         if not isinstance(session_id, str):
             return None
-        fields = cast(dict[str, str], await self.redis.hgetall(keys.session(digest(session_id))))
+        key = keys.session(digest(session_id))
+        fields = cast(dict[str, str], await self.redis.hgetall(key))
         if not fields:
+            return None
+        if not all(name in fields for name in RECORD):
+            await self.redis.delete(key)
             return None
         return Session(
             id=session_id,
@@ -112,7 +145,7 @@ class Sessions:
         )
 
     async def alive(self, session: Session) -> bool:
-        return bool(await self.redis.exists(keys.session(digest(session.id))))
+        return bool(await self.redis.hexists(keys.session(digest(session.id)), "username"))
 
     async def end(self, session: Session) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -132,23 +165,15 @@ class Sessions:
     async def propose(self, session: Session, secret: str) -> str:
         """The secret shown to a signed-in person setting up a second factor (the first
         proposed stands, so that a reload shows the same), until a code confirms it."""
-        key = keys.session(digest(session.id))
-        await self.redis.hsetnx(key, "proposed", secret)
-        return str(await self.redis.hget(key, "proposed") or secret)
+        return str(await self._propose(keys=[keys.session(digest(session.id))], args=[secret]))
 
     async def confirmed(self, session: Session) -> None:
         """The person gave a code from the secret proposed: the session has a second factor."""
-        key = keys.session(digest(session.id))
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, "second_factor", "1")
-            pipe.hdel(key, "proposed")
-            await pipe.execute()
+        await self._confirmed(keys=[keys.session(digest(session.id))])
 
     async def notify(self, session: Session, text: str) -> None:
-        """A notice for the next page shown (after a redirect)."""
-        key = keys.session(digest(session.id))
-        notices = json.loads(await self.redis.hget(key, "notices") or "[]")
-        await self.redis.hset(key, "notices", json.dumps([*notices, text][-5:]))
+        """A notice for the next page shown (after a redirect); none for a session ended."""
+        await self._notify(keys=[keys.session(digest(session.id))], args=[text])
 
     async def notices(self, session: Session) -> list[str]:
         key = keys.session(digest(session.id))

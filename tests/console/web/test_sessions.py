@@ -192,3 +192,46 @@ def test_with_mfa_for_handlers_a_handlers_session_without_a_second_factor_signs_
             person.login_form()
             person.set_cookie(COOKIE, old_session(redis_url, settings, "hana"))
             assert person.get("/console/handler").url.path == landed, required
+
+
+def test_a_notice_for_a_session_just_ended_does_not_bring_it_back(
+    supervisor: Person, settings: Settings, redis_url: str, sync_redis: redis.Redis
+) -> None:
+    """An admin disables the account (or resets its second factor) while a change of its person
+    is being answered: the notice for their next page finds no session, and makes none."""
+    cookie = supervisor.client.cookies[COOKIE]
+
+    async def race() -> tuple[bool, str]:
+        client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            sessions = Sessions.of(client, settings)
+            session = await sessions.find(cookie)
+            assert session is not None
+            assert await sessions.end_all("sue") == 1
+            await sessions.notify(session, "Mode changed to degraded.")
+            await sessions.confirmed(session)
+            secret = await sessions.propose(session, "JBSWY3DPEHPK3PXP")
+            return await sessions.alive(session), secret
+        finally:
+            await client.aclose()
+
+    alive, secret = asyncio.run(race())
+    assert not alive  # a live page's stream stops
+    assert secret == "JBSWY3DPEHPK3PXP"  # shown, kept nowhere
+    assert list(sync_redis.scan_iter(match=keys.session("*"))) == []
+    response = supervisor.get("/console/wallboard")
+    assert response.url.path == "/login"
+
+
+def test_a_session_record_without_its_person_is_no_session_and_is_removed(
+    supervisor: Person, sync_redis: redis.Redis
+) -> None:
+    """What a notice written as a session ended left behind before notices checked for one."""
+    [key] = sync_redis.scan_iter(match=keys.session("*"))
+    sync_redis.delete(key)
+    sync_redis.hset(key, "notices", '["Mode changed to degraded."]')
+
+    response = supervisor.get("/console/wallboard")
+
+    assert response.url.path == "/login"
+    assert not sync_redis.exists(key)
