@@ -14,7 +14,8 @@ Errors are translated here and logged with the case id (never a phone number):
 
 A 409 whose OperationOutcome says "duplicate" is a delivery: the request id was received before
 (a BaRS receiver). So is a transaction-response whose every entry is "200 OK": a server without
-request ids found each resource of the request by its identifier (conditional create).
+request ids found each resource of the request by its identifier (conditional create). A 412
+"multiple-matches" is not: the transaction failed whole, so it is `ClinicalRejected`, for a person.
 """
 
 from __future__ import annotations
@@ -183,11 +184,6 @@ def _delivered(case_id: str, response: httpx.Response, what: str = "the case") -
     codes = [issue.code for issue in issues]
     if status == 409 and "duplicate" in codes:
         return Delivery(case_id=case_id, outcome=Outcome.DUPLICATE, status=status)
-    if status == 412 and "multiple-matches" in codes:
-        # The system holds the case already, more than once (conditional creates that raced on
-        # it): sending it again would not help. Delivered, and said, for someone to tidy up.
-        log.warning("the clinical system holds the case more than once", extra={"case_id": case_id})
-        return Delivery(case_id=case_id, outcome=Outcome.DUPLICATE, status=status)
     raise _refusal(case_id, response, what)
 
 
@@ -202,6 +198,16 @@ def _refusal(case_id: str, response: httpx.Response, what: str) -> ClinicalError
     summary = f"refused {what}: {status} ({','.join(codes) or 'no OperationOutcome'})"
     if status in (409, 412) and SLOT_TAKEN_CODES.intersection(codes):
         return SlotTaken(summary, case_id, status, diagnostics)
+    if status == 412 and "multiple-matches" in codes:
+        # A resource of the request is held more than once (conditional creates that raced), so
+        # the transaction failed whole: nothing of it was stored, the handler's notes included.
+        # Which of its entries exist is not known, so it is no delivery: a person must act.
+        return ClinicalRejected(
+            f"{summary}: a resource of it is held more than once, so nothing of it was stored",
+            case_id,
+            status,
+            diagnostics,
+        )
     return ClinicalRejected(summary, case_id, status, diagnostics)
 
 

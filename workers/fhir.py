@@ -3,7 +3,8 @@
 Pure: the same case always gives the same Bundle (uuid5 ids), so a replay is byte-for-byte a replay;
 every entry is a conditional create on a business identifier of its own request, so that any FHIR
 R4 server, not only one that answers a repeated request id 409 (BaRS), creates it once. A booking's
-Appointment is sent first on its own (`booking_bundle_json`), then again, found, in the wrap-up.
+Appointment is sent first with a Patient of its own (`booking_bundle_json`), then again, found, in
+the wrap-up.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from fhir.resources.R4B.meta import Meta
 from fhir.resources.R4B.patient import Patient, PatientCommunication
 from fhir.resources.R4B.period import Period
 from fhir.resources.R4B.reference import Reference
-from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import (
     AfterValidator,
@@ -121,8 +121,9 @@ class BookedSlot(BaseModel):
 class ClinicalCase(BaseModel):
     """What one case sends to the clinical system. The Bundle's identifier is the request id:
     the case id for the case as opened, `<case id>/wrap-up` for the wrap-up; each resource's is
-    `<case id>/opened` or `<case id>/wrap-up`. So a replay of either is recognised and neither is
-    mistaken for the other. A booking carries the slot the handler booked."""
+    `<case id>/opened` or `<case id>/wrap-up` (the booking's Patient `<case id>/booking`). So a
+    replay of either is recognised and neither is mistaken for the other. A booking carries the
+    slot the handler booked."""
 
     # Inputs are hidden from validation errors: they carry the caller's number.
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
@@ -168,6 +169,10 @@ class ClinicalCase(BaseModel):
         return self
 
 
+# What a Bundle carries: each resource with one business identifier of its own.
+Sent = Patient | Encounter | ServiceRequest | Appointment
+
+
 class InvalidBundle(ValueError):
     """fhir.resources refused what we built: a defect here, never the caller's fault."""
 
@@ -207,9 +212,11 @@ def full_url(case: ClinicalCase, resource_type: str) -> str:
     return f"urn:uuid:{uuid.uuid5(_NAMESPACE, f'{case.request_id}/{resource_type}')}"
 
 
-def identifier(case: ClinicalCase, resource_type: str) -> Identifier:
-    """The resource's business identifier: what a conditional create searches for."""
-    return Identifier(system=IDENTIFIER_SYSTEMS[resource_type], value=case.resource_id)
+def identifier(case: ClinicalCase, resource_type: str, request: str = "") -> Identifier:
+    """The resource's business identifier, `<case id>/<request>` (the case's own request unless
+    said): what a conditional create searches for."""
+    value = f"{case.case_id}/{request}" if request else case.resource_id
+    return Identifier(system=IDENTIFIER_SYSTEMS[resource_type], value=value)
 
 
 def _contingency_meta(case: ClinicalCase) -> Meta | None:
@@ -221,7 +228,7 @@ def _contingency_meta(case: ClinicalCase) -> Meta | None:
     return Meta(tag=[tag])
 
 
-def _patient(case: ClinicalCase) -> Patient:
+def _patient(case: ClinicalCase, request: str = "") -> Patient:
     language = CodeableConcept(
         coding=[Coding(system=LANGUAGE_SYSTEM, code=case.locale.value)],
         text=LANGUAGES[case.locale],
@@ -231,7 +238,7 @@ def _patient(case: ClinicalCase) -> Patient:
         [ContactPoint(system="phone", value=case.caller_number)] if case.caller_number else None
     )
     return Patient(
-        identifier=[identifier(case, "Patient")],
+        identifier=[identifier(case, "Patient", request)],
         telecom=telecom,
         communication=[PatientCommunication(language=language, preferred=True)],
     )
@@ -295,9 +302,9 @@ def _appointment(
     )
 
 
-def _entry(case: ClinicalCase, resource: Resource) -> BundleEntry:
+def _entry(case: ClinicalCase, resource: Sent) -> BundleEntry:
     kind = resource.get_resource_type()
-    own = identifier(case, kind)
+    [own] = resource.identifier or []
     return BundleEntry(
         fullUrl=full_url(case, kind),
         resource=resource,
@@ -314,8 +321,8 @@ def bundle_for(case: ClinicalCase) -> Bundle:
     encounter = Reference(reference=full_url(case, "Encounter"))
     request = Reference(reference=full_url(case, "ServiceRequest"))
 
-    def resources() -> list[Resource]:
-        made: list[Resource] = [
+    def resources() -> list[Sent]:
+        made: list[Sent] = [
             _patient(case),
             _encounter(case, patient),
             _service_request(case, patient, encounter),
@@ -328,23 +335,23 @@ def bundle_for(case: ClinicalCase) -> Bundle:
 
 
 def booking_bundle_for(case: ClinicalCase) -> Bundle:
-    """The booking made while the handler watches, before their wrap-up: the wrap-up's Patient
-    and Appointment alone (the same identifiers and fullUrls), under a request id of its own,
-    `<case id>/booking`. The wrap-up's Bundle then finds both (its Appointment is "200 OK")."""
+    """The booking made while the handler watches, before their wrap-up, under a request id of
+    its own, `<case id>/booking`: the wrap-up's Appointment (the same identifier), which the
+    wrap-up's Bundle then finds ("200 OK"), and a Patient of the booking's own (`<case
+    id>/booking`). Were the Patient the wrap-up's, one held twice (a booking raced on a server
+    whose conditional creates are not unique) would fail the whole wrap-up with a 412."""
     if case.request is not Request.WRAP_UP or case.appointment is None:
         raise InvalidBundle(f"a booking of case {case.case_id} is made for its wrap-up")
     booked = case.appointment
     patient = Reference(reference=full_url(case, "Patient"))
 
-    def resources() -> list[Resource]:
-        return [_patient(case), _appointment(case, booked, patient, None)]
+    def resources() -> list[Sent]:
+        return [_patient(case, BOOKING_REQUEST), _appointment(case, booked, patient, None)]
 
     return _validated(case, f"{case.case_id}/{BOOKING_REQUEST}", resources)
 
 
-def _validated(
-    case: ClinicalCase, request_id: str, resources: Callable[[], list[Resource]]
-) -> Bundle:
+def _validated(case: ClinicalCase, request_id: str, resources: Callable[[], list[Sent]]) -> Bundle:
     try:
         bundle = Bundle(
             meta=_contingency_meta(case),

@@ -30,7 +30,14 @@ from tests.staff import Staff
 from tests.twilio import TwilioClient
 from workers.clinical import ClinicalSystem, ClinicalUnavailable, Outcome, SlotTaken
 from workers.enqueue import Jobs
-from workers.fhir import BookedSlot, CaseKind, ClinicalCase, Request, bundle_json
+from workers.fhir import (
+    BookedSlot,
+    CaseKind,
+    ClinicalCase,
+    Request,
+    booking_bundle_json,
+    bundle_json,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -253,7 +260,8 @@ async def test_a_booking_holds_the_slot_and_the_wrap_up_carries_that_appointment
     [wrapped] = clinical.received("BKBKB-00002/wrap-up")
     assert wrapped["bundle"] == bundle_json(wrap_up)
     statuses = [e["response"]["status"] for e in wrapped["answer"]["entry"]]
-    assert statuses == ["200 OK", "201 Created", "201 Created", "200 OK"]  # Appointment found
+    # Its own Patient, Encounter and ServiceRequest; the booking's Appointment, found.
+    assert statuses == ["201 Created", "201 Created", "201 Created", "200 OK"]
     assert len(clinical.resources("Appointment")) == 1
 
 
@@ -291,3 +299,29 @@ def test_a_booking_without_the_slot_it_booked_is_refused(request_kind: Request) 
     assert ClinicalCase.model_validate(values).appointment is not None
     with pytest.raises(ValidationError, match="a booking needs the slot it booked"):
         ClinicalCase.model_validate(values | {"appointment": None})
+
+
+async def test_a_booking_whose_patient_a_plain_server_holds_twice_does_not_stop_the_wrap_up(
+    clinical: StubControl, system: ClinicalSystem
+) -> None:
+    """A booking tried twice at once on a server whose conditional creates race leaves its
+    Patient twice: the wrap-up's own Patient is another, so the wrap-up still goes in whole."""
+    clinical.server("plain")
+    booking = booking_of("BKBKB-00007", DENTAL_0930)
+    assert (await system.book(booking)).outcome is Outcome.CREATED
+    [patient] = [
+        e for e in booking_bundle_json(booking)["entry"] if e["request"]["url"] == "Patient"
+    ]
+    del patient["request"]["ifNoneExist"]  # the other booking's, created meanwhile
+    raced = {"resourceType": "Bundle", "type": "transaction", "entry": [patient]}
+    assert clinical.post_transaction(raced).status_code == 200
+
+    wrap_up = booking.model_copy(update={"handler_notes": "dental pain, seen at 09:30"})
+    sent = await system.send(wrap_up)
+
+    assert sent.outcome is Outcome.CREATED
+    [wrapped] = clinical.received("BKBKB-00007/wrap-up")
+    statuses = [e["response"]["status"] for e in wrapped["answer"]["entry"]]
+    assert statuses == ["201 Created", "201 Created", "201 Created", "200 OK"]  # Appointment found
+    assert len(clinical.resources("ServiceRequest")) == 1
+    assert len(clinical.resources("Appointment")) == 1

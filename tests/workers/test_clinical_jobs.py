@@ -337,18 +337,29 @@ async def test_a_booking_journaled_while_down_is_replayed_with_its_appointment(
     )
 
 
-async def test_a_case_the_system_holds_more_than_once_is_delivered_not_refused(
+async def test_a_wrap_up_refused_whole_for_a_resource_held_twice_is_journaled_for_a_person(
     rt: Runtime, stub: StubControl
 ) -> None:
-    """A plain server whose conditional creates raced (no unique index) answers 412 for the
-    case's identifiers: it holds the case; nobody should key it in again by hand."""
+    """A plain server whose conditional creates raced (no unique index) holds the Patient of the
+    wrap-up twice, and answers its conditional create 412: the transaction fails whole, so the
+    handler's notes were stored nowhere. Not a delivery: kept, failed, for a person."""
     stub.server("plain")
-    held = case("MMMMM-00001")
-    bare = bundle_json(held)
-    for entry in bare["entry"]:
-        del entry["request"]["ifNoneExist"]
-    stub.post_transaction(bare)
-    stub.post_transaction(bare)  # held twice
+    wrap_up = case("MMMMM-00001").model_copy(
+        update={"request": Request.WRAP_UP, "handler_notes": "seen, advised rest"}
+    )
+    [patient] = [e for e in bundle_json(wrap_up)["entry"] if e["request"]["url"] == "Patient"]
+    del patient["request"]["ifNoneExist"]
+    held_twice = {"resourceType": "Bundle", "type": "transaction", "entry": [patient]}
+    for _ in range(2):
+        assert stub.post_transaction(held_twice).status_code == 200
 
-    assert await send_case_in(rt, held) == "duplicate"
-    assert await Journal(rt.redis).get("MMMMM-00001") is None  # nothing for a person to do
+    assert await send_case_in(rt, wrap_up) == "rejected"
+
+    assert [r["status"] for r in stub.received()][-1] == 412
+    assert stub.resources("ServiceRequest") == []  # nothing of the wrap-up was stored
+    entry = await Journal(rt.redis).get("MMMMM-00001")
+    assert entry is not None
+    assert entry.status is EntryStatus.FAILED
+    assert entry.notes == "seen, advised rest"
+    assert "412 (multiple-matches)" in entry.error
+    assert "nothing of it was stored" in entry.error

@@ -20,6 +20,7 @@ from workers.fhir import (
     CaseKind,
     ClinicalCase,
     Request,
+    booking_bundle_json,
     bundle_for,
 )
 from workers.fhir import bundle_json as built
@@ -369,3 +370,20 @@ def test_the_same_request_built_again_has_the_same_identifiers_and_another_case_
 )
 def test_other_shapes_of_case_pass_the_r4_schema_too(changes: dict[str, Any]) -> None:
     bundle_json(case(CaseKind.BOOKING, **changes))
+
+
+def test_the_booking_has_a_patient_of_its_own_and_the_wrap_ups_appointment() -> None:
+    """The wrap-up finds the Appointment the booking made; the booking's Patient is its own, so
+    that one held twice (a booking raced on a server without a unique index) never makes the
+    wrap-up's conditional create match twice (412) and fail whole."""
+    wrap_up = case(CaseKind.BOOKING, request=Request.WRAP_UP)
+    booking = booking_bundle_json(wrap_up)
+    assert r4_problems(booking) == []
+    ours, theirs = identifiers(booking), identifiers(bundle_json(wrap_up))
+
+    assert ours["Patient"] == (IDENTIFIER_SYSTEMS["Patient"], "7K2QX-M9D4A/booking")
+    assert ours["Patient"] != theirs["Patient"]
+    assert ours["Appointment"] == theirs["Appointment"]
+    for entry in booking["entry"]:
+        [own] = entry["resource"]["identifier"]
+        assert entry["request"]["ifNoneExist"] == f"identifier={own['system']}|{own['value']}"
