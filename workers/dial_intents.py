@@ -48,9 +48,10 @@ def outbound_field(offer: int) -> str:
 # the time of the intent: `sid:<CallSid>` for each call recorded, `hold:<callback>:<marker>` for
 # each intent whose call is not yet known). ARGV[1], JSON: `expected`, the marker the intent must
 # have now ('' for none); the `intent` to write; the offer's `field` and what becomes of it
-# (`op`): 'mark' sets `value` if the offer is still the handler's and reserved and no other
-# callback holds the line, 'sid' sets `value` over a dialling mark, 'unmark' removes `value`,
-# 'keep' leaves it. Returns 1; 0 when another run's intent is there; -1 when the offer is no
+# (`op`): 'mark' sets `value` if the offer is still the handler's and reserved, its call is not
+# recorded already (a CallSid in the field) and no other callback holds the line, 'sid' sets
+# `value` over a dialling mark, 'unmark' removes `value`, 'keep' leaves it. Returns 1; 0 when
+# another run's intent is there, or (mark) the offer's call is recorded; -1 when the offer is no
 # longer live; -2 when another callback's intent on the line is unknown and young.
 _WRITE = """
 local a = cjson.decode(ARGV[1])
@@ -62,6 +63,8 @@ local hold = 'hold:' .. a.callback .. ':'
 if a.op == 'mark' then
   local f = redis.call('HMGET', KEYS[2], 'status', 'handler', 'offers')
   if f[1] ~= 'reserved' or f[2] ~= a.handler or f[3] ~= a.offer then return -1 end
+  local placed = redis.call('HGET', KEYS[2], a.field)
+  if placed and string.sub(placed, 1, #a.dialling) ~= a.dialling then return 0 end
   if a.line then
     for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], a.held_since, '+inf')) do
       if string.sub(m, 1, 5) == 'hold:' and string.sub(m, 1, #hold) ~= hold then return -2 end

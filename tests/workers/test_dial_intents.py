@@ -282,6 +282,25 @@ def test_no_other_callback_begins_a_call_on_a_line_while_the_call_begun_there_is
     assert begun(redis_url, "cb-b", b, "h2") == 1
 
 
+def test_an_offer_whose_call_is_recorded_is_never_marked_dialling_again(
+    sync_redis: redis.Redis, redis_url: str
+) -> None:
+    sync_redis.hset(
+        keys.callback("cb-a"),
+        mapping={"status": "reserved", "handler": "h1", "offers": 1, outbound_field(1): sid(1)},
+    )
+    line = line_digest(NUMBERS, PATIENT, MAIN_LINE)
+
+    refused = begun(redis_url, "cb-a", intent(marker="a", line=line), "h1")
+
+    assert refused == 0
+    assert sync_redis.hget(keys.callback("cb-a"), outbound_field(1)) == sid(1)
+    assert sync_redis.get(keys.callback_dial("cb-a")) is None  # no intent begun
+    assert sync_redis.zrange(keys.dial_line(line), 0, -1) == []  # nor the line held
+    sync_redis.hset(keys.callback("cb-a"), outbound_field(1), "dialling:earlier")
+    assert begun(redis_url, "cb-a", intent(marker="a", line=line), "h1") == 1  # a mark: replaced
+
+
 def test_a_line_held_by_an_unknown_call_is_free_again_once_no_call_can_be_taken_for_it(
     sync_redis: redis.Redis, redis_url: str
 ) -> None:
