@@ -268,9 +268,11 @@ def test_a_welsh_emergency_whose_dispatch_line_is_busy_with_redis_down_stays_in_
     assert busy.first("Number").text == DISPATCH
 
 
-def broken_rules(sync_redis: redis.Redis) -> None:
-    """The active version names one that is not there: placing a caller fails (not Redis)."""
-    sync_redis.set(keys.RULES_ACTIVE, "999")
+def broken_record(sync_redis: redis.Redis, sid: str) -> None:
+    """The call's record holds what no release wrote (a locale nobody speaks): every step that
+    reads it fails, and not for want of Redis. (A rule set version that cannot be read no longer
+    fails anything: routing goes on by the last one read, or the packaged default.)"""
+    sync_redis.hset(keys.call(sid), "locale", "xx-XX")
 
 
 @pytest.mark.parametrize("answer", [{"Digits": "1"}, {"SpeechResult": "yes", "Confidence": "0.8"}])
@@ -279,7 +281,7 @@ def test_a_yes_at_the_emergency_screen_whose_webhook_fails_still_dials_dispatch(
 ) -> None:
     call = twilio.call(CALLER, MAIN_LINE)
     screen = call.start()
-    broken_rules(sync_redis)
+    broken_record(sync_redis, call.sid)
 
     action = screen.first("Gather").get("action", "")
     dialled = twilio.twiml(action, call.params(**answer))
@@ -293,11 +295,11 @@ def test_a_no_at_the_emergency_screen_whose_webhook_fails_is_asked_again_with_th
 ) -> None:
     call = twilio.call(CALLER, MAIN_LINE)
     screen = call.start()
-    broken_rules(sync_redis)
-    reasons = call.press(screen, "2")  # the reason menu needs no rules
-    after = call.press(reasons, "1")
+    sync_redis.hset(keys.MODE, "mode", "no such mode")  # written by no release: unreadable
+    after = call.press(screen, "2")  # not an emergency: the outage notice reads the mode
     assert not after.has("Dial")
-    assert after.has("Gather")
+    assert "/twilio/retry" in after.first("Gather").get("action", "")  # the safe route's
+    assert "our computer system is not working" in after.text
 
 
 def test_a_yes_at_the_emergency_screen_while_redis_answers_nobody_still_dials_dispatch(
