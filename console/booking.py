@@ -20,7 +20,7 @@ from console.context import Console
 from console.errors import Conflict
 from routing import keys
 from routing.handlers import HandlerState
-from workers.clinical import ClinicalRejected, ClinicalUnavailable, SlotTaken
+from workers.clinical import BookedElsewhere, ClinicalRejected, ClinicalUnavailable, SlotTaken
 from workers.fhir import SERVICE_TYPES, BookedSlot, CaseKind, ClinicalCase, Request, ServiceType
 
 SEARCH_COUNT = 10  # asked for: some may be held for other handlers' cases
@@ -322,6 +322,18 @@ async def _book(
                 "message": (
                     "Booking unavailable: the clinical system did not answer, so this "
                     "appointment may or may not be booked. Try booking it again."
+                ),
+            }
+        )
+    except BookedElsewhere:
+        return booking.model_copy(
+            update={
+                "status": BookingStatus.UNAVAILABLE,
+                "slots": [],
+                "chosen": None,
+                "message": (
+                    "Not booked: the clinical system holds an appointment for this case made "
+                    "before, at another time. Check it there before booking again."
                 ),
             }
         )

@@ -9,8 +9,10 @@ Errors are translated here and logged with the case id (never a phone number):
     │                         failing; counts against its health; retry later
     └── ClinicalRejected      any other 4xx (and a 409 that is not a duplicate): our request is
         │                     wrong; does NOT count against its health; retrying will not help
-        └── SlotTaken         409 or 412 whose OperationOutcome says "conflict" or
-                              "business-rule": the slot was booked by someone else meanwhile
+        ├── SlotTaken         409 or 412 whose OperationOutcome says "conflict" or
+        │                     "business-rule": the slot was booked by someone else meanwhile
+        └── BookedElsewhere   a booking answered as made before (a duplicate), whose
+                              Appointment holds another slot than the one asked for
 
 A 409 whose OperationOutcome says "duplicate" is a delivery: the request id was received before
 (a BaRS receiver). So is a transaction-response whose every entry is "200 OK": a server without
@@ -39,6 +41,7 @@ from workers.fhir import (
     ClinicalCase,
     booking_bundle_json,
     bundle_json,
+    identifier,
 )
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,15 @@ class ClinicalRejected(ClinicalError):
 
 class SlotTaken(ClinicalRejected):
     """The slot chosen was booked by someone else meanwhile: choose another."""
+
+
+class BookedElsewhere(ClinicalRejected):
+    """The case's booking was made before, for other `slots` than the one asked for now: it is
+    not booked for the slot asked, and a person must see to it."""
+
+    def __init__(self, message: str, case_id: str, slots: tuple[str, ...]) -> None:
+        super().__init__(message, case_id)
+        self.slots = slots
 
 
 # What a server says when the slot of an Appointment is held already (the stub says `conflict`).
@@ -140,6 +152,15 @@ class _Slot(BaseModel):
     status: str
     start: AwareDatetime
     end: AwareDatetime
+
+
+class _Reference(BaseModel):
+    reference: str
+
+
+class _Appointment(BaseModel):
+    resource_type: Literal["Appointment"] = Field(alias="resourceType")
+    slot: list[_Reference] = []
 
 
 class _SearchEntry(BaseModel):
@@ -233,6 +254,29 @@ def _free(case_id: str, response: httpx.Response, count: int) -> list[BookedSlot
     return sorted(found, key=lambda slot: (slot.start, slot.slot))[:count]
 
 
+def _slots_held(case_id: str, response: httpx.Response) -> tuple[str, ...]:
+    """The slots (`Slot/<id>`) the Appointments of a searchset hold, as they reference them."""
+    try:
+        answer = _Searchset.model_validate_json(response.content)
+    except ValidationError:
+        raise ClinicalUnavailable("answered 200 without a searchset", case_id, 200) from None
+    held: list[str] = []
+    for entry in answer.entry:
+        if not entry.resource or entry.resource.get("resourceType") != "Appointment":
+            continue
+        try:
+            appointment = _Appointment.model_validate(entry.resource)
+        except ValidationError:
+            continue
+        held.extend(_slot_of(slot.reference) for slot in appointment.slot)
+    return tuple(held)
+
+
+def _slot_of(reference: str) -> str:
+    """`Slot/<id>`, from a literal reference, relative or absolute."""
+    return "Slot/" + reference.rsplit("Slot/", 1)[-1] if "Slot/" in reference else reference
+
+
 def _instant(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -294,9 +338,44 @@ class ClinicalSystem:
         """Book the slot of `case` (the wrap-up of a booking) now, within `booking_timeout`: its
         Patient and Appointment, as the wrap-up will carry them. `SlotTaken` if someone else has
         it; `ClinicalUnavailable` when no answer came (it may have been booked: book it again,
-        and a replay is found, not booked twice)."""
+        and a replay is found, not booked twice). A booking found made before is read back:
+        `BookedElsewhere` if its Appointment holds another slot."""
         booking = booking_bundle_json(case)
-        return await self._transact(case.case_id, booking, self.booking_timeout, "booking")
+        delivery = await self._transact(case.case_id, booking, self.booking_timeout, "booking")
+        if delivery.outcome is Outcome.DUPLICATE:
+            # Made before: perhaps for another slot, by a try whose answer never came.
+            await self._booked_for(case)
+        return delivery
+
+    async def _booked_for(self, case: ClinicalCase) -> None:
+        """`GET [base]/Appointment?identifier=...`: the case's Appointment holds the slot `case`
+        asks for, or `BookedElsewhere` (`ClinicalUnavailable` when the search is not answered)."""
+        assert case.appointment is not None  # a booking's, checked by its model
+        own = identifier(case, "Appointment")
+        search = self.client.build_request(
+            "GET",
+            f"{self.base_url}/Appointment",
+            params={"identifier": f"{own.system}|{own.value}"},
+            headers={"Accept": FHIR_JSON},
+            timeout=self.booking_timeout,
+        )
+        try:
+            response = await self._exchange(case.case_id, search, self.booking_timeout)
+            if response.status_code != 200:
+                raise _refusal(case.case_id, response, "the appointment search")
+            slots = _slots_held(case.case_id, response)
+        except ClinicalError as error:
+            raise _logged(error, "booking") from None
+        if case.appointment.slot not in slots:
+            raise _logged(
+                BookedElsewhere(
+                    f"the case's appointment was made before and is booked for another slot "
+                    f"({', '.join(slots) or 'none found'}), not {case.appointment.slot}",
+                    case.case_id,
+                    slots,
+                ),
+                "booking",
+            )
 
     async def free_slots(
         self, reason: Reason, after: datetime, count: int, case_id: str = ""

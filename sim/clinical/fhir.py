@@ -1,6 +1,6 @@
-"""The FHIR API under /fhir: `GET /fhir/metadata`, `POST /fhir` (transaction) and `GET /fhir/Slot`
-(search), faults applied, one log line per request (method, path, status; never a body or a
-query string)."""
+"""The FHIR API under /fhir: `GET /fhir/metadata`, `POST /fhir` (transaction), and the searches
+`GET /fhir/Slot` and `GET /fhir/Appointment?identifier=`, faults applied, one log line per request
+(method, path, status; never a body or a query string)."""
 
 from __future__ import annotations
 
@@ -28,9 +28,12 @@ log = logging.getLogger(__name__)
 BASE_PATH = "/fhir"
 # Only these paths are logged as they are; any other might carry an identifier.
 METADATA_PATH = f"{BASE_PATH}/metadata"
-LOGGED_PATHS = frozenset({BASE_PATH, f"{BASE_PATH}/", METADATA_PATH, f"{BASE_PATH}/Slot"})
+LOGGED_PATHS = frozenset(
+    {BASE_PATH, f"{BASE_PATH}/", METADATA_PATH, f"{BASE_PATH}/Slot", f"{BASE_PATH}/Appointment"}
+)
 NOT_FOUND_HINT = (
-    "this stub serves GET [base]/metadata, POST [base] (transaction) and GET [base]/Slot only"
+    "this stub serves GET [base]/metadata, POST [base] (transaction), GET [base]/Slot and "
+    "GET [base]/Appointment?identifier= only"
 )
 
 
@@ -104,6 +107,12 @@ async def _slot_search(request: Request) -> Response:
     return fhir_response(answer.body, answer.status)
 
 
+async def _appointment_search(request: Request) -> Response:
+    params = request.query_params.multi_items()
+    answer = _stub(request).search_appointments(params, str(request.url))
+    return fhir_response(answer.body, answer.status)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
@@ -120,6 +129,7 @@ def create_fhir_app(stub: Stub) -> ASGIApp:
         routes=[
             Route(METADATA_PATH, _metadata, methods=["GET"]),
             Route(f"{BASE_PATH}/Slot", _slot_search, methods=["GET"]),
+            Route(f"{BASE_PATH}/Appointment", _appointment_search, methods=["GET"]),
             Route(BASE_PATH, _transaction, methods=["POST"]),
             Route(f"{BASE_PATH}/", _transaction, methods=["POST"]),
         ],

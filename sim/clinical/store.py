@@ -95,3 +95,23 @@ class Store:
     def clear(self) -> None:
         self._held.clear()
         self._index.clear()
+
+
+def appointment_of(held: Held) -> dict[str, JsonValue]:
+    """An Appointment held, as a FHIR resource: its identifiers and the slots it holds (the stub
+    keeps no more of it, so its participant is only said to have accepted)."""
+    identifiers: list[JsonValue] = [
+        {"system": system, "value": value} if system else {"value": value}
+        for system, value in held.identifiers
+    ]
+    resource: dict[str, JsonValue] = {
+        "resourceType": "Appointment",
+        "id": held.id,
+        "status": "booked",
+        "participant": [{"status": "accepted"}],
+    }
+    if identifiers:
+        resource["identifier"] = identifiers
+    if held.slots:
+        resource["slot"] = [{"reference": reference} for reference in held.slots]
+    return resource

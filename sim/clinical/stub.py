@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, JsonValue
 
@@ -24,12 +25,13 @@ from sim.clinical.resources import (
 )
 from sim.clinical.schema import R4Schema
 from sim.clinical.slots import NOT_HOLDING, SlotRecord, Slots, schedule, search_of, slot_reference
-from sim.clinical.store import Held, Store
+from sim.clinical.store import Held, Store, appointment_of
 from sim.clinical.transactions import (
     Entry,
     Invalid,
     Transaction,
     case_id_in,
+    condition_of,
     read_json,
     transaction_of,
 )
@@ -193,6 +195,27 @@ class Stub:
         found = [
             (f"{self.base_url}/{record.reference}", self.slots.resource(record))
             for record in matched[: search.count]
+        ]
+        body = searchset(str(uuid.uuid4()), url, len(matched), found, self.wall())
+        return Answer(200, body, "found")
+
+    def search_appointments(self, params: list[tuple[str, str]], url: str) -> Answer:
+        """`GET [base]/Appointment?identifier=[system|]value`: the Appointments held with that
+        identifier, as much of each as the stub keeps (its identifiers and the slots it holds)."""
+        if self.faults.now() is Mode.ERRORS:
+            return Answer(503, failing_outcome(), "unavailable")
+        if len(params) != 1 or params[0][0] != "identifier":
+            diagnostics = "only identifier=[system|]value is supported here"
+            return Answer(400, operation_outcome("not-supported", diagnostics), "invalid")
+        try:
+            token = condition_of(urlencode(params), "Appointment search")
+        except Invalid as invalid:
+            return Answer(
+                invalid.status, operation_outcome(invalid.code, invalid.diagnostics), "invalid"
+            )
+        matched = self.resources.search("Appointment", token)
+        found = [
+            (f"{self.base_url}/Appointment/{held.id}", appointment_of(held)) for held in matched
         ]
         body = searchset(str(uuid.uuid4()), url, len(matched), found, self.wall())
         return Answer(200, body, "found")

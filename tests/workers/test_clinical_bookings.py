@@ -28,7 +28,13 @@ from tests.ivr.test_call_flow import to_queue
 from tests.sim.clinical.stub import StubControl, slot
 from tests.staff import Staff
 from tests.twilio import TwilioClient
-from workers.clinical import ClinicalSystem, ClinicalUnavailable, Outcome, SlotTaken
+from workers.clinical import (
+    BookedElsewhere,
+    ClinicalSystem,
+    ClinicalUnavailable,
+    Outcome,
+    SlotTaken,
+)
 from workers.enqueue import Jobs
 from workers.fhir import (
     BookedSlot,
@@ -325,3 +331,22 @@ async def test_a_booking_whose_patient_a_plain_server_holds_twice_does_not_stop_
     assert statuses == ["201 Created", "201 Created", "201 Created", "200 OK"]  # Appointment found
     assert len(clinical.resources("ServiceRequest")) == 1
     assert len(clinical.resources("Appointment")) == 1
+
+
+@pytest.mark.parametrize("server", ["bars", "plain"])
+async def test_a_booking_found_made_before_for_another_slot_is_not_reported_booked(
+    clinical: StubControl, system: ClinicalSystem, server: str
+) -> None:
+    """The case's booking was made before for 09:30 (its answer lost, say, and Lifeline's record
+    of it with it); booking 10:00 for it now is found as a duplicate, of the 09:30 booking."""
+    clinical.server(server)
+    assert (await system.book(booking_of("BKBKB-00008", DENTAL_0930))).outcome is Outcome.CREATED
+
+    again = await system.book(booking_of("BKBKB-00008", DENTAL_0930))
+    with pytest.raises(BookedElsewhere) as elsewhere:
+        await system.book(booking_of("BKBKB-00008", DENTAL_1000))
+
+    assert again.outcome is Outcome.DUPLICATE  # the same slot: booked, once
+    assert elsewhere.value.slots == ("Slot/dental-0930",)
+    assert "booked for another slot" in str(elsewhere.value)
+    assert [a["slot"] for a in clinical.resources("Appointment")] == [["Slot/dental-0930"]]
