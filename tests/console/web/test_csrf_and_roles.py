@@ -16,7 +16,7 @@ from tests.console.web.conftest import People
 from tests.console.web.people import BASE, Person, add_user
 from tests.staff import Staff
 
-PARAMETER = re.compile(r"\{(\w+)(:int)?\}")
+PARAMETER = re.compile(r"\{(\w+)(:int|:version)?\}")
 
 
 def concrete(path: str, handler: str = "h1") -> str:

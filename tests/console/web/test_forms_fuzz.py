@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 from starlette.routing import Route, compile_path
 
+from console.convertors import VERSION
 from console.tokens import Role
 from console.web import login
 from console.web.accounts import NewUser
@@ -52,7 +53,7 @@ MODELS: dict[str, type[BaseModel] | None] = {
     "/console/callbacks/{callback_id}/cancel": Cancel,
     "/console/callbacks/{callback_id}/priority": Reprioritise,
     "/console/rules/edit": Draft,
-    "/console/rules/versions/{number:int}/activate": Activation,
+    f"/console/rules/versions/{VERSION}/activate": Activation,
     "/console/mode": ModeChange,
     "/console/mode/message": MessageChange,
     "/console/journal/reconcile": None,
