@@ -97,8 +97,10 @@ def create_app(
     # The staff's side only: the consoles search and book appointments while a handler watches.
     # The webhooks are given no client of the clinical system, so none of theirs can wait on it.
     clinical_client = httpx.AsyncClient(trust_env=False)
-    ivr = build_ivr(settings, clock, floor, Jobs(job_connections[0]))
-    console = build_console(settings, clock, floor, Jobs(job_connections[1]), clinical_client)
+    kept = settings.retention_days
+    ivr = build_ivr(settings, clock, floor, Jobs(job_connections[0], retention_days=kept))
+    console_jobs = Jobs(job_connections[1], retention_days=kept)
+    console = build_console(settings, clock, floor, console_jobs, clinical_client)
     consoles = web_context.build(settings, redis_client)
     rulebook = ivr.rulebook
 

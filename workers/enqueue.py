@@ -37,6 +37,7 @@ P = ParamSpec("P")
 
 HAND_OFF_SECONDS = 0.25  # what a webhook waits for an enqueue (one takes a millisecond or two)
 ENQUEUE_THREADS = 4  # an enqueue is a Redis round trip or two: a few threads carry any load
+DEFAULT_RETENTION_DAYS = 30  # RETENTION_DAYS's default
 REPLAY_JOB_TIMEOUT = 15  # shorter than the replay's lease (routing.journal)
 
 
@@ -47,9 +48,17 @@ def _log_failure(what: str, future: asyncio.Future[object]) -> None:
 
 
 class Jobs:
-    def __init__(self, connection: redis.Redis, threads: int = ENQUEUE_THREADS) -> None:
+    def __init__(
+        self,
+        connection: redis.Redis,
+        threads: int = ENQUEUE_THREADS,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+    ) -> None:
         self.connection = connection
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="enqueue")
+        # A case's job carries the caller's number, answers and the handler's notes: one that
+        # failed for good keeps them no longer than any record of the patient is kept.
+        self.case_failure_ttl = min(30, retention_days) * 24 * 3600
 
     def close(self) -> None:
         self._threads.shutdown(wait=False)
@@ -154,7 +163,7 @@ class Jobs:
             retry=Retry(max=5, interval=[5, 30, 120, 600, 1800]),
             job_timeout=60,
             result_ttl=24 * 3600,
-            failure_ttl=30 * 24 * 3600,
+            failure_ttl=self.case_failure_ttl,
         )
 
     def email_case(self, case_id: str) -> Job:

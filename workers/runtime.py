@@ -44,7 +44,7 @@ async def runtime(settings: Settings | None = None) -> AsyncIterator[Runtime]:
 async def enqueuing(rt: Runtime) -> AsyncIterator[Jobs]:
     """For a job that enqueues others: RQ's synchronous client, for this job alone."""
     connection = sync_client(str(rt.settings.redis_url))
-    jobs = Jobs(connection, threads=1)
+    jobs = Jobs(connection, threads=1, retention_days=rt.settings.retention_days)
     try:
         yield jobs
     finally:

@@ -98,3 +98,18 @@ def test_an_enqueue_to_a_redis_gone_quiet_fails_rather_than_holding_its_thread(
         jobs.close()
         connection.close()
     assert isinstance(outcome[0], redis.TimeoutError)
+
+
+def test_a_failed_cases_job_keeps_the_patients_details_no_longer_than_retention(
+    quiet_redis: RedisServer,
+) -> None:
+    connection = enqueue_client(quiet_redis.url)
+    try:
+        for days, kept in ((1, 86_400), (7, 7 * 86_400), (365, 30 * 86_400)):
+            job = Jobs(connection, retention_days=days).send_case(
+                "ABCDE-12345", "referral", "+447700900123", "en-GB", "medical", 3, time.time()
+            )
+            assert job.failure_ttl == kept, days
+            job.delete()
+    finally:
+        connection.close()
