@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint $(CHROMIUM)
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=30
 
 # The console tests drive Debian's Chromium, installed here when missing (nothing downloads a
 # browser); where it cannot be, those tests say how to install it.
