@@ -143,7 +143,7 @@ def check_device(call: Call, profile: HandlerProfile) -> None:
     """A handler's phone number is one Lifeline dials: under the number policy."""
     if profile.device.kind != "number":
         return
-    exceptions = frozenset(call.console.settings.number_policy_exceptions)
+    exceptions = call.console.settings.policy_exceptions
     refused = outside_policy(profile.device.address, exceptions)
     if refused:
         raise Invalid("the device is outside the number policy", [f"device.address: {refused}"])

@@ -13,11 +13,10 @@ from ivr.context import Ivr
 from ivr.forms import AnsweredForm, DialForm, StatusForm
 from ivr.urls import IvrState
 from prompts.catalogue import Locale, PromptId
-from routing import connecting
+from routing import connecting, keys
 from routing.callbacks import Callback, CallbackStatus, UnknownCallback
 from routing.decisions import CallbackBridge, Decision, Goodbye, Nothing, Whisper, say
 from routing.handlers import Handler
-from routing.models import mask
 from routing.offers import Release
 
 log = logging.getLogger(__name__)
@@ -55,8 +54,7 @@ async def answer(ivr: Ivr, form: AnsweredForm, state: IvrState) -> Decision:
             await attempted(ivr, state, MACHINE)
             return Nothing()  # no message on a machine: who else hears it is unknown
         handler = await ivr.handlers.get(state.handler)
-        exceptions = frozenset(ivr.settings.number_policy_exceptions)
-        refused = connecting.phone_refused(handler, exceptions)
+        refused = connecting.phone_refused(handler, ivr.settings.policy_exceptions)
         if refused:
             return await not_dialled(ivr, form, state, Locale(callback.locale), handler, refused)
         device = handler.profile.device
@@ -94,18 +92,10 @@ async def not_dialled(
     """Patient first, the patient on the line: the handler's phone is outside the number policy
     (kept from before it; checked as for a caller's connect, ivr/connect.py). It is not dialled;
     the handler goes offline, saying why; the patient is told, and the callback keeps its place."""
-    number = mask(handler.profile.device.address)
-    log.warning(
-        "handler %s's phone (%s) not dialled for a callback: %s",
-        state.handler,
-        number,
-        why,
-        extra={"case_id": state.cb, "call_sid": form.call_sid},
-    )
     rules = await ivr.rulebook.active()
-    now = ivr.clock.now()
-    release = Release.PHONE_REFUSED
-    await ivr.offers.release(f"cb:{state.cb}", state.handler, state.offer, now, release, rules)
+    extra = {"case_id": state.cb, "call_sid": form.call_sid}
+    member = keys.callback_member(state.cb)
+    await ivr.offers.phone_refused(member, handler, state.offer, why, ivr.clock.now(), rules, extra)
     return Goodbye(locale=locale, say=say(PromptId.CALLBACK_HANDLER_BUSY))
 
 

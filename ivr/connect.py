@@ -14,7 +14,7 @@ from routing import connecting
 from routing.decisions import Decision, Nothing, say
 from routing.handlers import Handler
 from routing.hold import emergency_overdue
-from routing.models import CallRecord, CallStatus, Priority, mask
+from routing.models import CallRecord, CallStatus, Priority
 from routing.offers import Release
 from routing.rules import RuleSet
 
@@ -47,8 +47,7 @@ async def connect(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
         return await requeue(ivr, record, ())
     handler = await ivr.handlers.get(state.handler)
     rules = await ivr.rulebook.active()
-    exceptions = frozenset(ivr.settings.number_policy_exceptions)
-    refused = connecting.phone_refused(handler, exceptions)
+    refused = connecting.phone_refused(handler, ivr.settings.policy_exceptions)
     if refused:
         return await not_dialled(ivr, form, state, handler, rules, refused)
     return connecting.connect(record, handler, state.offer, rules, ivr.clock.now())
@@ -60,14 +59,8 @@ async def not_dialled(
     """The handler's phone is outside the number policy: it is not dialled. The handler goes
     offline, saying why; the caller goes back to their place (an emergency that nobody else
     free could take, to the dispatch line)."""
-    number = mask(handler.profile.device.address)
-    log.warning(
-        "handler %s's phone (%s) not dialled: %s", handler.profile.id, number, why, extra=ids(form)
-    )
     now = ivr.clock.now()
-    await ivr.offers.release(
-        form.call_sid, handler.profile.id, state.offer, now, Release.PHONE_REFUSED, rules
-    )
+    await ivr.offers.phone_refused(form.call_sid, handler, state.offer, why, now, rules, ids(form))
     record = await ivr.calls.get(form.call_sid)
     if record is None or record.placement is None:
         return safe_route(ivr, state)

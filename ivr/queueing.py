@@ -111,7 +111,7 @@ def refused(ivr: Ivr, diverted: ToNumber, form: TwilioForm) -> bool:
     """Whether the number policy refuses the line the rules divert to (a version activated
     before the policy was never checked against it): then it is not dialled, and the caller
     waits in the queue they were placed in."""
-    why = outside_policy(diverted.number, frozenset(ivr.settings.number_policy_exceptions))
+    why = outside_policy(diverted.number, ivr.settings.policy_exceptions)
     if why:
         log.warning("not diverted to %s: %s", mask(diverted.number), why, extra=ids(form))
     return why is not None

@@ -156,7 +156,7 @@ class Floor:
 
     @classmethod
     def of(cls, redis: Redis, settings: Settings, rules: RuleSet) -> Floor:
-        exceptions = frozenset(settings.number_policy_exceptions)
+        exceptions = settings.policy_exceptions
         numbers = NumberHash(settings.number_hash_secret)
         return cls(
             redis=redis,

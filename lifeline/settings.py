@@ -179,6 +179,11 @@ class Settings(BaseSettings):
         return bool(self.twilio_api_key_sid)
 
     @property
+    def policy_exceptions(self) -> frozenset[str]:
+        """NUMBER_POLICY_EXCEPTIONS, as the number policy takes them."""
+        return frozenset(self.number_policy_exceptions)
+
+    @property
     def breaker(self) -> BreakerSettings:
         """The clinical breaker's thresholds, the same in every process that counts outcomes."""
         return BreakerSettings(

@@ -7,13 +7,18 @@ handler and offer number), so a late or repeated webhook changes nothing.
 from __future__ import annotations
 
 import json
+import logging
 from enum import StrEnum
 
 from redis.asyncio import Redis
 
 from routing import keys
+from routing.handlers import Handler
 from routing.lua import MOVE_HANDLER, STATS
+from routing.models import mask
 from routing.rules import RuleSet
+
+log = logging.getLogger(__name__)
 
 _HELPERS = (
     """
@@ -134,6 +139,25 @@ class Offers:
             "reason": OFFLINE_BECAUSE.get(why, ""),
         }
         return bool(await self._release(args=[json.dumps(change)]))
+
+    async def phone_refused(
+        self,
+        member: str,
+        handler: Handler,
+        offer: int,
+        why: str,
+        now: float,
+        rules: RuleSet,
+        extra: dict[str, str],
+    ) -> None:
+        """The handler's phone is outside the number policy (kept from before it): it is not
+        dialled, the member goes back to its place and the handler offline, saying why. Logged by
+        the number's last digits only."""
+        number = mask(handler.profile.device.address)
+        log.warning(
+            "handler %s's phone (%s) not dialled: %s", handler.profile.id, number, why, extra=extra
+        )
+        await self.release(member, handler.profile.id, offer, now, Release.PHONE_REFUSED, rules)
 
     async def overdue(self, older_than: float) -> list[str]:
         """Members reserved before `older_than`: offers whose outcome never came back."""

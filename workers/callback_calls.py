@@ -371,20 +371,11 @@ async def handler_phone_refused(
     caller's connect, ivr/connect.py): the handler goes offline, saying why, and the callback
     back to its place for another handler."""
     handler = await Handlers(rt.redis).get(handler_id)
-    exceptions = frozenset(rt.settings.number_policy_exceptions)
-    why = connecting.phone_refused(handler, exceptions)
+    why = connecting.phone_refused(handler, rt.settings.policy_exceptions)
     if why is None:
         return False
-    number = mask(handler.profile.device.address)
-    log.warning(
-        "handler %s's phone (%s) not dialled for a callback: %s",
-        handler_id,
-        number,
-        why,
-        extra={"case_id": callback.id},
-    )
     rules = await RuleBook(rt.redis).active()
     member = keys.callback_member(callback.id)
-    now = rt.clock.now()
-    await Offers(rt.redis).release(member, handler_id, offer, now, Release.PHONE_REFUSED, rules)
+    extra = {"case_id": callback.id}
+    await Offers(rt.redis).phone_refused(member, handler, offer, why, rt.clock.now(), rules, extra)
     return True
