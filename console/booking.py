@@ -9,27 +9,17 @@ clinical system. While the mode is degraded nothing is searched or booked.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import NamedTuple
-
-from pydantic import BaseModel, ConfigDict
-from redis.asyncio import Redis
 
 from console.case import CaseFacts, case_facts
 from console.context import Console
 from console.errors import Conflict
-from routing import keys
 from routing.handlers import HandlerState
+from workers.bookings import SETTLED, Booking, Bookings, BookingStatus, unconfirmed
 from workers.clinical import BookedElsewhere, ClinicalRejected, ClinicalUnavailable, SlotTaken
-from workers.fhir import SERVICE_TYPES, BookedSlot, CaseKind, ClinicalCase, Request, ServiceType
+from workers.fhir import SERVICE_TYPES, BookedSlot, CaseKind, ClinicalCase, Request
 
 SEARCH_COUNT = 10  # asked for: some may be held for other handlers' cases
 OFFERED = 5  # shown
-HOLD_SECONDS = 300  # a chosen slot is held for its case, against other handlers, this long
-# A booking in flight (its answer, and the search after a slot taken, each within the adapter's
-# short timeout) is given up after this long: a console that died mid-booking does not bar its
-# slot from being tried again, which finds a booking made rather than making another.
-IN_FLIGHT_SECONDS = 30
 DEGRADED = "bookings are not offered while the clinical system is down"
 BOOKABLE = (HandlerState.BUSY, HandlerState.WRAP_UP)
 IN_FLIGHT = (
@@ -37,150 +27,6 @@ IN_FLIGHT = (
     "before searching again."
 )
 CHANGED = "This case's booking changed meanwhile: see it below."
-
-# A booking's hash holds `state` (the Booking as JSON), `version` (bumped by every change: each
-# save is conditional on the version it read), `chosen` (the slot chosen and not released: being
-# booked, unconfirmed or booked) and `until` (while a booking is in flight, when it is given up).
-
-# Whether the case's chosen slot may be booked now (none chosen, or this one, and no booking of
-# it in flight), the booking unchanged since it was read, and the slot not held for another
-# case: then it is chosen, held for this case and marked in flight, in one step. Answers the
-# verdict and the version the booking is now at.
-_CHOOSE = """
-local version = redis.call('HGET', KEYS[1], 'version') or '0'
-local chosen = redis.call('HGET', KEYS[1], 'chosen') or ''
-if chosen ~= '' and chosen == ARGV[2] then
-  local busy = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
-  if busy > tonumber(ARGV[6]) then return {'busy', version} end
-end
-if chosen ~= '' and chosen ~= ARGV[2] then return {'other', version} end
-if version ~= ARGV[5] then return {'changed', version} end
-local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[1] then return {'held', version} end
-redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[3])
-version = tostring(redis.call('HINCRBY', KEYS[1], 'version', 1))
-redis.call('HSET', KEYS[1], 'chosen', ARGV[2], 'until', ARGV[7])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-return {'ok', version}
-"""
-# A booking saved only if unchanged since it was read at ARGV[1]. A search's result (`search`)
-# never replaces a slot chosen (being booked, unconfirmed or booked); a booking's outcome
-# (`settle`) fixes the chosen slot (or none: its hold released) and ends the booking in flight.
-_SAVE = """
-if (redis.call('HGET', KEYS[1], 'version') or '0') ~= ARGV[1] then return 0 end
-if ARGV[4] == 'search' then
-  if (redis.call('HGET', KEYS[1], 'chosen') or '') ~= '' then return 0 end
-else
-  redis.call('HSET', KEYS[1], 'chosen', ARGV[5], 'until', '0')
-  if ARGV[5] == '' and redis.call('GET', KEYS[2]) == ARGV[6] then redis.call('DEL', KEYS[2]) end
-end
-redis.call('HSET', KEYS[1], 'state', ARGV[2])
-redis.call('HINCRBY', KEYS[1], 'version', 1)
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 1
-"""
-
-
-class BookingStatus(StrEnum):
-    OFFERED = "offered"  # free slots found (perhaps none), to choose from
-    UNAVAILABLE = "unavailable"  # the clinical system did not answer, or refused: no slots shown
-    UNCONFIRMED = "unconfirmed"  # a booking was sent and no answer came: the same slot, again
-    BOOKED = "booked"
-
-
-# A booking's outcomes that keep its slot chosen: booked, or perhaps booked.
-SETTLED = frozenset({BookingStatus.BOOKED, BookingStatus.UNCONFIRMED})
-
-
-class Booking(BaseModel):
-    """A case's booking as its handler sees it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    case_id: str
-    service: ServiceType
-    status: BookingStatus
-    slots: list[BookedSlot] = []  # offered
-    chosen: BookedSlot | None = None  # being booked (unconfirmed), or booked
-    message: str = ""  # what happened last, in words for the handler
-
-
-class Saved(NamedTuple):
-    """A booking as read, and the version of it: what a save is conditional on."""
-
-    booking: Booking | None
-    version: str
-
-
-class Bookings:
-    """Cases' bookings and the slots held for them, in Redis: every change conditional on what
-    it was decided from."""
-
-    def __init__(self, redis: Redis) -> None:
-        self.redis = redis
-        self._choose = redis.register_script(_CHOOSE)
-        self._save = redis.register_script(_SAVE)
-
-    async def get(self, case_id: str) -> Booking | None:
-        return (await self.read(case_id)).booking
-
-    async def read(self, case_id: str) -> Saved:
-        state, version = await self.redis.hmget(keys.booking(case_id), ["state", "version"])
-        booking = Booking.model_validate_json(state) if state else None
-        return Saved(booking, _text(version) if version else "0")
-
-    async def save_search(self, booking: Booking, version: str) -> bool:
-        """Save a search's result, unless the booking changed since `version` or has a slot
-        chosen; whether it was saved."""
-        return await self._saved(booking, version, "search")
-
-    async def settle(self, booking: Booking, version: str, slot: str) -> bool:
-        """Save the outcome of booking `slot` (the slot kept when booked or unconfirmed, else its
-        hold released), unless the booking changed since `version`, when the slot was chosen;
-        whether it was saved."""
-        chosen = slot if booking.status in SETTLED else ""
-        return await self._saved(booking, version, "settle", chosen, slot)
-
-    async def _saved(
-        self, booking: Booking, version: str, how: str, chosen: str = "", slot: str = ""
-    ) -> bool:
-        hold = keys.slot_hold(slot) if slot else keys.booking(booking.case_id)
-        args: list[str | int] = [
-            version,
-            booking.model_dump_json(),
-            keys.CALL_TTL_SECONDS,
-            how,
-            chosen,
-            booking.case_id,
-        ]
-        return bool(await self._save(keys=[keys.booking(booking.case_id), hold], args=args))
-
-    async def choose(self, case_id: str, slot: str, version: str, now: float) -> tuple[str, str]:
-        """`ok` (chosen, held for the case and in flight), `busy` (being booked already),
-        `held` (for another case), `other` (the case has another slot whose booking is not
-        settled) or `changed` (since `version`); and the version the booking is at now."""
-        keys_ = [keys.booking(case_id), keys.slot_hold(slot)]
-        args: list[str | int] = [
-            case_id,
-            slot,
-            HOLD_SECONDS,
-            keys.CALL_TTL_SECONDS,
-            version,
-            repr(now),
-            repr(now + IN_FLIGHT_SECONDS),
-        ]
-        verdict, at = await self._choose(keys=keys_, args=args)
-        return _text(verdict), _text(at)
-
-    async def held_for_others(self, case_id: str, slots: list[BookedSlot]) -> set[str]:
-        if not slots:
-            return set()
-        holders = await self.redis.mget([keys.slot_hold(slot.slot) for slot in slots])
-        return {
-            slot.slot
-            for slot, holder in zip(slots, holders, strict=True)
-            if holder and holder != case_id
-        }
 
 
 async def _case_of(console: Console, handler_id: str) -> CaseFacts:
@@ -194,9 +40,18 @@ async def _case_of(console: Console, handler_id: str) -> CaseFacts:
     return await case_facts(console, handler.call)
 
 
+UNSETTLED = (
+    "this case's booking waits for the clinical system to confirm it: try booking it again, or "
+    "wrap up with another outcome (Lifeline finds out whether it was booked)"
+)
+
+
 async def booked_slot(console: Console, case_id: str) -> BookedSlot | None:
-    """The slot booked for the case in the clinical system, if one was."""
+    """The slot booked for the case in the clinical system, if one was; `Conflict` while its
+    booking waits to be confirmed."""
     booking = await Bookings(console.redis).get(case_id)
+    if booking is not None and booking.status is BookingStatus.UNCONFIRMED:
+        raise Conflict(UNSETTLED)
     return booking.chosen if booking and booking.status is BookingStatus.BOOKED else None
 
 
@@ -206,11 +61,20 @@ async def find(console: Console, handler_id: str) -> Booking:
     booking is as it was when the search began."""
     facts = await _case_of(console, handler_id)
     bookings = Bookings(console.redis)
-    earlier, version = await bookings.read(facts.case_id)
+    saved = await bookings.read(facts.case_id)
+    earlier, version = saved.booking, saved.version
     if earlier is not None and earlier.status in SETTLED:
         raise Conflict("this case's appointment is booked, or its booking waits to be confirmed")
-    if await console.redis.hget(keys.booking(facts.case_id), "chosen"):
+    if saved.in_flight(console.clock.now()):
         raise Conflict(IN_FLIGHT)
+    lost = saved.chosen_slot()
+    if earlier is not None and lost is not None:
+        # Sent by a console that never heard the answer (it died, or was restarted): perhaps
+        # booked, so that slot is tried again, not another searched for.
+        given_up = unconfirmed(earlier, lost)
+        if not await bookings.settle(given_up, version, lost.slot):
+            raise Conflict(CHANGED)
+        return given_up
     found = await _search(console, bookings, facts)
     if not await bookings.save_search(found, version):
         raise Conflict(CHANGED)
@@ -258,7 +122,8 @@ async def choose(console: Console, handler_id: str, slot: str) -> Booking:
     however often the handler clicks, and the outcome saved only over the booking it began from."""
     facts = await _case_of(console, handler_id)
     bookings = Bookings(console.redis)
-    booking, version = await bookings.read(facts.case_id)
+    saved = await bookings.read(facts.case_id)
+    booking, version = saved.booking, saved.version
     if booking is None:
         raise Conflict("search for free appointments first")
     if booking.status is BookingStatus.BOOKED:
@@ -278,12 +143,20 @@ async def choose(console: Console, handler_id: str, slot: str) -> Booking:
         raise Conflict("another appointment of this case waits to be confirmed: book that one")
     if held == "changed":
         raise Conflict(CHANGED)
+    if held == "held" and saved.chosen == slot:
+        raise Conflict(
+            "That appointment may have been booked for this case, and is now chosen for another "
+            "caller: Lifeline is asking the clinical system whether it was booked."
+        )
     if held == "held":
         said = "That appointment was chosen for another caller a moment ago. Choose another."
         found = await _search(console, bookings, facts, said)
         if not await bookings.save_search(found, version):
             raise Conflict(CHANGED)
         return found
+    # Looked up later by the clinical worker unless settled by then: whatever becomes of this
+    # console, a booking sent is never left in doubt.
+    await console.jobs.off_loop(console.jobs.confirm_booking, facts.case_id, version)
     outcome = await _book(console, bookings, facts, booking, chosen)
     if not await bookings.settle(outcome, version, slot):
         raise Conflict(CHANGED)
@@ -313,18 +186,7 @@ async def _book(
         )
         return await _search(console, bookings, facts, said)
     except ClinicalUnavailable:
-        # It may have been booked: only that slot may be tried again, and a booking made
-        # already is found there, never made twice.
-        return booking.model_copy(
-            update={
-                "status": BookingStatus.UNCONFIRMED,
-                "chosen": chosen,
-                "message": (
-                    "Booking unavailable: the clinical system did not answer, so this "
-                    "appointment may or may not be booked. Try booking it again."
-                ),
-            }
-        )
+        return unconfirmed(booking, chosen)
     except BookedElsewhere:
         return booking.model_copy(
             update={
@@ -349,7 +211,3 @@ async def _book(
     return booking.model_copy(
         update={"status": BookingStatus.BOOKED, "chosen": chosen, "message": ""}
     )
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

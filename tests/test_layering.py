@@ -62,7 +62,7 @@ def test_imports_go_only_in_the_allowed_direction(package: str) -> None:
 # clinical system, briefly, to search and book appointments while a handler watches.
 WEB_SIDE_WORKERS = {
     "ivr": {"enqueue", "queues", "paths"},
-    "console": {"enqueue", "queues", "paths", "clinical", "fhir"},
+    "console": {"enqueue", "queues", "paths", "clinical", "fhir", "bookings"},
 }
 
 

@@ -39,9 +39,9 @@ from workers.fhir import (
     SERVICE_TYPES,
     BookedSlot,
     ClinicalCase,
+    appointment_identifier,
     booking_bundle_json,
     bundle_json,
-    identifier,
 )
 
 log = logging.getLogger(__name__)
@@ -348,24 +348,10 @@ class ClinicalSystem:
         return delivery
 
     async def _booked_for(self, case: ClinicalCase) -> None:
-        """`GET [base]/Appointment?identifier=...`: the case's Appointment holds the slot `case`
-        asks for, or `BookedElsewhere` (`ClinicalUnavailable` when the search is not answered)."""
+        """The case's Appointment holds the slot `case` asks for, or `BookedElsewhere`
+        (`ClinicalUnavailable` when the search is not answered)."""
         assert case.appointment is not None  # a booking's, checked by its model
-        own = identifier(case, "Appointment")
-        search = self.client.build_request(
-            "GET",
-            f"{self.base_url}/Appointment",
-            params={"identifier": f"{own.system}|{own.value}"},
-            headers={"Accept": FHIR_JSON},
-            timeout=self.booking_timeout,
-        )
-        try:
-            response = await self._exchange(case.case_id, search, self.booking_timeout)
-            if response.status_code != 200:
-                raise _refusal(case.case_id, response, "the appointment search")
-            slots = _slots_held(case.case_id, response)
-        except ClinicalError as error:
-            raise _logged(error, "booking") from None
+        slots = await self.appointment_slots(case.case_id)
         if case.appointment.slot not in slots:
             raise _logged(
                 BookedElsewhere(
@@ -376,6 +362,26 @@ class ClinicalSystem:
                 ),
                 "booking",
             )
+
+    async def appointment_slots(self, case_id: str) -> tuple[str, ...]:
+        """`GET [base]/Appointment?identifier=...`: the slots the case's Appointment holds, none
+        if it has none, within `booking_timeout` (`ClinicalUnavailable` if no answer came,
+        `ClinicalRejected` if refused)."""
+        own = appointment_identifier(case_id)
+        search = self.client.build_request(
+            "GET",
+            f"{self.base_url}/Appointment",
+            params={"identifier": f"{own.system}|{own.value}"},
+            headers={"Accept": FHIR_JSON},
+            timeout=self.booking_timeout,
+        )
+        try:
+            response = await self._exchange(case_id, search, self.booking_timeout)
+            if response.status_code != 200:
+                raise _refusal(case_id, response, "the appointment search")
+            return _slots_held(case_id, response)
+        except ClinicalError as error:
+            raise _logged(error, "booking") from None
 
     async def free_slots(
         self, reason: Reason, after: datetime, count: int, case_id: str = ""

@@ -13,6 +13,7 @@ from routing.breaker import Breaker, Outcome
 from routing.journal import Journal
 from routing.mode import ModeStore
 from workers import email
+from workers.bookings import Bookings, BookingStatus, unconfirmed
 from workers.clinical import ClinicalRejected, ClinicalSystem, ClinicalUnavailable
 from workers.fhir import BookedSlot, CaseKind, ClinicalCase, Request, bundle_json
 from workers.runtime import Runtime, enqueuing, runtime
@@ -120,6 +121,56 @@ async def send_case_in(rt: Runtime, case: ClinicalCase, open_case: bool = False)
             return "rejected"
     await breaker(rt).record(Outcome.HEALTHY, "job", rt.clock.now())
     return delivery.outcome.value
+
+
+async def confirm_booking(case_id: str) -> str:
+    async with runtime() as rt:
+        return await confirm_booking_in(rt, case_id)
+
+
+async def confirm_booking_in(rt: Runtime, case_id: str) -> str:
+    """Settle a booking whose answer never reached the console (lost, or the console gone):
+    the case's Appointment looked up in the clinical system, never booked from here (no handler
+    is watching), and the booking saved as booked, or its slot released. Raises while the
+    clinical system does not answer, so that RQ asks again later. Nothing to do for a booking
+    settled meanwhile, or one a handler is sending again now (that one has a job of its own)."""
+    bookings = Bookings(rt.redis)
+    saved = await bookings.read(case_id)
+    slot = saved.chosen_slot()
+    if saved.booking is None or slot is None or saved.booking.status is BookingStatus.BOOKED:
+        return "settled"
+    if saved.in_flight(rt.clock.now()):
+        return "in flight"
+    booking, version = saved.booking, saved.version
+    if booking.status is not BookingStatus.UNCONFIRMED:
+        # Its console never settled it: perhaps booked, and said so until the answer comes.
+        booking = unconfirmed(booking, slot)
+        version = await bookings.settle(booking, version, slot.slot)
+        if not version:
+            return "changed"
+    async with httpx.AsyncClient(trust_env=False) as client:
+        slots = await ClinicalSystem(rt.settings.fhir_base_url, client).appointment_slots(case_id)
+    if slot.slot in slots:
+        outcome = booking.model_copy(update={"status": BookingStatus.BOOKED, "message": ""})
+    else:
+        said = (
+            f"Not booked: the clinical system holds an appointment for this case at another time "
+            f"({', '.join(slots)}). Check it there before booking again."
+            if slots
+            else "Not booked: the clinical system has no appointment for this case. Search again."
+        )
+        outcome = booking.model_copy(
+            update={
+                "status": BookingStatus.UNAVAILABLE,
+                "slots": [],
+                "chosen": None,
+                "message": said,
+            }
+        )
+    if not await bookings.settle(outcome, version, slot.slot):
+        return "changed"
+    log.info("unconfirmed booking settled: %s", outcome.status.value, extra={"case_id": case_id})
+    return outcome.status.value
 
 
 async def probe() -> str:

@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import ParamSpec, TypeVar
 
@@ -26,6 +26,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from routing.assignment import Offer
+from workers.bookings import CONFIRM_AFTER_SECONDS
 from workers.fhir import BookedSlot, CaseKind, ClinicalCase
 from workers.fhir import Request as Request  # for the web side, which imports only this module
 from workers.queues import SERIALIZER, JobQueue, queue_of
@@ -162,6 +163,21 @@ class Jobs:
             # per case), so a job that failed or whose worker died is simply run again.
             retry=Retry(max=5, interval=[5, 30, 120, 600, 1800]),
             job_timeout=60,
+            result_ttl=24 * 3600,
+            failure_ttl=self.case_failure_ttl,
+        )
+
+    def confirm_booking(self, case_id: str, version: str) -> Job:
+        """Look up, a minute from now, whether the case's appointment chosen at `version` was
+        booked, unless its booking has been settled by then; asked again while the clinical
+        system does not answer."""
+        return self.queue(JobQueue.CLINICAL).enqueue_in(
+            timedelta(seconds=CONFIRM_AFTER_SECONDS),
+            "workers.clinical_jobs.confirm_booking",
+            case_id,
+            job_id=f"confirm-booking-{case_id}-{version}",
+            retry=Retry(max=8, interval=[60, 120, 300, 600, 1200, 1800, 3600, 3600]),
+            job_timeout=30,
             result_ttl=24 * 3600,
             failure_ttl=self.case_failure_ttl,
         )

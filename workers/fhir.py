@@ -219,6 +219,14 @@ def identifier(case: ClinicalCase, resource_type: str, request: str = "") -> Ide
     return Identifier(system=IDENTIFIER_SYSTEMS[resource_type], value=value)
 
 
+def appointment_identifier(case_id: str) -> Identifier:
+    """The business identifier of the case's Appointment: its wrap-up's, which a booking made
+    ahead of the wrap-up carries too."""
+    return Identifier(
+        system=IDENTIFIER_SYSTEMS["Appointment"], value=f"{case_id}/{Request.WRAP_UP.value}"
+    )
+
+
 def _contingency_meta(case: ClinicalCase) -> Meta | None:
     if not case.contingency:
         return None

@@ -40,6 +40,7 @@ JOBS = frozenset(
         "workers.connect.connect",
         "workers.clinical_jobs.send_case",
         "workers.clinical_jobs.email_case",
+        "workers.clinical_jobs.confirm_booking",
         "workers.clinical_jobs.probe",
         "workers.replay.reconcile",
         "workers.replay.replay_batch",

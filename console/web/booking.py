@@ -8,11 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from console.booking import BOOKABLE, Booking, Bookings, BookingStatus
+from console.booking import BOOKABLE
 from console.web.casefile import Case
 from console.web.pages import Page
 from console.web.templates import LONDON
 from routing.handlers import Handler
+from workers.bookings import Booking, Bookings, BookingStatus
 from workers.fhir import BookedSlot, ServiceType, SlotReference
 
 SERVICES = {

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio
 
-from console.booking import Booking, Bookings, BookingStatus
+from workers.bookings import HOLD_SECONDS, Booking, Bookings, BookingStatus, unconfirmed
 from workers.fhir import BookedSlot, ServiceType
 
 pytestmark = pytest.mark.anyio
@@ -60,3 +60,34 @@ async def test_a_slot_being_booked_cannot_be_chosen_again_until_its_booking_is_s
     assert await bookings.settle(unsure, at, AT_0930.slot)
     again, _ = await bookings.choose(CASE, AT_0930.slot, (await bookings.read(CASE)).version, NOW)
     assert again == "ok"  # an unconfirmed booking may be tried again, once at a time
+
+
+async def test_a_slot_perhaps_booked_stays_held_for_its_case_until_it_is_settled(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    bookings = Bookings(aredis)
+    await bookings.save_search(OFFERED, "0")
+    _, at = await bookings.choose(CASE, AT_0930.slot, (await bookings.read(CASE)).version, NOW)
+    held_while_in_flight = await aredis.ttl(f"ll:slot-hold:{AT_0930.slot}")
+
+    at = await bookings.settle(unconfirmed(OFFERED, AT_0930), at, AT_0930.slot)
+
+    assert 0 < held_while_in_flight <= HOLD_SECONDS
+    assert await aredis.get(f"ll:slot-hold:{AT_0930.slot}") == CASE
+    assert await aredis.ttl(f"ll:slot-hold:{AT_0930.slot}") > HOLD_SECONDS  # as long as the doubt
+    released = OFFERED.model_copy(update={"status": BookingStatus.UNAVAILABLE, "slots": []})
+    assert await bookings.settle(released, at, AT_0930.slot)
+    assert await aredis.get(f"ll:slot-hold:{AT_0930.slot}") is None
+
+
+async def test_a_slot_held_for_another_case_is_not_taken_by_an_outcome_saved_late(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    bookings = Bookings(aredis)
+    await bookings.save_search(OFFERED, "0")
+    _, at = await bookings.choose(CASE, AT_0930.slot, (await bookings.read(CASE)).version, NOW)
+    await aredis.set(f"ll:slot-hold:{AT_0930.slot}", "OTHER-CASE")  # ours lapsed; theirs now
+
+    assert await bookings.settle(unconfirmed(OFFERED, AT_0930), at, AT_0930.slot)
+
+    assert await aredis.get(f"ll:slot-hold:{AT_0930.slot}") == "OTHER-CASE"

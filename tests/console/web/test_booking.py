@@ -12,9 +12,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import httpx2 as httpx
 import pytest
 import redis
+import redis.asyncio
 
 from console.tokens import Role
 from lifeline.settings import Settings
@@ -29,6 +31,8 @@ from tests.sim.clinical.stub import StubControl, booking, running_stub, slot
 from tests.staff import Staff, set_state
 from tests.twilio import Call, TwilioClient
 from tests.workers.test_clinical_bookings import run_clinical_worker
+from workers.bookings import Bookings
+from workers.enqueue import Jobs
 from workers.queues import JobQueue, queue_of
 
 OTHER_CALLER = "+447700900456"
@@ -406,3 +410,126 @@ def test_a_second_click_on_book_while_the_first_is_in_flight_sends_nothing(
     assert len([r for r in stub.received() if r["case_id"].endswith("/booking")]) == 1
     shown = booking_part(handler_person.get("/console/handler").text)
     assert f"<strong>Booked:</strong> {AT_0930}, dental appointment" in shown
+
+
+def confirmations_due(redis_url: str) -> list[str]:
+    """A minute passes for the bookings' look-ups scheduled in the clinical queue (RQ's
+    scheduler enqueues those due); their ids."""
+    connection = redis.Redis.from_url(redis_url)
+    try:
+        registry = queue_of(JobQueue.CLINICAL, connection).scheduled_job_registry
+        due = [job_id for job_id in registry.get_job_ids() if job_id.startswith("confirm-")]
+        if due:
+            connection.zadd(registry.key, dict.fromkeys(due, 0))
+        return due
+    finally:
+        connection.close()
+
+
+def booking_of(sync_redis: redis.Redis, call: Call) -> dict[str, str]:
+    """The case's booking as stored, with the holder of its chosen slot."""
+    case_id = str(sync_redis.hget(f"ll:call:{call.sid}", "case_id"))
+    stored = {str(k): str(v) for k, v in sync_redis.hgetall(f"ll:booking:{case_id}").items()}
+    state = json.loads(stored["state"])
+    return {
+        "case_id": case_id,
+        "status": state["status"],
+        "message": state["message"],
+        "chosen": stored.get("chosen", ""),
+        "holder": str(sync_redis.get("ll:slot-hold:Slot/dental-0930") or ""),
+    }
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["booked-late", "never-booked"])
+def test_a_booking_whose_answer_was_lost_is_settled_after_the_call_without_the_handler(
+    stored: bool,
+    handler_person: Person,
+    staff: Staff,
+    twilio: TwilioClient,
+    redis_url: str,
+    clock: VirtualClock,
+    stub: StubControl,
+    sync_redis: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    staff("h1", state=HandlerState.AVAILABLE)
+    call = on_a_call(twilio, redis_url, clock, "h1")
+    handler_person.post("/console/handler/booking/search")
+    # Stored but answered too late, or never reached: the console cannot tell which.
+    stub.fault("slow" if stored else "down", slow_seconds=10)
+    unsure = handler_person.post("/console/handler/booking", {"slot": "Slot/dental-0930"})
+    stub.fault("up")
+    assert "may or may not be booked" in booking_part(unsure.text)
+
+    call.status("completed")  # the caller has gone; the handler never tries again
+    refused = handler_person.post("/console/handler/wrap-up", {"outcome": "appointment_booked"})
+    done = handler_person.post("/console/handler/wrap-up", {"outcome": "advice_given"})
+    assert refused.status_code == 409
+    assert "waits for the clinical system to confirm it" in refused.text
+    assert "Wrap-up recorded (advice given)" in done.text
+    assert booking_of(sync_redis, call)["holder"]  # held for the case while in doubt
+
+    assert len(confirmations_due(redis_url)) == 1
+    run_clinical_worker(redis_url, stub, tmp_path)
+
+    settled = booking_of(sync_redis, call)
+    if stored:
+        assert len(stub.resources("Appointment")) == 1
+        assert settled["status"] == "booked"
+        assert (settled["chosen"], settled["holder"]) == ("Slot/dental-0930", settled["case_id"])
+    else:
+        assert stub.resources("Appointment") == []  # looked up, never booked from the worker
+        assert settled["status"] == "unavailable"
+        assert "no appointment for this case" in settled["message"]
+        assert (settled["chosen"], settled["holder"]) == ("", "")  # free for other callers
+
+
+def test_a_booking_sent_by_a_console_that_died_is_not_left_in_flight(
+    handler_person: Person,
+    staff: Staff,
+    twilio: TwilioClient,
+    redis_url: str,
+    clock: VirtualClock,
+    stub: StubControl,
+    sync_redis: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    staff("h1", state=HandlerState.AVAILABLE)
+    call = on_a_call(twilio, redis_url, clock, "h1")
+    handler_person.post("/console/handler/booking/search")
+    case_id = booking_of(sync_redis, call)["case_id"]
+
+    # As a console does before it sends the booking: chosen, in flight, its look-up scheduled;
+    # then it dies, and no outcome is ever saved.
+    async def choose_and_die() -> str:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            bookings = Bookings(client)
+            version = (await bookings.read(case_id)).version
+            verdict, at = await bookings.choose(case_id, "Slot/dental-0930", version, clock.now())
+            assert verdict == "ok"
+            return at
+        finally:
+            await client.aclose()
+
+    at = anyio.run(choose_and_die)
+    connection = redis.Redis.from_url(redis_url)
+    Jobs(connection).confirm_booking(case_id, at)
+    connection.close()
+
+    clock.advance(31)  # its booking given up
+    search = handler_person.post("/console/handler/booking/search")
+    assert search.status_code == 200
+    shown = booking_part(search.text)
+    assert "may or may not be booked" in shown
+    assert f'id="book-again">Try booking {AT_0930} again</button>' in shown
+
+    confirmations_due(redis_url)
+    run_clinical_worker(redis_url, stub, tmp_path)
+    settled = booking_of(sync_redis, call)
+    assert (settled["status"], settled["chosen"], settled["holder"]) == ("unavailable", "", "")
+    again = handler_person.post("/console/handler/booking/search")
+    assert AT_0930 in booking_part(again.text)
+    booked = handler_person.post("/console/handler/booking", {"slot": "Slot/dental-0930"})
+    assert f"<strong>Booked:</strong> {AT_0930}" in booked.text
+    assert len(stub.resources("Appointment")) == 1
