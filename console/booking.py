@@ -9,6 +9,8 @@ clinical system. While the mode is degraded nothing is searched or booked.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 from console.case import CaseFacts, case_facts
 from console.context import Console
@@ -44,15 +46,42 @@ UNSETTLED = (
     "this case's booking waits for the clinical system to confirm it: try booking it again, or "
     "wrap up with another outcome (Lifeline finds out whether it was booked)"
 )
+LONDON = ZoneInfo("Europe/London")
 
 
-async def booked_slot(console: Console, case_id: str) -> BookedSlot | None:
-    """The slot booked for the case in the clinical system, if one was; `Conflict` while its
-    booking waits to be confirmed."""
-    booking = await Bookings(console.redis).get(case_id)
-    if booking is not None and booking.status is BookingStatus.UNCONFIRMED:
-        raise Conflict(UNSETTLED)
-    return booking.chosen if booking and booking.status is BookingStatus.BOOKED else None
+def label(slot: BookedSlot) -> str:
+    """`Mon 5 Jan, 09:30 to 09:45`, London time."""
+    start, end = slot.start.astimezone(LONDON), slot.end.astimezone(LONDON)
+    return f"{start:%a} {start.day} {start:%b}, {start:%H:%M} to {end:%H:%M}"
+
+
+class AtWrapUp(NamedTuple):
+    """The case's appointment as its wrap-up finds it: booked, or perhaps booked (its answer
+    lost, or its booking in flight), or neither."""
+
+    booked: BookedSlot | None = None
+    unsure: BookedSlot | None = None
+
+    def note(self) -> str:
+        """What the case sent to the clinical system says of it, if anything."""
+        if self.booked is not None:
+            slot = self.booked
+            return f"An appointment is booked for this case: {label(slot)} ({slot.slot})."
+        if self.unsure is not None:
+            slot = self.unsure
+            return (
+                f"An appointment may have been booked for this case: {label(slot)} "
+                f"({slot.slot}); its booking was not confirmed."
+            )
+        return ""
+
+
+async def at_wrap_up(console: Console, case_id: str) -> AtWrapUp:
+    saved = await Bookings(console.redis).read(case_id)
+    booking = saved.booking
+    if booking is not None and booking.status is BookingStatus.BOOKED:
+        return AtWrapUp(booked=booking.chosen)
+    return AtWrapUp(unsure=saved.chosen_slot())
 
 
 async def find(console: Console, handler_id: str) -> Booking:

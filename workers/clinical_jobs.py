@@ -38,6 +38,8 @@ def facts_of(case: ClinicalCase) -> dict[str, object]:
         "number_ending": case.caller_number[-3:] if case.caller_number else "",
         "request": case.request.value,
     }
+    if case.wrap_up_number > 1:
+        facts["wrap_up_number"] = case.wrap_up_number
     if case.appointment is not None:
         facts["appointment_slot"] = case.appointment.slot
         facts["appointment_start"] = case.appointment.start.isoformat()
@@ -128,12 +130,25 @@ async def confirm_booking(case_id: str) -> str:
         return await confirm_booking_in(rt, case_id)
 
 
+CONFIRM_TRIES = 3  # reads of a booking that changed under the look-up before it gives up
+
+
 async def confirm_booking_in(rt: Runtime, case_id: str) -> str:
     """Settle a booking whose answer never reached the console (lost, or the console gone):
     the case's Appointment looked up in the clinical system, never booked from here (no handler
     is watching), and the booking saved as booked, or its slot released. Raises while the
     clinical system does not answer, so that RQ asks again later. Nothing to do for a booking
-    settled meanwhile, or one a handler is sending again now (that one has a job of its own)."""
+    settled meanwhile, or one a handler is sending again now (that one has a job of its own);
+    one that changed under the look-up (a handler's page marking it perhaps booked) is read
+    again."""
+    for _ in range(CONFIRM_TRIES):
+        settled = await _confirm(rt, case_id)
+        if settled != "changed":
+            return settled
+    raise RuntimeError(f"booking of case {case_id} kept changing: asked again later")
+
+
+async def _confirm(rt: Runtime, case_id: str) -> str:
     bookings = Bookings(rt.redis)
     saved = await bookings.read(case_id)
     slot = saved.chosen_slot()
@@ -236,4 +251,5 @@ def case_of(
         contingency=True,
         appointment=appointment,
         request=Request(str(facts.get("request", Request.OPENED.value))),
+        wrap_up_number=int(str(facts.get("wrap_up_number", 1))),
     )

@@ -139,6 +139,7 @@ class Jobs:
         open_case: bool = False,
         request: Request = Request.OPENED,
         appointment: BookedSlot | None = None,
+        wrap_up_number: int = 1,
     ) -> Job:
         """Send a case to the clinical system (or keep it in the journal while it is down); a
         booking with the slot booked, once the handler has chosen one."""
@@ -153,12 +154,14 @@ class Jobs:
             handler_notes=notes,
             request=request,
             appointment=appointment,
+            wrap_up_number=wrap_up_number,
         )
+        number = f"-{wrap_up_number}" if wrap_up_number > 1 else ""
         return self.queue(JobQueue.CLINICAL).enqueue(
             "workers.clinical_jobs.send_case",
             case.model_dump_json(),
             open_case,
-            job_id=f"case-{case_id}-{kind}-{request.value}",
+            job_id=f"case-{case_id}-{kind}-{request.value}{number}",
             # Sending is idempotent (a duplicate counts as delivered, the journal keeps one entry
             # per case), so a job that failed or whose worker died is simply run again.
             retry=Retry(max=5, interval=[5, 30, 120, 600, 1800]),

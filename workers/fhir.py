@@ -139,17 +139,22 @@ class ClinicalCase(BaseModel):
     contingency: bool = False
     appointment: BookedSlot | None = None
     request: Request = Request.OPENED
+    # A wrap-up corrected before the handler moved on is a request of its own (`wrap-up-2`, ...):
+    # the same identifiers would have it found as the first, and dropped.
+    wrap_up_number: int = Field(default=1, ge=1)
 
     @property
     def request_id(self) -> str:
         """The Bundle's identifier (BaRS's request id)."""
         if self.request is Request.OPENED:
             return self.case_id
-        return f"{self.case_id}/{self.request.value}"
+        return self.resource_id
 
     @property
     def resource_id(self) -> str:
         """The value of each resource's business identifier."""
+        if self.wrap_up_number > 1:
+            return f"{self.case_id}/{self.request.value}-{self.wrap_up_number}"
         return f"{self.case_id}/{self.request.value}"
 
     @model_validator(mode="before")
@@ -166,6 +171,8 @@ class ClinicalCase(BaseModel):
             raise ValueError("only a booking has an appointment")
         if self.appointment is None and self.kind is CaseKind.BOOKING:
             raise ValueError("a booking needs the slot it booked (appointment)")
+        if self.wrap_up_number > 1 and self.request is not Request.WRAP_UP:
+            raise ValueError("only a wrap-up is numbered")
         return self
 
 
@@ -300,7 +307,7 @@ def _appointment(
     case: ClinicalCase, booked: BookedSlot, patient: Reference, request: Reference | None
 ) -> Appointment:
     return Appointment(
-        identifier=[identifier(case, "Appointment")],
+        identifier=[appointment_identifier(case.case_id)],  # one per case, however wrapped up
         status="booked",
         slot=[Reference(reference=booked.slot)],
         start=booked.start,

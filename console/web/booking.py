@@ -8,13 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from console.booking import BOOKABLE
+from console.booking import BOOKABLE, label
 from console.web.casefile import Case
 from console.web.pages import Page
-from console.web.templates import LONDON
 from routing.handlers import Handler
 from workers.bookings import Booking, Bookings, BookingStatus
-from workers.fhir import BookedSlot, ServiceType, SlotReference
+from workers.fhir import ServiceType, SlotReference
 
 SERVICES = {
     ServiceType.URGENT_CARE: "urgent care",
@@ -25,12 +24,6 @@ SERVICES = {
 
 class ChosenSlot(BaseModel):
     slot: SlotReference
-
-
-def label(slot: BookedSlot) -> str:
-    """`Mon 5 Jan, 09:30 to 09:45`, London time."""
-    start, end = slot.start.astimezone(LONDON), slot.end.astimezone(LONDON)
-    return f"{start:%a} {start.day} {start:%b}, {start:%H:%M} to {end:%H:%M}"
 
 
 async def booking_context(page: Page, handler: Handler, case: Case | None) -> dict[str, Any]:

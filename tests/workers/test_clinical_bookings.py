@@ -5,6 +5,7 @@ every Bundle against the FHIR R4 schema)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -133,6 +134,42 @@ def test_an_appointment_booked_wrap_up_without_a_booked_slot_is_refused(
     assert clinical.received() == []
     done = handler.send("POST", "/api/v1/handlers/h1/wrap-up", {"outcome": "referred"})
     assert done["state"] == "available"
+
+
+@pytest.mark.parametrize("server", ["plain", "bars"])
+def test_a_wrap_up_corrected_before_the_handler_moves_on_reaches_the_system_as_well(
+    server: str,
+    twilio: TwilioClient,
+    staff: Staff,
+    redis_url: str,
+    clinical: StubControl,
+    tmp_path: Path,
+) -> None:
+    clinical.server(server)
+    staff("h1", state=HandlerState.AVAILABLE)
+    call = twilio.call(CALLER, MAIN_LINE)
+    to_queue(call, "2", "1")
+    connect = call._got(twilio.twiml("/twilio/connect?handler=h1&offer=1", call.params()))
+    twilio.twiml(
+        connect.first("Client").get("url", ""), call.params() | {"CallSid": "CA" + "f" * 32}
+    )
+    twilio.twiml(connect.first("Dial").get("action", ""), call.params(DialCallStatus="completed"))
+    handler = Api(twilio.client, token_for(redis_url, Role.HANDLER, "h1"))
+
+    handler.send("POST", "/api/v1/handlers/h1/wrap-up", {"outcome": "referred", "available": False})
+    handler.send(
+        "POST",
+        "/api/v1/handlers/h1/wrap-up",
+        {"outcome": "ambulance_requested", "notes": "chest pain after all"},
+    )
+    run_clinical_worker(redis_url, clinical, tmp_path)
+
+    received = clinical.received()
+    assert [r["outcome"] for r in received] == ["created", "created"]
+    assert len({r["case_id"] for r in received}) == 2  # a request id each
+    requests = clinical.resources("ServiceRequest")
+    assert len(requests) == 2
+    assert len({json.dumps(r["identifier"]) for r in requests}) == 2
 
 
 def test_a_booking_with_its_chosen_slot_reaches_the_system_as_an_appointment_for_that_slot(

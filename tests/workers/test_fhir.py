@@ -319,9 +319,11 @@ def test_every_entry_is_a_conditional_create_on_an_identifier_of_its_own_request
     for entry in data["entry"]:
         resource_type = entry["resource"]["resourceType"]
         [identifier] = entry["resource"]["identifier"]
+        # The Appointment is the case's, one however often it is wrapped up.
+        own = "wrap-up" if resource_type == "Appointment" else request_kind.value
         assert identifier == {
             "system": IDENTIFIER_SYSTEMS[resource_type],
-            "value": f"7K2QX-M9D4A/{request_kind.value}",
+            "value": f"7K2QX-M9D4A/{own}",
         }
         assert entry["request"] == {
             "method": "POST",
@@ -343,7 +345,8 @@ def test_the_wrap_up_shares_no_identifier_or_full_url_with_the_case_as_opened(
     assert wrap_up["identifier"]["value"] == "7K2QX-M9D4A/wrap-up"
     ours, theirs = identifiers(opened), identifiers(wrap_up)
     assert set(ours) == set(theirs)
-    assert all(ours[kind] != theirs[kind] for kind in ours)
+    # All but the Appointment, which is the case's, one however it is sent.
+    assert all(ours[kind] != theirs[kind] for kind in ours if kind != "Appointment")
     urls = {entry["fullUrl"] for entry in opened["entry"]}
     assert urls.isdisjoint(entry["fullUrl"] for entry in wrap_up["entry"])
 
@@ -387,3 +390,18 @@ def test_the_booking_has_a_patient_of_its_own_and_the_wrap_ups_appointment() -> 
     for entry in booking["entry"]:
         [own] = entry["resource"]["identifier"]
         assert entry["request"]["ifNoneExist"] == f"identifier={own['system']}|{own['value']}"
+
+
+@pytest.mark.parametrize("kind", list(CaseKind))
+def test_a_corrected_wrap_up_is_a_request_of_its_own_with_the_same_appointment(
+    kind: CaseKind,
+) -> None:
+    first = bundle_json(case(kind, request=Request.WRAP_UP))
+    second = bundle_json(case(kind, request=Request.WRAP_UP, wrap_up_number=2))
+
+    assert first["identifier"]["value"] == "7K2QX-M9D4A/wrap-up"
+    assert second["identifier"]["value"] == "7K2QX-M9D4A/wrap-up-2"
+    for resource_type, (_, value) in identifiers(second).items():
+        own = "wrap-up" if resource_type == "Appointment" else "wrap-up-2"
+        assert value == f"7K2QX-M9D4A/{own}"
+    assert {e["fullUrl"] for e in first["entry"]}.isdisjoint(e["fullUrl"] for e in second["entry"])

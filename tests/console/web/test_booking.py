@@ -533,3 +533,60 @@ def test_a_booking_sent_by_a_console_that_died_is_not_left_in_flight(
     booked = handler_person.post("/console/handler/booking", {"slot": "Slot/dental-0930"})
     assert f"<strong>Booked:</strong> {AT_0930}" in booked.text
     assert len(stub.resources("Appointment")) == 1
+
+
+def test_a_booked_appointment_is_never_left_out_of_the_wrap_up(
+    handler_person: Person,
+    staff: Staff,
+    twilio: TwilioClient,
+    redis_url: str,
+    clock: VirtualClock,
+    stub: StubControl,
+    sync_redis: redis.Redis,
+) -> None:
+    staff("h1", state=HandlerState.AVAILABLE)
+    call = on_a_call(twilio, redis_url, clock, "h1")
+    handler_person.post("/console/handler/booking/search")
+    handler_person.post("/console/handler/booking", {"slot": "Slot/dental-0930"})
+    call.status("completed")
+
+    referred = handler_person.post("/console/handler/wrap-up", {"outcome": "referred"})
+    ambulance = handler_person.post(
+        "/console/handler/wrap-up", {"outcome": "ambulance_requested", "notes": "collapsed"}
+    )
+
+    assert referred.status_code == 409
+    assert f"An appointment is booked for this case ({AT_0930})" in referred.text
+    assert "Wrap-up recorded (ambulance requested)" in ambulance.text  # never refused
+    [case] = clinical_jobs(redis_url)
+    assert case["kind"] == "ambulance"
+    assert case["handler_notes"] == (
+        f"collapsed\n\nAn appointment is booked for this case: {AT_0930} (Slot/dental-0930)."
+    )
+    assert state(sync_redis, "h1") == "available"
+
+
+def test_a_wrap_up_while_a_booking_waits_to_be_confirmed_says_so_to_the_clinical_system(
+    handler_person: Person,
+    staff: Staff,
+    twilio: TwilioClient,
+    redis_url: str,
+    clock: VirtualClock,
+    stub: StubControl,
+) -> None:
+    staff("h1", state=HandlerState.AVAILABLE)
+    call = on_a_call(twilio, redis_url, clock, "h1")
+    handler_person.post("/console/handler/booking/search")
+    stub.fault("down")
+    handler_person.post("/console/handler/booking", {"slot": "Slot/dental-0930"})
+    stub.fault("up")
+    call.status("completed")
+
+    done = handler_person.post("/console/handler/wrap-up", {"outcome": "referred"})
+
+    assert "Wrap-up recorded (referred)" in done.text
+    [case] = clinical_jobs(redis_url)
+    assert case["handler_notes"] == (
+        f"An appointment may have been booked for this case: {AT_0930} (Slot/dental-0930); "
+        "its booking was not confirmed."
+    )
