@@ -43,6 +43,12 @@ async def wrap_up(
         if booking.unsure is not None:
             raise Conflict(UNSETTLED)
         raise Conflict(DEGRADED if (await console.modes.current()).degraded else NOT_BOOKED)
+    if booking.unsure is not None and kind is None:
+        raise Conflict(
+            f"An appointment may have been booked for this case ({label(booking.unsure)}): try "
+            'booking it again, or wrap up as "referred" or "ambulance requested", whose case '
+            "sent to the clinical system names it."
+        )
     if booking.booked is not None and outcome not in WITH_A_BOOKING:
         raise Conflict(
             f"An appointment is booked for this case ({label(booking.booked)}): wrap up as "

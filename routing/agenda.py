@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from routing import keys
 
-AGENDA = f"{keys.PREFIX}:agenda"  # item (JSON) -> when it is due, on Lifeline's clock
+AGENDA = keys.AGENDA
 SWEEP_SECONDS = 1  # how often the agenda is read (workers/cron.py): the due times' resolution
 REDELIVER_SECONDS = 30.0  # longer than any job the agenda starts may run
 

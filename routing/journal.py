@@ -90,16 +90,19 @@ if not status then
   redis.call('HINCRBY', KEYS[4], 'captured', 1)
 else
   -- The same case again (its wrap-up, notes added): one entry, with the latest request; the
-  -- case as opened, kept again after its wrap-up (a retried job), never takes its place.
+  -- case as opened, kept again after its wrap-up (a retried job), never takes its place, nor
+  -- does a wrap-up kept after its correction (a later wrap-up of the call).
   local kept = cjson.decode(redis.call('HGET', entry, 'facts') or '{}')
   local new = cjson.decode(a.facts)
-  if not (kept.request == 'wrap-up' and new.request ~= 'wrap-up') then
+  local superseded = kept.request == 'wrap-up' and new.request == 'wrap-up'
+    and tonumber(new.wrap_up_number or 1) < tonumber(kept.wrap_up_number or 1)
+  if not superseded and not (kept.request == 'wrap-up' and new.request ~= 'wrap-up') then
     redis.call('HSET', entry, 'kind', a.kind, 'bundle', a.bundle, 'facts', a.facts)
     if a.notes ~= '' then redis.call('HSET', entry, 'notes', a.notes) end
     redis.call('HINCRBY', entry, 'version', 1)
   end
   if a.open == '1' then redis.call('HSET', entry, 'open', '1') end
-  if status ~= 'pending' then
+  if status ~= 'pending' and not superseded then
     -- Settled already (delivered, or refused): what is new has still to be sent.
     event = 'reopened'
     redis.call('HSET', entry, 'status', 'pending', 'error', '')

@@ -155,7 +155,7 @@ def pending_sign_in(pending_digest: str) -> str:
     return f"{PREFIX}:sign-in:{pending_digest}"
 
 
-# Bookings made from the handler console (console/booking.py).
+# Bookings made from the handler console (console/booking.py, workers/bookings.py).
 def booking(case_id: str) -> str:
     """A case's booking as its handler sees it: the free slots offered, the one chosen (fixed
     until the clinical system has said whether it was booked), and the outcome."""
@@ -163,6 +163,21 @@ def booking(case_id: str) -> str:
 
 
 def slot_hold(slot: str) -> str:
-    """A slot of the clinical system (`Slot/<id>`) chosen for a case, held for it a few minutes
-    so that no other handler chooses it meanwhile: the case id."""
+    """A slot of the clinical system (`Slot/<id>`) chosen for a case, held for it (a few minutes,
+    or while it is perhaps booked) so that no other handler chooses it meanwhile: the case id."""
     return f"{PREFIX}:slot-hold:{slot}"
+
+
+# The worker side's own state.
+AGENDA = f"{PREFIX}:agenda"  # item (JSON) -> when due, on Lifeline's clock (routing/agenda.py)
+CPS_NEXT = f"{PREFIX}:cps:next"  # the next moment a call may be placed (workers/ratelimit.py)
+
+
+def cps_held(holder: str) -> str:
+    """A moment to place a call, taken by `holder` (a job) and kept for its retry."""
+    return f"{PREFIX}:cps:held:{holder}"
+
+
+def connect_claim(member: str, offer: int) -> str:
+    """Set by the one connect job that redirects a reserved caller for that offer."""
+    return f"{PREFIX}:connect-claim:{member}:{offer}"

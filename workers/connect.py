@@ -29,7 +29,7 @@ async def connect(member: str, handler: str, offer: int) -> str:
             return "stale"
         if record.get("offers") != str(offer):
             return "stale"
-        claim = f"{keys.PREFIX}:connect-claim:{member}:{offer}"
+        claim = keys.connect_claim(member, offer)
         if not await rt.redis.set(claim, "1", nx=True, ex=CLAIM_TTL_SECONDS):
             return "already redirected"
         telephony = Telephony(rt.settings)

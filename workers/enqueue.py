@@ -159,7 +159,9 @@ class Jobs:
         number = f"-{wrap_up_number}" if wrap_up_number > 1 else ""
         return self.queue(JobQueue.CLINICAL).enqueue(
             "workers.clinical_jobs.send_case",
-            case.model_dump_json(),
+            # A first wrap-up's job reads as before wrap-ups were numbered, for a worker not
+            # yet upgraded.
+            case.model_dump_json(exclude={"wrap_up_number"} if wrap_up_number == 1 else None),
             open_case,
             job_id=f"case-{case_id}-{kind}-{request.value}{number}",
             # Sending is idempotent (a duplicate counts as delivered, the journal keeps one entry
@@ -179,7 +181,9 @@ class Jobs:
             "workers.clinical_jobs.confirm_booking",
             case_id,
             job_id=f"confirm-booking-{case_id}-{version}",
-            retry=Retry(max=8, interval=[60, 120, 300, 600, 1200, 1800, 3600, 3600]),
+            # Hourly at last, for as long as the booking is kept (keys.CALL_TTL_SECONDS): an
+            # outage of any length ends with the answer, not with the job given up.
+            retry=Retry(max=60, interval=[60, 120, 300, 600, 1200, 1800, 3600]),
             job_timeout=30,
             result_ttl=24 * 3600,
             failure_ttl=self.case_failure_ttl,

@@ -1,5 +1,5 @@
 """The RQ queues, named once, in order of urgency; jobs are enqueued only through the typed
-helpers beside their jobs.
+helpers of `workers/enqueue.py`, and a worker runs only the jobs named in `JOBS`.
 
 Each worker pool serves some of them (the Procfile's `worker-*` lines): the calls pool only
 `calls`, whose jobs are all short, so that no long job ever stands between a caller and a

@@ -40,11 +40,8 @@ return moment
 MICROSECONDS = 1_000_000
 HELD_AFTER_SECONDS = 600  # a moment passed stays its holder's for a late job to use
 
-KEY = f"{keys.PREFIX}:cps:next"
-
-
-def holder_key(holder: str) -> str:
-    return f"{keys.PREFIX}:cps:held:{holder}"
+KEY = keys.CPS_NEXT
+holder_key = keys.cps_held
 
 
 class CallsPerSecond:

@@ -172,6 +172,37 @@ def test_a_wrap_up_corrected_before_the_handler_moves_on_reaches_the_system_as_w
     assert len({json.dumps(r["identifier"]) for r in requests}) == 2
 
 
+def test_the_same_wrap_up_sent_twice_is_one_request(
+    twilio: TwilioClient,
+    staff: Staff,
+    redis_url: str,
+    clinical: StubControl,
+    sync_redis: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    clinical.server("plain")
+    staff("h1", state=HandlerState.AVAILABLE)
+    call = twilio.call(CALLER, MAIN_LINE)
+    to_queue(call, "2", "1")
+    connect = call._got(twilio.twiml("/twilio/connect?handler=h1&offer=1", call.params()))
+    twilio.twiml(
+        connect.first("Client").get("url", ""), call.params() | {"CallSid": "CA" + "f" * 32}
+    )
+    twilio.twiml(connect.first("Dial").get("action", ""), call.params(DialCallStatus="completed"))
+    handler = Api(twilio.client, token_for(redis_url, Role.HANDLER, "h1"))
+    body = {"outcome": "ambulance_requested", "notes": "chest pain", "available": False}
+
+    handler.send("POST", "/api/v1/handlers/h1/wrap-up", body)
+    handler.send("POST", "/api/v1/handlers/h1/wrap-up", body)  # its answer lost: sent again
+    run_clinical_worker(redis_url, clinical, tmp_path)
+
+    wrapped = [
+        r["identifier"][0]["value"].split("/", 1)[1] for r in clinical.resources("ServiceRequest")
+    ]
+    assert sorted(wrapped) == ["wrap-up"], wrapped
+    assert sync_redis.hget(f"ll:call:{call.sid}", "wrap_ups") == "1"
+
+
 def test_a_booking_with_its_chosen_slot_reaches_the_system_as_an_appointment_for_that_slot(
     redis_url: str, clinical: StubControl, tmp_path: Path
 ) -> None:

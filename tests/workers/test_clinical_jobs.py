@@ -363,3 +363,25 @@ async def test_a_wrap_up_refused_whole_for_a_resource_held_twice_is_journaled_fo
     assert entry.notes == "seen, advised rest"
     assert "412 (multiple-matches)" in entry.error
     assert "nothing of it was stored" in entry.error
+
+
+async def test_a_wrap_up_kept_after_its_correction_never_takes_its_place(
+    rt: Runtime, stub: StubControl
+) -> None:
+    first = case("JJJJJ-00001").model_copy(
+        update={"request": Request.WRAP_UP, "handler_notes": "referred to GP"}
+    )
+    second = case("JJJJJ-00001", CaseKind.AMBULANCE).model_copy(
+        update={"request": Request.WRAP_UP, "handler_notes": "chest pain", "wrap_up_number": 2}
+    )
+    await ModeStore(rt.redis).force(Mode.DEGRADED, "drill", "sam", T0)
+    # The correction's job runs first; the first wrap-up's (its worker killed, retried) after.
+    assert await send_case_in(rt, second) == "journaled"
+    assert await send_case_in(rt, first) == "journaled"
+
+    entry = await Journal(rt.redis).get("JJJJJ-00001")
+    assert entry is not None
+    assert (entry.kind, entry.notes) == ("ambulance", "chest pain")
+    await ModeStore(rt.redis).force(Mode.NORMAL, "back", "sam", T0 + 60)
+    await reconcile_in(rt)
+    assert [r["case_id"] for r in stub.received()] == ["JJJJJ-00001/wrap-up-2"]
