@@ -1,4 +1,4 @@
-"""What the ambulance dispatcher hears on answering: the case id. Needs nothing but settings.
+"""What the ambulance dispatcher hears on answering: the case id.
 
 The dispatcher answering is also when the caller's record learns, if it had not (Redis was
 unreachable when the caller was put through), that the call is with the dispatch line: so that
