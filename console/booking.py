@@ -8,9 +8,12 @@ clinical system. While the mode is degraded nothing is searched or booked.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
 
 from console.case import CaseFacts, case_facts
 from console.context import Console
@@ -19,6 +22,8 @@ from routing.handlers import HandlerState
 from workers.bookings import SETTLED, Booking, Bookings, BookingStatus, unconfirmed
 from workers.clinical import BookedElsewhere, ClinicalRejected, ClinicalUnavailable, SlotTaken
 from workers.fhir import SERVICE_TYPES, BookedSlot, CaseKind, ClinicalCase, Request
+
+log = logging.getLogger(__name__)
 
 SEARCH_COUNT = 10  # asked for: some may be held for other handlers' cases
 OFFERED = 5  # shown
@@ -77,7 +82,12 @@ class AtWrapUp(NamedTuple):
 
 
 async def at_wrap_up(console: Console, case_id: str) -> AtWrapUp:
-    saved = await Bookings(console.redis).read(case_id)
+    try:
+        saved = await Bookings(console.redis).read(case_id)
+    except ValidationError:
+        # Never a reason to refuse a wrap-up (an ambulance above all): as if none were booked.
+        log.exception("booking of case %s unreadable", case_id, extra={"case_id": case_id})
+        return AtWrapUp()
     booking = saved.booking
     if booking is not None and booking.status is BookingStatus.BOOKED:
         return AtWrapUp(booked=booking.chosen)

@@ -160,7 +160,12 @@ class _Reference(BaseModel):
 
 class _Appointment(BaseModel):
     resource_type: Literal["Appointment"] = Field(alias="resourceType")
+    status: str = ""
     slot: list[_Reference] = []
+
+
+# An Appointment in these states holds no slot for the patient (FHIR R4 appointmentstatus).
+NOT_HELD = frozenset({"cancelled", "entered-in-error"})
 
 
 class _SearchEntry(BaseModel):
@@ -268,7 +273,8 @@ def _slots_held(case_id: str, response: httpx.Response) -> tuple[str, ...]:
             appointment = _Appointment.model_validate(entry.resource)
         except ValidationError:
             continue
-        held.extend(_slot_of(slot.reference) for slot in appointment.slot)
+        if appointment.status not in NOT_HELD:
+            held.extend(_slot_of(slot.reference) for slot in appointment.slot)
     return tuple(held)
 
 

@@ -19,6 +19,7 @@ from workers.clinical import (
     ClinicalUnavailable,
     Delivery,
     Outcome,
+    _slots_held,
 )
 from workers.fhir import BookedSlot, CaseKind, ClinicalCase, Request, bundle_json
 
@@ -308,3 +309,21 @@ async def test_a_failure_is_logged_with_the_case_id_and_never_the_callers_number
 
     assert [getattr(r, "case_id", None) for r in caplog.records] == ["LLLLL-00001"] * 2
     assert CALLER[-6:] not in caplog.text
+
+
+def test_a_cancelled_appointment_holds_no_slot() -> None:
+    searchset = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [
+            {"resource": {"resourceType": "Appointment", "status": status, "slot": [ref]}}
+            for status, ref in (
+                ("cancelled", {"reference": "Slot/a"}),
+                ("entered-in-error", {"reference": "Slot/b"}),
+                ("booked", {"reference": "Slot/c"}),
+            )
+        ],
+    }
+    answer = httpx.Response(200, json=searchset)
+
+    assert _slots_held("7K2QX-M9D4A", answer) == ("Slot/c",)

@@ -592,3 +592,26 @@ def test_a_wrap_up_while_a_booking_waits_to_be_confirmed_says_so_to_the_clinical
         f"An appointment may have been booked for this case: {AT_0930} (Slot/dental-0930); "
         "its booking was not confirmed."
     )
+
+
+def test_an_unreadable_booking_never_stands_between_a_caller_and_an_ambulance(
+    handler_person: Person,
+    staff: Staff,
+    twilio: TwilioClient,
+    redis_url: str,
+    clock: VirtualClock,
+    stub: StubControl,
+    sync_redis: redis.Redis,
+) -> None:
+    staff("h1", state=HandlerState.AVAILABLE)
+    call = on_a_call(twilio, redis_url, clock, "h1")
+    handler_person.post("/console/handler/booking/search")
+    case_id = booking_of(sync_redis, call)["case_id"]
+    sync_redis.hset(f"ll:booking:{case_id}", "state", '{"written by": "a future version"}')
+    call.status("completed")
+
+    done = handler_person.post("/console/handler/wrap-up", {"outcome": "ambulance_requested"})
+
+    assert "Wrap-up recorded (ambulance requested)" in done.text
+    [case] = clinical_jobs(redis_url)
+    assert case["kind"] == "ambulance"
