@@ -13,7 +13,12 @@ from enum import StrEnum
 
 # Standalone runs of 7-15 digits, after a + or its URL encoding (%2B) or none: phone numbers,
 # not parts of SIDs or case ids, nor the whole or fractional part of a decimal (a timestamp).
-PHONE_NUMBER = re.compile(r"(?:(?<!\w)%2[Bb]|(?<![\w+])\+|(?<![\w+])(?<!\d\.))\d{7,15}(?!\w|\.\d)")
+# A run of 7 to 15 digits, alone or after a `+` (or its URL encoding), and not a part of a UUID
+# (a job's id): `90678723-246b-...` or `...-4a1c-123456789012` are ids, not numbers.
+PHONE_NUMBER = re.compile(
+    r"(?:(?<!\w)%2[Bb]|(?<![\w+])\+|(?<![\w+])(?<!\d\.)(?<![0-9a-fA-F]-))\d{7,15}"
+    r"(?!\w|\.\d|-[0-9a-fA-F])"
+)
 STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 # Libraries that set up handlers of their own: their records go to the root's instead.
 ROUTED_TO_ROOT = ("uvicorn", "uvicorn.error", "uvicorn.access", "rq", "rq.worker")

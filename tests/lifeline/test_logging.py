@@ -54,6 +54,16 @@ def test_sids_and_case_ids_are_not_mistaken_for_numbers() -> None:
     assert mask_numbers(f"call {SID} case 7K2QX-M9D4A") == f"call {SID} case 7K2QX-M9D4A"
 
 
+def test_job_ids_whose_groups_are_all_digits_are_not_mistaken_for_numbers() -> None:
+    # A random UUID's first group is all digits one time in 43, its last one time in 280.
+    for job_id in (
+        "90678723-246b-43d8-b6a1-6422035f384a",
+        "1a2b3c4d-246b-43d8-b6a1-642203538412",
+    ):
+        assert mask_numbers(f"job {job_id}: exception") == f"job {job_id}: exception"
+    assert mask_numbers("rang 07700900123-then") == "rang …123-then"
+
+
 def test_secrets_are_redacted() -> None:
     entry = format_record("token was s3cret-token")
     assert entry["message"] == "token was [secret]"
