@@ -18,10 +18,10 @@ from pydantic import ValidationError
 from console.case import CaseFacts, case_facts
 from console.context import Console
 from console.errors import Conflict
+from routing.bookings import SETTLED, Booking, Bookings, BookingStatus, unconfirmed
+from routing.cases import SERVICE_TYPES, BookedSlot, CaseKind
 from routing.handlers import HandlerState
-from workers.bookings import SETTLED, Booking, Bookings, BookingStatus, unconfirmed
 from workers.clinical import BookedElsewhere, ClinicalRejected, ClinicalUnavailable, SlotTaken
-from workers.fhir import SERVICE_TYPES, BookedSlot, CaseKind, ClinicalCase, Request
 
 log = logging.getLogger(__name__)
 
@@ -205,17 +205,8 @@ async def choose(console: Console, handler_id: str, slot: str) -> Booking:
 async def _book(
     console: Console, bookings: Bookings, facts: CaseFacts, booking: Booking, chosen: BookedSlot
 ) -> Booking:
-    case = ClinicalCase(
-        case_id=facts.case_id,
-        kind=CaseKind.BOOKING,
-        created=datetime.fromtimestamp(facts.created, UTC),
-        caller_number=facts.caller,
-        locale=facts.locale,
-        reason=facts.reason,
-        priority=facts.priority,
-        request=Request.WRAP_UP,  # booked ahead of the wrap-up, which carries it too
-        appointment=chosen,
-    )
+    # Booked ahead of the wrap-up, which carries it too.
+    case = facts.wrap_up(CaseKind.BOOKING, appointment=chosen)
     try:
         await console.clinical.book(case)
     except SlotTaken:

@@ -3,11 +3,14 @@ callback's: for its wrap-up, and for an appointment booked while the caller is o
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from pydantic import BaseModel, ConfigDict
 
 from console.context import Console
 from console.errors import Conflict
 from routing.callbacks import UnknownCallback
+from routing.cases import BookedSlot, CaseKind, ClinicalCase, Request
 from routing.models import Reason
 
 
@@ -21,6 +24,29 @@ class CaseFacts(BaseModel):
     need: Reason  # what the caller rang about: the service an appointment is for
     priority: int
     created: float
+
+    def wrap_up(
+        self,
+        kind: CaseKind,
+        notes: str = "",
+        appointment: BookedSlot | None = None,
+        number: int = 1,
+    ) -> ClinicalCase:
+        """The case a handler's wrap-up sends: a request of its own (the case as opened may have
+        been sent already), the `number`th of the call's wrap-ups."""
+        return ClinicalCase(
+            case_id=self.case_id,
+            kind=kind,
+            created=datetime.fromtimestamp(self.created, UTC),
+            caller_number=self.caller,
+            locale=self.locale,
+            reason=self.reason,
+            priority=self.priority,
+            handler_notes=notes,
+            request=Request.WRAP_UP,
+            appointment=appointment,
+            wrap_up_number=number,
+        )
 
 
 async def case_facts(console: Console, member: str) -> CaseFacts:

@@ -8,9 +8,9 @@ from console.booking import DEGRADED, UNSETTLED, AtWrapUp, at_wrap_up, label
 from console.case import CaseFacts, case_facts
 from console.context import Console
 from console.errors import Conflict
+from routing.cases import CaseKind
 from routing.handlers import HandlerState
 from routing.wrapup import CLINICAL_KIND, WrapUpOutcome, record
-from workers.enqueue import Request
 
 NOT_BOOKED = (
     'book an appointment for this case in the console before wrapping up as "appointment booked"'
@@ -61,21 +61,9 @@ async def wrap_up(
         if outcome is not WrapUpOutcome.BOOKED and booking.note():
             # The clinical system hears of the appointment with the case it is sent instead.
             told = f"{notes}\n\n{booking.note()}" if notes else booking.note()
-        await console.jobs.off_loop(
-            console.jobs.send_case,
-            facts.case_id,
-            kind,
-            facts.caller,
-            facts.locale,
-            facts.reason,
-            facts.priority,
-            facts.created,
-            told,
-            # its own request: the case as opened may have been sent already
-            request=Request.WRAP_UP,
-            appointment=booking.booked if outcome is WrapUpOutcome.BOOKED else None,
-            wrap_up_number=number,
-        )
+        appointment = booking.booked if outcome is WrapUpOutcome.BOOKED else None
+        case = facts.wrap_up(CaseKind(kind), told, appointment, number)
+        await console.jobs.off_loop(console.jobs.send_case, case)
     going = handler.after_call or (HandlerState.AVAILABLE if available else None)
     if going is None:
         return HandlerState.WRAP_UP

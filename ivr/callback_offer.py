@@ -11,9 +11,10 @@ from ivr.forms import GatherForm, TwilioForm
 from ivr.queueing import place, requeue
 from ivr.safety import safe_route
 from ivr.urls import IvrState
-from prompts.catalogue import Locale, PromptId
+from prompts.catalogue import PromptId
 from routing import menu
 from routing.callbacks import Booking, NumberTaken
+from routing.cases import CaseKind, opened
 from routing.decisions import Decision, Goodbye, Leave, Nothing, Spoken, Step, say
 from routing.menu import Given, Placed
 from routing.models import CallRecord, Priority, Reason, caller_number, case_id_for
@@ -177,14 +178,7 @@ async def _booked(ivr: Ivr, record: CallRecord, booking: Booking, number: str) -
     await ivr.jobs.hand_off(
         f"the callback case of {record.sid}",
         ivr.jobs.send_case,
-        record.case_id,
-        "referral",
-        number,
-        record.locale.value,
-        (record.answers.reason or Reason.UNKNOWN).value,
-        int(record.placement.priority),
-        record.created,
-        notes="call back requested",
+        opened(record, CaseKind.REFERRAL, number, notes="call back requested"),
         open_case=True,
     )
     return Goodbye(locale=record.locale, say=say(PromptId.CALLBACK_BOOKED))
@@ -193,7 +187,7 @@ async def _booked(ivr: Ivr, record: CallRecord, booking: Booking, number: str) -
 async def callback_existing(ivr: Ivr, form: GatherForm, state: IvrState, given: Given) -> Decision:
     """A caller whose callback is still to be made: keep it, raise it (worse), or cancel it."""
     answers = state.answers
-    locale = answers.locale or Locale.EN
+    locale = answers.language
     value = menu.choice(Step.CALLBACK_EXISTING, given)
     if value is None:
         if state.attempt + 1 < menu.MAX_ASKS:

@@ -97,7 +97,7 @@ async def outage_notice(ivr: Ivr, current: Step, outcome: Ask | Placed) -> tuple
         mode = await ivr.modes.current()
         if not mode.degraded or not (await ivr.rulebook.active()).degraded.announce:
             return ()
-        text = (await ivr.modes.message()).text(answers.locale or Locale.EN)
+        text = (await ivr.modes.message()).text(answers.language)
     except RedisError:
         return ()
     return (Spoken.of(PromptId.OUTAGE_MESSAGE, message=text),)
@@ -107,7 +107,7 @@ async def resume(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
     """Carry on from the answers in the URL: the next question, or placing the call."""
     following = menu.next_step(state.answers)
     if following is not None:
-        return menu.ask(following, state.answers, state.locale or Locale.EN)
+        return menu.ask(following, state.answers, state.language)
     return await place(ivr, form, Placed(answers=state.answers, gave_up=False), turn=state.turn)
 
 
@@ -117,7 +117,7 @@ async def hold(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
         record = await ivr.calls.get(form.call_sid)
     except RedisError:
         return await _hold_without_redis(ivr, form, state)
-    locale = record.locale if record else state.locale or Locale.EN
+    locale = record.locale if record else state.language
     now = ivr.clock.now()
     emergency = (
         record is not None
@@ -235,7 +235,7 @@ async def _hold_without_redis(ivr: Ivr, form: HoldForm, state: IvrState) -> Deci
     if state.down_since:
         return Leave()
     return Hold(
-        locale=state.locale or Locale.EN,
+        locale=state.language,
         priority=state.priority or Priority.STANDARD,
         say=say(PromptId.SYSTEM_PROBLEM, PromptId.SAFETY_NET),
         pause_seconds=RETRY_PAUSE_SECONDS,
@@ -250,7 +250,7 @@ async def queue_exit(ivr: Ivr, form: QueueExitForm, state: IvrState) -> Decision
         if form.queue_result == "hangup":
             await finish(ivr, form)
         return Nothing()
-    locale = state.locale or Locale.EN
+    locale = state.language
     try:
         record = await ivr.calls.get(form.call_sid)
         if record is None or record.placement is None:
@@ -307,7 +307,7 @@ async def dispatch_result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision
         record = await ivr.calls.get(form.call_sid)
     except RedisError:
         record = None
-    locale = record.locale if record else state.locale or Locale.EN
+    locale = record.locale if record else state.language
     if attempt < MAX_DISPATCH_ATTEMPTS or record is None or record.placement is None:
         return emergency_dial(ivr, locale, form.call_sid, attempt)
     try:

@@ -12,9 +12,10 @@ from ivr.safety import emergency_dial, ids, safe_route
 from ivr.urls import IvrState
 from prompts.catalogue import Locale, PromptId
 from routing.calls import UnservedQueue
+from routing.cases import CaseKind, opened
 from routing.decisions import Decision, Dial, Enqueue, Spoken, say
 from routing.menu import Placed
-from routing.models import CallFacts, CallRecord, Priority, Reason, caller_number, mask
+from routing.models import CallFacts, CallRecord, Priority, caller_number, mask
 from routing.numbers import outside_policy
 from routing.overflow import ToNumber
 from routing.queues import Standing
@@ -77,13 +78,7 @@ async def dispatch_emergency(ivr: Ivr, sid: str, locale: Locale, why: str) -> De
         await ivr.jobs.hand_off(
             f"the ambulance request of {sid}",
             ivr.jobs.send_case,
-            record.case_id,
-            "ambulance",
-            record.caller,
-            record.locale.value,
-            (record.answers.reason or Reason.UNKNOWN).value,
-            priority=1,
-            created=record.created,
+            opened(record, CaseKind.AMBULANCE, record.caller, Priority.EMERGENCY),
             open_case=True,
         )
     return emergency_dial(ivr, locale, sid)
@@ -128,7 +123,7 @@ async def place(
     """The IVR is done: the rules place the call, and it is queued, diverted or dialled through
     (an emergency with nobody on duty). `down_since`: from a retry while Redis was unreachable."""
     answers = placed.answers
-    locale = answers.locale or Locale.EN
+    locale = answers.language
     rules = await ivr.rulebook.active()
     now = ivr.clock.now()
     placement = rules.place(CallFacts.of(answers, form.called, now))

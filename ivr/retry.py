@@ -13,7 +13,7 @@ from ivr.forms import DialForm, GatherForm, TwilioForm
 from ivr.queueing import place, requeue
 from ivr.safety import ids, safe_route
 from ivr.urls import IvrState
-from prompts.catalogue import Locale, PromptId
+from prompts.catalogue import PromptId
 from routing import menu
 from routing.decisions import Ask, Decision, Dial, Enqueue, Nothing, Retry, Spoken, Step, say
 from routing.menu import Given, Placed
@@ -67,7 +67,7 @@ async def carry_on(
         return await requeue(ivr, record, say(PromptId.STILL_QUEUED))
     following = menu.next_step(answers)
     if following is not None:
-        return menu.ask(following, answers, answers.locale or Locale.EN)
+        return menu.ask(following, answers, answers.language)
     placed = Placed(answers=answers, gave_up=False)
     return await place(ivr, form, placed, turn=turn, down_since=down_since)
 

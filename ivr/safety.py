@@ -42,7 +42,7 @@ def emergency_answered(ivr: Ivr, state: IvrState, given: Given, call_sid: str) -
     if menu.choice(Step.EMERGENCY, given) != Screen.YES:
         return None
     log.warning("emergency answer not handled: dialling dispatch", extra={"call_sid": call_sid})
-    return emergency_dial(ivr, state.locale or Locale.EN, call_sid)
+    return emergency_dial(ivr, state.language, call_sid)
 
 
 def screen_answered(ivr: Ivr, state: IvrState, given: Given, call_sid: str) -> Dial | None:
@@ -57,7 +57,7 @@ def emergency_on_the_way(ivr: Ivr, state: IvrState, given: Given, call_sid: str)
     if state.priority is not Priority.EMERGENCY:
         return None
     log.warning("emergency's request not handled: dialling dispatch", extra={"call_sid": call_sid})
-    return emergency_dial(ivr, state.locale or Locale.EN, call_sid)
+    return emergency_dial(ivr, state.language, call_sid)
 
 
 def safe_step(ivr: Ivr, state: IvrState) -> Decision:
@@ -74,7 +74,7 @@ def safe_route(ivr: Ivr, state: IvrState) -> Decision:
     happening, the emergency key live, and retry; once this caller has been without Lifeline for
     FALLBACK_LINE_AFTER_MINUTES, put them through to the fallback line, if there is one. How long
     is carried in the signed URL (`down_since`), so it needs no Redis."""
-    locale = state.locale or Locale.EN
+    locale = state.language
     answers = state.answers.model_copy(update={"locale": locale})
     now = int(ivr.clock.now())
     down_since = state.down_since or now
@@ -102,7 +102,7 @@ def safe_route(ivr: Ivr, state: IvrState) -> Decision:
 
 def safe_dispatch(ivr: Ivr, state: IvrState) -> Decision:
     """The dispatch line's result could not be handled: put the emergency through again."""
-    return emergency_dial(ivr, state.locale or Locale.EN, "", state.attempt + 1)
+    return emergency_dial(ivr, state.language, "", state.attempt + 1)
 
 
 def safe_hold(ivr: Ivr, state: IvrState) -> Decision:
@@ -111,7 +111,7 @@ def safe_hold(ivr: Ivr, state: IvrState) -> Decision:
     if state.priority is Priority.EMERGENCY:
         return Leave()
     return Hold(
-        locale=state.locale or Locale.EN,
+        locale=state.language,
         priority=state.priority or Priority.STANDARD,
         say=say(PromptId.HOLD_ON),
         pause_seconds=RETRY_PAUSE_SECONDS,

@@ -188,7 +188,7 @@ class Renderer:
     def _gather(self, response: VoiceResponse, ask: Ask, redirect: bool) -> None:
         """A question; with `redirect`, silence comes back to the same action without digits."""
         action = (
-            self.urls.fallback(ask.step.value, ask.answers.locale or Locale.EN)
+            self.urls.fallback(ask.step.value, ask.answers.language)
             if ask.fallback
             else self.urls.step(ask.step, ask.answers, ask.attempt)
         )

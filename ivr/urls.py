@@ -65,6 +65,11 @@ class IvrState(BaseModel):
     leg: str = ""
 
     @property
+    def language(self) -> Locale:
+        """The caller's language: the one they chose, English until they have."""
+        return self.locale or Locale.EN
+
+    @property
     def answers(self) -> Answers:
         return Answers(
             locale=self.locale,

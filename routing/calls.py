@@ -248,7 +248,7 @@ class Calls:
         Raises UnservedQueue if the active rule set has no such queue (the placement was made
         by an older version): place the call again under the active one.
         """
-        locale = answers.locale or Locale.EN
+        locale = answers.language
         outcome, arrival, free = await self._enqueue(
             keys=[
                 keys.call(sid),

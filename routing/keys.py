@@ -155,7 +155,7 @@ def pending_sign_in(pending_digest: str) -> str:
     return f"{PREFIX}:sign-in:{pending_digest}"
 
 
-# Bookings made from the handler console (console/booking.py, workers/bookings.py).
+# Bookings made from the handler console (console/booking.py, routing/bookings.py).
 def booking(case_id: str) -> str:
     """A case's booking as its handler sees it: the free slots offered, the one chosen (fixed
     until the clinical system has said whether it was booked), and the outcome."""

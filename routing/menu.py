@@ -153,7 +153,7 @@ class Placed:
 def start(answers: Answers) -> Ask:
     step = next_step(answers)
     assert step is not None, "a new call always has a question to ask"
-    locale = answers.locale or Locale.EN
+    locale = answers.language
     before = say(PromptId.WELCOME) if step is Step.EMERGENCY else ()
     return ask(step, answers, locale, before=before)
 
@@ -161,7 +161,7 @@ def start(answers: Answers) -> Ask:
 def advance(step: Step, answers: Answers, attempt: int, given: Given) -> Ask | Placed:
     """One answer in: the same question again (at most twice more), the next one, or done."""
     value = choice(step, given)
-    locale = answers.locale or Locale.EN
+    locale = answers.language
     gave_up = False
     if value is None:
         if attempt + 1 < MAX_ASKS:
@@ -171,6 +171,6 @@ def advance(step: Step, answers: Answers, attempt: int, given: Given) -> Ask | P
     following = next_step(answers)
     if following is None:
         return Placed(answers=answers, gave_up=gave_up)
-    locale = answers.locale or Locale.EN
+    locale = answers.language
     before = say(PromptId.WELCOME) if following is Step.EMERGENCY else ()
     return ask(following, answers, locale, before=before)

@@ -80,6 +80,11 @@ class Answers(BaseModel):
     has_callback: bool = False  # the caller has a callback still to be made
     callback_choice: str | None = None  # keep, worse, cancel, unanswered
 
+    @property
+    def language(self) -> Locale:
+        """The caller's language: the one they chose, English until they have."""
+        return self.locale or Locale.EN
+
 
 class CallFacts(BaseModel):
     """Everything a rule may look at to place a call."""
@@ -98,7 +103,7 @@ class CallFacts(BaseModel):
     def of(cls, answers: Answers, line: str, at: float | None = None) -> CallFacts:
         """The facts from what the caller answered; what they did not answer counts as such."""
         return cls(
-            locale=answers.locale or Locale.EN,
+            locale=answers.language,
             screen=answers.screen or Screen.UNANSWERED,
             reason=answers.reason or Reason.UNKNOWN,
             worse=answers.worse,

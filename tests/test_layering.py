@@ -61,8 +61,8 @@ def test_imports_go_only_in_the_allowed_direction(package: str) -> None:
 # The webhooks only enqueue: they never wait on the outside world. The consoles may also reach the
 # clinical system, briefly, to search and book appointments while a handler watches.
 WEB_SIDE_WORKERS = {
-    "ivr": {"enqueue", "queues", "paths"},
-    "console": {"enqueue", "queues", "paths", "clinical", "fhir", "bookings"},
+    "ivr": {"enqueue", "paths"},
+    "console": {"enqueue", "paths", "clinical"},
 }
 
 

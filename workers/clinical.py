@@ -33,12 +33,10 @@ from typing import Any, Literal
 import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from routing.cases import SERVICE_TYPES, BookedSlot, ClinicalCase
 from routing.models import Reason
 from workers.fhir import (
     SERVICE_TYPE_SYSTEM,
-    SERVICE_TYPES,
-    BookedSlot,
-    ClinicalCase,
     appointment_identifier,
     booking_bundle_json,
     bundle_json,

@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 import httpx
 from rq import get_current_job
 
+from routing.bookings import Bookings, BookingStatus, unconfirmed
 from routing.breaker import Breaker, Outcome
+from routing.cases import BookedSlot, CaseKind, ClinicalCase, Request
 from routing.journal import Journal
 from routing.mode import ModeStore
 from workers import email
-from workers.bookings import Bookings, BookingStatus, unconfirmed
 from workers.clinical import ClinicalRejected, ClinicalSystem, ClinicalUnavailable
-from workers.fhir import BookedSlot, CaseKind, ClinicalCase, Request, bundle_json
+from workers.fhir import bundle_json
 from workers.runtime import Runtime, enqueuing, runtime
 
 log = logging.getLogger(__name__)

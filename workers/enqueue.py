@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from typing import ParamSpec, TypeVar
 
@@ -26,9 +26,8 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from routing.assignment import Offer
-from workers.bookings import CONFIRM_AFTER_SECONDS
-from workers.fhir import BookedSlot, CaseKind, ClinicalCase
-from workers.fhir import Request as Request  # for the web side, which imports only this module
+from routing.bookings import CONFIRM_AFTER_SECONDS
+from routing.cases import ClinicalCase
 from workers.queues import SERIALIZER, JobQueue, queue_of
 
 log = logging.getLogger(__name__)
@@ -126,44 +125,17 @@ class Jobs:
             return None
         return self._connect(member, handler, offer)
 
-    def send_case(
-        self,
-        case_id: str,
-        kind: str,
-        caller: str,
-        locale: str,
-        reason: str,
-        priority: int,
-        created: float,
-        notes: str = "",
-        open_case: bool = False,
-        request: Request = Request.OPENED,
-        appointment: BookedSlot | None = None,
-        wrap_up_number: int = 1,
-    ) -> Job:
+    def send_case(self, case: ClinicalCase, open_case: bool = False) -> Job:
         """Send a case to the clinical system (or keep it in the journal while it is down); a
         booking with the slot booked, once the handler has chosen one."""
-        case = ClinicalCase(
-            case_id=case_id,
-            kind=CaseKind(kind),
-            created=datetime.fromtimestamp(created, UTC),
-            caller_number=caller,
-            locale=locale,
-            reason=reason,
-            priority=priority,
-            handler_notes=notes,
-            request=request,
-            appointment=appointment,
-            wrap_up_number=wrap_up_number,
-        )
-        number = f"-{wrap_up_number}" if wrap_up_number > 1 else ""
+        number = f"-{case.wrap_up_number}" if case.wrap_up_number > 1 else ""
         return self.queue(JobQueue.CLINICAL).enqueue(
             "workers.clinical_jobs.send_case",
             # A first wrap-up's job reads as before wrap-ups were numbered, for a worker not
             # yet upgraded.
-            case.model_dump_json(exclude={"wrap_up_number"} if wrap_up_number == 1 else None),
+            case.model_dump_json(exclude={"wrap_up_number"} if not number else None),
             open_case,
-            job_id=f"case-{case_id}-{kind}-{request.value}{number}",
+            job_id=f"case-{case.case_id}-{case.kind.value}-{case.request.value}{number}",
             # Sending is idempotent (a duplicate counts as delivered, the journal keeps one entry
             # per case), so a job that failed or whose worker died is simply run again.
             retry=Retry(max=5, interval=[5, 30, 120, 600, 1800]),

@@ -11,9 +11,9 @@ from pydantic import BaseModel
 from console.booking import BOOKABLE, label
 from console.web.casefile import Case
 from console.web.pages import Page
+from routing.bookings import Booking, Bookings, BookingStatus
+from routing.cases import ServiceType, SlotReference
 from routing.handlers import Handler
-from workers.bookings import Booking, Bookings, BookingStatus
-from workers.fhir import ServiceType, SlotReference
 
 SERVICES = {
     ServiceType.URGENT_CARE: "urgent care",

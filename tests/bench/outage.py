@@ -17,9 +17,10 @@ from typing import Any
 import httpx
 import redis.asyncio
 
+from routing.cases import CaseKind, ClinicalCase
 from routing.journal import Journal
 from tests.e2e.stack import Stack
-from workers.fhir import CaseKind, ClinicalCase, bundle_json
+from workers.fhir import bundle_json
 
 PROBE_INTERVAL = 1
 FAILURES = 3

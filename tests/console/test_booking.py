@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio
 
-from workers.bookings import HOLD_SECONDS, Booking, Bookings, BookingStatus, unconfirmed
-from workers.fhir import BookedSlot, ServiceType
+from routing.bookings import HOLD_SECONDS, Booking, Bookings, BookingStatus, unconfirmed
+from routing.cases import BookedSlot, ServiceType
 
 pytestmark = pytest.mark.anyio
 

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from routing.cases import BookedSlot, CaseKind, ClinicalCase, Request
 from tests.sim.clinical.stub import StubControl, running_stub
 from workers.clinical import (
     ClinicalRejected,
@@ -21,7 +22,7 @@ from workers.clinical import (
     Outcome,
     _slots_held,
 )
-from workers.fhir import BookedSlot, CaseKind, ClinicalCase, Request, bundle_json
+from workers.fhir import bundle_json
 
 pytestmark = pytest.mark.anyio
 

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from rq import Queue
 
 from console.tokens import Role
+from routing.cases import BookedSlot, CaseKind, ClinicalCase, Request
 from routing.handlers import HandlerState
 from routing.models import Reason
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, CALLER, DISPATCH, MAIN_LINE, PUBLIC_BASE_URL
@@ -37,14 +38,7 @@ from workers.clinical import (
     SlotTaken,
 )
 from workers.enqueue import Jobs
-from workers.fhir import (
-    BookedSlot,
-    CaseKind,
-    ClinicalCase,
-    Request,
-    booking_bundle_json,
-    bundle_json,
-)
+from workers.fhir import booking_bundle_json, bundle_json
 
 pytestmark = pytest.mark.anyio
 
@@ -210,15 +204,17 @@ def test_a_booking_with_its_chosen_slot_reaches_the_system_as_an_appointment_for
     jobs = Jobs(connection, threads=1)
     try:
         jobs.send_case(
-            "BKBKB-00001",
-            "booking",
-            CALLER,
-            "en-GB",
-            "medical",
-            3,
-            T0,
-            notes="urgent treatment centre",
-            appointment=SLOT,
+            ClinicalCase(
+                case_id="BKBKB-00001",
+                kind=CaseKind.BOOKING,
+                created=datetime.fromtimestamp(T0, UTC),
+                caller_number=CALLER,
+                locale="en-GB",
+                reason="medical",
+                priority=3,
+                handler_notes="urgent treatment centre",
+                appointment=SLOT,
+            )
         )
     finally:
         jobs.close()

@@ -12,6 +12,7 @@ import redis
 import redis.asyncio
 from pydantic import SecretStr
 
+from routing.cases import BookedSlot, CaseKind, ClinicalCase, Request
 from routing.clock import VirtualClock
 from routing.journal import EntryStatus, Journal
 from routing.mode import Mode, ModeStore
@@ -19,7 +20,7 @@ from tests.sim.clinical.stub import StubControl
 from tests.workers.conftest import Sink
 from workers.clinical_jobs import breaker, capture, email_case_in, probe_in, send_case_in
 from workers.email import NotSent
-from workers.fhir import BookedSlot, CaseKind, ClinicalCase, Request, bundle_json
+from workers.fhir import bundle_json
 from workers.queues import queue_of
 from workers.replay import reconcile_in
 from workers.runtime import Runtime

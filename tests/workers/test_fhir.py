@@ -12,17 +12,9 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
+from routing.cases import BookedSlot, CaseKind, ClinicalCase, Request
 from tests.fhir_r4 import r4_problems
-from workers.fhir import (
-    CASE_ID_SYSTEM,
-    IDENTIFIER_SYSTEMS,
-    BookedSlot,
-    CaseKind,
-    ClinicalCase,
-    Request,
-    booking_bundle_json,
-    bundle_for,
-)
+from workers.fhir import CASE_ID_SYSTEM, IDENTIFIER_SYSTEMS, booking_bundle_json, bundle_for
 from workers.fhir import bundle_json as built
 
 CREATED = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)

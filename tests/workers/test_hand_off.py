@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import redis
 
 from lifeline.redis_client import enqueue_client
 from lifeline.redis_server import RedisServer
+from routing.cases import CaseKind, ClinicalCase
 from workers.enqueue import HAND_OFF_SECONDS, Jobs
 
 
@@ -38,10 +40,20 @@ def stopped(server: RedisServer) -> None:
     os.kill(server._process.pid, signal.SIGSTOP)
 
 
-def an_ambulance_request(jobs: Jobs) -> None:
-    jobs.send_case(
-        "ABCDE-12345", "ambulance", "", "en-GB", "unknown", 1, time.time(), open_case=True
+def case(kind: CaseKind, number: str, priority: int) -> ClinicalCase:
+    return ClinicalCase(
+        case_id="ABCDE-12345",
+        kind=kind,
+        created=datetime.now(UTC),
+        caller_number=number,
+        locale="en-GB",
+        reason="unknown" if kind is CaseKind.AMBULANCE else "medical",
+        priority=priority,
     )
+
+
+def an_ambulance_request(jobs: Jobs) -> None:
+    jobs.send_case(case(CaseKind.AMBULANCE, "", 1), open_case=True)
 
 
 async def webhook(jobs: Jobs, caplog: pytest.LogCaptureFixture) -> float:
@@ -107,7 +119,7 @@ def test_a_failed_cases_job_keeps_the_patients_details_no_longer_than_retention(
     try:
         for days, kept in ((1, 86_400), (7, 7 * 86_400), (365, 30 * 86_400)):
             job = Jobs(connection, retention_days=days).send_case(
-                "ABCDE-12345", "referral", "+447700900123", "en-GB", "medical", 3, time.time()
+                case(CaseKind.REFERRAL, "+447700900123", 3)
             )
             assert job.failure_ttl == kept, days
             job.delete()

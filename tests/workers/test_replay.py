@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from routing.agenda import REDELIVER_SECONDS, REPLAY_BATCH, Agenda
+from routing.cases import CaseKind, Request
 from routing.clock import VirtualClock
 from routing.journal import REPLAY_LEASE, EntryStatus, Journal
 from routing.mode import Mode, ModeStore
@@ -21,7 +22,6 @@ from tests.sim.clinical.stub import StubControl
 from tests.workers.test_clinical_jobs import T0, case
 from workers.clinical import ClinicalSystem
 from workers.clinical_jobs import capture, case_of
-from workers.fhir import CaseKind, Request
 from workers.replay import batch_size, next_due, reconcile_in, replay_batch_in
 from workers.runtime import Runtime
 

@@ -20,6 +20,7 @@ import redis.asyncio
 
 from console.tokens import Role
 from lifeline.settings import Settings
+from routing.bookings import Bookings
 from routing.clock import VirtualClock
 from routing.handlers import HandlerState
 from routing.mode import Mode
@@ -31,7 +32,6 @@ from tests.sim.clinical.stub import StubControl, booking, running_stub, slot
 from tests.staff import Staff, set_state
 from tests.twilio import Call, TwilioClient
 from tests.workers.test_clinical_bookings import run_clinical_worker
-from workers.bookings import Bookings
 from workers.enqueue import Jobs
 from workers.queues import JobQueue, queue_of
 

@@ -12,8 +12,9 @@ from typing import Any
 import jsonschema
 import pytest
 
+from routing.cases import BookedSlot, CaseKind, ClinicalCase, Request
 from tests.fhir_r4 import SCHEMA_PATH, r4_problems
-from workers.fhir import BookedSlot, CaseKind, ClinicalCase, Request, bundle_json
+from workers.fhir import bundle_json
 
 SLOT = BookedSlot(
     slot="Slot/a",
