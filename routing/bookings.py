@@ -4,8 +4,9 @@
 
 A booking's hash holds `state` (the Booking as JSON), `version` (bumped by every change: each
 save is conditional on the version it read), `chosen` (the slot chosen and not released: being
-booked, unconfirmed or booked) and `until` (while a booking is in flight, when it is given up;
-0 once settled).
+booked, unconfirmed or booked), `until` (while a booking is in flight, when it is given up;
+0 once settled) and `looked` (the version at which the clinical system was asked for the case's
+appointment and had none).
 """
 
 from __future__ import annotations
@@ -200,6 +201,16 @@ class Bookings:
         ]
         verdict, at = await self._choose(keys=keys_, args=args)
         return _text(verdict), _text(at)
+
+    async def looked_before(self, case_id: str, version: str) -> bool:
+        """Whether the clinical system was asked already for the case's appointment as the
+        booking is at `version`, and had none; it is said to have been asked now."""
+        key = keys.booking(case_id)
+        earlier = await self.redis.hget(key, "looked")
+        if earlier is not None and _text(earlier) == version:
+            return True
+        await self.redis.hset(key, "looked", version)
+        return False
 
     async def held_for_others(self, case_id: str, slots: list[BookedSlot]) -> set[str]:
         if not slots:

@@ -166,6 +166,12 @@ async def _confirm(rt: Runtime, case_id: str) -> str:
             return "changed"
     async with httpx.AsyncClient(trust_env=False) as client:
         slots = await ClinicalSystem(rt.settings.fhir_base_url, client).appointment_slots(case_id)
+    if not slots and not await bookings.looked_before(case_id, version):
+        # A request still on its way could yet make it: none found twice, a minute apart, and
+        # only then is it decided that none was made.
+        async with enqueuing(rt) as jobs:
+            await jobs.off_loop(jobs.confirm_booking, case_id, f"{version}-again")
+        return "checking"
     if slot.slot in slots:
         outcome = booking.model_copy(update={"status": BookingStatus.BOOKED, "message": ""})
     else:
