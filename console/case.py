@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from console.context import Console
 from console.errors import Conflict
+from routing import keys
 from routing.callbacks import UnknownCallback
 from routing.cases import BookedSlot, CaseKind, ClinicalCase, Request
 from routing.models import Reason
@@ -51,9 +52,9 @@ class CaseFacts(BaseModel):
 
 async def case_facts(console: Console, member: str) -> CaseFacts:
     """The case of the queue member a handler has (a CallSid, or `cb:<callback id>`)."""
-    if member.startswith("cb:"):
+    if keys.is_callback(member):
         try:
-            callback = await console.callbacks.get(member.removeprefix("cb:"))
+            callback = await console.callbacks.get(keys.callback_id(member))
         except UnknownCallback:
             raise Conflict("the callback's record has expired") from None
         original = await console.calls.get(callback.call_sid) if callback.call_sid else None

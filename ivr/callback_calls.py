@@ -144,7 +144,9 @@ async def result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision:
     # Patient first: the handler did not answer. The patient is told; the callback keeps its place.
     rules = await ivr.rulebook.active()
     why = Release.FAILED if form.dial_status == "failed" else Release.MISSED
-    await ivr.offers.release(f"cb:{state.cb}", state.handler, state.offer, now, why, rules)
+    await ivr.offers.release(
+        keys.callback_member(state.cb), state.handler, state.offer, now, why, rules
+    )
     callback = await ivr.callbacks.get(state.cb)
     return Goodbye(locale=Locale(callback.locale), say=say(PromptId.CALLBACK_HANDLER_BUSY))
 
@@ -163,7 +165,9 @@ async def status(ivr: Ivr, form: StatusForm, state: IvrState) -> Decision:
     else:
         rules = await ivr.rulebook.active()
         why = Release.FAILED if form.call_status in ("failed", "canceled") else Release.MISSED
-        await ivr.offers.release(f"cb:{state.cb}", state.handler, state.offer, now, why, rules)
+        await ivr.offers.release(
+            keys.callback_member(state.cb), state.handler, state.offer, now, why, rules
+        )
     return Nothing()
 
 

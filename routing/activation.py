@@ -287,7 +287,7 @@ async def plan(
     async with redis.pipeline(transaction=False) as pipe:
         for member in ordered:
             pipe.hmget(
-                record_key(member), ["status", "queue", "priority", "answers", "line", "case_id"]
+                keys.record(member), ["status", "queue", "priority", "answers", "line", "case_id"]
             )
         rows = cast(list[list[str | None]], await pipe.execute())
     moves, problems = [], []
@@ -296,7 +296,7 @@ async def plan(
     ):
         if status not in ("queued", "reserved", "pending", "scheduled", "unreachable"):
             continue
-        callback = member.startswith("cb:")
+        callback = keys.is_callback(member)
         if not answers:
             if queue not in rules.queues:
                 problems.append(
@@ -316,9 +316,3 @@ async def plan(
         if placement.queue != queue or int(placement.priority) != int(priority or 0):
             moves.append(Move(member, placement.queue, placement.priority, placement))
     return moves, problems
-
-
-def record_key(member: str) -> str:
-    if member.startswith("cb:"):
-        return keys.callback(member.removeprefix("cb:"))
-    return keys.call(member)

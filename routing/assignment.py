@@ -156,7 +156,7 @@ class Offer:
 
     @property
     def is_callback(self) -> bool:
-        return self.member.startswith("cb:")
+        return keys.is_callback(self.member)
 
 
 def assignment_config(rules: RuleSet, now: float, max_pairs: int) -> str:

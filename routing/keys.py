@@ -92,9 +92,27 @@ def callback_to(number_digest: str) -> str:
     return f"{PREFIX}:callback-to:{number_digest}"
 
 
+CALLBACK_MEMBER = "cb:"  # a queue member that is a callback: this and its id (Lua says it too)
+
+
 def callback_member(callback_id: str) -> str:
     """A callback's entry in a queue, beside live calls (whose members are their CallSids)."""
-    return f"cb:{callback_id}"
+    return f"{CALLBACK_MEMBER}{callback_id}"
+
+
+def is_callback(member: str) -> bool:
+    """Whether a queue member (or a handler's call) is a callback rather than a live call."""
+    return member.startswith(CALLBACK_MEMBER)
+
+
+def callback_id(member: str) -> str:
+    """The id of the callback a queue member is (`is_callback`)."""
+    return member.removeprefix(CALLBACK_MEMBER)
+
+
+def record(member: str) -> str:
+    """The record of a queue member: the callback's, or the live call's."""
+    return callback(callback_id(member)) if is_callback(member) else call(member)
 
 
 def journal_entry(case_id: str) -> str:

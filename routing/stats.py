@@ -165,7 +165,7 @@ async def emergencies_waiting(
         pipe.zrange(keys.RESERVED, 0, -1)
         rows = cast(list[list[str]], await pipe.execute())
     members = {str(member) for row in rows[:-1] for member in row}
-    members |= {str(member) for member in rows[-1] if not str(member).startswith("cb:")}
+    members |= {str(member) for member in rows[-1] if not keys.is_callback(str(member))}
     ordered = sorted(members)
     async with redis.pipeline(transaction=False) as pipe:
         for sid in ordered:

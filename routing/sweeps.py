@@ -26,8 +26,8 @@ async def sweep_orphans(redis: Redis) -> int:
             continue
         async with redis.pipeline(transaction=False) as pipe:
             for member in members:
-                if member.startswith("cb:"):
-                    pipe.exists(keys.callback(member.removeprefix("cb:")))
+                if keys.is_callback(member):
+                    pipe.exists(keys.record(member))
                 else:
                     pipe.exists(keys.call(member))
             present = await pipe.execute()
@@ -74,10 +74,10 @@ async def sweep_floor(redis: Redis, rules: RuleSet, now: float) -> SweepReport:
     # A callback whose call Twilio has placed is left to that call's outcome, for longer.
     placed_cutoff = cutoff - rules.callbacks.ring_seconds - PLACED_CALLBACK_GRACE_SECONDS
     for member in await offers.overdue(cutoff):
-        fields = await redis.hmget(_record_key(member), ["handler", "offers"])
+        fields = await redis.hmget(keys.record(member), ["handler", "offers"])
         offer = int(fields[1] or 0)
-        if member.startswith("cb:"):
-            placed = await redis.hget(_record_key(member), f"outbound:{offer}")
+        if keys.is_callback(member):
+            placed = await redis.hget(keys.record(member), f"outbound:{offer}")
             reserved_at = float(await redis.zscore(keys.RESERVED, member) or now)
             if placed and reserved_at > placed_cutoff:
                 continue
@@ -94,9 +94,3 @@ async def sweep_floor(redis: Redis, rules: RuleSet, now: float) -> SweepReport:
         callbacks_due=due,
         callbacks_raised=raised,
     )
-
-
-def _record_key(member: str) -> str:
-    if member.startswith("cb:"):
-        return keys.callback(member.removeprefix("cb:"))
-    return keys.call(member)

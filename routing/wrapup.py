@@ -46,8 +46,6 @@ async def record(
     """On the call's record (or the callback's): who closed it, how, when, with what notes.
     Returns which wrap-up of the call this is: a handler may correct one before moving on, and
     each goes to the clinical system as a request of its own; the same one sent twice is one."""
-    key = (
-        keys.callback(member.removeprefix("cb:")) if member.startswith("cb:") else keys.call(member)
-    )
+    key = keys.record(member)
     script = redis.register_script(_RECORD)
     return int(await script(keys=[key], args=[outcome.value, notes, handler_id, repr(now)]))

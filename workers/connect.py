@@ -22,8 +22,8 @@ async def connect(member: str, handler: str, offer: int) -> str:
     """Redirect the caller to TwiML that dials `handler` (or place a reserved callback). Retried
     by RQ on rate limits and outages; a call that has ended releases its handler at once."""
     async with runtime() as rt:
-        if member.startswith("cb:"):
-            return await place_callback(rt, member.removeprefix("cb:"), handler, offer)
+        if keys.is_callback(member):
+            return await place_callback(rt, keys.callback_id(member), handler, offer)
         record = await rt.redis.hgetall(keys.call(member))
         if record.get("status") != "reserved" or record.get("handler") != handler:
             return "stale"

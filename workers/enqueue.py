@@ -25,6 +25,7 @@ from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
+from routing import keys
 from routing.assignment import Offer
 from routing.bookings import CONFIRM_AFTER_SECONDS
 from routing.cases import ClinicalCase
@@ -103,7 +104,7 @@ class Jobs:
         # queue (and a pool) of its own, it never stands before a caller waiting on the line,
         # whose connect goes to the front of theirs, ahead of the sweep and the agenda. The job's
         # id names no queue, so `queued` finds it wherever it waits.
-        callback = member.startswith("cb:")
+        callback = keys.is_callback(member)
         return self.queue(JobQueue.CALLBACKS if callback else JobQueue.CALLS).enqueue(
             "workers.connect.connect",
             member,
@@ -120,7 +121,7 @@ class Jobs:
     def place_callback(self, callback_id: str, handler: str, offer: int) -> Job | None:
         """A reserved callback's call again, now that the agenda says it is due (its calling slot
         has come, or an earlier try's outcome is to be checked); nothing if its job is queued."""
-        member = f"cb:{callback_id}"
+        member = keys.callback_member(callback_id)
         if self.queued(f"connect-{member}-{offer}".replace(":", "-")):
             return None
         return self._connect(member, handler, offer)

@@ -81,7 +81,7 @@ async def case_for(console: Console, handler: Handler) -> Case | None:
         return None
     offered = await console.redis.hget(keys.handler(handler.profile.id), "last_offer")
     offered_at = float(offered) if offered else handler.since
-    if handler.call.startswith("cb:"):
+    if keys.is_callback(handler.call):
         return await callback_case(console, handler.call, offered_at)
     record = await console.calls.get(handler.call)
     if record is None:
@@ -112,7 +112,7 @@ async def call_case(console: Console, record: CallRecord, offered_at: float) -> 
 
 async def callback_case(console: Console, member: str, offered_at: float) -> Case | None:
     try:
-        callback = await console.callbacks.get(member.removeprefix("cb:"))
+        callback = await console.callbacks.get(keys.callback_id(member))
     except UnknownCallback:
         return None
     original = await console.calls.get(callback.call_sid) if callback.call_sid else None
