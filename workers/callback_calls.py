@@ -30,8 +30,8 @@ from workers import paths
 from workers.dial_intents import (
     CLOCK_SKEW_SECONDS,
     LINE_BUSY,
-    SETTLED_SECONDS,
     DialIntent,
+    DialTiming,
     Intents,
     line_digest,
     outbound_field,
@@ -91,7 +91,8 @@ class Placing:
         self.offer = offer
         self.agenda = Agenda(rt.redis)
         self.due = CallbackCall(callback=callback.id, handler=handler_id, offer=offer)
-        self.intents = Intents(rt.redis, callback.id)
+        self.timing = DialTiming(rt.settings.twilio_latest_call_seconds)
+        self.intents = Intents(rt.redis, callback.id, self.timing)
         self.telephony = Telephony(rt.settings)
         self.numbers = NumberHash(rt.settings.number_hash_secret)
         self.limit = CallsPerSecond(rt.redis, rt.clock)
@@ -145,12 +146,12 @@ class Placing:
         except TelephonyError:
             await self.agenda.put(self.due, now + RECHECK_SECONDS)
             return "checking"
-        call = pick(intent, calls, await self.intents.taken(intent))
+        call = pick(intent, calls, await self.intents.taken(intent), self.timing)
         if call is None:
             looked = now if intent.looked is None else intent.looked
             if intent.looked is None:
                 await self.intents.update(intent, intent.model_copy(update={"looked": now}))
-            ready = max(looked + RECHECK_SECONDS, intent.at + SETTLED_SECONDS)
+            ready = max(looked + RECHECK_SECONDS, intent.at + self.timing.settled)
             if now < ready:
                 await self.agenda.put(self.due, ready)
                 return "checking"

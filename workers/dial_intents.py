@@ -8,6 +8,7 @@ import json
 import logging
 import math
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict
@@ -29,6 +30,25 @@ SETTLED_SECONDS = LATEST_SECONDS + CLOCK_SKEW_SECONDS
 # While a callback's intent is unknown and younger than this, no other callback begins one on the
 # same line: the two calls' times, by Twilio's clock in whole seconds, could not be told apart.
 LINE_HOLD_SECONDS = LATEST_SECONDS + 2 * CLOCK_SKEW_SECONDS + 1
+
+
+@dataclass(frozen=True)
+class DialTiming:
+    """How late Twilio may make a call after its request (`latest`, `TWILIO_LATEST_CALL_SECONDS`:
+    30 s against Twilio, less against a network known to act at once), and what follows: when
+    an intent is settled, and how long its line is held."""
+
+    latest: float = LATEST_SECONDS
+
+    @property
+    def settled(self) -> float:
+        return self.latest + CLOCK_SKEW_SECONDS
+
+    @property
+    def line_hold(self) -> float:
+        return self.latest + 2 * CLOCK_SKEW_SECONDS + 1
+
+
 LINE_KEEP_SECONDS = 3600  # a line's SIDs are kept this long: any look for an intent is sooner
 LINE_BUSY = -2  # `Intents.begin`: another callback's call on the line is not yet known
 
@@ -124,9 +144,10 @@ class DialIntent(BaseModel):
 class Intents:
     """Every write compares the marker, so a run never overwrites another run's intent."""
 
-    def __init__(self, redis: Redis, callback_id: str) -> None:
+    def __init__(self, redis: Redis, callback_id: str, timing: DialTiming = DialTiming()) -> None:
         self.redis = redis
         self.callback_id = callback_id
+        self.timing = timing
         self._write = redis.register_script(_WRITE)
 
     async def get(self) -> DialIntent | None:
@@ -144,7 +165,7 @@ class Intents:
         or this one's before): none of them can be the intent's."""
         if not intent.line:
             return frozenset()
-        since = intent.at - LINE_HOLD_SECONDS - LATEST_SECONDS
+        since = intent.at - self.timing.line_hold - self.timing.latest
         found = await self.redis.zrangebyscore(keys.dial_line(intent.line), since, "+inf")
         members = cast(list[str], found)
         return frozenset(m.removeprefix("sid:") for m in members if m.startswith("sid:"))
@@ -172,7 +193,7 @@ class Intents:
             "at": intent.at,
             "sid": intent.sid,
             "void": intent.void,
-            "held_since": intent.at - LINE_HOLD_SECONDS,
+            "held_since": intent.at - self.timing.line_hold,
             "forget_before": intent.at - LINE_KEEP_SECONDS,
             "line_ttl": 2 * LINE_KEEP_SECONDS,
         }
@@ -185,7 +206,10 @@ class Intents:
 
 
 def pick(
-    intent: DialIntent, calls: Iterable[CallSeen], taken: Collection[str] = ()
+    intent: DialIntent,
+    calls: Iterable[CallSeen],
+    taken: Collection[str] = (),
+    timing: DialTiming = DialTiming(),
 ) -> CallSeen | None:
     """The call Twilio made for `intent` among those listed to and from its numbers: one placed
     through the REST API, made by Twilio's clock (give or take the skew) no earlier than the
@@ -194,7 +218,7 @@ def pick(
     the same line). Should there be more than one (there should not: no two callbacks' unknown
     calls share a line), the first made at or after the intent."""
     since = math.floor(intent.at)
-    until = intent.at + LATEST_SECONDS + CLOCK_SKEW_SECONDS
+    until = intent.at + timing.settled
     ours = [
         call
         for call in calls

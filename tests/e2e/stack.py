@@ -35,6 +35,8 @@ BIN = Path(sys.executable).parent
 TIME_SCALE = 0.05  # simulated waits (pauses, ringing, gather timeouts) run 20 times faster
 PROCFILE = Path(__file__).resolve().parents[2] / "Procfile"
 
+LATEST_CALL_SECONDS = 5
+
 
 def procfile_workers() -> dict[str, list[str]]:
     """The Procfile's worker pools: each `lifeline worker` line's name and arguments."""
@@ -77,6 +79,9 @@ class Stack:
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             "NUMBER_HASH_KEY": NUMBER_HASH_KEY,  # as the tests' own stores hash numbers
             "TWILIO_API_BASE_URL": self.phone_url,
+            # The simulated network makes a call as it answers the request (or never): how late
+            # Twilio may act (30 s) need not be waited out.
+            "TWILIO_LATEST_CALL_SECONDS": str(LATEST_CALL_SECONDS),
             "CLINICAL_FHIR_BASE_URL": f"http://127.0.0.1:{self.fhir_port}/fhir",
             "AMBULANCE_DISPATCH_NUMBER": DISPATCH,
             "WELSH_LINE_NUMBERS": WELSH_LINE,

@@ -24,10 +24,10 @@ from console.tokens import Role, Scope, Tokens
 from routing import keys
 from routing.callbacks import DIALLING
 from tests.conftest import CALLER
-from tests.e2e.stack import BIN, Stack
+from tests.e2e.stack import BIN, LATEST_CALL_SECONDS, Stack
 from tests.e2e.test_callbacks_through_the_network import book, callback, placing_runs
 from tests.sim.servers import wait_until
-from workers.dial_intents import SETTLED_SECONDS, outbound_field
+from workers.dial_intents import CLOCK_SKEW_SECONDS, outbound_field
 
 PAUSE_MS = 10_000  # Redis's writes are paused at most this long, should a test fail meanwhile
 # Commands that block by themselves: a client blocked in one of these is not held by the pause.
@@ -258,7 +258,7 @@ def test_a_worker_killed_before_its_request_reached_twilio_rings_once(
         stack.api.post("/api/v1/handlers/h1/heartbeat").raise_for_status()
         return settled(stack, callback_id)
 
-    wait = SETTLED_SECONDS + 30
+    wait = LATEST_CALL_SECONDS + CLOCK_SKEW_SECONDS + 20
     stack.wait_for(on_duty_and_settled, "the callback to settle", wait)
 
     assert len(calls_to_the_patient(stack)) == 1

@@ -15,10 +15,10 @@ from rq.job import Job
 
 from lifeline.redis_server import RedisServer
 from tests.conftest import CALLER
-from tests.e2e.stack import BIN, Stack
+from tests.e2e.stack import BIN, LATEST_CALL_SECONDS, Stack
 from workers import ratelimit
 from workers.callback_calls import claim_key
-from workers.dial_intents import SETTLED_SECONDS
+from workers.dial_intents import CLOCK_SKEW_SECONDS
 from workers.queues import SERIALIZER
 
 
@@ -175,7 +175,7 @@ def test_a_callback_whose_placing_went_wrong_rings_once_through_a_worker_killed(
 
     # Nobody knows whether Twilio made the call: it is placed again only once Twilio would have
     # listed it, and it has not.
-    stack.wait_for(on_duty_and_done, "the callback", SETTLED_SECONDS + 30)
+    stack.wait_for(on_duty_and_done, "the callback", LATEST_CALL_SECONDS + CLOCK_SKEW_SECONDS + 20)
     assert len(outbound_calls(stack)) == 1
     direct.close()
 

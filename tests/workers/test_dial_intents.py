@@ -39,6 +39,7 @@ from workers.dial_intents import (
     LINE_HOLD_SECONDS,
     SETTLED_SECONDS,
     DialIntent,
+    DialTiming,
     Intents,
     line_digest,
     outbound_field,
@@ -151,6 +152,14 @@ def test_a_call_is_the_intents_only_within_the_clock_skew_of_when_it_could_have_
 ) -> None:
     call = listed(sid(1), created)
     assert (pick(intent(), [call]) is not None) is adopted
+
+
+def test_with_a_network_that_acts_sooner_a_later_call_is_another_intents() -> None:
+    timing = DialTiming(latest=5)  # TWILIO_LATEST_CALL_SECONDS, as the tests' network has it
+
+    assert pick(intent(), [listed(sid(1), AT + 5 + CLOCK_SKEW_SECONDS)], timing=timing)
+    assert pick(intent(), [listed(sid(1), AT + 6 + CLOCK_SKEW_SECONDS)], timing=timing) is None
+    assert (timing.settled, timing.line_hold) == (10, 16)
 
 
 def test_calls_twilio_did_not_make_through_the_rest_api_are_never_adopted() -> None:
