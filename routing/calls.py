@@ -17,7 +17,10 @@ from routing.number_hash import NumberHash, caller_key
 
 OUTCOMES = keys.PREFIX + ":stats:outcomes"
 
-# Creates the record once per CallSid; says whether the number has an open case from another call.
+# Creates the record once per CallSid; says whether the number has an open case from another call,
+# and which of its callbacks is still to be made: pending, scheduled or reserved. Not `connected`
+# (live, `routing.callbacks.LIVE`, but being made now): the caller is offered keep, worse or
+# cancel only for a callback still to come.
 _OPEN = """
 local created = 0
 if redis.call('EXISTS', KEYS[1]) == 0 then
