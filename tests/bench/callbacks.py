@@ -78,7 +78,7 @@ def outbound(stack: Stack) -> list[dict[str, object]]:
 
 def measure_latency(redis_url: str, logs: Path, count: int = 10) -> list[float]:
     """One handler at a time comes free; how long until their callback's call is placed."""
-    stack = Stack(redis_url, logs).start()
+    stack = Stack(redis_url, logs, with_cron=True).start()  # the agenda places what waits
     try:
         asyncio.run(book(redis_url, count))
         latencies = []
@@ -99,7 +99,7 @@ def measure_latency(redis_url: str, logs: Path, count: int = 10) -> list[float]:
 def measure_callbacks(
     redis_url: str, logs: Path, workers: int, limit: float, count: int
 ) -> CallbackResult:
-    stack = Stack(redis_url, logs).start()
+    stack = Stack(redis_url, logs, with_cron=True).start()  # the agenda places what waits
     try:
         rules = stack.api.get("/api/v1/rules").json()["rules"]
         rules["callbacks"]["calls_per_second"] = limit
