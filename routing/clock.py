@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Protocol
 
@@ -11,10 +12,17 @@ class Clock(Protocol):
         """Seconds since the epoch."""
         ...
 
+    async def sleep(self, seconds: float) -> None:
+        """Let `seconds` pass (a short wait: nothing long is waited out in a worker)."""
+        ...
+
 
 class SystemClock:
     def now(self) -> float:
         return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
 
 
 class VirtualClock:
@@ -28,6 +36,9 @@ class VirtualClock:
 
     def advance(self, seconds: float) -> None:
         self._now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self._now += max(0.0, seconds)
 
     def set(self, when: float) -> None:
         self._now = when

@@ -5,6 +5,7 @@ statistics must equal what the processes saw, added up."""
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import random
@@ -36,6 +37,9 @@ class SharedClock:
 
     def now(self) -> float:
         return 1_767_225_600.0 + (time.time() - self.started) * SPEED
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / SPEED)
 
 
 def fire(floor: Floor, chance: random.Random, name: str, numbers: list[int]) -> None:

@@ -1,8 +1,11 @@
 """Placing a reserved callback: one outbound call, never two, and no worker held waiting.
 
 The call goes at the calling slot the shared limit gives it (workers/ratelimit.py): a run whose
-slot is still to come puts the call on the agenda for that moment and ends, and the sweep starts
-it again then. Outbound POSTs to Twilio are not idempotent, so before `calls.create` a run records
+slot is more than a sweep away puts the call on the agenda a sweep before that moment and ends;
+the sweep starts it again then, and it waits out the rest (under a second) in the job, so that
+the calls one sweep hands out still go each at its own moment.
+
+Outbound POSTs to Twilio are not idempotent, so before `calls.create` a run records
 its intent (the callback's dial record: offer, numbers, time and a marker of its own) and marks
 the offer as dialling in the callback's record, which the floor's sweep honours as it honours a
 placed call; the SID replaces both as soon as Twilio's answer is in. A run that finds an intent
@@ -19,7 +22,7 @@ import secrets
 from datetime import UTC, datetime
 
 from routing import callback_numbers, connecting, keys
-from routing.agenda import Agenda, CallbackCall
+from routing.agenda import SWEEP_SECONDS, Agenda, CallbackCall
 from routing.callbacks import DIALLING, Callback, Callbacks, CallbackStatus, UnknownCallback
 from routing.handlers import Handlers
 from routing.models import mask
@@ -54,6 +57,7 @@ log = logging.getLogger(__name__)
 
 RECHECK_SECONDS = 2.0  # between two looks that find nothing: a call just made may not be listed
 WATCH_SECONDS = 5.0  # an adopted call (its status callbacks may be lost) is looked at till it ends
+SLOT_LEAD_SECONDS = SWEEP_SECONDS  # a calling slot this close is waited for in the job
 SLOT_PATIENCE_SECONDS = 120.0  # a slot further away than this: the callback goes back in line
 EARLIER_KEPT = 5
 UNANSWERED = frozenset({"busy", "failed", "no-answer", "canceled"})
@@ -248,9 +252,12 @@ class Placing:
             await self.agenda.remove(self.due)
             return "no slot"
         now = rt.clock.now()  # the moment was given by the clock as it is now, not at the start
-        if moment > now:
-            await self.agenda.put(self.due, moment)
+        if moment > now + SLOT_LEAD_SECONDS:
+            # On the agenda, which hands items out a sweep at a time: a sweep early, so that
+            # the calls of one sweep go each at its own moment, not all at once.
+            await self.agenda.put(self.due, moment - SLOT_LEAD_SECONDS)
             return "waiting for a calling slot"
+        await rt.clock.sleep(moment - now)  # under a sweep's length: the moment kept exactly
         device = (await Handlers(rt.redis).get(self.handler_id)).profile.device
         handler_address = f"client:{device.address}" if device.kind == "client" else device.address
         first = rules.callbacks.first
