@@ -56,7 +56,9 @@ class Settings(BaseSettings):
     twilio_api_base_url: AnyHttpUrl = AnyHttpUrl("https://api.twilio.com")
     # How late after a calls.create request Twilio may still make the call: until then, a
     # callback whose request's outcome is unknown is not dialled again (workers/dial_intents.py).
-    twilio_latest_call_seconds: float = Field(default=30.0, ge=1, le=300)
+    # Never less than the REST request's own timeouts (5 s to connect, 5 s to read): a request
+    # may be on its way that long.
+    twilio_latest_call_seconds: float = Field(default=30.0, ge=10, le=300)
     clinical_fhir_base_url: AnyHttpUrl
     # Numbers Lifeline may dial although the number policy refuses them (routing/numbers.py);
     # declared before the numbers it is checked against.

@@ -4,6 +4,7 @@ domain's records, which the webhooks, the consoles and the jobs build and pass w
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -14,7 +15,8 @@ from prompts.catalogue import Locale
 from routing.models import CallRecord, Priority, Reason
 
 CaseId = Annotated[str, Field(pattern=r"^[0-9A-Z]{5}-[0-9A-Z]{5}$")]
-E164OrWithheld = Annotated[str, Field(pattern=r"^(\+[1-9][0-9]{6,14})?$")]
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+E164OrWithheld = Annotated[str, Field(pattern=rf"^({E164.pattern})?$")]
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda moment: moment.astimezone(UTC))]
 # A literal reference to a Slot of the clinical system, as its search answered it.
 SlotReference = Annotated[str, Field(pattern=r"^Slot/[A-Za-z0-9\-.]{1,64}$")]
@@ -139,6 +141,10 @@ def opened(
     """The case a call opens (an ambulance sent for, a callback booked), as the call's record
     has it; `number` the one to call back on, `priority` if not the caller's place in the queue."""
     placement = record.placement
+    if not E164.fullmatch(number):
+        # Not a number the clinical system takes (a caller ID of a few digits, say): the case
+        # goes without one rather than not at all.
+        number = ""
     return ClinicalCase(
         case_id=record.case_id,
         kind=kind,

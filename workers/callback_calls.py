@@ -1,4 +1,4 @@
-"""Placing a reserved callback: one outbound call, never two, and no worker held waiting.
+"""Placing a reserved callback: one outbound call, never two, and no worker held waiting long.
 
 The call goes at the calling slot the shared limit gives it (workers/ratelimit.py): a run whose
 slot is more than a sweep away puts the call on the agenda a sweep before that moment and ends;
@@ -258,6 +258,7 @@ class Placing:
             await self.agenda.put(self.due, moment - SLOT_LEAD_SECONDS)
             return "waiting for a calling slot"
         await rt.clock.sleep(moment - now)  # under a sweep's length: the moment kept exactly
+        now = rt.clock.now()  # the intent's time is when its request goes
         device = (await Handlers(rt.redis).get(self.handler_id)).profile.device
         handler_address = f"client:{device.address}" if device.kind == "client" else device.address
         first = rules.callbacks.first

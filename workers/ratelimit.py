@@ -4,11 +4,10 @@ default; keeping under it ourselves keeps the order ours).
 Calls are spaced evenly rather than counted per clock second: each call is given the next free
 moment, 1 / rate seconds after the one before. A counter per second would let two full seconds'
 worth through across the edge between them; spaced moments never put more than the limit into any
-second, wherever it starts. Nobody waits for a moment in a worker: a job whose moment is still to
-come puts its call on the agenda for it (see workers/callback_calls.py), and the call goes when
-the agenda is next read, within a second of its moment. At Twilio's default of one a second that
-is one call a read; at higher rates, a read's calls go together (a second's worth at most), and
-Twilio queues any excess over its own limit, in order.
+second, wherever it starts. Nobody waits long for a moment in a worker: a job whose moment is more
+than a sweep away puts its call on the agenda a sweep before it (see workers/callback_calls.py),
+and the job the sweep starts then waits out the rest, under a second, so that the calls one sweep
+hands out still go each at its own moment.
 """
 
 from __future__ import annotations

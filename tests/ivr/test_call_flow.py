@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 import redis
 
 from routing import keys
@@ -10,6 +13,8 @@ from routing.handlers import HandlerState
 from tests.conftest import CALLER, DISPATCH, MAIN_LINE, WELSH_LINE
 from tests.staff import Staff, set_state
 from tests.twilio import Call, TwilioClient, Twiml
+from workers.queues import JobQueue
+from workers.queues import queue_of as job_queue
 
 ALL_SKILLS = {"clinical": 3, "mental_health": 3, "dental": 3, "welsh": 3}
 
@@ -70,6 +75,25 @@ def test_an_emergency_with_no_handler_on_duty_goes_straight_to_dispatch(
     assert twiml.first("Dial").get("answerOnBridge") == "true"
     assert sync_redis.hget(keys.call(call.sid), "status") == "dispatched"
     assert sync_redis.hget("ll:stats:outcomes", "dispatched") == "1"
+
+
+@pytest.mark.parametrize("number", ["+12345", "+0447700900123"])
+def test_an_emergency_from_a_number_the_clinical_system_would_refuse_still_goes_to_dispatch(
+    twilio: TwilioClient, sync_redis: redis.Redis, redis_url: str, number: str
+) -> None:
+    call = twilio.call(number, MAIN_LINE)
+    twiml = to_queue(call, "1")
+
+    assert twiml.verbs == ["Say", "Dial"]
+    assert twiml.first("Number").text == DISPATCH
+    assert sync_redis.hget(keys.call(call.sid), "status") == "dispatched"
+    connection = redis.Redis.from_url(redis_url)
+    try:
+        [job] = job_queue(JobQueue.CLINICAL, connection).jobs
+    finally:
+        connection.close()
+    case = json.loads(job.args[0])
+    assert (case["kind"], case["caller_number"]) == ("ambulance", "")  # sent, without it
 
 
 def test_no_input_is_asked_again_twice_then_routed_on(

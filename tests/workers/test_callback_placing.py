@@ -221,7 +221,7 @@ def test_on_a_clock_that_moves_a_free_slot_is_still_free(
     assert len(phone.made()) == 1
 
 
-def test_a_callback_whose_slot_is_to_come_waits_on_the_agenda_not_in_a_worker(
+def test_a_callback_whose_slot_is_to_come_waits_on_the_agenda_then_keeps_its_moment(
     worker: Worker, phone: Phone, sync_redis: redis.Redis, clock: VirtualClock
 ) -> None:
     next_slot_in(sync_redis, clock, 2.5)
@@ -242,6 +242,9 @@ def test_a_callback_whose_slot_is_to_come_waits_on_the_agenda_not_in_a_worker(
     [placed] = phone.requests()
     assert datetime.fromisoformat(placed["at"]).timestamp() == pytest.approx(slot, abs=0.001)
     assert clock.now() == pytest.approx(slot, abs=0.001)
+    intent = worker.intent()
+    assert intent is not None
+    assert intent.at == pytest.approx(slot, abs=0.001)  # the time its request went
     assert worker.when() is None
 
 
