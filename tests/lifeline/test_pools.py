@@ -33,7 +33,13 @@ async def flood_and_press(
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
         health = [asyncio.create_task(client.get("/readyz")) for _ in range(FLOOD)]
         await asyncio.sleep(1.0)  # the health checks in, waiting on Redis
-        during = await asyncio.to_thread(connections, sync_redis)
+        # A health check's connection that timed out is replaced by a new one, and the server
+        # may list both for a moment: the fewest of a few looks is what the flood holds.
+        looks = []
+        for _ in range(3):
+            looks.append(await asyncio.to_thread(connections, sync_redis))
+            await asyncio.sleep(0.05)
+        during = min(looks, key=lambda look: sum(look.values()))
         queued = await asyncio.to_thread(call.press, twiml, "1")  # a medical problem
         answers = await asyncio.gather(*health)
     return [answer.status_code for answer in answers], queued, during
