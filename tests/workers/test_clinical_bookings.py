@@ -29,7 +29,7 @@ from tests.console.test_api import Api, token_for
 from tests.ivr.test_call_flow import to_queue
 from tests.sim.clinical.stub import StubControl, slot
 from tests.staff import Staff
-from tests.twilio import TwilioClient
+from tests.twilio import Call, TwilioClient
 from workers.clinical import (
     BookedElsewhere,
     ClinicalSystem,
@@ -91,6 +91,19 @@ def clinical_queue(redis_url: str) -> tuple[list[str], int]:
         connection.close()
 
 
+def handled_by_h1(twilio: TwilioClient, staff: Staff, redis_url: str) -> tuple[Call, Api]:
+    """A caller put through to h1 and the call over: h1 wrapping it up, and h1's API."""
+    staff("h1", state=HandlerState.AVAILABLE)
+    call = twilio.call(CALLER, MAIN_LINE)
+    to_queue(call, "2", "1")
+    connect = call._got(twilio.twiml("/twilio/connect?handler=h1&offer=1", call.params()))
+    twilio.twiml(
+        connect.first("Client").get("url", ""), call.params() | {"CallSid": "CA" + "f" * 32}
+    )
+    twilio.twiml(connect.first("Dial").get("action", ""), call.params(DialCallStatus="completed"))
+    return call, Api(twilio.client, token_for(redis_url, Role.HANDLER, "h1"))
+
+
 def resources_in(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {entry["resource"]["resourceType"]: entry["resource"] for entry in bundle["entry"]}
 
@@ -102,15 +115,7 @@ def test_an_appointment_booked_wrap_up_without_a_booked_slot_is_refused(
     clinical: StubControl,
     sync_redis: redis.Redis,
 ) -> None:
-    staff("h1", state=HandlerState.AVAILABLE)
-    call = twilio.call(CALLER, MAIN_LINE)
-    to_queue(call, "2", "1")
-    connect = call._got(twilio.twiml("/twilio/connect?handler=h1&offer=1", call.params()))
-    twilio.twiml(
-        connect.first("Client").get("url", ""), call.params() | {"CallSid": "CA" + "f" * 32}
-    )
-    twilio.twiml(connect.first("Dial").get("action", ""), call.params(DialCallStatus="completed"))
-    handler = Api(twilio.client, token_for(redis_url, Role.HANDLER, "h1"))
+    _call, handler = handled_by_h1(twilio, staff, redis_url)
 
     refused = handler.send(
         "POST",
@@ -140,15 +145,7 @@ def test_a_wrap_up_corrected_before_the_handler_moves_on_reaches_the_system_as_w
     tmp_path: Path,
 ) -> None:
     clinical.server(server)
-    staff("h1", state=HandlerState.AVAILABLE)
-    call = twilio.call(CALLER, MAIN_LINE)
-    to_queue(call, "2", "1")
-    connect = call._got(twilio.twiml("/twilio/connect?handler=h1&offer=1", call.params()))
-    twilio.twiml(
-        connect.first("Client").get("url", ""), call.params() | {"CallSid": "CA" + "f" * 32}
-    )
-    twilio.twiml(connect.first("Dial").get("action", ""), call.params(DialCallStatus="completed"))
-    handler = Api(twilio.client, token_for(redis_url, Role.HANDLER, "h1"))
+    _call, handler = handled_by_h1(twilio, staff, redis_url)
 
     handler.send("POST", "/api/v1/handlers/h1/wrap-up", {"outcome": "referred", "available": False})
     handler.send(
@@ -175,15 +172,7 @@ def test_the_same_wrap_up_sent_twice_is_one_request(
     tmp_path: Path,
 ) -> None:
     clinical.server("plain")
-    staff("h1", state=HandlerState.AVAILABLE)
-    call = twilio.call(CALLER, MAIN_LINE)
-    to_queue(call, "2", "1")
-    connect = call._got(twilio.twiml("/twilio/connect?handler=h1&offer=1", call.params()))
-    twilio.twiml(
-        connect.first("Client").get("url", ""), call.params() | {"CallSid": "CA" + "f" * 32}
-    )
-    twilio.twiml(connect.first("Dial").get("action", ""), call.params(DialCallStatus="completed"))
-    handler = Api(twilio.client, token_for(redis_url, Role.HANDLER, "h1"))
+    call, handler = handled_by_h1(twilio, staff, redis_url)
     body = {"outcome": "ambulance_requested", "notes": "chest pain", "available": False}
 
     handler.send("POST", "/api/v1/handlers/h1/wrap-up", body)

@@ -78,6 +78,16 @@ def on_a_call(
     return call
 
 
+def searched(
+    handler_person: Person, staff: Staff, twilio: TwilioClient, redis_url: str, clock: VirtualClock
+) -> Call:
+    """h1 on a call with a caller with a dental problem, the free slots searched for."""
+    staff("h1", state=HandlerState.AVAILABLE)
+    call = on_a_call(twilio, redis_url, clock, "h1")
+    handler_person.post("/console/handler/booking/search")
+    return call
+
+
 def booking_part(page: str) -> str:
     """The booking part of the handler's call, as shown."""
     assert 'id="booking"' in page, page
@@ -240,9 +250,7 @@ def test_a_slot_taken_meanwhile_is_answered_clearly_and_another_offered(
     clock: VirtualClock,
     stub: StubControl,
 ) -> None:
-    staff("h1", state=HandlerState.AVAILABLE)
-    on_a_call(twilio, redis_url, clock, "h1")
-    handler_person.post("/console/handler/booking/search")
+    searched(handler_person, staff, twilio, redis_url, clock)
     # Someone else, outside Lifeline, books 09:30 in the clinical system.
     taken = booking(
         "ELSEW-HERE1/booking", "Slot/dental-0930", "2026-01-01T09:30:00Z", "2026-01-01T09:45:00Z"
@@ -311,9 +319,7 @@ def test_a_booking_whose_answer_was_lost_can_only_be_tried_again_and_is_booked_o
     clock: VirtualClock,
     stub: StubControl,
 ) -> None:
-    staff("h1", state=HandlerState.AVAILABLE)
-    on_a_call(twilio, redis_url, clock, "h1")
-    handler_person.post("/console/handler/booking/search")
+    searched(handler_person, staff, twilio, redis_url, clock)
     stub.fault("slow", slow_seconds=10)  # stored, but answered too late
 
     unsure = booking_part(
@@ -363,9 +369,7 @@ def test_a_search_made_while_a_booking_is_in_flight_never_overwrites_it(
     stub: StubControl,
     sync_redis: redis.Redis,
 ) -> None:
-    staff("h1", state=HandlerState.AVAILABLE)
-    call = on_a_call(twilio, redis_url, clock, "h1")
-    handler_person.post("/console/handler/booking/search")
+    call = searched(handler_person, staff, twilio, redis_url, clock)
     stub.fault("slow", slow_seconds=1)  # each answer a second late: within the booking timeout
 
     book, search = posted_together(
@@ -395,9 +399,7 @@ def test_a_second_click_on_book_while_the_first_is_in_flight_sends_nothing(
     clock: VirtualClock,
     stub: StubControl,
 ) -> None:
-    staff("h1", state=HandlerState.AVAILABLE)
-    on_a_call(twilio, redis_url, clock, "h1")
-    handler_person.post("/console/handler/booking/search")
+    searched(handler_person, staff, twilio, redis_url, clock)
     stub.fault("slow", slow_seconds=1)
     click = ("/console/handler/booking", {"slot": "Slot/dental-0930"})
 
@@ -452,9 +454,7 @@ def test_a_booking_whose_answer_was_lost_is_settled_after_the_call_without_the_h
     sync_redis: redis.Redis,
     tmp_path: Path,
 ) -> None:
-    staff("h1", state=HandlerState.AVAILABLE)
-    call = on_a_call(twilio, redis_url, clock, "h1")
-    handler_person.post("/console/handler/booking/search")
+    call = searched(handler_person, staff, twilio, redis_url, clock)
     # Stored but answered too late, or never reached: the console cannot tell which.
     stub.fault("slow" if stored else "down", slow_seconds=10)
     unsure = handler_person.post("/console/handler/booking", {"slot": "Slot/dental-0930"})
@@ -501,9 +501,7 @@ def test_a_booking_sent_by_a_console_that_died_is_not_left_in_flight(
     sync_redis: redis.Redis,
     tmp_path: Path,
 ) -> None:
-    staff("h1", state=HandlerState.AVAILABLE)
-    call = on_a_call(twilio, redis_url, clock, "h1")
-    handler_person.post("/console/handler/booking/search")
+    call = searched(handler_person, staff, twilio, redis_url, clock)
     case_id = booking_of(sync_redis, call)["case_id"]
 
     # As a console does before it sends the booking: chosen, in flight, its look-up scheduled;
@@ -552,9 +550,7 @@ def test_a_booked_appointment_is_never_left_out_of_the_wrap_up(
     stub: StubControl,
     sync_redis: redis.Redis,
 ) -> None:
-    staff("h1", state=HandlerState.AVAILABLE)
-    call = on_a_call(twilio, redis_url, clock, "h1")
-    handler_person.post("/console/handler/booking/search")
+    call = searched(handler_person, staff, twilio, redis_url, clock)
     handler_person.post("/console/handler/booking", {"slot": "Slot/dental-0930"})
     call.status("completed")
 
@@ -582,9 +578,7 @@ def test_a_wrap_up_while_a_booking_waits_to_be_confirmed_says_so_to_the_clinical
     clock: VirtualClock,
     stub: StubControl,
 ) -> None:
-    staff("h1", state=HandlerState.AVAILABLE)
-    call = on_a_call(twilio, redis_url, clock, "h1")
-    handler_person.post("/console/handler/booking/search")
+    call = searched(handler_person, staff, twilio, redis_url, clock)
     stub.fault("down")
     handler_person.post("/console/handler/booking", {"slot": "Slot/dental-0930"})
     stub.fault("up")
@@ -609,9 +603,7 @@ def test_an_unreadable_booking_never_stands_between_a_caller_and_an_ambulance(
     stub: StubControl,
     sync_redis: redis.Redis,
 ) -> None:
-    staff("h1", state=HandlerState.AVAILABLE)
-    call = on_a_call(twilio, redis_url, clock, "h1")
-    handler_person.post("/console/handler/booking/search")
+    call = searched(handler_person, staff, twilio, redis_url, clock)
     case_id = booking_of(sync_redis, call)["case_id"]
     sync_redis.hset(f"ll:booking:{case_id}", "state", '{"written by": "a future version"}')
     call.status("completed")
