@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from config.number_policy import outside_policy
 from console.bodies import Body
 from console.endpoints import Call
 from console.errors import Conflict, Forbidden, Invalid
@@ -14,7 +15,6 @@ from routing.audit import AuditEntry
 from routing.figures import Report, Window, window_start
 from routing.handlers import Device, Handler, HandlerProfile, HandlerState, time_in_states
 from routing.handlers import StateChange as HandlerStateChange
-from routing.numbers import outside_policy
 from routing.stats import Waiting, waiting_now
 
 

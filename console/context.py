@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from config.settings import Settings
 from console.tokens import Tokens
-from lifeline.settings import Settings
 from routing.assignment import Assigner
 from routing.audit import Audit
 from routing.breaker import Breaker

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from twilio.request_validator import RequestValidator
 
+from config.settings import Settings
 from ivr.metrics import WebhookMetrics
 from ivr.twiml import Renderer
-from lifeline.settings import Settings
 from routing.assignment import Assigner
 from routing.callbacks import Callbacks
 from routing.calls import Calls

@@ -6,6 +6,7 @@ import logging
 
 from redis.exceptions import RedisError
 
+from config.number_policy import outside_policy
 from ivr.context import Ivr
 from ivr.forms import TwilioForm
 from ivr.safety import emergency_dial, ids, safe_route
@@ -16,7 +17,6 @@ from routing.cases import CaseKind, opened
 from routing.decisions import Decision, Dial, Enqueue, Spoken, say
 from routing.menu import Placed
 from routing.models import CallFacts, CallRecord, Priority, caller_number, mask
-from routing.numbers import outside_policy
 from routing.overflow import ToNumber
 from routing.queues import Standing
 from routing.rules import RuleSet

@@ -11,10 +11,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from config import paths
 from prompts.catalogue import Locale
 from routing.decisions import Step
 from routing.models import Answers, Priority, Reason, Screen, Worse
-from workers import paths
 
 VOICE = "/twilio/voice"
 STATUS = "/twilio/status"

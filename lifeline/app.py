@@ -21,6 +21,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute
 from twilio.request_validator import RequestValidator
 
+from config.redis_client import async_client, enqueue_client
+from config.settings import Settings, load_settings
 from console import api
 from console.context import Console
 from console.tokens import Tokens
@@ -34,12 +36,10 @@ from ivr.twiml import Renderer
 from ivr.urls import Urls
 from lifeline import ops
 from lifeline.limits import LIMITS, WEBHOOKS_LIMITS, BodyLimit
-from lifeline.redis_client import async_client, enqueue_client
-from lifeline.settings import Settings, load_settings
 from prompts.catalogue import load_catalogue
 from routing.assignment import Assigner
 from routing.audit import Audit
-from routing.breaker import Breaker
+from routing.breaker import Breaker, BreakerSettings
 from routing.callbacks import Callbacks
 from routing.calls import Calls
 from routing.clock import Clock, SystemClock
@@ -192,7 +192,7 @@ def build_ivr(settings: Settings, clock: Clock, floor: Floor, jobs: Jobs) -> Ivr
 def build_console(
     settings: Settings, clock: Clock, floor: Floor, jobs: Jobs, clinical: httpx.AsyncClient
 ) -> Console:
-    breaker = Breaker(floor.redis, floor.modes, settings.breaker)
+    breaker = Breaker(floor.redis, floor.modes, BreakerSettings.of(settings))
     return Console(
         settings=settings,
         clock=clock,

@@ -17,6 +17,8 @@ import redis.asyncio
 import uvicorn
 from pydantic import SecretStr, ValidationError
 
+from config.redis_client import async_client
+from config.settings import Settings, SettingsError, load_settings
 from console.tokens import LIFETIME_DAYS, RANKS, SCOPED_ROLES, Role, Scope, TokenInfo, Tokens
 from console.web.accounts import AccountExists, Accounts, NewUser, User
 from console.web.mfa import SecondFactors, code_at, code_attempts
@@ -25,8 +27,6 @@ from console.web.sessions import Sessions
 from lifeline import devrun, logging, phonecall, processes
 from lifeline import drill as drills
 from lifeline.app import Serve, create_app
-from lifeline.redis_client import async_client
-from lifeline.settings import Settings, SettingsError, load_settings
 from prompts.catalogue import CatalogueError, load_catalogue
 from routing.rules import RuleSetError, default_rules
 from workers.queues import ALL as ALL_QUEUES

@@ -24,13 +24,12 @@ from dotenv import dotenv_values
 from pydantic import SecretStr
 from redis.exceptions import RedisError
 
+from config.redis_client import async_client
+from config.settings import RUN_ENV_FILE, LogFormat, load_settings
 from console.tokens import Role
 from console.web.accounts import Accounts, NewUser
 from console.web.mfa import SecondFactors, new_secret
-from lifeline.logging import LogFormat
-from lifeline.redis_client import async_client
 from lifeline.redis_server import RedisServer, free_port
-from lifeline.settings import RUN_ENV_FILE, load_settings
 from routing.handlers import Device, HandlerProfile, Handlers, HandlerState
 from routing.rules import default_rules
 

@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from config.redis_client import async_client
+from config.settings import Settings
 from console.tokens import Role, Tokens
 from lifeline.drill_report import JOURNALED, Caller, DrillReport, PlacedCall, heard, routed, settled
-from lifeline.redis_client import async_client
-from lifeline.settings import Settings
 from routing.models import case_id_for
 
 MAIN_LINE = "+441134960000"

@@ -9,7 +9,8 @@ import re
 import sys
 import time
 from collections.abc import Iterable
-from enum import StrEnum
+
+from config.settings import LogFormat
 
 # Standalone runs of 7-15 digits, after a + or its URL encoding (%2B) or none: phone numbers,
 # not parts of SIDs or case ids, nor the whole or fractional part of a decimal (a timestamp).
@@ -22,12 +23,7 @@ PHONE_NUMBER = re.compile(
 STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 # Libraries that set up handlers of their own: their records go to the root's instead.
 ROUTED_TO_ROOT = ("uvicorn", "uvicorn.error", "uvicorn.access", "rq", "rq.worker")
-OWN_PACKAGES = frozenset({"ivr", "routing", "workers", "console", "lifeline", "prompts"})
-
-
-class LogFormat(StrEnum):
-    JSON = "json"
-    TEXT = "text"
+OWN_PACKAGES = frozenset({"ivr", "routing", "workers", "console", "lifeline", "prompts", "config"})
 
 
 def mask_numbers(text: str) -> str:

@@ -28,8 +28,8 @@ import workers.clinical_jobs
 import workers.connect
 import workers.replay
 import workers.sweeps  # noqa: F401
-from lifeline.redis_client import sync_client
-from lifeline.settings import Settings
+from config.redis_client import sync_client
+from config.settings import Settings
 from workers.cron import schedule
 from workers.queues import ALL, JOBS, SERIALIZER, JobQueue, queue_of
 

@@ -20,6 +20,7 @@ from typing import cast
 
 from redis.asyncio import Redis
 
+from config.settings import Settings
 from routing import keys
 from routing.mode import Mode, ModeStore
 
@@ -35,6 +36,16 @@ class BreakerSettings:
     failure_window_seconds: float = 20.0
     healthy_to_recover: int = 3  # M
     recovery_seconds: float = 30.0  # T
+
+    @classmethod
+    def of(cls, settings: Settings) -> BreakerSettings:
+        """The thresholds the settings give, the same in every process that counts outcomes."""
+        return cls(
+            failures_to_degrade=settings.clinical_failures_to_degrade,
+            failure_window_seconds=settings.clinical_failure_window_seconds,
+            healthy_to_recover=settings.clinical_healthy_probes_to_recover,
+            recovery_seconds=settings.clinical_recovery_seconds,
+        )
 
 
 # Count the outcome and say what the automatic mode should now be ('' for unchanged).

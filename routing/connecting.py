@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 
+from config.number_policy import outside_policy
 from prompts.catalogue import Locale, PromptId
 from routing.decisions import Connect, Spoken, Whisper, say
 from routing.handlers import Handler
 from routing.hold import emergency_deadline
 from routing.models import CallRecord, Priority, Reason
-from routing.numbers import outside_policy
 from routing.rules import RuleSet
 
 REASON_PROMPTS = {

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from config.number_policy import outside_policy
 from prompts.catalogue import Locale
 from routing.models import CallFacts, Priority, Reason, Screen, Worse
-from routing.numbers import outside_policy
 
 if TYPE_CHECKING:
     from routing.overflow import Destination

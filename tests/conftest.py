@@ -9,9 +9,9 @@ import redis
 import redis.asyncio
 from starlette.testclient import TestClient
 
+from config.settings import Settings
 from lifeline.app import create_app
 from lifeline.redis_server import RedisServer
-from lifeline.settings import Settings
 from routing.clock import VirtualClock
 from routing.number_hash import NumberHash
 from tests.staff import Staff, make_staff

@@ -23,9 +23,9 @@ from hypothesis.stateful import (
 )
 from starlette.testclient import TestClient
 
+from config.settings import Settings
 from console.tokens import Role
 from lifeline.app import create_app
-from lifeline.settings import Settings
 from routing.clock import VirtualClock
 from routing.rules import default_rules
 from tests.conftest import AUTH_TOKEN, MAIN_LINE, PUBLIC_BASE_URL, WELSH_LINE

@@ -27,7 +27,7 @@ import importlib, json, pkgutil, sys
 import click
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
-import console, ivr, lifeline, prompts, routing, sim, workers
+import config, console, ivr, lifeline, prompts, routing, sim, workers
 from console.web.routes import STATIC, static
 from console.web.templates import Templates
 from lifeline.cli import main
@@ -35,7 +35,7 @@ from prompts.catalogue import Locale, load_catalogue
 from routing.rules import default_rules
 from sim.cli import main as sim_main
 
-packages = (console, ivr, lifeline, prompts, routing, sim, workers)
+packages = (config, console, ivr, lifeline, prompts, routing, sim, workers)
 modules = sorted(
     found.name
     for package in packages

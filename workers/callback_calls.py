@@ -21,6 +21,7 @@ import logging
 import secrets
 from datetime import UTC, datetime
 
+from config import paths
 from routing import callback_numbers, connecting, keys
 from routing.agenda import SWEEP_SECONDS, Agenda, CallbackCall
 from routing.callbacks import DIALLING, Callback, Callbacks, CallbackStatus, UnknownCallback
@@ -29,7 +30,6 @@ from routing.models import mask
 from routing.number_hash import NumberHash
 from routing.offers import Offers, Release
 from routing.rulebook import RuleBook
-from workers import paths
 from workers.dial_intents import (
     CLOCK_SKEW_SECONDS,
     LINE_BUSY,

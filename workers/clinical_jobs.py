@@ -10,7 +10,7 @@ import httpx
 from rq import get_current_job
 
 from routing.bookings import Bookings, BookingStatus, unconfirmed
-from routing.breaker import Breaker, Outcome
+from routing.breaker import Breaker, BreakerSettings, Outcome
 from routing.cases import BookedSlot, CaseKind, ClinicalCase, Request
 from routing.journal import Journal
 from routing.mode import ModeStore
@@ -25,7 +25,7 @@ OPEN_KINDS = frozenset({CaseKind.AMBULANCE})  # replayed first, with pending cal
 
 
 def breaker(rt: Runtime) -> Breaker:
-    return Breaker(rt.redis, ModeStore(rt.redis), rt.settings.breaker)
+    return Breaker(rt.redis, ModeStore(rt.redis), BreakerSettings.of(rt.settings))
 
 
 def facts_of(case: ClinicalCase) -> dict[str, object]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from config import paths
 from routing import keys
 from routing.calls import Calls
 from routing.offers import Offers, Release
 from routing.rulebook import RuleBook
-from workers import paths
 from workers.callback_calls import place_callback
 from workers.runtime import runtime
 from workers.telephony import CallGone, RateLimited, Telephony, TelephonyError, Unavailable

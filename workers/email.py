@@ -9,7 +9,7 @@ import ssl
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
-from lifeline.settings import Settings
+from config.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from functools import cache
 
 import redis.asyncio
 
-from lifeline.redis_client import async_client, sync_client
-from lifeline.settings import Settings, load_settings
+from config.redis_client import async_client, sync_client
+from config.settings import Settings, load_settings
 from routing.clock import Clock, SystemClock
 from workers.enqueue import Jobs
 

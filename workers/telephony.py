@@ -20,7 +20,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from lifeline.settings import Settings
+from config.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from config.settings import Settings
 from console.web.accounts import Accounts
 from console.web.csrf import LoginTokens
 from console.web.ratelimit import LoginLimiter
 from console.web.sessions import Sessions, session_key
 from console.web.templates import Templates
-from lifeline.settings import Settings
 
 STREAM_SECONDS = 25.0  # then the browser reconnects: a restart never waits long on a stream
 TICK_SECONDS = 1.0

@@ -7,6 +7,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
+from config.settings import Settings
 from console.web import (
     audit,
     callbacks,
@@ -25,7 +26,6 @@ from console.web.auth import EVERYONE, home
 from console.web.pages import TOP_STREAM, Page, View, route
 from console.web.security import SecurityHeaders
 from console.web.sse import Feed
-from lifeline.settings import Settings
 
 
 async def start(page: Page) -> Response:

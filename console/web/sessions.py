@@ -19,8 +19,8 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from starlette.responses import Response
 
+from config.settings import Settings
 from console.web.pending import PendingSignIns
-from lifeline.settings import Settings
 from routing import keys
 
 COOKIE = "lifeline_session"

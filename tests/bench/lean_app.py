@@ -18,7 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
-from lifeline.settings import load_settings
+from config.settings import load_settings
 from tests.bench.static_app import TWIML
 
 # One webhook taking effect once: the first for its call and URL marks it (with a TTL, as every

@@ -14,9 +14,9 @@ import redis.asyncio
 import yaml
 from starlette.testclient import TestClient
 
+from config.settings import Settings
 from console.tokens import Role, Scope, Tokens
 from lifeline.app import create_app
-from lifeline.settings import Settings
 from routing import keys
 from routing.clock import VirtualClock
 from routing.handlers import HandlerState

@@ -12,10 +12,10 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
+from config.redis_client import async_client
+from config.settings import Settings
 from console.tokens import Role, Scope, Tokens
 from lifeline.app import create_app
-from lifeline.redis_client import async_client
-from lifeline.settings import Settings
 from routing import keys
 from routing.clock import VirtualClock
 from tests.console.test_api import Api, new_handler

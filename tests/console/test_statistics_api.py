@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
+from config.settings import Settings
 from console.tokens import Role
 from lifeline.app import create_app
-from lifeline.settings import Settings
 from routing.clock import VirtualClock
 from routing.figures import Measures
 from tests.console.test_api import Api, token_for

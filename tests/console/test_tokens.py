@@ -14,10 +14,10 @@ import redis.asyncio
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
+from config.settings import Settings
 from console.tokens import LIFETIME_DAYS, Role, Tokens, digest
 from console.web.accounts import Accounts, NewUser
 from lifeline.app import create_app
-from lifeline.settings import Settings
 from routing import keys
 from routing.clock import VirtualClock
 from tests.console.web.people import CHEAP, PASSWORD

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import redis
 
+from config import paths
 from console.tokens import Role
 from lifeline.redis_server import RedisServer
 from routing import keys
@@ -18,7 +19,6 @@ from tests.ivr.test_call_flow import to_queue
 from tests.ivr.test_connecting import dial_ends, redirected, state_of
 from tests.staff import Staff
 from tests.twilio import Call, TwilioClient, Twiml
-from workers import paths
 
 
 def test_a_handler_rings_an_emergency_only_for_what_is_left_of_its_limit(

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 import redis.asyncio
 
+from config.settings import Settings
 from console.tokens import Tokens
 from lifeline.drill import MAIN_LINE, caller_numbers, callers, supervisor_token, switch_timeout
 from lifeline.drill_report import Caller, DrillReport, PlacedCall, Routed, heard, routed, settled
-from lifeline.settings import Settings
 from tests.conftest import DISPATCH, WELSH_LINE, make_settings
 
 EMERGENCY = Caller("emergency", MAIN_LINE, ("1",), emergency=True)

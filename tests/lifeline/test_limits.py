@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from config.settings import Settings
 from lifeline import limits
 from lifeline.app import Serve, create_app
 from lifeline.limits import LIMITS, limit_for
-from lifeline.settings import Settings
 from tests.sim.servers import free_port, serve
 
 CHUNK = 64 * 1024

@@ -12,7 +12,8 @@ import pytest
 import redis
 from rq import Queue, SimpleWorker
 
-from lifeline.logging import ROUTED_TO_ROOT, JsonFormatter, LogFormat, configure, mask_numbers
+from config.settings import LogFormat
+from lifeline.logging import ROUTED_TO_ROOT, JsonFormatter, configure, mask_numbers
 
 SID = "CA0123456789abcdef0123456789abcdef"
 SECRET = "s3cret-token"

@@ -11,8 +11,8 @@ import httpx
 import redis
 from starlette.testclient import TestClient
 
+from config.settings import Settings
 from lifeline.app import HEALTH_CONNECTIONS, create_app
-from lifeline.settings import Settings
 from tests.conftest import AUTH_TOKEN, CALLER, MAIN_LINE, PUBLIC_BASE_URL
 from tests.sim.servers import free_port, serve
 from tests.twilio import Call, TwilioClient, Twiml

@@ -14,8 +14,8 @@ import redis
 import trustme
 from click.testing import CliRunner
 
+from config.redis_client import sync_client
 from lifeline.cli import main
-from lifeline.redis_client import sync_client
 from lifeline.redis_server import find_redis_server, free_port
 from tests.console.web.test_cli_and_first_run import environment
 from tests.e2e.stack import BIN

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from lifeline.logging import LogFormat
-from lifeline.settings import SettingsError, load_settings
+from config.settings import LogFormat, SettingsError, load_settings
 from tests.conftest import AUTH_TOKEN, NUMBER_HASH_KEY, make_settings
 
 ENV = {

@@ -8,7 +8,7 @@ import time
 import pytest
 import redis.asyncio
 
-from lifeline.settings import Settings
+from config.settings import Settings
 from routing import keys
 from routing.audit import Audit
 from routing.breaker import Breaker, BreakerSettings, Outcome

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from routing.numbers import outside_policy, uk_number
+from config.number_policy import outside_policy
+from routing.numbers import uk_number
 
 
 @pytest.mark.parametrize(

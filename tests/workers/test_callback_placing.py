@@ -16,7 +16,7 @@ import redis
 import redis.asyncio
 from twilio.rest import Client
 
-from lifeline.settings import Settings
+from config.settings import Settings
 from routing import keys
 from routing.agenda import Agenda, CallbackCall
 from routing.callbacks import DIALLING

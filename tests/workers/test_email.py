@@ -15,8 +15,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr
 
+from config.settings import Settings
 from lifeline.redis_server import free_port
-from lifeline.settings import Settings
 from tests.conftest import make_settings
 from tests.workers.conftest import Sink
 from workers.email import NotSent, send_contingency

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from lifeline.redis_client import enqueue_client
+from config.redis_client import enqueue_client
 from lifeline.redis_server import RedisServer
 from routing.cases import CaseKind, ClinicalCase
 from workers.enqueue import HAND_OFF_SECONDS, Jobs

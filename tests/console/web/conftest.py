@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from config.redis_client import async_client
+from config.settings import Settings
 from console.tokens import Role, Scope, Tokens
 from lifeline.app import create_app
-from lifeline.redis_client import async_client
-from lifeline.settings import Settings
 from routing.clock import VirtualClock
 from tests.console.web.browser import CHROMIUM, BrowserThread
 from tests.console.web.people import BASE, Person, add_user

@@ -18,8 +18,8 @@ import pytest
 import redis
 import redis.asyncio
 
+from config.settings import Settings
 from console.tokens import Role
-from lifeline.settings import Settings
 from routing.bookings import Bookings
 from routing.clock import VirtualClock
 from routing.handlers import HandlerState

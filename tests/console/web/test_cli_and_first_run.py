@@ -12,6 +12,7 @@ import redis.asyncio
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
+from config.redis_client import async_client
 from console.tokens import Principal, Role, Tokens
 from console.web.accounts import Accounts
 from console.web.ratelimit import PER_CLIENT, LoginLimiter
@@ -19,7 +20,6 @@ from console.web.sessions import Session, Sessions, session_key
 from lifeline import devrun
 from lifeline.app import create_app
 from lifeline.cli import main
-from lifeline.redis_client import async_client
 from lifeline.redis_server import free_port
 from routing import keys
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DISPATCH, PUBLIC_BASE_URL, make_settings

@@ -10,8 +10,8 @@ import jwt
 import pytest
 import redis.asyncio
 
+from config.settings import Settings
 from console.tokens import Role
-from lifeline.settings import Settings
 from routing.handlers import Device, HandlerProfile, Handlers
 from tests.conftest import ACCOUNT_SID, make_settings
 from tests.console.web.conftest import People

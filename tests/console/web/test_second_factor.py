@@ -18,14 +18,14 @@ from starlette.datastructures import Headers
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from config.redis_client import async_client
+from config.settings import Settings
 from console.tokens import Role
 from console.web.accounts import Accounts, Hashing, NewUser
 from console.web.mfa import Checked, SecondFactors
 from console.web.ratelimit import PER_CLIENT, PER_USERNAME
 from console.web.sessions import COOKIE
 from lifeline.app import create_app
-from lifeline.redis_client import async_client
-from lifeline.settings import Settings
 from routing import keys
 from routing.clock import VirtualClock
 from tests.conftest import make_settings

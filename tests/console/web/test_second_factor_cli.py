@@ -12,11 +12,11 @@ import pytest
 import redis
 from click.testing import CliRunner
 
+from config.redis_client import async_client
 from console.tokens import Role, Scope
 from console.web.sessions import Sessions, session_key
 from lifeline import devrun
 from lifeline.cli import main
-from lifeline.redis_client import async_client
 from routing import keys
 from tests.conftest import make_settings
 from tests.console.web.people import add_user, stored

@@ -9,10 +9,10 @@ import redis
 import redis.asyncio
 from starlette.testclient import TestClient
 
+from config.settings import Settings
 from console.tokens import Role
 from console.web.sessions import COOKIE, Sessions, digest, session_key
 from lifeline.app import create_app
-from lifeline.settings import Settings
 from routing import keys
 from routing.clock import VirtualClock
 from tests.conftest import AUTH_TOKEN, make_settings

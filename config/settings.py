@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from enum import StrEnum
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
@@ -24,9 +25,13 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from lifeline.logging import LogFormat
-from routing.breaker import BreakerSettings
-from routing.numbers import outside_policy
+from config.number_policy import outside_policy
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    TEXT = "text"
+
 
 E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
 RUN_ENV_FILE = "var/run.env"
@@ -187,16 +192,6 @@ class Settings(BaseSettings):
     def policy_exceptions(self) -> frozenset[str]:
         """NUMBER_POLICY_EXCEPTIONS, as the number policy takes them."""
         return frozenset(self.number_policy_exceptions)
-
-    @property
-    def breaker(self) -> BreakerSettings:
-        """The clinical breaker's thresholds, the same in every process that counts outcomes."""
-        return BreakerSettings(
-            failures_to_degrade=self.clinical_failures_to_degrade,
-            failure_window_seconds=self.clinical_failure_window_seconds,
-            healthy_to_recover=self.clinical_healthy_probes_to_recover,
-            recovery_seconds=self.clinical_recovery_seconds,
-        )
 
     @property
     def number_hash_secret(self) -> bytes:
