@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from console.bodies import Body
 from console.context import Console
-from console.endpoints import Call
+from console.endpoints import ApiRequest
 from console.errors import Conflict, Invalid, NotFound
 from routing.callbacks import Callback, CallbackStatus, HistoryEntry, UnknownCallback
 from routing.figures import CallbackFigures, Window, window_start
@@ -48,12 +48,12 @@ def view(callback: Callback, now: float, history: list[HistoryEntry] | None = No
     return CallbackView(callback=callback, overdue=callback.overdue(now), history=history or [])
 
 
-async def list_callbacks(call: Call) -> list[CallbackView]:
-    console = call.console
+async def list_callbacks(api: ApiRequest) -> list[CallbackView]:
+    console = api.console
     now = console.clock.now()
-    wanted_status = call.query.get("status")
-    wanted_priority = call.query.get("priority")
-    overdue_only = call.query.get("overdue") in ("1", "true", "yes")
+    wanted_status = api.query.get("status")
+    wanted_priority = api.query.get("priority")
+    overdue_only = api.query.get("overdue") in ("1", "true", "yes")
     if wanted_status is not None and wanted_status not in set(CallbackStatus):
         raise Invalid(f"status must be one of {', '.join(CallbackStatus)}")
     status = CallbackStatus(wanted_status) if wanted_status is not None else None
@@ -67,13 +67,13 @@ async def list_callbacks(call: Call) -> list[CallbackView]:
     return rows
 
 
-async def get_callback(call: Call) -> CallbackView:
-    console = call.console
-    callback_id = str(call.path["callback_id"])
+async def get_callback(api: ApiRequest) -> CallbackView:
+    console = api.console
+    callback_id = str(api.path["callback_id"])
     callback = await callbacks_get(console, callback_id)
     now = console.clock.now()
     # The caller's whole number is read here only: who read it, and when, is kept.
-    await console.audit.record(call.principal.name, "callback.read", callback_id, now)
+    await console.audit.record(api.principal.name, "callback.read", callback_id, now)
     return view(callback, now, await console.callbacks.history(callback_id))
 
 
@@ -84,33 +84,33 @@ async def callbacks_get(console: Console, callback_id: str) -> Callback:
         raise NotFound(str(error)) from None
 
 
-async def cancel_callback(call: Call) -> CallbackView:
-    console = call.console
-    body: CallbackChange = call.body
-    callback_id = str(call.path["callback_id"])
+async def cancel_callback(api: ApiRequest) -> CallbackView:
+    console = api.console
+    body: CallbackChange = api.body
+    callback_id = str(api.path["callback_id"])
     now = console.clock.now()
-    outcome = await console.callbacks.cancel(callback_id, call.principal.name, body.reason, now)
+    outcome = await console.callbacks.cancel(callback_id, api.principal.name, body.reason, now)
     if outcome == "unknown":
         raise NotFound(f"no callback {callback_id!r}")
     if outcome != "cancelled":
         raise Conflict(f"the callback cannot be cancelled: it is {outcome}")
     await console.audit.record(
-        call.principal.name, "callback.cancel", callback_id, now, reason=body.reason
+        api.principal.name, "callback.cancel", callback_id, now, reason=body.reason
     )
     return view(
         await callbacks_get(console, callback_id), now, await console.callbacks.history(callback_id)
     )
 
 
-async def reprioritise_callback(call: Call) -> CallbackView:
-    console = call.console
-    body: CallbackPriority = call.body
-    callback_id = str(call.path["callback_id"])
+async def reprioritise_callback(api: ApiRequest) -> CallbackView:
+    console = api.console
+    body: CallbackPriority = api.body
+    callback_id = str(api.path["callback_id"])
     now = console.clock.now()
     outcome = await console.callbacks.reprioritise(
         callback_id,
         Priority(body.priority),
-        call.principal.name,
+        api.principal.name,
         body.reason,
         (await console.rulebook.active()).callbacks,
         now,
@@ -131,7 +131,7 @@ async def reprioritise_callback(call: Call) -> CallbackView:
     if outcome not in ("pending", "scheduled"):
         raise Conflict(f"the callback is {outcome} and cannot be changed now")
     await console.audit.record(
-        call.principal.name,
+        api.principal.name,
         "callback.priority",
         callback_id,
         now,
@@ -145,14 +145,14 @@ async def reprioritise_callback(call: Call) -> CallbackView:
     )
 
 
-async def callback_statistics(call: Call) -> CallbackReport:
+async def callback_statistics(api: ApiRequest) -> CallbackReport:
     try:
-        window = Window(call.query.get("window", Window.TODAY.value))
+        window = Window(api.query.get("window", Window.TODAY.value))
     except ValueError:
         raise Invalid("window must be one of 15m, 1h, today") from None
-    now = call.console.clock.now()
+    now = api.console.clock.now()
     return CallbackReport(
         window=window,
         since=window_start(window, now),
-        figures=await call.console.stats.callbacks(window, now),
+        figures=await api.console.stats.callbacks(window, now),
     )

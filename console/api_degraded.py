@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from console.api_floor import own
 from console.bodies import Body
-from console.endpoints import Call
+from console.endpoints import ApiRequest
 from console.errors import Invalid, NotFound
 from console.wrapup import wrap_up
 from routing.handlers import HandlerState
@@ -80,34 +80,34 @@ def summary(entry: JournalEntry) -> EntrySummary:
     return EntrySummary.model_validate(entry.model_dump(exclude={"bundle"}))
 
 
-async def get_mode(call: Call) -> ModeView:
-    modes = call.console.modes
+async def get_mode(api: ApiRequest) -> ModeView:
+    modes = api.console.modes
     return ModeView(
         state=await modes.read(), message=await modes.message(), history=await modes.history()
     )
 
 
-async def set_mode(call: Call) -> ModeView:
-    console = call.console
-    body: ModeChange = call.body
+async def set_mode(api: ApiRequest) -> ModeView:
+    console = api.console
+    body: ModeChange = api.body
     wanted = None if body.mode == "auto" else Mode(body.mode)
     effective, changed = await console.modes.force(
-        wanted, body.reason, call.principal.name, console.clock.now()
+        wanted, body.reason, api.principal.name, console.clock.now()
     )
     if changed and effective is Mode.NORMAL:
         await console.jobs.off_loop(
             console.jobs.reconcile
         )  # the journal goes to the clinical system
-    return await get_mode(call)
+    return await get_mode(api)
 
 
-async def set_message(call: Call) -> ModeView:
-    body: OutageMessage = call.body
-    await call.console.modes.set_message(body, call.principal.name, call.console.clock.now())
-    return await get_mode(call)
+async def set_message(api: ApiRequest) -> ModeView:
+    body: OutageMessage = api.body
+    await api.console.modes.set_message(body, api.principal.name, api.console.clock.now())
+    return await get_mode(api)
 
 
-async def clinical_health(call: Call) -> list[HealthEvent]:
+async def clinical_health(api: ApiRequest) -> list[HealthEvent]:
     return [
         HealthEvent(
             at=float(row.get("at", 0)),
@@ -115,12 +115,12 @@ async def clinical_health(call: Call) -> list[HealthEvent]:
             source=row.get("source", ""),
             detail=row.get("detail", ""),
         )
-        for row in await call.console.breaker.history()
+        for row in await api.console.breaker.history()
     ]
 
 
-def wanted_status(call: Call) -> EntryStatus | None:
-    status = call.query.get("status")
+def wanted_status(api: ApiRequest) -> EntryStatus | None:
+    status = api.query.get("status")
     if status is None:
         return None
     try:
@@ -129,27 +129,27 @@ def wanted_status(call: Call) -> EntryStatus | None:
         raise Invalid(f"status must be one of {', '.join(EntryStatus)}") from None
 
 
-async def journal(call: Call) -> list[EntrySummary]:
-    entries = await call.console.journal.entries(wanted_status(call))
+async def journal(api: ApiRequest) -> list[EntrySummary]:
+    entries = await api.console.journal.entries(wanted_status(api))
     return [summary(entry) for entry in entries]
 
 
-async def journal_entry(call: Call) -> EntrySummary:
-    entry = await call.console.journal.get(str(call.path["case_id"]))
+async def journal_entry(api: ApiRequest) -> EntrySummary:
+    entry = await api.console.journal.get(str(api.path["case_id"]))
     if entry is None:
-        raise NotFound(f"no journal entry for case {call.path['case_id']!r}")
+        raise NotFound(f"no journal entry for case {api.path['case_id']!r}")
     return summary(entry)
 
 
-async def journal_progress(call: Call) -> Progress:
-    return await call.console.journal.progress()
+async def journal_progress(api: ApiRequest) -> Progress:
+    return await api.console.journal.progress()
 
 
-async def journal_report(call: Call) -> Response:
+async def journal_report(api: ApiRequest) -> Response:
     """Every entry and its outcome, as JSON or CSV (`?format=csv`)."""
-    entries = [summary(entry) for entry in await call.console.journal.entries(count=100_000)]
-    if call.query.get("format", "json") != "csv":
-        report = Report(progress=await call.console.journal.progress(), entries=entries)
+    entries = [summary(entry) for entry in await api.console.journal.entries(count=100_000)]
+    if api.query.get("format", "json") != "csv":
+        report = Report(progress=await api.console.journal.progress(), entries=entries)
         return Response(report.model_dump_json(), media_type="application/json")
     out = io.StringIO()
     writer = csv.writer(out)
@@ -176,17 +176,15 @@ async def journal_report(call: Call) -> Response:
     )
 
 
-async def start_replay(call: Call) -> Progress:
-    console = call.console
+async def start_replay(api: ApiRequest) -> Progress:
+    console = api.console
     await console.jobs.off_loop(console.jobs.reconcile)
-    await console.audit.record(
-        call.principal.name, "journal.replay", "journal", console.clock.now()
-    )
+    await console.audit.record(api.principal.name, "journal.replay", "journal", console.clock.now())
     return await console.journal.progress()
 
 
-async def handler_wrap_up(call: Call) -> WrapUpDone:
-    handler_id = own(call)
-    body: WrapUp = call.body
-    state = await wrap_up(call.console, handler_id, body.outcome, body.notes, body.available)
+async def handler_wrap_up(api: ApiRequest) -> WrapUpDone:
+    handler_id = own(api)
+    body: WrapUp = api.body
+    state = await wrap_up(api.console, handler_id, body.outcome, body.notes, body.available)
     return WrapUpDone(handler=handler_id, outcome=body.outcome, state=state)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from config.number_policy import outside_policy
 from console.bodies import Body
-from console.endpoints import Call
+from console.endpoints import ApiRequest
 from console.errors import Conflict, Forbidden, Invalid
 from routing.audit import AuditEntry
 from routing.figures import Report, Window, window_start
@@ -50,8 +50,8 @@ class StatsReport(Report):
     "Statistics"; the window is exact, from `since` to `until` (now), both included."""
 
 
-async def floor(call: Call) -> FloorSnapshot:
-    console = call.console
+async def floor(api: ApiRequest) -> FloorSnapshot:
+    console = api.console
     rules = await console.rulebook.active()
     live = await waiting_now(console.redis, sorted(rules.queues), console.clock.now())
     everyone = await console.handlers.all()
@@ -72,15 +72,15 @@ async def floor(call: Call) -> FloorSnapshot:
     return FloorSnapshot(queues=queues, handlers={state.value: n for state, n in counts.items()})
 
 
-async def statistics(call: Call) -> StatsReport:
-    window = window_of(call, Window.LAST_15_MINUTES)
-    report = await call.console.stats.report(window, call.console.clock.now())
+async def statistics(api: ApiRequest) -> StatsReport:
+    window = window_of(api, Window.LAST_15_MINUTES)
+    report = await api.console.stats.report(window, api.console.clock.now())
     return StatsReport.model_validate(report, from_attributes=True)
 
 
-def own(call: Call) -> str:
-    handler_id = str(call.path["handler_id"])
-    if not call.principal.may_act_for(handler_id):
+def own(api: ApiRequest) -> str:
+    handler_id = str(api.path["handler_id"])
+    if not api.principal.may_act_for(handler_id):
         raise Forbidden("a handler may act only for themselves")
     return handler_id
 
@@ -92,65 +92,65 @@ NEEDS_SCOPE = (
 )
 
 
-async def create_handler(call: Call) -> Handler:
-    console = call.console
-    profile: HandlerProfile = call.body
-    check_device(call, profile)
-    check_authority(call, None, profile.device)
-    await check_skills(call, profile)
+async def create_handler(api: ApiRequest) -> Handler:
+    console = api.console
+    profile: HandlerProfile = api.body
+    check_device(api, profile)
+    check_authority(api, None, profile.device)
+    await check_skills(api, profile)
     now = console.clock.now()
     if not await console.handlers.create(profile, now):
         raise Conflict(f"handler {profile.id!r} exists already")
     await console.audit.record(
-        call.principal.name,
+        api.principal.name,
         "handler.create",
         profile.id,
         now,
         device=profile.device.model_dump(),  # whole: a member of staff's phone, not a patient's
-        token=call.principal.token_id,
+        token=api.principal.token_id,
     )
     return await console.handlers.get(profile.id)
 
 
-async def update_handler(call: Call) -> Handler:
-    console = call.console
-    profile: HandlerProfile = call.body
-    if profile.id != call.path["handler_id"]:
+async def update_handler(api: ApiRequest) -> Handler:
+    console = api.console
+    profile: HandlerProfile = api.body
+    if profile.id != api.path["handler_id"]:
         raise Invalid("the id in the body differs from the one in the path")
-    check_device(call, profile)
+    check_device(api, profile)
     before = (await console.handlers.get(profile.id)).profile.device
-    check_authority(call, before, profile.device)
-    await check_skills(call, profile)
+    check_authority(api, before, profile.device)
+    await check_skills(api, profile)
     await console.handlers.update_profile(profile)
-    detail: dict[str, object] = {"token": call.principal.token_id}
+    detail: dict[str, object] = {"token": api.principal.token_id}
     if profile.device != before:  # where this handler's calls ring: kept, before and after
         detail["device"] = {"before": before.model_dump(), "after": profile.device.model_dump()}
     await console.audit.record(
-        call.principal.name, "handler.update", profile.id, console.clock.now(), **detail
+        api.principal.name, "handler.update", profile.id, console.clock.now(), **detail
     )
     return await console.handlers.get(profile.id)
 
 
-def check_authority(call: Call, before: Device | None, after: Device) -> None:
+def check_authority(api: ApiRequest, before: Device | None, after: Device) -> None:
     """A phone number given to a handler, changed or taken away moves patients' calls as a rule
     set does (an attacker's own mobile passes the number policy): it needs the same authority."""
     moved = after != before and "number" in {after.kind, before.kind if before else ""}
-    if moved and not call.principal.may_decide_where_calls_ring:
+    if moved and not api.principal.may_decide_where_calls_ring:
         raise Forbidden(NEEDS_SCOPE)
 
 
-def check_device(call: Call, profile: HandlerProfile) -> None:
+def check_device(api: ApiRequest, profile: HandlerProfile) -> None:
     """A handler's phone number is one Lifeline dials: under the number policy."""
     if profile.device.kind != "number":
         return
-    exceptions = call.console.settings.policy_exceptions
+    exceptions = api.console.settings.policy_exceptions
     refused = outside_policy(profile.device.address, exceptions)
     if refused:
         raise Invalid("the device is outside the number policy", [f"device.address: {refused}"])
 
 
-async def check_skills(call: Call, profile: HandlerProfile) -> None:
-    known = set((await call.console.rulebook.active()).skills)
+async def check_skills(api: ApiRequest, profile: HandlerProfile) -> None:
+    known = set((await api.console.rulebook.active()).skills)
     unknown = sorted(set(profile.skills) - known)
     if unknown:
         raise Invalid(
@@ -158,12 +158,12 @@ async def check_skills(call: Call, profile: HandlerProfile) -> None:
         )
 
 
-async def list_handlers(call: Call) -> list[Handler]:
-    return await call.console.handlers.all()
+async def list_handlers(api: ApiRequest) -> list[Handler]:
+    return await api.console.handlers.all()
 
 
-async def get_handler(call: Call) -> Handler:
-    return await call.console.handlers.get(own(call))
+async def get_handler(api: ApiRequest) -> Handler:
+    return await api.console.handlers.get(own(api))
 
 
 class HandlerHistory(BaseModel):
@@ -177,10 +177,10 @@ class HandlerHistory(BaseModel):
     seconds_in_state: dict[HandlerState, float]
 
 
-async def handler_history(call: Call) -> HandlerHistory:
-    handler_id = own(call)
-    console = call.console
-    window = window_of(call)
+async def handler_history(api: ApiRequest) -> HandlerHistory:
+    handler_id = own(api)
+    console = api.console
+    window = window_of(api)
     now = console.clock.now()
     since = window_start(window, now)
     current = await console.handlers.get(handler_id)
@@ -194,38 +194,38 @@ async def handler_history(call: Call) -> HandlerHistory:
     )
 
 
-def window_of(call: Call, default: Window = Window.TODAY) -> Window:
+def window_of(api: ApiRequest, default: Window = Window.TODAY) -> Window:
     try:
-        return Window(call.query.get("window", default.value))
+        return Window(api.query.get("window", default.value))
     except ValueError:
         raise Invalid("window must be one of 15m, 1h, today") from None
 
 
-async def change_state(call: Call) -> Handler:
-    console = call.console
-    handler_id = own(call)
-    body: StateChange = call.body
+async def change_state(api: ApiRequest) -> Handler:
+    console = api.console
+    handler_id = own(api)
+    body: StateChange = api.body
     now = console.clock.now()
     await console.handlers.choose(handler_id, body.state, now, body.reason)
-    if call.principal.handler != handler_id:  # a supervisor acting for a handler
+    if api.principal.handler != handler_id:  # a supervisor acting for a handler
         await console.audit.record(
-            call.principal.name, "handler.state", handler_id, now, state=body.state.value
+            api.principal.name, "handler.state", handler_id, now, state=body.state.value
         )
     if body.state is HandlerState.AVAILABLE:
         await console.assign()
     return await console.handlers.get(handler_id)
 
 
-async def heartbeat(call: Call) -> Heartbeat:
-    handler_id = own(call)
-    now = call.console.clock.now()
-    await call.console.handlers.heartbeat(handler_id, now)
+async def heartbeat(api: ApiRequest) -> Heartbeat:
+    handler_id = own(api)
+    now = api.console.clock.now()
+    await api.console.handlers.heartbeat(handler_id, now)
     return Heartbeat(handler=handler_id, at=now)
 
 
-async def audit_log(call: Call) -> list[AuditEntry]:
+async def audit_log(api: ApiRequest) -> list[AuditEntry]:
     try:
-        count = max(1, min(1000, int(call.query.get("count", "100"))))
+        count = max(1, min(1000, int(api.query.get("count", "100"))))
     except ValueError:
         raise Invalid("count must be a number") from None
-    return await call.console.audit.latest(count, call.query.get("action"))
+    return await api.console.audit.latest(count, api.query.get("action"))

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from console.bodies import Body
 from console.dry_run import CallDescription, decide
-from console.endpoints import Call
+from console.endpoints import ApiRequest
 from console.errors import Forbidden, NotFound
 from routing.activation import activate
 from routing.overflow import ToNumber
@@ -88,27 +88,27 @@ def dry_run_result(version: int | None, at: datetime, decided: Decided) -> DryRu
     )
 
 
-async def active_rules(call: Call) -> Version:
-    number = await call.console.rulebook.active_number()
+async def active_rules(api: ApiRequest) -> Version:
+    number = await api.console.rulebook.active_number()
     if number is None:
         raise NotFound("no rule set has been activated")
-    return await call.console.rulebook.get(number)
+    return await api.console.rulebook.get(number)
 
 
-async def list_versions(call: Call) -> list[VersionInfo]:
-    return await call.console.rulebook.versions()
+async def list_versions(api: ApiRequest) -> list[VersionInfo]:
+    return await api.console.rulebook.versions()
 
 
-async def get_version(call: Call) -> Version:
-    return await call.console.rulebook.get(int(call.path["number"]))
+async def get_version(api: ApiRequest) -> Version:
+    return await api.console.rulebook.get(int(api.path["number"]))
 
 
-async def create_version(call: Call) -> VersionInfo:
-    body: NewVersion = call.body
+async def create_version(api: ApiRequest) -> VersionInfo:
+    body: NewVersion = api.body
     # An object is checked as its JSON text, so that it meets the same limits, checked once.
     document = body.document if body.document is not None else json.dumps(body.rules)
-    return await call.console.rulebook.create(
-        document, call.principal.name, call.console.clock.now(), body.comment
+    return await api.console.rulebook.create(
+        document, api.principal.name, api.console.clock.now(), body.comment
     )
 
 
@@ -118,15 +118,15 @@ NEEDS_SCOPE = (
 )
 
 
-async def activate_version(call: Call) -> ActivationResult:
+async def activate_version(api: ApiRequest) -> ActivationResult:
     """Where every call goes: not for a supervisor's ordinary token, which a script or a leak
     may hold, only for one an administrator made for it."""
-    console = call.console
-    body: Activation = call.body
-    principal = call.principal
+    console = api.console
+    body: Activation = api.body
+    principal = api.principal
     if not principal.may_decide_where_calls_ring:
         raise Forbidden(NEEDS_SCOPE)
-    number = int(call.path["number"])
+    number = int(api.path["number"])
     now = console.clock.now()
     credential = {"via": "token", "token": principal.token_id, "account": principal.account}
     activated = await activate(
@@ -136,8 +136,8 @@ async def activate_version(call: Call) -> ActivationResult:
     return ActivationResult(version=number, diff=activated.diff, reevaluated=activated.moved)
 
 
-async def dry_run(call: Call) -> DryRunResult:
-    body: DryRun = call.body
-    at = body.at or datetime.fromtimestamp(call.console.clock.now(), UTC)
-    version, decided = await decide(call.console, body.version, body, at.timestamp())
+async def dry_run(api: ApiRequest) -> DryRunResult:
+    body: DryRun = api.body
+    at = body.at or datetime.fromtimestamp(api.console.clock.now(), UTC)
+    version, decided = await decide(api.console, body.version, body, at.timestamp())
     return dry_run_result(version, at, decided)

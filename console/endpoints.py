@@ -32,7 +32,7 @@ EVERYONE = frozenset(Role)
 
 
 @dataclass(frozen=True)
-class Call:
+class ApiRequest:
     """What an endpoint's function receives."""
 
     console: Console
@@ -42,7 +42,7 @@ class Call:
     body: Any
 
 
-Handler = Callable[[Call], Awaitable[Any]]
+EndpointFunction = Callable[[ApiRequest], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class Endpoint:
     method: str
     path: str
     summary: str
-    handler: Handler
+    function: EndpointFunction
     roles: frozenset[Role]
     body: type[BaseModel] | None = None
     response: Any = None  # a model or type for the OpenAPI document
@@ -103,14 +103,14 @@ def route(endpoint: Endpoint) -> Route:
                     body = endpoint.body.model_validate(await read_json(request))
                 except ValidationError as error:
                     raise Invalid("the body is invalid", problems_of(error)) from None
-            call = Call(
+            asked = ApiRequest(
                 console=console,
                 principal=principal,
                 path=dict(request.path_params),
                 query=dict(request.query_params),
                 body=body,
             )
-            result = await endpoint.handler(call)
+            result = await endpoint.function(asked)
         except Exception as error:  # mapped in one place; anything else is a real 500
             return error_response(as_api_error(error))
         if isinstance(result, Response):
@@ -125,4 +125,4 @@ def route(endpoint: Endpoint) -> Route:
     return Route(endpoint.path, run, methods=[endpoint.method])
 
 
-__all__ = ["EVERYONE", "SUPERVISORS", "ApiError", "Call", "Endpoint", "route"]
+__all__ = ["EVERYONE", "SUPERVISORS", "ApiError", "ApiRequest", "Endpoint", "route"]

@@ -29,9 +29,9 @@ from lifeline import drill as drills
 from lifeline.app import Serve, create_app
 from prompts.catalogue import CatalogueError, load_catalogue
 from routing.rules import RuleSetError, default_rules
-from workers.queues import ALL as ALL_QUEUES
-from workers.queues import BACKGROUND, UnknownQueue
-from workers.queues import parse as parse_queues
+from workers.job_queues import ALL as ALL_QUEUES
+from workers.job_queues import BACKGROUND, UnknownQueue
+from workers.job_queues import parse as parse_queues
 
 P = ParamSpec("P")
 R = TypeVar("R")

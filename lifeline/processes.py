@@ -31,7 +31,7 @@ import workers.sweeps  # noqa: F401
 from config.redis_client import sync_client
 from config.settings import Settings
 from workers.cron import schedule
-from workers.queues import ALL, JOBS, SERIALIZER, JobQueue, queue_of
+from workers.job_queues import ALL, JOBS, SERIALIZER, JobQueue, queue_of
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from routing.agenda import SWEEP_SECONDS
 from workers import clinical_jobs, sweeps
-from workers.queues import JobQueue
+from workers.job_queues import JobQueue
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from routing import keys
 from routing.assignment import Offer
 from routing.bookings import CONFIRM_AFTER_SECONDS
 from routing.cases import ClinicalCase
-from workers.queues import SERIALIZER, JobQueue, queue_of
+from workers.job_queues import SERIALIZER, JobQueue, queue_of
 
 log = logging.getLogger(__name__)
 

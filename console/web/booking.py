@@ -1,6 +1,6 @@
 """The booking part of the handler's call: the free slots of the service the case needs, to book
 one while the caller is on the line, and what the clinical system said (console/booking.py does
-the booking; console/web/handler.py has the forms' actions)."""
+the booking; console/web/handler_console.py has the forms' actions)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from twilio.jwt.access_token.grants import VoiceGrant
 
 from config.settings import Settings
 from console.web.auth import EVERYONE
-from console.web.handler import PHONE_SIGN_IN
+from console.web.handler_console import PHONE_SIGN_IN
 from console.web.pages import Page, Problem, View
 
 TOKEN_SECONDS = 3600  # the page asks for a new one before it runs out (tokenWillExpire)

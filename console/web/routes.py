@@ -11,8 +11,8 @@ from config.settings import Settings
 from console.web import (
     audit,
     callbacks,
-    handler,
-    handlers,
+    floor,
+    handler_console,
     journal,
     login,
     mode,
@@ -41,10 +41,10 @@ VIEWS: list[View] = [
     View("/console", start, EVERYONE),
     View("/console/", start, EVERYONE),
     View(TOP_STREAM, top),
-    *handler.VIEWS,
+    *handler_console.VIEWS,
     *phone.VIEWS,
     *wallboard.VIEWS,
-    *handlers.VIEWS,
+    *floor.VIEWS,
     *callbacks.VIEWS,
     *ruleset.VIEWS,
     *mode.VIEWS,
@@ -63,7 +63,7 @@ def routes() -> list[BaseRoute]:
 
 def handlers_routes() -> list[BaseRoute]:
     """The handler's console page and everything it sends (no sign-in: that is the console's)."""
-    return [*(route(view) for view in [*handler.VIEWS, *phone.VIEWS]), static()]
+    return [*(route(view) for view in [*handler_console.VIEWS, *phone.VIEWS]), static()]
 
 
 def static() -> Mount:

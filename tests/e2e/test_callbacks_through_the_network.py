@@ -19,7 +19,7 @@ from tests.e2e.stack import BIN, LATEST_CALL_SECONDS, Stack
 from workers import ratelimit
 from workers.callback_calls import claim_key
 from workers.dial_intents import CLOCK_SKEW_SECONDS
-from workers.queues import SERIALIZER
+from workers.job_queues import SERIALIZER
 
 
 def book(stack: Stack) -> str:

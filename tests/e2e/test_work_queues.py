@@ -20,7 +20,7 @@ from tests.conftest import CALLER, DISPATCH
 from tests.e2e.stack import Stack
 from tests.e2e.test_callbacks_through_the_network import book
 from tests.e2e.test_outage import journal
-from workers.queues import SERIALIZER
+from workers.job_queues import SERIALIZER
 from workers.telephony import REQUEST_TIMEOUT_SECONDS
 
 ENTRIES = 6

@@ -25,7 +25,7 @@ from tests.e2e.stack import BIN, Stack
 from tests.workers.conftest import Sink
 from workers import sweeps
 from workers.enqueue import Jobs
-from workers.queues import JobQueue, queue_of
+from workers.job_queues import JobQueue, queue_of
 
 
 def blocked_on_a_queue(client: redis.Redis) -> list[int]:

@@ -13,8 +13,8 @@ from routing.handlers import HandlerState
 from tests.conftest import CALLER, DISPATCH, MAIN_LINE, WELSH_LINE
 from tests.staff import Staff, set_state
 from tests.twilio import Call, TwilioClient, Twiml
-from workers.queues import JobQueue
-from workers.queues import queue_of as job_queue
+from workers.job_queues import JobQueue
+from workers.job_queues import queue_of as job_queue
 
 ALL_SKILLS = {"clinical": 3, "mental_health": 3, "dental": 3, "welsh": 3}
 

@@ -19,7 +19,7 @@ from tests.conftest import CALLER, MAIN_LINE
 from tests.ivr.test_call_flow import to_queue
 from tests.staff import Staff
 from tests.twilio import Call, TwilioClient, Twiml
-from workers.queues import queue_of
+from workers.job_queues import queue_of
 
 
 def connect_jobs(redis_url: str) -> list[tuple[object, ...]]:

@@ -18,7 +18,7 @@ from tests.console.test_api import Api, token_for
 from tests.ivr.test_call_flow import to_queue
 from tests.staff import Staff
 from tests.twilio import TwilioClient
-from workers.queues import queue_of
+from workers.job_queues import queue_of
 
 
 def supervisor(twilio: TwilioClient, redis_url: str) -> Api:

@@ -20,7 +20,7 @@ from rq.serializers import DefaultSerializer, JSONSerializer
 from tests.console.web.test_cli_and_first_run import environment
 from tests.e2e.stack import BIN
 from workers.cron import SCHEDULE
-from workers.queues import JOBS, JobQueue
+from workers.job_queues import JOBS, JobQueue
 
 
 class Payload:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from lifeline.cli import main
 from workers.cron import schedule
-from workers.queues import ALL, JobQueue, UnknownQueue, parse
+from workers.job_queues import ALL, JobQueue, UnknownQueue, parse
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 

@@ -21,7 +21,7 @@ from tests.workers.conftest import Sink
 from workers.clinical_jobs import breaker, capture, email_case_in, probe_in, send_case_in
 from workers.email import NotSent
 from workers.fhir import bundle_json
-from workers.queues import queue_of
+from workers.job_queues import queue_of
 from workers.replay import reconcile_in
 from workers.runtime import Runtime
 

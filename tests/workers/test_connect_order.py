@@ -10,7 +10,7 @@ import redis
 
 from routing.assignment import Offer
 from workers.enqueue import Jobs
-from workers.queues import JobQueue, queue_of
+from workers.job_queues import JobQueue, queue_of
 
 
 def waiting(connection: redis.Redis, queue: JobQueue) -> list[str]:

@@ -33,7 +33,7 @@ from tests.staff import Staff, set_state
 from tests.twilio import Call, TwilioClient
 from tests.workers.test_clinical_bookings import run_clinical_worker
 from workers.enqueue import Jobs
-from workers.queues import JobQueue, queue_of
+from workers.job_queues import JobQueue, queue_of
 
 OTHER_CALLER = "+447700900456"
 DENTAL_0900 = slot("dental-0900", "dental", "2026-01-01T09:00:00Z", "2026-01-01T09:15:00Z")

@@ -23,8 +23,8 @@ from console.web import login
 from console.web.accounts import NewUser
 from console.web.booking import ChosenSlot
 from console.web.callbacks import Cancel, Reprioritise
-from console.web.handler import BreakReason, StateChange, WrapUpForm
-from console.web.handlers import TakeOff
+from console.web.floor import TakeOff
+from console.web.handler_console import BreakReason, StateChange, WrapUpForm
 from console.web.login import SignIn
 from console.web.mode import MessageChange, ModeChange
 from console.web.ruleset import Activation, Draft
