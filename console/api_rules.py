@@ -12,7 +12,7 @@ from console.bodies import Body
 from console.dry_run import CallDescription, decide
 from console.endpoints import ApiRequest
 from console.errors import Forbidden, NotFound
-from routing.activation import activate
+from routing.activation import activate_rule_set
 from routing.overflow import ToNumber
 from routing.rulebook import Version, VersionInfo
 from routing.rules import Decided
@@ -126,14 +126,22 @@ async def activate_version(api: ApiRequest) -> ActivationResult:
     principal = api.principal
     if not principal.may_decide_where_calls_ring:
         raise Forbidden(NEEDS_SCOPE)
-    number = int(api.path["number"])
-    now = console.clock.now()
+    version = await console.rulebook.get(int(api.path["number"]))
     credential = {"via": "token", "token": principal.token_id, "account": principal.account}
-    activated = await activate(
-        console.redis, console.rulebook, number, principal.name, now, body.reason, credential
+    activated = await activate_rule_set(
+        console.redis,
+        console.rulebook,
+        console.assigner,
+        version,
+        principal.name,
+        console.clock.now(),
+        body.reason,
+        credential,
     )
-    await console.assign()
-    return ActivationResult(version=number, diff=activated.diff, reevaluated=activated.moved)
+    await console.jobs.connect_all(activated.offers)
+    return ActivationResult(
+        version=version.number, diff=activated.diff, reevaluated=activated.moved
+    )
 
 
 async def dry_run(api: ApiRequest) -> DryRunResult:

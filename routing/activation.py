@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import cast
 
 from redis.asyncio import Redis
 
 from routing import keys
+from routing.assignment import Assigner, Offer
 from routing.audit import AUDIT_MAXLEN
 from routing.callbacks import AT_RISK_SHIFT_MS
 from routing.lua import MOVE_HANDLER
@@ -19,7 +20,7 @@ from routing.models import Answers, CallFacts, Placement, Priority
 from routing.overflow import QueueConditions, ToNumber
 from routing.queues import Queues
 from routing.rule_checks import number_problems
-from routing.rulebook import RuleBook, diff
+from routing.rulebook import RuleBook, Version, diff
 from routing.rules import RuleSet, RuleSetError
 
 ROUNDS = 5  # a caller queued by a process still on the old rules meanwhile: plan again
@@ -117,6 +118,7 @@ class Activated:
     number: int
     diff: str
     moved: int  # calls and callbacks placed in another queue or at another priority
+    offers: list[Offer] = field(default_factory=list)  # to free handlers, once it is active
 
 
 class ActivationRefused(Exception):
@@ -141,8 +143,45 @@ async def activate(
     again from that one. `credential` says in the audit record what the author acted with (the
     token's id, or a console session and its second factor). A version whose destinations are
     outside the number policy (kept before it) is refused with RuleSetError, naming each."""
+    version = await rulebook.get(number)
+    return await activate_version(redis, rulebook, version, author, now, reason, credential)
+
+
+async def activate_rule_set(
+    redis: Redis,
+    rulebook: RuleBook,
+    assigner: Assigner,
+    version: Version,
+    author: str,
+    now: float,
+    reason: str = "",
+    credential: Mapping[str, object] | None = None,
+) -> Activated:
+    """A supervisor activates `version` (as read to find it exists): everyone waiting is placed
+    again under it, then free handlers are offered the best waiting calls under it; the offers
+    come back with the result, for the caller to connect."""
+    activated = await activate_version(redis, rulebook, version, author, now, reason, credential)
+    return replace(activated, offers=await assigner.assign(version.rules, now))
+
+
+async def activate_version(
+    redis: Redis,
+    rulebook: RuleBook,
+    version: Version,
+    author: str,
+    now: float,
+    reason: str = "",
+    credential: Mapping[str, object] | None = None,
+) -> Activated:
+    """`activate`, for a version already read: checked against the number policy once, however
+    many times it is planned."""
+    problems = number_problems(version.rules, rulebook.number_exceptions)
+    if problems:  # a version kept before the number policy: refused as a new one would be
+        raise RuleSetError(problems)
     for _ in range(ROUNDS):
-        planned = await prepare(redis, rulebook, number, author, now, reason, credential)
+        planned = await prepare(
+            redis, rulebook, version.number, author, now, reason, credential, version.rules
+        )
         done = await apply(redis, planned)
         if done is not None:
             rulebook.forget()
@@ -176,11 +215,15 @@ async def prepare(
     now: float,
     reason: str = "",
     credential: Mapping[str, object] | None = None,
+    checked: RuleSet | None = None,
 ) -> Plan:
-    rules = (await rulebook.get(number)).rules
-    problems = number_problems(rules, rulebook.number_exceptions)
-    if problems:  # a version kept before the number policy: refused as a new one would be
-        raise RuleSetError(problems)
+    """`checked`: the version's rules, already read and checked against the number policy."""
+    rules = checked
+    if rules is None:
+        rules = (await rulebook.get(number)).rules
+        problems = number_problems(rules, rulebook.number_exceptions)
+        if problems:  # a version kept before the number policy: refused as a new one would be
+            raise RuleSetError(problems)
     previous_number = await rulebook.active_number()
     previous = await rulebook.get(previous_number) if previous_number is not None else None
     change = diff(

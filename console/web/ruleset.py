@@ -17,8 +17,7 @@ from console.web.forms import FormErrors, parse, present
 from console.web.pages import Page, View
 from console.web.positions import Located, locate
 from prompts.catalogue import Locale
-from routing.activation import ActivationRefused
-from routing.activation import activate as activate_version
+from routing.activation import ActivationRefused, activate_rule_set
 from routing.models import Reason, Screen, Worse
 from routing.rulebook import Version, diff
 from routing.rules import RuleSetError
@@ -231,13 +230,13 @@ async def version(page: Page) -> Response:
 async def activate(page: Page) -> Response:
     number = int(page.request.path_params["number"])
     console = page.console
-    await console.rulebook.get(number)  # an unknown version is a 404, before anything changes
+    shown = await console.rulebook.get(number)  # an unknown one is a 404, before anything changes
     form, errors = parse(Activation, page.form)
     if form is None:
         return await page.done(
             f"Not activated: {'; '.join(errors.values())}", f"/console/rules/versions/{number}"
         )
-    if await console.rulebook.active_number() == number:
+    if shown.active:
         return await page.done(f"Version {number} is already active.", "/console/rules")
     if not page.session.second_factor:  # a session from before second factors, or without one
         return await page.done(
@@ -245,10 +244,11 @@ async def activate(page: Page) -> Response:
         )
     credential = {"via": "console", "token": "", "account": page.user.username}
     try:
-        activated = await activate_version(
+        activated = await activate_rule_set(
             console.redis,
             console.rulebook,
-            number,
+            console.assigner,
+            shown,
             page.user.username,
             page.now,
             form.reason,
@@ -258,7 +258,7 @@ async def activate(page: Page) -> Response:
         return await page.done(
             f"Not activated: {'; '.join(refused.problems)}", f"/console/rules/versions/{number}"
         )
-    await console.assign()
+    await console.jobs.connect_all(activated.offers)
     moved = activated.moved
     calls = "1 waiting call" if moved == 1 else f"{moved} waiting calls"
     return await page.done(f"Version {number} is active. {calls} placed again.", "/console/rules")
