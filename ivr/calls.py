@@ -213,9 +213,7 @@ async def _follow_overflow(ivr: Ivr, record: CallRecord, rules: RuleSet) -> Call
     if isinstance(resolved, ToNumber) or resolved.queue == record.placement.queue:
         return record
     try:
-        await ivr.calls.enqueue(
-            record.sid, record.caller, record.line, record.answers, resolved, now
-        )
+        await ivr.calls.enqueue(record.call, resolved, now)
     except UnservedQueue:  # the rules changed meanwhile: the next turn follows the new ones
         ivr.rulebook.forget()
         return record
@@ -256,7 +254,7 @@ async def queue_exit(ivr: Ivr, form: QueueExitForm, state: IvrState) -> Decision
         if record is None or record.placement is None:
             return safe_route(ivr, state)
         if record.placement.priority is Priority.EMERGENCY:  # before anything else
-            return await dispatch_emergency(ivr, form.call_sid, record.locale, "limit reached")
+            return await dispatch_emergency(ivr, record, "limit reached")
         if record.callback_requested:
             return await start_callback(ivr, record)
         if record.status is CallStatus.DIVERTED:  # pulled off its number: back in its place

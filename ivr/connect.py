@@ -65,7 +65,7 @@ async def not_dialled(
     if record is None or record.placement is None:
         return safe_route(ivr, state)
     if await _dispatch_now(ivr, record, rules, now):
-        return await dispatch_emergency(ivr, form.call_sid, record.locale, "handler not dialled")
+        return await dispatch_emergency(ivr, record, "handler not dialled")
     return await requeue(ivr, record, say(PromptId.HANDLER_UNAVAILABLE))
 
 
@@ -104,7 +104,7 @@ async def connect_result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision:
     # that offer, whose own limit applies; otherwise an emergency past its limit, or with nobody
     # else free who could take it, goes to dispatch now.
     if record.status is not CallStatus.RESERVED and await _dispatch_now(ivr, record, rules, now):
-        return await dispatch_emergency(ivr, form.call_sid, record.locale, "handler missed it")
+        return await dispatch_emergency(ivr, record, "handler missed it")
     return await requeue(ivr, record, say(PromptId.HANDLER_UNAVAILABLE))
 
 

@@ -11,12 +11,12 @@ from ivr.context import Ivr
 from ivr.forms import TwilioForm
 from ivr.safety import emergency_dial, ids, safe_route
 from ivr.urls import IvrState
-from prompts.catalogue import Locale, PromptId
+from prompts.catalogue import PromptId
 from routing.calls import UnservedQueue
 from routing.cases import CaseKind, opened
 from routing.decisions import Decision, Dial, Enqueue, Spoken, say
 from routing.menu import Placed
-from routing.models import CallFacts, CallRecord, Priority, caller_number, mask
+from routing.models import Call, CallFacts, CallRecord, Priority, caller_number, mask
 from routing.overflow import ToNumber
 from routing.queues import Standing
 from routing.rules import RuleSet
@@ -47,9 +47,7 @@ async def requeue(
     assert placement is not None
     now = ivr.clock.now()
     try:
-        queued = await ivr.calls.enqueue(
-            record.sid, record.caller, record.line, record.answers, placement, now, redial=redial
-        )
+        queued = await ivr.calls.enqueue(record.call, placement, now, redial=redial)
     except UnservedQueue:
         # Its queue went with a rule change: placed again under the active rules, in its place.
         ivr.rulebook.forget()
@@ -57,9 +55,7 @@ async def requeue(
         placement = rules.place(CallFacts.of(record.answers, record.line, now))
         resolved = rules.resolve(placement, now, await ivr.queues.conditions(rules))
         placement = placement if isinstance(resolved, ToNumber) else resolved
-        queued = await ivr.calls.enqueue(
-            record.sid, record.caller, record.line, record.answers, placement, now, redial=redial
-        )
+        queued = await ivr.calls.enqueue(record.call, placement, now, redial=redial)
     if queued.free_handlers:
         await assign_waiting(ivr)
     return Enqueue(
@@ -67,21 +63,19 @@ async def requeue(
     )
 
 
-async def dispatch_emergency(ivr: Ivr, sid: str, locale: Locale, why: str) -> Decision:
+async def dispatch_emergency(ivr: Ivr, record: CallRecord, why: str) -> Decision:
     """Straight to the ambulance dispatch line; the ambulance request goes to the clinical
-    system by a job (or into the journal while it is down): never waited on here."""
-    now = ivr.clock.now()
-    await ivr.calls.dispatch(sid, now)
-    log.info("emergency sent to dispatch: %s", why, extra={"call_sid": sid})
-    record = await ivr.calls.get(sid)
-    if record is not None:  # the call goes through whether or not the request is queued
-        await ivr.jobs.hand_off(
-            f"the ambulance request of {sid}",
-            ivr.jobs.send_case,
-            opened(record, CaseKind.AMBULANCE, record.caller, Priority.EMERGENCY),
-            open_case=True,
-        )
-    return emergency_dial(ivr, locale, sid)
+    system by a job (or into the journal while it is down): never waited on here. The call
+    goes through whether or not the request is queued."""
+    await ivr.calls.dispatch(record.sid, ivr.clock.now())
+    log.info("emergency sent to dispatch: %s", why, extra={"call_sid": record.sid})
+    await ivr.jobs.hand_off(
+        f"the ambulance request of {record.sid}",
+        ivr.jobs.send_case,
+        opened(record, CaseKind.AMBULANCE, record.caller, Priority.EMERGENCY),
+        open_case=True,
+    )
+    return emergency_dial(ivr, record.locale, record.sid)
 
 
 async def nobody_can_take(
@@ -124,6 +118,9 @@ async def place(
     (an emergency with nobody on duty). `down_since`: from a retry while Redis was unreachable."""
     answers = placed.answers
     locale = answers.language
+    call = Call(
+        sid=form.call_sid, caller=caller_number(form.caller), line=form.called, answers=answers
+    )
     rules = await ivr.rulebook.active()
     now = ivr.clock.now()
     placement = rules.place(CallFacts.of(answers, form.called, now))
@@ -140,9 +137,7 @@ async def place(
             if not isinstance(resolved, ToNumber):
                 placement = resolved
             try:
-                queued = await ivr.calls.enqueue(
-                    form.call_sid, caller_number(form.caller), form.called, answers, placement, now
-                )
+                queued = await ivr.calls.enqueue(call, placement, now)
                 break
             except UnservedQueue:
                 if fresh:
@@ -156,8 +151,10 @@ async def place(
             # rest has just run out come back in the same step).
             await assign_waiting(ivr)
             if await nobody_can_take(ivr, rules, form.call_sid, placement.queue, waited=0.0):
-                why = "nobody free who could take it"
-                return await dispatch_emergency(ivr, form.call_sid, locale, why)
+                record = await ivr.calls.get(form.call_sid)
+                if record is not None:  # the enqueue above made it if it was not there
+                    return await dispatch_emergency(ivr, record, "nobody free who could take it")
+                return emergency_dial(ivr, locale, form.call_sid)
     except (RedisError, UnservedQueue) as error:
         log.warning("cannot queue: %s", error, extra=ids(form))
         if emergency:

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from prompts.catalogue import Locale
 from routing import keys
 from routing.lua import MOVE_HANDLER, STATS
-from routing.models import Answers, CallRecord, CallStatus, Placement, case_id_for
+from routing.models import Answers, Call, CallRecord, CallStatus, Placement, case_id_for
 from routing.number_hash import NumberHash, caller_key
 
 OUTCOMES = keys.PREFIX + ":stats:outcomes"
@@ -236,14 +236,7 @@ class Calls:
         return Opened(recognised=bool(recognised), callback=str(callback))
 
     async def enqueue(
-        self,
-        sid: str,
-        caller: str,
-        line: str,
-        answers: Answers,
-        placement: Placement,
-        now: float,
-        redial: bool = False,
+        self, call: Call, placement: Placement, now: float, redial: bool = False
     ) -> Queued:
         """Queue the call, keeping its original arrival time (its place in the queue).
 
@@ -251,24 +244,23 @@ class Calls:
         Raises UnservedQueue if the active rule set has no such queue (the placement was made
         by an older version): place the call again under the active one.
         """
-        locale = answers.language
         outcome, arrival, free = await self._enqueue(
             keys=[
-                keys.call(sid),
+                keys.call(call.sid),
                 keys.queue(placement.queue),
-                caller_key(self.numbers, caller),
+                caller_key(self.numbers, call.caller),
                 OUTCOMES,
             ],
             args=[
                 json.dumps(
                     {
-                        "sid": sid,
-                        "case_id": case_id_for(sid),
-                        "caller": caller,
-                        "line": line,
-                        "locale": locale.value,
+                        "sid": call.sid,
+                        "case_id": case_id_for(call.sid),
+                        "caller": call.caller,
+                        "line": call.line,
+                        "locale": call.answers.language.value,
                         "now": repr(now),
-                        "answers": answers.model_dump_json(),
+                        "answers": call.answers.model_dump_json(),
                         "placement": placement.model_dump_json(),
                         "queue": placement.queue,
                         "priority": int(placement.priority),

@@ -124,6 +124,18 @@ class Placement(BaseModel):
     skills: tuple[Skill, ...] = ()
 
 
+class Call(BaseModel):
+    """A call as it is queued: its CallSid, the caller's number ("" when withheld), the line
+    they called, and what they told the IVR."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sid: str
+    caller: str
+    line: str
+    answers: Answers = Answers()
+
+
 class CallRecord(BaseModel):
     """A call as kept in Redis, from the first webhook to the last status callback."""
 
@@ -146,6 +158,10 @@ class CallRecord(BaseModel):
     @property
     def withheld(self) -> bool:
         return not self.caller
+
+    @property
+    def call(self) -> Call:
+        return Call(sid=self.sid, caller=self.caller, line=self.line, answers=self.answers)
 
 
 _CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")

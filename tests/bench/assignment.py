@@ -19,7 +19,7 @@ from routing import keys
 from routing.assignment import Assigner
 from routing.calls import Calls
 from routing.handlers import Device, HandlerProfile, Handlers, HandlerState
-from routing.models import Answers, Placement, Priority, Reason, Screen
+from routing.models import Answers, Call, Placement, Priority, Reason, Screen
 from routing.rules import RuleSet, parse_rules
 from tests.conftest import NUMBERS
 
@@ -72,9 +72,8 @@ async def populate(client: redis.asyncio.Redis, calls: int, handlers: int) -> No
             route="rest", queue=f"q{queue}", priority=priority, skills=(f"s{queue}",)
         )
         sid = f"CA{n:032x}"
-        await store.enqueue(
-            sid, "+447700900123", "+441134960000", answers, placement, T0 + rng.uniform(0, 3600)
-        )
+        call = Call(sid=sid, caller="+447700900123", line="+441134960000", answers=answers)
+        await store.enqueue(call, placement, T0 + rng.uniform(0, 3600))
 
     for start in range(0, calls, 50):
         await asyncio.gather(*(one(n) for n in range(start, min(calls, start + 50))))

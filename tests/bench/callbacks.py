@@ -19,7 +19,7 @@ import redis.asyncio
 from prompts.catalogue import Locale
 from routing.callbacks import Callbacks
 from routing.calls import Calls
-from routing.models import Answers, Placement, Priority, Reason, Screen, case_id_for
+from routing.models import Answers, Call, Placement, Priority, Reason, Screen, case_id_for
 from routing.rules import default_rules
 from tests.conftest import NUMBERS
 from tests.e2e.stack import BIN, Stack
@@ -63,7 +63,8 @@ async def book(redis_url: str, count: int) -> None:
         for n in range(count):
             sid = f"CA{n:032x}"
             number = f"+4477009{n:05d}"
-            await calls.enqueue(sid, number, "+441134960000", answers, placement, time.time())
+            call = Call(sid=sid, caller=number, line="+441134960000", answers=answers)
+            await calls.enqueue(call, placement, time.time())
             await callbacks.convert(
                 sid, case_id_for(sid), number, number, placement, rules, time.time()
             )

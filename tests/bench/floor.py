@@ -20,7 +20,7 @@ from routing.callbacks import Callbacks
 from routing.calls import Calls
 from routing.figures import Window
 from routing.handlers import Device, HandlerProfile, Handlers, HandlerState
-from routing.models import Answers, CallFacts, Placement, Reason, Screen, case_id_for
+from routing.models import Answers, Call, CallFacts, Placement, Reason, Screen, case_id_for
 from routing.offers import Offers
 from routing.queues import Queues
 from routing.rulebook import RuleBook, canonical
@@ -91,7 +91,8 @@ async def queue_callers(
     for n in range(count):
         said = answers(rng)
         placement = rules.place(CallFacts.of(said, LINE, now))
-        await calls.enqueue(sid(n), caller(n), LINE, said, placement, now - rng.uniform(0, 1800))
+        call = Call(sid=sid(n), caller=caller(n), line=LINE, answers=said)
+        await calls.enqueue(call, placement, now - rng.uniform(0, 1800))
         placed.append((sid(n), placement))
     return placed
 
@@ -278,7 +279,8 @@ async def busy_day(client: redis.asyncio.Redis, rules: RuleSet, count: int) -> N
         arrival = T0 + n * spacing
         said = answers(rng)
         placement = rules.place(CallFacts.of(said, LINE, arrival))
-        await calls.enqueue(sid(n), caller(n), LINE, said, placement, arrival)
+        call = Call(sid=sid(n), caller=caller(n), line=LINE, answers=said)
+        await calls.enqueue(call, placement, arrival)
         if n % 25 == 24:
             await calls.finish(sid(n), arrival + rng.uniform(10, 240))
             continue

@@ -13,7 +13,7 @@ from routing.assignment import Assigner
 from routing.calls import Calls
 from routing.clock import VirtualClock
 from routing.handlers import Device, HandlerProfile, Handlers, HandlerState
-from routing.models import Answers, Placement, Priority, Reason, Screen
+from routing.models import Answers, Call, Placement, Priority, Reason, Screen
 from routing.rules import RuleSet, Strategy, default_rules
 from tests.conftest import NUMBERS
 
@@ -51,9 +51,8 @@ async def queue_call(
     placement = Placement(
         route="test", queue=queue, priority=Priority(priority), skills=tuple(skills)
     )
-    await Calls(client, numbers=NUMBERS).enqueue(
-        sid, "+447700900123", "+441134960000", answers, placement, arrival
-    )
+    call = Call(sid=sid, caller="+447700900123", line="+441134960000", answers=answers)
+    await Calls(client, numbers=NUMBERS).enqueue(call, placement, arrival)
 
 
 def sid(n: int) -> str:

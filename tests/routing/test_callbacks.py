@@ -17,7 +17,7 @@ from routing.assignment import Assigner
 from routing.callbacks import Booking, Callbacks, CallbackStatus, NumberTaken
 from routing.calls import OUTCOMES, Calls, Finish
 from routing.handlers import Device, HandlerProfile, Handlers, HandlerState
-from routing.models import Answers, Placement, Priority, Reason, Screen, case_id_for
+from routing.models import Answers, Call, Placement, Priority, Reason, Screen, case_id_for
 from routing.rules import RuleSet, default_rules
 from tests.conftest import NUMBERS
 
@@ -65,7 +65,8 @@ def caller_of(n: int) -> str:
 async def queue_call(client: redis.asyncio.Redis, call_sid: str, caller: str, now: float) -> None:
     answers = Answers(locale=Locale.EN, screen=Screen.NO, reason=Reason.MEDICAL)
     placement = Placement(route="medical", queue="general", priority=Priority.STANDARD)
-    await Calls(client, numbers=NUMBERS).enqueue(call_sid, caller, LINE, answers, placement, now)
+    call = Call(sid=call_sid, caller=caller, line=LINE, answers=answers)
+    await Calls(client, numbers=NUMBERS).enqueue(call, placement, now)
 
 
 async def convert(

@@ -16,7 +16,7 @@ from routing.callbacks import Callbacks
 from routing.calls import Calls, Finish
 from routing.figures import CallbackFigures, Figures, Measures, Window, nearest_rank
 from routing.lua import STATS
-from routing.models import Answers, Placement, Priority, Reason, Screen, case_id_for
+from routing.models import Answers, Call, Placement, Priority, Reason, Screen, case_id_for
 from routing.offers import Offers
 from routing.rules import default_rules
 from routing.stats import Stats
@@ -42,9 +42,8 @@ async def enqueue(
 ) -> None:
     answers = Answers(locale=Locale.EN, screen=Screen.NO, reason=Reason.MEDICAL)
     placement = Placement(route="test", queue=queue, priority=Priority(priority))
-    await Calls(client, numbers=NUMBERS).enqueue(
-        call, CALLER, LINE, answers, placement, at, redial=redial
-    )
+    queued = Call(sid=call, caller=CALLER, line=LINE, answers=answers)
+    await Calls(client, numbers=NUMBERS).enqueue(queued, placement, at, redial=redial)
 
 
 async def answer(client: redis.asyncio.Redis, call: str, at: float) -> None:

@@ -11,7 +11,7 @@ from prompts.catalogue import Locale
 from routing.callbacks import Booking, Callbacks
 from routing.calls import Calls
 from routing.clock import VirtualClock
-from routing.models import Answers, Placement, Priority, Reason, Screen, case_id_for
+from routing.models import Answers, Call, Placement, Priority, Reason, Screen, case_id_for
 from routing.rules import default_rules
 from tests.conftest import NUMBERS
 from tests.console.web.people import Person
@@ -33,7 +33,8 @@ def book_callback(redis_url: str, now: float, priority: Priority = Priority.STAN
             await calls.open(sid, CALLER, LINE, Locale.EN, now)
             answers = Answers(locale=Locale.EN, screen=Screen.NO, reason=Reason.MEDICAL)
             placement = Placement(route="medical", queue="general", priority=priority)
-            await calls.enqueue(sid, CALLER, LINE, answers, placement, now)
+            call = Call(sid=sid, caller=CALLER, line=LINE, answers=answers)
+            await calls.enqueue(call, placement, now)
             booking = await Callbacks(client, numbers=NUMBERS).convert(
                 sid, case_id_for(sid), CALLER, CALLER, placement, default_rules().callbacks, now
             )

@@ -16,7 +16,7 @@ from routing.calls import Calls
 from routing.clock import VirtualClock
 from routing.handlers import HandlerState
 from routing.journal import Journal
-from routing.models import Answers, Placement, Priority, Reason, Screen, case_id_for
+from routing.models import Answers, Call, Placement, Priority, Reason, Screen, case_id_for
 from tests.conftest import NUMBERS
 from tests.console.test_api import RULES, token_for
 from tests.console.web.people import BASE, Person
@@ -33,9 +33,8 @@ def queue_call(redis_url: str, now: float, priority: Priority, queue: str = "gen
             sid = new_sid()
             answers = Answers(locale=Locale.EN, screen=Screen.NO, reason=Reason.MEDICAL)
             placement = Placement(route="medical", queue=queue, priority=priority)
-            await Calls(client, numbers=NUMBERS).enqueue(
-                sid, "+447700900123", "+441134960000", answers, placement, now
-            )
+            call = Call(sid=sid, caller="+447700900123", line="+441134960000", answers=answers)
+            await Calls(client, numbers=NUMBERS).enqueue(call, placement, now)
             return sid
         finally:
             await client.aclose()
