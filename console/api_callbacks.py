@@ -10,6 +10,7 @@ from console.bodies import Body
 from console.context import Console
 from console.endpoints import ApiRequest
 from console.errors import Conflict, Invalid, NotFound
+from routing import callback_priority
 from routing.callbacks import Callback, CallbackStatus, HistoryEntry, UnknownCallback
 from routing.figures import CallbackFigures, Window, window_start
 from routing.models import Priority, mask
@@ -107,39 +108,31 @@ async def reprioritise_callback(api: ApiRequest) -> CallbackView:
     body: CallbackPriority = api.body
     callback_id = str(api.path["callback_id"])
     now = console.clock.now()
-    outcome = await console.callbacks.reprioritise(
+    done = await callback_priority.reprioritise(
+        console.callbacks,
+        console.rulebook,
+        console.assigner,
+        console.audit,
         callback_id,
-        Priority(body.priority),
-        api.principal.name,
-        body.reason,
-        (await console.rulebook.active()).callbacks,
-        now,
+        priority=Priority(body.priority),
+        actor=api.principal.name,
+        reason=body.reason,
+        now=now,
     )
-    if outcome == "unknown":
+    if done.outcome == "unknown":
         raise NotFound(f"no callback {callback_id!r}")
-    if outcome == "superseded":
-        newer = await console.callbacks.superseded_by(callback_id)
+    if done.outcome == "superseded":
         raise Conflict(
-            f"the caller has a newer callback, {newer}, still to be made: change that one"
+            f"the caller has a newer callback, {done.other}, still to be made: change that one"
         )
-    if outcome == "number taken":
-        holder = await console.callbacks.holding_number(callback_id)
+    if done.outcome == "number taken":
         raise Conflict(
-            f"another caller's callback to the same number, {holder}, is still to be made: "
+            f"another caller's callback to the same number, {done.other}, is still to be made: "
             "this one can go back in the queue once that one is over"
         )
-    if outcome not in ("pending", "scheduled"):
-        raise Conflict(f"the callback is {outcome} and cannot be changed now")
-    await console.audit.record(
-        api.principal.name,
-        "callback.priority",
-        callback_id,
-        now,
-        priority=body.priority,
-        reason=body.reason,
-    )
-    if outcome == "pending":
-        await console.assign()
+    if not done.changed:
+        raise Conflict(f"the callback is {done.outcome} and cannot be changed now")
+    await console.jobs.connect_all(done.offers)
     return view(
         await callbacks_get(console, callback_id), now, await console.callbacks.history(callback_id)
     )

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from console.web.forms import FormErrors, parse, present
 from console.web.pages import Page, Problem, View
+from routing import callback_priority
 from routing.callbacks import INDEXED, LISTED, Callback, CallbackStatus, UnknownCallback
 from routing.models import Priority
 
@@ -102,32 +103,34 @@ async def reprioritise(page: Page) -> Response:
         return await show(page, errors, 422)
     console = page.console
     before = await current(page, callback_id)  # 404 for an unknown one
-    outcome = await console.callbacks.reprioritise(
+    done = await callback_priority.reprioritise(
+        console.callbacks,
+        console.rulebook,
+        console.assigner,
+        console.audit,
         callback_id,
-        Priority(form.priority),
-        page.user.username,
-        form.reason,
-        (await console.rulebook.active()).callbacks,
-        page.now,
+        priority=Priority(form.priority),
+        actor=page.user.username,
+        reason=form.reason,
+        now=page.now,
     )
-    if outcome == "unknown":
+    if done.outcome == "unknown":
         raise Problem(404, f"There is no callback {callback_id}.")
-    if outcome == "superseded":
-        newer = await console.callbacks.superseded_by(callback_id)
-        problem = f"The caller has a newer callback, {newer}, still to be made: change that one."
-        return await show(page, {"": problem}, 409)
-    if outcome == "number taken":
-        holder = await console.callbacks.holding_number(callback_id)
+    if done.outcome == "superseded":
         problem = (
-            f"Another caller's callback to the same number, {holder}, is still to be made: "
+            f"The caller has a newer callback, {done.other}, still to be made: change that one."
+        )
+        return await show(page, {"": problem}, 409)
+    if done.outcome == "number taken":
+        problem = (
+            f"Another caller's callback to the same number, {done.other}, is still to be made: "
             "this one can go back in the queue once that one is over."
         )
         return await show(page, {"": problem}, 409)
-    if outcome not in ("pending", "scheduled"):
-        return await show(page, {"": f"The callback is {outcome} and cannot be changed now."}, 409)
-    await page.audit("callback.priority", callback_id, priority=form.priority, reason=form.reason)
-    if outcome == "pending":
-        await console.assign()
+    if not done.changed:
+        problem = f"The callback is {done.outcome} and cannot be changed now."
+        return await show(page, {"": problem}, 409)
+    await console.jobs.connect_all(done.offers)
     back = "is back in the queue," if before.status is CallbackStatus.UNREACHABLE else "is now"
     return await page.done(
         f"Callback {callback_id} {back} priority {form.priority}.",
