@@ -146,6 +146,7 @@ class Floor:
     """The floor's stores over one Redis client."""
 
     redis: Redis
+    audit: Audit
     calls: Calls
     handlers: Handlers
     rulebook: RuleBook
@@ -158,15 +159,17 @@ class Floor:
     def of(cls, redis: Redis, settings: Settings, rules: RuleSet) -> Floor:
         exceptions = settings.policy_exceptions
         numbers = NumberHash(settings.number_hash_secret)
+        audit = Audit(redis)
         return cls(
             redis=redis,
+            audit=audit,
             calls=Calls(redis, numbers=numbers),
             handlers=Handlers(redis),
-            rulebook=RuleBook(redis, rules, number_exceptions=exceptions),
+            rulebook=RuleBook(redis, audit, rules, number_exceptions=exceptions),
             assigner=Assigner(redis),
             queues=Queues(redis),
             callbacks=Callbacks(redis, numbers=numbers),
-            modes=ModeStore(redis),
+            modes=ModeStore(redis, audit),
         )
 
 
@@ -205,7 +208,7 @@ def build_console(
         assigner=floor.assigner,
         jobs=jobs,
         stats=Stats(floor.redis),
-        audit=Audit(floor.redis),
+        audit=floor.audit,
         tokens=Tokens(floor.redis),
         modes=floor.modes,
         journal=Journal(floor.redis),

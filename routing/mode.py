@@ -109,8 +109,9 @@ DEFAULT_MESSAGE = OutageMessage(
 
 
 class ModeStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, audit: Audit) -> None:
         self.redis = redis
+        self.audit = audit
         self._set_auto = redis.register_script(_SET_AUTO)
         self._force = redis.register_script(_FORCE)
         self._cached: ModeState | None = None
@@ -141,7 +142,7 @@ class ModeStore:
             keys=[keys.MODE, keys.MODE_EVENTS], args=[mode.value, reason, repr(now)]
         )
         if verdict_changed:  # audited like a supervisor's change, overridden or not
-            await Audit(self.redis).record(
+            await self.audit.record(
                 AUTOMATIC, "mode.auto", mode.value, now, reason=reason, effective=effective
             )
         self._checked = float("-inf")
@@ -157,7 +158,7 @@ class ModeStore:
             keys=[keys.MODE, keys.MODE_EVENTS],
             args=[wanted, reason, repr(now), f"supervisor:{actor}"],
         )
-        await Audit(self.redis).record(actor, "mode.set", wanted, now, reason=reason)
+        await self.audit.record(actor, "mode.set", wanted, now, reason=reason)
         self._checked = float("-inf")
         return Mode(effective), bool(changed)
 
@@ -174,4 +175,4 @@ class ModeStore:
 
     async def set_message(self, message: OutageMessage, actor: str, now: float) -> None:
         await self.redis.set(keys.OUTAGE_MESSAGE, message.model_dump_json())
-        await Audit(self.redis).record(actor, "mode.message", "outage message", now)
+        await self.audit.record(actor, "mode.message", "outage message", now)

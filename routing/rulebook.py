@@ -129,6 +129,7 @@ class RuleBook:
     def __init__(
         self,
         redis: Redis,
+        audit: Audit,
         fallback: RuleSet | None = None,
         *,
         monotonic: Callable[[], float] = time.monotonic,
@@ -137,6 +138,7 @@ class RuleBook:
         """`monotonic` is the cache's clock, and times checks (seconds, only ever differenced);
         `number_exceptions` are numbers outside the number policy that new versions may dial."""
         self.redis = redis
+        self.audit = audit
         self.number_exceptions = number_exceptions
         self._monotonic = monotonic
         self.fallback = fallback or default_rules()
@@ -221,9 +223,7 @@ class RuleBook:
             )
             pipe.zadd(keys.RULES_VERSIONS, {str(number): now})
             await pipe.execute()
-        await Audit(self.redis).record(
-            author, "rules.create", f"version {number}", now, comment=comment
-        )
+        await self.audit.record(author, "rules.create", f"version {number}", now, comment=comment)
         return VersionInfo(number=number, author=author, created=now, comment=comment)
 
     async def get(self, number: int) -> Version:

@@ -17,6 +17,7 @@ import yaml
 from starlette.testclient import TestClient
 
 from routing import keys
+from routing.audit import Audit
 from routing.callbacks import AT_RISK_SHIFT_MS
 from routing.clock import Clock
 from routing.rulebook import RuleBook
@@ -298,7 +299,7 @@ class Floor:
         async def go() -> None:
             client = redis.asyncio.Redis.from_url(self.redis_url, decode_responses=True)
             try:
-                rules = await RuleBook(client).active()
+                rules = await RuleBook(client, Audit(client)).active()
                 await sweep_floor(client, rules, self.clock.now())
             finally:
                 await client.aclose()

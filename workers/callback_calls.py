@@ -23,13 +23,10 @@ from datetime import UTC, datetime
 
 from config import paths
 from routing import callback_numbers, connecting, keys
-from routing.agenda import SWEEP_SECONDS, Agenda, CallbackCall
+from routing.agenda import SWEEP_SECONDS, CallbackCall
 from routing.callbacks import DIALLING, Callback, Callbacks, CallbackStatus, UnknownCallback
-from routing.handlers import Handlers
 from routing.models import mask
-from routing.number_hash import NumberHash
-from routing.offers import Offers, Release
-from routing.rulebook import RuleBook
+from routing.offers import Release
 from workers.dial_intents import (
     CLOCK_SKEW_SECONDS,
     LINE_BUSY,
@@ -40,7 +37,6 @@ from workers.dial_intents import (
     outbound_field,
     pick,
 )
-from workers.ratelimit import CallsPerSecond
 from workers.runtime import Runtime
 from workers.telephony import (
     FINAL,
@@ -48,7 +44,6 @@ from workers.telephony import (
     CallGone,
     CallSeen,
     RateLimited,
-    Telephony,
     TelephonyError,
     Unavailable,
 )
@@ -93,13 +88,13 @@ class Placing:
         self.callback = callback
         self.handler_id = handler_id
         self.offer = offer
-        self.agenda = Agenda(rt.redis)
+        self.agenda = rt.agenda
         self.due = CallbackCall(callback=callback.id, handler=handler_id, offer=offer)
         self.timing = DialTiming(rt.settings.twilio_latest_call_seconds)
         self.intents = Intents(rt.redis, callback.id, self.timing)
-        self.telephony = Telephony(rt.settings)
-        self.numbers = NumberHash(rt.settings.number_hash_secret)
-        self.limit = CallsPerSecond(rt.redis, rt.clock)
+        self.telephony = rt.telephony
+        self.numbers = rt.numbers
+        self.limit = rt.calls_per_second
         self.holder = f"{callback.id}:{offer}"
         self.ids = {"case_id": callback.id}
 
@@ -215,29 +210,26 @@ class Placing:
         that callback brings (ivr/callback_calls.py, `status`)."""
         if status not in UNANSWERED:
             return
-        redis = self.rt.redis
-        if (
-            await live_offer(Callbacks(redis), self.callback.id, self.handler_id, self.offer)
-            is None
-        ):
+        rt = self.rt
+        if await live_offer(rt.callbacks, self.callback.id, self.handler_id, self.offer) is None:
             return
-        rules = await RuleBook(redis).active()
-        now = self.rt.clock.now()
+        rules = await rt.rulebook.active()
+        now = rt.clock.now()
         if intent.leg == "patient":
-            await Callbacks(redis).attempted(
+            await rt.callbacks.attempted(
                 self.callback.id, self.handler_id, self.offer, status, rules.callbacks, now
             )
         else:
             why = Release.FAILED if status in ("failed", "canceled") else Release.MISSED
             member = keys.callback_member(self.callback.id)
-            await Offers(redis).release(member, self.handler_id, self.offer, now, why, rules)
+            await rt.offers.release(member, self.handler_id, self.offer, now, why, rules)
         log.info("outcome of an adopted call: %s", status, extra=self.call_ids(intent.sid))
 
     async def place(self, previous: DialIntent | None) -> str:
         """Place the call if its slot has come (taking one if it has none), else put it on the
         agenda for its slot."""
         rt, callback = self.rt, self.callback
-        rules = await RuleBook(rt.redis).active()
+        rules = await rt.rulebook.active()
         try:
             moment = await self.limit.slot(
                 self.holder, rules.callbacks.calls_per_second, SLOT_PATIENCE_SECONDS
@@ -246,9 +238,7 @@ class Placing:
             log.warning("no calling slot soon: back in line", extra=self.ids)
             member = keys.callback_member(callback.id)
             now = rt.clock.now()
-            await Offers(rt.redis).release(
-                member, self.handler_id, self.offer, now, Release.FAILED, rules
-            )
+            await rt.offers.release(member, self.handler_id, self.offer, now, Release.FAILED, rules)
             await self.agenda.remove(self.due)
             return "no slot"
         now = rt.clock.now()  # the moment was given by the clock as it is now, not at the start
@@ -259,7 +249,7 @@ class Placing:
             return "waiting for a calling slot"
         await rt.clock.sleep(moment - now)  # under a sweep's length: the moment kept exactly
         now = rt.clock.now()  # the intent's time is when its request goes
-        device = (await Handlers(rt.redis).get(self.handler_id)).profile.device
+        device = (await rt.handlers.get(self.handler_id)).profile.device
         handler_address = f"client:{device.address}" if device.kind == "client" else device.address
         first = rules.callbacks.first
         earlier: tuple[str, ...] = ()
@@ -328,17 +318,15 @@ class Placing:
         """Twilio refused the call (a number it will not dial): a failed attempt if the patient
         was to be rung, or the callback handed back if it was the handler's phone."""
         log.warning("callback refused by Twilio: %s", error, extra=self.ids)
-        redis, now = self.rt.redis, self.rt.clock.now()
-        rules = await RuleBook(redis).active()
+        rt, now = self.rt, self.rt.clock.now()
+        rules = await rt.rulebook.active()
         if first == "patient":
-            await Callbacks(redis).attempted(
+            await rt.callbacks.attempted(
                 self.callback.id, self.handler_id, self.offer, "failed", rules.callbacks, now
             )
         else:
             member = keys.callback_member(self.callback.id)
-            await Offers(redis).release(
-                member, self.handler_id, self.offer, now, Release.FAILED, rules
-            )
+            await rt.offers.release(member, self.handler_id, self.offer, now, Release.FAILED, rules)
         await self.agenda.remove(self.due)
 
     def call_ids(self, call_sid: str) -> dict[str, str]:
@@ -352,14 +340,14 @@ async def place_callback(rt: Runtime, callback_id: str, handler_id: str, offer: 
     due = CallbackCall(callback=callback_id, handler=handler_id, offer=offer)
     # The offer may have been released meanwhile (the sweep gives up on offers whose outcome
     # never comes) and made to someone else.
-    callback = await live_offer(Callbacks(rt.redis), callback_id, handler_id, offer)
+    callback = await live_offer(rt.callbacks, callback_id, handler_id, offer)
     if callback is None:
-        await Agenda(rt.redis).remove(due)
+        await rt.agenda.remove(due)
         return "stale"
     # Whichever leg is first, the handler's phone is dialled: the patient is not rung to be
     # put through to a phone that may not be.
     if await handler_phone_refused(rt, callback, handler_id, offer):
-        await Agenda(rt.redis).remove(due)
+        await rt.agenda.remove(due)
         return "phone refused"
     why = await callback_numbers.refused(rt.redis, callback)
     if why:  # a number keyed in before the number policy: not rung
@@ -368,7 +356,7 @@ async def place_callback(rt: Runtime, callback_id: str, handler_id: str, offer: 
         )
         now = rt.clock.now()
         await callback_numbers.give_up(rt.redis, callback_id, handler_id, offer, why, now)
-        await Agenda(rt.redis).remove(due)
+        await rt.agenda.remove(due)
         return "number refused"
     return await Placing(rt, callback, handler_id, offer).run()
 
@@ -379,12 +367,12 @@ async def handler_phone_refused(
     """The handler's phone, kept from before the number policy, is outside it (checked as for a
     caller's connect, ivr/connect.py): the handler goes offline, saying why, and the callback
     back to its place for another handler."""
-    handler = await Handlers(rt.redis).get(handler_id)
+    handler = await rt.handlers.get(handler_id)
     why = connecting.phone_refused(handler, rt.settings.policy_exceptions)
     if why is None:
         return False
-    rules = await RuleBook(rt.redis).active()
+    rules = await rt.rulebook.active()
     member = keys.callback_member(callback.id)
     extra = {"case_id": callback.id}
-    await Offers(rt.redis).phone_refused(member, handler, offer, why, rt.clock.now(), rules, extra)
+    await rt.offers.phone_refused(member, handler, offer, why, rt.clock.now(), rules, extra)
     return True

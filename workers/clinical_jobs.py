@@ -9,11 +9,9 @@ from datetime import UTC, datetime
 import httpx
 from rq import get_current_job
 
-from routing.bookings import Bookings, BookingStatus, unconfirmed
-from routing.breaker import Breaker, BreakerSettings, Outcome
+from routing.bookings import BookingStatus, unconfirmed
+from routing.breaker import Outcome
 from routing.cases import BookedSlot, CaseKind, ClinicalCase, Request
-from routing.journal import Journal
-from routing.mode import ModeStore
 from workers import email
 from workers.clinical import ClinicalRejected, ClinicalSystem, ClinicalUnavailable
 from workers.fhir import bundle_json
@@ -22,10 +20,6 @@ from workers.runtime import Runtime, enqueuing, runtime
 log = logging.getLogger(__name__)
 
 OPEN_KINDS = frozenset({CaseKind.AMBULANCE})  # replayed first, with pending callbacks
-
-
-def breaker(rt: Runtime) -> Breaker:
-    return Breaker(rt.redis, ModeStore(rt.redis), BreakerSettings.of(rt.settings))
 
 
 def facts_of(case: ClinicalCase) -> dict[str, object]:
@@ -51,7 +45,7 @@ def facts_of(case: ClinicalCase) -> dict[str, object]:
 async def capture(rt: Runtime, case: ClinicalCase, open_case: bool) -> bool:
     """Into the contingency journal (and by e-mail, where configured). Never raises for e-mail."""
     kept = case.model_copy(update={"contingency": True})
-    fresh = await Journal(rt.redis).capture(
+    fresh = await rt.journal.capture(
         kept.case_id,
         kept.kind.value,
         bundle_json(kept),
@@ -90,7 +84,7 @@ async def email_case(case_id: str) -> str:
 
 async def email_case_in(rt: Runtime, case_id: str) -> str:
     """Send a journal entry's e-mail again; raises (so RQ retries) while it cannot be sent."""
-    entry = await Journal(rt.redis).get(case_id)
+    entry = await rt.journal.get(case_id)
     if entry is None:
         return "gone"
     case = case_of(entry.bundle, entry.facts, entry.case_id, entry.kind, entry.notes)
@@ -105,7 +99,7 @@ async def send_case(case_json: str, open_case: bool = False) -> str:
 
 async def send_case_in(rt: Runtime, case: ClinicalCase, open_case: bool = False) -> str:
     """Send a case to the clinical system, or, degraded or failing, keep it in the journal."""
-    mode = await ModeStore(rt.redis).read()
+    mode = await rt.modes.read()
     if mode.degraded:
         await capture(rt, case, open_case)
         return "journaled"
@@ -114,15 +108,15 @@ async def send_case_in(rt: Runtime, case: ClinicalCase, open_case: bool = False)
         try:
             delivery = await system.send(case)
         except ClinicalUnavailable as error:
-            await breaker(rt).record(Outcome.FAILED, "job", rt.clock.now(), str(error))
+            await rt.breaker.record(Outcome.FAILED, "job", rt.clock.now(), str(error))
             await capture(rt, case, open_case)
             return "journaled"
         except ClinicalRejected as error:
             # Our request is wrong, not their system: keep it, visibly, for a person.
             await capture(rt, case, open_case)
-            await Journal(rt.redis).outcome(case.case_id, "failed", rt.clock.now(), str(error))
+            await rt.journal.outcome(case.case_id, "failed", rt.clock.now(), str(error))
             return "rejected"
-    await breaker(rt).record(Outcome.HEALTHY, "job", rt.clock.now())
+    await rt.breaker.record(Outcome.HEALTHY, "job", rt.clock.now())
     return delivery.outcome.value
 
 
@@ -150,7 +144,7 @@ async def confirm_booking_in(rt: Runtime, case_id: str) -> str:
 
 
 async def _confirm(rt: Runtime, case_id: str) -> str:
-    bookings = Bookings(rt.redis)
+    bookings = rt.bookings
     saved = await bookings.read(case_id)
     slot = saved.chosen_slot()
     if saved.booking is None or slot is None or saved.booking.status is BookingStatus.BOOKED:
@@ -216,11 +210,11 @@ async def probe_in(rt: Runtime, queued: float | None = None) -> str:
         system = ClinicalSystem(rt.settings.fhir_base_url, client, probe_timeout=timeout)
         result = await system.probe()
     outcome = Outcome.HEALTHY if result.healthy else Outcome.FAILED
-    flipped = await breaker(rt).record(outcome, "probe", rt.clock.now(), result.detail)
+    flipped = await rt.breaker.record(outcome, "probe", rt.clock.now(), result.detail)
     if flipped is not None:
         log.warning("clinical system %s: mode now %s", outcome.value, flipped[0].value)
-    progress = await Journal(rt.redis).progress()
-    mode = await ModeStore(rt.redis).read()
+    progress = await rt.journal.progress()
+    mode = await rt.modes.read()
     if result.healthy and not mode.degraded and progress.pending and not progress.running:
         async with enqueuing(rt) as jobs:
             await jobs.off_loop(jobs.reconcile)

@@ -6,12 +6,10 @@ import logging
 
 from config import paths
 from routing import keys
-from routing.calls import Calls
-from routing.offers import Offers, Release
-from routing.rulebook import RuleBook
+from routing.offers import Release
 from workers.callback_calls import place_callback
 from workers.runtime import runtime
-from workers.telephony import CallGone, RateLimited, Telephony, TelephonyError, Unavailable
+from workers.telephony import CallGone, RateLimited, TelephonyError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -32,25 +30,22 @@ async def connect(member: str, handler: str, offer: int) -> str:
         claim = keys.connect_claim(member, offer)
         if not await rt.redis.set(claim, "1", nx=True, ex=CLAIM_TTL_SECONDS):
             return "already redirected"
-        telephony = Telephony(rt.settings)
         priority = int(record.get("priority") or 0)
         url = rt.settings.public_url(
             paths.connect(handler, offer, priority, str(record.get("locale", "")))
         )
         try:
-            await telephony.redirect(member, url)
+            await rt.telephony.redirect(member, url)
         except CallGone:
-            await Calls(rt.redis).finish(member, rt.clock.now())
+            await rt.calls.finish(member, rt.clock.now())
             log.info("call ended before it could be connected", extra={"call_sid": member})
             return "gone"
         except (RateLimited, Unavailable):
             await rt.redis.delete(claim)
             raise
         except TelephonyError:
-            rules = await RuleBook(rt.redis).active()
-            await Offers(rt.redis).release(
-                member, handler, offer, rt.clock.now(), Release.FAILED, rules
-            )
+            rules = await rt.rulebook.active()
+            await rt.offers.release(member, handler, offer, rt.clock.now(), Release.FAILED, rules)
             raise
         log.info("connecting to handler", extra={"call_sid": member, "handler": handler})
         return "redirected"

@@ -18,9 +18,8 @@ from pydantic import ValidationError
 from routing.agenda import SWEEP_SECONDS
 from routing.breaker import Outcome
 from routing.journal import Journal
-from routing.mode import ModeStore
 from workers.clinical import ClinicalRejected, ClinicalSystem, ClinicalUnavailable
-from workers.clinical_jobs import breaker, case_of
+from workers.clinical_jobs import case_of
 from workers.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
@@ -48,7 +47,7 @@ async def replay_batch() -> dict[str, int]:
 
 async def reconcile_in(rt: Runtime) -> dict[str, int]:
     """Start a replay, unless one is under way, and send its first batch at once."""
-    if not await Journal(rt.redis).replay_started(rt.clock.now()):
+    if not await rt.journal.replay_started(rt.clock.now()):
         return {"skipped": 1}
     log.info("journal replay started")
     return await replay_batch_in(rt)
@@ -57,7 +56,7 @@ async def reconcile_in(rt: Runtime) -> dict[str, int]:
 async def replay_batch_in(rt: Runtime) -> dict[str, int]:
     """One batch of the replay under way; then the next is due `sent / rate` after this one was
     due (so a batch the sweep started late does not slow the replay), or the replay is over."""
-    journal = Journal(rt.redis)
+    journal = rt.journal
     due = await journal.replay_batch()
     if due is None:
         return {"skipped": 1}
@@ -93,7 +92,7 @@ def next_due(due: float, started: float, spacing: float) -> float:
 async def send_batch(rt: Runtime, journal: Journal) -> tuple[int, int, bool]:
     """Send the next entries, open cases first; returns (delivered, failed, stopped), stopped
     when the mode is degraded or the system failed again."""
-    if (await ModeStore(rt.redis).read()).degraded:
+    if (await rt.modes.read()).degraded:
         return 0, 0, True
     delivered = failed = 0
     give_up = time.monotonic() + BATCH_SECONDS
@@ -116,7 +115,7 @@ async def send_batch(rt: Runtime, journal: Journal) -> tuple[int, int, bool]:
                 await journal.outcome(
                     entry.case_id, "unavailable", rt.clock.now(), str(error), entry.version
                 )
-                await breaker(rt).record(Outcome.FAILED, "replay", rt.clock.now(), str(error))
+                await rt.breaker.record(Outcome.FAILED, "replay", rt.clock.now(), str(error))
                 return delivered, failed, True
             except ClinicalRejected as error:
                 await journal.outcome(

@@ -1,14 +1,12 @@
-"""Periodic jobs on the floor, run by `rq cron` (see workers/cron.py): the agenda every second,
-the floor sweep every few seconds, housekeeping every few minutes."""
+"""Periodic jobs on the floor, enqueued by `lifeline cron` (RQ's cron scheduler, on the schedule
+of workers/cron.py): the agenda every second, the floor sweep every few seconds, housekeeping
+(queue entries whose records expired, retention) every few minutes."""
 
 from __future__ import annotations
 
 import logging
 
-from routing.agenda import Agenda, CallbackCall, ReplayBatch
-from routing.callback_retention import CallbackRetention
-from routing.journal import Journal
-from routing.rulebook import RuleBook
+from routing.agenda import CallbackCall, ReplayBatch
 from routing.sweeps import sweep_floor, sweep_orphans
 from workers.runtime import Runtime, enqueuing, runtime
 
@@ -28,12 +26,11 @@ async def keep_only_what_is_needed(rt: Runtime) -> None:
     """Past RETENTION_DAYS, delivered journal entries and closed callbacks lose the patient's
     details, and the journal's stream its events; nothing still waiting is touched."""
     before = rt.clock.now() - rt.settings.retention_days * 86_400
-    journal = Journal(rt.redis)
-    forgotten = await journal.forget_settled(before)
-    trimmed = await journal.trim_stream(int(before * 1000))
+    forgotten = await rt.journal.forget_settled(before)
+    trimmed = await rt.journal.trim_stream(int(before * 1000))
     if forgotten or trimmed:
         log.info("retention: %d journal entries forgotten, %d events trimmed", forgotten, trimmed)
-    callbacks = await CallbackRetention(rt.redis).forget_closed(before)
+    callbacks = await rt.callback_retention.forget_closed(before)
     if callbacks:
         log.info("retention: %d closed callbacks forgotten", callbacks)
 
@@ -42,7 +39,7 @@ async def due() -> dict[str, int]:
     """Every second: what the agenda says is due now (on Lifeline's clock) goes to the workers:
     the journal's next replay batch, callbacks whose calling slot has come."""
     async with runtime() as rt:
-        items = await Agenda(rt.redis).take_due(rt.clock.now())
+        items = await rt.agenda.take_due(rt.clock.now())
         if items:
             async with enqueuing(rt) as jobs:
                 for item in items:
@@ -58,7 +55,7 @@ async def due() -> dict[str, int]:
 async def tick() -> dict[str, int]:
     """Every few seconds: lost handlers and offers, then assignment of whatever is waiting."""
     async with runtime() as rt:
-        rules = await RuleBook(rt.redis).active()
+        rules = await rt.rulebook.active()
         report = await sweep_floor(rt.redis, rules, rt.clock.now())
         if report.offers:
             async with enqueuing(rt) as jobs:

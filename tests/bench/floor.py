@@ -16,6 +16,7 @@ from prompts.catalogue import Locale
 from routing import keys
 from routing.activation import activate
 from routing.assignment import Assigner
+from routing.audit import Audit
 from routing.callbacks import Callbacks
 from routing.calls import Calls
 from routing.figures import Window
@@ -214,7 +215,7 @@ async def floor_before_activation(
     """The packaged rules active, `waiting` callers placed by them (one in 20 on offer, one in
     ten a callback), every skill on duty (nobody overflows); returns the version without dental
     (stored, not active), and how many are on offer and callbacks."""
-    book = RuleBook(client, rules)
+    book = RuleBook(client, Audit(client), rules)
     await book.seed(T0)
     await staff(client, len(SKILL_MIX), T0, (HandlerState.BUSY,))
     placed = await queue_callers(client, rules, waiting, T0)
@@ -259,7 +260,9 @@ async def measure_activation(
         number, on_offer, callbacks = await floor_before_activation(client, rules, waiting)
         await log_every_command(client)
         started = time.perf_counter()
-        done = await activate(client, RuleBook(client, rules), number, "bench", T0 + 1)
+        done = await activate(
+            client, RuleBook(client, Audit(client), rules), number, "bench", T0 + 1
+        )
         activations.append(time.perf_counter() - started)
         scripts.append(await longest_script(client))
         baseline.append(await zadds(client, waiting))

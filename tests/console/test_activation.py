@@ -20,6 +20,7 @@ from lifeline.app import create_app
 from routing import keys
 from routing.activation import Activated, apply, prepare
 from routing.activation import activate as activate_version
+from routing.audit import Audit
 from routing.clock import VirtualClock
 from routing.handlers import HandlerState
 from routing.rulebook import RuleBook
@@ -295,7 +296,7 @@ def test_an_activation_planned_before_another_lands_plans_again_from_it(
     async def race() -> tuple[Activated | None, Activated]:
         client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
         try:
-            book = RuleBook(client)
+            book = RuleBook(client, Audit(client))
             planned_b = await prepare(client, book, single["number"], "b", clock.now())
             await activate_version(client, book, teeth["number"], "a", clock.now())
             to_queue(twilio.call("+447700900010", "+441134960000"), "2", "3")

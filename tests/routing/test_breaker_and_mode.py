@@ -24,11 +24,11 @@ SETTINGS = BreakerSettings(
 
 
 def breaker(client: redis.asyncio.Redis) -> Breaker:
-    return Breaker(client, ModeStore(client), SETTINGS)
+    return Breaker(client, ModeStore(client, Audit(client)), SETTINGS)
 
 
 async def mode(client: redis.asyncio.Redis) -> Mode:
-    return (await ModeStore(client).read()).mode
+    return (await ModeStore(client, Audit(client)).read()).mode
 
 
 async def test_k_failures_within_the_window_make_the_mode_degraded(
@@ -38,7 +38,7 @@ async def test_k_failures_within_the_window_make_the_mode_degraded(
     assert await b.record(Outcome.FAILED, "probe", T0) is None
     assert await b.record(Outcome.FAILED, "job", T0 + 10) is None
     assert await b.record(Outcome.FAILED, "probe", T0 + 20) == (Mode.DEGRADED, True)
-    state = await ModeStore(aredis).read()
+    state = await ModeStore(aredis, Audit(aredis)).read()
     assert (state.mode, state.source, state.since) == (Mode.DEGRADED, "auto", T0 + 20)
     assert state.reason == "3 failures of the clinical system within 60 s"
 
@@ -49,7 +49,9 @@ async def test_automatic_changes_are_in_the_audit_log_even_when_overridden(
     b = breaker(aredis)
     for n in range(3):
         await b.record(Outcome.FAILED, "probe", T0 + n)
-    await ModeStore(aredis).force(Mode.NORMAL, "our check says it is fine", "sue", T0 + 5)
+    await ModeStore(aredis, Audit(aredis)).force(
+        Mode.NORMAL, "our check says it is fine", "sue", T0 + 5
+    )
     for n in range(3):
         await b.record(Outcome.HEALTHY, "probe", T0 + 10 + n * 15)
     entries = list(reversed(await Audit(aredis).latest(10)))
@@ -104,7 +106,7 @@ async def test_a_flapping_system_does_not_flip_the_mode_back_and_forth(
 async def test_a_supervisor_forces_a_mode_and_gives_control_back(
     aredis: redis.asyncio.Redis,
 ) -> None:
-    modes = ModeStore(aredis)
+    modes = ModeStore(aredis, Audit(aredis))
     assert await modes.force(Mode.DEGRADED, "drill", "sam", T0) == (Mode.DEGRADED, True)
     b = breaker(aredis)
     for n in range(3):  # healthy probes do not end a forced mode
@@ -121,10 +123,11 @@ async def test_a_supervisor_forces_a_mode_and_gives_control_back(
 async def test_a_change_is_seen_by_every_process_within_two_seconds(
     aredis: redis.asyncio.Redis, redis_url: str
 ) -> None:
-    other_process = ModeStore(redis.asyncio.Redis.from_url(redis_url, decode_responses=True))
+    other_client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    other_process = ModeStore(other_client, Audit(other_client))
     try:
         assert (await other_process.current()).mode is Mode.NORMAL
-        await ModeStore(aredis).force(Mode.DEGRADED, "test", "sam", T0)
+        await ModeStore(aredis, Audit(aredis)).force(Mode.DEGRADED, "test", "sam", T0)
         started = time.monotonic()
         while (await other_process.current()).mode is not Mode.DEGRADED:  # noqa: ASYNC110
             await asyncio.sleep(0.05)  # another process's view can only be polled
@@ -136,7 +139,7 @@ async def test_a_change_is_seen_by_every_process_within_two_seconds(
 async def test_the_outage_message_is_set_in_both_languages_and_audited(
     aredis: redis.asyncio.Redis,
 ) -> None:
-    modes = ModeStore(aredis)
+    modes = ModeStore(aredis, Audit(aredis))
     assert "systems are affected" in (await modes.message()).en
     await modes.set_message(OutageMessage(en="Delays today.", cy="Oedi heddiw."), "sam", T0)
     assert (await modes.message()).cy == "Oedi heddiw."
@@ -156,7 +159,7 @@ async def test_by_default_an_outage_is_noticed_within_ten_seconds_at_worst(
     aredis: redis.asyncio.Redis,
 ) -> None:
     settings, breaker_settings = by_default()
-    b = Breaker(aredis, ModeStore(aredis), breaker_settings)
+    b = Breaker(aredis, ModeStore(aredis, Audit(aredis)), breaker_settings)
     interval, timeout = (
         settings.clinical_probe_interval_seconds,
         settings.clinical_probe_timeout_seconds,
@@ -181,7 +184,7 @@ async def test_by_default_recovery_still_waits_for_health_over_time(
     aredis: redis.asyncio.Redis,
 ) -> None:
     settings, breaker_settings = by_default()
-    b = Breaker(aredis, ModeStore(aredis), breaker_settings)
+    b = Breaker(aredis, ModeStore(aredis, Audit(aredis)), breaker_settings)
     interval = settings.clinical_probe_interval_seconds
     for n in range(settings.clinical_failures_to_degrade):
         await b.record(Outcome.FAILED, "probe", T0 + n * interval)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from routing import keys
 from routing.activation import activate
+from routing.audit import Audit
 from routing.clock import VirtualClock
 from routing.rulebook import CACHE_SECONDS, RuleBook, canonical
 from routing.rules import RuleSet, default_rules
@@ -41,11 +42,11 @@ async def followed(redis_url: str, new: RuleSet, since_read: float, asked: float
     client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
     try:
         await client.flushall()
-        through = RuleBook(client)
+        through = RuleBook(client, Audit(client))
         await through.seed(T0)
         version = await through.create(canonical(new), "sue", T0)
         cache_clock = VirtualClock(start=0.0)
-        other = RuleBook(client, monotonic=cache_clock.now)
+        other = RuleBook(client, Audit(client), monotonic=cache_clock.now)
         assert await other.active() == through.fallback
         cache_clock.advance(since_read)
         await activate(client, through, version.number, "sue", T0)
@@ -83,7 +84,7 @@ def test_another_process_follows_an_activation_within_2_s_and_not_before_its_cac
 async def test_a_version_is_parsed_once_in_a_process_however_often_and_at_once_it_is_read(
     aredis: redis.asyncio.Redis,
 ) -> None:
-    book = RuleBook(aredis)
+    book = RuleBook(aredis, Audit(aredis))
     await book.seed(T0)
     created = await book.create(canonical(medicines_to_mental_health()), "sue", T0)
     assert book.reads == 0  # what was created is not read back
@@ -101,7 +102,7 @@ async def test_a_version_is_parsed_once_in_a_process_however_often_and_at_once_i
 async def test_a_version_stored_without_its_parsed_form_is_read_from_its_text(
     aredis: redis.asyncio.Redis,
 ) -> None:
-    book = RuleBook(aredis)
+    book = RuleBook(aredis, Audit(aredis))
     await book.seed(T0)
     one = await book.create(canonical(medicines_to_mental_health()), "sue", T0)
     two = await book.create(canonical(medicines_to_mental_health()), "sue", T0)
@@ -115,7 +116,7 @@ async def test_a_version_stored_without_its_parsed_form_is_read_from_its_text(
 async def test_a_version_number_that_comes_round_again_is_read_afresh(
     aredis: redis.asyncio.Redis,
 ) -> None:
-    book = RuleBook(aredis)
+    book = RuleBook(aredis, Audit(aredis))
     await book.seed(T0)
     assert medicines_queue((await book.get(1)).rules) == "general"
     await aredis.flushall()  # Redis lost its data: version 1 is made again, differently
@@ -130,7 +131,7 @@ async def test_an_active_version_this_process_cannot_read_leaves_it_routing_by_w
     """A version written by a later release (a field this one does not know: after a rollback),
     or lost from Redis, stops nobody's routing: the last set read, or the packaged default."""
     cache_clock = VirtualClock(0.0)
-    book = RuleBook(aredis, monotonic=cache_clock.now)
+    book = RuleBook(aredis, Audit(aredis), monotonic=cache_clock.now)
     await book.seed(T0)
     known = await book.create(canonical(medicines_to_mental_health()), "sue", T0)
     await aredis.set(keys.RULES_ACTIVE, known.number)
@@ -143,9 +144,11 @@ async def test_an_active_version_this_process_cannot_read_leaves_it_routing_by_w
     cache_clock.advance(CACHE_SECONDS + 1)
     assert medicines_queue(await book.active()) == "mental_health"  # what it knew
     assert "rule set version 99 cannot be read" in caplog.text
-    fresh = RuleBook(aredis)  # a process started since: nothing known but the packaged default
+    fresh = RuleBook(
+        aredis, Audit(aredis)
+    )  # a process started since: nothing known but the packaged default
     assert (await fresh.active()) is fresh.fallback
     await aredis.set(keys.RULES_ACTIVE, 100)  # no such version at all
-    another = RuleBook(aredis)
+    another = RuleBook(aredis, Audit(aredis))
     assert (await another.active()) is another.fallback
     assert "rule set version 100 cannot be read" in caplog.text

@@ -15,10 +15,10 @@ from pydantic import SecretStr
 from routing.cases import BookedSlot, CaseKind, ClinicalCase, Request
 from routing.clock import VirtualClock
 from routing.journal import EntryStatus, Journal
-from routing.mode import Mode, ModeStore
+from routing.mode import Mode
 from tests.sim.clinical.stub import StubControl
 from tests.workers.conftest import Sink
-from workers.clinical_jobs import breaker, capture, email_case_in, probe_in, send_case_in
+from workers.clinical_jobs import capture, email_case_in, probe_in, send_case_in
 from workers.email import NotSent
 from workers.fhir import bundle_json
 from workers.job_queues import queue_of
@@ -56,7 +56,7 @@ async def test_in_normal_mode_a_case_goes_to_the_clinical_system(
 async def test_while_degraded_nothing_is_sent_and_the_case_is_journaled_and_emailed(
     rt: Runtime, stub: StubControl, smtp: tuple[Sink, int]
 ) -> None:
-    await ModeStore(rt.redis).force(Mode.DEGRADED, "drill", "sam", T0)
+    await rt.modes.force(Mode.DEGRADED, "drill", "sam", T0)
     assert await send_case_in(rt, case("AAAAA-00002")) == "journaled"
     assert stub.received() == []
     entry = await Journal(rt.redis).get("AAAAA-00002")
@@ -85,7 +85,7 @@ async def test_a_system_that_is_down_gets_the_case_journaled_and_counts_a_failur
     finally:
         stub.fault("up")
     assert (await Journal(rt.redis).progress()).pending == 1
-    [latest] = await breaker(rt).history(count=1)
+    [latest] = await rt.breaker.history(count=1)
     assert (latest["outcome"], latest["source"]) == ("failed", "job")
 
 
@@ -96,11 +96,11 @@ async def test_a_probe_that_waited_past_its_interval_is_skipped_and_counts_for_n
     interval = rt.settings.clinical_probe_interval_seconds
     try:
         assert await probe_in(rt, queued=rt.clock.now() - interval - 1) == "skipped"
-        assert await breaker(rt).history() == []
+        assert await rt.breaker.history() == []
         assert await probe_in(rt, queued=rt.clock.now() - interval) == "failed"
     finally:
         stub.fault("up")
-    assert [row["outcome"] for row in await breaker(rt).history()] == ["failed"]
+    assert [row["outcome"] for row in await rt.breaker.history()] == ["failed"]
 
 
 async def test_a_probe_of_a_system_that_hangs_gives_up_after_the_probe_timeout(
@@ -111,7 +111,7 @@ async def test_a_probe_of_a_system_that_hangs_gives_up_after_the_probe_timeout(
         assert await probe_in(rt) == "failed"
     finally:
         stub.fault("up")
-    [latest] = await breaker(rt).history(count=1)
+    [latest] = await rt.breaker.history(count=1)
     assert latest["detail"] == "no answer within 1.5 s"  # CLINICAL_PROBE_TIMEOUT_SECONDS
 
 
@@ -125,15 +125,15 @@ async def test_probes_switch_the_mode_with_hysteresis(rt: Runtime, stub: StubCon
             clock.advance(5)
     finally:
         stub.fault("up")
-    assert (await ModeStore(rt.redis).read()).mode is Mode.DEGRADED
+    assert (await rt.modes.read()).mode is Mode.DEGRADED
     for _ in range(3):
         await probe_in(rt)
         clock.advance(5)
-    assert (await ModeStore(rt.redis).read()).mode is Mode.DEGRADED  # 3 probes, only 10 s
+    assert (await rt.modes.read()).mode is Mode.DEGRADED  # 3 probes, only 10 s
     for _ in range(4):
         await probe_in(rt)
         clock.advance(5)
-    assert (await ModeStore(rt.redis).read()).mode is Mode.NORMAL
+    assert (await rt.modes.read()).mode is Mode.NORMAL
 
 
 async def journal_three(rt: Runtime) -> None:
@@ -282,7 +282,7 @@ async def test_an_email_the_mail_server_did_not_take_is_sent_again_by_a_retried_
     down = replace(
         rt, settings=rt.settings.model_copy(update={"smtp_url": SecretStr("smtp://127.0.0.1:9")})
     )
-    await ModeStore(rt.redis).force(Mode.DEGRADED, "drill", "sam", T0)
+    await rt.modes.force(Mode.DEGRADED, "drill", "sam", T0)
     assert await send_case_in(down, case("FFFFF-00001")) == "journaled"
     assert smtp[0].messages == []
 
@@ -317,13 +317,13 @@ async def test_a_booking_journaled_while_down_is_replayed_with_its_appointment(
     booking = ClinicalCase.model_validate(
         case("GGGGG-00001").model_dump() | {"kind": CaseKind.BOOKING, "appointment": slot}
     )
-    await ModeStore(rt.redis).force(Mode.DEGRADED, "drill", "sam", T0)
+    await rt.modes.force(Mode.DEGRADED, "drill", "sam", T0)
     assert await send_case_in(rt, booking) == "journaled"
     entry = await Journal(rt.redis).get("GGGGG-00001")
     assert entry is not None
     assert entry.facts["appointment_slot"] == "Slot/utc-0930"
 
-    await ModeStore(rt.redis).force(Mode.NORMAL, "back", "sam", T0 + 60)
+    await rt.modes.force(Mode.NORMAL, "back", "sam", T0 + 60)
     assert await reconcile_in(rt) == {"delivered": 1, "failed": 0}
     [received] = stub.received("GGGGG-00001")
     [appointment] = [
@@ -375,7 +375,7 @@ async def test_a_wrap_up_kept_after_its_correction_never_takes_its_place(
     second = case("JJJJJ-00001", CaseKind.AMBULANCE).model_copy(
         update={"request": Request.WRAP_UP, "handler_notes": "chest pain", "wrap_up_number": 2}
     )
-    await ModeStore(rt.redis).force(Mode.DEGRADED, "drill", "sam", T0)
+    await rt.modes.force(Mode.DEGRADED, "drill", "sam", T0)
     # The correction's job runs first; the first wrap-up's (its worker killed, retried) after.
     assert await send_case_in(rt, second) == "journaled"
     assert await send_case_in(rt, first) == "journaled"
@@ -383,6 +383,6 @@ async def test_a_wrap_up_kept_after_its_correction_never_takes_its_place(
     entry = await Journal(rt.redis).get("JJJJJ-00001")
     assert entry is not None
     assert (entry.kind, entry.notes) == ("ambulance", "chest pain")
-    await ModeStore(rt.redis).force(Mode.NORMAL, "back", "sam", T0 + 60)
+    await rt.modes.force(Mode.NORMAL, "back", "sam", T0 + 60)
     await reconcile_in(rt)
     assert [r["case_id"] for r in stub.received()] == ["JJJJJ-00001/wrap-up-2"]

@@ -17,7 +17,7 @@ from routing.agenda import REDELIVER_SECONDS, REPLAY_BATCH, Agenda
 from routing.cases import CaseKind, Request
 from routing.clock import VirtualClock
 from routing.journal import REPLAY_LEASE, EntryStatus, Journal
-from routing.mode import Mode, ModeStore
+from routing.mode import Mode
 from tests.sim.clinical.stub import StubControl
 from tests.workers.test_clinical_jobs import T0, case
 from workers.clinical import ClinicalSystem
@@ -238,14 +238,14 @@ async def test_a_replay_stops_when_the_mode_turns_degraded_and_starts_again_late
     clock, journal = clock_of(rt), Journal(rt.redis)
     await journal_five(rt)
     await reconcile_in(rt)
-    await ModeStore(rt.redis).force(Mode.DEGRADED, "drill", "sam", T0)
+    await rt.modes.force(Mode.DEGRADED, "drill", "sam", T0)
     clock.advance(1)
     assert await due_batch(rt)
     assert await replay_batch_in(rt) == {"delivered": 0, "failed": 0}
     progress = await journal.progress()
     assert (progress.pending, progress.running) == (3, False)  # kept, for the next replay
 
-    await ModeStore(rt.redis).force(Mode.NORMAL, "back", "sam", T0 + 60)
+    await rt.modes.force(Mode.NORMAL, "back", "sam", T0 + 60)
     assert await reconcile_in(rt) == {"delivered": 2, "failed": 0}
     assert (await journal.progress()).running
 
