@@ -1,5 +1,6 @@
-"""The RQ queues, named once, in order of urgency; jobs are enqueued only through the typed
-helpers of `workers/enqueue.py`, and a worker runs only the jobs named in `JOBS`.
+"""The RQ queues, named once, in order of urgency, and their jobs written as JSON; a worker runs
+only the jobs named in `JOBS`. Jobs are enqueued through the typed helpers of `workers/enqueue.py`,
+the periodic ones by `lifeline cron` (on the schedule of `workers/cron.py`).
 
 Each worker pool serves some of them (the Procfile's `worker-*` lines): the calls pool only
 `calls`, whose jobs are all short, so that no long job ever stands between a caller and a
