@@ -23,7 +23,9 @@ from routing.numbers import spoken_digits, uk_number
 log = logging.getLogger(__name__)
 
 
-async def start_callback(ivr: Ivr, record: CallRecord) -> Decision:
+def start_callback(record: CallRecord) -> Decision:
+    """The callback the caller asked for in the wait loop: confirm the number they call from, or
+    key one in (a withheld number)."""
     answers = record.answers.model_copy(update={"locale": record.locale})
     if record.caller:
         return menu.ask(

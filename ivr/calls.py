@@ -256,7 +256,7 @@ async def queue_exit(ivr: Ivr, form: QueueExitForm, state: IvrState) -> Decision
         if record.placement.priority is Priority.EMERGENCY:  # before anything else
             return await dispatch_emergency(ivr, record, "limit reached")
         if record.callback_requested:
-            return await start_callback(ivr, record)
+            return start_callback(record)
         if record.status is CallStatus.DIVERTED:  # pulled off its number: back in its place
             return await requeue(ivr, record, say(PromptId.STILL_QUEUED), redial=True)
         if form.queue_result in TURNED_AWAY:

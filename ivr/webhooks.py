@@ -54,17 +54,19 @@ WEBHOOK_BUDGET_SECONDS = 5.0  # far inside Twilio's 15 s, leaving time for the s
 
 
 Urgent = Callable[[Ivr, IvrState, Given, str], Decision | None]
+Safe = Callable[[Ivr, IvrState], Decision] | Decision
 
 
 def webhook(
     path: str,
     form_model: type[FormT],
     handler: Handler[FormT],
-    safe: Callable[[Ivr, IvrState], Decision],
+    safe: Safe,
     urgent: Urgent | None = None,
 ) -> Route:
-    """A Twilio webhook. Whatever fails (or runs out of time), the answer is `safe`; first,
-    `urgent` may say the caller's own keys or words call for something else (an emergency)."""
+    """A Twilio webhook. Whatever fails (or runs out of time), the answer is `safe` (made from
+    the URL's state, or the same whatever it is); first, `urgent` may say the caller's own keys
+    or words call for something else (an emergency)."""
 
     async def endpoint(request: Request) -> Response:
         ivr: Ivr = request.state.ivr
@@ -96,7 +98,8 @@ def webhook(
             )
             ivr.metrics.failures.labels(path).inc()
             body = ivr.renderer.render_safely(
-                urgent_answer(ivr, state, params, urgent) or safe(ivr, state)
+                urgent_answer(ivr, state, params, urgent)
+                or (safe(ivr, state) if callable(safe) else safe)
             )
         latency.observe(time.perf_counter() - started)
         return Response(body, media_type="application/xml")
@@ -123,14 +126,11 @@ def urgent_answer(
         return None
 
 
-def connect_anyway(ivr: Ivr, state: IvrState) -> Decision:
-    """The dispatcher must hear the caller whatever went wrong with the whisper."""
-    return Whisper(say=(), accept=True)
-
-
-def taken(ivr: Ivr, state: IvrState) -> Decision:
-    """A callback leg we cannot handle: say so, and end that leg (the offer is swept later)."""
-    return connecting.taken()
+# The dispatcher must hear the caller whatever went wrong with the whisper.
+CONNECT_ANYWAY = Whisper(say=(), accept=True)
+# A handler's leg (or a callback's) we cannot handle: say so, and end that leg (the offer is
+# swept later).
+TAKEN = connecting.taken()
 
 
 def routes() -> list[Route]:
@@ -141,22 +141,18 @@ def routes() -> list[Route]:
         webhook(urls.HOLD, HoldForm, calls.hold, safe_hold),
         webhook(urls.QUEUE_EXIT, QueueExitForm, calls.queue_exit, safe_route, emergency_on_the_way),
         webhook(urls.DISPATCH_RESULT, DialForm, calls.dispatch_result, safe_after_dial),
-        webhook(urls.DISPATCH_WHISPER, DialledForm, dispatch.whisper, connect_anyway),
+        webhook(urls.DISPATCH_WHISPER, DialledForm, dispatch.whisper, CONNECT_ANYWAY),
         webhook(urls.CONNECT, TwilioForm, connect.connect, safe_route, emergency_on_the_way),
-        webhook(urls.WHISPER, TwilioForm, connect.whisper, lambda ivr, state: connecting.taken()),
+        webhook(urls.WHISPER, TwilioForm, connect.whisper, TAKEN),
         webhook(
             urls.CONNECT_RESULT, DialForm, connect.connect_result, safe_route, emergency_on_the_way
         ),
-        webhook(urls.STATUS, StatusForm, calls.status, lambda ivr, state: Nothing()),
-        webhook(urls.CALLBACK_ANSWER, AnsweredForm, callback_calls.answer, taken),
-        webhook(urls.CALLBACK_GREET, AnsweredForm, callback_calls.greet, taken),
-        webhook(urls.CALLBACK_WHISPER, AnsweredForm, callback_calls.whisper, taken),
-        webhook(
-            urls.CALLBACK_RESULT, DialForm, callback_calls.result, lambda ivr, state: Nothing()
-        ),
-        webhook(
-            urls.CALLBACK_STATUS, StatusForm, callback_calls.status, lambda ivr, state: Nothing()
-        ),
+        webhook(urls.STATUS, StatusForm, calls.status, Nothing()),
+        webhook(urls.CALLBACK_ANSWER, AnsweredForm, callback_calls.answer, TAKEN),
+        webhook(urls.CALLBACK_GREET, AnsweredForm, callback_calls.greet, TAKEN),
+        webhook(urls.CALLBACK_WHISPER, AnsweredForm, callback_calls.whisper, TAKEN),
+        webhook(urls.CALLBACK_RESULT, DialForm, callback_calls.result, Nothing()),
+        webhook(urls.CALLBACK_STATUS, StatusForm, callback_calls.status, Nothing()),
         webhook(urls.FALLBACK, FallbackForm, fallback.fallback, safe_route),
         webhook(urls.RETRY, GatherForm, retry.retry, safe_route, emergency_answered),
         webhook(urls.FALLBACK_LINE_RESULT, DialForm, retry.fallback_line_result, safe_route),
