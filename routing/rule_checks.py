@@ -7,17 +7,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from config.number_policy import outside_policy
 from prompts.catalogue import Locale
 from routing.models import CallFacts, Priority, Reason, Screen, Worse
-
-if TYPE_CHECKING:
-    from routing.overflow import Destination
-    from routing.rules import QueueRule, RuleSet
+from routing.overflow import Destination
+from routing.routing_table import QueueRule, RoutingTable
 
 # Generous for a contract area: the packaged default is 3 KiB, with 8 routes, 6 queues and no
 # numbers. Validation grows with routes x numbers (lines no route tells apart are one case).
@@ -131,7 +129,9 @@ def answer_cases() -> tuple[CallFacts, ...]:
 
 
 def route_problems(
-    rules: RuleSet, every_case: bool = True, number_exceptions: frozenset[str] | None = frozenset()
+    rules: RoutingTable,
+    every_case: bool = True,
+    number_exceptions: frozenset[str] | None = frozenset(),
 ) -> list[str]:
     """Everything wrong with the rules; `every_case` False leaves out the one check whose cost
     grows with the rule set, and `number_exceptions` None the number policy (for a version that
@@ -159,7 +159,7 @@ def route_problems(
     return sorted(set(problems))
 
 
-def case_problems(rules: RuleSet) -> list[str]:
+def case_problems(rules: RoutingTable) -> list[str]:
     """Every case, at every kind of moment: routed somewhere, and to priority 1 exactly when the
     caller said it is an emergency.
 
@@ -217,7 +217,7 @@ def case_problems(rules: RuleSet) -> list[str]:
 
 
 def destination_problems(
-    rules: RuleSet, number_exceptions: frozenset[str] | None = frozenset()
+    rules: RoutingTable, number_exceptions: frozenset[str] | None = frozenset()
 ) -> list[str]:
     """Hours need somewhere to send callers; destinations must exist and lead nowhere in a
     circle, and numbers must be within the number policy; and the queues emergencies go to are
@@ -269,7 +269,7 @@ def destinations(queue: QueueRule) -> list[tuple[str, Destination | None]]:
     ]
 
 
-def number_problems(rules: RuleSet, number_exceptions: frozenset[str]) -> list[str]:
+def number_problems(rules: RoutingTable, number_exceptions: frozenset[str]) -> list[str]:
     """The destinations outside the number policy, each with its path: checked again when a
     stored version is activated, since it may have been kept before the policy (or before a
     change to NUMBER_POLICY_EXCEPTIONS)."""

@@ -3,95 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import StrEnum
 from functools import cache
 from importlib import resources
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    model_validator,
-)
+from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
-from prompts.catalogue import Locale
-from routing.hours import Hours
-from routing.models import CallFacts, Placement, Priority, QueueName, Reason, Screen, Skill, Worse
-from routing.overflow import Destination, Overflow, QueueConditions, ToNumber
+from routing.models import CallFacts, Placement, Priority, Worse
+from routing.overflow import QueueConditions, ToNumber
+from routing.routing_table import QueueRule, Route, RoutingTable, Strict
 from routing.rule_checks import LOADER, document_problems, route_problems, size_problems
-
-E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
-
-
-class Strategy(StrEnum):
-    LONGEST_IDLE = "longest_idle"
-    ROUND_ROBIN = "round_robin"
-    FEWEST_CALLS = "fewest_calls"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Match(Strict):
-    """Conditions on call facts; an absent condition matches anything."""
-
-    screen: tuple[Screen, ...] | None = None
-    reason: tuple[Reason, ...] | None = None
-    locale: tuple[Locale, ...] | None = None
-    repeat: bool | None = None
-    worse: tuple[Worse, ...] | None = None
-    line: tuple[E164, ...] | None = None
-    during: Hours | None = None  # when the call comes (Europe/London unless told otherwise)
-
-    def matches(self, facts: CallFacts, in_time: bool | None = None) -> bool:
-        """`in_time` decides the `during` condition instead of the facts' time (for checking
-        a rule set at every kind of moment)."""
-        if not self.answers_match(facts) or (self.line is not None and facts.line not in self.line):
-            return False
-        if self.during is None:
-            return True  # the time last: it costs the most to decide
-        return in_time if in_time is not None else self._in_time(facts)
-
-    def answers_match(self, facts: CallFacts) -> bool:
-        """The conditions on what the caller answered: all but the line and the time."""
-        return (
-            (self.screen is None or facts.screen in self.screen)
-            and (self.reason is None or facts.reason in self.reason)
-            and (self.locale is None or facts.locale in self.locale)
-            and (self.repeat is None or facts.repeat == self.repeat)
-            and (self.worse is None or (facts.worse or Worse.UNANSWERED) in self.worse)
-        )
-
-    def _in_time(self, facts: CallFacts) -> bool:
-        assert self.during is not None
-        return facts.at is not None and self.during.is_open(facts.at)
-
-
-class Route(Strict):
-    """Where calls matching `when` go. The queue decides the skills a handler needs."""
-
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,47}$")]
-    when: Match = Match()
-    queue: QueueName
-    priority: Priority
-
-
-class QueueRule(Strict):
-    skills: tuple[Skill, ...] = ()
-    min_proficiency: Annotated[int, Field(ge=1, le=5)] = 1
-    strategy: Strategy = Strategy.LONGEST_IDLE
-    hours: Hours | None = None
-    closed: Destination | None = None
-    overflow: tuple[Overflow, ...] = ()
-
-    def answerable_by(self, skills: Mapping[str, int]) -> bool:
-        """Whether a handler with these skills (and proficiencies) can take this queue's calls."""
-        return all(skills.get(skill, 0) >= self.min_proficiency for skill in self.skills)
 
 
 class Aging(Strict):
@@ -197,15 +119,12 @@ class Decided(Strict):
     because: tuple[str, ...]
 
 
-class RuleSet(Strict):
-    """One version of the routing rules. Validation refuses any set that could route a case
-    nowhere or put a non-emergency caller level with (or ahead of) an emergency; with the
-    context `{"trusted": True}` (a stored version, checked when it was created) it checks the
-    shape and leaves out the check of every case."""
+class RuleSet(RoutingTable):
+    """One version of the routing rules: the routing table and the policies. Validation refuses
+    any set that could route a case nowhere or put a non-emergency caller level with (or ahead
+    of) an emergency; with the context `{"trusted": True}` (a stored version, checked when it
+    was created) it checks the shape and leaves out the check of every case."""
 
-    skills: tuple[Skill, ...] = ()
-    queues: dict[QueueName, QueueRule]
-    routes: tuple[Route, ...]
     emergency: EmergencyRule = EmergencyRule()
     aging: Aging = Aging()
     offers: Offers = Offers()

@@ -14,7 +14,8 @@ from routing.calls import Calls
 from routing.clock import VirtualClock
 from routing.handlers import Device, HandlerProfile, Handlers, HandlerState
 from routing.models import Answers, Call, Placement, Priority, Reason, Screen
-from routing.rules import RuleSet, Strategy, default_rules
+from routing.routing_table import Strategy
+from routing.rules import RuleSet, default_rules
 from tests.conftest import NUMBERS
 
 pytestmark = pytest.mark.anyio
