@@ -15,7 +15,7 @@ from routing import keys
 from routing.assignment import Assigner, Offer
 from routing.audit import AUDIT_MAXLEN
 from routing.callbacks import AT_RISK_SHIFT_MS
-from routing.lua import MOVE_HANDLER
+from routing.lua import MOVE_HANDLER, SCHEMA
 from routing.models import Answers, CallFacts, Placement, Priority
 from routing.overflow import QueueConditions, ToNumber
 from routing.queues import Queues
@@ -31,18 +31,18 @@ ROUNDS = 5  # a caller queued by a process still on the old rules meanwhile: pla
 # members without one come back, to be planned. The audit entry is written first, so that an
 # error leaves nothing half done.
 _ACTIVATE = (
-    """
+    SCHEMA
+    + """
 local a = cjson.decode(ARGV[1])
-local P = a.prefix
 local NOW = a.now
 """
     + MOVE_HANDLER
     + """
 -- Another activation landed after this one was planned: plan again from it.
-if (redis.call('GET', P .. 'rules:active') or '') ~= a.previous then return {'changed', ''} end
+if (redis.call('GET', K.RULES_ACTIVE) or '') ~= a.previous then return {'changed', ''} end
 local served = {}
 for _, name in ipairs(a.served) do served[name] = true end
-for _, name in ipairs(redis.call('SMEMBERS', P .. 'rules:queues')) do
+for _, name in ipairs(redis.call('SMEMBERS', K.RULES_QUEUES)) do
   table.insert(a.known, name)
 end
 local planned = {}
@@ -53,31 +53,31 @@ local function check(member, queue)
 end
 for _, name in ipairs(a.known) do
   if not served[name] then
-    for _, member in ipairs(redis.call('ZRANGE', P .. 'queue:' .. name, 0, -1)) do
+    for _, member in ipairs(redis.call('ZRANGE', K.queue .. name, 0, -1)) do
       if redis.call('EXISTS', record_key(member)) == 0 then
-        redis.call('ZREM', P .. 'queue:' .. name, member)  -- its record expired: nobody waits
+        redis.call('ZREM', K.queue .. name, member)  -- its record expired: nobody waits
       else
         check(member, name)
       end
     end
   end
 end
-for _, member in ipairs(redis.call('ZRANGE', P .. 'reserved', 0, -1)) do
+for _, member in ipairs(redis.call('ZRANGE', K.RESERVED, 0, -1)) do
   check(member, redis.call('HGET', record_key(member), 'queue'))
 end
-for _, index in ipairs({'callbacks:scheduled', 'callbacks:unreachable'}) do
-  for _, id in ipairs(redis.call('ZRANGE', P .. index, 0, -1)) do
-    check('cb:' .. id, redis.call('HGET', P .. 'callback:' .. id, 'queue'))
+for _, index in ipairs({K.CALLBACKS_SCHEDULED, K.CALLBACKS_UNREACHABLE}) do
+  for _, id in ipairs(redis.call('ZRANGE', index, 0, -1)) do
+    check(callback_member(id), redis.call('HGET', K.callback .. id, 'queue'))
   end
 end
 if #missing > 0 then return {'missing', missing} end
 
-redis.call('XADD', P .. 'audit', 'MAXLEN', '~', a.audit_maxlen, '*', 'at', NOW,
+redis.call('XADD', K.AUDIT, 'MAXLEN', '~', a.audit_maxlen, '*', 'at', NOW,
            'actor', a.actor, 'action', 'rules.activate', 'target', 'version ' .. a.version,
            'detail', a.detail)
-redis.call('SET', P .. 'rules:active', a.version)
-redis.call('DEL', P .. 'rules:queues')
-redis.call('SADD', P .. 'rules:queues', unpack(a.served))
+redis.call('SET', K.RULES_ACTIVE, a.version)
+redis.call('DEL', K.RULES_QUEUES)
+redis.call('SADD', K.RULES_QUEUES, unpack(a.served))
 
 local moved = 0
 for _, move in ipairs(a.moves) do
@@ -88,10 +88,10 @@ for _, move in ipairs(a.moves) do
      status == 'scheduled' or status == 'unreachable' then
     local ms = math.floor(tonumber(f[3]) * 1000)
     if f[4] == '1' then ms = ms - a.at_risk_shift end
-    local score = move.priority * 1e13 + ms
+    local score = queue_score(move.priority, ms)
     if status == 'queued' or status == 'pending' then
-      redis.call('ZREM', P .. 'queue:' .. f[2], move.member)
-      redis.call('ZADD', P .. 'queue:' .. move.queue, score, move.member)
+      redis.call('ZREM', K.queue .. f[2], move.member)
+      redis.call('ZADD', K.queue .. move.queue, score, move.member)
     end
     redis.call('HSET', record, 'queue', move.queue, 'priority', move.priority,
                'placement', move.placement, 'score', score)
@@ -262,7 +262,6 @@ async def apply(redis: Redis, planned: Plan) -> Activated | None:
             raise ActivationRefused(problems)
         planned.moves |= {move.member: move for move in moves}
         request = {
-            "prefix": keys.PREFIX + ":",
             "now": repr(planned.now),
             "version": planned.number,
             "previous": "" if planned.previous is None else str(planned.previous),
@@ -343,7 +342,7 @@ async def plan(
         if not answers:
             if queue not in rules.queues:
                 problems.append(
-                    f"callback {member.removeprefix('cb:')} (case {case_id}) waits in queue "
+                    f"callback {keys.callback_id(member)} (case {case_id}) waits in queue "
                     f"{queue!r}, which this version drops, and what its caller answered was not "
                     "kept, so it cannot be placed again: cancel it or let it be made first"
                 )

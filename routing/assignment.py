@@ -13,31 +13,30 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from routing import keys
-from routing.lua import MOVE_HANDLER
+from routing.lua import MOVE_HANDLER, SCHEMA
 from routing.rules import RuleSet
 
 MAX_PAIRS_PER_RUN = 50
 
 _ASSIGN = (
-    """
+    SCHEMA
+    + """
 local a = cjson.decode(ARGV[1])
 local now = tonumber(a.now)
 local NOW = a.now
-local P = a.prefix
-local STEP = 1e13
 """
     + MOVE_HANDLER
     + """
 -- Timed states that are over: wrap-up, and breaks with an end (a missed offer).
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'handlers:wrap_up', '-inf',
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.handler_state .. 'wrap_up', '-inf',
                                now - a.wrap_up_seconds)) do
   after_wrap_up(id)
 end
-for _, id in ipairs(redis.call('ZRANGE', P .. 'handlers:break', 0, -1)) do
-  local till = redis.call('HGET', P .. 'handler:' .. id, 'break_until')
+for _, id in ipairs(redis.call('ZRANGE', K.handler_state .. 'break', 0, -1)) do
+  local till = redis.call('HGET', K.handler .. id, 'break_until')
   if till and till ~= '' and tonumber(till) <= now then
     move(id, 'break', 'available', '')
-    redis.call('HSET', P .. 'handler:' .. id, 'break_until', '')
+    redis.call('HSET', K.handler .. id, 'break_until', '')
   end
 end
 
@@ -51,11 +50,11 @@ end
 -- it is on its way to the dispatch line (or on it already, if Redis missed the news), and no
 -- offer may pull them off it.
 local function emergency_head(name)
-  local rows = redis.call('ZRANGEBYSCORE', P .. 'queue:' .. name, STEP, '(' .. (2 * STEP),
+  local rows = redis.call('ZRANGEBYSCORE', K.queue .. name, STEP, '(' .. (2 * STEP),
                           'WITHSCORES', 'LIMIT', 0, 20)
   for i = 1, #rows, 2 do
     local arrival = (tonumber(rows[i + 1]) - STEP) / 1000
-    local tried = tonumber(redis.call('HGET', P .. 'call:' .. rows[i], 'dispatch_tried') or '0')
+    local tried = tonumber(redis.call('HGET', K.call .. rows[i], 'dispatch_tried') or '0')
     if math.max(arrival, tried or 0) + a.emergency_limit_seconds > now then
       return {rows[i], rows[i + 1]}
     end
@@ -72,7 +71,7 @@ local function best_call(blocked)
         if class == 1 then
           head = emergency_head(q.name)
         else
-          head = redis.call('ZRANGEBYSCORE', P .. 'queue:' .. q.name, class * STEP,
+          head = redis.call('ZRANGEBYSCORE', K.queue .. q.name, class * STEP,
                             '(' .. ((class + 1) * STEP), 'WITHSCORES', 'LIMIT', 0, 1)
         end
         if head[1] then
@@ -91,8 +90,8 @@ end
 local function choose_handler(q)
   -- Free handlers with every skill the queue needs, longest idle first (the available set's
   -- score is when they became free; the skill sets weigh nothing).
-  local args = {#q.skills + 1, P .. 'handlers:available'}
-  for _, skill in ipairs(q.skills) do table.insert(args, P .. 'skill:' .. skill) end
+  local args = {#q.skills + 1, K.handler_state .. 'available'}
+  for _, skill in ipairs(q.skills) do table.insert(args, K.skill .. skill) end
   table.insert(args, 'WEIGHTS')
   table.insert(args, 1)
   for _ in ipairs(q.skills) do table.insert(args, 0) end
@@ -101,14 +100,14 @@ local function choose_handler(q)
   for _, id in ipairs(found) do
     local able = true
     for _, skill in ipairs(q.skills) do
-      if tonumber(redis.call('ZSCORE', P .. 'skill:' .. skill, id)) < q.min_proficiency then
+      if tonumber(redis.call('ZSCORE', K.skill .. skill, id)) < q.min_proficiency then
         able = false
       end
     end
     if able then
       if q.strategy == 'longest_idle' then return id end
       local field = q.strategy == 'round_robin' and 'last_offer' or 'calls'
-      local key = tonumber(redis.call('HGET', P .. 'handler:' .. id, field) or '0') or 0
+      local key = tonumber(redis.call('HGET', K.handler .. id, field) or '0') or 0
       if chosen == nil or key < chosen_key then chosen, chosen_key = id, key end
     end
   end
@@ -117,26 +116,26 @@ end
 
 local pairs = {}
 local blocked = {}
-while #pairs < a.max_pairs and redis.call('ZCARD', P .. 'handlers:available') > 0 do
+while #pairs < a.max_pairs and redis.call('ZCARD', K.handler_state .. 'available') > 0 do
   local call = best_call(blocked)
   if call == nil then break end
   local handler = choose_handler(call.queue)
   if handler == nil then
     blocked[call.queue.name] = true
   else
-    redis.call('ZREM', P .. 'queue:' .. call.queue.name, call.member)
+    redis.call('ZREM', K.queue .. call.queue.name, call.member)
     local record
-    if string.sub(call.member, 1, 3) == 'cb:' then
-      record = P .. 'callback:' .. string.sub(call.member, 4)
+    if is_callback(call.member) then
+      record = K.callback .. callback_id(call.member)
     else
-      record = P .. 'call:' .. call.member
+      record = K.call .. call.member
     end
     local offer = redis.call('HINCRBY', record, 'offers', 1)
     redis.call('HSET', record, 'status', 'reserved', 'handler', handler, 'reserved_at', a.now,
                'score', call.score)
-    redis.call('ZADD', P .. 'reserved', now, call.member)
+    redis.call('ZADD', K.RESERVED, now, call.member)
     move(handler, 'available', 'reserved', '')
-    redis.call('HSET', P .. 'handler:' .. handler, 'call', call.member, 'last_offer', a.now)
+    redis.call('HSET', K.handler .. handler, 'call', call.member, 'last_offer', a.now)
     table.insert(pairs, {call.member, handler, offer, call.queue.name})
   end
 end
@@ -163,7 +162,6 @@ def assignment_config(rules: RuleSet, now: float, max_pairs: int) -> str:
     return json.dumps(
         {
             "now": repr(now),
-            "prefix": keys.PREFIX + ":",
             "max_pairs": max_pairs,
             "aging_every_seconds": rules.aging.every_seconds,
             "aging_max_steps": rules.aging.max_steps,

@@ -20,15 +20,15 @@ _REFUSED = (
     + """
 local f = redis.call('HMGET', key, 'status', 'handler', 'offers', 'priority')
 if f[1] ~= 'reserved' or f[2] ~= a.handler or tonumber(f[3]) ~= a.offer then return 0 end
-redis.call('ZREM', P .. 'reserved', 'cb:' .. a.id)
-local hkey = P .. 'handler:' .. a.handler
+redis.call('ZREM', K.RESERVED, callback_member(a.id))
+local hkey = K.handler .. a.handler
 if redis.call('HGET', hkey, 'state') == 'reserved' and
-   redis.call('HGET', hkey, 'call') == 'cb:' .. a.id then
+   redis.call('HGET', hkey, 'call') == callback_member(a.id) then
   move(a.handler, 'reserved', 'available', '')
   redis.call('HSET', hkey, 'call', '')
 end
 redis.call('HSET', key, 'status', 'unreachable', 'ended_at', NOW, 'handler', '', 'reason', a.why)
-redis.call('ZADD', P .. 'callbacks:unreachable', tonumber(NOW), a.id)
+redis.call('ZADD', K.CALLBACKS_UNREACHABLE, tonumber(NOW), a.id)
 release_number()
 count('callbacks', f[4], 'unreachable', 1)
 history('number refused', {reason = a.why})
@@ -57,6 +57,6 @@ async def give_up(
 ) -> bool:
     """Leave the callback unreachable with `why`; False if the offer was no longer live."""
     script = redis.register_script(_REFUSED)
-    args = {"prefix": keys.PREFIX + ":", "id": callback_id, "now": repr(now)}
+    args = {"id": callback_id, "now": repr(now)}
     request = args | {"handler": handler, "offer": offer, "why": why, "at_risk_shift": 0}
     return bool(await script(args=[json.dumps(request)]))

@@ -1,33 +1,32 @@
 """The atomic steps of a callback's life, as Lua that Redis runs whole: booking, an attempt's
 outcome, done, cancel, a new class, retries coming due, and targets at risk.
 
-Each script takes one JSON argument (`prefix`, `id`, `now` and what the step needs); see
+Each script takes one JSON argument (`id`, `now` and what the step needs); see
 `routing.callbacks.Callbacks`, which runs them.
 """
 
 from __future__ import annotations
 
-from routing.lua import MOVE_HANDLER, STATS
+from routing.lua import MOVE_HANDLER, SCHEMA, STATS
 
 PRELUDE = (
-    """
+    SCHEMA
+    + """
 local a = cjson.decode(ARGV[1])
-local P = a.prefix
 local NOW = a.now
-local key = P .. 'callback:' .. a.id
+local key = K.callback .. a.id
 local function history(event, detail)
-  redis.call('RPUSH', key .. ':history', cjson.encode({at = tonumber(NOW), event = event,
+  redis.call('RPUSH', history_of(key), cjson.encode({at = tonumber(NOW), event = event,
                                                        detail = detail or {}}))
 end
 local function score_of(priority, arrival, at_risk)
   local ms = math.floor(tonumber(arrival) * 1000)
   if at_risk == '1' then ms = ms - a.at_risk_shift end
-  return tonumber(priority) * 1e13 + ms
+  return queue_score(priority, ms)
 end
 local function live(id)
-  local state = id and redis.call('HGET', P .. 'callback:' .. id, 'status')
-  return state == 'pending' or state == 'scheduled' or state == 'reserved' or
-         state == 'connected'
+  local state = id and redis.call('HGET', K.callback .. id, 'status')
+  return state and LIVE_CALLBACK[state] or false
 end
 -- This callback is over (done, cancelled, unreachable): its number may be called back again.
 local function release_number()
@@ -49,7 +48,7 @@ end
 CONVERT = (
     PRELUDE
     + """
-local call = P .. 'call:' .. a.sid
+local call = K.call .. a.sid
 local status = redis.call('HGET', call, 'status')
 if status == 'callback' then
   local id = redis.call('HGET', call, 'callback')
@@ -57,24 +56,24 @@ if status == 'callback' then
 end
 if status ~= 'queued' then return false end
 local queue = redis.call('HGET', call, 'queue')
-local score = redis.call('ZSCORE', P .. 'queue:' .. queue, a.sid)
+local score = redis.call('ZSCORE', K.queue .. queue, a.sid)
 if not score then return false end
 local existing = a.caller ~= '' and redis.call('HGET', KEYS[1], 'callback')
 if not live(existing) then
   local to = redis.call('GET', KEYS[3])
   if live(to) then
-    if redis.call('HGET', P .. 'callback:' .. to, 'caller') ~= a.caller then
+    if redis.call('HGET', K.callback .. to, 'caller') ~= a.caller then
       return {'', 'taken', redis.call('HINCRBY', call, 'numbers_refused', 1)}
     end
     existing = to  -- theirs, booked when their own record had lapsed
   end
 end
 if live(existing) then
-  redis.call('ZREM', P .. 'queue:' .. queue, a.sid)
+  redis.call('ZREM', K.queue .. queue, a.sid)
   redis.call('HSET', call, 'status', 'callback', 'callback', existing, 'ended', NOW,
              'outcome', 'callback')
   redis.call('HINCRBY', KEYS[2], 'callback', 1)
-  redis.call('RPUSH', P .. 'callback:' .. existing .. ':history',
+  redis.call('RPUSH', history_of(K.callback .. existing),
              cjson.encode({at = tonumber(NOW), event = 'asked again', detail = {}}))
   return {existing, 'kept'}
 end
@@ -86,10 +85,10 @@ redis.call('HSET', key, 'id', a.id, 'case_id', f[1], 'call_sid', a.sid, 'number'
            'due_by', a.due_by, 'at_risk', '0', 'score', score, 'answers', f[7] or '',
            'to_key', KEYS[3])
 redis.call('SET', KEYS[3], a.id)
-redis.call('ZREM', P .. 'queue:' .. queue, a.sid)
-redis.call('ZADD', P .. 'queue:' .. queue, score, 'cb:' .. a.id)
-redis.call('ZADD', P .. 'callbacks', tonumber(NOW), a.id)
-if a.at_risk_at ~= '' then redis.call('ZADD', P .. 'callbacks:at-risk', a.at_risk_at, a.id) end
+redis.call('ZREM', K.queue .. queue, a.sid)
+redis.call('ZADD', K.queue .. queue, score, callback_member(a.id))
+redis.call('ZADD', K.CALLBACKS, tonumber(NOW), a.id)
+if a.at_risk_at ~= '' then redis.call('ZADD', K.CALLBACKS_AT_RISK, a.at_risk_at, a.id) end
 redis.call('HSET', call, 'status', 'callback', 'callback', a.id, 'ended', NOW,
            'outcome', 'callback')
 redis.call('HINCRBY', KEYS[2], 'callback', 1)
@@ -112,10 +111,10 @@ local f = redis.call('HMGET', key, 'status', 'handler', 'offers', 'attempts', 'p
 if f[1] ~= 'reserved' or f[2] ~= a.handler or tonumber(f[3]) ~= a.offer then return 'stale' end
 local attempts = tonumber(f[4]) + 1
 redis.call('HSET', key, 'attempts', attempts)
-redis.call('ZREM', P .. 'reserved', 'cb:' .. a.id)
-local hkey = P .. 'handler:' .. a.handler
+redis.call('ZREM', K.RESERVED, callback_member(a.id))
+local hkey = K.handler .. a.handler
 local holding = redis.call('HGET', hkey, 'state') == 'reserved' and
-                redis.call('HGET', hkey, 'call') == 'cb:' .. a.id
+                redis.call('HGET', hkey, 'call') == callback_member(a.id)
 if a.outcome == 'answered' then
   redis.call('HSET', key, 'status', 'connected', 'connected_at', NOW)
   if holding then
@@ -139,11 +138,11 @@ history('not reached', {attempt = attempts, outcome = a.outcome})
 if attempts < a.max_attempts then
   local when = tonumber(NOW) + a.spacing
   redis.call('HSET', key, 'status', 'scheduled', 'not_before', tostring(when))
-  redis.call('ZADD', P .. 'callbacks:scheduled', when, a.id)
+  redis.call('ZADD', K.CALLBACKS_SCHEDULED, when, a.id)
   return 'scheduled'
 end
 redis.call('HSET', key, 'status', 'unreachable', 'ended_at', NOW)
-redis.call('ZADD', P .. 'callbacks:unreachable', tonumber(NOW), a.id)
+redis.call('ZADD', K.CALLBACKS_UNREACHABLE, tonumber(NOW), a.id)
 release_number()
 count('callbacks', f[5], 'unreachable', 1)
 history('unreachable', {attempts = attempts})
@@ -158,12 +157,12 @@ DONE = (
 if redis.call('HGET', key, 'status') ~= 'connected' then return 0 end
 redis.call('HSET', key, 'status', 'done', 'ended_at', NOW)
 release_number()
-redis.call('ZREM', P .. 'callbacks:at-risk', a.id)
-redis.call('ZADD', P .. 'callbacks:closed', tonumber(NOW), a.id)
+redis.call('ZREM', K.CALLBACKS_AT_RISK, a.id)
+redis.call('ZADD', K.CALLBACKS_CLOSED, tonumber(NOW), a.id)
 local handler = redis.call('HGET', key, 'handler')
-local hkey = P .. 'handler:' .. (handler or '')
+local hkey = K.handler .. (handler or '')
 if handler and handler ~= '' and redis.call('HGET', hkey, 'state') == 'busy' and
-   redis.call('HGET', hkey, 'call') == 'cb:' .. a.id then
+   redis.call('HGET', hkey, 'call') == callback_member(a.id) then
   move(handler, 'busy', 'wrap_up', '')
 end
 history('done', {})
@@ -179,13 +178,13 @@ local f = redis.call('HMGET', key, 'status', 'queue', 'caller', 'priority')
 if not f[1] then return 'unknown' end
 if f[1] == 'cancelled' then return 'cancelled already' end
 if f[1] ~= 'pending' and f[1] ~= 'scheduled' and f[1] ~= 'unreachable' then return f[1] end
-redis.call('ZREM', P .. 'queue:' .. f[2], 'cb:' .. a.id)
-redis.call('ZREM', P .. 'callbacks:scheduled', a.id)
-redis.call('ZREM', P .. 'callbacks:unreachable', a.id)
-redis.call('ZREM', P .. 'callbacks:at-risk', a.id)
+redis.call('ZREM', K.queue .. f[2], callback_member(a.id))
+redis.call('ZREM', K.CALLBACKS_SCHEDULED, a.id)
+redis.call('ZREM', K.CALLBACKS_UNREACHABLE, a.id)
+redis.call('ZREM', K.CALLBACKS_AT_RISK, a.id)
 redis.call('HSET', key, 'status', 'cancelled', 'ended_at', NOW, 'reason', a.reason)
 release_number()
-redis.call('ZADD', P .. 'callbacks:closed', tonumber(NOW), a.id)
+redis.call('ZADD', K.CALLBACKS_CLOSED, tonumber(NOW), a.id)
 if KEYS[1] ~= '' and redis.call('HGET', KEYS[1], 'callback') == a.id then
   redis.call('HDEL', KEYS[1], 'callback')
 end
@@ -222,14 +221,14 @@ placement.priority = a.priority
 local score = score_of(a.priority, f[3], f[5])
 redis.call('HSET', key, 'priority', a.priority, 'placement', cjson.encode(placement),
            'score', score, 'due_by', a.due_by)
-redis.call('ZREM', P .. 'callbacks:at-risk', a.id)
+redis.call('ZREM', K.CALLBACKS_AT_RISK, a.id)
 if a.at_risk_at ~= '' and f[5] ~= '1' then
-  redis.call('ZADD', P .. 'callbacks:at-risk', a.at_risk_at, a.id)
+  redis.call('ZADD', K.CALLBACKS_AT_RISK, a.at_risk_at, a.id)
 end
-if status == 'pending' then redis.call('ZADD', P .. 'queue:' .. f[2], score, 'cb:' .. a.id) end
+if status == 'pending' then redis.call('ZADD', K.queue .. f[2], score, callback_member(a.id)) end
 history('priority', {from = tonumber(f[4]), to = a.priority, by = a.actor, reason = a.reason})
 if f[1] == 'unreachable' then
-  redis.call('ZREM', P .. 'callbacks:unreachable', a.id)
+  redis.call('ZREM', K.CALLBACKS_UNREACHABLE, a.id)
   redis.call('HSET', key, 'status', 'pending', 'attempts', 0, 'not_before', '', 'ended_at', '')
   if KEYS[1] ~= '' then
     redis.call('HSET', KEYS[1], 'callback', a.id)
@@ -246,16 +245,16 @@ return status
 DUE = (
     PRELUDE
     + """
-local due = redis.call('ZRANGEBYSCORE', P .. 'callbacks:scheduled', '-inf', NOW)
+local due = redis.call('ZRANGEBYSCORE', K.CALLBACKS_SCHEDULED, '-inf', NOW)
 for _, id in ipairs(due) do
-  local k = P .. 'callback:' .. id
+  local k = K.callback .. id
   local f = redis.call('HMGET', k, 'status', 'queue', 'priority', 'arrival', 'at_risk')
-  redis.call('ZREM', P .. 'callbacks:scheduled', id)
+  redis.call('ZREM', K.CALLBACKS_SCHEDULED, id)
   if f[1] == 'scheduled' then
     local score = score_of(f[3], f[4], f[5])
     redis.call('HSET', k, 'status', 'pending', 'score', score)
-    redis.call('ZADD', P .. 'queue:' .. f[2], score, 'cb:' .. id)
-    redis.call('RPUSH', k .. ':history',
+    redis.call('ZADD', K.queue .. f[2], score, callback_member(id))
+    redis.call('RPUSH', history_of(k),
                cjson.encode({at = tonumber(NOW), event = 'due', detail = {}}))
   end
 end
@@ -269,9 +268,9 @@ AT_RISK = (
     PRELUDE
     + """
 local raised = {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'callbacks:at-risk', '-inf', NOW)) do
-  redis.call('ZREM', P .. 'callbacks:at-risk', id)
-  local k = P .. 'callback:' .. id
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.CALLBACKS_AT_RISK, '-inf', NOW)) do
+  redis.call('ZREM', K.CALLBACKS_AT_RISK, id)
+  local k = K.callback .. id
   local f = redis.call('HMGET', k, 'status', 'queue', 'priority', 'arrival', 'placement')
   if f[1] == 'pending' or f[1] == 'scheduled' then
     local priority = math.max(2, tonumber(f[3]) - 1)
@@ -280,8 +279,8 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'callbacks:at-risk', '-inf'
     local score = score_of(priority, f[4], '1')
     redis.call('HSET', k, 'priority', priority, 'at_risk', '1', 'score', score,
                'placement', cjson.encode(placement))
-    if f[1] == 'pending' then redis.call('ZADD', P .. 'queue:' .. f[2], score, 'cb:' .. id) end
-    redis.call('RPUSH', k .. ':history', cjson.encode({at = tonumber(NOW), event = 'at risk',
+    if f[1] == 'pending' then redis.call('ZADD', K.queue .. f[2], score, callback_member(id)) end
+    redis.call('RPUSH', history_of(k), cjson.encode({at = tonumber(NOW), event = 'at risk',
                                                      detail = {priority = priority}}))
     table.insert(raised, id)
   end

@@ -43,7 +43,7 @@ if held and string.sub(held, 1, #ARGV[3]) ~= ARGV[3] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 """
-LIVE = ("pending", "scheduled", "reserved", "connected")
+LIVE = keys.LIVE_CALLBACK
 LISTED = 500  # the latest callbacks read for a listing by a status that has no index of its own
 
 
@@ -124,7 +124,6 @@ class Callbacks:
         return [
             json.dumps(
                 {
-                    "prefix": keys.PREFIX + ":",
                     "id": callback_id,
                     "now": repr(now),
                     "at_risk_shift": AT_RISK_SHIFT_MS,

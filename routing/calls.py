@@ -11,17 +11,17 @@ from redis.asyncio import Redis
 
 from prompts.catalogue import Locale
 from routing import keys
-from routing.lua import MOVE_HANDLER, STATS
+from routing.lua import MOVE_HANDLER, SCHEMA, STATS
 from routing.models import Answers, Call, CallRecord, CallStatus, Placement, case_id_for
 from routing.number_hash import NumberHash, caller_key
 
-OUTCOMES = keys.PREFIX + ":stats:outcomes"
+OUTCOMES = keys.CALL_OUTCOMES
 
 # Creates the record once per CallSid; says whether the number has an open case from another call,
-# and which of its callbacks is still to be made: pending, scheduled or reserved. Not `connected`
-# (live, `routing.callbacks.LIVE`, but being made now): the caller is offered keep, worse or
-# cancel only for a callback still to come.
-_OPEN = """
+# and which of its callbacks is still to be made (`keys.CALLBACK_TO_COME`).
+_OPEN = (
+    SCHEMA
+    + """
 local created = 0
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'sid', ARGV[1], 'case_id', ARGV[2], 'caller', ARGV[3],
@@ -36,23 +36,24 @@ if ARGV[3] ~= '' then
   previous = redis.call('HGET', KEYS[2], 'sid')
   local id = redis.call('HGET', KEYS[2], 'callback')
   if id then
-    local state = redis.call('HGET', ARGV[8] .. id, 'status')
-    if state == 'pending' or state == 'scheduled' or state == 'reserved' then callback = id end
+    local state = redis.call('HGET', K.callback .. id, 'status')
+    if state and CALLBACK_TO_COME[state] then callback = id end
   end
 end
 local recognised = 0
 if previous and previous ~= ARGV[1] then recognised = 1 end
 return {created, recognised, callback}
 """
+)
 
 # Queue a call (creating its record if Redis was down when the call came in). The call keeps the
 # arrival time it first had, so a requeue never loses its place; a call already past the queue
 # (connected, dispatched, ended) is left alone, which makes a retried webhook harmless.
 # ARGV[1] is a JSON object (one argument is cheaper to send than a dozen); times are strings.
 _ENQUEUE = (
-    """
+    SCHEMA
+    + """
 local a = cjson.decode(ARGV[1])
-local P = a.prefix
 local NOW = a.now
 """
     + STATS
@@ -65,12 +66,12 @@ if not status then
   status = 'ivr'
 end
 local redial = (status == 'dispatched' or status == 'diverted') and a.redial
-local free = redis.call('ZCARD', P .. 'handlers:available')
+local free = redis.call('ZCARD', K.handler_state .. 'available')
 if status ~= 'ivr' and status ~= 'queued' and not redial then return {status, '', free} end
 -- Placed by rules older than the active version (a process follows a change within 2 s): a
 -- queue that version dropped would strand the caller, so the caller must place them again.
-if redis.call('EXISTS', P .. 'rules:queues') == 1 and
-   redis.call('SISMEMBER', P .. 'rules:queues', a.queue) == 0 then
+if redis.call('EXISTS', K.RULES_QUEUES) == 1 and
+   redis.call('SISMEMBER', K.RULES_QUEUES, a.queue) == 0 then
   return {'unserved', '', free}
 end
 local arrival = redis.call('HGET', KEYS[1], 'arrival')
@@ -80,12 +81,12 @@ if not arrival then
 end
 local old_queue = redis.call('HGET', KEYS[1], 'queue')
 if old_queue and old_queue ~= a.queue then
-  redis.call('ZREM', a.queue_prefix .. old_queue, a.sid)
+  redis.call('ZREM', K.queue .. old_queue, a.sid)
 end
 redis.call('HSET', KEYS[1], 'status', 'queued', 'answers', a.answers, 'placement', a.placement,
            'queue', a.queue, 'priority', a.priority, 'locale', a.locale)
 if redial then redis.call('HSET', KEYS[1], 'dispatch_tried', a.now) end
-local score = a.priority * 1e13 + math.floor(tonumber(arrival) * 1000)
+local score = queue_score(a.priority, math.floor(tonumber(arrival) * 1000))
 redis.call('ZADD', KEYS[2], score, a.sid)
 redis.call('EXPIRE', KEYS[1], a.ttl)
 if status == 'ivr' then
@@ -104,8 +105,8 @@ return {status, arrival, free}
 # A call left us (hang-up, or a final status): out of any queue, counted once, and the handler
 # it was offered to, or talking to, moves on.
 _FINISH = (
-    """
-local P = ARGV[3]
+    SCHEMA
+    + """
 local NOW = ARGV[2]
 """
     + MOVE_HANDLER
@@ -118,11 +119,11 @@ local outcome = 'completed'
 if status == 'queued' or status == 'reserved' then outcome = 'abandoned' end
 if status == 'ivr' then outcome = 'ivr_hangup' end
 local queue = redis.call('HGET', KEYS[1], 'queue')
-if queue then redis.call('ZREM', P .. 'queue:' .. queue, ARGV[1]) end
-redis.call('ZREM', P .. 'reserved', ARGV[1])
+if queue then redis.call('ZREM', K.queue .. queue, ARGV[1]) end
+redis.call('ZREM', K.RESERVED, ARGV[1])
 local handler = redis.call('HGET', KEYS[1], 'handler')
 if handler and handler ~= '' then
-  local hkey = P .. 'handler:' .. handler
+  local hkey = K.handler .. handler
   local state = redis.call('HGET', hkey, 'state')
   if redis.call('HGET', hkey, 'call') == ARGV[1] then
     if state == 'reserved' then
@@ -146,12 +147,12 @@ return outcome
 )
 
 # Send a caller out of Lifeline's queues to a number, counted once: the ambulance dispatch line
-# ('dispatched'), or another service's line by overflow ('diverted'). ARGV[4] says which. A call
+# ('dispatched'), or another service's line by overflow ('diverted'). ARGV[3] says which. A call
 # on offer to a handler (another process gave it out meanwhile) is taken back from them in the
 # same step: the caller is on their way to the number, and no redirect may pull them off it.
 _DISPATCH = (
-    """
-local P = ARGV[3]
+    SCHEMA
+    + """
 local NOW = ARGV[2]
 """
     + MOVE_HANDLER
@@ -161,22 +162,22 @@ local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'ivr' and status ~= 'queued' and status ~= 'reserved' then return 0 end
 if status == 'reserved' then
   local handler = redis.call('HGET', KEYS[1], 'handler') or ''
-  local hkey = P .. 'handler:' .. handler
+  local hkey = K.handler .. handler
   if redis.call('HGET', hkey, 'state') == 'reserved' and
      redis.call('HGET', hkey, 'call') == ARGV[1] then
     move(handler, 'reserved', 'available', '')
     redis.call('HSET', hkey, 'call', '')
   end
-  redis.call('ZREM', P .. 'reserved', ARGV[1])
+  redis.call('ZREM', K.RESERVED, ARGV[1])
   redis.call('HSET', KEYS[1], 'handler', '')
 end
 local queue = redis.call('HGET', KEYS[1], 'queue')
 if queue then
-  redis.call('ZREM', P .. 'queue:' .. queue, ARGV[1])
-  call_waited(KEYS[1], ARGV[4])
+  redis.call('ZREM', K.queue .. queue, ARGV[1])
+  call_waited(KEYS[1], ARGV[3])
 end
-redis.call('HSET', KEYS[1], 'status', ARGV[4], 'dispatched_at', NOW)
-redis.call('HINCRBY', KEYS[2], ARGV[4], 1)
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'dispatched_at', NOW)
+redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
 return 1
 """
 )
@@ -230,7 +231,6 @@ class Calls:
                 locale,
                 now,
                 keys.CALL_TTL_SECONDS,
-                keys.callback(""),
             ],
         )
         return Opened(recognised=bool(recognised), callback=str(callback))
@@ -265,8 +265,6 @@ class Calls:
                         "queue": placement.queue,
                         "priority": int(placement.priority),
                         "ttl": keys.CALL_TTL_SECONDS,
-                        "queue_prefix": keys.queue_prefix(),
-                        "prefix": keys.PREFIX + ":",
                         "caller_ttl": keys.CALLER_TTL_SECONDS,
                         "redial": redial,
                     }
@@ -279,9 +277,7 @@ class Calls:
 
     async def finish(self, sid: str, now: float) -> Finish | None:
         """The call has ended; returns what that counted as, or None if already counted."""
-        outcome = await self._finish(
-            keys=[keys.call(sid), OUTCOMES], args=[sid, repr(now), keys.PREFIX + ":"]
-        )
+        outcome = await self._finish(keys=[keys.call(sid), OUTCOMES], args=[sid, repr(now)])
         return Finish(outcome) if outcome else None
 
     async def dispatch(self, sid: str, now: float, diverted: bool = False) -> bool:
@@ -292,7 +288,7 @@ class Calls:
         return bool(
             await self._dispatch(
                 keys=[keys.call(sid), OUTCOMES],
-                args=[sid, repr(now), keys.PREFIX + ":", outcome],
+                args=[sid, repr(now), outcome],
             )
         )
 

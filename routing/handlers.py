@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from redis.asyncio import Redis
 
 from routing import keys
-from routing.lua import MOVE_HANDLER
+from routing.lua import MOVE_HANDLER, SCHEMA
 from routing.models import Skill
 
 HandlerId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
@@ -137,14 +137,14 @@ class NotAllowed(HandlerError):
 # the call and its wrap-up are over. ARGV[1] is JSON; returns the outcome and the state the
 # handler was in, or an error.
 _SET_STATE = (
-    """
+    SCHEMA
+    + """
 local a = cjson.decode(ARGV[1])
-local P = a.prefix
 local NOW = a.now
 """
     + MOVE_HANDLER
     + """
-local hkey = P .. 'handler:' .. a.id
+local hkey = K.handler .. a.id
 local current = redis.call('HGET', hkey, 'state')
 if not current then return {err = 'unknown handler'} end
 local allowed = false
@@ -263,7 +263,6 @@ class Handlers:
             "from": [state.value for state in allowed_from],
             "now": repr(now),
             "reason": reason,
-            "prefix": keys.PREFIX + ":",
             "after_call": after_call,
         } | {name: value for name, value in extra.items() if value is not None}
         try:

@@ -1,8 +1,14 @@
-"""Every Redis key Lifeline uses, declared once, under one prefix."""
+"""Every Redis key Lifeline uses, declared once, under one prefix.
+
+The prefix is a hash tag (`{ll}`): on a Redis Cluster every Lifeline key would hash to one slot,
+so that a script may reach keys it finds from what it reads (the assignment script reaches calls
+and handlers that way), beside the fixed keys passed in `KEYS`. One primary is ample for a
+national line; README.md "Processes" says what else Cluster would need.
+"""
 
 from __future__ import annotations
 
-PREFIX = "ll"
+PREFIX = "{ll}"
 CALL_TTL_SECONDS = 2 * 24 * 3600  # a call's keys outlive any call by far
 CALLER_TTL_SECONDS = 24 * 3600  # how long a caller counts as "contacted us recently"
 
@@ -14,6 +20,7 @@ CLINICAL_STREAK = f"{PREFIX}:clinical:streak"  # healthy probes in a row while d
 CLINICAL_HEALTH = f"{PREFIX}:clinical:health"  # every probe and job outcome, for people
 JOURNAL = f"{PREFIX}:journal"  # the contingency journal: a durable stream, one entry per case
 JOURNAL_COUNTS = f"{PREFIX}:journal:counts"
+CALL_OUTCOMES = f"{PREFIX}:stats:outcomes"  # how the line's calls ended, counted by outcome
 RULES_ACTIVE = f"{PREFIX}:rules:active"
 HANDLERS = f"{PREFIX}:handlers"
 HEARTBEATS = f"{PREFIX}:handlers:heartbeats"
@@ -30,6 +37,7 @@ CALLBACKS_WALKED = f"{CALLBACKS}:walked"  # the booking time retention's walk ha
 RULES_VERSIONS = f"{PREFIX}:rules:versions"  # version numbers, scored by creation time
 RULES_NEXT = f"{PREFIX}:rules:next"
 RULES_QUEUES = f"{PREFIX}:rules:queues"  # the queues the active version serves, set with it
+ON_DUTY_SCRATCH = f"{PREFIX}:tmp:on-duty"  # a script's scratch set, emptied before it returns
 TOKENS = f"{PREFIX}:tokens"  # token id -> digest of the token
 
 
@@ -51,7 +59,17 @@ def call(sid: str) -> str:
 
 
 def queue(name: str) -> str:
+    """A queue's members (calls by CallSid, callbacks by `callback_member`), scored by `score`."""
     return f"{PREFIX}:queue:{name}"
+
+
+SCORE_STEP = 10**13  # a queue member's score: priority * SCORE_STEP + arrival in milliseconds
+
+
+def score(priority: int, arrival: float) -> int:
+    """A queue member's score: every priority 1 before every priority 2 (and so on), and within
+    a priority the earliest arrival first. Lua says it too (routing/lua.py, from these)."""
+    return int(priority) * SCORE_STEP + int(arrival * 1000)
 
 
 def queue_prefix() -> str:
@@ -86,13 +104,26 @@ def callback(callback_id: str) -> str:
     return f"{PREFIX}:callback:{callback_id}"
 
 
+def callback_history(callback_id: str) -> str:
+    """A callback's events (JSON, oldest first): booked, each attempt, at risk, closed."""
+    return f"{callback(callback_id)}:history"
+
+
+# A callback still to be made: waiting its turn, its retry's spacing, or on offer to a handler.
+CALLBACK_TO_COME = ("pending", "scheduled", "reserved")
+# A live callback: one still to be made, or being made now (`connected`). A caller, and a number
+# called back, has one live callback at most; a caller who calls again is offered keep, worse or
+# cancel only for one still to come.
+LIVE_CALLBACK = (*CALLBACK_TO_COME, "connected")
+
+
 def callback_to(number_digest: str) -> str:
     """The live callback to a number (by its keyed digest, as a caller's record is): one live
     callback per number called back, whoever asked for it. Removed when that callback closes."""
     return f"{PREFIX}:callback-to:{number_digest}"
 
 
-CALLBACK_MEMBER = "cb:"  # a queue member that is a callback: this and its id (Lua says it too)
+CALLBACK_MEMBER = "cb:"  # a queue member that is a callback: this and its id (Lua has it from here)
 
 
 def callback_member(callback_id: str) -> str:

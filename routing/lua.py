@@ -1,31 +1,104 @@
-"""Lua shared by the scripts that move handlers, so every move keeps the same books."""
+"""The Lua the scripts share: the Redis schema as Lua sees it (every key, the score, the queue
+member's kinds, all taken from `routing.keys`, never spelt again), and the fragments that keep the
+same books in every script that moves a handler or counts an event.
+
+A script's text is `SCHEMA`, then the fragments it uses and its own text, in order. Its arguments
+follow one convention: the keys it is given in `KEYS` (the fixed ones, or a record it
+was asked about), and its values as one JSON object in `ARGV[1]`, `a` (with `now`, Lifeline's
+clock, as a string). A few older scripts still take plain `ARGV` values; each says which.
+"""
 
 from __future__ import annotations
 
-from routing.keys import (
-    HANDLER_HISTORY_LENGTH,
-    STATS_KEEP_SECONDS,
-    STATS_SAMPLES,
-    STATS_SEEN,
-    STATS_VERSION,
+from collections.abc import Callable
+
+from routing import keys
+
+
+def _literal(value: str | int) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if "'" in value or "\\" in value:
+        raise ValueError(f"not a plain Lua string: {value!r}")
+    return f"'{value}'"
+
+
+def constants(**values: str | int) -> str:
+    """`local NAME = value` for each: Python's values, declared in Lua."""
+    return "".join(f"local {name} = {_literal(value)}\n" for name, value in values.items())
+
+
+# The keys a script finds from what it reads, as the head an id is appended to (`K.queue .. name`).
+_HEADS: dict[str, Callable[[str], str]] = {
+    "call": keys.call,
+    "queue": keys.queue,
+    "handler": keys.handler,
+    "handler_state": keys.handler_state,
+    "handler_history": keys.handler_history,
+    "skill": keys.skill,
+    "callback": keys.callback,
+}
+# The fixed keys scripts use.
+_FIXED = {
+    "RESERVED": keys.RESERVED,
+    "AUDIT": keys.AUDIT,
+    "HANDLER_EVENTS": keys.HANDLER_EVENTS,
+    "RULES_ACTIVE": keys.RULES_ACTIVE,
+    "RULES_QUEUES": keys.RULES_QUEUES,
+    "CALLBACKS": keys.CALLBACKS,
+    "CALLBACKS_SCHEDULED": keys.CALLBACKS_SCHEDULED,
+    "CALLBACKS_UNREACHABLE": keys.CALLBACKS_UNREACHABLE,
+    "CALLBACKS_AT_RISK": keys.CALLBACKS_AT_RISK,
+    "CALLBACKS_CLOSED": keys.CALLBACKS_CLOSED,
+    "ON_DUTY_SCRATCH": keys.ON_DUTY_SCRATCH,
+}
+
+SCHEMA = (
+    constants(STEP=keys.SCORE_STEP, CALLBACK_MEMBER=keys.CALLBACK_MEMBER)
+    + "local K = {\n"
+    + "".join(f"  {name} = {_literal(head(''))},\n" for name, head in _HEADS.items())
+    + "".join(f"  {name} = {_literal(key)},\n" for name, key in _FIXED.items())
+    + "}\n"
+    + """-- A callback's history list, by its record's key.
+local function history_of(callback_key) return callback_key .. '"""
+    + keys.callback_history("").removeprefix(keys.callback(""))
+    + """' end
+-- A queue member's score (routing.keys.score): priority first, then arrival in milliseconds.
+local function queue_score(priority, ms) return tonumber(priority) * STEP + ms end
+local function is_callback(member)
+  return string.sub(member, 1, #CALLBACK_MEMBER) == CALLBACK_MEMBER
+end
+"""
+    + "local CALLBACK_TO_COME = {"
+    + ", ".join(f"{status} = true" for status in keys.CALLBACK_TO_COME)
+    + "}\nlocal LIVE_CALLBACK = {"
+    + ", ".join(f"{status} = true" for status in keys.LIVE_CALLBACK)
+    + """}
+local function callback_id(member) return string.sub(member, #CALLBACK_MEMBER + 1) end
+local function callback_member(id) return CALLBACK_MEMBER .. id end
+-- The record of a queue member (routing.keys.record): the callback's, or the live call's.
+local function record_key(member)
+  if is_callback(member) then return K.callback .. callback_id(member) end
+  return K.call .. member
+end
+"""
 )
 
-# Needs `P` (the key prefix, with its colon) and `NOW` (a string) in scope. Moves a handler
+
+# Needs `NOW` (a string) in scope. Moves a handler
 # between the per-state sorted sets, stamps the change and records it in the event stream; puts
 # an offered member back in its place; ends a wrap-up where the handler asked to go next.
-MOVE_HANDLER = """
+MOVE_HANDLER = (
+    constants(HANDLER_HISTORY_LENGTH=keys.HANDLER_HISTORY_LENGTH)
+    + """
 local function move(id, from, to, reason)
-  redis.call('ZREM', P .. 'handlers:' .. from, id)
-  redis.call('ZADD', P .. 'handlers:' .. to, tonumber(NOW), id)
-  redis.call('HSET', P .. 'handler:' .. id, 'state', to, 'since', NOW, 'reason', reason)
-  redis.call('XADD', P .. 'handler-events', 'MAXLEN', '~', 100000, '*', 'handler', id,
+  redis.call('ZREM', K.handler_state .. from, id)
+  redis.call('ZADD', K.handler_state .. to, tonumber(NOW), id)
+  redis.call('HSET', K.handler .. id, 'state', to, 'since', NOW, 'reason', reason)
+  redis.call('XADD', K.HANDLER_EVENTS, 'MAXLEN', '~', 100000, '*', 'handler', id,
              'from', from, 'to', to, 'reason', reason, 'at', NOW)
-  redis.call('XADD', P .. 'handler-events:' .. id, 'MAXLEN', '~', {history}, '*', 'from', from,
-             'to', to, 'reason', reason, 'at', NOW)
-end
-local function record_key(member)
-  if string.sub(member, 1, 3) == 'cb:' then return P .. 'callback:' .. string.sub(member, 4) end
-  return P .. 'call:' .. member
+  redis.call('XADD', K.handler_history .. id, 'MAXLEN', '~', HANDLER_HISTORY_LENGTH, '*',
+             'from', from, 'to', to, 'reason', reason, 'at', NOW)
 end
 -- A member offered to a handler goes back to the place it had (the score it was taken at),
 -- offered to nobody. False if it was not on offer.
@@ -34,15 +107,15 @@ local function put_back(member)
   local f = redis.call('HMGET', record, 'status', 'queue', 'score')
   if f[1] ~= 'reserved' then return false end
   local waiting = 'queued'
-  if string.sub(member, 1, 3) == 'cb:' then waiting = 'pending' end
+  if is_callback(member) then waiting = 'pending' end
   redis.call('HSET', record, 'status', waiting, 'handler', '')
-  redis.call('ZADD', P .. 'queue:' .. f[2], f[3], member)
-  redis.call('ZREM', P .. 'reserved', member)
+  redis.call('ZADD', K.queue .. f[2], f[3], member)
+  redis.call('ZREM', K.RESERVED, member)
   return true
 end
 -- The handler's wrap-up is over: where they asked to be after the call, or available.
 local function after_wrap_up(id)
-  local hkey = P .. 'handler:' .. id
+  local hkey = K.handler .. id
   local after = redis.call('HMGET', hkey, 'after_call', 'after_call_reason')
   if after[1] and after[1] ~= '' then
     move(id, 'wrap_up', after[1], after[2] or '')
@@ -52,7 +125,8 @@ local function after_wrap_up(id)
   redis.call('HDEL', hkey, 'after_call', 'after_call_reason')
   redis.call('HSET', hkey, 'call', '', 'break_until', '')
 end
-""".replace("{history}", str(HANDLER_HISTORY_LENGTH))
+"""
+)
 
 # Needs `NOW` (Lifeline's clock, a string; never Redis's own clock). Statistics are samples: one
 # member of a sorted set per counted event, `time|kind|queue|priority|value|subject`, scored by
@@ -60,9 +134,13 @@ end
 # readers' caches. `routing.stats` reads them; README.md "Statistics" defines the figures. The
 # sets are trimmed by age as they are written: no job is needed.
 STATS = (
-    """
-local STATS_SAMPLES, STATS_SEEN, STATS_VERSION = '{samples}', '{seen}', '{version}'
-local STATS_KEEP = {keep}
+    constants(
+        STATS_SAMPLES=keys.STATS_SAMPLES,
+        STATS_SEEN=keys.STATS_SEEN,
+        STATS_VERSION=keys.STATS_VERSION,
+        STATS_KEEP=keys.STATS_KEEP_SECONDS,
+    )
+    + """
 local function stats_trim(key)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (tonumber(NOW) - STATS_KEEP))
   redis.call('EXPIRE', key, STATS_KEEP)
@@ -116,8 +194,5 @@ end
 local function call_terminated(record)
   count('', 0, 'terminated', 1, redis.call('HGET', record, 'sid') or record)
 end
-""".replace("{samples}", STATS_SAMPLES)
-    .replace("{seen}", STATS_SEEN)
-    .replace("{version}", STATS_VERSION)
-    .replace("{keep}", str(STATS_KEEP_SECONDS))
+"""
 )

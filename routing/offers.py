@@ -14,16 +14,16 @@ from redis.asyncio import Redis
 
 from routing import keys
 from routing.handlers import Handler
-from routing.lua import MOVE_HANDLER, STATS
+from routing.lua import MOVE_HANDLER, SCHEMA, STATS
 from routing.models import mask
 from routing.rules import RuleSet
 
 log = logging.getLogger(__name__)
 
 _HELPERS = (
-    """
+    SCHEMA
+    + """
 local a = cjson.decode(ARGV[1])
-local P = a.prefix
 local NOW = a.now
 """
     + MOVE_HANDLER
@@ -41,15 +41,15 @@ _ANSWER = (
     _HELPERS
     + """
 if current[1] ~= 'reserved' or not is_offer then return 0 end
-local hkey = P .. 'handler:' .. a.handler
+local hkey = K.handler .. a.handler
 local held = redis.call('HMGET', hkey, 'state', 'call')
 if held[1] ~= 'reserved' or held[2] ~= a.member then
   put_back(a.member)
   return 0
 end
 redis.call('HSET', record, 'status', 'connected', 'connected_at', a.now)
-if string.sub(a.member, 1, 3) ~= 'cb:' then call_waited(record, 'answered') end
-redis.call('ZREM', P .. 'reserved', a.member)
+if not is_callback(a.member) then call_waited(record, 'answered') end
+redis.call('ZREM', K.RESERVED, a.member)
 move(a.handler, 'reserved', 'busy', '')
 redis.call('HSET', hkey, 'missed', 0)
 redis.call('HINCRBY', hkey, 'calls', 1)
@@ -63,7 +63,7 @@ _RELEASE = (
     + """
 if current[1] ~= 'reserved' or not is_offer then return 0 end
 put_back(a.member)
-local handler = P .. 'handler:' .. a.handler
+local handler = K.handler .. a.handler
 if redis.call('HGET', handler, 'state') == 'reserved' and
    redis.call('HGET', handler, 'call') == a.member then
   local to, reason = a.handler_to, a.reason
@@ -109,7 +109,6 @@ class Offers:
 
     def _args(self, member: str, handler: str, offer: int, now: float) -> dict[str, object]:
         return {
-            "prefix": keys.PREFIX + ":",
             "member": member,
             "handler": handler,
             "offer": offer,

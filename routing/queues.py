@@ -7,16 +7,9 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from routing import keys
-from routing.models import Priority
+from routing.lua import SCHEMA
 from routing.overflow import QueueConditions
 from routing.rules import RuleSet
-
-SCORE_STEP = 1e13  # score = priority * SCORE_STEP + arrival in milliseconds
-
-
-def score(priority: Priority, arrival: float) -> float:
-    return int(priority) * SCORE_STEP + int(arrival * 1000)
 
 
 class Queues:
@@ -31,7 +24,6 @@ class Queues:
     async def standing(self, rules: RuleSet, queue: str, member: str, now: float) -> Standing:
         """Where a waiting caller stands in the order assignment follows (see `_STANDING`)."""
         request = {
-            "prefix": keys.PREFIX + ":",
             "queue": queue,
             "member": member,
             "now": repr(now),
@@ -65,12 +57,12 @@ class Standing:
 # effective priority (guarded aging, as in `routing.assignment`), then arrival. For one class in
 # one queue the calls ahead are a prefix in arrival (waiting longer never lowers a call's
 # effective priority), so each class is one ZCOUNT up to the last arrival still ahead.
-_STANDING = """
+_STANDING = (
+    SCHEMA
+    + """
 local a = cjson.decode(ARGV[1])
-local P = a.prefix
-local STEP = 1e13
 local INF = math.huge
-local score = redis.call('ZSCORE', P .. 'queue:' .. a.queue, a.member)
+local score = redis.call('ZSCORE', K.queue .. a.queue, a.member)
 if not score then return {0, 0, 0, 0} end
 score = tonumber(score)
 local now_ms = math.floor(tonumber(a.now) * 1000)
@@ -94,7 +86,7 @@ for _, q in ipairs(a.queues) do if q.name == a.queue then mine = q end end
 if not mine then return {1, 0, 0, 0} end
 local function able(id, q)
   for _, skill in ipairs(q.skills) do
-    local level = redis.call('ZSCORE', P .. 'skill:' .. skill, id)
+    local level = redis.call('ZSCORE', K.skill .. skill, id)
     if not level or tonumber(level) < q.min then return false end
   end
   return true
@@ -102,12 +94,12 @@ end
 local skilled = {}
 local by_state = {available = 0, wrap_up = 0}
 for _, state in ipairs({'available', 'reserved', 'busy', 'wrap_up'}) do
-  for _, id in ipairs(redis.call('ZRANGE', P .. 'handlers:' .. state, 0, -1)) do
+  for _, id in ipairs(redis.call('ZRANGE', K.handler_state .. state, 0, -1)) do
     if able(id, mine) then
       table.insert(skilled, id)
       -- One finishing a wrap-up counts as coming free only if not leaving after it.
       local leaving = state == 'wrap_up' and
-                      (redis.call('HGET', P .. 'handler:' .. id, 'after_call') or '') ~= ''
+                      (redis.call('HGET', K.handler .. id, 'after_call') or '') ~= ''
       if not leaving then by_state[state] = (by_state[state] or 0) + 1 end
     end
   end
@@ -126,7 +118,7 @@ for _, q in ipairs(a.queues) do
       if last > -INF then
         local high = '(' .. string.format('%.0f', (class + 1) * STEP)
         if last < INF then high = string.format('%.0f', class * STEP + last) end
-        ahead = ahead + redis.call('ZCOUNT', P .. 'queue:' .. q.name,
+        ahead = ahead + redis.call('ZCOUNT', K.queue .. q.name,
                                    string.format('%.0f', class * STEP), high)
       end
     end
@@ -134,16 +126,18 @@ for _, q in ipairs(a.queues) do
 end
 return {ahead + 1, #skilled, by_state.available, by_state.wrap_up}
 """
+)
 
 
 # For each queue with overflow rules: how many wait, and how many handlers on duty have its
-# skills (at its minimum proficiency). ARGV[1] is JSON: {prefix, queues: [{name, skills, min}]}.
-_CONDITIONS = """
+# skills (at its minimum proficiency). ARGV[1] is JSON: {queues: [{name, skills, min}]}.
+_CONDITIONS = (
+    SCHEMA
+    + """
 local a = cjson.decode(ARGV[1])
-local P = a.prefix
-local duty = P .. 'tmp:on-duty'
-redis.call('ZUNIONSTORE', duty, 4, P .. 'handlers:available', P .. 'handlers:reserved',
-           P .. 'handlers:busy', P .. 'handlers:wrap_up')
+local duty = K.ON_DUTY_SCRATCH
+redis.call('ZUNIONSTORE', duty, 4, K.handler_state .. 'available', K.handler_state .. 'reserved',
+           K.handler_state .. 'busy', K.handler_state .. 'wrap_up')
 local rows = {}
 for _, q in ipairs(a.queues) do
   local skilled = 0
@@ -151,21 +145,22 @@ for _, q in ipairs(a.queues) do
     skilled = redis.call('ZCARD', duty)
   else
     -- Everyone good enough at the first skill, then the rest checked one by one.
-    local first = P .. 'skill:' .. q.skills[1]
+    local first = K.skill .. q.skills[1]
     for _, id in ipairs(redis.call('ZRANGEBYSCORE', first, q.min, '+inf')) do
       local able = redis.call('ZSCORE', duty, id) ~= false
       for i = 2, #q.skills do
-        local level = redis.call('ZSCORE', P .. 'skill:' .. q.skills[i], id)
+        local level = redis.call('ZSCORE', K.skill .. q.skills[i], id)
         if not level or tonumber(level) < q.min then able = false end
       end
       if able then skilled = skilled + 1 end
     end
   end
-  table.insert(rows, {q.name, redis.call('ZCARD', P .. 'queue:' .. q.name), skilled})
+  table.insert(rows, {q.name, redis.call('ZCARD', K.queue .. q.name), skilled})
 end
 redis.call('DEL', duty)
 return rows
 """
+)
 
 
 async def conditions(queues: Queues, rules: RuleSet) -> dict[str, QueueConditions]:
@@ -174,7 +169,6 @@ async def conditions(queues: Queues, rules: RuleSet) -> dict[str, QueueCondition
     if not watched:
         return {}
     request = {
-        "prefix": keys.PREFIX + ":",
         "queues": [
             {
                 "name": name,

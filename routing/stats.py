@@ -28,7 +28,6 @@ from routing.figures import (
 )
 from routing.lua import STATS
 from routing.models import Priority
-from routing.queues import SCORE_STEP
 
 # One event counted from Python (a caller offered a callback in the hold loop). ARGV: now, queue,
 # priority, kind, subject.
@@ -120,17 +119,22 @@ async def waiting_now(redis: Redis, queues: list[str], now: float) -> list[Waiti
     async with redis.pipeline(transaction=False) as pipe:
         for queue in queues:
             for priority in Priority:
-                low = int(priority) * SCORE_STEP
-                pipe.zcount(keys.queue(queue), low, f"({low + SCORE_STEP}")
+                low = int(priority) * keys.SCORE_STEP
+                pipe.zcount(keys.queue(queue), low, f"({low + keys.SCORE_STEP}")
                 pipe.zrangebyscore(
-                    keys.queue(queue), low, f"({low + SCORE_STEP}", start=0, num=1, withscores=True
+                    keys.queue(queue),
+                    low,
+                    f"({low + keys.SCORE_STEP}",
+                    start=0,
+                    num=1,
+                    withscores=True,
                 )
         rows = await pipe.execute()
     live = []
     for index, (queue, priority) in enumerate((q, p) for q in queues for p in Priority):
         count, head = int(rows[2 * index]), rows[2 * index + 1]
         if count:
-            arrival = (float(head[0][1]) - int(priority) * SCORE_STEP) / 1000
+            arrival = (float(head[0][1]) - int(priority) * keys.SCORE_STEP) / 1000
             live.append(
                 Waiting(
                     queue=queue,
@@ -156,8 +160,8 @@ async def emergencies_waiting(
 ) -> list[WaitingEmergency]:
     """Every priority-1 caller waiting in a queue or on offer to a handler, longest first."""
     low, high = (
-        int(Priority.EMERGENCY) * SCORE_STEP,
-        f"({(int(Priority.EMERGENCY) + 1) * SCORE_STEP}",
+        int(Priority.EMERGENCY) * keys.SCORE_STEP,
+        f"({(int(Priority.EMERGENCY) + 1) * keys.SCORE_STEP}",
     )
     async with redis.pipeline(transaction=False) as pipe:
         for queue in queues:

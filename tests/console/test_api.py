@@ -114,7 +114,7 @@ def test_a_revoked_token_stops_working(client: TestClient, redis_url: str) -> No
 def test_tokens_are_stored_only_as_digests(supervisor: Api, sync_redis: redis.Redis) -> None:
     secret = supervisor.headers["Authorization"].removeprefix("Bearer ")
     assert not any(secret in str(key) for key in sync_redis.keys("*"))
-    for key in sync_redis.keys("ll:token:*"):
+    for key in sync_redis.keys(keys.token("*")):
         assert secret not in str(sync_redis.get(key))
 
 

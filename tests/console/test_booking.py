@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio
 
+from routing import keys
 from routing.bookings import HOLD_SECONDS, Booking, Bookings, BookingStatus, unconfirmed
 from routing.cases import BookedSlot, ServiceType
 
@@ -41,7 +42,7 @@ async def test_a_search_read_before_a_booking_was_settled_is_not_saved_over_it(
     assert not await bookings.save_search(found_late, (await bookings.read(CASE)).version)
 
     assert await bookings.get(CASE) == BOOKED
-    assert await aredis.hget(f"ll:booking:{CASE}", "chosen") == AT_0930.slot
+    assert await aredis.hget(keys.booking(CASE), "chosen") == AT_0930.slot
 
 
 async def test_a_slot_being_booked_cannot_be_chosen_again_until_its_booking_is_settled(
@@ -68,16 +69,16 @@ async def test_a_slot_perhaps_booked_stays_held_for_its_case_until_it_is_settled
     bookings = Bookings(aredis)
     await bookings.save_search(OFFERED, "0")
     _, at = await bookings.choose(CASE, AT_0930.slot, (await bookings.read(CASE)).version, NOW)
-    held_while_in_flight = await aredis.ttl(f"ll:slot-hold:{AT_0930.slot}")
+    held_while_in_flight = await aredis.ttl(keys.slot_hold(AT_0930.slot))
 
     at = await bookings.settle(unconfirmed(OFFERED, AT_0930), at, AT_0930.slot)
 
     assert 0 < held_while_in_flight <= HOLD_SECONDS
-    assert await aredis.get(f"ll:slot-hold:{AT_0930.slot}") == CASE
-    assert await aredis.ttl(f"ll:slot-hold:{AT_0930.slot}") > HOLD_SECONDS  # as long as the doubt
+    assert await aredis.get(keys.slot_hold(AT_0930.slot)) == CASE
+    assert await aredis.ttl(keys.slot_hold(AT_0930.slot)) > HOLD_SECONDS  # as long as the doubt
     released = OFFERED.model_copy(update={"status": BookingStatus.UNAVAILABLE, "slots": []})
     assert await bookings.settle(released, at, AT_0930.slot)
-    assert await aredis.get(f"ll:slot-hold:{AT_0930.slot}") is None
+    assert await aredis.get(keys.slot_hold(AT_0930.slot)) is None
 
 
 async def test_a_slot_held_for_another_case_is_not_taken_by_an_outcome_saved_late(
@@ -86,8 +87,8 @@ async def test_a_slot_held_for_another_case_is_not_taken_by_an_outcome_saved_lat
     bookings = Bookings(aredis)
     await bookings.save_search(OFFERED, "0")
     _, at = await bookings.choose(CASE, AT_0930.slot, (await bookings.read(CASE)).version, NOW)
-    await aredis.set(f"ll:slot-hold:{AT_0930.slot}", "OTHER-CASE")  # ours lapsed; theirs now
+    await aredis.set(keys.slot_hold(AT_0930.slot), "OTHER-CASE")  # ours lapsed; theirs now
 
     assert await bookings.settle(unconfirmed(OFFERED, AT_0930), at, AT_0930.slot)
 
-    assert await aredis.get(f"ll:slot-hold:{AT_0930.slot}") == "OTHER-CASE"
+    assert await aredis.get(keys.slot_hold(AT_0930.slot)) == "OTHER-CASE"

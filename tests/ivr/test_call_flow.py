@@ -61,7 +61,7 @@ def test_the_call_record_is_created_once_per_call_sid(
     assert record["status"] == "ivr"
     assert record["caller"] == CALLER
     assert len(record["case_id"]) == 11
-    assert sync_redis.hget("ll:stats:outcomes", "received") == "1"
+    assert sync_redis.hget(keys.CALL_OUTCOMES, "received") == "1"
 
 
 def test_an_emergency_with_no_handler_on_duty_goes_straight_to_dispatch(
@@ -74,7 +74,7 @@ def test_an_emergency_with_no_handler_on_duty_goes_straight_to_dispatch(
     assert twiml.first("Number").text == DISPATCH
     assert twiml.first("Dial").get("answerOnBridge") == "true"
     assert sync_redis.hget(keys.call(call.sid), "status") == "dispatched"
-    assert sync_redis.hget("ll:stats:outcomes", "dispatched") == "1"
+    assert sync_redis.hget(keys.CALL_OUTCOMES, "dispatched") == "1"
 
 
 @pytest.mark.parametrize("number", ["+12345", "+0447700900123"])
@@ -227,5 +227,5 @@ def test_a_retried_menu_answer_queues_the_call_once(
 
     assert first.xml == second.xml
     assert queue_of(sync_redis, "general") == [call.sid]
-    assert sync_redis.hget("ll:stats:outcomes", "queued") == "1"
+    assert sync_redis.hget(keys.CALL_OUTCOMES, "queued") == "1"
     assert float(sync_redis.hget(keys.call(call.sid), "arrival") or 0) == clock.now() - 5

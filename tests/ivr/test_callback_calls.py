@@ -527,7 +527,7 @@ def test_a_caller_who_takes_the_offer_after_their_other_call_booked_one_is_told_
     assert told.said == [KEPT]
     assert again.leave_queue(enqueue, "hangup").verbs == []
     again.status("completed")
-    assert sync_redis.hget("ll:stats:outcomes", "abandoned") is None
+    assert sync_redis.hget(keys.CALL_OUTCOMES, "abandoned") is None
     assert sync_redis.hget(keys.call(again.sid), "status") == "callback"
     assert [str(m) for m in sync_redis.zrange(keys.CALLBACKS, 0, -1)] == [callback_id]
     assert queue_of(sync_redis, "general") == [f"cb:{callback_id}"]
@@ -550,7 +550,7 @@ def test_a_booking_that_finds_the_caller_already_has_a_callback_says_that_one_st
     assert told.said == [KEPT]
     for call in (first, second):
         call.status("completed")
-    assert sync_redis.hget("ll:stats:outcomes", "abandoned") is None
+    assert sync_redis.hget(keys.CALL_OUTCOMES, "abandoned") is None
     assert [str(m) for m in sync_redis.zrange(keys.CALLBACKS, 0, -1)] == [callback_id]
     assert queue_of(sync_redis, "general") == [f"cb:{callback_id}"]
 

@@ -111,8 +111,8 @@ def test_a_callback_to_the_calling_number_keeps_the_callers_place(
 
     # The caller hangs up after the goodbye: that is not an abandoned call.
     call.status("completed")
-    assert sync_redis.hget("ll:stats:outcomes", "abandoned") is None
-    assert sync_redis.hget("ll:stats:outcomes", "callback") == "1"
+    assert sync_redis.hget(keys.CALL_OUTCOMES, "abandoned") is None
+    assert sync_redis.hget(keys.CALL_OUTCOMES, "callback") == "1"
 
 
 def test_a_withheld_caller_keys_in_a_number_which_is_read_back(
@@ -275,7 +275,7 @@ def test_a_caller_who_hangs_up_while_waiting_is_abandoned_once(
 
     assert queue_of(sync_redis, "general") == []
     assert sync_redis.hget(keys.call(call.sid), "status") == "abandoned"
-    assert sync_redis.hget("ll:stats:outcomes", "abandoned") == "1"
+    assert sync_redis.hget(keys.CALL_OUTCOMES, "abandoned") == "1"
 
 
 def test_a_hang_up_during_the_menu_is_not_counted_as_abandoned(
@@ -284,8 +284,8 @@ def test_a_hang_up_during_the_menu_is_not_counted_as_abandoned(
     call = twilio.call(CALLER, MAIN_LINE)
     call.start()
     assert call.status("completed").status_code == 200
-    assert sync_redis.hget("ll:stats:outcomes", "ivr_hangup") == "1"
-    assert sync_redis.hget("ll:stats:outcomes", "abandoned") is None
+    assert sync_redis.hget(keys.CALL_OUTCOMES, "ivr_hangup") == "1"
+    assert sync_redis.hget(keys.CALL_OUTCOMES, "abandoned") is None
 
 
 def test_a_call_being_connected_just_waits_in_the_hold_loop(

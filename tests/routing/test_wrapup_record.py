@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import redis.asyncio
 
+from routing import keys
 from routing.wrapup import WrapUpOutcome, record
 
 pytestmark = pytest.mark.anyio
@@ -23,14 +24,14 @@ async def test_the_same_wrap_up_twice_is_one_and_a_correction_the_next(
     noted = await record(aredis, CALL, "h1", WrapUpOutcome.AMBULANCE, "chest pain", T0 + 3)
 
     assert (first, again, corrected, noted) == (1, 1, 2, 3)
-    assert await aredis.hget(f"ll:call:{CALL}", "wrap_up_notes") == "chest pain"
+    assert await aredis.hget(keys.call(CALL), "wrap_up_notes") == "chest pain"
 
 
 async def test_a_call_wrapped_up_before_wrap_ups_were_counted_is_corrected_as_the_second(
     aredis: redis.asyncio.Redis,
 ) -> None:
     await aredis.hset(
-        f"ll:call:{CALL}", mapping={"wrap_up_outcome": "referred", "wrap_up_notes": "GP"}
+        keys.call(CALL), mapping={"wrap_up_outcome": "referred", "wrap_up_notes": "GP"}
     )
 
     assert await record(aredis, CALL, "h1", WrapUpOutcome.AMBULANCE, "", T0) == 2

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from rq import Queue
 
 from console.tokens import Role
+from routing import keys
 from routing.cases import BookedSlot, CaseKind, ClinicalCase, Request
 from routing.handlers import HandlerState
 from routing.models import Reason
@@ -128,7 +129,7 @@ def test_an_appointment_booked_wrap_up_without_a_booked_slot_is_refused(
         "error": "book an appointment for this case in the console before wrapping up as "
         '"appointment booked"'
     }
-    assert sync_redis.hget("ll:handler:h1", "state") == "wrap_up"  # still theirs to wrap up
+    assert sync_redis.hget(keys.handler("h1"), "state") == "wrap_up"  # still theirs to wrap up
     assert clinical_queue(redis_url) == ([], 0)  # nothing sent
     assert clinical.received() == []
     done = handler.send("POST", "/api/v1/handlers/h1/wrap-up", {"outcome": "referred"})
@@ -183,7 +184,7 @@ def test_the_same_wrap_up_sent_twice_is_one_request(
         r["identifier"][0]["value"].split("/", 1)[1] for r in clinical.resources("ServiceRequest")
     ]
     assert sorted(wrapped) == ["wrap-up"], wrapped
-    assert sync_redis.hget(f"ll:call:{call.sid}", "wrap_ups") == "1"
+    assert sync_redis.hget(keys.call(call.sid), "wrap_ups") == "1"
 
 
 def test_a_booking_with_its_chosen_slot_reaches_the_system_as_an_appointment_for_that_slot(

@@ -20,6 +20,7 @@ import redis.asyncio
 
 from config.settings import Settings
 from console.tokens import Role
+from routing import keys
 from routing.bookings import Bookings
 from routing.clock import VirtualClock
 from routing.handlers import HandlerState
@@ -95,7 +96,7 @@ def booking_part(page: str) -> str:
 
 
 def state(sync_redis: redis.Redis, handler: str) -> str:
-    return str(sync_redis.hget(f"ll:handler:{handler}", "state"))
+    return str(sync_redis.hget(keys.handler(handler), "state"))
 
 
 def clinical_jobs(redis_url: str) -> list[dict[str, object]]:
@@ -187,7 +188,7 @@ def test_appointment_booked_cannot_be_chosen_without_a_booked_slot(
     assert NOT_BOOKED in refused.text
     assert state(sync_redis, "h1") == "wrap_up"
     assert clinical_jobs(redis_url) == []
-    assert sync_redis.hget(f"ll:call:{call.sid}", "wrap_up_outcome") is None
+    assert sync_redis.hget(keys.call(call.sid), "wrap_up_outcome") is None
 
 
 @pytest.mark.parametrize("fault", ["down", "slow", "errors"])
@@ -238,8 +239,8 @@ def test_degraded_mode_offers_no_booking_and_says_why(
     for refused in (search, choose):
         assert refused.status_code == 409
         assert "bookings are not offered while the clinical system is down" in refused.text
-    case_id = str(sync_redis.hget(f"ll:call:{call.sid}", "case_id"))
-    assert not sync_redis.exists(f"ll:booking:{case_id}")  # nothing was searched
+    case_id = str(sync_redis.hget(keys.call(call.sid), "case_id"))
+    assert not sync_redis.exists(keys.booking(case_id))  # nothing was searched
 
 
 def test_a_slot_taken_meanwhile_is_answered_clearly_and_another_offered(
@@ -430,15 +431,15 @@ def confirmations_due(redis_url: str) -> list[str]:
 
 def booking_of(sync_redis: redis.Redis, call: Call) -> dict[str, str]:
     """The case's booking as stored, with the holder of its chosen slot."""
-    case_id = str(sync_redis.hget(f"ll:call:{call.sid}", "case_id"))
-    stored = {str(k): str(v) for k, v in sync_redis.hgetall(f"ll:booking:{case_id}").items()}
+    case_id = str(sync_redis.hget(keys.call(call.sid), "case_id"))
+    stored = {str(k): str(v) for k, v in sync_redis.hgetall(keys.booking(case_id)).items()}
     state = json.loads(stored["state"])
     return {
         "case_id": case_id,
         "status": state["status"],
         "message": state["message"],
         "chosen": stored.get("chosen", ""),
-        "holder": str(sync_redis.get("ll:slot-hold:Slot/dental-0930") or ""),
+        "holder": str(sync_redis.get(keys.slot_hold("Slot/dental-0930")) or ""),
     }
 
 
@@ -605,7 +606,7 @@ def test_an_unreadable_booking_never_stands_between_a_caller_and_an_ambulance(
 ) -> None:
     call = searched(handler_person, staff, twilio, redis_url, clock)
     case_id = booking_of(sync_redis, call)["case_id"]
-    sync_redis.hset(f"ll:booking:{case_id}", "state", '{"written by": "a future version"}')
+    sync_redis.hset(keys.booking(case_id), "state", '{"written by": "a future version"}')
     call.status("completed")
 
     done = handler_person.post("/console/handler/wrap-up", {"outcome": "ambulance_requested"})

@@ -10,6 +10,7 @@ import redis
 from playwright.sync_api import Page, expect
 
 from console.tokens import Role
+from routing import keys
 from routing.rulebook import canonical
 from routing.rules import default_rules
 from tests.console.web import a11y
@@ -131,10 +132,10 @@ def test_a_handler_goes_available_and_a_simulated_call_arrives_with_its_details(
         return sid
 
     sid = browser.visit(stack.web_url, scenario, "handler")
-    record = sync_redis.hgetall(f"ll:call:{sid}")
+    record = sync_redis.hgetall(keys.call(sid))
     assert record["wrap_up_outcome"] == "advice_given"
     assert record["wrap_up_by"] == "h1"
-    assert sync_redis.zscore("ll:handlers:heartbeats", "h1") is not None
+    assert sync_redis.zscore(keys.HEARTBEATS, "h1") is not None
 
 
 def test_a_supervisor_forces_degraded_mode_and_the_open_wallboard_shows_it(

@@ -71,7 +71,7 @@ def test_user_add_reads_the_password_from_stdin_and_never_echoes_it(
     assert "account hana (handler) added; sign in at https://lifeline.example.org/login" in output
     assert "a long enough password" not in output
     assert authenticate(redis_url, "hana", "a long enough password") is Role.HANDLER
-    assert '"handler":"hana"' in str(sync_redis.hget("ll:user:hana", "profile"))
+    assert '"handler":"hana"' in str(sync_redis.hget(keys.user("hana"), "profile"))
 
 
 def test_user_add_prompts_twice_when_not_given_stdin(redis_url: str) -> None:

@@ -22,7 +22,7 @@ from tests.twilio import Call, TwilioClient
 
 
 def state_of(sync_redis: redis.Redis, handler_id: str) -> str:
-    return str(sync_redis.hget(f"ll:handler:{handler_id}", "state"))
+    return str(sync_redis.hget(keys.handler(handler_id), "state"))
 
 
 def test_a_handler_goes_available_takes_a_break_with_a_reason_and_goes_offline(
@@ -36,7 +36,7 @@ def test_a_handler_goes_available_takes_a_break_with_a_reason_and_goes_offline(
     assert "script-src 'self';" in page.headers["content-security-policy"]
     assert handler_person.get("/console/handler/phone-token").status_code == 404
     assert 'data-heartbeat="/console/handler/heartbeat|10"' in page.text
-    assert sync_redis.zscore("ll:handlers:heartbeats", "h1") is not None
+    assert sync_redis.zscore(keys.HEARTBEATS, "h1") is not None
     available = handler_person.post("/console/handler/state", {"state": "available"})
     assert "You are available for calls." in available.text
     assert '<strong id="state">Available</strong>' in available.text
@@ -99,7 +99,7 @@ def test_the_call_routed_to_a_handler_is_on_their_screen_then_wrapped_up(
     )
     assert "Wrap-up recorded (advice given). You are available for calls." in done.text
     assert state_of(sync_redis, "h1") == "available"
-    record = sync_redis.hgetall(f"ll:call:{call.sid}")
+    record = sync_redis.hgetall(keys.call(call.sid))
     assert (record["wrap_up_outcome"], record["wrap_up_notes"], record["wrap_up_by"]) == (
         "advice_given",
         "self-care advice",

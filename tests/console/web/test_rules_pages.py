@@ -8,6 +8,7 @@ import re
 import redis
 import yaml
 
+from routing import keys
 from routing.rulebook import canonical
 from routing.rules import default_rules
 from tests.console.web.people import Person
@@ -33,7 +34,7 @@ def test_a_mistake_is_shown_at_its_line_and_nothing_is_saved(
     assert "emergency callers must be priority 1" in page.text
     assert f'<li id="line-{line}" value="{line}" class="line-problem">' in page.text
     assert wrong in page.text.replace("&#39;", "'")  # what was typed is kept for fixing
-    assert sync_redis.zcard("ll:rules:versions") == 1  # only the packaged default
+    assert sync_redis.zcard(keys.RULES_VERSIONS) == 1  # only the packaged default
 
 
 def test_a_valid_edit_shows_its_diff_then_saves_as_a_version_by_its_author(
@@ -95,7 +96,7 @@ def test_a_dry_run_places_a_call_without_placing_one(
     timed = supervisor.get("/console/rules/dry-run?reason=medical&at=2026-07-15T23%3A00")
     assert timed.status_code == 200
     assert 'value="2026-07-15T23:00"' in timed.text
-    assert not sync_redis.keys("ll:call:*")
+    assert not sync_redis.keys(keys.call("*"))
 
 
 def test_a_bad_dry_run_says_which_field(supervisor: Person) -> None:
@@ -119,4 +120,4 @@ def test_a_rule_set_over_a_limit_is_refused_at_the_line_that_crosses_it(
     assert page.status_code == 422
     assert "more than 50 timed routes; a rule set may have at most 50" in page.text
     assert f'href="#line-{line}" data-line="{line}">Line {line}</a>' in page.text
-    assert sync_redis.zcard("ll:rules:versions") == 1
+    assert sync_redis.zcard(keys.RULES_VERSIONS) == 1
