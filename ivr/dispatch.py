@@ -1,8 +1,6 @@
-"""What the ambulance dispatcher hears on answering: the case id.
-
-The dispatcher answering is also when the caller's record learns, if it had not (Redis was
-unreachable when the caller was put through), that the call is with the dispatch line: so that
-nobody offers it to a handler or pulls the caller off that line."""
+"""What the ambulance dispatcher hears on answering: an emergency transfer, its case id, and
+that the caller is coming. Also where the caller's record learns that the call is with the
+dispatch line, if it was put through unrecorded (a safe answer, the Fallback URL, no Redis)."""
 
 from __future__ import annotations
 
@@ -23,6 +21,7 @@ RECORD_WITHIN_SECONDS = 0.5  # the dispatcher is listening: never held up for th
 
 async def whisper(ivr: Ivr, form: DialledForm, state: IvrState) -> Decision:
     if form.parent_call_sid:
+        # Recorded, the call is offered to no handler, and no redirect pulls the caller off.
         try:
             async with asyncio.timeout(RECORD_WITHIN_SECONDS):
                 await ivr.calls.dispatch(form.parent_call_sid, ivr.clock.now())
