@@ -319,9 +319,7 @@ class Callbacks:
         return callback_from_hash(fields)
 
     async def history(self, callback_id: str) -> list[HistoryEntry]:
-        rows = cast(
-            list[str], await self.redis.lrange(keys.callback(callback_id) + ":history", 0, -1)
-        )
+        rows = cast(list[str], await self.redis.lrange(keys.callback_history(callback_id), 0, -1))
         return [HistoryEntry.model_validate_json(row) for row in rows]
 
     async def count(self, status: CallbackStatus) -> int:

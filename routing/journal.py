@@ -21,17 +21,15 @@ from redis.asyncio import Redis
 from routing import keys
 from routing.agenda import AGENDA, REDELIVER_SECONDS, REPLAY_BATCH, member
 
-PENDING = keys.JOURNAL + ":pending"
-FAILED = keys.JOURNAL + ":failed"
-SETTLED = keys.JOURNAL + ":settled"  # delivered entries, by when: forgotten after retention
-# How far the walk over entries settled before SETTLED existed has come (a SCAN cursor); "done"
-# once it has been over them all (every entry delivered since is in SETTLED).
-WALKED = keys.JOURNAL + ":walked"
+PENDING = keys.JOURNAL_PENDING
+FAILED = keys.JOURNAL_FAILED
+SETTLED = keys.JOURNAL_SETTLED
+WALKED = keys.JOURNAL_WALKED
 RETENTION_BATCH = 100  # entries a retention script looks at, while Redis runs nothing else
 RETENTION_BATCHES = 50  # batches a housekeeping run takes at most: a backlog takes a few runs
 WALK_KEYS = 1000  # keys of every kind a step of the walk looks at (SCAN's COUNT)
-REPLAY = keys.JOURNAL + ":replay"  # started, finished, and when the next batch is due
-REPLAY_LEASE = keys.JOURNAL + ":replay:lease"  # held by the batch running
+REPLAY = keys.JOURNAL_REPLAY
+REPLAY_LEASE = keys.JOURNAL_REPLAY_LEASE
 OPEN_FIRST = 10**13  # score = (0 if open else OPEN_FIRST) + captured-at in milliseconds
 # Longer than a batch may run (its job's timeout), shorter than the agenda's redelivery: a batch
 # whose worker died frees the replay before the agenda hands its next batch out again.

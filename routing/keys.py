@@ -20,6 +20,14 @@ CLINICAL_STREAK = f"{PREFIX}:clinical:streak"  # healthy probes in a row while d
 CLINICAL_HEALTH = f"{PREFIX}:clinical:health"  # every probe and job outcome, for people
 JOURNAL = f"{PREFIX}:journal"  # the contingency journal: a durable stream, one entry per case
 JOURNAL_COUNTS = f"{PREFIX}:journal:counts"
+JOURNAL_PENDING = f"{JOURNAL}:pending"  # entries still to deliver
+JOURNAL_FAILED = f"{JOURNAL}:failed"  # entries refused for good, for a person
+JOURNAL_SETTLED = f"{JOURNAL}:settled"  # delivered entries, by when: forgotten after retention
+# How far the walk over entries settled before JOURNAL_SETTLED existed has come (a SCAN cursor);
+# "done" once it has been over them all (every entry delivered since is in JOURNAL_SETTLED).
+JOURNAL_WALKED = f"{JOURNAL}:walked"
+JOURNAL_REPLAY = f"{JOURNAL}:replay"  # started, finished, and when the next batch is due
+JOURNAL_REPLAY_LEASE = f"{JOURNAL}:replay:lease"  # held by the batch running
 CALL_OUTCOMES = f"{PREFIX}:stats:outcomes"  # how the line's calls ended, counted by outcome
 RULES_ACTIVE = f"{PREFIX}:rules:active"
 HANDLERS = f"{PREFIX}:handlers"
