@@ -8,26 +8,25 @@ clinical system. While the mode is degraded nothing is searched or booked.
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
-from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
-
-from console.case import CaseFacts, case_facts
 from console.context import Console
 from console.errors import Conflict
 from routing.bookings import SETTLED, Booking, Bookings, BookingStatus, unconfirmed
-from routing.cases import SERVICE_TYPES, BookedSlot, CaseKind
+from routing.cases import (
+    DEGRADED,
+    SERVICE_TYPES,
+    BookedSlot,
+    CaseFacts,
+    CaseGone,
+    CaseKind,
+    case_facts,
+)
 from routing.handlers import HandlerState
 from workers.clinical import BookedElsewhere, ClinicalRejected, ClinicalUnavailable, SlotTaken
 
-log = logging.getLogger(__name__)
-
 SEARCH_COUNT = 10  # asked for: some may be held for other handlers' cases
 OFFERED = 5  # shown
-DEGRADED = "bookings are not offered while the clinical system is down"
 BOOKABLE = (HandlerState.BUSY, HandlerState.WRAP_UP)
 IN_FLIGHT = (
     "An appointment is being booked for this case: wait for the clinical system's answer "
@@ -44,54 +43,10 @@ async def _case_of(console: Console, handler_id: str) -> CaseFacts:
         raise Conflict(f"{handler_id} has no call to book an appointment for")
     if (await console.modes.current()).degraded:
         raise Conflict(DEGRADED)
-    return await case_facts(console, handler.call)
-
-
-UNSETTLED = (
-    "this case's booking waits for the clinical system to confirm it: try booking it again, or "
-    "wrap up with another outcome (Lifeline finds out whether it was booked)"
-)
-LONDON = ZoneInfo("Europe/London")
-
-
-def label(slot: BookedSlot) -> str:
-    """`Mon 5 Jan, 09:30 to 09:45`, London time."""
-    start, end = slot.start.astimezone(LONDON), slot.end.astimezone(LONDON)
-    return f"{start:%a} {start.day} {start:%b}, {start:%H:%M} to {end:%H:%M}"
-
-
-class AtWrapUp(NamedTuple):
-    """The case's appointment as its wrap-up finds it: booked, or perhaps booked (its answer
-    lost, or its booking in flight), or neither."""
-
-    booked: BookedSlot | None = None
-    unsure: BookedSlot | None = None
-
-    def note(self) -> str:
-        """What the case sent to the clinical system says of it, if anything."""
-        if self.booked is not None:
-            slot = self.booked
-            return f"An appointment is booked for this case: {label(slot)} ({slot.slot})."
-        if self.unsure is not None:
-            slot = self.unsure
-            return (
-                f"An appointment may have been booked for this case: {label(slot)} "
-                f"({slot.slot}); its booking was not confirmed."
-            )
-        return ""
-
-
-async def at_wrap_up(console: Console, case_id: str) -> AtWrapUp:
     try:
-        saved = await Bookings(console.redis).read(case_id)
-    except ValidationError:
-        # Never a reason to refuse a wrap-up (an ambulance above all): as if none were booked.
-        log.exception("booking of case %s unreadable", case_id, extra={"case_id": case_id})
-        return AtWrapUp()
-    booking = saved.booking
-    if booking is not None and booking.status is BookingStatus.BOOKED:
-        return AtWrapUp(booked=booking.chosen)
-    return AtWrapUp(unsure=saved.chosen_slot())
+        return await case_facts(console.calls, console.callbacks, handler.call)
+    except CaseGone as gone:
+        raise Conflict(str(gone)) from None
 
 
 async def find(console: Console, handler_id: str) -> Booking:

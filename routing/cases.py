@@ -1,6 +1,6 @@
 """A case as Lifeline sends it to the clinical system, and the appointments it books: the
 domain's records, which the webhooks, the consoles and the jobs build and pass whole
-(workers/fhir.py turns a case into FHIR)."""
+(workers/fhir.py turns a case into FHIR); and the facts of a handler's case, from its record."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from prompts.catalogue import Locale
+from routing import keys
+from routing.callbacks import Callbacks, UnknownCallback
+from routing.calls import Calls
 from routing.models import CallRecord, Priority, Reason
 
 CaseId = Annotated[str, Field(pattern=r"^[0-9A-Z]{5}-[0-9A-Z]{5}$")]
@@ -20,6 +24,8 @@ E164OrWithheld = Annotated[str, Field(pattern=rf"^({E164.pattern})?$")]
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda moment: moment.astimezone(UTC))]
 # A literal reference to a Slot of the clinical system, as its search answered it.
 SlotReference = Annotated[str, Field(pattern=r"^Slot/[A-Za-z0-9\-.]{1,64}$")]
+LONDON = ZoneInfo("Europe/London")
+DEGRADED = "bookings are not offered while the clinical system is down"
 
 
 class CaseKind(StrEnum):
@@ -71,6 +77,12 @@ class BookedSlot(BaseModel):
         if self.end <= self.start:
             raise ValueError("a slot ends after it starts")
         return self
+
+
+def label(slot: BookedSlot) -> str:
+    """`Mon 5 Jan, 09:30 to 09:45`, London time."""
+    start, end = slot.start.astimezone(LONDON), slot.end.astimezone(LONDON)
+    return f"{start:%a} {start.day} {start:%b}, {start:%H:%M} to {end:%H:%M}"
 
 
 class ClinicalCase(BaseModel):
@@ -154,4 +166,79 @@ def opened(
         reason=record.answers.reason or Reason.UNKNOWN,
         priority=priority or (placement.priority if placement else Priority.STANDARD),
         handler_notes=notes,
+    )
+
+
+class CaseGone(Exception):
+    """The record of the call or callback a handler has expired: its case cannot be told."""
+
+
+class CaseFacts(BaseModel):
+    """The facts of a handler's case that the clinical system is told, from the call's record or
+    the callback's: for its wrap-up, and for an appointment booked while the caller is on the
+    line."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    caller: str
+    locale: str
+    reason: str  # as the clinical system is told it (a callback is about an existing case)
+    need: Reason  # what the caller rang about: the service an appointment is for
+    priority: int
+    created: float
+
+    def wrap_up(
+        self,
+        kind: CaseKind,
+        notes: str = "",
+        appointment: BookedSlot | None = None,
+        number: int = 1,
+    ) -> ClinicalCase:
+        """The case a handler's wrap-up sends: a request of its own (the case as opened may have
+        been sent already), the `number`th of the call's wrap-ups."""
+        return ClinicalCase(
+            case_id=self.case_id,
+            kind=kind,
+            created=datetime.fromtimestamp(self.created, UTC),
+            caller_number=self.caller,
+            locale=self.locale,
+            reason=self.reason,
+            priority=self.priority,
+            handler_notes=notes,
+            request=Request.WRAP_UP,
+            appointment=appointment,
+            wrap_up_number=number,
+        )
+
+
+async def case_facts(calls: Calls, callbacks: Callbacks, member: str) -> CaseFacts:
+    """The case of the queue member a handler has (a CallSid, or `cb:<callback id>`); CaseGone
+    if its record has expired."""
+    if keys.is_callback(member):
+        try:
+            callback = await callbacks.get(keys.callback_id(member))
+        except UnknownCallback:
+            raise CaseGone("the callback's record has expired") from None
+        original = await calls.get(callback.call_sid) if callback.call_sid else None
+        return CaseFacts(
+            case_id=callback.case_id,
+            caller=callback.number,
+            locale=callback.locale,
+            reason=Reason.EXISTING_CASE.value,
+            need=(original.answers.reason if original else None) or Reason.EXISTING_CASE,
+            priority=int(callback.priority),
+            created=callback.created,
+        )
+    call = await calls.get(member)
+    if call is None:
+        raise CaseGone("the call's record has expired")
+    return CaseFacts(
+        case_id=call.case_id,
+        caller=call.caller,
+        locale=call.locale.value,
+        reason=str(call.answers.reason or Reason.UNKNOWN.value),
+        need=call.answers.reason or Reason.UNKNOWN,
+        priority=int(call.placement.priority) if call.placement else 3,
+        created=call.created,
     )

@@ -8,11 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from console.booking import BOOKABLE, label
+from console.booking import BOOKABLE
 from console.web.casefile import Case
 from console.web.pages import Page
 from routing.bookings import Booking, Bookings, BookingStatus
-from routing.cases import ServiceType, SlotReference
+from routing.cases import ServiceType, SlotReference, label
 from routing.handlers import Handler
 
 SERVICES = {
