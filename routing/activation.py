@@ -15,7 +15,7 @@ from routing import keys
 from routing.assignment import Assigner, Offer
 from routing.audit import AUDIT_MAXLEN
 from routing.callbacks import AT_RISK_SHIFT_MS
-from routing.lua import MOVE_HANDLER, SCHEMA
+from routing.lua import MOVE_HANDLER, script
 from routing.models import Answers, CallFacts, Placement, Priority
 from routing.overflow import QueueConditions, ToNumber
 from routing.queues import Queues
@@ -30,14 +30,9 @@ ROUNDS = 5  # a caller queued by a process still on the old rules meanwhile: pla
 # every member of a dropped queue (waiting, on offer, booked for later) has a move: otherwise the
 # members without one come back, to be planned. The audit entry is written first, so that an
 # error leaves nothing half done.
-_ACTIVATE = (
-    SCHEMA
-    + """
-local a = cjson.decode(ARGV[1])
-local NOW = a.now
-"""
-    + MOVE_HANDLER
-    + """
+_ACTIVATE = script(
+    MOVE_HANDLER,
+    """
 -- Another activation landed after this one was planned: plan again from it.
 if (redis.call('GET', K.RULES_ACTIVE) or '') ~= a.previous then return {'changed', ''} end
 local served = {}
@@ -99,7 +94,7 @@ for _, move in ipairs(a.moves) do
   end
 end
 return {'ok', moved}
-"""
+""",
 )
 
 

@@ -13,20 +13,17 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from routing import keys
-from routing.lua import MOVE_HANDLER, SCHEMA
+from routing.lua import MOVE_HANDLER, script
 from routing.rules import RuleSet
 
 MAX_PAIRS_PER_RUN = 50
 
-_ASSIGN = (
-    SCHEMA
-    + """
-local a = cjson.decode(ARGV[1])
+_ASSIGN = script(
+    """
 local now = tonumber(a.now)
-local NOW = a.now
-"""
-    + MOVE_HANDLER
-    + """
+""",
+    MOVE_HANDLER,
+    """
 -- Timed states that are over: wrap-up, and breaks with an end (a missed offer).
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.handler_state .. 'wrap_up', '-inf',
                                now - a.wrap_up_seconds)) do
@@ -140,7 +137,7 @@ while #pairs < a.max_pairs and redis.call('ZCARD', K.handler_state .. 'available
   end
 end
 return pairs
-"""
+""",
 )
 
 

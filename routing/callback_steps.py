@@ -7,13 +7,10 @@ Each script takes one JSON argument (`id`, `now` and what the step needs); see
 
 from __future__ import annotations
 
-from routing.lua import MOVE_HANDLER, SCHEMA, STATS
+from routing.lua import MOVE_HANDLER, STATS, script
 
-PRELUDE = (
-    SCHEMA
-    + """
-local a = cjson.decode(ARGV[1])
-local NOW = a.now
+PRELUDE = script(
+    """
 local key = K.callback .. a.id
 local function history(event, detail)
   redis.call('RPUSH', history_of(key), cjson.encode({at = tonumber(NOW), event = event,
@@ -33,9 +30,9 @@ local function release_number()
   local to = redis.call('HGET', key, 'to_key')
   if to and redis.call('GET', to) == a.id then redis.call('DEL', to) end
 end
-"""
-    + MOVE_HANDLER
-    + STATS
+""",
+    MOVE_HANDLER,
+    STATS,
 )
 
 # Turn a queued call into a callback in one step: it takes over the call's queue entry (same

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from prompts.catalogue import Locale
 from routing import keys
-from routing.lua import MOVE_HANDLER, SCHEMA, STATS
+from routing.lua import MOVE_HANDLER, STATS, script
 from routing.models import Answers, Call, CallRecord, CallStatus, Placement, case_id_for
 from routing.number_hash import NumberHash, caller_key
 
@@ -19,20 +19,19 @@ OUTCOMES = keys.CALL_OUTCOMES
 
 # Creates the record once per CallSid; says whether the number has an open case from another call,
 # and which of its callbacks is still to be made (`keys.CALLBACK_TO_COME`).
-_OPEN = (
-    SCHEMA
-    + """
+_OPEN = script(
+    """
 local created = 0
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'sid', ARGV[1], 'case_id', ARGV[2], 'caller', ARGV[3],
-             'line', ARGV[4], 'locale', ARGV[5], 'created', ARGV[6], 'status', 'ivr')
-  redis.call('EXPIRE', KEYS[1], ARGV[7])
+  redis.call('HSET', KEYS[1], 'sid', a.sid, 'case_id', a.case_id, 'caller', a.caller,
+             'line', a.line, 'locale', a.locale, 'created', NOW, 'status', 'ivr')
+  redis.call('EXPIRE', KEYS[1], a.ttl)
   redis.call('HINCRBY', KEYS[3], 'received', 1)
   created = 1
 end
 local previous = false
 local callback = ''
-if ARGV[3] ~= '' then
+if a.caller ~= '' then
   previous = redis.call('HGET', KEYS[2], 'sid')
   local id = redis.call('HGET', KEYS[2], 'callback')
   if id then
@@ -41,23 +40,18 @@ if ARGV[3] ~= '' then
   end
 end
 local recognised = 0
-if previous and previous ~= ARGV[1] then recognised = 1 end
+if previous and previous ~= a.sid then recognised = 1 end
 return {created, recognised, callback}
-"""
+""",
 )
 
 # Queue a call (creating its record if Redis was down when the call came in). The call keeps the
 # arrival time it first had, so a requeue never loses its place; a call already past the queue
 # (connected, dispatched, ended) is left alone, which makes a retried webhook harmless.
 # ARGV[1] is a JSON object (one argument is cheaper to send than a dozen); times are strings.
-_ENQUEUE = (
-    SCHEMA
-    + """
-local a = cjson.decode(ARGV[1])
-local NOW = a.now
-"""
-    + STATS
-    + """
+_ENQUEUE = script(
+    STATS,
+    """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then
   redis.call('HSET', KEYS[1], 'sid', a.sid, 'case_id', a.case_id, 'caller', a.caller,
@@ -99,19 +93,15 @@ if status == 'ivr' then
   end
 end
 return {status, arrival, free}
-"""
+""",
 )
 
 # A call left us (hang-up, or a final status): out of any queue, counted once, and the handler
 # it was offered to, or talking to, moves on.
-_FINISH = (
-    SCHEMA
-    + """
-local NOW = ARGV[2]
-"""
-    + MOVE_HANDLER
-    + STATS
-    + """
+_FINISH = script(
+    MOVE_HANDLER,
+    STATS,
+    """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return '' end
 if status == 'completed' or status == 'abandoned' or status == 'callback' then return '' end
@@ -119,13 +109,13 @@ local outcome = 'completed'
 if status == 'queued' or status == 'reserved' then outcome = 'abandoned' end
 if status == 'ivr' then outcome = 'ivr_hangup' end
 local queue = redis.call('HGET', KEYS[1], 'queue')
-if queue then redis.call('ZREM', K.queue .. queue, ARGV[1]) end
-redis.call('ZREM', K.RESERVED, ARGV[1])
+if queue then redis.call('ZREM', K.queue .. queue, a.sid) end
+redis.call('ZREM', K.RESERVED, a.sid)
 local handler = redis.call('HGET', KEYS[1], 'handler')
 if handler and handler ~= '' then
   local hkey = K.handler .. handler
   local state = redis.call('HGET', hkey, 'state')
-  if redis.call('HGET', hkey, 'call') == ARGV[1] then
+  if redis.call('HGET', hkey, 'call') == a.sid then
     if state == 'reserved' then
       move(handler, 'reserved', 'available', '')
       redis.call('HSET', hkey, 'call', '')
@@ -140,46 +130,42 @@ if outcome == 'abandoned' then
   call_waited(KEYS[1], 'abandoned')
 end
 if outcome == 'ivr_hangup' then call_terminated(KEYS[1]) end
-redis.call('HSET', KEYS[1], 'status', final, 'ended', ARGV[2], 'outcome', outcome)
+redis.call('HSET', KEYS[1], 'status', final, 'ended', NOW, 'outcome', outcome)
 redis.call('HINCRBY', KEYS[2], outcome, 1)
 return outcome
-"""
+""",
 )
 
 # Send a caller out of Lifeline's queues to a number, counted once: the ambulance dispatch line
-# ('dispatched'), or another service's line by overflow ('diverted'). ARGV[3] says which. A call
+# ('dispatched'), or another service's line by overflow ('diverted'). `outcome` says which. A call
 # on offer to a handler (another process gave it out meanwhile) is taken back from them in the
 # same step: the caller is on their way to the number, and no redirect may pull them off it.
-_DISPATCH = (
-    SCHEMA
-    + """
-local NOW = ARGV[2]
-"""
-    + MOVE_HANDLER
-    + STATS
-    + """
+_DISPATCH = script(
+    MOVE_HANDLER,
+    STATS,
+    """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'ivr' and status ~= 'queued' and status ~= 'reserved' then return 0 end
 if status == 'reserved' then
   local handler = redis.call('HGET', KEYS[1], 'handler') or ''
   local hkey = K.handler .. handler
   if redis.call('HGET', hkey, 'state') == 'reserved' and
-     redis.call('HGET', hkey, 'call') == ARGV[1] then
+     redis.call('HGET', hkey, 'call') == a.sid then
     move(handler, 'reserved', 'available', '')
     redis.call('HSET', hkey, 'call', '')
   end
-  redis.call('ZREM', K.RESERVED, ARGV[1])
+  redis.call('ZREM', K.RESERVED, a.sid)
   redis.call('HSET', KEYS[1], 'handler', '')
 end
 local queue = redis.call('HGET', KEYS[1], 'queue')
 if queue then
-  redis.call('ZREM', K.queue .. queue, ARGV[1])
-  call_waited(KEYS[1], ARGV[3])
+  redis.call('ZREM', K.queue .. queue, a.sid)
+  call_waited(KEYS[1], a.outcome)
 end
-redis.call('HSET', KEYS[1], 'status', ARGV[3], 'dispatched_at', NOW)
-redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
+redis.call('HSET', KEYS[1], 'status', a.outcome, 'dispatched_at', NOW)
+redis.call('HINCRBY', KEYS[2], a.outcome, 1)
 return 1
-"""
+""",
 )
 
 
@@ -224,13 +210,17 @@ class Calls:
         _, recognised, callback = await self._open(
             keys=[keys.call(sid), caller_key(self.numbers, caller), OUTCOMES],
             args=[
-                sid,
-                case_id_for(sid),
-                caller,
-                line,
-                locale,
-                now,
-                keys.CALL_TTL_SECONDS,
+                json.dumps(
+                    {
+                        "sid": sid,
+                        "case_id": case_id_for(sid),
+                        "caller": caller,
+                        "line": line,
+                        "locale": locale,
+                        "now": repr(now),
+                        "ttl": keys.CALL_TTL_SECONDS,
+                    }
+                )
             ],
         )
         return Opened(recognised=bool(recognised), callback=str(callback))
@@ -277,7 +267,9 @@ class Calls:
 
     async def finish(self, sid: str, now: float) -> Finish | None:
         """The call has ended; returns what that counted as, or None if already counted."""
-        outcome = await self._finish(keys=[keys.call(sid), OUTCOMES], args=[sid, repr(now)])
+        outcome = await self._finish(
+            keys=[keys.call(sid), OUTCOMES], args=[json.dumps({"sid": sid, "now": repr(now)})]
+        )
         return Finish(outcome) if outcome else None
 
     async def dispatch(self, sid: str, now: float, diverted: bool = False) -> bool:
@@ -288,7 +280,7 @@ class Calls:
         return bool(
             await self._dispatch(
                 keys=[keys.call(sid), OUTCOMES],
-                args=[sid, repr(now), outcome],
+                args=[json.dumps({"sid": sid, "now": repr(now), "outcome": outcome})],
             )
         )
 

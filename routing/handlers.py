@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from redis.asyncio import Redis
 
 from routing import keys
-from routing.lua import MOVE_HANDLER, SCHEMA
+from routing.lua import MOVE_HANDLER, script
 from routing.models import Skill
 
 HandlerId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
@@ -136,14 +136,9 @@ class NotAllowed(HandlerError):
 # same step; one who leaves a call (`after_call`) stays with it and goes where they asked once
 # the call and its wrap-up are over. ARGV[1] is JSON; returns the outcome and the state the
 # handler was in, or an error.
-_SET_STATE = (
-    SCHEMA
-    + """
-local a = cjson.decode(ARGV[1])
-local NOW = a.now
-"""
-    + MOVE_HANDLER
-    + """
+_SET_STATE = script(
+    MOVE_HANDLER,
+    """
 local hkey = K.handler .. a.id
 local current = redis.call('HGET', hkey, 'state')
 if not current then return {err = 'unknown handler'} end
@@ -172,7 +167,7 @@ if a.missed ~= nil then redis.call('HSET', hkey, 'missed', a.missed) end
 -- change leaves no timer behind that could end a later break the handler chose.
 redis.call('HSET', hkey, 'break_until', a.break_until or '')
 return {'ok', current}
-"""
+""",
 )
 
 

@@ -2,10 +2,11 @@
 member's kinds, all taken from `routing.keys`, never spelt again), and the fragments that keep the
 same books in every script that moves a handler or counts an event.
 
-A script's text is `SCHEMA`, then the fragments it uses and its own text, in order. Its arguments
-follow one convention: the keys it is given in `KEYS` (the fixed ones, or a record it
-was asked about), and its values as one JSON object in `ARGV[1]`, `a` (with `now`, Lifeline's
-clock, as a string). A few older scripts still take plain `ARGV` values; each says which.
+A script's text is `script(...)`: the schema, its argument, then the fragments it uses and its own
+text, in order. Its arguments follow one convention: the keys it is given in `KEYS` (a record it
+was asked about), and its values as one JSON object in `ARGV[1]`, `a`, with `now` (Lifeline's
+clock, as a string) as `NOW`. A few older scripts, which build on no fragment, still take plain
+`ARGV` values; each says which.
 """
 
 from __future__ import annotations
@@ -196,3 +197,8 @@ local function call_terminated(record)
 end
 """
 )
+
+
+def script(*parts: str) -> str:
+    """A script's text: the schema, its JSON argument (`a`, and `NOW`), then `parts` in order."""
+    return SCHEMA + "local a = cjson.decode(ARGV[1])\nlocal NOW = a.now\n" + "".join(parts)

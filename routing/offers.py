@@ -14,25 +14,20 @@ from redis.asyncio import Redis
 
 from routing import keys
 from routing.handlers import Handler
-from routing.lua import MOVE_HANDLER, SCHEMA, STATS
+from routing.lua import MOVE_HANDLER, STATS, script
 from routing.models import mask
 from routing.rules import RuleSet
 
 log = logging.getLogger(__name__)
 
-_HELPERS = (
-    SCHEMA
-    + """
-local a = cjson.decode(ARGV[1])
-local NOW = a.now
-"""
-    + MOVE_HANDLER
-    + STATS
-    + """
+_HELPERS = script(
+    MOVE_HANDLER,
+    STATS,
+    """
 local record = record_key(a.member)
 local current = redis.call('HMGET', record, 'status', 'handler', 'offers')
 local is_offer = current[2] == a.handler and tonumber(current[3]) == a.offer
-"""
+""",
 )
 
 # The handler answered: the call is connected and the handler busy. Only the offer the handler

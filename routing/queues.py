@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from routing.lua import SCHEMA
+from routing.lua import script
 from routing.overflow import QueueConditions
 from routing.rules import RuleSet
 
@@ -57,10 +57,8 @@ class Standing:
 # effective priority (guarded aging, as in `routing.assignment`), then arrival. For one class in
 # one queue the calls ahead are a prefix in arrival (waiting longer never lowers a call's
 # effective priority), so each class is one ZCOUNT up to the last arrival still ahead.
-_STANDING = (
-    SCHEMA
-    + """
-local a = cjson.decode(ARGV[1])
+_STANDING = script(
+    """
 local INF = math.huge
 local score = redis.call('ZSCORE', K.queue .. a.queue, a.member)
 if not score then return {0, 0, 0, 0} end
@@ -125,16 +123,14 @@ for _, q in ipairs(a.queues) do
   end
 end
 return {ahead + 1, #skilled, by_state.available, by_state.wrap_up}
-"""
+""",
 )
 
 
 # For each queue with overflow rules: how many wait, and how many handlers on duty have its
 # skills (at its minimum proficiency). ARGV[1] is JSON: {queues: [{name, skills, min}]}.
-_CONDITIONS = (
-    SCHEMA
-    + """
-local a = cjson.decode(ARGV[1])
+_CONDITIONS = script(
+    """
 local duty = K.ON_DUTY_SCRATCH
 redis.call('ZUNIONSTORE', duty, 4, K.handler_state .. 'available', K.handler_state .. 'reserved',
            K.handler_state .. 'busy', K.handler_state .. 'wrap_up')
@@ -159,7 +155,7 @@ for _, q in ipairs(a.queues) do
 end
 redis.call('DEL', duty)
 return rows
-"""
+""",
 )
 
 
