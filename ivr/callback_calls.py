@@ -11,7 +11,7 @@ import logging
 
 from ivr.context import Ivr
 from ivr.forms import AnsweredForm, DialForm, StatusForm
-from ivr.urls import IvrState
+from ivr.states import CallbackLeg
 from prompts.catalogue import Locale, PromptId
 from routing import connecting, keys
 from routing.callbacks import Callback, CallbackStatus, UnknownCallback
@@ -25,7 +25,7 @@ MACHINE = "machine"
 FINAL = frozenset({"completed", "no-answer", "busy", "failed", "canceled"})
 
 
-async def live(ivr: Ivr, state: IvrState) -> Callback | None:
+async def live(ivr: Ivr, state: CallbackLeg) -> Callback | None:
     """The callback, if this offer of it is still the live one."""
     try:
         callback = await ivr.callbacks.get(state.cb)
@@ -42,7 +42,7 @@ def by_machine(answered_by: str) -> bool:
     return answered_by.startswith("machine") or answered_by == "fax"
 
 
-async def answer(ivr: Ivr, form: AnsweredForm, state: IvrState) -> Decision:
+async def answer(ivr: Ivr, form: AnsweredForm, state: CallbackLeg) -> Decision:
     """The first leg answered: the handler (ring the patient next) or the patient (ring the
     handler next, unless an answering machine picked up)."""
     callback = await live(ivr, state)
@@ -87,7 +87,7 @@ async def answer(ivr: Ivr, form: AnsweredForm, state: IvrState) -> Decision:
 
 
 async def not_dialled(
-    ivr: Ivr, form: AnsweredForm, state: IvrState, locale: Locale, handler: Handler, why: str
+    ivr: Ivr, form: AnsweredForm, state: CallbackLeg, locale: Locale, handler: Handler, why: str
 ) -> Decision:
     """Patient first, the patient on the line: the handler's phone is outside the number policy
     (kept from before it; checked as for a caller's connect, ivr/connect.py). It is not dialled;
@@ -99,7 +99,7 @@ async def not_dialled(
     return Goodbye(locale=locale, say=say(PromptId.CALLBACK_HANDLER_BUSY))
 
 
-async def greet(ivr: Ivr, form: AnsweredForm, state: IvrState) -> Decision:
+async def greet(ivr: Ivr, form: AnsweredForm, state: CallbackLeg) -> Decision:
     """The patient answered the handler's dial (this request is on the patient's leg)."""
     callback = await live(ivr, state)
     if callback is None:
@@ -111,7 +111,7 @@ async def greet(ivr: Ivr, form: AnsweredForm, state: IvrState) -> Decision:
     return Whisper(locale=Locale(callback.locale), say=say(PromptId.CALLBACK_GREETING), accept=True)
 
 
-async def whisper(ivr: Ivr, form: AnsweredForm, state: IvrState) -> Decision:
+async def whisper(ivr: Ivr, form: AnsweredForm, state: CallbackLeg) -> Decision:
     """The handler answered, the patient already on the line (patient first)."""
     callback = await live(ivr, state)
     if callback is None:
@@ -125,7 +125,7 @@ async def whisper(ivr: Ivr, form: AnsweredForm, state: IvrState) -> Decision:
     return Whisper(say=spoken, accept=True)
 
 
-async def result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision:
+async def result(ivr: Ivr, form: DialForm, state: CallbackLeg) -> Decision:
     """The first leg's dial to the other party is over."""
     now = ivr.clock.now()
     bridged = form.dial_status == "completed" and form.bridged != "false"
@@ -151,7 +151,7 @@ async def result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision:
     return Goodbye(locale=Locale(callback.locale), say=say(PromptId.CALLBACK_HANDLER_BUSY))
 
 
-async def status(ivr: Ivr, form: StatusForm, state: IvrState) -> Decision:
+async def status(ivr: Ivr, form: StatusForm, state: CallbackLeg) -> Decision:
     """Status callbacks of the first leg: the first one records the call (so a retried job
     places no second call); a final one for a leg never answered is that offer's outcome."""
     await ivr.callbacks.outbound_started(state.cb, state.offer, form.call_sid)
@@ -171,7 +171,7 @@ async def status(ivr: Ivr, form: StatusForm, state: IvrState) -> Decision:
     return Nothing()
 
 
-async def attempted(ivr: Ivr, state: IvrState, outcome: str) -> str:
+async def attempted(ivr: Ivr, state: CallbackLeg, outcome: str) -> str:
     rules = (await ivr.rulebook.active()).callbacks
     status = await ivr.callbacks.attempted(
         state.cb, state.handler, state.offer, outcome, rules, ivr.clock.now()

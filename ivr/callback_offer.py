@@ -10,7 +10,7 @@ from ivr.context import Ivr
 from ivr.forms import GatherForm, TwilioForm
 from ivr.queueing import place, requeue
 from ivr.safety import safe_route
-from ivr.urls import IvrState
+from ivr.states import Asked
 from prompts.catalogue import PromptId
 from routing import menu
 from routing.callbacks import Booking, NumberTaken
@@ -37,7 +37,7 @@ def start_callback(record: CallRecord) -> Decision:
     return menu.ask(Step.CALLBACK_NUMBER, answers, record.locale)
 
 
-async def callback_offer(ivr: Ivr, form: GatherForm, state: IvrState, given: Given) -> Decision:
+async def callback_offer(ivr: Ivr, form: GatherForm, state: Asked, given: Given) -> Decision:
     """Pressed during the hold loop (so still in the queue's wait context). A caller who has a
     live callback already is booked no other: they hear that theirs stands, and the call ends."""
     if menu.choice(Step.CALLBACK_OFFER, given) is None:
@@ -55,7 +55,7 @@ async def callback_offer(ivr: Ivr, form: GatherForm, state: IvrState, given: Giv
     return Leave()
 
 
-async def callback_confirm(ivr: Ivr, form: GatherForm, state: IvrState, given: Given) -> Decision:
+async def callback_confirm(ivr: Ivr, form: GatherForm, state: Asked, given: Given) -> Decision:
     record = await _callback_record(ivr, form)
     if record is None:
         return safe_route(ivr, state)
@@ -67,7 +67,7 @@ async def callback_confirm(ivr: Ivr, form: GatherForm, state: IvrState, given: G
     return await _ask_again(ivr, record, Step.CALLBACK_CONFIRM, state, given)
 
 
-async def callback_number(ivr: Ivr, form: GatherForm, state: IvrState, given: Given) -> Decision:
+async def callback_number(ivr: Ivr, form: GatherForm, state: Asked, given: Given) -> Decision:
     record = await _callback_record(ivr, form)
     if record is None:
         return safe_route(ivr, state)
@@ -83,7 +83,7 @@ async def callback_number(ivr: Ivr, form: GatherForm, state: IvrState, given: Gi
     )
 
 
-async def callback_readback(ivr: Ivr, form: GatherForm, state: IvrState, given: Given) -> Decision:
+async def callback_readback(ivr: Ivr, form: GatherForm, state: Asked, given: Given) -> Decision:
     record = await _callback_record(ivr, form)
     if record is None:
         return safe_route(ivr, state)
@@ -114,7 +114,7 @@ async def _callback_record(ivr: Ivr, form: TwilioForm) -> CallRecord | None:
 
 
 async def _ask_again(
-    ivr: Ivr, record: CallRecord, current: Step, state: IvrState, given: Given
+    ivr: Ivr, record: CallRecord, current: Step, state: Asked, given: Given
 ) -> Decision:
     """The same question once more, or, after three tries, back to the queue in the same place."""
     if state.attempt + 1 < menu.MAX_ASKS:
@@ -145,7 +145,7 @@ async def _convert(ivr: Ivr, record: CallRecord, number: str) -> Booking | None:
     )
 
 
-async def _book(ivr: Ivr, record: CallRecord, number: str, state: IvrState) -> Decision:
+async def _book(ivr: Ivr, record: CallRecord, number: str, state: Asked) -> Decision:
     try:
         booking = await _convert(ivr, record, number)
     except NumberTaken as taken:
@@ -156,7 +156,7 @@ async def _book(ivr: Ivr, record: CallRecord, number: str, state: IvrState) -> D
     return await _booked(ivr, record, booking, number)
 
 
-async def _number_taken(ivr: Ivr, record: CallRecord, state: IvrState, refusals: int) -> Decision:
+async def _number_taken(ivr: Ivr, record: CallRecord, state: Asked, refusals: int) -> Decision:
     """The number has another caller's live callback (one per number called back): like a number
     that cannot be called back, another is asked for, and after three the caller is back in the
     queue in their place. What they hear does not say that the number has a callback."""
@@ -186,7 +186,7 @@ async def _booked(ivr: Ivr, record: CallRecord, booking: Booking, number: str) -
     return Goodbye(locale=record.locale, say=say(PromptId.CALLBACK_BOOKED))
 
 
-async def callback_existing(ivr: Ivr, form: GatherForm, state: IvrState, given: Given) -> Decision:
+async def callback_existing(ivr: Ivr, form: GatherForm, state: Asked, given: Given) -> Decision:
     """A caller whose callback is still to be made: keep it, raise it (worse), or cancel it."""
     answers = state.answers
     locale = answers.language
@@ -229,7 +229,7 @@ async def callback_existing(ivr: Ivr, form: GatherForm, state: IvrState, given: 
     return menu.ask(following, carry_on, locale, before=before)
 
 
-CALLBACK_STEPS: dict[Step, Callable[[Ivr, GatherForm, IvrState, Given], Awaitable[Decision]]] = {
+CALLBACK_STEPS: dict[Step, Callable[[Ivr, GatherForm, Asked, Given], Awaitable[Decision]]] = {
     Step.CALLBACK_EXISTING: callback_existing,
     Step.CALLBACK_OFFER: callback_offer,
     Step.CALLBACK_CONFIRM: callback_confirm,

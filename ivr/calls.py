@@ -20,7 +20,7 @@ from ivr.queueing import (
     requeue,
 )
 from ivr.safety import RETRY_PAUSE_SECONDS, emergency_dial, ids, safe_route
-from ivr.urls import IvrState
+from ivr.states import Asked, DialResult, Progress, State
 from prompts.catalogue import Locale, PromptId
 from routing import menu
 from routing.calls import Opened, UnservedQueue
@@ -58,7 +58,7 @@ RESERVED_PAUSE_SECONDS = 2
 CONNECT_GRACE_SECONDS = 5  # an emergency's offer not put through by then is taken back
 
 
-async def voice(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
+async def voice(ivr: Ivr, form: TwilioForm, state: Progress) -> Decision:
     """A call comes in: the record is created once, and the first question asked."""
     welsh_line = form.called in ivr.settings.welsh_line_numbers
     caller = caller_number(form.caller)
@@ -75,7 +75,7 @@ async def voice(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
     return menu.start(answers)
 
 
-async def step(ivr: Ivr, form: GatherForm, state: IvrState) -> Decision:
+async def step(ivr: Ivr, form: GatherForm, state: Asked) -> Decision:
     current = Step(state.step)
     given = Given(digits=form.digits, speech=form.speech)
     if current in CALLBACK_STEPS:
@@ -103,7 +103,7 @@ async def outage_notice(ivr: Ivr, current: Step, outcome: Ask | Placed) -> tuple
     return (Spoken.of(PromptId.OUTAGE_MESSAGE, message=text),)
 
 
-async def resume(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
+async def resume(ivr: Ivr, form: TwilioForm, state: Progress) -> Decision:
     """Carry on from the answers in the URL: the next question, or placing the call."""
     following = menu.next_step(state.answers)
     if following is not None:
@@ -111,7 +111,7 @@ async def resume(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
     return await place(ivr, form, Placed(answers=state.answers, gave_up=False), turn=state.turn)
 
 
-async def hold(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
+async def hold(ivr: Ivr, form: HoldForm, state: Progress) -> Decision:
     """One turn of the queue's wait loop."""
     try:
         record = await ivr.calls.get(form.call_sid)
@@ -168,7 +168,7 @@ async def hold(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
 
 
 async def _emergency_on_offer(
-    ivr: Ivr, record: CallRecord, now: float, state: IvrState
+    ivr: Ivr, record: CallRecord, now: float, state: Progress
 ) -> Decision:
     """An emergency offered to a handler is still in the wait loop, so the redirect that puts
     them through has not come. They hear that they are being connected, every few seconds; an
@@ -221,7 +221,7 @@ async def _follow_overflow(ivr: Ivr, record: CallRecord, rules: RuleSet) -> Call
     return record.model_copy(update={"placement": resolved})
 
 
-async def _hold_without_redis(ivr: Ivr, form: HoldForm, state: IvrState) -> Decision:
+async def _hold_without_redis(ivr: Ivr, form: HoldForm, state: Progress) -> Decision:
     """Redis is gone: an emergency still leaves for the dispatch line on time, by Twilio's clock.
     Anyone else hears what is happening; if Redis is still gone a turn later (a blip moves
     nobody), they leave Twilio's queue, keeping their place in ours, for the retry loop: key 1
@@ -242,7 +242,7 @@ async def _hold_without_redis(ivr: Ivr, form: HoldForm, state: IvrState) -> Deci
     )
 
 
-async def queue_exit(ivr: Ivr, form: QueueExitForm, state: IvrState) -> Decision:
+async def queue_exit(ivr: Ivr, form: QueueExitForm, state: Progress) -> Decision:
     """The call left Twilio's queue: hung up, moved on by us, or sent on by `<Leave>`."""
     if form.queue_result in LEFT_US:
         if form.queue_result == "hangup":
@@ -284,7 +284,7 @@ async def queue_exit(ivr: Ivr, form: QueueExitForm, state: IvrState) -> Decision
         return safe_route(ivr, state)
 
 
-async def dispatch_result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision:
+async def dispatch_result(ivr: Ivr, form: DialForm, state: DialResult) -> Decision:
     """The dispatch line answered (done), or did not: try again, then hold at the front. A
     diverted call whose number did not answer comes back to its place in the queue."""
     if form.dial_status in ("completed", "answered", "canceled") or form.call_status in (
@@ -314,7 +314,7 @@ async def dispatch_result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision
         return emergency_dial(ivr, locale, form.call_sid, attempt)
 
 
-async def status(ivr: Ivr, form: StatusForm, state: IvrState) -> Decision:
+async def status(ivr: Ivr, form: StatusForm, state: State) -> Decision:
     """Status callbacks come repeated and out of order; only a final one changes anything, once."""
     if form.call_status in FINAL_STATUSES:
         await finish(ivr, form)

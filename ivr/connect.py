@@ -8,7 +8,7 @@ from ivr.context import Ivr
 from ivr.forms import DialForm, TwilioForm
 from ivr.queueing import assign_waiting, dispatch_emergency, finish, nobody_can_take, requeue
 from ivr.safety import emergency_dial, ids, safe_route
-from ivr.urls import IvrState
+from ivr.states import Offered, Whispered
 from prompts.catalogue import PromptId
 from routing import connecting
 from routing.decisions import Decision, Nothing, say
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 CALLER_GONE = frozenset({"completed", "canceled", "failed", "busy", "no-answer"})
 
 
-async def connect(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
+async def connect(ivr: Ivr, form: TwilioForm, state: Offered) -> Decision:
     record = await ivr.calls.get(form.call_sid)
     if record is None or record.placement is None:
         return safe_route(ivr, state)
@@ -54,7 +54,7 @@ async def connect(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
 
 
 async def not_dialled(
-    ivr: Ivr, form: TwilioForm, state: IvrState, handler: Handler, rules: RuleSet, why: str
+    ivr: Ivr, form: TwilioForm, state: Offered, handler: Handler, rules: RuleSet, why: str
 ) -> Decision:
     """The handler's phone is outside the number policy: it is not dialled. The handler goes
     offline, saying why; the caller goes back to their place (an emergency that nobody else
@@ -69,7 +69,7 @@ async def not_dialled(
     return await requeue(ivr, record, say(PromptId.HANDLER_UNAVAILABLE))
 
 
-async def whisper(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
+async def whisper(ivr: Ivr, form: TwilioForm, state: Whispered) -> Decision:
     """The handler answered (this request is on their leg): connect, unless the offer is over."""
     if not await ivr.offers.answered(state.call, state.handler, state.offer, ivr.clock.now()):
         return connecting.taken()
@@ -80,7 +80,7 @@ async def whisper(ivr: Ivr, form: TwilioForm, state: IvrState) -> Decision:
     return connecting.whisper(record)
 
 
-async def connect_result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision:
+async def connect_result(ivr: Ivr, form: DialForm, state: Offered) -> Decision:
     """The handler's phone rang out, was busy, or the conversation is over; or the caller hung
     up while it rang (the request says their own call is over): abandoned, whatever the dial.
     A handler who picked up an offer that was over was told so and hung up on: Twilio reports

@@ -9,7 +9,7 @@ import logging
 
 from ivr.context import Ivr
 from ivr.forms import DialledForm
-from ivr.urls import IvrState
+from ivr.states import DispatchWhisper
 from prompts.catalogue import PromptId
 from routing.connecting import spoken_case_id
 from routing.decisions import Decision, Spoken, Whisper
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 RECORD_WITHIN_SECONDS = 0.5  # the dispatcher is listening: never held up for the record
 
 
-async def whisper(ivr: Ivr, form: DialledForm, state: IvrState) -> Decision:
+async def whisper(ivr: Ivr, form: DialledForm, state: DispatchWhisper) -> Decision:
     if form.parent_call_sid:
         # Recorded, the call is offered to no handler, and no redirect pulls the caller off.
         try:

@@ -7,7 +7,8 @@ import logging
 from ivr.context import Ivr
 from ivr.forms import FallbackForm
 from ivr.safety import emergency_dial
-from ivr.urls import IvrState, locale_in
+from ivr.states import Asked
+from ivr.urls import locale_in
 from prompts.catalogue import Locale, PromptId
 from routing import menu
 from routing.decisions import Continue, Decision, Nothing, Step, say
@@ -17,10 +18,10 @@ from routing.models import Answers, Screen
 log = logging.getLogger(__name__)
 
 
-async def fallback(ivr: Ivr, form: FallbackForm, state: IvrState) -> Decision:
+async def fallback(ivr: Ivr, form: FallbackForm, state: Asked) -> Decision:
     # The caller's language: from our own fallback URLs, else from the URL that failed (ours
     # carry it); unknown on a Welsh line, the screen is said in both languages.
-    known = state.locale or locale_in(form.error_url)
+    known = state.answers.locale or locale_in(form.error_url)
     bilingual = known is None and form.called in ivr.settings.welsh_line_numbers
     locale = known or Locale.EN
     chosen = None if bilingual else locale  # the language question comes after, if unknown

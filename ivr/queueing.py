@@ -10,7 +10,7 @@ from config.number_policy import outside_policy
 from ivr.context import Ivr
 from ivr.forms import TwilioForm
 from ivr.safety import emergency_dial, ids, safe_route
-from ivr.urls import IvrState
+from ivr.states import Progress
 from prompts.catalogue import PromptId
 from routing.calls import UnservedQueue
 from routing.cases import CaseKind, opened
@@ -159,7 +159,7 @@ async def place(
         log.warning("cannot queue: %s", error, extra=ids(form))
         if emergency:
             return emergency_dial(ivr, locale, form.call_sid)
-        return safe_route(ivr, IvrState(**answers.model_dump(), turn=turn, down_since=down_since))
+        return safe_route(ivr, Progress(answers=answers, turn=turn, down_since=down_since))
     log.info(
         "queued",
         extra=ids(form) | {"queue": placement.queue, "priority": int(placement.priority)},

@@ -12,7 +12,7 @@ from ivr.context import Ivr
 from ivr.forms import DialForm, GatherForm, TwilioForm
 from ivr.queueing import place, requeue
 from ivr.safety import ids, safe_route
-from ivr.urls import IvrState
+from ivr.states import Progress
 from prompts.catalogue import PromptId
 from routing import menu
 from routing.decisions import Ask, Decision, Dial, Enqueue, Nothing, Retry, Spoken, Step, say
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 CONNECTED = frozenset({"completed", "answered", "canceled"})
 
 
-async def retry(ivr: Ivr, form: GatherForm, state: IvrState) -> Decision:
+async def retry(ivr: Ivr, form: GatherForm, state: Progress) -> Decision:
     """A turn of the loop: the emergency key (or the screen's answer) was pressed, or not."""
     answers = state.answers
     choice = menu.choice(Step.EMERGENCY, Given(digits=form.digits, speech=form.speech))
@@ -33,7 +33,7 @@ async def retry(ivr: Ivr, form: GatherForm, state: IvrState) -> Decision:
     return await carry_on(ivr, form, answers, state.turn, state.down_since)
 
 
-async def fallback_line_result(ivr: Ivr, form: DialForm, state: IvrState) -> Decision:
+async def fallback_line_result(ivr: Ivr, form: DialForm, state: Progress) -> Decision:
     """The fallback line took the call (done), or did not: the caller is back with us, never
     hung up on, and the line is tried again after another FALLBACK_LINE_AFTER_MINUTES."""
     if form.dial_status in CONNECTED:
@@ -57,7 +57,7 @@ async def carry_on(
     next question or the queue; still unreachable, another turn or the fallback line."""
     if answers.screen is Screen.YES:
         return await place(ivr, form, Placed(answers=answers, gave_up=False))
-    trouble = IvrState(**answers.model_dump(), turn=turn, down_since=down_since)
+    trouble = Progress(answers=answers, turn=turn, down_since=down_since)
     try:
         record = await ivr.calls.get(form.call_sid)
     except RedisError as error:

@@ -7,7 +7,7 @@ import re
 
 from ivr.context import Ivr
 from ivr.forms import TwilioForm
-from ivr.urls import IvrState
+from ivr.states import Asked, DialResult, Progress
 from prompts.catalogue import Locale, PromptId
 from routing import menu
 from routing.decisions import Decision, Dial, Hold, Leave, Retry, Step, say
@@ -36,7 +36,7 @@ def emergency_dial(
     )
 
 
-def emergency_answered(ivr: Ivr, state: IvrState, given: Given, call_sid: str) -> Dial | None:
+def emergency_answered(ivr: Ivr, state: Progress, given: Given, call_sid: str) -> Dial | None:
     """A "yes" to the emergency question whose webhook failed or ran out of time: still the
     dispatch line, needing nothing but the settings (never the question again)."""
     if menu.choice(Step.EMERGENCY, given) != Screen.YES:
@@ -45,14 +45,14 @@ def emergency_answered(ivr: Ivr, state: IvrState, given: Given, call_sid: str) -
     return emergency_dial(ivr, state.language, call_sid)
 
 
-def screen_answered(ivr: Ivr, state: IvrState, given: Given, call_sid: str) -> Dial | None:
+def screen_answered(ivr: Ivr, state: Asked, given: Given, call_sid: str) -> Dial | None:
     """`emergency_answered`, for the IVR's questions: only the emergency screen's answer."""
     if state.step != Step.EMERGENCY.value:
         return None
     return emergency_answered(ivr, state, given, call_sid)
 
 
-def emergency_on_the_way(ivr: Ivr, state: IvrState, given: Given, call_sid: str) -> Dial | None:
+def emergency_on_the_way(ivr: Ivr, state: Progress, given: Given, call_sid: str) -> Dial | None:
     """A request about a priority-1 caller (its URL says so) that failed: the dispatch line."""
     if state.priority is not Priority.EMERGENCY:
         return None
@@ -60,7 +60,7 @@ def emergency_on_the_way(ivr: Ivr, state: IvrState, given: Given, call_sid: str)
     return emergency_dial(ivr, state.language, call_sid)
 
 
-def safe_step(ivr: Ivr, state: IvrState) -> Decision:
+def safe_step(ivr: Ivr, state: Asked) -> Decision:
     """An IVR question's answer that failed: the safe route; but the callback offer is asked
     inside the queue's wait loop, where Twilio runs only wait-loop verbs: its safe answer is the
     wait loop's."""
@@ -69,7 +69,7 @@ def safe_step(ivr: Ivr, state: IvrState) -> Decision:
     return safe_route(ivr, state)
 
 
-def safe_route(ivr: Ivr, state: IvrState) -> Decision:
+def safe_route(ivr: Ivr, state: Progress) -> Decision:
     """After a failure we cannot place (Redis unreachable, most often): say plainly what is
     happening, the emergency key live, and retry; once this caller has been without Lifeline for
     FALLBACK_LINE_AFTER_MINUTES, put them through to the fallback line, if there is one. How long
@@ -100,12 +100,12 @@ def safe_route(ivr: Ivr, state: IvrState) -> Decision:
     )
 
 
-def safe_dispatch(ivr: Ivr, state: IvrState) -> Decision:
+def safe_dispatch(ivr: Ivr, state: DialResult) -> Decision:
     """The dispatch line's result could not be handled: put the emergency through again."""
     return emergency_dial(ivr, state.language, "", state.attempt + 1)
 
 
-def safe_hold(ivr: Ivr, state: IvrState) -> Decision:
+def safe_hold(ivr: Ivr, state: Progress) -> Decision:
     """Inside the queue's wait loop only wait-loop verbs are allowed: hold on and come back. An
     emergency leaves the queue, whose exit puts them through to the dispatch line."""
     if state.priority is Priority.EMERGENCY:

@@ -1,20 +1,14 @@
-"""The URLs Lifeline puts in its TwiML, and the IVR state they carry in their query strings.
-
-Twilio signs the full URL, query included, so state carried there cannot be forged; and it keeps
-the IVR working when Redis does not.
-"""
+"""The URLs Lifeline puts in its TwiML, with the IVR state in their query strings (read back by
+ivr/states.py)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from config import paths
 from prompts.catalogue import Locale
 from routing.decisions import Step
-from routing.models import Answers, Priority, Reason, Screen, Worse
+from routing.models import Answers, Priority
 
 VOICE = "/twilio/voice"
 STATUS = "/twilio/status"
@@ -35,69 +29,6 @@ WHISPER = "/twilio/whisper"
 CONNECT_RESULT = "/twilio/connect-result"
 RETRY = "/twilio/retry"
 FALLBACK_LINE_RESULT = "/twilio/fallback-line-result"
-
-
-class IvrState(BaseModel):
-    """Answers so far and the attempt at the current question, as carried in a URL."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    locale: Locale | None = None
-    screen: Screen | None = None
-    reason: Reason | None = None
-    worse: Worse | None = None
-    repeat: bool = False
-    has_callback: bool = False
-    callback_choice: str | None = None
-    attempt: int = Field(default=0, ge=0, le=10)
-    turn: int = Field(default=0, ge=0)
-    # On retry and hold URLs while Redis is unreachable: since when (epoch seconds), so that how
-    # long a caller has been without Redis is known without Redis.
-    down_since: int = Field(default=0, ge=0)
-    priority: Priority | None = None  # on queue URLs: lets an emergency go on without Redis
-    step: str = ""  # the question being answered (from the path, or the fallback's query)
-    handler: str = ""  # on connect URLs: the offer being connected
-    offer: int = 0
-    call: str = ""  # on the whisper URL: the caller's CallSid (the request's is the handler's leg)
-    purpose: str = ""  # on a dial's result URL: "overflow" for a diverted call
-    case: str = ""  # on the dispatch whisper: the case id to read out
-    cb: str = ""  # on callback URLs: which callback, and which leg rang first
-    leg: str = ""
-
-    @property
-    def language(self) -> Locale:
-        """The caller's language: the one they chose, English until they have."""
-        return self.locale or Locale.EN
-
-    @property
-    def answers(self) -> Answers:
-        return Answers(
-            locale=self.locale,
-            screen=self.screen,
-            reason=self.reason,
-            worse=self.worse,
-            repeat=self.repeat,
-            has_callback=self.has_callback,
-            callback_choice=self.callback_choice,
-        )
-
-
-def state_from_query(query: dict[str, str]) -> IvrState:
-    """The state in a URL; a query we did not write (it cannot be signed) starts afresh."""
-    try:
-        return IvrState.model_validate(query)
-    except ValidationError:
-        return IvrState()
-
-
-@lru_cache(maxsize=4096)
-def state_of(query_string: bytes, step: str) -> IvrState:
-    """`state_from_query` for a raw query string and the path's step. The same few URLs come
-    back call after call (they are ours), so the parsed state is kept."""
-    query = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
-    if step:
-        query["step"] = step
-    return state_from_query(query)
 
 
 def query_of(answers: Answers, **extra: int) -> str:

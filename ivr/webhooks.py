@@ -37,7 +37,18 @@ from ivr.safety import (
     screen_answered,
 )
 from ivr.signature import BadSignature, BodyTooLarge, Params, parse_form, signed_params
-from ivr.urls import IvrState, state_of
+from ivr.states import (
+    Asked,
+    CallbackLeg,
+    DialResult,
+    DispatchWhisper,
+    Offered,
+    Progress,
+    State,
+    StateT,
+    Whispered,
+    reader,
+)
 from routing import connecting
 from routing.decisions import Decision, Nothing, Whisper
 from routing.menu import Given
@@ -47,26 +58,29 @@ log = logging.getLogger(__name__)
 FormT = TypeVar("FormT", bound=BaseModel)
 
 
-Handler = Callable[[Ivr, FormT, IvrState], Awaitable[Decision]]
+Handler = Callable[[Ivr, FormT, StateT], Awaitable[Decision]]
 
 
 WEBHOOK_BUDGET_SECONDS = 5.0  # far inside Twilio's 15 s, leaving time for the safe answer
 
 
-Urgent = Callable[[Ivr, IvrState, Given, str], Decision | None]
-Safe = Callable[[Ivr, IvrState], Decision] | Decision
+Urgent = Callable[[Ivr, StateT, Given, str], Decision | None]
+Safe = Callable[[Ivr, StateT], Decision] | Decision
 
 
 def webhook(
     path: str,
     form_model: type[FormT],
-    handler: Handler[FormT],
-    safe: Safe,
-    urgent: Urgent | None = None,
+    state_model: type[StateT],
+    handler: Handler[FormT, StateT],
+    safe: Safe[StateT],
+    urgent: Urgent[StateT] | None = None,
 ) -> Route:
-    """A Twilio webhook. Whatever fails (or runs out of time), the answer is `safe` (made from
-    the URL's state, or the same whatever it is); first, `urgent` may say the caller's own keys
-    or words call for something else (an emergency)."""
+    """A Twilio webhook, its URL carrying a `state_model`. Whatever fails (or runs out of time),
+    the answer is `safe` (made from the URL's state, or the same whatever it is); first, `urgent`
+    may say the caller's own keys or words call for something else (an emergency)."""
+
+    state_of = reader(state_model)
 
     async def endpoint(request: Request) -> Response:
         ivr: Ivr = request.state.ivr
@@ -107,14 +121,14 @@ def webhook(
     return Route(path, endpoint, methods=["POST"])
 
 
-def safe_after_dial(ivr: Ivr, state: IvrState) -> Decision:
+def safe_after_dial(ivr: Ivr, state: DialResult) -> Decision:
     """The dispatch line again for an emergency; for a caller diverted to another service's
     line, the safe route (never the ambulance service)."""
     return safe_route(ivr, state) if state.purpose == "overflow" else safe_dispatch(ivr, state)
 
 
 def urgent_answer(
-    ivr: Ivr, state: IvrState, params: Params, urgent: Urgent | None
+    ivr: Ivr, state: StateT, params: Params, urgent: Urgent[StateT] | None
 ) -> Decision | None:
     if urgent is None:
         return None
@@ -135,25 +149,43 @@ TAKEN = connecting.taken()
 
 def routes() -> list[Route]:
     return [
-        webhook(urls.VOICE, TwilioForm, calls.voice, safe_route),
-        webhook(urls.CONTINUE, TwilioForm, calls.resume, safe_route),
-        webhook(urls.STEP, GatherForm, calls.step, safe_step, screen_answered),
-        webhook(urls.HOLD, HoldForm, calls.hold, safe_hold),
-        webhook(urls.QUEUE_EXIT, QueueExitForm, calls.queue_exit, safe_route, emergency_on_the_way),
-        webhook(urls.DISPATCH_RESULT, DialForm, calls.dispatch_result, safe_after_dial),
-        webhook(urls.DISPATCH_WHISPER, DialledForm, dispatch.whisper, CONNECT_ANYWAY),
-        webhook(urls.CONNECT, TwilioForm, connect.connect, safe_route, emergency_on_the_way),
-        webhook(urls.WHISPER, TwilioForm, connect.whisper, TAKEN),
+        webhook(urls.VOICE, TwilioForm, Progress, calls.voice, safe_route),
+        webhook(urls.CONTINUE, TwilioForm, Progress, calls.resume, safe_route),
+        webhook(urls.STEP, GatherForm, Asked, calls.step, safe_step, screen_answered),
+        webhook(urls.HOLD, HoldForm, Progress, calls.hold, safe_hold),
         webhook(
-            urls.CONNECT_RESULT, DialForm, connect.connect_result, safe_route, emergency_on_the_way
+            urls.QUEUE_EXIT,
+            QueueExitForm,
+            Progress,
+            calls.queue_exit,
+            safe_route,
+            emergency_on_the_way,
         ),
-        webhook(urls.STATUS, StatusForm, calls.status, Nothing()),
-        webhook(urls.CALLBACK_ANSWER, AnsweredForm, callback_calls.answer, TAKEN),
-        webhook(urls.CALLBACK_GREET, AnsweredForm, callback_calls.greet, TAKEN),
-        webhook(urls.CALLBACK_WHISPER, AnsweredForm, callback_calls.whisper, TAKEN),
-        webhook(urls.CALLBACK_RESULT, DialForm, callback_calls.result, Nothing()),
-        webhook(urls.CALLBACK_STATUS, StatusForm, callback_calls.status, Nothing()),
-        webhook(urls.FALLBACK, FallbackForm, fallback.fallback, safe_route),
-        webhook(urls.RETRY, GatherForm, retry.retry, safe_route, emergency_answered),
-        webhook(urls.FALLBACK_LINE_RESULT, DialForm, retry.fallback_line_result, safe_route),
+        webhook(urls.DISPATCH_RESULT, DialForm, DialResult, calls.dispatch_result, safe_after_dial),
+        webhook(
+            urls.DISPATCH_WHISPER, DialledForm, DispatchWhisper, dispatch.whisper, CONNECT_ANYWAY
+        ),
+        webhook(
+            urls.CONNECT, TwilioForm, Offered, connect.connect, safe_route, emergency_on_the_way
+        ),
+        webhook(urls.WHISPER, TwilioForm, Whispered, connect.whisper, TAKEN),
+        webhook(
+            urls.CONNECT_RESULT,
+            DialForm,
+            Offered,
+            connect.connect_result,
+            safe_route,
+            emergency_on_the_way,
+        ),
+        webhook(urls.STATUS, StatusForm, State, calls.status, Nothing()),
+        webhook(urls.CALLBACK_ANSWER, AnsweredForm, CallbackLeg, callback_calls.answer, TAKEN),
+        webhook(urls.CALLBACK_GREET, AnsweredForm, CallbackLeg, callback_calls.greet, TAKEN),
+        webhook(urls.CALLBACK_WHISPER, AnsweredForm, CallbackLeg, callback_calls.whisper, TAKEN),
+        webhook(urls.CALLBACK_RESULT, DialForm, CallbackLeg, callback_calls.result, Nothing()),
+        webhook(urls.CALLBACK_STATUS, StatusForm, CallbackLeg, callback_calls.status, Nothing()),
+        webhook(urls.FALLBACK, FallbackForm, Asked, fallback.fallback, safe_route),
+        webhook(urls.RETRY, GatherForm, Progress, retry.retry, safe_route, emergency_answered),
+        webhook(
+            urls.FALLBACK_LINE_RESULT, DialForm, Progress, retry.fallback_line_result, safe_route
+        ),
     ]
