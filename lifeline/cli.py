@@ -28,6 +28,7 @@ from lifeline import devrun, logging, phonecall, processes
 from lifeline import drill as drills
 from lifeline.app import Serve, create_app
 from prompts.catalogue import CatalogueError, load_catalogue
+from routing import key_migration
 from routing.rules import RuleSetError, default_rules
 from workers.job_queues import ALL as ALL_QUEUES
 from workers.job_queues import BACKGROUND, UnknownQueue
@@ -334,6 +335,25 @@ def with_redis(settings: Settings, work: Callable[[redis.asyncio.Redis], Awaitab
             await client.aclose()
 
     return asyncio.run(run())
+
+
+@main.group()
+def keys() -> None:
+    """Redis's keys as Lifeline names them."""
+
+
+@keys.command("migrate")
+@fails_clearly
+def keys_migrate() -> None:
+    """Move the keys of an older Lifeline (`ll:...`) to today's names (`{ll}:...`). Run it once,
+    with every Lifeline process stopped; running it again moves nothing more."""
+    done = with_redis(configured(), key_migration.migrate)
+    click.echo(f"{done.moved} keys moved")
+    if done.kept:
+        click.echo(f"{len(done.kept)} left as they were, their new name taken:", err=True)
+        for key in done.kept[:20]:
+            click.echo(f"  {key}", err=True)
+        sys.exit(1)
 
 
 @main.group()

@@ -5,8 +5,8 @@ same books in every script that moves a handler or counts an event.
 A script's text is `script(...)`: the schema, its argument, then the fragments it uses and its own
 text, in order. Its arguments follow one convention: the keys it is given in `KEYS` (a record it
 was asked about), and its values as one JSON object in `ARGV[1]`, `a`, with `now` (Lifeline's
-clock, as a string) as `NOW`. A few older scripts, which build on no fragment, still take plain
-`ARGV` values; each says which.
+clock, as a string) as `NOW`. A few older scripts still take plain `ARGV` values (the statistics'
+`COUNT` among them); each says which.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ end
 )
 
 
-# Needs `NOW` (a string) in scope. Moves a handler
+# Needs `SCHEMA` before it and `NOW` (a string) in scope. Moves a handler
 # between the per-state sorted sets, stamps the change and records it in the event stream; puts
 # an offered member back in its place; ends a wrap-up where the handler asked to go next.
 MOVE_HANDLER = (
