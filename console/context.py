@@ -14,6 +14,7 @@ from routing.breaker import Breaker
 from routing.callbacks import Callbacks
 from routing.calls import Calls
 from routing.clock import Clock
+from routing.floor import Floor
 from routing.handlers import Handlers
 from routing.journal import Journal
 from routing.mode import ModeStore
@@ -26,6 +27,7 @@ from workers.enqueue import Jobs
 
 @dataclass(frozen=True)
 class Console:
+    floor: Floor
     settings: Settings
     clock: Clock
     redis: Redis

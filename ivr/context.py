@@ -13,6 +13,7 @@ from routing.assignment import Assigner
 from routing.callbacks import Callbacks
 from routing.calls import Calls
 from routing.clock import Clock
+from routing.floor import Floor
 from routing.handlers import Handlers
 from routing.mode import ModeStore
 from routing.offers import Offers
@@ -23,6 +24,7 @@ from workers.enqueue import Jobs
 
 @dataclass(frozen=True)
 class Ivr:
+    floor: Floor
     settings: Settings
     clock: Clock
     validator: RequestValidator

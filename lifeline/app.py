@@ -6,12 +6,11 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import replace
 from enum import StrEnum
 
 import httpx
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -37,19 +36,10 @@ from ivr.urls import Urls
 from lifeline import ops
 from lifeline.limits import LIMITS, WEBHOOKS_LIMITS, BodyLimit
 from prompts.catalogue import load_catalogue
-from routing.assignment import Assigner
-from routing.audit import Audit
 from routing.breaker import Breaker, BreakerSettings
-from routing.callbacks import Callbacks
-from routing.calls import Calls
 from routing.clock import Clock, SystemClock
-from routing.handlers import Handlers
+from routing.floor import Floor
 from routing.journal import Journal
-from routing.mode import ModeStore
-from routing.number_hash import NumberHash
-from routing.offers import Offers
-from routing.queues import Queues
-from routing.rulebook import RuleBook
 from routing.rules import RuleSet, default_rules
 from routing.stats import Stats
 from workers.clinical import ClinicalSystem
@@ -93,14 +83,18 @@ def create_app(
     redis_client = async_client(url, name="lifeline-web", connections=WEB_CONNECTIONS)
     health = async_client(url, name="lifeline-health", connections=HEALTH_CONNECTIONS)
     job_connections = [enqueue_client(url), enqueue_client(url)]
-    floor = Floor.of(redis_client, settings, rules)
+    kept = settings.retention_days
+    ivr_jobs = Jobs(job_connections[0], retention_days=kept)
+    console_jobs = Jobs(job_connections[1], retention_days=kept)
+    # One floor of stores; the webhooks' and the staff's enqueues each on their own connection.
+    floor = Floor.of(redis_client, clock, settings, rules, ivr_jobs)
     # The staff's side only: the consoles search and book appointments while a handler watches.
     # The webhooks are given no client of the clinical system, so none of theirs can wait on it.
     clinical_client = httpx.AsyncClient(trust_env=False)
-    kept = settings.retention_days
-    ivr = build_ivr(settings, clock, floor, Jobs(job_connections[0], retention_days=kept))
-    console_jobs = Jobs(job_connections[1], retention_days=kept)
-    console = build_console(settings, clock, floor, console_jobs, clinical_client)
+    ivr = build_ivr(settings, clock, floor, ivr_jobs)
+    console = build_console(
+        settings, clock, replace(floor, outbound=console_jobs), console_jobs, clinical_client
+    )
     consoles = web_context.build(settings, redis_client)
     rulebook = ivr.rulebook
 
@@ -141,40 +135,9 @@ def served(serve: Serve) -> list[BaseRoute]:
     return [*patients, *staff, *handlers]
 
 
-@dataclass(frozen=True)
-class Floor:
-    """The floor's stores over one Redis client."""
-
-    redis: Redis
-    audit: Audit
-    calls: Calls
-    handlers: Handlers
-    rulebook: RuleBook
-    assigner: Assigner
-    queues: Queues
-    callbacks: Callbacks
-    modes: ModeStore
-
-    @classmethod
-    def of(cls, redis: Redis, settings: Settings, rules: RuleSet) -> Floor:
-        exceptions = settings.policy_exceptions
-        numbers = NumberHash(settings.number_hash_secret)
-        audit = Audit(redis)
-        return cls(
-            redis=redis,
-            audit=audit,
-            calls=Calls(redis, numbers=numbers),
-            handlers=Handlers(redis),
-            rulebook=RuleBook(redis, audit, rules, number_exceptions=exceptions),
-            assigner=Assigner(redis),
-            queues=Queues(redis),
-            callbacks=Callbacks(redis, numbers=numbers),
-            modes=ModeStore(redis, audit),
-        )
-
-
 def build_ivr(settings: Settings, clock: Clock, floor: Floor, jobs: Jobs) -> Ivr:
     return Ivr(
+        floor=floor,
         settings=settings,
         clock=clock,
         validator=RequestValidator(settings.twilio_auth_token.get_secret_value()),
@@ -185,7 +148,7 @@ def build_ivr(settings: Settings, clock: Clock, floor: Floor, jobs: Jobs) -> Ivr
         callbacks=floor.callbacks,
         rulebook=floor.rulebook,
         assigner=floor.assigner,
-        offers=Offers(floor.redis),
+        offers=floor.offers,
         jobs=jobs,
         modes=floor.modes,
         metrics=WebhookMetrics(CollectorRegistry(auto_describe=True)),
@@ -197,6 +160,7 @@ def build_console(
 ) -> Console:
     breaker = Breaker(floor.redis, floor.modes, BreakerSettings.of(settings))
     return Console(
+        floor=floor,
         settings=settings,
         clock=clock,
         redis=floor.redis,

@@ -1,0 +1,83 @@
+"""The floor: the stores over one Redis client, Lifeline's clock, and the jobs the use cases ask
+for. Built once per process by its composition root (lifeline/app.py for the web process) and
+taken by the use cases, whoever calls them: webhooks, consoles, API, workers, simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ParamSpec, Protocol
+
+from redis.asyncio import Redis
+
+from config.settings import Settings
+from routing.assignment import Assigner, Offer
+from routing.audit import Audit
+from routing.callbacks import Callbacks
+from routing.calls import Calls
+from routing.cases import ClinicalCase
+from routing.clock import Clock
+from routing.handlers import Handlers
+from routing.mode import ModeStore
+from routing.number_hash import NumberHash
+from routing.offers import Offers
+from routing.queues import Queues
+from routing.rulebook import RuleBook
+from routing.rules import RuleSet
+
+P = ParamSpec("P")
+
+
+class Outbound(Protocol):
+    """What the use cases ask of the world outside Redis, as jobs (`workers.enqueue.Jobs`):
+    never waited on by a caller for longer than an enqueue."""
+
+    async def connect_all(self, offers: list[Offer], wait: bool = True) -> None:
+        """Put each reserved call through to its handler, or place each reserved callback."""
+
+    async def hand_off(
+        self, what: str, enqueue: Callable[P, object], *args: P.args, **kwargs: P.kwargs
+    ) -> None:
+        """Enqueue without keeping a caller waiting; a failure is logged as `what`."""
+
+    def send_case(self, case: ClinicalCase, open_case: bool = False) -> object:
+        """Send a case to the clinical system (or keep it in the journal while it is down)."""
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The floor's stores over one Redis client, with the clock and the jobs' outbound side."""
+
+    redis: Redis
+    clock: Clock
+    audit: Audit
+    calls: Calls
+    handlers: Handlers
+    rulebook: RuleBook
+    assigner: Assigner
+    queues: Queues
+    callbacks: Callbacks
+    modes: ModeStore
+    offers: Offers
+    outbound: Outbound
+
+    @classmethod
+    def of(
+        cls, redis: Redis, clock: Clock, settings: Settings, rules: RuleSet, outbound: Outbound
+    ) -> Floor:
+        numbers = NumberHash(settings.number_hash_secret)
+        audit = Audit(redis)
+        return cls(
+            redis=redis,
+            clock=clock,
+            audit=audit,
+            calls=Calls(redis, numbers=numbers),
+            handlers=Handlers(redis),
+            rulebook=RuleBook(redis, audit, rules, number_exceptions=settings.policy_exceptions),
+            assigner=Assigner(redis),
+            queues=Queues(redis),
+            callbacks=Callbacks(redis, numbers=numbers),
+            modes=ModeStore(redis, audit),
+            offers=Offers(redis),
+            outbound=outbound,
+        )
