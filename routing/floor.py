@@ -1,6 +1,6 @@
-"""The floor: the stores over one Redis client, Lifeline's clock, and the jobs the use cases ask
-for. Built once per process by its composition root (lifeline/app.py for the web process) and
-taken by the use cases, whoever calls them: webhooks, consoles, API, workers, simulator."""
+"""The floor: the stores over one Redis client, Lifeline's clock and the jobs the use cases ask
+for, built once per process by its composition root and taken by the use cases, whoever calls
+them; and its own use case, offering the waiting calls to free handlers (assign_waiting)."""
 
 from __future__ import annotations
 
@@ -81,3 +81,11 @@ class Floor:
             offers=Offers(redis),
             outbound=outbound,
         )
+
+
+async def assign_waiting(floor: Floor, wait: bool = True) -> list[Offer]:
+    """Give free handlers the best waiting calls under the active rules, and connect the offers
+    (`wait`: as `Outbound.connect_all`); returns the offers made."""
+    offers = await floor.assigner.assign(await floor.rulebook.active(), floor.clock.now())
+    await floor.outbound.connect_all(offers, wait=wait)
+    return offers
