@@ -15,7 +15,7 @@ from routing import keys
 from routing.assignment import Assigner, Offer
 from routing.audit import AUDIT_MAXLEN
 from routing.callbacks import AT_RISK_SHIFT_MS
-from routing.lua import MOVE_HANDLER, script
+from routing.lua import MOVE_HANDLER, Script, script
 from routing.models import Answers, CallFacts, Placement, Priority
 from routing.overflow import QueueConditions, ToNumber
 from routing.queues import Queues
@@ -248,7 +248,7 @@ async def prepare(
 async def apply(redis: Redis, planned: Plan) -> Activated | None:
     """Write the activation in one step; None if another activation landed since the plan was
     prepared (prepare again). Members who arrived in a dropped queue meanwhile are planned too."""
-    script = redis.register_script(_ACTIVATE)
+    script = Script(redis, _ACTIVATE)
     for _ in range(ROUNDS):
         moves, problems = await plan(
             redis, planned.rules, planned.todo, planned.now, planned.conditions

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from routing import keys
-from routing.lua import MOVE_HANDLER, script
+from routing.lua import MOVE_HANDLER, Script, script
 from routing.rules import RuleSet
 
 MAX_PAIRS_PER_RUN = 50
@@ -180,7 +180,7 @@ def assignment_config(rules: RuleSet, now: float, max_pairs: int) -> str:
 class Assigner:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._assign = redis.register_script(_ASSIGN)
+        self._assign = Script(redis, _ASSIGN)
 
     async def assign(
         self, rules: RuleSet, now: float, max_pairs: int = MAX_PAIRS_PER_RUN

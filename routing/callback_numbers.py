@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from routing import keys
 from routing.callback_steps import PRELUDE
 from routing.callbacks import Callback
+from routing.lua import Script
 from routing.numbers import uk_number
 
 # The offer's callback, still reserved for it, becomes unreachable with the reason; its handler,
@@ -56,7 +57,7 @@ async def give_up(
     redis: Redis, callback_id: str, handler: str, offer: int, why: str, now: float
 ) -> bool:
     """Leave the callback unreachable with `why`; False if the offer was no longer live."""
-    script = redis.register_script(_REFUSED)
+    script = Script(redis, _REFUSED)
     args = {"id": callback_id, "now": repr(now)}
     request = args | {"handler": handler, "offer": offer, "why": why, "at_risk_shift": 0}
     return bool(await script(args=[json.dumps(request)]))

@@ -26,6 +26,7 @@ from routing import callback_steps as steps
 from routing import keys
 from routing.calls import OUTCOMES
 from routing.figures import CALLBACKS
+from routing.lua import Script
 from routing.models import Answers, Placement, Priority
 from routing.number_hash import NumberHash, callback_to_key, caller_key
 from routing.rules import CallbackRule
@@ -110,14 +111,14 @@ class Callbacks:
     def __init__(self, redis: Redis, *, numbers: NumberHash | None = None) -> None:
         self.redis = redis
         self.numbers = numbers
-        self._convert = redis.register_script(steps.CONVERT)
-        self._attempt = redis.register_script(steps.ATTEMPT)
-        self._done = redis.register_script(steps.DONE)
-        self._cancel = redis.register_script(steps.CANCEL)
-        self._reprioritise = redis.register_script(steps.REPRIORITISE)
-        self._due = redis.register_script(steps.DUE)
-        self._at_risk = redis.register_script(steps.AT_RISK)
-        self._count_offered = redis.register_script(COUNT)
+        self._convert = Script(redis, steps.CONVERT)
+        self._attempt = Script(redis, steps.ATTEMPT)
+        self._done = Script(redis, steps.DONE)
+        self._cancel = Script(redis, steps.CANCEL)
+        self._reprioritise = Script(redis, steps.REPRIORITISE)
+        self._due = Script(redis, steps.DUE)
+        self._at_risk = Script(redis, steps.AT_RISK)
+        self._count_offered = Script(redis, COUNT)
         self._outbound_started = redis.register_script(_OUTBOUND_STARTED)
 
     def _args(self, callback_id: str, now: float, **values: object) -> list[str]:
@@ -146,7 +147,19 @@ class Callbacks:
     async def offered(self, sid: str, priority: Priority, now: float) -> None:
         """Count a caller the first time they are offered a callback."""
         if await self.redis.hsetnx(keys.call(sid), "callback_offered", "1"):
-            await self._count_offered(args=[repr(now), CALLBACKS, int(priority), "offered", sid])
+            await self._count_offered(
+                args=[
+                    json.dumps(
+                        {
+                            "now": repr(now),
+                            "queue": CALLBACKS,
+                            "priority": int(priority),
+                            "kind": "offered",
+                            "subject": sid,
+                        }
+                    )
+                ]
+            )
 
     async def propose_number(self, sid: str, number: str) -> None:
         await self.redis.hset(keys.call(sid), "callback_number", number)

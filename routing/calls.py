@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from prompts.catalogue import Locale
 from routing import keys
-from routing.lua import MOVE_HANDLER, STATS, script
+from routing.lua import MOVE_HANDLER, STATS, Script, script
 from routing.models import Answers, Call, CallRecord, CallStatus, Placement, case_id_for
 from routing.number_hash import NumberHash, caller_key
 
@@ -199,10 +199,10 @@ class Calls:
     def __init__(self, redis: Redis, *, numbers: NumberHash | None = None) -> None:
         self.redis = redis
         self.numbers = numbers
-        self._open = redis.register_script(_OPEN)
-        self._enqueue = redis.register_script(_ENQUEUE)
-        self._finish = redis.register_script(_FINISH)
-        self._dispatch = redis.register_script(_DISPATCH)
+        self._open = Script(redis, _OPEN)
+        self._enqueue = Script(redis, _ENQUEUE)
+        self._finish = Script(redis, _FINISH)
+        self._dispatch = Script(redis, _DISPATCH)
 
     async def open(self, sid: str, caller: str, line: str, locale: Locale, now: float) -> Opened:
         """Create the record (once per CallSid), and say whether the caller is known: an open

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from redis.asyncio import Redis
 
 from routing import keys
-from routing.lua import MOVE_HANDLER, script
+from routing.lua import MOVE_HANDLER, Script, script
 from routing.models import Skill
 
 HandlerId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
@@ -174,7 +174,7 @@ return {'ok', current}
 class Handlers:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._set_state = redis.register_script(_SET_STATE)
+        self._set_state = Script(redis, _SET_STATE)
 
     async def create(self, profile: HandlerProfile, now: float) -> bool:
         """Add a handler (offline); False if the id is taken."""

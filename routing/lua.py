@@ -11,7 +11,10 @@ clock, as a string) as `NOW`. A few older scripts still take plain `ARGV` values
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from redis.asyncio import Redis
 
 from routing import keys
 
@@ -39,7 +42,7 @@ _HEADS: dict[str, Callable[[str], str]] = {
     "skill": keys.skill,
     "callback": keys.callback,
 }
-# The fixed keys scripts use.
+# The fixed keys scripts use: passed in `KEYS`, after a script's own, in this order (`Script`).
 _FIXED = {
     "RESERVED": keys.RESERVED,
     "AUDIT": keys.AUDIT,
@@ -52,13 +55,18 @@ _FIXED = {
     "CALLBACKS_AT_RISK": keys.CALLBACKS_AT_RISK,
     "CALLBACKS_CLOSED": keys.CALLBACKS_CLOSED,
     "ON_DUTY_SCRATCH": keys.ON_DUTY_SCRATCH,
+    "STATS_SAMPLES": keys.STATS_SAMPLES,
+    "STATS_SEEN": keys.STATS_SEEN,
+    "STATS_VERSION": keys.STATS_VERSION,
 }
+FIXED_KEYS = tuple(_FIXED.values())
 
 SCHEMA = (
     constants(STEP=keys.SCORE_STEP, CALLBACK_MEMBER=keys.CALLBACK_MEMBER)
+    + f"local FIXED_AT = #KEYS - {len(_FIXED)}\n"
     + "local K = {\n"
     + "".join(f"  {name} = {_literal(head(''))},\n" for name, head in _HEADS.items())
-    + "".join(f"  {name} = {_literal(key)},\n" for name, key in _FIXED.items())
+    + "".join(f"  {name} = KEYS[FIXED_AT + {at}],\n" for at, name in enumerate(_FIXED, 1))
     + "}\n"
     + """-- A callback's history list, by its record's key.
 local function history_of(callback_key) return callback_key .. '"""
@@ -129,30 +137,23 @@ end
 """
 )
 
-# Needs `NOW` (Lifeline's clock, a string; never Redis's own clock). Statistics are samples: one
+# Needs `SCHEMA` before it and `NOW` (Lifeline's clock, a string; never Redis's own clock) in
+# scope. Statistics are samples: one
 # member of a sorted set per counted event, `time|kind|queue|priority|value|subject`, scored by
 # the time, `NOW`; the subject is the CallSid or callback id. Every change bumps a version, for
 # readers' caches. `routing.stats` reads them; README.md "Statistics" defines the figures. The
 # sets are trimmed by age as they are written: no job is needed.
 STATS = (
-    constants(
-        STATS_SAMPLES=keys.STATS_SAMPLES,
-        STATS_SEEN=keys.STATS_SEEN,
-        STATS_VERSION=keys.STATS_VERSION,
-        STATS_KEEP=keys.STATS_KEEP_SECONDS,
-    )
+    constants(STATS_KEEP=keys.STATS_KEEP_SECONDS)
     + """
+local STATS_SAMPLES, STATS_SEEN, STATS_VERSION = K.STATS_SAMPLES, K.STATS_SEEN, K.STATS_VERSION
 local function stats_trim(key)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (tonumber(NOW) - STATS_KEEP))
   redis.call('EXPIRE', key, STATS_KEEP)
 end
 -- The subject of this script's events when the caller names none: the `id` (a callback) or
--- `sid` (a call) of its JSON argument, or else its first argument (the CallSid).
-local function stats_subject()
-  local ok, args = pcall(cjson.decode, ARGV[1] or '')
-  if ok and type(args) == 'table' then return tostring(args.id or args.sid or '') end
-  return tostring(ARGV[1] or '')
-end
+-- `sid` (a call) of its JSON argument.
+local function stats_subject() return tostring(a.id or a.sid or '') end
 local function stats_sample(kind, queue, priority, value, subject)
   local member = table.concat({tostring(NOW), kind, queue, tostring(priority),
                                string.format('%.3f', tonumber(value)), subject}, '|')
@@ -202,3 +203,17 @@ end
 def script(*parts: str) -> str:
     """A script's text: the schema, its JSON argument (`a`, and `NOW`), then `parts` in order."""
     return SCHEMA + "local a = cjson.decode(ARGV[1])\nlocal NOW = a.now\n" + "".join(parts)
+
+
+class Script:
+    """A script of `script()`'s, registered: called with its own keys, to which the fixed keys it
+    may touch are added (`FIXED_KEYS`, in order), so that every key a script is given by name is
+    in `KEYS`; the keys it finds from what it reads share their hash tag."""
+
+    def __init__(self, redis: Redis, text: str) -> None:
+        self._script = redis.register_script(text)
+
+    async def __call__(
+        self, keys: Sequence[str] = (), args: Sequence[str | int | float] = ()
+    ) -> Any:
+        return await self._script(keys=[*keys, *FIXED_KEYS], args=list(args))

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from routing import keys
 from routing.handlers import Handler
-from routing.lua import MOVE_HANDLER, STATS, script
+from routing.lua import MOVE_HANDLER, STATS, Script, script
 from routing.models import mask
 from routing.rules import RuleSet
 
@@ -99,8 +99,8 @@ OFFLINE_BECAUSE = {
 class Offers:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._answer = redis.register_script(_ANSWER)
-        self._release = redis.register_script(_RELEASE)
+        self._answer = Script(redis, _ANSWER)
+        self._release = Script(redis, _RELEASE)
 
     def _args(self, member: str, handler: str, offer: int, now: float) -> dict[str, object]:
         return {

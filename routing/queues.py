@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from routing.lua import script
+from routing.lua import Script, script
 from routing.overflow import QueueConditions
 from routing.rules import RuleSet
 
@@ -15,8 +15,8 @@ from routing.rules import RuleSet
 class Queues:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self.conditions_script = redis.register_script(_CONDITIONS)
-        self.standing_script = redis.register_script(_STANDING)
+        self.conditions_script = Script(redis, _CONDITIONS)
+        self.standing_script = Script(redis, _STANDING)
 
     async def conditions(self, rules: RuleSet) -> dict[str, QueueConditions]:
         return await conditions(self, rules)

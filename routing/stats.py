@@ -26,20 +26,17 @@ from routing.figures import (
     report,
     window_start,
 )
-from routing.lua import STATS
+from routing.lua import STATS, script
 from routing.models import Priority
 
-# One event counted from Python (a caller offered a callback in the hold loop). ARGV: now, queue,
-# priority, kind, subject.
-COUNT = (
+# One event counted from Python (a caller offered a callback in the hold loop): `queue`,
+# `priority`, `kind`, `subject`.
+COUNT = script(
+    STATS,
     """
-local NOW = ARGV[1]
-"""
-    + STATS
-    + """
-count(ARGV[2], ARGV[3], ARGV[4], 1, ARGV[5])
+count(a.queue, a.priority, a.kind, 1, a.subject)
 return 1
-"""
+""",
 )
 
 

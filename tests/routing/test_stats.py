@@ -4,6 +4,7 @@ driving the transitions' own scripts. README.md "Statistics" defines every figur
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -15,7 +16,7 @@ from routing.assignment import Assigner
 from routing.callbacks import Callbacks
 from routing.calls import Calls, Finish
 from routing.figures import CallbackFigures, Figures, Measures, Window, nearest_rank
-from routing.lua import STATS
+from routing.lua import STATS, Script, script
 from routing.models import Answers, Call, Placement, Priority, Reason, Screen, case_id_for
 from routing.offers import Offers
 from routing.rules import default_rules
@@ -341,16 +342,13 @@ async def test_a_repeated_final_webhook_counts_the_call_once(aredis: redis.async
 
 # The helpers as another script calls them, run twice as if a script's guard had let a repeat
 # through: each event must still count once.
-_REPEAT = (
+_REPEAT = script(
+    STATS,
     """
-local NOW = ARGV[2]
-"""
-    + STATS
-    + """
-if ARGV[3] == 'waited' then call_waited(KEYS[1], ARGV[4]) end
-if ARGV[3] == 'count' then count('callbacks', ARGV[5], ARGV[4], 1) end
+if a.what == 'waited' then call_waited(KEYS[1], a.outcome) end
+if a.what == 'count' then count('callbacks', a.priority, a.outcome, 1) end
 return 1
-"""
+""",
 )
 
 
@@ -358,12 +356,14 @@ async def test_an_event_recorded_twice_is_counted_once_even_past_the_scripts_gua
     aredis: redis.asyncio.Redis,
 ) -> None:
     await enqueue(aredis, sid(1), "general", 3, NOW - 100)
-    repeat = aredis.register_script(_REPEAT)
+    repeat = Script(aredis, _REPEAT)
     # The call's wait ends at -60 and "again" at -30; a callback is cancelled in class 3, and
     # "again" in class 2 (a different sample, the same event).
     for at, priority in ((NOW - 60, "3"), (NOW - 30, "2")):
-        await repeat(keys=[keys.call(sid(1))], args=[sid(1), repr(at), "waited", "abandoned"])
-        await repeat(args=["CB-1", repr(at), "count", "cancelled", priority])  # subject: ARGV[1]
+        waited = {"sid": sid(1), "now": repr(at), "what": "waited", "outcome": "abandoned"}
+        await repeat(keys=[keys.call(sid(1))], args=[json.dumps(waited)])
+        counted = {"id": "CB-1", "now": repr(at), "what": "count", "outcome": "cancelled"}
+        await repeat(args=[json.dumps({**counted, "priority": priority})])  # subject: its id
 
     report = await Stats(aredis).report(Window.LAST_15_MINUTES, NOW)
     [callbacks] = await Stats(aredis).callbacks(Window.LAST_15_MINUTES, NOW)
