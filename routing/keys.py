@@ -2,9 +2,9 @@
 
 The prefix is a hash tag (`{ll}`): on a Redis Cluster every Lifeline key would hash to one slot,
 so that a script may reach keys it finds from what it reads (the assignment script reaches calls
-and handlers that way), beside the fixed keys passed in `KEYS` (`routing.lua.Script`). One primary is ample for a
-national line; README.md "Processes" says what else Cluster would need. RQ's own keys (`rq:*`)
-are RQ's, not under the tag.
+and handlers that way), beside the fixed keys passed in `KEYS` (`routing.lua.Script`). One
+primary is ample for a national line; README.md "Processes" says what else Cluster would need.
+RQ's own keys (`rq:*`) are RQ's, not under the tag.
 """
 
 from __future__ import annotations
