@@ -8,17 +8,17 @@ from collections.abc import Awaitable, Callable
 
 from ivr.context import Ivr
 from ivr.forms import GatherForm, TwilioForm
-from ivr.queueing import place, requeue
-from ivr.safety import safe_route
+from ivr.safety import safe_route, unqueued
 from ivr.states import Asked
 from prompts.catalogue import PromptId
 from routing import menu
 from routing.callbacks import Booking, NumberTaken
 from routing.cases import CaseKind, opened
 from routing.decisions import Decision, Goodbye, Leave, Nothing, Spoken, Step, say
-from routing.menu import Given, Placed
+from routing.menu import Given
 from routing.models import CallRecord, Priority, Reason, caller_number, case_id_for
 from routing.numbers import spoken_digits, uk_number
+from routing.placing import CannotQueue, place, requeue
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ async def _ask_again(
             values=values if current is Step.CALLBACK_CONFIRM else None,
         )
     await ivr.callbacks.withdraw(record.sid)
-    return await requeue(ivr, record, say(PromptId.STILL_QUEUED))
+    return await requeue(ivr.floor, record, say(PromptId.STILL_QUEUED))
 
 
 async def _convert(ivr: Ivr, record: CallRecord, number: str) -> Booking | None:
@@ -152,7 +152,7 @@ async def _book(ivr: Ivr, record: CallRecord, number: str, state: Asked) -> Deci
         return await _number_taken(ivr, record, state, taken.refusals)
     if booking is None:
         await ivr.callbacks.withdraw(record.sid)
-        return await requeue(ivr, record, say(PromptId.CALLBACK_FAILED))
+        return await requeue(ivr.floor, record, say(PromptId.CALLBACK_FAILED))
     return await _booked(ivr, record, booking, number)
 
 
@@ -165,7 +165,7 @@ async def _number_taken(ivr: Ivr, record: CallRecord, state: Asked, refusals: in
     if refusals < menu.MAX_ASKS:
         return menu.ask(Step.CALLBACK_NUMBER, state.answers, record.locale, before=refused)
     await ivr.callbacks.withdraw(record.sid)
-    return await requeue(ivr, record, refused + say(PromptId.STILL_QUEUED))
+    return await requeue(ivr.floor, record, refused + say(PromptId.STILL_QUEUED))
 
 
 async def _booked(ivr: Ivr, record: CallRecord, booking: Booking, number: str) -> Decision:
@@ -202,7 +202,10 @@ async def callback_existing(ivr: Ivr, form: GatherForm, state: Asked, given: Giv
                 "reason": answers.reason or Reason.EXISTING_CASE,
             }
         )
-        return await place(ivr, form, Placed(answers=known, gave_up=True))
+        try:
+            return await place(ivr.floor, form.call(known), gave_up=True)
+        except CannotQueue as failed:
+            return unqueued(ivr, form.call_sid, failed)
     callback = await ivr.callbacks.live_for(caller_number(form.caller))
     now = ivr.clock.now()
     if callback is not None and value == "keep":
@@ -225,7 +228,10 @@ async def callback_existing(ivr: Ivr, form: GatherForm, state: Asked, given: Giv
     carry_on = answers.model_copy(update={"callback_choice": value, "has_callback": False})
     following = menu.next_step(carry_on)
     if following is None:
-        return await place(ivr, form, Placed(answers=carry_on, gave_up=False))
+        try:
+            return await place(ivr.floor, form.call(carry_on))
+        except CannotQueue as failed:
+            return unqueued(ivr, form.call_sid, failed)
     return menu.ask(following, carry_on, locale, before=before)
 
 

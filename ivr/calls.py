@@ -11,15 +11,7 @@ from redis.exceptions import RedisError
 from ivr.callback_offer import CALLBACK_STEPS, start_callback
 from ivr.context import Ivr
 from ivr.forms import DialForm, GatherForm, HoldForm, QueueExitForm, StatusForm, TwilioForm
-from ivr.queueing import (
-    assign_waiting,
-    dispatch_emergency,
-    finish,
-    nobody_can_take,
-    place,
-    requeue,
-)
-from ivr.safety import RETRY_PAUSE_SECONDS, emergency_dial, ids, safe_route
+from ivr.safety import RETRY_PAUSE_SECONDS, emergency_dial, ids, safe_route, unqueued
 from ivr.states import Asked, DialResult, Progress, State
 from prompts.catalogue import Locale, PromptId
 from routing import menu
@@ -38,6 +30,15 @@ from routing.models import (
 )
 from routing.offers import Release
 from routing.overflow import ToNumber
+from routing.placing import (
+    CannotQueue,
+    dispatch_emergency,
+    finish,
+    nobody_can_take,
+    offer_waiting,
+    place,
+    requeue,
+)
 from routing.rules import RuleSet
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,10 @@ async def step(ivr: Ivr, form: GatherForm, state: Asked) -> Decision:
     before = await outage_notice(ivr, current, outcome)
     if isinstance(outcome, Ask):
         return outcome.model_copy(update={"say": before + outcome.say}) if before else outcome
-    return await place(ivr, form, outcome, before=before)
+    try:
+        return await place(ivr.floor, form.call(outcome.answers), outcome.gave_up, before)
+    except CannotQueue as failed:
+        return unqueued(ivr, form.call_sid, failed)
 
 
 async def outage_notice(ivr: Ivr, current: Step, outcome: Ask | Placed) -> tuple[Spoken, ...]:
@@ -108,7 +112,10 @@ async def resume(ivr: Ivr, form: TwilioForm, state: Progress) -> Decision:
     following = menu.next_step(state.answers)
     if following is not None:
         return menu.ask(following, state.answers, state.language)
-    return await place(ivr, form, Placed(answers=state.answers, gave_up=False), turn=state.turn)
+    try:
+        return await place(ivr.floor, form.call(state.answers))
+    except CannotQueue as failed:
+        return unqueued(ivr, form.call_sid, failed, turn=state.turn)
 
 
 async def hold(ivr: Ivr, form: HoldForm, state: Progress) -> Decision:
@@ -127,7 +134,7 @@ async def hold(ivr: Ivr, form: HoldForm, state: Progress) -> Decision:
     if emergency and record is not None and record.status is CallStatus.QUEUED:
         # Handlers whose wrap-up or rest just ended come back, and a free one is offered it,
         # before anyone decides nobody could take it.
-        await assign_waiting(ivr)
+        await offer_waiting(ivr.floor)
         record = await ivr.calls.get(form.call_sid)
     if emergency and record is not None and record.status is CallStatus.RESERVED:
         return await _emergency_on_offer(ivr, record, now, state)
@@ -157,7 +164,7 @@ async def hold(ivr: Ivr, form: HoldForm, state: Progress) -> Decision:
         # one went on a call or a break), the dispatch line now.
         waited = now - (record.arrival or record.created)
         dispatch_now = await nobody_can_take(
-            ivr, rules, record.sid, record.placement.queue, waited, standing
+            ivr.floor, rules, record.sid, record.placement.queue, waited, standing
         )
     turn = hold_turn(record, position, on_duty, rules, now, state.turn, dispatch_now=dispatch_now)
     if isinstance(turn, Hold) and turn.offer is not None:
@@ -246,7 +253,7 @@ async def queue_exit(ivr: Ivr, form: QueueExitForm, state: Progress) -> Decision
     """The call left Twilio's queue: hung up, moved on by us, or sent on by `<Leave>`."""
     if form.queue_result in LEFT_US:
         if form.queue_result == "hangup":
-            await finish(ivr, form)
+            await finish(ivr.floor, form.call_sid)
         return Nothing()
     locale = state.language
     try:
@@ -254,11 +261,11 @@ async def queue_exit(ivr: Ivr, form: QueueExitForm, state: Progress) -> Decision
         if record is None or record.placement is None:
             return safe_route(ivr, state)
         if record.placement.priority is Priority.EMERGENCY:  # before anything else
-            return await dispatch_emergency(ivr, record, "limit reached")
+            return await dispatch_emergency(ivr.floor, record, "limit reached")
         if record.callback_requested:
             return start_callback(record)
         if record.status is CallStatus.DIVERTED:  # pulled off its number: back in its place
-            return await requeue(ivr, record, say(PromptId.STILL_QUEUED), redial=True)
+            return await requeue(ivr.floor, record, say(PromptId.STILL_QUEUED), redial=True)
         if form.queue_result in TURNED_AWAY:
             # Twilio's waiting room is full (1,000 calls by default) or failing, not ours: the
             # caller keeps their place here and holds outside it, the emergency key live, then
@@ -277,7 +284,7 @@ async def queue_exit(ivr: Ivr, form: QueueExitForm, state: Progress) -> Decision
                 pause_seconds=QUEUE_FULL_PAUSE_SECONDS,
                 turn=state.turn,
             )
-        return await requeue(ivr, record, say(PromptId.STILL_QUEUED))
+        return await requeue(ivr.floor, record, say(PromptId.STILL_QUEUED))
     except RedisError:
         if state.priority is Priority.EMERGENCY:
             return emergency_dial(ivr, locale, form.call_sid)
@@ -296,7 +303,7 @@ async def dispatch_result(ivr: Ivr, form: DialForm, state: DialResult) -> Decisi
             record = await ivr.calls.get(form.call_sid)
             if record is None or record.placement is None:
                 return safe_route(ivr, state)
-            return await requeue(ivr, record, say(PromptId.STILL_QUEUED), redial=True)
+            return await requeue(ivr.floor, record, say(PromptId.STILL_QUEUED), redial=True)
         except RedisError:  # not an emergency: what is happening, the key live, never dispatch
             return safe_route(ivr, state)
     attempt = state.attempt + 1
@@ -309,7 +316,7 @@ async def dispatch_result(ivr: Ivr, form: DialForm, state: DialResult) -> Decisi
     if attempt < MAX_DISPATCH_ATTEMPTS or record is None or record.placement is None:
         return emergency_dial(ivr, locale, form.call_sid, attempt)
     try:
-        return await requeue(ivr, record, say(PromptId.EMERGENCY_CONNECTING), redial=True)
+        return await requeue(ivr.floor, record, say(PromptId.EMERGENCY_CONNECTING), redial=True)
     except RedisError:
         return emergency_dial(ivr, locale, form.call_sid, attempt)
 
@@ -317,5 +324,5 @@ async def dispatch_result(ivr: Ivr, form: DialForm, state: DialResult) -> Decisi
 async def status(ivr: Ivr, form: StatusForm, state: State) -> Decision:
     """Status callbacks come repeated and out of order; only a final one changes anything, once."""
     if form.call_status in FINAL_STATUSES:
-        await finish(ivr, form)
+        await finish(ivr.floor, form.call_sid)
     return Nothing()

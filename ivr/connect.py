@@ -6,7 +6,6 @@ import logging
 
 from ivr.context import Ivr
 from ivr.forms import DialForm, TwilioForm
-from ivr.queueing import assign_waiting, dispatch_emergency, finish, nobody_can_take, requeue
 from ivr.safety import emergency_dial, ids, safe_route
 from ivr.states import Offered, Whispered
 from prompts.catalogue import PromptId
@@ -16,6 +15,7 @@ from routing.handlers import Handler
 from routing.hold import emergency_overdue
 from routing.models import CallRecord, CallStatus, Priority
 from routing.offers import Release
+from routing.placing import dispatch_emergency, finish, nobody_can_take, offer_waiting, requeue
 from routing.rules import RuleSet
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,10 @@ async def connect(ivr: Ivr, form: TwilioForm, state: Offered) -> Decision:
             # ... or after the caller was put through to another service: it pulled them off
             # that line, so they come back to their place in the queue.
             log.warning("late connect redirect for a diverted call", extra=ids(form))
-            return await requeue(ivr, record, say(PromptId.STILL_QUEUED), redial=True)
+            return await requeue(ivr.floor, record, say(PromptId.STILL_QUEUED), redial=True)
         # A late or repeated redirect: the caller goes back to holding in their place.
         log.info("stale connect redirect", extra=ids(form))
-        return await requeue(ivr, record, ())
+        return await requeue(ivr.floor, record, ())
     handler = await ivr.handlers.get(state.handler)
     rules = await ivr.rulebook.active()
     refused = connecting.phone_refused(handler, ivr.settings.policy_exceptions)
@@ -65,8 +65,8 @@ async def not_dialled(
     if record is None or record.placement is None:
         return safe_route(ivr, state)
     if await _dispatch_now(ivr, record, rules, now):
-        return await dispatch_emergency(ivr, record, "handler not dialled")
-    return await requeue(ivr, record, say(PromptId.HANDLER_UNAVAILABLE))
+        return await dispatch_emergency(ivr.floor, record, "handler not dialled")
+    return await requeue(ivr.floor, record, say(PromptId.HANDLER_UNAVAILABLE))
 
 
 async def whisper(ivr: Ivr, form: TwilioForm, state: Whispered) -> Decision:
@@ -88,8 +88,8 @@ async def connect_result(ivr: Ivr, form: DialForm, state: Offered) -> Decision:
     place."""
     bridged = form.dial_status in ("completed", "answered") and form.bridged != "false"
     if bridged or form.call_status in CALLER_GONE:
-        await finish(ivr, form)
-        await assign_waiting(ivr)
+        await finish(ivr.floor, form.call_sid)
+        await offer_waiting(ivr.floor)
         return Nothing()
     missed = form.dial_status in ("no-answer", "busy", "canceled")
     why = Release.MISSED if missed else Release.FAILED
@@ -104,8 +104,8 @@ async def connect_result(ivr: Ivr, form: DialForm, state: Offered) -> Decision:
     # that offer, whose own limit applies; otherwise an emergency past its limit, or with nobody
     # else free who could take it, goes to dispatch now.
     if record.status is not CallStatus.RESERVED and await _dispatch_now(ivr, record, rules, now):
-        return await dispatch_emergency(ivr, record, "handler missed it")
-    return await requeue(ivr, record, say(PromptId.HANDLER_UNAVAILABLE))
+        return await dispatch_emergency(ivr.floor, record, "handler missed it")
+    return await requeue(ivr.floor, record, say(PromptId.HANDLER_UNAVAILABLE))
 
 
 async def _dispatch_now(ivr: Ivr, record: CallRecord, rules: RuleSet, now: float) -> bool:
@@ -115,4 +115,4 @@ async def _dispatch_now(ivr: Ivr, record: CallRecord, rules: RuleSet, now: float
     if emergency_overdue(record, rules, now):
         return True
     waited = now - (record.arrival or record.created)
-    return await nobody_can_take(ivr, rules, record.sid, placement.queue, waited)
+    return await nobody_can_take(ivr.floor, rules, record.sid, placement.queue, waited)

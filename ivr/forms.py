@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from routing.models import Sid
+from routing.models import Answers, Call, Sid, caller_number
 
 
 class TwilioForm(BaseModel):
@@ -19,6 +19,12 @@ class TwilioForm(BaseModel):
     caller: str = Field(alias="From", default="")
     called: str = Field(alias="To", default="")
     call_status: str = Field(alias="CallStatus", default="")
+
+    def call(self, answers: Answers) -> Call:
+        """The call as routing places it: the caller's number "" when withheld."""
+        return Call(
+            sid=self.call_sid, caller=caller_number(self.caller), line=self.called, answers=answers
+        )
 
 
 class DialledForm(TwilioForm):

@@ -10,14 +10,14 @@ from redis.exceptions import RedisError
 
 from ivr.context import Ivr
 from ivr.forms import DialForm, GatherForm, TwilioForm
-from ivr.queueing import place, requeue
-from ivr.safety import ids, safe_route
+from ivr.safety import ids, safe_route, unqueued
 from ivr.states import Progress
 from prompts.catalogue import PromptId
 from routing import menu
 from routing.decisions import Ask, Decision, Dial, Enqueue, Nothing, Retry, Spoken, Step, say
-from routing.menu import Given, Placed
+from routing.menu import Given
 from routing.models import Answers, CallStatus, Screen
+from routing.placing import CannotQueue, place, requeue
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,10 @@ async def carry_on(
     back, the caller goes on where they were: their place in the queue if they had one, else the
     next question or the queue; still unreachable, another turn or the fallback line."""
     if answers.screen is Screen.YES:
-        return await place(ivr, form, Placed(answers=answers, gave_up=False))
+        try:
+            return await place(ivr.floor, form.call(answers))
+        except CannotQueue as failed:
+            return unqueued(ivr, form.call_sid, failed)
     trouble = Progress(answers=answers, turn=turn, down_since=down_since)
     try:
         record = await ivr.calls.get(form.call_sid)
@@ -64,12 +67,14 @@ async def carry_on(
         log.warning("still cannot route: %s", error, extra=ids(form))
         return safe_route(ivr, trouble)
     if record is not None and record.status is CallStatus.QUEUED and record.placement is not None:
-        return await requeue(ivr, record, say(PromptId.STILL_QUEUED))
+        return await requeue(ivr.floor, record, say(PromptId.STILL_QUEUED))
     following = menu.next_step(answers)
     if following is not None:
         return menu.ask(following, answers, answers.language)
-    placed = Placed(answers=answers, gave_up=False)
-    return await place(ivr, form, placed, turn=turn, down_since=down_since)
+    try:
+        return await place(ivr.floor, form.call(answers))
+    except CannotQueue as failed:
+        return unqueued(ivr, form.call_sid, failed, turn=turn, down_since=down_since)
 
 
 def _after(before: tuple[Spoken, ...], decision: Decision) -> Decision:

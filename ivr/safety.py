@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 
 from ivr.context import Ivr
 from ivr.forms import TwilioForm
@@ -11,12 +10,12 @@ from ivr.states import Asked, DialResult, Progress
 from prompts.catalogue import Locale, PromptId
 from routing import menu
 from routing.decisions import Decision, Dial, Hold, Leave, Retry, Step, say
+from routing.dispatch_line import dispatch_dial
 from routing.menu import Given
-from routing.models import Priority, Screen, case_id_for
+from routing.models import Priority, Screen
+from routing.placing import CannotQueue
 
 log = logging.getLogger(__name__)
-
-SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 
 RETRY_PAUSE_SECONDS = 15
 
@@ -24,16 +23,21 @@ RETRY_PAUSE_SECONDS = 15
 def emergency_dial(
     ivr: Ivr, locale: Locale, call_sid: str, attempt: int = 0, fallback: bool = False
 ) -> Dial:
-    """The dispatch line, with the case id read to the dispatcher (derived from the CallSid, so
-    it needs no Redis)."""
-    return Dial(
-        locale=locale,
-        number=ivr.settings.ambulance_dispatch_number,
-        say=say(PromptId.AMBULANCE_CONNECTING),
-        attempt=attempt,
-        fallback=fallback,
-        case_id=case_id_for(call_sid) if SID.match(call_sid) else "",
+    """The dispatch line, needing nothing but the settings."""
+    return dispatch_dial(
+        ivr.settings.ambulance_dispatch_number, locale, call_sid, attempt, fallback
     )
+
+
+def unqueued(
+    ivr: Ivr, call_sid: str, failed: CannotQueue, turn: int = 0, down_since: int = 0
+) -> Decision:
+    """A call that could not be queued: an emergency to the dispatch line, anyone else to the
+    safe route with the answers they gave."""
+    log.warning("cannot queue: %s", failed, extra={"call_sid": call_sid})
+    if failed.emergency:
+        return emergency_dial(ivr, failed.answers.language, call_sid)
+    return safe_route(ivr, Progress(answers=failed.answers, turn=turn, down_since=down_since))
 
 
 def emergency_answered(ivr: Ivr, state: Progress, given: Given, call_sid: str) -> Dial | None:

@@ -1,6 +1,7 @@
-"""The floor: the stores over one Redis client, Lifeline's clock and the jobs the use cases ask
-for, built once per process by its composition root and taken by the use cases, whoever calls
-them; and its own use case, offering the waiting calls to free handlers (assign_waiting)."""
+"""The floor: the stores over one Redis client, Lifeline's clock and settings, and the jobs the
+use cases ask for, built once per process by its composition root and taken by the use cases,
+whoever calls them; and its own use case, offering the waiting calls to free handlers
+(assign_waiting)."""
 
 from __future__ import annotations
 
@@ -46,10 +47,12 @@ class Outbound(Protocol):
 
 @dataclass(frozen=True)
 class Floor:
-    """The floor's stores over one Redis client, with the clock and the jobs' outbound side."""
+    """The floor's stores over one Redis client, with the clock, the settings (the dispatch line,
+    the number policy, the lines) and the jobs' outbound side."""
 
     redis: Redis
     clock: Clock
+    settings: Settings
     audit: Audit
     calls: Calls
     handlers: Handlers
@@ -70,6 +73,7 @@ class Floor:
         return cls(
             redis=redis,
             clock=clock,
+            settings=settings,
             audit=audit,
             calls=Calls(redis, numbers=numbers),
             handlers=Handlers(redis),

@@ -110,7 +110,7 @@ def test_lifeline_run_starts_everything_and_a_call_goes_through(tmp_path: Path) 
     # A quiet log: jobs that succeed and routine requests are not news; the call's events are.
     chatter = ("Job OK", "Successfully completed", "HTTP Request:", "/fhir/metadata -> 200")
     assert [line for line in log.splitlines() if any(said in line for said in chatter)] == []
-    assert "ivr.queueing: queued call_sid=CA" in log
+    assert "routing.placing: queued call_sid=CA" in log
     assert not (tmp_path / "var" / "run.env").exists()
     assert (tmp_path / "var" / "redis" / "appendonlydir").exists() or any(
         path.name.startswith("appendonly") for path in (tmp_path / "var" / "redis").iterdir()
