@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from redis.asyncio import Redis
 
 from routing import keys
+from routing.lua import argument
 
 AGENDA = keys.AGENDA
 SWEEP_SECONDS = 1  # how often the agenda is read (workers/cron.py): the due times' resolution
@@ -43,11 +44,12 @@ Due = Annotated[ReplayBatch | CallbackCall, Field(discriminator="kind")]
 _DUE: TypeAdapter[ReplayBatch | CallbackCall] = TypeAdapter(Due)
 REPLAY_BATCH = ReplayBatch()
 
-# KEYS[1] the agenda. ARGV: now, when handed-out items come due again, the most to hand out.
+# KEYS[1] the agenda. `now`, `again` (when handed-out items come due again), `most` to hand out.
 _TAKE = """
-local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local a = cjson.decode(ARGV[1])
+local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', a.now, 'LIMIT', 0, tonumber(a.most))
 for _, item in ipairs(items) do
-  redis.call('ZADD', KEYS[1], 'XX', ARGV[2], item)
+  redis.call('ZADD', KEYS[1], 'XX', a.again, item)
 end
 return items
 """
@@ -76,7 +78,9 @@ class Agenda:
     async def take_due(self, now: float, most: int = 200) -> list[ReplayBatch | CallbackCall]:
         """Items due by `now`, earliest first, each due again after `REDELIVER_SECONDS` unless
         its job reschedules or removes it. One atomic step: two sweeps never take the same."""
-        taken = await self._take(keys=[AGENDA], args=[now, now + REDELIVER_SECONDS, most])
+        taken = await self._take(
+            keys=[AGENDA], args=argument(now=now, again=now + REDELIVER_SECONDS, most=most)
+        )
         items: list[ReplayBatch | CallbackCall] = []
         unreadable: list[str] = []
         for raw in taken:

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from routing import keys
 from routing.cases import BookedSlot, ServiceType
+from routing.lua import argument
 
 HOLD_SECONDS = 300  # a chosen slot is held for its case, against other handlers, this long
 # A booking in flight (its answer, and the search after a slot taken, each within the adapter's
@@ -35,23 +36,24 @@ CONFIRM_AFTER_SECONDS = 60
 # case: then it is chosen, held for this case and marked in flight, in one step. Answers the
 # verdict and the version the booking is now at.
 _CHOOSE = """
+local a = cjson.decode(ARGV[1])
 local version = redis.call('HGET', KEYS[1], 'version') or '0'
 local chosen = redis.call('HGET', KEYS[1], 'chosen') or ''
-if chosen ~= '' and chosen == ARGV[2] then
+if chosen ~= '' and chosen == a.slot then
   local busy = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
-  if busy > tonumber(ARGV[6]) then return {'busy', version} end
+  if busy > tonumber(a.now) then return {'busy', version} end
 end
-if chosen ~= '' and chosen ~= ARGV[2] then return {'other', version} end
-if version ~= ARGV[5] then return {'changed', version} end
+if chosen ~= '' and chosen ~= a.slot then return {'other', version} end
+if version ~= a.version then return {'changed', version} end
 local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[1] then return {'held', version} end
-redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[3])
+if holder and holder ~= a.case then return {'held', version} end
+redis.call('SET', KEYS[2], a.case, 'EX', a.hold)
 version = tostring(redis.call('HINCRBY', KEYS[1], 'version', 1))
-redis.call('HSET', KEYS[1], 'chosen', ARGV[2], 'until', ARGV[7])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('HSET', KEYS[1], 'chosen', a.slot, 'until', a.in_flight_until)
+redis.call('EXPIRE', KEYS[1], a.ttl)
 return {'ok', version}
 """
-# A booking saved only if unchanged since it was read at ARGV[1]: the version it is at now, or
+# A booking saved only if unchanged since it was read at `version`: the version it is at now, or
 # "" if it was not saved. A search's result (`search`)
 # never replaces a slot chosen (being booked, unconfirmed or booked); a booking's outcome
 # (`settle`) fixes the chosen slot (or none: its hold released) and ends the booking in flight.
@@ -59,21 +61,22 @@ return {'ok', version}
 # kept, unless another case holds it already: no other handler is offered it while it is in
 # doubt, whatever the doubt's length.
 _SAVE = """
-if (redis.call('HGET', KEYS[1], 'version') or '0') ~= ARGV[1] then return '' end
-if ARGV[4] == 'search' then
+local a = cjson.decode(ARGV[1])
+if (redis.call('HGET', KEYS[1], 'version') or '0') ~= a.version then return '' end
+if a.how == 'search' then
   if (redis.call('HGET', KEYS[1], 'chosen') or '') ~= '' then return '' end
 else
-  redis.call('HSET', KEYS[1], 'chosen', ARGV[5], 'until', '0')
+  redis.call('HSET', KEYS[1], 'chosen', a.chosen, 'until', '0')
   local holder = redis.call('GET', KEYS[2])
-  if ARGV[5] == '' then
-    if holder == ARGV[6] then redis.call('DEL', KEYS[2]) end
-  elseif not holder or holder == ARGV[6] then
-    redis.call('SET', KEYS[2], ARGV[6], 'EX', ARGV[3])
+  if a.chosen == '' then
+    if holder == a.case then redis.call('DEL', KEYS[2]) end
+  elseif not holder or holder == a.case then
+    redis.call('SET', KEYS[2], a.case, 'EX', a.ttl)
   end
 end
-redis.call('HSET', KEYS[1], 'state', ARGV[2])
+redis.call('HSET', KEYS[1], 'state', a.state)
 local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
-redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[1], a.ttl)
 return tostring(version)
 """
 
@@ -175,14 +178,14 @@ class Bookings:
         self, booking: Booking, version: str, how: str, chosen: str = "", slot: str = ""
     ) -> str:
         hold = keys.slot_hold(slot) if slot else keys.booking(booking.case_id)
-        args: list[str | int] = [
-            version,
-            booking.model_dump_json(),
-            keys.CALL_TTL_SECONDS,
-            how,
-            chosen,
-            booking.case_id,
-        ]
+        args = argument(
+            version=version,
+            state=booking.model_dump_json(),
+            ttl=keys.CALL_TTL_SECONDS,
+            how=how,
+            chosen=chosen,
+            case=booking.case_id,
+        )
         return _text(await self._save(keys=[keys.booking(booking.case_id), hold], args=args))
 
     async def choose(self, case_id: str, slot: str, version: str, now: float) -> tuple[str, str]:
@@ -190,15 +193,15 @@ class Bookings:
         `held` (for another case), `other` (the case has another slot whose booking is not
         settled) or `changed` (since `version`); and the version the booking is at now."""
         keys_ = [keys.booking(case_id), keys.slot_hold(slot)]
-        args: list[str | int] = [
-            case_id,
-            slot,
-            HOLD_SECONDS,
-            keys.CALL_TTL_SECONDS,
-            version,
-            repr(now),
-            repr(now + IN_FLIGHT_SECONDS),
-        ]
+        args = argument(
+            case=case_id,
+            slot=slot,
+            hold=HOLD_SECONDS,
+            ttl=keys.CALL_TTL_SECONDS,
+            version=version,
+            now=now,
+            in_flight_until=now + IN_FLIGHT_SECONDS,
+        )
         verdict, at = await self._choose(keys=keys_, args=args)
         return _text(verdict), _text(at)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from routing import keys
+from routing.lua import argument
 
 BATCH = 100  # callbacks a script looks at, while Redis runs nothing else
 BATCHES = 50  # batches a housekeeping run takes at most: a backlog takes a few runs
@@ -30,14 +31,15 @@ KEPT_DETAIL = (
 )
 
 # KEYS[1] every callback by booking time, KEYS[2] the closed ones by when, KEYS[3] how far this
-# walk has come. ARGV: booked up to, the most to look at, the callbacks' key prefix. A callback
-# still live as the walk passes it is indexed by the step that closes it.
+# walk has come. `before`: booked up to, the `most` to look at, the callbacks' key `prefix`. A
+# callback still live as the walk passes it is indexed by the step that closes it.
 _WALK = """
+local a = cjson.decode(ARGV[1])
 local from = redis.call('GET', KEYS[3]) or '-inf'
-local rows = redis.call('ZRANGEBYSCORE', KEYS[1], from, ARGV[1], 'WITHSCORES', 'LIMIT', 0,
-                        tonumber(ARGV[2]))
+local rows = redis.call('ZRANGEBYSCORE', KEYS[1], from, a.before, 'WITHSCORES', 'LIMIT', 0,
+                        tonumber(a.most))
 for i = 1, #rows, 2 do
-  local f = redis.call('HMGET', ARGV[3] .. rows[i], 'status', 'ended_at', 'forgotten')
+  local f = redis.call('HMGET', a.prefix .. rows[i], 'status', 'ended_at', 'forgotten')
   if (f[1] == 'done' or f[1] == 'cancelled') and f[3] ~= '1' then
     redis.call('ZADD', KEYS[2], 'NX', tonumber(f[2]) or tonumber(rows[i + 1]), rows[i])
   end
@@ -46,15 +48,16 @@ if #rows > 0 then redis.call('SET', KEYS[3], rows[#rows]) end
 return #rows / 2
 """
 
-# KEYS[1] the closed callbacks by when. ARGV: closed before, the most to take, the callbacks' key
-# prefix, then the detail to keep. Returns how many were taken and how many forgotten.
+# KEYS[1] the closed callbacks by when. `before` (closed before), the `most` to take, the
+# callbacks' key `prefix`, and the detail to `keep`. Returns how many were taken and forgotten.
 _FORGET = """
+local a = cjson.decode(ARGV[1])
 local keep = {}
-for i = 4, #ARGV do keep[ARGV[i]] = true end
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, name in ipairs(a.keep) do keep[name] = true end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', a.before, 'LIMIT', 0, tonumber(a.most))
 local forgotten = 0
 for _, id in ipairs(ids) do
-  local key = ARGV[3] .. id
+  local key = a.prefix .. id
   local f = redis.call('HMGET', key, 'status', 'forgotten')
   if (f[1] == 'done' or f[1] == 'cancelled') and f[2] ~= '1' then
     local drop = {'caller', 'answers', 'reason', 'call_sid', 'to_key'}
@@ -100,10 +103,11 @@ class CallbackRetention:
         for _ in range(batches):
             walked = await self._walk(
                 keys=[keys.CALLBACKS, keys.CALLBACKS_CLOSED, keys.CALLBACKS_WALKED],
-                args=[repr(before), batch, prefix],
+                args=argument(before=before, most=batch, prefix=prefix),
             )
             taken, count = await self._forget(
-                keys=[keys.CALLBACKS_CLOSED], args=[repr(before), batch, prefix, *KEPT_DETAIL]
+                keys=[keys.CALLBACKS_CLOSED],
+                args=argument(before=before, most=batch, prefix=prefix, keep=KEPT_DETAIL),
             )
             forgotten += int(count)
             if int(walked) < batch and int(taken) < batch:

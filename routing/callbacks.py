@@ -26,7 +26,7 @@ from routing import callback_steps as steps
 from routing import keys
 from routing.calls import OUTCOMES
 from routing.figures import CALLBACKS
-from routing.lua import Script
+from routing.lua import Script, argument
 from routing.models import Answers, Placement, Priority
 from routing.number_hash import NumberHash, callback_to_key, caller_key
 from routing.rules import CallbackRule
@@ -37,11 +37,12 @@ AT_RISK_SHIFT_MS = 10**11  # an urgent callback at risk goes ahead of its class 
 # placed and Twilio's answer is not in, this mark (and the placing run's marker): the floor's
 # sweep leaves such an offer to its call's outcome as it does a placed one.
 DIALLING = "dialling:"
-# KEYS[1] the callback. ARGV: the offer's field, the CallSid, the mark. A SID there stays.
+# KEYS[1] the callback. The offer's `field`, the CallSid (`sid`), the `mark`. A SID there stays.
 _OUTBOUND_STARTED = """
-local held = redis.call('HGET', KEYS[1], ARGV[1])
-if held and string.sub(held, 1, #ARGV[3]) ~= ARGV[3] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local a = cjson.decode(ARGV[1])
+local held = redis.call('HGET', KEYS[1], a.field)
+if held and string.sub(held, 1, #a.mark) ~= a.mark then return 0 end
+redis.call('HSET', KEYS[1], a.field, a.sid)
 return 1
 """
 LIVE = keys.LIVE_CALLBACK
@@ -247,7 +248,8 @@ class Callbacks:
         """Twilio created the call for this offer (so a retried job must not place another): its
         SID replaces the mark of a call being placed; one recorded already stays."""
         await self._outbound_started(
-            keys=[keys.callback(callback_id)], args=[f"outbound:{offer}", call_sid, DIALLING]
+            keys=[keys.callback(callback_id)],
+            args=argument(field=f"outbound:{offer}", sid=call_sid, mark=DIALLING),
         )
 
     async def done(self, callback_id: str, now: float) -> bool:

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from routing import keys
 from routing.agenda import AGENDA, REDELIVER_SECONDS, REPLAY_BATCH, member
+from routing.lua import argument
 
 PENDING = keys.JOURNAL_PENDING
 FAILED = keys.JOURNAL_FAILED
@@ -145,32 +146,34 @@ return a.outcome
 """
 
 
-# KEYS[1] the settled entries, KEYS[2] the walk's cursor, then entries the walk came to. ARGV: the
-# next cursor, the entries' key prefix. One delivered before SETTLED existed is added to it by
+# KEYS[1] the settled entries, KEYS[2] the walk's cursor, then entries the walk came to. The
+# next `cursor`, the entries' key `prefix`. One delivered before SETTLED existed is added to it by
 # when it was delivered; nothing pending or refused is.
 _WALK = """
+local a = cjson.decode(ARGV[1])
 if redis.call('GET', KEYS[2]) == 'done' then return 0 end
 local added = 0
 for i = 3, #KEYS do
   local f = redis.call('HMGET', KEYS[i], 'status', 'delivered', 'captured', 'forgotten')
   if (f[1] == 'delivered' or f[1] == 'duplicate') and f[4] ~= '1' then
     local at = tonumber(f[2]) or tonumber(f[3]) or 0
-    added = added + redis.call('ZADD', KEYS[1], 'NX', at, string.sub(KEYS[i], #ARGV[2] + 1))
+    added = added + redis.call('ZADD', KEYS[1], 'NX', at, string.sub(KEYS[i], #a.prefix + 1))
   end
 end
-redis.call('SET', KEYS[2], ARGV[1] == '0' and 'done' or ARGV[1])
+redis.call('SET', KEYS[2], a.cursor == '0' and 'done' or a.cursor)
 return added
 """
 
-# KEYS: the settled entries. ARGV: settled before, the most to forget, the entries' key prefix.
+# KEYS: the settled entries. `before` (settled before), the `most` to forget, the entries' `prefix`.
 # A delivered entry keeps what the audit and the statistics need (case id, kind, status, times,
 # attempts), never the caller's details, the bundle or the notes. Returns how many were taken and
 # how many forgotten.
 _FORGET = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local a = cjson.decode(ARGV[1])
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', a.before, 'LIMIT', 0, tonumber(a.most))
 local forgotten = 0
 for _, id in ipairs(ids) do
-  local entry = ARGV[3] .. id
+  local entry = a.prefix .. id
   local status = redis.call('HGET', entry, 'status')
   if status == 'delivered' or status == 'duplicate' then
     redis.call('HSET', entry, 'facts', '{}', 'bundle', '{}', 'notes', '', 'error', '',
@@ -183,11 +186,12 @@ return {#ids, forgotten}
 """
 
 
-# KEYS: the agenda, the replay's hash. ARGV: the replay's agenda item, now.
+# KEYS: the agenda, the replay's hash. The replay's agenda `item`, `now`.
 _START = f"""
-local redeliver = tonumber(ARGV[2]) + {REDELIVER_SECONDS}
-if redis.call('ZADD', KEYS[1], 'NX', redeliver, ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], 'started', ARGV[2], 'finished', '', 'next', ARGV[2])
+local a = cjson.decode(ARGV[1])
+local redeliver = tonumber(a.now) + {REDELIVER_SECONDS}
+if redis.call('ZADD', KEYS[1], 'NX', redeliver, a.item) == 0 then return 0 end
+redis.call('HSET', KEYS[2], 'started', a.now, 'finished', '', 'next', a.now)
 return 1
 """
 
@@ -294,7 +298,9 @@ class Journal:
         forgotten = 0
         for _ in range(batches):
             walked = await self._walk_old(prefix, walk)
-            taken, count = await self._forget(keys=[SETTLED], args=[repr(before), batch, prefix])
+            taken, count = await self._forget(
+                keys=[SETTLED], args=argument(before=before, most=batch, prefix=prefix)
+            )
             forgotten += int(count)
             if not walked and int(taken) < batch:
                 break
@@ -308,7 +314,9 @@ class Journal:
         after, found = await self.redis.scan(
             int(cursor or 0), match=prefix + "*", count=count, _type="hash"
         )
-        await self._walk(keys=[SETTLED, WALKED, *found], args=[str(after), prefix])
+        await self._walk(
+            keys=[SETTLED, WALKED, *found], args=argument(cursor=str(after), prefix=prefix)
+        )
         return int(after) != 0
 
     async def trim_stream(self, before_ms: int) -> int:
@@ -334,7 +342,9 @@ class Journal:
         """Start a replay unless one is under way (one at a time, whatever the number of
         workers): its first batch is due at once, and on the agenda for the sweep should the
         job that started it not run it."""
-        started = await self._start(keys=[AGENDA, REPLAY], args=[member(REPLAY_BATCH), now])
+        started = await self._start(
+            keys=[AGENDA, REPLAY], args=argument(item=member(REPLAY_BATCH), now=now)
+        )
         return bool(started)
 
     async def replay_batch(self) -> float | None:

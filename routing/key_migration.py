@@ -11,20 +11,22 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from routing import keys
+from routing.lua import argument
 
 OLD_PREFIX = "ll:"
 NEW_PREFIX = keys.PREFIX + ":"
 SCAN_COUNT = 1000
 
 # Renames one key unless the new name is taken (then it is left where it is, to be looked at),
-# and rewrites a callback's `to_key` that names an old key. KEYS: old, new. ARGV: both prefixes.
+# and rewrites a callback's `to_key` that names an old key. KEYS: old, new; both prefixes.
 _MOVE = """
+local a = cjson.decode(ARGV[1])
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 redis.call('RENAME', KEYS[1], KEYS[2])
 if redis.call('TYPE', KEYS[2])['ok'] == 'hash' then
   local to = redis.call('HGET', KEYS[2], 'to_key')
-  if to and string.sub(to, 1, #ARGV[1]) == ARGV[1] then
-    redis.call('HSET', KEYS[2], 'to_key', ARGV[2] .. string.sub(to, #ARGV[1] + 1))
+  if to and string.sub(to, 1, #a.old) == a.old then
+    redis.call('HSET', KEYS[2], 'to_key', a.new .. string.sub(to, #a.old + 1))
   end
 end
 return 1
@@ -44,7 +46,7 @@ async def migrate(redis: Redis) -> Migrated:
     old = [str(key) async for key in redis.scan_iter(match=OLD_PREFIX + "*", count=SCAN_COUNT)]
     for key in old:
         new = NEW_PREFIX + key.removeprefix(OLD_PREFIX)
-        if await move(keys=[key, new], args=[OLD_PREFIX, NEW_PREFIX]):
+        if await move(keys=[key, new], args=argument(old=OLD_PREFIX, new=NEW_PREFIX)):
             moved += 1
         elif await redis.exists(key):
             kept.append(key)

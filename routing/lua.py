@@ -5,12 +5,13 @@ same books in every script that moves a handler or counts an event.
 A script's text is `script(...)`: the schema, its argument, then the fragments it uses and its own
 text, in order. Its arguments follow one convention: the keys it is given in `KEYS` (a record it
 was asked about), and its values as one JSON object in `ARGV[1]`, `a`, with `now` (Lifeline's
-clock, as a string) as `NOW`. A few older scripts still take plain `ARGV` values (the statistics'
-`COUNT` among them); each says which.
+clock, as a string) as `NOW`. A standalone script (one built on no fragment, given all its keys in
+`KEYS`) takes the same one JSON argument, made by `argument()`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -203,6 +204,23 @@ end
 def script(*parts: str) -> str:
     """A script's text: the schema, its JSON argument (`a`, and `NOW`), then `parts` in order."""
     return SCHEMA + "local a = cjson.decode(ARGV[1])\nlocal NOW = a.now\n" + "".join(parts)
+
+
+def argument(**values: str | int | float | Sequence[str]) -> list[str]:
+    """A standalone script's one argument (`local a = cjson.decode(ARGV[1])`): its values as
+    text, as Redis gives them (a float as Python's repr), so that the script compares them with
+    what it reads and takes `tonumber` of them as it would of any argument."""
+
+    def text(value: str | int | float | Sequence[str]) -> str | list[str]:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, float):
+            return repr(value)
+        if isinstance(value, int):
+            return str(value)
+        return [str(item) for item in value]
+
+    return [json.dumps({name: text(value) for name, value in values.items()})]
 
 
 class Script:

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from prompts.catalogue import Locale
 from routing import keys
 from routing.audit import Audit
+from routing.lua import argument
 
 CACHE_SECONDS = 1.0
 MESSAGE_MAX = 400
@@ -62,37 +63,39 @@ class OutageMessage(BaseModel):
 # Set the automatic mode; the effective one follows it unless a supervisor has forced one.
 # Returns the effective mode, whether it changed, and whether the automatic verdict changed.
 _SET_AUTO = """
+local a = cjson.decode(ARGV[1])
 local f = redis.call('HMGET', KEYS[1], 'auto_mode', 'control', 'mode')
 local auto = f[1] or 'normal'
 local control = f[2] or 'auto'
 local mode = f[3] or 'normal'
-if auto == ARGV[1] then return {mode, 0, 0} end
-redis.call('HSET', KEYS[1], 'auto_mode', ARGV[1], 'auto_reason', ARGV[2], 'auto_since', ARGV[3])
-if control == 'auto' and mode ~= ARGV[1] then
-  redis.call('HSET', KEYS[1], 'mode', ARGV[1], 'reason', ARGV[2], 'since', ARGV[3],
+if auto == a.mode then return {mode, 0, 0} end
+redis.call('HSET', KEYS[1], 'auto_mode', a.mode, 'auto_reason', a.reason, 'auto_since', a.now)
+if control == 'auto' and mode ~= a.mode then
+  redis.call('HSET', KEYS[1], 'mode', a.mode, 'reason', a.reason, 'since', a.now,
              'source', 'auto', 'control', 'auto')
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', 10000, '*', 'mode', ARGV[1], 'reason', ARGV[2],
-             'source', 'auto', 'at', ARGV[3])
-  return {ARGV[1], 1, 1}
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', 10000, '*', 'mode', a.mode, 'reason', a.reason,
+             'source', 'auto', 'at', a.now)
+  return {a.mode, 1, 1}
 end
 return {mode, 0, 1}
 """
 AUTOMATIC = "health checks"  # the actor of automatic changes in the audit log
 
-# A supervisor forces a mode, or gives control back to the automatic one (ARGV[1] = 'auto').
+# A supervisor forces a mode, or gives control back to the automatic one (`mode` 'auto').
 _FORCE = """
+local a = cjson.decode(ARGV[1])
 local f = redis.call('HMGET', KEYS[1], 'auto_mode', 'auto_reason', 'mode')
 local auto = f[1] or 'normal'
-local mode, reason, control = ARGV[1], ARGV[2], 'forced'
-if ARGV[1] == 'auto' then
+local mode, reason, control = a.mode, a.reason, 'forced'
+if a.mode == 'auto' then
   mode, reason, control = auto, (f[2] or '') .. ' (automatic again)', 'auto'
 end
 local changed = 0
 if mode ~= (f[3] or 'normal') then changed = 1 end
-redis.call('HSET', KEYS[1], 'mode', mode, 'reason', reason, 'source', ARGV[4], 'control', control)
-if changed == 1 then redis.call('HSET', KEYS[1], 'since', ARGV[3]) end
+redis.call('HSET', KEYS[1], 'mode', mode, 'reason', reason, 'source', a.source, 'control', control)
+if changed == 1 then redis.call('HSET', KEYS[1], 'since', a.now) end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', 10000, '*', 'mode', mode, 'reason', reason,
-           'source', ARGV[4], 'at', ARGV[3])
+           'source', a.source, 'at', a.now)
 return {mode, changed}
 """
 
@@ -139,7 +142,8 @@ class ModeStore:
     async def set_auto(self, mode: Mode, reason: str, now: float) -> tuple[Mode, bool]:
         """The health checks' verdict; returns the effective mode and whether it changed."""
         effective, changed, verdict_changed = await self._set_auto(
-            keys=[keys.MODE, keys.MODE_EVENTS], args=[mode.value, reason, repr(now)]
+            keys=[keys.MODE, keys.MODE_EVENTS],
+            args=argument(mode=mode.value, reason=reason, now=now),
         )
         if verdict_changed:  # audited like a supervisor's change, overridden or not
             await self.audit.record(
@@ -156,7 +160,7 @@ class ModeStore:
         wanted = mode.value if mode is not None else "auto"
         effective, changed = await self._force(
             keys=[keys.MODE, keys.MODE_EVENTS],
-            args=[wanted, reason, repr(now), f"supervisor:{actor}"],
+            args=argument(mode=wanted, reason=reason, now=now, source=f"supervisor:{actor}"),
         )
         await self.audit.record(actor, "mode.set", wanted, now, reason=reason)
         self._checked = float("-inf")

@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 
 from routing import keys
 from routing.audit import Audit
+from routing.lua import argument
 from routing.rules import RuleSet, default_rules, parse_rules
 
 log = logging.getLogger(__name__)
@@ -116,11 +117,12 @@ def diff(old: RuleSet | None, new: RuleSet, old_name: str, new_name: str) -> str
 
 # Make a version active unless one is (or it is this one), with the queues it serves.
 _SEED = """
+local a = cjson.decode(ARGV[1])
 local active = redis.call('GET', KEYS[1])
-if active and active ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1])
+if active and active ~= a.version then return 0 end
+redis.call('SET', KEYS[1], a.version)
 redis.call('DEL', KEYS[2])
-redis.call('SADD', KEYS[2], unpack(ARGV, 2))
+redis.call('SADD', KEYS[2], unpack(a.queues))
 return 1
 """
 
@@ -182,12 +184,12 @@ class RuleBook:
         if number is None:
             version = await self.store(self.fallback, "lifeline", now, "packaged default")
             queues = sorted(self.fallback.queues)
-            await self._seed(
-                keys=[keys.RULES_ACTIVE, keys.RULES_QUEUES], args=[version.number, *queues]
-            )
+            args = argument(version=version.number, queues=queues)
+            await self._seed(keys=[keys.RULES_ACTIVE, keys.RULES_QUEUES], args=args)
         elif not await self.redis.exists(keys.RULES_QUEUES):
             queues = sorted((await self.get(number)).rules.queues)
-            await self._seed(keys=[keys.RULES_ACTIVE, keys.RULES_QUEUES], args=[number, *queues])
+            args = argument(version=number, queues=queues)
+            await self._seed(keys=[keys.RULES_ACTIVE, keys.RULES_QUEUES], args=args)
 
     async def run(self, work: Callable[[], T]) -> T:
         """CPU work on rule sets for the staff (a check, a diff, placing problems in a

@@ -29,6 +29,7 @@ from routing.cases import (
     label,
 )
 from routing.handlers import Handlers, HandlerState
+from routing.lua import argument
 from routing.mode import ModeStore
 from routing.rulebook import RuleBook
 
@@ -55,13 +56,14 @@ CLINICAL_KIND = {
 # sent twice, its answer lost), else the next (a record from before wrap-ups were counted has
 # had one).
 _RECORD = """
+local a = cjson.decode(ARGV[1])
 local last = redis.call('HMGET', KEYS[1], 'wrap_up_outcome', 'wrap_up_notes')
 local outcome, notes = last[1], last[2]
 local count = tonumber(redis.call('HGET', KEYS[1], 'wrap_ups') or (outcome and '1' or '0'))
-if count > 0 and outcome == ARGV[1] and notes == ARGV[2] then return count end
+if count > 0 and outcome == a.outcome and notes == a.notes then return count end
 count = count + 1
-redis.call('HSET', KEYS[1], 'wrap_ups', count, 'wrap_up_outcome', ARGV[1],
-           'wrap_up_notes', ARGV[2], 'wrap_up_by', ARGV[3], 'wrap_up_at', ARGV[4])
+redis.call('HSET', KEYS[1], 'wrap_ups', count, 'wrap_up_outcome', a.outcome,
+           'wrap_up_notes', a.notes, 'wrap_up_by', a.by, 'wrap_up_at', a.now)
 return count
 """
 
@@ -74,7 +76,11 @@ async def record(
     each goes to the clinical system as a request of its own; the same one sent twice is one."""
     key = keys.record(member)
     script = redis.register_script(_RECORD)
-    return int(await script(keys=[key], args=[outcome.value, notes, handler_id, repr(now)]))
+    return int(
+        await script(
+            keys=[key], args=argument(outcome=outcome.value, notes=notes, by=handler_id, now=now)
+        )
+    )
 
 
 NOT_BOOKED = (

@@ -18,22 +18,24 @@ from redis.asyncio import Redis
 
 from routing import keys
 from routing.clock import Clock
+from routing.lua import argument
 
-# KEYS[1] holds the next free moment, KEYS[2] the moment given to this holder (if any). ARGV:
-# now, the spacing, the patience, how long a holder keeps its moment after it, all in whole
+# KEYS[1] holds the next free moment, KEYS[2] the moment given to this holder (if any). `now`,
+# the `spacing`, the `patience`, how long a holder keeps its moment after it, all in whole
 # microseconds (exact in Lua's doubles). Returns the holder's moment, or -1 (nothing given) when
 # the next free one is further away than the patience.
 _SLOT = """
+local a = cjson.decode(ARGV[1])
 local held = redis.call('GET', KEYS[2])
 if held then return tonumber(held) end
-local now, spacing, patience = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local now, spacing, patience = tonumber(a.now), tonumber(a.spacing), tonumber(a.patience)
 local moment = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
 local wait = moment - now
 if wait > patience then return -1 end
 redis.call('SET', KEYS[1], string.format('%d', moment + spacing),
            'PX', math.ceil((wait + spacing) / 1000) + 1000)
 redis.call('SET', KEYS[2], string.format('%d', moment),
-           'PX', math.ceil((wait + tonumber(ARGV[4])) / 1000))
+           'PX', math.ceil((wait + tonumber(a.held_after)) / 1000))
 return moment
 """
 MICROSECONDS = 1_000_000
@@ -56,7 +58,12 @@ class CallsPerSecond:
         now = math.floor(self.clock.now() * MICROSECONDS)
         spacing = math.ceil(MICROSECONDS / per_second)  # rounded up: never over the limit
         held_after = HELD_AFTER_SECONDS * MICROSECONDS
-        args = (now, spacing, math.floor(patience * MICROSECONDS), held_after)
+        args = argument(
+            now=now,
+            spacing=spacing,
+            patience=math.floor(patience * MICROSECONDS),
+            held_after=held_after,
+        )
         moment = int(await self._slot(keys=[KEY, holder_key(holder)], args=args))
         if moment < 0:
             raise TimeoutError("no outbound calling slot within the patience allowed")
