@@ -8,13 +8,13 @@ import math
 
 from redis.exceptions import RedisError
 
-from ivr.callback_offer import CALLBACK_STEPS, start_callback
 from ivr.context import Ivr
 from ivr.forms import DialForm, GatherForm, HoldForm, QueueExitForm, StatusForm, TwilioForm
 from ivr.safety import RETRY_PAUSE_SECONDS, emergency_dial, ids, safe_route, unqueued
 from ivr.states import Asked, DialResult, Progress, State
 from prompts.catalogue import Locale, PromptId
 from routing import menu
+from routing.callback_booking import CALLBACK_STEPS, start_callback
 from routing.calls import Opened, UnservedQueue
 from routing.decisions import Ask, Decision, Hold, Leave, Nothing, Retry, Spoken, Step, say
 from routing.hold import emergency_deadline, hold_turn
@@ -32,6 +32,7 @@ from routing.offers import Release
 from routing.overflow import ToNumber
 from routing.placing import (
     CannotQueue,
+    NoPlacement,
     dispatch_emergency,
     finish,
     nobody_can_take,
@@ -79,14 +80,18 @@ async def voice(ivr: Ivr, form: TwilioForm, state: Progress) -> Decision:
 async def step(ivr: Ivr, form: GatherForm, state: Asked) -> Decision:
     current = Step(state.step)
     given = Given(digits=form.digits, speech=form.speech)
-    if current in CALLBACK_STEPS:
-        return await CALLBACK_STEPS[current](ivr, form, state, given)
-    outcome = menu.advance(current, state.answers, state.attempt, given)
-    before = await outage_notice(ivr, current, outcome)
-    if isinstance(outcome, Ask):
-        return outcome.model_copy(update={"say": before + outcome.say}) if before else outcome
     try:
+        if current in CALLBACK_STEPS:
+            return await CALLBACK_STEPS[current](
+                ivr.floor, form.call(state.answers), state.attempt, given
+            )
+        outcome = menu.advance(current, state.answers, state.attempt, given)
+        before = await outage_notice(ivr, current, outcome)
+        if isinstance(outcome, Ask):
+            return outcome.model_copy(update={"say": before + outcome.say}) if before else outcome
         return await place(ivr.floor, form.call(outcome.answers), outcome.gave_up, before)
+    except NoPlacement:
+        return safe_route(ivr, state)
     except CannotQueue as failed:
         return unqueued(ivr, form.call_sid, failed)
 
