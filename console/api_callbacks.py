@@ -7,11 +7,16 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from console.bodies import Body
-from console.context import Console
 from console.endpoints import ApiRequest
 from console.errors import Conflict, Invalid, NotFound
 from routing import callback_priority
-from routing.callbacks import Callback, CallbackStatus, HistoryEntry, UnknownCallback
+from routing.callbacks import (
+    Callback,
+    Callbacks,
+    CallbackStatus,
+    HistoryEntry,
+    UnknownCallback,
+)
 from routing.figures import CallbackFigures, Window, window_start
 from routing.models import Priority, mask
 
@@ -50,8 +55,8 @@ def view(callback: Callback, now: float, history: list[HistoryEntry] | None = No
 
 
 async def list_callbacks(api: ApiRequest) -> list[CallbackView]:
-    console = api.console
-    now = console.clock.now()
+    floor = api.floor
+    now = floor.clock.now()
     wanted_status = api.query.get("status")
     wanted_priority = api.query.get("priority")
     overdue_only = api.query.get("overdue") in ("1", "true", "yes")
@@ -59,7 +64,7 @@ async def list_callbacks(api: ApiRequest) -> list[CallbackView]:
         raise Invalid(f"status must be one of {', '.join(CallbackStatus)}")
     status = CallbackStatus(wanted_status) if wanted_status is not None else None
     rows = []
-    for callback in await console.callbacks.with_status(status):
+    for callback in await floor.callbacks.with_status(status):
         if wanted_priority is not None and str(int(callback.priority)) != wanted_priority:
             continue
         if overdue_only and not callback.overdue(now):
@@ -69,50 +74,52 @@ async def list_callbacks(api: ApiRequest) -> list[CallbackView]:
 
 
 async def get_callback(api: ApiRequest) -> CallbackView:
-    console = api.console
+    floor = api.floor
     callback_id = str(api.path["callback_id"])
-    callback = await callbacks_get(console, callback_id)
-    now = console.clock.now()
+    callback = await callbacks_get(floor.callbacks, callback_id)
+    now = floor.clock.now()
     # The caller's whole number is read here only: who read it, and when, is kept.
-    await console.audit.record(api.principal.name, "callback.read", callback_id, now)
-    return view(callback, now, await console.callbacks.history(callback_id))
+    await floor.audit.record(api.principal.name, "callback.read", callback_id, now)
+    return view(callback, now, await floor.callbacks.history(callback_id))
 
 
-async def callbacks_get(console: Console, callback_id: str) -> Callback:
+async def callbacks_get(callbacks: Callbacks, callback_id: str) -> Callback:
     try:
-        return await console.callbacks.get(callback_id)
+        return await callbacks.get(callback_id)
     except UnknownCallback as error:
         raise NotFound(str(error)) from None
 
 
 async def cancel_callback(api: ApiRequest) -> CallbackView:
-    console = api.console
+    floor = api.floor
     body: CallbackChange = api.body
     callback_id = str(api.path["callback_id"])
-    now = console.clock.now()
-    outcome = await console.callbacks.cancel(callback_id, api.principal.name, body.reason, now)
+    now = floor.clock.now()
+    outcome = await floor.callbacks.cancel(callback_id, api.principal.name, body.reason, now)
     if outcome == "unknown":
         raise NotFound(f"no callback {callback_id!r}")
     if outcome != "cancelled":
         raise Conflict(f"the callback cannot be cancelled: it is {outcome}")
-    await console.audit.record(
+    await floor.audit.record(
         api.principal.name, "callback.cancel", callback_id, now, reason=body.reason
     )
     return view(
-        await callbacks_get(console, callback_id), now, await console.callbacks.history(callback_id)
+        await callbacks_get(floor.callbacks, callback_id),
+        now,
+        await floor.callbacks.history(callback_id),
     )
 
 
 async def reprioritise_callback(api: ApiRequest) -> CallbackView:
-    console = api.console
+    floor = api.floor
     body: CallbackPriority = api.body
     callback_id = str(api.path["callback_id"])
-    now = console.clock.now()
+    now = floor.clock.now()
     done = await callback_priority.reprioritise(
-        console.callbacks,
-        console.rulebook,
-        console.assigner,
-        console.audit,
+        floor.callbacks,
+        floor.rulebook,
+        floor.assigner,
+        floor.audit,
         callback_id,
         priority=Priority(body.priority),
         actor=api.principal.name,
@@ -132,9 +139,11 @@ async def reprioritise_callback(api: ApiRequest) -> CallbackView:
         )
     if not done.changed:
         raise Conflict(f"the callback is {done.outcome} and cannot be changed now")
-    await console.jobs.connect_all(done.offers)
+    await floor.outbound.connect_all(done.offers)
     return view(
-        await callbacks_get(console, callback_id), now, await console.callbacks.history(callback_id)
+        await callbacks_get(floor.callbacks, callback_id),
+        now,
+        await floor.callbacks.history(callback_id),
     )
 
 
@@ -143,7 +152,7 @@ async def callback_statistics(api: ApiRequest) -> CallbackReport:
         window = Window(api.query.get("window", Window.TODAY.value))
     except ValueError:
         raise Invalid("window must be one of 15m, 1h, today") from None
-    now = api.console.clock.now()
+    now = api.floor.clock.now()
     return CallbackReport(
         window=window,
         since=window_start(window, now),

@@ -81,7 +81,7 @@ def summary(entry: JournalEntry) -> EntrySummary:
 
 
 async def get_mode(api: ApiRequest) -> ModeView:
-    modes = api.console.modes
+    modes = api.floor.modes
     return ModeView(
         state=await modes.read(), message=await modes.message(), history=await modes.history()
     )
@@ -91,8 +91,8 @@ async def set_mode(api: ApiRequest) -> ModeView:
     console = api.console
     body: ModeChange = api.body
     wanted = None if body.mode == "auto" else Mode(body.mode)
-    effective, changed = await console.modes.force(
-        wanted, body.reason, api.principal.name, console.clock.now()
+    effective, changed = await console.floor.modes.force(
+        wanted, body.reason, api.principal.name, console.floor.clock.now()
     )
     if changed and effective is Mode.NORMAL:
         await console.jobs.off_loop(
@@ -103,7 +103,7 @@ async def set_mode(api: ApiRequest) -> ModeView:
 
 async def set_message(api: ApiRequest) -> ModeView:
     body: OutageMessage = api.body
-    await api.console.modes.set_message(body, api.principal.name, api.console.clock.now())
+    await api.floor.modes.set_message(body, api.principal.name, api.floor.clock.now())
     return await get_mode(api)
 
 
@@ -179,7 +179,9 @@ async def journal_report(api: ApiRequest) -> Response:
 async def start_replay(api: ApiRequest) -> Progress:
     console = api.console
     await console.jobs.off_loop(console.jobs.reconcile)
-    await console.audit.record(api.principal.name, "journal.replay", "journal", console.clock.now())
+    await console.floor.audit.record(
+        api.principal.name, "journal.replay", "journal", console.floor.clock.now()
+    )
     return await console.journal.progress()
 
 

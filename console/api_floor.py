@@ -13,6 +13,7 @@ from console.endpoints import ApiRequest
 from console.errors import Conflict, Forbidden, Invalid
 from routing.audit import AuditEntry
 from routing.figures import Report, Window, window_start
+from routing.floor import assign_waiting
 from routing.handlers import Device, Handler, HandlerProfile, HandlerState, time_in_states
 from routing.handlers import StateChange as HandlerStateChange
 from routing.stats import Waiting, waiting_now
@@ -51,10 +52,9 @@ class StatsReport(Report):
 
 
 async def floor(api: ApiRequest) -> FloorSnapshot:
-    console = api.console
-    rules = await console.rulebook.active()
-    live = await waiting_now(console.redis, sorted(rules.queues), console.clock.now())
-    everyone = await console.handlers.all()
+    rules = await api.floor.rulebook.active()
+    live = await waiting_now(api.floor.redis, sorted(rules.queues), api.floor.clock.now())
+    everyone = await api.floor.handlers.all()
     queues = []
     for name, queue in sorted(rules.queues.items()):
         rows = [row for row in live if row.queue == name]
@@ -68,13 +68,13 @@ async def floor(api: ApiRequest) -> FloorSnapshot:
                 handlers={state.value: able[state.value] for state in HandlerState},
             )
         )
-    counts = await console.handlers.counts()
+    counts = await api.floor.handlers.counts()
     return FloorSnapshot(queues=queues, handlers={state.value: n for state, n in counts.items()})
 
 
 async def statistics(api: ApiRequest) -> StatsReport:
     window = window_of(api, Window.LAST_15_MINUTES)
-    report = await api.console.stats.report(window, api.console.clock.now())
+    report = await api.console.stats.report(window, api.floor.clock.now())
     return StatsReport.model_validate(report, from_attributes=True)
 
 
@@ -93,15 +93,15 @@ NEEDS_SCOPE = (
 
 
 async def create_handler(api: ApiRequest) -> Handler:
-    console = api.console
+    floor = api.floor
     profile: HandlerProfile = api.body
     check_device(api, profile)
     check_authority(api, None, profile.device)
     await check_skills(api, profile)
-    now = console.clock.now()
-    if not await console.handlers.create(profile, now):
+    now = floor.clock.now()
+    if not await floor.handlers.create(profile, now):
         raise Conflict(f"handler {profile.id!r} exists already")
-    await console.audit.record(
+    await floor.audit.record(
         api.principal.name,
         "handler.create",
         profile.id,
@@ -109,26 +109,26 @@ async def create_handler(api: ApiRequest) -> Handler:
         device=profile.device.model_dump(),  # whole: a member of staff's phone, not a patient's
         token=api.principal.token_id,
     )
-    return await console.handlers.get(profile.id)
+    return await floor.handlers.get(profile.id)
 
 
 async def update_handler(api: ApiRequest) -> Handler:
-    console = api.console
+    floor = api.floor
     profile: HandlerProfile = api.body
     if profile.id != api.path["handler_id"]:
         raise Invalid("the id in the body differs from the one in the path")
     check_device(api, profile)
-    before = (await console.handlers.get(profile.id)).profile.device
+    before = (await floor.handlers.get(profile.id)).profile.device
     check_authority(api, before, profile.device)
     await check_skills(api, profile)
-    await console.handlers.update_profile(profile)
+    await floor.handlers.update_profile(profile)
     detail: dict[str, object] = {"token": api.principal.token_id}
     if profile.device != before:  # where this handler's calls ring: kept, before and after
         detail["device"] = {"before": before.model_dump(), "after": profile.device.model_dump()}
-    await console.audit.record(
-        api.principal.name, "handler.update", profile.id, console.clock.now(), **detail
+    await floor.audit.record(
+        api.principal.name, "handler.update", profile.id, floor.clock.now(), **detail
     )
-    return await console.handlers.get(profile.id)
+    return await floor.handlers.get(profile.id)
 
 
 def check_authority(api: ApiRequest, before: Device | None, after: Device) -> None:
@@ -150,7 +150,7 @@ def check_device(api: ApiRequest, profile: HandlerProfile) -> None:
 
 
 async def check_skills(api: ApiRequest, profile: HandlerProfile) -> None:
-    known = set((await api.console.rulebook.active()).skills)
+    known = set((await api.floor.rulebook.active()).skills)
     unknown = sorted(set(profile.skills) - known)
     if unknown:
         raise Invalid(
@@ -159,11 +159,11 @@ async def check_skills(api: ApiRequest, profile: HandlerProfile) -> None:
 
 
 async def list_handlers(api: ApiRequest) -> list[Handler]:
-    return await api.console.handlers.all()
+    return await api.floor.handlers.all()
 
 
 async def get_handler(api: ApiRequest) -> Handler:
-    return await api.console.handlers.get(own(api))
+    return await api.floor.handlers.get(own(api))
 
 
 class HandlerHistory(BaseModel):
@@ -179,12 +179,12 @@ class HandlerHistory(BaseModel):
 
 async def handler_history(api: ApiRequest) -> HandlerHistory:
     handler_id = own(api)
-    console = api.console
+    floor = api.floor
     window = window_of(api)
-    now = console.clock.now()
+    now = floor.clock.now()
     since = window_start(window, now)
-    current = await console.handlers.get(handler_id)
-    changes = await console.handlers.history(handler_id, since)
+    current = await floor.handlers.get(handler_id)
+    changes = await floor.handlers.history(handler_id, since)
     return HandlerHistory(
         handler=handler_id,
         window=window,
@@ -202,24 +202,24 @@ def window_of(api: ApiRequest, default: Window = Window.TODAY) -> Window:
 
 
 async def change_state(api: ApiRequest) -> Handler:
-    console = api.console
+    floor = api.floor
     handler_id = own(api)
     body: StateChange = api.body
-    now = console.clock.now()
-    await console.handlers.choose(handler_id, body.state, now, body.reason)
+    now = floor.clock.now()
+    await floor.handlers.choose(handler_id, body.state, now, body.reason)
     if api.principal.handler != handler_id:  # a supervisor acting for a handler
-        await console.audit.record(
+        await floor.audit.record(
             api.principal.name, "handler.state", handler_id, now, state=body.state.value
         )
     if body.state is HandlerState.AVAILABLE:
-        await console.assign()
-    return await console.handlers.get(handler_id)
+        await assign_waiting(floor)
+    return await floor.handlers.get(handler_id)
 
 
 async def heartbeat(api: ApiRequest) -> Heartbeat:
     handler_id = own(api)
-    now = api.console.clock.now()
-    await api.console.handlers.heartbeat(handler_id, now)
+    now = api.floor.clock.now()
+    await api.floor.handlers.heartbeat(handler_id, now)
     return Heartbeat(handler=handler_id, at=now)
 
 
@@ -228,4 +228,4 @@ async def audit_log(api: ApiRequest) -> list[AuditEntry]:
         count = max(1, min(1000, int(api.query.get("count", "100"))))
     except ValueError:
         raise Invalid("count must be a number") from None
-    return await api.console.audit.latest(count, api.query.get("action"))
+    return await api.floor.audit.latest(count, api.query.get("action"))

@@ -89,26 +89,26 @@ def dry_run_result(version: int | None, at: datetime, decided: Decided) -> DryRu
 
 
 async def active_rules(api: ApiRequest) -> Version:
-    number = await api.console.rulebook.active_number()
+    number = await api.floor.rulebook.active_number()
     if number is None:
         raise NotFound("no rule set has been activated")
-    return await api.console.rulebook.get(number)
+    return await api.floor.rulebook.get(number)
 
 
 async def list_versions(api: ApiRequest) -> list[VersionInfo]:
-    return await api.console.rulebook.versions()
+    return await api.floor.rulebook.versions()
 
 
 async def get_version(api: ApiRequest) -> Version:
-    return await api.console.rulebook.get(int(api.path["number"]))
+    return await api.floor.rulebook.get(int(api.path["number"]))
 
 
 async def create_version(api: ApiRequest) -> VersionInfo:
     body: NewVersion = api.body
     # An object is checked as its JSON text, so that it meets the same limits, checked once.
     document = body.document if body.document is not None else json.dumps(body.rules)
-    return await api.console.rulebook.create(
-        document, api.principal.name, api.console.clock.now(), body.comment
+    return await api.floor.rulebook.create(
+        document, api.principal.name, api.floor.clock.now(), body.comment
     )
 
 
@@ -121,24 +121,24 @@ NEEDS_SCOPE = (
 async def activate_version(api: ApiRequest) -> ActivationResult:
     """Where every call goes: not for a supervisor's ordinary token, which a script or a leak
     may hold, only for one an administrator made for it."""
-    console = api.console
+    floor = api.floor
     body: Activation = api.body
     principal = api.principal
     if not principal.may_decide_where_calls_ring:
         raise Forbidden(NEEDS_SCOPE)
-    version = await console.rulebook.get(int(api.path["number"]))
+    version = await floor.rulebook.get(int(api.path["number"]))
     credential = {"via": "token", "token": principal.token_id, "account": principal.account}
     activated = await activate_rule_set(
-        console.redis,
-        console.rulebook,
-        console.assigner,
+        floor.redis,
+        floor.rulebook,
+        floor.assigner,
         version,
         principal.name,
-        console.clock.now(),
+        floor.clock.now(),
         body.reason,
         credential,
     )
-    await console.jobs.connect_all(activated.offers)
+    await floor.outbound.connect_all(activated.offers)
     return ActivationResult(
         version=version.number, diff=activated.diff, reevaluated=activated.moved
     )
@@ -146,6 +146,8 @@ async def activate_version(api: ApiRequest) -> ActivationResult:
 
 async def dry_run(api: ApiRequest) -> DryRunResult:
     body: DryRun = api.body
-    at = body.at or datetime.fromtimestamp(api.console.clock.now(), UTC)
-    version, decided = await decide(api.console, body.version, body, at.timestamp())
+    at = body.at or datetime.fromtimestamp(api.floor.clock.now(), UTC)
+    version, decided = await decide(
+        api.floor.rulebook, api.floor.queues, body.version, body, at.timestamp()
+    )
     return dry_run_result(version, at, decided)

@@ -22,6 +22,7 @@ from routing.cases import (
     CaseKind,
     case_facts,
 )
+from routing.floor import Floor
 from routing.handlers import HandlerState
 from workers.clinical import BookedElsewhere, ClinicalRejected, ClinicalUnavailable, SlotTaken
 
@@ -35,16 +36,16 @@ IN_FLIGHT = (
 CHANGED = "This case's booking changed meanwhile: see it below."
 
 
-async def _case_of(console: Console, handler_id: str) -> CaseFacts:
+async def _case_of(floor: Floor, handler_id: str) -> CaseFacts:
     """The case the handler may book for now: theirs, on the call or wrapping it up, while the
     clinical system is up."""
-    handler = await console.handlers.get(handler_id)
+    handler = await floor.handlers.get(handler_id)
     if handler.state not in BOOKABLE or not handler.call:
         raise Conflict(f"{handler_id} has no call to book an appointment for")
-    if (await console.modes.current()).degraded:
+    if (await floor.modes.current()).degraded:
         raise Conflict(DEGRADED)
     try:
-        return await case_facts(console.calls, console.callbacks, handler.call)
+        return await case_facts(floor.calls, floor.callbacks, handler.call)
     except CaseGone as gone:
         raise Conflict(str(gone)) from None
 
@@ -53,13 +54,13 @@ async def find(console: Console, handler_id: str) -> Booking:
     """Search the clinical system for free slots of the service the case needs: never while a
     slot is chosen for the case (being booked, unconfirmed or booked), and saved only if the
     booking is as it was when the search began."""
-    facts = await _case_of(console, handler_id)
-    bookings = Bookings(console.redis)
+    facts = await _case_of(console.floor, handler_id)
+    bookings = Bookings(console.floor.redis)
     saved = await bookings.read(facts.case_id)
     earlier, version = saved.booking, saved.version
     if earlier is not None and earlier.status in SETTLED:
         raise Conflict("this case's appointment is booked, or its booking waits to be confirmed")
-    if saved.in_flight(console.clock.now()):
+    if saved.in_flight(console.floor.clock.now()):
         raise Conflict(IN_FLIGHT)
     lost = saved.chosen_slot()
     if earlier is not None and lost is not None:
@@ -79,7 +80,7 @@ async def _search(
     console: Console, bookings: Bookings, facts: CaseFacts, said: str = ""
 ) -> Booking:
     service = SERVICE_TYPES[facts.need]
-    after = datetime.fromtimestamp(console.clock.now(), UTC)
+    after = datetime.fromtimestamp(console.floor.clock.now(), UTC)
     try:
         found = await console.clinical.free_slots(facts.need, after, SEARCH_COUNT, facts.case_id)
     except ClinicalUnavailable:
@@ -114,8 +115,8 @@ async def _search(
 async def choose(console: Console, handler_id: str, slot: str) -> Booking:
     """Book `slot`, one of those offered (or the one whose booking is unconfirmed), now: once,
     however often the handler clicks, and the outcome saved only over the booking it began from."""
-    facts = await _case_of(console, handler_id)
-    bookings = Bookings(console.redis)
+    facts = await _case_of(console.floor, handler_id)
+    bookings = Bookings(console.floor.redis)
     saved = await bookings.read(facts.case_id)
     booking, version = saved.booking, saved.version
     if booking is None:
@@ -128,7 +129,7 @@ async def choose(console: Console, handler_id: str, slot: str) -> Booking:
     chosen = offered.get(slot)
     if chosen is None:
         raise Conflict("that appointment is not among those offered: search again")
-    held, version = await bookings.choose(facts.case_id, slot, version, console.clock.now())
+    held, version = await bookings.choose(facts.case_id, slot, version, console.floor.clock.now())
     if held == "busy":
         raise Conflict(
             "That appointment is being booked already: wait for the clinical system's answer."

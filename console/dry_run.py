@@ -6,9 +6,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from console.context import Console
 from prompts.catalogue import Locale
 from routing.models import CallFacts, Reason, Screen, Worse
+from routing.queues import Queues
+from routing.rulebook import RuleBook
 from routing.rules import Decided
 
 MAIN_LINE = "+441134960000"
@@ -37,13 +38,12 @@ class CallDescription(BaseModel):
 
 
 async def decide(
-    console: Console, version: int | None, call: CallDescription, at: float
+    rulebook: RuleBook, queues: Queues, version: int | None, call: CallDescription, at: float
 ) -> tuple[int | None, Decided]:
     """The decision for `call` at `at` on `version` (None: the active one), under the queues'
     live conditions; and the version it was tried on."""
-    rulebook = console.rulebook
     if version is None:
         rules, version = await rulebook.active(), await rulebook.active_number()
     else:
         rules = (await rulebook.get(version)).rules
-    return version, rules.decide(call.facts(at), await console.queues.conditions(rules))
+    return version, rules.decide(call.facts(at), await queues.conditions(rules))

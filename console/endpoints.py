@@ -24,6 +24,7 @@ from console.errors import (
     error_response,
 )
 from console.tokens import Principal, Role
+from routing.floor import Floor
 
 MAX_BODY_BYTES = 256 * 1024
 
@@ -40,6 +41,10 @@ class ApiRequest:
     path: dict[str, Any]
     query: dict[str, str]
     body: Any
+
+    @property
+    def floor(self) -> Floor:
+        return self.console.floor
 
 
 EndpointFunction = Callable[[ApiRequest], Awaitable[Any]]
@@ -63,7 +68,7 @@ async def principal_of(request: Request, console: Console) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("a bearer token is required")
-    principal = await console.tokens.verify(token.strip(), console.clock.now())
+    principal = await console.tokens.verify(token.strip(), console.floor.clock.now())
     if principal is None:
         raise Unauthorized("the token is unknown, revoked or expired, or its account disabled")
     return principal

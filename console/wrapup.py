@@ -20,23 +20,24 @@ async def wrap_up(
     async def send_case(case: ClinicalCase) -> None:
         await console.jobs.off_loop(console.jobs.send_case, case)
 
+    floor = console.floor
     try:
         done = await wrapup.wrap_up(
-            console.redis,
-            console.handlers,
-            console.calls,
-            console.callbacks,
-            console.modes,
-            console.rulebook,
-            console.assigner,
+            floor.redis,
+            floor.handlers,
+            floor.calls,
+            floor.callbacks,
+            floor.modes,
+            floor.rulebook,
+            floor.assigner,
             send_case,
             handler_id,
             outcome=outcome,
             notes=notes,
             available=available,
-            now=console.clock.now(),
+            now=floor.clock.now(),
         )
     except WrapUpRefused as refused:
         raise Conflict(str(refused)) from None
-    await console.jobs.connect_all(done.offers)
+    await floor.outbound.connect_all(done.offers)
     return done.state

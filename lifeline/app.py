@@ -92,9 +92,7 @@ def create_app(
     # The webhooks are given no client of the clinical system, so none of theirs can wait on it.
     clinical_client = httpx.AsyncClient(trust_env=False)
     ivr = build_ivr(settings, clock, floor, ivr_jobs)
-    console = build_console(
-        settings, clock, replace(floor, outbound=console_jobs), console_jobs, clinical_client
-    )
+    console = build_console(settings, floor, console_jobs, clinical_client)
     consoles = web_context.build(settings, redis_client)
     rulebook = ivr.rulebook
 
@@ -156,25 +154,16 @@ def build_ivr(settings: Settings, clock: Clock, floor: Floor, jobs: Jobs) -> Ivr
 
 
 def build_console(
-    settings: Settings, clock: Clock, floor: Floor, jobs: Jobs, clinical: httpx.AsyncClient
+    settings: Settings, floor: Floor, jobs: Jobs, clinical: httpx.AsyncClient
 ) -> Console:
+    """The staff's side, over the floor's stores; what its use cases enqueue goes on `jobs`."""
     breaker = Breaker(floor.redis, floor.modes, BreakerSettings.of(settings))
     return Console(
-        floor=floor,
+        floor=replace(floor, outbound=jobs),
         settings=settings,
-        clock=clock,
-        redis=floor.redis,
-        calls=floor.calls,
-        queues=floor.queues,
-        handlers=floor.handlers,
-        callbacks=floor.callbacks,
-        rulebook=floor.rulebook,
-        assigner=floor.assigner,
         jobs=jobs,
         stats=Stats(floor.redis),
-        audit=floor.audit,
         tokens=Tokens(floor.redis),
-        modes=floor.modes,
         journal=Journal(floor.redis),
         breaker=breaker,
         clinical=ClinicalSystem(settings.fhir_base_url, clinical),

@@ -215,7 +215,7 @@ async def metrics(request: Request) -> Response:
             waiting=await waiting_now(ivr.calls.redis, sorted(rules.queues), now),
             handlers=await ivr.handlers.counts(),
             windows=await console.stats.reports(now),
-            degraded=(await console.modes.read()).degraded,
+            degraded=(await console.floor.modes.read()).degraded,
             journal=await console.journal.progress(),
             emergencies=await emergencies_waiting(ivr.calls.redis, sorted(rules.queues), now),
         )

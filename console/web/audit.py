@@ -12,7 +12,7 @@ SHOWN = 200
 async def audit_page(page: Page) -> Response:
     action = page.query.get("action", "").strip()[:64]
     actor = page.query.get("actor", "").strip()[:64]
-    entries = await page.console.audit.latest(SHOWN * 5 if actor else SHOWN, action or None)
+    entries = await page.floor.audit.latest(SHOWN * 5 if actor else SHOWN, action or None)
     if actor:
         entries = [entry for entry in entries if entry.actor == actor][:SHOWN]
     return await page.render(

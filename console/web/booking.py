@@ -30,7 +30,7 @@ async def booking_context(page: Page, handler: Handler, case: Case | None) -> di
     """What the booking part of the handler's call shows."""
     booking: Booking | None = None
     if case is not None and handler.state in BOOKABLE:
-        booking = await Bookings(page.console.redis).get(case.case_id)
+        booking = await Bookings(page.floor.redis).get(case.case_id)
     slots = list(booking.slots) if booking else []
     if booking and booking.chosen:
         slots.append(booking.chosen)

@@ -36,7 +36,7 @@ async def listing(page: Page) -> Response:
     wanted = wanted or Filter()
     rows = [
         callback
-        for callback in await page.console.callbacks.with_status(wanted.status)
+        for callback in await page.floor.callbacks.with_status(wanted.status)
         if (wanted.priority is None or int(callback.priority) == wanted.priority)
         and (not wanted.overdue or callback.overdue(page.now))
     ]
@@ -55,7 +55,7 @@ async def listing(page: Page) -> Response:
 
 async def current(page: Page, callback_id: str) -> Callback:
     try:
-        return await page.console.callbacks.get(callback_id)
+        return await page.floor.callbacks.get(callback_id)
     except UnknownCallback:
         raise Problem(404, f"There is no callback {callback_id}.") from None
 
@@ -68,7 +68,7 @@ async def show(page: Page, errors: FormErrors | None = None, status: int = 200) 
         status,
         title=f"Callback {callback_id}",
         callback=callback,
-        history=await page.console.callbacks.history(callback_id),
+        history=await page.floor.callbacks.history(callback_id),
         priorities=[p for p in Priority if p is not Priority.EMERGENCY],
         errors=errors or {},
         form=page.form,
@@ -85,7 +85,7 @@ async def cancel(page: Page) -> Response:
     if form is None:
         return await show(page, {f"cancel-{k}": v for k, v in errors.items()}, 422)
     await current(page, callback_id)  # 404 for an unknown one
-    outcome = await page.console.callbacks.cancel(
+    outcome = await page.floor.callbacks.cancel(
         callback_id, page.user.username, form.reason, page.now
     )
     if outcome != "cancelled":
@@ -101,13 +101,13 @@ async def reprioritise(page: Page) -> Response:
     form, errors = parse(Reprioritise, page.form)
     if form is None:
         return await show(page, errors, 422)
-    console = page.console
+    floor = page.floor
     before = await current(page, callback_id)  # 404 for an unknown one
     done = await callback_priority.reprioritise(
-        console.callbacks,
-        console.rulebook,
-        console.assigner,
-        console.audit,
+        floor.callbacks,
+        floor.rulebook,
+        floor.assigner,
+        floor.audit,
         callback_id,
         priority=Priority(form.priority),
         actor=page.user.username,
@@ -130,7 +130,7 @@ async def reprioritise(page: Page) -> Response:
     if not done.changed:
         problem = f"The callback is {done.outcome} and cannot be changed now."
         return await show(page, {"": problem}, 409)
-    await console.jobs.connect_all(done.offers)
+    await floor.outbound.connect_all(done.offers)
     back = "is back in the queue," if before.status is CallbackStatus.UNREACHABLE else "is now"
     return await page.done(
         f"Callback {callback_id} {back} priority {form.priority}.",

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from console.context import Console
 from prompts.catalogue import Locale
 from routing import keys
-from routing.callbacks import Callback, HistoryEntry, UnknownCallback
+from routing.callbacks import Callback, Callbacks, HistoryEntry, UnknownCallback
+from routing.calls import Calls
+from routing.floor import Floor
 from routing.handlers import Handler, HandlerState
 from routing.models import CallRecord, Reason, Screen, mask
 
@@ -75,24 +76,24 @@ def summary(callback: Callback, history: list[HistoryEntry]) -> CallbackSummary:
     )
 
 
-async def case_for(console: Console, handler: Handler) -> Case | None:
+async def case_for(floor: Floor, handler: Handler) -> Case | None:
     """The call or callback the handler has now, or None."""
     if handler.state not in WITH_A_CALL or not handler.call:
         return None
-    offered = await console.redis.hget(keys.handler(handler.profile.id), "last_offer")
+    offered = await floor.redis.hget(keys.handler(handler.profile.id), "last_offer")
     offered_at = float(offered) if offered else handler.since
     if keys.is_callback(handler.call):
-        return await callback_case(console, handler.call, offered_at)
-    record = await console.calls.get(handler.call)
+        return await callback_case(floor.calls, floor.callbacks, handler.call, offered_at)
+    record = await floor.calls.get(handler.call)
     if record is None:
         return None
-    return await call_case(console, record, offered_at)
+    return await call_case(floor.callbacks, record, offered_at)
 
 
-async def call_case(console: Console, record: CallRecord, offered_at: float) -> Case:
+async def call_case(callbacks: Callbacks, record: CallRecord, offered_at: float) -> Case:
     answers = record.answers
-    live = await console.callbacks.live_for(record.caller)
-    callback = summary(live, await console.callbacks.history(live.id)) if live else None
+    live = await callbacks.live_for(record.caller)
+    callback = summary(live, await callbacks.history(live.id)) if live else None
     return Case(
         member=record.sid,
         kind="call",
@@ -110,12 +111,14 @@ async def call_case(console: Console, record: CallRecord, offered_at: float) -> 
     )
 
 
-async def callback_case(console: Console, member: str, offered_at: float) -> Case | None:
+async def callback_case(
+    calls: Calls, callbacks: Callbacks, member: str, offered_at: float
+) -> Case | None:
     try:
-        callback = await console.callbacks.get(keys.callback_id(member))
+        callback = await callbacks.get(keys.callback_id(member))
     except UnknownCallback:
         return None
-    original = await console.calls.get(callback.call_sid) if callback.call_sid else None
+    original = await calls.get(callback.call_sid) if callback.call_sid else None
     reason = original.answers.reason if original else None
     return Case(
         member=member,
@@ -130,5 +133,5 @@ async def callback_case(console: Console, member: str, offered_at: float) -> Cas
         repeat=bool(original and original.answers.repeat),
         emergency=False,
         callback_choice="",
-        callback=summary(callback, await console.callbacks.history(callback.id)),
+        callback=summary(callback, await callbacks.history(callback.id)),
     )

@@ -113,7 +113,7 @@ async def confirm_at_sign_in(request: Request) -> Response:
     if user is None or user.disabled:
         await web.sessions.pending.end(pending)
         return sign_in_again()
-    client, now = client_of(request), console.clock.now()
+    client, now = client_of(request), console.floor.clock.now()
     counted = code_attempts(username)
     wait = await web.logins.attempt(counted, client, now)  # counted before it is checked
     if wait:
@@ -134,7 +134,9 @@ async def confirm_at_sign_in(request: Request) -> Response:
         return sign_in_again()
     await web.logins.succeeded(counted, client)
     await web.sessions.pending.end(pending)
-    await console.audit.record(username, "account.second_factor", username, now, how="sign-in")
+    await console.floor.audit.record(
+        username, "account.second_factor", username, now, how="sign-in"
+    )
     page = step_page(
         web, "recovery_codes.html", None, codes=codes, onward=onwards(user, pending.next)
     )

@@ -21,7 +21,7 @@ class TakeOff(BaseModel):
 
 
 async def floor(page: Page) -> dict[str, Any]:
-    handlers = sorted(await page.console.handlers.all(), key=lambda h: (ORDER[h.state], h.since))
+    handlers = sorted(await page.floor.handlers.all(), key=lambda h: (ORDER[h.state], h.since))
     return {
         "handlers": handlers,
         "counts": {state.value: sum(h.state is state for h in handlers) for state in HandlerState},
@@ -52,7 +52,7 @@ async def take_offline(page: Page) -> Response:
     handler_id = str(page.request.path_params["handler_id"])
     form, _ = parse(TakeOff, page.form)
     reason = (form.reason if form else "") or "set offline by a supervisor"
-    await page.console.handlers.choose(handler_id, HandlerState.OFFLINE, page.now, reason)
+    await page.floor.handlers.choose(handler_id, HandlerState.OFFLINE, page.now, reason)
     await page.audit("handler.state", handler_id, state=HandlerState.OFFLINE.value, reason=reason)
     return await page.done(f"{handler_id} is offline.", "/console/handlers")
 

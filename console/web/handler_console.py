@@ -19,6 +19,7 @@ from console.web.forms import FormErrors, parse, present
 from console.web.pages import Page, Problem, View
 from console.web.sse import Feed
 from console.wrapup import wrap_up
+from routing.floor import assign_waiting
 from routing.handlers import CHOOSABLE, HandlerState, UnknownHandler
 from routing.wrapup import WrapUpOutcome
 
@@ -77,16 +78,16 @@ async def handler_context(
     page: Page, errors: FormErrors | None = None, form: dict[str, str] | None = None
 ) -> dict[str, Any]:
     try:
-        handler = await page.console.handlers.get(handler_id(page))
+        handler = await page.floor.handlers.get(handler_id(page))
     except UnknownHandler:
         raise Problem(
             404,
             f"Your account takes calls as handler {handler_id(page)!r}, who is not set up yet. "
             "Ask a supervisor to add them.",
         ) from None
-    mode = await page.console.modes.current()
-    rules = await page.console.rulebook.active()
-    case = await case_for(page.console, handler)
+    mode = await page.floor.modes.current()
+    rules = await page.floor.rulebook.active()
+    case = await case_for(page.floor, handler)
     booking = await booking_context(page, handler, case)
     return {
         "handler": handler,
@@ -119,7 +120,7 @@ async def live(page: Page) -> dict[str, str]:
 
 async def show(page: Page, errors: FormErrors | None = None, status: int = 200) -> Response:
     context = await handler_context(page, errors, page.form)
-    await page.console.handlers.heartbeat(handler_id(page), page.now)
+    await page.floor.handlers.heartbeat(handler_id(page), page.now)
     settings = page.console.settings
     softphone = settings.softphone and context["handler"].profile.device.kind == "client"
     return await page.render(
@@ -144,10 +145,10 @@ async def change_state(page: Page) -> Response:
         return await show(page, errors, 422)
     state = HandlerState(change.state)
     reason = change.reason.value if change.reason else ""
-    was = await page.console.handlers.choose(handler_id(page), state, page.now, reason)
-    await page.console.handlers.heartbeat(handler_id(page), page.now)
+    was = await page.floor.handlers.choose(handler_id(page), state, page.now, reason)
+    await page.floor.handlers.heartbeat(handler_id(page), page.now)
     if state is HandlerState.AVAILABLE:
-        await page.console.assign()
+        await assign_waiting(page.floor)
     said = {"available": "You are available for calls.", "offline": "You are offline."}
     message = said.get(change.state, f"You are on a break ({reason}).")
     if was is HandlerState.BUSY:
@@ -198,7 +199,7 @@ async def book_slot(page: Page) -> Response:
 
 
 async def heartbeat(page: Page) -> Response:
-    await page.console.handlers.heartbeat(handler_id(page), page.now)
+    await page.floor.handlers.heartbeat(handler_id(page), page.now)
     return Response(status_code=204)
 
 

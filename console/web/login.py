@@ -46,7 +46,7 @@ from console.web.steps import (
     to_console,
     wait_a_while,
 )
-from routing.handlers import CHOOSABLE, HandlerState, NotAllowed, UnknownHandler
+from routing.handlers import CHOOSABLE, Handlers, HandlerState, NotAllowed, UnknownHandler
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ async def sign_in(request: Request) -> Response:
     if attempt is None:
         return sign_in_page(web, token, 422, "Enter your username and password.")
     client = client_of(request)
-    now = console.clock.now()
+    now = console.floor.clock.now()
 
     def busy(seconds: int) -> Response:
         # Refused at once (never held here): the console stays responsive under a flood.
@@ -189,7 +189,7 @@ async def give_code(request: Request) -> Response:
     if user is None or user.disabled:
         await web.sessions.pending.end(pending)
         return sign_in_again()
-    client, now = client_of(request), console.clock.now()
+    client, now = client_of(request), console.floor.clock.now()
     try:
         # A recovery code is checked with argon2, as a password is, so it takes the client's
         # one turn; a code from the app costs nothing to check and waits on no one.
@@ -237,11 +237,11 @@ async def sign_out(request: Request) -> Response:
         return error_page(
             web, 403, "This form has expired. Reload the page and try again.", visitor
         )
-    now = console.clock.now()
+    now = console.floor.clock.now()
     if visitor.user.handler:
-        await off_the_floor(console, visitor.user.handler, now)
+        await off_the_floor(console.floor.handlers, visitor.user.handler, now)
     if visitor.user.supervises:
-        await console.audit.record(
+        await console.floor.audit.record(
             visitor.user.username, "console.sign_out", visitor.user.username, now
         )
     await web.sessions.end(visitor.session)
@@ -250,14 +250,14 @@ async def sign_out(request: Request) -> Response:
     return response
 
 
-async def off_the_floor(console: Console, handler_id: str, now: float) -> None:
+async def off_the_floor(handlers: Handlers, handler_id: str, now: float) -> None:
     """A handler who signs out is offline at once (rather than when their heartbeat lapses); an
     offer goes back to its place. A call under way goes on: offline once it and its wrap-up are
     over."""
     try:
-        handler = await console.handlers.get(handler_id)
+        handler = await handlers.get(handler_id)
         if HandlerState.OFFLINE in CHOOSABLE[handler.state]:
-            await console.handlers.choose(handler_id, HandlerState.OFFLINE, now, "signed out")
+            await handlers.choose(handler_id, HandlerState.OFFLINE, now, "signed out")
     except (UnknownHandler, NotAllowed):
         pass
 

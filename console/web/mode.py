@@ -39,7 +39,7 @@ async def show(
     message_errors: FormErrors | None = None,
     status: int = 200,
 ) -> Response:
-    modes = page.console.modes
+    modes = page.floor.modes
     return await page.render(
         "mode.html",
         status,
@@ -65,7 +65,7 @@ async def force(page: Page) -> Response:
         return await show(page, errors, status=422)
     console = page.console
     wanted = None if change.mode == "auto" else Mode(change.mode)
-    effective, changed = await console.modes.force(
+    effective, changed = await console.floor.modes.force(
         wanted, change.reason, page.user.username, page.now
     )
     if changed and effective is Mode.NORMAL:
@@ -79,7 +79,7 @@ async def set_message(page: Page) -> Response:
     if change is None:
         return await show(page, message_errors=errors, status=422)
     message = OutageMessage(en=change.en, cy=change.cy)
-    await page.console.modes.set_message(message, page.user.username, page.now)
+    await page.floor.modes.set_message(message, page.user.username, page.now)
     return await page.done("The outage message is saved in both languages.", "/console/mode")
 
 

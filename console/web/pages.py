@@ -32,6 +32,7 @@ from console.web.context import Web
 from console.web.sessions import Session
 from console.web.sse import Feed, stream, updates
 from routing.callbacks import UnknownCallback
+from routing.floor import Floor
 from routing.handlers import NotAllowed, UnknownHandler
 from routing.rulebook import UnknownVersion
 from routing.stats import WaitingEmergency, emergencies_waiting
@@ -102,8 +103,12 @@ class Page:
     form: dict[str, str] = field(default_factory=dict)
 
     @property
+    def floor(self) -> Floor:
+        return self.console.floor
+
+    @property
     def now(self) -> float:
-        return self.console.clock.now()
+        return self.floor.clock.now()
 
     @property
     def principal(self) -> Principal:
@@ -118,7 +123,7 @@ class Page:
         return {
             "user": self.user,
             "csrf": self.session.csrf,
-            "mode": await self.console.modes.current(),
+            "mode": await self.floor.modes.current(),
             "emergencies": await self.emergencies(),
             "now": self.now,
             "nav": nav_for(self.user),
@@ -145,19 +150,19 @@ class Page:
         return RedirectResponse(to, status_code=303)
 
     async def audit(self, action: str, target: str, **detail: object) -> None:
-        await self.console.audit.record(self.user.username, action, target, self.now, **detail)
+        await self.floor.audit.record(self.user.username, action, target, self.now, **detail)
 
     async def emergencies(self) -> list[WaitingEmergency] | None:
         """Priority-1 callers not yet with a handler or the dispatch line (supervisors only)."""
         if not self.user.supervises:
             return None
-        queues = sorted((await self.console.rulebook.active()).queues)
-        return await emergencies_waiting(self.console.redis, queues, self.now)
+        queues = sorted((await self.floor.rulebook.active()).queues)
+        return await emergencies_waiting(self.floor.redis, queues, self.now)
 
     async def mode_region(self) -> dict[str, str]:
         """The top of every page, kept live: the mode, and for supervisors, every emergency
         still waiting."""
-        regions = {"mode": self.fragment("_mode.html", mode=await self.console.modes.current())}
+        regions = {"mode": self.fragment("_mode.html", mode=await self.floor.modes.current())}
         waiting = await self.emergencies()
         if waiting is not None:
             regions["emergencies"] = self.fragment("_emergencies.html", emergencies=waiting)

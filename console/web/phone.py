@@ -43,7 +43,7 @@ async def phone_token(page: Page) -> Response:
     settings = page.console.settings
     if not settings.softphone:
         raise Problem(404, "The console is not a phone here: calls ring your device.")
-    handler = await page.console.handlers.get(page.user.handler)
+    handler = await page.floor.handlers.get(page.user.handler)
     device = handler.profile.device
     if device.kind != "client":
         raise Problem(409, "Your calls ring a telephone number, not the console.")

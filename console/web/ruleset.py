@@ -102,12 +102,12 @@ def listing(document: str, problems: list[Located], around: int | None = None) -
 
 
 async def active_version(page: Page) -> Version | None:
-    number = await page.console.rulebook.active_number()
-    return await page.console.rulebook.get(number) if number is not None else None
+    number = await page.floor.rulebook.active_number()
+    return await page.floor.rulebook.get(number) if number is not None else None
 
 
 async def activations(page: Page) -> list[dict[str, Any]]:
-    entries = await page.console.audit.latest(50, "rules.activate")
+    entries = await page.floor.audit.latest(50, "rules.activate")
     return [
         {
             "at": entry.at,
@@ -129,7 +129,7 @@ async def overview(page: Page) -> Response:
         title="Rules",
         active=active,
         lines=listing(active.document, []) if active else [],
-        versions=list(reversed(await page.console.rulebook.versions())),
+        versions=list(reversed(await page.floor.rulebook.versions())),
         activations=history,
         rollback_to=previous if active and previous != active.number else None,
     )
@@ -162,7 +162,7 @@ async def editor(
 async def edit(page: Page) -> Response:
     source = page.query.get("from", "")
     version: Version | None = (
-        await page.console.rulebook.get(int(source))
+        await page.floor.rulebook.get(int(source))
         if source.isdigit()
         else await active_version(page)
     )
@@ -179,7 +179,7 @@ async def check(page: Page) -> Response:
             errors=errors,
             status=422,
         )
-    rulebook = page.console.rulebook
+    rulebook = page.floor.rulebook
     try:
         rules = await rulebook.check(draft.document)
     except RuleSetError as error:
@@ -206,9 +206,9 @@ async def check(page: Page) -> Response:
 
 async def version(page: Page) -> Response:
     number = int(page.request.path_params["number"])
-    shown = await page.console.rulebook.get(number)
+    shown = await page.floor.rulebook.get(number)
     active = await active_version(page)
-    changes = await page.console.rulebook.run(
+    changes = await page.floor.rulebook.run(
         partial(
             diff,
             active.rules if active else None,
@@ -229,8 +229,8 @@ async def version(page: Page) -> Response:
 
 async def activate(page: Page) -> Response:
     number = int(page.request.path_params["number"])
-    console = page.console
-    shown = await console.rulebook.get(number)  # an unknown one is a 404, before anything changes
+    floor = page.floor
+    shown = await floor.rulebook.get(number)  # an unknown one is a 404, before anything changes
     form, errors = parse(Activation, page.form)
     if form is None:
         return await page.done(
@@ -245,9 +245,9 @@ async def activate(page: Page) -> Response:
     credential = {"via": "console", "token": "", "account": page.user.username}
     try:
         activated = await activate_rule_set(
-            console.redis,
-            console.rulebook,
-            console.assigner,
+            floor.redis,
+            floor.rulebook,
+            floor.assigner,
             shown,
             page.user.username,
             page.now,
@@ -258,19 +258,21 @@ async def activate(page: Page) -> Response:
         return await page.done(
             f"Not activated: {'; '.join(refused.problems)}", f"/console/rules/versions/{number}"
         )
-    await console.jobs.connect_all(activated.offers)
+    await floor.outbound.connect_all(activated.offers)
     moved = activated.moved
     calls = "1 waiting call" if moved == 1 else f"{moved} waiting calls"
     return await page.done(f"Version {number} is active. {calls} placed again.", "/console/rules")
 
 
 async def dry_run(page: Page) -> Response:
-    versions = list(reversed(await page.console.rulebook.versions()))
+    versions = list(reversed(await page.floor.rulebook.versions()))
     asked = bool(page.query)
     form, errors = parse(DryRunForm, present(page.query)) if asked else (DryRunForm(), {})
     result = None
     if form is not None and asked:
-        _, result = await decide(page.console, form.version, form, form.moment(page.now))
+        _, result = await decide(
+            page.floor.rulebook, page.floor.queues, form.version, form, form.moment(page.now)
+        )
     return await page.render(
         "rules_dry_run.html",
         422 if errors else 200,

@@ -89,11 +89,11 @@ async def start_session(
     web: Web = request.state.web
     console: Console = request.state.console
     session = await web.sessions.start(
-        user.username, console.clock.now(), second_factor=second_factor is not None
+        user.username, console.floor.clock.now(), second_factor=second_factor is not None
     )
     if user.supervises:
         detail = {"second_factor": second_factor.value} if second_factor else {}
-        await console.audit.record(
+        await console.floor.audit.record(
             user.username, "console.sign_in", user.username, session.created, **detail
         )
     web.sessions.set_cookie(response, session)

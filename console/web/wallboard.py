@@ -10,7 +10,7 @@ from console.context import Console
 from console.web.charts import chart, last_hour
 from console.web.pages import Page, View
 from console.web.sse import Feed
-from routing.callbacks import LIVE, CallbackStatus
+from routing.callbacks import LIVE, Callbacks, CallbackStatus
 from routing.figures import Measures, Window
 from routing.handlers import HandlerState
 from routing.stats import waiting_now
@@ -71,23 +71,23 @@ class Floor(BaseModel):
     callbacks: CallbackCounts
 
 
-async def callback_counts(console: Console, now: float) -> CallbackCounts:
+async def callback_counts(callbacks: Callbacks, now: float) -> CallbackCounts:
     counts = CallbackCounts()
-    for callback in await console.callbacks.latest(CALLBACKS_READ):
+    for callback in await callbacks.latest(CALLBACKS_READ):
         live = callback.status in LIVE
         counts.due += callback.status is CallbackStatus.PENDING
         counts.overdue += callback.overdue(now)
         counts.at_risk += live and callback.at_risk
     # These two have indexes of their own: exact, however old the callbacks.
-    counts.scheduled = await console.callbacks.count(CallbackStatus.SCHEDULED)
-    counts.unreachable = await console.callbacks.count(CallbackStatus.UNREACHABLE)
+    counts.scheduled = await callbacks.count(CallbackStatus.SCHEDULED)
+    counts.unreachable = await callbacks.count(CallbackStatus.UNREACHABLE)
     return counts
 
 
 async def floor(console: Console, window: Window, now: float) -> Floor:
-    rules = await console.rulebook.active()
+    rules = await console.floor.rulebook.active()
     rows: dict[tuple[str, int], Row] = {}
-    for live in await waiting_now(console.redis, sorted(rules.queues), now):
+    for live in await waiting_now(console.floor.redis, sorted(rules.queues), now):
         rows[(live.queue, live.priority)] = Row(
             queue=live.queue,
             priority=live.priority,
@@ -110,7 +110,7 @@ async def floor(console: Console, window: Window, now: float) -> Floor:
         ),
         figures=report.total,
     )
-    counts = await console.handlers.counts()
+    counts = await console.floor.handlers.counts()
     return Floor(
         window=window,
         since=report.since,
@@ -118,7 +118,7 @@ async def floor(console: Console, window: Window, now: float) -> Floor:
         total=total,
         terminated=report.terminated,
         handlers={state.value: counts.get(state, 0) for state in HandlerState},
-        callbacks=await callback_counts(console, now),
+        callbacks=await callback_counts(console.floor.callbacks, now),
     )
 
 
