@@ -143,7 +143,7 @@ def check_device(api: ApiRequest, profile: HandlerProfile) -> None:
     """A handler's phone number is one Lifeline dials: under the number policy."""
     if profile.device.kind != "number":
         return
-    exceptions = api.console.settings.policy_exceptions
+    exceptions = api.floor.settings.policy_exceptions
     refused = outside_policy(profile.device.address, exceptions)
     if refused:
         raise Invalid("the device is outside the number policy", [f"device.address: {refused}"])

@@ -1,11 +1,10 @@
 """What the consoles and the API need, built by the composition root and handed over in state:
-the floor's stores (its outbound being the staff's own jobs), and what is the staff side's own."""
+the floor (its outbound being the staff's own jobs), and what is the staff side's own."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from config.settings import Settings
 from console.tokens import Tokens
 from routing.breaker import Breaker
 from routing.floor import Floor
@@ -18,7 +17,6 @@ from workers.enqueue import Jobs
 @dataclass(frozen=True)
 class Console:
     floor: Floor
-    settings: Settings
     # The staff's own enqueue connection (the floor's outbound), for the jobs beyond Outbound.
     jobs: Jobs
     stats: Stats

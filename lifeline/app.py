@@ -92,7 +92,7 @@ def create_app(
     # The webhooks are given no client of the clinical system, so none of theirs can wait on it.
     clinical_client = httpx.AsyncClient(trust_env=False)
     ivr = build_ivr(settings, clock, floor, ivr_jobs)
-    console = build_console(settings, floor, console_jobs, clinical_client)
+    console = build_console(floor, console_jobs, clinical_client)
     consoles = web_context.build(settings, redis_client)
     rulebook = ivr.rulebook
 
@@ -153,14 +153,12 @@ def build_ivr(settings: Settings, clock: Clock, floor: Floor, jobs: Jobs) -> Ivr
     )
 
 
-def build_console(
-    settings: Settings, floor: Floor, jobs: Jobs, clinical: httpx.AsyncClient
-) -> Console:
-    """The staff's side, over the floor's stores; what its use cases enqueue goes on `jobs`."""
+def build_console(floor: Floor, jobs: Jobs, clinical: httpx.AsyncClient) -> Console:
+    """The staff's side, over the floor; what its use cases enqueue goes on `jobs`."""
+    settings = floor.settings
     breaker = Breaker(floor.redis, floor.modes, BreakerSettings.of(settings))
     return Console(
         floor=replace(floor, outbound=jobs),
-        settings=settings,
         jobs=jobs,
         stats=Stats(floor.redis),
         tokens=Tokens(floor.redis),

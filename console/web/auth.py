@@ -36,7 +36,7 @@ async def visitor_of(request: Request, web: Web) -> Visitor | None:
         return None
     user = await web.accounts.get(session.username)
     console: Console = request.state.console
-    needs = user is not None and required(user, console.settings.mfa_for_handlers)
+    needs = user is not None and required(user, console.floor.settings.mfa_for_handlers)
     if user is None or user.disabled or (needs and not session.second_factor):
         await web.sessions.end(session)
         return None

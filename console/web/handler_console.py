@@ -121,7 +121,7 @@ async def live(page: Page) -> dict[str, str]:
 async def show(page: Page, errors: FormErrors | None = None, status: int = 200) -> Response:
     context = await handler_context(page, errors, page.form)
     await page.floor.handlers.heartbeat(handler_id(page), page.now)
-    settings = page.console.settings
+    settings = page.floor.settings
     softphone = settings.softphone and context["handler"].profile.device.kind == "client"
     return await page.render(
         "handler.html",

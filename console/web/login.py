@@ -150,7 +150,7 @@ async def sign_in(request: Request) -> Response:
     await web.logins.succeeded(attempt.username, client)
     factors = SecondFactors.of(web.accounts)
     enrolled = await factors.enrolled(user.username)
-    if not enrolled and not required(user, console.settings.mfa_for_handlers):
+    if not enrolled and not required(user, console.floor.settings.mfa_for_handlers):
         response = to_console(user, attempt.next)
         return await start_session(request, response, user, second_factor=None)
     pending = await web.sessions.pending.start(user.username, attempt.next, now)

@@ -40,7 +40,7 @@ def sdk_origin(settings: Settings) -> str:
 
 
 async def phone_token(page: Page) -> Response:
-    settings = page.console.settings
+    settings = page.floor.settings
     if not settings.softphone:
         raise Problem(404, "The console is not a phone here: calls ring your device.")
     handler = await page.floor.handlers.get(page.user.handler)
