@@ -14,10 +14,9 @@ from routing.dispatch_line import dispatch_dial
 from routing.menu import Given
 from routing.models import Priority, Screen
 from routing.placing import CannotQueue
+from routing.waiting import RETRY_PAUSE_SECONDS
 
 log = logging.getLogger(__name__)
-
-RETRY_PAUSE_SECONDS = 15
 
 
 def emergency_dial(
