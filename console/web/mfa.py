@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from console.web.accounts import Accounts, Hashing, User
 from routing import keys
+from routing.lua import argument
 
 STEP_SECONDS = 30
 WINDOW = 1  # steps either side of now: a phone whose clock is a little off still works
@@ -46,24 +47,26 @@ class UnknownAccount(Exception):
     pass
 
 
-# KEYS[1]: the account. ARGV[1]: the step a right code was for. 1 when that step is later than
+# KEYS[1]: the account. `step`: the step a right code was for. 1 when that step is later than
 # every step accepted before (it becomes the last), 0 when it is not: a code is used once.
 _CLAIM = """
+local a = cjson.decode(ARGV[1])
 if redis.call('HEXISTS', KEYS[1], 'totp') == 0 then return 0 end
 local last = tonumber(redis.call('HGET', KEYS[1], 'totp_step') or '-1')
-if tonumber(ARGV[1]) <= last then return 0 end
-redis.call('HSET', KEYS[1], 'totp_step', ARGV[1])
+if tonumber(a.step) <= last then return 0 end
+redis.call('HSET', KEYS[1], 'totp_step', a.step)
 return 1
 """
 
-# KEYS: the account, its recovery codes. ARGV: the secret, the last step accepted, then each
+# KEYS: the account, its recovery codes. The `secret`, the last `step` accepted, and `codes`: each
 # recovery code's first group and hash. -1: no such account; 0: it has a second factor already.
 _ENROL = """
+local a = cjson.decode(ARGV[1])
 if redis.call('HEXISTS', KEYS[1], 'profile') == 0 then return -1 end
 if redis.call('HEXISTS', KEYS[1], 'totp') == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'totp', ARGV[1], 'totp_step', ARGV[2])
+redis.call('HSET', KEYS[1], 'totp', a.secret, 'totp_step', a.step)
 redis.call('DEL', KEYS[2])
-if #ARGV > 2 then redis.call('HSET', KEYS[2], unpack(ARGV, 3)) end
+if #a.codes > 0 then redis.call('HSET', KEYS[2], unpack(a.codes)) end
 return 1
 """
 
@@ -156,9 +159,10 @@ class SecondFactors:
         while len(codes) < RECOVERY_CODES:
             code = recovery_code()
             codes.setdefault(code[:4], code)
-        args: list[str | int] = [secret, used_step]
+        hashed: list[str] = []
         for label, code in codes.items():
-            args += [label, await self.hashing.run(self.hasher.hash, normalised(code))]
+            hashed += [label, await self.hashing.run(self.hasher.hash, normalised(code))]
+        args = argument(secret=secret, step=used_step, codes=hashed)
         done = int(
             await self._enrol(keys=[keys.user(username), keys.user_recovery(username)], args=args)
         )
@@ -176,7 +180,7 @@ class SecondFactors:
             step = step_of(secret, given, now) if secret else None
             if step is None:
                 return Checked.WRONG
-            claimed = await self._claim(keys=[keys.user(username)], args=[step])
+            claimed = await self._claim(keys=[keys.user(username)], args=argument(step=step))
             return Checked.CODE if int(claimed) else Checked.USED
         if not is_recovery(given):
             return Checked.WRONG

@@ -15,16 +15,18 @@ from redis.asyncio import Redis
 from starlette.responses import Response
 
 from routing import keys
+from routing.lua import argument
 
 COOKIE = "lifeline_sign_in"
 PENDING_SECONDS = 5 * 60
 PATH = "/login"  # the cookie goes to the sign-in steps (/login/code, /login/enrol) and no further
 
-# KEYS[1]: the pending sign-in. ARGV[1]: a secret to propose. The secret proposed (the first
+# KEYS[1]: the pending sign-in. `secret`: one to propose. The secret proposed (the first
 # stands, so that a reload shows the same), or "" when the sign-in has expired meanwhile.
 _PROPOSE = """
+local a = cjson.decode(ARGV[1])
 if redis.call('EXISTS', KEYS[1]) == 0 then return '' end
-redis.call('HSETNX', KEYS[1], 'proposed', ARGV[1])
+redis.call('HSETNX', KEYS[1], 'proposed', a.secret)
 return redis.call('HGET', KEYS[1], 'proposed')
 """
 
@@ -84,7 +86,7 @@ class PendingSignIns:
         """Keep the secret shown for enrolment, so that a reload shows the same one ("" once the
         sign-in has expired)."""
         key = keys.pending_sign_in(digest(pending.id))
-        proposed = await self._propose(keys=[key], args=[secret])
+        proposed = await self._propose(keys=[key], args=argument(secret=secret))
         return pending.model_copy(update={"proposed": str(proposed or "")})
 
     async def end(self, pending: Pending) -> bool:

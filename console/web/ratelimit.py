@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
 from routing import keys
+from routing.lua import argument
 
 
 @dataclass(frozen=True)
@@ -33,11 +35,12 @@ PER_USERNAME = Limit(free=20, first_delay=5, longest_delay=60, forget_seconds=15
 PER_ADDRESS = Limit(free=30, first_delay=10, longest_delay=60, forget_seconds=60)
 
 # KEYS: the username's record from this client, then from anywhere, then the client's whatever
-# the username. ARGV: now, then for each key its free failures, first and longest delay, and
+# the username. `now`, and `limits`: for each key its free failures, first and longest delay, and
 # forget seconds. Returns the seconds to wait (as a string), "0" when the attempt is counted and
 # may go ahead.
 _ATTEMPT = """
-local now = tonumber(ARGV[1])
+local a = cjson.decode(ARGV[1])
+local now = tonumber(a.now)
 local wait = 0
 for _, key in ipairs(KEYS) do
   local until_ = tonumber(redis.call('HGET', key, 'until') or '0')
@@ -45,27 +48,28 @@ for _, key in ipairs(KEYS) do
 end
 if wait > 0 then return tostring(wait) end
 for i, key in ipairs(KEYS) do
-  local at = 1 + (i - 1) * 4
-  local free, first = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
-  local longest = tonumber(ARGV[at + 3])
+  local at = (i - 1) * 4
+  local free, first = tonumber(a.limits[at + 1]), tonumber(a.limits[at + 2])
+  local longest = tonumber(a.limits[at + 3])
   local failures = redis.call('HINCRBY', key, 'failures', 1)
   if failures >= free then
     redis.call('HSET', key, 'until', now + math.min(longest, first * 2 ^ (failures - free)))
   end
-  redis.call('EXPIRE', key, math.ceil(longest + tonumber(ARGV[at + 4])))
+  redis.call('EXPIRE', key, math.ceil(longest + tonumber(a.limits[at + 4])))
 end
 return '0'
 """
 
-# KEYS: records to take one counted attempt back from. ARGV: their free failures.
+# KEYS: records to take one counted attempt back from. `free`: their free failures.
 _TAKE_BACK = """
+local a = cjson.decode(ARGV[1])
 for i, key in ipairs(KEYS) do
   local failures = tonumber(redis.call('HGET', key, 'failures') or '0')
   if failures <= 1 then
     redis.call('DEL', key)
   else
     redis.call('HSET', key, 'failures', failures - 1)
-    if failures - 1 < tonumber(ARGV[i]) then redis.call('HDEL', key, 'until') end
+    if failures - 1 < tonumber(a.free[i]) then redis.call('HDEL', key, 'until') end
   end
 end
 return 0
@@ -106,9 +110,11 @@ class LoginLimiter:
     async def attempt(self, username: str, client: str, now: float) -> int:
         """Count an attempt, as a failure until `succeeded` says otherwise, and return 0; or,
         within a delay, count nothing and return the whole seconds to wait."""
-        args: list[float] = [now]
+        limits: list[str] = []
         for limit in self.limits:
-            args += [limit.free, limit.first_delay, limit.longest_delay, limit.forget_seconds]
+            figures = (limit.free, limit.first_delay, limit.longest_delay, limit.forget_seconds)
+            limits += [str(figure) for figure in figures]
+        args = argument(now=now, limits=limits)
         wait = float(await self._attempt(keys=self._keys(username, client), args=args))
         return math.ceil(wait)
 
@@ -125,13 +131,15 @@ class LoginLimiter:
         attempt is no failure."""
         mine, *others = self._keys(username, client)
         await self.redis.delete(mine)
-        await self._take_back(keys=others, args=[limit.free for limit in self.limits[1:]])
+        await self._take_back(keys=others, args=self._free(self.limits[1:]))
 
     async def not_tried(self, username: str, client: str) -> None:
         """The password was never checked (the process was too busy): take the attempt back."""
-        await self._take_back(
-            keys=self._keys(username, client), args=[limit.free for limit in self.limits]
-        )
+        await self._take_back(keys=self._keys(username, client), args=self._free(self.limits))
+
+    @staticmethod
+    def _free(limits: Sequence[Limit]) -> list[str]:
+        return argument(free=[str(limit.free) for limit in limits])
 
     async def clear(self, username: str) -> None:
         """Forget the failures of this username from everywhere (an administrator unlocked it,

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from config.settings import Settings
 from console.web.pending import PendingSignIns
 from routing import keys
+from routing.lua import argument
 
 COOKIE = "lifeline_session"
 SESSION_SECONDS = 12 * 3600  # a long shift; after that, sign in again
@@ -34,16 +35,18 @@ RECORD = ("username", "csrf", "created")
 # A session's record written to only while it lasts: once ended (signed out, the account disabled,
 # its second factor reset) it is not brought back. KEYS[1] the session.
 _NOTIFY = f"""
+local a = cjson.decode(ARGV[1])
 if redis.call('HEXISTS', KEYS[1], 'username') == 0 then return 0 end
 local notices = cjson.decode(redis.call('HGET', KEYS[1], 'notices') or '[]')
-table.insert(notices, ARGV[1])
+table.insert(notices, a.text)
 while #notices > {NOTICES_KEPT} do table.remove(notices, 1) end
 redis.call('HSET', KEYS[1], 'notices', cjson.encode(notices))
 return 1
 """
 _PROPOSE = """
-if redis.call('HEXISTS', KEYS[1], 'username') == 0 then return ARGV[1] end
-redis.call('HSETNX', KEYS[1], 'proposed', ARGV[1])
+local a = cjson.decode(ARGV[1])
+if redis.call('HEXISTS', KEYS[1], 'username') == 0 then return a.secret end
+redis.call('HSETNX', KEYS[1], 'proposed', a.secret)
 return redis.call('HGET', KEYS[1], 'proposed')
 """
 _CONFIRMED = """
@@ -165,7 +168,11 @@ class Sessions:
     async def propose(self, session: Session, secret: str) -> str:
         """The secret shown to a signed-in person setting up a second factor (the first
         proposed stands, so that a reload shows the same), until a code confirms it."""
-        return str(await self._propose(keys=[keys.session(digest(session.id))], args=[secret]))
+        return str(
+            await self._propose(
+                keys=[keys.session(digest(session.id))], args=argument(secret=secret)
+            )
+        )
 
     async def confirmed(self, session: Session) -> None:
         """The person gave a code from the secret proposed: the session has a second factor."""
@@ -173,7 +180,7 @@ class Sessions:
 
     async def notify(self, session: Session, text: str) -> None:
         """A notice for the next page shown (after a redirect); none for a session ended."""
-        await self._notify(keys=[keys.session(digest(session.id))], args=[text])
+        await self._notify(keys=[keys.session(digest(session.id))], args=argument(text=text))
 
     async def notices(self, session: Session) -> list[str]:
         key = keys.session(digest(session.id))
