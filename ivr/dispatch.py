@@ -24,7 +24,7 @@ async def whisper(ivr: Ivr, form: DialledForm, state: DispatchWhisper) -> Decisi
         # Recorded, the call is offered to no handler, and no redirect pulls the caller off.
         try:
             async with asyncio.timeout(RECORD_WITHIN_SECONDS):
-                await ivr.calls.dispatch(form.parent_call_sid, ivr.clock.now())
+                await ivr.floor.calls.dispatch(form.parent_call_sid, ivr.floor.clock.now())
         except Exception as error:  # the dispatcher hears the case id all the same
             log.warning(
                 "dispatch not recorded: %s", error, extra={"call_sid": form.parent_call_sid}

@@ -40,12 +40,12 @@ async def fallback_line_result(ivr: Ivr, form: DialForm, state: Progress) -> Dec
         # Helped there: a caller still in our queue (it was down when they were put through)
         # leaves it as diverted, counted once, rather than as abandoned when the call ends.
         try:
-            await ivr.calls.dispatch(form.call_sid, ivr.clock.now(), diverted=True)
+            await ivr.floor.calls.dispatch(form.call_sid, ivr.floor.clock.now(), diverted=True)
         except RedisError as error:
             log.warning("fallback line call not recorded: %s", error, extra=ids(form))
         return Nothing()
     log.warning("fallback line %s", form.dial_status or "not connected", extra=ids(form))
-    decision = await carry_on(ivr, form, state.answers, state.turn, int(ivr.clock.now()))
+    decision = await carry_on(ivr, form, state.answers, state.turn, int(ivr.floor.clock.now()))
     return _after(say(PromptId.FALLBACK_LINE_FAILED), decision)
 
 
@@ -62,7 +62,7 @@ async def carry_on(
             return unqueued(ivr, form.call_sid, failed)
     trouble = Progress(answers=answers, turn=turn, down_since=down_since)
     try:
-        record = await ivr.calls.get(form.call_sid)
+        record = await ivr.floor.calls.get(form.call_sid)
     except RedisError as error:
         log.warning("still cannot route: %s", error, extra=ids(form))
         return safe_route(ivr, trouble)

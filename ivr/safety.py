@@ -79,7 +79,7 @@ def safe_route(ivr: Ivr, state: Progress) -> Decision:
     is carried in the signed URL (`down_since`), so it needs no Redis."""
     locale = state.language
     answers = state.answers.model_copy(update={"locale": locale})
-    now = int(ivr.clock.now())
+    now = int(ivr.floor.clock.now())
     down_since = state.down_since or now
     line = ivr.settings.fallback_line_number
     if line and now - down_since >= ivr.settings.fallback_line_after_minutes * 60:

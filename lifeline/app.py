@@ -91,10 +91,10 @@ def create_app(
     # The staff's side only: the consoles search and book appointments while a handler watches.
     # The webhooks are given no client of the clinical system, so none of theirs can wait on it.
     clinical_client = httpx.AsyncClient(trust_env=False)
-    ivr = build_ivr(settings, clock, floor, ivr_jobs)
+    ivr = build_ivr(settings, floor)
     console = build_console(floor, console_jobs, clinical_client)
     consoles = web_context.build(settings, redis_client)
-    rulebook = ivr.rulebook
+    rulebook = floor.rulebook
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
@@ -133,22 +133,13 @@ def served(serve: Serve) -> list[BaseRoute]:
     return [*patients, *staff, *handlers]
 
 
-def build_ivr(settings: Settings, clock: Clock, floor: Floor, jobs: Jobs) -> Ivr:
+def build_ivr(settings: Settings, floor: Floor) -> Ivr:
+    """The patient's side, over the floor; what its use cases enqueue goes on `floor.outbound`."""
     return Ivr(
         floor=floor,
         settings=settings,
-        clock=clock,
         validator=RequestValidator(settings.twilio_auth_token.get_secret_value()),
         renderer=Renderer(load_catalogue(), Urls(str(settings.public_base_url))),
-        calls=floor.calls,
-        queues=floor.queues,
-        handlers=floor.handlers,
-        callbacks=floor.callbacks,
-        rulebook=floor.rulebook,
-        assigner=floor.assigner,
-        offers=floor.offers,
-        jobs=jobs,
-        modes=floor.modes,
         metrics=WebhookMetrics(CollectorRegistry(auto_describe=True)),
     )
 

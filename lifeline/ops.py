@@ -207,17 +207,17 @@ async def metrics(request: Request) -> Response:
         )
     body = generate_latest(ivr.metrics.registry)
     try:
-        rules = await ivr.rulebook.active()
-        now = ivr.clock.now()
+        rules = await ivr.floor.rulebook.active()
+        now = ivr.floor.clock.now()
         snapshot = Snapshot(
-            outcomes=await ivr.calls.outcomes(),
+            outcomes=await ivr.floor.calls.outcomes(),
             queues=sorted(rules.queues),
-            waiting=await waiting_now(ivr.calls.redis, sorted(rules.queues), now),
-            handlers=await ivr.handlers.counts(),
+            waiting=await waiting_now(ivr.floor.calls.redis, sorted(rules.queues), now),
+            handlers=await ivr.floor.handlers.counts(),
             windows=await console.stats.reports(now),
             degraded=(await console.floor.modes.read()).degraded,
             journal=await console.journal.progress(),
-            emergencies=await emergencies_waiting(ivr.calls.redis, sorted(rules.queues), now),
+            emergencies=await emergencies_waiting(ivr.floor.calls.redis, sorted(rules.queues), now),
         )
         live = CollectorRegistry(auto_describe=False)
         live.register(snapshot)
