@@ -365,8 +365,8 @@ async def handler_phone_refused(
     rt: Runtime, callback: Callback, handler_id: str, offer: int
 ) -> bool:
     """The handler's phone, kept from before the number policy, is outside it (checked as for a
-    caller's connect, ivr/connect.py): the handler goes offline, saying why, and the callback
-    back to its place for another handler."""
+    caller's connect, routing/putting_through.py): the handler goes offline, saying why, and the
+    callback back to its place for another handler."""
     handler = await rt.handlers.get(handler_id)
     why = connecting.phone_refused(handler, rt.settings.policy_exceptions)
     if why is None:

@@ -93,7 +93,7 @@ def a_minute_of_a_local_run(redis_url: str) -> None:
     connection.close()
     with httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(200))) as client:
         client.get("http://clinical.invalid/fhir/metadata")
-    logging.getLogger("ivr.queueing").info(
+    logging.getLogger("routing.placing").info(
         "queued", extra={"call_sid": SID, "caller": "+447700900123", "note": SECRET}
     )
 
@@ -110,7 +110,7 @@ def test_a_local_runs_log_is_readable_and_leaves_out_jobs_that_succeed_and_http_
     assert not any(line.startswith("{") for line in lines), lines
     quiet = ("Job OK", "Successfully completed", "HTTP Request:", "Listening on", "result is kept")
     assert [line for line in lines if any(chatter in line for chatter in quiet)] == []
-    assert f"info    ivr.queueing: queued call_sid={SID} caller=…123 note=[secret]" in lines
+    assert f"info    routing.placing: queued call_sid={SID} caller=…123 note=[secret]" in lines
     failed = [line for line in lines if line.startswith("error   rq.worker:")]
     assert failed, lines  # a job that fails is news: its error is shown, with its traceback
     assert "job_id=" in failed[0]
@@ -139,7 +139,7 @@ def test_production_logs_stay_json_and_keep_every_line(
     messages = [entry["message"] for entry in entries]
     assert any("Job OK" in message for message in messages), messages
     assert any(message.startswith("HTTP Request: GET") for message in messages), messages
-    (queued,) = [entry for entry in entries if entry["logger"] == "ivr.queueing"]
+    (queued,) = [entry for entry in entries if entry["logger"] == "routing.placing"]
     assert queued["call_sid"] == SID
     assert queued["caller"] == "…123"
     assert queued["note"] == "[secret]"
