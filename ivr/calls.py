@@ -73,11 +73,11 @@ async def hold(ivr: Ivr, form: HoldForm, state: Progress) -> Decision:
     try:
         record = await ivr.floor.calls.get(form.call_sid)
     except RedisError:
-        return await _hold_without_redis(ivr, form, state)
+        return _hold_without_redis(ivr, state)
     return await waiting.hold(ivr.floor, record, state.language, state.priority, state.turn)
 
 
-async def _hold_without_redis(ivr: Ivr, form: HoldForm, state: Progress) -> Decision:
+def _hold_without_redis(ivr: Ivr, state: Progress) -> Decision:
     """Redis is gone: an emergency still leaves for the dispatch line on time, by Twilio's clock.
     Anyone else hears what is happening; if Redis is still gone a turn later (a blip moves
     nobody), they leave Twilio's queue, keeping their place in ours, for the retry loop: key 1

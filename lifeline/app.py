@@ -36,6 +36,7 @@ from ivr.urls import Urls
 from lifeline import ops
 from lifeline.limits import LIMITS, WEBHOOKS_LIMITS, BodyLimit
 from prompts.catalogue import load_catalogue
+from routing import key_migration
 from routing.breaker import Breaker, BreakerSettings
 from routing.clock import Clock, SystemClock
 from routing.floor import Floor
@@ -96,9 +97,19 @@ def create_app(
     consoles = web_context.build(settings, redis_client)
     rulebook = floor.rulebook
 
+    async def close() -> None:
+        for client in (redis_client, health):
+            await client.aclose()
+        await clinical_client.aclose()
+        for connection in job_connections:
+            connection.close()
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         try:
+            if await key_migration.left_behind(redis_client):
+                await close()
+                raise key_migration.NotMigrated()
             await rulebook.seed(clock.now())
         except RedisError as error:
             log.warning("rules not seeded, Redis unreachable: %s", error)
@@ -109,11 +120,7 @@ def create_app(
         try:
             yield {"ivr": ivr, "console": console, "web": consoles, "health": health}
         finally:
-            for client in (redis_client, health):
-                await client.aclose()
-            await clinical_client.aclose()
-            for connection in job_connections:
-                connection.close()
+            await close()
 
     return Starlette(
         routes=[*served(serve), *ops.routes()],

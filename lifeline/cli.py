@@ -57,6 +57,12 @@ def fails_clearly(command: Callable[P, R]) -> Callable[P, R]:
         except (SettingsError, CatalogueError, RuleSetError) as error:
             click.echo(f"lifeline: configuration error: {error}", err=True)
             sys.exit(2)
+        except key_migration.NotMigrated as error:
+            click.echo(f"lifeline: {error}", err=True)
+            sys.exit(2)
+        except redis.ResponseError as error:  # Redis answered, and refused
+            click.echo(f"lifeline: Redis refused a command: {error}", err=True)
+            sys.exit(2)
         except redis.RedisError as error:  # its message names the host and port, never a password
             click.echo(f"lifeline: Redis (REDIS_URL) cannot be reached: {error}", err=True)
             sys.exit(2)

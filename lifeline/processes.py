@@ -30,6 +30,7 @@ import workers.replay
 import workers.sweeps  # noqa: F401
 from config.redis_client import sync_client
 from config.settings import Settings
+from routing import key_migration
 from workers.cron import schedule
 from workers.job_queues import ALL, JOBS, SERIALIZER, JobQueue, queue_of
 
@@ -157,6 +158,12 @@ def leave_pubsub(worker: Worker) -> None:
         thread.stop()
 
 
+def refuse_if_not_migrated(connection: redis.Redis) -> None:
+    """No worker or cron on a Redis still holding an older Lifeline's keys (`key_migration`)."""
+    if connection.exists(*key_migration.LEFT_BEHIND):
+        raise key_migration.NotMigrated()
+
+
 def run_worker(settings: Settings, burst: bool = False, queues: tuple[JobQueue, ...] = ALL) -> None:
     """A worker taking jobs from `queues`, the first with a job first (a pool's worker serves
     its pool's queues; a local run's one worker may serve them all)."""
@@ -168,7 +175,9 @@ def run_worker(settings: Settings, burst: bool = False, queues: tuple[JobQueue, 
 
     def work() -> None:
         names = [queue.value for queue in queues]
-        worker = FloorWorker(names, sync_client(str(settings.redis_url)), stop)
+        connection = sync_client(str(settings.redis_url))
+        refuse_if_not_migrated(connection)
+        worker = FloorWorker(names, connection, stop)
         try:
             # With RQ's scheduler, which puts a failed job whose retry waits an interval back in
             # its queue then (one worker per queue holds its lock): without it, no such retry runs.
@@ -185,7 +194,9 @@ def run_cron(settings: Settings) -> None:
     stop = threading.Event()
 
     def cron() -> None:
-        scheduler = FloorCron(sync_client(str(settings.redis_url)), stop)
+        connection = sync_client(str(settings.redis_url))
+        refuse_if_not_migrated(connection)
+        scheduler = FloorCron(connection, stop)
         for job in schedule(settings.clinical_probe_interval_seconds):
             scheduler.every(job.func, job.queue.value, job.interval_seconds, job.timeout_seconds)
         scheduler.start()  # type: ignore[no-untyped-call]

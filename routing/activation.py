@@ -153,10 +153,11 @@ async def activate_rule_set(
     credential: Mapping[str, object] | None = None,
 ) -> Activated:
     """A supervisor activates `version` (as read to find it exists): everyone waiting is placed
-    again under it, then free handlers are offered the best waiting calls under it; the offers
-    come back with the result, for the caller to connect."""
+    again under it, then free handlers are offered the best waiting calls under the rules active
+    then (it, unless another activation has landed since); the offers come back with the result,
+    for the caller to connect."""
     activated = await activate_version(redis, rulebook, version, author, now, reason, credential)
-    return replace(activated, offers=await assigner.assign(version.rules, now))
+    return replace(activated, offers=await assigner.assign(await rulebook.active(), now))
 
 
 async def activate_version(

@@ -21,6 +21,7 @@ SCAN_COUNT = 1000
 # and rewrites a callback's `to_key` that names an old key. KEYS: old, new; both prefixes.
 _MOVE = """
 local a = cjson.decode(ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end  -- expired since it was listed
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 redis.call('RENAME', KEYS[1], KEYS[2])
 if redis.call('TYPE', KEYS[2])['ok'] == 'hash' then
@@ -31,6 +32,25 @@ if redis.call('TYPE', KEYS[2])['ok'] == 'hash' then
 end
 return 1
 """
+
+
+# Keys an older Lifeline always has once it has run (the rule set it seeded, its accounts).
+LEFT_BEHIND = (OLD_PREFIX + "rules:active", OLD_PREFIX + "users", OLD_PREFIX + "journal")
+
+
+async def left_behind(redis: Redis) -> bool:
+    """Whether this Redis still holds an older Lifeline's keys: then no process may start on it
+    (it would write beside them, and the calls, callbacks and journal entries there would be
+    lost to sight) until `lifeline keys migrate` has moved them."""
+    return bool(await redis.exists(*LEFT_BEHIND))
+
+
+class NotMigrated(RuntimeError):
+    def __init__(self) -> None:
+        super().__init__(
+            "this Redis holds keys of an older Lifeline (ll:...): stop every Lifeline process and "
+            "run `lifeline keys migrate` first"
+        )
 
 
 @dataclass(frozen=True)

@@ -53,10 +53,11 @@ def test_imports_go_only_in_the_allowed_direction(package: str) -> None:
     assert violations(package) == []
 
 
-# The webhooks only enqueue: they never wait on the outside world. The consoles may also reach the
-# clinical system, briefly, to search and book appointments while a handler watches.
-WEB_SIDE_WORKERS = {
-    "ivr": {"enqueue"},
+# The webhooks import nothing of the workers: they enqueue through the floor's jobs, never wait
+# on the outside world. The consoles may also reach the clinical system, briefly, to search and
+# book appointments while a handler watches.
+WEB_SIDE_WORKERS: dict[str, set[str]] = {
+    "ivr": set(),
     "console": {"enqueue", "clinical"},
 }
 
@@ -67,6 +68,32 @@ def test_only_enqueue_helpers_of_workers_are_imported_by_the_web_side() -> None:
             for name in imports_of(path):
                 if name.startswith("workers."):
                     assert name.split(".")[1] in allowed, f"{path} imports {name}"
+
+
+# The use cases over the floor, in routing: the stores and the domain's values below them never
+# import them (a use case may build on another).
+USE_CASES = {
+    "floor",
+    "placing",
+    "putting_through",
+    "waiting",
+    "arrival",
+    "callback_booking",
+    "callback_legs",
+    "callback_priority",
+}
+
+
+def test_the_stores_never_import_the_use_cases() -> None:
+    offenders = []
+    for path in sorted((ROOT / "routing").glob("*.py")):
+        if path.stem in USE_CASES:
+            continue
+        for name in imports_of(path):
+            parts = name.split(".")
+            if parts[0] == "routing" and any(part in USE_CASES for part in parts[1:]):
+                offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert offenders == []
 
 
 def test_the_checker_itself_catches_a_wrong_direction(tmp_path: Path) -> None:
