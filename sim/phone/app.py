@@ -9,7 +9,7 @@ from typing import TypedDict
 import httpx
 from starlette.applications import Starlette
 
-from sim.phone import control, rest
+from sim.phone import control, rest, rest_conferences
 from sim.phone.clock import Clock, SystemClock
 from sim.phone.config import PhoneConfig
 from sim.phone.network import PhoneNetwork
@@ -31,7 +31,12 @@ def create_app(config: PhoneConfig, clock: Clock | None = None) -> Starlette:
                 await network.close()
 
     return Starlette(
-        routes=[*rest.routes, *control.routes],
+        routes=[
+            *rest.routes,
+            *rest_conferences.routes,
+            *rest.not_found_routes,
+            *control.routes,
+        ],
         exception_handlers={control.ControlError: control.control_error},
         lifespan=lifespan,
     )

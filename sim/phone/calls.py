@@ -7,8 +7,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from sim.phone.dial import abandon_dial
-from sim.phone.enqueue import leave_queue
+from sim.phone.dial import drop_activity, log_redirect
 from sim.phone.interpreter import run_twiml
 from sim.phone.leg import Interrupted, Leg
 from sim.phone.parties import answered_by, ring_outcome
@@ -76,8 +75,7 @@ async def _supervise(leg: Leg, rt: Runtime, program: Program) -> None:
         except Interrupted as interrupted:
             request = interrupted.interrupt
             if isinstance(request, RedirectRequest):
-                await leave_queue(leg, rt, "redirected")
-                await abandon_dial(leg, rt, tell_app=False)
+                await drop_activity(leg, rt, request)
                 program = _redirected(leg, rt, request.step)
                 continue
             ending = await _hung_up(leg, rt, request)
@@ -87,10 +85,7 @@ async def _supervise(leg: Leg, rt: Runtime, program: Program) -> None:
 
 
 def _redirected(leg: Leg, rt: Runtime, step: Step) -> Program:
-    if isinstance(step, Fetch):
-        leg.log.emit("redirect", url=step.url, method=step.method, by="api")
-    else:
-        leg.log.emit("redirect", url=None, method=None, by="api", twiml=step.twiml)
+    log_redirect(leg, step)
     return lambda: run_twiml(leg, rt, step, Context.MAIN)
 
 
@@ -99,6 +94,5 @@ async def _hung_up(leg: Leg, rt: Runtime, request: HangupRequest) -> Ending:
         status = CallStatus.BUSY if request.by == "callee" else CallStatus.CANCELED
         return NotAnswered(status)
     leg.hanging_up()
-    await leave_queue(leg, rt, "hangup")
-    await abandon_dial(leg, rt, tell_app=True)
+    await drop_activity(leg, rt, request)
     return HungUp(request.by)

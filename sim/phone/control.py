@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sim.phone.account import AccountSettings
+from sim.phone.conference import Conference, UnknownConference
 from sim.phone.faults import FaultsBody
 from sim.phone.leg import Leg
 from sim.phone.network import PhoneNetwork, UnknownCall
@@ -136,6 +137,25 @@ async def list_queues(request: Request) -> Response:
     return JSONResponse({"queues": network.rt.queues.snapshot(network.rt.time.now())})
 
 
+def _conference_view(network: PhoneNetwork, conference: Conference) -> dict[str, object]:
+    return conference.view(network.rt.time.now())
+
+
+async def list_conferences(request: Request) -> Response:
+    network = network_of(request)
+    conferences = network.rt.conferences.all()
+    return JSONResponse({"conferences": [_conference_view(network, c) for c in conferences]})
+
+
+async def show_conference(request: Request) -> Response:
+    network = network_of(request)
+    try:
+        conference = network.rt.conferences.get(request.path_params["sid"])
+    except UnknownConference as error:
+        raise ControlError(404, f"no conference {error.sid}") from None
+    return JSONResponse(_conference_view(network, conference))
+
+
 async def set_faults(request: Request) -> Response:
     network = network_of(request)
     network.faults.apply(await body_of(request, FaultsBody))
@@ -213,6 +233,8 @@ routes = [
     Route("/sim/parties/{address}", put_party, methods=["PUT"]),
     Route("/sim/parties/{address}", get_party, methods=["GET"]),
     Route("/sim/queues", list_queues, methods=["GET"]),
+    Route("/sim/conferences", list_conferences, methods=["GET"]),
+    Route("/sim/conferences/{sid}", show_conference, methods=["GET"]),
     Route("/sim/faults", set_faults, methods=["POST"]),
     Route("/sim/faults", get_faults, methods=["GET"]),
     Route("/sim/faults", clear_faults, methods=["DELETE"]),

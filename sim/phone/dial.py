@@ -1,4 +1,5 @@
-"""`<Dial>`: ring simulated parties, whisper to the one that answers, bridge, report the result."""
+"""`<Dial>`: ring simulated parties, whisper to the one that answers, bridge, report the result;
+or join a conference. A dialled leg redirected through the REST API leaves the bridge."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
+from sim.phone.conference import LeftBecause
+from sim.phone.conference_leg import leave_conference, run_conference
 from sim.phone.documents import request_ignoring_reply
+from sim.phone.enqueue import leave_queue
 from sim.phone.ids import new_sid
 from sim.phone.inputs import InputSource
 from sim.phone.leg import CallbackSpec, DialAttempt, DialState, Interrupted, Leg
@@ -19,8 +23,11 @@ from sim.phone.steps import (
     Fetch,
     HangupRequest,
     HungUp,
+    Interrupt,
     Next,
     NotAnswered,
+    RedirectRequest,
+    Step,
 )
 from sim.phone.verbs import Context, Dial, DialTarget, Document
 
@@ -32,6 +39,8 @@ FAILURE_ORDER = (CallStatus.NO_ANSWER, CallStatus.BUSY, CallStatus.FAILED, CallS
 async def run_dial(
     leg: Leg, rt: Runtime, verb: Dial, document: Document, runner: TwimlRunner
 ) -> Next | HungUp | None:
+    if verb.conference is not None:
+        return await run_conference(leg, rt, verb, verb.conference, document)
     action = None
     if verb.action is not None:
         action = Fetch(document.resolve(verb.action), verb.method, "dial-action")
@@ -71,9 +80,11 @@ async def abandon_dial(leg: Leg, rt: Runtime, *, tell_app: bool) -> None:
     if state is None:
         return
     leg.dial = None
-    for attempt in state.attempts:
+    # A dialled leg redirected away is on its own now: it stays.
+    attached = [attempt for attempt in state.attempts if not attempt.released.is_set()]
+    for attempt in attached:
         attempt.leg.interrupt(HangupRequest("caller"))
-    await asyncio.gather(*(attempt.leg.ended.wait() for attempt in state.attempts))
+    await asyncio.gather(*(attempt.leg.ended.wait() for attempt in attached))
     params = _report(leg, state)
     if tell_app and state.action is not None:
         await request_ignoring_reply(leg, rt, state.action.with_params(params))
@@ -99,14 +110,14 @@ async def _connect(leg: Leg, rt: Runtime, verb: Dial, state: DialState) -> HungU
     callee = winner.leg
     leg.log.emit("answered", to=callee.to, answered_by=callee.answered_by, call_sid=callee.sid)
     if not await winner.connected:
-        await callee.ended.wait()
+        await _gone(winner)
         return None
     state.bridged = True
     leg.log.emit("bridged", to=callee.to, call_sid=callee.sid)
     own_talk = leg.talk_seconds
     limit = verb.time_limit if own_talk is None else min(verb.time_limit, own_talk)
     try:
-        await asyncio.wait_for(callee.ended.wait(), rt.time.real(limit))
+        await asyncio.wait_for(_gone(winner), rt.time.real(limit))
     except TimeoutError:
         we_hung_up = own_talk is not None and own_talk <= verb.time_limit
         callee.interrupt(HangupRequest("caller" if we_hung_up else "app"))
@@ -114,6 +125,52 @@ async def _connect(leg: Leg, rt: Runtime, verb: Dial, state: DialState) -> HungU
         if we_hung_up:
             return HungUp("callee")
     return None
+
+
+async def _gone(attempt: DialAttempt) -> None:
+    """Until the dialled leg hangs up or is redirected away from this Dial."""
+    waits = {
+        asyncio.ensure_future(attempt.leg.ended.wait()),
+        asyncio.ensure_future(attempt.released.wait()),
+    }
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+
+
+async def drop_activity(leg: Leg, rt: Runtime, request: Interrupt) -> None:
+    """A REST redirect or a hang-up abandons whatever the leg was doing: a queue (the Enqueue
+    action hears why), a Dial or a conference (their action hears a hang-up, not a redirect)."""
+    hangup = isinstance(request, HangupRequest)
+    await leave_queue(leg, rt, "hangup" if hangup else "redirected")
+    await abandon_dial(leg, rt, tell_app=hangup)
+    because = LeftBecause.HANGUP if hangup else LeftBecause.REDIRECTED
+    await leave_conference(leg, rt, because, tell_app=hangup)
+
+
+def log_redirect(leg: Leg, step: Step) -> None:
+    if isinstance(step, Fetch):
+        leg.log.emit("redirect", url=step.url, method=step.method, by="api")
+    else:
+        leg.log.emit("redirect", url=None, method=None, by="api", twiml=step.twiml)
+
+
+async def _on_its_own(child: Leg, rt: Runtime, step: Step, runner: TwimlRunner) -> Ending:
+    """A dialled leg redirected through the REST API runs its new TwiML like any call."""
+    while True:
+        log_redirect(child, step)
+        try:
+            return await child.guarded(runner(child, rt, step, Context.MAIN))
+        except Interrupted as interrupted:
+            request = interrupted.interrupt
+            if isinstance(request, HangupRequest):
+                child.hanging_up()
+            await drop_activity(child, rt, request)
+            if isinstance(request, HangupRequest):
+                return HungUp(request.by)
+            step = request.step
 
 
 async def _first_answer(attempts: list[DialAttempt]) -> DialAttempt | None:
@@ -169,6 +226,7 @@ def _start_attempt(
         inputs=InputSource(behaviour.scripted_inputs()),
         parent=leg,
         callbacks=callbacks,
+        talk_seconds=behaviour.talk_seconds,
         status=CallStatus.QUEUED,
     )
     rt.store.add(child)
@@ -177,11 +235,13 @@ def _start_attempt(
     loop = asyncio.get_running_loop()
     attempt = DialAttempt(leg=child, rung=loop.create_future(), connected=loop.create_future())
     program = _attempt(child, rt, attempt, target, timeout, whisper, runner)
-    rt.tasks.spawn(_supervise(child, rt, attempt, program), name=f"dial-{child.sid}")
+    rt.tasks.spawn(_supervise(child, rt, attempt, program, runner), name=f"dial-{child.sid}")
     return attempt
 
 
-async def _supervise(child: Leg, rt: Runtime, attempt: DialAttempt, program: _Program) -> None:
+async def _supervise(
+    child: Leg, rt: Runtime, attempt: DialAttempt, program: _Program, runner: TwimlRunner
+) -> None:
     child.initiate()
     ending: Ending
     try:
@@ -189,7 +249,14 @@ async def _supervise(child: Leg, rt: Runtime, attempt: DialAttempt, program: _Pr
     except Interrupted as interrupted:
         request = interrupted.interrupt
         by = request.by if isinstance(request, HangupRequest) else "api"
-        if not attempt.rung.done():
+        if isinstance(request, RedirectRequest) and attempt.rung.done():
+            # Answered (the REST API redirects only calls in progress): it leaves the caller,
+            # whose Dial ends as if it had hung up, and the new TwiML runs on this leg.
+            if not attempt.connected.done():
+                attempt.connected.set_result(False)
+            attempt.released.set()
+            ending = await _on_its_own(child, rt, request.step, runner)
+        elif not attempt.rung.done():
             # Hung up while ringing: the callee declining is "busy"; anyone else cancels.
             status = CallStatus.BUSY if by == "callee" else CallStatus.CANCELED
             attempt.rung.set_result(status)

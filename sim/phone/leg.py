@@ -54,6 +54,7 @@ class DialAttempt:
     leg: Leg
     rung: asyncio.Future[CallStatus | None]  # None: answered; else why it never was
     connected: asyncio.Future[bool]  # bridged, or declined in the whisper
+    released: asyncio.Event = field(default_factory=asyncio.Event)  # redirected: on its own now
 
 
 @dataclass

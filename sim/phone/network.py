@@ -1,4 +1,5 @@
-"""The phone network: owns every leg, party, queue and fault, and starts and steers calls."""
+"""The phone network: owns every leg, party, queue, conference and fault, and starts and steers
+calls."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from sim.phone.account import AccountSettings, DialQueue
 from sim.phone.callbacks import StatusCallbacks
 from sim.phone.calls import OutboundPlan, run_inbound, run_outbound
 from sim.phone.clock import Clock, SimTime
+from sim.phone.conference import ConferenceStatus, LeftBecause, Participant, Role
+from sim.phone.conference_callbacks import ConferenceCallbacks
+from sim.phone.conferences import Conferences
 from sim.phone.config import PhoneConfig
 from sim.phone.faults import Faults
 from sim.phone.holds import Holds
@@ -42,8 +46,12 @@ class CallNotInProgress(Exception):
     pass
 
 
-class NotSimulated(Exception):
-    """Something real Twilio does that the sim does not."""
+class ConferenceEnded(Exception):
+    pass
+
+
+def _is_conference_sid(key: str) -> bool:
+    return len(key) == 34 and key.startswith("CF")
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,15 @@ class OutboundRequest:
     plan: OutboundPlan
     fallback: Fetch | None
     callbacks: CallbackSpec | None
+
+
+@dataclass(frozen=True)
+class ParticipantRequest:
+    """`POST Participants.json`: a call to place, and how it takes part once answered."""
+
+    call: OutboundRequest
+    role: Role
+    conference_callback: CallbackSpec | None
 
 
 class PhoneNetwork:
@@ -72,6 +89,7 @@ class PhoneNetwork:
             callbacks=StatusCallbacks(webhooks, self.faults, tasks, time),
             parties=Parties(),
             queues=Queues(),
+            conferences=Conferences(time, ConferenceCallbacks(webhooks, tasks)),
             store=CallStore(config.max_ended_calls),
             tasks=tasks,
         )
@@ -158,8 +176,6 @@ class PhoneNetwork:
         leg = self.leg(sid)
         if leg.is_ended or leg.status is not CallStatus.IN_PROGRESS:
             raise CallNotInProgress(sid)
-        if leg.direction is Direction.OUTBOUND_DIAL:
-            raise NotSimulated("the sim cannot redirect a leg created by <Dial>")
         leg.interrupt(RedirectRequest(step))
         return leg
 
@@ -197,6 +213,40 @@ class PhoneNetwork:
             "waited": round(now - stay.joined, 3),
         }
 
+    # -- conferences ----------------------------------------------------------------------------
+
+    def conference_name(self, key: str) -> str:
+        """`Conferences/{key}/Participants.json` names a conference by its sid, or by its
+        friendly name (the live room of that name, created if there is none)."""
+        if not _is_conference_sid(key):
+            return key
+        conference = self.rt.conferences.get(key)
+        if conference.status is ConferenceStatus.COMPLETED:
+            raise ConferenceEnded(conference.sid)
+        return conference.friendly_name
+
+    def add_participant(self, key: str, request: ParticipantRequest) -> Participant:
+        conferences = self.rt.conferences
+        if _is_conference_sid(key):
+            conference = conferences.get(key)
+        else:
+            conference = conferences.open(key, self.config.account_sid)
+        leg = self.start_outbound(request.call)
+        participant = conferences.reserve(
+            conference, leg, request.role, request.conference_callback
+        )
+        self.rt.tasks.spawn(self._unless_answered(participant), name=f"participant-{leg.sid}")
+        return participant
+
+    async def _unless_answered(self, participant: Participant) -> None:
+        await participant.leg.ended.wait()
+        self.rt.conferences.not_answered(participant)
+
+    def kick(self, participant: Participant) -> None:
+        self.rt.conferences.leave(participant, LeftBecause.KICKED)
+        if participant.joined_at is None:
+            participant.leg.interrupt(HangupRequest("api"))
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def reset(self) -> None:
@@ -204,6 +254,7 @@ class PhoneNetwork:
         self.rt.store.clear()
         self.rt.parties.clear()
         self.rt.queues.clear()
+        self.rt.conferences.clear()
         self.rt.callbacks.clear()
         self.faults.clear()
         self.holds.release(drop=True)

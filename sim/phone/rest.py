@@ -1,5 +1,5 @@
-"""Twilio's REST API, the Calls subset: create, list, fetch, redirect and hang up, with Basic
-auth."""
+"""Twilio's REST API, the Calls subset (create, list, fetch, redirect and hang up), and what every
+REST request goes through: injected faults, holds, Basic auth, the REST log, Twilio's errors."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sim.phone.call_list import ListQuery, list_page
+from sim.phone.conference import UnknownConference, UnknownParticipant
 from sim.phone.forms import read_form
 from sim.phone.leg import API_VERSION, Leg
-from sim.phone.network import CallNotInProgress, NotSimulated, PhoneNetwork, UnknownCall
+from sim.phone.network import CallNotInProgress, PhoneNetwork, UnknownCall
 from sim.phone.rest_forms import CreateCallForm, TwilioApiError, UpdateCallForm
 from sim.phone.state import network_of
 from sim.phone.timestamps import iso, rfc2822
@@ -86,10 +87,10 @@ def _authorised(request: Request, account_sid: str, auth_token: str) -> bool:
     )
 
 
-def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Injected faults first, then auth, then the handler; every request goes in the REST log."""
 
-    async def endpoint(request: Request) -> Response:
+    async def answer(request: Request) -> Response:
         network = network_of(request)
         if request.method == "POST":
             params = dict((await read_form(request)).items())
@@ -107,7 +108,7 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         )
         return response
 
-    return endpoint
+    return answer
 
 
 def _fault_answer(status: int) -> JSONResponse:
@@ -136,7 +137,7 @@ async def _answer(request: Request, network: PhoneNetwork, handler: Handler) -> 
         response = await handler(request, network)
     except TwilioApiError as error:
         response = twilio_error(error.status, error.code, error.message)
-    except UnknownCall:
+    except (UnknownCall, UnknownConference, UnknownParticipant):
         response = twilio_error(404, 20404, f"The requested resource {path} was not found")
     if hold is not None and hold.stage == "answer":
         await network.holds.wait("answer", method, path)
@@ -171,8 +172,6 @@ async def update_call(request: Request, network: PhoneNetwork) -> Response:
             network.redirect(sid, step)
         except CallNotInProgress:
             raise TwilioApiError(400, 21220, "Call is not in-progress. Cannot redirect.") from None
-        except NotSimulated as error:
-            raise TwilioApiError(400, 21220, f"Not simulated: {error}") from None
     elif status is not None and network.hang_up(
         sid, "api", only_if_unanswered=status == "canceled"
     ):
@@ -185,13 +184,16 @@ async def not_found(request: Request, network: PhoneNetwork) -> Response:
 
 
 routes = [
-    Route(f"{ACCOUNT}/Calls.json", _endpoint(create_call), methods=["POST"]),
-    Route(f"{ACCOUNT}/Calls.json", _endpoint(list_calls), methods=["GET"]),
-    Route(f"{ACCOUNT}/Calls/{{call_sid}}.json", _endpoint(fetch_call), methods=["GET"]),
-    Route(f"{ACCOUNT}/Calls/{{call_sid}}.json", _endpoint(update_call), methods=["POST"]),
+    Route(f"{ACCOUNT}/Calls.json", endpoint(create_call), methods=["POST"]),
+    Route(f"{ACCOUNT}/Calls.json", endpoint(list_calls), methods=["GET"]),
+    Route(f"{ACCOUNT}/Calls/{{call_sid}}.json", endpoint(fetch_call), methods=["GET"]),
+    Route(f"{ACCOUNT}/Calls/{{call_sid}}.json", endpoint(update_call), methods=["POST"]),
+]
+# Last of all the REST routes: Twilio's 404 for any other path.
+not_found_routes = [
     Route(
         f"/{API_VERSION}/{{rest:path}}",
-        _endpoint(not_found),
+        endpoint(not_found),
         methods=["GET", "POST", "DELETE", "PUT"],
     ),
 ]

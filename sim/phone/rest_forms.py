@@ -58,19 +58,21 @@ class CreateCallForm(BaseModel):
         if self.twiml:
             start = Inline(self.twiml)
         elif self.url:
-            start = Fetch(_url(self.url, "Url"), _method(self.method, "Method"), "voice")
+            start = Fetch(valid_url(self.url, "Url"), valid_method(self.method, "Method"), "voice")
         else:
             raise TwilioApiError(400, 21205, "Url parameter is required")
         fallback = None
         if self.fallback_url:
-            fallback_method = _method(self.fallback_method, "FallbackMethod")
-            fallback = Fetch(_url(self.fallback_url, "FallbackUrl"), fallback_method, "fallback")
+            fallback_method = valid_method(self.fallback_method, "FallbackMethod")
+            fallback = Fetch(
+                valid_url(self.fallback_url, "FallbackUrl"), fallback_method, "fallback"
+            )
         return OutboundRequest(
             to=self.to.strip(),
             from_=self.from_.strip(),
             plan=OutboundPlan(
                 start=start,
-                ring_timeout=_ring_timeout(self.timeout),
+                ring_timeout=ring_timeout(self.timeout),
                 machine_detection=_machine_detection(self.machine_detection),
             ),
             fallback=fallback,
@@ -85,8 +87,8 @@ class CreateCallForm(BaseModel):
         if unknown:
             raise TwilioApiError(400, 21626, f"Invalid StatusCallbackEvent {sorted(unknown)[0]}")
         return CallbackSpec(
-            url=_url(self.status_callback, "StatusCallback"),
-            method=_method(self.status_callback_method, "StatusCallbackMethod"),
+            url=valid_url(self.status_callback, "StatusCallback"),
+            method=valid_method(self.status_callback_method, "StatusCallbackMethod"),
             # Twilio always sends `completed` once a StatusCallback is given.
             events=frozenset(events | {"completed"}),
         )
@@ -108,7 +110,9 @@ class UpdateCallForm(BaseModel):
         if self.twiml:
             return Inline(self.twiml)
         if self.url:
-            return Fetch(_url(self.url, "Url"), _method(self.method, "Method"), "redirect")
+            return Fetch(
+                valid_url(self.url, "Url"), valid_method(self.method, "Method"), "redirect"
+            )
         return None
 
     def hang_up_status(self) -> str | None:
@@ -119,20 +123,20 @@ class UpdateCallForm(BaseModel):
         return self.status
 
 
-def _url(value: str, name: str) -> str:
+def valid_url(value: str, name: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise TwilioApiError(400, 21205, f"{name} is not a valid URL: {value}")
     return value
 
 
-def _method(value: str, name: str) -> str:
+def valid_method(value: str, name: str) -> str:
     if value.upper() not in {"GET", "POST"}:
         raise TwilioApiError(400, 21209, f"{name} must be GET or POST")
     return value.upper()
 
 
-def _ring_timeout(value: str | None) -> int:
+def ring_timeout(value: str | None) -> int:
     if value is None or value == "":
         return DEFAULT_RING_TIMEOUT
     try:

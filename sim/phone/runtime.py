@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from sim.phone.callbacks import StatusCallbacks
 from sim.phone.clock import SimTime
+from sim.phone.conferences import Conferences
 from sim.phone.config import PhoneConfig
 from sim.phone.leg import Leg
 from sim.phone.parties import Parties
@@ -26,10 +28,11 @@ class Runtime:
     callbacks: StatusCallbacks
     parties: Parties
     queues: Queues
+    conferences: Conferences
     store: CallStore
     tasks: TaskSet
 
 
 # Runs TwiML from a first step until the leg's script ends. Passed in rather than imported:
 # Dial and Enqueue run nested documents with the very interpreter that runs them.
-TwimlRunner = Callable[[Leg, Runtime, Step, Context], Awaitable[Ending]]
+TwimlRunner = Callable[[Leg, Runtime, Step, Context], Coroutine[Any, Any, Ending]]

@@ -17,7 +17,7 @@ ALLOWED_VERBS: dict[Context, frozenset[str]] = {
 NOT_SIMULATED = frozenset(
     {
         "Record", "Connect", "Start", "Stop", "Pay", "Prompt", "Refer", "Sms", "Message", "Echo",
-        "Conference", "Queue", "Sip", "Sim", "Application", "Stream", "Siprec", "Transcription",
+        "Queue", "Sip", "Sim", "Application", "Stream", "Siprec", "Transcription",
     }
 )  # fmt: skip
 SSML_TAGS = frozenset(
@@ -60,6 +60,16 @@ ATTRIBUTES: dict[str, frozenset[str]] = {
     "Client": frozenset(
         {"method", "statusCallback", "statusCallbackEvent", "statusCallbackMethod", "url"}
     ),
+    "Conference": frozenset(
+        {
+            "beep", "coach", "endConferenceOnExit", "eventCallbackUrl", "jitterBufferSize",
+            "maxParticipants", "muted", "participantLabel", "record", "recordingConfigurationId",
+            "recordingStatusCallback", "recordingStatusCallbackEvent",
+            "recordingStatusCallbackMethod", "region", "startConferenceOnEnter",
+            "statusCallback", "statusCallbackEvent", "statusCallbackMethod", "trim", "waitMethod",
+            "waitUrl",
+        }
+    ),
     "Identity": frozenset(),
     "Parameter": frozenset({"name", "value"}),
 }  # fmt: skip
@@ -68,3 +78,9 @@ LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 NUMBER = re.compile(r"^\+?[0-9]{3,15}$")
 NUMBER_SEPARATORS = re.compile(r"[\s().-]")
 MAX_QUEUE_NAME = 64
+MAX_CONFERENCE_NAME = 128
+# `<Conference statusCallbackEvent>`: the sim sends start, end, join, leave, mute and hold.
+CONFERENCE_EVENTS = frozenset(
+    {"start", "end", "join", "leave", "mute", "hold", "modify", "speaker", "announcement"}
+)
+BEEP = frozenset({"true", "false", "onEnter", "onExit"})

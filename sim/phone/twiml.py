@@ -12,7 +12,10 @@ from sim.phone.errors import DOCUMENT_PARSE_FAILURE, SCHEMA_VALIDATION, CallErro
 from sim.phone.schema import (
     ALLOWED_VERBS,
     ATTRIBUTES,
+    BEEP,
+    CONFERENCE_EVENTS,
     LANGUAGE,
+    MAX_CONFERENCE_NAME,
     MAX_QUEUE_NAME,
     NOT_SIMULATED,
     NUMBER,
@@ -21,6 +24,7 @@ from sim.phone.schema import (
     VOICE,
 )
 from sim.phone.verbs import (
+    ConferenceRoom,
     Context,
     Dial,
     DialTarget,
@@ -166,6 +170,13 @@ class _Parser:
             raise self.fail(f"statusCallbackEvent={raw!r} on <{element.tag}> is not valid")
         return events
 
+    def conference_events(self, element: ET.Element) -> frozenset[str]:
+        raw = element.get("statusCallbackEvent", "")
+        events = frozenset(raw.split())
+        if not events <= CONFERENCE_EVENTS:
+            raise self.fail(f"statusCallbackEvent={raw!r} on <{element.tag}> is not valid")
+        return events
+
     def bare(self, verb: Verb) -> Callable[[ET.Element], Verb]:
         def parse(element: ET.Element) -> Verb:
             self.attributes(element)
@@ -280,6 +291,7 @@ class _Parser:
     def dial(self, element: ET.Element) -> Dial:
         attrs = self.attributes(element)
         targets: list[DialTarget] = []
+        rooms: list[ConferenceRoom] = []
         bare = (element.text or "").strip()
         for child in element:
             self.no_text(element, child.tail)
@@ -287,23 +299,52 @@ class _Parser:
                 targets.append(self.number(child))
             elif child.tag == "Client":
                 targets.append(self.client(child))
+            elif child.tag == "Conference":
+                rooms.append(self.conference(child))
             else:
-                raise self.misplaced(child.tag, "<Dial> (the sim dials Number and Client)")
-        if bare and targets:
+                raise self.misplaced(
+                    child.tag, "<Dial> (the sim dials Number, Client and Conference)"
+                )
+        if bare and (targets or rooms):
             raise self.fail("<Dial> mixes a bare number with nouns")
+        if rooms and (targets or len(rooms) > 1):
+            raise self.fail("<Conference> must be the only noun in its <Dial>")
         if bare:
             targets.append(self.target(element, self.phone_number(element, bare), {}))
-        if not targets:
+        if not targets and not rooms:
             raise self.fail("<Dial> needs a number or a noun to dial")
         caller_id = attrs.get("callerId")
         return Dial(
             targets=tuple(targets),
+            conference=rooms[0] if rooms else None,
             action=self.url(element, attrs.get("action"), "action"),
             method=self.method(element),
             timeout=self.integer(element, "timeout", 30, 1),
             caller_id=caller_id.strip() if caller_id else None,
             answer_on_bridge=self.boolean(element, "answerOnBridge", False),
             time_limit=self.integer(element, "timeLimit", 14400, 1),
+        )
+
+    def conference(self, element: ET.Element) -> ConferenceRoom:
+        attrs = self.attributes(element)
+        name = self.text(element, "a conference name")
+        if len(name) > MAX_CONFERENCE_NAME:
+            raise self.fail(f"conference name longer than {MAX_CONFERENCE_NAME} characters")
+        self.choice(element, "beep", set(BEEP), "true")  # the sim plays no beeps
+        self.method(element, "waitMethod")
+        raw_wait = attrs.get("waitUrl")
+        wait_url = "" if raw_wait is not None and not raw_wait.strip() else raw_wait
+        label = attrs.get("participantLabel")
+        return ConferenceRoom(
+            name=name,
+            muted=self.boolean(element, "muted", False),
+            start_on_enter=self.boolean(element, "startConferenceOnEnter", True),
+            end_on_exit=self.boolean(element, "endConferenceOnExit", False),
+            wait_url=self.url(element, wait_url, "waitUrl") if wait_url else wait_url,
+            status_callback=self.url(element, attrs.get("statusCallback"), "statusCallback"),
+            status_callback_method=self.method(element, "statusCallbackMethod"),
+            status_callback_events=self.conference_events(element),
+            label=label.strip() if label and label.strip() else None,
         )
 
     def phone_number(self, element: ET.Element, raw: str) -> str:

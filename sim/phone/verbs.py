@@ -99,8 +99,26 @@ class DialTarget:
 
 
 @dataclass(frozen=True)
+class ConferenceRoom:
+    """`<Conference>` in `<Dial>`: the room's name and how this participant takes part."""
+
+    name: str
+    muted: bool
+    start_on_enter: bool
+    end_on_exit: bool
+    wait_url: str | None  # None: Twilio's hold music; "": silence
+    status_callback: str | None
+    status_callback_method: str
+    status_callback_events: frozenset[str]
+    label: str | None
+
+
+@dataclass(frozen=True)
 class Dial:
+    """Either `targets` to ring or one `conference` to join."""
+
     targets: tuple[DialTarget, ...]
+    conference: ConferenceRoom | None
     action: str | None
     method: str
     timeout: int

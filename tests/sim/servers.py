@@ -205,6 +205,18 @@ class SimClient:
     def party(self, address: str, **behaviour: object) -> None:
         self.http.put(f"/sim/parties/{address}", json=behaviour).raise_for_status()
 
+    def conferences(self) -> list[dict[str, Any]]:
+        response = self.http.get("/sim/conferences")
+        response.raise_for_status()
+        conferences: list[dict[str, Any]] = response.json()["conferences"]
+        return conferences
+
+    def conference(self, name: str) -> dict[str, Any]:
+        """The latest conference of that friendly name."""
+        found = [c for c in self.conferences() if c["friendly_name"] == name]
+        assert found, f"no conference {name!r}"
+        return found[-1]
+
     def faults(self, **body: object) -> None:
         self.http.post("/sim/faults", json=body).raise_for_status()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from twilio.rest import Client
 
 from tests.sim.servers import AppUnderTest, Received, SimClient, twiml
 
@@ -201,3 +202,55 @@ def test_the_first_of_several_numbers_to_answer_is_connected(
     assert app.to("/dial-done")[0].params["DialCallSid"] == fast["sid"]
     assert slow["status"] == "canceled"
     assert fast["status"] == "completed"
+
+
+def test_redirecting_the_dialled_leg_ends_the_bridge_and_the_caller_goes_on_to_the_action(
+    app: AppUnderTest, sim: SimClient, rest: Client
+) -> None:
+    sim.party(HANDLER, talk_seconds=600)
+    app.on("/twilio/voice", twiml('<Dial action="/dial-done"><Client>handler-7</Client></Dial>'))
+    app.on("/dial-done", twiml("<Say>The handler has stepped away.</Say>"))
+    sid = sim.call()
+    sim.wait_event(sid, "bridged")
+    [child] = sim.record(sid)["children"]
+
+    rest.calls(child).update(
+        twiml='<Response><Say>On your own now.</Say><Pause length="600"/></Response>'
+    )
+
+    record = sim.wait_ended(sid)
+    assert not sim.record(child)["ended"]  # the caller went on while the child still talks
+    sim.hang_up(child)
+    done = app.wait_for("/dial-done")[0].params
+    assert (done["DialCallStatus"], done["DialBridged"], done["DialCallSid"]) == (
+        "completed",
+        "true",
+        child,
+    )
+    assert done["CallStatus"] == "in-progress"
+    assert [event["text"] for event in of_type(record, "say")] == ["The handler has stepped away."]
+    child_record = sim.wait_ended(child)
+    assert [event["text"] for event in of_type(child_record, "say")] == ["On your own now."]
+    assert [event["by"] for event in of_type(child_record, "redirect")] == ["api"]
+    assert [event["by"] for event in of_type(child_record, "hangup")] == ["callee"]
+
+
+def test_redirecting_the_caller_mid_bridge_hangs_up_the_dialled_leg_without_the_action(
+    app: AppUnderTest, sim: SimClient, rest: Client
+) -> None:
+    sim.party(HANDLER, talk_seconds=600)
+    app.on("/twilio/voice", twiml('<Dial action="/dial-done"><Client>handler-7</Client></Dial>'))
+    app.on("/dial-done", twiml("<Say>Ignored.</Say>"))
+    app.on("/elsewhere", twiml("<Say>Somewhere else.</Say>"))
+    sid = sim.call()
+    sim.wait_event(sid, "bridged")
+    [child] = sim.record(sid)["children"]
+
+    rest.calls(sid).update(url=app.url("/elsewhere"))
+
+    record = sim.wait_ended(sid)
+    assert [event["text"] for event in of_type(record, "say")] == ["Somewhere else."]
+    assert app.to("/dial-done") == []
+    child_record = sim.wait_ended(child)
+    assert [event["by"] for event in of_type(child_record, "hangup")] == ["caller"]
+    assert child_record["status"] == "completed"

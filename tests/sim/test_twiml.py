@@ -6,7 +6,17 @@ import pytest
 
 from sim.phone.errors import CallError
 from sim.phone.twiml import parse_twiml
-from sim.phone.verbs import Context, Dial, Document, Enqueue, Gather, Pause, Play, Say
+from sim.phone.verbs import (
+    ConferenceRoom,
+    Context,
+    Dial,
+    Document,
+    Enqueue,
+    Gather,
+    Pause,
+    Play,
+    Say,
+)
 
 URL = "https://lifeline.example/twilio/voice"
 
@@ -61,6 +71,43 @@ def test_dial_nouns_and_enqueue_parse() -> None:
     )
 
 
+def test_a_conference_parses_with_twilio_defaults_and_the_attributes_lifeline_uses() -> None:
+    plain, transfer = parse(
+        "<Response><Dial><Conference>room-1</Conference></Dial>"
+        '<Dial action="/after"><Conference startConferenceOnEnter="false" '
+        'endConferenceOnExit="true" beep="onEnter" waitUrl="" statusCallback="/conf" '
+        'statusCallbackEvent="start end join leave" participantLabel="caller" '
+        'maxParticipants="3">transfer-CA1</Conference></Dial></Response>'
+    ).verbs
+
+    assert isinstance(plain, Dial)
+    assert isinstance(transfer, Dial)
+    assert plain.targets == ()
+    assert plain.conference == ConferenceRoom(
+        name="room-1",
+        muted=False,
+        start_on_enter=True,
+        end_on_exit=False,
+        wait_url=None,
+        status_callback=None,
+        status_callback_method="POST",
+        status_callback_events=frozenset(),
+        label=None,
+    )
+    assert transfer.conference == ConferenceRoom(
+        name="transfer-CA1",
+        muted=False,
+        start_on_enter=False,
+        end_on_exit=True,
+        wait_url="",
+        status_callback="/conf",
+        status_callback_method="POST",
+        status_callback_events=frozenset({"start", "end", "join", "leave"}),
+        label="caller",
+    )
+    assert transfer.action == "/after"
+
+
 def test_relative_urls_resolve_against_the_document() -> None:
     document = parse("<Response/>")
 
@@ -102,7 +149,19 @@ def test_relative_urls_resolve_against_the_document() -> None:
         ("<Response><Enqueue/></Response>", 12200, "queue name"),
         ("<Response><Dial/></Response>", 12200, "needs a number"),
         ("<Response><Dial>call me</Dial></Response>", 12200, "phone number"),
-        ("<Response><Dial><Conference>c</Conference></Dial></Response>", 12200, "does not"),
+        ("<Response><Dial><Queue>support</Queue></Dial></Response>", 12200, "does not"),
+        ("<Response><Dial><Conference/></Dial></Response>", 12200, "conference name"),
+        ("<Response><Dial><Conference>a</Conference><Number>123456</Number></Dial></Response>",
+         12200, "only noun"),
+        ("<Response><Dial><Conference>a</Conference><Conference>b</Conference></Dial></Response>",
+         12200, "only noun"),
+        ('<Response><Dial><Conference statusCallbackEvent="completed">a</Conference></Dial>'
+         "</Response>", 12200, "statusCallbackEvent"),
+        ('<Response><Dial><Conference beep="loud">a</Conference></Dial></Response>',
+         12200, "beep"),
+        ('<Response><Dial><Conference endConferenceOnExit="yes">a</Conference></Dial>'
+         "</Response>", 12200, "endConferenceOnExit"),
+        ('<Response><Dial><Conference room="1">a</Conference></Dial></Response>', 12200, "'room'"),
         ("<Response><Dial>123456<Number>123456</Number></Dial></Response>", 12200, "mixes"),
         ("<Response><Dial><Client>two words</Client></Dial></Response>", 12200, "identity"),
         ('<Response><Dial><Number statusCallbackEvent="hung">1234</Number></Dial></Response>',
