@@ -194,3 +194,26 @@ def test_a_rest_redirect_takes_a_leg_out_of_the_room_without_its_dial_action(
     leave = [r.params for r in app.wait_for("/conference-events", 6)][3]
     assert (leave["StatusCallbackEvent"], leave["CallSid"]) == ("participant-leave", caller)
     assert leave["ParticipantCallStatus"] == "in-progress"
+
+
+def test_the_control_api_shows_one_conference_by_sid_and_forgets_them_all_on_reset(
+    app: AppUnderTest, sim: SimClient
+) -> None:
+    serve_room(app)
+    caller = sim.call(caller=CALLER)
+    sim.wait_event(caller, "conference_join")
+    sid = sim.conference(ROOM)["sid"]
+
+    one = sim.http.get(f"/sim/conferences/{sid}")
+    unknown = sim.http.get(f"/sim/conferences/CF{'0' * 32}")
+    sim.reset()
+
+    assert one.status_code == 200
+    view = one.json()
+    assert (view["sid"], view["friendly_name"], view["status"]) == (sid, ROOM, "init")
+    assert view["created_at"].endswith("+00:00")
+    [participant] = view["participants"]
+    assert participant["call_sid"] == caller
+    assert participant["in_conference_for"] >= 0
+    assert unknown.status_code == 404
+    assert sim.conferences() == []
