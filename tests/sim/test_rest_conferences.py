@@ -258,3 +258,32 @@ def test_unknown_conferences_and_participants_and_bad_parameters_are_refused(
     assert (nobody.status_code, nobody.json()["code"]) == (404, 20404)
     assert (no_to.status_code, no_to.json()["code"]) == (400, 21201)
     assert (bad_flag.status_code, bad_status.status_code, by_date.status_code) == (400, 400, 400)
+
+
+def test_a_room_the_participants_api_creates_reports_to_its_conference_status_callback(
+    app: AppUnderTest, sim: SimClient, rest: Client
+) -> None:
+    sim.party(CLINICIAN, answer="busy", ring_seconds=1)
+    app.on("/conference-events", lambda request: Response(status_code=204))
+
+    added = rest.conferences("new-room").participants.create(
+        from_=LINE,
+        to=CLINICIAN,
+        label="clinician",
+        conference_status_callback=app.url("/conference-events"),
+        conference_status_callback_event=["join", "leave", "end"],
+    )
+
+    callbacks = [r.params for r in app.wait_for("/conference-events", 2)]
+    assert added.conference_sid.startswith("CF")
+    assert [c["StatusCallbackEvent"] for c in callbacks] == [
+        "participant-leave",
+        "conference-end",
+    ]
+    assert (callbacks[0]["ParticipantLabel"], callbacks[0]["ParticipantCallStatus"]) == (
+        "clinician",
+        "busy",
+    )
+    assert callbacks[1]["ReasonConferenceEnded"] == "last-participant-left"
+    room = rest.conferences(added.conference_sid).fetch()
+    assert (room.friendly_name, room.status) == ("new-room", "completed")
