@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import faulthandler
 import os
 import random
+import threading
 import time
 from typing import Any
 
@@ -117,6 +119,8 @@ def act_on(floor: Floor, chance: random.Random, event: str, caller: Caller) -> N
 
 def race(redis_url: str, name: str, started: float, go: Any, paused: Any) -> dict[str, Any]:
     """A process of its own: its own Lifeline, its own callers, the floor shared."""
+    # One stuck past the parent's patience says where, on the test's output, before it gives up.
+    faulthandler.dump_traceback_later(100, exit=False)
     chance = random.Random(name)
     clock = SharedClock(started)
     sync = redis.Redis.from_url(redis_url, decode_responses=True)
@@ -135,6 +139,7 @@ def race(redis_url: str, name: str, started: float, go: Any, paused: Any) -> dic
             paused.wait()  # a quiet moment: the parent checks the floor
         expected = floor.expected
     sync.close()
+    faulthandler.cancel_dump_traceback_later()
     return {
         "fired": fired,
         "outcomes": expected.outcomes,
@@ -162,8 +167,14 @@ def test_processes_racing_on_one_floor_keep_its_invariants(redis_url: str) -> No
             ]
             arrivals: dict[str, float] = {}
             for round_ in range(ROUNDS):
-                go.wait(timeout=120)
-                paused.wait(timeout=120)
+                try:
+                    go.wait(timeout=120)
+                    paused.wait(timeout=120)
+                except threading.BrokenBarrierError:
+                    for job in jobs:  # a process that failed says why (its error is raised)
+                        if job.ready():
+                            job.get()
+                    raise
                 floor = snapshot(sync)
                 found = problems(floor) + arrival_problems(floor, arrivals)
                 assert found == [], f"after round {round_ + 1}: {found}"
