@@ -127,19 +127,32 @@ class ActivationRefused(Exception):
 async def activate(
     redis: Redis,
     rulebook: RuleBook,
-    number: int,
+    version: int | Version,
     author: str,
     now: float,
     reason: str = "",
     credential: Mapping[str, object] | None = None,
 ) -> Activated:
-    """Make `number` the active version and place everyone waiting again under it. Planned
-    against the version active when it starts: if another activation lands first, it plans
-    again from that one. `credential` says in the audit record what the author acted with (the
-    token's id, or a console session and its second factor). A version whose destinations are
-    outside the number policy (kept before it) is refused with RuleSetError, naming each."""
-    version = await rulebook.get(number)
-    return await activate_version(redis, rulebook, version, author, now, reason, credential)
+    """Make `version` (its number, or the version as read already) the active version and place
+    everyone waiting again under it. Planned against the version active when it starts: if
+    another activation lands first, it plans again from that one. `credential` says in the audit
+    record what the author acted with (the token's id, or a console session and its second
+    factor). A version whose destinations are outside the number policy (kept before it) is
+    refused with RuleSetError, naming each: checked once, however many times it is planned."""
+    if isinstance(version, int):
+        version = await rulebook.get(version)
+    problems = number_problems(version.rules, rulebook.number_exceptions)
+    if problems:  # a version kept before the number policy: refused as a new one would be
+        raise RuleSetError(problems)
+    for _ in range(ROUNDS):
+        planned = await prepare(
+            redis, rulebook, version.number, author, now, reason, credential, version.rules
+        )
+        done = await apply(redis, planned)
+        if done is not None:
+            rulebook.forget()
+            return done
+    raise ActivationRefused(["the rules kept changing meanwhile: try again"])
 
 
 async def activate_rule_set(
@@ -156,33 +169,8 @@ async def activate_rule_set(
     again under it, then free handlers are offered the best waiting calls under the rules active
     then (it, unless another activation has landed since); the offers come back with the result,
     for the caller to connect."""
-    activated = await activate_version(redis, rulebook, version, author, now, reason, credential)
+    activated = await activate(redis, rulebook, version, author, now, reason, credential)
     return replace(activated, offers=await assigner.assign(await rulebook.active(), now))
-
-
-async def activate_version(
-    redis: Redis,
-    rulebook: RuleBook,
-    version: Version,
-    author: str,
-    now: float,
-    reason: str = "",
-    credential: Mapping[str, object] | None = None,
-) -> Activated:
-    """`activate`, for a version already read: checked against the number policy once, however
-    many times it is planned."""
-    problems = number_problems(version.rules, rulebook.number_exceptions)
-    if problems:  # a version kept before the number policy: refused as a new one would be
-        raise RuleSetError(problems)
-    for _ in range(ROUNDS):
-        planned = await prepare(
-            redis, rulebook, version.number, author, now, reason, credential, version.rules
-        )
-        done = await apply(redis, planned)
-        if done is not None:
-            rulebook.forget()
-            return done
-    raise ActivationRefused(["the rules kept changing meanwhile: try again"])
 
 
 @dataclass
