@@ -43,12 +43,18 @@ def of_type(events: list[dict[str, Any]], *types: str) -> list[dict[str, Any]]:
     return [event for event in events if event["type"] in types]
 
 
-def test_two_callers_start_a_room_and_its_status_callback_hears_each_join_and_leave(
-    app: AppUnderTest, sim: SimClient
-) -> None:
+def in_the_room(app: AppUnderTest, sim: SimClient) -> str:
+    """A caller whose call joins the room: their CallSid, once they are in it."""
     serve_room(app)
     caller = sim.call(caller=CALLER)
     sim.wait_event(caller, "conference_join")
+    return caller
+
+
+def test_two_callers_start_a_room_and_its_status_callback_hears_each_join_and_leave(
+    app: AppUnderTest, sim: SimClient
+) -> None:
+    caller = in_the_room(app, sim)
     waiting = sim.conference(ROOM)
     assert waiting["status"] == "init"
     assert [p["label"] for p in waiting["participants"]] == ["caller"]
@@ -199,9 +205,7 @@ def test_a_rest_redirect_takes_a_leg_out_of_the_room_without_its_dial_action(
 def test_the_control_api_shows_one_conference_by_sid_and_forgets_them_all_on_reset(
     app: AppUnderTest, sim: SimClient
 ) -> None:
-    serve_room(app)
-    caller = sim.call(caller=CALLER)
-    sim.wait_event(caller, "conference_join")
+    caller = in_the_room(app, sim)
     sid = sim.conference(ROOM)["sid"]
 
     one = sim.http.get(f"/sim/conferences/{sid}")

@@ -39,6 +39,14 @@ def callback_events(app: AppUnderTest, count: int) -> list[tuple[str, str | None
     ]
 
 
+def in_the_room(app: AppUnderTest, sim: SimClient) -> str:
+    """A caller whose call joins the room: their CallSid, once they are in it."""
+    serve(app, caller_room())
+    caller = sim.call()
+    sim.wait_event(caller, "conference_join")
+    return caller
+
+
 def test_a_warm_transfer_from_a_handler_to_a_clinician(
     app: AppUnderTest, sim: SimClient, rest: Client
 ) -> None:
@@ -125,9 +133,7 @@ def test_a_warm_transfer_from_a_handler_to_a_clinician(
 def test_hold_and_mute_through_the_participants_api(
     app: AppUnderTest, sim: SimClient, rest: Client
 ) -> None:
-    serve(app, caller_room())
-    caller = sim.call()
-    sim.wait_event(caller, "conference_join")
+    caller = in_the_room(app, sim)
     conference_sid = sim.conference(ROOM)["sid"]
     participants = rest.conferences(conference_sid).participants
 
@@ -167,9 +173,7 @@ def test_a_participant_whose_call_is_not_answered_leaves_without_joining(
     app: AppUnderTest, sim: SimClient, rest: Client, answer: str
 ) -> None:
     sim.party(CLINICIAN, answer=answer, ring_seconds=1)
-    serve(app, caller_room())
-    caller = sim.call()
-    sim.wait_event(caller, "conference_join")
+    caller = in_the_room(app, sim)
 
     added = rest.conferences(ROOM).participants.create(from_=LINE, to=CLINICIAN, timeout=5)
 
@@ -220,9 +224,7 @@ def test_a_party_in_a_room_hangs_up_after_its_talk_seconds(
     app: AppUnderTest, sim: SimClient, rest: Client
 ) -> None:
     sim.party(CLINICIAN, talk_seconds=3)
-    serve(app, caller_room())
-    caller = sim.call()
-    sim.wait_event(caller, "conference_join")
+    caller = in_the_room(app, sim)
 
     added = rest.conferences(ROOM).participants.create(from_=LINE, to=CLINICIAN)
 
@@ -237,9 +239,7 @@ def test_a_party_in_a_room_hangs_up_after_its_talk_seconds(
 def test_unknown_conferences_and_participants_and_bad_parameters_are_refused(
     app: AppUnderTest, sim: SimClient, rest: Client
 ) -> None:
-    serve(app, caller_room())
-    caller = sim.call()
-    sim.wait_event(caller, "conference_join")
+    caller = in_the_room(app, sim)
     conference_sid = sim.conference(ROOM)["sid"]
     base = f"{sim.base_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Conferences"
     auth = (ACCOUNT_SID, AUTH_TOKEN)
