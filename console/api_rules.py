@@ -128,17 +128,7 @@ async def activate_version(api: ApiRequest) -> ActivationResult:
         raise Forbidden(NEEDS_SCOPE)
     version = await floor.rulebook.get(int(api.path["number"]))
     credential = {"via": "token", "token": principal.token_id, "account": principal.account}
-    activated = await activate_rule_set(
-        floor.redis,
-        floor.rulebook,
-        floor.assigner,
-        version,
-        principal.name,
-        floor.clock.now(),
-        body.reason,
-        credential,
-    )
-    await floor.outbound.connect_all(activated.offers)
+    activated = await activate_rule_set(floor, version, principal.name, body.reason, credential)
     return ActivationResult(
         version=version.number, diff=activated.diff, reevaluated=activated.moved
     )

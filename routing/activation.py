@@ -12,9 +12,10 @@ from typing import cast
 from redis.asyncio import Redis
 
 from routing import keys
-from routing.assignment import Assigner, Offer
+from routing.assignment import Offer
 from routing.audit import AUDIT_MAXLEN
 from routing.callbacks import AT_RISK_SHIFT_MS
+from routing.floor import Floor, assign_waiting
 from routing.lua import MOVE_HANDLER, Script, script
 from routing.models import Answers, CallFacts, Placement, Priority
 from routing.overflow import QueueConditions, ToNumber
@@ -156,21 +157,16 @@ async def activate(
 
 
 async def activate_rule_set(
-    redis: Redis,
-    rulebook: RuleBook,
-    assigner: Assigner,
-    version: Version,
-    author: str,
-    now: float,
-    reason: str = "",
-    credential: Mapping[str, object] | None = None,
+    floor: Floor, version: Version, author: str, reason: str, credential: Mapping[str, object]
 ) -> Activated:
     """A supervisor activates `version` (as read to find it exists): everyone waiting is placed
     again under it, then free handlers are offered the best waiting calls under the rules active
-    then (it, unless another activation has landed since); the offers come back with the result,
-    for the caller to connect."""
-    activated = await activate(redis, rulebook, version, author, now, reason, credential)
-    return replace(activated, offers=await assigner.assign(await rulebook.active(), now))
+    then (it, unless another activation has landed since), and the offers are connected."""
+    now = floor.clock.now()
+    activated = await activate(
+        floor.redis, floor.rulebook, version, author, now, reason, credential
+    )
+    return replace(activated, offers=await assign_waiting(floor))
 
 
 @dataclass

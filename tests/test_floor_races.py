@@ -6,8 +6,8 @@ statistics must equal what the processes saw, added up."""
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import faulthandler
+import multiprocessing
 import os
 import random
 import threading

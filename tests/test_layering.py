@@ -74,6 +74,7 @@ def test_only_enqueue_helpers_of_workers_are_imported_by_the_web_side() -> None:
 # import them (a use case may build on another).
 USE_CASES = {
     "floor",
+    "activation",
     "placing",
     "putting_through",
     "waiting",

@@ -242,23 +242,14 @@ async def activate(page: Page) -> Response:
         return await page.done(
             f"Not activated: {NEEDS_SECOND_FACTOR}", f"/console/rules/versions/{number}"
         )
-    credential = {"via": "console", "token": "", "account": page.user.username}
+    by = page.user.username
+    credential = {"via": "console", "token": "", "account": by, "second_factor": True}
     try:
-        activated = await activate_rule_set(
-            floor.redis,
-            floor.rulebook,
-            floor.assigner,
-            shown,
-            page.user.username,
-            page.now,
-            form.reason,
-            credential | {"second_factor": True},
-        )
+        activated = await activate_rule_set(floor, shown, by, form.reason, credential)
     except (ActivationRefused, RuleSetError) as refused:
         return await page.done(
             f"Not activated: {'; '.join(refused.problems)}", f"/console/rules/versions/{number}"
         )
-    await floor.outbound.connect_all(activated.offers)
     moved = activated.moved
     calls = "1 waiting call" if moved == 1 else f"{moved} waiting calls"
     return await page.done(f"Version {number} is active. {calls} placed again.", "/console/rules")
