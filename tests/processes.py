@@ -1,10 +1,14 @@
-"""What is still running, read from /proc: for tests that a start-up gone wrong leaves nothing."""
+"""What is still running, read from /proc: for tests that a start-up gone wrong leaves nothing;
+and `lifeline` run as a process of its own."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
+from subprocess import CompletedProcess
 
 
 def processes() -> Iterator[tuple[int, int, str, str]]:
@@ -37,3 +41,17 @@ def left_after(
     while (left := left_running(pids, groups)) and time.monotonic() < deadline:
         time.sleep(0.02)
     return left
+
+
+def lifeline(*args: str, env: Mapping[str, str], cwd: Path | None = None) -> CompletedProcess[str]:
+    """`lifeline ARGS` run to its end in a process of its own (a minute at most), its output
+    kept."""
+    return subprocess.run(
+        [sys.executable, "-m", "lifeline", *args],
+        cwd=cwd,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +9,7 @@ from pydantic import ValidationError
 
 from config.settings import LogFormat, SettingsError, load_settings
 from tests.conftest import AUTH_TOKEN, NUMBER_HASH_KEY, make_settings
+from tests.processes import lifeline
 
 ENV = {
     "REDIS_URL": "redis://127.0.0.1:6399/0",
@@ -111,15 +110,7 @@ def test_a_dot_env_file_is_read(environment: pytest.MonkeyPatch, tmp_path: Path)
 
 def test_the_web_process_stops_with_the_name_of_a_missing_setting(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    result = subprocess.run(
-        [sys.executable, "-m", "lifeline", "web"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = lifeline("web", env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert "REDIS_URL is missing" in result.stderr
     assert "Traceback" not in result.stderr

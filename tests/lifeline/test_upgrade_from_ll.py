@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from lifeline.cli import main
 from routing import keys
 from routing.key_migration import NotMigrated, migrate
 from tests.console.web.test_cli_and_first_run import environment
+from tests.processes import lifeline
 
 
 @pytest.fixture(autouse=True)
@@ -53,14 +52,7 @@ def test_the_web_process_does_not_start_and_seeds_nothing(
 @pytest.mark.parametrize("command", [["worker"], ["cron"]])
 def test_a_worker_and_cron_do_not_start(redis_url: str, command: list[str]) -> None:
     # Their own processes, given time to have started: a worker or cron that did would run on.
-    done = subprocess.run(
-        [sys.executable, "-m", "lifeline", *command],
-        env=os.environ | environment(redis_url),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = lifeline(*command, env=os.environ | environment(redis_url))
     assert done.returncode == 2
     assert "run `lifeline keys migrate` first" in done.stderr
 
