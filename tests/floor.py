@@ -120,6 +120,12 @@ class Floor:
                 key = script.get(step, DEFAULT_KEYS.get(step, ""))
                 twiml = caller.call.press(twiml, key) if key else caller.call.silence(twiml)
                 continue
+            if twiml.has("Gather") and "/twilio/retry" in twiml.first("Gather").get("action", ""):
+                # Routed safely while the call could not be queued (its queue went in two rule
+                # changes in a row, or Redis failed): the caller stays on the line, and the
+                # retry places them again.
+                twiml = caller.call.silence(twiml)
+                continue
             if twiml.verbs == ["Leave"] and caller.enqueue is not None:
                 twiml = caller.call.leave_queue(caller.enqueue, "leave")
                 continue
