@@ -72,13 +72,10 @@ def queue(name: str) -> str:
     return f"{PREFIX}:queue:{name}"
 
 
-SCORE_STEP = 10**13  # a queue member's score: priority * SCORE_STEP + arrival in milliseconds
-
-
-def score(priority: int, arrival: float) -> int:
-    """A queue member's score: every priority 1 before every priority 2 (and so on), and within
-    a priority the earliest arrival first. Lua says it too (routing/lua.py, from these)."""
-    return int(priority) * SCORE_STEP + int(arrival * 1000)
+# A queue member's score: priority * SCORE_STEP + arrival in milliseconds, so that every
+# priority 1 stands before every priority 2 (and so on), the earliest arrival first within one.
+# The scripts compute it (routing/lua.py, `queue_score`, from this step).
+SCORE_STEP = 10**13
 
 
 def queue_prefix() -> str:

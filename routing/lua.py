@@ -73,7 +73,7 @@ SCHEMA = (
 local function history_of(callback_key) return callback_key .. '"""
     + keys.callback_history("").removeprefix(keys.callback(""))
     + """' end
--- A queue member's score (routing.keys.score): priority first, then arrival in milliseconds.
+-- A queue member's score (routing.keys.SCORE_STEP): priority first, then arrival in ms.
 local function queue_score(priority, ms) return tonumber(priority) * STEP + ms end
 local function is_callback(member)
   return string.sub(member, 1, #CALLBACK_MEMBER) == CALLBACK_MEMBER
