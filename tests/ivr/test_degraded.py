@@ -18,6 +18,7 @@ from tests.console.test_api import Api, token_for
 from tests.ivr.test_call_flow import to_queue
 from tests.staff import Staff
 from tests.twilio import TwilioClient
+from tests.workers.test_clinical_bookings import handled_by_h1
 from workers.job_queues import queue_of
 
 
@@ -117,16 +118,8 @@ def test_the_dispatcher_hears_the_case_id(twilio: TwilioClient) -> None:
 def test_a_handler_cannot_book_while_degraded_but_a_referral_is_sent_by_a_job(
     twilio: TwilioClient, redis_url: str, staff: Staff, clock: VirtualClock
 ) -> None:
-    staff("h1", state=HandlerState.AVAILABLE)
-    call = twilio.call(CALLER, MAIN_LINE)
-    to_queue(call, "2", "1")
-    connect = call._got(twilio.twiml("/twilio/connect?handler=h1&offer=1", call.params()))
-    twilio.twiml(
-        connect.first("Client").get("url", ""), call.params() | {"CallSid": "CA" + "f" * 32}
-    )
-    twilio.twiml(connect.first("Dial").get("action", ""), call.params(DialCallStatus="completed"))
+    _, handler = handled_by_h1(twilio, staff, redis_url)
     degrade(twilio, redis_url)
-    handler = Api(twilio.client, token_for(redis_url, Role.HANDLER, "h1"))
 
     refused = handler.send(
         "POST", "/api/v1/handlers/h1/wrap-up", {"outcome": "appointment_booked"}, 409
