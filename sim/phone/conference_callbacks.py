@@ -26,13 +26,22 @@ class ConferenceCallbacks:
         self._webhooks = webhooks
         self._tasks = tasks
         self._queues: dict[str, asyncio.Queue[_Delivery]] = {}
+        self._delivering: set[asyncio.Task[None]] = set()
 
     def send(self, key: str, log: EventLog, spec: CallbackSpec, params: dict[str, str]) -> None:
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = asyncio.Queue()
-            self._tasks.spawn(self._deliver(key, queue), name=f"conference-callbacks-{key}")
+            task = self._tasks.spawn(self._deliver(key, queue), name=f"conference-callbacks-{key}")
+            self._delivering.add(task)
+            task.add_done_callback(self._delivering.discard)
         queue.put_nowait(_Delivery(log, spec.url, spec.method, params))
+
+    async def settle(self, seconds: float) -> None:
+        """Let the callbacks already owed be delivered (a reset waits for them, so that none
+        reaches the application after it)."""
+        if self._delivering:
+            await asyncio.wait(set(self._delivering), timeout=seconds)
 
     def clear(self) -> None:
         self._queues.clear()

@@ -82,6 +82,9 @@ class Conferences:
                 return found
         return None
 
+    async def settle(self, seconds: float) -> None:
+        await self._callbacks.settle(seconds)
+
     def clear(self) -> None:
         self._all.clear()
         self._reserved.clear()

@@ -34,6 +34,7 @@ from sim.phone.webhooks import Webhooks
 
 MAX_REST_LOG = 10_000
 SETTLE_SECONDS = 1.0  # how long a REST hang-up waits for the call to end before answering
+RESET_SETTLE_SECONDS = 2.0  # how long a reset lets status callbacks already owed arrive
 
 
 class UnknownCall(Exception):
@@ -250,6 +251,7 @@ class PhoneNetwork:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def reset(self) -> None:
+        await self.rt.conferences.settle(RESET_SETTLE_SECONDS)
         await self.rt.tasks.cancel_all()
         self.rt.store.clear()
         self.rt.parties.clear()
