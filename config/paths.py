@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 CONNECT = "/twilio/connect"  # a reserved caller is redirected here, to be put through
 CALLBACK_ANSWER = "/twilio/callback/answer"  # the first leg of a callback was answered
 CALLBACK_STATUS = "/twilio/callback/status"  # status callbacks of a callback's first leg
+TRANSFER_LEG = "/twilio/transfer/handler-leg"  # a handler's leg moved off a call sent on
 
 
 def connect(handler: str, offer: int, priority: int = 0, locale: str = "") -> str:
@@ -23,3 +24,7 @@ def connect(handler: str, offer: int, priority: int = 0, locale: str = "") -> st
 def callback(path: str, callback_id: str, handler: str, offer: int, leg: str) -> str:
     query = urlencode({"cb": callback_id, "handler": handler, "offer": offer, "leg": leg})
     return f"{path}?{query}"
+
+
+def transfer_leg(to: str) -> str:
+    return f"{TRANSFER_LEG}?{urlencode({'to': to})}"

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from console import api_callbacks, api_degraded, api_floor, api_rules, openapi
+from console import api_callbacks, api_degraded, api_floor, api_onward, api_rules, openapi
 from console.convertors import VERSION
 from console.endpoints import EVERYONE, SUPERVISORS, Endpoint, route
 from routing.audit import AuditEntry
@@ -37,6 +37,7 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/callbacks/{callback_id}", "Get a callback, its whole number (audited) and its history", api_callbacks.get_callback, SUPERVISORS, response=api_callbacks.CallbackView),
     Endpoint("POST", "/api/v1/callbacks/{callback_id}/cancel", "Cancel a callback", api_callbacks.cancel_callback, SUPERVISORS, body=api_callbacks.CallbackChange, response=api_callbacks.CallbackView),
     Endpoint("PUT", "/api/v1/callbacks/{callback_id}/priority", "Re-prioritise a callback", api_callbacks.reprioritise_callback, SUPERVISORS, body=api_callbacks.CallbackPriority, response=api_callbacks.CallbackView),
+    Endpoint("POST", "/api/v1/handlers/{handler_id}/send-on", "Send a handler's caller on, to the dispatch line or a clinician", api_onward.handler_send_on, EVERYONE, body=api_onward.SendOn, response=api_onward.SentOn, status=202),
     Endpoint("POST", "/api/v1/handlers/{handler_id}/wrap-up", "Wrap up a handler's call", api_degraded.handler_wrap_up, EVERYONE, body=api_degraded.WrapUp, response=api_degraded.WrapUpDone),
     Endpoint("GET", "/api/v1/mode", "Get the mode", api_degraded.get_mode, EVERYONE, response=api_degraded.ModeView),
     Endpoint("PUT", "/api/v1/mode", "Force the mode, or make it automatic", api_degraded.set_mode, SUPERVISORS, body=api_degraded.ModeChange, response=api_degraded.ModeView),

@@ -85,6 +85,12 @@ class Whispered(State):
     offer: int = 0
 
 
+class SentOn(State):
+    """A handler's leg moved off a call they sent on: where the caller went."""
+
+    to: str = ""
+
+
 class CallbackLeg(State):
     """A leg of a callback: which callback, its offer, and which leg rang first."""
 

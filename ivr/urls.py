@@ -28,6 +28,7 @@ CALLBACK_RESULT = "/twilio/callback/result"
 WHISPER = "/twilio/whisper"
 CONNECT_RESULT = "/twilio/connect-result"
 RETRY = "/twilio/retry"
+TRANSFER_LEG = paths.TRANSFER_LEG
 FALLBACK_LINE_RESULT = "/twilio/fallback-line-result"
 
 

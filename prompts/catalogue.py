@@ -72,6 +72,9 @@ class PromptId(StrEnum):
     CALLBACK_CANCELLED = "callback_cancelled"
     OUTAGE_MESSAGE = "outage_message"  # the supervisor's own words, whatever they are
     DISPATCH_WHISPER = "dispatch_whisper"
+    SENT_TO_CLINICIAN = "sent_to_clinician"  # a caller a handler sent on to a clinician
+    SENT_ON_DISPATCH = "sent_on_dispatch"  # the handler, once their caller is sent on
+    SENT_ON_CLINICIAN = "sent_on_clinician"
 
 
 class CatalogueError(Exception):

@@ -22,7 +22,7 @@ from routing.overflow import QueueConditions, ToNumber
 from routing.queues import Queues
 from routing.rule_checks import number_problems
 from routing.rulebook import RuleBook, Version, diff
-from routing.rules import RuleSet, RuleSetError
+from routing.rules import ONWARD_ROUTE, RuleSet, RuleSetError
 
 ROUNDS = 5  # a caller queued by a process still on the old rules meanwhile: plan again
 
@@ -309,11 +309,12 @@ async def plan(
     async with redis.pipeline(transaction=False) as pipe:
         for member in ordered:
             pipe.hmget(
-                keys.record(member), ["status", "queue", "priority", "answers", "line", "case_id"]
+                keys.record(member),
+                ["status", "queue", "priority", "answers", "line", "case_id", "placement"],
             )
         rows = cast(list[list[str | None]], await pipe.execute())
     moves, problems = [], []
-    for member, (status, queue, priority, answers, line, case_id) in zip(
+    for member, (status, queue, priority, answers, line, case_id, placed) in zip(
         ordered, rows, strict=True
     ):
         if status not in ("queued", "reserved", "pending", "scheduled", "unreachable"):
@@ -329,7 +330,12 @@ async def plan(
             continue
         facts = CallFacts.of(Answers.model_validate_json(answers), line or "", now)
         placement = rules.place(facts)
-        if placement.priority is not Priority.EMERGENCY:
+        if placed and ONWARD_ROUTE in placed:
+            # One a handler sent to a clinician waits for one under these rules too.
+            placement = rules.replace(Placement.model_validate_json(placed), facts)
+        if placement.priority is not Priority.EMERGENCY and not placement.route.startswith(
+            ONWARD_ROUTE
+        ):
             resolved = rules.resolve(placement, now, conditions)
             if not isinstance(resolved, ToNumber):
                 placement = resolved  # numbers are offered on arrival only

@@ -25,6 +25,7 @@ from routing.offers import Offers
 from routing.queues import Queues
 from routing.rulebook import RuleBook
 from routing.rules import RuleSet
+from routing.transfers import Transfers
 
 P = ParamSpec("P")
 
@@ -44,6 +45,9 @@ class Outbound(Protocol):
     def send_case(self, case: ClinicalCase, open_case: bool = False) -> object:
         """Send a case to the clinical system (or keep it in the journal while it is down)."""
 
+    def release_leg(self, call_sid: str, leg: str, to: str) -> object:
+        """Move a handler's leg off the call `call_sid` (its caller goes on, `to` where)."""
+
 
 @dataclass(frozen=True)
 class Floor:
@@ -62,6 +66,7 @@ class Floor:
     callbacks: Callbacks
     modes: ModeStore
     offers: Offers
+    transfers: Transfers
     outbound: Outbound
 
     @classmethod
@@ -83,6 +88,7 @@ class Floor:
             callbacks=Callbacks(redis, numbers=numbers),
             modes=ModeStore(redis, audit),
             offers=Offers(redis),
+            transfers=Transfers(redis),
             outbound=outbound,
         )
 

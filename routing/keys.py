@@ -184,6 +184,10 @@ STATS_SAMPLES = f"{PREFIX}:stats:samples"
 STATS_SEEN = f"{PREFIX}:stats:seen"  # `queue|kind|subject` of each event counted: once each
 STATS_VERSION = f"{PREFIX}:stats:version"  # bumped by every change to the samples
 STATS_KEEP_SECONDS = 2 * 24 * 3600  # both trimmed to this age as they are written; "today" < 25 h
+# The clock the NHS reads on the way to a clinician: `requested|urgency|target|subject` when a
+# handler decides the patient needs one, `reached|urgency|seconds|subject` when one speaks to
+# them; scored by when, kept as long as the statistics.
+CLINICIAN_CLOCK = f"{PREFIX}:stats:clinician"
 
 
 def callback_dial(callback_id: str) -> str:

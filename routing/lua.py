@@ -59,6 +59,7 @@ _FIXED = {
     "STATS_SAMPLES": keys.STATS_SAMPLES,
     "STATS_SEEN": keys.STATS_SEEN,
     "STATS_VERSION": keys.STATS_VERSION,
+    "CLINICIAN_CLOCK": keys.CLINICIAN_CLOCK,
 }
 FIXED_KEYS = tuple(_FIXED.values())
 
@@ -179,18 +180,41 @@ end
 local function waited(queue, priority, outcome, wait, subject)
   return stats_sample(outcome, queue, priority, math.max(0, wait), subject or stats_subject())
 end
--- A call's wait ended, timed from its arrival in the queue. Its figures go to the queue and class
--- it was first offered in, wherever overflow or a new rule set moved it since, so that each
--- queue's figures add up. A call has one wait: if it ends again (the number it was sent to never
--- answered and it came back to the queue), the last ending replaces the earlier one.
+-- A call's wait ended, timed from its arrival in the queue (or from being sent on). Its figures
+-- go to the queue and class it was first offered in, wherever overflow or a new rule set moved
+-- it since, so that each queue's figures add up. A call has one wait: if it ends again (the
+-- number it was sent to never answered and it came back to the queue), the last ending replaces
+-- the earlier one.
 local function call_waited(record, outcome)
   local f = redis.call('HMGET', record, 'stats_queue', 'stats_priority', 'queue', 'priority',
-                       'arrival', 'sid', 'stats_wait')
+                       'arrival', 'sid', 'stats_wait', 'waited_since')
   if not (f[1] or f[3]) or not f[5] then return end
   if f[7] then redis.call('ZREM', STATS_SAMPLES, f[7]) end
-  local member = waited(f[1] or f[3], f[2] or f[4], outcome, tonumber(NOW) - tonumber(f[5]),
+  -- A caller a handler sent on waits again, from then, in the queue they were sent to.
+  local since = tonumber(f[8] or f[5])
+  local member = waited(f[1] or f[3], f[2] or f[4], outcome, tonumber(NOW) - since,
                         f[6] or record)
   redis.call('HSET', record, 'stats_wait', member)
+end
+-- The clock to a clinician (keys.CLINICIAN_CLOCK). Started on the record (a call's or a
+-- callback's) when a handler decides the patient needs a clinician; stopped, once, by the first
+-- clinician to speak to the patient.
+local function clinician_requested(record, urgency, target, subject)
+  redis.call('HSET', record, 'clinician_since', NOW, 'clinician_urgency', urgency)
+  redis.call('ZADD', K.CLINICIAN_CLOCK, NOW,
+             table.concat({'requested', urgency, tostring(target), subject}, '|'))
+  stats_trim(K.CLINICIAN_CLOCK)
+  redis.call('INCR', STATS_VERSION)
+end
+local function clinician_reached(record)
+  local f = redis.call('HMGET', record, 'clinician_since', 'clinician_urgency', 'sid', 'id')
+  if not f[1] or f[1] == '' then return end
+  local seconds = string.format('%.3f', math.max(0, tonumber(NOW) - tonumber(f[1])))
+  redis.call('ZADD', K.CLINICIAN_CLOCK, NOW,
+             table.concat({'reached', f[2] or '', seconds, f[3] or f[4] or record}, '|'))
+  stats_trim(K.CLINICIAN_CLOCK)
+  redis.call('INCR', STATS_VERSION)
+  redis.call('HDEL', record, 'clinician_since')
 end
 -- The call ended in the IVR, before entering a queue: terminated, never abandoned. Counted
 -- for the whole line (queue '', priority 0).

@@ -43,7 +43,9 @@ if held[1] ~= 'reserved' or held[2] ~= a.member then
   return 0
 end
 redis.call('HSET', record, 'status', 'connected', 'connected_at', a.now)
+if a.leg ~= '' then redis.call('HSET', record, 'handler_leg', a.leg) end
 if not is_callback(a.member) then call_waited(record, 'answered') end
+clinician_reached(record)
 redis.call('ZREM', K.RESERVED, a.member)
 move(a.handler, 'reserved', 'busy', '')
 redis.call('HSET', hkey, 'missed', 0)
@@ -110,9 +112,12 @@ class Offers:
             "now": repr(now),
         }
 
-    async def answered(self, member: str, handler: str, offer: int, now: float) -> bool:
-        """True if this offer was live and is now connected."""
-        change = self._args(member, handler, offer, now)
+    async def answered(
+        self, member: str, handler: str, offer: int, now: float, leg: str = ""
+    ) -> bool:
+        """True if this offer was live and is now connected. `leg`: the handler's call (its
+        CallSid), kept for sending the caller on."""
+        change = self._args(member, handler, offer, now) | {"leg": leg}
         return bool(await self._answer(args=[json.dumps(change)]))
 
     async def release(

@@ -13,6 +13,7 @@ from routing.handlers import Handler
 from routing.hold import emergency_overdue
 from routing.models import CallRecord, CallStatus, Priority
 from routing.offers import Release
+from routing.onward import sent_on
 from routing.placing import (
     dispatch_emergency,
     emergency_dial,
@@ -73,10 +74,12 @@ async def not_dialled(
     return await requeue(floor, record, say(PromptId.HANDLER_UNAVAILABLE))
 
 
-async def handler_answered(floor: Floor, sid: str, handler_id: str, offer: int) -> Decision:
-    """The handler answered (on their leg; `sid` is the caller's): connect, unless the offer
-    is over."""
-    if not await floor.offers.answered(sid, handler_id, offer, floor.clock.now()):
+async def handler_answered(
+    floor: Floor, sid: str, handler_id: str, offer: int, leg: str = ""
+) -> Decision:
+    """The handler answered (on their leg, `leg`; `sid` is the caller's): connect, unless the
+    offer is over."""
+    if not await floor.offers.answered(sid, handler_id, offer, floor.clock.now(), leg):
         return connecting.taken()
     record = await floor.calls.get(sid)
     if record is None:
@@ -99,6 +102,10 @@ async def dial_ended(
     A handler who picked up an offer that was over was told so and hung up on: Twilio reports
     that as `completed` but not bridged, and the caller, never connected, goes back to their
     place."""
+    if call_status not in CALLER_GONE:
+        onward = await sent_on(floor, sid)  # the handler sent the caller on: they go now
+        if onward is not None:
+            return onward
     if (dial_status in ("completed", "answered") and bridged != "false") or (
         call_status in CALLER_GONE
     ):

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
-from routing.models import CallFacts, Placement, Priority, Worse
+from routing.models import CallFacts, Placement, Priority, QueueName, Skill, Worse
 from routing.overflow import QueueConditions, ToNumber
 from routing.routing_table import QueueRule, Route, RoutingTable, Strict
 from routing.rule_checks import LOADER, document_problems, route_problems, size_problems
@@ -111,6 +111,39 @@ class HoldRule(Strict):
     average_handle_seconds: Annotated[int, Field(ge=30, le=7200)] = 840
 
 
+UrgencyName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+IMMEDIATE = "immediate"  # the urgency the NHS measures: a clinician within 20 minutes
+ONWARD_ROUTE = "onward:"  # the route of a placement a handler chose: `onward:{urgency}`
+
+
+class Urgency(Strict):
+    """How soon a clinician must speak to the patient: the class they wait at (never 1: that
+    is for emergencies) and the target, from the handler's decision."""
+
+    priority: Annotated[Priority, Field(ge=Priority.URGENT)]
+    target_seconds: Annotated[int, Field(ge=60, le=86400)]
+
+
+class OnwardRule(Strict):
+    """Sending a caller on from a handler: which queue and skill are the clinicians', and the
+    urgency levels a handler chooses from (REFERENCE: immediate within 20 minutes)."""
+
+    clinician_queue: QueueName | None = None
+    clinician_skill: Skill | None = None
+    urgencies: dict[UrgencyName, Urgency] = {
+        IMMEDIATE: Urgency(priority=Priority.URGENT, target_seconds=1200),
+        "within_hour": Urgency(priority=Priority.STANDARD, target_seconds=3600),
+    }
+
+    @model_validator(mode="after")
+    def _complete(self) -> OnwardRule:
+        if (self.clinician_queue is None) != (self.clinician_skill is None):
+            raise ValueError("name both clinician_queue and clinician_skill, or neither")
+        if IMMEDIATE not in self.urgencies:
+            raise ValueError(f"the urgencies must include {IMMEDIATE!r}")
+        return self
+
+
 class Decided(Strict):
     """A dry run's answer: where the route places the call, where it ends up, and why."""
 
@@ -132,6 +165,7 @@ class RuleSet(RoutingTable):
     degraded: DegradedRule = DegradedRule()
     worse: WorseRule = WorseRule()
     hold: HoldRule = HoldRule()
+    onward: OnwardRule = OnwardRule()
 
     @model_validator(mode="after")
     def _safe(self, info: ValidationInfo) -> RuleSet:
@@ -139,9 +173,55 @@ class RuleSet(RoutingTable):
         trusted = context.get("trusted") is True
         exceptions = None if trusted else frozenset(context.get("number_exceptions", ()))
         problems = route_problems(self, every_case=not trusted, number_exceptions=exceptions)
+        problems.extend(self._onward_problems())
         if problems:
             raise UnsafeRules(problems)
         return self
+
+    def _onward_problems(self) -> list[str]:
+        onward = self.onward
+        if onward.clinician_queue is None:
+            return []
+        queue = self.queues.get(onward.clinician_queue)
+        if queue is None:
+            return [
+                f"onward.clinician_queue: {onward.clinician_queue!r} is not a queue of this "
+                "rule set"
+            ]
+        if onward.clinician_skill not in queue.skills:
+            return [
+                f"onward.clinician_skill: the queue {onward.clinician_queue!r} must need "
+                f"{onward.clinician_skill!r}, or its callers could reach a handler who is not a "
+                "clinician"
+            ]
+        return []
+
+    def clinician_placement(self, urgency: str) -> Placement | None:
+        """Where a caller sent on to a clinician waits, at the urgency's class (an urgency these
+        rules do not have: the most urgent they have); None if they name no clinicians' queue."""
+        onward = self.onward
+        if onward.clinician_queue is None:
+            return None
+        if urgency not in onward.urgencies:
+            urgency = min(onward.urgencies, key=lambda name: onward.urgencies[name].priority)
+        level = onward.urgencies[urgency]
+        queue = self.queues[onward.clinician_queue]
+        return Placement(
+            route=f"{ONWARD_ROUTE}{urgency}",
+            queue=onward.clinician_queue,
+            priority=level.priority,
+            skills=tuple(sorted(set(queue.skills))),
+        )
+
+    def replace(self, placement: Placement, facts: CallFacts) -> Placement:
+        """Where a waiting caller placed by `placement` belongs under these rules: one a
+        handler sent to a clinician, in the clinicians' queue at their urgency (or, with none,
+        where their answers lead); anyone else, where their answers lead."""
+        if placement.route.startswith(ONWARD_ROUTE):
+            onward = self.clinician_placement(placement.route.removeprefix(ONWARD_ROUTE))
+            if onward is not None:
+                return onward
+        return self.place(facts)
 
     def place(self, facts: CallFacts) -> Placement:
         """The first route whose conditions hold; validation guarantees there is one."""

@@ -16,7 +16,7 @@ from routing.models import CallFacts, CallRecord, CallStatus, Priority
 from routing.offers import Release
 from routing.overflow import ToNumber
 from routing.placing import NoPlacement, dispatch_emergency, nobody_can_take, offer_waiting, requeue
-from routing.rules import RuleSet
+from routing.rules import ONWARD_ROUTE, RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +120,10 @@ async def _follow_overflow(floor: Floor, record: CallRecord, rules: RuleSet) -> 
         rules.place(CallFacts.of(record.answers, record.line, floor.clock.now())).queue
     ):
         return record
-    if record.placement.priority is Priority.EMERGENCY:
-        return record
+    if record.placement.priority is Priority.EMERGENCY or record.placement.route.startswith(
+        ONWARD_ROUTE
+    ):
+        return record  # a handler sent them to a clinician: they wait for one
     now = floor.clock.now()
     placement = rules.place(CallFacts.of(record.answers, record.line, now))
     resolved = rules.resolve(placement, now, await floor.queues.conditions(rules))

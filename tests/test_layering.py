@@ -77,6 +77,7 @@ USE_CASES = {
     "activation",
     "placing",
     "putting_through",
+    "onward",
     "waiting",
     "arrival",
     "callback_booking",

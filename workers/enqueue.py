@@ -126,6 +126,22 @@ class Jobs:
             return None
         return self._connect(member, handler, offer)
 
+    def release_leg(self, call_sid: str, leg: str, to: str) -> Job:
+        """Move a handler's leg off a call they send on (`to` where), so that the caller goes
+        on: at the front of the calls' queue, as a connect is, for the caller is waiting."""
+        return self.queue(JobQueue.CALLS).enqueue(
+            "workers.transfers.release_leg",
+            call_sid,
+            leg,
+            to,
+            at_front=True,
+            job_id=f"release-leg-{call_sid}",
+            retry=Retry(max=3, interval=[1, 2, 4]),
+            job_timeout=30,
+            result_ttl=600,
+            failure_ttl=7 * 24 * 3600,
+        )
+
     def send_case(self, case: ClinicalCase, open_case: bool = False) -> Job:
         """Send a case to the clinical system (or keep it in the journal while it is down); a
         booking with the slot booked, once the handler has chosen one."""

@@ -39,6 +39,7 @@ SERIALIZER = JSONSerializer
 JOBS = frozenset(
     {
         "workers.connect.connect",
+        "workers.transfers.release_leg",
         "workers.clinical_jobs.send_case",
         "workers.clinical_jobs.email_case",
         "workers.clinical_jobs.confirm_booking",

@@ -26,6 +26,7 @@ from routing.mode import ModeStore
 from routing.number_hash import NumberHash
 from routing.offers import Offers
 from routing.rulebook import RuleBook
+from routing.transfers import Transfers
 from workers.enqueue import Jobs
 from workers.ratelimit import CallsPerSecond
 from workers.telephony import Telephony
@@ -84,6 +85,10 @@ class Runtime:
     @cached_property
     def handlers(self) -> Handlers:
         return Handlers(self.redis)
+
+    @cached_property
+    def transfers(self) -> Transfers:
+        return Transfers(self.redis)
 
     @cached_property
     def offers(self) -> Offers:

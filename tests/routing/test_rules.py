@@ -121,7 +121,7 @@ def test_a_queue_needing_a_skill_no_handler_can_have_is_refused() -> None:
     doc["queues"]["dental"]["skills"] = ["dentistry"]
     assert problems_of(doc) == [
         "queues.dental.skills: no handler can have 'dentistry'; "
-        "the rule set's skills are ['clinical', 'dental', 'mental_health', 'welsh']"
+        "the rule set's skills are ['clinical', 'clinician', 'dental', 'mental_health', 'welsh']"
     ]
 
 
@@ -233,3 +233,54 @@ def test_a_stored_version_is_read_back_with_its_shape_checked_but_not_every_case
 def test_a_date_that_is_not_one_is_refused_clearly() -> None:
     text = "queues:\n  general:\n    hours: {open: {}, holidays: [2026-02-30]}\n"
     assert problems_of(text) == ["document: a value cannot be read (day is out of range for month)"]
+
+
+def test_the_onward_section_names_a_queue_of_the_set_that_needs_the_clinicians_skill() -> None:
+    nowhere = document()
+    nowhere["onward"]["clinician_queue"] = "clinicians"
+    unskilled = document()
+    unskilled["queues"]["clinician"]["skills"] = []
+    half = document()
+    half["onward"]["clinician_skill"] = None
+
+    assert problems_of(nowhere) == [
+        "onward.clinician_queue: 'clinicians' is not a queue of this rule set"
+    ]
+    assert problems_of(unskilled) == [
+        "onward.clinician_skill: the queue 'clinician' must need 'clinician', or its callers "
+        "could reach a handler who is not a clinician"
+    ]
+    assert problems_of(half) == [
+        "onward: Value error, name both clinician_queue and clinician_skill, or neither"
+    ]
+
+
+def test_an_urgency_is_never_priority_1_and_immediate_is_always_there() -> None:
+    first = document()
+    first["onward"]["urgencies"]["immediate"]["priority"] = 1
+    without = document()
+    del without["onward"]["urgencies"]["immediate"]
+
+    assert problems_of(first) == [
+        "onward.urgencies.immediate.priority: Input should be greater than or equal to 2"
+    ]
+    assert problems_of(without) == ["onward: Value error, the urgencies must include 'immediate'"]
+
+
+def test_a_caller_sent_to_a_clinician_stays_with_the_clinicians_under_other_rules() -> None:
+    rules = default_rules()
+    sent = rules.clinician_placement("within_hour")
+    assert sent is not None
+    renamed = document()
+    renamed["onward"]["urgencies"] = {"immediate": {"priority": 2, "target_seconds": 900}}
+    other = parse_rules(renamed)
+    none = document()
+    none["onward"] = {"clinician_queue": None, "clinician_skill": None}
+    without = parse_rules(none)
+    caller = facts(reason=Reason.MEDICAL)
+
+    assert (sent.queue, sent.priority, sent.skills) == ("clinician", 3, ("clinician",))
+    assert rules.replace(sent, caller) == sent
+    assert other.replace(sent, caller).route == "onward:immediate"  # its urgency went: the top
+    assert without.replace(sent, caller) == without.place(caller)  # no clinicians: by answers
+    assert rules.replace(rules.place(caller), caller) == rules.place(caller)

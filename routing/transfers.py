@@ -1,0 +1,161 @@
+"""A caller sent on from their handler, in Redis: to the ambulance dispatch line, or to the
+clinicians' queue at an urgency of the rule set's. The handler asks during the call (`request`,
+which starts the clock to a clinician); the caller moves on when the handler's leg leaves the
+call and the caller's Dial action comes back (`take`), each one atomic and idempotent.
+
+    connected ─request─▶ connected, transfer asked ─handler's leg leaves─▶ dispatched
+                                                                       └▶ queued (clinicians)
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Annotated, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field
+from redis.asyncio import Redis
+
+from routing import keys
+from routing.calls import OUTCOMES
+from routing.lua import MOVE_HANDLER, STATS, Script, script
+from routing.models import Placement
+
+NOTES_MAX = 4000
+
+
+class Onward(StrEnum):
+    DISPATCH = "dispatch"  # the ambulance dispatch line (AMBULANCE_DISPATCH_NUMBER)
+    CLINICIAN = "clinician"  # the rule set's clinician queue
+
+
+class Transfer(BaseModel):
+    """Where the handler sends the caller, how urgently (a clinician), and what they say of it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    to: Onward
+    urgency: Annotated[str, Field(max_length=32)] = ""
+    notes: Annotated[str, Field(max_length=NOTES_MAX)] = ""
+    by: str = ""  # the handler who asked
+    at: float = 0.0  # when
+
+
+# KEYS[1] the call. The handler's request, kept once: the same one again is `again` (a request
+# sent twice); another is `already`. Only while the handler is on the call, and with the leg to
+# move (the handler's, recorded when they answered).
+_REQUEST = script(
+    STATS,
+    """
+local f = redis.call('HMGET', KEYS[1], 'status', 'handler', 'transfer', 'handler_leg')
+if f[1] ~= 'connected' or f[2] ~= a.handler then return {'not_connected', ''} end
+if f[3] and f[3] ~= '' then
+  local kept = cjson.decode(f[3])
+  if kept.to == a.to and kept.urgency == a.urgency and kept.notes == a.notes then
+    return {'again', f[4] or ''}
+  end
+  return {'already', f[4] or ''}
+end
+if not f[4] or f[4] == '' then return {'no_leg', ''} end
+redis.call('HSET', KEYS[1], 'transfer', a.transfer)
+if a.urgency ~= '' then clinician_requested(KEYS[1], a.urgency, a.target, a.sid) end
+return {'requested', f[4]}
+""",
+)
+
+# KEYS[1] the call, KEYS[2] the queue it goes to (the clinicians'; for the dispatch line, the
+# emergency queue it would come back to). The caller's Dial action came back with a transfer
+# asked: the handler wraps up (the call stays theirs to wrap up), and the caller is dispatched, or
+# queued for a clinician at the place their arrival gives them, waiting again from now in the
+# statistics. A queue the active rules no longer have is `unserved`, and nothing changes.
+_TAKE = script(
+    MOVE_HANDLER,
+    STATS,
+    """
+local f = redis.call('HMGET', KEYS[1], 'status', 'handler', 'transfer', 'arrival', 'created')
+if f[1] ~= 'connected' or not f[3] or f[3] == '' then return {'', ''} end
+if a.to == 'clinician' and redis.call('EXISTS', K.RULES_QUEUES) == 1 and
+   redis.call('SISMEMBER', K.RULES_QUEUES, a.queue) == 0 then
+  return {'unserved', ''}
+end
+local handler = f[2] or ''
+if handler ~= '' then
+  local hkey = K.handler .. handler
+  if redis.call('HGET', hkey, 'state') == 'busy' and redis.call('HGET', hkey, 'call') == a.sid then
+    move(handler, 'busy', 'wrap_up', '')
+  end
+end
+local arrival = f[4] or f[5]
+redis.call('HSET', KEYS[1], 'handler', '', 'transferred_by', handler, 'transferred_at', NOW,
+           'placement', a.placement, 'queue', a.queue, 'priority', a.priority, 'arrival', arrival)
+redis.call('HINCRBY', KEYS[3], 'sent_on_' .. a.to, 1)
+if a.to == 'dispatch' then
+  redis.call('HSET', KEYS[1], 'status', 'dispatched', 'dispatched_at', NOW)
+  return {'dispatched', arrival}
+end
+redis.call('HDEL', KEYS[1], 'stats_wait')
+redis.call('HSET', KEYS[1], 'status', 'queued', 'waited_since', NOW, 'stats_queue', a.queue,
+           'stats_priority', a.priority)
+redis.call('ZADD', KEYS[2], queue_score(a.priority, math.floor(tonumber(arrival) * 1000)), a.sid)
+count(a.queue, a.priority, 'offered', 1)
+return {'queued', arrival}
+""",
+)
+
+
+class Asked(NamedTuple):
+    outcome: str  # requested, again, already, not_connected, no_leg
+    leg: str  # the handler's leg, to move off the call
+
+
+class Transfers:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._request = Script(redis, _REQUEST)
+        self._take = Script(redis, _TAKE)
+
+    async def request(self, sid: str, transfer: Transfer, target: int) -> Asked:
+        """Keep the handler's request on the call; for a clinician, start the clock to one
+        (`target`: the urgency's, in seconds)."""
+        outcome, leg = await self._request(
+            keys=[keys.call(sid)],
+            args=[
+                json.dumps(
+                    {
+                        "sid": sid,
+                        "now": repr(transfer.at),
+                        "handler": transfer.by,
+                        "to": transfer.to.value,
+                        "urgency": transfer.urgency,
+                        "notes": transfer.notes,
+                        "target": target,
+                        "transfer": transfer.model_dump_json(),
+                    }
+                )
+            ],
+        )
+        return Asked(str(outcome), str(leg))
+
+    async def take(self, sid: str, to: Onward, placement: Placement, now: float) -> str:
+        """Move the caller on (see `_TAKE`): `dispatched`, `queued`, `unserved`, or "" when
+        there was no transfer to take (or it was taken already)."""
+        outcome, _ = await self._take(
+            keys=[keys.call(sid), keys.queue(placement.queue), OUTCOMES],
+            args=[
+                json.dumps(
+                    {
+                        "sid": sid,
+                        "now": repr(now),
+                        "to": to.value,
+                        "placement": placement.model_dump_json(),
+                        "queue": placement.queue,
+                        "priority": int(placement.priority),
+                    }
+                )
+            ],
+        )
+        return str(outcome)
+
+    async def asked(self, sid: str) -> Transfer | None:
+        raw = await self.redis.hget(keys.call(sid), "transfer")
+        return Transfer.model_validate_json(raw) if raw else None
