@@ -38,6 +38,7 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/callbacks/{callback_id}/cancel", "Cancel a callback", api_callbacks.cancel_callback, SUPERVISORS, body=api_callbacks.CallbackChange, response=api_callbacks.CallbackView),
     Endpoint("PUT", "/api/v1/callbacks/{callback_id}/priority", "Re-prioritise a callback", api_callbacks.reprioritise_callback, SUPERVISORS, body=api_callbacks.CallbackPriority, response=api_callbacks.CallbackView),
     Endpoint("POST", "/api/v1/handlers/{handler_id}/send-on", "Send a handler's caller on, to the dispatch line or a clinician", api_onward.handler_send_on, EVERYONE, body=api_onward.SendOn, response=api_onward.SentOn, status=202),
+    Endpoint("POST", "/api/v1/handlers/{handler_id}/clinician-callback", "Arrange a clinician's callback for a handler's caller", api_onward.handler_clinician_callback, EVERYONE, body=api_onward.ClinicianCallbackAsk, response=api_onward.ClinicianCallbackMade, status=201),
     Endpoint("POST", "/api/v1/handlers/{handler_id}/wrap-up", "Wrap up a handler's call", api_degraded.handler_wrap_up, EVERYONE, body=api_degraded.WrapUp, response=api_degraded.WrapUpDone),
     Endpoint("GET", "/api/v1/mode", "Get the mode", api_degraded.get_mode, EVERYONE, response=api_degraded.ModeView),
     Endpoint("PUT", "/api/v1/mode", "Force the mode, or make it automatic", api_degraded.set_mode, SUPERVISORS, body=api_degraded.ModeChange, response=api_degraded.ModeView),

@@ -1,5 +1,5 @@
 """API: a handler sends the caller they are on a call with onward, to the ambulance dispatch line
-or to a clinician (routing.onward)."""
+or to a clinician (routing.onward), or arranges a clinician's callback for them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from console.api_floor import own
 from console.bodies import Body
 from console.endpoints import ApiRequest
 from console.errors import Conflict
-from routing.onward import SendOnRefused, send_on
+from routing.onward import SendOnRefused, arrange_clinician_callback, send_on
 from routing.transfers import NOTES_MAX, Onward, Transfer
 
 
@@ -38,3 +38,37 @@ async def handler_send_on(api: ApiRequest) -> SentOn:
     except SendOnRefused as refused:
         raise Conflict(str(refused)) from None
     return SentOn(handler=handler_id, to=asked.to, urgency=asked.urgency, at=asked.at)
+
+
+class ClinicianCallbackAsk(Body):
+    urgency: Annotated[str, Field(min_length=1, max_length=32)]
+    notes: Annotated[str, Field(max_length=NOTES_MAX)] = ""  # for the clinician who calls
+    number: Annotated[str, Field(max_length=20)] = ""  # a UK phone, if not the caller's own
+
+
+class ClinicianCallbackMade(BaseModel):
+    callback: str
+    case_id: str
+    urgency: str
+    queue: str
+    priority: int
+    due_by: float | None
+
+
+async def handler_clinician_callback(api: ApiRequest) -> ClinicianCallbackMade:
+    handler_id = own(api)
+    body: ClinicianCallbackAsk = api.body
+    try:
+        made = await arrange_clinician_callback(
+            api.floor, handler_id, body.urgency, body.notes, body.number
+        )
+    except SendOnRefused as refused:
+        raise Conflict(str(refused)) from None
+    return ClinicianCallbackMade(
+        callback=made.id,
+        case_id=made.case_id,
+        urgency=made.urgency,
+        queue=made.queue,
+        priority=int(made.priority),
+        due_by=made.due_by,
+    )

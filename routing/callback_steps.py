@@ -99,6 +99,46 @@ return {a.id, 'booked'}
 """
 )
 
+# A clinician's callback a handler arranges for their caller (on the call, or wrapping it up): a
+# new callback in the clinicians' queue at the urgency's class, placed by the call's arrival, due
+# by the urgency's target from now, which starts the clock to a clinician. One per call (the same
+# again is `again`); one live callback per number (a number with one is `taken`, with its id).
+# KEYS[1] the caller's record, KEYS[2] the number's.
+CLINICIAN = (
+    PRELUDE
+    + """
+local call = K.call .. a.sid
+local f = redis.call('HMGET', call, 'case_id', 'arrival', 'created', 'locale', 'line', 'answers',
+                     'clinician_callback')
+if not f[1] then return {'', 'unknown'} end
+if f[7] and f[7] ~= '' then return {f[7], 'again'} end
+local to = redis.call('GET', KEYS[2])
+if live(to) then return {to, 'taken'} end
+local arrival = f[2] or f[3]
+local score = score_of(a.priority, arrival, '0')
+redis.call('HSET', key, 'id', a.id, 'case_id', f[1], 'call_sid', a.sid, 'number', a.number,
+           'placement', a.placement, 'arrival', arrival, 'locale', f[4], 'priority', a.priority,
+           'queue', a.queue, 'line', f[5], 'caller', a.caller, 'created', NOW,
+           'status', 'pending', 'attempts', 0, 'due_by', a.due_by, 'at_risk', '0',
+           'score', score, 'answers', f[6] or '', 'to_key', KEYS[2], 'notes', a.notes,
+           'asked_by', a.handler, 'urgency', a.urgency)
+redis.call('SET', KEYS[2], a.id)
+redis.call('ZADD', K.queue .. a.queue, score, callback_member(a.id))
+redis.call('ZADD', K.CALLBACKS, tonumber(NOW), a.id)
+redis.call('ZADD', K.CALLBACKS_AT_RISK, a.at_risk_at, a.id)
+redis.call('HSET', call, 'clinician_callback', a.id)
+if a.caller ~= '' then
+  redis.call('HSET', KEYS[1], 'sid', a.sid, 'case_id', f[1], 'callback', a.id)
+  redis.call('EXPIRE', KEYS[1], a.caller_ttl)
+end
+count('callbacks', a.priority, 'accepted', 1)
+clinician_requested(key, a.urgency, a.target, a.id)
+history('booked', {number_ending = string.sub(a.number, -3), by = a.handler,
+                   urgency = a.urgency})
+return {a.id, 'booked'}
+"""
+)
+
 # The outcome of trying the patient on an offer: reached (connected to the handler), or not
 # (tried again later by the rule set's spacing, or, attempts used up, left for a clinician).
 ATTEMPT = (
@@ -119,6 +159,7 @@ if a.outcome == 'answered' then
     redis.call('HINCRBY', hkey, 'calls', 1)
     redis.call('HSET', hkey, 'missed', 0)
   end
+  clinician_reached(key)  -- a clinician's callback: the clinician speaks to the patient now
   count('callbacks', f[5], 'made', 1)
   if f[6] == '' or tonumber(NOW) <= tonumber(f[6]) then
     count('callbacks', f[5], 'made_on_time', 1)

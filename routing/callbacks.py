@@ -27,7 +27,7 @@ from routing import keys
 from routing.calls import OUTCOMES
 from routing.figures import CALLBACKS
 from routing.lua import Script, argument
-from routing.models import Answers, Placement, Priority
+from routing.models import Answers, Placement, Priority, case_id_for
 from routing.number_hash import NumberHash, callback_to_key, caller_key
 from routing.rules import CallbackRule
 from routing.stats import COUNT
@@ -81,6 +81,10 @@ class Callback(BaseModel):
     ended_at: float | None = None
     reason: str = ""
     answers: Answers | None = None  # what the caller told the IVR (kept to place it again)
+    # A clinician's callback: the urgency the handler chose, their notes, and who they are.
+    urgency: str = ""
+    notes: str = ""
+    asked_by: str = ""
 
     def overdue(self, now: float) -> bool:
         return self.due_by is not None and self.status in LIVE and now > self.due_by
@@ -90,6 +94,20 @@ class HistoryEntry(BaseModel):
     at: float
     event: str
     detail: dict[str, Any] = {}
+
+
+CLINICIAN_SUFFIX = "-C"  # a clinician's callback's id: its case id, and this
+
+
+@dataclass(frozen=True)
+class ClinicianAsk:
+    """What a handler asks of a clinician's callback: how urgent (and its target, in seconds),
+    and their notes."""
+
+    urgency: str
+    target: int
+    notes: str
+    by: str
 
 
 @dataclass(frozen=True)
@@ -113,6 +131,7 @@ class Callbacks:
         self.redis = redis
         self.numbers = numbers
         self._convert = Script(redis, steps.CONVERT)
+        self._clinician = Script(redis, steps.CLINICIAN)
         self._attempt = Script(redis, steps.ATTEMPT)
         self._done = Script(redis, steps.DONE)
         self._cancel = Script(redis, steps.CANCEL)
@@ -209,6 +228,48 @@ class Callbacks:
         if outcome == "taken":
             raise NumberTaken(int(refusals[0]))
         return Booking(callback=str(callback_id), kept=outcome == "kept")
+
+    async def for_clinician(
+        self,
+        sid: str,
+        number: str,
+        caller: str,
+        placement: Placement,
+        ask: ClinicianAsk,
+        rules: CallbackRule,
+        now: float,
+    ) -> Booking:
+        """A clinician's callback for the call `sid`, in `placement` (the clinicians' queue at
+        the urgency's class), due by the urgency's target; raised when at risk of missing it.
+        NumberTaken if `number` has a live callback already; the same asked again is the one
+        made (`kept`)."""
+        callback_id = f"{case_id_for(sid)}{CLINICIAN_SUFFIX}"
+        made = await self._clinician(
+            keys=[caller_key(self.numbers, caller), callback_to_key(self.numbers, number)],
+            args=self._args(
+                callback_id,
+                now,
+                sid=sid,
+                number=number,
+                caller=caller,
+                placement=placement.model_dump_json(),
+                queue=placement.queue,
+                priority=int(placement.priority),
+                urgency=ask.urgency,
+                target=ask.target,
+                notes=ask.notes,
+                handler=ask.by,
+                due_by=repr(now + ask.target),
+                at_risk_at=repr(now + ask.target * rules.at_risk_after),
+                caller_ttl=keys.CALLER_TTL_SECONDS,
+            ),
+        )
+        made_id, outcome = str(made[0]), str(made[1])
+        if outcome == "taken":
+            raise NumberTaken(0, made_id)
+        if outcome == "unknown":
+            raise KeyError(sid)
+        return Booking(callback=made_id, kept=outcome == "again")
 
     # Outcomes.
 
@@ -384,9 +445,10 @@ class NumberTaken(Exception):
     """The number has a live callback that another caller asked for: none is booked, and the
     call stays queued in its place. `refusals`: how many numbers this call has had refused."""
 
-    def __init__(self, refusals: int) -> None:
+    def __init__(self, refusals: int, held_by: str = "") -> None:
         super().__init__(f"the number has a live callback already (refusal {refusals})")
         self.refusals = refusals
+        self.held_by = held_by  # that callback's id, where known
 
 
 def optional(fields: dict[str, str], name: str) -> float | None:
@@ -417,4 +479,7 @@ def callback_from_hash(fields: dict[str, str]) -> Callback:
         ended_at=optional(fields, "ended_at"),
         reason=fields.get("reason", ""),
         answers=Answers.model_validate_json(fields["answers"]) if fields.get("answers") else None,
+        urgency=fields.get("urgency", ""),
+        notes=fields.get("notes", ""),
+        asked_by=fields.get("asked_by", ""),
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from prompts.catalogue import PromptId
+from routing.callbacks import Callback, ClinicianAsk, NumberTaken
 from routing.cases import CaseKind, opened
 from routing.decisions import Decision, Enqueue, Nothing, say
 from routing.floor import Floor
@@ -25,7 +26,9 @@ from routing.models import (
     Placement,
     Priority,
     Screen,
+    mask,
 )
+from routing.numbers import uk_number
 from routing.placing import emergency_dial, offer_waiting
 from routing.rules import RuleSet
 from routing.transfers import Onward, Transfer
@@ -171,3 +174,51 @@ def clinician_placement(rules: RuleSet, transfer: Transfer, record: CallRecord) 
         log.warning("no clinicians' queue: placed by the rules", extra={"call_sid": record.sid})
         return rules.place(CallFacts.of(record.answers, record.line))
     return placement
+
+
+async def arrange_clinician_callback(
+    floor: Floor, handler_id: str, urgency: str, notes: str, number: str = ""
+) -> Callback:
+    """A clinician's callback for the handler's caller (on the call, or in its wrap-up), in the
+    clinicians' queue at the urgency's class and due by its target: the callback machinery
+    reaches the patient in their turn. To the caller's own number, or to `number` (a UK phone
+    the patient gave). SendOnRefused if it cannot be made; the same asked again is the one
+    made."""
+    handler = await floor.handlers.get(handler_id)
+    if handler.state not in (HandlerState.BUSY, HandlerState.WRAP_UP) or not handler.call:
+        raise SendOnRefused("You have no call to arrange a clinician callback for.")
+    record = await floor.calls.get(handler.call)
+    if record is None:
+        raise SendOnRefused(
+            "This is a callback already: a supervisor can re-prioritise it, or give it to a "
+            "clinician, from the callbacks page."
+        )
+    rules = await floor.rulebook.active()
+    target = clinician_target(rules, urgency)
+    placement = rules.clinician_placement(urgency)
+    assert placement is not None  # clinician_target refused rules without a clinicians' queue
+    to = uk_number(number.lstrip("+")) if number else record.caller
+    if not to:
+        raise SendOnRefused(
+            "Give the number to call the patient back on (a UK phone): their own is withheld."
+            if not number
+            else f"{mask(number)} is not a UK phone a patient can be called back on."
+        )
+    now = floor.clock.now()
+    ask = ClinicianAsk(urgency=urgency, target=target, notes=notes, by=handler_id)
+    try:
+        booked = await floor.callbacks.for_clinician(
+            record.sid, to, record.caller, placement, ask, rules.callbacks, now
+        )
+    except NumberTaken as taken:
+        raise SendOnRefused(
+            f"The number {mask(to)} has a callback to come already ({taken.held_by}): a "
+            "supervisor can make it more urgent from the callbacks page."
+        ) from None
+    if not booked.kept:
+        await floor.audit.record(
+            handler_id, "callback.clinician", booked.callback, now, urgency=urgency
+        )
+        log.info("clinician callback arranged", extra={"call_sid": record.sid})
+    await offer_waiting(floor)
+    return await floor.callbacks.get(booked.callback)

@@ -83,6 +83,10 @@ async def record(
     )
 
 
+NO_CALLBACK = (
+    'arrange the clinician callback before wrapping up as "callback arranged" (Arrange a '
+    "clinician callback, with the call): until then no callback exists"
+)
 NOT_BOOKED = (
     'book an appointment for this case in the console before wrapping up as "appointment booked"'
 )
@@ -187,6 +191,10 @@ async def wrap_up(
             f"An appointment is booked for this case ({label(booking.booked)}): wrap up as "
             '"appointment booked", or "ambulance requested" if the caller needs one now.'
         )
+    if outcome is WrapUpOutcome.CALLBACK and not await redis.hget(
+        keys.record(member), "clinician_callback"
+    ):
+        raise WrapUpRefused(NO_CALLBACK)
     number = await record(redis, member, handler_id, outcome, notes, now)
     if kind is not None and facts is not None:
         told = notes

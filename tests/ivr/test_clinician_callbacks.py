@@ -1,0 +1,184 @@
+"""A clinician's callback a handler arranges: a real callback in the clinicians' queue at the
+urgency's class and target, reached by the callback machinery in its turn, raised when at risk of
+its target, and the only way to wrap up as "callback arranged". The clock to a clinician runs from
+the handler's request to the clinician speaking to the patient."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from console.tokens import Role
+from routing import keys
+from routing.clock import VirtualClock
+from routing.handlers import HandlerState
+from tests.conftest import CALLER, MAIN_LINE
+from tests.console.test_api import Api, token_for
+from tests.ivr.test_call_flow import to_queue
+from tests.ivr.test_connecting import sweep
+from tests.staff import Staff
+from tests.twilio import Call, TwilioClient, Twiml
+
+HANDLER_LEG = "CA" + "e" * 32
+PATIENT_LEG = "CA" + "d" * 32
+
+
+def on_a_call(twilio: TwilioClient, handler: str, caller: str = CALLER) -> tuple[Call, Twiml]:
+    """A caller put through to `handler` (free, and the only one who is): the call, and the
+    TwiML that dialled the handler."""
+    call = twilio.call(caller, MAIN_LINE)
+    to_queue(call, "2", "1")
+    connect = call._got(twilio.twiml(f"/twilio/connect?handler={handler}&offer=1", call.params()))
+    twilio.twiml(connect.first("Client").get("url", ""), call.params() | {"CallSid": HANDLER_LEG})
+    return call, connect
+
+
+def hang_up(twilio: TwilioClient, call: Call, connect: Twiml) -> None:
+    twilio.twiml(connect.first("Dial").get("action", ""), call.params(DialCallStatus="completed"))
+
+
+def handler_api(twilio: TwilioClient, redis_url: str, handler: str) -> Api:
+    return Api(twilio.client, token_for(redis_url, Role.HANDLER, handler))
+
+
+def callback_leg(
+    twilio: TwilioClient, path: str, callback_id: str, handler: str, leg: str, **params: str
+) -> Twiml:
+    query = f"?cb={callback_id}&handler={handler}&offer=1&leg={leg}"
+    sid = HANDLER_LEG if leg == "handler" else PATIENT_LEG
+    base = {"CallSid": sid, "From": MAIN_LINE, "To": f"client:{handler}"}
+    return twilio.twiml(path + query, base | {"CallStatus": "in-progress"} | params)
+
+
+def clock_entries(sync_redis: redis.Redis) -> list[str]:
+    return [str(member) for member in sync_redis.zrange(keys.CLINICIAN_CLOCK, 0, -1)]
+
+
+def test_a_clinicians_callback_is_made_in_its_turn_and_stops_the_clock_when_the_patient_is_reached(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    staff("h1", state=HandlerState.AVAILABLE)
+    call, connect = on_a_call(twilio, "h1")
+    h1 = handler_api(twilio, redis_url, "h1")
+    asked_at = clock.now()
+
+    made = h1.send(
+        "POST",
+        "/api/v1/handlers/h1/clinician-callback",
+        {"urgency": "immediate", "notes": "Rash spreading; needs a clinician today."},
+        201,
+    )
+
+    case_id = str(sync_redis.hget(keys.call(call.sid), "case_id"))
+    assert made == {
+        "callback": f"{case_id}-C",
+        "case_id": case_id,
+        "urgency": "immediate",
+        "queue": "clinician",
+        "priority": 2,
+        "due_by": asked_at + 1200,
+    }
+    member = keys.callback_member(made["callback"])
+    assert sync_redis.zrange(keys.queue("clinician"), 0, -1) == [member]
+    again = h1.send("POST", "/api/v1/handlers/h1/clinician-callback", {"urgency": "immediate"}, 201)
+    assert again["callback"] == made["callback"]  # one per call
+    hang_up(twilio, call, connect)
+    h1.send("POST", "/api/v1/handlers/h1/wrap-up", {"outcome": "callback_arranged"})
+
+    clock.advance(600)
+    staff("c1", state=HandlerState.AVAILABLE, skills={"clinician": 3})
+    [offer] = sweep(redis_url, clock.now()).offers
+    assert (offer.member, offer.handler) == (member, "c1")
+    answer = callback_leg(twilio, "/twilio/callback/answer", made["callback"], "c1", "handler")
+    assert answer.first("Number").text == CALLER
+    callback_leg(
+        twilio, "/twilio/callback/greet", made["callback"], "c1", "patient", AnsweredBy="human"
+    )
+
+    state = sync_redis.hgetall(keys.callback(made["callback"]))
+    assert (state["status"], state["notes"], state["asked_by"]) == (
+        "connected",
+        "Rash spreading; needs a clinician today.",
+        "h1",
+    )
+    assert clock_entries(sync_redis) == [
+        f"requested|immediate|1200|{made['callback']}",
+        f"reached|immediate|600.000|{made['callback']}",
+    ]
+
+
+def test_a_clinicians_callback_at_risk_of_its_target_moves_ahead_of_its_class(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    staff("h1", state=HandlerState.AVAILABLE)
+    on_a_call(twilio, "h1", "+447700900001")
+    clock.advance(60)
+    staff("h2", state=HandlerState.AVAILABLE)
+    on_a_call(twilio, "h2", "+447700900002")
+    h1 = handler_api(twilio, redis_url, "h1")
+    h2 = handler_api(twilio, redis_url, "h2")
+    # The later caller's callback is asked for first; the earlier caller's, five minutes on.
+    at_risk = h2.send(
+        "POST", "/api/v1/handlers/h2/clinician-callback", {"urgency": "immediate"}, 201
+    )
+    clock.advance(300)
+    not_yet = h1.send(
+        "POST", "/api/v1/handlers/h1/clinician-callback", {"urgency": "immediate"}, 201
+    )
+    queue = [keys.callback_member(c["callback"]) for c in (not_yet, at_risk)]
+    assert sync_redis.zrange(keys.queue("clinician"), 0, -1) == queue  # by arrival
+
+    clock.advance(1200 * 0.75 - 300)
+    report = sweep(redis_url, clock.now())
+
+    assert report.callbacks_raised == [at_risk["callback"]]
+    state = sync_redis.hgetall(keys.callback(at_risk["callback"]))
+    assert (state["priority"], state["at_risk"]) == ("2", "1")
+    assert sync_redis.zrange(keys.queue("clinician"), 0, -1) == queue[::-1]
+
+
+def test_callback_arranged_needs_the_callback_made(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str
+) -> None:
+    staff("h1", state=HandlerState.AVAILABLE)
+    call, connect = on_a_call(twilio, "h1")
+    h1 = handler_api(twilio, redis_url, "h1")
+    hang_up(twilio, call, connect)
+
+    refused = h1.send("POST", "/api/v1/handlers/h1/wrap-up", {"outcome": "callback_arranged"}, 409)
+
+    assert refused["error"].startswith("arrange the clinician callback before wrapping up as")
+    assert sync_redis.hget(keys.handler("h1"), "state") == "wrap_up"
+    # Arranged in wrap-up (the call over), it is made and the wrap-up goes through.
+    h1.send("POST", "/api/v1/handlers/h1/clinician-callback", {"urgency": "within_hour"}, 201)
+    done = h1.send("POST", "/api/v1/handlers/h1/wrap-up", {"outcome": "callback_arranged"})
+    assert done["state"] == "available"
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"urgency": "someday"}, "Choose one of the urgencies: immediate, within_hour."),
+        (
+            {"urgency": "immediate", "number": "0800 111 222"},
+            "…222 is not a UK phone a patient can be called back on.",
+        ),
+    ],
+)
+def test_a_clinicians_callback_that_cannot_be_made_is_refused_and_nothing_is_booked(
+    twilio: TwilioClient,
+    sync_redis: redis.Redis,
+    staff: Staff,
+    redis_url: str,
+    body: dict[str, str],
+    error: str,
+) -> None:
+    staff("h1", state=HandlerState.AVAILABLE)
+    on_a_call(twilio, "h1")
+    h1 = handler_api(twilio, redis_url, "h1")
+
+    refused = h1.send("POST", "/api/v1/handlers/h1/clinician-callback", body, 409)
+
+    assert refused["error"] == error
+    assert sync_redis.zcard(keys.queue("clinician")) == 0
+    assert sync_redis.zcard(keys.CALLBACKS) == 0
