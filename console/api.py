@@ -11,6 +11,7 @@ from console import api_callbacks, api_degraded, api_floor, api_onward, api_rule
 from console.convertors import VERSION
 from console.endpoints import EVERYONE, SUPERVISORS, Endpoint, route
 from routing.audit import AuditEntry
+from routing.clinician_clock import ClinicianDay
 from routing.handlers import Handler, HandlerProfile
 from routing.journal import Progress
 from routing.mode import OutageMessage
@@ -33,6 +34,7 @@ ENDPOINTS = [
     Endpoint("PUT", "/api/v1/handlers/{handler_id}/state", "Change a handler's state", api_floor.change_state, EVERYONE, body=api_floor.StateChange, response=Handler),
     Endpoint("POST", "/api/v1/handlers/{handler_id}/heartbeat", "Send a handler heartbeat", api_floor.heartbeat, EVERYONE, response=api_floor.Heartbeat),
     Endpoint("GET", "/api/v1/callbacks", "List callbacks (numbers masked)", api_callbacks.list_callbacks, SUPERVISORS, response=list[api_callbacks.CallbackView], query={"status": "only this status", "priority": "only this priority class", "overdue": "true: only those past their target"}),
+    Endpoint("GET", "/api/v1/stats/clinician", "Get the share of immediate requests for a clinician met within 20 minutes, by day and hour", api_onward.clinician_statistics, SUPERVISORS, response=ClinicianDay, query={"day": "today (default) or yesterday"}),
     Endpoint("GET", "/api/v1/callbacks/statistics", "Get callback statistics", api_callbacks.callback_statistics, SUPERVISORS, response=api_callbacks.CallbackReport, query={"window": "15m, 1h or today (default today)"}),
     Endpoint("GET", "/api/v1/callbacks/{callback_id}", "Get a callback, its whole number (audited) and its history", api_callbacks.get_callback, SUPERVISORS, response=api_callbacks.CallbackView),
     Endpoint("POST", "/api/v1/callbacks/{callback_id}/cancel", "Cancel a callback", api_callbacks.cancel_callback, SUPERVISORS, body=api_callbacks.CallbackChange, response=api_callbacks.CallbackView),

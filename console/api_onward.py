@@ -10,7 +10,9 @@ from pydantic import BaseModel, Field
 from console.api_floor import own
 from console.bodies import Body
 from console.endpoints import ApiRequest
-from console.errors import Conflict
+from console.errors import Conflict, Invalid
+from routing.clinician_clock import ClinicianDay, clinician_day
+from routing.figures import local_midnight
 from routing.onward import SendOnRefused, arrange_clinician_callback, send_on
 from routing.transfers import NOTES_MAX, Onward, Transfer
 
@@ -72,3 +74,16 @@ async def handler_clinician_callback(api: ApiRequest) -> ClinicianCallbackMade:
         priority=int(made.priority),
         due_by=made.due_by,
     )
+
+
+async def clinician_statistics(api: ApiRequest) -> ClinicianDay:
+    """Today's (or yesterday's) share of "immediate" requests for a clinician met within the
+    target, for the day and each hour (routing.clinician_clock has the definition)."""
+    day = api.query.get("day", "today")
+    if day not in ("today", "yesterday"):
+        raise Invalid("day must be today or yesterday (the statistics are kept two days)")
+    now = api.floor.clock.now()
+    midnight = local_midnight(now)
+    if day == "yesterday":
+        return await clinician_day(api.floor.redis, local_midnight(midnight - 1), midnight)
+    return await clinician_day(api.floor.redis, midnight, now)

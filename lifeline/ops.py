@@ -19,7 +19,8 @@ from starlette.routing import Route
 from console.context import Console
 from ivr.context import Ivr
 from routing import keys
-from routing.figures import Report, Window
+from routing.clinician_clock import ClinicianDay, clinician_day
+from routing.figures import Report, Window, local_midnight
 from routing.handlers import HandlerState
 from routing.journal import Progress
 from routing.models import Priority
@@ -117,6 +118,25 @@ FIGURES = {
 }
 
 
+# The clock to a clinician, by when the handler asked (routing.clinician_clock, docs/ONWARD.md).
+CLINICIAN_FIGURES = {
+    "requested": (
+        "lifeline_clinician_requests",
+        "Callers a handler sent on to a clinician, or arranged a clinician's callback for",
+    ),
+    "met": ("lifeline_clinician_met", "Of them, reached by a clinician within the target"),
+    "missed": (
+        "lifeline_clinician_missed",
+        "Of them, reached after the target, or not reached with the target passed",
+    ),
+    "open": ("lifeline_clinician_open", "Of them, not reached yet, the target still running"),
+    "share": (
+        "lifeline_clinician_within_target_rate",
+        "Met, as a share of met and missed (NHS: 90% of immediate within 20 minutes)",
+    ),
+}
+
+
 @dataclass(eq=False)  # registries keep collectors in sets
 class Snapshot(Collector):
     """Figures read from Redis for one scrape: every process's calls, not just this one's."""
@@ -129,6 +149,7 @@ class Snapshot(Collector):
     degraded: bool
     journal: Progress
     emergencies: list[WaitingEmergency]
+    clinician: ClinicianDay  # today's "immediate" requests for a clinician
 
     def collect(self) -> Iterator[Metric]:
         calls = CounterMetricFamily("lifeline_calls", "Calls by outcome", labels=["outcome"])
@@ -194,6 +215,21 @@ class Snapshot(Collector):
         for state in ("pending", "delivered", "duplicate", "failed"):
             journal.add_metric([state], getattr(self.journal, state))
         yield journal
+        yield from self._clinician()
+
+    def _clinician(self) -> Iterator[Metric]:
+        """The NHS figure (routing.clinician_clock): today, and the hour under way."""
+        periods = {"today": self.clinician.day}
+        if self.clinician.hours:
+            periods["this_hour"] = self.clinician.hours[-1]
+        urgency = self.clinician.urgency
+        for field_name, (name, text) in CLINICIAN_FIGURES.items():
+            family = GaugeMetricFamily(name, text, labels=["urgency", "period"])
+            for period, figures in periods.items():
+                value = getattr(figures, field_name)
+                if value is not None:
+                    family.add_metric([urgency, period], value)
+            yield family
 
 
 async def metrics(request: Request) -> Response:
@@ -218,6 +254,7 @@ async def metrics(request: Request) -> Response:
             degraded=(await console.floor.modes.read()).degraded,
             journal=await console.journal.progress(),
             emergencies=await emergencies_waiting(ivr.floor.calls.redis, sorted(rules.queues), now),
+            clinician=await clinician_day(ivr.floor.redis, local_midnight(now), now),
         )
         live = CollectorRegistry(auto_describe=False)
         live.register(snapshot)

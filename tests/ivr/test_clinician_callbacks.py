@@ -12,7 +12,7 @@ from console.tokens import Role
 from routing import keys
 from routing.clock import VirtualClock
 from routing.handlers import HandlerState
-from tests.conftest import CALLER, MAIN_LINE
+from tests.conftest import CALLER, MAIN_LINE, METRICS
 from tests.console.test_api import Api, token_for
 from tests.ivr.test_call_flow import to_queue
 from tests.ivr.test_connecting import sweep
@@ -105,6 +105,21 @@ def test_a_clinicians_callback_is_made_in_its_turn_and_stops_the_clock_when_the_
         f"requested|immediate|1200|{made['callback']}",
         f"reached|immediate|600.000|{made['callback']}",
     ]
+    supervisor = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR))
+    day = supervisor.get("/api/v1/stats/clinician")["day"]
+    assert (day["requested"], day["met"], day["missed"], day["open"], day["share"]) == (
+        1,
+        1,
+        0,
+        0,
+        1.0,
+    )
+    assert day["longest"] == 600.0
+    metrics = twilio.client.get("/metrics", headers=METRICS).text
+    assert 'lifeline_clinician_requests{period="today",urgency="immediate"} 1.0' in metrics
+    assert 'lifeline_clinician_within_target_rate{period="today",urgency="immediate"} 1.0' in (
+        metrics
+    )
 
 
 def test_a_clinicians_callback_at_risk_of_its_target_moves_ahead_of_its_class(
