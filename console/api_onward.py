@@ -21,6 +21,7 @@ class SendOn(Body):
     to: Onward
     urgency: Annotated[str, Field(max_length=32)] = ""  # for a clinician: one of the rule set's
     notes: Annotated[str, Field(max_length=NOTES_MAX)] = ""  # for whoever takes the caller next
+    warm: bool = False  # to a clinician: stay on to introduce the case, then leave
 
 
 class SentOn(BaseModel):
@@ -35,7 +36,9 @@ async def handler_send_on(api: ApiRequest) -> SentOn:
     body: SendOn = api.body
     try:
         asked = await send_on(
-            api.floor, handler_id, Transfer(to=body.to, urgency=body.urgency, notes=body.notes)
+            api.floor,
+            handler_id,
+            Transfer(to=body.to, urgency=body.urgency, notes=body.notes, warm=body.warm),
         )
     except SendOnRefused as refused:
         raise Conflict(str(refused)) from None

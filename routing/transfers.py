@@ -37,6 +37,10 @@ class Transfer(BaseModel):
     to: Onward
     urgency: Annotated[str, Field(max_length=32)] = ""
     notes: Annotated[str, Field(max_length=NOTES_MAX)] = ""
+    # To a clinician: the handler stays on to introduce the case, in a conference, then leaves
+    # (warm); or the caller waits in the clinicians' queue (cold). To the dispatch line, the rule
+    # set decides (`onward.dispatch_warm`).
+    warm: bool = False
     by: str = ""  # the handler who asked
     at: float = 0.0  # when
 
@@ -51,7 +55,8 @@ local f = redis.call('HMGET', KEYS[1], 'status', 'handler', 'transfer', 'handler
 if f[1] ~= 'connected' or f[2] ~= a.handler then return {'not_connected', ''} end
 if f[3] and f[3] ~= '' then
   local kept = cjson.decode(f[3])
-  if kept.to == a.to and kept.urgency == a.urgency and kept.notes == a.notes then
+  if kept.to == a.to and kept.urgency == a.urgency and kept.notes == a.notes and
+     kept.warm == a.warm then
     return {'again', f[4] or ''}
   end
   return {'already', f[4] or ''}
@@ -128,6 +133,7 @@ class Transfers:
                         "to": transfer.to.value,
                         "urgency": transfer.urgency,
                         "notes": transfer.notes,
+                        "warm": transfer.warm,
                         "target": target,
                         "transfer": transfer.model_dump_json(),
                     }
