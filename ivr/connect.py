@@ -6,10 +6,9 @@ from __future__ import annotations
 from ivr.context import Ivr
 from ivr.forms import DialForm, TwilioForm
 from ivr.safety import safe_route
-from ivr.states import Offered, SentOn, Whispered
-from prompts.catalogue import Locale, PromptId
+from ivr.states import Offered, Whispered
 from routing import putting_through
-from routing.decisions import Decision, Goodbye, say
+from routing.decisions import Decision
 from routing.placing import NoPlacement
 
 
@@ -25,17 +24,6 @@ async def whisper(ivr: Ivr, form: TwilioForm, state: Whispered) -> Decision:
     return await putting_through.handler_answered(
         ivr.floor, state.call, state.handler, state.offer, leg=form.call_sid
     )
-
-
-def handler_sent_on(ivr: Ivr, state: SentOn) -> Decision:
-    """The handler's leg, moved off a call they sent on: told so, and hung up (their caller is
-    on their way, on their own leg)."""
-    prompt = PromptId.SENT_ON_DISPATCH if state.to == "dispatch" else PromptId.SENT_ON_CLINICIAN
-    return Goodbye(locale=Locale.EN, say=say(prompt))
-
-
-async def sent_on(ivr: Ivr, form: TwilioForm, state: SentOn) -> Decision:
-    return handler_sent_on(ivr, state)
 
 
 async def connect_result(ivr: Ivr, form: DialForm, state: Offered) -> Decision:

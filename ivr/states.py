@@ -86,9 +86,23 @@ class Whispered(State):
 
 
 class SentOn(State):
-    """A handler's leg moved off a call they sent on: where the caller went."""
+    """A handler's leg moved off a call they sent on: where the caller went; warm, the call
+    (the caller's CallSid) and the handler, whose leg joins its room."""
 
     to: str = ""
+    warm: bool = False
+    call: str = ""
+    handler: str = ""
+
+
+class InRoom(Progress):
+    """A leg of a warm transfer's room (the caller's, the handler's or the dispatcher's), or a
+    status callback of a call rung into it: the caller's CallSid, and who."""
+
+    call: str = ""
+    who: str = ""
+    handler: str = ""
+    offer: int = 0
 
 
 class CallbackLeg(State):

@@ -25,6 +25,7 @@ from routing.decisions import (
     Leave,
     Nothing,
     Retry,
+    Room,
     Spoken,
     Step,
     Whisper,
@@ -162,6 +163,22 @@ class Renderer:
                         {"machine_detection": "Enable"} if decision.machine_detection else {}
                     )
                     dial.number(decision.address, url=greet, method="POST", **detection)
+                response.append(dial)
+            case Room():
+                self._say(response, decision.locale, decision.say)
+                action = (
+                    self.urls.handler_left(decision.call, decision.handler)
+                    if decision.who == "handler"
+                    else self.urls.room_exit(decision.call, decision.locale, decision.who)
+                )
+                dial = DialVerb(action=action, method="POST")
+                dial.conference(
+                    decision.room,
+                    participant_label=decision.who,
+                    start_conference_on_enter=True,
+                    end_conference_on_exit=decision.end_on_exit,
+                    beep=False,
+                )
                 response.append(dial)
             case Whisper():
                 self._say(response, decision.locale, decision.say)

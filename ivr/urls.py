@@ -29,6 +29,13 @@ WHISPER = "/twilio/whisper"
 CONNECT_RESULT = "/twilio/connect-result"
 RETRY = "/twilio/retry"
 TRANSFER_LEG = paths.TRANSFER_LEG
+TO_QUEUE = paths.TO_QUEUE
+TO_DISPATCH = paths.TO_DISPATCH
+CLINICIAN_STATUS = paths.CLINICIAN_STATUS
+DISPATCHER = paths.DISPATCHER
+DISPATCHER_STATUS = paths.DISPATCHER_STATUS
+ROOM_EXIT = "/twilio/transfer/room-exit"  # the caller's (or dispatcher's) room Dial is over
+HANDLER_LEFT = "/twilio/transfer/handler-left"  # the handler's room Dial is over
 FALLBACK_LINE_RESULT = "/twilio/fallback-line-result"
 
 
@@ -96,6 +103,12 @@ class Urls:
         handled still goes to the dispatch line, in their language."""
         query = {"handler": handler, "offer": offer, "priority": int(priority)}
         return self._with(CONNECT_RESULT, urlencode(query | {"locale": locale.value}))
+
+    def room_exit(self, call: str, locale: Locale, who: str) -> str:
+        return self._with(ROOM_EXIT, urlencode({"call": call, "locale": locale.value, "who": who}))
+
+    def handler_left(self, call: str, handler: str) -> str:
+        return self._with(HANDLER_LEFT, urlencode({"call": call, "handler": handler}))
 
     def dispatch_whisper(self, case_id: str) -> str:
         return self._with(DISPATCH_WHISPER, urlencode({"case": case_id}))

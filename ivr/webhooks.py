@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from ivr import callback_calls, calls, connect, dispatch, fallback, retry, urls
+from ivr import callback_calls, calls, connect, dispatch, fallback, retry, transfers, urls
 from ivr.context import Ivr
 from ivr.forms import (
     AnsweredForm,
@@ -42,6 +42,7 @@ from ivr.states import (
     CallbackLeg,
     DialResult,
     DispatchWhisper,
+    InRoom,
     Offered,
     Progress,
     SentOn,
@@ -178,7 +179,20 @@ def routes() -> list[Route]:
             safe_route,
             emergency_on_the_way,
         ),
-        webhook(urls.TRANSFER_LEG, TwilioForm, SentOn, connect.sent_on, connect.handler_sent_on),
+        webhook(
+            urls.TRANSFER_LEG, TwilioForm, SentOn, transfers.handler_leg, transfers.handler_sent_on
+        ),
+        webhook(urls.HANDLER_LEFT, DialForm, InRoom, transfers.handler_left, transfers.left),
+        webhook(urls.ROOM_EXIT, DialForm, InRoom, transfers.room_exit, transfers.room_exit_safely),
+        webhook(urls.TO_QUEUE, TwilioForm, InRoom, transfers.to_queue, safe_route),
+        webhook(
+            urls.TO_DISPATCH, TwilioForm, InRoom, transfers.to_dispatch, transfers.dispatch_now
+        ),
+        webhook(urls.CLINICIAN_STATUS, StatusForm, InRoom, transfers.clinician_status, Nothing()),
+        webhook(
+            urls.DISPATCHER, TwilioForm, InRoom, transfers.dispatcher, transfers.dispatcher_safely
+        ),
+        webhook(urls.DISPATCHER_STATUS, StatusForm, InRoom, transfers.dispatcher_status, Nothing()),
         webhook(urls.STATUS, StatusForm, State, calls.status, Nothing()),
         webhook(urls.CALLBACK_ANSWER, AnsweredForm, CallbackLeg, callback_calls.answer, TAKEN),
         webhook(urls.CALLBACK_GREET, AnsweredForm, CallbackLeg, callback_calls.greet, TAKEN),

@@ -75,6 +75,9 @@ class PromptId(StrEnum):
     SENT_TO_CLINICIAN = "sent_to_clinician"  # a caller a handler sent on to a clinician
     SENT_ON_DISPATCH = "sent_on_dispatch"  # the handler, once their caller is sent on
     SENT_ON_CLINICIAN = "sent_on_clinician"
+    INTRODUCE_CASE = "introduce_case"  # the handler, into a warm transfer's room
+    LEFT_ROOM = "left_room"  # the handler, out of it
+    PUT_THROUGH_ELSEWHERE = "put_through_elsewhere"  # a dispatcher's leg no longer needed
 
 
 class CatalogueError(Exception):

@@ -178,6 +178,22 @@ class CallbackBridge(Frozen):
     machine_detection: bool
 
 
+class Room(Frozen):
+    """Join the conference room of a warm transfer: the caller, the handler who sent them on
+    (to introduce the case, then leave), and the clinician or dispatcher who takes them. Who
+    joins decides where its Dial's action goes when they leave: `call` is the caller's CallSid,
+    `handler` the handler's id (on the handler's leg)."""
+
+    kind: Literal["room"] = "room"
+    locale: Locale
+    say: tuple[Spoken, ...] = ()
+    room: str
+    who: Literal["caller", "handler", "dispatcher"]
+    call: str
+    handler: str = ""
+    end_on_exit: bool = False  # the room ends when this one leaves
+
+
 Decision = (
     Ask
     | Enqueue
@@ -191,4 +207,5 @@ Decision = (
     | Connect
     | Whisper
     | CallbackBridge
+    | Room
 )

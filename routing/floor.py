@@ -45,8 +45,20 @@ class Outbound(Protocol):
     def send_case(self, case: ClinicalCase, open_case: bool = False) -> object:
         """Send a case to the clinical system (or keep it in the journal while it is down)."""
 
-    def release_leg(self, call_sid: str, leg: str, to: str) -> object:
-        """Move a handler's leg off the call `call_sid` (its caller goes on, `to` where)."""
+    def release_leg(
+        self, call_sid: str, leg: str, to: str, warm: bool = False, handler: str = ""
+    ) -> object:
+        """Move a handler's leg off the call `call_sid` (its caller goes on, `to` where), or,
+        `warm`, into the transfer's room to introduce the case."""
+
+    def redirect_call(self, call_sid: str, path: str) -> object:
+        """Send a live call to the webhook at `path` (a warm transfer's caller, out of the room)."""
+
+    def dial_dispatcher(self, call_sid: str) -> object:
+        """Ring the dispatch line into the warm transfer's room of `call_sid`."""
+
+    def hang_up(self, call_sid: str) -> object:
+        """End a call Lifeline placed (a clinician rung into a room the caller has left)."""
 
 
 @dataclass(frozen=True)

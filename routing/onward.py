@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import logging
 
-from prompts.catalogue import PromptId
+from config import paths
+from prompts.catalogue import Locale, PromptId
 from routing.callbacks import Callback, ClinicianAsk, NumberTaken
 from routing.cases import CaseKind, opened
-from routing.decisions import Decision, Enqueue, Nothing, say
+from routing.connecting import spoken_case_id
+from routing.decisions import Decision, Enqueue, Goodbye, Nothing, Room, Spoken, say
+from routing.dispatch_line import dispatch_dial
 from routing.floor import Floor
 from routing.handlers import HandlerState
 from routing.models import (
@@ -26,14 +29,19 @@ from routing.models import (
     Placement,
     Priority,
     Screen,
+    case_id_for,
     mask,
 )
 from routing.numbers import uk_number
-from routing.placing import emergency_dial, offer_waiting
+from routing.offers import Release
+from routing.placing import NoPlacement, emergency_dial, finish, offer_waiting
 from routing.rules import RuleSet
-from routing.transfers import Onward, Transfer
+from routing.transfers import Onward, Transfer, room_of
 
 log = logging.getLogger(__name__)
+
+
+NOT_JOINED = frozenset({"busy", "no-answer", "failed", "canceled"})
 
 
 class SendOnRefused(Exception):
@@ -56,10 +64,13 @@ async def send_on(floor: Floor, handler_id: str, transfer: Transfer) -> Transfer
         )
     rules = await floor.rulebook.active()
     target = 0
+    warm = transfer.warm
     if transfer.to is Onward.CLINICIAN:
         target = clinician_target(rules, transfer.urgency)
+    else:
+        warm = rules.onward.dispatch_warm  # the rule set says, for the dispatch line
     now = floor.clock.now()
-    asked = transfer.model_copy(update={"by": handler_id, "at": now})
+    asked = transfer.model_copy(update={"by": handler_id, "at": now, "warm": warm})
     outcome, leg = await floor.transfers.request(sid, asked, target)
     if outcome == "not_connected":
         raise SendOnRefused("The call is over, or not yet through to you: nobody to send on.")
@@ -67,11 +78,6 @@ async def send_on(floor: Floor, handler_id: str, transfer: Transfer) -> Transfer
         kept = await floor.transfers.asked(sid)
         where = "the ambulance service" if kept and kept.to is Onward.DISPATCH else "a clinician"
         raise SendOnRefused(f"This caller is being sent on already, to {where}.")
-    if outcome == "no_leg":
-        raise SendOnRefused(
-            "Lifeline does not know which call is yours for this caller: end your call, "
-            "and they go back to their place."
-        )
     if outcome == "requested":
         await floor.audit.record(
             handler_id,
@@ -88,9 +94,16 @@ async def send_on(floor: Floor, handler_id: str, transfer: Transfer) -> Transfer
             opened(record, CaseKind.AMBULANCE, record.caller, Priority.EMERGENCY, transfer.notes),
             open_case=True,
         )
-    await floor.outbound.hand_off(
-        f"moving the handler's leg off {sid}", floor.outbound.release_leg, sid, leg, transfer.to
-    )
+    if leg:  # else (a call put through before legs were kept) the handler hanging up moves it
+        await floor.outbound.hand_off(
+            f"moving the handler's leg off {sid}",
+            floor.outbound.release_leg,
+            sid,
+            leg,
+            transfer.to,
+            warm,
+            handler_id,
+        )
     log.info("sending on: %s", transfer.to.value, extra={"call_sid": sid, "handler": handler_id})
     return asked
 
@@ -118,30 +131,57 @@ async def sent_on(floor: Floor, sid: str) -> Decision | None:
     now = floor.clock.now()
     if transfer.to is Onward.DISPATCH:
         placement = emergency_placement(await floor.rulebook.active(), record)
-        taken = await floor.transfers.take(record.sid, Onward.DISPATCH, placement, now)
+        taken = await floor.transfers.take(
+            record.sid, Onward.DISPATCH, placement, now, warm=transfer.warm
+        )
     else:
         rules = await floor.rulebook.active()
         placement = clinician_placement(rules, transfer, record)
-        taken = await floor.transfers.take(record.sid, Onward.CLINICIAN, placement, now)
+        taken = await floor.transfers.take(
+            record.sid, Onward.CLINICIAN, placement, now, warm=transfer.warm
+        )
         if taken == "unserved":  # the rules changed since this process read them
             floor.rulebook.forget()
             rules = await floor.rulebook.active()
             placement = clinician_placement(rules, transfer, record)
-            taken = await floor.transfers.take(record.sid, Onward.CLINICIAN, placement, now)
+            taken = await floor.transfers.take(
+                record.sid, Onward.CLINICIAN, placement, now, warm=transfer.warm
+            )
         if taken == "unserved":  # and again: where the rules place the caller, never nowhere
             placement = rules.place(CallFacts.of(record.answers, record.line, now))
-            taken = await floor.transfers.take(record.sid, Onward.CLINICIAN, placement, now)
+            taken = await floor.transfers.take(
+                record.sid, Onward.CLINICIAN, placement, now, warm=transfer.warm
+            )
     if not taken:
         return await _where_sent(floor, record.sid)
     log.info("sent on: %s", taken, extra={"call_sid": record.sid, "queue": placement.queue})
     if taken == "dispatched":
+        if transfer.warm:
+            await floor.outbound.hand_off(
+                f"the dispatcher's leg of {sid}", floor.outbound.dial_dispatcher, sid
+            )
+            return in_room(record, PromptId.AMBULANCE_CONNECTING)
         return emergency_dial(floor, record)
     await offer_waiting(floor)
+    if transfer.warm:
+        return in_room(record, PromptId.SENT_TO_CLINICIAN)
     return Enqueue(
         locale=record.locale,
         queue=placement.queue,
         priority=placement.priority,
         say=say(PromptId.SENT_TO_CLINICIAN),
+    )
+
+
+def in_room(record: CallRecord, prompt: PromptId | None = None) -> Room:
+    """The caller, into the warm transfer's room: it ends when they leave it."""
+    return Room(
+        locale=record.locale,
+        say=say(prompt) if prompt else (),
+        room=room_of(record.sid),
+        who="caller",
+        call=record.sid,
+        end_on_exit=True,
     )
 
 
@@ -151,11 +191,137 @@ async def _where_sent(floor: Floor, sid: str) -> Decision:
     record = await floor.calls.get(sid)
     if record is None or record.placement is None:
         return Nothing()
+    if await floor.transfers.in_room(sid):
+        return in_room(record)
     if record.status is CallStatus.DISPATCHED:
         return emergency_dial(floor, record)
     if record.status is CallStatus.QUEUED:
-        placement = record.placement
-        return Enqueue(locale=record.locale, queue=placement.queue, priority=placement.priority)
+        return waiting_in(record)
+    return Nothing()
+
+
+def waiting_in(record: CallRecord, prompt: PromptId | None = None) -> Decision:
+    placement = record.placement
+    assert placement is not None
+    return Enqueue(
+        locale=record.locale,
+        queue=placement.queue,
+        priority=placement.priority,
+        say=say(prompt) if prompt else (),
+    )
+
+
+# A warm transfer, step by step (the webhooks of ivr/connect.py call these).
+
+
+async def handler_left(floor: Floor, sid: str, handler_id: str) -> Decision:
+    """The handler's leg left the room (they hung up, or the room ended): they wrap up, and a
+    caller left without a clinician or a dispatcher goes on without the room."""
+    now = floor.clock.now()
+    left = await floor.transfers.left_room(sid, handler_id, now)
+    if left.then == "release":
+        # A clinician's phone rings into the room the caller is leaving: not theirs after all.
+        rules = await floor.rulebook.active()
+        await floor.offers.release(sid, left.clinician, left.offer, now, Release.FAILED, rules)
+        rung = await floor.transfers.leg_of(sid, "clinician_leg")
+        if rung:
+            await floor.outbound.hand_off(
+                f"the clinician rung for {sid}", floor.outbound.hang_up, rung
+            )
+    if left.then in ("to_queue", "release"):
+        await floor.outbound.hand_off(
+            f"{sid} out of the room", floor.outbound.redirect_call, sid, paths.TO_QUEUE
+        )
+    elif left.then == "to_dispatch":
+        await floor.outbound.hand_off(
+            f"{sid} out of the room", floor.outbound.redirect_call, sid, paths.TO_DISPATCH
+        )
+    await offer_waiting(floor)
+    return Goodbye(locale=Locale.EN, say=say(PromptId.LEFT_ROOM))
+
+
+async def room_exit(floor: Floor, sid: str, who: str) -> Decision:
+    """A room Dial is over on the caller's leg (the room ended: whoever took them has left it,
+    or nobody did) or the dispatcher's. A caller nobody took goes on without the room."""
+    if who != "caller":
+        return Nothing()
+    record = await floor.calls.get(sid)
+    if record is None or record.placement is None:
+        return Nothing()
+    if record.status in (CallStatus.QUEUED, CallStatus.RESERVED):
+        await floor.transfers.out_of_room(sid)
+        return waiting_in(record, PromptId.STILL_QUEUED)
+    if record.status is CallStatus.DISPATCHED and await floor.transfers.out_of_room(sid):
+        return emergency_dial(floor, record)  # the dispatcher never came: a plain dial
+    await finish(floor, sid)
+    return Nothing()
+
+
+async def back_to_queue(floor: Floor, sid: str) -> Decision:
+    """The caller's leg, moved out of the room: waiting for a clinician in their place."""
+    record = await floor.calls.get(sid)
+    if record is None or record.placement is None:
+        raise NoPlacement(sid)
+    return waiting_in(record, PromptId.STILL_QUEUED)
+
+
+async def to_dispatch(floor: Floor, sid: str) -> Decision:
+    """The caller's leg, moved out of the room: through to the dispatch line by a plain dial."""
+    record = await floor.calls.get(sid)
+    if record is None:
+        return dispatch_dial(floor.settings.ambulance_dispatch_number, Locale.EN, sid)
+    return emergency_dial(floor, record)
+
+
+async def clinician_status(
+    floor: Floor, sid: str, clinician: str, offer: int, status: str, leg: str
+) -> Decision:
+    """A status callback of the clinician's call into the room: answered, they are with the
+    caller (and the clock to a clinician stops); not answered, the caller is offered to the next
+    in their place, the handler still with them."""
+    now = floor.clock.now()
+    if status in ("in-progress", "answered"):
+        if not await floor.offers.answered(sid, clinician, offer, now, leg):
+            log.info("a clinician joined a room no longer theirs", extra={"call_sid": sid})
+            await floor.outbound.hand_off(f"the clinician's leg {leg}", floor.outbound.hang_up, leg)
+        return Nothing()
+    if status in NOT_JOINED:
+        why = Release.MISSED if status in ("busy", "no-answer") else Release.FAILED
+        rules = await floor.rulebook.active()
+        if await floor.offers.release(sid, clinician, offer, now, why, rules):
+            log.info("clinician's call %s", status, extra={"call_sid": sid})
+            await offer_waiting(floor)
+    return Nothing()
+
+
+async def dispatcher_answered(floor: Floor, sid: str) -> Decision:
+    """The dispatcher's leg answered: the case id, then into the room with the caller; unless
+    the caller went on by a plain dial meanwhile."""
+    record = await floor.calls.get(sid)
+    case_id = case_id_for(sid)
+    spoken = (Spoken.of(PromptId.DISPATCH_WHISPER, case_id=spoken_case_id(case_id)),)
+    if record is None or not await floor.transfers.in_room(sid):
+        return Goodbye(locale=Locale.EN, say=spoken + say(PromptId.PUT_THROUGH_ELSEWHERE))
+    await floor.transfers.dispatcher(sid, joined=True, now=floor.clock.now())
+    return Room(
+        locale=Locale.EN,
+        say=spoken,
+        room=room_of(sid),
+        who="dispatcher",
+        call=sid,
+        end_on_exit=True,
+    )
+
+
+async def dispatcher_status(floor: Floor, sid: str, status: str) -> Decision:
+    """The dispatcher's leg did not answer: the caller goes on by a plain dial, at once."""
+    if status in NOT_JOINED and await floor.transfers.dispatcher(
+        sid, joined=False, now=floor.clock.now()
+    ):
+        log.warning("dispatcher's leg %s: a plain dial", status, extra={"call_sid": sid})
+        await floor.outbound.hand_off(
+            f"{sid} out of the room", floor.outbound.redirect_call, sid, paths.TO_DISPATCH
+        )
     return Nothing()
 
 

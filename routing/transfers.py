@@ -61,7 +61,6 @@ if f[3] and f[3] ~= '' then
   end
   return {'already', f[4] or ''}
 end
-if not f[4] or f[4] == '' then return {'no_leg', ''} end
 redis.call('HSET', KEYS[1], 'transfer', a.transfer)
 if a.urgency ~= '' then clinician_requested(KEYS[1], a.urgency, a.target, a.sid) end
 return {'requested', f[4]}
@@ -84,12 +83,13 @@ if a.to == 'clinician' and redis.call('EXISTS', K.RULES_QUEUES) == 1 and
   return {'unserved', ''}
 end
 local handler = f[2] or ''
-if handler ~= '' then
+if handler ~= '' and not a.warm then  -- warm: the handler is in the room until they leave it
   local hkey = K.handler .. handler
   if redis.call('HGET', hkey, 'state') == 'busy' and redis.call('HGET', hkey, 'call') == a.sid then
     move(handler, 'busy', 'wrap_up', '')
   end
 end
+if a.warm then redis.call('HSET', KEYS[1], 'warm_room', a.room) end
 local arrival = f[4] or f[5]
 redis.call('HSET', KEYS[1], 'handler', '', 'transferred_by', handler, 'transferred_at', NOW,
            'placement', a.placement, 'queue', a.queue, 'priority', a.priority, 'arrival', arrival)
@@ -108,8 +108,64 @@ return {'queued', arrival}
 )
 
 
+# KEYS[1] the call. The handler who sent it on warm has left the room (hung up, or the room
+# ended): they wrap up. Whoever is left in the room with the caller decides what follows: a
+# clinician or the dispatcher on the line, nothing; nobody yet, the caller leaves the room, back
+# to waiting in the clinicians' queue in their place (`to_queue`, and a clinician being rung is
+# released: `release`, with who and which offer) or through to the dispatch line by a plain dial
+# (`to_dispatch`).
+_LEFT_ROOM = script(
+    MOVE_HANDLER,
+    """
+local hkey = K.handler .. a.handler
+if redis.call('HGET', hkey, 'state') == 'busy' and redis.call('HGET', hkey, 'call') == a.sid then
+  move(a.handler, 'busy', 'wrap_up', '')
+end
+local f = redis.call('HMGET', KEYS[1], 'status', 'warm_room', 'dispatcher_joined', 'handler',
+                     'offers')
+if not f[2] or f[2] == '' then return {'', '', 0} end
+if f[1] == 'queued' or f[1] == 'reserved' then
+  redis.call('HDEL', KEYS[1], 'warm_room')
+  if f[1] == 'reserved' then return {'release', f[4] or '', tonumber(f[5] or 0)} end
+  return {'to_queue', '', 0}
+end
+if f[1] == 'dispatched' and not f[3] then
+  redis.call('HDEL', KEYS[1], 'warm_room')
+  return {'to_dispatch', '', 0}
+end
+return {'', '', 0}
+""",
+)
+
+# KEYS[1] the call. The dispatcher's leg of a warm transfer answered (`joined`), or failed to
+# (`failed`: the caller leaves the room for a plain dial, once). 1 if it changed anything.
+_DISPATCHER = script(
+    """
+local f = redis.call('HMGET', KEYS[1], 'status', 'warm_room', 'dispatcher_joined')
+if f[1] ~= 'dispatched' or not f[2] or f[2] == '' or f[3] then return 0 end
+if a.joined then
+  redis.call('HSET', KEYS[1], 'dispatcher_joined', NOW)
+else
+  redis.call('HDEL', KEYS[1], 'warm_room')
+end
+return 1
+""",
+)
+
+
+def room_of(call_sid: str) -> str:
+    """The conference room of a warm transfer: one per call."""
+    return f"lifeline-{call_sid}"
+
+
+class LeftRoom(NamedTuple):
+    then: str  # "", to_queue, release, to_dispatch
+    clinician: str = ""  # release: the clinician being rung, and their offer
+    offer: int = 0
+
+
 class Asked(NamedTuple):
-    outcome: str  # requested, again, already, not_connected, no_leg
+    outcome: str  # requested, again, already, not_connected
     leg: str  # the handler's leg, to move off the call
 
 
@@ -118,6 +174,8 @@ class Transfers:
         self.redis = redis
         self._request = Script(redis, _REQUEST)
         self._take = Script(redis, _TAKE)
+        self._left_room = Script(redis, _LEFT_ROOM)
+        self._dispatcher = Script(redis, _DISPATCHER)
 
     async def request(self, sid: str, transfer: Transfer, target: int) -> Asked:
         """Keep the handler's request on the call; for a clinician, start the clock to one
@@ -142,7 +200,9 @@ class Transfers:
         )
         return Asked(str(outcome), str(leg))
 
-    async def take(self, sid: str, to: Onward, placement: Placement, now: float) -> str:
+    async def take(
+        self, sid: str, to: Onward, placement: Placement, now: float, warm: bool = False
+    ) -> str:
         """Move the caller on (see `_TAKE`): `dispatched`, `queued`, `unserved`, or "" when
         there was no transfer to take (or it was taken already)."""
         outcome, _ = await self._take(
@@ -156,11 +216,43 @@ class Transfers:
                         "placement": placement.model_dump_json(),
                         "queue": placement.queue,
                         "priority": int(placement.priority),
+                        "warm": warm,
+                        "room": room_of(sid),
                     }
                 )
             ],
         )
         return str(outcome)
+
+    async def left_room(self, sid: str, handler: str, now: float) -> LeftRoom:
+        then, clinician, offer = await self._left_room(
+            keys=[keys.call(sid)],
+            args=[json.dumps({"sid": sid, "handler": handler, "now": repr(now)})],
+        )
+        return LeftRoom(str(then), str(clinician), int(offer))
+
+    async def dispatcher(self, sid: str, joined: bool, now: float) -> bool:
+        """The dispatcher's leg answered (`joined`) or failed; False if that changed nothing."""
+        return bool(
+            await self._dispatcher(
+                keys=[keys.call(sid)], args=[json.dumps({"joined": joined, "now": repr(now)})]
+            )
+        )
+
+    async def out_of_room(self, sid: str) -> bool:
+        """The caller has left the room; True if they were in it."""
+        return bool(await self.redis.hdel(keys.call(sid), "warm_room"))
+
+    async def keep_leg(self, sid: str, field: str, leg: str) -> None:
+        """The call a job placed into the room (`clinician_leg`, `dispatcher_leg`)."""
+        await self.redis.hset(keys.call(sid), field, leg)
+
+    async def leg_of(self, sid: str, field: str) -> str:
+        return str(await self.redis.hget(keys.call(sid), field) or "")
+
+    async def in_room(self, sid: str) -> str:
+        """The room the caller is in for a warm transfer, or ""."""
+        return str(await self.redis.hget(keys.call(sid), "warm_room") or "")
 
     async def asked(self, sid: str) -> Transfer | None:
         raw = await self.redis.hget(keys.call(sid), "transfer")

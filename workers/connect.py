@@ -10,6 +10,7 @@ from routing.offers import Release
 from workers.callback_calls import place_callback
 from workers.runtime import runtime
 from workers.telephony import CallGone, RateLimited, TelephonyError, Unavailable
+from workers.transfers import ring_into_room
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,9 @@ async def connect(member: str, handler: str, offer: int) -> str:
         claim = keys.connect_claim(member, offer)
         if not await rt.redis.set(claim, "1", nx=True, ex=CLAIM_TTL_SECONDS):
             return "already redirected"
+        room = str(record.get("warm_room") or "")
+        if room:  # in a warm transfer's room: the clinician is rung into it
+            return await ring_into_room(rt, member, handler, offer, room)
         priority = int(record.get("priority") or 0)
         url = rt.settings.public_url(
             paths.connect(handler, offer, priority, str(record.get("locale", "")))

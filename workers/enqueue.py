@@ -40,6 +40,7 @@ HAND_OFF_SECONDS = 0.25  # what a webhook waits for an enqueue (one takes a mill
 ENQUEUE_THREADS = 4  # an enqueue is a Redis round trip or two: a few threads carry any load
 DEFAULT_RETENTION_DAYS = 30  # RETENTION_DAYS's default
 REPLAY_JOB_TIMEOUT = 15  # shorter than the replay's lease (routing.journal)
+CALL_RETRY = Retry(max=3, interval=[1, 2, 4])  # a REST request a caller waits on
 
 
 def _log_failure(what: str, future: asyncio.Future[object]) -> None:
@@ -126,17 +127,51 @@ class Jobs:
             return None
         return self._connect(member, handler, offer)
 
-    def release_leg(self, call_sid: str, leg: str, to: str) -> Job:
-        """Move a handler's leg off a call they send on (`to` where), so that the caller goes
-        on: at the front of the calls' queue, as a connect is, for the caller is waiting."""
-        return self.queue(JobQueue.CALLS).enqueue(
+    def release_leg(
+        self, call_sid: str, leg: str, to: str, warm: bool = False, handler: str = ""
+    ) -> Job:
+        """Move a handler's leg off a call they send on (`to` where), or, `warm`, into the
+        transfer's room, so that the caller goes on: at the front of the calls' queue, as a
+        connect is, for the caller is waiting."""
+        return self._call_job(
             "workers.transfers.release_leg",
+            f"release-leg-{call_sid}",
             call_sid,
             leg,
             to,
+            warm,
+            handler,
+        )
+
+    def redirect_call(self, call_sid: str, path: str) -> Job:
+        """Send a live call to the webhook at `path` (a warm transfer's caller, out of the
+        room): redirected twice, the call fetches the same TwiML twice."""
+        return self._call_job(
+            "workers.transfers.redirect_call", f"redirect-{call_sid}", call_sid, path
+        )
+
+    def dial_dispatcher(self, call_sid: str) -> Job:
+        """Ring the dispatch line into the warm transfer's room of `call_sid`: tried once (a
+        second try could ring the dispatch line twice); a failure sends the caller on by a
+        plain dial."""
+        return self._call_job(
+            "workers.transfers.dial_dispatcher", f"dispatcher-{call_sid}", call_sid, retry=None
+        )
+
+    def hang_up(self, call_sid: str) -> Job:
+        """End a call Lifeline placed (a clinician rung into a room the caller has left)."""
+        return self._call_job("workers.transfers.hang_up", f"hang-up-{call_sid}", call_sid)
+
+    def _call_job(
+        self, function: str, job_id: str, *args: object, retry: Retry | None = CALL_RETRY
+    ) -> Job:
+        """A job on the calls' queue, at its front: a caller waits on it."""
+        return self.queue(JobQueue.CALLS).enqueue(
+            function,
+            *args,
             at_front=True,
-            job_id=f"release-leg-{call_sid}",
-            retry=Retry(max=3, interval=[1, 2, 4]),
+            job_id=job_id,
+            retry=retry,
             job_timeout=30,
             result_ttl=600,
             failure_ttl=7 * 24 * 3600,

@@ -40,6 +40,9 @@ JOBS = frozenset(
     {
         "workers.connect.connect",
         "workers.transfers.release_leg",
+        "workers.transfers.redirect_call",
+        "workers.transfers.dial_dispatcher",
+        "workers.transfers.hang_up",
         "workers.clinical_jobs.send_case",
         "workers.clinical_jobs.email_case",
         "workers.clinical_jobs.confirm_booking",

@@ -149,6 +149,41 @@ class Telephony:
             raise translated from None
         return PlacedCall(sid=str(call.sid), status=str(call.status))
 
+    async def add_participant(
+        self, room: str, from_: str, to: str, label: str, status_callback: str, ring_seconds: int
+    ) -> str:
+        """Ring `to` (a number, or `client:<identity>`) into the conference `room` (its
+        friendly name); the room ends when they leave it. Their call's SID. Not idempotent."""
+        try:
+            participant = await asyncio.to_thread(
+                self.client.conferences(room).participants.create,
+                from_=from_,
+                to=to,
+                label=label,
+                timeout=ring_seconds,
+                end_conference_on_exit=True,
+                beep="false",
+                status_callback=status_callback,
+                status_callback_method="POST",
+                status_callback_event=["ringing", "answered", "completed"],
+            )
+        except (TwilioRestException, TwilioException, OSError) as error:
+            translated = translate(error, "")
+            log.warning("adding a participant failed: %s", translated)
+            raise translated from None
+        return str(participant.call_sid)
+
+    async def hang_up(self, call_sid: str) -> None:
+        """End a call (ringing or answered); one over already is left as it is."""
+        try:
+            await asyncio.to_thread(self.client.calls(call_sid).update, status="completed")
+        except (TwilioRestException, TwilioException, OSError) as error:
+            translated = translate(error, call_sid)
+            if isinstance(translated, CallGone):
+                return
+            log.warning("hang-up failed: %s", translated, extra={"call_sid": call_sid})
+            raise translated from None
+
     async def calls_between(self, to: str, from_: str, since: date) -> list[CallSeen]:
         """The calls to `to` from `from_` that Twilio holds in its queue or that started on or
         after `since` (UTC). The list filters by To, From and Status, and by start time only to

@@ -1,28 +1,121 @@
-"""The job that moves a handler's leg off a call they are sending on: a REST redirect of that leg
-to TwiML that tells them so and hangs up. Twilio then sends the caller's leg to its Dial's action,
-where the caller goes on (routing.onward). Idempotent: a leg moved already, or gone, is left."""
+"""Jobs for sending a caller on (routing.onward): move the handler's leg off the call (or into a
+warm transfer's room), move the caller's leg out of the room, ring the dispatch line or a
+clinician into it, and end a call no longer needed. Each looks at the call first, so that one run
+late or twice changes nothing; placing a call is tried once (a second try could ring twice)."""
 
 from __future__ import annotations
 
 import logging
 
 from config import paths
+from routing import connecting
 from routing.models import CallStatus
-from workers.runtime import runtime
-from workers.telephony import CallGone
+from routing.offers import Release
+from workers.runtime import Runtime, runtime
+from workers.telephony import CallGone, TelephonyError
 
 log = logging.getLogger(__name__)
 
 
-async def release_leg(call_sid: str, leg: str, to: str) -> str:
+async def release_leg(
+    call_sid: str, leg: str, to: str, warm: bool = False, handler: str = ""
+) -> str:
     async with runtime() as rt:
         record = await rt.calls.get(call_sid)
         if record is None or record.status is not CallStatus.CONNECTED:
             return "moved already"  # the caller went on (or hung up) meanwhile
+        url = rt.settings.public_url(paths.transfer_leg(to, warm, call_sid, handler))
         try:
-            await rt.telephony.redirect(leg, rt.settings.public_url(paths.transfer_leg(to)))
+            await rt.telephony.redirect(leg, url)
         except CallGone:
             # The handler hung up first: the caller's Dial action sends them on all the same.
             return "gone"
-        log.info("handler's leg moved off the call", extra={"call_sid": call_sid})
+        log.info("handler's leg moved", extra={"call_sid": call_sid})
         return "redirected"
+
+
+async def redirect_call(call_sid: str, path: str) -> str:
+    async with runtime() as rt:
+        try:
+            await rt.telephony.redirect(call_sid, rt.settings.public_url(path))
+        except CallGone:
+            return "gone"
+        return "redirected"
+
+
+async def hang_up(call_sid: str) -> str:
+    async with runtime() as rt:
+        await rt.telephony.hang_up(call_sid)
+        return "ended"
+
+
+async def dial_dispatcher(call_sid: str) -> str:
+    """The dispatch line, rung into the room of a warm transfer; its TwiML reads the case id
+    before it joins. If it cannot be rung, the caller goes on by a plain dial at once."""
+    async with runtime() as rt:
+        record = await rt.calls.get(call_sid)
+        if record is None or record.status is not CallStatus.DISPATCHED:
+            return "not needed"
+        if not await rt.transfers.in_room(call_sid):
+            return "not needed"
+        settings = rt.settings
+        try:
+            placed = await rt.telephony.place(
+                to=settings.ambulance_dispatch_number,
+                from_=record.line,
+                url=settings.public_url(paths.with_call(paths.DISPATCHER, call_sid)),
+                status_callback=settings.public_url(
+                    paths.with_call(paths.DISPATCHER_STATUS, call_sid)
+                ),
+                machine_detection=False,
+            )
+        except TelephonyError as error:
+            log.warning("dispatcher's leg not placed (%s): a plain dial", error)
+            if await rt.transfers.dispatcher(call_sid, joined=False, now=rt.clock.now()):
+                await _redirect_quietly(rt, call_sid, paths.TO_DISPATCH)
+            return "plain dial"
+        await rt.transfers.keep_leg(call_sid, "dispatcher_leg", placed.sid)
+        return "ringing"
+
+
+async def ring_into_room(rt: Runtime, member: str, handler_id: str, offer: int, room: str) -> str:
+    """The connect of a caller waiting in a warm transfer's room: their clinician is rung into
+    it (the handler who sent them on introduces the case). Not rung, the offer is released and
+    the caller is offered to the next, in their place."""
+    handler = await rt.handlers.get(handler_id)
+    rules = await rt.rulebook.active()
+    now = rt.clock.now()
+    why = connecting.phone_refused(handler, rt.settings.policy_exceptions)
+    if why:
+        ids = {"call_sid": member}
+        await rt.offers.phone_refused(member, handler, offer, why, now, rules, ids)
+        return "phone refused"
+    device = handler.profile.device
+    to = f"client:{device.address}" if device.kind == "client" else device.address
+    record = await rt.calls.get(member)
+    line = record.line if record else ""
+    try:
+        leg = await rt.telephony.add_participant(
+            room,
+            from_=line,
+            to=to,
+            label="clinician",
+            status_callback=rt.settings.public_url(
+                paths.clinician_status(member, handler_id, offer)
+            ),
+            ring_seconds=rules.offers.offer_timeout_seconds,
+        )
+    except TelephonyError as error:
+        log.warning("clinician not rung into the room: %s", error, extra={"call_sid": member})
+        await rt.offers.release(member, handler_id, offer, now, Release.FAILED, rules)
+        return "not rung"
+    await rt.transfers.keep_leg(member, "clinician_leg", leg)
+    log.info("clinician rung into the room", extra={"call_sid": member, "handler": handler_id})
+    return "ringing into the room"
+
+
+async def _redirect_quietly(rt: Runtime, call_sid: str, path: str) -> None:
+    try:
+        await rt.telephony.redirect(call_sid, rt.settings.public_url(path))
+    except TelephonyError as error:
+        log.warning("caller not moved out of the room: %s", error, extra={"call_sid": call_sid})

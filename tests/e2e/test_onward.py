@@ -6,7 +6,7 @@ keeps the place their arrival gives them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from console.tokens import Role
 from routing import keys
 from routing.connecting import spoken_case_id
 from routing.models import case_id_for
+from routing.transfers import room_of
 from tests.conftest import DISPATCH
 from tests.e2e.stack import Stack
 
@@ -62,29 +63,55 @@ def send_on(stack: Stack, handler_id: str, **body: Any) -> httpx.Response:
         return client.post(f"/api/v1/handlers/{handler_id}/send-on", json=body)
 
 
-def test_a_handler_sends_their_caller_to_the_dispatch_line_and_the_dispatcher_hears_the_case(
+def use_rules(stack: Stack, change: Callable[[dict[str, Any]], None]) -> None:
+    """Activate the active rule set with `change` made to it, as a supervisor would."""
+    rules = stack.api.get("/api/v1/rules").json()["rules"]
+    change(rules)
+    made = stack.api.post("/api/v1/rules/versions", json={"rules": rules})
+    assert made.status_code == 201, made.text
+    number = made.json()["number"]
+    activated = stack.api.post(f"/api/v1/rules/versions/{number}/activate", json={})
+    assert activated.status_code == 200, activated.text
+
+
+def in_the_room(stack: Stack, sid: str) -> dict[str, dict[str, Any]]:
+    """Who is in the warm transfer's room of the call `sid` (joined, or ringing to), by label."""
+    try:
+        room = stack.sim.conference(room_of(sid))
+    except AssertionError:
+        return {}
+    return {p["label"]: p for p in room["participants"]}
+
+
+def joined(stack: Stack, sid: str, *labels: str) -> bool:
+    room = in_the_room(stack, sid)
+    return all(room.get(label, {}).get("status") == "connected" for label in labels)
+
+
+def test_a_warm_transfer_to_dispatch_reads_the_case_id_and_the_handler_leaves_once_they_answer(
     stack: Stack,
 ) -> None:
-    stack.sim.party(DISPATCH, answer="answer", ring_seconds=1, talk_seconds=30)
+    stack.sim.party(DISPATCH, answer="answer", ring_seconds=2, talk_seconds=60)
     sid = on_a_call(stack, "h1")
     [handler_leg] = legs(stack, sid)
 
     sent = send_on(stack, "h1", to="dispatch", notes="Crushing chest pain since 10 minutes.")
 
     assert sent.status_code == 202, sent.text
-    stack.wait_for(lambda: len(legs(stack, sid)) == 2, "the dispatch line to ring")
-    dispatcher = legs(stack, sid)[1]
-    assert stack.sim.events(sid, "dial")[-1]["targets"] == [DISPATCH]
-    stack.sim.wait_event(dispatcher, "say")
+    stack.wait_for(lambda: joined(stack, sid, "caller", "handler", "dispatcher"), "the room")
+    assert stack.handler_now("h1")["state"] == "busy"  # on with the caller until they answer
+    dispatcher = in_the_room(stack, sid)["dispatcher"]["call_sid"]
     case_id = case_id_for(sid)
-    assert (
+    assert said(stack, dispatcher)[0] == (
         f"NHS 111 emergency transfer. Case {spoken_case_id(case_id)}. "
         "The caller is being put through now."
-    ) in said(stack, dispatcher)
-    assert said(stack, handler_leg)[-1] == (
-        "The caller is on their way to the ambulance service. Please wrap up the call."
     )
+    assert "You are in a call with the caller." in said(stack, handler_leg)[-1]
+
+    stack.sim.hang_up(handler_leg)  # the dispatcher has them: the handler leaves
+
     stack.wait_for(lambda: stack.handler_now("h1")["state"] == "wrap_up", "h1 to wrap up")
+    assert joined(stack, sid, "caller", "dispatcher")
     stack.wait_for(
         lambda: any(r.get("case_id") == case_id for r in stack.received()), "the ambulance case"
     )
@@ -100,21 +127,28 @@ def test_a_handler_sends_their_caller_to_the_dispatch_line_and_the_dispatcher_he
     assert stack.sim.record(sid)["ended"] is False  # talking to the dispatcher
 
 
-def test_with_the_clinical_system_down_the_caller_still_goes_to_dispatch_and_the_request_is_kept(
+def test_with_the_clinical_system_down_a_cold_transfer_to_dispatch_still_reads_the_case_id(
     stack: Stack,
 ) -> None:
+    use_rules(stack, lambda rules: rules["onward"].update(dispatch_warm=False))
     changed = stack.api.put("/api/v1/mode", json={"mode": "degraded", "reason": "outage drill"})
     assert changed.status_code == 200, changed.text
     stack.sim.party(DISPATCH, answer="answer", ring_seconds=1, talk_seconds=30)
     sid = on_a_call(stack, "h1")
+    [handler_leg] = legs(stack, sid)
 
     sent = send_on(stack, "h1", to="dispatch")
 
     assert sent.status_code == 202, sent.text
     stack.wait_for(lambda: len(legs(stack, sid)) == 2, "the dispatch line to ring")
     dispatcher = legs(stack, sid)[1]
+    assert stack.sim.events(sid, "dial")[-1]["targets"] == [DISPATCH]
     stack.sim.wait_event(dispatcher, "say")
     assert any(spoken_case_id(case_id_for(sid)) in text for text in said(stack, dispatcher))
+    assert said(stack, handler_leg)[-1] == (
+        "The caller is on their way to the ambulance service. Please wrap up the call."
+    )
+    stack.wait_for(lambda: stack.handler_now("h1")["state"] == "wrap_up", "h1 to wrap up")
     case_id = case_id_for(sid)
     stack.wait_for(
         lambda: stack.api.get(f"/api/v1/journal/{case_id}").status_code == 200, "the journal"
@@ -122,6 +156,52 @@ def test_with_the_clinical_system_down_the_caller_still_goes_to_dispatch_and_the
     entry = stack.api.get(f"/api/v1/journal/{case_id}").json()
     assert (entry["kind"], entry["status"]) == ("ambulance", "pending")
     assert stack.received() == []
+
+
+def test_a_warm_transfer_to_a_clinician_who_answers(stack: Stack) -> None:
+    sid = on_a_call(stack, "h1")
+    [handler_leg] = legs(stack, sid)
+    sent = send_on(stack, "h1", to="clinician", urgency="immediate", warm=True, notes="Rash.")
+    assert sent.status_code == 202, sent.text
+    stack.wait_for(lambda: joined(stack, sid, "caller", "handler"), "the handler and the caller")
+
+    stack.sim.party("client:c1", answer="answer", ring_seconds=2, talk_seconds=600)
+    stack.handler("c1", {"clinician": 3})
+
+    stack.wait_for(lambda: joined(stack, sid, "caller", "handler", "clinician"), "the clinician")
+    stack.wait_for(lambda: stack.handler_now("c1")["state"] == "busy", "c1 to be with them")
+    assert stack.handler_now("c1")["call"] == sid
+    assert stack.handler_now("h1")["state"] == "busy"  # still introducing the case
+    stack.sim.hang_up(handler_leg)
+    stack.wait_for(lambda: stack.handler_now("h1")["state"] == "wrap_up", "h1 to wrap up")
+    assert joined(stack, sid, "caller", "clinician")
+    assert stack.sim.record(sid)["ended"] is False
+    day = stack.api.get("/api/v1/stats/clinician").json()["day"]
+    assert (day["requested"], day["met"]) == (1, 1)
+
+
+def test_a_warm_transfer_nobody_answers_keeps_the_caller_then_their_place_in_the_queue(
+    stack: Stack,
+) -> None:
+    sid = on_a_call(stack, "h1")
+    [handler_leg] = legs(stack, sid)
+    assert send_on(stack, "h1", to="clinician", urgency="immediate", warm=True).status_code == 202
+    stack.wait_for(lambda: joined(stack, sid, "caller", "handler"), "the handler and the caller")
+    stack.sim.party("client:c1", answer="no-answer")
+    stack.handler("c1", {"clinician": 3})
+
+    stack.wait_for(lambda: stack.handler_now("c1")["state"] == "break", "c1's phone to ring out")
+    assert joined(stack, sid, "caller", "handler")  # the handler is still with them
+    stack.sim.hang_up(handler_leg)  # the handler cannot wait longer
+
+    stack.wait_for(
+        lambda: "You are still in the queue." in said(stack, sid)[-4:],
+        "the caller to wait in the clinicians' queue",
+    )
+    stack.wait_for(lambda: stack.handler_now("h1")["state"] == "wrap_up", "h1 to wrap up")
+    queues = stack.api.get("/api/v1/queues").json()["queues"]
+    assert next(q for q in queues if q["queue"] == "clinician")["waiting"] == 1
+    assert stack.sim.record(sid)["ended"] is False
 
 
 def test_a_caller_sent_to_a_clinician_keeps_the_place_their_arrival_gives_them(
