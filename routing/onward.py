@@ -67,6 +67,11 @@ async def send_on(floor: Floor, handler_id: str, transfer: Transfer) -> Transfer
     warm = transfer.warm
     if transfer.to is Onward.CLINICIAN:
         target = clinician_target(rules, transfer.urgency)
+        if await floor.transfers.leg_of(sid, "clinician_callback"):
+            raise SendOnRefused(
+                "A clinician's callback is arranged for this caller already: a supervisor can "
+                "make it more urgent from the callbacks page."
+            )
     else:
         warm = rules.onward.dispatch_warm  # the rule set says, for the dispatch line
     now = floor.clock.now()
@@ -359,6 +364,9 @@ async def arrange_clinician_callback(
             "This is a callback already: a supervisor can re-prioritise it, or give it to a "
             "clinician, from the callbacks page."
         )
+    sent = await floor.transfers.asked(record.sid)
+    if sent is not None and sent.to is Onward.CLINICIAN:
+        raise SendOnRefused("This caller is on their way to a clinician already.")
     rules = await floor.rulebook.active()
     target = clinician_target(rules, urgency)
     placement = rules.clinician_placement(urgency)

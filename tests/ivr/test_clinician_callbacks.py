@@ -197,3 +197,23 @@ def test_a_clinicians_callback_that_cannot_be_made_is_refused_and_nothing_is_boo
     assert refused["error"] == error
     assert sync_redis.zcard(keys.queue("clinician")) == 0
     assert sync_redis.zcard(keys.CALLBACKS) == 0
+
+
+def test_a_caller_is_sent_to_a_clinician_one_way_only(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str
+) -> None:
+    staff("h1", state=HandlerState.AVAILABLE)
+    on_a_call(twilio, "h1")
+    h1 = handler_api(twilio, redis_url, "h1")
+    h1.send("POST", "/api/v1/handlers/h1/clinician-callback", {"urgency": "immediate"}, 201)
+
+    refused = h1.send(
+        "POST", "/api/v1/handlers/h1/send-on", {"to": "clinician", "urgency": "immediate"}, 409
+    )
+
+    assert refused["error"].startswith("A clinician's callback is arranged for this caller")
+    assert (
+        sync_redis.hget(keys.call(sync_redis.hget(keys.handler("h1"), "call")), "transfer") is None
+    )
+    # To the ambulance service, though, at once: the callback does not stand in the way.
+    h1.send("POST", "/api/v1/handlers/h1/send-on", {"to": "dispatch"}, 202)
