@@ -212,8 +212,7 @@ def test_a_caller_is_sent_to_a_clinician_one_way_only(
     )
 
     assert refused["error"].startswith("A clinician's callback is arranged for this caller")
-    assert (
-        sync_redis.hget(keys.call(sync_redis.hget(keys.handler("h1"), "call")), "transfer") is None
-    )
+    sid = str(sync_redis.hget(keys.handler("h1"), "call"))
+    assert sync_redis.hget(keys.call(sid), "transfer") is None
     # To the ambulance service, though, at once: the callback does not stand in the way.
     h1.send("POST", "/api/v1/handlers/h1/send-on", {"to": "dispatch"}, 202)
