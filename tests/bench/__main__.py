@@ -25,6 +25,7 @@ from tests.bench.assignment import QUEUES, measure_assignment
 from tests.bench.callbacks import measure_callbacks, measure_latency
 from tests.bench.floor import run as run_floor
 from tests.bench.load import Result, call_requests, drive
+from tests.bench.onward import measure_onward
 from tests.bench.outage import REPLAY_PER_SECOND, measure_outage
 
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
@@ -66,7 +67,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument(
         "--only",
-        choices=["webhooks", "assignment", "floor", "callbacks", "outage", "neighbours"],
+        choices=["webhooks", "assignment", "floor", "callbacks", "outage", "neighbours", "onward"],
         default=None,
     )
     parser.add_argument(
@@ -88,6 +89,28 @@ def main() -> None:
         bench_outage()
     if args.only in (None, "neighbours"):
         bench_neighbours(args.rounds, args.per_round)
+    if args.only in (None, "onward"):
+        bench_onward()
+
+
+def bench_onward() -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        redis_server = RedisServer(Path(scratch) / "redis")
+        redis_server.start()
+        try:
+            result = measure_onward(redis_server.url, Path(scratch))
+            trip = asyncio.run(round_trip(redis_server.url))
+        finally:
+            redis_server.stop()
+    connect, send_on = sorted(result.connect), sorted(result.send_on)
+    print(f"\nonward: {len(send_on)} callers put through, then sent on to the clinicians' queue")
+    for name, values in (("put through (baseline)", connect), ("sent on", send_on)):
+        print(
+            f"  {name:<24} p50 {values[len(values) // 2] * 1e3:6.1f} ms   "
+            f"max {values[-1] * 1e3:6.1f} ms"
+        )
+    ratio = send_on[len(send_on) // 2] / connect[len(connect) // 2]
+    print(f"  sent on / put through, p50: {ratio:.2f}; one Redis round trip {trip * 1e3:.2f} ms")
 
 
 def bench_neighbours(rounds: int, per_round: int) -> None:
