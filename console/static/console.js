@@ -13,23 +13,27 @@ function say(text) {
 }
 
 // Put new HTML in a region, keeping what the person was typing and where their focus was.
+// Two forms in a region may each have a field of the same name (the notes of a wrap-up and of
+// a clinician's callback): a field is known by its id, a choice by its form, name and value.
 function replaceRegion(region, html) {
   const typed = {};
+  const key = (field) => field.id || `${field.form?.id}:${field.name}`;
+  const choice = (field) => `${field.form?.id}:${field.name}=${field.value}`;
   region.querySelectorAll("input[name], textarea[name], select[name]").forEach((field) => {
     if (field.type === "hidden") return;
     if (field.type === "radio" || field.type === "checkbox") {
-      if (field.checked) typed[field.name + "=" + field.value] = true;
+      if (field.checked) typed[choice(field)] = true;
     } else {
-      typed[field.name] = field.value;
+      typed[key(field)] = field.value;
     }
   });
   const focused = region.contains(document.activeElement) ? document.activeElement.id : "";
   region.innerHTML = html;
   region.querySelectorAll("input[name], textarea[name], select[name]").forEach((field) => {
     if (field.type === "radio" || field.type === "checkbox") {
-      if (typed[field.name + "=" + field.value]) field.checked = true;
-    } else if (field.type !== "hidden" && field.name in typed) {
-      field.value = typed[field.name];
+      if (typed[choice(field)]) field.checked = true;
+    } else if (field.type !== "hidden" && key(field) in typed) {
+      field.value = typed[key(field)];
     }
   });
   if (focused) {

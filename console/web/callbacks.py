@@ -1,4 +1,5 @@
-"""Callbacks: the list with filters, one callback with its history, cancel and re-prioritise."""
+"""Callbacks: the list with filters, one callback with its history, cancel and re-prioritise;
+a clinician's callback with its urgency and the time left to its due-by."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from starlette.responses import Response
 
 from console.web.forms import FormErrors, parse, present
 from console.web.pages import Page, Problem, View
+from console.web.urgency import label
 from routing import callback_priority
-from routing.callbacks import INDEXED, LISTED, Callback, CallbackStatus, UnknownCallback
+from routing.callbacks import INDEXED, LISTED, LIVE, Callback, CallbackStatus, UnknownCallback
 from routing.models import Priority
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
@@ -24,6 +26,15 @@ class Filter(BaseModel):
 
 class Cancel(BaseModel):
     reason: Reason
+
+
+def time_left(callbacks: list[Callback], now: float) -> dict[str, float]:
+    """Each live clinician's callback's seconds to its due-by (below 0: how late it is)."""
+    return {
+        callback.id: callback.due_by - now
+        for callback in callbacks
+        if callback.urgency and callback.due_by is not None and callback.status in LIVE
+    }
 
 
 class Reprioritise(BaseModel):
@@ -40,11 +51,14 @@ async def listing(page: Page) -> Response:
         if (wanted.priority is None or int(callback.priority) == wanted.priority)
         and (not wanted.overdue or callback.overdue(page.now))
     ]
+    onward = (await page.floor.rulebook.active()).onward
     return await page.render(
         "callbacks.html",
         422 if errors else 200,
         title="Callbacks",
         rows=rows,
+        urgencies={row.urgency: label(onward, row.urgency) for row in rows if row.urgency},
+        left=time_left(rows, page.now),
         wanted=wanted,
         every_one=wanted.status in INDEXED,  # else only the latest are read
         shown=LISTED,
@@ -63,11 +77,14 @@ async def current(page: Page, callback_id: str) -> Callback:
 async def show(page: Page, errors: FormErrors | None = None, status: int = 200) -> Response:
     callback_id = str(page.request.path_params["callback_id"])
     callback = await current(page, callback_id)
+    onward = (await page.floor.rulebook.active()).onward
     return await page.render(
         "callback.html",
         status,
         title=f"Callback {callback_id}",
         callback=callback,
+        urgency=label(onward, callback.urgency) if callback.urgency else "",
+        left=time_left([callback], page.now),
         history=await page.floor.callbacks.history(callback_id),
         priorities=[p for p in Priority if p is not Priority.EMERGENCY],
         errors=errors or {},

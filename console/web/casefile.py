@@ -1,17 +1,20 @@
 """What a handler sees of the call offered to them: priority, reason, language, how long the
-caller waited, whether they called before, and their callback and its history."""
+caller waited, whether they called before, their callback and its history, and, for a caller a
+handler sent on or a clinician's callback, who asked, how urgently and their notes."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel
 
+from console.web.urgency import label
 from prompts.catalogue import Locale
 from routing import keys
-from routing.callbacks import Callback, Callbacks, HistoryEntry, UnknownCallback
-from routing.calls import Calls
+from routing.callbacks import Callback, HistoryEntry, UnknownCallback
 from routing.floor import Floor
 from routing.handlers import Handler, HandlerState
 from routing.models import CallRecord, Reason, Screen, mask
+from routing.rules import OnwardRule
+from routing.transfers import Onward, Transfer
 
 REASONS = {
     Reason.MEDICAL: "A medical problem",
@@ -39,6 +42,21 @@ class CallbackSummary(BaseModel):
     attempts: int
     due_by: float | None
     history: list[HistoryEntry]
+    # A clinician's callback: the handler who asked, the urgency (named with its target) and
+    # their notes for the clinician.
+    asked_by: str = ""
+    urgency: str = ""
+    notes: str = ""
+
+
+class SentOn(BaseModel):
+    """A handler's decision to send this caller on: who, when, where to, and what they said."""
+
+    by: str
+    at: float
+    to: Onward
+    urgency: str  # named with its target; "" to the ambulance service
+    notes: str
 
 
 class Case(BaseModel):
@@ -55,6 +73,7 @@ class Case(BaseModel):
     emergency: bool
     callback_choice: str
     callback: CallbackSummary | None
+    sent_on: SentOn | None = None
 
 
 def language(code: str) -> str:
@@ -64,7 +83,7 @@ def language(code: str) -> str:
         return code
 
 
-def summary(callback: Callback, history: list[HistoryEntry]) -> CallbackSummary:
+def summary(callback: Callback, history: list[HistoryEntry], onward: OnwardRule) -> CallbackSummary:
     return CallbackSummary(
         id=callback.id,
         status=callback.status.value,
@@ -73,6 +92,19 @@ def summary(callback: Callback, history: list[HistoryEntry]) -> CallbackSummary:
         attempts=callback.attempts,
         due_by=callback.due_by,
         history=history,
+        asked_by=callback.asked_by,
+        urgency=label(onward, callback.urgency) if callback.urgency else "",
+        notes=callback.notes,
+    )
+
+
+def sent_on(transfer: Transfer, onward: OnwardRule) -> SentOn:
+    return SentOn(
+        by=transfer.by,
+        at=transfer.at,
+        to=transfer.to,
+        urgency=label(onward, transfer.urgency) if transfer.to is Onward.CLINICIAN else "",
+        notes=transfer.notes,
     )
 
 
@@ -82,18 +114,23 @@ async def case_for(floor: Floor, handler: Handler) -> Case | None:
         return None
     offered = await floor.redis.hget(keys.handler(handler.profile.id), "last_offer")
     offered_at = float(offered) if offered else handler.since
+    onward = (await floor.rulebook.active()).onward
     if keys.is_callback(handler.call):
-        return await callback_case(floor.calls, floor.callbacks, handler.call, offered_at)
+        return await callback_case(floor, handler.call, offered_at, onward)
     record = await floor.calls.get(handler.call)
     if record is None:
         return None
-    return await call_case(floor.callbacks, record, offered_at)
+    return await call_case(floor, record, offered_at, onward)
 
 
-async def call_case(callbacks: Callbacks, record: CallRecord, offered_at: float) -> Case:
+async def call_case(
+    floor: Floor, record: CallRecord, offered_at: float, onward: OnwardRule
+) -> Case:
     answers = record.answers
+    callbacks = floor.callbacks
     live = await callbacks.live_for(record.caller)
-    callback = summary(live, await callbacks.history(live.id)) if live else None
+    callback = summary(live, await callbacks.history(live.id), onward) if live else None
+    transfer = await floor.transfers.asked(record.sid)
     return Case(
         member=record.sid,
         kind="call",
@@ -108,17 +145,19 @@ async def call_case(callbacks: Callbacks, record: CallRecord, offered_at: float)
         emergency=answers.screen is Screen.YES,
         callback_choice=CALLBACK_CHOICES.get(answers.callback_choice or "", ""),
         callback=callback,
+        sent_on=sent_on(transfer, onward) if transfer else None,
     )
 
 
 async def callback_case(
-    calls: Calls, callbacks: Callbacks, member: str, offered_at: float
+    floor: Floor, member: str, offered_at: float, onward: OnwardRule
 ) -> Case | None:
+    callbacks = floor.callbacks
     try:
         callback = await callbacks.get(keys.callback_id(member))
     except UnknownCallback:
         return None
-    original = await calls.get(callback.call_sid) if callback.call_sid else None
+    original = await floor.calls.get(callback.call_sid) if callback.call_sid else None
     reason = original.answers.reason if original else None
     return Case(
         member=member,
@@ -133,5 +172,5 @@ async def callback_case(
         repeat=bool(original and original.answers.repeat),
         emergency=False,
         callback_choice="",
-        callback=summary(callback, await callbacks.history(callback.id)),
+        callback=summary(callback, await callbacks.history(callback.id), onward),
     )

@@ -1,6 +1,6 @@
 """The handler's console: their state (available, on a break with a reason, offline), the call
-routed to them with its details, an appointment booked for it, wrap-up, a heartbeat, and live
-updates."""
+routed to them with its details, an appointment booked for it, the caller sent on or a
+clinician's callback arranged, wrap-up, a heartbeat, and live updates."""
 
 from __future__ import annotations
 
@@ -16,11 +16,22 @@ from console.web.auth import EVERYONE
 from console.web.booking import ChosenSlot, booking_context
 from console.web.casefile import case_for
 from console.web.forms import FormErrors, parse, present
+from console.web.onward import (
+    CLINICIAN,
+    SEND_ON,
+    ClinicianCallbackForm,
+    SendOnForm,
+    arranged,
+    onward_context,
+    sent,
+    under,
+)
 from console.web.pages import Page, Problem, View
 from console.web.sse import Feed
 from console.wrapup import wrap_up
 from routing.floor import assign_waiting
 from routing.handlers import CHOOSABLE, HandlerState, UnknownHandler
+from routing.onward import SendOnRefused, arrange_clinician_callback, send_on
 from routing.wrapup import WrapUpOutcome
 
 PHONE_SIGN_IN = "/console/handler/phone-token"  # served by console/web/phone.py
@@ -89,6 +100,7 @@ async def handler_context(
     rules = await page.floor.rulebook.active()
     case = await case_for(page.floor, handler)
     booking = await booking_context(page, handler, case)
+    onward = await onward_context(page.floor.callbacks, rules.onward, handler, case)
     return {
         "handler": handler,
         "state_label": STATES[handler.state],
@@ -102,6 +114,7 @@ async def handler_context(
             if not (mode.degraded and outcome is WrapUpOutcome.BOOKED and not booking["booked"])
         },
         **booking,
+        **onward,
         "degraded": mode.degraded,
         "wrap_up_ends": handler.since + rules.offers.wrap_up_seconds,
         "csrf": page.session.csrf,
@@ -118,8 +131,15 @@ async def live(page: Page) -> dict[str, str]:
     }
 
 
-async def show(page: Page, errors: FormErrors | None = None, status: int = 200) -> Response:
-    context = await handler_context(page, errors, page.form)
+async def show(
+    page: Page,
+    errors: FormErrors | None = None,
+    status: int = 200,
+    form: dict[str, str] | None = None,
+) -> Response:
+    """The console; after a form that failed, its problems and what was entered (`form`, or the
+    page's form)."""
+    context = await handler_context(page, errors, page.form if form is None else form)
     await page.floor.handlers.heartbeat(handler_id(page), page.now)
     settings = page.floor.settings
     softphone = settings.softphone and context["handler"].profile.device.kind == "client"
@@ -198,6 +218,34 @@ async def book_slot(page: Page) -> Response:
     return RedirectResponse(BOOKING, status_code=303)
 
 
+async def send_caller_on(page: Page) -> Response:
+    asked, errors = parse(SendOnForm, present(page.form))
+    entered = under(SEND_ON, page.form)
+    if asked is None:
+        return await show(page, under(SEND_ON, errors), 422, entered)
+    try:
+        transfer = await send_on(page.floor, handler_id(page), asked.transfer())
+    except SendOnRefused as refused:
+        return await show(page, {SEND_ON: str(refused)}, 409, entered)
+    rules = await page.floor.rulebook.active()
+    return await page.done(sent(rules.onward, transfer), "/console/handler")
+
+
+async def clinician_callback(page: Page) -> Response:
+    asked, errors = parse(ClinicianCallbackForm, present(page.form))
+    entered = under(CLINICIAN, page.form)
+    if asked is None:
+        return await show(page, under(CLINICIAN, errors), 422, entered)
+    try:
+        made = await arrange_clinician_callback(
+            page.floor, handler_id(page), asked.urgency, asked.notes, asked.number
+        )
+    except SendOnRefused as refused:
+        return await show(page, {CLINICIAN: str(refused)}, 409, entered)
+    rules = await page.floor.rulebook.active()
+    return await page.done(arranged(rules.onward, made), "/console/handler")
+
+
 async def heartbeat(page: Page) -> Response:
     await page.floor.handlers.heartbeat(handler_id(page), page.now)
     return Response(status_code=204)
@@ -216,6 +264,14 @@ VIEWS = [
     View("/console/handler/wrap-up", finish_wrap_up, EVERYONE, "POST", for_handlers=True),
     View("/console/handler/booking/search", find_slots, EVERYONE, "POST", for_handlers=True),
     View("/console/handler/booking", book_slot, EVERYONE, "POST", for_handlers=True),
+    View("/console/handler/send-on", send_caller_on, EVERYONE, "POST", for_handlers=True),
+    View(
+        "/console/handler/clinician-callback",
+        clinician_callback,
+        EVERYONE,
+        "POST",
+        for_handlers=True,
+    ),
     View("/console/handler/heartbeat", heartbeat, EVERYONE, "POST", for_handlers=True),
     View("/console/handler/events", events, EVERYONE, for_handlers=True),
 ]

@@ -21,6 +21,13 @@ def clock(at: float | None) -> str:
     return datetime.fromtimestamp(at, LONDON).strftime("%H:%M:%S")
 
 
+def hhmm(at: float | None) -> str:
+    """To the minute: when something is due, or was decided."""
+    if at is None:
+        return NONE
+    return datetime.fromtimestamp(at, LONDON).strftime("%H:%M")
+
+
 def when(at: float | None) -> str:
     if at is None:
         return NONE
@@ -70,6 +77,7 @@ class Templates:
         )
         self.env.filters.update(
             clock=clock,
+            hhmm=hhmm,
             when=when,
             iso=iso,
             duration=duration,

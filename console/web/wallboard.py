@@ -1,5 +1,6 @@
 """The supervisor's wallboard: per queue and priority, who waits and how the line is doing
-against its targets; handlers by state; callbacks due and overdue; the last hour; all live."""
+against its targets; handlers by state; callbacks due and overdue; today's immediate requests
+for a clinician against their target; the last hour; all live."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from console.context import Console
 from console.web.charts import chart, last_hour
 from console.web.pages import Page, View
 from console.web.sse import Feed
+from console.web.urgency import within
 from routing.callbacks import LIVE, Callbacks, CallbackStatus
-from routing.figures import Measures, Window
+from routing.clinician_clock import ClinicianFigures, clinician_day
+from routing.figures import Measures, Window, local_midnight
 from routing.handlers import HandlerState
+from routing.rules import IMMEDIATE
 from routing.stats import waiting_now
 
 # REFERENCE.md: 95% answered within 60 s; average answer within 20 s; at most 3% abandoned
@@ -20,6 +24,9 @@ from routing.stats import waiting_now
 SERVICE_LEVEL_TARGET = 0.95
 ANSWER_TARGET_SECONDS = 20.0
 ABANDONED_TARGET = 0.03
+# And a clinician speaking to 90% of the patients a handler asks one for "immediately" within the
+# urgency's target (20 minutes): routing/clinician_clock.py defines the figure.
+CLINICIAN_TARGET = 0.90
 WINDOWS = {
     Window.LAST_15_MINUTES: "last 15 minutes",
     Window.LAST_HOUR: "last hour",
@@ -61,6 +68,19 @@ class CallbackCounts(BaseModel):
     unreachable: int = 0  # every attempt failed: for a clinician
 
 
+class Clinicians(BaseModel):
+    """Today's immediate requests for a clinician (a caller sent on to one, or a clinician's
+    callback), met within the target or missed."""
+
+    within: str  # the target, as people say it: "20 minutes"
+    today: ClinicianFigures
+
+    @property
+    def below_target(self) -> bool:
+        share = self.today.share
+        return share is not None and share < CLINICIAN_TARGET
+
+
 class Floor(BaseModel):
     window: Window
     since: float
@@ -69,6 +89,7 @@ class Floor(BaseModel):
     terminated: int  # hung up in the IVR: in no row, and not abandoned
     handlers: dict[str, int]
     callbacks: CallbackCounts
+    clinicians: Clinicians
 
 
 async def callback_counts(callbacks: Callbacks, now: float) -> CallbackCounts:
@@ -119,6 +140,10 @@ async def floor(console: Console, window: Window, now: float) -> Floor:
         terminated=report.terminated,
         handlers={state.value: counts.get(state, 0) for state in HandlerState},
         callbacks=await callback_counts(console.floor.callbacks, now),
+        clinicians=Clinicians(
+            within=within(rules.onward.urgencies[IMMEDIATE].target_seconds),
+            today=(await clinician_day(console.floor.redis, local_midnight(now), now)).day,
+        ),
     )
 
 

@@ -86,7 +86,9 @@ def test_a_handler_on_a_call_books_a_real_slot_and_wraps_up_appointment_booked(
         outcome = page.get_by_role("group", name="Outcome")
         expect(outcome).to_be_visible(timeout=15_000)
         page.get_by_label(f"Appointment booked ({chosen})").check()
-        page.get_by_label("Notes").fill("Chest infection; urgent care at the time booked")
+        page.get_by_label("Notes", exact=True).fill(
+            "Chest infection; urgent care at the time booked"
+        )
         shoot(page, "booking-wrap-up")
         page.get_by_role("button", name="Finish wrap-up and go available").click()
         expect(page.get_by_text("Wrap-up recorded (appointment booked).")).to_be_visible()

@@ -123,7 +123,7 @@ def test_a_handler_goes_available_and_a_simulated_call_arrives_with_its_details(
         expect(outcome).to_be_visible(timeout=15_000)
         expect(page.locator("#state")).to_have_text("Wrapping up")
         page.get_by_label("Advice given").check()
-        page.get_by_label("Notes").fill("Self-care advice; call back if worse")
+        page.get_by_label("Notes", exact=True).fill("Self-care advice; call back if worse")
         shoot(page, "handler-wrap-up")
         page.get_by_role("button", name="Finish wrap-up and go available").click()
         expect(page.get_by_text("Wrap-up recorded (advice given).")).to_be_visible()

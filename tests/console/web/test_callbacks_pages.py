@@ -7,16 +7,20 @@ import asyncio
 
 import redis.asyncio
 
+from console.web.templates import NONE
 from prompts.catalogue import Locale
 from routing.callbacks import Booking, Callbacks
 from routing.calls import Calls
 from routing.clock import VirtualClock
+from routing.handlers import HandlerState
 from routing.models import Answers, Call, Placement, Priority, Reason, Screen, case_id_for
 from routing.rules import default_rules
 from tests.conftest import NUMBERS
 from tests.console.web.people import Person
+from tests.ivr.test_clinician_callbacks import handler_api, on_a_call
 from tests.routing.test_callbacks import T0, book, book_many, make_unreachable, on_redis
-from tests.twilio import new_sid
+from tests.staff import Staff
+from tests.twilio import TwilioClient, new_sid
 
 CALLER = "+447700900123"
 LINE = "+441134960000"
@@ -163,3 +167,51 @@ def test_an_unreachable_callback_is_not_put_back_over_the_callers_newer_one_on_t
 
     assert refused.status_code == 409
     assert f"The caller has a newer callback, {newer}, still to be made" in refused.text
+
+
+def row_of(page: str, callback_id: str) -> str:
+    [row] = [row for row in page.split("<tr>") if f'href="/console/callbacks/{callback_id}"' in row]
+    return row
+
+
+def test_a_clinicians_callback_shows_its_urgency_and_the_time_left_to_its_due_by_or_how_late(
+    supervisor: Person,
+    twilio: TwilioClient,
+    staff: Staff,
+    redis_url: str,
+    clock: VirtualClock,
+) -> None:
+    ordinary = book_callback(redis_url, clock.now())
+    staff("h1", state=HandlerState.AVAILABLE)
+    on_a_call(twilio, "h1", "+447700900001")
+    notes = "Rash <b>spreading</b>; on warfarin."
+    made = handler_api(twilio, redis_url, "h1").send(
+        "POST",
+        "/api/v1/handlers/h1/clinician-callback",
+        {"urgency": "immediate", "notes": notes},
+        201,
+    )
+    callback_id = made["callback"]
+    clock.advance(5 * 60)
+
+    listed = supervisor.get("/console/callbacks").text
+
+    clinicians = row_of(listed, callback_id)
+    assert "<td>Immediate (within 20 minutes)</td>" in clinicians
+    assert '<span class="time-left">(15 min 00 s left)</span>' in clinicians
+    assert f"<td>{NONE}</td>" in row_of(listed, ordinary)  # an ordinary one has no urgency
+    assert "left)" not in row_of(listed, ordinary)
+    detail = supervisor.get(f"/console/callbacks/{callback_id}").text
+    assert (
+        '<dd id="callback-urgency">Immediate (within 20 minutes): a clinician&rsquo;s callback, '
+        "asked for by h1</dd>"
+    ) in detail
+    assert "Rash &lt;b&gt;spreading&lt;/b&gt;; on warfarin." in detail
+
+    clock.advance(20 * 60)  # 25 minutes since it was asked for: 5 late
+    late = row_of(supervisor.get("/console/callbacks").text, callback_id)
+    assert '<span class="miss">(5 min 00 s late)</span>' in late
+    assert (
+        '<span class="miss">(5 min 00 s late)</span>'
+        in supervisor.get(f"/console/callbacks/{callback_id}").text
+    )

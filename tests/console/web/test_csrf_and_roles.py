@@ -52,6 +52,8 @@ HANDLER_MAY = {
     ("POST", "/console/handler/wrap-up"),
     ("POST", "/console/handler/booking/search"),  # free appointments for their call
     ("POST", "/console/handler/booking"),
+    ("POST", "/console/handler/send-on"),  # their caller, to the ambulance service or a clinician
+    ("POST", "/console/handler/clinician-callback"),
     ("POST", "/console/handler/heartbeat"),
     ("GET", "/console/handler/events"),
     ("GET", "/console/handler/phone-token"),
@@ -61,6 +63,8 @@ HANDLER_MAY = {
     ("PUT", "/api/v1/handlers/{handler_id}/state"),
     ("POST", "/api/v1/handlers/{handler_id}/heartbeat"),
     ("POST", "/api/v1/handlers/{handler_id}/wrap-up"),
+    ("POST", "/api/v1/handlers/{handler_id}/send-on"),
+    ("POST", "/api/v1/handlers/{handler_id}/clinician-callback"),
     ("GET", "/api/v1/mode"),  # normal or degraded, as their console shows it
     ("GET", "/api/v1/rules"),  # the active rule set, read-only
     ("GET", "/api/v1/openapi.json"),  # the API's description, the same for everyone
@@ -91,6 +95,8 @@ def route_methods(route: BaseRoute) -> set[tuple[str, str]]:
 BODIES: dict[str, dict[str, object]] = {
     "/api/v1/handlers/{handler_id}/state": {"state": "available"},
     "/api/v1/handlers/{handler_id}/wrap-up": {"outcome": "advice_given"},
+    "/api/v1/handlers/{handler_id}/send-on": {"to": "dispatch"},
+    "/api/v1/handlers/{handler_id}/clinician-callback": {"urgency": "immediate"},
 }
 
 

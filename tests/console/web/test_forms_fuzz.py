@@ -27,6 +27,7 @@ from console.web.floor import TakeOff
 from console.web.handler_console import BreakReason, StateChange, WrapUpForm
 from console.web.login import SignIn
 from console.web.mode import MessageChange, ModeChange
+from console.web.onward import ClinicianCallbackForm, SendOnForm
 from console.web.ruleset import Activation, Draft
 from console.web.steps import CodeForm
 from routing.clock import VirtualClock
@@ -48,6 +49,8 @@ MODELS: dict[str, type[BaseModel] | None] = {
     "/console/handler/wrap-up": WrapUpForm,
     "/console/handler/booking/search": None,
     "/console/handler/booking": ChosenSlot,
+    "/console/handler/send-on": SendOnForm,
+    "/console/handler/clinician-callback": ClinicianCallbackForm,
     "/console/handler/heartbeat": None,
     "/console/handlers/{handler_id}/offline": TakeOff,
     "/console/callbacks/{callback_id}/cancel": Cancel,
@@ -94,6 +97,10 @@ VALUES: dict[str, st.SearchStrategy[str]] = {
     "outcome": near(WrapUpOutcome, ["", "booked"]),
     "slot": near(["Slot/dental-0930"], ["", "Slot/", "Slot/a b", "Practitioner/1"]),
     "notes": near(["", "advised rest"], LONG),
+    "to": near(["dispatch", "clinician"], ["", "Dispatch", "handler"]),
+    "urgency": near(["immediate", "within_hour"], ["", "whenever", "x" * 33]),
+    "warm": near(["on", ""], ["maybe"]),
+    "number": near(["07700900555", ""], ["09098790000", "+1 202 555 0100", "x" * 21]),
     "priority": near(["2", "3", "4", "5"], ["", "1", "0", "6", "-1", "2.0", " 3", "\uff13"]),
     "mode": near(["normal", "degraded", "auto"], ["", "DEGRADED"]),
     "en": near(["Our systems are down."], ["", " ", *LONG]),
