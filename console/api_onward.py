@@ -87,6 +87,6 @@ async def clinician_statistics(api: ApiRequest) -> ClinicianDay:
         raise Invalid("day must be today or yesterday (the statistics are kept two days)")
     now = api.floor.clock.now()
     midnight = local_midnight(now)
-    if day == "yesterday":
-        return await clinician_day(api.floor.redis, local_midnight(midnight - 1), midnight)
-    return await clinician_day(api.floor.redis, midnight, now)
+    start = local_midnight(midnight - 1) if day == "yesterday" else midnight
+    # Yesterday's requests still open at midnight are judged now: missed once past the target.
+    return await clinician_day(api.floor.redis, start, now)

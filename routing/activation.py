@@ -332,6 +332,13 @@ async def plan(
         placement = rules.place(facts)
         if placed and ONWARD_ROUTE in placed:
             # One a handler sent to a clinician waits for one under these rules too.
+            if rules.onward.clinician_queue is None:
+                what = f"callback {keys.callback_id(member)}" if callback else "a caller"
+                problems.append(
+                    f"{what} (case {case_id}) waits for a clinician, and this version names no "
+                    "clinicians' queue (onward.clinician_queue): keep one until they are reached"
+                )
+                continue
             placement = rules.replace(Placement.model_validate_json(placed), facts)
         if placement.priority is not Priority.EMERGENCY and not placement.route.startswith(
             ONWARD_ROUTE

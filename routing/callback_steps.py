@@ -86,6 +86,22 @@ redis.call('ZREM', K.queue .. queue, a.sid)
 redis.call('ZADD', K.queue .. queue, score, callback_member(a.id))
 redis.call('ZADD', K.CALLBACKS, tonumber(NOW), a.id)
 if a.at_risk_at ~= '' then redis.call('ZADD', K.CALLBACKS_AT_RISK, a.at_risk_at, a.id) end
+local c = redis.call('HMGET', call, unpack(CLINICIAN_FIELDS))
+if c[1] and c[1] ~= '' then
+  -- A caller sent on to a clinician: their callback carries the clock to one, its deadline
+  -- (from the handler's decision) and the handler's notes.
+  local since, target = tonumber(c[1]), tonumber(c[3])
+  redis.call('HSET', key, 'clinician_since', c[1], 'clinician_urgency', c[2],
+             'clinician_target', c[3], 'clinician_subject', c[4], 'clinician_skill', c[5] or '',
+             'urgency', c[2], 'due_by', tostring(since + target))
+  redis.call('ZADD', K.CALLBACKS_AT_RISK, since + target * a.at_risk_after, a.id)
+  local asked = redis.call('HGET', call, 'transfer')
+  if asked then
+    local transfer = cjson.decode(asked)
+    redis.call('HSET', key, 'notes', transfer.notes or '', 'asked_by', transfer.by or '')
+  end
+  redis.call('HDEL', call, 'clinician_since')
+end
 redis.call('HSET', call, 'status', 'callback', 'callback', a.id, 'ended', NOW,
            'outcome', 'callback')
 redis.call('HINCRBY', KEYS[2], 'callback', 1)
@@ -132,7 +148,7 @@ if a.caller ~= '' then
   redis.call('EXPIRE', KEYS[1], a.caller_ttl)
 end
 count('callbacks', a.priority, 'accepted', 1)
-clinician_requested(key, a.urgency, a.target, a.id)
+clinician_requested(key, a.urgency, a.target, a.id, a.skill)
 history('booked', {number_ending = string.sub(a.number, -3), by = a.handler,
                    urgency = a.urgency})
 return {a.id, 'booked'}
@@ -159,7 +175,7 @@ if a.outcome == 'answered' then
     redis.call('HINCRBY', hkey, 'calls', 1)
     redis.call('HSET', hkey, 'missed', 0)
   end
-  clinician_reached(key)  -- a clinician's callback: the clinician speaks to the patient now
+  clinician_reached(key, a.handler)  -- a clinician's callback: the clinician speaks to them now
   count('callbacks', f[5], 'made', 1)
   if f[6] == '' or tonumber(NOW) <= tonumber(f[6]) then
     count('callbacks', f[5], 'made_on_time', 1)

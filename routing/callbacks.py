@@ -108,6 +108,7 @@ class ClinicianAsk:
     target: int
     notes: str
     by: str
+    skill: str = ""  # what makes a handler a clinician: only one stops the clock
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,7 @@ class Callbacks:
                 caller=caller,
                 due_by=repr(now + target) if target else "",
                 at_risk_at=repr(now + target * rules.at_risk_after) if target else "",
+                at_risk_after=rules.at_risk_after,
                 caller_ttl=keys.CALLER_TTL_SECONDS,
             ),
         )
@@ -257,6 +259,7 @@ class Callbacks:
                 priority=int(placement.priority),
                 urgency=ask.urgency,
                 target=ask.target,
+                skill=ask.skill,
                 notes=ask.notes,
                 handler=ask.by,
                 due_by=repr(now + ask.target),

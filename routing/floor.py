@@ -51,8 +51,9 @@ class Outbound(Protocol):
         """Move a handler's leg off the call `call_sid` (its caller goes on, `to` where), or,
         `warm`, into the transfer's room to introduce the case."""
 
-    def redirect_call(self, call_sid: str, path: str) -> object:
-        """Send a live call to the webhook at `path` (a warm transfer's caller, out of the room)."""
+    def redirect_call(self, call_sid: str, path: str, only_if: str = "") -> object:
+        """Send a live call to the webhook at `path` (a warm transfer's caller, out of the room),
+        if its record's status is then `only_if` (when given)."""
 
     def dial_dispatcher(self, call_sid: str) -> object:
         """Ring the dispatch line into the warm transfer's room of `call_sid`."""

@@ -197,21 +197,29 @@ local function call_waited(record, outcome)
   redis.call('HSET', record, 'stats_wait', member)
 end
 -- The clock to a clinician (keys.CLINICIAN_CLOCK). Started on the record (a call's or a
--- callback's) when a handler decides the patient needs a clinician; stopped, once, by the first
--- clinician to speak to the patient.
-local function clinician_requested(record, urgency, target, subject)
-  redis.call('HSET', record, 'clinician_since', NOW, 'clinician_urgency', urgency)
+-- callback's) when a handler decides the patient needs a clinician, with the request's subject
+-- and the skill that makes a handler a clinician; stopped, once, by the first handler with that
+-- skill to speak to the patient (a callback the caller takes while waiting carries it over).
+local CLINICIAN_FIELDS = {'clinician_since', 'clinician_urgency', 'clinician_target',
+                          'clinician_subject', 'clinician_skill'}
+local function clinician_requested(record, urgency, target, subject, skill)
+  redis.call('HSET', record, 'clinician_since', NOW, 'clinician_urgency', urgency,
+             'clinician_target', target, 'clinician_subject', subject,
+             'clinician_skill', skill or '')
   redis.call('ZADD', K.CLINICIAN_CLOCK, NOW,
              table.concat({'requested', urgency, tostring(target), subject}, '|'))
   stats_trim(K.CLINICIAN_CLOCK)
   redis.call('INCR', STATS_VERSION)
 end
-local function clinician_reached(record)
-  local f = redis.call('HMGET', record, 'clinician_since', 'clinician_urgency', 'sid', 'id')
+local function clinician_reached(record, handler)
+  local f = redis.call('HMGET', record, unpack(CLINICIAN_FIELDS))
   if not f[1] or f[1] == '' then return end
+  if f[5] and f[5] ~= '' and not redis.call('ZSCORE', K.skill .. f[5], handler or '') then
+    return  -- not a clinician: the patient is still waiting for one
+  end
   local seconds = string.format('%.3f', math.max(0, tonumber(NOW) - tonumber(f[1])))
   redis.call('ZADD', K.CLINICIAN_CLOCK, NOW,
-             table.concat({'reached', f[2] or '', seconds, f[3] or f[4] or record}, '|'))
+             table.concat({'reached', f[2] or '', seconds, f[4] or record}, '|'))
   stats_trim(K.CLINICIAN_CLOCK)
   redis.call('INCR', STATS_VERSION)
   redis.call('HDEL', record, 'clinician_since')

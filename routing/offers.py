@@ -45,7 +45,7 @@ end
 redis.call('HSET', record, 'status', 'connected', 'connected_at', a.now)
 if a.leg ~= '' then redis.call('HSET', record, 'handler_leg', a.leg) end
 if not is_callback(a.member) then call_waited(record, 'answered') end
-clinician_reached(record)
+clinician_reached(record, a.handler)
 redis.call('ZREM', K.RESERVED, a.member)
 move(a.handler, 'reserved', 'busy', '')
 redis.call('HSET', hkey, 'missed', 0)

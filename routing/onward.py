@@ -17,7 +17,7 @@ from prompts.catalogue import Locale, PromptId
 from routing.callbacks import Callback, ClinicianAsk, NumberTaken
 from routing.cases import CaseKind, opened
 from routing.connecting import spoken_case_id
-from routing.decisions import Decision, Enqueue, Goodbye, Nothing, Room, Spoken, say
+from routing.decisions import Decision, Dial, Enqueue, Goodbye, Nothing, Room, Spoken, say
 from routing.dispatch_line import dispatch_dial
 from routing.floor import Floor
 from routing.handlers import HandlerState
@@ -59,8 +59,8 @@ async def send_on(floor: Floor, handler_id: str, transfer: Transfer) -> Transfer
     record = await floor.calls.get(sid)
     if record is None:
         raise SendOnRefused(
-            "This is a callback: send the patient on by arranging a clinician callback "
-            "at wrap-up, or ask them to call back."
+            "This is a callback: it cannot be sent on. For an ambulance, ask the patient to "
+            "hang up and call 999; for a clinician, ask a supervisor to give the callback to one."
         )
     rules = await floor.rulebook.active()
     target = 0
@@ -74,9 +74,12 @@ async def send_on(floor: Floor, handler_id: str, transfer: Transfer) -> Transfer
             )
     else:
         warm = rules.onward.dispatch_warm  # the rule set says, for the dispatch line
+        transfer = transfer.model_copy(update={"urgency": ""})  # an urgency is a clinician's
     now = floor.clock.now()
     asked = transfer.model_copy(update={"by": handler_id, "at": now, "warm": warm})
-    outcome, leg = await floor.transfers.request(sid, asked, target)
+    outcome, leg = await floor.transfers.request(
+        sid, asked, target, rules.onward.clinician_skill or ""
+    )
     if outcome == "not_connected":
         raise SendOnRefused("The call is over, or not yet through to you: nobody to send on.")
     if outcome == "already":
@@ -99,7 +102,16 @@ async def send_on(floor: Floor, handler_id: str, transfer: Transfer) -> Transfer
             opened(record, CaseKind.AMBULANCE, record.caller, Priority.EMERGENCY, transfer.notes),
             open_case=True,
         )
-    if leg:  # else (a call put through before legs were kept) the handler hanging up moves it
+    if transfer.to is Onward.DISPATCH and not warm:
+        # The caller's own leg, straight to a webhook that dials the dispatch line, with or
+        # without Redis (the handler's leg drops with the bridge): nothing to wait on.
+        await floor.outbound.hand_off(
+            f"{sid} to the dispatch line",
+            floor.outbound.redirect_call,
+            sid,
+            paths.with_call(paths.TO_DISPATCH, sid),
+        )
+    elif leg:  # else (a call put through before legs were kept) the handler hanging up moves it
         await floor.outbound.hand_off(
             f"moving the handler's leg off {sid}",
             floor.outbound.release_leg,
@@ -123,13 +135,16 @@ def clinician_target(rules: RuleSet, urgency: str) -> int:
     return level.target_seconds
 
 
-async def sent_on(floor: Floor, sid: str) -> Decision | None:
+async def sent_on(floor: Floor, sid: str, cold: bool = False) -> Decision | None:
     """The caller's Dial action, with a transfer asked: where the caller goes now. None if no
     transfer is asked: the call goes on as any other. The same action again (a webhook sent
-    twice) sends the caller where the first sent them."""
+    twice) sends the caller where the first sent them. `cold`: without the room, whatever was
+    asked (the handler's leg never moved, and the caller is moved by their own)."""
     transfer = await floor.transfers.asked(sid)
     if transfer is None:
         return None
+    if cold:
+        transfer = transfer.model_copy(update={"warm": False})
     record = await floor.calls.get(sid)
     if record is None:
         return None
@@ -234,15 +249,37 @@ async def handler_left(floor: Floor, sid: str, handler_id: str) -> Decision:
                 f"the clinician rung for {sid}", floor.outbound.hang_up, rung
             )
     if left.then in ("to_queue", "release"):
+        # Unless a clinician is offered the caller meanwhile: their connect moves the caller.
         await floor.outbound.hand_off(
-            f"{sid} out of the room", floor.outbound.redirect_call, sid, paths.TO_QUEUE
+            f"{sid} out of the room",
+            floor.outbound.redirect_call,
+            sid,
+            paths.with_call(paths.TO_QUEUE, sid),
+            CallStatus.QUEUED,
         )
     elif left.then == "to_dispatch":
         await floor.outbound.hand_off(
-            f"{sid} out of the room", floor.outbound.redirect_call, sid, paths.TO_DISPATCH
+            f"{sid} out of the room",
+            floor.outbound.redirect_call,
+            sid,
+            paths.with_call(paths.TO_DISPATCH, sid),
         )
-    await offer_waiting(floor)
+        ringing = await floor.transfers.leg_of(sid, "dispatcher_leg")
+        if ringing:  # the dispatch line must not be rung twice for one caller
+            await floor.outbound.hand_off(
+                f"the dispatcher's leg of {sid}", floor.outbound.hang_up, ringing
+            )
     return Goodbye(locale=Locale.EN, say=say(PromptId.LEFT_ROOM))
+
+
+async def handler_gone(floor: Floor, sid: str, handler_id: str) -> str:
+    """The handler's leg could not be moved into the room: they hung up before it was. Not yet
+    taken, the transfer becomes cold (`cold`); taken warm, the caller in the room goes on
+    without them, as when a handler leaves it (`in_room`)."""
+    then = await floor.transfers.handler_gone(sid, floor.clock.now())
+    if then == "in_room":
+        await handler_left(floor, sid, handler_id)
+    return then
 
 
 async def room_exit(floor: Floor, sid: str, who: str) -> Decision:
@@ -256,25 +293,39 @@ async def room_exit(floor: Floor, sid: str, who: str) -> Decision:
     if record.status in (CallStatus.QUEUED, CallStatus.RESERVED):
         await floor.transfers.out_of_room(sid)
         return waiting_in(record, PromptId.STILL_QUEUED)
-    if record.status is CallStatus.DISPATCHED and await floor.transfers.out_of_room(sid):
+    if record.status is CallStatus.DISPATCHED and await floor.transfers.dispatcher(
+        sid, joined=False, now=floor.clock.now()
+    ):
         return emergency_dial(floor, record)  # the dispatcher never came: a plain dial
     await finish(floor, sid)
     return Nothing()
 
 
 async def back_to_queue(floor: Floor, sid: str) -> Decision:
-    """The caller's leg, moved out of the room: waiting for a clinician in their place."""
+    """The caller's leg, moved out of the room (or, its handler's leg never moved, straight
+    from the call): waiting for a clinician in their place."""
     record = await floor.calls.get(sid)
+    if record is not None and record.status is CallStatus.CONNECTED:
+        taken = await sent_on(floor, sid, cold=True)  # a transfer still to take
+        if isinstance(taken, Enqueue):
+            return taken
+        record = await floor.calls.get(sid)
     if record is None or record.placement is None:
         raise NoPlacement(sid)
+    await offer_waiting(floor)
     return waiting_in(record, PromptId.STILL_QUEUED)
 
 
 async def to_dispatch(floor: Floor, sid: str) -> Decision:
-    """The caller's leg, moved out of the room: through to the dispatch line by a plain dial."""
+    """The caller's leg, moved (out of the room, or straight from the call) to the dispatch
+    line by a plain dial; a transfer still to take is taken."""
     record = await floor.calls.get(sid)
     if record is None:
         return dispatch_dial(floor.settings.ambulance_dispatch_number, Locale.EN, sid)
+    if record.status is CallStatus.CONNECTED:
+        taken = await sent_on(floor, sid, cold=True)
+        if isinstance(taken, Dial):
+            return taken
     return emergency_dial(floor, record)
 
 
@@ -325,7 +376,10 @@ async def dispatcher_status(floor: Floor, sid: str, status: str) -> Decision:
     ):
         log.warning("dispatcher's leg %s: a plain dial", status, extra={"call_sid": sid})
         await floor.outbound.hand_off(
-            f"{sid} out of the room", floor.outbound.redirect_call, sid, paths.TO_DISPATCH
+            f"{sid} out of the room",
+            floor.outbound.redirect_call,
+            sid,
+            paths.with_call(paths.TO_DISPATCH, sid),
         )
     return Nothing()
 
@@ -379,7 +433,13 @@ async def arrange_clinician_callback(
             else f"{mask(number)} is not a UK phone a patient can be called back on."
         )
     now = floor.clock.now()
-    ask = ClinicianAsk(urgency=urgency, target=target, notes=notes, by=handler_id)
+    ask = ClinicianAsk(
+        urgency=urgency,
+        target=target,
+        notes=notes,
+        by=handler_id,
+        skill=rules.onward.clinician_skill or "",
+    )
     try:
         booked = await floor.callbacks.for_clinician(
             record.sid, to, record.caller, placement, ask, rules.callbacks, now

@@ -131,8 +131,9 @@ class OnwardRule(Strict):
     clinician_queue: QueueName | None = None
     clinician_skill: Skill | None = None
     # To the dispatch line: the handler stays on, with the caller, until the dispatcher answers
-    # (a conference; the case id is read to the dispatcher first), or leaves at once.
-    dispatch_warm: bool = True
+    # (a conference; the case id is read to the dispatcher first), or leaves at once (the
+    # caller's own leg is moved, by a webhook that dials the line with or without Redis).
+    dispatch_warm: bool = False
     urgencies: dict[UrgencyName, Urgency] = {
         IMMEDIATE: Urgency(priority=Priority.URGENT, target_seconds=1200),
         "within_hour": Urgency(priority=Priority.STANDARD, target_seconds=3600),

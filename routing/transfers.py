@@ -62,7 +62,7 @@ if f[3] and f[3] ~= '' then
   return {'already', f[4] or ''}
 end
 redis.call('HSET', KEYS[1], 'transfer', a.transfer)
-if a.urgency ~= '' then clinician_requested(KEYS[1], a.urgency, a.target, a.sid) end
+if a.urgency ~= '' then clinician_requested(KEYS[1], a.urgency, a.target, a.sid, a.skill) end
 return {'requested', f[4]}
 """,
 )
@@ -153,6 +153,27 @@ return 1
 )
 
 
+# KEYS[1] the call. The handler's leg could not be moved into the room (they hung up first): a
+# transfer not yet taken becomes cold (`cold`: the caller's Dial action, which their hang-up
+# brings, takes it so); one taken warm already left the caller in the room (`in_room`).
+_HANDLER_GONE = script(
+    """
+local f = redis.call('HMGET', KEYS[1], 'status', 'transfer', 'warm_room')
+if not f[2] or f[2] == '' then return '' end
+if f[1] == 'connected' then
+  local asked = cjson.decode(f[2])
+  if asked.warm then
+    asked.warm = false
+    redis.call('HSET', KEYS[1], 'transfer', cjson.encode(asked))
+  end
+  return 'cold'
+end
+if f[3] and f[3] ~= '' then return 'in_room' end
+return ''
+""",
+)
+
+
 def room_of(call_sid: str) -> str:
     """The conference room of a warm transfer: one per call."""
     return f"lifeline-{call_sid}"
@@ -176,10 +197,11 @@ class Transfers:
         self._take = Script(redis, _TAKE)
         self._left_room = Script(redis, _LEFT_ROOM)
         self._dispatcher = Script(redis, _DISPATCHER)
+        self._handler_gone = Script(redis, _HANDLER_GONE)
 
-    async def request(self, sid: str, transfer: Transfer, target: int) -> Asked:
+    async def request(self, sid: str, transfer: Transfer, target: int, skill: str = "") -> Asked:
         """Keep the handler's request on the call; for a clinician, start the clock to one
-        (`target`: the urgency's, in seconds)."""
+        (`target`: the urgency's, in seconds; `skill`: what makes a handler a clinician)."""
         outcome, leg = await self._request(
             keys=[keys.call(sid)],
             args=[
@@ -193,6 +215,7 @@ class Transfers:
                         "notes": transfer.notes,
                         "warm": transfer.warm,
                         "target": target,
+                        "skill": skill,
                         "transfer": transfer.model_dump_json(),
                     }
                 )
@@ -238,6 +261,15 @@ class Transfers:
                 keys=[keys.call(sid)], args=[json.dumps({"joined": joined, "now": repr(now)})]
             )
         )
+
+    async def handler_gone(self, sid: str, now: float) -> str:
+        """See `_HANDLER_GONE`: `cold`, `in_room` or ""."""
+        return str(
+            await self._handler_gone(keys=[keys.call(sid)], args=[json.dumps({"now": repr(now)})])
+        )
+
+    async def status(self, sid: str) -> str:
+        return str(await self.redis.hget(keys.call(sid), "status") or "")
 
     async def out_of_room(self, sid: str) -> bool:
         """The caller has left the room; True if they were in it."""

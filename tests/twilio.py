@@ -25,7 +25,7 @@ ALLOWED_CHILDREN: dict[str, set[str]] = {
         "Hangup",
     },
     "Gather": {"Say", "Play", "Pause"},
-    "Dial": {"Number", "Client"},
+    "Dial": {"Number", "Client", "Conference"},
 }
 
 

@@ -143,11 +143,12 @@ class Jobs:
             handler,
         )
 
-    def redirect_call(self, call_sid: str, path: str) -> Job:
+    def redirect_call(self, call_sid: str, path: str, only_if: str = "") -> Job:
         """Send a live call to the webhook at `path` (a warm transfer's caller, out of the
-        room): redirected twice, the call fetches the same TwiML twice."""
+        room), if its record's status is then `only_if` (when given): redirected twice, the
+        call fetches the same TwiML twice."""
         return self._call_job(
-            "workers.transfers.redirect_call", f"redirect-{call_sid}", call_sid, path
+            "workers.transfers.redirect_call", f"redirect-{call_sid}", call_sid, path, only_if
         )
 
     def dial_dispatcher(self, call_sid: str) -> Job:

@@ -5,13 +5,17 @@ late or twice changes nothing; placing a call is tried once (a second try could 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 
 from config import paths
-from routing import connecting
+from routing import connecting, onward
+from routing.floor import Floor
 from routing.models import CallStatus
 from routing.offers import Release
-from workers.runtime import Runtime, runtime
+from routing.rules import default_rules
+from workers.runtime import Runtime, enqueuing, runtime
 from workers.telephony import CallGone, TelephonyError
 
 log = logging.getLogger(__name__)
@@ -20,22 +24,57 @@ log = logging.getLogger(__name__)
 async def release_leg(
     call_sid: str, leg: str, to: str, warm: bool = False, handler: str = ""
 ) -> str:
+    """Then watches the caller go on: if their Dial action has not taken them on within
+    `WATCH_SECONDS` (it failed, Redis unreachable say), their own leg is moved."""
     async with runtime() as rt:
         record = await rt.calls.get(call_sid)
-        if record is None or record.status is not CallStatus.CONNECTED:
+        if record is None:
+            return "no call"
+        in_room = bool(await rt.transfers.in_room(call_sid))
+        if record.status is not CallStatus.CONNECTED and not (warm and in_room):
             return "moved already"  # the caller went on (or hung up) meanwhile
         url = rt.settings.public_url(paths.transfer_leg(to, warm, call_sid, handler))
         try:
             await rt.telephony.redirect(leg, url)
         except CallGone:
-            # The handler hung up first: the caller's Dial action sends them on all the same.
+            # The handler hung up first: the caller's Dial action sends them on all the same,
+            # without the room, or, in it already, they go on without the handler.
+            if warm:
+                await _handler_gone(rt, call_sid, handler)
             return "gone"
         log.info("handler's leg moved", extra={"call_sid": call_sid})
-        return "redirected"
+        return await _watch(rt, call_sid, to)
 
 
-async def redirect_call(call_sid: str, path: str) -> str:
+WATCH_SECONDS = 8.0  # the caller's Dial action comes within a second when all is well
+WATCH_EVERY = 0.25
+
+
+async def _watch(rt: Runtime, call_sid: str, to: str) -> str:
+    deadline = time.monotonic() + WATCH_SECONDS
+    while time.monotonic() < deadline:
+        if await rt.transfers.status(call_sid) != CallStatus.CONNECTED:
+            return "redirected"
+        await asyncio.sleep(WATCH_EVERY)
+    log.warning("caller not taken on by their Dial action: moved", extra={"call_sid": call_sid})
+    path = paths.TO_DISPATCH if to == "dispatch" else paths.TO_QUEUE
+    await _redirect_quietly(rt, call_sid, paths.with_call(path, call_sid))
+    return "caller moved"
+
+
+async def _handler_gone(rt: Runtime, call_sid: str, handler: str) -> None:
+    async with enqueuing(rt) as jobs:
+        floor = Floor.of(rt.redis, rt.clock, rt.settings, default_rules(), jobs)
+        if await onward.handler_gone(floor, call_sid, handler) == "cold":
+            # The Dial action may have read the request as warm just before: look again.
+            await asyncio.sleep(1.0)
+            await onward.handler_gone(floor, call_sid, handler)
+
+
+async def redirect_call(call_sid: str, path: str, only_if: str = "") -> str:
     async with runtime() as rt:
+        if only_if and await rt.transfers.status(call_sid) != only_if:
+            return "not moved"  # offered to someone meanwhile, or gone
         try:
             await rt.telephony.redirect(call_sid, rt.settings.public_url(path))
         except CallGone:
@@ -72,7 +111,7 @@ async def dial_dispatcher(call_sid: str) -> str:
         except TelephonyError as error:
             log.warning("dispatcher's leg not placed (%s): a plain dial", error)
             if await rt.transfers.dispatcher(call_sid, joined=False, now=rt.clock.now()):
-                await _redirect_quietly(rt, call_sid, paths.TO_DISPATCH)
+                await _redirect_quietly(rt, call_sid, paths.with_call(paths.TO_DISPATCH, call_sid))
             return "plain dial"
         await rt.transfers.keep_leg(call_sid, "dispatcher_leg", placed.sid)
         return "ringing"

@@ -91,6 +91,7 @@ def joined(stack: Stack, sid: str, *labels: str) -> bool:
 def test_a_warm_transfer_to_dispatch_reads_the_case_id_and_the_handler_leaves_once_they_answer(
     stack: Stack,
 ) -> None:
+    use_rules(stack, lambda rules: rules["onward"].update(dispatch_warm=True))
     stack.sim.party(DISPATCH, answer="answer", ring_seconds=2, talk_seconds=60)
     sid = on_a_call(stack, "h1")
     [handler_leg] = legs(stack, sid)
@@ -130,7 +131,6 @@ def test_a_warm_transfer_to_dispatch_reads_the_case_id_and_the_handler_leaves_on
 def test_with_the_clinical_system_down_a_cold_transfer_to_dispatch_still_reads_the_case_id(
     stack: Stack,
 ) -> None:
-    use_rules(stack, lambda rules: rules["onward"].update(dispatch_warm=False))
     changed = stack.api.put("/api/v1/mode", json={"mode": "degraded", "reason": "outage drill"})
     assert changed.status_code == 200, changed.text
     stack.sim.party(DISPATCH, answer="answer", ring_seconds=1, talk_seconds=30)
@@ -145,9 +145,7 @@ def test_with_the_clinical_system_down_a_cold_transfer_to_dispatch_still_reads_t
     assert stack.sim.events(sid, "dial")[-1]["targets"] == [DISPATCH]
     stack.sim.wait_event(dispatcher, "say")
     assert any(spoken_case_id(case_id_for(sid)) in text for text in said(stack, dispatcher))
-    assert said(stack, handler_leg)[-1] == (
-        "The caller is on their way to the ambulance service. Please wrap up the call."
-    )
+    stack.sim.wait_ended(handler_leg)  # the caller's leg moved: the handler's drops at once
     stack.wait_for(lambda: stack.handler_now("h1")["state"] == "wrap_up", "h1 to wrap up")
     case_id = case_id_for(sid)
     stack.wait_for(
@@ -250,3 +248,25 @@ def test_a_handler_cannot_send_on_a_caller_they_are_not_talking_to(stack: Stack)
     assert malformed.status_code == 422
     assert stack.handler_now("h1")["state"] == "busy"  # nothing changed: still talking
     assert len(legs(stack, sid)) == 1
+
+
+def test_a_handler_who_hangs_up_as_they_send_the_caller_on_warm_leaves_nobody_in_silence(
+    stack: Stack,
+) -> None:
+    sid = on_a_call(stack, "h1")
+    [handler_leg] = legs(stack, sid)
+
+    sent = send_on(stack, "h1", to="clinician", urgency="immediate", warm=True)
+    stack.sim.hang_up(handler_leg)  # before, or just after, their leg is moved into the room
+
+    assert sent.status_code == 202, sent.text
+    stack.wait_for(lambda: stack.handler_now("h1")["state"] == "wrap_up", "h1 to wrap up")
+    stack.wait_for(
+        lambda: (
+            stack.sim.events(sid, "enqueue")[-1:] != []
+            and stack.sim.events(sid, "enqueue")[-1]["queue"] == "clinician"
+            and not joined(stack, sid, "caller")
+        ),
+        "the caller to wait in the clinicians' queue",
+    )
+    assert stack.sim.record(sid)["ended"] is False

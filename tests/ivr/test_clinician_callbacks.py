@@ -13,9 +13,10 @@ from routing import keys
 from routing.clock import VirtualClock
 from routing.handlers import HandlerState
 from tests.conftest import CALLER, MAIN_LINE, METRICS
-from tests.console.test_api import Api, token_for
+from tests.console.test_api import RULES, Api, token_for
 from tests.ivr.test_call_flow import to_queue
 from tests.ivr.test_connecting import sweep
+from tests.ivr.test_hold_and_callbacks import take_callback
 from tests.staff import Staff
 from tests.twilio import Call, TwilioClient, Twiml
 
@@ -216,3 +217,100 @@ def test_a_caller_is_sent_to_a_clinician_one_way_only(
     assert sync_redis.hget(keys.call(sid), "transfer") is None
     # To the ambulance service, though, at once: the callback does not stand in the way.
     h1.send("POST", "/api/v1/handlers/h1/send-on", {"to": "dispatch"}, 202)
+
+
+def sent_to_a_clinician(
+    twilio: TwilioClient, redis_url: str, urgency: str = "immediate"
+) -> tuple[Call, Twiml]:
+    """h1's caller, sent on cold to a clinician: the call, and the TwiML that queued them (the
+    caller's Dial action, as Twilio sends it once h1's leg has moved)."""
+    call, connect = on_a_call(twilio, "h1")
+    h1 = handler_api(twilio, redis_url, "h1")
+    h1.send(
+        "POST",
+        "/api/v1/handlers/h1/send-on",
+        {"to": "clinician", "urgency": urgency, "notes": "Chest pain at rest, now settled."},
+        202,
+    )
+    action = connect.first("Dial").get("action", "")
+    return call, call._got(twilio.twiml(action, call.params(DialCallStatus="completed")))
+
+
+def test_a_caller_waiting_for_a_clinician_who_takes_a_callback_keeps_the_clock_and_the_notes(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    staff("h1", state=HandlerState.AVAILABLE)
+    call, enqueue = sent_to_a_clinician(twilio, redis_url)
+    asked_at = clock.now()
+    assert enqueue.first("Enqueue").text == "clinician"
+    clock.advance(400)  # long enough to be offered a callback in the hold loop
+
+    confirm = take_callback(call, enqueue)
+    assert call.press(confirm, "1").verbs == ["Say", "Hangup"]
+    call.status("completed")
+
+    callback_id = str(sync_redis.hget(keys.call(call.sid), "callback"))
+    state = sync_redis.hgetall(keys.callback(callback_id))
+    assert (state["queue"], state["urgency"], state["asked_by"]) == ("clinician", "immediate", "h1")
+    assert state["notes"] == "Chest pain at rest, now settled."
+    assert float(state["due_by"]) == asked_at + 1200  # from the handler's decision
+    clock.advance(300)
+    staff("c1", state=HandlerState.AVAILABLE, skills={"clinician": 3})
+    [offer] = sweep(redis_url, clock.now()).offers
+    assert offer.handler == "c1"
+    callback_leg(twilio, "/twilio/callback/answer", callback_id, "c1", "handler")
+    callback_leg(twilio, "/twilio/callback/greet", callback_id, "c1", "patient", AnsweredBy="human")
+    assert clock_entries(sync_redis) == [
+        f"requested|immediate|1200|{call.sid}",
+        f"reached|immediate|700.000|{call.sid}",  # the same request: one clock, stopped once
+    ]
+
+
+def without_clinicians(twilio: TwilioClient, redis_url: str) -> tuple[Api, int]:
+    """A supervisor, and a version of the rules naming no clinicians' queue, not yet active."""
+    supervisor = Api(twilio.client, token_for(redis_url, Role.SUPERVISOR, scopes=RULES))
+    rules = supervisor.get("/api/v1/rules")["rules"]
+    rules["onward"] = {"clinician_queue": None, "clinician_skill": None}
+    return supervisor, supervisor.send("POST", "/api/v1/rules/versions", {"rules": rules}, 201)[
+        "number"
+    ]
+
+
+def test_the_clinicians_queue_cannot_go_while_a_caller_waits_in_it(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str
+) -> None:
+    staff("h1", state=HandlerState.AVAILABLE)
+    call, _ = sent_to_a_clinician(twilio, redis_url)
+    supervisor, number = without_clinicians(twilio, redis_url)
+
+    refused = supervisor.send("POST", f"/api/v1/rules/versions/{number}/activate", {}, 409)
+
+    assert "waits for a clinician, and this version names no clinicians' queue" in str(refused)
+    assert sync_redis.zrange(keys.queue("clinician"), 0, -1) == [call.sid]
+
+
+def test_only_a_clinician_stops_the_clock(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    staff("h1", state=HandlerState.AVAILABLE)
+    call, connect = on_a_call(twilio, "h1")
+    h1 = handler_api(twilio, redis_url, "h1")
+    h1.send("POST", "/api/v1/handlers/h1/send-on", {"to": "clinician", "urgency": "immediate"}, 202)
+    # The clinicians' queue goes before the caller is moved: they are placed by their answers.
+    supervisor, number = without_clinicians(twilio, redis_url)
+    supervisor.send("POST", f"/api/v1/rules/versions/{number}/activate", {})
+    action = connect.first("Dial").get("action", "")
+    queued = call._got(twilio.twiml(action, call.params(DialCallStatus="completed")))
+    assert queued.first("Enqueue").text == "general"
+
+    clock.advance(60)
+    staff("h2", state=HandlerState.AVAILABLE)  # a call handler, not a clinician
+    [offer] = sweep(redis_url, clock.now()).offers
+    assert offer.handler == "h2"
+    again = call._got(
+        twilio.twiml(f"/twilio/connect?handler=h2&offer={offer.offer}", call.params())
+    )
+    twilio.twiml(again.first("Client").get("url", ""), call.params() | {"CallSid": HANDLER_LEG})
+
+    assert sync_redis.hget(keys.call(call.sid), "status") == "connected"
+    assert clock_entries(sync_redis) == [f"requested|immediate|1200|{call.sid}"]  # still waiting

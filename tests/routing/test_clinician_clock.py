@@ -49,3 +49,9 @@ def test_a_day_the_clocks_go_forward_has_23_hours() -> None:
     figures = day_figures([], spring, now=spring + 30 * 3600)
     assert len(figures.hours) == 23
     assert figures.day.until == datetime(2026, 3, 30, tzinfo=LONDON).timestamp()
+
+
+def test_yesterdays_requests_are_judged_now_not_at_midnight() -> None:
+    late = [("requested|immediate|1200|r9", at(23, 50))]
+    figures = day_figures(requests_of(late), MIDNIGHT, now=at(24, 30))
+    assert (figures.day.missed, figures.day.open, figures.day.until) == (1, 0, at(24, 0))
