@@ -62,6 +62,13 @@ class DialForm(TwilioForm):
     bridged: str = Field(alias="DialBridged", default="")
 
 
+class RoomEventForm(TwilioForm):
+    """A conference's status callback about a participant (its CallSid is theirs)."""
+
+    event: str = Field(alias="StatusCallbackEvent", default="")
+    label: str = Field(alias="ParticipantLabel", default="")
+
+
 class StatusForm(TwilioForm):
     sequence: int | None = Field(alias="SequenceNumber", default=None)
     duration: int | None = Field(alias="CallDuration", default=None)

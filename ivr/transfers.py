@@ -5,7 +5,7 @@ into it. Whatever fails, the caller goes on: the safe answers below need no Redi
 from __future__ import annotations
 
 from ivr.context import Ivr
-from ivr.forms import DialForm, StatusForm, TwilioForm
+from ivr.forms import DialForm, RoomEventForm, StatusForm, TwilioForm
 from ivr.safety import safe_route
 from ivr.states import InRoom, SentOn
 from prompts.catalogue import Locale, PromptId
@@ -44,6 +44,15 @@ async def handler_left(ivr: Ivr, form: DialForm, state: InRoom) -> Decision:
 
 def left(ivr: Ivr, state: InRoom) -> Decision:
     return Goodbye(locale=Locale.EN, say=say(PromptId.LEFT_ROOM))
+
+
+async def room_event(ivr: Ivr, form: RoomEventForm, state: InRoom) -> Decision:
+    """The room's status callback: the handler leaving is handled as their Dial's action is."""
+    if form.event == "participant-leave" and form.label == "handler":
+        asked = await ivr.floor.transfers.asked(state.call)
+        if asked is not None:
+            await onward.handler_left(ivr.floor, state.call, asked.by)
+    return Nothing()
 
 
 async def room_exit(ivr: Ivr, form: DialForm, state: InRoom) -> Decision:

@@ -172,12 +172,24 @@ class Renderer:
                     else self.urls.room_exit(decision.call, decision.locale, decision.who)
                 )
                 dial = DialVerb(action=action, method="POST")
+                # The caller's join names the room's status callback: the handler leaving it is
+                # heard there too, besides their own Dial's action.
+                events = (
+                    {
+                        "status_callback": self.urls.room_events(decision.call),
+                        "status_callback_event": "leave",
+                        "status_callback_method": "POST",
+                    }
+                    if decision.who == "caller"
+                    else {}
+                )
                 dial.conference(
                     decision.room,
                     participant_label=decision.who,
                     start_conference_on_enter=True,
                     end_conference_on_exit=decision.end_on_exit,
                     beep=False,
+                    **events,
                 )
                 response.append(dial)
             case Whisper():

@@ -36,6 +36,7 @@ DISPATCHER = paths.DISPATCHER
 DISPATCHER_STATUS = paths.DISPATCHER_STATUS
 ROOM_EXIT = "/twilio/transfer/room-exit"  # the caller's (or dispatcher's) room Dial is over
 HANDLER_LEFT = "/twilio/transfer/handler-left"  # the handler's room Dial is over
+ROOM_EVENTS = "/twilio/transfer/room-events"  # the room's status callbacks
 FALLBACK_LINE_RESULT = "/twilio/fallback-line-result"
 
 
@@ -106,6 +107,9 @@ class Urls:
 
     def room_exit(self, call: str, locale: Locale, who: str) -> str:
         return self._with(ROOM_EXIT, urlencode({"call": call, "locale": locale.value, "who": who}))
+
+    def room_events(self, call: str) -> str:
+        return self._with(ROOM_EVENTS, urlencode({"call": call}))
 
     def handler_left(self, call: str, handler: str) -> str:
         return self._with(HANDLER_LEFT, urlencode({"call": call, "handler": handler}))

@@ -24,6 +24,7 @@ from ivr.forms import (
     GatherForm,
     HoldForm,
     QueueExitForm,
+    RoomEventForm,
     StatusForm,
     TwilioForm,
 )
@@ -183,6 +184,7 @@ def routes() -> list[Route]:
             urls.TRANSFER_LEG, TwilioForm, SentOn, transfers.handler_leg, transfers.handler_sent_on
         ),
         webhook(urls.HANDLER_LEFT, DialForm, InRoom, transfers.handler_left, transfers.left),
+        webhook(urls.ROOM_EVENTS, RoomEventForm, InRoom, transfers.room_event, Nothing()),
         webhook(urls.ROOM_EXIT, DialForm, InRoom, transfers.room_exit, transfers.room_exit_safely),
         webhook(urls.TO_QUEUE, TwilioForm, InRoom, transfers.to_queue, safe_route),
         webhook(

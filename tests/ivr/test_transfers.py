@@ -5,6 +5,7 @@ to one."""
 from __future__ import annotations
 
 import redis
+from rq.job import Job
 
 from console.tokens import Role
 from lifeline.redis_server import RedisServer
@@ -19,6 +20,7 @@ from tests.console.test_api import RULES, Api, token_for
 from tests.ivr.test_clinician_callbacks import handler_api, on_a_call
 from tests.staff import Staff
 from tests.twilio import TwilioClient
+from workers.job_queues import SERIALIZER
 
 
 def test_a_caller_sent_to_dispatch_reaches_the_line_with_redis_down(
@@ -81,3 +83,39 @@ def test_an_urgency_given_for_the_dispatch_line_starts_no_clock_to_a_clinician(
 
     assert sent["urgency"] == ""
     assert sync_redis.zcard(keys.CLINICIAN_CLOCK) == 0
+
+
+def test_the_handler_leaving_the_room_is_heard_from_the_room_alone(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str
+) -> None:
+    staff("h1", state=HandlerState.AVAILABLE)
+    call, connect = on_a_call(twilio, "h1")
+    handler_api(twilio, redis_url, "h1").send(
+        "POST",
+        "/api/v1/handlers/h1/send-on",
+        {"to": "clinician", "urgency": "immediate", "warm": True},
+        202,
+    )
+    action = connect.first("Dial").get("action", "")
+    room = call._got(twilio.twiml(action, call.params(DialCallStatus="completed")))
+    events = room.first("Conference").get("statusCallback", "")
+    assert sync_redis.hget(keys.handler("h1"), "state") == "busy"  # introducing the case
+
+    # Their own leg's Dial action is lost; the room's status callback says they left.
+    twilio.post(
+        events,
+        {
+            "CallSid": "CA" + "e" * 32,
+            "ConferenceSid": "CF" + "0" * 32,
+            "StatusCallbackEvent": "participant-leave",
+            "ParticipantLabel": "handler",
+        },
+    )
+
+    assert sync_redis.hget(keys.handler("h1"), "state") == "wrap_up"
+    assert sync_redis.hget(keys.call(call.sid), "warm_room") is None
+    connection = redis.Redis.from_url(redis_url)
+    redirect = Job.fetch(f"redirect-{call.sid}", connection=connection, serializer=SERIALIZER)
+    connection.close()
+    # The caller is moved to wait in the clinicians' queue (unless offered to someone first).
+    assert list(redirect.args) == [call.sid, f"/twilio/transfer/to-queue?call={call.sid}", "queued"]
