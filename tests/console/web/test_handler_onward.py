@@ -91,14 +91,13 @@ def test_to_the_ambulance_service_no_urgency_is_sent_and_the_rules_say_if_it_is_
         {"to": "dispatch", "urgency": "immediate", "warm": "on", "notes": "Chest pain"},
     )
 
-    assert (  # the default rules keep the handler on until the dispatcher answers
-        "The caller is on their way to the ambulance service; stay on to introduce the case when "
-        "the dispatcher answers, then hang up and wrap up."
+    assert (  # the default rules send the caller on at once: the handler leaves
+        "The caller is on their way to the ambulance service; wrap up when your call ends."
     ) in done.text
     kept = transfer_of(sync_redis, call.sid)
     assert kept is not None
     assert '"to":"dispatch","urgency":""' in kept
-    assert '"warm":true' in kept  # the rule set's choice, not the form's
+    assert '"warm":false' in kept  # the rule set's choice, not the form's
     assert sync_redis.zcard(keys.CLINICIAN_CLOCK) == 0  # no clinician's clock started
 
 
