@@ -49,9 +49,9 @@ def left(ivr: Ivr, state: InRoom) -> Decision:
 async def room_event(ivr: Ivr, form: RoomEventForm, state: InRoom) -> Decision:
     """The room's status callback: the handler leaving is handled as their Dial's action is."""
     if form.event == "participant-leave" and form.label == "handler":
-        asked = await ivr.floor.transfers.asked(state.call)
-        if asked is not None:
-            await onward.handler_left(ivr.floor, state.call, asked.by)
+        sent = await ivr.floor.transfers.sent(state.call)
+        if sent is not None:
+            await onward.handler_left(ivr.floor, state.call, sent.by)
     return Nothing()
 
 

@@ -172,15 +172,15 @@ class Renderer:
                     else self.urls.room_exit(decision.call, decision.locale, decision.who)
                 )
                 dial = DialVerb(action=action, method="POST")
-                # The caller's join names the room's status callback: the handler leaving it is
-                # heard there too, besides their own Dial's action.
+                # The room's status callback (the first to join names it, the handler or the
+                # caller): the handler leaving is heard there too, besides their own Dial's action.
                 events = (
                     {
                         "status_callback": self.urls.room_events(decision.call),
                         "status_callback_event": "leave",
                         "status_callback_method": "POST",
                     }
-                    if decision.who == "caller"
+                    if decision.who in ("caller", "handler")
                     else {}
                 )
                 dial.conference(

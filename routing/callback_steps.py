@@ -46,6 +46,25 @@ CONVERT = (
     PRELUDE
     + """
 local call = K.call .. a.sid
+-- A caller sent on to a clinician: the callback carries the clock to one, its deadline (from the
+-- handler's decision) and the handler's notes; the call's clock is over.
+local function carry_clinician(id)
+  local c = redis.call('HMGET', call, unpack(CLINICIAN_FIELDS))
+  if not c[1] or c[1] == '' then return false end
+  local k = K.callback .. id
+  local since, target = tonumber(c[1]), tonumber(c[3])
+  redis.call('HSET', k, 'clinician_since', c[1], 'clinician_urgency', c[2],
+             'clinician_target', c[3], 'clinician_subject', c[4], 'clinician_skill', c[5] or '',
+             'urgency', c[2], 'due_by', tostring(since + target))
+  redis.call('ZADD', K.CALLBACKS_AT_RISK, since + target * a.at_risk_after, id)
+  local asked = redis.call('HGET', call, 'sent_on')
+  if asked then
+    local transfer = cjson.decode(asked)
+    redis.call('HSET', k, 'notes', transfer.notes or '', 'asked_by', transfer.by or '')
+  end
+  redis.call('HDEL', call, 'clinician_since')
+  return true
+end
 local status = redis.call('HGET', call, 'status')
 if status == 'callback' then
   local id = redis.call('HGET', call, 'callback')
@@ -66,6 +85,19 @@ if not live(existing) then
   end
 end
 if live(existing) then
+  local e = K.callback .. existing
+  if carry_clinician(existing) then
+    -- Their callback to come moves to this call's place, with the clinicians, at its class.
+    local f = redis.call('HMGET', call, 'placement', 'priority', 'arrival')
+    local status = redis.call('HGET', e, 'status')
+    local old = redis.call('HGET', e, 'queue')
+    redis.call('HSET', e, 'placement', f[1], 'priority', f[2], 'arrival', f[3], 'queue', queue,
+               'score', score)
+    if status == 'pending' then
+      redis.call('ZREM', K.queue .. old, callback_member(existing))
+      redis.call('ZADD', K.queue .. queue, score, callback_member(existing))
+    end
+  end
   redis.call('ZREM', K.queue .. queue, a.sid)
   redis.call('HSET', call, 'status', 'callback', 'callback', existing, 'ended', NOW,
              'outcome', 'callback')
@@ -86,22 +118,7 @@ redis.call('ZREM', K.queue .. queue, a.sid)
 redis.call('ZADD', K.queue .. queue, score, callback_member(a.id))
 redis.call('ZADD', K.CALLBACKS, tonumber(NOW), a.id)
 if a.at_risk_at ~= '' then redis.call('ZADD', K.CALLBACKS_AT_RISK, a.at_risk_at, a.id) end
-local c = redis.call('HMGET', call, unpack(CLINICIAN_FIELDS))
-if c[1] and c[1] ~= '' then
-  -- A caller sent on to a clinician: their callback carries the clock to one, its deadline
-  -- (from the handler's decision) and the handler's notes.
-  local since, target = tonumber(c[1]), tonumber(c[3])
-  redis.call('HSET', key, 'clinician_since', c[1], 'clinician_urgency', c[2],
-             'clinician_target', c[3], 'clinician_subject', c[4], 'clinician_skill', c[5] or '',
-             'urgency', c[2], 'due_by', tostring(since + target))
-  redis.call('ZADD', K.CALLBACKS_AT_RISK, since + target * a.at_risk_after, a.id)
-  local asked = redis.call('HGET', call, 'transfer')
-  if asked then
-    local transfer = cjson.decode(asked)
-    redis.call('HSET', key, 'notes', transfer.notes or '', 'asked_by', transfer.by or '')
-  end
-  redis.call('HDEL', call, 'clinician_since')
-end
+carry_clinician(a.id)
 redis.call('HSET', call, 'status', 'callback', 'callback', a.id, 'ended', NOW,
            'outcome', 'callback')
 redis.call('HINCRBY', KEYS[2], 'callback', 1)

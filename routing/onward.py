@@ -110,6 +110,7 @@ async def send_on(floor: Floor, handler_id: str, transfer: Transfer) -> Transfer
             floor.outbound.redirect_call,
             sid,
             paths.with_call(paths.TO_DISPATCH, sid),
+            CallStatus.CONNECTED,  # once: not again for a caller on their way already
         )
     elif leg:  # else (a call put through before legs were kept) the handler hanging up moves it
         await floor.outbound.hand_off(
@@ -151,39 +152,39 @@ async def sent_on(floor: Floor, sid: str, cold: bool = False) -> Decision | None
     now = floor.clock.now()
     if transfer.to is Onward.DISPATCH:
         placement = emergency_placement(await floor.rulebook.active(), record)
-        taken = await floor.transfers.take(
+        taken, went = await floor.transfers.take(
             record.sid, Onward.DISPATCH, placement, now, warm=transfer.warm
         )
     else:
         rules = await floor.rulebook.active()
         placement = clinician_placement(rules, transfer, record)
-        taken = await floor.transfers.take(
+        taken, went = await floor.transfers.take(
             record.sid, Onward.CLINICIAN, placement, now, warm=transfer.warm
         )
         if taken == "unserved":  # the rules changed since this process read them
             floor.rulebook.forget()
             rules = await floor.rulebook.active()
             placement = clinician_placement(rules, transfer, record)
-            taken = await floor.transfers.take(
+            taken, went = await floor.transfers.take(
                 record.sid, Onward.CLINICIAN, placement, now, warm=transfer.warm
             )
         if taken == "unserved":  # and again: where the rules place the caller, never nowhere
             placement = rules.place(CallFacts.of(record.answers, record.line, now))
-            taken = await floor.transfers.take(
+            taken, went = await floor.transfers.take(
                 record.sid, Onward.CLINICIAN, placement, now, warm=transfer.warm
             )
     if not taken:
         return await _where_sent(floor, record.sid)
     log.info("sent on: %s", taken, extra={"call_sid": record.sid, "queue": placement.queue})
     if taken == "dispatched":
-        if transfer.warm:
+        if went:
             await floor.outbound.hand_off(
                 f"the dispatcher's leg of {sid}", floor.outbound.dial_dispatcher, sid
             )
             return in_room(record, PromptId.AMBULANCE_CONNECTING)
         return emergency_dial(floor, record)
     await offer_waiting(floor)
-    if transfer.warm:
+    if went:
         return in_room(record, PromptId.SENT_TO_CLINICIAN)
     return Enqueue(
         locale=record.locale,
@@ -242,9 +243,11 @@ async def handler_left(floor: Floor, sid: str, handler_id: str) -> Decision:
     if left.then == "release":
         # A clinician's phone rings into the room the caller is leaving: not theirs after all.
         rules = await floor.rulebook.active()
-        await floor.offers.release(sid, left.clinician, left.offer, now, Release.FAILED, rules)
+        released = await floor.offers.release(
+            sid, left.clinician, left.offer, now, Release.FAILED, rules
+        )
         rung = await floor.transfers.leg_of(sid, "clinician_leg")
-        if rung:
+        if rung and released:  # else they answered meanwhile: they have the caller
             await floor.outbound.hand_off(
                 f"the clinician rung for {sid}", floor.outbound.hang_up, rung
             )
@@ -370,8 +373,11 @@ async def dispatcher_answered(floor: Floor, sid: str) -> Decision:
 
 
 async def dispatcher_status(floor: Floor, sid: str, status: str) -> Decision:
-    """The dispatcher's leg did not answer: the caller goes on by a plain dial, at once."""
-    if status in NOT_JOINED and await floor.transfers.dispatcher(
+    """The dispatcher's leg answered (they are joining the room), or did not: the caller goes on
+    by a plain dial, at once."""
+    if status in ("in-progress", "answered"):
+        await floor.transfers.dispatcher(sid, joined=True, now=floor.clock.now())
+    elif status in NOT_JOINED and await floor.transfers.dispatcher(
         sid, joined=False, now=floor.clock.now()
     ):
         log.warning("dispatcher's leg %s: a plain dial", status, extra={"call_sid": sid})
@@ -418,8 +424,9 @@ async def arrange_clinician_callback(
             "This is a callback already: a supervisor can re-prioritise it, or give it to a "
             "clinician, from the callbacks page."
         )
-    sent = await floor.transfers.asked(record.sid)
-    if sent is not None and sent.to is Onward.CLINICIAN:
+    sent = await floor.transfers.sent(record.sid)
+    waiting = record.status in (CallStatus.CONNECTED, CallStatus.QUEUED, CallStatus.RESERVED)
+    if sent is not None and sent.to is Onward.CLINICIAN and sent.by == handler_id and waiting:
         raise SendOnRefused("This caller is on their way to a clinician already.")
     rules = await floor.rulebook.active()
     target = clinician_target(rules, urgency)

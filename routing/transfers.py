@@ -76,34 +76,43 @@ _TAKE = script(
     MOVE_HANDLER,
     STATS,
     """
-local f = redis.call('HMGET', KEYS[1], 'status', 'handler', 'transfer', 'arrival', 'created')
-if f[1] ~= 'connected' or not f[3] or f[3] == '' then return {'', ''} end
+local f = redis.call('HMGET', KEYS[1], 'status', 'handler', 'transfer', 'arrival', 'created',
+                     'handler_moving')
+if f[1] ~= 'connected' or not f[3] or f[3] == '' then return {'', '', 0} end
 if a.to == 'clinician' and redis.call('EXISTS', K.RULES_QUEUES) == 1 and
    redis.call('SISMEMBER', K.RULES_QUEUES, a.queue) == 0 then
-  return {'unserved', ''}
+  return {'unserved', '', 0}
 end
+-- Warm only with the handler's leg on its way into the room (the job marks it as it moves the
+-- leg): a handler who hung up first, or whose leg could not be moved, is not coming.
+local warm = a.warm and cjson.decode(f[3]).warm == true and f[6] == '1'
 local handler = f[2] or ''
-if handler ~= '' and not a.warm then  -- warm: the handler is in the room until they leave it
+if handler ~= '' and not warm then  -- warm: the handler is in the room until they leave it
   local hkey = K.handler .. handler
   if redis.call('HGET', hkey, 'state') == 'busy' and redis.call('HGET', hkey, 'call') == a.sid then
     move(handler, 'busy', 'wrap_up', '')
   end
 end
-if a.warm then redis.call('HSET', KEYS[1], 'warm_room', a.room) end
+if warm then redis.call('HSET', KEYS[1], 'warm_room', a.room) end
 local arrival = f[4] or f[5]
+-- Taken: the request is kept as what was done (`sent_on`), and whoever has the caller next may
+-- send them on again.
 redis.call('HSET', KEYS[1], 'handler', '', 'transferred_by', handler, 'transferred_at', NOW,
-           'placement', a.placement, 'queue', a.queue, 'priority', a.priority, 'arrival', arrival)
+           'placement', a.placement, 'queue', a.queue, 'priority', a.priority, 'arrival', arrival,
+           'sent_on', f[3])
+redis.call('HDEL', KEYS[1], 'transfer', 'handler_moving')
 redis.call('HINCRBY', KEYS[3], 'sent_on_' .. a.to, 1)
+local went = warm and 1 or 0
 if a.to == 'dispatch' then
   redis.call('HSET', KEYS[1], 'status', 'dispatched', 'dispatched_at', NOW)
-  return {'dispatched', arrival}
+  return {'dispatched', arrival, went}
 end
 redis.call('HDEL', KEYS[1], 'stats_wait')
 redis.call('HSET', KEYS[1], 'status', 'queued', 'waited_since', NOW, 'stats_queue', a.queue,
            'stats_priority', a.priority)
 redis.call('ZADD', KEYS[2], queue_score(a.priority, math.floor(tonumber(arrival) * 1000)), a.sid)
 count(a.queue, a.priority, 'offered', 1)
-return {'queued', arrival}
+return {'queued', arrival, went}
 """,
 )
 
@@ -159,13 +168,8 @@ return 1
 _HANDLER_GONE = script(
     """
 local f = redis.call('HMGET', KEYS[1], 'status', 'transfer', 'warm_room')
-if not f[2] or f[2] == '' then return '' end
-if f[1] == 'connected' then
-  local asked = cjson.decode(f[2])
-  if asked.warm then
-    asked.warm = false
-    redis.call('HSET', KEYS[1], 'transfer', cjson.encode(asked))
-  end
+if f[1] == 'connected' and f[2] and f[2] ~= '' then
+  redis.call('HDEL', KEYS[1], 'handler_moving')
   return 'cold'
 end
 if f[3] and f[3] ~= '' then return 'in_room' end
@@ -225,10 +229,11 @@ class Transfers:
 
     async def take(
         self, sid: str, to: Onward, placement: Placement, now: float, warm: bool = False
-    ) -> str:
+    ) -> tuple[str, bool]:
         """Move the caller on (see `_TAKE`): `dispatched`, `queued`, `unserved`, or "" when
-        there was no transfer to take (or it was taken already)."""
-        outcome, _ = await self._take(
+        there was no transfer to take (or it was taken already); and whether into the room
+        (`warm` asked, and the handler's leg on its way there)."""
+        outcome, _, went = await self._take(
             keys=[keys.call(sid), keys.queue(placement.queue), OUTCOMES],
             args=[
                 json.dumps(
@@ -245,7 +250,7 @@ class Transfers:
                 )
             ],
         )
-        return str(outcome)
+        return str(outcome), bool(went)
 
     async def left_room(self, sid: str, handler: str, now: float) -> LeftRoom:
         then, clinician, offer = await self._left_room(
@@ -286,6 +291,20 @@ class Transfers:
         """The room the caller is in for a warm transfer, or ""."""
         return str(await self.redis.hget(keys.call(sid), "warm_room") or "")
 
+    async def moving(self, sid: str, leg_moving: bool) -> None:
+        """The job moves the handler's leg into the room (or could not)."""
+        if leg_moving:
+            await self.redis.hset(keys.call(sid), "handler_moving", "1")
+        else:
+            await self.redis.hdel(keys.call(sid), "handler_moving")
+
+    async def sent(self, sid: str) -> Transfer | None:
+        """The transfer asked, or, once taken, the one done."""
+        pending, done = await self.redis.hmget(keys.call(sid), ["transfer", "sent_on"])
+        raw = pending or done
+        return Transfer.model_validate_json(raw) if raw else None
+
     async def asked(self, sid: str) -> Transfer | None:
+        """The transfer asked and not yet taken."""
         raw = await self.redis.hget(keys.call(sid), "transfer")
         return Transfer.model_validate_json(raw) if raw else None

@@ -34,6 +34,8 @@ async def release_leg(
         if record.status is not CallStatus.CONNECTED and not (warm and in_room):
             return "moved already"  # the caller went on (or hung up) meanwhile
         url = rt.settings.public_url(paths.transfer_leg(to, warm, call_sid, handler))
+        if warm:
+            await rt.transfers.moving(call_sid, leg_moving=True)
         try:
             await rt.telephony.redirect(leg, url)
         except CallGone:
@@ -42,6 +44,10 @@ async def release_leg(
             if warm:
                 await _handler_gone(rt, call_sid, handler)
             return "gone"
+        except TelephonyError:
+            if warm:
+                await rt.transfers.moving(call_sid, leg_moving=False)  # not coming, for now
+            raise
         log.info("handler's leg moved", extra={"call_sid": call_sid})
         return await _watch(rt, call_sid, to)
 

@@ -130,7 +130,7 @@ async def call_case(
     callbacks = floor.callbacks
     live = await callbacks.live_for(record.caller)
     callback = summary(live, await callbacks.history(live.id), onward) if live else None
-    transfer = await floor.transfers.asked(record.sid)
+    transfer = await floor.transfers.sent(record.sid)
     return Case(
         member=record.sid,
         kind="call",

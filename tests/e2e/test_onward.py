@@ -225,6 +225,13 @@ def test_a_caller_sent_to_a_clinician_keeps_the_place_their_arrival_gives_them(
     assert stack.sim.record(first)["ended"] is False
     assert stack.sim.record(second)["ended"] is False  # still waiting, next in line
 
+    stack.sim.hang_up(legs(stack, first)[-1])  # the clinician is done, and ends the call
+
+    stack.sim.wait_ended(first)  # the call is over: not sent to the clinicians again
+    stack.wait_for(lambda: stack.handler_now("c1")["state"] == "wrap_up", "c1 to wrap up")
+    queues = stack.api.get("/api/v1/queues").json()["queues"]
+    assert next(q for q in queues if q["queue"] == "clinician")["waiting"] == 1
+
 
 def test_a_handler_cannot_send_on_a_caller_they_are_not_talking_to(stack: Stack) -> None:
     stack.handler("h2", available=False)

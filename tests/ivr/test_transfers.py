@@ -53,6 +53,7 @@ def test_a_warm_transfer_to_dispatch_rings_the_line_once(
     handler_api(twilio, redis_url, "h1").send(
         "POST", "/api/v1/handlers/h1/send-on", {"to": "dispatch"}, 202
     )
+    sync_redis.hset(keys.call(call.sid), "handler_moving", "1")  # as the job marks it
     action = connect.first("Dial").get("action", "")
     room = call._got(twilio.twiml(action, call.params(DialCallStatus="completed")))
     assert room.first("Conference").text == room_of(call.sid)
@@ -96,6 +97,7 @@ def test_the_handler_leaving_the_room_is_heard_from_the_room_alone(
         {"to": "clinician", "urgency": "immediate", "warm": True},
         202,
     )
+    sync_redis.hset(keys.call(call.sid), "handler_moving", "1")  # as the job marks it
     action = connect.first("Dial").get("action", "")
     room = call._got(twilio.twiml(action, call.params(DialCallStatus="completed")))
     events = room.first("Conference").get("statusCallback", "")
@@ -119,3 +121,24 @@ def test_the_handler_leaving_the_room_is_heard_from_the_room_alone(
     connection.close()
     # The caller is moved to wait in the clinicians' queue (unless offered to someone first).
     assert list(redirect.args) == [call.sid, f"/twilio/transfer/to-queue?call={call.sid}", "queued"]
+
+
+def test_a_warm_transfer_whose_handler_never_moved_goes_cold(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str
+) -> None:
+    staff("h1", state=HandlerState.AVAILABLE)
+    call, connect = on_a_call(twilio, "h1")
+    handler_api(twilio, redis_url, "h1").send(
+        "POST",
+        "/api/v1/handlers/h1/send-on",
+        {"to": "clinician", "urgency": "immediate", "warm": True},
+        202,
+    )
+
+    # The handler hangs up before their leg was moved: the caller's Dial action says so.
+    action = connect.first("Dial").get("action", "")
+    queued = call._got(twilio.twiml(action, call.params(DialCallStatus="completed")))
+
+    assert queued.first("Enqueue").text == "clinician"  # the hold loop, not a room alone
+    assert sync_redis.hget(keys.handler("h1"), "state") == "wrap_up"
+    assert sync_redis.hget(keys.call(call.sid), "transfer") is None  # taken: not again
