@@ -19,7 +19,7 @@ from tests.conftest import DISPATCH
 from tests.console.test_api import RULES, Api, token_for
 from tests.ivr.test_clinician_callbacks import handler_api, on_a_call
 from tests.staff import Staff
-from tests.twilio import TwilioClient
+from tests.twilio import Call, TwilioClient, Twiml
 from workers.job_queues import SERIALIZER
 
 
@@ -86,9 +86,11 @@ def test_an_urgency_given_for_the_dispatch_line_starts_no_clock_to_a_clinician(
     assert sync_redis.zcard(keys.CLINICIAN_CLOCK) == 0
 
 
-def test_the_handler_leaving_the_room_is_heard_from_the_room_alone(
-    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str
-) -> None:
+def sent_warm_to_a_clinician(
+    twilio: TwilioClient, staff: Staff, redis_url: str
+) -> tuple[Call, Twiml]:
+    """h1's caller, whom h1 asks to send on warm to a clinician: the call, and the TwiML that
+    dialled h1."""
     staff("h1", state=HandlerState.AVAILABLE)
     call, connect = on_a_call(twilio, "h1")
     handler_api(twilio, redis_url, "h1").send(
@@ -97,6 +99,13 @@ def test_the_handler_leaving_the_room_is_heard_from_the_room_alone(
         {"to": "clinician", "urgency": "immediate", "warm": True},
         202,
     )
+    return call, connect
+
+
+def test_the_handler_leaving_the_room_is_heard_from_the_room_alone(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str
+) -> None:
+    call, connect = sent_warm_to_a_clinician(twilio, staff, redis_url)
     sync_redis.hset(keys.call(call.sid), "handler_moving", "1")  # as the job marks it
     action = connect.first("Dial").get("action", "")
     room = call._got(twilio.twiml(action, call.params(DialCallStatus="completed")))
@@ -126,14 +135,7 @@ def test_the_handler_leaving_the_room_is_heard_from_the_room_alone(
 def test_a_warm_transfer_whose_handler_never_moved_goes_cold(
     twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str
 ) -> None:
-    staff("h1", state=HandlerState.AVAILABLE)
-    call, connect = on_a_call(twilio, "h1")
-    handler_api(twilio, redis_url, "h1").send(
-        "POST",
-        "/api/v1/handlers/h1/send-on",
-        {"to": "clinician", "urgency": "immediate", "warm": True},
-        202,
-    )
+    call, connect = sent_warm_to_a_clinician(twilio, staff, redis_url)
 
     # The handler hangs up before their leg was moved: the caller's Dial action says so.
     action = connect.first("Dial").get("action", "")
