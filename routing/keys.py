@@ -188,6 +188,8 @@ STATS_KEEP_SECONDS = 2 * 24 * 3600  # both trimmed to this age as they are writt
 # handler decides the patient needs one, `reached|urgency|seconds|subject` when one speaks to
 # them; scored by when, kept as long as the statistics.
 CLINICIAN_CLOCK = f"{PREFIX}:stats:clinician"
+# Calls in a warm transfer's room, scored by when they went in: the sweep looks at each.
+WARM_ROOMS = f"{PREFIX}:warm-rooms"
 
 
 def callback_dial(callback_id: str) -> str:

@@ -60,6 +60,7 @@ _FIXED = {
     "STATS_SEEN": keys.STATS_SEEN,
     "STATS_VERSION": keys.STATS_VERSION,
     "CLINICIAN_CLOCK": keys.CLINICIAN_CLOCK,
+    "WARM_ROOMS": keys.WARM_ROOMS,
 }
 FIXED_KEYS = tuple(_FIXED.values())
 

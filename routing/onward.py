@@ -275,6 +275,23 @@ async def handler_left(floor: Floor, sid: str, handler_id: str) -> Decision:
     return Goodbye(locale=Locale.EN, say=say(PromptId.LEFT_ROOM))
 
 
+async def sweep_room(floor: Floor, sid: str, labels: frozenset[str] | None) -> str:
+    """The sweep's look at a warm transfer's room (`labels`: who is in it, as Twilio lists them;
+    None, no room live): a room the handler has left with nobody's leaving recorded (both its
+    signals lost) is left as they would have left it. Returns what it did."""
+    sent = await floor.transfers.sent(sid)
+    room = await floor.transfers.in_room(sid)
+    if not room or sent is None:
+        await floor.transfers.room_looked_at(sid)
+        return "done"
+    if labels is not None and "handler" in labels:
+        return "handler there"  # still introducing: looked at again next time
+    await handler_left(floor, sid, sent.by)
+    await floor.transfers.room_looked_at(sid)
+    log.warning("warm room without its handler: caller moved on", extra={"call_sid": sid})
+    return "moved"
+
+
 async def handler_gone(floor: Floor, sid: str, handler_id: str) -> str:
     """The handler's leg could not be moved into the room: they hung up before it was. Not yet
     taken, the transfer becomes cold (`cold`); taken warm, the caller in the room goes on

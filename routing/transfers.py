@@ -93,7 +93,10 @@ if handler ~= '' and not warm then  -- warm: the handler is in the room until th
     move(handler, 'busy', 'wrap_up', '')
   end
 end
-if warm then redis.call('HSET', KEYS[1], 'warm_room', a.room) end
+if warm then
+  redis.call('HSET', KEYS[1], 'warm_room', a.room)
+  redis.call('ZADD', K.WARM_ROOMS, NOW, a.sid)
+end
 local arrival = f[4] or f[5]
 -- Taken: the request is kept as what was done (`sent_on`), and whoever has the caller next may
 -- send them on again.
@@ -286,6 +289,13 @@ class Transfers:
 
     async def leg_of(self, sid: str, field: str) -> str:
         return str(await self.redis.hget(keys.call(sid), field) or "")
+
+    async def rooms_since(self, before: float) -> list[str]:
+        """The calls that went into a warm room before `before` (the sweep's to look at)."""
+        return [str(sid) for sid in await self.redis.zrangebyscore(keys.WARM_ROOMS, "-inf", before)]
+
+    async def room_looked_at(self, sid: str) -> None:
+        await self.redis.zrem(keys.WARM_ROOMS, sid)
 
     async def in_room(self, sid: str) -> str:
         """The room the caller is in for a warm transfer, or ""."""

@@ -22,6 +22,8 @@ def schedule(probe_interval_seconds: int = 2) -> tuple[Periodic, ...]:
     return (
         Periodic(sweeps.due, JobQueue.CALLS, interval_seconds=SWEEP_SECONDS, timeout_seconds=30),
         Periodic(sweeps.tick, JobQueue.CALLS, interval_seconds=5, timeout_seconds=30),
+        # Asks Twilio (it waits on REST): beside the callbacks, never before a caller.
+        Periodic(sweeps.rooms, JobQueue.CALLBACKS, interval_seconds=10, timeout_seconds=30),
         Periodic(
             clinical_jobs.probe,
             JobQueue.HEALTH,

@@ -51,6 +51,7 @@ JOBS = frozenset(
         "workers.replay.replay_batch",
         "workers.sweeps.due",
         "workers.sweeps.tick",
+        "workers.sweeps.rooms",
         "workers.sweeps.sweep_queues",
     }
 )

@@ -7,6 +7,9 @@ from __future__ import annotations
 import logging
 
 from routing.agenda import CallbackCall, ReplayBatch
+from routing.floor import Floor
+from routing.onward import sweep_room
+from routing.rules import default_rules
 from routing.sweeps import sweep_floor, sweep_orphans
 from workers.runtime import Runtime, enqueuing, runtime
 
@@ -50,6 +53,26 @@ async def due() -> dict[str, int]:
                             await jobs.off_loop(jobs.place_callback, callback, handler, offer)
     replays = sum(isinstance(item, ReplayBatch) for item in items)
     return {"replay_batches": replays, "callbacks": len(items) - replays}
+
+
+ROOM_GRACE_SECONDS = 20.0  # a handler introducing the case is left alone this long at least
+
+
+async def rooms() -> dict[str, int]:
+    """Every few seconds: warm transfers' rooms a handler has left with neither of its two
+    signals recorded (Redis unreachable for both): asked of Twilio, and the caller moved on."""
+    async with runtime() as rt:
+        calls = await rt.transfers.rooms_since(rt.clock.now() - ROOM_GRACE_SECONDS)
+        if not calls:
+            return {"rooms": 0, "moved": 0}
+        moved = 0
+        async with enqueuing(rt) as jobs:
+            floor = Floor.of(rt.redis, rt.clock, rt.settings, default_rules(), jobs)
+            for sid in calls:
+                room = await rt.transfers.in_room(sid)
+                labels = await rt.telephony.room_labels(room) if room else None
+                moved += await sweep_room(floor, sid, labels) == "moved"
+    return {"rooms": len(calls), "moved": moved}
 
 
 async def tick() -> dict[str, int]:

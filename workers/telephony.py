@@ -173,6 +173,25 @@ class Telephony:
             raise translated from None
         return str(participant.call_sid)
 
+    async def room_labels(self, room: str) -> frozenset[str] | None:
+        """Who is in the live conference of that friendly name (their labels), or None if
+        none is live."""
+
+        def look() -> frozenset[str] | None:
+            for status in ("in-progress", "init"):
+                rooms = self.client.conferences.list(friendly_name=room, status=status, limit=1)
+                if rooms:
+                    people = self.client.conferences(rooms[0].sid).participants.list()
+                    return frozenset(str(p.label) for p in people if p.label)
+            return None
+
+        try:
+            return await asyncio.to_thread(look)
+        except (TwilioRestException, TwilioException, OSError) as error:
+            translated = translate(error, "")
+            log.warning("listing a room failed: %s", translated)
+            raise translated from None
+
     async def hang_up(self, call_sid: str) -> None:
         """End a call (ringing or answered); one over already is left as it is."""
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -277,3 +277,35 @@ def test_a_handler_who_hangs_up_as_they_send_the_caller_on_warm_leaves_nobody_in
         "the caller to wait in the clinicians' queue",
     )
     assert stack.sim.record(sid)["ended"] is False
+
+
+def test_a_room_its_handler_left_unheard_is_found_by_the_sweep(
+    redis_url: str, tmp_path: Path
+) -> None:
+    stack = Stack(redis_url, tmp_path, with_cron=True).start()
+    try:
+        sid = on_a_call(stack, "h1")
+        [handler_leg] = legs(stack, sid)
+        assert send_on(stack, "h1", to="clinician", urgency="immediate", warm=True).is_success
+        stack.wait_for(lambda: joined(stack, sid, "caller", "handler"), "the room")
+        web = stack.processes["web"]
+        web.terminate()
+        web.wait(timeout=10)
+
+        # The handler leaves while nothing can hear it: their Dial's action and the room's
+        # status callback are both lost.
+        stack.sim.hang_up(handler_leg)
+        stack.wait_for(lambda: "handler" not in in_the_room(stack, sid), "the handler to leave")
+        command = cast(list[str], web.args)
+        stack.spawn("web", *command)
+        stack.wait_for(lambda: stack.up(f"{stack.web_url}/healthz"), "the web process again")
+
+        stack.wait_for(
+            lambda: "You are still in the queue." in said(stack, sid),
+            "the sweep to move the caller on",
+            timeout=60,
+        )
+        assert stack.handler_now("h1")["state"] == "wrap_up"
+        assert stack.sim.record(sid)["ended"] is False
+    finally:
+        stack.stop()
