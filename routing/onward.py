@@ -67,7 +67,7 @@ async def send_on(floor: Floor, handler_id: str, transfer: Transfer) -> Transfer
     warm = transfer.warm
     if transfer.to is Onward.CLINICIAN:
         target = clinician_target(rules, transfer.urgency)
-        if await floor.transfers.leg_of(sid, "clinician_callback"):
+        if await floor.transfers.field(sid, "clinician_callback"):
             raise SendOnRefused(
                 "A clinician's callback is arranged for this caller already: a supervisor can "
                 "make it more urgent from the callbacks page."
@@ -149,30 +149,7 @@ async def sent_on(floor: Floor, sid: str, cold: bool = False) -> Decision | None
     record = await floor.calls.get(sid)
     if record is None:
         return None
-    now = floor.clock.now()
-    if transfer.to is Onward.DISPATCH:
-        placement = emergency_placement(await floor.rulebook.active(), record)
-        taken, went = await floor.transfers.take(
-            record.sid, Onward.DISPATCH, placement, now, warm=transfer.warm
-        )
-    else:
-        rules = await floor.rulebook.active()
-        placement = clinician_placement(rules, transfer, record)
-        taken, went = await floor.transfers.take(
-            record.sid, Onward.CLINICIAN, placement, now, warm=transfer.warm
-        )
-        if taken == "unserved":  # the rules changed since this process read them
-            floor.rulebook.forget()
-            rules = await floor.rulebook.active()
-            placement = clinician_placement(rules, transfer, record)
-            taken, went = await floor.transfers.take(
-                record.sid, Onward.CLINICIAN, placement, now, warm=transfer.warm
-            )
-        if taken == "unserved":  # and again: where the rules place the caller, never nowhere
-            placement = rules.place(CallFacts.of(record.answers, record.line, now))
-            taken, went = await floor.transfers.take(
-                record.sid, Onward.CLINICIAN, placement, now, warm=transfer.warm
-            )
+    taken, went, placement = await _take(floor, record, transfer, floor.clock.now())
     if not taken:
         return await _where_sent(floor, record.sid)
     log.info("sent on: %s", taken, extra={"call_sid": record.sid, "queue": placement.queue})
@@ -186,12 +163,37 @@ async def sent_on(floor: Floor, sid: str, cold: bool = False) -> Decision | None
     await offer_waiting(floor)
     if went:
         return in_room(record, PromptId.SENT_TO_CLINICIAN)
-    return Enqueue(
-        locale=record.locale,
-        queue=placement.queue,
-        priority=placement.priority,
-        say=say(PromptId.SENT_TO_CLINICIAN),
+    return queued_in(record, placement, PromptId.SENT_TO_CLINICIAN)
+
+
+async def _take(
+    floor: Floor, record: CallRecord, transfer: Transfer, now: float
+) -> tuple[str, bool, Placement]:
+    """The transfer taken (see `Transfers.take`), and where to. A clinicians' queue the active
+    rules no longer have (they changed since this process read them) is looked up again, and
+    failing that the caller goes where their answers lead: never nowhere."""
+    rules = await floor.rulebook.active()
+    if transfer.to is Onward.DISPATCH:
+        placement = emergency_placement(rules, record)
+        taken, went = await floor.transfers.take(
+            record.sid, transfer.to, placement, now, warm=transfer.warm
+        )
+        return taken, went, placement
+    placement = clinician_placement(rules, transfer, record)
+    taken, went = await floor.transfers.take(
+        record.sid, transfer.to, placement, now, warm=transfer.warm
     )
+    if taken == "unserved":
+        floor.rulebook.forget()
+        rules = await floor.rulebook.active()
+        facts = CallFacts.of(record.answers, record.line, now)
+        for placement in (clinician_placement(rules, transfer, record), rules.place(facts)):
+            taken, went = await floor.transfers.take(
+                record.sid, transfer.to, placement, now, warm=transfer.warm
+            )
+            if taken != "unserved":
+                break
+    return taken, went, placement
 
 
 def in_room(record: CallRecord, prompt: PromptId | None = None) -> Room:
@@ -222,8 +224,11 @@ async def _where_sent(floor: Floor, sid: str) -> Decision:
 
 
 def waiting_in(record: CallRecord, prompt: PromptId | None = None) -> Decision:
-    placement = record.placement
-    assert placement is not None
+    assert record.placement is not None
+    return queued_in(record, record.placement, prompt)
+
+
+def queued_in(record: CallRecord, placement: Placement, prompt: PromptId | None = None) -> Enqueue:
     return Enqueue(
         locale=record.locale,
         queue=placement.queue,
@@ -246,7 +251,7 @@ async def handler_left(floor: Floor, sid: str, handler_id: str) -> Decision:
         released = await floor.offers.release(
             sid, left.clinician, left.offer, now, Release.FAILED, rules
         )
-        rung = await floor.transfers.leg_of(sid, "clinician_leg")
+        rung = await floor.transfers.field(sid, "clinician_leg")
         if rung and released:  # else they answered meanwhile: they have the caller
             await floor.outbound.hand_off(
                 f"the clinician rung for {sid}", floor.outbound.hang_up, rung
@@ -267,7 +272,7 @@ async def handler_left(floor: Floor, sid: str, handler_id: str) -> Decision:
             sid,
             paths.with_call(paths.TO_DISPATCH, sid),
         )
-        ringing = await floor.transfers.leg_of(sid, "dispatcher_leg")
+        ringing = await floor.transfers.field(sid, "dispatcher_leg")
         if ringing:  # the dispatch line must not be rung twice for one caller
             await floor.outbound.hand_off(
                 f"the dispatcher's leg of {sid}", floor.outbound.hang_up, ringing

@@ -287,7 +287,8 @@ class Transfers:
         """The call a job placed into the room (`clinician_leg`, `dispatcher_leg`)."""
         await self.redis.hset(keys.call(sid), field, leg)
 
-    async def leg_of(self, sid: str, field: str) -> str:
+    async def field(self, sid: str, field: str) -> str:
+        """One field of the call's record ("" if none): a leg a job placed, say."""
         return str(await self.redis.hget(keys.call(sid), field) or "")
 
     async def rooms_since(self, before: float) -> list[str]:
