@@ -14,9 +14,9 @@ from ivr.safety import emergency_dial, ids, safe_route, unqueued
 from ivr.states import Asked, DialResult, Progress, State
 from prompts.catalogue import PromptId
 from routing import menu, waiting
-from routing.arrival import arrive, outage_notice
-from routing.callback_booking import CALLBACK_STEPS
-from routing.decisions import Ask, Decision, Hold, Leave, Nothing, Step, say
+from routing.answering import answer
+from routing.arrival import arrive
+from routing.decisions import Decision, Hold, Leave, Nothing, Step, say
 from routing.menu import Given
 from routing.models import Priority, caller_number
 from routing.placing import CannotQueue, NoPlacement, finish, place, placed_record, requeue
@@ -39,18 +39,14 @@ async def voice(ivr: Ivr, form: TwilioForm, state: Progress) -> Decision:
 
 
 async def step(ivr: Ivr, form: GatherForm, state: Asked) -> Decision:
-    current = Step(state.step)
-    given = Given(digits=form.digits, speech=form.speech)
     try:
-        if current in CALLBACK_STEPS:
-            return await CALLBACK_STEPS[current](
-                ivr.floor, form.call(state.answers), state.attempt, given
-            )
-        outcome = menu.advance(current, state.answers, state.attempt, given)
-        before = await outage_notice(ivr.floor, current, outcome)
-        if isinstance(outcome, Ask):
-            return outcome.model_copy(update={"say": before + outcome.say}) if before else outcome
-        return await place(ivr.floor, form.call(outcome.answers), outcome.gave_up, before)
+        return await answer(
+            ivr.floor,
+            form.call(state.answers),
+            Step(state.step),
+            state.attempt,
+            Given(digits=form.digits, speech=form.speech),
+        )
     except NoPlacement:
         return safe_route(ivr, state)
     except CannotQueue as failed:

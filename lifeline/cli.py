@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import wraps
+from pathlib import Path
 from typing import NoReturn, ParamSpec, TypeVar
 
 import click
@@ -27,9 +28,12 @@ from console.web.sessions import Sessions
 from lifeline import devrun, logging, phonecall, processes
 from lifeline import drill as drills
 from lifeline.app import Serve, create_app
+from lifeline.simulation.inputs import scenario_from
+from lifeline.simulation.report import percent, secs, write_all
+from lifeline.simulation.run import simulate_on_own_redis
 from prompts.catalogue import CatalogueError, load_catalogue
 from routing import key_migration
-from routing.rules import RuleSetError, default_rules
+from routing.rules import RuleSetError, default_rules, parse_rules
 from workers.job_queues import ALL as ALL_QUEUES
 from workers.job_queues import BACKGROUND, UnknownQueue
 from workers.job_queues import parse as parse_queues
@@ -175,6 +179,72 @@ def call(caller: str, line: str, press: str | None, hold_seconds: float) -> None
         keys=None if presses is not None else sys.stdin,
     )
     sys.exit(status)
+
+
+@main.command()
+@click.option("--demand", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--staffing", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--events", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--rules",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A rule set (YAML) to route by, instead of the packaged default.",
+)
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="The first day (London).")
+@click.option("--days", type=click.IntRange(1, 31), help="How many days.")
+@click.option("--seed", type=int, help="The same seed, the same run.")
+@click.option("--factor", type=click.FloatRange(0.01, 20), help="Demand times this (1.6, 3.5).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("var/simulation"),
+    show_default=True,
+)
+def simulate(
+    demand: Path | None,
+    staffing: Path | None,
+    events: Path | None,
+    rules: Path | None,
+    start: datetime | None,
+    days: int | None,
+    seed: int | None,
+    factor: float | None,
+    out: Path,
+) -> None:
+    """Simulate a day (or several) of the line against Lifeline's own routing, on a Redis of
+    its own and a virtual clock; writes result.json, hours.csv and report.html to OUT. Without
+    files, the packaged contract-area profile."""
+    try:
+        scenario = scenario_from(
+            demand, staffing, events, start=start.date() if start else None, days=days, seed=seed
+        )
+        if factor is not None:
+            scenario = scenario.model_copy(
+                update={"demand": scenario.demand.model_copy(update={"factor": factor})}
+            )
+        routing_rules = parse_rules(rules.read_text()) if rules else None
+    except (ValueError, OSError) as error:
+        click.echo(f"lifeline simulate: {error}", err=True)
+        sys.exit(2)
+    with click.progressbar(length=1000, label="simulating", show_eta=True) as bar:
+        done = [0]
+
+        def moved(share: float) -> None:
+            bar.update(int(share * 1000) - done[0])
+            done[0] = int(share * 1000)
+
+        result = simulate_on_own_redis(scenario, routing_rules, moved)
+    for path in write_all(result, out):
+        click.echo(f"wrote {path}")
+    total = result.days[-1].report.total if len(result.days) == 1 else None
+    if total is not None:
+        click.echo(
+            f"offered {total.offered}, answered within 60 s "
+            f"{percent(total.service_level)}, abandoned after 30 s "
+            f"{percent(total.abandoned_after_30s_rate)}, priority 1 longest "
+            f"{secs(total.p1_longest_time_to_reach)}"
+        )
+    click.echo(f"{result.speed:.0f} simulated seconds a second ({result.wall_seconds:.0f} s)")
 
 
 @main.group()

@@ -27,8 +27,16 @@ def free_port() -> int:
 class RedisServer:
     """One `redis-server` with AOF on (fsync every second) and its data under `directory`."""
 
-    def __init__(self, directory: Path, port: int | None = None, executable: str | None = None):
+    def __init__(
+        self,
+        directory: Path,
+        port: int | None = None,
+        executable: str | None = None,
+        durable: bool = True,
+    ):
+        """Not `durable`: no AOF (a simulation's, thrown away after its run)."""
         self.directory = directory
+        self.durable = durable
         self.port = port or free_port()
         self.executable = executable or find_redis_server()
         self._process: subprocess.Popen[bytes] | None = None
@@ -46,7 +54,7 @@ class RedisServer:
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--dir", str(self.directory.resolve()),
-            "--appendonly", "yes",
+            "--appendonly", "yes" if self.durable else "no",
             "--appendfsync", "everysec",
             "--save", "",
             "--logfile", "redis.log",

@@ -32,7 +32,11 @@ end
 local previous = false
 local callback = ''
 if a.caller ~= '' then
-  previous = redis.call('HGET', KEYS[2], 'sid')
+  local seen = redis.call('HMGET', KEYS[2], 'sid', 'at')
+  previous = seen[1]
+  -- "Recently" on Lifeline's clock: the key's expiry only tidies up (a simulated day runs
+  -- faster than Redis's clock).
+  if seen[2] and tonumber(seen[2]) + a.caller_ttl < tonumber(NOW) then previous = false end
   local id = redis.call('HGET', KEYS[2], 'callback')
   if id then
     local state = redis.call('HGET', K.callback .. id, 'status')
@@ -88,7 +92,7 @@ if status == 'ivr' then
   count(a.queue, a.priority, 'offered', 1)
   redis.call('HSET', KEYS[1], 'stats_queue', a.queue, 'stats_priority', a.priority)
   if a.caller ~= '' then
-    redis.call('HSET', KEYS[3], 'sid', a.sid, 'case_id', a.case_id)
+    redis.call('HSET', KEYS[3], 'sid', a.sid, 'case_id', a.case_id, 'at', a.now)
     redis.call('EXPIRE', KEYS[3], a.caller_ttl)
   end
 end
@@ -219,6 +223,7 @@ class Calls:
                         "locale": locale,
                         "now": repr(now),
                         "ttl": keys.CALL_TTL_SECONDS,
+                        "caller_ttl": keys.CALLER_TTL_SECONDS,
                     }
                 )
             ],

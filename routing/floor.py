@@ -5,6 +5,7 @@ whoever calls them; and its own use case, offering the waiting calls to free han
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ParamSpec, Protocol
@@ -84,8 +85,16 @@ class Floor:
 
     @classmethod
     def of(
-        cls, redis: Redis, clock: Clock, settings: Settings, rules: RuleSet, outbound: Outbound
+        cls,
+        redis: Redis,
+        clock: Clock,
+        settings: Settings,
+        rules: RuleSet,
+        outbound: Outbound,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> Floor:
+        """`monotonic`: the clock the rules' and the mode's caches age by (a simulation's is its
+        virtual clock)."""
         numbers = NumberHash(settings.number_hash_secret)
         audit = Audit(redis)
         return cls(
@@ -95,11 +104,17 @@ class Floor:
             audit=audit,
             calls=Calls(redis, numbers=numbers),
             handlers=Handlers(redis),
-            rulebook=RuleBook(redis, audit, rules, number_exceptions=settings.policy_exceptions),
+            rulebook=RuleBook(
+                redis,
+                audit,
+                rules,
+                monotonic=monotonic,
+                number_exceptions=settings.policy_exceptions,
+            ),
             assigner=Assigner(redis),
             queues=Queues(redis),
             callbacks=Callbacks(redis, numbers=numbers),
-            modes=ModeStore(redis, audit),
+            modes=ModeStore(redis, audit, monotonic),
             offers=Offers(redis),
             transfers=Transfers(redis),
             outbound=outbound,

@@ -298,6 +298,16 @@ class Handlers:
             pipe.zadd(keys.HEARTBEATS, {handler_id: now})
             await pipe.execute()
 
+    async def heartbeats(self, handler_ids: list[str], now: float) -> None:
+        """Many consoles' heartbeats at once (known handlers only), in one round trip."""
+        if not handler_ids:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for handler_id in handler_ids:
+                pipe.hset(keys.handler(handler_id), "heartbeat", repr(now))
+            pipe.zadd(keys.HEARTBEATS, dict.fromkeys(handler_ids, now))
+            await pipe.execute()
+
     async def history(self, handler_id: str, since: float) -> list[StateChange]:
         """The handler's state changes since `since`, oldest first. Read newest first, a page at
         a time, by the time each change carries (Lifeline's clock, not the stream ids')."""

@@ -9,6 +9,7 @@ everywhere within 2 seconds; with Redis unreachable, a process keeps what it las
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, cast
 
@@ -112,9 +113,13 @@ DEFAULT_MESSAGE = OutageMessage(
 
 
 class ModeStore:
-    def __init__(self, redis: Redis, audit: Audit) -> None:
+    def __init__(
+        self, redis: Redis, audit: Audit, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        """`monotonic` is the cache's clock (a simulation's is its virtual one)."""
         self.redis = redis
         self.audit = audit
+        self._monotonic = monotonic
         self._set_auto = redis.register_script(_SET_AUTO)
         self._force = redis.register_script(_FORCE)
         self._cached: ModeState | None = None
@@ -122,14 +127,14 @@ class ModeStore:
 
     async def current(self) -> ModeState:
         """The mode, at most `CACHE_SECONDS` old; what was last known if Redis is gone."""
-        if self._cached is not None and time.monotonic() - self._checked < CACHE_SECONDS:
+        if self._cached is not None and self._monotonic() - self._checked < CACHE_SECONDS:
             return self._cached
         try:
             self._cached = await self.read()
         except RedisError:
             if self._cached is None:
                 return ModeState()
-        self._checked = time.monotonic()
+        self._checked = self._monotonic()
         return self._cached
 
     async def read(self) -> ModeState:

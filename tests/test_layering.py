@@ -80,6 +80,7 @@ USE_CASES = {
     "onward",
     "waiting",
     "arrival",
+    "answering",
     "callback_booking",
     "callback_legs",
     "callback_priority",

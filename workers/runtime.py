@@ -3,8 +3,9 @@ clock) and each store it uses, built from that one client once per job."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache, cached_property
 
@@ -114,10 +115,29 @@ def job_settings() -> Settings:
     return load_settings()
 
 
+# A runtime that jobs run in instead of their own: the simulator's (its Redis, its virtual clock,
+# its phone network), for the jobs it runs itself.
+_given: ContextVar[Runtime | None] = ContextVar("runtime", default=None)
+
+
+@contextmanager
+def jobs_run_in(rt: Runtime) -> Iterator[None]:
+    """Jobs called within run with `rt`, not a runtime of their own."""
+    token = _given.set(rt)
+    try:
+        yield
+    finally:
+        _given.reset(token)
+
+
 @asynccontextmanager
 async def runtime(settings: Settings | None = None) -> AsyncIterator[Runtime]:
     """A job's dependencies. RQ runs each async job in a fresh event loop, so the async Redis
     client (bound to a loop) is made per job and closed after it."""
+    given = _given.get()
+    if given is not None:
+        yield given
+        return
     settings = settings or job_settings()
     client = async_client(str(settings.redis_url))
     try:

@@ -1,0 +1,308 @@
+"""A simulated run: a floor of Lifeline's own on a Redis of its own, the modelled world around
+it (lifeline.simulation.world) driven through the scenario's days, and the figures Lifeline's
+statistics kept, read back hour by hour and day by day."""
+
+from __future__ import annotations
+
+import math
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import cast
+
+from pydantic import BaseModel, SecretStr
+from redis.asyncio import Redis
+
+from config.settings import Settings
+from lifeline.redis_server import RedisServer
+from lifeline.simulation.inputs import WEEKDAYS, Scenario, Shift
+from lifeline.simulation.world import (
+    HEARTBEAT_SECONDS,
+    SWEEP_SECONDS,
+    Caller,
+    World,
+    handler_profile,
+)
+from routing import keys
+from routing.activation import activate_rule_set
+from routing.clock import VirtualClock
+from routing.figures import Measures, Report, Window, callback_figures, parse, report
+from routing.mode import Mode
+from routing.models import Reason
+from routing.rules import RuleSet, default_rules, parse_rules
+
+MAIN_LINE = "+441000000111"
+WELSH_LINE = "+441000000222"
+DISPATCH = "+441000000999"
+# The digits of each answer (routing/menu.py's questions).
+REASON_KEYS = {
+    Reason.MEDICAL: "1",
+    Reason.MENTAL_HEALTH: "2",
+    Reason.DENTAL: "3",
+    Reason.MEDICINES: "4",
+    Reason.EXISTING_CASE: "5",
+}
+
+
+class Hour(BaseModel):
+    """One hour's figures (Lifeline's statistics), with the rota and the handlers' talk."""
+
+    hour: int
+    since: float
+    total: Measures
+    by_queue: list[dict[str, object]]
+    handlers_on_duty: float  # the mean number signed in
+    occupancy: float | None  # talk time / signed-in time
+
+
+class Day(BaseModel):
+    day: int
+    date: str
+    weekday: str
+    report: Report
+    hours: list[Hour]
+    callbacks: list[dict[str, object]]
+
+
+class Result(BaseModel):
+    """Everything a run produced: per day and hour, Lifeline's own figures; and the model's."""
+
+    name: str
+    seed: int
+    days: list[Day]
+    counts: dict[str, int]
+    anomalies: list[str]
+    simulated_seconds: float
+    wall_seconds: float
+
+    @property
+    def speed(self) -> float:
+        """Simulated seconds per wall-clock second."""
+        return self.simulated_seconds / self.wall_seconds if self.wall_seconds else math.inf
+
+
+def sim_settings(redis_url: str) -> Settings:
+    """Settings for the simulation's own floor: nothing in them reaches the outside world."""
+    return Settings(
+        redis_url=redis_url,
+        public_base_url="https://simulation.invalid",
+        twilio_account_sid="AC" + "0" * 32,
+        twilio_auth_token=SecretStr("simulation"),
+        clinical_fhir_base_url="https://clinical.invalid/fhir",
+        ambulance_dispatch_number=DISPATCH,
+        welsh_line_numbers=(WELSH_LINE,),
+    )
+
+
+Progress = Callable[[float], None]  # the share of the run done, 0 to 1
+
+
+async def simulate(
+    scenario: Scenario,
+    redis_url: str,
+    rules: RuleSet | None = None,
+    progress: Progress | None = None,
+) -> Result:
+    """Run `scenario` on the (empty, own) Redis at `redis_url`, under `rules` (the packaged
+    default if None)."""
+    started = time.perf_counter()
+    # One connection, no timeouts: nothing else uses this Redis, and events run one at a time.
+    client = Redis.from_url(redis_url, decode_responses=True, single_connection_client=True)
+    try:
+        await client.flushdb()
+        clock = VirtualClock(scenario.midnight(1))
+        rng = random.Random(scenario.seed)
+        world = _world(scenario, client, clock, rng, rules or default_rules())
+        await world.floor.rulebook.seed(clock.now())
+        _plan(world)
+        days = []
+        begin, end = scenario.midnight(1), scenario.end
+
+        def moved(now: float) -> None:
+            if progress is not None:
+                progress(min(1.0, (now - begin) / (end - begin)))
+
+        for day in range(1, scenario.days + 1):
+            await world.engine.run(scenario.midnight(day + 1) - 1e-6, moved)
+            days.append(await _day_figures(world, day))
+        moved(end)
+    finally:
+        await client.aclose()
+    return Result(
+        name=f"{scenario.demand.name} / {scenario.staffing.name}",
+        seed=scenario.seed,
+        days=days,
+        counts=dict(world.seen.counts) | {"cases_sent": world.seen.cases_sent},
+        anomalies=world.seen.anomalies,
+        simulated_seconds=scenario.end - scenario.midnight(1),
+        wall_seconds=time.perf_counter() - started,
+    )
+
+
+def simulate_on_own_redis(
+    scenario: Scenario, rules: RuleSet | None = None, progress: Progress | None = None
+) -> Result:
+    """`simulate` on an embedded `redis-server` started for the run and stopped after it."""
+    import asyncio
+
+    with tempfile.TemporaryDirectory(prefix="lifeline-sim-") as directory:
+        server = RedisServer(Path(directory), durable=False)
+        server.start()
+        try:
+            return asyncio.run(simulate(scenario, server.url, rules, progress))
+        finally:
+            server.stop()
+
+
+def _world(
+    scenario: Scenario, client: Redis, clock: VirtualClock, rng: random.Random, rules: RuleSet
+) -> World:
+    kwargs = client.connection_pool.connection_kwargs
+    url = f"redis://{kwargs['host']}:{kwargs['port']}/{kwargs.get('db', 0)}"
+    return World(scenario, client, sim_settings(url), rules, clock, rng)
+
+
+def _plan(world: World) -> None:
+    """Everything the scenario fixes in advance: arrivals (hour by hour), the rota, heartbeats
+    and sweeps, and the events."""
+    scenario = world.scenario
+    engine = world.engine
+    begin, end = scenario.midnight(1), scenario.end
+    for day in range(1, scenario.days + 1):
+        weekday = (scenario.start + timedelta(days=day - 1)).weekday()
+        for hour in range(24):
+            since = scenario.midnight(day) + hour * 3600
+            engine.at(since, _arrivals, world, day, weekday, hour, since)
+    for day in range(0, scenario.days + 1):
+        weekday = (scenario.start + timedelta(days=day - 1)).weekday()
+        for shift in scenario.staffing.shifts:
+            if shift.days and WEEKDAYS[weekday] not in shift.days:
+                continue
+            _rota(world, shift, scenario.midnight(day), begin, end)
+    engine.every(HEARTBEAT_SECONDS, end, world.heartbeats)
+    engine.every(SWEEP_SECONDS, end, world.sweep)
+    for outage in scenario.events.outages:
+        down = scenario.at(outage.day, outage.start)
+        up = scenario.at(outage.day, outage.end)
+        up = up if up > down else up + 86400
+        engine.at(down, _mode, world, Mode.DEGRADED, "clinical system down (simulated)")
+        engine.at(up, _mode, world, Mode.NORMAL, "clinical system back (simulated)")
+    for activation in scenario.events.activations:
+        document = Path(activation.rules).read_text()
+        engine.at(scenario.at(activation.day, activation.at), _activate, world, document)
+
+
+def _rota(world: World, shift: Shift, midnight: float, begin: float, end: float) -> None:
+    """The shift's handlers on the day starting `midnight` (the day before the first: a night
+    shift running into it), within the run from `begin` to `end`."""
+    start = midnight + shift.start.hour * 3600 + shift.start.minute * 60
+    finish = start + shift.length()
+    if finish <= begin or start >= end:
+        return
+    for i in range(shift.handlers):
+        handler_id = f"{shift.name}-{i + 1}"
+        profile = handler_profile(handler_id, dict(shift.skills))
+        world.engine.at(max(start, begin), world.sign_in, profile)
+        if finish < end:
+            world.engine.at(finish, world.sign_out, handler_id)
+        for pause in shift.breaks:
+            offset = pause.spread_minutes * 60 * (i / max(1, shift.handlers))
+            at = start + pause.after_minutes * 60 + offset
+            if begin <= at < min(end, finish):
+                world.engine.at(at, world.take_break, handler_id, pause.minutes)
+
+
+async def _arrivals(world: World, day: int, weekday: int, hour: int, since: float) -> None:
+    """This hour's callers, a Poisson process at the hour's rate, each scheduled to call."""
+    rate = world.scenario.demand.rate(day, weekday, hour)
+    if rate <= 0:
+        return
+    rng = world.rng
+    at = since + rng.expovariate(rate)
+    while at < since + 3600:
+        caller = _caller(world)
+        world.engine.at(at, world.call_in, caller)
+        at += rng.expovariate(rate)
+
+
+def _caller(world: World) -> Caller:
+    mix = world.scenario.demand.mix
+    rng = world.rng
+    keys_: dict[str, str] = {"language": "2", "worse": "2", "callback-existing": "1"}
+    line = MAIN_LINE
+    if rng.random() < mix.welsh_line:
+        line = WELSH_LINE
+        if rng.random() < mix.welsh:
+            keys_["language"] = "1"
+    draw = rng.random()
+    reasons, weights = zip(*mix.reasons.items(), strict=True)
+    reason = rng.choices(reasons, weights)[0]
+    if draw < mix.emergency:
+        keys_["emergency"] = "1"
+        reason_name = "emergency"
+    elif draw < mix.emergency + mix.no_input:
+        keys_["emergency"] = ""
+        reason_name = "unknown"
+    else:
+        keys_["emergency"] = "2"
+        keys_["reason"] = REASON_KEYS[reason]
+        reason_name = reason.value
+    if rng.random() < mix.worse:
+        keys_["worse"] = "1"
+    return world.new_caller(line, keys_, reason_name)
+
+
+async def _mode(world: World, mode: Mode, reason: str) -> None:
+    await world.floor.modes.set_auto(mode, reason, world.clock.now())
+
+
+async def _activate(world: World, document: str) -> None:
+    floor = world.floor
+    rules = parse_rules(document)
+    info = await floor.rulebook.store(rules, "simulation", world.clock.now(), "what-if")
+    version = await floor.rulebook.get(info.number)
+    await activate_rule_set(floor, version, "simulation", "scheduled in the scenario", {})
+
+
+async def _day_figures(world: World, day: int) -> Day:
+    scenario = world.scenario
+    midnight = scenario.midnight(day)
+    following = scenario.midnight(day + 1)
+    members = await world.floor.redis.zrangebyscore(keys.STATS_SAMPLES, midnight, following - 1e-3)
+    samples = parse(cast(list[str], members))
+    hours = []
+    seen = world.seen
+    for hour in range(round((following - midnight) / 3600)):
+        since = midnight + hour * 3600
+        made = report(
+            Window.LAST_HOUR,
+            since + 3600 - 1e-3,
+            [s for s in samples if since <= s.at < since + 3600],
+        )
+        index = int(since // 3600)
+        on_duty = seen.on_duty_seconds.get(index, 0.0)
+        busy = seen.busy_seconds.get(index, 0.0)
+        hours.append(
+            Hour(
+                hour=hour,
+                since=since,
+                total=made.total,
+                by_queue=[row.model_dump() for row in made.figures],
+                handlers_on_duty=on_duty / 3600,
+                occupancy=min(1.0, busy / on_duty) if on_duty else None,
+            )
+        )
+    date = scenario.start + timedelta(days=day - 1)
+    return Day(
+        day=day,
+        date=date.isoformat(),
+        weekday=WEEKDAYS[date.weekday()],
+        report=report(Window.TODAY, following - 1e-3, samples),
+        hours=hours,
+        callbacks=[
+            row.model_dump() for row in callback_figures(Window.TODAY, following - 1e-3, samples)
+        ],
+    )

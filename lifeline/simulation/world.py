@@ -1,0 +1,577 @@
+"""The world around the floor, modelled, on a virtual clock: callers who answer the IVR's
+questions, hold, and hang up when their patience runs out; handlers who sign in and out by the
+rota, answer (or miss) offers, talk and wrap up; the phone network that carries each decision
+out; the workers' jobs and periodic sweeps. Everything that decides anything is Lifeline's own
+code (the use cases, their Lua, the rules): this only does what Twilio, the consoles and the
+worker processes would, in the order a real day would."""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import logging
+import math
+import random
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from redis.asyncio import Redis
+
+from config import paths
+from config.settings import Settings
+from lifeline.simulation.inputs import Scenario
+from prompts.catalogue import Locale
+from routing import putting_through, waiting
+from routing.answering import answer
+from routing.arrival import arrive
+from routing.assignment import Offer
+from routing.cases import ClinicalCase
+from routing.clock import VirtualClock
+from routing.decisions import (
+    Ask,
+    Connect,
+    Decision,
+    Dial,
+    Enqueue,
+    Goodbye,
+    Hold,
+    Leave,
+    Nothing,
+    Spoken,
+    Whisper,
+)
+from routing.floor import Floor
+from routing.handlers import Device, HandlerProfile, HandlerState, NotAllowed
+from routing.menu import Given
+from routing.models import Call
+from routing.placing import CannotQueue, NoPlacement, finish, offer_waiting
+from routing.rules import RuleSet
+from routing.sweeps import sweep_floor
+from routing.wrapup import WrapUpOutcome, WrapUpRefused, wrap_up
+from workers.connect import connect as connect_job
+from workers.runtime import Runtime, jobs_run_in
+from workers.telephony import CallGone, TelephonyError
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 20  # a console's heartbeat, well inside the rules' 30 s timeout
+SWEEP_SECONDS = 5  # workers/cron.py: the floor sweep (sweeps.tick)
+
+Action = Callable[..., Awaitable[object]]
+
+
+class Engine:
+    """Events in time order on the virtual clock, run one at a time (each to its end, as a
+    request or a job would be); ties run in the order they were scheduled."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+        self._heap: list[tuple[float, int, Action, tuple[Any, ...]]] = []
+        self._seq = itertools.count()
+        self.ran = 0
+
+    def at(self, when: float, action: Action, *args: Any) -> None:
+        """`action(*args)` at `when` (now, if that has passed)."""
+        heapq.heappush(self._heap, (max(when, self.clock.now()), next(self._seq), action, args))
+
+    def after(self, delay: float, action: Action, *args: Any) -> None:
+        self.at(self.clock.now() + delay, action, *args)
+
+    def every(self, seconds: float, until: float, action: Action) -> None:
+        async def tick() -> None:
+            await action()
+            if self.clock.now() + seconds < until:
+                self.after(seconds, tick)
+
+        self.after(0, tick)
+
+    async def run(self, until: float, progress: Callable[[float], None] | None = None) -> None:
+        heap = self._heap
+        while heap and heap[0][0] <= until:
+            when, _, action, args = heapq.heappop(heap)
+            self.clock.set(when)
+            await action(*args)
+            self.ran += 1
+            if progress is not None and self.ran % 2000 == 0:
+                progress(when)
+        self.clock.set(until)
+
+
+def spoken_seconds(timing_prompt: float, spoken: tuple[Spoken, ...]) -> float:
+    return timing_prompt * len(spoken)
+
+
+@dataclass
+class Caller:
+    """One modelled patient: who they are, what they will answer, how long they will wait."""
+
+    sid: str
+    number: str
+    line: str
+    keys: dict[str, str]  # the key they press at each question ("" stays silent)
+    reason: str
+    patience: float  # seconds in the queue before they hang up
+    leg: int = 0  # bumped whenever their call moves on: older scheduled turns are void
+    phase: str = "ivr"  # ivr, queued, ringing, talking, sent, ended
+    queued_at: float | None = None
+    ringing: tuple[str, int] | None = None  # handler, offer
+    turn: int = 0
+
+
+@dataclass
+class Seen:
+    """What the model saw happen (its own counts, beside the figures Lifeline keeps)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    anomalies: list[str] = field(default_factory=list)
+    cases_sent: int = 0
+    busy_seconds: dict[int, float] = field(default_factory=dict)  # per hour: handlers' talk
+    on_duty_seconds: dict[int, float] = field(default_factory=dict)  # per hour: signed in
+
+    def odd(self, what: str) -> None:
+        self.counts["anomalies"] += 1
+        if len(self.anomalies) < 50:
+            self.anomalies.append(what)
+
+
+class SimTelephony:
+    """Twilio's REST API as the connect job uses it: the redirect reaches the modelled call."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    async def redirect(self, call_sid: str, url: str) -> None:
+        await self.world.redirected(call_sid, url)
+
+    def __getattr__(self, name: str) -> Any:
+        raise TelephonyError(f"the simulated network does not do {name}")
+
+
+@dataclass(frozen=True)
+class SimRuntime(Runtime):
+    world: Any = None
+
+    @cached_property
+    def telephony(self) -> Any:
+        return SimTelephony(self.world)
+
+
+class SimOutbound:
+    """The jobs the use cases ask for: run on the virtual clock, a moment later, as a worker
+    would pick them up."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    async def connect_all(self, offers: list[Offer], wait: bool = True) -> None:
+        for offer in offers:
+            self.world.engine.after(self.world.scenario.timing.job, self.world.connect, offer)
+
+    async def hand_off(
+        self, what: str, enqueue: Callable[..., object], *args: Any, **kw: Any
+    ) -> None:
+        enqueue(*args, **kw)
+
+    def send_case(self, case: ClinicalCase, open_case: bool = False) -> object:
+        self.world.seen.cases_sent += 1
+        return None
+
+    def release_leg(
+        self, call_sid: str, leg: str, to: str, warm: bool = False, handler: str = ""
+    ) -> object:
+        self.world.seen.odd("a handler sent a caller on (not simulated)")
+        return None
+
+    def redirect_call(self, call_sid: str, path: str, only_if: str = "") -> object:
+        self.world.seen.odd("a redirect job (not simulated)")
+        return None
+
+    def dial_dispatcher(self, call_sid: str) -> object:
+        self.world.seen.odd("a warm transfer to dispatch (not simulated)")
+        return None
+
+    def hang_up(self, call_sid: str) -> object:
+        return None
+
+
+@dataclass
+class Person:
+    """A modelled handler on the rota."""
+
+    id: str
+    on_duty: bool = False
+    talking: str = ""  # the CallSid of the call they are on
+    reason: str = ""
+
+
+class World:
+    """The modelled day around a floor of Lifeline's own (see the module's docstring)."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        redis: Redis,
+        settings: Settings,
+        rules: RuleSet,
+        clock: VirtualClock,
+        rng: random.Random,
+    ) -> None:
+        self.scenario = scenario
+        # The caches of the rules and the mode age on the virtual clock too.
+        self.floor = Floor.of(redis, clock, settings, rules, SimOutbound(self), monotonic=clock.now)
+        self.clock = clock
+        self.rng = rng
+        self.engine = Engine(clock)
+        self.seen = Seen()
+        self.callers: dict[str, Caller] = {}
+        self.people: dict[str, Person] = {}
+        self.runtime = SimRuntime(settings=settings, redis=redis, clock=clock, world=self)
+        self._numbers = itertools.count(1)
+        self._sids = itertools.count(1)
+        self._earlier: list[str] = []  # numbers that called already, for repeat callers
+
+    # Running a job as a worker would, on this world's Redis, clock and network.
+
+    async def job(self, work: Callable[..., Awaitable[object]], *args: Any) -> object:
+        with jobs_run_in(self.runtime):
+            return await work(*args)
+
+    # Callers.
+
+    def new_caller(self, line: str, keys: dict[str, str], reason: str) -> Caller:
+        demand = self.scenario.demand
+        if self._earlier and self.rng.random() < demand.mix.repeat:
+            number = self.rng.choice(self._earlier)
+        else:
+            number = f"+447700{next(self._numbers):06d}"
+            self._earlier.append(number)
+        sid = f"CA{next(self._sids):032x}"
+        patience = demand.patience.sample(self.rng)
+        caller = Caller(sid, number, line, keys, reason, patience)
+        self.callers[sid] = caller
+        return caller
+
+    async def call_in(self, caller: Caller) -> None:
+        self.seen.counts["calls"] += 1
+        decision = await arrive(self.floor, caller.sid, caller.number, caller.line)
+        await self.follow(caller, decision)
+
+    async def follow(self, caller: Caller, decision: Decision) -> None:
+        """Do what Twilio would with the caller's next TwiML."""
+        timing = self.scenario.timing
+        leg = caller.leg
+        match decision:
+            case Ask():
+                key = caller.keys.get(decision.step.value, "")
+                wait = spoken_seconds(timing.prompt, decision.say) + (
+                    timing.keypress if key else timing.gather_timeout
+                )
+                self.engine.after(wait, self._answered, caller, decision, key, leg)
+            case Enqueue():
+                caller.phase = "queued"
+                if caller.queued_at is None:
+                    caller.queued_at = self.clock.now()
+                    if math.isfinite(caller.patience):
+                        self.engine.after(caller.patience, self._hang_up, caller)
+                wait = spoken_seconds(timing.prompt, decision.say)
+                self.engine.after(wait, self._hold, caller, 0, leg)
+            case Hold():
+                wait = spoken_seconds(timing.prompt, decision.say) + decision.pause_seconds
+                if decision.offer is not None:
+                    wait += (
+                        spoken_seconds(timing.prompt, decision.offer.say) + timing.gather_timeout
+                    )
+                self.engine.after(wait, self._hold, caller, decision.turn + 1, leg)
+            case Leave():
+                await self._left_queue(caller)
+            case Dial():
+                caller.phase = "sent"
+                caller.leg += 1
+                self.seen.counts[f"dialled_{decision.purpose}"] += 1
+                self.engine.after(timing.dispatch_call, self._ended, caller)
+            case Connect():
+                self._ring(caller, decision)
+            case Goodbye() | Nothing():
+                caller.leg += 1
+                self.engine.after(
+                    spoken_seconds(timing.prompt, getattr(decision, "say", ())),
+                    self._ended,
+                    caller,
+                )
+            case _:
+                self.seen.odd(f"a caller was given {decision.kind}")
+                await self._ended(caller)
+
+    async def _answered(self, caller: Caller, asked: Ask, key: str, leg: int) -> None:
+        if caller.leg != leg or caller.phase == "ended":
+            return
+        call = Call(sid=caller.sid, caller=caller.number, line=caller.line, answers=asked.answers)
+        given = Given(digits=key) if key else Given()
+        try:
+            decision = await answer(self.floor, call, asked.step, asked.attempt, given)
+        except (NoPlacement, CannotQueue) as error:
+            self.seen.odd(f"could not place a call: {error!r}")
+            await self._ended(caller)
+            return
+        await self.follow(caller, decision)
+
+    async def _hold(self, caller: Caller, turn: int, leg: int) -> None:
+        if caller.leg != leg or caller.phase != "queued":
+            return
+        caller.turn = turn
+        record = await self.floor.calls.get(caller.sid)
+        locale = record.locale if record else Locale.EN
+        decision = await waiting.hold(self.floor, record, locale, None, turn)
+        await self.follow(caller, decision)
+
+    async def _left_queue(self, caller: Caller) -> None:
+        caller.leg += 1
+        record = await self.floor.calls.get(caller.sid)
+        try:
+            decision = await waiting.left_queue(
+                self.floor, caller.sid, "leave", record.locale if record else Locale.EN, caller.turn
+            )
+        except NoPlacement:
+            self.seen.odd("a caller left the queue with no placement")
+            await self._ended(caller)
+            return
+        await self.follow(caller, decision)
+
+    async def _hang_up(self, caller: Caller) -> None:
+        """Patience has run out: a caller still waiting (or ringing a handler) hangs up."""
+        if caller.phase == "queued":
+            caller.leg += 1
+            self.seen.counts["hung_up"] += 1
+            await self._ended(caller)
+        elif caller.phase == "ringing" and caller.ringing is not None:
+            caller.leg += 1
+            self.seen.counts["hung_up"] += 1
+            handler, offer = caller.ringing
+            await putting_through.dial_ended(
+                self.floor, caller.sid, handler, offer, "canceled", "false", "completed"
+            )
+            await self._ended(caller)
+
+    async def _ended(self, caller: Caller) -> None:
+        """The call is over: Twilio's final status callback."""
+        if caller.phase == "ended":
+            return
+        caller.phase = "ended"
+        caller.leg += 1
+        await finish(self.floor, caller.sid)
+
+    # Connecting: the connect job, the redirect, the handler's phone.
+
+    async def connect(self, offer: Offer) -> None:
+        outcome = await self.job(connect_job, offer.member, offer.handler, offer.offer)
+        self.seen.counts[f"connect_{outcome}"] += 1
+
+    async def redirected(self, sid: str, url: str) -> None:
+        caller = self.callers.get(sid)
+        if caller is None or caller.phase == "ended":
+            raise CallGone("the call has ended", sid)
+        parts = urlsplit(url)
+        if not parts.path.endswith(paths.CONNECT):
+            self.seen.odd(f"a redirect to {parts.path} (not simulated)")
+            return
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        caller.leg += 1
+        caller.phase = "connecting"
+        leg = caller.leg
+        self.engine.after(
+            0, self._fetch_connect, caller, query["handler"], int(query["offer"]), leg
+        )
+
+    async def _fetch_connect(self, caller: Caller, handler: str, offer: int, leg: int) -> None:
+        if caller.leg != leg:
+            return
+        try:
+            decision = await putting_through.connect(self.floor, caller.sid, handler, offer)
+        except NoPlacement:
+            self.seen.odd("a connect with no placement")
+            await self._ended(caller)
+            return
+        caller.phase = "queued"
+        await self.follow(caller, decision)
+
+    def _ring(self, caller: Caller, connect: Connect) -> None:
+        staffing = self.scenario.staffing
+        caller.phase = "ringing"
+        caller.ringing = (connect.handler, connect.offer)
+        caller.leg += 1
+        leg = caller.leg
+        ring = connect.timeout_seconds
+        answers_after = staffing.answer_after_seconds.sample(self.rng)
+        if self.rng.random() < staffing.misses_offer or answers_after >= ring:
+            self.engine.after(ring, self._rang_out, caller, connect, leg)
+        else:
+            self.engine.after(answers_after, self._picked_up, caller, connect, leg)
+
+    async def _rang_out(self, caller: Caller, connect: Connect, leg: int) -> None:
+        if caller.leg != leg:
+            return
+        caller.leg += 1
+        caller.ringing = None
+        self.seen.counts["offers_missed"] += 1
+        decision = await putting_through.dial_ended(
+            self.floor,
+            caller.sid,
+            connect.handler,
+            connect.offer,
+            "no-answer",
+            "false",
+            "in-progress",
+        )
+        caller.phase = "queued"
+        await self.follow(caller, decision)
+
+    async def _picked_up(self, caller: Caller, connect: Connect, leg: int) -> None:
+        if caller.leg != leg:
+            return
+        handler_leg = f"{caller.sid}-{connect.handler}-{connect.offer}"
+        whisper = await putting_through.handler_answered(
+            self.floor, caller.sid, connect.handler, connect.offer, leg=handler_leg
+        )
+        assert isinstance(whisper, Whisper)
+        caller.leg += 1
+        leg = caller.leg
+        timing, staffing = self.scenario.timing, self.scenario.staffing
+        if not whisper.accept:
+            self.engine.after(
+                spoken_seconds(timing.prompt, whisper.say),
+                self._dial_over,
+                caller,
+                connect,
+                "completed",
+                "false",
+                leg,
+            )
+            return
+        caller.phase = "talking"
+        caller.ringing = None
+        person = self.people.get(connect.handler)
+        if person is not None:
+            person.talking = caller.sid
+            person.reason = caller.reason
+        talk = staffing.handle(caller.reason).sample(self.rng)
+        started = self.clock.now() + timing.whisper
+        self._busy(started, started + talk)
+        self.engine.after(
+            timing.whisper + talk,
+            self._dial_over,
+            caller,
+            connect,
+            "completed",
+            "true",
+            leg,
+        )
+
+    async def _dial_over(
+        self, caller: Caller, connect: Connect, status: str, bridged: str, leg: int
+    ) -> None:
+        if caller.leg != leg:
+            return
+        caller.leg += 1
+        decision = await putting_through.dial_ended(
+            self.floor, caller.sid, connect.handler, connect.offer, status, bridged, "in-progress"
+        )
+        if bridged == "true":
+            self.seen.counts["talked"] += 1
+            person = self.people.get(connect.handler)
+            if person is not None:
+                reason, person.talking = person.reason, ""
+                pause = self.scenario.staffing.wrap_up(reason).sample(self.rng)
+                self.engine.after(pause, self._wrapped_up, connect.handler)
+        caller.phase = "queued"
+        await self.follow(caller, decision)
+
+    def _busy(self, start: float, end: float) -> None:
+        """Talk time, counted into the hours it falls in (for occupancy)."""
+        busy = self.seen.busy_seconds
+        while start < end:
+            hour = int(start // 3600)
+            upto = min(end, (hour + 1) * 3600)
+            busy[hour] = busy.get(hour, 0.0) + upto - start
+            start = upto
+
+    # Handlers.
+
+    async def _wrapped_up(self, handler_id: str) -> None:
+        floor = self.floor
+        try:
+            done = await wrap_up(
+                floor.redis,
+                floor.handlers,
+                floor.calls,
+                floor.callbacks,
+                floor.modes,
+                floor.rulebook,
+                floor.assigner,
+                self._send_case,
+                handler_id,
+                outcome=WrapUpOutcome.ADVICE,
+                notes="",
+                available=True,
+                now=self.clock.now(),
+            )
+        except WrapUpRefused:
+            return  # the rules' own wrap-up time ended it first
+        await floor.outbound.connect_all(done.offers)
+
+    async def _send_case(self, case: ClinicalCase) -> object:
+        return self.floor.outbound.send_case(case)
+
+    async def sign_in(self, profile: HandlerProfile) -> None:
+        person = self.people.setdefault(profile.id, Person(profile.id))
+        await self.floor.handlers.create(profile, self.clock.now())
+        person.on_duty = True
+        await self._choose(profile.id, HandlerState.AVAILABLE)
+        await offer_waiting(self.floor)
+
+    async def sign_out(self, handler_id: str) -> None:
+        self.people[handler_id].on_duty = False
+        await self._choose(handler_id, HandlerState.OFFLINE)
+
+    async def take_break(self, handler_id: str, minutes: int) -> None:
+        if not self.people[handler_id].on_duty:
+            return
+        await self._choose(handler_id, HandlerState.BREAK, "break")
+        self.engine.after(minutes * 60, self._back, handler_id)
+
+    async def _back(self, handler_id: str) -> None:
+        if self.people[handler_id].on_duty:
+            await self._choose(handler_id, HandlerState.AVAILABLE)
+            await offer_waiting(self.floor)
+
+    async def _choose(self, handler_id: str, to: HandlerState, reason: str = "") -> None:
+        with contextlib.suppress(NotAllowed):  # already there, or on the way
+            await self.floor.handlers.choose(handler_id, to, self.clock.now(), reason)
+
+    async def heartbeats(self) -> None:
+        now = self.clock.now()
+        on = [p.id for p in self.people.values() if p.on_duty]
+        await self.floor.handlers.heartbeats(on, now)
+        hour = int(now // 3600)
+        self.seen.on_duty_seconds[hour] = (
+            self.seen.on_duty_seconds.get(hour, 0.0) + len(on) * HEARTBEAT_SECONDS
+        )
+
+    async def sweep(self) -> None:
+        report = await sweep_floor(
+            self.floor.redis, await self.floor.rulebook.active(), self.clock.now()
+        )
+        await self.floor.outbound.connect_all(report.offers)
+
+
+def handler_profile(handler_id: str, skills: dict[str, int]) -> HandlerProfile:
+    return HandlerProfile(
+        id=handler_id,
+        name=handler_id,
+        skills=skills,
+        device=Device(kind="client", address=handler_id),
+    )
