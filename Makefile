@@ -31,10 +31,13 @@ $(CHROMIUM):
 	elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; \
 	else echo "The console tests need Debian's Chromium at $(CHROMIUM): apt-get install chromium" >&2; fi
 
-# The floor's model and race tests, run far longer than `make test` runs them (about an hour).
+# The floor's model and race tests, run far longer than `make test` runs them (about an hour),
+# and the simulator against queueing theory at more loads, over longer runs.
 soak: $(STAMP)
 	FLOOR_EXAMPLES=800 FLOOR_STEPS=100 FLOOR_RACE_ROUNDS=60 FLOOR_RACE_SECONDS=5 \
 		$(BIN)/pytest tests/test_floor_model.py tests/test_floor_races.py
+	SIM_ORACLE_LOADS=0.5,0.6,0.7,0.8,0.9 SIM_ORACLE_HOURS=20 \
+		$(BIN)/pytest tests/simulation/test_queueing_theory.py
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench

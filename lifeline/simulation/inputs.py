@@ -270,6 +270,7 @@ class Scenario(Strict):
     timing: Timing = Timing()
     start: date = date(2026, 1, 5)  # a Monday
     days: Annotated[int, Field(ge=1, le=31)] = 1
+    hours: Annotated[int, Field(ge=1, le=24)] = 24  # of the last day: the run ends then
     seed: int = 1
 
     def midnight(self, day: int) -> float:
@@ -283,7 +284,10 @@ class Scenario(Strict):
 
     @property
     def end(self) -> float:
-        return self.midnight(self.days + 1)
+        return self.midnight(self.days) + self.hours * 3600
+
+    def day_end(self, day: int) -> float:
+        return min(self.midnight(day + 1), self.end)
 
 
 def load_yaml(path: Path) -> object:

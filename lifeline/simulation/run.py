@@ -29,7 +29,7 @@ from lifeline.simulation.world import (
 from routing import keys
 from routing.activation import activate_rule_set
 from routing.clock import VirtualClock
-from routing.figures import Measures, Report, Window, callback_figures, parse, report
+from routing.figures import ENDED, Measures, Report, Window, callback_figures, parse, report
 from routing.mode import Mode
 from routing.models import Reason
 from routing.rules import RuleSet, default_rules, parse_rules
@@ -54,6 +54,8 @@ class Hour(BaseModel):
     since: float
     total: Measures
     by_queue: list[dict[str, object]]
+    waited: int  # calls whose wait ended (answered, abandoned...) after any wait at all
+    ended: int  # calls whose wait ended
     handlers_on_duty: float  # the mean number signed in
     occupancy: float | None  # talk time / signed-in time
 
@@ -126,7 +128,7 @@ async def simulate(
                 progress(min(1.0, (now - begin) / (end - begin)))
 
         for day in range(1, scenario.days + 1):
-            await world.engine.run(scenario.midnight(day + 1) - 1e-6, moved)
+            await world.engine.run(scenario.day_end(day) - 1e-6, moved)
             days.append(await _day_figures(world, day))
         moved(end)
     finally:
@@ -270,13 +272,14 @@ async def _activate(world: World, document: str) -> None:
 async def _day_figures(world: World, day: int) -> Day:
     scenario = world.scenario
     midnight = scenario.midnight(day)
-    following = scenario.midnight(day + 1)
+    following = scenario.day_end(day)
     members = await world.floor.redis.zrangebyscore(keys.STATS_SAMPLES, midnight, following - 1e-3)
     samples = parse(cast(list[str], members))
     hours = []
     seen = world.seen
     for hour in range(round((following - midnight) / 3600)):
         since = midnight + hour * 3600
+        ended = [s for s in samples if since <= s.at < since + 3600 and s.kind in ENDED]
         made = report(
             Window.LAST_HOUR,
             since + 3600 - 1e-3,
@@ -291,6 +294,8 @@ async def _day_figures(world: World, day: int) -> Day:
                 since=since,
                 total=made.total,
                 by_queue=[row.model_dump() for row in made.figures],
+                waited=sum(s.value > 0 for s in ended),
+                ended=len(ended),
                 handlers_on_duty=on_duty / 3600,
                 occupancy=min(1.0, busy / on_duty) if on_duty else None,
             )

@@ -20,7 +20,7 @@ import httpx
 import redis.asyncio
 
 from lifeline.redis_server import RedisServer, free_port
-from tests.bench import neighbours
+from tests.bench import neighbours, simulate
 from tests.bench.assignment import QUEUES, measure_assignment
 from tests.bench.callbacks import measure_callbacks, measure_latency
 from tests.bench.floor import run as run_floor
@@ -67,7 +67,17 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument(
         "--only",
-        choices=["webhooks", "assignment", "floor", "callbacks", "outage", "neighbours", "onward"],
+        choices=[
+            "webhooks",
+            "assignment",
+            "floor",
+            "callbacks",
+            "outage",
+            "neighbours",
+            "onward",
+            "simulate",
+            "simulate-national",
+        ],
         default=None,
     )
     parser.add_argument(
@@ -91,6 +101,10 @@ def main() -> None:
         bench_neighbours(args.rounds, args.per_round)
     if args.only in (None, "onward"):
         bench_onward()
+    if args.only in (None, "simulate"):
+        simulate.run(["contract"])
+    if args.only in (None, "simulate-national"):
+        simulate.run(["national"])
 
 
 def bench_onward() -> None:

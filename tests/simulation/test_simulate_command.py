@@ -1,0 +1,63 @@
+"""`lifeline simulate` from the command line on the packaged profile: its files, its figures
+(Lifeline's own statistics, adding up with what the model saw), and the same seed giving the
+same run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+from lifeline.simulation.inputs import scenario_from
+from lifeline.simulation.run import simulate_on_own_redis
+
+LIFELINE = Path(sys.executable).with_name("lifeline")
+
+
+def test_the_packaged_profile_runs_and_writes_its_report(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [str(LIFELINE), "simulate", "--factor", "0.1", "--seed", "3", "--start", "2026-01-03",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "answered within 60 s" in done.stdout
+    result = json.loads((out / "result.json").read_text())
+    [day] = result["days"]
+    total = day["report"]["total"]
+    # Every call the model made came in, and entered a queue (nobody hung up in the IVR).
+    assert total["offered"] == result["counts"]["calls"] > 200
+    ended = total["answered"] + total["abandoned"] + total["dispatched"] + total["diverted"]
+    assert total["offered"] - 3 <= ended <= total["offered"]  # a call or two still talking
+    assert total["p1_reached"] >= 1 and total["p1_longest_time_to_reach"] <= 30
+    assert sum(hour["total"]["offered"] for hour in day["hours"]) == total["offered"]
+    assert result["anomalies"] == []
+    header = (out / "hours.csv").read_text().splitlines()[0]
+    assert header.startswith("day,date,hour,queue,priority,offered,answered")
+    page = (out / "report.html").read_text()
+    assert page.count("<svg") == 4 and "Answered within 60 s" in page
+
+    # The same seed, the same run: every figure of the day again.
+    again = simulate_on_own_redis(
+        scenario_from(start=date(2026, 1, 3), seed=3).model_copy(
+            update={
+                "demand": scenario_from().demand.model_copy(update={"factor": 0.1}),
+            }
+        )
+    )
+    assert again.days[0].model_dump(mode="json") == day
+
+
+def test_a_bad_input_file_is_refused_with_what_is_wrong(tmp_path: Path) -> None:
+    bad = tmp_path / "demand.yaml"
+    bad.write_text("calls_per_day: -5\nhours: [1, 2]\n")
+    done = subprocess.run(
+        [str(LIFELINE), "simulate", "--demand", str(bad), "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "calls_per_day" in done.stderr and "hours" in done.stderr
+    assert not (tmp_path / "out").exists()
