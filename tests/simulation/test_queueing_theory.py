@@ -123,7 +123,8 @@ def measured(result: Result) -> dict[str, float]:
     hours = result.days[0].hours[1:HOURS]
     offered = sum(hour.total.offered for hour in hours)
     answered = sum(hour.total.answered for hour in hours)
-    assert offered > 1000 and answered > 0.8 * offered
+    assert offered > 1000
+    assert answered > 0.8 * offered
     asa = sum((hour.total.average_speed_of_answer or 0) * hour.total.answered for hour in hours)
     return {
         "waited": sum(hour.waited for hour in hours) / sum(hour.ended for hour in hours),

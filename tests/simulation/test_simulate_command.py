@@ -32,13 +32,15 @@ def test_the_packaged_profile_runs_and_writes_its_report(tmp_path: Path) -> None
     assert total["offered"] == result["counts"]["calls"] > 200
     ended = total["answered"] + total["abandoned"] + total["dispatched"] + total["diverted"]
     assert total["offered"] - 3 <= ended <= total["offered"]  # a call or two still talking
-    assert total["p1_reached"] >= 1 and total["p1_longest_time_to_reach"] <= 30
+    assert total["p1_reached"] >= 1
+    assert total["p1_longest_time_to_reach"] <= 30
     assert sum(hour["total"]["offered"] for hour in day["hours"]) == total["offered"]
     assert result["anomalies"] == []
     header = (out / "hours.csv").read_text().splitlines()[0]
     assert header.startswith("day,date,hour,queue,priority,offered,answered")
     page = (out / "report.html").read_text()
-    assert page.count("<svg") == 4 and "Answered within 60 s" in page
+    assert page.count("<svg") == 4
+    assert "Answered within 60 s" in page
 
     # The same seed, the same run: every figure of the day again.
     again = simulate_on_own_redis(
@@ -59,5 +61,6 @@ def test_a_bad_input_file_is_refused_with_what_is_wrong(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 2
-    assert "calls_per_day" in done.stderr and "hours" in done.stderr
+    assert "calls_per_day" in done.stderr
+    assert "hours" in done.stderr
     assert not (tmp_path / "out").exists()
