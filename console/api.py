@@ -16,6 +16,7 @@ from routing.handlers import Handler, HandlerProfile
 from routing.journal import Progress
 from routing.mode import OutageMessage
 from routing.rulebook import Version, VersionInfo
+from routing.simulations import SimulationRun
 
 ENDPOINTS = [
     Endpoint("GET", "/api/v1/rules", "Get the active rule set", api_rules.active_rules, EVERYONE, response=Version),
@@ -23,6 +24,9 @@ ENDPOINTS = [
     Endpoint("GET", f"/api/v1/rules/versions/{VERSION}", "Get a rule set version", api_rules.get_version, SUPERVISORS, response=Version),
     Endpoint("POST", "/api/v1/rules/versions", "Create a rule set version", api_rules.create_version, SUPERVISORS, body=api_rules.NewVersion, response=VersionInfo, status=201),
     Endpoint("POST", f"/api/v1/rules/versions/{VERSION}/activate", "Activate a rule set version", api_rules.activate_version, SUPERVISORS, body=api_rules.Activation, response=api_rules.ActivationResult),
+    Endpoint("POST", f"/api/v1/rules/versions/{VERSION}/simulate", "Simulate a day under a version beside the active one (what-if)", api_rules.simulate_version, SUPERVISORS, body=api_rules.SimulationAsk, response=SimulationRun, status=202),
+    Endpoint("GET", "/api/v1/simulations", "List what-if runs, newest first", api_rules.list_simulations, SUPERVISORS, response=list[SimulationRun]),
+    Endpoint("GET", "/api/v1/simulations/{simulation_id}", "Get a what-if run: its progress, then its comparison", api_rules.get_simulation, SUPERVISORS, response=SimulationRun),
     Endpoint("POST", "/api/v1/rules/dry-run", "Dry-run a call through the rules", api_rules.dry_run, SUPERVISORS, body=api_rules.DryRun, response=api_rules.DryRunResult),
     Endpoint("GET", "/api/v1/queues", "Snapshot the queues and handlers", api_floor.floor, SUPERVISORS, response=api_floor.FloorSnapshot),
     Endpoint("GET", "/api/v1/stats", "Get statistics", api_floor.statistics, SUPERVISORS, response=api_floor.StatsReport, query={"window": "15m, 1h or today (default 15m)"}),

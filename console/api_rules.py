@@ -16,6 +16,7 @@ from routing.activation import activate_rule_set
 from routing.overflow import ToNumber
 from routing.rulebook import Version, VersionInfo
 from routing.rules import Decided
+from routing.simulations import SimulationRun, Simulations, WhatIf
 
 
 class NewVersion(Body):
@@ -141,3 +142,33 @@ async def dry_run(api: ApiRequest) -> DryRunResult:
         api.floor.rulebook, api.floor.queues, body.version, body, at.timestamp()
     )
     return dry_run_result(version, at, decided)
+
+
+class SimulationAsk(Body, WhatIf):
+    """The simulated day to try the version on (every field has a default)."""
+
+
+async def simulate_version(api: ApiRequest) -> SimulationRun:
+    """A what-if: the version and the active one through the same simulated day, by a job on
+    the simulations pool (never one that serves callers); poll the run for its comparison."""
+    number = int(api.path["number"])
+    await api.floor.rulebook.get(number)  # a version that does not exist is a 404
+    body: SimulationAsk = api.body
+    now = api.floor.clock.now()
+    run = await Simulations(api.floor.redis).create(
+        number, api.principal.name, WhatIf(**body.model_dump()).model_dump(mode="json"), now
+    )
+    await api.console.jobs.off_loop(api.console.jobs.what_if, run.id)
+    await api.floor.audit.record(api.principal.name, "rules.simulate", f"version {number}", now)
+    return run
+
+
+async def list_simulations(api: ApiRequest) -> list[SimulationRun]:
+    return await Simulations(api.floor.redis).latest()
+
+
+async def get_simulation(api: ApiRequest) -> SimulationRun:
+    run = await Simulations(api.floor.redis).get(str(api.path["simulation_id"]))
+    if run is None:
+        raise NotFound("no such what-if run (they are kept a month)")
+    return run

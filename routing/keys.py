@@ -242,3 +242,12 @@ def cps_held(holder: str) -> str:
 def connect_claim(member: str, offer: int) -> str:
     """Set by the one connect job that redirects a reserved caller for that offer."""
     return f"{PREFIX}:connect-claim:{member}:{offer}"
+
+
+SIMULATIONS = f"{PREFIX}:simulations"  # what-if runs' ids, scored by when asked for
+SIMULATION_TTL_SECONDS = 30 * 24 * 3600  # a what-if's figures are kept a month
+
+
+def simulation(simulation_id: str) -> str:
+    """A what-if run: what was asked, its progress, and its comparison once done."""
+    return f"{PREFIX}:simulation:{simulation_id}"

@@ -240,6 +240,17 @@ class Jobs:
             failure_ttl=30 * 24 * 3600,
         )
 
+    def what_if(self, simulation_id: str) -> Job:
+        """Run a what-if (lifeline/simulation/what_if.py) on the simulations pool."""
+        return self.queue(JobQueue.SIMULATIONS).enqueue(
+            "lifeline.simulation.what_if.what_if",
+            simulation_id,
+            job_id=f"what-if-{simulation_id}",
+            job_timeout=3600,
+            result_ttl=24 * 3600,
+            failure_ttl=7 * 24 * 3600,
+        )
+
     def replay_batch(self) -> Job | None:
         """The replay's next batch, now that the agenda says it is due."""
         if self.queued("replay"):

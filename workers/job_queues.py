@@ -26,11 +26,12 @@ class JobQueue(StrEnum):
     CLINICAL = "clinical"  # cases sent to the clinical system, contingency e-mails
     REPLAY = "replay"  # the contingency journal's replay, one small batch a job
     HOUSEKEEPING = "housekeeping"  # queue entries whose records expired
+    SIMULATIONS = "simulations"  # supervisors' what-if runs: minutes of CPU each, a pool apart
 
 
 ALL = tuple(JobQueue)
 # What nobody waits on: a pool serving only these runs below the others on a shared CPU.
-BACKGROUND = frozenset({JobQueue.REPLAY, JobQueue.HOUSEKEEPING})
+BACKGROUND = frozenset({JobQueue.REPLAY, JobQueue.HOUSEKEEPING, JobQueue.SIMULATIONS})
 
 # Job data as JSON, never pickled: reading a job must not be able to run code.
 SERIALIZER = JSONSerializer
@@ -53,6 +54,7 @@ JOBS = frozenset(
         "workers.sweeps.tick",
         "workers.sweeps.rooms",
         "workers.sweeps.sweep_queues",
+        "lifeline.simulation.what_if.what_if",
     }
 )
 

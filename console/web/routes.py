@@ -21,6 +21,7 @@ from console.web import (
     security,
     users,
     wallboard,
+    what_if,
 )
 from console.web.auth import EVERYONE, home
 from console.web.pages import TOP_STREAM, Page, View, route
@@ -47,6 +48,7 @@ VIEWS: list[View] = [
     *floor.VIEWS,
     *callbacks.VIEWS,
     *ruleset.VIEWS,
+    *what_if.VIEWS,
     *mode.VIEWS,
     *journal.VIEWS,
     *audit.VIEWS,

@@ -66,6 +66,21 @@ def percent(rate: float | None) -> str:
     return NONE if rate is None else f"{rate * 100:.0f}%"
 
 
+RATES = frozenset({"service_level", "abandoned_after_30s_rate", "p1_reached_within_60s_rate"})
+COUNTS = frozenset({"offered", "answered", "abandoned", "dispatched", "diverted"})
+
+
+def figure(value: float | None, name: str) -> str:
+    """A statistics figure by its name: a share as a percentage, a count whole, a time."""
+    if value is None:
+        return NONE
+    if name in RATES:
+        return f"{value * 100:.1f}%"
+    if name in COUNTS:
+        return f"{value:.0f}"
+    return duration(value)
+
+
 class Templates:
     def __init__(self) -> None:
         self.env = Environment(
@@ -84,6 +99,7 @@ class Templates:
             percent=percent,
             mask=mask,
             priority=priority,
+            figure=figure,
         )
 
     def render(self, name: str, context: dict[str, Any]) -> str:

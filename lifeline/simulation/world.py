@@ -116,6 +116,8 @@ class Caller:
     keys: dict[str, str]  # the key they press at each question ("" stays silent)
     reason: str
     patience: float  # seconds in the queue before they hang up
+    talk: float  # seconds with a handler, once put through
+    wrap: float  # the handler's wrap-up after the call
     leg: int = 0  # bumped whenever their call moves on: older scheduled turns are void
     phase: str = "ivr"  # ivr, queued, ringing, talking, sent, ended
     queued_at: float | None = None
@@ -206,7 +208,7 @@ class Person:
     id: str
     on_duty: bool = False
     talking: str = ""  # the CallSid of the call they are on
-    reason: str = ""
+    wrap: float = 0.0  # the wrap-up that call needs
 
 
 class World:
@@ -225,7 +227,12 @@ class World:
         # The caches of the rules and the mode age on the virtual clock too.
         self.floor = Floor.of(redis, clock, settings, rules, SimOutbound(self), monotonic=clock.now)
         self.clock = clock
+        # Two random streams: the callers' (who calls when, what they answer, how long they
+        # wait and talk) drawn only as the hours' callers are made, so that two runs of the same
+        # scenario under different rules meet the very same callers; and the floor's (handlers
+        # answering or missing offers), drawn as the run goes.
         self.rng = rng
+        self.floor_rng = random.Random(f"floor-{scenario.seed}")
         self.engine = Engine(clock)
         self.seen = Seen()
         self.callers: dict[str, Caller] = {}
@@ -252,7 +259,10 @@ class World:
             self._earlier.append(number)
         sid = f"CA{next(self._sids):032x}"
         patience = demand.patience.sample(self.rng)
-        caller = Caller(sid, number, line, keys, reason, patience)
+        staffing = self.scenario.staffing
+        talk = staffing.handle(reason).sample(self.rng)
+        wrap = staffing.wrap_up(reason).sample(self.rng)
+        caller = Caller(sid, number, line, keys, reason, patience, talk, wrap)
         self.callers[sid] = caller
         return caller
 
@@ -406,8 +416,8 @@ class World:
         caller.leg += 1
         leg = caller.leg
         ring = connect.timeout_seconds
-        answers_after = staffing.answer_after_seconds.sample(self.rng)
-        if self.rng.random() < staffing.misses_offer or answers_after >= ring:
+        answers_after = staffing.answer_after_seconds.sample(self.floor_rng)
+        if self.floor_rng.random() < staffing.misses_offer or answers_after >= ring:
             self.engine.after(ring, self._rang_out, caller, connect, leg)
         else:
             self.engine.after(answers_after, self._picked_up, caller, connect, leg)
@@ -440,7 +450,7 @@ class World:
         assert isinstance(whisper, Whisper)
         caller.leg += 1
         leg = caller.leg
-        timing, staffing = self.scenario.timing, self.scenario.staffing
+        timing = self.scenario.timing
         if not whisper.accept:
             self.engine.after(
                 spoken_seconds(timing.prompt, whisper.say),
@@ -457,8 +467,8 @@ class World:
         person = self.people.get(connect.handler)
         if person is not None:
             person.talking = caller.sid
-            person.reason = caller.reason
-        talk = staffing.handle(caller.reason).sample(self.rng)
+            person.wrap = caller.wrap
+        talk = caller.talk
         started = self.clock.now() + timing.whisper
         self._busy(started, started + talk)
         self.engine.after(
@@ -484,8 +494,7 @@ class World:
             self.seen.counts["talked"] += 1
             person = self.people.get(connect.handler)
             if person is not None:
-                reason, person.talking = person.reason, ""
-                pause = self.scenario.staffing.wrap_up(reason).sample(self.rng)
+                pause, person.talking = person.wrap, ""
                 self.engine.after(pause, self._wrapped_up, connect.handler)
         caller.phase = "queued"
         await self.follow(caller, decision)

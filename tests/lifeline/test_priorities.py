@@ -22,6 +22,7 @@ COMMANDS = {
     "worker-health": (["worker", "--queues", "health"], 0),
     "worker-clinical": (["worker", "--queues", "clinical"], 0),
     "worker-replay": (["worker", "--queues", "replay,housekeeping"], 10),
+    "worker-simulations": (["worker", "--queues", "simulations"], 10),
 }
 
 

@@ -1,0 +1,119 @@
+"""What-if runs of the simulator asked for by supervisors: what was asked, the progress of the
+worker job running it, and the comparison it made. The runs themselves happen elsewhere
+(`lifeline.simulation`), each on a Redis of its own: nothing here touches the floor."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any, Literal, cast
+
+from pydantic import BaseModel, ConfigDict, Field
+from redis.asyncio import Redis
+
+from routing import keys
+
+KEPT = 50  # listed, newest first
+
+
+PROFILES = ("contract-area",)  # the packaged demand and staffing profiles (lifeline/simulation)
+
+
+class WhatIf(BaseModel):
+    """The day to try a version on: a packaged demand profile and rota, a date (its day of the
+    week sets the demand), demand times `factor`, the first `hours` of the day, and the seed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile: Literal["contract-area"] = "contract-area"
+    day: date = date(2026, 1, 5)
+    factor: Annotated[float, Field(gt=0, le=20)] = 1.0
+    hours: Annotated[int, Field(ge=1, le=24)] = 24
+    seed: Annotated[int, Field(ge=0, le=2**31)] = 1
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class SimulationRun(BaseModel):
+    """One what-if: `request` as asked, `progress` from 0 to 1, `comparison` once done (the
+    simulator's, as JSON), `error` if it failed."""
+
+    id: str
+    status: RunStatus
+    version: int
+    requested_by: str
+    created: float
+    progress: float = 0.0
+    request: dict[str, Any] = {}
+    comparison: dict[str, Any] | None = None
+    error: str = ""
+
+
+class Simulations:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def create(
+        self, version: int, requested_by: str, request: dict[str, Any], now: float
+    ) -> SimulationRun:
+        run = SimulationRun(
+            id=secrets.token_hex(8),
+            status=RunStatus.QUEUED,
+            version=version,
+            requested_by=requested_by,
+            created=now,
+            request=request,
+        )
+        key = keys.simulation(run.id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"run": run.model_dump_json()})
+            pipe.expire(key, keys.SIMULATION_TTL_SECONDS)
+            pipe.zadd(keys.SIMULATIONS, {run.id: now})
+            pipe.zremrangebyscore(keys.SIMULATIONS, "-inf", now - keys.SIMULATION_TTL_SECONDS)
+            await pipe.execute()
+        return run
+
+    async def get(self, simulation_id: str) -> SimulationRun | None:
+        fields = cast(dict[str, str], await self.redis.hgetall(keys.simulation(simulation_id)))
+        if not fields:
+            return None
+        run = SimulationRun.model_validate_json(fields["run"])
+        update: dict[str, Any] = {}
+        if "status" in fields:
+            update["status"] = RunStatus(fields["status"])
+        if "progress" in fields:
+            update["progress"] = float(fields["progress"])
+        if "comparison" in fields:
+            update["comparison"] = json.loads(fields["comparison"])
+        if "error" in fields:
+            update["error"] = fields["error"]
+        return run.model_copy(update=update)
+
+    async def latest(self) -> list[SimulationRun]:
+        ids = await self.redis.zrevrange(keys.SIMULATIONS, 0, KEPT - 1)
+        runs = [await self.get(str(simulation_id)) for simulation_id in ids]
+        return [run for run in runs if run is not None]
+
+    async def progress(self, simulation_id: str, share: float) -> None:
+        await self.redis.hset(
+            keys.simulation(simulation_id),
+            mapping={"status": RunStatus.RUNNING, "progress": f"{share:.3f}"},
+        )
+
+    async def done(self, simulation_id: str, comparison: str) -> None:
+        await self.redis.hset(
+            keys.simulation(simulation_id),
+            mapping={"status": RunStatus.DONE, "progress": "1", "comparison": comparison},
+        )
+
+    async def failed(self, simulation_id: str, error: str) -> None:
+        await self.redis.hset(
+            keys.simulation(simulation_id), mapping={"status": RunStatus.FAILED, "error": error}
+        )
