@@ -59,10 +59,16 @@ from workers.telephony import CallGone, TelephonyError
 
 log = logging.getLogger(__name__)
 
+MIN_TURN_SECONDS = 1.0  # a hold turn's round trip, however short its pause
+STUCK_EVENTS = 200_000  # events at one instant in a row: something loops without time passing
 HEARTBEAT_SECONDS = 20  # a console's heartbeat, well inside the rules' 30 s timeout
 SWEEP_SECONDS = 5  # workers/cron.py: the floor sweep (sweeps.tick)
 
 Action = Callable[..., Awaitable[object]]
+
+
+class Stuck(RuntimeError):
+    """Events follow one another without time passing: a run that would never end."""
 
 
 class Engine:
@@ -92,8 +98,13 @@ class Engine:
 
     async def run(self, until: float, progress: Callable[[float], None] | None = None) -> None:
         heap = self._heap
+        instant, same = None, 0
         while heap and heap[0][0] <= until:
             when, _, action, args = heapq.heappop(heap)
+            same = same + 1 if when == instant else 0
+            if same > STUCK_EVENTS:
+                raise Stuck(f"{same} events at one instant ({action.__name__} last)")
+            instant = when
             self.clock.set(when)
             await action(*args)
             self.ran += 1
@@ -291,7 +302,11 @@ class World:
                 wait = spoken_seconds(timing.prompt, decision.say)
                 self.engine.after(wait, self._hold, caller, 0, leg)
             case Hold():
-                wait = spoken_seconds(timing.prompt, decision.say) + decision.pause_seconds
+                # A turn takes a request's time at least, whatever its pause says.
+                wait = max(
+                    MIN_TURN_SECONDS,
+                    spoken_seconds(timing.prompt, decision.say) + decision.pause_seconds,
+                )
                 if decision.offer is not None:
                     wait += (
                         spoken_seconds(timing.prompt, decision.offer.say) + timing.gather_timeout
