@@ -36,8 +36,8 @@ $(CHROMIUM):
 soak: $(STAMP)
 	FLOOR_EXAMPLES=800 FLOOR_STEPS=100 FLOOR_RACE_ROUNDS=60 FLOOR_RACE_SECONDS=5 \
 		$(BIN)/pytest tests/test_floor_model.py tests/test_floor_races.py
-	SIM_ORACLE_LOADS=0.5,0.6,0.7,0.8,0.9 SIM_ORACLE_HOURS=20 \
-		$(BIN)/pytest tests/simulation/test_queueing_theory.py
+	SIM_ORACLE_LOADS=0.5,0.6,0.7,0.8,0.9 SIM_ORACLE_HOURS=20 SIM_SHOCK_HOURS=24 \
+		$(BIN)/pytest tests/simulation/test_queueing_theory.py tests/simulation/test_shock.py
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench

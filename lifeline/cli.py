@@ -31,6 +31,7 @@ from lifeline.app import Serve, create_app
 from lifeline.simulation.inputs import scenario_from
 from lifeline.simulation.report import percent, secs, write_all
 from lifeline.simulation.run import simulate_on_own_redis
+from lifeline.simulation.staffing import as_yaml, fewest_handlers
 from prompts.catalogue import CatalogueError, load_catalogue
 from routing import key_migration
 from routing.rules import RuleSetError, default_rules, parse_rules
@@ -192,6 +193,9 @@ def call(caller: str, line: str, press: str | None, hold_seconds: float) -> None
 )
 @click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="The first day (London).")
 @click.option("--days", type=click.IntRange(1, 31), help="How many days.")
+@click.option(
+    "--hours", type=click.IntRange(1, 24), help="Of the last day, from midnight (24: all of it)."
+)
 @click.option("--seed", type=int, help="The same seed, the same run.")
 @click.option("--factor", type=click.FloatRange(0.01, 20), help="Demand times this (1.6, 3.5).")
 @click.option(
@@ -207,6 +211,7 @@ def simulate(
     rules: Path | None,
     start: datetime | None,
     days: int | None,
+    hours: int | None,
     seed: int | None,
     factor: float | None,
     out: Path,
@@ -216,7 +221,13 @@ def simulate(
     files, the packaged contract-area profile."""
     try:
         scenario = scenario_from(
-            demand, staffing, events, start=start.date() if start else None, days=days, seed=seed
+            demand,
+            staffing,
+            events,
+            start=start.date() if start else None,
+            days=days,
+            hours=hours,
+            seed=seed,
         )
         if factor is not None:
             scenario = scenario.model_copy(
@@ -245,6 +256,65 @@ def simulate(
             f"{secs(total.p1_longest_time_to_reach)}"
         )
     click.echo(f"{result.speed:.0f} simulated seconds a second ({result.wall_seconds:.0f} s)")
+
+
+@main.command()
+@click.option("--demand", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--staffing",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Handle and wrap-up times, answering, missed offers (its shifts are not used).",
+)
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="The day (London).")
+@click.option("--hours", type=click.IntRange(1, 24), help="Of the day, from midnight (24: all).")
+@click.option("--seed", type=int, help="The same seed, the same answer.")
+@click.option("--factor", type=click.FloatRange(0.01, 20), help="Demand times this (1.6, 3.5).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("var/staffing"),
+    show_default=True,
+)
+def staffing(
+    demand: Path | None,
+    staffing: Path | None,
+    start: datetime | None,
+    hours: int | None,
+    seed: int | None,
+    factor: float | None,
+    out: Path,
+) -> None:
+    """The fewest handlers an hour that meet the NHS targets for a day's demand: the Erlang A
+    formula's answer, confirmed by simulating the day (a handler added to any hour that missed,
+    until none does). Writes rota.yaml (for `lifeline simulate --staffing`) and the confirming
+    run's result.json, hours.csv and report.html to OUT."""
+    try:
+        scenario = scenario_from(
+            demand, staffing, None, start=start.date() if start else None, hours=hours, seed=seed
+        )
+        if factor is not None:
+            scenario = scenario.model_copy(
+                update={"demand": scenario.demand.model_copy(update={"factor": factor})}
+            )
+    except (ValueError, OSError) as error:
+        click.echo(f"lifeline staffing: {error}", err=True)
+        sys.exit(2)
+
+    def said(rounds: int, missed: list[int]) -> None:
+        hours = ", ".join(f"{hour:02d}h" for hour in missed) or "none"
+        click.echo(f"simulation {rounds}: hours missing a target: {hours}")
+
+    answer = fewest_handlers(scenario, said)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "rota.yaml").write_text(as_yaml(answer.staffing))
+    for path in [out / "rota.yaml", *write_all(answer.result, out)]:
+        click.echo(f"wrote {path}")
+    click.echo("hour  Erlang A  confirmed")  # the hours simulated; the rest keep the formula's
+    for hour, (first, last) in enumerate(zip(answer.erlang, answer.handlers, strict=True)):
+        click.echo(f"{hour:02d}h   {first:8d}  {last:9d}")
+    if not answer.confirmed:
+        click.echo("not confirmed: some hours still missed a target after the last simulation")
+        sys.exit(1)
 
 
 @main.group()

@@ -129,7 +129,6 @@ class Demand(Strict):
     shocks: list[Shock] = []
     mix: Mix = Mix()
     patience: Distribution = Distribution(kind="exponential", mean=600)
-    accepts_callback: Share = 0.0
 
     @field_validator("day_of_week")
     @classmethod
