@@ -23,11 +23,16 @@ MEASURES = list(Measures.model_fields)
 def write_all(result: Result, directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in (
+    files = [
         ("result.json", result.model_dump_json(indent=1)),
         ("hours.csv", as_csv(result)),
         ("report.html", as_html(result)),
-    ):
+    ]
+    for day in result.days:
+        files += [
+            (f"day{day.day}-{name}.svg", standalone(svg)) for name, svg in charts(day).items()
+        ]
+    for name, text in files:
         path = directory / name
         path.write_text(text)
         written.append(path)
@@ -111,16 +116,16 @@ def chart(
 ) -> str:
     """A line chart over the hours of a day, in SVG: each series (name, colour, 24 values), and a
     dashed target line."""
-    width, height, left, bottom = 640, 220, 48, 28
+    width, height, left, bottom = 640, 236, 48, 28
     values = [v for _, _, points in series for v in points if v is not None]
     top = max([*values, target or 0, 1e-9]) * 1.1
-    plot_w, plot_h = width - left - 10, height - bottom - 20
+    plot_w, plot_h = width - left - 10, height - bottom - 36
 
     def x(i: int) -> float:
         return left + plot_w * i / 23
 
     def y(v: float) -> float:
-        return 20 + plot_h * (1 - v / top)
+        return 36 + plot_h * (1 - v / top)
 
     parts = [
         f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}">',
@@ -147,17 +152,13 @@ def chart(
     legend = " ".join(
         f'<tspan fill="{colour}">&#9632; {html.escape(name)}</tspan>' for name, colour, _ in series
     )
-    parts.append(f'<text x="{left + 200}" y="14" class="l">{legend}</text></svg>')
+    parts.append(f'<text x="{left}" y="29" class="l">{legend}</text></svg>')
     return "".join(parts)
 
 
-def day_section(day: Day) -> str:
+def charts(day: Day) -> dict[str, str]:
+    """The day's charts by name: the wait, the service level, abandonment, staffing."""
     hours = day.hours
-    table = "".join(
-        f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td><td>{html.escape(c)}</td>"
-        f'<td class="{d}">{d}</td></tr>'
-        for a, b, c, d in summary_rows(day)
-    )
     wait = chart(
         "Wait to answer through the day (seconds)",
         [
@@ -186,6 +187,30 @@ def day_section(day: Day) -> str:
             ("handlers signed in", "#1f5fa8", [h.handlers_on_duty for h in hours]),
             ("handlers talking (occupancy x signed in)", "#7c3aed", [_talking(h) for h in hours]),
         ],
+    )
+    return {"wait": wait, "service": service, "abandoned": abandoned, "staffing": staffing}
+
+
+def standalone(svg: str) -> str:
+    """A chart as an SVG file of its own (for slides and documents)."""
+    style = f"<style>{STYLE}text{{font-family:sans-serif}}</style>"
+    return svg.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1).replace(
+        ">", ">" + style, 1
+    )
+
+
+def day_section(day: Day) -> str:
+    table = "".join(
+        f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td><td>{html.escape(c)}</td>"
+        f'<td class="{d}">{d}</td></tr>'
+        for a, b, c, d in summary_rows(day)
+    )
+    drawn = charts(day)
+    wait, service, abandoned, staffing = (
+        drawn["wait"],
+        drawn["service"],
+        drawn["abandoned"],
+        drawn["staffing"],
     )
     return (
         f"<section><h2>Day {day.day}: {html.escape(day.weekday.title())} {day.date}</h2>"

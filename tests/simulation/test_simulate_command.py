@@ -40,6 +40,8 @@ def test_the_packaged_profile_runs_and_writes_its_report(tmp_path: Path) -> None
     assert header.startswith("day,date,hour,queue,priority,offered,answered")
     page = (out / "report.html").read_text()
     assert page.count("<svg") == 4
+    wait = (out / "day1-wait.svg").read_text()
+    assert wait.startswith('<svg xmlns="http://www.w3.org/2000/svg"')
     assert "Answered within 60 s" in page
 
     # The same seed, the same run: every figure of the day again.
