@@ -29,6 +29,7 @@ from lifeline import devrun, logging, phonecall, processes
 from lifeline import drill as drills
 from lifeline.app import Serve, create_app
 from lifeline.simulation.inputs import scenario_from
+from lifeline.simulation.recorded import recorded_day
 from lifeline.simulation.report import percent, secs, write_all
 from lifeline.simulation.run import simulate_on_own_redis
 from lifeline.simulation.staffing import as_yaml, fewest_handlers
@@ -199,6 +200,11 @@ def call(caller: str, line: str, press: str | None, hold_seconds: float) -> None
 @click.option("--seed", type=int, help="The same seed, the same run.")
 @click.option("--factor", type=click.FloatRange(0.01, 20), help="Demand times this (1.6, 3.5).")
 @click.option(
+    "--recorded",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Replay this day's calls as Lifeline recorded them (read from REDIS_URL).",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("var/simulation"),
@@ -214,6 +220,7 @@ def simulate(
     hours: int | None,
     seed: int | None,
     factor: float | None,
+    recorded: datetime | None,
     out: Path,
 ) -> None:
     """Simulate a day (or several) of the line against Lifeline's own routing, on a Redis of
@@ -237,6 +244,19 @@ def simulate(
     except (ValueError, OSError) as error:
         click.echo(f"lifeline simulate: {error}", err=True)
         sys.exit(2)
+    if recorded is not None:
+        settings = configured()
+        calls = with_redis(
+            settings,
+            lambda client: recorded_day(client, recorded.date(), settings.welsh_line_numbers),
+        )
+        if not calls:
+            click.echo(f"lifeline simulate: no calls recorded on {recorded.date()}", err=True)
+            sys.exit(2)
+        scenario = scenario.model_copy(
+            update={"recorded": calls, "start": recorded.date(), "days": 1}
+        )
+        click.echo(f"replaying {len(calls)} calls recorded on {recorded.date()}")
     with click.progressbar(length=1000, label="simulating", show_eta=True) as bar:
         done = [0]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import cast
 
@@ -11,6 +12,7 @@ from redis.asyncio import Redis
 
 from prompts.catalogue import Locale
 from routing import keys
+from routing.figures import LONDON
 from routing.lua import MOVE_HANDLER, STATS, Script, script
 from routing.models import Answers, Call, CallRecord, CallStatus, Placement, case_id_for
 from routing.number_hash import NumberHash, caller_key
@@ -89,6 +91,11 @@ redis.call('ZADD', KEYS[2], score, a.sid)
 redis.call('EXPIRE', KEYS[1], a.ttl)
 if status == 'ivr' then
   redis.call('HINCRBY', KEYS[4], 'queued', 1)
+  -- The day's calls as the simulator replays them (keys.recorded_day).
+  local started = redis.call('HGET', KEYS[1], 'created') or a.now
+  redis.call('ZADD', KEYS[5], a.now, cjson.encode({case = a.case_id, started = tonumber(started),
+             arrived = tonumber(a.now), line = a.line, answers = a.answers}))
+  redis.call('EXPIRE', KEYS[5], a.recorded_ttl)
   count(a.queue, a.priority, 'offered', 1)
   redis.call('HSET', KEYS[1], 'stats_queue', a.queue, 'stats_priority', a.priority)
   if a.caller ~= '' then
@@ -197,12 +204,20 @@ class Finish(StrEnum):
     IVR_HANGUP = "ivr_hangup"
 
 
+def london_day(at: float) -> str:
+    return datetime.fromtimestamp(at, LONDON).date().isoformat()
+
+
 class Calls:
     """Call records and their queue entries."""
 
-    def __init__(self, redis: Redis, *, numbers: NumberHash | None = None) -> None:
+    def __init__(
+        self, redis: Redis, *, numbers: NumberHash | None = None, retention_days: int = 30
+    ) -> None:
+        """`retention_days`: how long a day's recorded calls are kept (RETENTION_DAYS)."""
         self.redis = redis
         self.numbers = numbers
+        self.retention_days = retention_days
         self._open = Script(redis, _OPEN)
         self._enqueue = Script(redis, _ENQUEUE)
         self._finish = Script(redis, _FINISH)
@@ -245,6 +260,7 @@ class Calls:
                 keys.queue(placement.queue),
                 caller_key(self.numbers, call.caller),
                 OUTCOMES,
+                keys.recorded_day(london_day(now)),
             ],
             args=[
                 json.dumps(
@@ -255,6 +271,7 @@ class Calls:
                         "line": call.line,
                         "locale": call.answers.language.value,
                         "now": repr(now),
+                        "recorded_ttl": self.retention_days * 86_400,
                         "answers": call.answers.model_dump_json(),
                         "placement": placement.model_dump_json(),
                         "queue": placement.queue,

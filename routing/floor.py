@@ -102,7 +102,7 @@ class Floor:
             clock=clock,
             settings=settings,
             audit=audit,
-            calls=Calls(redis, numbers=numbers),
+            calls=Calls(redis, numbers=numbers, retention_days=settings.retention_days),
             handlers=Handlers(redis),
             rulebook=RuleBook(
                 redis,

@@ -251,3 +251,10 @@ SIMULATION_TTL_SECONDS = 30 * 24 * 3600  # a what-if's figures are kept a month
 def simulation(simulation_id: str) -> str:
     """A what-if run: what was asked, its progress, and its comparison once done."""
     return f"{PREFIX}:simulation:{simulation_id}"
+
+
+def recorded_day(day: str) -> str:
+    """The calls of a day (London, YYYY-MM-DD) as the simulator replays them: each one's start,
+    arrival in the queue, line and answers (no number), by arrival. Patient data: kept for the
+    retention period (RETENTION_DAYS), then gone."""
+    return f"{PREFIX}:recorded:{day}"

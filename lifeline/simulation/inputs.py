@@ -13,6 +13,7 @@ from typing import Annotated, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lifeline.simulation.recorded import RecordedCall
 from routing.figures import LONDON
 from routing.models import Reason
 
@@ -271,6 +272,15 @@ class Scenario(Strict):
     days: Annotated[int, Field(ge=1, le=31)] = 1
     hours: Annotated[int, Field(ge=1, le=24)] = 24  # of the last day: the run ends then
     seed: int = 1
+    # A recorded day's calls (lifeline.simulation.recorded), replayed on the first day instead
+    # of the demand's arrivals; empty: the demand's.
+    recorded: list[RecordedCall] = []
+
+    @model_validator(mode="after")
+    def _one_recorded_day(self) -> Scenario:
+        if self.recorded and self.days != 1:
+            raise ValueError("a recorded day is replayed on its own: days must be 1")
+        return self
 
     def midnight(self, day: int) -> float:
         """Local midnight starting day `day` (1 is the first), as epoch seconds."""

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from config.settings import Settings
 from lifeline.redis_server import RedisServer
 from lifeline.simulation.inputs import WEEKDAYS, Scenario, Shift
+from lifeline.simulation.recorded import RecordedCall
 from lifeline.simulation.world import (
     HEARTBEAT_SECONDS,
     SWEEP_SECONDS,
@@ -173,9 +174,12 @@ def _plan(world: World) -> None:
     scenario = world.scenario
     engine = world.engine
     begin, end = scenario.midnight(1), scenario.end
+    for recorded in scenario.recorded:
+        caller = _recorded_caller(world, recorded)
+        engine.at(scenario.midnight(1) + recorded.started, world.call_in, caller)
     for day in range(1, scenario.days + 1):
         weekday = (scenario.start + timedelta(days=day - 1)).weekday()
-        for hour in range(24):
+        for hour in range(24 if not scenario.recorded else 0):
             since = scenario.midnight(day) + hour * 3600
             engine.at(since, _arrivals, world, day, weekday, hour, since)
     for day in range(0, scenario.days + 1):
@@ -255,6 +259,12 @@ def _caller(world: World) -> Caller:
     if rng.random() < mix.worse:
         keys_["worse"] = "1"
     return world.new_caller(line, keys_, reason_name)
+
+
+def _recorded_caller(world: World, recorded: RecordedCall) -> Caller:
+    line = WELSH_LINE if recorded.welsh_line else MAIN_LINE
+    keys_ = {"callback-existing": "1"} | recorded.keys
+    return world.new_caller(line, keys_, recorded.reason, recorded=True)
 
 
 async def _mode(world: World, mode: Mode, reason: str) -> None:

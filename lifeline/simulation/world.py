@@ -261,9 +261,13 @@ class World:
 
     # Callers.
 
-    def new_caller(self, line: str, keys: dict[str, str], reason: str) -> Caller:
+    def new_caller(
+        self, line: str, keys: dict[str, str], reason: str, recorded: bool = False
+    ) -> Caller:
+        """A caller of the demand's (perhaps calling again), or of a recorded day (whose
+        answers already say whether they were recognised)."""
         demand = self.scenario.demand
-        if self._earlier and self.rng.random() < demand.mix.repeat:
+        if not recorded and self._earlier and self.rng.random() < demand.mix.repeat:
             number = self.rng.choice(self._earlier)
         else:
             number = f"+447700{next(self._numbers):06d}"
