@@ -164,11 +164,12 @@ async def simulate_version(api: ApiRequest) -> SimulationRun:
 
 
 async def list_simulations(api: ApiRequest) -> list[SimulationRun]:
-    return await Simulations(api.floor.redis).latest()
+    return await Simulations(api.floor.redis).latest(api.floor.clock.now())
 
 
 async def get_simulation(api: ApiRequest) -> SimulationRun:
-    run = await Simulations(api.floor.redis).get(str(api.path["simulation_id"]))
+    simulation_id = str(api.path["simulation_id"])
+    run = await Simulations(api.floor.redis).get(simulation_id, api.floor.clock.now())
     if run is None:
         raise NotFound("no such what-if run (they are kept a month)")
     return run

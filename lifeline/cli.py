@@ -36,8 +36,8 @@ from lifeline.simulation.staffing import as_yaml, fewest_handlers
 from prompts.catalogue import CatalogueError, load_catalogue
 from routing import key_migration
 from routing.rules import RuleSetError, default_rules, parse_rules
-from workers.job_queues import ALL as ALL_QUEUES
 from workers.job_queues import BACKGROUND, UnknownQueue
+from workers.job_queues import DEFAULT as DEFAULT_QUEUES
 from workers.job_queues import parse as parse_queues
 
 P = ParamSpec("P")
@@ -129,7 +129,7 @@ def web(host: str, port: int | None, serve: str) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @click.option(
     "--queues",
-    default=",".join(ALL_QUEUES),
+    default=",".join(DEFAULT_QUEUES),
     show_default=True,
     help="The queues to serve, comma-separated; taken in this order of urgency whatever the"
     " order given.",
@@ -241,7 +241,9 @@ def simulate(
                 update={"demand": scenario.demand.model_copy(update={"factor": factor})}
             )
         routing_rules = parse_rules(rules.read_text()) if rules else None
-    except (ValueError, OSError) as error:
+        scenario.activations()
+        out.mkdir(parents=True, exist_ok=True)  # before the run, not after it
+    except (ValueError, OSError, RuleSetError) as error:
         click.echo(f"lifeline simulate: {error}", err=True)
         sys.exit(2)
     if recorded is not None:
@@ -316,6 +318,7 @@ def staffing(
             scenario = scenario.model_copy(
                 update={"demand": scenario.demand.model_copy(update={"factor": factor})}
             )
+        out.mkdir(parents=True, exist_ok=True)
     except (ValueError, OSError) as error:
         click.echo(f"lifeline staffing: {error}", err=True)
         sys.exit(2)

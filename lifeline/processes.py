@@ -32,7 +32,7 @@ from config.redis_client import sync_client
 from config.settings import Settings
 from routing import key_migration
 from workers.cron import schedule
-from workers.job_queues import ALL, JOBS, SERIALIZER, JobQueue, queue_of
+from workers.job_queues import DEFAULT, JOBS, SERIALIZER, JobQueue, queue_of
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,9 @@ def refuse_if_not_migrated(connection: redis.Redis) -> None:
         raise key_migration.NotMigrated()
 
 
-def run_worker(settings: Settings, burst: bool = False, queues: tuple[JobQueue, ...] = ALL) -> None:
+def run_worker(
+    settings: Settings, burst: bool = False, queues: tuple[JobQueue, ...] = DEFAULT
+) -> None:
     """A worker taking jobs from `queues`, the first with a job first (a pool's worker serves
     its pool's queues; a local run's one worker may serve them all)."""
     # What is loaded now is shared with every forked work horse: kept out of the collector's

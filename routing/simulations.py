@@ -16,6 +16,9 @@ from redis.asyncio import Redis
 from routing import keys
 
 KEPT = 50  # listed, newest first
+# A run that has said nothing for this long (queued with no worker to take it, or its worker
+# gone mid-run) is reported as failed, not left "running" for ever.
+STALE_SECONDS = 30 * 60
 
 
 PROFILES = ("contract-area",)  # the packaged demand and staffing profiles (lifeline/simulation)
@@ -28,7 +31,7 @@ class WhatIf(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     profile: Literal["contract-area"] = "contract-area"
-    day: date = date(2026, 1, 5)
+    day: Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))] = date(2026, 1, 5)
     factor: Annotated[float, Field(gt=0, le=20)] = 1.0
     hours: Annotated[int, Field(ge=1, le=24)] = 24
     seed: Annotated[int, Field(ge=0, le=2**31)] = 1
@@ -39,6 +42,9 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+
+
+LIVE = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
 
 
 class SimulationRun(BaseModel):
@@ -80,7 +86,8 @@ class Simulations:
             await pipe.execute()
         return run
 
-    async def get(self, simulation_id: str) -> SimulationRun | None:
+    async def get(self, simulation_id: str, now: float | None = None) -> SimulationRun | None:
+        """The run; with `now`, one silent for STALE_SECONDS is reported as failed."""
         fields = cast(dict[str, str], await self.redis.hgetall(keys.simulation(simulation_id)))
         if not fields:
             return None
@@ -94,18 +101,23 @@ class Simulations:
             update["comparison"] = json.loads(fields["comparison"])
         if "error" in fields:
             update["error"] = fields["error"]
-        return run.model_copy(update=update)
+        run = run.model_copy(update=update)
+        heard = float(fields.get("updated", run.created))
+        if now is not None and run.status in LIVE and now - heard > STALE_SECONDS:
+            said = (
+                "no worker of the simulations pool took it"
+                if run.status is RunStatus.QUEUED
+                else ("it stopped reporting progress (its worker may have stopped)")
+            )
+            return run.model_copy(
+                update={"status": RunStatus.FAILED, "error": f"{said}; ask again"}
+            )
+        return run
 
-    async def latest(self) -> list[SimulationRun]:
+    async def latest(self, now: float | None = None) -> list[SimulationRun]:
         ids = await self.redis.zrevrange(keys.SIMULATIONS, 0, KEPT - 1)
-        runs = [await self.get(str(simulation_id)) for simulation_id in ids]
+        runs = [await self.get(str(simulation_id), now) for simulation_id in ids]
         return [run for run in runs if run is not None]
-
-    async def progress(self, simulation_id: str, share: float) -> None:
-        await self.redis.hset(
-            keys.simulation(simulation_id),
-            mapping={"status": RunStatus.RUNNING, "progress": f"{share:.3f}"},
-        )
 
     async def done(self, simulation_id: str, comparison: str) -> None:
         await self.redis.hset(

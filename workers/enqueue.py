@@ -246,7 +246,7 @@ class Jobs:
             "lifeline.simulation.what_if.what_if",
             simulation_id,
             job_id=f"what-if-{simulation_id}",
-            job_timeout=3600,
+            job_timeout=3 * 3600,  # two whole days at many times the demand, on a busy machine
             result_ttl=24 * 3600,
             failure_ttl=7 * 24 * 3600,
         )

@@ -30,6 +30,9 @@ class JobQueue(StrEnum):
 
 
 ALL = tuple(JobQueue)
+# What `lifeline worker` serves when not told: never the simulations, minutes of CPU each that
+# would stand in front of callers' connects (their own pool serves them, at a lower priority).
+DEFAULT = tuple(queue for queue in ALL if queue is not JobQueue.SIMULATIONS)
 # What nobody waits on: a pool serving only these runs below the others on a shared CPU.
 BACKGROUND = frozenset({JobQueue.REPLAY, JobQueue.HOUSEKEEPING, JobQueue.SIMULATIONS})
 

@@ -19,7 +19,7 @@ REFRESH_SECONDS = 2  # the page looks again while the run is under way
 
 
 class WhatIfForm(BaseModel):
-    day: date = date(2026, 1, 5)
+    day: Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))] = date(2026, 1, 5)
     factor: Annotated[float, Field(gt=0, le=20)] = 1.0
     hours: Annotated[int, Field(ge=1, le=24)] = 24
     seed: Annotated[int, Field(ge=0, le=2**31)] = 1
@@ -43,7 +43,8 @@ async def simulate(page: Page) -> Response:
 
 
 async def result(page: Page) -> Response:
-    run = await Simulations(page.floor.redis).get(page.request.path_params["simulation_id"])
+    simulation_id = page.request.path_params["simulation_id"]
+    run = await Simulations(page.floor.redis).get(simulation_id, page.now)
     if run is None:
         raise Problem(404, "No such what-if run (they are kept a month).")
     under_way = run.status in (RunStatus.QUEUED, RunStatus.RUNNING)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from lifeline.simulation.recorded import RecordedCall
 from routing.figures import LONDON
 from routing.models import Reason
+from routing.rules import RuleSetError, parse_rules
 
 PROFILES = Path(__file__).parent / "profiles"
 
@@ -268,7 +269,7 @@ class Scenario(Strict):
     staffing: Staffing
     events: Events = Events()
     timing: Timing = Timing()
-    start: date = date(2026, 1, 5)  # a Monday
+    start: Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))] = date(2026, 1, 5)
     days: Annotated[int, Field(ge=1, le=31)] = 1
     hours: Annotated[int, Field(ge=1, le=24)] = 24  # of the last day: the run ends then
     seed: int = 1
@@ -297,6 +298,28 @@ class Scenario(Strict):
 
     def day_end(self, day: int) -> float:
         return min(self.midnight(day + 1), self.end)
+
+    def hours_of(self, day: int) -> list[tuple[float, int]]:
+        """Each hour of day `day` that the run covers: when it starts, and its hour on London's
+        clock (23 of them the day the clocks go forward, 25 the day they go back)."""
+        midnight, end = self.midnight(day), self.day_end(day)
+        count = math.ceil((end - midnight) / 3600 - 1e-9)
+        starts = [midnight + i * 3600 for i in range(count)]
+        return [(at, datetime.fromtimestamp(at, LONDON).hour) for at in starts]
+
+    def activations(self) -> list[tuple[Activation, str]]:
+        """Each activation with its rule set's text, checked: ValueError naming the file."""
+        checked = []
+        for activation in self.events.activations:
+            try:
+                document = Path(activation.rules).read_text()
+                parse_rules(document)
+            except (OSError, RuleSetError) as error:
+                raise ValueError(
+                    f"activation at {activation.at}: {activation.rules}: {error}"
+                ) from None
+            checked.append((activation, document))
+        return checked
 
 
 def load_yaml(path: Path) -> object:

@@ -4,11 +4,13 @@ statistics kept, read back hour by hour and day by day."""
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import cast
@@ -31,6 +33,7 @@ from routing import keys
 from routing.activation import activate_rule_set
 from routing.clock import VirtualClock
 from routing.figures import ENDED, Measures, Report, Window, callback_figures, parse, report
+from routing.handlers import HandlerState
 from routing.mode import Mode
 from routing.models import Reason
 from routing.rules import RuleSet, default_rules, parse_rules
@@ -51,14 +54,14 @@ REASON_KEYS = {
 class Hour(BaseModel):
     """One hour's figures (Lifeline's statistics), with the rota and the handlers' talk."""
 
-    hour: int
+    hour: int  # of London's clock (twice on the day the clocks go back)
     since: float
     total: Measures
     by_queue: list[dict[str, object]]
     waited: int  # calls whose wait ended (answered, abandoned...) after any wait at all
     ended: int  # calls whose wait ended
-    handlers_on_duty: float  # the mean number signed in
-    occupancy: float | None  # talk time / signed-in time
+    handlers_on_duty: float  # the mean number signed in (on a break too), as Lifeline had them
+    occupancy: float | None  # handling (offered, talking, wrapping up) / handling or available
 
 
 class Day(BaseModel):
@@ -151,13 +154,29 @@ def simulate_on_own_redis(
     """`simulate` on an embedded `redis-server` started for the run and stopped after it."""
     import asyncio
 
-    with tempfile.TemporaryDirectory(prefix="lifeline-sim-") as directory:
+    scenario.activations()  # a rule set file that cannot be read fails now, not mid-run
+    with tempfile.TemporaryDirectory(prefix="lifeline-sim-") as directory, quiet():
         server = RedisServer(Path(directory), durable=False)
         server.start()
         try:
             return asyncio.run(simulate(scenario, server.url, rules, progress))
         finally:
             server.stop()
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """The simulated calls' routine lines (queued, answered, ended...) stay out of the process's
+    log, where they would read as real calls: only errors get through while a run lasts."""
+    loggers = [logging.getLogger(name) for name in ("routing", "workers")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _world(
@@ -179,33 +198,34 @@ def _plan(world: World) -> None:
         engine.at(scenario.midnight(1) + recorded.started, world.call_in, caller)
     for day in range(1, scenario.days + 1):
         weekday = (scenario.start + timedelta(days=day - 1)).weekday()
-        for hour in range(24 if not scenario.recorded else 0):
-            since = scenario.midnight(day) + hour * 3600
+        for since, hour in [] if scenario.recorded else scenario.hours_of(day):
             engine.at(since, _arrivals, world, day, weekday, hour, since)
     for day in range(0, scenario.days + 1):
         weekday = (scenario.start + timedelta(days=day - 1)).weekday()
         for shift in scenario.staffing.shifts:
             if shift.days and WEEKDAYS[weekday] not in shift.days:
                 continue
-            _rota(world, shift, scenario.midnight(day), begin, end)
+            _rota(world, shift, scenario, day, begin, end)
     engine.every(HEARTBEAT_SECONDS, end, world.heartbeats)
     engine.every(SWEEP_SECONDS, end, world.sweep)
+    for activation, document in scenario.activations():
+        engine.at(scenario.at(activation.day, activation.at), _activate, world, document)
     for outage in scenario.events.outages:
         down = scenario.at(outage.day, outage.start)
         up = scenario.at(outage.day, outage.end)
         up = up if up > down else up + 86400
         engine.at(down, _mode, world, Mode.DEGRADED, "clinical system down (simulated)")
         engine.at(up, _mode, world, Mode.NORMAL, "clinical system back (simulated)")
-    for activation in scenario.events.activations:
-        document = Path(activation.rules).read_text()
-        engine.at(scenario.at(activation.day, activation.at), _activate, world, document)
 
 
-def _rota(world: World, shift: Shift, midnight: float, begin: float, end: float) -> None:
-    """The shift's handlers on the day starting `midnight` (the day before the first: a night
-    shift running into it), within the run from `begin` to `end`."""
-    start = midnight + shift.start.hour * 3600 + shift.start.minute * 60
-    finish = start + shift.length()
+def _rota(
+    world: World, shift: Shift, scenario: Scenario, day: int, begin: float, end: float
+) -> None:
+    """The shift's handlers on day `day` (0, the day before the first: a night shift running
+    into it), within the run from `begin` to `end`; its times are London's clock, whatever the
+    day's length when the clocks change."""
+    start = scenario.at(day, shift.start)
+    finish = scenario.at(day if shift.end > shift.start else day + 1, shift.end)
     if finish <= begin or start >= end:
         return
     for i in range(shift.handlers):
@@ -279,6 +299,9 @@ async def _activate(world: World, document: str) -> None:
     await activate_rule_set(floor, version, "simulation", "scheduled in the scenario", {})
 
 
+HANDLING = (HandlerState.RESERVED, HandlerState.BUSY, HandlerState.WRAP_UP)
+
+
 async def _day_figures(world: World, day: int) -> Day:
     scenario = world.scenario
     midnight = scenario.midnight(day)
@@ -286,18 +309,15 @@ async def _day_figures(world: World, day: int) -> Day:
     members = await world.floor.redis.zrangebyscore(keys.STATS_SAMPLES, midnight, following - 1e-3)
     samples = parse(cast(list[str], members))
     hours = []
-    seen = world.seen
-    for hour in range(round((following - midnight) / 3600)):
-        since = midnight + hour * 3600
-        ended = [s for s in samples if since <= s.at < since + 3600 and s.kind in ENDED]
-        made = report(
-            Window.LAST_HOUR,
-            since + 3600 - 1e-3,
-            [s for s in samples if since <= s.at < since + 3600],
-        )
-        index = int(since // 3600)
-        on_duty = seen.on_duty_seconds.get(index, 0.0)
-        busy = seen.busy_seconds.get(index, 0.0)
+    for since, hour in scenario.hours_of(day):
+        upto = min(since + 3600, following)
+        within = [s for s in samples if since <= s.at < upto]
+        ended = [s for s in within if s.kind in ENDED]
+        made = report(Window.LAST_HOUR, since + 3600 - 1e-3, within)
+        states = world.seen.state_seconds.get(int(since // 3600), {})
+        handling = sum(states.get(state, 0.0) for state in HANDLING)
+        working = handling + states.get(HandlerState.AVAILABLE, 0.0)
+        signed_in = sum(v for state, v in states.items() if state is not HandlerState.OFFLINE)
         hours.append(
             Hour(
                 hour=hour,
@@ -306,8 +326,8 @@ async def _day_figures(world: World, day: int) -> Day:
                 by_queue=[row.model_dump() for row in made.figures],
                 waited=sum(s.value > 0 for s in ended),
                 ended=len(ended),
-                handlers_on_duty=on_duty / 3600,
-                occupancy=min(1.0, busy / on_duty) if on_duty else None,
+                handlers_on_duty=signed_in / 3600,
+                occupancy=handling / working if working else None,
             )
         )
     date = scenario.start + timedelta(days=day - 1)

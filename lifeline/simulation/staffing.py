@@ -39,6 +39,8 @@ class Queueing:
         """(P(abandon), mean wait of all callers, P(wait > 60 s)) with `n` handlers."""
         if self.rate <= 0:
             return 0.0, 0.0, 0.0
+        if not self.theta and n * self.mu <= self.rate:
+            return 0.0, math.inf, 1.0  # the queue grows without end
         weights, weight = [1.0], 1.0
         k = 1
         while True:
@@ -73,7 +75,8 @@ class Queueing:
     def fewest(self) -> int:
         if self.rate <= 0:
             return 1  # somebody on the line at every hour
-        n = max(1, math.floor(self.rate / self.mu))
+        # Without abandonment a queue is stable only with more handlers than its load.
+        n = max(1, math.floor(self.rate / self.mu) + (0 if self.theta else 1))
         while not self.meets(n):
             n += 1
         return n

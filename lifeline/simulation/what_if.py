@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Final
 
@@ -41,6 +42,7 @@ BETTER = {
     "answer_p95": "lower",
     "longest_wait": "lower",
     "abandoned": "lower",
+    "answered": "higher",
 }
 
 
@@ -83,12 +85,28 @@ class Comparison(BaseModel):
     rows: list[Row]
     hours: list[HourRow]
     misses: list[str]  # the figures the draft misses the target of and the active one meets
+    # Sections the draft changes that the simulator does not exercise (yet): its figures cannot
+    # show what those changes would do.
+    unexercised: list[str] = []
 
 
 def _misses(value: float | None, target: float, at_most: bool) -> bool:
     if value is None:
         return False
     return value > target if at_most else value < target
+
+
+UNEXERCISED = {
+    "callbacks": "callbacks (no simulated caller accepts one yet)",
+    "onward": "sending callers on (no simulated handler does yet)",
+    "degraded": "degraded mode (the what-if's day has no outage)",
+}
+
+
+def unexercised(draft: RuleSet, active: RuleSet) -> list[str]:
+    return [
+        said for name, said in UNEXERCISED.items() if getattr(draft, name) != getattr(active, name)
+    ]
 
 
 def compare(
@@ -98,6 +116,7 @@ def compare(
     draft: Result,
     active: Result,
     p1_limit: float,
+    changed: list[str] | None = None,
 ) -> Comparison:
     d, a = draft.days[0].report.total, active.days[0].report.total
     targeted = [
@@ -151,6 +170,7 @@ def compare(
         rows=rows,
         hours=hours,
         misses=[row.name for row in rows if row.draft_misses and not row.active_misses],
+        unexercised=changed or [],
     )
 
 
@@ -241,7 +261,11 @@ async def _finish(simulation_id: str, comparison: str | None, error: str = "") -
 def what_if(simulation_id: str) -> str:
     """The job: both runs, then the comparison in the run's record (or why it failed)."""
     settings = job_settings()
-    version, draft, active_number, active, request = asyncio.run(_asked(simulation_id))
+    try:
+        version, draft, active_number, active, request = asyncio.run(_asked(simulation_id))
+    except Exception as error:
+        asyncio.run(_finish(simulation_id, None, f"the run could not start: {error}"))
+        raise
     progress_client = sync_client(str(settings.redis_url))
     said = [-1.0]
 
@@ -250,7 +274,11 @@ def what_if(simulation_id: str) -> str:
             said[0] = share
             progress_client.hset(
                 keys.simulation(simulation_id),
-                mapping={"status": "running", "progress": f"{share:.3f}"},
+                mapping={
+                    "status": "running",
+                    "progress": f"{share:.3f}",
+                    "updated": repr(time.time()),
+                },
             )
 
     try:
@@ -261,7 +289,17 @@ def what_if(simulation_id: str) -> str:
         raise
     finally:
         progress_client.close()
-    limit = float(draft.emergency.handler_limit_seconds)
-    comparison = compare(version, active_number, request, *results, p1_limit=limit)
+    # The stricter of the two limits: a draft may not set its own bar higher.
+    limit = float(
+        min(draft.emergency.handler_limit_seconds, active.emergency.handler_limit_seconds)
+    )
+    comparison = compare(
+        version,
+        active_number,
+        request,
+        *results,
+        p1_limit=limit,
+        changed=unexercised(draft, active),
+    )
     asyncio.run(_finish(simulation_id, comparison.model_dump_json()))
     return "done"

@@ -48,8 +48,10 @@ from routing.decisions import (
 from routing.floor import Floor
 from routing.handlers import Device, HandlerProfile, HandlerState, NotAllowed
 from routing.menu import Given
+from routing.mode import ModeStore
 from routing.models import Call
 from routing.placing import CannotQueue, NoPlacement, finish, offer_waiting
+from routing.rulebook import RuleBook
 from routing.rules import RuleSet
 from routing.sweeps import sweep_floor
 from routing.wrapup import WrapUpOutcome, WrapUpRefused, wrap_up
@@ -61,6 +63,7 @@ log = logging.getLogger(__name__)
 
 MIN_TURN_SECONDS = 1.0  # a hold turn's round trip, however short its pause
 STUCK_EVENTS = 200_000  # events at one instant in a row: something loops without time passing
+BREAK_CHECK_SECONDS = 30  # how often a break waiting for a call's end is looked at again
 HEARTBEAT_SECONDS = 20  # a console's heartbeat, well inside the rules' 30 s timeout
 SWEEP_SECONDS = 5  # workers/cron.py: the floor sweep (sweeps.tick)
 
@@ -143,8 +146,8 @@ class Seen:
     counts: Counter[str] = field(default_factory=Counter)
     anomalies: list[str] = field(default_factory=list)
     cases_sent: int = 0
-    busy_seconds: dict[int, float] = field(default_factory=dict)  # per hour: handlers' talk
-    on_duty_seconds: dict[int, float] = field(default_factory=dict)  # per hour: signed in
+    # Per hour (epoch hour), handler-seconds in each state, sampled with the heartbeats.
+    state_seconds: dict[int, dict[HandlerState, float]] = field(default_factory=dict)
 
     def odd(self, what: str) -> None:
         self.counts["anomalies"] += 1
@@ -167,11 +170,22 @@ class SimTelephony:
 
 @dataclass(frozen=True)
 class SimRuntime(Runtime):
+    """A job's runtime in the simulation: its stores' caches age on the virtual clock, and its
+    calls go to the modelled network."""
+
     world: Any = None
 
     @cached_property
     def telephony(self) -> Any:
         return SimTelephony(self.world)
+
+    @cached_property
+    def rulebook(self) -> RuleBook:
+        return self.world.floor.rulebook  # type: ignore[no-any-return]
+
+    @cached_property
+    def modes(self) -> ModeStore:
+        return self.world.floor.modes  # type: ignore[no-any-return]
 
 
 class SimOutbound:
@@ -322,7 +336,7 @@ class World:
                 caller.phase = "sent"
                 caller.leg += 1
                 self.seen.counts[f"dialled_{decision.purpose}"] += 1
-                self.engine.after(timing.dispatch_call, self._ended, caller)
+                self.engine.after(timing.dispatch_call, self._ended, caller, caller.leg)
             case Connect():
                 self._ring(caller, decision)
             case Goodbye() | Nothing():
@@ -331,6 +345,7 @@ class World:
                     spoken_seconds(timing.prompt, getattr(decision, "say", ())),
                     self._ended,
                     caller,
+                    caller.leg,
                 )
             case _:
                 self.seen.odd(f"a caller was given {decision.kind}")
@@ -386,9 +401,10 @@ class World:
             )
             await self._ended(caller)
 
-    async def _ended(self, caller: Caller) -> None:
-        """The call is over: Twilio's final status callback."""
-        if caller.phase == "ended":
+    async def _ended(self, caller: Caller, leg: int | None = None) -> None:
+        """The call is over: Twilio's final status callback (`leg`: unless the call has moved on
+        since, a redirect pulling it off a number back into the queue)."""
+        if caller.phase == "ended" or (leg is not None and leg != caller.leg):
             return
         caller.phase = "ended"
         caller.leg += 1
@@ -397,7 +413,13 @@ class World:
     # Connecting: the connect job, the redirect, the handler's phone.
 
     async def connect(self, offer: Offer) -> None:
-        outcome = await self.job(connect_job, offer.member, offer.handler, offer.offer)
+        """The connect job, as a worker runs it; one that fails (as RQ would retry it) leaves
+        the offer to the sweep, as on the real floor."""
+        try:
+            outcome = await self.job(connect_job, offer.member, offer.handler, offer.offer)
+        except TelephonyError as error:
+            self.seen.odd(f"a connect job failed: {error}")
+            return
         self.seen.counts[f"connect_{outcome}"] += 1
 
     async def redirected(self, sid: str, url: str) -> None:
@@ -488,8 +510,6 @@ class World:
             person.talking = caller.sid
             person.wrap = caller.wrap
         talk = caller.talk
-        started = self.clock.now() + timing.whisper
-        self._busy(started, started + talk)
         self.engine.after(
             timing.whisper + talk,
             self._dial_over,
@@ -517,15 +537,6 @@ class World:
                 self.engine.after(pause, self._wrapped_up, connect.handler)
         caller.phase = "queued"
         await self.follow(caller, decision)
-
-    def _busy(self, start: float, end: float) -> None:
-        """Talk time, counted into the hours it falls in (for occupancy)."""
-        busy = self.seen.busy_seconds
-        while start < end:
-            hour = int(start // 3600)
-            upto = min(end, (hour + 1) * 3600)
-            busy[hour] = busy.get(hour, 0.0) + upto - start
-            start = upto
 
     # Handlers.
 
@@ -566,28 +577,43 @@ class World:
         await self._choose(handler_id, HandlerState.OFFLINE)
 
     async def take_break(self, handler_id: str, minutes: int) -> None:
+        """As from the console: on a call, the break begins once the call and its wrap-up are
+        over, and lasts its length from then."""
         if not self.people[handler_id].on_duty:
             return
         await self._choose(handler_id, HandlerState.BREAK, "break")
-        self.engine.after(minutes * 60, self._back, handler_id)
+        self.engine.after(minutes * 60, self._back, handler_id, minutes)
 
-    async def _back(self, handler_id: str) -> None:
-        if self.people[handler_id].on_duty:
+    async def _back(self, handler_id: str, minutes: int) -> None:
+        if not self.people[handler_id].on_duty:
+            return
+        handler = await self.floor.handlers.get(handler_id)
+        if handler.state is HandlerState.BREAK:
+            due = handler.since + minutes * 60
+            if self.clock.now() < due:
+                self.engine.at(due, self._back, handler_id, minutes)
+                return
             await self._choose(handler_id, HandlerState.AVAILABLE)
             await offer_waiting(self.floor)
+        elif handler.after_call is HandlerState.BREAK:  # still on the call it waits for
+            self.engine.after(BREAK_CHECK_SECONDS, self._back, handler_id, minutes)
 
     async def _choose(self, handler_id: str, to: HandlerState, reason: str = "") -> None:
         with contextlib.suppress(NotAllowed):  # already there, or on the way
             await self.floor.handlers.choose(handler_id, to, self.clock.now(), reason)
 
     async def heartbeats(self) -> None:
+        """Every open console's heartbeat; and the floor's handlers by state, as Lifeline has
+        them, counted into the hour (for the handlers signed in, and their occupancy)."""
         now = self.clock.now()
         on = [p.id for p in self.people.values() if p.on_duty]
         await self.floor.handlers.heartbeats(on, now)
+        counts = await self.floor.handlers.counts()
         hour = int(now // 3600)
-        self.seen.on_duty_seconds[hour] = (
-            self.seen.on_duty_seconds.get(hour, 0.0) + len(on) * HEARTBEAT_SECONDS
-        )
+        for state, count in counts.items():
+            if count:
+                by_state = self.seen.state_seconds.setdefault(hour, {})
+                by_state[state] = by_state.get(state, 0.0) + count * HEARTBEAT_SECONDS
 
     async def sweep(self) -> None:
         report = await sweep_floor(

@@ -87,6 +87,7 @@ def test_a_version_like_the_active_one_gives_the_same_figures(
         ({"hours": 25}, "hours"),
         ({"profile": "somewhere"}, "profile"),
         ({"day": "yesterday"}, "day"),
+        ({"day": "9999-12-31"}, "day"),
         ({"what": 1}, "what"),
     ],
 )

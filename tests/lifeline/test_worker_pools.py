@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from lifeline.cli import main
 from workers.cron import schedule
-from workers.job_queues import ALL, JobQueue, UnknownQueue, parse
+from workers.job_queues import ALL, DEFAULT, JobQueue, UnknownQueue, parse
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ def pools(procfile: str) -> dict[str, tuple[JobQueue, ...]]:
         words = shlex.split(command)
         if words[:2] == ["lifeline", "worker"]:
             queues = words[words.index("--queues") + 1] if "--queues" in words else ""
-            found[name.strip()] = parse(queues) if queues else ALL
+            found[name.strip()] = parse(queues) if queues else DEFAULT
     return found
 
 

@@ -66,3 +66,28 @@ def test_a_bad_input_file_is_refused_with_what_is_wrong(tmp_path: Path) -> None:
     assert "calls_per_day" in done.stderr
     assert "hours" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_every_input_is_checked_before_anything_runs(tmp_path: Path) -> None:
+    bad_rules = tmp_path / "rules.yaml"
+    bad_rules.write_text("queues: [not, a, mapping]\n")
+    events = tmp_path / "events.yaml"
+    events.write_text(f"activations: [{{day: 1, at: '12:00', rules: {bad_rules}}}]\n")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    for arguments, said in (
+        (["--rules", str(bad_rules)], "queues"),
+        (["--events", str(events)], "activation at 12:00"),
+        (["--out", str(a_file)], "a-file"),
+        (["--start", "9999-12-31"], "start"),
+    ):
+        done = subprocess.run(
+            [str(LIFELINE), "simulate", *arguments, "--out", str(tmp_path / "out")]
+            if "--out" not in arguments
+            else [str(LIFELINE), "simulate", *arguments],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 2, (arguments, done.stderr)
+        assert said in done.stderr, (arguments, done.stderr)
+        assert "Traceback" not in done.stderr
+        assert "simulating" not in done.stdout

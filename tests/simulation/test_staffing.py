@@ -23,6 +23,10 @@ def test_the_formula_gives_the_fewest_that_meet_its_targets() -> None:
         n = hour.fewest()
         assert hour.meets(n)
         assert n == 1 or not hour.meets(n - 1)
+    # Callers who never give up: a queue is stable only with more handlers than its load.
+    never = Queueing(rate=0.1, mu=1 / 60, theta=0.0)
+    assert never.fewest() > 6
+    assert never.figures(6)[1] == float("inf")
     # Its chain is Erlang A's: the same P(abandon) as the oracle's own.
     queue = Queueing(rate=0.1, mu=1 / 60, theta=1 / 120)
     assert abs(queue.figures(6)[0] - erlang_a(6, 0.1, 1 / 60, 1 / 120)[1]) < 1e-9

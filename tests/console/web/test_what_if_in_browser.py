@@ -19,12 +19,14 @@ from tests.console.web import a11y
 from tests.console.web.browser import BrowserThread, shoot
 from tests.console.web.people import add_user
 from tests.console.web.test_browser import sign_in
-from tests.e2e.stack import Stack
+from tests.e2e.stack import BIN, Stack
 
 
 @pytest.fixture
 def stack(redis_url: str, tmp_path: Path) -> Iterator[Stack]:
     running = Stack(redis_url, tmp_path).start()
+    # What-ifs have a pool of their own (the stack's worker serves every other queue).
+    running.spawn("worker-simulations", str(BIN / "lifeline"), "worker", "--queues", "simulations")
     try:
         yield running
     finally:
