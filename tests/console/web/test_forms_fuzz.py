@@ -30,6 +30,7 @@ from console.web.mode import MessageChange, ModeChange
 from console.web.onward import ClinicianCallbackForm, SendOnForm
 from console.web.ruleset import Activation, Draft
 from console.web.steps import CodeForm
+from console.web.what_if import WhatIfForm
 from routing.clock import VirtualClock
 from routing.mode import MESSAGE_MAX
 from routing.rulebook import canonical
@@ -57,6 +58,7 @@ MODELS: dict[str, type[BaseModel] | None] = {
     "/console/callbacks/{callback_id}/priority": Reprioritise,
     "/console/rules/edit": Draft,
     f"/console/rules/versions/{VERSION}/activate": Activation,
+    f"/console/rules/versions/{VERSION}/simulate": WhatIfForm,
     "/console/mode": ModeChange,
     "/console/mode/message": MessageChange,
     "/console/journal/reconcile": None,
@@ -115,6 +117,10 @@ VALUES: dict[str, st.SearchStrategy[str]] = {
     "password": near([PASSWORD], ["", "short", "x" * 257]),
     "next": near(["/console/mode", ""], ["//evil.example", "https://evil.example/"]),
     "code": near(["123456", "abcd-efgh-jkmn-pqrs"], ["", "12345", "1234567", "\uff11" * 6]),
+    "day": near(["2026-01-05"], ["", "2026-13-01", "9999-12-31", "yesterday"]),
+    "factor": near(["1", "3.5"], ["", "0", "-1", "21", "nan", "inf"]),
+    "hours": near(["24", "6"], ["", "0", "25", "1.5"]),
+    "seed": near(["1"], ["", "-1", "x"]),
 }
 others = st.dictionaries(st.one_of(st.sampled_from(sorted(VALUES)), text), text, max_size=3)
 
