@@ -15,18 +15,16 @@ from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 
 from routing import keys
+from routing.decisions import Step
 from routing.figures import LONDON
-from routing.models import Answers, Screen, Worse
+from routing.menu import QUESTIONS
+from routing.models import Answers, Screen
 
-REASON_KEYS = {
-    "medical": "1",
-    "mental_health": "2",
-    "dental": "3",
-    "medicines": "4",
-    "existing_case": "5",
-}
-SCREEN_KEYS = {Screen.YES: "1", Screen.NO: "2", Screen.UNANSWERED: ""}
-WORSE_KEYS = {Worse.YES: "1", Worse.NO: "2", Worse.UNANSWERED: ""}
+
+def key_for(step: Step, value: str) -> str:
+    """The key a caller presses to give `value` at `step` (the IVR's own menu, routing/menu.py);
+    "" (silence) for a value no key gives, such as an unanswered question."""
+    return next((key for key, meant in QUESTIONS[step].keys.items() if meant == value), "")
 
 
 class RecordedCall(BaseModel):
@@ -48,11 +46,11 @@ def keys_of(answers: Answers, welsh_line: bool) -> tuple[dict[str, str], str]:
     if not welsh_line:
         pressed.pop("language")
     if answers.screen is not None:
-        pressed["emergency"] = SCREEN_KEYS[answers.screen]
-    if answers.reason is not None and answers.reason.value in REASON_KEYS:
-        pressed["reason"] = REASON_KEYS[answers.reason.value]
+        pressed["emergency"] = key_for(Step.EMERGENCY, answers.screen)
+    if answers.reason is not None and key_for(Step.REASON, answers.reason):
+        pressed["reason"] = key_for(Step.REASON, answers.reason)
     if answers.worse is not None:
-        pressed["worse"] = WORSE_KEYS[answers.worse]
+        pressed["worse"] = key_for(Step.WORSE, answers.worse)
     if answers.screen is Screen.YES:
         return pressed, "emergency"
     reason = answers.reason.value if answers.reason is not None else "unknown"

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from config.settings import Settings
 from lifeline.redis_server import RedisServer
 from lifeline.simulation.inputs import WEEKDAYS, Scenario, Shift
-from lifeline.simulation.recorded import RecordedCall
+from lifeline.simulation.recorded import RecordedCall, key_for
 from lifeline.simulation.world import (
     HEARTBEAT_SECONDS,
     SWEEP_SECONDS,
@@ -32,23 +32,15 @@ from lifeline.simulation.world import (
 from routing import keys
 from routing.activation import activate_rule_set
 from routing.clock import VirtualClock
+from routing.decisions import Step
 from routing.figures import ENDED, Measures, Report, Window, callback_figures, parse, report
 from routing.handlers import HandlerState
 from routing.mode import Mode
-from routing.models import Reason
 from routing.rules import RuleSet, default_rules, parse_rules
 
 MAIN_LINE = "+441000000111"
 WELSH_LINE = "+441000000222"
 DISPATCH = "+441000000999"
-# The digits of each answer (routing/menu.py's questions).
-REASON_KEYS = {
-    Reason.MEDICAL: "1",
-    Reason.MENTAL_HEALTH: "2",
-    Reason.DENTAL: "3",
-    Reason.MEDICINES: "4",
-    Reason.EXISTING_CASE: "5",
-}
 
 
 class Hour(BaseModel):
@@ -274,7 +266,7 @@ def _caller(world: World) -> Caller:
         reason_name = "unknown"
     else:
         keys_["emergency"] = "2"
-        keys_["reason"] = REASON_KEYS[reason]
+        keys_["reason"] = key_for(Step.REASON, reason)
         reason_name = reason.value
     if rng.random() < mix.worse:
         keys_["worse"] = "1"
