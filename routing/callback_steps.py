@@ -312,6 +312,35 @@ return status
 """
 )
 
+# The offer's call waits for its calling slot (workers/callback_calls.py): the offer's time runs
+# from that moment, `at`, so that the sweep does not take back an offer only waiting its turn to
+# call. Only the live offer; 1 if it was this one.
+SLOT = (
+    PRELUDE
+    + """
+local f = redis.call('HMGET', key, 'status', 'handler', 'offers')
+if f[1] ~= 'reserved' or f[2] ~= a.handler or tonumber(f[3]) ~= a.offer then return 0 end
+redis.call('ZADD', K.RESERVED, 'XX', 'GT', a.at, callback_member(a.id))
+return 1
+"""
+)
+
+# No calling slot soon (the outbound limit is taken for minutes ahead): a callback back in its
+# place waits there, out of the handlers' reach, until `not_before`, so that free handlers are not
+# offered it again and again meanwhile. No attempt is counted: nobody was rung. 1 if held back.
+HOLD_BACK = (
+    PRELUDE
+    + """
+local f = redis.call('HMGET', key, 'status', 'queue')
+if f[1] ~= 'pending' then return 0 end
+redis.call('ZREM', K.queue .. f[2], callback_member(a.id))
+redis.call('HSET', key, 'status', 'scheduled', 'not_before', a.not_before)
+redis.call('ZADD', K.CALLBACKS_SCHEDULED, tonumber(a.not_before), a.id)
+history('no calling slot', {not_before = tonumber(a.not_before)})
+return 1
+"""
+)
+
 # Retries whose time has come go back into their queue, at their place.
 DUE = (
     PRELUDE

@@ -138,6 +138,8 @@ class Callbacks:
         self._cancel = Script(redis, steps.CANCEL)
         self._reprioritise = Script(redis, steps.REPRIORITISE)
         self._due = Script(redis, steps.DUE)
+        self._slot = Script(redis, steps.SLOT)
+        self._hold_back = Script(redis, steps.HOLD_BACK)
         self._at_risk = Script(redis, steps.AT_RISK)
         self._count_offered = Script(redis, COUNT)
         self._outbound_started = redis.register_script(_OUTBOUND_STARTED)
@@ -382,6 +384,20 @@ class Callbacks:
         except UnknownCallback:
             return ""
         return callback.id if callback.status in LIVE else ""
+
+    async def waits_for_slot(
+        self, callback_id: str, handler: str, offer: int, moment: float, now: float
+    ) -> bool:
+        """This offer's call goes at its calling slot, `moment`: the offer's time runs from
+        then. False if the offer is no longer the live one."""
+        args = self._args(callback_id, now, handler=handler, offer=offer, at=repr(moment))
+        return bool(await self._slot(args=args))
+
+    async def hold_back(self, callback_id: str, until: float, now: float) -> bool:
+        """A pending callback (no calling slot soon) waits out of the handlers' reach until
+        `until`, then comes back to its place, as a retry does."""
+        args = self._args(callback_id, now, not_before=repr(until))
+        return bool(await self._hold_back(args=args))
 
     async def release_due(self, now: float) -> int:
         return int(await self._due(args=self._args("", now)))

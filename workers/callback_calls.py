@@ -54,6 +54,7 @@ RECHECK_SECONDS = 2.0  # between two looks that find nothing: a call just made m
 WATCH_SECONDS = 5.0  # an adopted call (its status callbacks may be lost) is looked at till it ends
 SLOT_LEAD_SECONDS = SWEEP_SECONDS  # a calling slot this close is waited for in the job
 SLOT_PATIENCE_SECONDS = 120.0  # a slot further away than this: the callback goes back in line
+NO_SLOT_HOLD_SECONDS = 60.0  # ...and out of the handlers' reach this long, as the slots go
 EARLIER_KEPT = 5
 UNANSWERED = frozenset({"busy", "failed", "no-answer", "canceled"})
 
@@ -239,10 +240,20 @@ class Placing:
             member = keys.callback_member(callback.id)
             now = rt.clock.now()
             await rt.offers.release(member, self.handler_id, self.offer, now, Release.FAILED, rules)
+            # Not offered again at once to the handler just freed (nor any other), only to meet
+            # the same limit: it waits out of reach while the slots ahead are used.
+            await rt.callbacks.hold_back(callback.id, now + NO_SLOT_HOLD_SECONDS, now)
             await self.agenda.remove(self.due)
             return "no slot"
         now = rt.clock.now()  # the moment was given by the clock as it is now, not at the start
         if moment > now + SLOT_LEAD_SECONDS:
+            # The offer's time runs from its slot: the sweep leaves an offer waiting its turn.
+            waits = await rt.callbacks.waits_for_slot(
+                callback.id, self.handler_id, self.offer, moment, now
+            )
+            if not waits:
+                await self.agenda.remove(self.due)
+                return "stale"
             # On the agenda, which hands items out a sweep at a time: a sweep early, so that
             # the calls of one sweep go each at its own moment, not all at once.
             await self.agenda.put(self.due, moment - SLOT_LEAD_SECONDS)

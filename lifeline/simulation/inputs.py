@@ -118,10 +118,21 @@ class Shock(Strict):
     to_hour: Annotated[int, Field(ge=1, le=24)] = 24
 
 
+class CallbackTakeUp(Strict):
+    """Callers and the callbacks the wait loop offers them: the share who `accept` one when it
+    is offered, the share of a callback's rings the patient `answer`s (the rest ring out, and
+    the rules' retries follow), and how long the phone rings before they do (`answer_after`)."""
+
+    accept: Share = 0.3
+    answer: Share = 0.85
+    answer_after: Distribution = Distribution(kind="uniform", low=4, high=15)
+
+
 class Demand(Strict):
     """How many call and when: `calls_per_day` on a mean day, shared over the hours by
     `hours` (24 weights, midnight first, in London time), times the day of the week's factor
-    and `factor` (x1.6, x3.5 for a shock), and any `shocks`."""
+    and `factor` (x1.6, x3.5 for a shock), and any `shocks`; what callers answer (`mix`), how
+    long they wait (`patience`), and how they take the callbacks offered (`callbacks`)."""
 
     name: str = "demand"
     calls_per_day: Annotated[float, Field(ge=0, le=500_000)]
@@ -131,6 +142,7 @@ class Demand(Strict):
     shocks: list[Shock] = []
     mix: Mix = Mix()
     patience: Distribution = Distribution(kind="exponential", mean=600)
+    callbacks: CallbackTakeUp = CallbackTakeUp()
 
     @field_validator("day_of_week")
     @classmethod

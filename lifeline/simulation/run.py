@@ -246,10 +246,18 @@ async def _arrivals(world: World, day: int, weekday: int, hour: int, since: floa
         at += rng.expovariate(rate)
 
 
+# A caller who calls again with a callback still to come keeps it; one who takes a callback
+# offered in the wait confirms the number they call from.
+CALLBACK_KEYS = {
+    Step.CALLBACK_EXISTING.value: key_for(Step.CALLBACK_EXISTING, "keep"),
+    Step.CALLBACK_CONFIRM.value: key_for(Step.CALLBACK_CONFIRM, "confirm"),
+}
+
+
 def _caller(world: World) -> Caller:
     mix = world.scenario.demand.mix
     rng = world.rng
-    keys_: dict[str, str] = {"language": "2", "worse": "2", "callback-existing": "1"}
+    keys_ = CALLBACK_KEYS | {"language": "2", "worse": "2"}
     line = MAIN_LINE
     if rng.random() < mix.welsh_line:
         line = WELSH_LINE
@@ -275,7 +283,7 @@ def _caller(world: World) -> Caller:
 
 def _recorded_caller(world: World, recorded: RecordedCall) -> Caller:
     line = WELSH_LINE if recorded.welsh_line else MAIN_LINE
-    keys_ = {"callback-existing": "1"} | recorded.keys
+    keys_ = CALLBACK_KEYS | recorded.keys
     return world.new_caller(line, keys_, recorded.reason, recorded=True)
 
 

@@ -97,7 +97,6 @@ def _misses(value: float | None, target: float, at_most: bool) -> bool:
 
 
 UNEXERCISED = {
-    "callbacks": "callbacks (no simulated caller accepts one yet)",
     "onward": "sending callers on (no simulated handler does yet)",
     "degraded": "degraded mode (the what-if's day has no outage)",
 }

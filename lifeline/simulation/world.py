@@ -25,15 +25,19 @@ from redis.asyncio import Redis
 from config import paths
 from config.settings import Settings
 from lifeline.simulation.inputs import Scenario
+from lifeline.simulation.recorded import key_for
 from prompts.catalogue import Locale
-from routing import putting_through, waiting
+from routing import callback_legs, keys, putting_through, waiting
+from routing.agenda import Agenda, CallbackCall, ReplayBatch
 from routing.answering import answer
 from routing.arrival import arrive
 from routing.assignment import Offer
+from routing.callback_legs import Leg
 from routing.cases import ClinicalCase
 from routing.clock import VirtualClock
 from routing.decisions import (
     Ask,
+    CallbackBridge,
     Connect,
     Decision,
     Dial,
@@ -43,6 +47,7 @@ from routing.decisions import (
     Leave,
     Nothing,
     Spoken,
+    Step,
     Whisper,
 )
 from routing.floor import Floor
@@ -57,7 +62,7 @@ from routing.sweeps import sweep_floor
 from routing.wrapup import WrapUpOutcome, WrapUpRefused, wrap_up
 from workers.connect import connect as connect_job
 from workers.runtime import Runtime, jobs_run_in
-from workers.telephony import CallGone, TelephonyError
+from workers.telephony import CallGone, CallSeen, PlacedCall, TelephonyError
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +71,7 @@ STUCK_EVENTS = 200_000  # events at one instant in a row: something loops withou
 BREAK_CHECK_SECONDS = 30  # how often a break waiting for a call's end is looked at again
 HEARTBEAT_SECONDS = 20  # a console's heartbeat, well inside the rules' 30 s timeout
 SWEEP_SECONDS = 5  # workers/cron.py: the floor sweep (sweeps.tick)
+OUTBOUND_TIMEOUT_SECONDS = 60  # Twilio's ring timeout for a placed call that sets none
 
 Action = Callable[..., Awaitable[object]]
 
@@ -132,6 +138,7 @@ class Caller:
     patience: float  # seconds in the queue before they hang up
     talk: float  # seconds with a handler, once put through
     wrap: float  # the handler's wrap-up after the call
+    accepts_callback: bool = False  # takes a callback if the wait loop offers one
     leg: int = 0  # bumped whenever their call moves on: older scheduled turns are void
     phase: str = "ivr"  # ivr, queued, ringing, talking, sent, ended
     queued_at: float | None = None
@@ -164,8 +171,51 @@ class SimTelephony:
     async def redirect(self, call_sid: str, url: str) -> None:
         await self.world.redirected(call_sid, url)
 
+    async def place(
+        self, to: str, from_: str, url: str, status_callback: str, machine_detection: bool
+    ) -> PlacedCall:
+        return self.world.placed(to, from_, url)
+
+    async def call(self, call_sid: str) -> CallSeen:
+        placed = self.world.outbound.get(call_sid)
+        if placed is None:
+            raise CallGone("no such call", call_sid)
+        return placed.seen()
+
+    async def calls_between(self, to: str, from_: str, since: object) -> list[CallSeen]:
+        return [c.seen() for c in self.world.outbound.values() if (c.to, c.from_) == (to, from_)]
+
     def __getattr__(self, name: str) -> Any:
         raise TelephonyError(f"the simulated network does not do {name}")
+
+
+class JobClock:
+    """A job's clock in the simulation: the world's, except that a job's short wait (for its
+    calling slot, under the agenda's second) does not hold up the world: the job goes on at
+    once. The one difference a simulation has from the floor: a callback's call may go up to a
+    second before its slot."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    async def sleep(self, seconds: float) -> None:
+        return None
+
+
+class SimAgenda(Agenda):
+    """The agenda, whose items the world takes when they come due (as `lifeline cron` reads it
+    every second) rather than by looking every second."""
+
+    def __init__(self, redis: Redis, world: World) -> None:
+        super().__init__(redis)
+        self.world = world
+
+    async def put(self, item: ReplayBatch | CallbackCall, when: float) -> None:
+        await super().put(item, when)
+        self.world.engine.at(when, self.world.agenda_due)
 
 
 @dataclass(frozen=True)
@@ -186,6 +236,10 @@ class SimRuntime(Runtime):
     @cached_property
     def modes(self) -> ModeStore:
         return self.world.floor.modes  # type: ignore[no-any-return]
+
+    @cached_property
+    def agenda(self) -> Agenda:
+        return SimAgenda(self.redis, self.world)
 
 
 class SimOutbound:
@@ -236,6 +290,23 @@ class Person:
     wrap: float = 0.0  # the wrap-up that call needs
 
 
+@dataclass
+class Placed:
+    """A call Lifeline placed (a callback's first leg), as Twilio holds it."""
+
+    sid: str
+    to: str
+    from_: str
+    leg: Leg
+    created: float
+    status: str = "queued"
+    started: float | None = None
+    party: str = ""  # on the line: "" (ringing), "first", "both", "over"
+
+    def seen(self) -> CallSeen:
+        return CallSeen(self.sid, self.status, "outbound-api", self.created, self.started)
+
+
 class World:
     """The modelled day around a floor of Lifeline's own (see the module's docstring)."""
 
@@ -261,8 +332,16 @@ class World:
         self.engine = Engine(clock)
         self.seen = Seen()
         self.callers: dict[str, Caller] = {}
+        self.by_number: dict[str, Caller] = {}  # the latest caller from each number
+        self.outbound: dict[str, Placed] = {}
+        self._wrap_after: dict[str, float] = {}  # a callback's wrap-up, by its call
         self.people: dict[str, Person] = {}
-        self.runtime = SimRuntime(settings=settings, redis=redis, clock=clock, world=self)
+        self.runtime = SimRuntime(
+            settings=settings,
+            redis=redis,
+            clock=JobClock(clock),
+            world=self,
+        )
         self._numbers = itertools.count(1)
         self._sids = itertools.count(1)
         self._earlier: list[str] = []  # numbers that called already, for repeat callers
@@ -291,8 +370,10 @@ class World:
         staffing = self.scenario.staffing
         talk = staffing.handle(reason).sample(self.rng)
         wrap = staffing.wrap_up(reason).sample(self.rng)
-        caller = Caller(sid, number, line, keys, reason, patience, talk, wrap)
+        accepts = self.rng.random() < demand.callbacks.accept
+        caller = Caller(sid, number, line, keys, reason, patience, talk, wrap, accepts)
         self.callers[sid] = caller
+        self.by_number[number] = caller
         return caller
 
     async def call_in(self, caller: Caller) -> None:
@@ -325,10 +406,15 @@ class World:
                     MIN_TURN_SECONDS,
                     spoken_seconds(timing.prompt, decision.say) + decision.pause_seconds,
                 )
-                if decision.offer is not None:
-                    wait += (
-                        spoken_seconds(timing.prompt, decision.offer.say) + timing.gather_timeout
+                offer = decision.offer
+                if offer is not None and caller.accepts_callback:
+                    wait = spoken_seconds(timing.prompt, decision.say + offer.say)
+                    self.engine.after(
+                        wait + timing.keypress, self._take_callback, caller, decision, leg
                     )
+                    return
+                if offer is not None:
+                    wait += spoken_seconds(timing.prompt, offer.say) + timing.gather_timeout
                 self.engine.after(wait, self._hold, caller, decision.turn + 1, leg)
             case Leave():
                 await self._left_queue(caller)
@@ -373,6 +459,25 @@ class World:
         decision = await waiting.hold(self.floor, record, locale, None, turn)
         await self.follow(caller, decision)
 
+    async def _take_callback(self, caller: Caller, turn: Hold, leg: int) -> None:
+        """The caller presses the key the wait loop's callback offer names."""
+        if caller.leg != leg or caller.phase != "queued" or turn.offer is None:
+            return
+        offer = turn.offer
+        call = Call(sid=caller.sid, caller=caller.number, line=caller.line, answers=offer.answers)
+        key = key_for(Step.CALLBACK_OFFER, "yes")
+        try:
+            decision = await answer(self.floor, call, offer.step, offer.attempt, Given(digits=key))
+        except (NoPlacement, CannotQueue) as error:
+            self.seen.odd(f"a callback offer taken with no placement: {error!r}")
+            await self._ended(caller)
+            return
+        if isinstance(decision, Nothing):  # the wait goes on (a handler is being rung)
+            self.engine.after(MIN_TURN_SECONDS, self._hold, caller, turn.turn + 1, leg)
+            return
+        self.seen.counts["callbacks_asked"] += 1
+        await self.follow(caller, decision)
+
     async def _left_queue(self, caller: Caller) -> None:
         caller.leg += 1
         record = await self.floor.calls.get(caller.sid)
@@ -413,14 +518,26 @@ class World:
     # Connecting: the connect job, the redirect, the handler's phone.
 
     async def connect(self, offer: Offer) -> None:
-        """The connect job, as a worker runs it; one that fails (as RQ would retry it) leaves
-        the offer to the sweep, as on the real floor."""
+        await self._connect(offer.member, offer.handler, offer.offer)
+
+    async def _connect(self, member: str, handler: str, offer: int) -> None:
+        """The connect job (a call's redirect, or a callback's call), as a worker runs it; one
+        that fails (as RQ would retry it) leaves the offer to the sweep, as on the real floor."""
         try:
-            outcome = await self.job(connect_job, offer.member, offer.handler, offer.offer)
+            outcome = await self.job(connect_job, member, handler, offer)
         except TelephonyError as error:
             self.seen.odd(f"a connect job failed: {error}")
             return
         self.seen.counts[f"connect_{outcome}"] += 1
+
+    async def agenda_due(self) -> None:
+        """What the agenda says is due now goes to the workers (workers/sweeps.py, `due`)."""
+        for item in await self.runtime.agenda.take_due(self.clock.now()):
+            if isinstance(item, CallbackCall):
+                member = keys.callback_member(item.callback)
+                self.engine.after(
+                    self.scenario.timing.job, self._connect, member, item.handler, item.offer
+                )
 
     async def redirected(self, sid: str, url: str) -> None:
         caller = self.callers.get(sid)
@@ -537,6 +654,101 @@ class World:
                 self.engine.after(pause, self._wrapped_up, connect.handler)
         caller.phase = "queued"
         await self.follow(caller, decision)
+
+    # Calling back: the calls the placing job makes, and both their legs.
+
+    def placed(self, to: str, from_: str, url: str) -> PlacedCall:
+        """Twilio takes a callback's call: the first leg rings (the handler's phone, or the
+        patient's), and its status callback says so."""
+        query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+        leg = Leg(
+            cb=query["cb"], handler=query["handler"], offer=int(query["offer"]), leg=query["leg"]
+        )
+        sid = f"CB{next(self._sids):032x}"
+        call = Placed(sid, to, from_, leg, self.clock.now())
+        self.outbound[sid] = call
+        self.seen.counts["callbacks_placed"] += 1
+        self.engine.after(self.scenario.timing.job, self._out_ringing, call)
+        return PlacedCall(sid=sid, status="queued")
+
+    async def _out_ringing(self, call: Placed) -> None:
+        call.status = "ringing"
+        await callback_legs.status(self.floor, call.leg, call.sid, "ringing")
+        if call.leg.leg == "handler":
+            after = self._handler_answers(OUTBOUND_TIMEOUT_SECONDS)
+        else:
+            after = self._patient_answers(call.to, OUTBOUND_TIMEOUT_SECONDS)
+        if after is None:
+            self.engine.after(OUTBOUND_TIMEOUT_SECONDS, self._out_over, call, "no-answer")
+        else:
+            self.engine.after(after, self._out_answered, call)
+
+    def _handler_answers(self, ring: float) -> float | None:
+        """Seconds until a handler picks up their phone, or None if they let it ring out."""
+        staffing = self.scenario.staffing
+        after = staffing.answer_after_seconds.sample(self.floor_rng)
+        missed = self.floor_rng.random() < staffing.misses_offer
+        return None if missed or after >= ring else after
+
+    def _patient_answers(self, number: str, ring: float) -> float | None:
+        """Seconds until the patient picks up a callback, or None if it rings out."""
+        take_up = self.scenario.demand.callbacks
+        after = take_up.answer_after.sample(self.floor_rng)
+        answers = self.floor_rng.random() < take_up.answer and number in self.by_number
+        return after if answers and after < ring else None
+
+    async def _out_answered(self, call: Placed) -> None:
+        call.status, call.started, call.party = "in-progress", self.clock.now(), "first"
+        answered_by = "human" if call.leg.leg == "patient" else ""
+        decision = await callback_legs.answer(self.floor, call.leg, call.sid, answered_by)
+        timing = self.scenario.timing
+        if not isinstance(decision, CallbackBridge):  # told why, and hung up
+            spoken = spoken_seconds(timing.prompt, getattr(decision, "say", ()))
+            self.engine.after(spoken, self._out_over, call, "completed")
+            return
+        ringing = spoken_seconds(timing.prompt, decision.say)
+        ring = decision.timeout_seconds
+        if decision.first == "handler":
+            after = self._patient_answers(decision.address, ring)
+        else:
+            after = self._handler_answers(ring)
+        if after is None:
+            self.engine.after(ringing + ring, self._bridge_over, call, "no-answer", "false")
+        else:
+            self.engine.after(ringing + after, self._second_answered, call, decision)
+
+    async def _second_answered(self, call: Placed, bridge: CallbackBridge) -> None:
+        """The other party picked up: the patient (greeted) or the handler (whispered to)."""
+        if bridge.first == "handler":
+            heard = await callback_legs.greet(self.floor, call.leg, "human")
+        else:
+            heard = await callback_legs.whisper(self.floor, call.leg)
+        timing = self.scenario.timing
+        spoken = spoken_seconds(timing.prompt, getattr(heard, "say", ()))
+        if not (isinstance(heard, Whisper) and heard.accept):
+            self.engine.after(spoken, self._bridge_over, call, "completed", "false")
+            return
+        call.party = "both"
+        patient = self.by_number.get(bridge.address if bridge.first == "handler" else call.to)
+        talk = patient.talk if patient is not None else timing.whisper
+        self.engine.after(spoken + talk, self._bridge_over, call, "completed", "true")
+        if patient is not None:
+            self._wrap_after[call.sid] = patient.wrap
+
+    async def _bridge_over(self, call: Placed, status: str, bridged: str) -> None:
+        """The first leg's dial is over: its outcome, then that leg's own end."""
+        decision = await callback_legs.result(self.floor, call.leg, status, bridged)
+        if bridged == "true":
+            self.seen.counts["callbacks_talked"] += 1
+            wrap = self._wrap_after.pop(call.sid, 0.0)
+            self.engine.after(wrap, self._wrapped_up, call.leg.handler)
+        spoken = spoken_seconds(self.scenario.timing.prompt, getattr(decision, "say", ()))
+        self.engine.after(spoken, self._out_over, call, "completed")
+
+    async def _out_over(self, call: Placed, status: str) -> None:
+        call.status, call.party = status, "over"
+        await callback_legs.status(self.floor, call.leg, call.sid, status)
+        del self.outbound[call.sid]
 
     # Handlers.
 

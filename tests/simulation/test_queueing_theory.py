@@ -28,6 +28,7 @@ import pytest
 
 from lifeline.simulation.inputs import (
     WEEKDAYS,
+    CallbackTakeUp,
     Demand,
     Distribution,
     Mix,
@@ -107,6 +108,7 @@ def scenario(load: float, patience: Distribution) -> Scenario:
             day_of_week=dict.fromkeys(WEEKDAYS, 1.0),
             mix=Mix(emergency=0, no_input=0, reasons={Reason.MEDICAL: 1.0}, repeat=0, worse=0),
             patience=patience,
+            callbacks=CallbackTakeUp(accept=0),
         ),
         staffing=Staffing(
             shifts=[Shift(name="all", start=time(0), end=time(HOURS + 1), handlers=HANDLERS)],
@@ -156,8 +158,9 @@ def test_without_abandonment_waits_follow_erlang_c(load: float) -> None:
     expected = {"waited": c, "asa": c / (HANDLERS * mu - rate)}
     sd = spread(rate, None)
     assert compare(got, expected, sd) == []
-    # The check can fail: the same figures against a load a tenth higher are refused.
-    heavier = erlang_c(HANDLERS, 1.1 * load * HANDLERS)
+    # The check can fail: the same figures against a load a fifth higher are refused (a tenth
+    # higher moves the expected share waiting by little more than the run-to-run spread).
+    heavier = erlang_c(HANDLERS, 1.2 * load * HANDLERS)
     assert compare(got, {"waited": heavier}, sd) != []
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from lifeline.simulation.inputs import (
     WEEKDAYS,
     Break,
+    CallbackTakeUp,
     Demand,
     Distribution,
     Mix,
@@ -37,6 +38,7 @@ def long_calls_and_a_break() -> Scenario:
             day_of_week=dict.fromkeys(WEEKDAYS, 1.0),
             mix=Mix(emergency=0, no_input=0, reasons={Reason.MEDICAL: 1.0}, repeat=0, worse=0),
             patience=Distribution(kind="never"),
+            callbacks=CallbackTakeUp(accept=0),  # every call answered in the queue
         ),
         staffing=Staffing(
             shifts=[

@@ -33,7 +33,13 @@ from tests.sim.servers import SimClient, free_port, serve
 from tests.staff import Staff
 from tests.twilio import TwilioClient
 from workers import ratelimit
-from workers.callback_calls import RECHECK_SECONDS, SLOT_LEAD_SECONDS, WATCH_SECONDS, claim_key
+from workers.callback_calls import (
+    NO_SLOT_HOLD_SECONDS,
+    RECHECK_SECONDS,
+    SLOT_LEAD_SECONDS,
+    WATCH_SECONDS,
+    claim_key,
+)
 from workers.callback_calls import place_callback as place
 from workers.dial_intents import SETTLED_SECONDS, DialIntent, Intents, outbound_field
 from workers.runtime import Runtime
@@ -460,12 +466,40 @@ def test_a_new_offer_waits_while_the_last_offers_call_is_live_and_places_it_only
     assert [call["to"] for call in phone.made()].count("client:h2") == 1
 
 
-def test_a_callback_with_no_slot_in_sight_goes_back_to_its_place(
+def test_a_callback_with_no_slot_in_sight_goes_back_to_its_place_out_of_reach_a_while(
     worker: Worker, phone: Phone, sync_redis: redis.Redis, clock: VirtualClock
 ) -> None:
     next_slot_in(sync_redis, clock, 600)
     assert worker.run() == "no slot"
     assert phone.requests() == []
-    assert callback(sync_redis, worker.callback_id)["status"] == "pending"
+    held = callback(sync_redis, worker.callback_id)
+    assert held["status"] == "scheduled"
+    assert float(held["not_before"]) == clock.now() + NO_SLOT_HOLD_SECONDS
+    assert held["attempts"] == "0"  # nobody was rung
     assert sync_redis.hget(keys.handler("h1"), "state") == "available"
     assert worker.when() is None
+    # The handler just freed is not offered it again at once, only to meet the same limit.
+    worker.heartbeat("h1")
+    assert worker.floor_sweep().offers == []
+    # Then it is back in its place, offered, and (its slot near now) placed.
+    clock.advance(NO_SLOT_HOLD_SECONDS)
+    worker.heartbeat("h1")
+    next_slot_in(sync_redis, clock, 0)
+    report = worker.floor_sweep()
+    assert [offer.member for offer in report.offers] == [keys.callback_member(worker.callback_id)]
+    assert worker.outcomes == ["placed"]
+
+
+def test_an_offer_waiting_for_its_calling_slot_is_not_taken_back_while_it_waits(
+    worker: Worker, phone: Phone, sync_redis: redis.Redis, clock: VirtualClock
+) -> None:
+    wait = 100.0  # longer than an offer's timeout, within the slot's patience
+    assert wait > RULES.offers.offer_timeout_seconds + RULES.offers.lost_after_seconds
+    next_slot_in(sync_redis, clock, wait)
+    assert worker.run() == "waiting for a calling slot"
+    clock.advance(wait - 1)
+    worker.heartbeat("h1")
+    assert worker.floor_sweep().offers_released == []
+    assert worker.sweep_takes()
+    assert worker.run() == "placed"
+    assert [call["to"] for call in phone.made()] == ["client:h1"]
