@@ -66,8 +66,21 @@ def percent(rate: float | None) -> str:
     return NONE if rate is None else f"{rate * 100:.0f}%"
 
 
-RATES = frozenset({"service_level", "abandoned_after_30s_rate", "p1_reached_within_60s_rate"})
-COUNTS = frozenset({"offered", "answered", "abandoned", "dispatched", "diverted"})
+RATES = frozenset(
+    {"service_level", "abandoned_after_30s_rate", "p1_reached_within_60s_rate", "callbacks_on_time"}
+)
+COUNTS = frozenset(
+    {
+        "calls",
+        "offered",
+        "answered",
+        "abandoned",
+        "dispatched",
+        "diverted",
+        "callbacks_made",
+        "callbacks_unreachable",
+    }
+)
 
 
 def figure(value: float | None, name: str) -> str:

@@ -33,7 +33,16 @@ from routing import keys
 from routing.activation import activate_rule_set
 from routing.clock import VirtualClock
 from routing.decisions import Step
-from routing.figures import ENDED, Measures, Report, Window, callback_figures, parse, report
+from routing.figures import (
+    ENDED,
+    CallbackFigures,
+    Measures,
+    Report,
+    Window,
+    callback_figures,
+    parse,
+    report,
+)
 from routing.handlers import HandlerState
 from routing.mode import Mode
 from routing.rules import RuleSet, default_rules, parse_rules
@@ -62,7 +71,7 @@ class Day(BaseModel):
     weekday: str
     report: Report
     hours: list[Hour]
-    callbacks: list[dict[str, object]]
+    callbacks: list[CallbackFigures]  # Lifeline's own, per priority class
 
 
 class Result(BaseModel):
@@ -337,7 +346,5 @@ async def _day_figures(world: World, day: int) -> Day:
         weekday=WEEKDAYS[date.weekday()],
         report=report(Window.TODAY, following - 1e-3, samples),
         hours=hours,
-        callbacks=[
-            row.model_dump() for row in callback_figures(Window.TODAY, following - 1e-3, samples)
-        ],
+        callbacks=callback_figures(Window.TODAY, following - 1e-3, samples),
     )

@@ -15,7 +15,12 @@ from pydantic import BaseModel, computed_field
 
 from config.redis_client import sync_client
 from lifeline.simulation.inputs import Scenario, scenario_from
-from lifeline.simulation.report import ABANDONED_TARGET, ASA_TARGET_SECONDS, SERVICE_LEVEL_TARGET
+from lifeline.simulation.report import (
+    ABANDONED_TARGET,
+    ASA_TARGET_SECONDS,
+    CALLBACK_ON_TIME_TARGET,
+    SERVICE_LEVEL_TARGET,
+)
 from lifeline.simulation.run import Result, simulate_on_own_redis
 from routing import keys
 from routing.rulebook import RuleBook
@@ -43,6 +48,9 @@ BETTER = {
     "longest_wait": "lower",
     "abandoned": "lower",
     "answered": "higher",
+    "callbacks_on_time": "higher",
+    "callbacks_made": "higher",
+    "callbacks_unreachable": "lower",
 }
 
 
@@ -138,6 +146,10 @@ def compare(
         )
         for figure, name, said, target, at_most in targeted
     ]
+    # The same callers call under both versions; how many reach a queue may differ a little (one
+    # calling again with a callback still to come keeps it, and is not queued).
+    calls = (float(draft.counts.get("calls", 0)), float(active.counts.get("calls", 0)))
+    rows.append(Row(figure="calls", name="Calls to the line", draft=calls[0], active=calls[1]))
     for figure, name in (
         ("offered", "Calls offered"),
         ("longest_wait", "Longest wait"),
@@ -152,6 +164,7 @@ def compare(
             Row(figure=figure, name=name, draft=getattr(d, figure), active=getattr(a, figure))
         )
     rows += by_class(draft, active)
+    rows += callbacks_by_class(draft, active)
     hours = [
         HourRow(
             hour=dh.hour,
@@ -171,6 +184,40 @@ def compare(
         misses=[row.name for row in rows if row.draft_misses and not row.active_misses],
         unexercised=changed or [],
     )
+
+
+def callbacks_by_class(draft: Result, active: Result) -> list[Row]:
+    """Each class's callbacks under each version: made within their target (against the
+    90% bar), made, and left unreachable."""
+    d = {c.priority: c for c in draft.days[0].callbacks}
+    a = {c.priority: c for c in active.days[0].callbacks}
+    rows = []
+    for priority in sorted(d.keys() | a.keys()):
+        dc, ac = d.get(priority), a.get(priority)
+        on_time = (dc.on_time_rate if dc else None, ac.on_time_rate if ac else None)
+        rows.append(
+            Row(
+                figure="callbacks_on_time",
+                name=f"Priority {priority}: callbacks made within their target",
+                target="90% or more",
+                draft=on_time[0],
+                active=on_time[1],
+                draft_misses=_misses(on_time[0], CALLBACK_ON_TIME_TARGET, False),
+                active_misses=_misses(on_time[1], CALLBACK_ON_TIME_TARGET, False),
+                priority=priority,
+            )
+        )
+        for figure, name in (("made", "callbacks made"), ("unreachable", "callbacks unreachable")):
+            rows.append(
+                Row(
+                    figure=f"callbacks_{figure}",
+                    name=f"Priority {priority}: {name}",
+                    draft=getattr(dc, figure) if dc else None,
+                    active=getattr(ac, figure) if ac else None,
+                    priority=priority,
+                )
+            )
+    return rows
 
 
 def _classes(result: Result) -> dict[int, dict[str, float]]:

@@ -27,8 +27,10 @@ from lifeline.simulation.inputs import (
     Staffing,
 )
 from lifeline.simulation.run import Result, simulate_on_own_redis
+from lifeline.simulation.what_if import compare
 from routing.models import Priority, Reason
 from routing.rules import RuleSet, default_rules
+from routing.simulations import WhatIf
 from workers.callback_calls import NO_SLOT_HOLD_SECONDS
 
 HOURS = 5
@@ -75,11 +77,8 @@ def rules(first: str, calls_per_second: float = 1.0) -> RuleSet:
 
 def callback_figures(result: Result) -> dict[str, int]:
     """Lifeline's own callback statistics for the day, over every class."""
-    totals: dict[str, int] = {}
-    for row in result.days[0].callbacks:
-        for name in ("offered", "accepted", "made", "made_on_time", "unreachable"):
-            totals[name] = totals.get(name, 0) + int(str(row[name]))
-    return totals
+    names = ("offered", "accepted", "made", "made_on_time", "unreachable")
+    return {name: sum(getattr(row, name) for row in result.days[0].callbacks) for name in names}
 
 
 @pytest.mark.parametrize("first", ["handler", "patient"])
@@ -127,8 +126,31 @@ def test_a_patient_who_never_answers_is_tried_as_often_as_the_rules_say_then_lef
     # target (a class up) is counted unreachable in its new class, with that class's attempts.
     policy = default_rules().callbacks.policy
     rung = sum(
-        int(str(row["unreachable"])) * policy(Priority(int(str(row["priority"])))).attempts
+        row.unreachable * policy(Priority(row.priority)).attempts
         for row in result.days[0].callbacks
     )
     assert counts["callbacks_placed"] == rung, (counts, result.days[0].callbacks)
     assert counts.get("callbacks_talked", 0) == 0
+
+
+def test_fewer_attempts_show_as_worse_callbacks_in_the_what_if_comparison() -> None:
+    day = busy_first_hour(answer=0.5)
+    active = default_rules()
+    policy = active.callbacks.retry.model_copy(update={"attempts": 1})
+    fewer = active.callbacks.model_copy(update={"retry": policy, "retry_by_priority": {}})
+    draft = active.model_copy(update={"callbacks": fewer})
+    compared = compare(
+        2,
+        1,
+        WhatIf(hours=HOURS),
+        simulate_on_own_redis(day, draft),
+        simulate_on_own_redis(day, active),
+        active.emergency.handler_limit_seconds,
+    )
+    rows = {(row.figure, row.priority): row for row in compared.rows}
+    unreachable = rows["callbacks_unreachable", 3]
+    assert unreachable.draft is not None
+    assert unreachable.active is not None
+    assert unreachable.draft > unreachable.active
+    assert unreachable.worse
+    assert rows["callbacks_made", 3].worse

@@ -74,9 +74,13 @@ def test_a_draft_with_aging_off_shows_its_lower_classes_worse_before_it_goes_liv
         expect(table).to_be_visible(timeout=240_000)  # the page looks again until it is done
         found += a11y.problems(page)
         shoot(page, "what-if")
-        # The same callers under both: the same calls offered.
+        # The same callers under both; nearly all reach a queue under both (one calling again
+        # with a callback still to come keeps it, and whether it is still to come depends on
+        # the rules).
+        calls = figure(page, "Calls to the line")
+        assert calls[0] == calls[1] > 500
         offered = figure(page, "Calls offered")
-        assert offered[0] == offered[1] > 500
+        assert abs(offered[0] - offered[1]) <= 0.01 * calls[0]
         # Without aging, the lowest class waits far longer and more of it gives up.
         draft_wait, active_wait = figure(page, "Priority 4: longest wait")
         assert draft_wait > active_wait
