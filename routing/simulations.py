@@ -10,6 +10,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal, cast
 
+import redis
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
@@ -19,9 +20,6 @@ KEPT = 50  # listed, newest first
 # A run that has said nothing for this long (queued with no worker to take it, or its worker
 # gone mid-run) is reported as failed, not left "running" for ever.
 STALE_SECONDS = 30 * 60
-
-
-PROFILES = ("contract-area",)  # the packaged demand and staffing profiles (lifeline/simulation)
 
 
 class WhatIf(BaseModel):
@@ -123,6 +121,15 @@ class Simulations:
         await self.redis.hset(
             keys.simulation(simulation_id),
             mapping={"status": RunStatus.DONE, "progress": "1", "comparison": comparison},
+        )
+
+    @staticmethod
+    def progressed(client: redis.Redis, simulation_id: str, share: float, now: float) -> None:
+        """The run's worker is `share` of the way (0 to 1) at `now`: it is running, and heard
+        from. Synchronous: said from inside the simulation's own event loop."""
+        client.hset(
+            keys.simulation(simulation_id),
+            mapping={"status": RunStatus.RUNNING, "progress": f"{share:.3f}", "updated": repr(now)},
         )
 
     async def failed(self, simulation_id: str, error: str) -> None:

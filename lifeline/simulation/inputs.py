@@ -198,11 +198,6 @@ class Shift(Strict):
             raise ValueError(f"unknown days {sorted(unknown)}: use {', '.join(WEEKDAYS)}")
         return value
 
-    def length(self) -> float:
-        start = self.start.hour * 3600 + self.start.minute * 60
-        end = self.end.hour * 3600 + self.end.minute * 60
-        return (end - start) % 86400 or 86400
-
 
 class Staffing(Strict):
     """Who answers: the rota, how long a call and its wrap-up take per reason (`default` for

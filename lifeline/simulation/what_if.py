@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from typing import Final
 
@@ -22,7 +21,7 @@ from lifeline.simulation.report import (
     SERVICE_LEVEL_TARGET,
 )
 from lifeline.simulation.run import Result, simulate_on_own_redis
-from routing import keys
+from routing.clock import SystemClock
 from routing.rulebook import RuleBook
 from routing.rules import RuleSet
 from routing.simulations import Simulations, WhatIf
@@ -318,14 +317,7 @@ def what_if(simulation_id: str) -> str:
     def progress(share: float) -> None:
         if share - said[0] >= 0.01:
             said[0] = share
-            progress_client.hset(
-                keys.simulation(simulation_id),
-                mapping={
-                    "status": "running",
-                    "progress": f"{share:.3f}",
-                    "updated": repr(time.time()),
-                },
-            )
+            Simulations.progressed(progress_client, simulation_id, share, SystemClock().now())
 
     try:
         results = compare_versions(draft, active, request, progress)
