@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal, cast
 
 import redis
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from redis.asyncio import Redis
 
 from routing import keys
@@ -23,16 +23,25 @@ STALE_SECONDS = 30 * 60
 
 
 class WhatIf(BaseModel):
-    """The day to try a version on: a packaged demand profile and rota, a date (its day of the
-    week sets the demand), demand times `factor`, the first `hours` of the day, and the seed."""
+    """The day to try a version on: the callers of a packaged demand profile (`calls`:
+    "profile") or the very calls Lifeline recorded that day ("recorded"), with the packaged
+    rota; a date (its day of the week sets a profile's demand), demand times `factor` (a
+    recorded day is replayed as it was: 1), the first `hours` of the day, and the seed."""
 
     model_config = ConfigDict(extra="forbid")
 
     profile: Literal["contract-area"] = "contract-area"
+    calls: Literal["profile", "recorded"] = "profile"
     day: Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))] = date(2026, 1, 5)
     factor: Annotated[float, Field(gt=0, le=20)] = 1.0
     hours: Annotated[int, Field(ge=1, le=24)] = 24
     seed: Annotated[int, Field(ge=0, le=2**31)] = 1
+
+    @model_validator(mode="after")
+    def _recorded_as_it_was(self) -> WhatIf:
+        if self.calls == "recorded" and self.factor != 1:
+            raise ValueError("a recorded day is replayed as it was: factor must be 1")
+        return self
 
 
 class RunStatus(StrEnum):

@@ -4,10 +4,7 @@ the draft would miss highlighted."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated
-
-from pydantic import BaseModel, Field
+from pydantic import ConfigDict
 from starlette.responses import Response
 
 from console.convertors import VERSION
@@ -18,11 +15,10 @@ from routing.simulations import RunStatus, Simulations, WhatIf
 REFRESH_SECONDS = 2  # the page looks again while the run is under way
 
 
-class WhatIfForm(BaseModel):
-    day: Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))] = date(2026, 1, 5)
-    factor: Annotated[float, Field(gt=0, le=20)] = 1.0
-    hours: Annotated[int, Field(ge=1, le=24)] = 24
-    seed: Annotated[int, Field(ge=0, le=2**31)] = 1
+class WhatIfForm(WhatIf):
+    """The API's request, from the rules page's form (whose other fields it leaves)."""
+
+    model_config = ConfigDict(extra="ignore")
 
 
 async def simulate(page: Page) -> Response:

@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Final
+from typing import Final, NamedTuple
 
 from pydantic import BaseModel, computed_field
 
 from config.redis_client import sync_client
 from lifeline.simulation.inputs import Scenario, scenario_from
+from lifeline.simulation.recorded import RecordedCall, recorded_day
 from lifeline.simulation.report import (
     ABANDONED_TARGET,
     ASA_TARGET_SECONDS,
@@ -30,10 +31,12 @@ from workers.runtime import job_settings, runtime
 log = logging.getLogger(__name__)
 
 
-def scenario_of(request: WhatIf) -> Scenario:
+def scenario_of(request: WhatIf, recorded: list[RecordedCall] | None = None) -> Scenario:
+    """The packaged profile's day; with `recorded`, that day's recorded calls instead of the
+    profile's demand."""
     scenario = scenario_from(start=request.day, hours=request.hours, seed=request.seed)
     demand = scenario.demand.model_copy(update={"factor": request.factor})
-    return scenario.model_copy(update={"demand": demand})
+    return scenario.model_copy(update={"demand": demand, "recorded": recorded or []})
 
 
 # Which way each figure is better; the rest (counts of calls) are neither.
@@ -269,9 +272,10 @@ def compare_versions(
     active: RuleSet,
     request: WhatIf,
     progress: Callable[[float], None] | None = None,
+    recorded: list[RecordedCall] | None = None,
 ) -> tuple[Result, Result]:
     """The same day under each: the draft first (the first half of the progress)."""
-    scenario = scenario_of(request)
+    scenario = scenario_of(request, recorded)
 
     def half(offset: float) -> Callable[[float], None]:
         return lambda share: progress(offset + share / 2) if progress else None
@@ -282,7 +286,16 @@ def compare_versions(
     )
 
 
-async def _asked(simulation_id: str) -> tuple[int, RuleSet, int | None, RuleSet, WhatIf]:
+class Asked(NamedTuple):
+    version: int
+    draft: RuleSet
+    active_number: int | None
+    active: RuleSet
+    request: WhatIf
+    recorded: list[RecordedCall] | None  # a recorded day's calls, if those were asked for
+
+
+async def _asked(simulation_id: str) -> Asked:
     async with runtime() as rt:
         run = await Simulations(rt.redis).get(simulation_id)
         if run is None:
@@ -291,7 +304,16 @@ async def _asked(simulation_id: str) -> tuple[int, RuleSet, int | None, RuleSet,
         draft = (await book.get(run.version)).rules
         active_number = await book.active_number()
         active = await book.active()
-        return run.version, draft, active_number, active, WhatIf(**run.request)
+        request = WhatIf(**run.request)
+        recorded = None
+        if request.calls == "recorded":
+            welsh = rt.settings.welsh_line_numbers
+            recorded = await recorded_day(rt.redis, request.day, welsh)
+            if not recorded:
+                raise LookupError(
+                    f"no calls recorded on {request.day} (kept for the retention days)"
+                )
+        return Asked(run.version, draft, active_number, active, request, recorded)
 
 
 async def _finish(simulation_id: str, comparison: str | None, error: str = "") -> None:
@@ -307,7 +329,9 @@ def what_if(simulation_id: str) -> str:
     """The job: both runs, then the comparison in the run's record (or why it failed)."""
     settings = job_settings()
     try:
-        version, draft, active_number, active, request = asyncio.run(_asked(simulation_id))
+        version, draft, active_number, active, request, recorded = asyncio.run(
+            _asked(simulation_id)
+        )
     except Exception as error:
         asyncio.run(_finish(simulation_id, None, f"the run could not start: {error}"))
         raise
@@ -320,7 +344,7 @@ def what_if(simulation_id: str) -> str:
             Simulations.progressed(progress_client, simulation_id, share, SystemClock().now())
 
     try:
-        results = compare_versions(draft, active, request, progress)
+        results = compare_versions(draft, active, request, progress, recorded)
     except Exception as error:
         log.exception("what-if run failed", extra={"simulation": simulation_id})
         asyncio.run(_finish(simulation_id, None, f"the simulation failed: {error}"))

@@ -22,6 +22,8 @@ from routing.rules import default_rules
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DISPATCH, PUBLIC_BASE_URL
 from tests.console.test_api import Api, token_for
 from tests.e2e.stack import BIN
+from tests.simulation.test_recorded_day import CALLERS, DAY, place_the_day
+from tests.twilio import TwilioClient
 
 
 @pytest.fixture
@@ -89,6 +91,8 @@ def test_a_version_like_the_active_one_gives_the_same_figures(
         ({"day": "yesterday"}, "day"),
         ({"day": "9999-12-31"}, "day"),
         ({"what": 1}, "what"),
+        ({"calls": "elsewhere"}, "calls"),
+        ({"calls": "recorded", "factor": 2}, "replayed as it was"),
     ],
 )
 def test_a_bad_request_is_refused_with_what_is_wrong_and_nothing_queued(
@@ -114,3 +118,27 @@ def test_an_unknown_version_or_run_is_a_404_and_handlers_may_not_ask(
     handler = Api(client, token_for(redis_url, Role.HANDLER, handler="h1"))
     response = client.post("/api/v1/rules/versions/1/simulate", json={}, headers=handler.headers)
     assert response.status_code == 403
+
+
+def test_a_recorded_day_is_tried_with_its_own_callers_and_a_day_with_none_fails_saying_so(
+    supervisor: Api, redis_url: str, tmp_path: Path, twilio: TwilioClient, clock: VirtualClock
+) -> None:
+    place_the_day(twilio, clock)  # five calls through the real webhooks, recorded as they queue
+    made = supervisor.send(
+        "POST", "/api/v1/rules/versions", {"document": canonical(default_rules())}, 201
+    )
+    path = f"/api/v1/rules/versions/{made['number']}/simulate"
+    day = {"calls": "recorded", "day": DAY.isoformat(), "hours": 12, "seed": 4}
+    replayed = supervisor.send("POST", path, day, 202)
+    empty = supervisor.send("POST", path, day | {"day": "2026-01-06"}, 202)
+    work_off_simulations(redis_url, tmp_path)
+
+    run = supervisor.get(f"/api/v1/simulations/{replayed['id']}")
+    assert run["status"] == "done", run
+    rows = {row["name"]: row for row in run["comparison"]["rows"]}
+    # Exactly the recorded callers, under both versions, each reaching a queue.
+    assert rows["Calls to the line"]["draft"] == rows["Calls to the line"]["active"] == len(CALLERS)
+    assert rows["Calls offered"]["draft"] == len(CALLERS)
+    failed = supervisor.get(f"/api/v1/simulations/{empty['id']}")
+    assert failed["status"] == "failed"
+    assert "no calls recorded on 2026-01-06" in failed["error"]

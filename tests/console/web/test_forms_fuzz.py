@@ -121,6 +121,8 @@ VALUES: dict[str, st.SearchStrategy[str]] = {
     "factor": near(["1", "3.5"], ["", "0", "-1", "21", "nan", "inf"]),
     "hours": near(["24", "6"], ["", "0", "25", "1.5"]),
     "seed": near(["1"], ["", "-1", "x"]),
+    "calls": near(["profile", "recorded"], ["", "Recorded", "elsewhere"]),
+    "profile": near(["contract-area"], ["", "national"]),
 }
 others = st.dictionaries(st.one_of(st.sampled_from(sorted(VALUES)), text), text, max_size=3)
 
