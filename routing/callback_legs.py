@@ -58,6 +58,8 @@ async def answer(floor: Floor, state: Leg, call_sid: str, answered_by: str) -> D
     handler next, unless an answering machine picked up)."""
     callback = await live(floor, state)
     if callback is None:
+        if state.leg == "patient":  # taken back while their phone rang: they keep their place
+            return await _called_again_shortly(floor, state)
         return connecting.taken()
     rules = (await floor.rulebook.active()).callbacks
     if state.leg == "patient":
@@ -97,6 +99,14 @@ async def answer(floor: Floor, state: Leg, call_sid: str, answered_by: str) -> D
         timeout_seconds=rules.ring_seconds,
         machine_detection=rules.machine_detection,
     )
+
+
+async def _called_again_shortly(floor: Floor, state: Leg) -> Decision:
+    try:
+        locale = Locale((await floor.callbacks.get(state.cb)).locale)
+    except UnknownCallback:
+        locale = Locale.EN
+    return Goodbye(locale=locale, say=say(PromptId.CALLBACK_HANDLER_BUSY))
 
 
 async def not_dialled(

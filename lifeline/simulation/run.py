@@ -142,7 +142,12 @@ async def simulate(
         name=f"{scenario.demand.name} / {scenario.staffing.name}",
         seed=scenario.seed,
         days=days,
-        counts=dict(world.seen.counts) | {"cases_sent": world.seen.cases_sent},
+        counts=dict(world.seen.counts)
+        | {
+            "cases_sent": world.seen.cases_sent,
+            "most_calls_for_one_callback": max(world.seen.calls_for.values(), default=0),
+            "most_rung_out_for_one_callback": max(world.seen.rang_out_for.values(), default=0),
+        },
         anomalies=world.seen.anomalies,
         simulated_seconds=scenario.end - scenario.midnight(1),
         wall_seconds=time.perf_counter() - started,

@@ -28,7 +28,7 @@ from lifeline.simulation.inputs import Scenario
 from lifeline.simulation.recorded import key_for
 from prompts.catalogue import Locale
 from routing import callback_legs, keys, putting_through, waiting
-from routing.agenda import Agenda, CallbackCall, ReplayBatch
+from routing.agenda import REDELIVER_SECONDS, Agenda, CallbackCall, ReplayBatch
 from routing.answering import answer
 from routing.arrival import arrive
 from routing.assignment import Offer
@@ -72,6 +72,10 @@ BREAK_CHECK_SECONDS = 30  # how often a break waiting for a call's end is looked
 HEARTBEAT_SECONDS = 20  # a console's heartbeat, well inside the rules' 30 s timeout
 SWEEP_SECONDS = 5  # workers/cron.py: the floor sweep (sweeps.tick)
 OUTBOUND_TIMEOUT_SECONDS = 60  # Twilio's ring timeout for a placed call that sets none
+# A handler put on a break for missing offers in a row (one they must end themselves) looks at
+# their console and makes themselves available again this long after.
+BACK_AFTER_MISSES_SECONDS = 120
+CALL_AGAIN_SECONDS = 300  # a patient already on the line calls again this long after
 
 Action = Callable[..., Awaitable[object]]
 
@@ -140,10 +144,15 @@ class Caller:
     wrap: float  # the handler's wrap-up after the call
     accepts_callback: bool = False  # takes a callback if the wait loop offers one
     leg: int = 0  # bumped whenever their call moves on: older scheduled turns are void
-    phase: str = "ivr"  # ivr, queued, ringing, talking, sent, ended
+    phase: str = "waiting"  # waiting (to call), ivr, queued, ringing, talking, sent, ended
     queued_at: float | None = None
     ringing: tuple[str, int] | None = None  # handler, offer
     turn: int = 0
+    on_callback: bool = False  # their phone is on a callback's call
+
+    @property
+    def on_the_phone(self) -> bool:
+        return self.phase not in ("ended", "waiting") or self.on_callback
 
 
 @dataclass
@@ -153,6 +162,8 @@ class Seen:
     counts: Counter[str] = field(default_factory=Counter)
     anomalies: list[str] = field(default_factory=list)
     cases_sent: int = 0
+    calls_for: Counter[str] = field(default_factory=Counter)  # calls placed, by callback
+    rang_out_for: Counter[str] = field(default_factory=Counter)  # patient's rings unanswered
     # Per hour (epoch hour), handler-seconds in each state, sampled with the heartbeats.
     state_seconds: dict[int, dict[HandlerState, float]] = field(default_factory=dict)
 
@@ -302,6 +313,7 @@ class Placed:
     status: str = "queued"
     started: float | None = None
     party: str = ""  # on the line: "" (ringing), "first", "both", "over"
+    patient: Caller | None = None  # the patient, once they have answered it
 
     def seen(self) -> CallSeen:
         return CallSeen(self.sid, self.status, "outbound-api", self.created, self.started)
@@ -373,10 +385,17 @@ class World:
         accepts = self.rng.random() < demand.callbacks.accept
         caller = Caller(sid, number, line, keys, reason, patience, talk, wrap, accepts)
         self.callers[sid] = caller
-        self.by_number[number] = caller
         return caller
 
     async def call_in(self, caller: Caller) -> None:
+        earlier = self.by_number.get(caller.number)
+        if earlier is not None and earlier is not caller and earlier.on_the_phone:
+            # The same patient, still on the line (or on their callback): they call later.
+            self.seen.counts["called_again_later"] += 1
+            self.engine.after(CALL_AGAIN_SECONDS, self.call_in, caller)
+            return
+        self.by_number[caller.number] = caller
+        caller.phase = "ivr"
         self.seen.counts["calls"] += 1
         decision = await arrive(self.floor, caller.sid, caller.number, caller.line)
         await self.follow(caller, decision)
@@ -531,9 +550,16 @@ class World:
         self.seen.counts[f"connect_{outcome}"] += 1
 
     async def agenda_due(self) -> None:
-        """What the agenda says is due now goes to the workers (workers/sweeps.py, `due`)."""
-        for item in await self.runtime.agenda.take_due(self.clock.now()):
-            if isinstance(item, CallbackCall):
+        """What the agenda says is due now goes to the workers (workers/sweeps.py, `due`);
+        an item its job neither puts back nor takes off comes due again `REDELIVER_SECONDS`
+        later, as the agenda hands it out then."""
+        items = await self.runtime.agenda.take_due(self.clock.now())
+        if items:
+            self.engine.after(REDELIVER_SECONDS, self.agenda_due)
+        for item in items:
+            if isinstance(item, ReplayBatch):
+                self.seen.odd("a journal replay on the agenda (not simulated)")
+            elif isinstance(item, CallbackCall):
                 member = keys.callback_member(item.callback)
                 self.engine.after(
                     self.scenario.timing.job, self._connect, member, item.handler, item.offer
@@ -595,6 +621,7 @@ class World:
             "false",
             "in-progress",
         )
+        await self._after_a_miss(connect.handler)
         caller.phase = "queued"
         await self.follow(caller, decision)
 
@@ -651,7 +678,7 @@ class World:
             person = self.people.get(connect.handler)
             if person is not None:
                 pause, person.talking = person.wrap, ""
-                self.engine.after(pause, self._wrapped_up, connect.handler)
+                self.engine.after(pause, self._wrapped_up, connect.handler, caller.sid)
         caller.phase = "queued"
         await self.follow(caller, decision)
 
@@ -668,6 +695,7 @@ class World:
         call = Placed(sid, to, from_, leg, self.clock.now())
         self.outbound[sid] = call
         self.seen.counts["callbacks_placed"] += 1
+        self.seen.calls_for[leg.cb] += 1
         self.engine.after(self.scenario.timing.job, self._out_ringing, call)
         return PlacedCall(sid=sid, status="queued")
 
@@ -694,11 +722,16 @@ class World:
         """Seconds until the patient picks up a callback, or None if it rings out."""
         take_up = self.scenario.demand.callbacks
         after = take_up.answer_after.sample(self.floor_rng)
-        answers = self.floor_rng.random() < take_up.answer and number in self.by_number
+        answers = self.floor_rng.random() < take_up.answer
+        patient = self.by_number.get(number)
+        if patient is None or patient.on_the_phone:  # on another call: it rings out
+            return None
         return after if answers and after < ring else None
 
     async def _out_answered(self, call: Placed) -> None:
         call.status, call.started, call.party = "in-progress", self.clock.now(), "first"
+        if call.leg.leg == "patient":
+            self._on_callback(call, call.to)
         answered_by = "human" if call.leg.leg == "patient" else ""
         decision = await callback_legs.answer(self.floor, call.leg, call.sid, answered_by)
         timing = self.scenario.timing
@@ -720,6 +753,7 @@ class World:
     async def _second_answered(self, call: Placed, bridge: CallbackBridge) -> None:
         """The other party picked up: the patient (greeted) or the handler (whispered to)."""
         if bridge.first == "handler":
+            self._on_callback(call, bridge.address)
             heard = await callback_legs.greet(self.floor, call.leg, "human")
         else:
             heard = await callback_legs.whisper(self.floor, call.leg)
@@ -729,31 +763,54 @@ class World:
             self.engine.after(spoken, self._bridge_over, call, "completed", "false")
             return
         call.party = "both"
-        patient = self.by_number.get(bridge.address if bridge.first == "handler" else call.to)
+        patient = call.patient
         talk = patient.talk if patient is not None else timing.whisper
         self.engine.after(spoken + talk, self._bridge_over, call, "completed", "true")
         if patient is not None:
             self._wrap_after[call.sid] = patient.wrap
 
+    def _on_callback(self, call: Placed, number: str) -> None:
+        call.patient = self.by_number.get(number)
+        if call.patient is not None:
+            call.patient.on_callback = True
+
     async def _bridge_over(self, call: Placed, status: str, bridged: str) -> None:
         """The first leg's dial is over: its outcome, then that leg's own end."""
         decision = await callback_legs.result(self.floor, call.leg, status, bridged)
+        if call.patient is not None and call.leg.leg == "handler":
+            call.patient.on_callback = False  # the patient's leg ends with the dial
         if bridged == "true":
             self.seen.counts["callbacks_talked"] += 1
             wrap = self._wrap_after.pop(call.sid, 0.0)
-            self.engine.after(wrap, self._wrapped_up, call.leg.handler)
+            member = keys.callback_member(call.leg.cb)
+            self.engine.after(wrap, self._wrapped_up, call.leg.handler, member)
+        elif call.leg.leg == "patient" and status == "no-answer":
+            await self._after_a_miss(call.leg.handler)  # the handler let it ring out
+        elif status == "no-answer":
+            self.seen.rang_out_for[call.leg.cb] += 1  # the patient let it ring out
         spoken = spoken_seconds(self.scenario.timing.prompt, getattr(decision, "say", ()))
         self.engine.after(spoken, self._out_over, call, "completed")
 
     async def _out_over(self, call: Placed, status: str) -> None:
+        """The first leg is over: its final status callback. Twilio keeps the call, ended."""
         call.status, call.party = status, "over"
+        if call.patient is not None:
+            call.patient.on_callback = False
         await callback_legs.status(self.floor, call.leg, call.sid, status)
-        del self.outbound[call.sid]
+        if call.leg.leg == "handler" and status == "no-answer":
+            await self._after_a_miss(call.leg.handler)
+        elif status == "no-answer":
+            self.seen.rang_out_for[call.leg.cb] += 1
 
     # Handlers.
 
-    async def _wrapped_up(self, handler_id: str) -> None:
+    async def _wrapped_up(self, handler_id: str, member: str) -> None:
+        """The handler ends the wrap-up of `member`'s call (unless the rules' own wrap-up time
+        ended it first, and they are on another call's since)."""
         floor = self.floor
+        handler = await floor.handlers.get(handler_id)
+        if handler.state is not HandlerState.WRAP_UP or handler.call != member:
+            return
         try:
             done = await wrap_up(
                 floor.redis,
@@ -776,6 +833,24 @@ class World:
 
     async def _send_case(self, case: ClinicalCase) -> object:
         return self.floor.outbound.send_case(case)
+
+    async def _after_a_miss(self, handler_id: str) -> None:
+        """A handler who let an offer ring out: put on a break that ends on its own, or, after
+        missing several in a row, on one they must end themselves, which they do a while
+        later."""
+        handler = await self.floor.handlers.get(handler_id)
+        if handler.state is HandlerState.BREAK and handler.reason == "missed":
+            if handler.break_until is None:  # not one that ends on its own
+                self.engine.after(BACK_AFTER_MISSES_SECONDS, self._back_after_misses, handler_id)
+
+    async def _back_after_misses(self, handler_id: str) -> None:
+        if not self.people[handler_id].on_duty:
+            return
+        handler = await self.floor.handlers.get(handler_id)
+        missed = handler.state is HandlerState.BREAK and handler.reason == "missed"
+        if missed and handler.break_until is None:
+            await self._choose(handler_id, HandlerState.AVAILABLE)
+            await offer_waiting(self.floor)
 
     async def sign_in(self, profile: HandlerProfile) -> None:
         person = self.people.setdefault(profile.id, Person(profile.id))

@@ -234,6 +234,31 @@ def test_patient_first_a_handler_who_does_not_answer_leaves_the_callback_in_its_
     assert sync_redis.hget(keys.handler("h1"), "reason") == "missed"
 
 
+def test_patient_first_a_patient_answering_after_the_offer_was_taken_back_hears_they_keep_it(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    patient_first(twilio, redis_url)
+    callback_id = offered(twilio, sync_redis, staff, redis_url, clock)
+    # No outcome comes while the patient's phone rings (no status callback recorded the call):
+    # the sweep takes the offer back, and offers the callback again (offer 2).
+    offers = default_rules().offers
+    clock.advance(offers.offer_timeout_seconds + offers.lost_after_seconds + 1)
+    released = sweep(redis_url, clock.now())
+    assert released.offers_released == [f"cb:{callback_id}"], released
+    assert callback(sync_redis, callback_id)["offers"] == "2"
+
+    late = leg(
+        twilio, "/twilio/callback/answer", callback_id, 1, "patient", To=CALLER, AnsweredBy="human"
+    )
+
+    # The patient hears, in their own words, that they will be called again; not the handler's
+    # "this call is no longer waiting for you".
+    assert late.verbs == ["Say", "Hangup"]
+    assert "We will call you back again shortly." in late.text
+    state = callback(sync_redis, callback_id)
+    assert (state["status"], state["offers"], state["attempts"]) == ("reserved", "2", "0")
+
+
 def test_patient_first_a_handlers_phone_outside_the_policy_is_not_dialled_and_the_patient_told(
     twilio: TwilioClient,
     sync_redis: redis.Redis,

@@ -18,6 +18,7 @@ import pytest
 
 from lifeline.simulation.inputs import (
     WEEKDAYS,
+    Break,
     CallbackTakeUp,
     Demand,
     Distribution,
@@ -34,6 +35,8 @@ from routing.simulations import WhatIf
 from workers.callback_calls import NO_SLOT_HOLD_SECONDS
 
 HOURS = 5
+RULES = default_rules()
+RETRIES = tuple(RULES.callbacks.retry_by_priority.values())
 CALLS = 24  # in the first hour, for two handlers on 10-minute calls: waits long enough to offer
 
 
@@ -154,3 +157,61 @@ def test_fewer_attempts_show_as_worse_callbacks_in_the_what_if_comparison() -> N
     assert unreachable.draft > unreachable.active
     assert unreachable.worse
     assert rows["callbacks_made", 3].worse
+
+
+def shifts_changing(seed: int, misses: float) -> Scenario:
+    """Three overlapping shifts (handlers signing out with callbacks ringing), a break, repeat
+    callers, patients who answer a third of their callbacks."""
+    return Scenario(
+        demand=Demand(
+            calls_per_day=200,
+            hours=[1.0] * 3 + [0.0] * 21,
+            day_of_week=dict.fromkeys(WEEKDAYS, 1.0),
+            mix=Mix(emergency=0.02, no_input=0, reasons={Reason.MEDICAL: 1.0}, repeat=0.3),
+            patience=Distribution(kind="exponential", mean=1200),
+            callbacks=CallbackTakeUp(
+                accept=1.0, answer=0.3, answer_after=Distribution(kind="uniform", low=3, high=20)
+            ),
+        ),
+        staffing=Staffing(
+            shifts=[
+                Shift(name="a", start=time(0), end=time(1, 30), handlers=3),
+                Shift(
+                    name="b",
+                    start=time(0, 40),
+                    end=time(2, 10),
+                    handlers=3,
+                    breaks=[Break(after_minutes=20, minutes=10, spread_minutes=10)],
+                ),
+                Shift(name="c", start=time(1, 50), end=time(4), handlers=2),
+            ],
+            handle_seconds={"default": Distribution(kind="exponential", mean=500)},
+            wrap_up_seconds={"default": Distribution(kind="exponential", mean=40)},
+            answer_after_seconds=Distribution(kind="uniform", low=2, high=20),
+            misses_offer=misses,
+        ),
+        hours=4,
+        seed=seed,
+    )
+
+
+@pytest.mark.parametrize("seed", [3, 5])
+def test_no_patient_is_rung_out_more_often_than_their_callbacks_attempts(seed: int) -> None:
+    # A ring-out on an offer taken back meanwhile (its handler signing out) still counts as an
+    # attempt, found by the next offer asking what became of the last call (Twilio keeps an
+    # ended call: a network that forgot it let the patient be rung again at once, uncounted).
+    result = simulate_on_own_redis(shifts_changing(seed, misses=0.0), rules("patient"))
+    most = max(policy.attempts for policy in (RULES.callbacks.retry, *RETRIES))
+    assert result.counts["callbacks_placed"] > 50
+    assert 0 < result.counts["most_rung_out_for_one_callback"] <= most, result.counts
+
+
+def test_handlers_who_miss_offers_in_a_row_come_back_and_answer_again() -> None:
+    # Two misses in a row put a handler on a break they end themselves (routing/offers.py);
+    # modelled handlers do, a couple of minutes later, so the floor keeps its capacity.
+    scenario = busy_first_hour(answer=1.0)
+    two = [Shift(name="all", start=time(0), end=time(HOURS + 1), handlers=2)]
+    staffing = scenario.staffing.model_copy(update={"shifts": two, "misses_offer": 0.5})
+    result = simulate_on_own_redis(scenario.model_copy(update={"staffing": staffing}))
+    figures = callback_figures(result)
+    assert figures["made"] == figures["accepted"], (figures, result.counts)
