@@ -240,7 +240,12 @@ def simulate(
             scenario = scenario.model_copy(
                 update={"demand": scenario.demand.model_copy(update={"factor": factor})}
             )
-        routing_rules = parse_rules(rules.read_text()) if rules else None
+        routing_rules = None
+        if rules is not None:
+            try:
+                routing_rules = parse_rules(rules.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, RuleSetError) as error:
+                raise ValueError(f"{rules}: {error}") from None
         scenario.activations()
         out.mkdir(parents=True, exist_ok=True)  # before the run, not after it
     except (ValueError, OSError, RuleSetError) as error:

@@ -62,6 +62,16 @@ class Distribution(Strict):
             raise ValueError("a uniform distribution needs low <= high")
         return self
 
+    def expected(self) -> float:
+        """The mean duration (infinite for `never`)."""
+        match self.kind:
+            case "uniform":
+                return (self.low + self.high) / 2
+            case "never":
+                return math.inf
+            case _:
+                return self.mean
+
     def sample(self, rng: random.Random) -> float:
         match self.kind:
             case "constant":
@@ -116,6 +126,12 @@ class Shock(Strict):
     factor: Annotated[float, Field(gt=0, le=20)]
     from_hour: Annotated[int, Field(ge=0, le=23)] = 0
     to_hour: Annotated[int, Field(ge=1, le=24)] = 24
+
+    @model_validator(mode="after")
+    def _some_hours(self) -> Shock:
+        if self.to_hour <= self.from_hour:
+            raise ValueError("a shock's to_hour comes after its from_hour")
+        return self
 
 
 class CallbackTakeUp(Strict):
@@ -224,6 +240,16 @@ class Staffing(Strict):
             unknown = set(table) - {"default", "emergency", *Reason}
             if unknown:
                 raise ValueError(f"{name}: unknown reasons {sorted(unknown)}")
+            endless = sorted(reason for reason, d in table.items() if d.kind == "never")
+            if endless:
+                raise ValueError(f"{name}: a call ends: `never` cannot be a time of {endless}")
+        instant = sorted(
+            reason
+            for reason, d in self.handle_seconds.items()
+            if d.expected() + self.wrap_up(reason).expected() <= 0
+        )
+        if instant:
+            raise ValueError(f"handle_seconds: a call takes some time: {instant} average 0 s")
         return self
 
     def handle(self, reason: str) -> Distribution:
@@ -239,6 +265,14 @@ class Outage(Strict):
     day: Annotated[int, Field(ge=1)] = 1
     start: time
     end: time
+
+    @model_validator(mode="after")
+    def _some_time(self) -> Outage:
+        if self.start == self.end:
+            raise ValueError(
+                "an outage ends after it starts (an end before it runs into the next day)"
+            )
+        return self
 
 
 class Activation(Strict):
@@ -288,6 +322,18 @@ class Scenario(Strict):
     def _one_recorded_day(self) -> Scenario:
         if self.recorded and self.days != 1:
             raise ValueError("a recorded day is replayed on its own: days must be 1")
+        past = [
+            f"{what} on day {day}"
+            for what, day in (
+                *(("an outage", o.day) for o in self.events.outages),
+                *(("an activation", a.day) for a in self.events.activations),
+                *(("a shock", shock.day) for shock in self.demand.shocks),
+            )
+            if day > self.days
+        ]
+        if past:
+            days = f"{self.days} day{'s' if self.days > 1 else ''}"
+            raise ValueError(f"{', '.join(past)}: the run has {days} (--days)")
         return self
 
     def midnight(self, day: int) -> float:
@@ -331,25 +377,32 @@ class Scenario(Strict):
 
 def load_yaml(path: Path) -> object:
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
         raise ValueError(f"{path}: {error}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file (UTF-8)") from None
 
 
 def packaged(name: str) -> Path:
     return PROFILES / name
 
 
-def read(model: type[M], path: Path) -> M:
-    """A file of one of the formats above; ValueError naming the file and what is wrong."""
+def read(model: type[M], path: Path, empty_ok: bool = False) -> M:
+    """A file of one of the formats above; ValueError naming the file and what is wrong. An
+    empty file is one with no entries where `empty_ok` (events: none)."""
     try:
-        return model.model_validate(load_yaml(path))
+        loaded = load_yaml(path)
+        return model.model_validate({} if loaded is None and empty_ok else loaded)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in e['loc']) or 'the file'}: {e['msg']}"
-            for e in error.errors()
-        )
-        raise ValueError(f"{path}: {problems}") from None
+        raise ValueError(f"{path}: {problems(error, 'the file')}") from None
+
+
+def problems(error: ValidationError, whole: str) -> str:
+    """Each problem on one line: where (`whole` for the whole input) and what."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in e['loc']) or whole}: {e['msg']}" for e in error.errors()
+    )
 
 
 DEFAULT_DEMAND = "contract-area.demand.yaml"
@@ -362,12 +415,16 @@ def scenario_from(
     events: Path | None = None,
     **options: object,
 ) -> Scenario:
-    """A scenario from files (the packaged contract-area profile where none is given)."""
-    return Scenario.model_validate(
-        {
-            "demand": read(Demand, demand or packaged(DEFAULT_DEMAND)),
-            "staffing": read(Staffing, staffing or packaged(DEFAULT_STAFFING)),
-            "events": read(Events, events) if events else Events(),
-        }
-        | {name: value for name, value in options.items() if value is not None}
-    )
+    """A scenario from files (the packaged contract-area profile where none is given);
+    ValueError saying what is wrong, in a line."""
+    try:
+        return Scenario.model_validate(
+            {
+                "demand": read(Demand, demand or packaged(DEFAULT_DEMAND)),
+                "staffing": read(Staffing, staffing or packaged(DEFAULT_STAFFING)),
+                "events": read(Events, events, empty_ok=True) if events else Events(),
+            }
+            | {name: value for name, value in options.items() if value is not None}
+        )
+    except ValidationError as error:
+        raise ValueError(problems(error, "the run")) from None

@@ -17,7 +17,7 @@ from datetime import time
 import yaml
 from pydantic import BaseModel
 
-from lifeline.simulation.inputs import Distribution, Scenario, Shift, Staffing
+from lifeline.simulation.inputs import Scenario, Shift, Staffing
 from lifeline.simulation.report import ABANDONED_TARGET, ASA_TARGET_SECONDS, SERVICE_LEVEL_TARGET
 from lifeline.simulation.run import Day, Result, simulate_on_own_redis
 
@@ -82,16 +82,6 @@ class Queueing:
         return n
 
 
-def mean(distribution: Distribution) -> float:
-    match distribution.kind:
-        case "uniform":
-            return (distribution.low + distribution.high) / 2
-        case "never":
-            return math.inf
-        case _:
-            return distribution.mean
-
-
 def hourly_queueing(scenario: Scenario, day: int = 1) -> list[Queueing]:
     """Each hour of day `day`: its arrivals, and the mix's handle and wrap-up times."""
     demand, staffing = scenario.demand, scenario.staffing
@@ -102,10 +92,10 @@ def hourly_queueing(scenario: Scenario, day: int = 1) -> list[Queueing]:
     }
     reasons["emergency"] = demand.mix.emergency
     handle = sum(
-        share * (mean(staffing.handle(reason)) + mean(staffing.wrap_up(reason)))
+        share * (staffing.handle(reason).expected() + staffing.wrap_up(reason).expected())
         for reason, share in reasons.items()
     )
-    patience = mean(demand.patience)
+    patience = demand.patience.expected()
     theta = 0.0 if math.isinf(patience) else 1 / patience
     weekday = (scenario.start.toordinal() + day - 1 - 1) % 7  # Monday is 0
     return [Queueing(demand.rate(day, weekday, hour), 1 / handle, theta) for hour in range(24)]

@@ -839,9 +839,9 @@ class World:
         missing several in a row, on one they must end themselves, which they do a while
         later."""
         handler = await self.floor.handlers.get(handler_id)
-        if handler.state is HandlerState.BREAK and handler.reason == "missed":
-            if handler.break_until is None:  # not one that ends on its own
-                self.engine.after(BACK_AFTER_MISSES_SECONDS, self._back_after_misses, handler_id)
+        missed = handler.state is HandlerState.BREAK and handler.reason == "missed"
+        if missed and handler.break_until is None:  # not one that ends on its own
+            self.engine.after(BACK_AFTER_MISSES_SECONDS, self._back_after_misses, handler_id)
 
     async def _back_after_misses(self, handler_id: str) -> None:
         if not self.people[handler_id].on_duty:

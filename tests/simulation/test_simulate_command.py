@@ -75,11 +75,30 @@ def test_every_input_is_checked_before_anything_runs(tmp_path: Path) -> None:
     events.write_text(f"activations: [{{day: 1, at: '12:00', rules: {bad_rules}}}]\n")
     a_file = tmp_path / "a-file"
     a_file.write_text("")
+    endless = tmp_path / "endless.yaml"
+    endless.write_text("shifts: []\nhandle_seconds: {default: {kind: never}}\n")
+    instant = tmp_path / "instant.yaml"
+    instant.write_text(
+        "shifts: []\nhandle_seconds: {default: {kind: constant, mean: 0}}\n"
+        "wrap_up_seconds: {default: {kind: constant, mean: 0}}\n"
+    )
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00calls")
+    no_time = tmp_path / "no-time.yaml"
+    no_time.write_text("outages: [{day: 1, start: '10:00', end: '10:00'}]\n")
+    later = tmp_path / "later.yaml"
+    later.write_text("outages: [{day: 2, start: '10:00', end: '11:00'}]\n")
     for arguments, said in (
-        (["--rules", str(bad_rules)], "queues"),
+        (["--rules", str(bad_rules)], f"{bad_rules}: "),
         (["--events", str(events)], "activation at 12:00"),
         (["--out", str(a_file)], "a-file"),
         (["--start", "9999-12-31"], "start"),
+        (["--start", "1999-01-01"], "start: Input should be greater than or equal to 2000-01-01"),
+        (["--staffing", str(endless)], "a call ends"),
+        (["--staffing", str(instant)], "a call takes some time"),
+        (["--demand", str(binary)], "binary.yaml: not a text file"),
+        (["--events", str(no_time)], "an outage ends after it starts"),
+        (["--events", str(later)], "an outage on day 2: the run has 1 day"),
     ):
         done = subprocess.run(
             [str(LIFELINE), "simulate", *arguments, "--out", str(tmp_path / "out")]
@@ -89,5 +108,6 @@ def test_every_input_is_checked_before_anything_runs(tmp_path: Path) -> None:
         )  # fmt: skip
         assert done.returncode == 2, (arguments, done.stderr)
         assert said in done.stderr, (arguments, done.stderr)
+        assert said in done.stderr.strip().splitlines()[-1], done.stderr  # said in a line
         assert "Traceback" not in done.stderr
         assert "simulating" not in done.stdout
