@@ -246,7 +246,11 @@ def simulate(
                 routing_rules = parse_rules(rules.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, RuleSetError) as error:
                 raise ValueError(f"{rules}: {error}") from None
-        scenario.activations()
+        activated = [parse_rules(document) for _, document in scenario.activations()]
+        run_by = [routing_rules or default_rules(), *activated]
+        unknown = scenario.staffing.skills_unknown_to(run_by)
+        if unknown:
+            raise ValueError(f"staffing: skills no rule set of the run knows: {unknown}")
         out.mkdir(parents=True, exist_ok=True)  # before the run, not after it
     except (ValueError, OSError, RuleSetError) as error:
         click.echo(f"lifeline simulate: {error}", err=True)

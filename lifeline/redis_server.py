@@ -72,7 +72,11 @@ class RedisServer:
         try:
             while True:
                 try:
-                    client.ping()
+                    serving = client.info("server").get("process_id")
+                    if serving != process.pid:
+                        # Another server took the port between our look and our start:
+                        # never mistake it for ours (a simulation empties its own).
+                        raise RuntimeError(f"port {self.port} is another redis-server's")
                     return
                 except (redis.ConnectionError, redis.TimeoutError):
                     if process.poll() is not None or time.monotonic() > deadline:

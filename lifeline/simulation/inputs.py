@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from lifeline.simulation.recorded import RecordedCall
 from routing.figures import LONDON
 from routing.models import Reason
-from routing.rules import RuleSetError, parse_rules
+from routing.rules import RuleSet, RuleSetError, parse_rules
 
 PROFILES = Path(__file__).parent / "profiles"
 
@@ -251,6 +252,15 @@ class Staffing(Strict):
         if instant:
             raise ValueError(f"handle_seconds: a call takes some time: {instant} average 0 s")
         return self
+
+    def skills_unknown_to(self, rule_sets: Iterable[RuleSet]) -> list[str]:
+        """The rota's skills that none of `rule_sets` declares or asks of a queue (a typo
+        routes nobody to its handlers)."""
+        known = set()
+        for rules in rule_sets:
+            known |= set(rules.skills)
+            known |= {skill for queue in rules.queues.values() for skill in queue.skills}
+        return sorted({skill for shift in self.shifts for skill in shift.skills} - known)
 
     def handle(self, reason: str) -> Distribution:
         return self.handle_seconds.get(reason, self.handle_seconds["default"])

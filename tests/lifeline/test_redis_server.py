@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import pytest
+import redis
 
 from lifeline.redis_server import RedisServer
 from tests.processes import left_after, processes
@@ -33,3 +34,18 @@ def test_a_redis_server_that_never_answers_is_killed_when_its_start_times_out(
         if any(each == pid and name == "sleep" for each, _, _, name in processes()):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_port_another_redis_server_took_first_is_refused_not_used(tmp_path: Path) -> None:
+    first = RedisServer(tmp_path / "first", durable=False)
+    first.start()
+    try:
+        client = redis.Redis.from_url(first.url)
+        client.set("theirs", "1")
+        second = RedisServer(tmp_path / "second", port=first.port, durable=False)
+        with pytest.raises(RuntimeError, match=f"port {first.port} is another redis-server's"):
+            second.start()
+        assert client.get("theirs") == b"1"
+        client.close()
+    finally:
+        first.stop()

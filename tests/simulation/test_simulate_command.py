@@ -86,6 +86,10 @@ def test_every_input_is_checked_before_anything_runs(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00calls")
     no_time = tmp_path / "no-time.yaml"
     no_time.write_text("outages: [{day: 1, start: '10:00', end: '10:00'}]\n")
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(
+        "shifts: [{name: a, start: '08:00', end: '16:00', handlers: 2, skills: {clincal: 3}}]\n"
+    )
     later = tmp_path / "later.yaml"
     later.write_text("outages: [{day: 2, start: '10:00', end: '11:00'}]\n")
     for arguments, said in (
@@ -99,6 +103,7 @@ def test_every_input_is_checked_before_anything_runs(tmp_path: Path) -> None:
         (["--demand", str(binary)], "binary.yaml: not a text file"),
         (["--events", str(no_time)], "an outage ends after it starts"),
         (["--events", str(later)], "an outage on day 2: the run has 1 day"),
+        (["--staffing", str(typo)], "skills no rule set of the run knows: ['clincal']"),
     ):
         done = subprocess.run(
             [str(LIFELINE), "simulate", *arguments, "--out", str(tmp_path / "out")]
