@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -31,12 +33,13 @@ import workers.sweeps  # noqa: F401
 from config.redis_client import sync_client
 from config.settings import Settings
 from routing import key_migration
-from workers.cron import schedule
+from workers.cron import claim_period, schedule
 from workers.job_queues import DEFAULT, JOBS, SERIALIZER, JobQueue, queue_of
 
 log = logging.getLogger(__name__)
 
 MAX_PAUSE_SECONDS = 10.0
+CRON_ID = f"{socket.gethostname()}:{os.getpid()}"  # who claimed a period, for people looking
 
 
 class QuitOnError(redis.ConnectionError):
@@ -87,10 +90,14 @@ class FloorWorker(Worker):
 
 
 class JsonCronJob(CronJob):
-    """RQ's periodic job, enqueued as JSON like every other (RQ's own enqueues with pickle)."""
+    """RQ's periodic job, enqueued as JSON like every other (RQ's own enqueues with pickle), and
+    only by the first cron process to claim its period (workers/cron.py)."""
 
-    def enqueue(self, connection: redis.Redis) -> Job:
+    def enqueue(self, connection: redis.Redis) -> Job | None:  # type: ignore[override]
         assert self.func is not None
+        assert self.interval is not None
+        if not claim_period(connection, self.name, self.interval, CRON_ID):
+            return None  # another cron process enqueued it this period
         queue = queue_of(self.queue_name, connection)
         with connection.pipeline() as pipeline:
             job = queue.enqueue(

@@ -258,3 +258,8 @@ def recorded_day(day: str) -> str:
     arrival in the queue, line and answers (no number), by arrival. Patient data: kept for the
     retention period (RETENTION_DAYS), then gone."""
     return f"{PREFIX}:recorded:{day}"
+
+
+def cron_claim(job_name: str) -> str:
+    """Prefix of a periodic job's claims, one a period (workers/cron.py): `:` and the period."""
+    return f"{PREFIX}:cron:{job_name}"
