@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import time
+from functools import partial
 from pathlib import Path
 
 import redis
@@ -27,6 +28,10 @@ def agenda_runs(connection: redis.Redis) -> list[float]:
     )
 
 
+def started(stack: Stack, name: str) -> bool:
+    return "Registered" in stack.log(name)
+
+
 def enqueued_within(connection: redis.Redis, seconds: float) -> list[float]:
     began = time.time()
     time.sleep(seconds)
@@ -42,7 +47,7 @@ def test_two_crons_enqueue_each_job_once_a_period_and_one_carries_on_alone(
     connection = redis.Redis.from_url(redis_url)
     try:
         for name in ("cron-a", "cron-b"):
-            stack.wait_for(lambda name=name: "Registered" in stack.log(name), f"{name} to start")
+            stack.wait_for(partial(started, stack, name), f"{name} to start")
         both = enqueued_within(connection, WINDOW_SECONDS)
         # One a second between them (each alone makes one a second: twice that, unclaimed).
         assert WINDOW_SECONDS - 2 <= len(both) <= WINDOW_SECONDS + 1, both
