@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from config.number_policy import outside_policy
+from config.redis_client import RedisTarget, address_of
 
 
 class LogFormat(StrEnum):
@@ -34,6 +35,7 @@ class LogFormat(StrEnum):
 
 
 E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
+SentinelAddress = Annotated[str, Field(pattern=r"^[A-Za-z0-9.:\[\]-]+:[0-9]{1,5}$")]
 RUN_ENV_FILE = "var/run.env"
 SMTP_URL = re.compile(r"((smtps?|smtp\+insecure)://([^\s/@]+@)?[^\s/@:]+(:\d+)?/?)?")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -55,6 +57,11 @@ class Settings(BaseSettings):
     )
 
     redis_url: RedisDsn
+    # Redis behind Sentinel (docs/DEPLOYMENT.md): the sentinels (host:port, comma-separated) and
+    # the service they watch. Set, every process finds the primary through them, and REDIS_URL
+    # gives only the database, password and TLS; unset, REDIS_URL is the server itself.
+    redis_sentinels: Annotated[tuple[SentinelAddress, ...], NoDecode] = ()
+    redis_sentinel_service: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")] = "lifeline"
     public_base_url: AnyHttpUrl
     twilio_account_sid: Annotated[str, Field(pattern=r"^AC[0-9a-fA-F]{32}$")]
     twilio_auth_token: SecretStr
@@ -123,7 +130,11 @@ class Settings(BaseSettings):
     number_hash_key: SecretStr = SecretStr("")
 
     @field_validator(
-        "welsh_line_numbers", "trusted_proxies", "number_policy_exceptions", mode="before"
+        "welsh_line_numbers",
+        "trusted_proxies",
+        "number_policy_exceptions",
+        "redis_sentinels",
+        mode="before",
     )
     @classmethod
     def _split_numbers(cls, value: object) -> object:
@@ -221,6 +232,15 @@ class Settings(BaseSettings):
         smtp_password = urlsplit(self.smtp_url.get_secret_value()).password or ""
         values += [smtp_password, unquote(smtp_password)]
         return tuple(dict.fromkeys(value for value in values if value))
+
+    @property
+    def redis(self) -> RedisTarget:
+        """Where every process's Redis clients connect (config/redis_client.py)."""
+        return RedisTarget(
+            str(self.redis_url),
+            tuple(address_of(each) for each in self.redis_sentinels),
+            self.redis_sentinel_service,
+        )
 
     @property
     def api_base_url(self) -> str:

@@ -77,7 +77,7 @@ def create_app(
 ) -> Starlette:
     """The ASGI app. The prompts and rules are checked here, so a bad one stops start-up."""
     clock = clock or SystemClock()
-    url, rules = str(settings.redis_url), rules or default_rules()
+    url, rules = settings.redis, rules or default_rules()
     # The floor's stores are shared by the webhooks and the consoles when one process serves
     # both (a local run): what one changes, the other sees at once. Health checks, which anyone
     # may send, have connections of their own; the staff's enqueues have threads of their own.

@@ -461,7 +461,7 @@ def token_revoke(token_id: str) -> None:
     settings = load_settings()
 
     async def revoke() -> bool:
-        client = async_client(str(settings.redis_url))
+        client = async_client(settings.redis)
         try:
             return await Tokens(client).revoke(token_id)
         finally:
@@ -506,7 +506,7 @@ def drill_outage(minutes: float, clinical_control: str | None) -> None:
 
 def with_redis(settings: Settings, work: Callable[[redis.asyncio.Redis], Awaitable[R]]) -> R:
     async def run() -> R:
-        client = async_client(str(settings.redis_url))
+        client = async_client(settings.redis)
         try:
             return await work(client)
         finally:

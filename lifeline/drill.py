@@ -78,7 +78,7 @@ async def supervisor_token(settings: Settings, minutes: float) -> AsyncIterator[
     """A supervisor's API token for the drill's own requests, revoked when it ends, and made to
     expire a little after the longest the drill can run: a drill killed before it could revoke
     its token leaves nothing that opens the API for long."""
-    client = async_client(str(settings.redis_url))
+    client = async_client(settings.redis)
     lifetime_days = (longest_drill(settings, minutes) + TOKEN_MARGIN_SECONDS) / 86400
     try:
         token_id, token = await Tokens(client).create(

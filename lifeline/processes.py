@@ -184,7 +184,7 @@ def run_worker(
 
     def work() -> None:
         names = [queue.value for queue in queues]
-        connection = sync_client(str(settings.redis_url))
+        connection = sync_client(settings.redis)
         refuse_if_not_migrated(connection)
         worker = FloorWorker(names, connection, stop)
         try:
@@ -203,7 +203,7 @@ def run_cron(settings: Settings) -> None:
     stop = threading.Event()
 
     def cron() -> None:
-        connection = sync_client(str(settings.redis_url))
+        connection = sync_client(settings.redis)
         refuse_if_not_migrated(connection)
         scheduler = FloorCron(connection, stop)
         for job in schedule(settings.clinical_probe_interval_seconds):

@@ -33,10 +33,13 @@ class RedisServer:
         port: int | None = None,
         executable: str | None = None,
         durable: bool = True,
+        arguments: tuple[str, ...] = (),
     ):
-        """Not `durable`: no AOF (a simulation's, thrown away after its run)."""
+        """Not `durable`: no AOF (a simulation's, thrown away after its run). `arguments`:
+        more of redis-server's own (`--replicaof HOST PORT`, say)."""
         self.directory = directory
         self.durable = durable
+        self.arguments = arguments
         self.port = port or free_port()
         self.executable = executable or find_redis_server()
         self._process: subprocess.Popen[bytes] | None = None
@@ -58,6 +61,7 @@ class RedisServer:
             "--appendfsync", "everysec",
             "--save", "",
             "--logfile", "redis.log",
+            *self.arguments,
         ]  # fmt: skip
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         try:

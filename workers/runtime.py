@@ -139,7 +139,7 @@ async def runtime(settings: Settings | None = None) -> AsyncIterator[Runtime]:
         yield given
         return
     settings = settings or job_settings()
-    client = async_client(str(settings.redis_url))
+    client = async_client(settings.redis)
     try:
         yield Runtime(settings=settings, redis=client, clock=SystemClock())
     finally:
@@ -149,7 +149,7 @@ async def runtime(settings: Settings | None = None) -> AsyncIterator[Runtime]:
 @asynccontextmanager
 async def enqueuing(rt: Runtime) -> AsyncIterator[Jobs]:
     """For a job that enqueues others: RQ's synchronous client, for this job alone."""
-    connection = sync_client(str(rt.settings.redis_url))
+    connection = sync_client(rt.settings.redis)
     jobs = Jobs(connection, threads=1, retention_days=rt.settings.retention_days)
     try:
         yield jobs

@@ -335,7 +335,7 @@ def what_if(simulation_id: str) -> str:
     except Exception as error:
         asyncio.run(_finish(simulation_id, None, f"the run could not start: {error}"))
         raise
-    progress_client = sync_client(str(settings.redis_url))
+    progress_client = sync_client(settings.redis)
     said = [-1.0]
 
     def progress(share: float) -> None:
