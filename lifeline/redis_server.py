@@ -81,6 +81,7 @@ class RedisServer:
                         # Another server took the port between our look and our start:
                         # never mistake it for ours (a simulation empties its own).
                         raise RuntimeError(f"port {self.port} is another redis-server's")
+                    client.ping()  # refused while it loads its data: ready only after
                     return
                 except (redis.ConnectionError, redis.TimeoutError):
                     if process.poll() is not None or time.monotonic() > deadline:

@@ -22,6 +22,9 @@ from routing.offers import Release
 log = logging.getLogger(__name__)
 
 MACHINE = "machine"
+STILL_TO_MAKE = frozenset(
+    {CallbackStatus.PENDING, CallbackStatus.SCHEDULED, CallbackStatus.RESERVED}
+)
 FINAL = frozenset({"completed", "no-answer", "busy", "failed", "canceled"})
 
 
@@ -59,7 +62,7 @@ async def answer(floor: Floor, state: Leg, call_sid: str, answered_by: str) -> D
     callback = await live(floor, state)
     if callback is None:
         if state.leg == "patient":  # taken back while their phone rang: they keep their place
-            return await _called_again_shortly(floor, state)
+            return await _called_again_shortly(floor, state, answered_by)
         return connecting.taken()
     rules = (await floor.rulebook.active()).callbacks
     if state.leg == "patient":
@@ -101,12 +104,19 @@ async def answer(floor: Floor, state: Leg, call_sid: str, answered_by: str) -> D
     )
 
 
-async def _called_again_shortly(floor: Floor, state: Leg) -> Decision:
+async def _called_again_shortly(floor: Floor, state: Leg, answered_by: str) -> Decision:
+    """The patient answers a call whose offer was taken back: told they will be called again
+    if their callback is still to be made; nothing said to a machine, nor any promise made
+    for a callback that is over (made, cancelled, left for a clinician)."""
+    if by_machine(answered_by):
+        return Nothing()
     try:
-        locale = Locale((await floor.callbacks.get(state.cb)).locale)
+        callback = await floor.callbacks.get(state.cb)
     except UnknownCallback:
-        locale = Locale.EN
-    return Goodbye(locale=locale, say=say(PromptId.CALLBACK_HANDLER_BUSY))
+        return Goodbye(locale=Locale.EN, say=())
+    if callback.status not in STILL_TO_MAKE:
+        return Goodbye(locale=Locale(callback.locale), say=())
+    return Goodbye(locale=Locale(callback.locale), say=say(PromptId.CALLBACK_HANDLER_BUSY))
 
 
 async def not_dialled(

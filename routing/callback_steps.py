@@ -314,12 +314,16 @@ return status
 
 # The offer's call waits for its calling slot (workers/callback_calls.py): the offer's time runs
 # from that moment, `at`, so that the sweep does not take back an offer only waiting its turn to
-# call. Only the live offer; 1 if it was this one.
+# call (once an offer). Only the live offer; 1 if it was this one.
 SLOT = (
     PRELUDE
     + """
-local f = redis.call('HMGET', key, 'status', 'handler', 'offers')
+local f = redis.call('HMGET', key, 'status', 'handler', 'offers', 'slot_offer')
 if f[1] ~= 'reserved' or f[2] ~= a.handler or tonumber(f[3]) ~= a.offer then return 0 end
+-- Once an offer: a run that has to take a new slot (Twilio said 429, the line was busy) does
+-- not push its offer's time on again, so that the sweep still takes back an offer stuck so.
+if tonumber(f[4]) == a.offer then return 1 end
+redis.call('HSET', key, 'slot_offer', a.offer)
 redis.call('ZADD', K.RESERVED, 'XX', 'GT', a.at, callback_member(a.id))
 return 1
 """

@@ -239,10 +239,13 @@ class Placing:
             log.warning("no calling slot soon: back in line", extra=self.ids)
             member = keys.callback_member(callback.id)
             now = rt.clock.now()
-            await rt.offers.release(member, self.handler_id, self.offer, now, Release.FAILED, rules)
+            released = await rt.offers.release(
+                member, self.handler_id, self.offer, now, Release.FAILED, rules
+            )
             # Not offered again at once to the handler just freed (nor any other), only to meet
             # the same limit: it waits out of reach while the slots ahead are used.
-            await rt.callbacks.hold_back(callback.id, now + NO_SLOT_HOLD_SECONDS, now)
+            if released:
+                await rt.callbacks.hold_back(callback.id, now + NO_SLOT_HOLD_SECONDS, now)
             await self.agenda.remove(self.due)
             return "no slot"
         now = rt.clock.now()  # the moment was given by the clock as it is now, not at the start

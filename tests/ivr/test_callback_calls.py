@@ -259,6 +259,46 @@ def test_patient_first_a_patient_answering_after_the_offer_was_taken_back_hears_
     assert (state["status"], state["offers"], state["attempts"]) == ("reserved", "2", "0")
 
 
+def taken_back(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> str:
+    """Patient first, the first offer taken back by the sweep while the patient's phone rang."""
+    patient_first(twilio, redis_url)
+    callback_id = offered(twilio, sync_redis, staff, redis_url, clock)
+    offers = default_rules().offers
+    clock.advance(offers.offer_timeout_seconds + offers.lost_after_seconds + 1)
+    assert sweep(redis_url, clock.now()).offers_released == [f"cb:{callback_id}"]
+    return callback_id
+
+
+def test_an_answering_machine_on_a_call_whose_offer_was_taken_back_hears_nothing(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = taken_back(twilio, sync_redis, staff, redis_url, clock)
+    late = leg(
+        twilio, "/twilio/callback/answer", callback_id, 1, "patient", AnsweredBy="machine_end_beep"
+    )
+    assert late.verbs == []
+    assert callback(sync_redis, callback_id)["attempts"] == "0"
+
+
+def test_a_patient_whose_callback_was_cancelled_meanwhile_is_promised_nothing(
+    twilio: TwilioClient, sync_redis: redis.Redis, staff: Staff, redis_url: str, clock: VirtualClock
+) -> None:
+    callback_id = taken_back(twilio, sync_redis, staff, redis_url, clock)
+    set_state(redis_url, "h1", HandlerState.OFFLINE, clock.now())  # offer 2 back too
+    api = supervisor(twilio, redis_url)
+    api.send("POST", f"/api/v1/callbacks/{callback_id}/cancel", {"reason": "resolved"})
+    assert callback(sync_redis, callback_id)["status"] == "cancelled"
+
+    late = leg(
+        twilio, "/twilio/callback/answer", callback_id, 1, "patient", To=CALLER, AnsweredBy="human"
+    )
+
+    assert late.verbs == ["Hangup"]
+    assert "call you back" not in late.text
+
+
 def test_patient_first_a_handlers_phone_outside_the_policy_is_not_dialled_and_the_patient_told(
     twilio: TwilioClient,
     sync_redis: redis.Redis,
