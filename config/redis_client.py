@@ -38,6 +38,9 @@ class RedisTarget:
     url: str
     sentinels: tuple[tuple[str, int], ...] = ()
     service: str = "lifeline"
+    # Durable writes (routing/replicated.py) wait for this many replicas, this long at most.
+    wait_replicas: int = 0
+    wait_milliseconds: int = 100
 
 
 def address_of(host_port: str) -> tuple[str, int]:
@@ -113,21 +116,27 @@ def async_client(
         "socket_connect_timeout": TIMEOUT_SECONDS,
         "health_check_interval": 30,
     }
+    client: redis.asyncio.Redis
     if not target.sentinels:
         pool = redis.asyncio.BlockingConnectionPool.from_url(
             target.url, retry=AsyncRetry(NoBackoff(), 1), **options
         )
-        return redis.asyncio.Redis.from_pool(pool)
-    sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-        list(target.sentinels), sentinel_kwargs=_sentinel_options(target)
-    )
-    return sentinel.master_for(  # type: ignore[no-any-return]
-        target.service,
-        connection_pool_class=_BlockingSentinelPool,
-        retry=AsyncRetry(_failover_backoff(), FAILOVER_RETRIES),
-        **options,
-        **_server_options(target.url),
-    )
+        client = redis.asyncio.Redis.from_pool(pool)
+    else:
+        sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+            list(target.sentinels), sentinel_kwargs=_sentinel_options(target)
+        )
+        client = sentinel.master_for(
+            target.service,
+            connection_pool_class=_BlockingSentinelPool,
+            retry=AsyncRetry(_failover_backoff(), FAILOVER_RETRIES),
+            **options,
+            **_server_options(target.url),
+        )
+    # What routing/replicated.py reads: the durable writes made through this client wait so.
+    client.replicas_to_wait = target.wait_replicas  # type: ignore[attr-defined]
+    client.wait_milliseconds = target.wait_milliseconds  # type: ignore[attr-defined]
+    return client
 
 
 def _sync_client(target: RedisTarget, **options: Any) -> redis.Redis:

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     # gives only the database, password and TLS; unset, REDIS_URL is the server itself.
     redis_sentinels: Annotated[tuple[SentinelAddress, ...], NoDecode] = ()
     redis_sentinel_service: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")] = "lifeline"
+    # What must never be lost (an accepted callback, a journal entry, an audit record, a
+    # wrap-up) is acknowledged once this many replicas have it, waiting this long at most
+    # (routing/replicated.py). 0: the primary's word (one server, no replica).
+    redis_wait_replicas: Annotated[int, Field(ge=0, le=5)] = 0
+    redis_wait_milliseconds: Annotated[int, Field(ge=10, le=5000)] = 100
     public_base_url: AnyHttpUrl
     twilio_account_sid: Annotated[str, Field(pattern=r"^AC[0-9a-fA-F]{32}$")]
     twilio_auth_token: SecretStr
@@ -240,6 +245,8 @@ class Settings(BaseSettings):
             str(self.redis_url),
             tuple(address_of(each) for each in self.redis_sentinels),
             self.redis_sentinel_service,
+            self.redis_wait_replicas,
+            self.redis_wait_milliseconds,
         )
 
     @property

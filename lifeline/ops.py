@@ -24,6 +24,7 @@ from routing.figures import Report, Window, local_midnight
 from routing.handlers import HandlerState
 from routing.journal import Progress
 from routing.models import Priority
+from routing.replicated import timeouts as replication_timeouts
 from routing.stats import Waiting, WaitingEmergency, emergencies_waiting, waiting_now
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ class Snapshot(Collector):
     journal: Progress
     emergencies: list[WaitingEmergency]
     clinician: ClinicianDay  # today's "immediate" requests for a clinician
+    replication_timeouts: dict[str, int]  # durable writes not acknowledged by the replicas
 
     def collect(self) -> Iterator[Metric]:
         calls = CounterMetricFamily("lifeline_calls", "Calls by outcome", labels=["outcome"])
@@ -215,6 +217,14 @@ class Snapshot(Collector):
         for state in ("pending", "delivered", "duplicate", "failed"):
             journal.add_metric([state], getattr(self.journal, state))
         yield journal
+        timeouts = CounterMetricFamily(
+            "lifeline_replication_wait_timeouts",
+            "Durable writes the replicas did not acknowledge in time (REDIS_WAIT_REPLICAS)",
+            labels=["write"],
+        )
+        for write, count in sorted(self.replication_timeouts.items()):
+            timeouts.add_metric([write], count)
+        yield timeouts
         yield from self._clinician()
 
     def _clinician(self) -> Iterator[Metric]:
@@ -255,6 +265,7 @@ async def metrics(request: Request) -> Response:
             journal=await console.journal.progress(),
             emergencies=await emergencies_waiting(ivr.floor.calls.redis, sorted(rules.queues), now),
             clinician=await clinician_day(ivr.floor.redis, local_midnight(now), now),
+            replication_timeouts=await replication_timeouts(ivr.floor.redis),
         )
         live = CollectorRegistry(auto_describe=False)
         live.register(snapshot)

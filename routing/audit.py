@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from routing import keys
+from routing.replicated import replicated
 
 AUDIT_MAXLEN = 1_000_000  # years of supervisor actions; trimmed approximately, oldest first
 
@@ -29,17 +30,17 @@ class Audit:
     async def record(
         self, actor: str, action: str, target: str, now: float, **detail: object
     ) -> str:
-        entry_id = await self.redis.xadd(
-            keys.AUDIT,
-            {
-                "at": repr(now),
-                "actor": actor,
-                "action": action,
-                "target": target,
-                "detail": json.dumps(detail, default=str),
-            },
-            maxlen=AUDIT_MAXLEN,
-            approximate=True,
+        fields = {
+            "at": repr(now),
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "detail": json.dumps(detail, default=str),
+        }
+        entry_id = await replicated(
+            self.redis,
+            "audit",
+            lambda client: client.xadd(keys.AUDIT, fields, maxlen=AUDIT_MAXLEN, approximate=True),
         )
         return str(entry_id)
 

@@ -29,6 +29,7 @@ from routing.figures import CALLBACKS
 from routing.lua import Script, argument
 from routing.models import Answers, Placement, Priority, case_id_for
 from routing.number_hash import NumberHash, callback_to_key, caller_key
+from routing.replicated import replicated
 from routing.rules import CallbackRule
 from routing.stats import COUNT
 
@@ -208,23 +209,26 @@ class Callbacks:
         call stays queued, in its place)."""
         target = rules.targets_seconds.get(placement.priority)
         caller = caller or number
-        created = await self._convert(
-            keys=[
-                caller_key(self.numbers, caller),
-                OUTCOMES,
-                callback_to_key(self.numbers, number),
-            ],
-            args=self._args(
-                case_id,
-                now,
-                sid=sid,
-                number=number,
-                caller=caller,
-                due_by=repr(now + target) if target else "",
-                at_risk_at=repr(now + target * rules.at_risk_after) if target else "",
-                at_risk_after=rules.at_risk_after,
-                caller_ttl=keys.CALLER_TTL_SECONDS,
-            ),
+        script_keys = [
+            caller_key(self.numbers, caller),
+            OUTCOMES,
+            callback_to_key(self.numbers, number),
+        ]
+        args = self._args(
+            case_id,
+            now,
+            sid=sid,
+            number=number,
+            caller=caller,
+            due_by=repr(now + target) if target else "",
+            at_risk_at=repr(now + target * rules.at_risk_after) if target else "",
+            at_risk_after=rules.at_risk_after,
+            caller_ttl=keys.CALLER_TTL_SECONDS,
+        )
+        created = await replicated(
+            self.redis,
+            "callback",
+            lambda client: self._convert(keys=script_keys, args=args, client=client),
         )
         if not created:
             return None

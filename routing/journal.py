@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from routing import keys
 from routing.agenda import AGENDA, REDELIVER_SECONDS, REPLAY_BATCH, member
 from routing.lua import argument
+from routing.replicated import replicated
 
 PENDING = keys.JOURNAL_PENDING
 FAILED = keys.JOURNAL_FAILED
@@ -217,23 +218,25 @@ class Journal:
     ) -> bool:
         """Keep what would have been sent; True for a new entry (one per case). A case settled
         already (delivered, or refused) is queued for replay again with what is new."""
+        argument = json.dumps(
+            {
+                "case_id": case_id,
+                "kind": kind,
+                "now": repr(now),
+                "open": "1" if open_case else "0",
+                "facts": json.dumps(facts),
+                "bundle": json.dumps(bundle),
+                "notes": notes,
+                "open_first": OPEN_FIRST,
+            }
+        )
         return bool(
-            await self._capture(
-                keys=script_keys(case_id),
-                args=[
-                    json.dumps(
-                        {
-                            "case_id": case_id,
-                            "kind": kind,
-                            "now": repr(now),
-                            "open": "1" if open_case else "0",
-                            "facts": json.dumps(facts),
-                            "bundle": json.dumps(bundle),
-                            "notes": notes,
-                            "open_first": OPEN_FIRST,
-                        }
-                    )
-                ],
+            await replicated(
+                self.redis,
+                "journal entry",
+                lambda client: self._capture(
+                    keys=script_keys(case_id), args=[argument], client=client
+                ),
             )
         )
 

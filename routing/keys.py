@@ -230,6 +230,8 @@ def slot_hold(slot: str) -> str:
 
 
 # The worker side's own state.
+# Durable writes whose WAIT for the replicas timed out, counted by what (routing/replicated.py).
+REPLICATION_TIMEOUTS = f"{PREFIX}:replication:timeouts"
 AGENDA = f"{PREFIX}:agenda"  # item (JSON) -> when due, on Lifeline's clock (routing/agenda.py)
 CPS_NEXT = f"{PREFIX}:cps:next"  # the next moment a call may be placed (workers/ratelimit.py)
 

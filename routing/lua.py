@@ -265,6 +265,7 @@ class Script:
         self._script = redis.register_script(text)
 
     async def __call__(
-        self, keys: Sequence[str] = (), args: Sequence[str | int | float] = ()
+        self, keys: Sequence[str] = (), args: Sequence[str | int | float] = (), client: Any = None
     ) -> Any:
-        return await self._script(keys=[*keys, *FIXED_KEYS], args=list(args))
+        """Run it (`client`: another client, or a pipeline to queue it on)."""
+        return await self._script(keys=[*keys, *FIXED_KEYS], args=list(args), client=client)

@@ -31,6 +31,7 @@ from routing.cases import (
 from routing.handlers import Handlers, HandlerState
 from routing.lua import argument
 from routing.mode import ModeStore
+from routing.replicated import replicated
 from routing.rulebook import RuleBook
 
 log = logging.getLogger(__name__)
@@ -76,9 +77,10 @@ async def record(
     each goes to the clinical system as a request of its own; the same one sent twice is one."""
     key = keys.record(member)
     script = redis.register_script(_RECORD)
+    args = argument(outcome=outcome.value, notes=notes, by=handler_id, now=now)
     return int(
-        await script(
-            keys=[key], args=argument(outcome=outcome.value, notes=notes, by=handler_id, now=now)
+        await replicated(
+            redis, "wrap-up", lambda client: script(keys=[key], args=args, client=client)
         )
     )
 
