@@ -31,6 +31,16 @@ class SimSettings(BaseSettings):
     sim_speech_words_per_second: Annotated[float, Field(ge=0)] = 2.5
     sim_webhook_timeout: Annotated[float, Field(gt=0, le=600)] = 15.0
     sim_status_callback_events: Annotated[frozenset[str], NoDecode] = frozenset({"completed"})
+    # Web processes behind PUBLIC_BASE_URL (comma-separated base URLs): requests for it are
+    # spread over them in turn, as a load balancer would, still signed for the public URL.
+    sim_webhook_backends: Annotated[tuple[AnyHttpUrl, ...], NoDecode] = ()
+
+    @field_validator("sim_webhook_backends", mode="before")
+    @classmethod
+    def _split_backends(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("twilio_auth_token")
     @classmethod
@@ -59,6 +69,8 @@ class SimSettings(BaseSettings):
             time_scale=self.sim_time_scale,
             speech_words_per_second=self.sim_speech_words_per_second,
             webhook_timeout=self.sim_webhook_timeout,
+            public_base_url=str(self.public_base_url),
+            backends=tuple(str(backend) for backend in self.sim_webhook_backends),
         )
 
 

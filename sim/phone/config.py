@@ -36,6 +36,11 @@ class PhoneConfig:
     webhook_timeout: float = 15.0
     play_seconds: float = 5.0
     max_ended_calls: int = 10_000
+    # Web processes behind the public URL, as a load balancer in front of them would have it:
+    # each request for a URL under `public_base_url` goes to the next of them in turn, still
+    # signed for the public URL. Empty: requests go where their URL says.
+    public_base_url: str = ""
+    backends: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.time_scale <= 0:

@@ -30,7 +30,7 @@ from sim.phone.statuses import CallStatus, Direction
 from sim.phone.steps import Fetch, HangupRequest, RedirectRequest, Step
 from sim.phone.store import CallStore
 from sim.phone.tasks import TaskSet
-from sim.phone.webhooks import Webhooks
+from sim.phone.webhooks import Balancer, Webhooks
 
 MAX_REST_LOG = 10_000
 SETTLE_SECONDS = 1.0  # how long a REST hang-up waits for the call to end before answering
@@ -82,7 +82,8 @@ class PhoneNetwork:
         self.rest_log: deque[dict[str, object]] = deque(maxlen=MAX_REST_LOG)
         time = SimTime(clock, config.time_scale)
         tasks = TaskSet()
-        webhooks = Webhooks(http, config.auth_token, time, config.webhook_timeout)
+        balancer = Balancer(config.public_base_url, config.backends)
+        webhooks = Webhooks(http, config.auth_token, time, config.webhook_timeout, balancer)
         self.rt = Runtime(
             config=config,
             time=time,

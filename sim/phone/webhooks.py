@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode, urljoin
@@ -36,12 +37,40 @@ def with_query(url: str, params: Mapping[str, str]) -> str:
     return url + ("&" if "?" in url else "?") + urlencode(params)
 
 
+class Balancer:
+    """A load balancer's round robin: a URL under `public` goes to each of `backends` in turn,
+    the path and query kept (the request is still signed for the public URL)."""
+
+    def __init__(self, public: str, backends: tuple[str, ...]) -> None:
+        self.public = public.rstrip("/")
+        self.backends = tuple(backend.rstrip("/") for backend in backends)
+        self._next = itertools.count()
+
+    def targets(self, url: str) -> list[str]:
+        """Where to send a request for `url`: the next backend in turn, then (should it refuse
+        the connection, as a dead process does) each of the others, as a balancer's health
+        checks and retries would."""
+        if not self.backends or not self.public or not url.startswith(self.public + "/"):
+            return [url]
+        first = next(self._next) % len(self.backends)
+        order = self.backends[first:] + self.backends[:first]
+        return [backend + url[len(self.public) :] for backend in order]
+
+
 class Webhooks:
-    def __init__(self, http: httpx.AsyncClient, auth_token: str, time: SimTime, timeout: float):
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        auth_token: str,
+        time: SimTime,
+        timeout: float,
+        balancer: Balancer | None = None,
+    ):
         self._http = http
         self._validator = RequestValidator(auth_token)
         self._time = time
         self._timeout = timeout
+        self._balancer = balancer or Balancer("", ())
 
     def signature(self, url: str, params: Mapping[str, str]) -> str:
         return str(self._validator.compute_signature(url, dict(params)))
@@ -90,9 +119,7 @@ class Webhooks:
         fields: dict[str, object] = {"kind": kind, "url": target, "method": method}
         fields["params"] = dict(params)
         try:
-            response = await self._http.request(
-                method, target, data=form, headers=headers, timeout=self._timeout
-            )
+            response = await self._send(method, target, form, headers)
         except httpx.TimeoutException:
             log.emit("request", **fields, status=None, ms=self._ms(started), error="timeout")
             raise CallError(
@@ -108,6 +135,21 @@ class Webhooks:
             ) from None
         log.emit("request", **fields, status=response.status_code, ms=self._ms(started))
         return response
+
+    async def _send(
+        self, method: str, url: str, form: dict[str, str] | None, headers: dict[str, str]
+    ) -> httpx.Response:
+        *others, last = self._balancer.targets(url)
+        for each in others:
+            try:
+                return await self._http.request(
+                    method, each, data=form, headers=headers, timeout=self._timeout
+                )
+            except httpx.ConnectError:
+                continue  # nothing was sent: the next backend
+        return await self._http.request(
+            method, last, data=form, headers=headers, timeout=self._timeout
+        )
 
     def _ms(self, started: float) -> float:
         return round((self._time.clock.monotonic() - started) * 1000, 1)

@@ -1,0 +1,119 @@
+"""The floor on more than one machine, killed piece by piece: Redis behind a primary, a replica
+and three sentinels; two web processes behind the simulated network's round robin (signing for
+the public URL, as Twilio does behind a load balancer); two workers; two cron processes.
+
+Killing the primary: every emergency caller who rings during the failover is put through to
+the dispatch line; once the replica is promoted, assignment resumes (a handler coming free is
+rung for the caller waiting, once). Killing a web process, a worker and a cron: the rest carry
+on. The old primary, started again, rejoins as a replica with what was written meanwhile."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import redis
+
+from lifeline.redis_server import free_port
+from tests.conftest import DISPATCH
+from tests.e2e.stack import BIN, TIME_SCALE, Stack
+from tests.e2e.test_emergencies import at
+from tests.sentinels import Sentinels
+
+
+def served_webhooks(stack: Stack, name: str) -> int:
+    """Twilio's requests a web process answered (its access log's lines for them)."""
+    return stack.log(name).count(" /twilio/")
+
+
+def test_the_floor_carries_on_through_a_redis_failover_and_lost_processes(
+    tmp_path: Path,
+) -> None:
+    sentinels = Sentinels(tmp_path / "redis").start()
+    addresses = ",".join(f"127.0.0.1:{port}" for port in sentinels.ports)
+    stack = Stack(
+        sentinels.primary.url,
+        tmp_path,
+        env={"REDIS_SENTINELS": addresses, "REDIS_WAIT_REPLICAS": "1"},
+        with_cron=True,
+    )
+    web_2 = f"http://127.0.0.1:{free_port()}"
+    stack.env["SIM_WEBHOOK_BACKENDS"] = f"{stack.web_url},{web_2}"
+    lifeline = str(BIN / "lifeline")
+    try:
+        stack.start()
+        port = web_2.rsplit(":", 1)[1]
+        stack.spawn("web-2", lifeline, "web", "--host", "127.0.0.1", "--port", port)
+        stack.spawn("worker-2", lifeline, "worker")
+        stack.spawn("cron-2", lifeline, "cron")
+        stack.wait_for(lambda: stack.up(f"{web_2}/healthz"), "the second web process")
+
+        # A caller put through to a handler, a call's webhooks spread over both web processes.
+        stack.sim.party("client:h1", answer="answer", ring_seconds=1, talk_seconds=3600)
+        stack.handler("h1")
+        first = stack.sim.call(["2", "1"], caller="+447700900101")
+        stack.sim.wait_event(first, "bridged")
+        assert served_webhooks(stack, "web") > 0
+        assert served_webhooks(stack, "web-2") > 0
+
+        # The primary dies. Emergency callers ring while the sentinels promote the replica.
+        new_port = sentinels.replica.port
+        killed = time.monotonic()
+        sentinels.primary.kill()
+        emergencies = []
+        for n in range(4):
+            emergencies.append(stack.sim.call(["1"], caller=f"+4477009002{n:02d}"))
+            time.sleep(0.6)
+        sentinels.wait_for(lambda: sentinels.primary_port() == new_port, "promotion")
+        promoted = time.monotonic() - killed
+        for sid in emergencies:
+            [dial] = stack.sim.wait_event(sid, "dial")
+            assert dial["targets"] == [DISPATCH], dial
+            pressed = at(stack.sim.events(sid), "input", digits="1")
+            assert (dial["t"] - pressed) * TIME_SCALE <= 5, (dial["t"] - pressed) * TIME_SCALE
+
+        # Assignment resumes on the new primary: a caller waiting, a handler coming free.
+        waiting = stack.sim.call(["2", "1"], caller="+447700900102")
+        stack.sim.wait_event(waiting, "enqueue")
+        stack.sim.party("client:h2", answer="answer", ring_seconds=1, talk_seconds=3600)
+        came = time.monotonic()
+        stack.handler("h2")
+        stack.sim.wait_event(waiting, "bridged")
+        resumed = time.monotonic() - came
+        dials = stack.sim.events(waiting, "dial")
+        assert [dial["targets"] for dial in dials] == [["client:h2"]]  # rung once
+        print(
+            f"failover: promoted {promoted:.1f} s after the kill; a caller put through "
+            f"{resumed:.1f} s after a handler came free, {time.monotonic() - killed:.1f} s in"
+        )
+
+        # One web process, one worker and one cron die; the rest carry on.
+        for name in ("web-2", "worker", "cron"):
+            stack.processes[name].send_signal(signal.SIGKILL)
+            stack.processes[name].wait(timeout=10)
+            del stack.processes[name]
+        stack.sim.party("client:h3", answer="answer", ring_seconds=1, talk_seconds=3600)
+        later = stack.sim.call(["2", "1"], caller="+447700900103")
+        stack.sim.wait_event(later, "enqueue")
+        stack.handler("h3")
+        stack.sim.wait_event(later, "bridged")
+        assert [dial["targets"] for dial in stack.sim.events(later, "dial")] == [["client:h3"]]
+        emergency = stack.sim.call(["1"], caller="+447700900299")
+        [dial] = stack.sim.wait_event(emergency, "dial")
+        assert dial["targets"] == [DISPATCH]
+
+        # The old primary comes back as a replica of the new one, with everything since.
+        sentinels.primary.start()
+        sentinels.wait_for(lambda: Sentinels.linked(sentinels.primary), "the old primary back")
+        new = redis.Redis(port=new_port)
+        old = redis.Redis(port=sentinels.primary.port)
+        sentinels.wait_for(lambda: old.dbsize() == new.dbsize(), "it to catch up")
+        assert old.hget("{ll}:handler:h3", "state") == new.hget("{ll}:handler:h3", "state")
+        new.close()
+        old.close()
+    finally:
+        stack.stop()
+        sentinels.stop()
+        httpx.Client().close()
