@@ -3,9 +3,12 @@ one retry, so a connection left stale by a Redis restart is replaced without an 
 
 Behind Sentinel (REDIS_SENTINELS), each client asks the sentinels where the primary is, and
 redis-py's Sentinel support follows a failover: a connection to a primary that has been demoted
-(READONLY) or has gone is dropped, and the command is retried on the new primary, a few times
-with a short, growing pause (at most about `FAILOVER_RETRY_SECONDS` in all). Meanwhile the
-webhooks' fail-safe routing covers callers, as it does when Redis is down.
+(READONLY) or has gone is dropped, and the command is retried on the new primary with a short,
+growing pause. The asynchronous clients (the web processes', and the jobs') retry twice (0.1 s,
+0.2 s), so that even a primary that hangs (each try then waits out the 1 s timeout) costs a
+webhook about 3.3 s before its fail-safe answer, inside its 5 s budget; RQ's connections (the
+workers' and cron's) four times (0.1 s to 0.8 s).
+Meanwhile the webhooks' fail-safe routing covers callers, as it does when Redis is down.
 """
 
 from __future__ import annotations
@@ -23,11 +26,11 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 TIMEOUT_SECONDS = 1.0
-# Behind Sentinel: retries of a command that met a failover, pausing 0.1 s, 0.2 s, 0.4 s...
-# up to 1 s: a promotion takes the sentinels' down-after time and a few seconds more, and a
-# request should not wait that long, so the retries only bridge a primary already promoted.
+# Behind Sentinel: retries of a command that met a failover, pausing 0.1 s, 0.2 s, 0.4 s, 0.8 s:
+# a promotion takes the sentinels' down-after time and a few seconds more, and a request should
+# not wait that long, so the retries only bridge a primary already promoted (or demoted).
 FAILOVER_RETRIES = 4
-FAILOVER_RETRY_SECONDS = 1.5
+WEB_FAILOVER_RETRIES = 2  # a webhook's budget is 5 s (ivr/webhooks.py)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class RedisTarget:
     # Durable writes (routing/replicated.py) wait for this many replicas, this long at most.
     wait_replicas: int = 0
     wait_milliseconds: int = 100
+    sentinel_password: str = ""  # the sentinels' own (`requirepass` in their configuration)
 
 
 def address_of(host_port: str) -> tuple[str, int]:
@@ -66,14 +70,13 @@ def _server_options(url: str) -> dict[str, Any]:
 
 
 def _sentinel_options(target: RedisTarget) -> dict[str, Any]:
-    """The sentinels' own connections: the same short timeouts, the same password (if any)."""
-    password = urlsplit(target.url).password
-    auth = {"password": unquote(password)} if password else {}
+    """The sentinels' own connections: the same short timeouts, their own password (if any)."""
+    auth = {"password": target.sentinel_password} if target.sentinel_password else {}
     return {"socket_timeout": TIMEOUT_SECONDS, "socket_connect_timeout": TIMEOUT_SECONDS} | auth
 
 
-def _failover_backoff() -> ExponentialBackoff:
-    return ExponentialBackoff(cap=1.0, base=0.1)
+def _failover_backoff() -> ExponentialBackoff:  # 0.1 s, 0.2 s, 0.4 s, 0.8 s
+    return ExponentialBackoff(cap=1.0, base=0.05)
 
 
 class _BlockingSentinelPool(
@@ -129,7 +132,7 @@ def async_client(
         client = sentinel.master_for(
             target.service,
             connection_pool_class=_BlockingSentinelPool,
-            retry=AsyncRetry(_failover_backoff(), FAILOVER_RETRIES),
+            retry=AsyncRetry(_failover_backoff(), WEB_FAILOVER_RETRIES),
             **options,
             **_server_options(target.url),
         )

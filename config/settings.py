@@ -62,11 +62,14 @@ class Settings(BaseSettings):
     # gives only the database, password and TLS; unset, REDIS_URL is the server itself.
     redis_sentinels: Annotated[tuple[SentinelAddress, ...], NoDecode] = ()
     redis_sentinel_service: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")] = "lifeline"
+    redis_sentinel_password: SecretStr = SecretStr("")  # the sentinels' own, if they have one
     # What must never be lost (an accepted callback, a journal entry, an audit record, a
     # wrap-up) is acknowledged once this many replicas have it, waiting this long at most
     # (routing/replicated.py). 0: the primary's word (one server, no replica).
     redis_wait_replicas: Annotated[int, Field(ge=0, le=5)] = 0
-    redis_wait_milliseconds: Annotated[int, Field(ge=10, le=5000)] = 100
+    # Well under the clients' 1 s read timeout: a WAIT that outlasted it would fail the write
+    # and have it retried.
+    redis_wait_milliseconds: Annotated[int, Field(ge=10, le=500)] = 100
     public_base_url: AnyHttpUrl
     twilio_account_sid: Annotated[str, Field(pattern=r"^AC[0-9a-fA-F]{32}$")]
     twilio_auth_token: SecretStr
@@ -233,6 +236,7 @@ class Settings(BaseSettings):
             self.metrics_token.get_secret_value(),
             self.number_hash_key.get_secret_value(),
             self.redis_url.password or "",
+            self.redis_sentinel_password.get_secret_value(),
         ]
         smtp_password = urlsplit(self.smtp_url.get_secret_value()).password or ""
         values += [smtp_password, unquote(smtp_password)]
@@ -247,6 +251,7 @@ class Settings(BaseSettings):
             self.redis_sentinel_service,
             self.redis_wait_replicas,
             self.redis_wait_milliseconds,
+            self.redis_sentinel_password.get_secret_value(),
         )
 
     @property

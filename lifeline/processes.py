@@ -30,7 +30,7 @@ import workers.clinical_jobs
 import workers.connect
 import workers.replay
 import workers.sweeps  # noqa: F401
-from config.redis_client import sync_client
+from config.redis_client import enqueue_client, sync_client
 from config.settings import Settings
 from routing import key_migration
 from workers.cron import claim_period, schedule
@@ -39,6 +39,10 @@ from workers.job_queues import DEFAULT, JOBS, SERIALIZER, JobQueue, queue_of
 log = logging.getLogger(__name__)
 
 MAX_PAUSE_SECONDS = 10.0
+# RQ waits for a job this long less 15 s, with a read timeout 10 s beyond: a primary that hangs
+# (or a network that drops it) is given up on within half a minute, not RQ's seven (its 420 s
+# default), and the worker starts again on the new primary.
+WORKER_TTL_SECONDS = 35
 CRON_ID = f"{socket.gethostname()}:{os.getpid()}"  # who claimed a period, for people looking
 
 
@@ -57,7 +61,11 @@ class FloorWorker(Worker):
     def __init__(self, queues: list[str], connection: redis.Redis, stop: threading.Event) -> None:
         # A job's description is its arguments, a case's notes among them: never in the log.
         super().__init__(
-            queues, connection=connection, serializer=SERIALIZER, log_job_description=False
+            queues,
+            connection=connection,
+            serializer=SERIALIZER,
+            log_job_description=False,
+            worker_ttl=WORKER_TTL_SECONDS,
         )
         self.stop = stop
 
@@ -203,7 +211,9 @@ def run_cron(settings: Settings) -> None:
     stop = threading.Event()
 
     def cron() -> None:
-        connection = sync_client(settings.redis)
+        # Nothing the cron sends blocks in Redis: with a read timeout, a primary that hangs (or
+        # a network that drops it) fails the loop fast, and it starts again on the new primary.
+        connection = enqueue_client(settings.redis)
         refuse_if_not_migrated(connection)
         scheduler = FloorCron(connection, stop)
         for job in schedule(settings.clinical_probe_interval_seconds):

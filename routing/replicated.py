@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from routing import keys
 
@@ -37,10 +38,13 @@ async def replicated(redis: Redis, what: str, write: Write) -> Any:
     replicas, milliseconds = wanted(redis)
     if not replicas:
         return await write(redis)
-    async with redis.pipeline(transaction=False) as pipe:
-        await write(pipe)
-        pipe.execute_command("WAIT", replicas, milliseconds)
-        result, acknowledged = await pipe.execute()
+    try:
+        result, acknowledged = await _with_wait(redis, write, replicas, milliseconds)
+    except NoScriptError:
+        # Retried after a failover onto a new primary, which has none of the old one's scripts
+        # (Redis does not replicate its script cache): once more, loading them there first. The
+        # write is idempotent, so whether the first try reached the old primary does not matter.
+        result, acknowledged = await _with_wait(redis, write, replicas, milliseconds)
     if int(acknowledged) < replicas:
         log.warning(
             "%s acknowledged by %d of %d replicas within %d ms",
@@ -51,6 +55,16 @@ async def replicated(redis: Redis, what: str, write: Write) -> Any:
         )
         await redis.hincrby(keys.REPLICATION_TIMEOUTS, what, 1)
     return result
+
+
+async def _with_wait(
+    redis: Redis, write: Write, replicas: int, milliseconds: int
+) -> tuple[Any, int]:
+    async with redis.pipeline(transaction=False) as pipe:
+        await write(pipe)
+        pipe.execute_command("WAIT", replicas, milliseconds)
+        result, acknowledged = await pipe.execute()
+    return result, int(acknowledged)
 
 
 async def timeouts(redis: Redis) -> dict[str, int]:

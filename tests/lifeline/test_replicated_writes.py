@@ -124,3 +124,36 @@ def test_a_replica_that_does_not_answer_in_time_is_counted_and_the_write_stands(
     assert took >= WAIT_MS / 1000
     assert counted == {"audit": 1}
     assert "audit acknowledged by 0 of 1 replicas" in caplog.text
+
+
+def test_a_durable_write_landing_on_a_primary_without_its_script_is_made_once_more(
+    pair: tuple[RedisServer, RedisServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As after a failover: the new primary has none of the old one's scripts (Redis does not
+    # replicate its script cache), and the pipeline looked for them on the old one.
+    primary, _ = pair
+    target = RedisTarget(primary.url, wait_replicas=1, wait_milliseconds=WAIT_MS)
+    looked = redis.asyncio.client.Pipeline.load_scripts
+    skipped: list[bool] = []
+
+    async def on_the_old_primary(pipe: redis.asyncio.client.Pipeline) -> None:
+        # The first look finds nothing to load; then the scripts go (the new primary has none).
+        if not skipped:
+            skipped.append(True)
+            await pipe.immediate_execute_command("SCRIPT", "FLUSH")  # type: ignore[no-untyped-call]
+            return
+        await looked(pipe)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(redis.asyncio.client.Pipeline, "load_scripts", on_the_old_primary)
+
+    async def run() -> bool:
+        client = async_client(target)
+        captured = await Journal(client).capture("CASE-2", "case", {}, {}, time.time())
+        await client.aclose()
+        return captured
+
+    assert asyncio.run(run()) is True
+    assert skipped == [True]
+    on_primary = redis.Redis(port=primary.port)
+    assert on_primary.exists(keys.journal_entry("CASE-2"))
+    on_primary.close()
