@@ -9,6 +9,7 @@ on. The old primary, started again, rejoins as a replica with what was written m
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -117,3 +118,27 @@ def test_the_floor_carries_on_through_a_redis_failover_and_lost_processes(
         stack.stop()
         sentinels.stop()
         httpx.Client().close()
+
+
+def test_a_primary_that_hangs_still_leaves_emergency_callers_their_answer_in_time(
+    tmp_path: Path,
+) -> None:
+    # Stopped, not killed: connections to it open, and nothing answers (a machine that hangs).
+    sentinels = Sentinels(tmp_path / "redis").start()
+    addresses = ",".join(f"127.0.0.1:{port}" for port in sentinels.ports)
+    stack = Stack(sentinels.primary.url, tmp_path, env={"REDIS_SENTINELS": addresses})
+    primary = sentinels.primary.pid
+    assert primary is not None
+    try:
+        stack.start()
+        os.kill(primary, signal.SIGSTOP)
+        callers = [stack.sim.call(["1"], caller=f"+4477009003{n:02d}") for n in range(2)]
+        for sid in callers:
+            [dial] = stack.sim.wait_event(sid, "dial")
+            assert dial["targets"] == [DISPATCH], dial
+            pressed = at(stack.sim.events(sid), "input", digits="1")
+            assert (dial["t"] - pressed) * TIME_SCALE <= 5, (dial["t"] - pressed) * TIME_SCALE
+    finally:
+        os.kill(primary, signal.SIGCONT)
+        stack.stop()
+        sentinels.stop()
