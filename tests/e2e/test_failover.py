@@ -142,3 +142,53 @@ def test_a_primary_that_hangs_still_leaves_emergency_callers_their_answer_in_tim
         os.kill(primary, signal.SIGCONT)
         stack.stop()
         sentinels.stop()
+
+
+def test_callbacks_booked_before_the_primary_dies_are_all_made_after_each_once(
+    tmp_path: Path,
+) -> None:
+    sentinels = Sentinels(tmp_path / "redis").start()
+    addresses = ",".join(f"127.0.0.1:{port}" for port in sentinels.ports)
+    stack = Stack(
+        sentinels.primary.url,
+        tmp_path,
+        env={"REDIS_SENTINELS": addresses, "REDIS_WAIT_REPLICAS": "1"},
+        with_cron=True,
+    )
+    callers = [f"+4477009004{n:02d}" for n in range(3)]
+    try:
+        stack.start()
+        # Nobody on duty: the hold loop offers each caller a callback, and each takes it.
+        for caller in callers:
+            sid = stack.sim.call(["2", "1", "1", "1"], caller=caller)
+            stack.sim.wait_ended(sid)
+            said = " ".join(event["text"] for event in stack.sim.events(sid, "say"))
+            assert "We will call you back, and you keep your place in the queue." in said
+        # Acknowledged, so on the replica too: the primary dies straight after the last.
+        new_port = sentinels.replica.port
+        sentinels.primary.kill()
+        sentinels.wait_for(lambda: sentinels.primary_port() == new_port, "promotion")
+        pending = stack.api.get("/api/v1/callbacks?status=pending").json()
+        assert len(pending) == len(callers), pending
+
+        for caller in callers:
+            stack.sim.party(caller, answer="answer", ring_seconds=1, talk_seconds=3)
+        for handler in ("h1", "h2", "h3"):
+            stack.sim.party(f"client:{handler}", answer="answer", ring_seconds=1, talk_seconds=60)
+            stack.handler(handler)
+        stack.wait_for(
+            lambda: len(stack.api.get("/api/v1/callbacks?status=done").json()) == len(callers),
+            "every callback made",
+            timeout=60,
+        )
+        calls = stack.sim.http.get("/sim/calls").json()["calls"]
+        rung = [
+            stack.sim.record(child)["to"]
+            for call in calls
+            if call["direction"] == "outbound-api"
+            for child in stack.sim.record(call["sid"])["children"]
+        ]
+        assert sorted(rung) == sorted(callers)  # each patient rung once
+    finally:
+        stack.stop()
+        sentinels.stop()
