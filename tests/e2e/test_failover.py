@@ -21,6 +21,7 @@ from lifeline.redis_server import free_port
 from tests.conftest import DISPATCH
 from tests.e2e.stack import BIN, TIME_SCALE, Stack
 from tests.e2e.test_emergencies import at
+from tests.e2e.test_outage import QUICK_BREAKER, held, journal
 from tests.sentinels import Sentinels
 
 
@@ -189,6 +190,45 @@ def test_callbacks_booked_before_the_primary_dies_are_all_made_after_each_once(
             for child in stack.sim.record(call["sid"])["children"]
         ]
         assert sorted(rung) == sorted(callers)  # each patient rung once
+    finally:
+        stack.stop()
+        sentinels.stop()
+
+
+def test_the_journal_replaying_when_the_primary_dies_delivers_every_entry_once(
+    tmp_path: Path,
+) -> None:
+    sentinels = Sentinels(tmp_path / "redis").start()
+    addresses = ",".join(f"127.0.0.1:{port}" for port in sentinels.ports)
+    env = QUICK_BREAKER | {"REDIS_SENTINELS": addresses, "REDIS_WAIT_REPLICAS": "1"}
+    stack = Stack(
+        sentinels.primary.url, tmp_path, env=env, with_cron=True, with_clinical=True, pools=True
+    )
+    try:
+        stack.start()
+        stack.sim.party(DISPATCH, answer="answer", ring_seconds=1, talk_seconds=5)
+        journal(stack, 6)  # six cases kept while the clinical system is down
+        stack.clinical("slow", slow_seconds=1)
+        back = stack.api.put("/api/v1/mode", json={"mode": "normal", "reason": "back"})
+        assert back.status_code == 200
+        stack.wait_for(lambda: len(stack.received()) >= 2, "the replay to start", 30)
+
+        new_port = sentinels.replica.port
+        sentinels.primary.kill()
+        sentinels.wait_for(lambda: sentinels.primary_port() == new_port, "promotion")
+        stack.clinical("up")
+        stack.wait_for(
+            lambda: stack.api.get("/api/v1/journal/progress").json()["pending"] == 0,
+            "the replay to finish on the new primary",
+            90,
+        )
+        # Every case held once by the clinical system, whatever was sent twice across the kill.
+        for resource_type in ("Patient", "Encounter", "ServiceRequest"):
+            identifiers = held(stack, resource_type)
+            assert identifiers.total() == 6, (resource_type, identifiers)
+            assert set(identifiers.values()) == {1}, (resource_type, identifiers)
+        progress = stack.api.get("/api/v1/journal/progress").json()
+        assert progress["delivered"] + progress["duplicate"] == 6, progress
     finally:
         stack.stop()
         sentinels.stop()
