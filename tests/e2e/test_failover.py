@@ -232,3 +232,88 @@ def test_the_journal_replaying_when_the_primary_dies_delivers_every_entry_once(
     finally:
         stack.stop()
         sentinels.stop()
+
+
+def test_the_primary_dies_with_everything_under_way_at_once(tmp_path: Path) -> None:
+    """Calls on handlers and waiting, callbacks pending, the journal replaying, emergencies
+    ringing: the primary killed; then nothing lost, everyone routed, nobody rung twice."""
+    sentinels = Sentinels(tmp_path / "redis").start()
+    addresses = ",".join(f"127.0.0.1:{port}" for port in sentinels.ports)
+    env = QUICK_BREAKER | {"REDIS_SENTINELS": addresses, "REDIS_WAIT_REPLICAS": "1"}
+    stack = Stack(
+        sentinels.primary.url, tmp_path, env=env, with_cron=True, with_clinical=True, pools=True
+    )
+    patients = [f"+4477009005{n:02d}" for n in range(2)]
+    try:
+        stack.start()
+        stack.sim.party(DISPATCH, answer="answer", ring_seconds=1, talk_seconds=5)
+        stack.sim.party("client:h1", answer="answer", ring_seconds=1, talk_seconds=3600)
+        stack.handler("h1")
+        on_call = stack.sim.call(["2", "1"], caller="+447700900501")
+        stack.sim.wait_event(on_call, "bridged")
+        for patient in patients:  # h1 busy, the wait long: each takes the callback offered
+            sid = stack.sim.call(["2", "1", "1", "1"], caller=patient)
+            stack.sim.wait_ended(sid)
+        waiting = stack.sim.call(["2", "1"], caller="+447700900509")
+        stack.sim.wait_event(waiting, "enqueue")
+        before = {kind: held(stack, kind).total() for kind in ("Patient", "ServiceRequest")}
+        forced = stack.api.put("/api/v1/mode", json={"mode": "degraded", "reason": "drill"})
+        assert forced.status_code == 200
+        for n in range(6):  # six emergencies' cases kept while the clinical system is "down"
+            sid = stack.sim.call(["1"], caller=f"+4477009007{n:02d}")
+            stack.sim.wait_event(sid, "dial")
+        stack.wait_for(
+            lambda: stack.api.get("/api/v1/journal/progress").json()["pending"] >= 6, "journal"
+        )
+        stack.clinical("slow", slow_seconds=3)
+        back = stack.api.put("/api/v1/mode", json={"mode": "normal", "reason": "back"})
+        assert back.status_code == 200
+        stack.wait_for(lambda: len(stack.received()) >= 1, "the replay to start", 30)
+        assert stack.api.get("/api/v1/journal/progress").json()["pending"] > 0
+
+        new_port = sentinels.replica.port
+        sentinels.primary.kill()
+        emergencies = []
+        for n in range(2):
+            emergencies.append(stack.sim.call(["1"], caller=f"+4477009006{n:02d}"))
+            time.sleep(0.8)
+        sentinels.wait_for(lambda: sentinels.primary_port() == new_port, "promotion")
+        for sid in emergencies:
+            [dial] = stack.sim.wait_event(sid, "dial")
+            assert dial["targets"] == [DISPATCH], dial
+            pressed = at(stack.sim.events(sid), "input", digits="1")
+            assert (dial["t"] - pressed) * TIME_SCALE <= 5
+        stack.clinical("up")
+
+        for patient in patients:
+            stack.sim.party(patient, answer="answer", ring_seconds=1, talk_seconds=3)
+        for handler in ("h2", "h3", "h4"):
+            stack.sim.party(f"client:{handler}", answer="answer", ring_seconds=1, talk_seconds=60)
+            stack.handler(handler)
+        stack.sim.wait_event(waiting, "bridged")
+        assert len(stack.sim.events(waiting, "dial")) == 1  # put through, rung once
+        stack.wait_for(
+            lambda: len(stack.api.get("/api/v1/callbacks?status=done").json()) == len(patients),
+            "both callbacks made",
+            90,
+        )
+        stack.wait_for(
+            lambda: stack.api.get("/api/v1/journal/progress").json()["pending"] == 0,
+            "the replay to finish",
+            90,
+        )
+        calls = stack.sim.http.get("/sim/calls").json()["calls"]
+        rung = [
+            stack.sim.record(child)["to"]
+            for call in calls
+            if call["direction"] == "outbound-api"
+            for child in stack.sim.record(call["sid"])["children"]
+        ]
+        assert sorted(rung) == sorted(patients)  # each patient rung once
+        for kind, count in before.items():
+            identifiers = held(stack, kind)
+            assert identifiers.total() >= count + 6, (kind, identifiers)
+            assert set(identifiers.values()) == {1}, (kind, identifiers)  # none held twice
+    finally:
+        stack.stop()
+        sentinels.stop()
