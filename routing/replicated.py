@@ -7,9 +7,10 @@ Sentinel), these writes are followed, in the same pipeline and so on the same co
 counts the writes of its own connection), by `WAIT n timeout`: the write is acknowledged once n
 replicas have it. A wait that times out (a replica slow or gone) does not fail the write, which
 the primary has: it is logged and counted (`lifeline_replication_wait_timeouts` in /metrics), so
-that a loss in a failover soon after is known to be possible. Every such write is idempotent
+that a loss in a failover soon after is known to be possible. Three of the four are idempotent
 (the same callback booked twice is one, a journal entry is one per case, a wrap-up the same
-twice is one), so a write retried after a failover does not duplicate.
+twice is one), so one retried after a failover does not duplicate; a retried audit record may
+appear twice, each with its time (docs/DEPLOYMENT.md).
 """
 
 from __future__ import annotations
@@ -45,11 +46,11 @@ async def replicated(redis: Redis, what: str, write: Write) -> Any:
         # (Redis does not replicate its script cache): once more, loading them there first. The
         # write is idempotent, so whether the first try reached the old primary does not matter.
         result, acknowledged = await _with_wait(redis, write, replicas, milliseconds)
-    if int(acknowledged) < replicas:
+    if acknowledged < replicas:
         log.warning(
             "%s acknowledged by %d of %d replicas within %d ms",
             what,
-            int(acknowledged),
+            acknowledged,
             replicas,
             milliseconds,
         )

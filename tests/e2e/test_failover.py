@@ -21,8 +21,22 @@ from lifeline.redis_server import free_port
 from tests.conftest import DISPATCH
 from tests.e2e.stack import BIN, TIME_SCALE, Stack
 from tests.e2e.test_emergencies import at
-from tests.e2e.test_outage import QUICK_BREAKER, held, journal
+from tests.e2e.test_outage import QUICK_BREAKER, held
 from tests.sentinels import Sentinels
+
+
+def through(sentinels: Sentinels, **more: str) -> dict[str, str]:
+    """Settings that find Redis through the sentinels."""
+    return {"REDIS_SENTINELS": ",".join(f"127.0.0.1:{port}" for port in sentinels.ports)} | more
+
+
+def dispatched_in_time(stack: Stack, emergencies: list[str]) -> None:
+    """Each emergency caller put through to the dispatch line within 5 s of pressing 1."""
+    for sid in emergencies:
+        [dial] = stack.sim.wait_event(sid, "dial")
+        assert dial["targets"] == [DISPATCH], dial
+        pressed = at(stack.sim.events(sid), "input", digits="1")
+        assert (dial["t"] - pressed) * TIME_SCALE <= 5, (dial["t"] - pressed) * TIME_SCALE
 
 
 def served_webhooks(stack: Stack, name: str) -> int:
@@ -34,11 +48,10 @@ def test_the_floor_carries_on_through_a_redis_failover_and_lost_processes(
     tmp_path: Path,
 ) -> None:
     sentinels = Sentinels(tmp_path / "redis").start()
-    addresses = ",".join(f"127.0.0.1:{port}" for port in sentinels.ports)
     stack = Stack(
         sentinels.primary.url,
         tmp_path,
-        env={"REDIS_SENTINELS": addresses, "REDIS_WAIT_REPLICAS": "1"},
+        env=through(sentinels, REDIS_WAIT_REPLICAS="1"),
         with_cron=True,
     )
     web_2 = f"http://127.0.0.1:{free_port()}"
@@ -70,11 +83,7 @@ def test_the_floor_carries_on_through_a_redis_failover_and_lost_processes(
             time.sleep(0.6)
         sentinels.wait_for(lambda: sentinels.primary_port() == new_port, "promotion")
         promoted = time.monotonic() - killed
-        for sid in emergencies:
-            [dial] = stack.sim.wait_event(sid, "dial")
-            assert dial["targets"] == [DISPATCH], dial
-            pressed = at(stack.sim.events(sid), "input", digits="1")
-            assert (dial["t"] - pressed) * TIME_SCALE <= 5, (dial["t"] - pressed) * TIME_SCALE
+        dispatched_in_time(stack, emergencies)
 
         # Assignment resumes on the new primary: a caller waiting, a handler coming free.
         waiting = stack.sim.call(["2", "1"], caller="+447700900102")
@@ -126,110 +135,16 @@ def test_a_primary_that_hangs_still_leaves_emergency_callers_their_answer_in_tim
 ) -> None:
     # Stopped, not killed: connections to it open, and nothing answers (a machine that hangs).
     sentinels = Sentinels(tmp_path / "redis").start()
-    addresses = ",".join(f"127.0.0.1:{port}" for port in sentinels.ports)
-    stack = Stack(sentinels.primary.url, tmp_path, env={"REDIS_SENTINELS": addresses})
+    stack = Stack(sentinels.primary.url, tmp_path, env=through(sentinels))
     primary = sentinels.primary.pid
     assert primary is not None
     try:
         stack.start()
         os.kill(primary, signal.SIGSTOP)
         callers = [stack.sim.call(["1"], caller=f"+4477009003{n:02d}") for n in range(2)]
-        for sid in callers:
-            [dial] = stack.sim.wait_event(sid, "dial")
-            assert dial["targets"] == [DISPATCH], dial
-            pressed = at(stack.sim.events(sid), "input", digits="1")
-            assert (dial["t"] - pressed) * TIME_SCALE <= 5, (dial["t"] - pressed) * TIME_SCALE
+        dispatched_in_time(stack, callers)
     finally:
         os.kill(primary, signal.SIGCONT)
-        stack.stop()
-        sentinels.stop()
-
-
-def test_callbacks_booked_before_the_primary_dies_are_all_made_after_each_once(
-    tmp_path: Path,
-) -> None:
-    sentinels = Sentinels(tmp_path / "redis").start()
-    addresses = ",".join(f"127.0.0.1:{port}" for port in sentinels.ports)
-    stack = Stack(
-        sentinels.primary.url,
-        tmp_path,
-        env={"REDIS_SENTINELS": addresses, "REDIS_WAIT_REPLICAS": "1"},
-        with_cron=True,
-    )
-    callers = [f"+4477009004{n:02d}" for n in range(3)]
-    try:
-        stack.start()
-        # Nobody on duty: the hold loop offers each caller a callback, and each takes it.
-        for caller in callers:
-            sid = stack.sim.call(["2", "1", "1", "1"], caller=caller)
-            stack.sim.wait_ended(sid)
-            said = " ".join(event["text"] for event in stack.sim.events(sid, "say"))
-            assert "We will call you back, and you keep your place in the queue." in said
-        # Acknowledged, so on the replica too: the primary dies straight after the last.
-        new_port = sentinels.replica.port
-        sentinels.primary.kill()
-        sentinels.wait_for(lambda: sentinels.primary_port() == new_port, "promotion")
-        pending = stack.api.get("/api/v1/callbacks?status=pending").json()
-        assert len(pending) == len(callers), pending
-
-        for caller in callers:
-            stack.sim.party(caller, answer="answer", ring_seconds=1, talk_seconds=3)
-        for handler in ("h1", "h2", "h3"):
-            stack.sim.party(f"client:{handler}", answer="answer", ring_seconds=1, talk_seconds=60)
-            stack.handler(handler)
-        stack.wait_for(
-            lambda: len(stack.api.get("/api/v1/callbacks?status=done").json()) == len(callers),
-            "every callback made",
-            timeout=60,
-        )
-        calls = stack.sim.http.get("/sim/calls").json()["calls"]
-        rung = [
-            stack.sim.record(child)["to"]
-            for call in calls
-            if call["direction"] == "outbound-api"
-            for child in stack.sim.record(call["sid"])["children"]
-        ]
-        assert sorted(rung) == sorted(callers)  # each patient rung once
-    finally:
-        stack.stop()
-        sentinels.stop()
-
-
-def test_the_journal_replaying_when_the_primary_dies_delivers_every_entry_once(
-    tmp_path: Path,
-) -> None:
-    sentinels = Sentinels(tmp_path / "redis").start()
-    addresses = ",".join(f"127.0.0.1:{port}" for port in sentinels.ports)
-    env = QUICK_BREAKER | {"REDIS_SENTINELS": addresses, "REDIS_WAIT_REPLICAS": "1"}
-    stack = Stack(
-        sentinels.primary.url, tmp_path, env=env, with_cron=True, with_clinical=True, pools=True
-    )
-    try:
-        stack.start()
-        stack.sim.party(DISPATCH, answer="answer", ring_seconds=1, talk_seconds=5)
-        journal(stack, 6)  # six cases kept while the clinical system is down
-        stack.clinical("slow", slow_seconds=1)
-        back = stack.api.put("/api/v1/mode", json={"mode": "normal", "reason": "back"})
-        assert back.status_code == 200
-        stack.wait_for(lambda: len(stack.received()) >= 2, "the replay to start", 30)
-
-        new_port = sentinels.replica.port
-        sentinels.primary.kill()
-        sentinels.wait_for(lambda: sentinels.primary_port() == new_port, "promotion")
-        stack.clinical("up")
-        stack.wait_for(
-            lambda: stack.api.get("/api/v1/journal/progress").json()["pending"] == 0,
-            "the replay to finish on the new primary",
-            90,
-        )
-        # Every case held once by the clinical system, whatever was sent twice across the kill.
-        for resource_type in ("Patient", "Encounter", "ServiceRequest"):
-            identifiers = held(stack, resource_type)
-            assert identifiers.total() == 6, (resource_type, identifiers)
-            assert set(identifiers.values()) == {1}, (resource_type, identifiers)
-        progress = stack.api.get("/api/v1/journal/progress").json()
-        assert progress["delivered"] + progress["duplicate"] == 6, progress
-    finally:
         stack.stop()
         sentinels.stop()
 
@@ -238,8 +153,7 @@ def test_the_primary_dies_with_everything_under_way_at_once(tmp_path: Path) -> N
     """Calls on handlers and waiting, callbacks pending, the journal replaying, emergencies
     ringing: the primary killed; then nothing lost, everyone routed, nobody rung twice."""
     sentinels = Sentinels(tmp_path / "redis").start()
-    addresses = ",".join(f"127.0.0.1:{port}" for port in sentinels.ports)
-    env = QUICK_BREAKER | {"REDIS_SENTINELS": addresses, "REDIS_WAIT_REPLICAS": "1"}
+    env = QUICK_BREAKER | through(sentinels, REDIS_WAIT_REPLICAS="1")
     stack = Stack(
         sentinels.primary.url, tmp_path, env=env, with_cron=True, with_clinical=True, pools=True
     )
@@ -278,11 +192,7 @@ def test_the_primary_dies_with_everything_under_way_at_once(tmp_path: Path) -> N
             emergencies.append(stack.sim.call(["1"], caller=f"+4477009006{n:02d}"))
             time.sleep(0.8)
         sentinels.wait_for(lambda: sentinels.primary_port() == new_port, "promotion")
-        for sid in emergencies:
-            [dial] = stack.sim.wait_event(sid, "dial")
-            assert dial["targets"] == [DISPATCH], dial
-            pressed = at(stack.sim.events(sid), "input", digits="1")
-            assert (dial["t"] - pressed) * TIME_SCALE <= 5
+        dispatched_in_time(stack, emergencies)
         stack.clinical("up")
 
         for patient in patients:
