@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     # cancelled, keep only what the audit and statistics need this many days after (nothing
     # pending, live or unreachable is touched).
     retention_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    # Conversations recorded at Twilio (a caller with their handler, a callback, an emergency put
+    # through to the dispatch line), and how long each recording is kept before it is deleted
+    # there: three years by default, as the NHS records code asks of call recordings; set it to
+    # your own records policy.
+    record_calls: bool = True
+    recording_retention_days: Annotated[int, Field(ge=1, le=3650)] = 1095
     # Replaying the contingency journal into the clinical system, once it is back.
     replay_per_second: Annotated[float, Field(gt=0, le=100)] = 5.0
     # Where contingency records are also e-mailed while degraded (none: not e-mailed).

@@ -32,7 +32,14 @@ async def whisper(ivr: Ivr, form: AnsweredForm, state: CallbackLeg) -> Decision:
 
 async def result(ivr: Ivr, form: DialForm, state: CallbackLeg) -> Decision:
     """The first leg's dial to the other party is over."""
-    return await callback_legs.result(ivr.floor, leg_of(state), form.dial_status, form.bridged)
+    return await callback_legs.result(
+        ivr.floor,
+        leg_of(state),
+        form.dial_status,
+        form.bridged,
+        form.call_status,
+        form.call_sid,
+    )
 
 
 async def status(ivr: Ivr, form: StatusForm, state: CallbackLeg) -> Decision:

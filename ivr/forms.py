@@ -86,3 +86,18 @@ class FallbackForm(BaseModel):
     dial_status: str = Field(alias="DialCallStatus", default="")
     error_code: str = Field(alias="ErrorCode", default="")
     error_url: str = Field(alias="ErrorUrl", default="")
+
+
+class RecordingForm(TwilioForm):
+    """Twilio's recording status callback (its CallSid is the call that ran the `<Dial>`)."""
+
+    recording_sid: Annotated[str, Field(pattern=r"^RE[0-9a-fA-F]{32}$")] = Field(
+        alias="RecordingSid"
+    )
+    recording_status: Annotated[str, Field(max_length=32)] = Field(
+        alias="RecordingStatus", default=""
+    )
+    duration: int = Field(alias="RecordingDuration", default=0, ge=0, le=86_400)
+    channels: int = Field(alias="RecordingChannels", default=2, ge=1, le=2)
+    start_time: Annotated[str, Field(max_length=64)] = Field(alias="RecordingStartTime", default="")
+    error_code: Annotated[str, Field(max_length=16)] = Field(alias="ErrorCode", default="")

@@ -114,6 +114,24 @@ class CallbackLeg(State):
     leg: str = ""
 
 
+class Recorded(State):
+    """A recording's status callback: what was recorded, whose handler, which callback."""
+
+    kind: str = "call"
+    handler: str = ""
+    cb: str = ""
+
+
+class FeedbackAsked(State):
+    """The feedback question's answer: the caller's language, their queue and handler, and
+    which try."""
+
+    locale: Locale = Locale.EN
+    queue: str = ""
+    handler: str = ""
+    attempt: int = Field(default=0, ge=0, le=10)
+
+
 class DispatchWhisper(State):
     """The dispatcher answered: the case id to read out."""
 

@@ -20,6 +20,7 @@ from routing.decisions import (
     Decision,
     Dial,
     Enqueue,
+    Feedback,
     Goodbye,
     Hold,
     Leave,
@@ -38,15 +39,22 @@ GATHER_TIMEOUT_SECONDS = 5  # Twilio's default; the caller has this long after t
 NUMBER_TIMEOUT_SECONDS = 10  # between digits while keying in a phone number
 DIAL_TIMEOUT_SECONDS = 30
 RETRY_GATHER_SECONDS = 3
+# The bridged conversation recorded, each party on its own channel, from the moment they are
+# bridged (the whisper to the handler is before it); Twilio reports a completed recording, and
+# one with no audio ("absent"), to the recording status callback.
+RECORD = "record-from-answer-dual"
+RECORDING_EVENTS = "completed absent"
 # Characters XML 1.0 cannot carry at all, escaped or not: one in a value (a supervisor's outage
 # message, a case id in a URL) would make the whole answer unreadable to Twilio.
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 class Renderer:
-    def __init__(self, catalogue: Catalogue, urls: Urls) -> None:
+    def __init__(self, catalogue: Catalogue, urls: Urls, record: bool = True) -> None:
+        """`record`: whether conversations are recorded (RECORD_CALLS)."""
         self.catalogue = catalogue
         self.urls = urls
+        self.record = record
         self.render = lru_cache(maxsize=4096)(self._render)
         self.last_resort = self._render(
             Ask(
@@ -97,11 +105,13 @@ class Renderer:
                     result_url = self.urls.dispatch_result(
                         decision.attempt, decision.purpose, decision.locale
                     )
+                recorded = decision.purpose == "dispatch"
                 dial = DialVerb(
                     action=result_url,
                     method="POST",
                     timeout=DIAL_TIMEOUT_SECONDS,
                     answer_on_bridge=True,
+                    **(self._recording("dispatch") if recorded else {}),
                 )
                 if decision.case_id:
                     whisper = self.urls.dispatch_whisper(decision.case_id)
@@ -138,6 +148,7 @@ class Renderer:
                     method="POST",
                     timeout=decision.timeout_seconds,
                     answer_on_bridge=True,
+                    **self._recording("call", handler=decision.handler),
                 )
                 whisper = self.urls.whisper(decision.member, decision.handler, decision.offer)
                 if decision.device_kind == "client":
@@ -153,6 +164,9 @@ class Renderer:
                     method="POST",
                     timeout=decision.timeout_seconds,
                     answer_on_bridge=True,
+                    **self._recording(
+                        "callback", handler=decision.handler, callback=decision.callback
+                    ),
                 )
                 if decision.to_kind == "client":
                     whisper = self.urls.callback(urls.CALLBACK_WHISPER, *ids)
@@ -199,9 +213,36 @@ class Renderer:
             case Continue():
                 self._say(response, decision.locale, decision.say)
                 response.redirect(self.urls.resume(decision.answers), method="POST")
+            case Feedback():
+                gather = Gather(
+                    action=self.urls.feedback(
+                        decision.locale, decision.queue, decision.handler, decision.attempt
+                    ),
+                    method="POST",
+                    num_digits=1,
+                    timeout=GATHER_TIMEOUT_SECONDS,
+                    input="dtmf",
+                )
+                self._say(gather, decision.locale, decision.say)
+                self._say_prompt(gather, decision.locale, PromptId.FEEDBACK_QUESTION)
+                response.append(gather)
+                self._say_prompt(response, decision.locale, PromptId.FEEDBACK_GOODBYE)
+                response.hangup()
             case Nothing():
                 pass
         return str(response)
+
+    def _recording(self, kind: str, handler: str = "", callback: str = "") -> dict[str, str]:
+        """A `<Dial>`'s recording attributes: none when calls are not recorded. Twilio records
+        beside the call: a recording that fails does not stop the call being bridged."""
+        if not self.record:
+            return {}
+        return {
+            "record": RECORD,
+            "recording_status_callback": self.urls.recording(kind, handler, callback),
+            "recording_status_callback_method": "POST",
+            "recording_status_callback_event": RECORDING_EVENTS,
+        }
 
     def render_safely(self, decision: Decision) -> str:
         """`render`, or if even that fails, the emergency screen built when the app started."""

@@ -38,6 +38,8 @@ ROOM_EXIT = "/twilio/transfer/room-exit"  # the caller's (or dispatcher's) room 
 HANDLER_LEFT = "/twilio/transfer/handler-left"  # the handler's room Dial is over
 ROOM_EVENTS = "/twilio/transfer/room-events"  # the room's status callbacks
 FALLBACK_LINE_RESULT = "/twilio/fallback-line-result"
+RECORDING = "/twilio/recording"  # Twilio's recording status callbacks
+FEEDBACK = "/twilio/feedback"  # the caller's answer to the feedback question
 
 
 def query_of(answers: Answers, **extra: int) -> str:
@@ -119,6 +121,16 @@ class Urls:
 
     def callback(self, path: str, callback_id: str, handler: str, offer: int, leg: str) -> str:
         return self.base + paths.callback(path, callback_id, handler, offer, leg)
+
+    def recording(self, kind: str, handler: str = "", callback: str = "") -> str:
+        """Where Twilio tells of a recording: what was recorded, whose handler, which callback
+        (the call is the request's own CallSid)."""
+        query = {"kind": kind} | ({"handler": handler} if handler else {})
+        return self._with(RECORDING, urlencode(query | ({"cb": callback} if callback else {})))
+
+    def feedback(self, locale: Locale, queue: str, handler: str, attempt: int = 0) -> str:
+        query = {"locale": locale.value, "queue": queue, "handler": handler}
+        return self._with(FEEDBACK, urlencode(query | ({"attempt": attempt} if attempt else {})))
 
     def fallback(self, step: str, locale: Locale = Locale.EN) -> str:
         query = {"step": step} | ({"locale": locale.value} if locale is not Locale.EN else {})

@@ -14,7 +14,17 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from ivr import callback_calls, calls, connect, dispatch, fallback, retry, transfers, urls
+from ivr import (
+    after_call,
+    callback_calls,
+    calls,
+    connect,
+    dispatch,
+    fallback,
+    retry,
+    transfers,
+    urls,
+)
 from ivr.context import Ivr
 from ivr.forms import (
     AnsweredForm,
@@ -24,6 +34,7 @@ from ivr.forms import (
     GatherForm,
     HoldForm,
     QueueExitForm,
+    RecordingForm,
     RoomEventForm,
     StatusForm,
     TwilioForm,
@@ -43,17 +54,20 @@ from ivr.states import (
     CallbackLeg,
     DialResult,
     DispatchWhisper,
+    FeedbackAsked,
     InRoom,
     Offered,
     Progress,
+    Recorded,
     SentOn,
     State,
     StateT,
     Whispered,
     reader,
 )
+from prompts.catalogue import PromptId
 from routing import connecting
-from routing.decisions import Decision, Nothing, Whisper
+from routing.decisions import Decision, Goodbye, Nothing, Whisper, say
 from routing.menu import Given
 
 log = logging.getLogger(__name__)
@@ -150,6 +164,11 @@ CONNECT_ANYWAY = Whisper(say=(), accept=True)
 TAKEN = connecting.taken()
 
 
+def feedback_over(ivr: Ivr, state: FeedbackAsked) -> Decision:
+    """The feedback question's answer we cannot take: the call is over, it ends politely."""
+    return Goodbye(locale=state.locale, say=say(PromptId.FEEDBACK_GOODBYE))
+
+
 def routes() -> list[Route]:
     return [
         webhook(urls.VOICE, TwilioForm, Progress, calls.voice, safe_route),
@@ -201,6 +220,10 @@ def routes() -> list[Route]:
         webhook(urls.CALLBACK_WHISPER, AnsweredForm, CallbackLeg, callback_calls.whisper, TAKEN),
         webhook(urls.CALLBACK_RESULT, DialForm, CallbackLeg, callback_calls.result, Nothing()),
         webhook(urls.CALLBACK_STATUS, StatusForm, CallbackLeg, callback_calls.status, Nothing()),
+        webhook(urls.RECORDING, RecordingForm, Recorded, after_call.recording, Nothing()),
+        webhook(
+            urls.FEEDBACK, GatherForm, FeedbackAsked, after_call.feedback_answer, feedback_over
+        ),
         webhook(urls.FALLBACK, FallbackForm, Asked, fallback.fallback, safe_route),
         webhook(urls.RETRY, GatherForm, Progress, retry.retry, safe_route, emergency_answered),
         webhook(

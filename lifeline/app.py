@@ -146,7 +146,9 @@ def build_ivr(settings: Settings, floor: Floor) -> Ivr:
         floor=floor,
         settings=settings,
         validator=RequestValidator(settings.twilio_auth_token.get_secret_value()),
-        renderer=Renderer(load_catalogue(), Urls(str(settings.public_base_url))),
+        renderer=Renderer(
+            load_catalogue(), Urls(str(settings.public_base_url)), record=settings.record_calls
+        ),
         metrics=WebhookMetrics(CollectorRegistry(auto_describe=True)),
     )
 

@@ -78,6 +78,10 @@ class PromptId(StrEnum):
     INTRODUCE_CASE = "introduce_case"  # the handler, into a warm transfer's room
     LEFT_ROOM = "left_room"  # the handler, out of it
     PUT_THROUGH_ELSEWHERE = "put_through_elsewhere"  # a dispatcher's leg no longer needed
+    RECORDING_NOTICE = "recording_notice"  # after the emergency screen, never before it
+    FEEDBACK_QUESTION = "feedback_question"  # the Friends and Family Test, after a handled call
+    FEEDBACK_THANKS = "feedback_thanks"
+    FEEDBACK_GOODBYE = "feedback_goodbye"  # no answer, or none we could use
 
 
 class CatalogueError(Exception):

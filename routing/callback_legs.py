@@ -12,11 +12,12 @@ import logging
 from dataclasses import dataclass
 
 from prompts.catalogue import Locale, PromptId
-from routing import connecting, keys
+from routing import after_call, connecting, keys
 from routing.callbacks import Callback, CallbackStatus, UnknownCallback
 from routing.decisions import CallbackBridge, Decision, Goodbye, Nothing, Whisper, say
 from routing.floor import Floor
 from routing.handlers import Handler
+from routing.models import Priority
 from routing.offers import Release
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ async def answer(floor: Floor, state: Leg, call_sid: str, answered_by: str) -> D
         device = handler.profile.device
         return CallbackBridge(
             locale=Locale(callback.locale),
-            say=say(PromptId.CALLBACK_GREETING),
+            say=say(PromptId.CALLBACK_GREETING, PromptId.RECORDING_NOTICE),
             callback=callback.id,
             handler=state.handler,
             offer=state.offer,
@@ -144,7 +145,11 @@ async def greet(floor: Floor, state: Leg, answered_by: str) -> Decision:
         await floor.callbacks.machine_answered(callback.id, state.offer)
         return Goodbye(locale=Locale.EN, say=())  # the dial's result counts the attempt
     await attempted(floor, state, "answered")
-    return Whisper(locale=Locale(callback.locale), say=say(PromptId.CALLBACK_GREETING), accept=True)
+    return Whisper(
+        locale=Locale(callback.locale),
+        say=say(PromptId.CALLBACK_GREETING, PromptId.RECORDING_NOTICE),
+        accept=True,
+    )
 
 
 async def whisper(floor: Floor, state: Leg) -> Decision:
@@ -161,13 +166,22 @@ async def whisper(floor: Floor, state: Leg) -> Decision:
     return Whisper(say=spoken, accept=True)
 
 
-async def result(floor: Floor, state: Leg, dial_status: str, bridged: str) -> Decision:
-    """The first leg's dial to the other party is over."""
+async def result(
+    floor: Floor,
+    state: Leg,
+    dial_status: str,
+    bridged: str,
+    call_status: str = "completed",
+    call_sid: str = "",
+) -> Decision:
+    """The first leg's dial to the other party is over (`call_status`: the first leg's own)."""
     now = floor.clock.now()
     connected = dial_status == "completed" and bridged != "false"
     if connected and not await floor.callbacks.was_machine(state.cb, state.offer):
         if await floor.callbacks.done(state.cb, now):
             log.info("callback made", extra={"case_id": state.cb})
+        if state.leg == "patient" and call_status not in FINAL:
+            return await _feedback(floor, state, call_sid)
         return Nothing()
     if state.leg == "handler":  # the patient was not reached; the handler hears so
         outcome = (
@@ -185,6 +199,26 @@ async def result(floor: Floor, state: Leg, dial_status: str, bridged: str) -> De
     )
     callback = await floor.callbacks.get(state.cb)
     return Goodbye(locale=Locale(callback.locale), say=say(PromptId.CALLBACK_HANDLER_BUSY))
+
+
+async def _feedback(floor: Floor, state: Leg, call_sid: str) -> Decision:
+    """Patient first, the handler has hung up and the patient is still on the line: the
+    feedback question if the rules ask them (the handler first, the patient is the handler's
+    dialled leg and goes when they do: not asked). A failure ends the call quietly."""
+    try:
+        callback = await floor.callbacks.get(state.cb)
+        return await after_call.after_handler(
+            floor,
+            call_sid,
+            Locale(callback.locale),
+            callback.queue,
+            state.handler,
+            emergency=callback.priority is Priority.EMERGENCY,
+            callback=True,
+        )
+    except Exception:
+        log.exception("feedback question not asked", extra={"case_id": state.cb})
+        return Nothing()
 
 
 async def status(floor: Floor, state: Leg, call_sid: str, call_status: str) -> Decision:

@@ -194,6 +194,18 @@ class Room(Frozen):
     end_on_exit: bool = False  # the room ends when this one leaves
 
 
+class Feedback(Frozen):
+    """The Friends and Family Test question, on the caller's own line once their handler has
+    ended the call: a key from 1 (very good) to 6 (don't know), or nothing, and goodbye."""
+
+    kind: Literal["feedback"] = "feedback"
+    locale: Locale
+    queue: str
+    handler: str
+    attempt: int = 0
+    say: tuple[Spoken, ...] = ()  # before the question (that a key was not one of them)
+
+
 Decision = (
     Ask
     | Enqueue
@@ -208,4 +220,5 @@ Decision = (
     | Whisper
     | CallbackBridge
     | Room
+    | Feedback
 )

@@ -19,11 +19,13 @@ from routing.callbacks import Callbacks
 from routing.calls import Calls
 from routing.cases import ClinicalCase
 from routing.clock import Clock
+from routing.feedback import FeedbackCounts
 from routing.handlers import Handlers
 from routing.mode import ModeStore
 from routing.number_hash import NumberHash
 from routing.offers import Offers
 from routing.queues import Queues
+from routing.recordings import Recordings
 from routing.rulebook import RuleBook
 from routing.rules import RuleSet
 from routing.transfers import Transfers
@@ -81,6 +83,8 @@ class Floor:
     modes: ModeStore
     offers: Offers
     transfers: Transfers
+    recordings: Recordings
+    feedback: FeedbackCounts
     outbound: Outbound
 
     @classmethod
@@ -117,6 +121,8 @@ class Floor:
             modes=ModeStore(redis, audit, monotonic),
             offers=Offers(redis),
             transfers=Transfers(redis),
+            recordings=Recordings(redis),
+            feedback=FeedbackCounts(redis),
             outbound=outbound,
         )
 

@@ -265,3 +265,29 @@ def recorded_day(day: str) -> str:
 def cron_claim(job_name: str) -> str:
     """Prefix of a periodic job's claims, one a period (workers/cron.py): `:` and the period."""
     return f"{PREFIX}:cron:{job_name}"
+
+
+# Call recordings (routing/recordings.py): what Twilio recorded, found again by a supervisor.
+RECORDINGS = f"{PREFIX}:recordings"  # every recording's sid, scored by when it started
+
+
+def recording(sid: str) -> str:
+    """A recording: whose call, which case and handler, how long (JSON). Not the audio, which
+    stays at Twilio until the retention period deletes it there."""
+    return f"{PREFIX}:recording:{sid}"
+
+
+def recordings_by(field: str, value: str) -> str:
+    """The recordings of one case, handler, or caller's last digits, scored by when."""
+    return f"{RECORDINGS}:{field}:{value}"
+
+
+def feedback_day(day: str) -> str:
+    """A day's Friends and Family Test answers (London, YYYY-MM-DD), counted by queue, handler
+    and answer (routing/feedback.py)."""
+    return f"{PREFIX}:feedback:{day}"
+
+
+def feedback_answered(call_sid: str) -> str:
+    """Set when a call's answer is counted: a repeated webhook counts it once."""
+    return f"{PREFIX}:feedback:answered:{call_sid}"

@@ -172,5 +172,14 @@ def advance(step: Step, answers: Answers, attempt: int, given: Given) -> Ask | P
     if following is None:
         return Placed(answers=answers, gave_up=gave_up)
     locale = answers.language
-    before = say(PromptId.WELCOME) if following is Step.EMERGENCY else ()
-    return ask(following, answers, locale, before=before)
+    return ask(following, answers, locale, before=_before(step, following, answers))
+
+
+def _before(step: Step, following: Step, answers: Answers) -> tuple[Spoken, ...]:
+    """The welcome before the emergency screen; the notice that calls are recorded straight
+    after a "no" to it: never before the screen, nothing between a caller and its key 1."""
+    if following is Step.EMERGENCY:
+        return say(PromptId.WELCOME)
+    if step is Step.EMERGENCY and answers.screen is Screen.NO:
+        return say(PromptId.RECORDING_NOTICE)
+    return ()

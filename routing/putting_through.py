@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from prompts.catalogue import PromptId
-from routing import connecting
+from routing import after_call, connecting
 from routing.decisions import Decision, Nothing, say
 from routing.floor import Floor
 from routing.handlers import Handler
@@ -109,9 +109,12 @@ async def dial_ended(
     if (dial_status in ("completed", "answered") and bridged != "false") or (
         call_status in CALLER_GONE
     ):
+        record = await floor.calls.get(sid)
         await finish(floor, sid)
         await offer_waiting(floor)
-        return Nothing()
+        if call_status in CALLER_GONE or record is None:
+            return Nothing()
+        return await _feedback(floor, record, handler_id)
     missed = dial_status in ("no-answer", "busy", "canceled")
     why = Release.MISSED if missed else Release.FAILED
     rules = await floor.rulebook.active()
@@ -125,6 +128,25 @@ async def dial_ended(
     if record.status is not CallStatus.RESERVED and await _dispatch_now(floor, record, rules, now):
         return await dispatch_emergency(floor, record, "handler missed it")
     return await requeue(floor, record, say(PromptId.HANDLER_UNAVAILABLE))
+
+
+async def _feedback(floor: Floor, record: CallRecord, handler_id: str) -> Decision:
+    """The handler ended the call, the caller is still on the line: the feedback question if
+    the rules ask them. The call is over whatever happens here: a failure ends it quietly
+    rather than routing the caller again."""
+    placement = record.placement
+    try:
+        return await after_call.after_handler(
+            floor,
+            record.sid,
+            record.locale,
+            placement.queue if placement is not None else "",
+            handler_id,
+            emergency=placement is not None and placement.priority is Priority.EMERGENCY,
+        )
+    except Exception:
+        log.exception("feedback question not asked", extra={"call_sid": record.sid})
+        return Nothing()
 
 
 async def _dispatch_now(floor: Floor, record: CallRecord, rules: RuleSet, now: float) -> bool:

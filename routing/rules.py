@@ -156,6 +156,20 @@ class Decided(Strict):
     because: tuple[str, ...]
 
 
+class FeedbackRule(Strict):
+    """Who is asked the Friends and Family Test question when their handler ends the call, and
+    what share of them (chosen by their call, so that asking again gives the same answer): on a
+    busy day a supervisor may ask fewer. Never after an emergency, nor while degraded, unless
+    said here; `queues` empty: callers of every queue. Nobody is asked until a rule set gives a
+    share: a new question on a clinical line is the service's to switch on."""
+
+    share: Annotated[float, Field(ge=0, le=1)] = 0.0
+    queues: tuple[QueueName, ...] = ()
+    after_emergency: bool = False
+    in_degraded: bool = False
+    after_callbacks: bool = True  # a callback that rang the patient first (the only shape that can)
+
+
 class RuleSet(RoutingTable):
     """One version of the routing rules: the routing table and the policies. Validation refuses
     any set that could route a case nowhere or put a non-emergency caller level with (or ahead
@@ -170,6 +184,7 @@ class RuleSet(RoutingTable):
     worse: WorseRule = WorseRule()
     hold: HoldRule = HoldRule()
     onward: OnwardRule = OnwardRule()
+    feedback: FeedbackRule = FeedbackRule()
 
     @model_validator(mode="after")
     def _safe(self, info: ValidationInfo) -> RuleSet:
@@ -178,6 +193,11 @@ class RuleSet(RoutingTable):
         exceptions = None if trusted else frozenset(context.get("number_exceptions", ()))
         problems = route_problems(self, every_case=not trusted, number_exceptions=exceptions)
         problems.extend(self._onward_problems())
+        problems.extend(
+            f"feedback.queues: {queue!r} is not a queue of this rule set"
+            for queue in self.feedback.queues
+            if queue not in self.queues
+        )
         if problems:
             raise UnsafeRules(problems)
         return self

@@ -84,6 +84,7 @@ USE_CASES = {
     "callback_booking",
     "callback_legs",
     "callback_priority",
+    "after_call",
 }
 
 

@@ -42,6 +42,7 @@ from routing.decisions import (
     Decision,
     Dial,
     Enqueue,
+    Feedback,
     Goodbye,
     Hold,
     Leave,
@@ -444,6 +445,11 @@ class World:
                 self.engine.after(timing.dispatch_call, self._ended, caller, caller.leg)
             case Connect():
                 self._ring(caller, decision)
+            case Feedback():
+                # The feedback question: modelled callers hang up on it (their answers are not
+                # what the simulator measures); counted, to see how many are asked.
+                self.seen.counts["feedback_asked"] += 1
+                await self._ended(caller)
             case Goodbye() | Nothing():
                 caller.leg += 1
                 self.engine.after(

@@ -30,6 +30,7 @@ from tests.twilio import TwilioClient, Twiml
 
 HANDLER_LEG = "CA" + "e" * 32
 PATIENT_LEG = "CA" + "d" * 32
+RECORDED = "Calls to NHS 111 are recorded, for your care and to improve our service."
 KEPT = (
     "Your call back is still booked, and you keep your place. If things get worse, hang up and "
     "call 999. Goodbye."
@@ -124,8 +125,9 @@ def test_a_patient_who_answers_is_greeted_and_connected_and_the_callback_is_made
     leg(twilio, "/twilio/callback/answer", callback_id, 1, "handler")
     greeting = leg(twilio, "/twilio/callback/greet", callback_id, 1, "patient", AnsweredBy="human")
 
-    assert greeting.verbs == ["Say"]
-    assert "calling you back" in greeting.text
+    assert greeting.verbs == ["Say", "Say"]
+    assert "calling you back" in greeting.said[0]
+    assert greeting.said[1] == RECORDED
     assert callback(sync_redis, callback_id)["status"] == "connected"
     assert sync_redis.hget(keys.handler("h1"), "state") == "busy"
 
@@ -151,10 +153,11 @@ def test_patient_first_greets_the_patient_then_rings_the_handler_who_hears_the_c
         twilio, "/twilio/callback/answer", callback_id, 1, "patient", To=CALLER, AnsweredBy="human"
     )
 
-    assert answered.verbs == ["Say", "Dial"]
+    assert answered.verbs == ["Say", "Say", "Dial"]
     assert answered.said == [
         "Hello. This is NHS 111 calling you back, as you asked. Please hold while we put you "
-        "through to a call handler."
+        "through to a call handler.",
+        RECORDED,
     ]
     dial, client = answered.first("Dial"), answered.first("Client")
     assert dial.get("timeout") == "20"  # the rule set's offer timeout: the handler's phone rings

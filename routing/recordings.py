@@ -1,0 +1,160 @@
+"""Call recordings. Twilio records the bridged conversation (a caller with their handler, a
+callback, an emergency put through to the dispatch line) and tells Lifeline through the
+recording status callback; Lifeline keeps whose call it was, so that a supervisor can find it by
+case, caller's last digits, handler or time, and plays it through the console (the audio stays
+at Twilio). After the retention period the recording is deleted at Twilio and forgotten here;
+the audit log keeps that it was."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import cast
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from routing import keys
+from routing.models import CallRecord
+
+DIGITS = 3  # the caller's last digits kept and searched by: what screens show (models.mask)
+SEARCH_LIMIT = 200
+
+
+class RecordingKind(StrEnum):
+    CALL = "call"  # a caller put through to their handler
+    CALLBACK = "callback"  # a callback, patient and handler
+    DISPATCH = "dispatch"  # an emergency put through to the dispatch line
+
+
+class RecordingStatus(StrEnum):
+    COMPLETED = "completed"
+    ABSENT = "absent"  # Twilio found no audio to keep
+    FAILED = "failed"
+
+
+class Recording(BaseModel):
+    sid: str
+    call_sid: str  # the call that ran the recorded <Dial>
+    kind: RecordingKind
+    case_id: str
+    handler: str = ""
+    digits: str = ""  # the patient's number's last digits; "" when withheld
+    queue: str = ""
+    started: float
+    duration: int
+    channels: int = 2
+    status: RecordingStatus = RecordingStatus.COMPLETED
+    error_code: str = ""
+
+    @property
+    def playable(self) -> bool:
+        return self.status is RecordingStatus.COMPLETED
+
+
+class Search(BaseModel):
+    """What a supervisor looks for: every field given must match. Times in epoch seconds."""
+
+    case_id: str = ""
+    digits: str = ""
+    handler: str = ""
+    since: float | None = None
+    until: float | None = None
+    limit: int = SEARCH_LIMIT
+
+
+def last_digits(number: str) -> str:
+    return number[-DIGITS:] if len(number) > DIGITS else ""
+
+
+def about_call(record: CallRecord | None) -> dict[str, str]:
+    """What a recording keeps of the caller's call: their case, last digits, queue."""
+    if record is None:
+        return {}
+    queue = record.placement.queue if record.placement is not None else ""
+    return {"case_id": record.case_id, "digits": last_digits(record.caller), "queue": queue}
+
+
+class Recordings:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    def _indexes(self, recording: Recording) -> list[str]:
+        found = [keys.RECORDINGS, keys.recordings_by("case", recording.case_id)]
+        if recording.handler:
+            found.append(keys.recordings_by("handler", recording.handler))
+        if recording.digits:
+            found.append(keys.recordings_by("digits", recording.digits))
+        return found
+
+    async def add(self, recording: Recording) -> None:
+        """Kept, and found by each way a supervisor searches. The same recording told twice
+        (Twilio retries a callback) is one."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(keys.recording(recording.sid), recording.model_dump_json())
+            for index in self._indexes(recording):
+                pipe.zadd(index, {recording.sid: recording.started})
+            await pipe.execute()
+
+    async def get(self, sid: str) -> Recording | None:
+        found = await self.redis.get(keys.recording(sid))
+        return Recording.model_validate_json(found) if found else None
+
+    async def _load(self, sids: Sequence[str]) -> list[Recording]:
+        if not sids:
+            return []
+        found = await self.redis.mget([keys.recording(sid) for sid in sids])
+        return [Recording.model_validate_json(item) for item in found if item]
+
+    async def search(self, query: Search) -> list[Recording]:
+        """Newest first: from the narrowest index the query names, then every field checked."""
+        if query.case_id:
+            index = keys.recordings_by("case", query.case_id)
+        elif query.digits:
+            index = keys.recordings_by("digits", query.digits[-DIGITS:])
+        elif query.handler:
+            index = keys.recordings_by("handler", query.handler)
+        else:
+            index = keys.RECORDINGS
+        low = query.since if query.since is not None else "-inf"
+        high = query.until if query.until is not None else "+inf"
+        matched: list[Recording] = []
+        start = 0
+        page = max(query.limit, 50)
+        while len(matched) < query.limit:
+            sids = cast(
+                list[str],
+                await self.redis.zrevrangebyscore(index, high, low, start=start, num=page),
+            )
+            matched += [item for item in await self._load(sids) if _matches(item, query)]
+            if len(sids) < page:
+                break
+            start += page
+        return matched[: query.limit]
+
+    async def older_than(self, before: float, count: int = 100) -> list[Recording]:
+        """The oldest recordings that started before `before`."""
+        sids = cast(
+            list[str],
+            await self.redis.zrangebyscore(keys.RECORDINGS, "-inf", f"({before}", 0, count),
+        )
+        loaded = await self._load(sids)
+        missing = set(sids) - {item.sid for item in loaded}
+        if missing:  # an index entry whose record is gone: nothing to delete at Twilio
+            await self.redis.zrem(keys.RECORDINGS, *missing)
+        return loaded
+
+    async def forget(self, recording: Recording) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.recording(recording.sid))
+            for index in self._indexes(recording):
+                pipe.zrem(index, recording.sid)
+            await pipe.execute()
+
+
+def _matches(recording: Recording, query: Search) -> bool:
+    return (
+        (not query.case_id or recording.case_id == query.case_id)
+        and (not query.digits or recording.digits.endswith(query.digits[-DIGITS:]))
+        and (not query.handler or recording.handler == query.handler)
+    )
