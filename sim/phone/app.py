@@ -8,15 +8,33 @@ from typing import TypedDict
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sim.phone import control, rest, rest_conferences
+from sim.phone import control, rest, rest_conferences, rest_recordings
 from sim.phone.clock import Clock, SystemClock
 from sim.phone.config import PhoneConfig
 from sim.phone.network import PhoneNetwork
+from sim.phone.state import network_of
 
 
 class State(TypedDict):
     network: PhoneNetwork
+
+
+class NoteBaseUrl:
+    """Tells the network the address each request reached it at: where the URLs it hands out
+    for itself (a recording's media) point, unless its configuration names one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope)
+            network_of(request).reached_at(str(request.base_url))
+        await self.app(scope, receive, send)
 
 
 def create_app(config: PhoneConfig, clock: Clock | None = None) -> Starlette:
@@ -34,9 +52,11 @@ def create_app(config: PhoneConfig, clock: Clock | None = None) -> Starlette:
         routes=[
             *rest.routes,
             *rest_conferences.routes,
+            *rest_recordings.routes,
             *rest.not_found_routes,
             *control.routes,
         ],
+        middleware=[Middleware(NoteBaseUrl)],
         exception_handlers={control.ControlError: control.control_error},
         lifespan=lifespan,
     )

@@ -1,4 +1,5 @@
-"""Twilio's Calls list (`GET Calls.json`): its filters and its paging, over the legs the sim knows.
+"""Twilio's Calls list (`GET Calls.json`): its filters and its paging, over the legs the sim knows;
+the paging (and the day filters) serve the Recordings list too.
 
 Filters: `To`, `From`, `Status`, `ParentCallSid`; `StartTime` and `EndTime` work to the day (UTC):
 `StartTime=D` started on day D, `StartTime>=D` on or after its midnight, `StartTime<=D` on or
@@ -9,9 +10,10 @@ Newest first; pages of `PageSize` (50, at most 1,000), each linking the next by 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Protocol, TypeVar
 from urllib.parse import urlencode
 
 from sim.phone.leg import Leg
@@ -24,6 +26,19 @@ DAYS = ("StartTime", "StartTime>", "StartTime<", "EndTime", "EndTime>", "EndTime
 INVALID_PARAMETER = 20001
 
 
+class Listed(Protocol):
+    """What a list pages by: newest first, ties broken by sid."""
+
+    @property
+    def sid(self) -> str: ...
+
+    @property
+    def created_wall(self) -> float: ...
+
+
+T = TypeVar("T", bound=Listed)
+
+
 @dataclass(frozen=True)
 class ListQuery:
     filters: tuple[tuple[str, str], ...]  # as given, for the page URIs
@@ -32,10 +47,16 @@ class ListQuery:
     token: str | None
 
     @classmethod
-    def parse(cls, params: Mapping[str, str]) -> ListQuery:
-        filters = tuple((name, params[name]) for name in (*MATCHED, *DAYS) if name in params)
+    def parse(
+        cls,
+        params: Mapping[str, str],
+        matched: Sequence[str] = MATCHED,
+        days: Sequence[str] = DAYS,
+    ) -> ListQuery:
+        """`matched` are compared whole, `days` to the day (checked here); others are ignored."""
+        filters = tuple((name, params[name]) for name in (*matched, *days) if name in params)
         for name, value in filters:
-            if name in DAYS:
+            if name in days:
                 day(name, value)
         return cls(
             filters=filters,
@@ -78,6 +99,12 @@ def _matches(leg: Leg, name: str, value: str) -> bool:
     if name == "ParentCallSid":
         return leg.parent_sid == value
     wall = leg.started_wall if name.startswith("StartTime") else leg.ended_wall
+    return on_day(name, value, wall)
+
+
+def on_day(name: str, value: str, wall: float | None) -> bool:
+    """Twilio's day filter: `X=D` on day D, `X>=D` (the `>` is in the name) on or after its
+    midnight, `X<=D` on or before it. No moment matches no day."""
     if wall is None:
         return False
     moment = datetime.fromtimestamp(wall, UTC)
@@ -89,13 +116,13 @@ def _matches(leg: Leg, name: str, value: str) -> bool:
     return midnight <= moment < midnight + timedelta(days=1)
 
 
-def _key(leg: Leg) -> tuple[float, str]:
-    return (leg.created_wall, leg.sid)
+def _key(item: Listed) -> tuple[float, str]:
+    return (item.created_wall, item.sid)
 
 
-def _token(leg: Leg) -> str:
-    """Names the call a page starts after (opaque to clients, as Twilio's are)."""
-    return f"PA{leg.created_wall!r}_{leg.sid}"  # the float's repr reads back exactly
+def _token(item: Listed) -> str:
+    """Names the item a page starts after (opaque to clients, as Twilio's are)."""
+    return f"PA{item.created_wall!r}_{item.sid}"  # the float's repr reads back exactly
 
 
 def _after(token: str) -> tuple[float, str]:
@@ -107,18 +134,23 @@ def _after(token: str) -> tuple[float, str]:
 
 
 def list_page(
-    path: str, legs: list[Leg], query: ListQuery, render: Callable[[Leg], dict[str, object]]
+    path: str,
+    name: str,
+    matching: Sequence[T],
+    query: ListQuery,
+    render: Callable[[T], dict[str, object]],
 ) -> dict[str, object]:
-    """One page of the legs that match, newest first, shaped as Twilio's list answer."""
-    chosen = sorted((leg for leg in legs if query.matches(leg)), key=_key, reverse=True)
+    """One page of the `matching` items, newest first, shaped as Twilio's list answer with the
+    items under `name` ("calls", "recordings")."""
+    chosen = sorted(matching, key=_key, reverse=True)
     start = 0
     if query.token is not None:
         after = _after(query.token)
-        start = next((i for i, leg in enumerate(chosen) if _key(leg) < after), len(chosen))
+        start = next((i for i, item in enumerate(chosen) if _key(item) < after), len(chosen))
     items = chosen[start : start + query.page_size]
     more = start + len(items) < len(chosen)
 
-    def uri(page: int, after: Leg | None) -> str:
+    def uri(page: int, after: T | None) -> str:
         params = [*query.filters, ("PageSize", str(query.page_size)), ("Page", str(page))]
         if after is not None:
             params.append(("PageToken", _token(after)))
@@ -129,7 +161,7 @@ def list_page(
         back = max(0, start - query.page_size)
         previous = uri(max(0, query.page - 1), chosen[back - 1] if back > 0 else None)
     return {
-        "calls": [render(leg) for leg in items],
+        name: [render(item) for item in items],
         "start": start,
         "end": start + len(items) - 1 if items else start,
         "page": query.page,

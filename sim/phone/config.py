@@ -41,6 +41,9 @@ class PhoneConfig:
     # signed for the public URL. Empty: requests go where their URL says.
     public_base_url: str = ""
     backends: tuple[str, ...] = ()
+    # Where the sim itself is reached (its REST API): the base of a recording's RecordingUrl and
+    # media_url. Empty: the address the latest request to the sim came in at.
+    rest_base_url: str = ""
 
     def __post_init__(self) -> None:
         if self.time_scale <= 0:

@@ -1,5 +1,6 @@
-"""`<Dial>`: ring simulated parties, whisper to the one that answers, bridge, report the result;
-or join a conference. A dialled leg redirected through the REST API leaves the bridge."""
+"""`<Dial>`: ring simulated parties, whisper to the one that answers, bridge (and record, if asked),
+report the result; or join a conference. A dialled leg redirected through the REST API leaves the
+bridge."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sim.phone.ids import new_sid
 from sim.phone.inputs import InputSource
 from sim.phone.leg import CallbackSpec, DialAttempt, DialState, Interrupted, Leg
 from sim.phone.parties import answered_by, ring_outcome
+from sim.phone.recordings import DialRecorder, RecordingPlan
 from sim.phone.runtime import Runtime, TwimlRunner
 from sim.phone.statuses import CallStatus, Direction
 from sim.phone.steps import (
@@ -50,6 +52,7 @@ async def run_dial(
         for t in verb.targets
     ]
     callbacks = [_callback_spec(target, document) for target in verb.targets]
+    recorder = DialRecorder(rt.recordings, leg, _recording_plan(verb, document))
     caller_id = verb.caller_id or leg.from_
     leg.log.emit(
         "dial",
@@ -63,7 +66,12 @@ async def run_dial(
     ]
     state = DialState(attempts=attempts, action=action)
     leg.dial = state
-    ending = await _connect(leg, rt, verb, state)
+    recorder.ringing()
+    try:
+        ending = await _connect(leg, rt, verb, state, recorder)
+    finally:
+        # However the bridge ended: a hang-up or a REST redirect of this leg cancels _connect.
+        recorder.stop()
     leg.dial = None
     params = _report(leg, state)
     if ending is not None:
@@ -90,6 +98,21 @@ async def abandon_dial(leg: Leg, rt: Runtime, *, tell_app: bool) -> None:
         await request_ignoring_reply(leg, rt, state.action.with_params(params))
 
 
+def _recording_plan(verb: Dial, document: Document) -> RecordingPlan | None:
+    record = verb.record
+    if record is None:
+        return None
+    callback = None
+    if record.status_callback is not None:
+        callback = CallbackSpec(
+            document.resolve(record.status_callback),
+            record.status_callback_method,
+            record.status_callback_events,
+        )
+    channels = 2 if record.dual else 1
+    return RecordingPlan(record.from_ringing, channels, record.track, callback)
+
+
 def _callback_spec(target: DialTarget, document: Document) -> CallbackSpec | None:
     if target.status_callback is None:
         return None
@@ -97,7 +120,9 @@ def _callback_spec(target: DialTarget, document: Document) -> CallbackSpec | Non
     return CallbackSpec(url, target.status_callback_method, target.status_callback_events)
 
 
-async def _connect(leg: Leg, rt: Runtime, verb: Dial, state: DialState) -> HungUp | None:
+async def _connect(
+    leg: Leg, rt: Runtime, verb: Dial, state: DialState, recorder: DialRecorder
+) -> HungUp | None:
     """Ring, pick the first to answer, bridge; HungUp if this leg's own party hung up."""
     winner = await _first_answer(state.attempts)
     for attempt in state.attempts:
@@ -114,6 +139,7 @@ async def _connect(leg: Leg, rt: Runtime, verb: Dial, state: DialState) -> HungU
         return None
     state.bridged = True
     leg.log.emit("bridged", to=callee.to, call_sid=callee.sid)
+    recorder.bridged()
     own_talk = leg.talk_seconds
     limit = verb.time_limit if own_talk is None else min(verb.time_limit, own_talk)
     try:

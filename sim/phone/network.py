@@ -1,5 +1,5 @@
-"""The phone network: owns every leg, party, queue, conference and fault, and starts and steers
-calls."""
+"""The phone network: owns every leg, party, queue, conference, recording and fault, and starts and
+steers calls."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ from sim.phone.inputs import CallerInput, InputSource
 from sim.phone.leg import CallbackSpec, Leg
 from sim.phone.parties import Parties
 from sim.phone.queues import Queues
+from sim.phone.recording_callbacks import RecordingCallbacks
+from sim.phone.recordings import Recordings
 from sim.phone.runtime import Runtime
 from sim.phone.statuses import CallStatus, Direction
 from sim.phone.steps import Fetch, HangupRequest, RedirectRequest, Step
@@ -35,6 +37,7 @@ from sim.phone.webhooks import Balancer, Webhooks
 MAX_REST_LOG = 10_000
 SETTLE_SECONDS = 1.0  # how long a REST hang-up waits for the call to end before answering
 RESET_SETTLE_SECONDS = 2.0  # how long a reset lets status callbacks already owed arrive
+DEFAULT_REST_BASE_URL = "http://127.0.0.1:8010"  # `lifeline-sim phone`'s, before any request
 
 
 class UnknownCall(Exception):
@@ -80,10 +83,18 @@ class PhoneNetwork:
         self.holds = Holds()
         self.dial_queue = DialQueue()
         self.rest_log: deque[dict[str, object]] = deque(maxlen=MAX_REST_LOG)
+        self._reached_at = ""
         time = SimTime(clock, config.time_scale)
         tasks = TaskSet()
         balancer = Balancer(config.public_base_url, config.backends)
         webhooks = Webhooks(http, config.auth_token, time, config.webhook_timeout, balancer)
+        recordings = Recordings(
+            time,
+            self.faults,
+            RecordingCallbacks(webhooks, tasks),
+            self.rest_base_url,
+            config.max_ended_calls,
+        )
         self.rt = Runtime(
             config=config,
             time=time,
@@ -92,6 +103,7 @@ class PhoneNetwork:
             parties=Parties(),
             queues=Queues(),
             conferences=Conferences(time, ConferenceCallbacks(webhooks, tasks)),
+            recordings=recordings,
             store=CallStore(config.max_ended_calls),
             tasks=tasks,
         )
@@ -249,6 +261,17 @@ class PhoneNetwork:
         if participant.joined_at is None:
             participant.leg.interrupt(HangupRequest("api"))
 
+    # -- where the sim is reached ---------------------------------------------------------------
+
+    def reached_at(self, base_url: str) -> None:
+        """A request came in at `base_url`: the sim's own address, as its clients know it."""
+        self._reached_at = base_url.rstrip("/")
+
+    def rest_base_url(self) -> str:
+        """The base of the URLs the sim hands out for itself (a recording's media)."""
+        configured = self.config.rest_base_url.rstrip("/")
+        return configured or self._reached_at or DEFAULT_REST_BASE_URL
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def reset(self) -> None:
@@ -258,6 +281,7 @@ class PhoneNetwork:
         self.rt.parties.clear()
         self.rt.queues.clear()
         self.rt.conferences.clear()
+        self.rt.recordings.clear()
         self.rt.callbacks.clear()
         self.faults.clear()
         self.holds.release(drop=True)

@@ -17,6 +17,7 @@ from sim.phone.conference import UnknownConference, UnknownParticipant
 from sim.phone.forms import read_form
 from sim.phone.leg import API_VERSION, Leg
 from sim.phone.network import CallNotInProgress, PhoneNetwork, UnknownCall
+from sim.phone.recordings import UnknownRecording
 from sim.phone.rest_forms import CreateCallForm, TwilioApiError, UpdateCallForm
 from sim.phone.state import network_of
 from sim.phone.timestamps import iso, rfc2822
@@ -137,7 +138,7 @@ async def _answer(request: Request, network: PhoneNetwork, handler: Handler) -> 
         response = await handler(request, network)
     except TwilioApiError as error:
         response = twilio_error(error.status, error.code, error.message)
-    except (UnknownCall, UnknownConference, UnknownParticipant):
+    except (UnknownCall, UnknownConference, UnknownParticipant, UnknownRecording):
         response = twilio_error(404, 20404, f"The requested resource {path} was not found")
     if hold is not None and hold.stage == "answer":
         await network.holds.wait("answer", method, path)
@@ -154,7 +155,8 @@ async def create_call(request: Request, network: PhoneNetwork) -> Response:
 
 async def list_calls(request: Request, network: PhoneNetwork) -> Response:
     query = ListQuery.parse(dict(request.query_params.items()))
-    return JSONResponse(list_page(request.url.path, network.legs(), query, call_resource))
+    matching = [leg for leg in network.legs() if query.matches(leg)]
+    return JSONResponse(list_page(request.url.path, "calls", matching, query, call_resource))
 
 
 async def fetch_call(request: Request, network: PhoneNetwork) -> Response:

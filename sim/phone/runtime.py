@@ -13,6 +13,7 @@ from sim.phone.config import PhoneConfig
 from sim.phone.leg import Leg
 from sim.phone.parties import Parties
 from sim.phone.queues import Queues
+from sim.phone.recordings import Recordings
 from sim.phone.steps import Ending, Step
 from sim.phone.store import CallStore
 from sim.phone.tasks import TaskSet
@@ -29,6 +30,7 @@ class Runtime:
     parties: Parties
     queues: Queues
     conferences: Conferences
+    recordings: Recordings
     store: CallStore
     tasks: TaskSet
 

@@ -84,3 +84,12 @@ CONFERENCE_EVENTS = frozenset(
     {"start", "end", "join", "leave", "mute", "hold", "modify", "speaker", "announcement"}
 )
 BEEP = frozenset({"true", "false", "onEnter", "onExit"})
+# `<Dial record>`: Twilio's five values (do-not-record is the default).
+RECORD_MODES = frozenset(
+    {
+        "do-not-record", "record-from-answer", "record-from-ringing", "record-from-answer-dual",
+        "record-from-ringing-dual",
+    }
+)  # fmt: skip
+RECORDING_EVENTS = frozenset({"in-progress", "completed", "absent"})
+RECORDING_TRACKS = frozenset({"both", "inbound", "outbound"})

@@ -20,6 +20,9 @@ from sim.phone.schema import (
     NOT_SIMULATED,
     NUMBER,
     NUMBER_SEPARATORS,
+    RECORD_MODES,
+    RECORDING_EVENTS,
+    RECORDING_TRACKS,
     SSML_TAGS,
     VOICE,
 )
@@ -27,6 +30,7 @@ from sim.phone.verbs import (
     ConferenceRoom,
     Context,
     Dial,
+    DialRecording,
     DialTarget,
     Document,
     Enqueue,
@@ -163,11 +167,17 @@ class _Parser:
             raise self.fail(f"{name}={raw!r} on <{element.tag}> must be one of {sorted(allowed)}")
         return raw
 
-    def events(self, element: ET.Element) -> frozenset[str]:
-        raw = element.get("statusCallbackEvent", "completed")
+    def events(
+        self,
+        element: ET.Element,
+        name: str = "statusCallbackEvent",
+        allowed: frozenset[str] = CALL_PROGRESS_EVENTS,
+    ) -> frozenset[str]:
+        """Space-separated events, `completed` unless told, at least one of them."""
+        raw = element.get(name, "completed")
         events = frozenset(raw.split())
-        if not events or not events <= CALL_PROGRESS_EVENTS:
-            raise self.fail(f"statusCallbackEvent={raw!r} on <{element.tag}> is not valid")
+        if not events or not events <= allowed:
+            raise self.fail(f"{name}={raw!r} on <{element.tag}> is not valid")
         return events
 
     def conference_events(self, element: ET.Element) -> frozenset[str]:
@@ -323,7 +333,24 @@ class _Parser:
             caller_id=caller_id.strip() if caller_id else None,
             answer_on_bridge=self.boolean(element, "answerOnBridge", False),
             time_limit=self.integer(element, "timeLimit", 14400, 1),
+            record=self.recording(element),
         )
+
+    def recording(self, element: ET.Element) -> DialRecording | None:
+        """Every recording attribute is checked, even when `record` says not to record."""
+        mode = self.choice(element, "record", set(RECORD_MODES), "do-not-record")
+        callback = element.get("recordingStatusCallback")
+        recording = DialRecording(
+            from_ringing=mode.startswith("record-from-ringing"),
+            dual=mode.endswith("-dual"),
+            track=self.choice(element, "recordingTrack", set(RECORDING_TRACKS), "both"),
+            status_callback=self.url(element, callback, "recordingStatusCallback"),
+            status_callback_method=self.method(element, "recordingStatusCallbackMethod"),
+            status_callback_events=self.events(
+                element, "recordingStatusCallbackEvent", RECORDING_EVENTS
+            ),
+        )
+        return None if mode == "do-not-record" else recording
 
     def conference(self, element: ET.Element) -> ConferenceRoom:
         attrs = self.attributes(element)

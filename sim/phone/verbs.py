@@ -114,8 +114,21 @@ class ConferenceRoom:
 
 
 @dataclass(frozen=True)
+class DialRecording:
+    """`<Dial record="record-from-...">`: from ringing or from the bridge, one channel or one per
+    party (`dual`), and the `recordingStatusCallback*` that hears how it went."""
+
+    from_ringing: bool
+    dual: bool
+    track: str
+    status_callback: str | None
+    status_callback_method: str
+    status_callback_events: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Dial:
-    """Either `targets` to ring or one `conference` to join."""
+    """Either `targets` to ring or one `conference` to join; `record` None: do-not-record."""
 
     targets: tuple[DialTarget, ...]
     conference: ConferenceRoom | None
@@ -125,6 +138,7 @@ class Dial:
     caller_id: str | None
     answer_on_bridge: bool
     time_limit: int
+    record: DialRecording | None
 
 
 Verb = Say | Play | Pause | Hangup | Reject | Redirect | Leave | Gather | Enqueue | Dial
