@@ -18,7 +18,7 @@ import redis
 
 from routing import keys
 from routing.agenda import SWEEP_SECONDS
-from workers import clinical_jobs, sweeps
+from workers import clinical_jobs, recordings, sweeps
 from workers.job_queues import JobQueue
 
 # KEYS[1] the job's claims' prefix. ARGV[1] its period in seconds, ARGV[2] who claims. 1 if this
@@ -63,6 +63,13 @@ def schedule(probe_interval_seconds: int = 2) -> tuple[Periodic, ...]:
         ),
         Periodic(
             sweeps.sweep_queues, JobQueue.HOUSEKEEPING, interval_seconds=300, timeout_seconds=60
+        ),
+        # Deletes at Twilio (REST, one by one): housekeeping, never beside a caller or callback.
+        Periodic(
+            recordings.delete_expired,
+            JobQueue.HOUSEKEEPING,
+            interval_seconds=3600,
+            timeout_seconds=600,
         ),
     )
 

@@ -235,3 +235,15 @@ class Telephony:
             translated = translate(error, call_sid)
             log.warning("fetching a call failed: %s", translated, extra={"call_sid": call_sid})
             raise translated from None
+
+    async def delete_recording(self, recording_sid: str) -> None:
+        """Delete a recording (its audio and its resource) at Twilio; one already gone is
+        left as it is, so that a delete repeated after a crash is no error."""
+        try:
+            await asyncio.to_thread(self.client.recordings(recording_sid).delete)
+        except (TwilioRestException, TwilioException, OSError) as error:
+            if isinstance(error, TwilioRestException) and error.status == 404:
+                return
+            translated = translate(error, "")
+            log.warning("deleting recording %s failed: %s", recording_sid, translated)
+            raise translated from None

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Method = Literal["GET", "POST"]
+Method = Literal["GET", "POST", "DELETE"]
 
 
 class RestFault(BaseModel):

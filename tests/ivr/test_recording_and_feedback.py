@@ -80,8 +80,11 @@ def test_an_emergency_caller_is_not_held_up_by_the_notice(
 
 def test_a_welsh_caller_hears_the_notice_in_welsh(twilio: TwilioClient) -> None:
     call = twilio.call(CALLER, WELSH_LINE)
-    to_queue(call, "1", "2")  # Welsh, then "no" at the screen
-    assert RECORDED_CY in heard(call)
+    screen = call.press(call.start(), "1")  # Welsh: then the emergency screen
+    assert RECORDED_CY not in screen.said
+
+    reason = call.press(screen, "2")
+    assert reason.said[0] == RECORDED_CY
     assert RECORDED not in heard(call)
 
 
