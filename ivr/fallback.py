@@ -35,7 +35,9 @@ async def fallback(ivr: Ivr, form: FallbackForm, state: Asked) -> Decision:
             return emergency_dial(ivr, locale, form.call_sid, fallback=True)
         screen = Screen.NO if answer == Screen.NO else Screen.UNANSWERED
         answers = Answers(locale=chosen, screen=screen)
-        return Continue(locale=locale, answers=answers, say=say(PromptId.HOLD_ON))
+        # As on the way in (routing/menu.py): that calls are recorded, once past the screen.
+        notice = (PromptId.RECORDING_NOTICE,) if screen is Screen.NO else ()
+        return Continue(locale=locale, answers=answers, say=say(PromptId.HOLD_ON, *notice))
     log.error(
         "fallback after error %s at %s",
         form.error_code or "unknown",
