@@ -75,12 +75,23 @@ def about_call(record: CallRecord | None) -> dict[str, str]:
     return {"case_id": record.case_id, "digits": last_digits(record.caller), "queue": queue}
 
 
+# KEYS: the recording, then its indexes. ARGV: the recording, when it started, its sid.
+_ADD_NEW = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
+for i = 2, #KEYS do redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3]) end
+return 1
+"""
+
+
 class Recordings:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._add_new = redis.register_script(_ADD_NEW)
 
     def _indexes(self, recording: Recording) -> list[str]:
-        found = [keys.RECORDINGS, keys.recordings_by("case", recording.case_id)]
+        found = [keys.RECORDINGS]
+        if recording.case_id:
+            found.append(keys.recordings_by("case", recording.case_id))
         if recording.handler:
             found.append(keys.recordings_by("handler", recording.handler))
         if recording.digits:
@@ -89,12 +100,27 @@ class Recordings:
 
     async def add(self, recording: Recording) -> None:
         """Kept, and found by each way a supervisor searches. The same recording told twice
-        (Twilio retries a callback) is one."""
+        (Twilio retries a callback) is one; told again with more (the callback after the sweep
+        found it), it is kept as told, out of the indexes it no longer belongs in."""
+        before = await self.get(recording.sid)
         async with self.redis.pipeline(transaction=True) as pipe:
+            if before is not None:
+                for index in set(self._indexes(before)) - set(self._indexes(recording)):
+                    pipe.zrem(index, recording.sid)
             pipe.set(keys.recording(recording.sid), recording.model_dump_json())
             for index in self._indexes(recording):
                 pipe.zadd(index, {recording.sid: recording.started})
             await pipe.execute()
+
+    async def add_if_new(self, recording: Recording) -> bool:
+        """Kept, unless Lifeline knows it already (told by Twilio's callback, which knows more):
+        whether it was new. Kept and indexed in one step."""
+        indexes = self._indexes(recording)
+        added = await self._add_new(
+            keys=[keys.recording(recording.sid), *indexes],
+            args=[recording.model_dump_json(), recording.started, recording.sid],
+        )
+        return bool(added)
 
     async def get(self, sid: str) -> Recording | None:
         found = await self.redis.get(keys.recording(sid))

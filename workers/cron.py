@@ -66,7 +66,7 @@ def schedule(probe_interval_seconds: int = 2) -> tuple[Periodic, ...]:
         ),
         # Deletes at Twilio (REST, one by one): housekeeping, never beside a caller or callback.
         Periodic(
-            recordings.delete_expired,
+            recordings.housekeeping,
             JobQueue.HOUSEKEEPING,
             interval_seconds=3600,
             timeout_seconds=600,

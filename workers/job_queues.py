@@ -57,7 +57,7 @@ JOBS = frozenset(
         "workers.sweeps.tick",
         "workers.sweeps.rooms",
         "workers.sweeps.sweep_queues",
-        "workers.recordings.delete_expired",
+        "workers.recordings.housekeeping",
         "lifeline.simulation.what_if.what_if",
     }
 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -54,6 +54,19 @@ class Unavailable(TelephonyError):
 class PlacedCall:
     sid: str
     status: str
+
+
+@dataclass(frozen=True)
+class RecordingSeen:
+    """A recording as Twilio's REST API lists it; its start in seconds since the epoch."""
+
+    sid: str
+    call_sid: str
+    status: str
+    duration: int
+    channels: int
+    started: float | None
+    error_code: str
 
 
 @dataclass(frozen=True)
@@ -247,3 +260,31 @@ class Telephony:
             translated = translate(error, "")
             log.warning("deleting recording %s failed: %s", recording_sid, translated)
             raise translated from None
+
+    async def recordings_since(self, since: datetime) -> list[RecordingSeen]:
+        """The recordings Twilio made on or after `since`'s day (its list filters by day)."""
+
+        def listed() -> list[Any]:
+            found: list[Any] = self.client.recordings.list(
+                date_created_after=since, page_size=LIST_PAGE_SIZE
+            )
+            return found
+
+        try:
+            found = await asyncio.to_thread(listed)
+        except (TwilioRestException, TwilioException, OSError) as error:
+            translated = translate(error, "")
+            log.warning("listing recordings failed: %s", translated)
+            raise translated from None
+        return [
+            RecordingSeen(
+                sid=str(item.sid),
+                call_sid=str(item.call_sid),
+                status=str(item.status),
+                duration=max(0, int(item.duration or 0)),
+                channels=int(item.channels or 1),
+                started=item.start_time.timestamp() if item.start_time else None,
+                error_code=str(item.error_code or ""),
+            )
+            for item in found
+        ]

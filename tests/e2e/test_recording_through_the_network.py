@@ -10,7 +10,8 @@ import io
 import json
 import time
 import wave
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
 import redis
@@ -21,10 +22,11 @@ from routing.clock import VirtualClock
 from routing.feedback import day_of
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, CALLER, DISPATCH, make_settings
 from tests.e2e.stack import Stack
-from workers.recordings import delete_expired_in
+from workers.recordings import SETTLING_SECONDS, delete_expired_in, find_untold_in
 from workers.runtime import Runtime
 
 TALK_SECONDS = 20
+T = TypeVar("T")
 
 
 def kept(stack: Stack) -> list[dict[str, Any]]:
@@ -103,22 +105,25 @@ def test_a_recording_that_fails_leaves_the_call_connected_and_is_kept_as_failed(
     assert (recording["status"], recording["error_code"]) == ("absent", "16102")
 
 
-def retention_run(stack: Stack, days_later: float) -> dict[str, int]:
+def in_a_job(stack: Stack, later: float, job: Callable[[Runtime], Awaitable[T]]) -> T:
+    """`job` run as a worker runs it, against the stack, its clock `later` seconds on."""
     settings = make_settings(
-        stack.redis_url,
-        twilio_api_base_url=stack.phone_url,
-        recording_retention_days=1,
+        stack.redis_url, twilio_api_base_url=stack.phone_url, recording_retention_days=1
     )
 
-    async def run() -> dict[str, int]:
+    async def run() -> T:
         client = redis.asyncio.Redis.from_url(stack.redis_url, decode_responses=True)
         try:
-            clock = VirtualClock(time.time() + days_later * 86_400)
-            return await delete_expired_in(Runtime(settings=settings, redis=client, clock=clock))
+            clock = VirtualClock(time.time() + later)
+            return await job(Runtime(settings=settings, redis=client, clock=clock))
         finally:
             await client.aclose()
 
     return asyncio.run(run())
+
+
+def retention_run(stack: Stack, days_later: float) -> dict[str, int]:
+    return in_a_job(stack, days_later * 86_400, delete_expired_in)
 
 
 def audited(stack: Stack, action: str) -> list[dict[str, Any]]:
@@ -148,6 +153,34 @@ def test_past_the_retention_period_a_recording_is_deleted_at_twilio_once_and_aud
     assert entry["target"] == recording["sid"]
     assert entry["detail"]["case_id"] == case_of(stack, sid)
     assert retention_run(stack, days_later=2) == {"deleted": 0, "kept": 0}
+
+
+def test_a_recording_never_told_of_is_found_in_twilios_list_and_kept_with_its_case(
+    stack: Stack,
+) -> None:
+    sid = talked_to_h1(stack)
+    stack.wait_for(lambda: bool(kept(stack)), "the recording to be kept")
+    [told] = kept(stack)
+    # As if its status callback had come while Redis was away: Lifeline never knew of it.
+    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    try:
+        client.delete(keys.recording(told["sid"]))
+        client.zrem(keys.RECORDINGS, told["sid"])
+    finally:
+        client.close()
+
+    assert in_a_job(stack, 0, find_untold_in) == 0  # it may yet be told of: left for now
+    assert in_a_job(stack, SETTLING_SECONDS + 60, find_untold_in) == 1
+    [found] = kept(stack)
+    assert {key: found[key] for key in ("sid", "call_sid", "case_id", "digits", "handler")} == {
+        "sid": told["sid"],
+        "call_sid": sid,
+        "case_id": case_of(stack, sid),
+        "digits": CALLER[-3:],
+        "handler": "h1",
+    }
+    assert in_a_job(stack, SETTLING_SECONDS + 60, find_untold_in) == 0  # found once
+    assert retention_run(stack, days_later=2) == {"deleted": 1, "kept": 0}  # and deleted in time
 
 
 def asking_everyone(stack: Stack) -> None:
