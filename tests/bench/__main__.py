@@ -20,7 +20,7 @@ import httpx
 import redis.asyncio
 
 from lifeline.redis_server import RedisServer, free_port
-from tests.bench import neighbours, simulate
+from tests.bench import neighbours, recording, simulate
 from tests.bench.assignment import QUEUES, measure_assignment
 from tests.bench.callbacks import measure_callbacks, measure_latency
 from tests.bench.floor import run as run_floor
@@ -75,6 +75,7 @@ def main() -> None:
             "outage",
             "neighbours",
             "onward",
+            "recording",
             "simulate",
             "simulate-national",
         ],
@@ -101,6 +102,8 @@ def main() -> None:
         bench_neighbours(args.rounds, args.per_round)
     if args.only in (None, "onward"):
         bench_onward()
+    if args.only in (None, "recording"):
+        bench_recording()
     if args.only in (None, "simulate"):
         simulate.run(["contract"])
     if args.only in (None, "simulate-national"):
@@ -125,6 +128,33 @@ def bench_onward() -> None:
         )
     ratio = send_on[len(send_on) // 2] / connect[len(connect) // 2]
     print(f"  sent on / put through, p50: {ratio:.2f}; one Redis round trip {trip * 1e3:.2f} ms")
+
+
+def bench_recording() -> None:
+    runs = {False: recording.Timings(), True: recording.Timings()}
+    for on in (False, True, False, True):
+        with tempfile.TemporaryDirectory() as scratch:
+            redis_server = RedisServer(Path(scratch) / "redis")
+            redis_server.start()
+            try:
+                recording.measure(redis_server.url, Path(scratch), on, runs[on])
+            finally:
+                redis_server.stop()
+    off, on_ = runs[False], runs[True]
+    print(
+        f"\nrecording and feedback: {len(on_.by_kind['dial-action'])} callers put through and "
+        f"hung up on by their handler, each way ({on_.recorded} recorded, {on_.asked} asked)"
+    )
+    for kind in ("redirect", "dial-action"):
+        before, after = sorted(off.by_kind[kind]), sorted(on_.by_kind[kind])
+        median = (before[len(before) // 2], after[len(after) // 2])
+        print(
+            f"  {kind:<12} off p50 {median[0]:6.1f} ms max {before[-1]:6.1f} ms   "
+            f"on p50 {median[1]:6.1f} ms max {after[-1]:6.1f} ms   on/off p50 "
+            f"{median[1] / median[0]:.2f}"
+        )
+    told = sorted(on_.by_kind["recording-status"])
+    print(f"  recording status callback: p50 {told[len(told) // 2]:.1f} ms, max {told[-1]:.1f} ms")
 
 
 def bench_neighbours(rounds: int, per_round: int) -> None:
