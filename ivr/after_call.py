@@ -11,6 +11,7 @@ from ivr.states import FeedbackAsked, Recorded
 from routing import after_call
 from routing.after_call import Heard
 from routing.decisions import Decision, Feedback, Nothing
+from routing.feedback import day_of
 from routing.recordings import RecordingKind
 
 
@@ -44,10 +45,12 @@ async def recording(ivr: Ivr, form: RecordingForm, state: Recorded) -> Decision:
 
 
 async def feedback_answer(ivr: Ivr, form: GatherForm, state: FeedbackAsked) -> Decision:
-    asked = Feedback(
-        locale=state.locale, queue=state.queue, handler=state.handler, attempt=state.attempt
-    )
     floor = ivr.floor
-    return await after_call.answer(
-        floor.feedback, form.call_sid, asked, form.digits, floor.clock.now()
+    asked = Feedback(
+        locale=state.locale,
+        queue=state.queue,
+        handler=state.handler,
+        day=state.day or day_of(floor.clock.now()),
+        attempt=state.attempt,
     )
+    return await after_call.answer(floor.feedback, form.call_sid, asked, form.digits)

@@ -129,6 +129,7 @@ class FeedbackAsked(State):
     locale: Locale = Locale.EN
     queue: str = ""
     handler: str = ""
+    day: str = Field(default="", pattern=r"^(\d{4}-\d{2}-\d{2})?$")
     attempt: int = Field(default=0, ge=0, le=10)
 
 

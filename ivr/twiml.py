@@ -216,7 +216,11 @@ class Renderer:
             case Feedback():
                 gather = Gather(
                     action=self.urls.feedback(
-                        decision.locale, decision.queue, decision.handler, decision.attempt
+                        decision.locale,
+                        decision.queue,
+                        decision.handler,
+                        decision.day,
+                        decision.attempt,
                     ),
                     method="POST",
                     num_digits=1,

@@ -128,8 +128,8 @@ class Urls:
         query = {"kind": kind} | ({"handler": handler} if handler else {})
         return self._with(RECORDING, urlencode(query | ({"cb": callback} if callback else {})))
 
-    def feedback(self, locale: Locale, queue: str, handler: str, attempt: int = 0) -> str:
-        query = {"locale": locale.value, "queue": queue, "handler": handler}
+    def feedback(self, locale: Locale, queue: str, handler: str, day: str, attempt: int = 0) -> str:
+        query = {"locale": locale.value, "queue": queue, "handler": handler, "day": day}
         return self._with(FEEDBACK, urlencode(query | ({"attempt": attempt} if attempt else {})))
 
     def fallback(self, step: str, locale: Locale = Locale.EN) -> str:

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from prompts.catalogue import Locale, PromptId
 from routing.callbacks import UnknownCallback
 from routing.decisions import Decision, Feedback, Goodbye, Nothing, say
-from routing.feedback import ASKS, KEYS, FeedbackCounts, wanted
+from routing.feedback import ASKS, KEYS, FeedbackCounts, day_of, wanted
 from routing.floor import Floor
 from routing.models import case_id_for
 from routing.recordings import (
@@ -23,6 +23,10 @@ from routing.recordings import (
 )
 
 log = logging.getLogger(__name__)
+
+# The feedback question is given up (the call ends) if Redis has not answered by then: well
+# inside a webhook's budget, whose safe answer would route a caller whose call is over.
+FEEDBACK_WITHIN_SECONDS = 1.0
 
 
 class Heard(BaseModel):
@@ -106,8 +110,9 @@ async def after_handler(
     degraded = (await floor.modes.current()).degraded
     if not wanted(rule, call_sid, queue, emergency, degraded, callback):
         return Nothing()
-    await floor.feedback.asked(call_sid, queue, handler, floor.clock.now())
-    return Feedback(locale=locale, queue=queue, handler=handler)
+    day = day_of(floor.clock.now())
+    await floor.feedback.asked(call_sid, queue, handler, day)
+    return Feedback(locale=locale, queue=queue, handler=handler, day=day)
 
 
 async def answer(
@@ -115,7 +120,6 @@ async def answer(
     call_sid: str,
     asked: Feedback,
     digits: str,
-    now: float,
 ) -> Decision:
     """The caller's key: counted and thanked; a key that is no answer, asked once more; no
     key (the question's own goodbye already played), nothing more."""
@@ -128,5 +132,5 @@ async def answer(
                 update={"attempt": asked.attempt + 1, "say": say(PromptId.NOT_UNDERSTOOD)}
             )
         return Goodbye(locale=asked.locale, say=say(PromptId.FEEDBACK_GOODBYE))
-    await counts.answered(call_sid, chosen_answer, asked.queue, asked.handler, now)
+    await counts.answered(call_sid, chosen_answer, asked.queue, asked.handler, asked.day)
     return Goodbye(locale=asked.locale, say=say(PromptId.FEEDBACK_THANKS))

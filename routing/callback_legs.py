@@ -8,6 +8,7 @@ leg (which callback, its offer, which party rang first) and what Twilio said of 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -206,16 +207,17 @@ async def _feedback(floor: Floor, state: Leg, call_sid: str) -> Decision:
     feedback question if the rules ask them (the handler first, the patient is the handler's
     dialled leg and goes when they do: not asked). A failure ends the call quietly."""
     try:
-        callback = await floor.callbacks.get(state.cb)
-        return await after_call.after_handler(
-            floor,
-            call_sid,
-            Locale(callback.locale),
-            callback.queue,
-            state.handler,
-            emergency=callback.priority is Priority.EMERGENCY,
-            callback=True,
-        )
+        async with asyncio.timeout(after_call.FEEDBACK_WITHIN_SECONDS):
+            callback = await floor.callbacks.get(state.cb)
+            return await after_call.after_handler(
+                floor,
+                call_sid,
+                Locale(callback.locale),
+                callback.queue,
+                state.handler,
+                emergency=callback.priority is Priority.EMERGENCY,
+                callback=True,
+            )
     except Exception:
         log.exception("feedback question not asked", extra={"case_id": state.cb})
         return Nothing()

@@ -202,6 +202,7 @@ class Feedback(Frozen):
     locale: Locale
     queue: str
     handler: str
+    day: str  # when asked (London, YYYY-MM-DD): the answer is counted with the question
     attempt: int = 0
     say: tuple[Spoken, ...] = ()  # before the question (that a key was not one of them)
 

@@ -144,9 +144,9 @@ class FeedbackCounts:
         self.redis = redis
         self._count = redis.register_script(_COUNT)
 
-    async def _add(self, call_sid: str, stage: str, queue: str, handler: str, now: float) -> bool:
+    async def _add(self, call_sid: str, stage: str, queue: str, handler: str, day: str) -> bool:
         counted = await self._count(
-            keys=[keys.feedback_day(day_of(now)), keys.feedback_answered(call_sid)],
+            keys=[keys.feedback_day(day), keys.feedback_answered(call_sid)],
             args=argument(
                 stage=stage,
                 fields=_fields(stage, queue, handler),
@@ -156,13 +156,15 @@ class FeedbackCounts:
         )
         return bool(counted)
 
-    async def asked(self, call_sid: str, queue: str, handler: str, now: float) -> bool:
-        return await self._add(call_sid, ASKED, queue, handler, now)
+    async def asked(self, call_sid: str, queue: str, handler: str, day: str) -> bool:
+        return await self._add(call_sid, ASKED, queue, handler, day)
 
     async def answered(
-        self, call_sid: str, answer: Answer, queue: str, handler: str, now: float
+        self, call_sid: str, answer: Answer, queue: str, handler: str, day: str
     ) -> bool:
-        return await self._add(call_sid, answer.value, queue, handler, now)
+        """Counted on `day`, the day it was asked: a day's answers never outnumber its
+        questions, whenever midnight falls."""
+        return await self._add(call_sid, answer.value, queue, handler, day)
 
     async def day(self, day: str) -> Day:
         found = await self.redis.hgetall(keys.feedback_day(day))

@@ -3,6 +3,7 @@ the handler answering, and the dial's outcome. A call with no placement is raise
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from prompts.catalogue import PromptId
@@ -109,12 +110,11 @@ async def dial_ended(
     if (dial_status in ("completed", "answered") and bridged != "false") or (
         call_status in CALLER_GONE
     ):
-        record = await floor.calls.get(sid)
         await finish(floor, sid)
         await offer_waiting(floor)
-        if call_status in CALLER_GONE or record is None:
+        if call_status in CALLER_GONE:
             return Nothing()
-        return await _feedback(floor, record, handler_id)
+        return await _feedback(floor, sid, handler_id)
     missed = dial_status in ("no-answer", "busy", "canceled")
     why = Release.MISSED if missed else Release.FAILED
     rules = await floor.rulebook.active()
@@ -130,22 +130,27 @@ async def dial_ended(
     return await requeue(floor, record, say(PromptId.HANDLER_UNAVAILABLE))
 
 
-async def _feedback(floor: Floor, record: CallRecord, handler_id: str) -> Decision:
+async def _feedback(floor: Floor, sid: str, handler_id: str) -> Decision:
     """The handler ended the call, the caller is still on the line: the feedback question if
-    the rules ask them. The call is over whatever happens here: a failure ends it quietly
-    rather than routing the caller again."""
-    placement = record.placement
+    the rules ask them. The call is over whatever happens here: a failure, or Redis slow
+    (FEEDBACK_WITHIN_SECONDS, well inside the webhook's own budget, whose safe answer would
+    route the caller again), ends it quietly."""
     try:
-        return await after_call.after_handler(
-            floor,
-            record.sid,
-            record.locale,
-            placement.queue if placement is not None else "",
-            handler_id,
-            emergency=placement is not None and placement.priority is Priority.EMERGENCY,
-        )
+        async with asyncio.timeout(after_call.FEEDBACK_WITHIN_SECONDS):
+            record = await floor.calls.get(sid)
+            if record is None or record.placement is None:
+                return Nothing()
+            placement = record.placement
+            return await after_call.after_handler(
+                floor,
+                sid,
+                record.locale,
+                placement.queue,
+                handler_id,
+                emergency=placement.priority is Priority.EMERGENCY,
+            )
     except Exception:
-        log.exception("feedback question not asked", extra={"call_sid": record.sid})
+        log.exception("feedback question not asked", extra={"call_sid": sid})
         return Nothing()
 
 

@@ -26,6 +26,9 @@ from workers.recordings import SETTLING_SECONDS, delete_expired_in, find_untold_
 from workers.runtime import Runtime
 
 TALK_SECONDS = 20
+THANKS = (
+    "Thank you for your answer. If you feel worse, call 111 again, or 999 in an emergency. Goodbye."
+)
 T = TypeVar("T")
 
 
@@ -202,7 +205,7 @@ def test_a_caller_answers_the_feedback_question_when_their_handler_ends_the_call
 
     said = [event["text"] for event in stack.sim.events(sid, "say")]
     assert any(text.startswith("Before you go: overall, how was") for text in said)
-    assert said[-1] == "Thank you for your answer. Goodbye."
+    assert said[-1] == THANKS
     client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
     try:
         counted = client.hgetall(keys.feedback_day(day_of(time.time())))

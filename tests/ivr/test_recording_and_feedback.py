@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -46,6 +47,9 @@ RECORDED_CY = (
     "Mae galwadau i GIG 111 yn cael eu recordio, er mwyn eich gofal ac i wella ein gwasanaeth."
 )
 QUESTION = "Before you go: overall, how was your experience of our service?"
+WORSE = "If you feel worse, call 111 again, or 999 in an emergency."
+THANKS = f"Thank you for your answer. {WORSE} Goodbye."
+GOODBYE = f"Thank you for calling NHS 111. {WORSE} Goodbye."
 RECORDING_SID = "RE" + "a" * 32
 
 
@@ -290,7 +294,7 @@ def test_a_caller_whose_handler_ends_the_call_is_asked_and_their_answer_counted_
 
     thanks = call.press(question, "2")
     assert thanks.verbs == ["Say", "Hangup"]
-    assert thanks.said == ["Thank you for your answer. Goodbye."]
+    assert thanks.said == [THANKS]
     again = call.press(question, "2")  # a repeated request counts nothing more
     assert again.verbs == ["Say", "Hangup"]
     assert counts(sync_redis, clock) == {
@@ -315,7 +319,7 @@ def test_a_key_that_is_no_answer_asks_once_more_then_says_goodbye_counting_nothi
     assert again.said[0] == "Sorry, that isn't one of the options."
     goodbye = call.press(again, "0")
     assert goodbye.verbs == ["Say", "Hangup"]
-    assert goodbye.said == ["Thank you for calling NHS 111. Goodbye."]
+    assert goodbye.said == [GOODBYE]
     assert set(counts(sync_redis, clock)) == {
         "asked|all",
         "asked|queue:general",
@@ -417,3 +421,19 @@ def test_a_patient_rung_first_for_a_callback_is_asked_when_the_handler_hangs_up(
     assert question.verbs == ["Gather", "Say", "Hangup"]
     assert sync_redis.hget(keys.callback(callback_id), "status") == "done"
     assert counts(sync_redis, clock)["asked|handler:h1"] == "1"
+
+
+def test_an_answer_after_midnight_is_counted_on_the_day_it_was_asked(
+    twilio: TwilioClient, staff: Staff, sync_redis: redis.Redis, redis_url: str, clock: VirtualClock
+) -> None:
+    asking(twilio, redis_url)
+    call, connect = connected(twilio, staff, "2", "1")
+    midnight = datetime(2026, 12, 7, tzinfo=ZoneInfo("Europe/London")).timestamp()
+    clock.set(midnight - 10)
+    question = dial_ends(twilio, call, connect, "completed")
+    clock.set(midnight + 10)
+    call.press(question, "5")
+
+    asked_on = dict(sync_redis.hgetall(keys.feedback_day("2026-12-06")))
+    assert asked_on["asked|all"] == asked_on["very_poor|all"] == "1"
+    assert sync_redis.exists(keys.feedback_day("2026-12-07")) == 0

@@ -190,7 +190,9 @@ def test_a_non_emergency_at_the_fallback_goes_back_to_the_main_flow(
     action = screen.first("Gather").get("action", "")
     back = twilio.twiml(action, voice_params(sid) | {"Digits": "2"})
     assert back.verbs == ["Say", "Say", "Redirect"]
-    assert back.said[1] == "Calls to NHS 111 are recorded, for your care and to improve our service."
+    assert (
+        back.said[1] == "Calls to NHS 111 are recorded, for your care and to improve our service."
+    )
     menu = twilio.twiml(back.first("Redirect").text or "", voice_params(sid))
     assert "why you are calling" in menu.text
 
