@@ -30,7 +30,11 @@ async def retry(ivr: Ivr, form: GatherForm, state: Progress) -> Decision:
     choice = menu.choice(Step.EMERGENCY, Given(digits=form.digits, speech=form.speech))
     if choice is not None:
         answers = menu.record(Step.EMERGENCY, answers, choice)
-    return await carry_on(ivr, form, answers, state.turn, state.down_since)
+    decision = await carry_on(ivr, form, answers, state.turn, state.down_since)
+    if answers.screen is Screen.NO and state.answers.screen is None:
+        # The screen answered "no" here: that calls are recorded, as on the way in.
+        return _after(say(PromptId.RECORDING_NOTICE), decision)
+    return decision
 
 
 async def fallback_line_result(ivr: Ivr, form: DialForm, state: Progress) -> Decision:

@@ -15,7 +15,7 @@ from routing.cases import CaseKind, opened
 from routing.decisions import Decision, Dial, Enqueue, Spoken, say
 from routing.dispatch_line import dispatch_dial
 from routing.floor import Floor, assign_waiting
-from routing.models import Answers, Call, CallFacts, CallRecord, Priority, mask
+from routing.models import Answers, Call, CallFacts, CallRecord, Priority, Screen, mask
 from routing.overflow import ToNumber
 from routing.queues import Standing
 from routing.rules import RuleSet
@@ -190,4 +190,7 @@ async def place(
         await offer_waiting(floor)
     intro = before + (say(PromptId.ROUTING_ON) if gave_up else ())
     intro += say(PromptId.EMERGENCY_CONNECTING if emergency else PromptId.QUEUED)
+    if answers.screen is Screen.UNANSWERED:
+        # Heard nowhere else by a caller who never answered the screen (routing/menu.py).
+        intro += say(PromptId.RECORDING_NOTICE)
     return Enqueue(locale=locale, queue=placement.queue, priority=placement.priority, say=intro)

@@ -437,3 +437,31 @@ def test_an_answer_after_midnight_is_counted_on_the_day_it_was_asked(
     asked_on = dict(sync_redis.hgetall(keys.feedback_day("2026-12-06")))
     assert asked_on["asked|all"] == asked_on["very_poor|all"] == "1"
     assert sync_redis.exists(keys.feedback_day("2026-12-07")) == 0
+
+
+def test_a_caller_who_never_answers_the_screen_hears_the_notice_as_they_are_queued(
+    twilio: TwilioClient,
+) -> None:
+    call = twilio.call(CALLER, MAIN_LINE)
+    twiml = call.start()
+    for _ in range(3):
+        twiml = call.silence(twiml)
+
+    assert twiml.has("Enqueue")
+    assert twiml.said[-1] == RECORDED
+    assert heard(call).count(RECORDED) == 1
+
+
+def test_a_caller_who_answers_the_screen_in_the_retry_loop_hears_the_notice(
+    twilio: TwilioClient,
+) -> None:
+    call = twilio.call(CALLER, MAIN_LINE)
+    # The screen as the safe route asks it (a webhook failed): the retry loop's own URL.
+    reason = call._got(twilio.twiml("/twilio/retry?locale=en-GB&turn=1", call.params(Digits="2")))
+
+    assert reason.said[0] == RECORDED
+    assert "reason" in reason.first("Gather").get("action", "")
+    again = call._got(
+        twilio.twiml("/twilio/retry?locale=en-GB&screen=not_emergency&turn=2", call.params(Digits="2"))
+    )
+    assert RECORDED not in again.said  # told once
