@@ -7,7 +7,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from console import api_callbacks, api_degraded, api_floor, api_onward, api_rules, openapi
+from console import (
+    api_callbacks,
+    api_degraded,
+    api_feedback,
+    api_floor,
+    api_onward,
+    api_recordings,
+    api_rules,
+    openapi,
+)
 from console.convertors import VERSION
 from console.endpoints import EVERYONE, SUPERVISORS, Endpoint, route
 from routing.audit import AuditEntry
@@ -35,6 +44,7 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/handlers/{handler_id}", "Get a handler", api_floor.get_handler, EVERYONE, response=Handler),
     Endpoint("PUT", "/api/v1/handlers/{handler_id}", "Update a handler", api_floor.update_handler, SUPERVISORS, body=HandlerProfile, response=Handler),
     Endpoint("GET", "/api/v1/handlers/{handler_id}/history", "A handler's state changes and time in each state", api_floor.handler_history, EVERYONE, response=api_floor.HandlerHistory, query={"window": "15m, 1h or today (default today)"}),
+    Endpoint("GET", "/api/v1/handlers/{handler_id}/feedback", "Get a handler's patient feedback on a day", api_feedback.handler_feedback, EVERYONE, response=api_feedback.HandlerFeedback, query=api_feedback.DAY_QUERY),
     Endpoint("PUT", "/api/v1/handlers/{handler_id}/state", "Change a handler's state", api_floor.change_state, EVERYONE, body=api_floor.StateChange, response=Handler),
     Endpoint("POST", "/api/v1/handlers/{handler_id}/heartbeat", "Send a handler heartbeat", api_floor.heartbeat, EVERYONE, response=api_floor.Heartbeat),
     Endpoint("GET", "/api/v1/callbacks", "List callbacks (numbers masked)", api_callbacks.list_callbacks, SUPERVISORS, response=list[api_callbacks.CallbackView], query={"status": "only this status", "priority": "only this priority class", "overdue": "true: only those past their target"}),
@@ -43,6 +53,9 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/callbacks/{callback_id}", "Get a callback, its whole number (audited) and its history", api_callbacks.get_callback, SUPERVISORS, response=api_callbacks.CallbackView),
     Endpoint("POST", "/api/v1/callbacks/{callback_id}/cancel", "Cancel a callback", api_callbacks.cancel_callback, SUPERVISORS, body=api_callbacks.CallbackChange, response=api_callbacks.CallbackView),
     Endpoint("PUT", "/api/v1/callbacks/{callback_id}/priority", "Re-prioritise a callback", api_callbacks.reprioritise_callback, SUPERVISORS, body=api_callbacks.CallbackPriority, response=api_callbacks.CallbackView),
+    Endpoint("GET", "/api/v1/recordings", "List recordings, newest first (callers by their last digits)", api_recordings.list_recordings, SUPERVISORS, response=list[api_recordings.RecordingView], query=api_recordings.SEARCH_QUERY),
+    Endpoint("GET", api_recordings.AUDIO, "Play a recording (its WAV, streamed from Twilio through Lifeline; audited)", api_recordings.recording_audio, SUPERVISORS, media_type=api_recordings.WAV, headers=api_recordings.RANGE, answers=api_recordings.AUDIO_ANSWERS),
+    Endpoint("GET", "/api/v1/feedback", "Get a day's patient feedback (Friends and Family Test) for the line, each queue and each handler", api_feedback.feedback, SUPERVISORS, response=api_feedback.FeedbackDay, query=api_feedback.DAY_QUERY),
     Endpoint("POST", "/api/v1/handlers/{handler_id}/send-on", "Send a handler's caller on, to the dispatch line or a clinician", api_onward.handler_send_on, EVERYONE, body=api_onward.SendOn, response=api_onward.SentOn, status=202),
     Endpoint("POST", "/api/v1/handlers/{handler_id}/clinician-callback", "Arrange a clinician's callback for a handler's caller", api_onward.handler_clinician_callback, EVERYONE, body=api_onward.ClinicianCallbackAsk, response=api_onward.ClinicianCallbackMade, status=201),
     Endpoint("POST", "/api/v1/handlers/{handler_id}/wrap-up", "Wrap up a handler's call", api_degraded.handler_wrap_up, EVERYONE, body=api_degraded.WrapUp, response=api_degraded.WrapUpDone),

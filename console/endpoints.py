@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -27,6 +28,7 @@ from console.tokens import Principal, Role
 from routing.floor import Floor
 
 MAX_BODY_BYTES = 256 * 1024
+JSON = "application/json"
 
 SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
 EVERYONE = frozenset(Role)
@@ -41,6 +43,8 @@ class ApiRequest:
     path: dict[str, Any]
     query: dict[str, str]
     body: Any
+    method: str = "GET"
+    headers: Headers = field(default_factory=Headers)  # for what is streamed: a byte range
 
     @property
     def floor(self) -> Floor:
@@ -61,6 +65,12 @@ class Endpoint:
     response: Any = None  # a model or type for the OpenAPI document
     status: int = 200
     query: dict[str, str] = field(default_factory=dict)  # name -> description
+    # What a success carries: JSON of `response`, or bytes of another type, streamed (the
+    # function returns the Response itself), with the request headers it reads and the other
+    # answers it may give (status -> description).
+    media_type: str = JSON
+    headers: dict[str, str] = field(default_factory=dict)
+    answers: dict[int, str] = field(default_factory=dict)
 
 
 async def principal_of(request: Request, console: Console) -> Principal:
@@ -114,6 +124,8 @@ def route(endpoint: Endpoint) -> Route:
                 path=dict(request.path_params),
                 query=dict(request.query_params),
                 body=body,
+                method=request.method,
+                headers=request.headers,
             )
             result = await endpoint.function(asked)
         except Exception as error:  # mapped in one place; anything else is a real 500
@@ -130,4 +142,4 @@ def route(endpoint: Endpoint) -> Route:
     return Route(endpoint.path, run, methods=[endpoint.method])
 
 
-__all__ = ["EVERYONE", "SUPERVISORS", "ApiError", "ApiRequest", "Endpoint", "route"]
+__all__ = ["EVERYONE", "JSON", "SUPERVISORS", "ApiError", "ApiRequest", "Endpoint", "route"]

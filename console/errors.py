@@ -7,6 +7,7 @@ ApiError (status, message, problems)
 ├── NotFound         404
 ├── Conflict         409: the thing exists, or changed meanwhile
 ├── Invalid          422: the body is well-formed but wrong; `problems` lists each with its path
+├── BadGateway       502: a system behind Lifeline (Twilio) failed or could not be reached
 └── Unavailable      503: the store (Redis) cannot be reached
 """
 
@@ -16,6 +17,7 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from console.recording_audio import AudioUnavailable, TwilioUnavailable
 from routing.activation import ActivationRefused
 from routing.handlers import NotAllowed, UnknownHandler
 from routing.rulebook import UnknownVersion
@@ -55,6 +57,10 @@ class Invalid(ApiError):
     status = 422
 
 
+class BadGateway(ApiError):
+    status = 502
+
+
 class Unavailable(ApiError):
     status = 503
 
@@ -71,6 +77,10 @@ def as_api_error(error: Exception) -> ApiError:
             return Conflict("activating this version would strand callers", error.problems)
         case RuleSetError():
             return Invalid("the rule set is invalid", error.problems)
+        case TwilioUnavailable():
+            return BadGateway(error.message)
+        case AudioUnavailable():
+            return NotFound(error.message)
         case RedisError():
             return Unavailable("the store is unreachable just now; try again shortly")
     raise error

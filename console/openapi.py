@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
-from console.endpoints import Endpoint
+from console.endpoints import JSON, Endpoint
 
 ERROR = {
     "type": "object",
@@ -17,6 +17,43 @@ ERROR = {
     },
     "required": ["error"],
 }
+
+
+FAILURES = (
+    (400, "Malformed request"),
+    (401, "No or unknown token"),
+    (403, "Not allowed for this role"),
+    (404, "Not found"),
+    (409, "Conflict"),
+    (422, "Invalid body; `problems` lists each problem with its path"),
+)
+
+
+def optional(name: str, where: str, text: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": where,
+        "required": False,
+        "description": text,
+        "schema": {"type": "string"},
+    }
+
+
+def failure(text: str) -> dict[str, Any]:
+    return {
+        "description": text,
+        "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def answer(code: int, text: str, success: dict[str, Any]) -> dict[str, Any]:
+    """An endpoint's own answer: a success carries what the endpoint serves, an error of
+    Lifeline's its JSON; any other (a 416 passed on from Twilio) nothing."""
+    if code < 300:
+        return {"description": text, "content": success}
+    if code >= 500:
+        return failure(text)
+    return {"description": text}
 
 
 def schema_of(kind: Any, definitions: dict[str, Any]) -> dict[str, Any]:
@@ -42,43 +79,25 @@ def document(endpoints: list[Endpoint], title: str = "Lifeline API") -> dict[str
                 "schema": {"type": "integer" if conv in (":int", ":version") else "string"},
             }
             for name, conv in re.findall(r"\{(\w+)(:\w+)?\}", endpoint.path)
-        ] + [
-            {
-                "name": name,
-                "in": "query",
-                "required": False,
-                "description": text,
-                "schema": {"type": "string"},
-            }
-            for name, text in endpoint.query.items()
         ]
+        parameters += [optional(name, "query", text) for name, text in endpoint.query.items()]
+        parameters += [optional(name, "header", text) for name, text in endpoint.headers.items()]
+        if endpoint.media_type == JSON:
+            success = {JSON: {"schema": schema_of(endpoint.response, definitions)}}
+        else:  # bytes, streamed
+            media = endpoint.media_type
+            success = {media: {"schema": {"type": "string", "contentMediaType": media}}}
         operation: dict[str, Any] = {
             "summary": endpoint.summary,
             "description": f"Roles: {', '.join(sorted(role.value for role in endpoint.roles))}.",
             "security": [{"bearer": []}],
             "parameters": parameters,
             "responses": {
-                str(endpoint.status): {
-                    "description": "OK",
-                    "content": {
-                        "application/json": {"schema": schema_of(endpoint.response, definitions)}
-                    },
-                },
+                str(endpoint.status): {"description": "OK", "content": success},
+                **{str(code): failure(text) for code, text in FAILURES},
                 **{
-                    str(code): {
-                        "description": text,
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                        },
-                    }
-                    for code, text in (
-                        (400, "Malformed request"),
-                        (401, "No or unknown token"),
-                        (403, "Not allowed for this role"),
-                        (404, "Not found"),
-                        (409, "Conflict"),
-                        (422, "Invalid body; `problems` lists each problem with its path"),
-                    )
+                    str(code): answer(code, text, success)
+                    for code, text in endpoint.answers.items()
                 },
             },
         }

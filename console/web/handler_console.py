@@ -1,6 +1,7 @@
 """The handler's console: their state (available, on a break with a reason, offline), the call
 routed to them with its details, an appointment booked for it, the caller sent on or a
-clinician's callback arranged, wrap-up, a heartbeat, and live updates."""
+clinician's callback arranged, wrap-up, their own patients' feedback today, a heartbeat, and
+live updates."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from console.errors import Conflict
 from console.web.auth import EVERYONE
 from console.web.booking import ChosenSlot, booking_context
 from console.web.casefile import case_for
+from console.web.feedback import own_today
 from console.web.forms import FormErrors, parse, present
 from console.web.onward import (
     CLINICIAN,
@@ -37,6 +39,9 @@ from routing.wrapup import WrapUpOutcome
 PHONE_SIGN_IN = "/console/handler/phone-token"  # served by console/web/phone.py
 BOOKING = "/console/handler#booking"
 HEARTBEAT_SECONDS = 10  # well inside the rule set's heartbeat timeout (30 s by default)
+# The day's answers change only as calls end, and reading them reads the whole day's counts:
+# every handler's open console asks less often than for its call.
+FEEDBACK_SECONDS = 15.0
 
 
 class BreakReason(StrEnum):
@@ -151,6 +156,7 @@ async def show(
         heartbeat=f"/console/handler/heartbeat|{HEARTBEAT_SECONDS}",
         phone_sdk=settings.twilio_voice_sdk_url if softphone else "",
         phone_sign_in=PHONE_SIGN_IN if softphone else "",
+        feedback=await own_today(page, handler_id(page)),
         **context,
     )
 
@@ -251,11 +257,21 @@ async def heartbeat(page: Page) -> Response:
     return Response(status_code=204)
 
 
+async def own_feedback(page: Page) -> dict[str, str]:
+    feedback = await own_today(page, handler_id(page))
+    return {"handler-feedback": page.fragment("_handler_feedback.html", feedback=feedback)}
+
+
 async def events(page: Page) -> Response:
     async def regions_now() -> dict[str, str]:
         return await live(page)
 
-    return page.live([Feed(regions_now), Feed(page.mode_region)])
+    async def feedback_now() -> dict[str, str]:
+        return await own_feedback(page)
+
+    return page.live(
+        [Feed(regions_now), Feed(page.mode_region), Feed(feedback_now, every=FEEDBACK_SECONDS)]
+    )
 
 
 VIEWS = [

@@ -4,6 +4,7 @@ through: sign-in, role, CSRF on every POST, form parsing, and errors turned into
 Problem (status, message)        raised by a page, shown as an error page
 ├── Domain errors: unknown handler, callback or version -> 404; a refused change -> 409
 ├── ApiError (shared with the API, e.g. from wrap-up) -> its status and message
+├── AudioUnavailable: a recording unknown or not held -> 404; Twilio failing -> 502
 └── RedisError -> 503: the store is unreachable; nothing else is caught (a real 500)
 """
 
@@ -24,6 +25,7 @@ from starlette.routing import Route
 
 from console.context import Console
 from console.errors import ApiError
+from console.recording_audio import AudioUnavailable, TwilioUnavailable
 from console.tokens import Principal, Role
 from console.web import csrf
 from console.web.accounts import User
@@ -60,6 +62,10 @@ def as_problem(error: Exception) -> Problem:
             return Problem(404, str(error))
         case NotAllowed():
             return Problem(409, str(error))
+        case TwilioUnavailable():
+            return Problem(502, error.message)
+        case AudioUnavailable():
+            return Problem(404, error.message)
         case RedisError():
             return Problem(503, "The store is unreachable just now. Try again in a moment.")
     raise error
@@ -75,6 +81,7 @@ SUPERVISOR_NAV = (
     NavItem("/console/wallboard", "Wallboard"),
     NavItem("/console/handlers", "Handlers"),
     NavItem("/console/callbacks", "Callbacks"),
+    NavItem("/console/recordings", "Recordings"),
     NavItem("/console/rules", "Rules"),
     NavItem("/console/mode", "Mode"),
     NavItem("/console/journal", "Journal"),

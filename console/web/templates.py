@@ -66,6 +66,12 @@ def percent(rate: float | None) -> str:
     return NONE if rate is None else f"{rate * 100:.0f}%"
 
 
+def whole_percent(value: float | None) -> str:
+    """A figure that is a percentage already (65.5), to the whole per cent, as NHS England
+    publishes the Friends and Family Test."""
+    return NONE if value is None else f"{value:.0f}%"
+
+
 RATES = frozenset(
     {"service_level", "abandoned_after_30s_rate", "p1_reached_within_60s_rate", "callbacks_on_time"}
 )
@@ -110,6 +116,7 @@ class Templates:
             iso=iso,
             duration=duration,
             percent=percent,
+            whole_percent=whole_percent,
             mask=mask,
             priority=priority,
             figure=figure,

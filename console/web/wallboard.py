@@ -1,6 +1,6 @@
 """The supervisor's wallboard: per queue and priority, who waits and how the line is doing
 against its targets; handlers by state; callbacks due and overdue; today's immediate requests
-for a clinician against their target; the last hour; all live."""
+for a clinician against their target; the patients' feedback today; the last hour; all live."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from console.context import Console
+from console.web import feedback
 from console.web.charts import chart, last_hour
 from console.web.pages import Page, View
 from console.web.sse import Feed
@@ -180,6 +181,7 @@ async def wallboard(page: Page) -> Response:
         floor=snapshot,
         windows=WINDOWS,
         chart=chart(await last_hour(page.console.stats, page.now)),
+        feedback=await feedback.today(page),
         stream=f"/console/events/wallboard?window={window.value}",
     )
 
@@ -193,7 +195,17 @@ async def events(page: Page) -> Response:
     async def hour() -> dict[str, str]:
         return await chart_region(page)
 
-    return page.live([Feed(page.mode_region), Feed(figures), Feed(hour, every=10.0)])
+    async def answers() -> dict[str, str]:
+        return await feedback.wallboard_region(page)
+
+    return page.live(
+        [
+            Feed(page.mode_region),
+            Feed(figures),
+            Feed(hour, every=10.0),
+            Feed(answers, every=feedback.EVERY_SECONDS),
+        ]
+    )
 
 
 VIEWS = [

@@ -461,7 +461,6 @@ def test_a_caller_who_answers_the_screen_in_the_retry_loop_hears_the_notice(
 
     assert reason.said[0] == RECORDED
     assert "reason" in reason.first("Gather").get("action", "")
-    again = call._got(
-        twilio.twiml("/twilio/retry?locale=en-GB&screen=not_emergency&turn=2", call.params(Digits="2"))
-    )
+    next_turn = "/twilio/retry?locale=en-GB&screen=not_emergency&turn=2"
+    again = call._got(twilio.twiml(next_turn, call.params(Digits="2")))
     assert RECORDED not in again.said  # told once

@@ -60,6 +60,7 @@ HANDLER_MAY = {
     ("GET", "/console/static"),
     ("GET", "/api/v1/handlers/{handler_id}"),
     ("GET", "/api/v1/handlers/{handler_id}/history"),
+    ("GET", "/api/v1/handlers/{handler_id}/feedback"),  # their own patients' answers
     ("PUT", "/api/v1/handlers/{handler_id}/state"),
     ("POST", "/api/v1/handlers/{handler_id}/heartbeat"),
     ("POST", "/api/v1/handlers/{handler_id}/wrap-up"),

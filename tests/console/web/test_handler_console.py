@@ -83,7 +83,7 @@ def test_the_call_routed_to_a_handler_is_on_their_screen_then_wrapped_up(
     assert "…123" in page.text
     assert CALLER not in page.text
     live = events(handler_person, "/console/handler/events?once=1")
-    assert set(live) == {"handler-status", "handler-call", "mode"}
+    assert set(live) == {"handler-status", "handler-call", "handler-feedback", "mode"}
     assert "A medical problem" in live["handler-call"]
 
     set_state(redis_url, "h1", HandlerState.BUSY, clock.now())

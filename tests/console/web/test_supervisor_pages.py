@@ -72,7 +72,7 @@ def test_the_wallboard_shows_who_waits_per_queue_and_priority_live(
     assert '<svg class="chart"' in page.text
     assert 'data-stream="/console/events/wallboard?window=15m"' in page.text
     live = events(supervisor, "/console/events/wallboard?window=1h&once=1")
-    assert set(live) == {"mode", "emergencies", "summary", "floor", "chart"}
+    assert set(live) == {"mode", "emergencies", "summary", "floor", "chart", "feedback"}
     assert "Mode: normal" in live["mode"]
     assert "Queues (last hour)" in live["floor"]
     assert "<dt>Break</dt><dd>1</dd>" in live["floor"]
