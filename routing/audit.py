@@ -23,6 +23,17 @@ class AuditEntry(BaseModel):
     detail: dict[str, object]
 
 
+def entry(actor: str, action: str, target: str, now: float, **detail: object) -> dict[str, str]:
+    """An audit record's fields, as the stream keeps them."""
+    return {
+        "at": repr(now),
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "detail": json.dumps(detail, default=str),
+    }
+
+
 class Audit:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -30,13 +41,7 @@ class Audit:
     async def record(
         self, actor: str, action: str, target: str, now: float, **detail: object
     ) -> str:
-        fields = {
-            "at": repr(now),
-            "actor": actor,
-            "action": action,
-            "target": target,
-            "detail": json.dumps(detail, default=str),
-        }
+        fields = entry(actor, action, target, now, **detail)
         entry_id = await replicated(
             self.redis,
             "audit",

@@ -67,6 +67,8 @@ async def answer(floor: Floor, state: Leg, call_sid: str, answered_by: str) -> D
             return await _called_again_shortly(floor, state, answered_by)
         return connecting.taken()
     rules = (await floor.rulebook.active()).callbacks
+    # This leg runs the recorded <Dial>: Twilio's list names the recording by it alone.
+    await floor.redis.set(keys.callback_leg(call_sid), callback.id, ex=keys.CALL_TTL_SECONDS)
     if state.leg == "patient":
         if by_machine(answered_by):
             await attempted(floor, state, MACHINE)

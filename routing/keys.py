@@ -282,6 +282,12 @@ def recordings_by(field: str, value: str) -> str:
     return f"{RECORDINGS}:{field}:{value}"
 
 
+def callback_leg(call_sid: str) -> str:
+    """The callback whose first leg is this call (it runs the recorded `<Dial>`): so that a
+    recording of it found in Twilio's list is known to be a callback's. Kept as a call is."""
+    return f"{PREFIX}:callback-leg:{call_sid}"
+
+
 def feedback_day(day: str) -> str:
     """A day's Friends and Family Test answers (London, YYYY-MM-DD), counted by queue, handler
     and answer (routing/feedback.py)."""

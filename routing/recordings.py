@@ -7,6 +7,7 @@ the audit log keeps that it was."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import cast
@@ -15,7 +16,9 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from routing import keys
+from routing.audit import AUDIT_MAXLEN
 from routing.models import CallRecord
+from routing.replicated import replicated
 
 DIGITS = 3  # the caller's last digits kept and searched by: what screens show (models.mask)
 SEARCH_LIMIT = 200
@@ -83,10 +86,24 @@ return 1
 """
 
 
+# KEYS: the recordings, their indexes, the audit stream. ARGV: how many of each, the stream's
+# length, the sids (JSON), then the audit record's fields and values.
+_FORGET = """
+local recordings, indexes = tonumber(ARGV[1]), tonumber(ARGV[2])
+local sids = cjson.decode(ARGV[4])
+for i = 1, recordings do redis.call('DEL', KEYS[i]) end
+for i = recordings + 1, recordings + indexes do redis.call('ZREM', KEYS[i], unpack(sids)) end
+local fields = {}
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+return redis.call('XADD', KEYS[#KEYS], 'MAXLEN', '~', ARGV[3], '*', unpack(fields))
+"""
+
+
 class Recordings:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._add_new = redis.register_script(_ADD_NEW)
+        self._forget = redis.register_script(_FORGET)
 
     def _indexes(self, recording: Recording) -> list[str]:
         found = [keys.RECORDINGS]
@@ -158,17 +175,36 @@ class Recordings:
             start += page
         return matched[: query.limit]
 
-    async def older_than(self, before: float, count: int = 100) -> list[Recording]:
-        """The oldest recordings that started before `before`."""
+    async def older_than(self, before: float, count: int = 100, skip: int = 0) -> list[Recording]:
+        """The oldest recordings that started before `before`, past the first `skip`."""
         sids = cast(
             list[str],
-            await self.redis.zrangebyscore(keys.RECORDINGS, "-inf", f"({before}", 0, count),
+            await self.redis.zrangebyscore(keys.RECORDINGS, "-inf", f"({before}", skip, count),
         )
         loaded = await self._load(sids)
         missing = set(sids) - {item.sid for item in loaded}
         if missing:  # an index entry whose record is gone: nothing to delete at Twilio
             await self.redis.zrem(keys.RECORDINGS, *missing)
         return loaded
+
+    async def forget_audited(self, gone: Sequence[Recording], audit: dict[str, str]) -> None:
+        """Recordings deleted at Twilio forgotten, and the audit record that says so written, in
+        one step: a worker killed on the way leaves both undone (the next run finds them gone at
+        Twilio and does both), never one twice. Acknowledged once replicated, as audit records
+        are."""
+        keys_of = [keys.recording(item.sid) for item in gone]
+        indexes = sorted({index for item in gone for index in self._indexes(item)})
+        sids = [item.sid for item in gone]
+        fields = [part for pair in audit.items() for part in pair]
+        await replicated(
+            self.redis,
+            "audit",
+            lambda client: self._forget(
+                keys=[*keys_of, *indexes, keys.AUDIT],
+                args=[len(keys_of), len(indexes), AUDIT_MAXLEN, json.dumps(sids), *fields],
+                client=client,
+            ),
+        )
 
     async def forget(self, recording: Recording) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:

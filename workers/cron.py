@@ -64,12 +64,19 @@ def schedule(probe_interval_seconds: int = 2) -> tuple[Periodic, ...]:
         Periodic(
             sweeps.sweep_queues, JobQueue.HOUSEKEEPING, interval_seconds=300, timeout_seconds=60
         ),
-        # Deletes at Twilio (REST, one by one): housekeeping, never beside a caller or callback.
+        # Twilio's REST API, page by page and delete by delete: housekeeping, never beside a
+        # caller or a callback; each well inside its timeout (recordings.RUN_SECONDS).
         Periodic(
-            recordings.housekeeping,
+            recordings.find_untold,
             JobQueue.HOUSEKEEPING,
             interval_seconds=3600,
-            timeout_seconds=600,
+            timeout_seconds=300,
+        ),
+        Periodic(
+            recordings.delete_expired,
+            JobQueue.HOUSEKEEPING,
+            interval_seconds=3600,
+            timeout_seconds=300,
         ),
     )
 

@@ -57,7 +57,8 @@ JOBS = frozenset(
         "workers.sweeps.tick",
         "workers.sweeps.rooms",
         "workers.sweeps.sweep_queues",
-        "workers.recordings.housekeeping",
+        "workers.recordings.find_untold",
+        "workers.recordings.delete_expired",
         "lifeline.simulation.what_if.what_if",
     }
 )

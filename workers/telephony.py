@@ -30,6 +30,7 @@ CALL_NOT_IN_PROGRESS = 21220
 REQUEST_TIMEOUT_SECONDS = 5
 FINAL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 LIST_PAGE_SIZE = 100
+RECORDINGS_PAGE_SIZE = 1000  # Twilio's largest: a national line's two days in some 100 pages
 
 
 class TelephonyError(Exception):
@@ -62,6 +63,7 @@ class RecordingSeen:
 
     sid: str
     call_sid: str
+    source: str  # "DialVerb": a <Dial>'s
     status: str
     duration: int
     channels: int
@@ -266,7 +268,7 @@ class Telephony:
 
         def listed() -> list[Any]:
             found: list[Any] = self.client.recordings.list(
-                date_created_after=since, page_size=LIST_PAGE_SIZE
+                date_created_after=since, page_size=RECORDINGS_PAGE_SIZE
             )
             return found
 
@@ -280,6 +282,7 @@ class Telephony:
             RecordingSeen(
                 sid=str(item.sid),
                 call_sid=str(item.call_sid),
+                source=str(item.source),
                 status=str(item.status),
                 duration=max(0, int(item.duration or 0)),
                 channels=int(item.channels or 1),

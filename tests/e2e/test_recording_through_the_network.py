@@ -152,9 +152,10 @@ def test_past_the_retention_period_a_recording_is_deleted_at_twilio_once_and_aud
     # ... which finds it gone, and forgets it, with the audit trail kept.
     assert retention_run(stack, days_later=2) == {"deleted": 1, "kept": 0}
     assert kept(stack) == []
-    [entry] = audited(stack, "recording.deleted")
-    assert entry["target"] == recording["sid"]
-    assert entry["detail"]["case_id"] == case_of(stack, sid)
+    [entry] = audited(stack, "recordings.deleted")
+    [gone] = entry["detail"]["recordings"]
+    assert (gone["sid"], gone["case_id"]) == (recording["sid"], case_of(stack, sid))
+    assert entry["detail"]["retention_days"] == 1
     assert retention_run(stack, days_later=2) == {"deleted": 0, "kept": 0}
 
 
@@ -184,6 +185,23 @@ def test_a_recording_never_told_of_is_found_in_twilios_list_and_kept_with_its_ca
     }
     assert in_a_job(stack, SETTLING_SECONDS + 60, find_untold_in) == 0  # found once
     assert retention_run(stack, days_later=2) == {"deleted": 1, "kept": 0}  # and deleted in time
+
+
+def test_a_recording_of_a_call_lifeline_does_not_know_is_left_alone(stack: Stack) -> None:
+    sid = talked_to_h1(stack)
+    stack.wait_for(lambda: bool(kept(stack)), "the recording to be kept")
+    [told] = kept(stack)
+    # Another application's call on the same account, as far as Lifeline can tell.
+    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    try:
+        client.delete(keys.recording(told["sid"]), keys.call(sid))
+        client.zrem(keys.RECORDINGS, told["sid"])
+    finally:
+        client.close()
+
+    assert in_a_job(stack, SETTLING_SECONDS + 60, find_untold_in) == 0
+    assert kept(stack) == []
+    assert media(stack, told["sid"]).status_code == 200  # nor deleted at Twilio
 
 
 def asking_everyone(stack: Stack) -> None:

@@ -139,6 +139,8 @@ def test_a_callback_is_recorded(
         "handler": "h1",
         "cb": callback_id,
     }
+    # Its leg is known as the callback's, for a recording found only in Twilio's list.
+    assert sync_redis.get(keys.callback_leg(HANDLER_LEG)) == callback_id
 
 
 @pytest.fixture

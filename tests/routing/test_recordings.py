@@ -7,6 +7,7 @@ import pytest
 import redis.asyncio
 
 from routing import keys
+from routing.audit import entry
 from routing.recordings import Recording, RecordingKind, Recordings, Search
 
 pytestmark = pytest.mark.anyio
@@ -88,3 +89,26 @@ async def test_the_oldest_first_for_the_retention(aredis: redis.asyncio.Redis) -
         await store.add(recording(number))
     old = await store.older_than(T0 + 150)
     assert [item.sid for item in old] == [recording(1).sid, recording(2).sid]
+
+
+async def test_the_oldest_past_those_skipped_for_a_run(aredis: redis.asyncio.Redis) -> None:
+    store = Recordings(aredis)
+    for number in range(1, 6):
+        await store.add(recording(number))
+    page = await store.older_than(T0 + 1_000, count=2, skip=2)
+    assert [item.sid for item in page] == [recording(3).sid, recording(4).sid]
+
+
+async def test_forgotten_and_audited_in_one_step(aredis: redis.asyncio.Redis) -> None:
+    store = Recordings(aredis)
+    gone = [recording(1), recording(2, handler="h2", digits="456")]
+    for item in [*gone, recording(3)]:
+        await store.add(item)
+
+    await store.forget_audited(gone, entry("retention", "recordings.deleted", "2", T0, n=2))
+
+    assert [item.sid for item in await store.search(Search())] == [recording(3).sid]
+    for index in (keys.recordings_by("handler", "h2"), keys.recordings_by("digits", "456")):
+        assert await aredis.exists(index) == 0
+    [(_, fields)] = await aredis.xrange(keys.AUDIT)
+    assert (fields["action"], fields["detail"]) == ("recordings.deleted", '{"n": 2}')
