@@ -87,4 +87,4 @@ async def recording_audio(api: ApiRequest) -> Response:
         headers=api.headers,
         detail={"token": api.principal.token_id},
     )
-    return await play(api.floor, str(api.path["recording_sid"]), listener)
+    return await play(api.floor, api.console.media, str(api.path["recording_sid"]), listener)

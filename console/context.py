@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
+
 from console.tokens import Tokens
 from routing.breaker import Breaker
 from routing.floor import Floor
@@ -26,3 +28,5 @@ class Console:
     # The staff's own client of the clinical system, for bookings while a handler watches (its
     # short timeout); the webhooks have none.
     clinical: ClinicalSystem
+    # Twilio's recordings, streamed on to supervisors (console/recording_audio.py).
+    media: httpx.AsyncClient

@@ -1,6 +1,7 @@
 """A recording's audio, fetched from Twilio as it is asked for (the player's byte ranges passed
 on) and streamed through, never held whole: whoever listens gets neither Twilio's URL nor the
-account's credentials. Each playback is audited once, at its start.
+account's credentials. A listener's playback of a recording is audited once, whatever ranges
+their player asks for (or a script sends): once in PLAYED_WINDOW_SECONDS, on Twilio's answer.
 
 AudioUnavailable (sid, message)
 ├── UnknownRecording     not known here: never made, or forgotten after the retention period
@@ -13,7 +14,6 @@ AudioBrokeOff            Twilio stopped in the middle: the player's audio is cut
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -25,6 +25,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response, StreamingResponse
 
 from config.settings import Settings
+from routing import keys
 from routing.floor import Floor
 from routing.recordings import Recording
 
@@ -32,14 +33,14 @@ log = logging.getLogger(__name__)
 
 CONNECT_SECONDS = 3.0  # Twilio answers a connection at once or not at all
 READ_SECONDS = 15.0  # between two chunks of audio: a player waits no longer than this
+MAX_STREAMS = 50  # recordings streaming from Twilio at once, per console process
 PASSED_ON = ("content-type", "content-length", "content-range", "accept-ranges")
 STREAMED = (200, 206)
 UNSATISFIABLE = 416  # a range beyond the end: passed on, so the player knows the length
 PLAYED = "recording.played"
-# Where a playback starts: no range, or one from byte 0. Safari first asks for bytes 0-1 alone
-# to see whether ranges are served, then for the whole from 0: the probe is not a playback.
-FIRST_BYTE = re.compile(r"\s*bytes\s*=\s*0*0\s*-")
-PROBE = re.compile(r"\s*bytes\s*=\s*0*0\s*-\s*0*1\s*")
+# A player asks for many ranges as it plays and seeks: one audit record for each listener and
+# recording within this time, however the ranges are asked for.
+PLAYED_WINDOW_SECONDS = 1800
 
 
 class AudioUnavailable(Exception):
@@ -95,14 +96,6 @@ class Listener:
     headers: Headers
     detail: dict[str, object]
 
-    @property
-    def starts(self) -> bool:
-        """Whether this request starts a playback (rather than seeking within one)."""
-        if self.method != "GET":
-            return False
-        asked = self.headers.get("range")
-        return asked is None or (FIRST_BYTE.match(asked) is not None and not PROBE.fullmatch(asked))
-
 
 def media_url(settings: Settings, sid: str) -> str:
     account, recording = quote(settings.twilio_account_sid, safe=""), quote(sid, safe="")
@@ -110,9 +103,12 @@ def media_url(settings: Settings, sid: str) -> str:
 
 
 def client_for(settings: Settings) -> httpx.AsyncClient:
+    """One per console process, made at start-up: building one costs the event loop tens of
+    milliseconds (certificates), and its pool bounds the streams open to Twilio at once."""
     return httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=MAX_STREAMS, max_keepalive_connections=10),
         auth=(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value()),
-        timeout=httpx.Timeout(READ_SECONDS, connect=CONNECT_SECONDS),
+        timeout=httpx.Timeout(READ_SECONDS, connect=CONNECT_SECONDS, pool=CONNECT_SECONDS),
         # Twilio answers a media URL with a redirect to its storage; httpx drops the credentials
         # when a redirect leaves the origin they were given for.
         follow_redirects=True,
@@ -120,9 +116,10 @@ def client_for(settings: Settings) -> httpx.AsyncClient:
     )
 
 
-async def play(floor: Floor, sid: str, listener: Listener) -> Response:
-    """The recording's audio as Twilio answers for it: its status (200, 206 for a range, 416)
-    and the headers a player needs; audited when a playback starts."""
+async def play(floor: Floor, client: httpx.AsyncClient, sid: str, listener: Listener) -> Response:
+    """The recording's audio as Twilio answers for it: its status (200, 206 for a range, 416
+    with no body) and the headers a player needs; audited once a listener gets audio. A HEAD
+    asks Twilio for a HEAD."""
     recording = await floor.recordings.get(sid)
     if recording is None:
         raise UnknownRecording(sid)
@@ -133,16 +130,20 @@ async def play(floor: Floor, sid: str, listener: Listener) -> Response:
     if "range" in listener.headers:
         headers["Range"] = listener.headers["range"]
     stack = AsyncExitStack()
+    method = "HEAD" if listener.method == "HEAD" else "GET"
     try:
-        client = await stack.enter_async_context(client_for(floor.settings))
         answer = await stack.enter_async_context(
-            client.stream("GET", media_url(floor.settings, recording.sid), headers=headers)
+            client.stream(method, media_url(floor.settings, recording.sid), headers=headers)
         )
         if answer.status_code == 404:
             raise NotAtTwilio(recording.sid)
         if answer.status_code not in (*STREAMED, UNSATISFIABLE):
             raise TwilioUnavailable(recording.sid, f"Twilio answered {answer.status_code}")
-        if answer.status_code in STREAMED and listener.starts:
+        if (
+            answer.status_code in STREAMED
+            and method == "GET"
+            and await _first_play(floor, listener.actor, recording.sid)
+        ):
             await floor.audit.record(
                 listener.actor,
                 PLAYED,
@@ -152,6 +153,10 @@ async def play(floor: Floor, sid: str, listener: Listener) -> Response:
                 handler=recording.handler,
                 **listener.detail,
             )
+    except httpx.PoolTimeout:
+        await stack.aclose()
+        log.warning("recording %s: too many recordings playing at once", recording.sid, extra=ids)
+        raise TwilioUnavailable(recording.sid, "too many recordings are playing at once") from None
     except httpx.TimeoutException:
         await stack.aclose()
         log.warning("recording %s: Twilio did not answer in time", recording.sid, extra=ids)
@@ -170,6 +175,13 @@ async def play(floor: Floor, sid: str, listener: Listener) -> Response:
         raise
     passed = {name: answer.headers[name] for name in PASSED_ON if name in answer.headers}
     passed["Cache-Control"] = "no-store"
+    if answer.status_code == UNSATISFIABLE:
+        await stack.aclose()  # the length is in Content-Range; Twilio's error body is not ours
+        passed.pop("content-type", None)
+        return Response(status_code=UNSATISFIABLE, headers=passed)
+    if method == "HEAD":
+        await stack.aclose()
+        return Response(status_code=answer.status_code, headers=passed)
     return StreamingResponse(
         _relayed(answer, stack, recording.sid),
         status_code=answer.status_code,
@@ -177,6 +189,14 @@ async def play(floor: Floor, sid: str, listener: Listener) -> Response:
         # Also run when the player goes away mid-stream (the stream is then cancelled).
         background=BackgroundTask(stack.aclose),
     )
+
+
+async def _first_play(floor: Floor, actor: str, sid: str) -> bool:
+    """Whether this is the listener's first audio of the recording within the window."""
+    played = await floor.redis.set(
+        keys.recording_played(actor, sid), "1", nx=True, ex=PLAYED_WINDOW_SECONDS
+    )
+    return bool(played)
 
 
 async def _relayed(answer: httpx.Response, stack: AsyncExitStack, sid: str) -> AsyncIterator[bytes]:

@@ -13,7 +13,7 @@ from routing.recordings import DIGITS, Search
 
 FIELDS = ("case_id", "digits", "handler", "since", "until")
 LONGEST = 64  # a case id or a handler id is far shorter
-LAST_DIGITS = re.compile(r"\d{3,4}")
+LAST_DIGITS = re.compile(r"[0-9]{3,4}")
 EXAMPLE = "2026-01-31T14:30"
 AT = f"Enter a date and time such as {EXAMPLE} (London time)."
 Problems = dict[str, str]  # field -> what is wrong with it

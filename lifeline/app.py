@@ -22,7 +22,7 @@ from twilio.request_validator import RequestValidator
 
 from config.redis_client import async_client, enqueue_client
 from config.settings import Settings, load_settings
-from console import api
+from console import api, recording_audio
 from console.context import Console
 from console.tokens import Tokens
 from console.web import context as web_context
@@ -92,8 +92,9 @@ def create_app(
     # The staff's side only: the consoles search and book appointments while a handler watches.
     # The webhooks are given no client of the clinical system, so none of theirs can wait on it.
     clinical_client = httpx.AsyncClient(trust_env=False)
+    media_client = recording_audio.client_for(settings)
     ivr = build_ivr(settings, floor)
-    console = build_console(floor, console_jobs, clinical_client)
+    console = build_console(floor, console_jobs, clinical_client, media_client)
     consoles = web_context.build(settings, redis_client)
     rulebook = floor.rulebook
 
@@ -101,6 +102,7 @@ def create_app(
         for client in (redis_client, health):
             await client.aclose()
         await clinical_client.aclose()
+        await media_client.aclose()
         for connection in job_connections:
             connection.close()
 
@@ -153,7 +155,9 @@ def build_ivr(settings: Settings, floor: Floor) -> Ivr:
     )
 
 
-def build_console(floor: Floor, jobs: Jobs, clinical: httpx.AsyncClient) -> Console:
+def build_console(
+    floor: Floor, jobs: Jobs, clinical: httpx.AsyncClient, media: httpx.AsyncClient
+) -> Console:
     """The staff's side, over the floor; what its use cases enqueue goes on `jobs`."""
     settings = floor.settings
     breaker = Breaker(floor.redis, floor.modes, BreakerSettings.of(settings))
@@ -165,6 +169,7 @@ def build_console(floor: Floor, jobs: Jobs, clinical: httpx.AsyncClient) -> Cons
         journal=Journal(floor.redis),
         breaker=breaker,
         clinical=ClinicalSystem(settings.fhir_base_url, clinical),
+        media=media,
     )
 
 

@@ -10,6 +10,8 @@ import sys
 import time
 from collections.abc import Iterable
 
+import httpx
+
 from config.settings import LogFormat
 
 # Standalone runs of 7-15 digits, after a + or its URL encoding (%2B) or none: phone numbers,
@@ -88,6 +90,17 @@ class TextFormatter(CleanFormatter):
         return self.clean(text)
 
 
+def without_queries(record: logging.LogRecord) -> bool:
+    """httpx logs each request's URL: its query may carry a credential (Twilio's storage URL
+    of a recording, signed in its query, works alone for hours) or a patient's details. The
+    path and host are enough to follow what happened."""
+    if record.name.split(".")[0] == "httpx" and isinstance(record.args, tuple):
+        record.args = tuple(
+            str(arg).partition("?")[0] if isinstance(arg, httpx.URL) else arg for arg in record.args
+        )
+    return True
+
+
 def newsworthy(record: logging.LogRecord) -> bool:
     """Lifeline's own events, and anyone's warnings and errors. Other libraries' routine lines
     are not news: RQ's on every job that succeeds, httpx's and Twilio's on every request,
@@ -105,6 +118,7 @@ def configure(
             handler.addFilter(newsworthy)
     else:
         handler.setFormatter(JsonFormatter(secrets))
+    handler.addFilter(without_queries)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -166,6 +166,14 @@ class FeedbackCounts:
         questions, whenever midnight falls."""
         return await self._add(call_sid, answer.value, queue, handler, day)
 
+    async def of(self, day: str, *whose: str) -> list[Counts]:
+        """Queues' (`queue:name`), handlers' (`handler:id`) or the line's (`all`) counts on a
+        day, in one read of their own fields: never every handler's, as the whole day is."""
+        stages = [ASKED, *(answer.value for answer in Answer)]
+        fields = [f"{stage}|{who}" for who in whose for stage in stages]
+        found = iter(await self.redis.hmget(keys.feedback_day(day), fields) if fields else [])
+        return [Counts(**{stage: int(next(found) or 0) for stage in stages}) for _ in whose]
+
     async def day(self, day: str) -> Day:
         found = await self.redis.hgetall(keys.feedback_day(day))
         result = Day(day=day)

@@ -288,6 +288,12 @@ def callback_leg(call_sid: str) -> str:
     return f"{PREFIX}:callback-leg:{call_sid}"
 
 
+def recording_played(actor: str, sid: str) -> str:
+    """Set when a person's playback of a recording is audited (for a while): the ranges their
+    player goes on to ask for are the same playback."""
+    return f"{PREFIX}:recording-played:{sid}:{actor}"
+
+
 def feedback_day(day: str) -> str:
     """A day's Friends and Family Test answers (London, YYYY-MM-DD), counted by queue, handler
     and answer (routing/feedback.py)."""

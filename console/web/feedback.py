@@ -14,22 +14,21 @@ EVERY_SECONDS = 5.0  # the day's answers change only as calls end
 class Today(BaseModel):
     day: str
     line: Counts
-    queues: list[tuple[str, Counts]]  # the rule set's queues and any other answered today
+    queues: list[tuple[str, Counts]]  # the active rule set's queues
 
 
 async def today(page: Page) -> Today:
-    counted = await page.floor.feedback.day(day_of(page.now))
-    queues = set((await page.floor.rulebook.active()).queues) | set(counted.queues)
-    return Today(
-        day=counted.day,
-        line=counted.line,
-        queues=[(name, counted.queues.get(name, Counts())) for name in sorted(queues)],
-    )
+    """The line's and the active rule set's queues' counts, read field by field: never the
+    whole day's (every handler's too), as every open wallboard asks every few seconds."""
+    day = day_of(page.now)
+    queues = sorted((await page.floor.rulebook.active()).queues)
+    line, *each = await page.floor.feedback.of(day, "all", *(f"queue:{q}" for q in queues))
+    return Today(day=day, line=line, queues=list(zip(queues, each, strict=True)))
 
 
 async def own_today(page: Page, handler_id: str) -> Counts:
-    counted = await page.floor.feedback.day(day_of(page.now))
-    return counted.handlers.get(handler_id, Counts())
+    [own] = await page.floor.feedback.of(day_of(page.now), f"handler:{handler_id}")
+    return own
 
 
 async def wallboard_region(page: Page) -> dict[str, str]:

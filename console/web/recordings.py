@@ -42,14 +42,23 @@ async def recordings_page(page: Page) -> Response:
 
 
 async def audio(page: Page) -> Response:
-    """Streamed from Twilio as the player asks; a 404 or 502 page says why not."""
+    """Streamed from Twilio as the player asks; a 404 or 502 page says why not. Only for the
+    page's own player: a link from another site (the session cookie goes with a top-level
+    visit) would put a playback nobody chose in the audit log."""
+    fetch = page.request.headers
+    if fetch.get("sec-fetch-dest") == "document" or fetch.get("sec-fetch-site") not in (
+        None,
+        "same-origin",
+    ):
+        return Response("Play recordings from the Recordings page.", 403, media_type="text/plain")
     listener = Listener(
         actor=page.user.username,
         method=page.request.method,
         headers=page.request.headers,
         detail={},
     )
-    return await play(page.floor, str(page.request.path_params["sid"]), listener)
+    sid = str(page.request.path_params["sid"])
+    return await play(page.floor, page.console.media, sid, listener)
 
 
 VIEWS = [

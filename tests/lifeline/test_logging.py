@@ -162,3 +162,20 @@ def test_a_failed_jobs_arguments_are_never_logged(
     err = capsys.readouterr().err
     assert job.id in err  # the failure is logged, by the job's id
     assert "chest pain" not in err
+
+
+@pytest.mark.parametrize("log_format", list(LogFormat))
+@pytest.mark.usefixtures("logs_restored")
+def test_a_urls_query_is_never_logged(
+    capsys: pytest.CaptureFixture[str], log_format: LogFormat
+) -> None:
+    """Twilio answers a recording's media URL with a redirect to storage signed in its query:
+    that URL alone fetches the audio, for hours."""
+    configure("DEBUG", log_format=log_format)
+    signed = httpx.URL("https://storage.example/RE1.wav?X-Amz-Signature=SIGNED&X-Amz-Credential=K")
+    logging.getLogger("httpx").info('HTTP Request: %s %s "%s"', "GET", signed, "HTTP/1.1 200 OK")
+
+    err = capsys.readouterr().err
+    assert "https://storage.example/RE1.wav" in err
+    assert "SIGNED" not in err
+    assert "X-Amz-Credential" not in err

@@ -3,6 +3,8 @@ out of every index."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 import redis.asyncio
 
@@ -110,5 +112,6 @@ async def test_forgotten_and_audited_in_one_step(aredis: redis.asyncio.Redis) ->
     assert [item.sid for item in await store.search(Search())] == [recording(3).sid]
     for index in (keys.recordings_by("handler", "h2"), keys.recordings_by("digits", "456")):
         assert await aredis.exists(index) == 0
-    [(_, fields)] = await aredis.xrange(keys.AUDIT)
+    stream = cast(list[tuple[str, dict[str, str]]], await aredis.xrange(keys.AUDIT))
+    [(_, fields)] = stream
     assert (fields["action"], fields["detail"]) == ("recordings.deleted", '{"n": 2}')

@@ -96,6 +96,7 @@ def row(page: str, sid: str) -> str:
         ("digits=12", "digits", "Enter the last 3 or 4 digits of the caller&#39;s number"),
         ("digits=12345", "digits", "Enter the last 3 or 4 digits"),
         ("digits=abc", "digits", "Enter the last 3 or 4 digits"),
+        ("digits=%D9%A1%D9%A2%D9%A3", "digits", "Enter the last 3 or 4 digits"),  # Arabic-Indic
         ("since=2026-07-02T10:00&until=2026-07-01T10:00", "until", "This must be after"),
     ],
 )
