@@ -3,6 +3,7 @@ the feedback question."""
 
 from __future__ import annotations
 
+import logging
 from email.utils import parsedate_to_datetime
 
 from ivr.context import Ivr
@@ -14,6 +15,8 @@ from routing.decisions import Decision, Feedback, Nothing
 from routing.feedback import day_of
 from routing.recordings import RecordingKind
 
+log = logging.getLogger(__name__)
+
 
 def _started(text: str) -> float | None:
     """RecordingStartTime (RFC 2822) as epoch seconds; None if absent or unreadable."""
@@ -23,14 +26,30 @@ def _started(text: str) -> float | None:
         return None
 
 
-async def recording(ivr: Ivr, form: RecordingForm, state: Recorded) -> Decision:
+def _kind(text: str) -> RecordingKind:
     try:
-        kind = RecordingKind(state.kind)
+        return RecordingKind(text)
     except ValueError:
-        kind = RecordingKind.CALL
+        return RecordingKind.CALL
+
+
+async def recording(ivr: Ivr, form: RecordingForm, state: Recorded) -> Decision:
+    """Kept with the call it was of: a `<Dial>`'s names it (CallSid); a room's does not (Twilio
+    sends none for a conference), and our signed URL carries the caller's. One tied to no call
+    is refused (logged, nothing kept): there is no case to keep it with."""
+    kind = _kind(state.kind)
+    call = state.call if kind is RecordingKind.ROOM else form.call_sid
+    if not call:
+        log.warning(
+            "recording %s (%s) names no call: not kept",
+            form.recording_sid,
+            kind.value,
+            extra={"conference_sid": form.conference_sid},
+        )
+        return Nothing()
     heard = Heard(
         sid=form.recording_sid,
-        call_sid=form.call_sid,
+        call_sid=call,
         status=form.recording_status,
         duration=form.duration,
         channels=form.channels,

@@ -88,9 +88,18 @@ class FallbackForm(BaseModel):
     error_url: str = Field(alias="ErrorUrl", default="")
 
 
-class RecordingForm(TwilioForm):
-    """Twilio's recording status callback (its CallSid is the call that ran the `<Dial>`)."""
+class RecordingForm(BaseModel):
+    """Twilio's recording status callback. A `<Dial>`'s names the call that ran it (CallSid); a
+    conference's names the room (ConferenceSid) and no call: whose it is, our URL says."""
 
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    call_sid: Annotated[str, Field(pattern=r"^(CA[0-9a-fA-F]{32})?$")] = Field(
+        alias="CallSid", default=""
+    )
+    conference_sid: Annotated[str, Field(pattern=r"^(CF[0-9a-fA-F]{32})?$")] = Field(
+        alias="ConferenceSid", default=""
+    )
     recording_sid: Annotated[str, Field(pattern=r"^RE[0-9a-fA-F]{32}$")] = Field(
         alias="RecordingSid"
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Self, TypeVar
+from typing import Annotated, Self, TypeVar
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -115,11 +115,13 @@ class CallbackLeg(State):
 
 
 class Recorded(State):
-    """A recording's status callback: what was recorded, whose handler, which callback."""
+    """A recording's status callback: what was recorded, whose handler, which callback; for a
+    room, the caller's call (Twilio's callback for a conference names none)."""
 
     kind: str = "call"
     handler: str = ""
     cb: str = ""
+    call: Annotated[str, Field(pattern=r"^(CA[0-9a-fA-F]{32})?$")] = ""
 
 
 class FeedbackAsked(State):

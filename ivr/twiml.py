@@ -43,6 +43,9 @@ RETRY_GATHER_SECONDS = 3
 # bridged (the whisper to the handler is before it); Twilio reports a completed recording, and
 # one with no audio ("absent"), to the recording status callback.
 RECORD = "record-from-answer-dual"
+# A warm transfer's room, mixed on one channel (all Twilio records of a conference), from the
+# moment it starts; the `<Conference>` of whoever's join starts it asks for it, so each does.
+RECORD_ROOM = "record-from-start"
 RECORDING_EVENTS = "completed absent"
 # Characters XML 1.0 cannot carry at all, escaped or not: one in a value (a supervisor's outage
 # message, a case id in a URL) would make the whole answer unreadable to Twilio.
@@ -204,6 +207,7 @@ class Renderer:
                     end_conference_on_exit=decision.end_on_exit,
                     beep=False,
                     **events,
+                    **self._room_recording(decision),
                 )
                 response.append(dial)
             case Whisper():
@@ -244,6 +248,20 @@ class Renderer:
         return {
             "record": RECORD,
             "recording_status_callback": self.urls.recording(kind, handler, callback),
+            "recording_status_callback_method": "POST",
+            "recording_status_callback_event": RECORDING_EVENTS,
+        }
+
+    def _room_recording(self, room: Room) -> dict[str, str]:
+        """A room's `<Conference>` recording attributes: none when calls are not recorded. The
+        callback names the caller's call and the handler: Twilio's names neither."""
+        if not self.record:
+            return {}
+        return {
+            "record": RECORD_ROOM,
+            "recording_status_callback": self.urls.recording(
+                "room", handler=room.handler, call=room.call
+            ),
             "recording_status_callback_method": "POST",
             "recording_status_callback_event": RECORDING_EVENTS,
         }

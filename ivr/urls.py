@@ -122,11 +122,17 @@ class Urls:
     def callback(self, path: str, callback_id: str, handler: str, offer: int, leg: str) -> str:
         return self.base + paths.callback(path, callback_id, handler, offer, leg)
 
-    def recording(self, kind: str, handler: str = "", callback: str = "") -> str:
-        """Where Twilio tells of a recording: what was recorded, whose handler, which callback
-        (the call is the request's own CallSid)."""
-        query = {"kind": kind} | ({"handler": handler} if handler else {})
-        return self._with(RECORDING, urlencode(query | ({"cb": callback} if callback else {})))
+    def recording(self, kind: str, handler: str = "", callback: str = "", call: str = "") -> str:
+        """Where Twilio tells of a recording: what was recorded, whose handler, which callback,
+        and for a room (whose callback names no call) the caller's call; a `<Dial>`'s call is
+        the request's own CallSid."""
+        query = (
+            {"kind": kind}
+            | ({"handler": handler} if handler else {})
+            | ({"cb": callback} if callback else {})
+            | ({"call": call} if call else {})
+        )
+        return self._with(RECORDING, urlencode(query))
 
     def feedback(self, locale: Locale, queue: str, handler: str, day: str, attempt: int = 0) -> str:
         query = {"locale": locale.value, "queue": queue, "handler": handler, "day": day}

@@ -33,7 +33,9 @@ class Heard(BaseModel):
     """What Twilio's recording status callback says, with what our URL carried."""
 
     sid: str
-    call_sid: str  # the call that ran the <Dial>: the caller's, or a callback's first leg
+    # The call that ran the <Dial> (the caller's, or a callback's first leg); for a warm
+    # transfer's room, the caller's (from our URL: Twilio's callback names no call).
+    call_sid: str
     status: str
     duration: int = 0
     channels: int = 2
@@ -57,7 +59,7 @@ async def recorded(floor: Floor, heard: Heard) -> Recording | None:
         sid=heard.sid,
         call_sid=heard.call_sid,
         kind=heard.kind,
-        handler=heard.handler,
+        handler=heard.handler or await _sent_on_by(floor, heard),
         started=heard.started if heard.started is not None else floor.clock.now() - heard.duration,
         duration=heard.duration,
         channels=heard.channels,
@@ -74,6 +76,15 @@ async def recorded(floor: Floor, heard: Heard) -> Recording | None:
             "recording %s %s (error %s)", recording.sid, status.value, heard.error_code, extra=ids
         )
     return recording
+
+
+async def _sent_on_by(floor: Floor, heard: Heard) -> str:
+    """A room's handler when its URL did not name them (a dispatcher's leg, joining without
+    Redis, may start the room): the one who sent the caller on."""
+    if heard.kind is not RecordingKind.ROOM:
+        return ""
+    sent = await floor.transfers.sent(heard.call_sid)
+    return sent.by if sent is not None else ""
 
 
 async def _about(floor: Floor, heard: Heard) -> dict[str, str]:

@@ -182,7 +182,8 @@ class Room(Frozen):
     """Join the conference room of a warm transfer: the caller, the handler who sent them on
     (to introduce the case, then leave), and the clinician or dispatcher who takes them. Who
     joins decides where its Dial's action goes when they leave: `call` is the caller's CallSid,
-    `handler` the handler's id (on the handler's leg)."""
+    `handler` the id of the handler who sent them on (their leg's action names them; the room's
+    recording is kept with them), where it is known."""
 
     kind: Literal["room"] = "room"
     locale: Locale

@@ -151,18 +151,18 @@ async def sent_on(floor: Floor, sid: str, cold: bool = False) -> Decision | None
         return None
     taken, went, placement = await _take(floor, record, transfer, floor.clock.now())
     if not taken:
-        return await _where_sent(floor, record.sid)
+        return await _where_sent(floor, record.sid, transfer.by)
     log.info("sent on: %s", taken, extra={"call_sid": record.sid, "queue": placement.queue})
     if taken == "dispatched":
         if went:
             await floor.outbound.hand_off(
                 f"the dispatcher's leg of {sid}", floor.outbound.dial_dispatcher, sid
             )
-            return in_room(record, PromptId.AMBULANCE_CONNECTING)
+            return in_room(record, transfer.by, PromptId.AMBULANCE_CONNECTING)
         return emergency_dial(floor, record)
     await offer_waiting(floor)
     if went:
-        return in_room(record, PromptId.SENT_TO_CLINICIAN)
+        return in_room(record, transfer.by, PromptId.SENT_TO_CLINICIAN)
     return queued_in(record, placement, PromptId.SENT_TO_CLINICIAN)
 
 
@@ -196,26 +196,28 @@ async def _take(
     return taken, went, placement
 
 
-def in_room(record: CallRecord, prompt: PromptId | None = None) -> Room:
-    """The caller, into the warm transfer's room: it ends when they leave it."""
+def in_room(record: CallRecord, handler: str, prompt: PromptId | None = None) -> Room:
+    """The caller, into the warm transfer's room that `handler` sent them to: it ends when they
+    leave it."""
     return Room(
         locale=record.locale,
         say=say(prompt) if prompt else (),
         room=room_of(record.sid),
         who="caller",
         call=record.sid,
+        handler=handler,
         end_on_exit=True,
     )
 
 
-async def _where_sent(floor: Floor, sid: str) -> Decision:
+async def _where_sent(floor: Floor, sid: str, handler: str) -> Decision:
     """A transfer taken already: the caller's place now (with someone already, or their call
     over: nothing more)."""
     record = await floor.calls.get(sid)
     if record is None or record.placement is None:
         return Nothing()
     if await floor.transfers.in_room(sid):
-        return in_room(record)
+        return in_room(record, handler)
     if record.status is CallStatus.DISPATCHED:
         return emergency_dial(floor, record)
     if record.status is CallStatus.QUEUED:
@@ -384,12 +386,14 @@ async def dispatcher_answered(floor: Floor, sid: str) -> Decision:
     if record is None or not await floor.transfers.in_room(sid):
         return Goodbye(locale=Locale.EN, say=spoken + say(PromptId.PUT_THROUGH_ELSEWHERE))
     await floor.transfers.dispatcher(sid, joined=True, now=floor.clock.now())
+    sent = await floor.transfers.sent(sid)
     return Room(
         locale=Locale.EN,
         say=spoken,
         room=room_of(sid),
         who="dispatcher",
         call=sid,
+        handler=sent.by if sent is not None else "",
         end_on_exit=True,
     )
 

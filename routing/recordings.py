@@ -28,6 +28,7 @@ class RecordingKind(StrEnum):
     CALL = "call"  # a caller put through to their handler
     CALLBACK = "callback"  # a callback, patient and handler
     DISPATCH = "dispatch"  # an emergency put through to the dispatch line
+    ROOM = "room"  # a warm transfer's room (caller, handler, clinician or dispatcher), mixed
 
 
 class RecordingStatus(StrEnum):

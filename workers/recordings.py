@@ -66,6 +66,9 @@ async def find_untold_in(rt: Runtime) -> int:
         started = seen.started if seen.started is not None else now
         if (
             seen.source != OURS
+            # A warm transfer's room (a conference's recording) is skipped: it has no call_sid
+            # to tie it to a case here, only its ConferenceSid (its callback's URL tied it).
+            or not seen.call_sid
             or seen.status not in RecordingStatus.__members__.values()
             or now - started - seen.duration < SETTLING_SECONDS
             or await recordings.get(seen.sid) is not None

@@ -62,7 +62,7 @@ class RecordingSeen:
     """A recording as Twilio's REST API lists it; its start in seconds since the epoch."""
 
     sid: str
-    call_sid: str
+    call_sid: str  # "" for a conference's
     source: str  # "DialVerb": a <Dial>'s
     status: str
     duration: int
@@ -281,7 +281,7 @@ class Telephony:
         return [
             RecordingSeen(
                 sid=str(item.sid),
-                call_sid=str(item.call_sid),
+                call_sid=str(item.call_sid or ""),  # none for a conference's recording
                 source=str(item.source),
                 status=str(item.status),
                 duration=max(0, int(item.duration or 0)),

@@ -16,6 +16,7 @@ KINDS = {
     RecordingKind.CALL: "Handler conversation",
     RecordingKind.CALLBACK: "Callback",
     RecordingKind.DISPATCH: "Emergency to dispatch",
+    RecordingKind.ROOM: "Warm transfer",
 }
 
 

@@ -8,6 +8,7 @@ import asyncio
 from sim.phone.conference import ConferenceStatus, LeftBecause, Role
 from sim.phone.documents import request_ignoring_reply
 from sim.phone.leg import CallbackSpec, Leg
+from sim.phone.recordings import RecordingPlan
 from sim.phone.runtime import Runtime
 from sim.phone.steps import Fetch, HungUp, Next
 from sim.phone.verbs import ConferenceRoom, Dial, Document
@@ -30,6 +31,7 @@ async def run_conference(
         url = document.resolve(room.status_callback)
         callback = CallbackSpec(url, room.status_callback_method, room.status_callback_events)
     wait_url = document.resolve(room.wait_url) if room.wait_url else room.wait_url
+    recording = _recording_plan(room, document)
     leg.log.emit(
         "dial",
         targets=[],
@@ -42,7 +44,7 @@ async def run_conference(
         reserved.conference if reserved else rt.conferences.open(room.name, leg.account_sid)
     )
     role = Role(room.label, room.start_on_enter, room.end_on_exit, room.muted)
-    participant = rt.conferences.join(conference, leg, role, callback)
+    participant = rt.conferences.join(conference, leg, role, callback, recording)
     participant.action = action
     if conference.status is ConferenceStatus.INIT and wait_url != "":
         leg.log.emit("play", url=wait_url or DEFAULT_WAIT_MUSIC, loop=0, digits=None)
@@ -57,6 +59,21 @@ async def run_conference(
         await leave_conference(leg, rt, LeftBecause.HANGUP, tell_app=True)
         return HungUp("callee")
     return Next(action.with_params(LEFT_CONFERENCE)) if action is not None else None
+
+
+def _recording_plan(room: ConferenceRoom, document: Document) -> RecordingPlan | None:
+    """What `<Conference record="record-from-start">` asks for: the room, on one channel."""
+    record = room.record
+    if record is None:
+        return None
+    callback = None
+    if record.status_callback is not None:
+        callback = CallbackSpec(
+            document.resolve(record.status_callback),
+            record.status_callback_method,
+            record.status_callback_events,
+        )
+    return RecordingPlan(from_ringing=False, channels=1, track="both", callback=callback)
 
 
 async def leave_conference(leg: Leg, rt: Runtime, because: LeftBecause, *, tell_app: bool) -> None:

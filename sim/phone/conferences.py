@@ -1,5 +1,6 @@
 """Conference rooms (`<Dial><Conference>` and the Participants API): who comes and goes, when
-each room starts and ends, and the events its status callback hears."""
+each room starts and ends (and its recording with it), and the events its status callback
+hears."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sim.phone.conference_callbacks import ConferenceCallbacks
 from sim.phone.ids import new_sid
 from sim.phone.leg import CallbackSpec, Leg
 from sim.phone.record import EventLog
+from sim.phone.recordings import Recording, RecordingPlan, Recordings
 from sim.phone.steps import HangupRequest
 from sim.phone.timestamps import rfc2822
 
@@ -33,11 +35,15 @@ CALLBACK_EVENTS = {
 class Conferences:
     """Every conference the account has had; at most one live room per friendly name."""
 
-    def __init__(self, time: SimTime, callbacks: ConferenceCallbacks) -> None:
+    def __init__(
+        self, time: SimTime, callbacks: ConferenceCallbacks, recordings: Recordings
+    ) -> None:
         self._time = time
         self._callbacks = callbacks
+        self._recordings = recordings
         self._all: dict[str, Conference] = {}
         self._reserved: dict[str, Participant] = {}  # call sid -> a Participants API participant
+        self._recording: dict[str, Recording] = {}  # conference sid -> its recording, being made
 
     def get(self, sid: str) -> Conference:
         conference = self._all.get(sid)
@@ -88,6 +94,7 @@ class Conferences:
     def clear(self) -> None:
         self._all.clear()
         self._reserved.clear()
+        self._recording.clear()
         self._callbacks.clear()
 
     # -- comings and goings -------------------------------------------------------------------
@@ -106,8 +113,15 @@ class Conferences:
         return self._reserved.get(call_sid)
 
     def join(
-        self, conference: Conference, leg: Leg, role: Role, callback: CallbackSpec | None
+        self,
+        conference: Conference,
+        leg: Leg,
+        role: Role,
+        callback: CallbackSpec | None,
+        recording: RecordingPlan | None,
     ) -> Participant:
+        """The leg is in the room; if its join starts the room, its `recording` (as its
+        `<Conference record>` asked) is the room's, from now until the room ends."""
         participant = self._reserved.pop(leg.sid, None) or self._participant(conference, leg, role)
         self._adopt_callback(conference, callback)
         participant.joined_at = self._time.now()
@@ -130,6 +144,8 @@ class Conferences:
             conference.updated_wall = self._time.wall()
             conference.log.emit("start")
             self._notify(conference, "start", {})
+            if recording is not None:
+                self._recording[conference.sid] = self._recordings.start_room(conference, recording)
         return participant
 
     def leave(self, participant: Participant, because: LeftBecause) -> None:
@@ -181,6 +197,9 @@ class Conferences:
             if participant.joined_at is None:
                 participant.leg.interrupt(HangupRequest("api"))  # still ringing to join it
         conference.log.emit("end", reason=reason, call_sid=conference.call_sid_ending)
+        recording = self._recording.pop(conference.sid, None)
+        if recording is not None:
+            self._recordings.stop(recording)
         params = {"ReasonConferenceEnded": reason}
         if by is not None:
             params["CallSidEndingConference"] = by.call_sid

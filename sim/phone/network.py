@@ -102,7 +102,7 @@ class PhoneNetwork:
             callbacks=StatusCallbacks(webhooks, self.faults, tasks, time),
             parties=Parties(),
             queues=Queues(),
-            conferences=Conferences(time, ConferenceCallbacks(webhooks, tasks)),
+            conferences=Conferences(time, ConferenceCallbacks(webhooks, tasks), recordings),
             recordings=recordings,
             store=CallStore(config.max_ended_calls),
             tasks=tasks,

@@ -1,5 +1,6 @@
-"""Recordings of `<Dial>` bridges: made, stopped, kept and deleted, each owned by the call that ran
-the Dial (the parent leg, as on Twilio); its status callbacks go out through RecordingCallbacks."""
+"""Recordings of `<Dial>` bridges, each owned by the call that ran the Dial (the parent leg, as
+on Twilio), and of conference rooms, each owned by its room and by no call: made, stopped, kept
+and deleted; their status callbacks go out through RecordingCallbacks."""
 
 from __future__ import annotations
 
@@ -8,13 +9,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sim.phone.clock import SimTime
+from sim.phone.conference import Conference
+from sim.phone.errors import CallError
 from sim.phone.faults import Faults
 from sim.phone.ids import new_sid
 from sim.phone.leg import API_VERSION, CallbackSpec, Leg
-from sim.phone.recording_callbacks import RecordingCallbacks
+from sim.phone.record import EventLog
+from sim.phone.recording_callbacks import KIND, RecordingCallbacks
 from sim.phone.timestamps import rfc2822
 
 SOURCE = "DialVerb"
+# The source of a room recorded by `<Conference record>`: the sim's reading of Twilio, not checked
+# against a real account (docs/SIM.md, "Where the sim guesses").
+ROOM_SOURCE = "StartConferenceRecordingAPI"
 SILENT_RECORDING = 16102  # Twilio: "Voice Recording: Unavailable because recording is silent"
 
 
@@ -37,7 +44,8 @@ class RecordingInProgress(Exception):
 
 @dataclass(frozen=True)
 class RecordingPlan:
-    """What a `<Dial record=...>` asked for, its callback URL resolved against the document."""
+    """What a `<Dial record=...>` (or a `<Conference record>`) asked for, its callback URL
+    resolved against the document."""
 
     from_ringing: bool
     channels: int
@@ -45,11 +53,34 @@ class RecordingPlan:
     callback: CallbackSpec | None
 
 
+@dataclass(frozen=True)
+class Owner:
+    """Where a recording's events and callback failures go: the Dial's leg, or the room."""
+
+    log: EventLog
+    failed: Callable[[CallError], None]
+
+    @classmethod
+    def of_leg(cls, leg: Leg) -> Owner:
+        return cls(leg.log, lambda error: leg.record_error(error, KIND))
+
+    @classmethod
+    def of_room(cls, conference: Conference) -> Owner:
+        def failed(error: CallError) -> None:
+            conference.log.emit(
+                "error", code=error.code, message=error.message, url=error.url, kind=KIND
+            )
+
+        return cls(conference.log, failed)
+
+
 @dataclass
 class Recording:
     sid: str
     account_sid: str
-    call_sid: str  # the parent leg's: the call whose TwiML ran the Dial
+    call_sid: str | None  # a Dial's: the parent leg's, the call whose TwiML ran it; a room's: None
+    conference_sid: str | None  # a room's
+    source: str
     channels: int
     track: str
     created_wall: float  # also its start_time: a recording is created as it starts
@@ -87,40 +118,32 @@ class Recordings:
         self._base_url = base_url
         self._max_kept = max_kept
         self._recordings: dict[str, Recording] = {}
+        self._owners: dict[str, Owner] = {}  # of the recordings being made
         self._specs: dict[str, CallbackSpec] = {}
 
     def start(self, leg: Leg, plan: RecordingPlan) -> Recording:
-        recording = Recording(
-            sid=new_sid("RE"),
-            account_sid=leg.account_sid,
-            call_sid=leg.sid,
-            channels=plan.channels,
-            track=plan.track,
-            created_wall=self._time.wall(),
-            started_at=self._time.now(),
-            faulted=self._faults.take_recording_fault(),
-        )
-        self._keep(recording)
-        if plan.callback is not None:
-            self._specs[recording.sid] = plan.callback
-        leg.log.emit(
-            "recording",
-            status=recording.status.value,
-            recording_sid=recording.sid,
-            channels=recording.channels,
-        )
-        self._tell(leg, recording)
-        return recording
+        """A Dial's bridge (or its ringing), recorded as the Dial asked."""
+        recording = self._new(leg.account_sid, SOURCE, plan.channels, plan.track, call_sid=leg.sid)
+        return self._begin(recording, Owner.of_leg(leg), plan.callback)
 
-    def stop(self, recording: Recording, leg: Leg) -> None:
-        """The bridge (or the ringing, then the bridge) it recorded is over."""
+    def start_room(self, conference: Conference, plan: RecordingPlan) -> Recording:
+        """A room that has just started, recorded mixed (Twilio's conference recordings are
+        mono, whatever the plan)."""
+        recording = self._new(
+            conference.account_sid, ROOM_SOURCE, 1, "both", conference_sid=conference.sid
+        )
+        return self._begin(recording, Owner.of_room(conference), plan.callback)
+
+    def stop(self, recording: Recording) -> None:
+        """The bridge (or the ringing, then the bridge), or the room, it recorded is over."""
         recording.duration = round(self._time.now() - recording.started_at)
         recording.updated_wall = self._time.wall()
         if recording.faulted:
             recording.status, recording.error_code = RecordingStatus.ABSENT, SILENT_RECORDING
         else:
             recording.status = RecordingStatus.COMPLETED
-        leg.log.emit(
+        owner = self._owners.pop(recording.sid)
+        owner.log.emit(
             "recording",
             status=recording.status.value,
             recording_sid=recording.sid,
@@ -128,7 +151,7 @@ class Recordings:
             duration=recording.duration,
             error_code=recording.error_code,
         )
-        self._tell(leg, recording)
+        self._tell(owner, recording)
         self._specs.pop(recording.sid, None)
 
     def get(self, sid: str) -> Recording:
@@ -157,28 +180,71 @@ class Recordings:
 
     def clear(self) -> None:
         self._recordings.clear()
+        self._owners.clear()
         self._specs.clear()
         self._callbacks.clear()
 
-    def _tell(self, leg: Leg, recording: Recording) -> None:
+    def _new(
+        self,
+        account_sid: str,
+        source: str,
+        channels: int,
+        track: str,
+        call_sid: str | None = None,
+        conference_sid: str | None = None,
+    ) -> Recording:
+        return Recording(
+            sid=new_sid("RE"),
+            account_sid=account_sid,
+            call_sid=call_sid,
+            conference_sid=conference_sid,
+            source=source,
+            channels=channels,
+            track=track,
+            created_wall=self._time.wall(),
+            started_at=self._time.now(),
+            faulted=self._faults.take_recording_fault(),
+        )
+
+    def _begin(self, recording: Recording, owner: Owner, spec: CallbackSpec | None) -> Recording:
+        self._keep(recording)
+        self._owners[recording.sid] = owner
+        if spec is not None:
+            self._specs[recording.sid] = spec
+        owner.log.emit(
+            "recording",
+            status=recording.status.value,
+            recording_sid=recording.sid,
+            channels=recording.channels,
+        )
+        self._tell(owner, recording)
+        return recording
+
+    def _tell(self, owner: Owner, recording: Recording) -> None:
         spec = self._specs.get(recording.sid)
         if spec is not None and recording.status.value in spec.events:
-            self._callbacks.send(leg, recording.sid, spec, self._params(recording))
+            params = self._params(recording)
+            self._callbacks.send(recording.sid, spec, params, owner.log, owner.failed)
 
     def _params(self, recording: Recording) -> dict[str, str]:
-        """Twilio's recording status callback, as it stands now."""
-        params = {
-            "AccountSid": recording.account_sid,
-            "CallSid": recording.call_sid,
+        """Twilio's recording status callback, as it stands now: a Dial's names its call and
+        its track; a room's names the room, and no call."""
+        params = {"AccountSid": recording.account_sid}
+        if recording.call_sid is not None:
+            params["CallSid"] = recording.call_sid
+        if recording.conference_sid is not None:
+            params["ConferenceSid"] = recording.conference_sid
+        params |= {
             "RecordingSid": recording.sid,
             "RecordingUrl": self.base_url() + recording.path,
             "RecordingStatus": recording.status.value,
             "RecordingChannels": str(recording.channels),
             "RecordingStartTime": rfc2822(recording.created_wall),
-            "RecordingSource": SOURCE,
-            "RecordingTrack": recording.track,
+            "RecordingSource": recording.source,
             "ErrorCode": str(recording.error_code or 0),
         }
+        if recording.call_sid is not None:
+            params["RecordingTrack"] = recording.track
         if recording.duration is not None:
             params["RecordingDuration"] = str(recording.duration)
         return params
@@ -210,7 +276,7 @@ class DialRecorder:
 
     def stop(self) -> None:
         if self._recording is not None:
-            self._recordings.stop(self._recording, self._leg)
+            self._recordings.stop(self._recording)
             self._recording = None
 
     def _start(self, plan: RecordingPlan) -> None:

@@ -1,5 +1,6 @@
-"""Twilio's Recordings API: list (the account's, or one call's), fetch and delete a recording, and
-fetch its media (WAV, Basic auth as under Twilio's "HTTP auth for media", byte ranges honoured)."""
+"""Twilio's Recordings API: list (the account's, one call's, or one conference's), fetch and delete
+a recording, and fetch its media (WAV, Basic auth as under Twilio's "HTTP auth for media", byte
+ranges honoured)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from sim.phone.audio import tone_wav
 from sim.phone.call_list import INVALID_PARAMETER, ListQuery, list_page, on_day
 from sim.phone.leg import API_VERSION
 from sim.phone.network import PhoneNetwork
-from sim.phone.recordings import SOURCE, Recording, RecordingInProgress, UnknownRecording
+from sim.phone.recordings import Recording, RecordingInProgress, UnknownRecording
 from sim.phone.rest import ACCOUNT, endpoint, twilio_error
 from sim.phone.rest_forms import TwilioApiError
 from sim.phone.timestamps import rfc2822
 
 RECORDING = f"{ACCOUNT}/Recordings/{{recording_sid}}"
 CALL_RECORDINGS = f"{ACCOUNT}/Calls/{{call_sid}}/Recordings"
+CONFERENCE_RECORDINGS = f"{ACCOUNT}/Conferences/{{conference_sid}}/Recordings"
 MATCHED = ("CallSid", "ConferenceSid", "IncludeSoftDeleted")
 DAYS = ("DateCreated", "DateCreated>", "DateCreated<")
 WAV = "audio/x-wav"
@@ -32,7 +34,7 @@ def recording_resource(recording: Recording, base_url: str) -> dict[str, object]
         "account_sid": recording.account_sid,
         "api_version": API_VERSION,
         "call_sid": recording.call_sid,
-        "conference_sid": None,
+        "conference_sid": recording.conference_sid,
         "date_created": rfc2822(recording.created_wall),
         "date_updated": rfc2822(recording.updated_wall or recording.created_wall),
         "start_time": rfc2822(recording.created_wall),
@@ -43,7 +45,7 @@ def recording_resource(recording: Recording, base_url: str) -> dict[str, object]
         "price_unit": "USD",
         "status": recording.status.value,
         "channels": recording.channels,
-        "source": SOURCE,
+        "source": recording.source,
         "error_code": recording.error_code,
         "track": recording.track,
         "uri": f"{path}.json",
@@ -60,24 +62,23 @@ def _matches(recording: Recording, name: str, value: str) -> bool:
     if name == "CallSid":
         return recording.call_sid == value
     if name == "ConferenceSid":
-        return False  # the sim records no conference
+        return recording.conference_sid == value
     if name == "IncludeSoftDeleted":
         return True  # not a filter: it widens the list (see _listed)
     return on_day(name, value, recording.created_wall)
 
 
-def _listed(
-    request: Request, network: PhoneNetwork, call_sid: str | None = None
-) -> dict[str, object]:
-    """One page of the recordings matching Twilio's filters (and of `call_sid`'s, if given),
-    newest first; those deleted only with `IncludeSoftDeleted=true`, with status `deleted`."""
+def _listed(request: Request, network: PhoneNetwork) -> dict[str, object]:
+    """One page of the recordings matching Twilio's filters (and, under a call's or a
+    conference's path, of that one's), newest first; those deleted only with
+    `IncludeSoftDeleted=true`, with status `deleted`."""
     params = dict(request.query_params.items())
     query = ListQuery.parse(params, MATCHED, DAYS)
     include_deleted = params.get("IncludeSoftDeleted", "").lower() == "true"
     matching = [
         recording
         for recording in network.rt.recordings.all(include_deleted)
-        if call_sid in {None, recording.call_sid}
+        if _under(request, recording)
         and all(_matches(recording, name, value) for name, value in query.filters)
     ]
     base_url = network.rt.recordings.base_url()
@@ -90,21 +91,25 @@ def _listed(
     )
 
 
+def _under(request: Request, recording: Recording) -> bool:
+    """Whether the recording belongs under the request's path: any under the account's, only a
+    call's under that call's, only a conference's under that conference's."""
+    call_sid = request.path_params.get("call_sid", recording.call_sid)
+    conference_sid = request.path_params.get("conference_sid", recording.conference_sid)
+    return call_sid == recording.call_sid and conference_sid == recording.conference_sid
+
+
 def _recording(request: Request, network: PhoneNetwork) -> Recording:
-    """The recording named in the path; under a call's path, only one of that call's."""
+    """The recording named in the path; under a call's (a conference's) path, only one of that
+    call's (that conference's)."""
     recording = network.rt.recordings.get(request.path_params["recording_sid"])
-    call_sid = request.path_params.get("call_sid")
-    if call_sid is not None and recording.call_sid != call_sid:
+    if not _under(request, recording):
         raise UnknownRecording(recording.sid)
     return recording
 
 
 async def list_recordings(request: Request, network: PhoneNetwork) -> Response:
     return JSONResponse(_listed(request, network))
-
-
-async def list_call_recordings(request: Request, network: PhoneNetwork) -> Response:
-    return JSONResponse(_listed(request, network, request.path_params["call_sid"]))
 
 
 async def fetch_recording(request: Request, network: PhoneNetwork) -> Response:
@@ -176,11 +181,15 @@ routes = [
     Route(f"{RECORDING}.json", endpoint(fetch_recording), methods=["GET"]),
     Route(f"{RECORDING}.json", endpoint(delete_recording), methods=["DELETE"]),
     Route(f"{ACCOUNT}/Recordings/{{media}}", endpoint(recording_media), methods=["GET"]),
-    Route(f"{CALL_RECORDINGS}.json", endpoint(list_call_recordings), methods=["GET"]),
-    Route(f"{CALL_RECORDINGS}/{{recording_sid}}.json", endpoint(fetch_recording), methods=["GET"]),
-    Route(
-        f"{CALL_RECORDINGS}/{{recording_sid}}.json",
-        endpoint(delete_recording),
-        methods=["DELETE"],
+    *(
+        route
+        for under in (CALL_RECORDINGS, CONFERENCE_RECORDINGS)
+        for route in (
+            Route(f"{under}.json", endpoint(list_recordings), methods=["GET"]),
+            Route(f"{under}/{{recording_sid}}.json", endpoint(fetch_recording), methods=["GET"]),
+            Route(
+                f"{under}/{{recording_sid}}.json", endpoint(delete_recording), methods=["DELETE"]
+            ),
+        )
     ),
 ]

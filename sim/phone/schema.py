@@ -91,5 +91,7 @@ RECORD_MODES = frozenset(
         "record-from-ringing-dual",
     }
 )  # fmt: skip
+# `<Conference record>`: Twilio's two values (do-not-record is the default).
+ROOM_RECORD_MODES = frozenset({"do-not-record", "record-from-start"})
 RECORDING_EVENTS = frozenset({"in-progress", "completed", "absent"})
 RECORDING_TRACKS = frozenset({"both", "inbound", "outbound"})

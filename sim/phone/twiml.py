@@ -23,6 +23,7 @@ from sim.phone.schema import (
     RECORD_MODES,
     RECORDING_EVENTS,
     RECORDING_TRACKS,
+    ROOM_RECORD_MODES,
     SSML_TAGS,
     VOICE,
 )
@@ -42,6 +43,7 @@ from sim.phone.verbs import (
     Prompt,
     Redirect,
     Reject,
+    RoomRecording,
     Say,
     Verb,
 )
@@ -372,7 +374,21 @@ class _Parser:
             status_callback_method=self.method(element, "statusCallbackMethod"),
             status_callback_events=self.conference_events(element),
             label=label.strip() if label and label.strip() else None,
+            record=self.room_recording(element),
         )
+
+    def room_recording(self, element: ET.Element) -> RoomRecording | None:
+        """Every recording attribute is checked, even when `record` says not to record."""
+        mode = self.choice(element, "record", set(ROOM_RECORD_MODES), "do-not-record")
+        callback = element.get("recordingStatusCallback")
+        recording = RoomRecording(
+            status_callback=self.url(element, callback, "recordingStatusCallback"),
+            status_callback_method=self.method(element, "recordingStatusCallbackMethod"),
+            status_callback_events=self.events(
+                element, "recordingStatusCallbackEvent", RECORDING_EVENTS
+            ),
+        )
+        return None if mode == "do-not-record" else recording
 
     def phone_number(self, element: ET.Element, raw: str) -> str:
         number = NUMBER_SEPARATORS.sub("", raw)

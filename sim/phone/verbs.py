@@ -99,8 +99,19 @@ class DialTarget:
 
 
 @dataclass(frozen=True)
+class RoomRecording:
+    """`<Conference record="record-from-start">`: the room recorded, and the
+    `recordingStatusCallback*` that hears how it went."""
+
+    status_callback: str | None
+    status_callback_method: str
+    status_callback_events: frozenset[str]
+
+
+@dataclass(frozen=True)
 class ConferenceRoom:
-    """`<Conference>` in `<Dial>`: the room's name and how this participant takes part."""
+    """`<Conference>` in `<Dial>`: the room's name and how this participant takes part;
+    `record` None: do-not-record."""
 
     name: str
     muted: bool
@@ -111,6 +122,7 @@ class ConferenceRoom:
     status_callback_method: str
     status_callback_events: frozenset[str]
     label: str | None
+    record: RoomRecording | None
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,7 @@ def test_a_conference_parses_with_twilio_defaults_and_the_attributes_lifeline_us
         status_callback_method="POST",
         status_callback_events=frozenset(),
         label=None,
+        record=None,
     )
     assert transfer.conference == ConferenceRoom(
         name="transfer-CA1",
@@ -104,6 +105,7 @@ def test_a_conference_parses_with_twilio_defaults_and_the_attributes_lifeline_us
         status_callback_method="POST",
         status_callback_events=frozenset({"start", "end", "join", "leave"}),
         label="caller",
+        record=None,
     )
     assert transfer.action == "/after"
 
