@@ -386,14 +386,12 @@ async def dispatcher_answered(floor: Floor, sid: str) -> Decision:
     if record is None or not await floor.transfers.in_room(sid):
         return Goodbye(locale=Locale.EN, say=spoken + say(PromptId.PUT_THROUGH_ELSEWHERE))
     await floor.transfers.dispatcher(sid, joined=True, now=floor.clock.now())
-    sent = await floor.transfers.sent(sid)
     return Room(
         locale=Locale.EN,
         say=spoken,
         room=room_of(sid),
         who="dispatcher",
         call=sid,
-        handler=sent.by if sent is not None else "",
         end_on_exit=True,
     )
 

@@ -181,9 +181,20 @@ return ''
 )
 
 
+ROOM_PREFIX = "lifeline-"
+
+
 def room_of(call_sid: str) -> str:
     """The conference room of a warm transfer: one per call."""
-    return f"lifeline-{call_sid}"
+    return f"{ROOM_PREFIX}{call_sid}"
+
+
+def call_of_room(room: str) -> str | None:
+    """The caller's CallSid a room (its friendly name) is of; None for a room not Lifeline's."""
+    call = room.removeprefix(ROOM_PREFIX)
+    if call == room or not call.startswith("CA"):
+        return None
+    return call
 
 
 class LeftRoom(NamedTuple):

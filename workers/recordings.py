@@ -6,7 +6,9 @@ Twilio tells of a recording once (its recording status callback); told while Red
 would be unknown here, and so never found by a supervisor nor deleted when its time came. The
 sweep reads Twilio's list of the last two days' recordings and keeps those of Lifeline's own
 calls it does not know (a `<Dial>`'s, of a call whose record is kept, or of a callback's leg),
-with what the record says: never another application's recordings on the same account.
+with what the record says: never another application's recordings on the same account. A warm
+transfer's room (a conference's recording, which names no call) is Lifeline's if the conference
+is named as Lifeline names its rooms, by the caller.
 
 A delete repeated (a worker killed after Twilio's answer) finds the recording gone (404) and
 carries on. One that Twilio refuses stays for the next run; Twilio unavailable or limiting ends
@@ -23,7 +25,7 @@ from datetime import UTC, datetime
 from routing import keys
 from routing.audit import entry
 from routing.callbacks import UnknownCallback
-from routing.models import CallStatus
+from routing.models import CallStatus, case_id_for
 from routing.recordings import (
     Recording,
     RecordingKind,
@@ -32,6 +34,7 @@ from routing.recordings import (
     about_call,
     last_digits,
 )
+from routing.transfers import call_of_room
 from workers.runtime import Runtime, runtime
 from workers.telephony import RateLimited, RecordingSeen, TelephonyError, Unavailable
 
@@ -65,16 +68,17 @@ async def find_untold_in(rt: Runtime) -> int:
     for seen in await rt.telephony.recordings_since(since):
         started = seen.started if seen.started is not None else now
         if (
-            seen.source != OURS
-            # A warm transfer's room (a conference's recording) is skipped: it has no call_sid
-            # to tie it to a case here, only its ConferenceSid (its callback's URL tied it).
-            or not seen.call_sid
-            or seen.status not in RecordingStatus.__members__.values()
+            seen.status not in RecordingStatus.__members__.values()
             or now - started - seen.duration < SETTLING_SECONDS
             or await recordings.get(seen.sid) is not None
         ):
             continue
-        recording = await _ours(rt, seen, started)
+        if seen.conference_sid and not seen.call_sid:
+            recording = await _room(rt, seen, started)
+        elif seen.source == OURS:
+            recording = await _ours(rt, seen, started)
+        else:
+            continue
         if recording is not None and await recordings.add_if_new(recording):
             found += 1
             log.warning(
@@ -85,18 +89,38 @@ async def find_untold_in(rt: Runtime) -> int:
     return found
 
 
-async def _ours(rt: Runtime, seen: RecordingSeen, started: float) -> Recording | None:
-    """The recording as Lifeline keeps it, if its call is Lifeline's: a caller's (its record),
-    or a callback's leg; None for a call Lifeline does not know."""
-    fields: dict[str, object] = {
+def _fields(seen: RecordingSeen, started: float) -> dict[str, object]:
+    return {
         "sid": seen.sid,
-        "call_sid": seen.call_sid,
         "started": started,
         "duration": seen.duration,
         "channels": seen.channels,
         "status": RecordingStatus(seen.status),
         "error_code": seen.error_code if seen.error_code not in ("", "0") else "",
     }
+
+
+async def _room(rt: Runtime, seen: RecordingSeen, started: float) -> Recording | None:
+    """A warm transfer's room, if the conference is Lifeline's: it is named by its caller, whose
+    case is known from their CallSid even once their record has gone; and by whom they were
+    sent on, while the record is kept."""
+    name = await rt.telephony.conference_name(seen.conference_sid)
+    call = call_of_room(name) if name else None
+    if call is None:
+        return None
+    record = await rt.calls.get(call)
+    sent = await rt.transfers.sent(call) if record is not None else None
+    return Recording.model_validate(
+        _fields(seen, started)
+        | (about_call(record) or {"case_id": case_id_for(call)})
+        | {"call_sid": call, "kind": RecordingKind.ROOM, "handler": sent.by if sent else ""}
+    )
+
+
+async def _ours(rt: Runtime, seen: RecordingSeen, started: float) -> Recording | None:
+    """The recording as Lifeline keeps it, if its call is Lifeline's: a caller's (its record),
+    or a callback's leg; None for a call Lifeline does not know."""
+    fields = _fields(seen, started) | {"call_sid": seen.call_sid}
     record = await rt.calls.get(seen.call_sid)
     if record is not None:
         dispatched = record.status is CallStatus.DISPATCHED

@@ -62,7 +62,8 @@ class RecordingSeen:
     """A recording as Twilio's REST API lists it; its start in seconds since the epoch."""
 
     sid: str
-    call_sid: str  # "" for a conference's
+    call_sid: str  # the call that ran the <Dial>; "" for a conference's
+    conference_sid: str  # a conference's recording (a warm transfer's room)
     source: str  # "DialVerb": a <Dial>'s
     status: str
     duration: int
@@ -263,6 +264,19 @@ class Telephony:
             log.warning("deleting recording %s failed: %s", recording_sid, translated)
             raise translated from None
 
+    async def conference_name(self, conference_sid: str) -> str | None:
+        """A conference's friendly name (Lifeline's rooms are named by their caller); None if
+        Twilio knows no such conference."""
+        try:
+            room = await asyncio.to_thread(self.client.conferences(conference_sid).fetch)
+        except (TwilioRestException, TwilioException, OSError) as error:
+            if isinstance(error, TwilioRestException) and error.status == 404:
+                return None
+            translated = translate(error, "")
+            log.warning("fetching conference %s failed: %s", conference_sid, translated)
+            raise translated from None
+        return str(room.friendly_name) if room.friendly_name else None
+
     async def recordings_since(self, since: datetime) -> list[RecordingSeen]:
         """The recordings Twilio made on or after `since`'s day (its list filters by day)."""
 
@@ -281,7 +295,8 @@ class Telephony:
         return [
             RecordingSeen(
                 sid=str(item.sid),
-                call_sid=str(item.call_sid or ""),  # none for a conference's recording
+                call_sid=str(item.call_sid or ""),
+                conference_sid=str(item.conference_sid or ""),
                 source=str(item.source),
                 status=str(item.status),
                 duration=max(0, int(item.duration or 0)),

@@ -111,7 +111,7 @@ def test_a_warm_transfers_room_is_recorded_and_kept_with_the_callers_case(
     assert taker in {e.get("label") for e in room["events"] if e["type"] == "join"}
 
 
-def test_the_hourly_sweep_leaves_a_rooms_recording_it_was_never_told_of_alone(
+def test_a_rooms_recording_never_told_of_is_found_by_its_conference_and_kept_with_its_case(
     stack: Stack,
 ) -> None:
     sid, _ = warm_room(stack, "dispatch")
@@ -120,7 +120,13 @@ def test_the_hourly_sweep_leaves_a_rooms_recording_it_was_never_told_of_alone(
     [told] = room_recordings(stack)
     forget(stack, told["sid"])  # as if its callback had come while Redis was away
 
-    # In Twilio's list it names no call: the sweep has no case to keep it with.
+    # In Twilio's list it names no call, but its conference is named by the caller.
+    assert in_a_job(stack, SETTLING_SECONDS + 60, find_untold_in) == 1
+    [found] = room_recordings(stack)
+    assert {key: found[key] for key in ("sid", "call_sid", "case_id", "handler")} == {
+        "sid": told["sid"],
+        "call_sid": sid,
+        "case_id": case_of(stack, sid),
+        "handler": "h1",
+    }
     assert in_a_job(stack, SETTLING_SECONDS + 60, find_untold_in) == 0
-    assert room_recordings(stack) == []
-    assert media(stack, told["sid"]).status_code == 200  # nor is it deleted at Twilio

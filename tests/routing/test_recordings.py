@@ -11,6 +11,7 @@ import redis.asyncio
 from routing import keys
 from routing.audit import entry
 from routing.recordings import Recording, RecordingKind, Recordings, Search
+from routing.transfers import call_of_room, room_of
 
 pytestmark = pytest.mark.anyio
 
@@ -115,3 +116,10 @@ async def test_forgotten_and_audited_in_one_step(aredis: redis.asyncio.Redis) ->
     stream = cast(list[tuple[str, dict[str, str]]], await aredis.xrange(keys.AUDIT))
     [(_, fields)] = stream
     assert (fields["action"], fields["detail"]) == ("recordings.deleted", '{"n": 2}')
+
+
+def test_a_room_is_known_as_lifelines_by_its_name_alone() -> None:
+    sid = "CA" + "1" * 32
+    assert call_of_room(room_of(sid)) == sid
+    for other in ("support-queue", "lifeline-", "lifeline-room-7", sid):
+        assert call_of_room(other) is None
