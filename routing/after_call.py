@@ -4,7 +4,10 @@ caller may be asked when their handler ends the call, and their answer (routing/
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 from pydantic import BaseModel
 
@@ -104,26 +107,44 @@ async def _about(floor: Floor, heard: Heard) -> dict[str, str]:
     }
 
 
+class Caller(NamedTuple):
+    """Whom the question would be for: their language, queue, and whether an emergency."""
+
+    locale: Locale
+    queue: str
+    emergency: bool
+
+
 async def after_handler(
     floor: Floor,
     call_sid: str,
-    locale: Locale,
-    queue: str,
     handler: str,
-    emergency: bool,
+    caller: Callable[[], Awaitable[Caller | None]],
     callback: bool = False,
 ) -> Decision:
     """The handler has ended the call and the caller is still on the line: the question, if
-    the rules ask this caller (counted as asked); otherwise nothing, and the call ends."""
-    rule = (await floor.rulebook.active()).feedback
-    if not rule.share:
+    the rules ask this caller (counted as asked); otherwise nothing, and the call ends. With
+    nobody asked (the packaged rules), nothing is read (`caller` is not called). The call is
+    over whatever happens here: a failure, or Redis slow (FEEDBACK_WITHIN_SECONDS, well inside
+    the webhook's own budget, whose safe answer would route the caller again), ends it
+    quietly."""
+    try:
+        async with asyncio.timeout(FEEDBACK_WITHIN_SECONDS):
+            rule = (await floor.rulebook.active()).feedback
+            if not rule.share:
+                return Nothing()
+            found = await caller()
+            if found is None:
+                return Nothing()
+            degraded = (await floor.modes.current()).degraded
+            if not wanted(rule, call_sid, found.queue, found.emergency, degraded, callback):
+                return Nothing()
+            day = day_of(floor.clock.now())
+            await floor.feedback.asked(call_sid, found.queue, handler, day)
+    except Exception:
+        log.exception("feedback question not asked", extra={"call_sid": call_sid})
         return Nothing()
-    degraded = (await floor.modes.current()).degraded
-    if not wanted(rule, call_sid, queue, emergency, degraded, callback):
-        return Nothing()
-    day = day_of(floor.clock.now())
-    await floor.feedback.asked(call_sid, queue, handler, day)
-    return Feedback(locale=locale, queue=queue, handler=handler, day=day)
+    return Feedback(locale=found.locale, queue=found.queue, handler=handler, day=day)
 
 
 async def answer(

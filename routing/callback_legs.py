@@ -8,7 +8,6 @@ leg (which callback, its offer, which party rang first) and what Twilio said of 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -207,22 +206,17 @@ async def result(
 async def _feedback(floor: Floor, state: Leg, call_sid: str) -> Decision:
     """Patient first, the handler has hung up and the patient is still on the line: the
     feedback question if the rules ask them (the handler first, the patient is the handler's
-    dialled leg and goes when they do: not asked). A failure ends the call quietly."""
-    try:
-        async with asyncio.timeout(after_call.FEEDBACK_WITHIN_SECONDS):
+    dialled leg and goes when they do: not asked)."""
+
+    async def caller() -> after_call.Caller | None:
+        try:
             callback = await floor.callbacks.get(state.cb)
-            return await after_call.after_handler(
-                floor,
-                call_sid,
-                Locale(callback.locale),
-                callback.queue,
-                state.handler,
-                emergency=callback.priority is Priority.EMERGENCY,
-                callback=True,
-            )
-    except Exception:
-        log.exception("feedback question not asked", extra={"case_id": state.cb})
-        return Nothing()
+        except UnknownCallback:
+            return None
+        emergency = callback.priority is Priority.EMERGENCY
+        return after_call.Caller(Locale(callback.locale), callback.queue, emergency)
+
+    return await after_call.after_handler(floor, call_sid, state.handler, caller, callback=True)
 
 
 async def status(floor: Floor, state: Leg, call_sid: str, call_status: str) -> Decision:

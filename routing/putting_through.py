@@ -3,7 +3,6 @@ the handler answering, and the dial's outcome. A call with no placement is raise
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from prompts.catalogue import PromptId
@@ -132,26 +131,17 @@ async def dial_ended(
 
 async def _feedback(floor: Floor, sid: str, handler_id: str) -> Decision:
     """The handler ended the call, the caller is still on the line: the feedback question if
-    the rules ask them. The call is over whatever happens here: a failure, or Redis slow
-    (FEEDBACK_WITHIN_SECONDS, well inside the webhook's own budget, whose safe answer would
-    route the caller again), ends it quietly."""
-    try:
-        async with asyncio.timeout(after_call.FEEDBACK_WITHIN_SECONDS):
-            record = await floor.calls.get(sid)
-            if record is None or record.placement is None:
-                return Nothing()
-            placement = record.placement
-            return await after_call.after_handler(
-                floor,
-                sid,
-                record.locale,
-                placement.queue,
-                handler_id,
-                emergency=placement.priority is Priority.EMERGENCY,
-            )
-    except Exception:
-        log.exception("feedback question not asked", extra={"call_sid": sid})
-        return Nothing()
+    the rules ask them."""
+
+    async def caller() -> after_call.Caller | None:
+        record = await floor.calls.get(sid)
+        if record is None or record.placement is None:
+            return None
+        placement = record.placement
+        emergency = placement.priority is Priority.EMERGENCY
+        return after_call.Caller(record.locale, placement.queue, emergency)
+
+    return await after_call.after_handler(floor, sid, handler_id, caller)
 
 
 async def _dispatch_now(floor: Floor, record: CallRecord, rules: RuleSet, now: float) -> bool:

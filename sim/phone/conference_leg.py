@@ -8,7 +8,7 @@ import asyncio
 from sim.phone.conference import ConferenceStatus, LeftBecause, Role
 from sim.phone.documents import request_ignoring_reply
 from sim.phone.leg import CallbackSpec, Leg
-from sim.phone.recordings import RecordingPlan
+from sim.phone.recordings import RecordingPlan, callback_of
 from sim.phone.runtime import Runtime
 from sim.phone.steps import Fetch, HungUp, Next
 from sim.phone.verbs import ConferenceRoom, Dial, Document
@@ -63,16 +63,9 @@ async def run_conference(
 
 def _recording_plan(room: ConferenceRoom, document: Document) -> RecordingPlan | None:
     """What `<Conference record="record-from-start">` asks for: the room, on one channel."""
-    record = room.record
-    if record is None:
+    if room.record is None:
         return None
-    callback = None
-    if record.status_callback is not None:
-        callback = CallbackSpec(
-            document.resolve(record.status_callback),
-            record.status_callback_method,
-            record.status_callback_events,
-        )
+    callback = callback_of(room.record, document)
     return RecordingPlan(from_ringing=False, channels=1, track="both", callback=callback)
 
 

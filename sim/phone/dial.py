@@ -16,7 +16,7 @@ from sim.phone.ids import new_sid
 from sim.phone.inputs import InputSource
 from sim.phone.leg import CallbackSpec, DialAttempt, DialState, Interrupted, Leg
 from sim.phone.parties import answered_by, ring_outcome
-from sim.phone.recordings import DialRecorder, RecordingPlan
+from sim.phone.recordings import DialRecorder, RecordingPlan, callback_of
 from sim.phone.runtime import Runtime, TwimlRunner
 from sim.phone.statuses import CallStatus, Direction
 from sim.phone.steps import (
@@ -102,15 +102,8 @@ def _recording_plan(verb: Dial, document: Document) -> RecordingPlan | None:
     record = verb.record
     if record is None:
         return None
-    callback = None
-    if record.status_callback is not None:
-        callback = CallbackSpec(
-            document.resolve(record.status_callback),
-            record.status_callback_method,
-            record.status_callback_events,
-        )
     channels = 2 if record.dual else 1
-    return RecordingPlan(record.from_ringing, channels, record.track, callback)
+    return RecordingPlan(record.from_ringing, channels, record.track, callback_of(record, document))
 
 
 def _callback_spec(target: DialTarget, document: Document) -> CallbackSpec | None:

@@ -17,6 +17,7 @@ from sim.phone.leg import API_VERSION, CallbackSpec, Leg
 from sim.phone.record import EventLog
 from sim.phone.recording_callbacks import KIND, RecordingCallbacks
 from sim.phone.timestamps import rfc2822
+from sim.phone.verbs import DialRecording, Document, RoomRecording
 
 SOURCE = "DialVerb"
 # The source of a room recorded by `<Conference record>`: the sim's reading of Twilio, not checked
@@ -40,6 +41,17 @@ class UnknownRecording(Exception):
 
 class RecordingInProgress(Exception):
     """Deleting a recording still being made: it can go once it has ended."""
+
+
+def callback_of(record: DialRecording | RoomRecording, document: Document) -> CallbackSpec | None:
+    """The `recordingStatusCallback*` of a `<Dial>` or a `<Conference>`, its URL resolved."""
+    if record.status_callback is None:
+        return None
+    return CallbackSpec(
+        document.resolve(record.status_callback),
+        record.status_callback_method,
+        record.status_callback_events,
+    )
 
 
 @dataclass(frozen=True)
